@@ -1,0 +1,234 @@
+/**
+ * The HAM's state: the entity → condition → action → action-fail tree, with the
+ * per-entity process, heartbeat and statistics fields that must survive a restart of the
+ * HAM or a Guardian takeover. Plain data; changed only by `applyRecord()`.
+ *
+ * @module
+ */
+
+import { HamError } from "./errors.ts";
+import type { ActionKind, ConditionType } from "./flags.ts";
+import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
+
+/** How a process ended. `code` and `signal` are both null when it is unknown (not our child). */
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+}
+
+/** The last death of an entity. */
+export interface LastExit extends ExitStatus {
+  pid: number;
+  at: number;
+}
+
+/** How an entity came to be. */
+export type EntityKind = "attached" | "self" | "placeholder" | "global";
+
+/** Heartbeat parameters of a self-attached (or `--heartbeat`) entity. */
+export interface HeartbeatSpec {
+  /** Period in milliseconds. */
+  periodMs: number;
+  /** Missed periods before `hb-missed-low` fires; 0 disables it. */
+  low: number;
+  /** Missed periods before `hb-missed-high` fires; 0 disables it. */
+  high: number;
+}
+
+/** Heartbeat health, latched until a heartbeat-healthy action or a restart. */
+export type HeartbeatHealth = "healthy" | "missed-low" | "missed-high";
+
+/** Restart-storm protection carried by a restart action. */
+export interface RestartPolicy {
+  /** First backoff delay in ms (0 = restart at once). */
+  backoffMs: number;
+  /** Cap of the exponential backoff in ms. */
+  maxBackoffMs: number;
+  /** Jitter as a fraction of the delay (0–1). */
+  jitter: number;
+  /** At most this many restarts within `windowMs` (0 = no limit). */
+  intensity: number;
+  /** The intensity window in ms. */
+  windowMs: number;
+  /** After the limit is hit, retry once after this cool-down in ms (0 = give up). */
+  cooldownMs: number;
+}
+
+/** The parameters of an action, by kind. */
+export type ActionParams =
+  | { kind: "restart"; argv: string[] | null; policy: RestartPolicy | null }
+  | { kind: "execute"; argv: string[] }
+  | { kind: "waitfor"; delayMs: number; pathname: string | null }
+  | { kind: "signal"; pid: number | null; signal: number }
+  | { kind: "log"; message: string; prefix: boolean; verbosity: number }
+  | { kind: "heartbeat-healthy" }
+  | { kind: "notify"; channel: string; code: number; value: number };
+
+/** One item of an action's action-fail list. */
+export interface ActionFail {
+  name: string;
+  params: ActionParams;
+  runs: number;
+  failures: number;
+}
+
+/** An action in a condition's list. */
+export interface Action {
+  name: string;
+  flags: number;
+  enabled: boolean;
+  params: ActionParams;
+  runs: number;
+  failures: number;
+  fails: ActionFail[];
+}
+
+/** What a `state` condition matches (0 = any; sets are bitmaps, see the HCONDSTATE flags). */
+export interface StateMatch {
+  from: number;
+  to: number;
+}
+
+/** What a `raise` condition matches (0 = any, per field). */
+export interface RaiseMatch {
+  rtype: number;
+  rclass: number;
+  rseverity: number;
+}
+
+/** A condition on an entity. */
+export interface Condition {
+  name: string;
+  type: ConditionType;
+  flags: number;
+  enabled: boolean;
+  match: StateMatch | RaiseMatch | null;
+  fired: number;
+  actions: Action[];
+}
+
+/** A monitored process (or a placeholder, or the global entity). */
+export interface Entity {
+  name: string;
+  kind: EntityKind;
+  flags: number;
+  enabled: boolean;
+  /** The process being monitored, or null when there is none. */
+  pid: number | null;
+  /** Field 22 of `/proc/PID/stat`, to tell a recycled pid from ours. */
+  startTime: string | null;
+  /** The command that starts (and restarts) the entity. */
+  argv: string[] | null;
+  cwd: string | null;
+  /** A marker put in the environment of processes the HAM spawns, to follow daemons. */
+  spawnId: string | null;
+  /** True when the HAM started the current process. */
+  spawned: boolean;
+  created: number;
+  restarts: number;
+  deaths: number;
+  lastExit: LastExit | null;
+  /** The last published state (CONDSTATE "from"). */
+  state: number;
+  heartbeat: HeartbeatSpec | null;
+  hbMissed: number;
+  hbHealth: HeartbeatHealth;
+  lastBeat: number | null;
+  conditions: Map<string, Condition>;
+}
+
+/** The whole HAM state. */
+export interface HamState {
+  /** Sequence number of the last record applied. */
+  seq: number;
+  verbosity: number;
+  hamFailures: number;
+  guardianFailures: number;
+  lastTakeover: number | null;
+  entities: Map<string, Entity>;
+}
+
+/** Creates a fresh entity record. */
+export function newEntity(name: string, kind: EntityKind, created: number): Entity {
+  return {
+    name,
+    kind,
+    flags: 0,
+    enabled: true,
+    pid: null,
+    startTime: null,
+    argv: null,
+    cwd: null,
+    spawnId: null,
+    spawned: false,
+    created,
+    restarts: 0,
+    deaths: 0,
+    lastExit: null,
+    state: 0,
+    heartbeat: null,
+    hbMissed: 0,
+    hbHealth: "healthy",
+    lastBeat: null,
+    conditions: new Map(),
+  };
+}
+
+/** The empty state: only the global entity. */
+export function createState(): HamState {
+  const entities = new Map<string, Entity>();
+  entities.set(GLOBAL_ENTITY, newEntity(GLOBAL_ENTITY, "global", 0));
+  return {
+    seq: 0,
+    verbosity: 1,
+    hamFailures: 0,
+    guardianFailures: 0,
+    lastTakeover: null,
+    entities,
+  };
+}
+
+/** Looks up an entity; throws ENOENT. */
+export function getEntity(state: HamState, name: string): Entity {
+  const e = state.entities.get(name);
+  if (!e) throw new HamError("ENOENT", `Cannot find entity "${name}"`);
+  return e;
+}
+
+/** Looks up a condition; throws ENOENT. */
+export function getCondition(state: HamState, entity: string, condition: string): Condition {
+  const c = getEntity(state, entity).conditions.get(condition);
+  if (!c) throw new HamError("ENOENT", `Cannot find condition "${entity}/${condition}"`);
+  return c;
+}
+
+/** Looks up an action; throws ENOENT. */
+export function getAction(
+  state: HamState,
+  entity: string,
+  condition: string,
+  action: string,
+): Action {
+  const a = getCondition(state, entity, condition).actions.find((x) => x.name === action);
+  if (!a) {
+    throw new HamError("ENOENT", `Cannot find action "${entity}/${condition}/${action}"`);
+  }
+  return a;
+}
+
+/** Looks up whatever item a path names. */
+export function getItem(state: HamState, p: ItemPath): Entity | Condition | Action {
+  if (p.action !== undefined) return getAction(state, p.entity, p.condition!, p.action);
+  if (p.condition !== undefined) return getCondition(state, p.entity, p.condition);
+  return getEntity(state, p.entity);
+}
+
+/** True when the entity has a live process being watched. */
+export function isRunning(e: Entity): boolean {
+  return e.pid !== null;
+}
+
+/** Kinds that never fail (QNX: log and heartbeat-healthy). */
+export function neverFails(kind: ActionKind): boolean {
+  return kind === "log" || kind === "heartbeat-healthy";
+}

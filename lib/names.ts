@@ -1,0 +1,94 @@
+/**
+ * Names and paths of items: `entity`, `entity/condition`, `entity/condition/action`.
+ *
+ * Names are path components, as in QNX: no `/`, not empty, not `.` or `..`, no control
+ * characters, and the whole path fits in {@linkcode MAX_PATH_BYTES}. The global entity,
+ * whose conditions match events of every entity, is spelled {@linkcode GLOBAL_ENTITY};
+ * no other entity name may start with `@`.
+ *
+ * @module
+ */
+
+import { HamError } from "./errors.ts";
+
+/** The name of the global entity. */
+export const GLOBAL_ENTITY = "@global";
+
+/** The longest `entity/condition/action` path, in UTF-8 bytes (QNX: `_POSIX_PATH_MAX`). */
+export const MAX_PATH_BYTES = 255;
+
+/** A parsed item path. */
+export interface ItemPath {
+  entity: string;
+  condition?: string;
+  action?: string;
+}
+
+const encoder = new TextEncoder();
+
+/** Throws EINVAL or ENAMETOOLONG unless `name` is a valid item name. */
+export function validateName(kind: string, name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new HamError("EINVAL", `Invalid ${kind} name ${JSON.stringify(name)}: must be a string`);
+  }
+  if (name.includes("/")) {
+    throw new HamError("EINVAL", `Invalid ${kind} name "${name}": contains "/"`);
+  }
+  if (name === "." || name === "..") {
+    throw new HamError("EINVAL", `Invalid ${kind} name "${name}"`);
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) {
+    throw new HamError("EINVAL", `Invalid ${kind} name ${JSON.stringify(name)}: control character`);
+  }
+  if (encoder.encode(name).length > MAX_PATH_BYTES) {
+    throw new HamError("ENAMETOOLONG", `Invalid ${kind} name: longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  return name;
+}
+
+/** Validates an entity name; `@global` is accepted only when `allowGlobal` is set. */
+export function validateEntityName(name: unknown, allowGlobal = true): string {
+  validateName("entity", name);
+  const s = name as string;
+  if (s.startsWith("@") && !(allowGlobal && s === GLOBAL_ENTITY)) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid entity name "${s}": names starting with "@" are reserved`,
+    );
+  }
+  return s;
+}
+
+/**
+ * Parses `entity[/condition[/action]]`, checking each name and the total length.
+ * `depth` is how many components the caller requires (1, 2 or 3), or `"any"`.
+ */
+export function parsePath(path: unknown, depth: 1 | 2 | 3 | "any"): ItemPath {
+  if (typeof path !== "string" || path.length === 0) {
+    throw new HamError("EINVAL", `Invalid path ${JSON.stringify(path)}`);
+  }
+  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+    throw new HamError("ENAMETOOLONG", `Invalid path: longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  const parts = path.split("/");
+  if (parts.length > 3 || (depth !== "any" && parts.length !== depth)) {
+    const want = depth === 1
+      ? "ENTITY"
+      : depth === 2
+      ? "ENTITY/CONDITION"
+      : depth === 3
+      ? "ENTITY/CONDITION/ACTION"
+      : "ENTITY[/CONDITION[/ACTION]]";
+    throw new HamError("EINVAL", `Invalid path "${path}": expected ${want}`);
+  }
+  const out: ItemPath = { entity: validateEntityName(parts[0]) };
+  if (parts.length > 1) out.condition = validateName("condition", parts[1]);
+  if (parts.length > 2) out.action = validateName("action", parts[2]);
+  return out;
+}
+
+/** Joins path components back into `entity/condition/action`. */
+export function formatPath(p: ItemPath): string {
+  return [p.entity, p.condition, p.action].filter((x) => x !== undefined).join("/");
+}

@@ -1,0 +1,109 @@
+/**
+ * Journal records: every change to the HAM state, as data. The journal stores them,
+ * the Guardian follows them, and `applyRecord()` is the only code that interprets them.
+ *
+ * @module
+ */
+
+import type { ConditionType } from "./flags.ts";
+import type {
+  ActionParams,
+  EntityKind,
+  HeartbeatHealth,
+  HeartbeatSpec,
+  RaiseMatch,
+  StateMatch,
+} from "./model.ts";
+import type { ItemPath } from "./names.ts";
+
+/** A change to the state, without its sequence number. */
+export type RecordBody =
+  /** A placeholder entity (`ham_entity`). */
+  | { t: "entity"; entity: string; flags: number; at: number }
+  /** A process attached to an entity (new, or filling a placeholder or a kept dead entity). */
+  | {
+    t: "attach";
+    entity: string;
+    kind: Exclude<EntityKind, "placeholder" | "global">;
+    pid: number;
+    startTime: string | null;
+    argv: string[] | null;
+    cwd: string | null;
+    spawnId: string | null;
+    spawned: boolean;
+    flags: number;
+    heartbeat: HeartbeatSpec | null;
+    at: number;
+  }
+  /** The entity is removed (detach, or death without restart). */
+  | { t: "remove"; entity: string }
+  | {
+    t: "cond-add";
+    entity: string;
+    condition: string;
+    type: ConditionType;
+    flags: number;
+    match: StateMatch | RaiseMatch | null;
+  }
+  | { t: "cond-remove"; entity: string; condition: string }
+  | {
+    t: "action-add";
+    entity: string;
+    condition: string;
+    action: string;
+    flags: number;
+    params: ActionParams;
+  }
+  /** `auto`: removed because it failed; an emptied condition goes too unless keep-on-empty. */
+  | { t: "action-remove"; entity: string; condition: string; action: string; auto: boolean }
+  | {
+    t: "fail-add";
+    entity: string;
+    condition: string;
+    action: string;
+    name: string;
+    params: ActionParams;
+  }
+  | { t: "fail-remove"; entity: string; condition: string; action: string; name: string }
+  | { t: "enable"; path: ItemPath; enabled: boolean; recurse: boolean }
+  | { t: "flags"; path: ItemPath; flags: number }
+  | { t: "verbosity"; value: number }
+  /** The entity's process died. */
+  | { t: "death"; entity: string; pid: number; code: number | null; signal: string | null; at: number }
+  /** The entity was restarted: new pid, restart count, pruning of non-rearmed items. */
+  | {
+    t: "restart";
+    entity: string;
+    pid: number;
+    startTime: string | null;
+    spawnId: string | null;
+    at: number;
+  }
+  /** The entity is now followed at another pid (a daemon that forked). */
+  | { t: "follow"; entity: string; pid: number; startTime: string | null }
+  /** Statistics: a condition fired. */
+  | { t: "fired"; entity: string; condition: string }
+  /** Statistics: an action (or, with `fail`, an action-fail item) ran. */
+  | {
+    t: "result";
+    entity: string;
+    condition: string;
+    action: string;
+    fail: string | null;
+    ok: boolean;
+  }
+  /** The entity published a new state. */
+  | { t: "state"; entity: string; to: number }
+  /** Heartbeat bookkeeping. */
+  | {
+    t: "heartbeat";
+    entity: string;
+    missed: number;
+    health: HeartbeatHealth;
+    lastBeat: number | null;
+  }
+  /** A HAM or Guardian failure was observed (counts for `status`). */
+  | { t: "failure"; role: "ham" | "guardian"; at: number };
+
+/** A journal record: a change and its sequence number. */
+export type HamRecord = RecordBody & { seq: number };
