@@ -120,6 +120,8 @@ export interface Entity {
   /** The command that starts (and restarts) the entity. */
   argv: string[] | null;
   cwd: string | null;
+  /** Extra environment for the command. */
+  env: Record<string, string> | null;
   /** A marker put in the environment of processes the HAM spawns, to follow daemons. */
   spawnId: string | null;
   /** True when the HAM started the current process. */
@@ -159,6 +161,7 @@ export function newEntity(name: string, kind: EntityKind, created: number): Enti
     startTime: null,
     argv: null,
     cwd: null,
+    env: null,
     spawnId: null,
     spawned: false,
     created,

@@ -29,6 +29,7 @@ export type RecordBody =
     startTime: string | null;
     argv: string[] | null;
     cwd: string | null;
+    env: Record<string, string> | null;
     spawnId: string | null;
     spawned: boolean;
     flags: number;

@@ -94,6 +94,7 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.startTime = r.startTime;
       e.argv = r.argv;
       e.cwd = r.cwd;
+      e.env = r.env;
       e.spawnId = r.spawnId;
       e.spawned = r.spawned;
       e.flags = r.flags;

@@ -1,0 +1,185 @@
+/**
+ * Multistage recovery (QNX §5.1): runs one fired condition's action list FIFO; when an
+ * action fails, runs its action-fail list, removes it unless keep-on-fail, and stops the
+ * list if break-on-fail. Every run and outcome is journaled as a `result` record.
+ *
+ * @module
+ */
+
+import type { EntityEvent, Firing } from "./dispatch.ts";
+import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "./flags.ts";
+import type { Logger } from "./logger.ts";
+import type { ActionParams, HamState } from "./model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { RecordBody } from "./records.ts";
+
+/** An event for the event stream. */
+export interface EngineEvent {
+  type: string;
+  entity: string;
+  condition?: string;
+  action?: string;
+  detail?: Record<string, unknown>;
+}
+
+/** What the runner needs from the engine. */
+export interface RunnerContext {
+  readonly state: HamState;
+  record(bodies: RecordBody[]): void;
+  restart(entity: string, params: Extract<ActionParams, { kind: "restart" }>): Promise<boolean>;
+  processes: ProcessOps;
+  clock: Clock;
+  log: Logger;
+  emit(ev: EngineEvent): void;
+  notify(channel: string, message: Record<string, unknown>): boolean;
+}
+
+/** Where an action runs: its own path, and the entity the event happened to. */
+export interface ActionSite {
+  owner: string;
+  condition: string;
+  action: string;
+  /** The entity the event is about (differs from owner for global conditions). */
+  subject: string;
+}
+
+/** Runs one action; true when it succeeded. Never throws. */
+export async function runAction(
+  ctx: RunnerContext,
+  params: ActionParams,
+  site: ActionSite,
+): Promise<boolean> {
+  const path = `${site.owner}/${site.condition}/${site.action}`;
+  const subject = ctx.state.entities.get(site.subject);
+  try {
+    switch (params.kind) {
+      case "restart":
+        return await ctx.restart(site.subject, params);
+      case "execute": {
+        const env = {
+          HAM_ENTITY: site.subject,
+          HAM_CONDITION: site.condition,
+          HAM_ACTION: site.action,
+          HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
+        };
+        const st = await ctx.processes.run(params.argv, env, subject?.cwd ?? null);
+        if (st.code !== 0) {
+          ctx.log.log(
+            "warn",
+            `Action "${path}" failed: "${params.argv[0]}" exited with ${
+              st.signal ?? `code ${st.code}`
+            }`,
+          );
+        }
+        return st.code === 0;
+      }
+      case "waitfor": {
+        if (params.pathname === null) return await ctx.clock.sleep(params.delayMs);
+        const seen = await ctx.processes.waitForPath(params.pathname, params.delayMs);
+        if (!seen) {
+          ctx.log.log(
+            "warn",
+            `Action "${path}" failed: "${params.pathname}" did not appear within ${params.delayMs} ms`,
+          );
+        }
+        return seen;
+      }
+      case "signal": {
+        const pid = params.pid ?? subject?.pid ?? null;
+        if (pid === null) {
+          ctx.log.log("warn", `Action "${path}" failed: entity "${site.subject}" has no process`);
+          return false;
+        }
+        const startTime = params.pid === null ? subject?.startTime ?? null : null;
+        ctx.processes.signal(pid, params.signal, startTime);
+        return true;
+      }
+      case "log":
+        ctx.log.logAt(params.verbosity, params.prefix ? `${path}: ${params.message}` : params.message);
+        return true;
+      case "heartbeat-healthy": {
+        if (subject) {
+          ctx.record([{
+            t: "heartbeat",
+            entity: site.subject,
+            missed: 0,
+            health: "healthy",
+            lastBeat: subject.lastBeat,
+          }]);
+        }
+        return true;
+      }
+      case "notify":
+        return ctx.notify(params.channel, {
+          code: params.code,
+          value: params.value,
+          entity: site.subject,
+          condition: site.condition,
+          action: site.action,
+        });
+    }
+  } catch (err) {
+    ctx.log.log("warn", `Action "${path}" failed: ${err instanceof Error ? err.message : err}`);
+    return false;
+  }
+}
+
+/** Runs the action list of one fired condition. */
+export async function runCondition(
+  ctx: RunnerContext,
+  firing: Firing,
+  ev: EntityEvent,
+): Promise<void> {
+  const owner = ctx.state.entities.get(firing.owner);
+  const cond = owner?.conditions.get(firing.condition);
+  if (!cond || !cond.enabled) return;
+  // The list as it was when the condition fired: later edits affect later firings.
+  const list = [...cond.actions];
+  ctx.record([{ t: "fired", entity: firing.owner, condition: firing.condition }]);
+  ctx.emit({
+    type: "condition",
+    entity: ev.entity,
+    condition: `${firing.owner}/${firing.condition}`,
+    detail: { event: ev.type },
+  });
+  for (const snap of list) {
+    const live = ctx.state.entities.get(firing.owner)?.conditions.get(firing.condition)?.actions
+      .find((a) => a.name === snap.name);
+    if (live && !live.enabled) continue;
+    const flags = live?.flags ?? snap.flags;
+    const site = { owner: firing.owner, condition: firing.condition, action: snap.name, subject: ev.entity };
+    const ok = await runAction(ctx, snap.params, site);
+    ctx.record([{ ...base(site), fail: null, ok }]);
+    ctx.emit({
+      type: "action",
+      entity: ev.entity,
+      condition: `${firing.owner}/${firing.condition}`,
+      action: snap.name,
+      detail: { kind: snap.params.kind, ok },
+    });
+    if (ok) continue;
+    for (const f of snap.fails) {
+      const fok = await runAction(ctx, f.params, site);
+      ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
+      ctx.emit({
+        type: "action-fail",
+        entity: ev.entity,
+        condition: `${firing.owner}/${firing.condition}`,
+        action: `${snap.name}/${f.name}`,
+        detail: { kind: f.params.kind, ok: fok },
+      });
+    }
+    if (!(flags & HACTIONKEEPONFAIL) && live) {
+      ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
+    }
+    if (flags & HACTIONBREAKONFAIL) break;
+  }
+}
+
+function pathOf(site: ActionSite): { entity: string; condition: string; action: string } {
+  return { entity: site.owner, condition: site.condition, action: site.action };
+}
+
+function base(site: ActionSite): { t: "result"; entity: string; condition: string; action: string } {
+  return { t: "result", ...pathOf(site) };
+}

@@ -1,0 +1,324 @@
+/**
+ * The supervisor engine: keeps one monitor per entity process, turns deaths, attaches,
+ * detaches and restarts into events, and runs the fired conditions' action lists on the
+ * three lanes. All changes go through the store (journal + reducer); all effects go
+ * through the injected {@linkcode ProcessOps} and {@linkcode Clock}.
+ *
+ * @module
+ */
+
+import { type EngineEvent, runCondition, type RunnerContext } from "./action_runner.ts";
+import { type EntityEvent, firings } from "./dispatch.ts";
+import { HamError } from "./errors.ts";
+import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "./flags.ts";
+import { Lanes } from "./lanes.ts";
+import type { Logger } from "./logger.ts";
+import type { ActionParams, ExitStatus, HamState, HeartbeatSpec } from "./model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { RecordBody } from "./records.ts";
+import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
+
+/** The part of the state store the engine uses. `commit` applies records at once. */
+export interface Store {
+  readonly state: HamState;
+  commit(bodies: RecordBody[]): Promise<unknown>;
+}
+
+/** Options of {@linkcode Engine}. */
+export interface EngineOptions {
+  store: Store;
+  processes: ProcessOps;
+  clock: Clock;
+  log: Logger;
+  /** Receives every event (for the event stream). */
+  emit?: (ev: EngineEvent) => void;
+  /** Delivers a notify action's message to a channel; false when it cannot. */
+  notify?: (channel: string, message: Record<string, unknown>) => boolean;
+}
+
+/** What to attach. */
+export interface AttachSpec {
+  entity: string;
+  argv: string[] | null;
+  pid: number | null;
+  cwd: string | null;
+  env: Record<string, string> | null;
+  flags: number;
+  heartbeat: HeartbeatSpec | null;
+  kind?: "attached" | "self";
+}
+
+interface Monitor {
+  pid: number;
+  cancel(): void;
+}
+
+/** The supervisor engine. */
+export class Engine implements RunnerContext {
+  readonly processes: ProcessOps;
+  readonly clock: Clock;
+  readonly log: Logger;
+  #store: Store;
+  #emit: (ev: EngineEvent) => void;
+  #notify: (channel: string, message: Record<string, unknown>) => boolean;
+  #monitors = new Map<string, Monitor>();
+  #reserved = new Set<string>();
+  #lanes = new Lanes();
+  #tasks = new Set<Promise<unknown>>();
+  #stopped = false;
+
+  /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
+  constructor(opts: EngineOptions) {
+    this.#store = opts.store;
+    this.processes = opts.processes;
+    this.clock = opts.clock;
+    this.log = opts.log;
+    this.#emit = opts.emit ?? (() => {});
+    this.#notify = opts.notify ?? (() => false);
+  }
+
+  /** The current state (read-only by convention: change it through records). */
+  get state(): HamState {
+    return this.#store.state;
+  }
+
+  /** Journals records; they apply at once, durability is awaited in the background. */
+  record(bodies: RecordBody[]): void {
+    this.#store.commit(bodies).catch((err) =>
+      this.log.log("error", `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${err.message}`)
+    );
+  }
+
+  /** Passes an event to the event stream. */
+  emit(ev: EngineEvent): void {
+    this.#emit(ev);
+  }
+
+  /** Delivers a notify action. */
+  notify(channel: string, message: Record<string, unknown>): boolean {
+    return this.#notify(channel, message);
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#tasks.add(p);
+    p.finally(() => this.#tasks.delete(p)).catch(() => {});
+    return p;
+  }
+
+  /** Resolves when every action list and exit handler started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#tasks.size > 0 || this.#lanes.busy > 0) {
+      await Promise.allSettled([...this.#tasks]);
+      await this.#lanes.idle();
+    }
+  }
+
+  /**
+   * Attaches a command (spawned now) or a running pid. Fills a placeholder (raising
+   * `attach`) or a dead kept entity; refuses a name that is in use with EEXIST.
+   */
+  async attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    const name = spec.entity;
+    const existing = this.state.entities.get(name);
+    if ((existing && existing.pid !== null) || this.#reserved.has(name)) {
+      throw new HamError("EEXIST", `Cannot attach entity "${name}": it already exists`);
+    }
+    this.#reserved.add(name);
+    try {
+      const filling = existing !== undefined;
+      let pid: number, startTime: string | null, argv = spec.argv, cwd = spec.cwd;
+      let spawned: SpawnedProcess | null = null;
+      let watch: ReturnType<ProcessOps["watch"]> | null = null;
+      const spawnId = spec.argv ? newSpawnId() : null;
+      if (spec.argv) {
+        spawned = this.processes.spawn(spec.argv, { entity: name, spawnId: spawnId!, cwd, env: spec.env });
+        pid = spawned.pid;
+        startTime = spawned.startTime;
+      } else {
+        pid = spec.pid!;
+        const d = this.processes.describe(pid);
+        if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
+        watch = this.processes.watch(pid, d.startTime);
+        startTime = d.startTime;
+        argv = d.argv && d.argv.length > 0 ? d.argv : null;
+        cwd = d.cwd;
+      }
+      try {
+        await this.#store.commit([{
+          t: "attach",
+          entity: name,
+          kind: spec.kind ?? "attached",
+          pid,
+          startTime,
+          argv,
+          cwd,
+          env: spec.env,
+          spawnId,
+          spawned: spawned !== null,
+          flags: spec.flags,
+          heartbeat: spec.heartbeat,
+          at: this.clock.now(),
+        }]);
+      } catch (err) {
+        watch?.cancel();
+        if (spawned) this.#kill(pid, startTime);
+        throw err;
+      }
+      if (spawned) this.#monitorSpawned(name, spawned);
+      else this.#monitorWatch(name, pid, watch!);
+      this.emit({ type: "attach", entity: name, detail: { pid, kind: spec.kind ?? "attached" } });
+      if (filling) this.#track(this.fire({ type: "attach", entity: name }));
+      return { entity: name, pid };
+    } finally {
+      this.#reserved.delete(name);
+    }
+  }
+
+  #kill(pid: number, startTime: string | null): void {
+    try {
+      this.processes.signal(pid, 9, startTime);
+    } catch { /* already gone */ }
+  }
+
+  /** Stops monitoring an entity: raises `detach`, runs its lists, then removes it. */
+  async detach(name: string): Promise<{ entity: string }> {
+    if (!this.state.entities.has(name)) {
+      throw new HamError("ENOENT", `Cannot detach entity "${name}": no such entity`);
+    }
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    this.emit({ type: "detach", entity: name });
+    await this.fire({ type: "detach", entity: name });
+    await this.#store.commit([{ t: "remove", entity: name }]);
+    return { entity: name };
+  }
+
+  #monitorSpawned(name: string, p: SpawnedProcess): void {
+    let live = true;
+    this.#monitors.set(name, { pid: p.pid, cancel: () => (live = false) });
+    p.status.then((st) => {
+      if (live) this.#track(this.handleExit(name, p.pid, st));
+    });
+  }
+
+  #monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void {
+    this.#monitors.set(name, { pid, cancel: () => w.cancel() });
+    w.exited.then((st) => {
+      if (st) this.#track(this.handleExit(name, pid, st));
+    });
+  }
+
+  #knownPids(): Set<number> {
+    const s = new Set<number>();
+    for (const e of this.state.entities.values()) if (e.pid !== null) s.add(e.pid);
+    return s;
+  }
+
+  /**
+   * The process of an entity ended. A spawned command that exits 0 leaving a daemon behind
+   * is followed to the daemon; otherwise this is a death: `death` (and `abnormal-death`
+   * for a core-dump signal) fire, and an entity that ends up not restarted is removed
+   * unless keep-on-death.
+   */
+  async handleExit(name: string, pid: number, st: ExitStatus): Promise<void> {
+    if (this.#stopped) return;
+    const e = this.state.entities.get(name);
+    if (!e || e.pid !== pid) return;
+    if (this.#monitors.get(name)?.pid === pid) this.#monitors.delete(name);
+    if (st.code === 0 && e.spawnId) {
+      const daemon = this.processes.findDaemon(e.spawnId, this.#knownPids());
+      if (daemon !== null && this.#follow(name, daemon)) return;
+    }
+    this.record([{ t: "death", entity: name, pid, code: st.code, signal: st.signal, at: this.clock.now() }]);
+    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    this.emit({ type: "death", entity: name, detail: { pid, code: st.code, signal: st.signal, abnormal } });
+    if (e.enabled) await this.fire({ type: abnormal ? "abnormal-death" : "death", entity: name });
+    const after = this.state.entities.get(name);
+    if (after && after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled) {
+      this.record([{ t: "remove", entity: name }]);
+      this.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
+    }
+  }
+
+  #follow(name: string, pid: number): boolean {
+    const d = this.processes.describe(pid);
+    if (!d) return false;
+    let w;
+    try {
+      w = this.processes.watch(pid, d.startTime);
+    } catch {
+      return false;
+    }
+    this.record([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
+    this.#monitorWatch(name, pid, w);
+    this.log.log("info", `Entity "${name}" daemonized: following pid ${pid}`);
+    this.emit({ type: "follow", entity: name, detail: { pid } });
+    return true;
+  }
+
+  /** Fires the conditions an event matches; resolves when their lists have run. */
+  fire(ev: EntityEvent): Promise<void> {
+    const runs = firings(this.state, ev).map((f) =>
+      this.#lanes.run(f.lane, () => runCondition(this, f, ev), (err) =>
+        this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`))
+    );
+    return Promise.all(runs).then(() => {});
+  }
+
+  /**
+   * The restart action: idempotent (a running entity is left alone), spawns the restart
+   * command (or the entity's own), records the new pid and raises `restart`.
+   */
+  async restart(name: string, params: Extract<ActionParams, { kind: "restart" }>): Promise<boolean> {
+    const e = this.state.entities.get(name);
+    if (!e || this.#stopped) return false;
+    if (e.pid !== null) return true;
+    const argv = params.argv ?? e.argv;
+    if (!argv) {
+      this.log.log("warn", `Cannot restart entity "${name}": it has no command`);
+      return false;
+    }
+    const spawnId = newSpawnId();
+    let p: SpawnedProcess;
+    try {
+      p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
+    } catch (err) {
+      this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
+      return false;
+    }
+    this.record([{ t: "restart", entity: name, pid: p.pid, startTime: p.startTime, spawnId, at: this.clock.now() }]);
+    if (params.argv) this.state.entities.get(name)!.argv = params.argv;
+    this.#monitorSpawned(name, p);
+    this.log.log("info", `Restarted entity "${name}" as pid ${p.pid}`);
+    this.emit({ type: "restart", entity: name, detail: { pid: p.pid } });
+    this.#track(this.fire({ type: "restart", entity: name }));
+    return true;
+  }
+
+  /**
+   * Monitors every entity of a recovered state again: a process still alive with the same
+   * start time is watched without a restart; one that died meanwhile has its death handled.
+   */
+  resume(): void {
+    for (const e of [...this.state.entities.values()]) {
+      if (e.pid === null || this.#monitors.has(e.name)) continue;
+      const pid = e.pid;
+      let w;
+      try {
+        w = this.processes.watch(pid, e.startTime);
+      } catch {
+        this.log.log("warn", `Entity "${e.name}" (pid ${pid}) died while no HAM was watching`);
+        this.#track(this.handleExit(e.name, pid, { code: null, signal: null }));
+        continue;
+      }
+      this.#monitorWatch(e.name, pid, w);
+    }
+  }
+
+  /** Stops all monitoring; running lists end at their next step. */
+  stop(): void {
+    this.#stopped = true;
+    for (const m of this.#monitors.values()) m.cancel();
+    this.#monitors.clear();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The few libc functions ham calls through Deno's FFI: the pidfd system calls, `poll`,
+ * `waitid`, `eventfd`, `prctl` and friends. `libc.so.6` is opened lazily, once, on the
+ * first call of {@linkcode libc}; callers check {@linkcode libcAvailable} first and fall
+ * back to portable code when FFI is not permitted or libc cannot be loaded.
+ *
+ * Every function returns what the C function returns (`-1` on failure); read the cause
+ * with {@linkcode errno} right after a failed synchronous call. `poll` is the only
+ * nonblocking call: it runs on Deno's blocking thread pool, so its errno is lost.
+ *
+ * @module
+ */
+
+import { HamError } from "./errors.ts";
+
+/** System call numbers on Linux x86-64. */
+export const SYS = {
+  pidfd_send_signal: 424,
+  pidfd_open: 434,
+} as const;
+
+/** The errno values ham tells apart (Linux x86-64). */
+export const ERRNO = {
+  EPERM: 1,
+  ESRCH: 3,
+  EINTR: 4,
+  ECHILD: 10,
+  EAGAIN: 11,
+  EACCES: 13,
+  EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ENOSYS: 38,
+} as const;
+
+const SYMBOLS = {
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  write: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  close: { parameters: ["i32"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/** The typed libc functions ham uses. Numbers in, numbers out; `-1` means failure. */
+export interface Libc {
+  /** `syscall(nr, a, b, c, d)`: unused trailing arguments are passed as 0. */
+  syscall(nr: number, a?: number, b?: number, c?: number, d?: number): number;
+  /** `poll(fds, nfds, timeoutMs)` on the thread pool; `fds` must stay untouched until it settles. */
+  poll(fds: Uint8Array, nfds: number, timeoutMs: number): Promise<number>;
+  /** `prctl(option, arg2, 0, 0, 0)`. */
+  prctl(option: number, arg2: number): number;
+  /** `waitid(idtype, id, siginfo, options)`; `siginfo` needs 128 bytes. */
+  waitid(idtype: number, id: number, siginfo: Uint8Array, options: number): number;
+  /** `eventfd(initval, flags)`. */
+  eventfd(initval: number, flags: number): number;
+  /** `read(fd, buf, buf.length)`. */
+  read(fd: number, buf: Uint8Array): number;
+  /** `write(fd, buf, buf.length)`. */
+  write(fd: number, buf: Uint8Array): number;
+  /** `close(fd)`. */
+  close(fd: number): number;
+  /** `kill(pid, sig)`. */
+  kill(pid: number, sig: number): number;
+}
+
+let loaded: Libc | null | undefined;
+let errnoLocation: (() => Deno.PointerValue) | null = null;
+
+function load(): Libc | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const s = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    errnoLocation = s.__errno_location;
+    loaded = {
+      syscall: (nr, a = 0, b = 0, c = 0, d = 0) => Number(s.syscall(nr, a, b, c, d)),
+      poll: (fds, nfds, timeoutMs) => s.poll(fds, nfds, timeoutMs),
+      prctl: (option, arg2) => s.prctl(option, arg2, 0, 0, 0),
+      waitid: (idtype, id, siginfo, options) => s.waitid(idtype, id, siginfo, options),
+      eventfd: (initval, flags) => s.eventfd(initval, flags),
+      read: (fd, buf) => Number(s.read(fd, buf, buf.length)),
+      write: (fd, buf) => Number(s.write(fd, buf, buf.length)),
+      close: (fd) => s.close(fd),
+      kill: (pid, sig) => s.kill(pid, sig),
+    };
+  } catch {
+    loaded = null;
+  }
+  return loaded;
+}
+
+/** True when libc can be called: FFI is permitted and `libc.so.6` loads. */
+export function libcAvailable(): boolean {
+  return load() !== null;
+}
+
+/**
+ * The libc bindings, loaded on first use.
+ *
+ * @throws {HamError} `EPERM` when FFI is not permitted or libc cannot be loaded.
+ */
+export function libc(): Libc {
+  const lib = load();
+  if (lib === null) {
+    throw new HamError("EPERM", "Cannot load libc.so.6: FFI is not permitted or not available");
+  }
+  return lib;
+}
+
+/**
+ * The errno of the last failed synchronous libc call made by this thread (0 if unknown).
+ * Read it right after the failed call: errno is thread-local, so it says nothing about a
+ * nonblocking call, which ran on another thread.
+ */
+export function errno(): number {
+  const location = errnoLocation?.() ?? null;
+  return location === null ? 0 : new Deno.UnsafePointerView(location).getInt32(0);
+}

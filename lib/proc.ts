@@ -1,0 +1,129 @@
+/**
+ * Synchronous readers of `/proc/PID/*`. A process can vanish between any two reads, so
+ * every reader returns `null` when the process is gone (or its file cannot be read)
+ * instead of throwing. Only a missing `--allow-read` permission is thrown.
+ *
+ * @module
+ */
+
+/** The fields of `/proc/PID/stat` that ham uses. */
+export interface ProcessStat {
+  pid: number;
+  ppid: number;
+  /** Process group id. */
+  pgid: number;
+  /** Session id. */
+  sid: number;
+  /** One-letter state: `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead), ... */
+  state: string;
+  /** Field 22, the start time in clock ticks since boot, as a decimal string. */
+  startTime: string;
+}
+
+function isPid(pid: number): boolean {
+  return Number.isSafeInteger(pid) && pid > 0;
+}
+
+/** Runs a read of a /proc file; a vanished process (or any I/O error) gives null. */
+function attempt<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) throw err;
+    return null;
+  }
+}
+
+/** Parses the text of `/proc/PID/stat`; null when it is malformed. */
+export function parseStat(text: string): ProcessStat | null {
+  // The command name (field 2) is in parentheses and may itself hold ")" or spaces.
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const pid = Number.parseInt(text, 10);
+  const fields = text.slice(close + 1).trim().split(" ");
+  // fields[0] is field 3 (state), so field N is fields[N - 3].
+  const startTime = fields[19];
+  if (!isPid(pid) || startTime === undefined || !/^\d+$/.test(startTime)) return null;
+  return {
+    pid,
+    state: fields[0],
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    sid: Number(fields[3]),
+    startTime,
+  };
+}
+
+/** Reads `/proc/PID/stat`; null when the process does not exist. */
+export function processStat(pid: number): ProcessStat | null {
+  if (!isPid(pid)) return null;
+  const text = attempt(() => Deno.readTextFileSync(`/proc/${pid}/stat`));
+  return text === null ? null : parseStat(text);
+}
+
+/** The start time (field 22 of `/proc/PID/stat`) of a process; null when it does not exist. */
+export function processStartTime(pid: number): string | null {
+  return processStat(pid)?.startTime ?? null;
+}
+
+function splitNul(bytes: Uint8Array): string[] {
+  const text = new TextDecoder().decode(bytes);
+  const parts = text.split("\0");
+  if (parts.at(-1) === "") parts.pop();
+  return parts;
+}
+
+/**
+ * The argument vector of a process, from `/proc/PID/cmdline`; null when the process does
+ * not exist. Empty for a zombie or a kernel thread.
+ */
+export function readCmdline(pid: number): string[] | null {
+  if (!isPid(pid)) return null;
+  const bytes = attempt(() => Deno.readFileSync(`/proc/${pid}/cmdline`));
+  return bytes === null ? null : splitNul(bytes);
+}
+
+/** The working directory of a process (`/proc/PID/cwd`); null when gone or not readable. */
+export function readCwd(pid: number): string | null {
+  if (!isPid(pid)) return null;
+  return attempt(() => Deno.readLinkSync(`/proc/${pid}/cwd`));
+}
+
+/**
+ * The initial environment of a process (`/proc/PID/environ`); null when the process is
+ * gone, is a zombie, or belongs to another user.
+ */
+export function readEnviron(pid: number): Map<string, string> | null {
+  if (!isPid(pid)) return null;
+  const bytes = attempt(() => Deno.readFileSync(`/proc/${pid}/environ`));
+  if (bytes === null) return null;
+  const env = new Map<string, string>();
+  for (const entry of splitNul(bytes)) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  return env;
+}
+
+/** The pids of the processes whose parent is `ppid`, ascending. Scans every process. */
+export function childrenOf(ppid: number): number[] {
+  const children: number[] = [];
+  if (!isPid(ppid)) return children;
+  const entries = attempt(() => [...Deno.readDirSync("/proc")]) ?? [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const stat = processStat(Number(entry.name));
+    if (stat?.ppid === ppid) children.push(stat.pid);
+  }
+  return children.sort((a, b) => a - b);
+}
+
+/**
+ * True when the process exists, is not a zombie, and (when `startTime` is given) has that
+ * start time, so that a recycled pid is not taken for the process that had it before.
+ */
+export function isAlive(pid: number, startTime: string | null): boolean {
+  const stat = processStat(pid);
+  if (stat === null || stat.state === "Z" || stat.state === "X") return false;
+  return startTime === null || stat.startTime === startTime;
+}

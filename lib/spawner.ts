@@ -1,0 +1,115 @@
+/**
+ * Starting processes: entity processes (attach with a command, restart) and the commands
+ * of `execute` actions. Children are started with `Deno.Command`; their exit status comes
+ * from the child's status promise. Every entity process gets `HAM_ENTITY` and a unique
+ * `HAM_SPAWN_ID` in its environment, inherited by anything it forks, so the HAM can
+ * follow a command that daemonizes (see `findDaemon`).
+ *
+ * @module
+ */
+
+import { HamError } from "./errors.ts";
+import type { ExitStatus } from "./model.ts";
+import { childrenOf, processStartTime, readEnviron } from "./proc.ts";
+
+/** A process the HAM started. */
+export interface SpawnedProcess {
+  pid: number;
+  startTime: string | null;
+  /** Resolves when the process exits. */
+  status: Promise<ExitStatus>;
+}
+
+/** How to start an entity process. */
+export interface SpawnOptions {
+  entity: string;
+  spawnId: string;
+  cwd: string | null;
+  env: Record<string, string> | null;
+}
+
+/** The environment variable carrying the spawn marker. */
+export const SPAWN_ID_VAR = "HAM_SPAWN_ID";
+
+/** A new unique spawn marker. */
+export function newSpawnId(): string {
+  return crypto.randomUUID();
+}
+
+function toExit(s: Deno.CommandStatus): ExitStatus {
+  return s.signal !== null ? { code: null, signal: s.signal } : { code: s.code, signal: null };
+}
+
+function spawnError(argv: string[], err: unknown): HamError {
+  const reason = err instanceof Deno.errors.NotFound
+    ? "no such file"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : err instanceof Error
+    ? err.message
+    : String(err);
+  const code = err instanceof Deno.errors.NotFound
+    ? "ENOENT"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "EPERM"
+    : "EINVAL";
+  return new HamError(code, `Cannot spawn "${argv[0]}": ${reason}`, { cause: err });
+}
+
+/** Starts an entity process. Throws a {@linkcode HamError} when it cannot be started. */
+export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      cwd: opts.cwd ?? undefined,
+      env: { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId },
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (err) {
+    throw spawnError(argv, err);
+  }
+  return {
+    pid: child.pid,
+    startTime: processStartTime(child.pid),
+    status: child.status.then(toExit),
+  };
+}
+
+/** Runs a command to completion (the `execute` action). */
+export async function runCommand(
+  argv: string[],
+  env: Record<string, string>,
+  cwd: string | null,
+): Promise<ExitStatus> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env,
+      cwd: cwd ?? undefined,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (err) {
+    throw spawnError(argv, err);
+  }
+  return toExit(await child.status);
+}
+
+/**
+ * Finds the process a daemonizing command left behind: a child of the HAM (a subreaper,
+ * so orphans are re-parented to it) carrying `spawnId` in its environment and not in
+ * `known`. The lowest such pid is the one that forked first.
+ */
+export function findDaemon(selfPid: number, spawnId: string, known: Set<number>): number | null {
+  const candidates = childrenOf(selfPid).filter((p) => !known.has(p)).sort((a, b) => a - b);
+  for (const pid of candidates) {
+    const env = readEnviron(pid);
+    if (env?.get(SPAWN_ID_VAR) === spawnId) return pid;
+  }
+  return null;
+}
