@@ -87,11 +87,12 @@ export class HamClient implements AsyncDisposable {
     try {
       conn = await Deno.connect({ transport: "unix", path });
     } catch (err) {
-      const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
-        ? "not running"
-        : err instanceof Error
-        ? err.message
-        : String(err);
+      const why =
+        err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
+          ? "not running"
+          : err instanceof Error
+          ? err.message
+          : String(err);
       throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${why}`, { cause: err });
     }
     const client = new HamClient(conn, path, opts.timeoutMs ?? 30_000);
@@ -145,7 +146,9 @@ export class HamClient implements AsyncDisposable {
 
   /** Closes the connection; requests still waiting fail with ECONNRESET. */
   close(): void {
-    this.#end(new HamError("ECONNRESET", `Closed the connection to the HAM at "${this.socketPath}"`));
+    this.#end(
+      new HamError("ECONNRESET", `Closed the connection to the HAM at "${this.socketPath}"`),
+    );
   }
 
   /** Closes the connection and waits until it has ended. */
@@ -180,7 +183,10 @@ export class HamClient implements AsyncDisposable {
   async #readLoop(): Promise<void> {
     const decoder = new TextDecoder();
     let partial = "";
-    let failure = new HamError("ECONNRESET", `Lost the connection to the HAM at "${this.socketPath}"`);
+    let failure = new HamError(
+      "ECONNRESET",
+      `Lost the connection to the HAM at "${this.socketPath}"`,
+    );
     try {
       for await (const chunk of this.#conn.readable) {
         const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");

@@ -7,13 +7,15 @@
  * @module
  */
 
-import { type EngineEvent, runCondition, type RunnerContext } from "./action_runner.ts";
-import { type EntityEvent, firings } from "./dispatch.ts";
+import { type EngineEvent, runAction, runCondition, type RunnerContext } from "./action_runner.ts";
+import { type EntityEvent, firings, laneOf } from "./dispatch.ts";
 import { HamError } from "./errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "./flags.ts";
+import { periodEnd, tick } from "./heartbeat.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "./logger.ts";
-import type { ActionParams, ExitStatus, HamState, HeartbeatSpec } from "./model.ts";
+import { getEntity } from "./model.ts";
+import type { ActionParams, ExitStatus, HamState, HeartbeatSpec, RaiseMatch } from "./model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
 import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
@@ -66,6 +68,7 @@ export class Engine implements RunnerContext {
   #lanes = new Lanes();
   #tasks = new Set<Promise<unknown>>();
   #stopped = false;
+  #beats = new Map<string, { seen: boolean; stop: AbortController }>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -120,6 +123,9 @@ export class Engine implements RunnerContext {
   async attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
     const name = spec.entity;
     const existing = this.state.entities.get(name);
+    if (spec.kind === "self" && existing && existing.pid !== null && existing.pid === spec.pid) {
+      return await this.#reattachSelf(spec);
+    }
     if ((existing && existing.pid !== null) || this.#reserved.has(name)) {
       throw new HamError("EEXIST", `Cannot attach entity "${name}": it already exists`);
     }
@@ -166,6 +172,7 @@ export class Engine implements RunnerContext {
       }
       if (spawned) this.#monitorSpawned(name, spawned);
       else this.#monitorWatch(name, pid, watch!);
+      if (spec.heartbeat) this.#startHeartbeat(name);
       this.emit({ type: "attach", entity: name, detail: { pid, kind: spec.kind ?? "attached" } });
       if (filling) this.#track(this.fire({ type: "attach", entity: name }));
       return { entity: name, pid };
@@ -289,6 +296,7 @@ export class Engine implements RunnerContext {
     this.record([{ t: "restart", entity: name, pid: p.pid, startTime: p.startTime, spawnId, at: this.clock.now() }]);
     if (params.argv) this.state.entities.get(name)!.argv = params.argv;
     this.#monitorSpawned(name, p);
+    if (this.state.entities.get(name)?.heartbeat) this.#startHeartbeat(name);
     this.log.log("info", `Restarted entity "${name}" as pid ${p.pid}`);
     this.emit({ type: "restart", entity: name, detail: { pid: p.pid } });
     this.#track(this.fire({ type: "restart", entity: name }));
@@ -312,6 +320,8 @@ export class Engine implements RunnerContext {
         continue;
       }
       this.#monitorWatch(e.name, pid, w);
+      // A grace of one full period after a restart of the HAM or a takeover.
+      if (e.heartbeat) this.#startHeartbeat(e.name);
     }
   }
 
@@ -320,5 +330,112 @@ export class Engine implements RunnerContext {
     this.#stopped = true;
     for (const m of this.#monitors.values()) m.cancel();
     this.#monitors.clear();
+    for (const b of this.#beats.values()) b.stop.abort();
+    this.#beats.clear();
+  }
+
+  async #reattachSelf(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    const e = getEntity(this.state, spec.entity);
+    await this.#store.commit([{
+      t: "attach",
+      entity: e.name,
+      kind: "self",
+      pid: e.pid!,
+      startTime: e.startTime,
+      argv: e.argv,
+      cwd: e.cwd,
+      env: e.env,
+      spawnId: e.spawnId,
+      spawned: e.spawned,
+      flags: spec.flags,
+      heartbeat: spec.heartbeat,
+      at: this.clock.now(),
+    }]);
+    if (spec.heartbeat) this.#startHeartbeat(e.name);
+    this.emit({ type: "reattach", entity: e.name, detail: { pid: e.pid } });
+    return { entity: e.name, pid: e.pid! };
+  }
+
+  /** A self-attached entity's connection closed without detach: that is its death. */
+  connectionLost(name: string): void {
+    const e = this.state.entities.get(name);
+    if (!e || e.kind !== "self" || e.pid === null) return;
+    const pid = e.pid;
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+  }
+
+  /** Runs a do-now action once, at registration, on its condition's lane. */
+  runNow(entity: string, condition: string, action: string): void {
+    const c = this.state.entities.get(entity)?.conditions.get(condition);
+    const a = c?.actions.find((x) => x.name === action);
+    if (!c || !a) return;
+    const site = { owner: entity, condition, action, subject: entity };
+    this.#track(this.#lanes.run(laneOf(c.flags), async () => {
+      const ok = await runAction(this, a.params, site);
+      this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
+      this.emit({ type: "action", entity, condition: `${entity}/${condition}`, action, detail: { kind: a.params.kind, ok, now: true } });
+    }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
+  }
+
+  /** Publishes a new state for an entity and fires matching `state` conditions. */
+  async publishState(name: string, to: number): Promise<{ entity: string; from: number; to: number }> {
+    const e = getEntity(this.state, name);
+    const from = e.state;
+    await this.#store.commit([{ t: "state", entity: name, to }]);
+    this.emit({ type: "state", entity: name, detail: { from, to } });
+    this.#track(this.fire({ type: "state", entity: name, transition: { from, to } }));
+    return { entity: name, from, to };
+  }
+
+  /** Raises a condition about an entity and fires matching `raise` conditions. */
+  raise(name: string, raised: RaiseMatch): Promise<{ entity: string }> {
+    getEntity(this.state, name);
+    this.emit({ type: "raise", entity: name, detail: { ...raised } });
+    this.#track(this.fire({ type: "raise", entity: name, raised }));
+    return Promise.resolve({ entity: name });
+  }
+
+  /** Notes a heartbeat; a no-op success for an entity that does not heartbeat (QNX). */
+  heartbeat(name: string, now: number): { entity: string } {
+    const e = getEntity(this.state, name);
+    if (!e.heartbeat) return { entity: name };
+    e.lastBeat = now;
+    const b = this.#beats.get(name);
+    if (b) b.seen = true;
+    return { entity: name };
+  }
+
+  #startHeartbeat(name: string): void {
+    this.#beats.get(name)?.stop.abort();
+    const stop = new AbortController();
+    const beat = { seen: false, stop };
+    this.#beats.set(name, beat);
+    const origin = this.clock.now();
+    this.#track((async () => {
+      let now = origin;
+      while (!stop.signal.aborted) {
+        const e = this.state.entities.get(name);
+        if (!e || e.pid === null || !e.heartbeat || this.#stopped) break;
+        const spec = e.heartbeat;
+        const end = periodEnd(origin, spec.periodMs, now);
+        if (!await this.clock.sleep(end - this.clock.now(), stop.signal)) break;
+        now = end;
+        const cur = this.state.entities.get(name);
+        if (!cur || cur.pid === null || !cur.enabled) continue;
+        const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
+        beat.seen = false;
+        // Only changes are journaled: a healthy beating entity writes nothing.
+        if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
+          this.record([{ t: "heartbeat", entity: name, missed: r.next.missed, health: r.next.health, lastBeat: cur.lastBeat }]);
+        }
+        for (const type of r.fire) {
+          this.emit({ type: "heartbeat", entity: name, detail: { condition: type, missed: r.next.missed } });
+          this.#track(this.fire({ type, entity: name }));
+        }
+      }
+      if (this.#beats.get(name) === beat) this.#beats.delete(name);
+    })());
   }
 }

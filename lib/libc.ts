@@ -79,13 +79,14 @@ function load(): Libc | null {
     const s = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
     errnoLocation = s.__errno_location;
     loaded = {
-      syscall: (nr, a = 0, b = 0, c = 0, d = 0) => Number(s.syscall(nr, a, b, c, d)),
-      poll: (fds, nfds, timeoutMs) => s.poll(fds, nfds, timeoutMs),
-      prctl: (option, arg2) => s.prctl(option, arg2, 0, 0, 0),
+      syscall: (nr, a = 0, b = 0, c = 0, d = 0) =>
+        Number(s.syscall(BigInt(nr), BigInt(a), BigInt(b), BigInt(c), BigInt(d))),
+      poll: (fds, nfds, timeoutMs) => s.poll(fds, BigInt(nfds), timeoutMs),
+      prctl: (option, arg2) => s.prctl(option, BigInt(arg2), 0n, 0n, 0n),
       waitid: (idtype, id, siginfo, options) => s.waitid(idtype, id, siginfo, options),
       eventfd: (initval, flags) => s.eventfd(initval, flags),
-      read: (fd, buf) => Number(s.read(fd, buf, buf.length)),
-      write: (fd, buf) => Number(s.write(fd, buf, buf.length)),
+      read: (fd, buf) => Number(s.read(fd, buf, BigInt(buf.length))),
+      write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
     };

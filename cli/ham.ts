@@ -1,0 +1,133 @@
+/**
+ * `ham`: starts the HAM. Detaches and returns once the control socket answers, unless
+ * `--foreground`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { HamClient } from "../lib/client.ts";
+import { HamDaemon } from "../lib/daemon.ts";
+import { EXIT_CODES, HamError } from "../lib/errors.ts";
+import { type TimestampStyle } from "../lib/logger.ts";
+import { selfCommand } from "../lib/self_command.ts";
+import { logPath, resolveStateDir } from "../lib/state_dir.ts";
+
+const USAGE = `Usage: ham [--state-dir DIR] [--foreground] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+
+Starts the High Availability Manager (and its Guardian) on a state directory.
+  --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
+  --foreground     stay attached (for systemd or a container); default: detach once ready
+  -v               more verbose (repeat: -vv, -vvv)
+  --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
+  --timestamps S   timestamp style of log lines (default: absolute)
+  --recover        start even if the journal is corrupt, keeping what precedes the damage
+`;
+
+/** Runs the `ham` role; returns the exit code. */
+export async function ham(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        "state-dir": { type: "string" },
+        foreground: { type: "boolean", default: false },
+        v: { type: "boolean", short: "v", multiple: true },
+        log: { type: "string" },
+        timestamps: { type: "string" },
+        recover: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    console.error(`ham: ${(err as Error).message}\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return EXIT_CODES.ok;
+  }
+  const ts = flags.timestamps ?? "absolute";
+  if (!["none", "relative", "absolute"].includes(ts)) {
+    console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const stateDir = resolveStateDir(flags["state-dir"]);
+  const verbosity = flags.v ? 1 + flags.v.length : undefined;
+  if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
+  let write: ((line: string) => void) | undefined;
+  if (flags.log) {
+    const file = Deno.openSync(flags.log, { append: true, create: true, write: true });
+    const enc = new TextEncoder();
+    write = (line) => file.writeSync(enc.encode(line));
+  }
+  let daemon: HamDaemon;
+  try {
+    daemon = await HamDaemon.start({
+      stateDir,
+      verbosity,
+      timestamps: ts as TimestampStyle,
+      recover: flags.recover,
+      write,
+    });
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    return EXIT_CODES.failed;
+  }
+  const onSignal = () => daemon.stop();
+  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGINT", onSignal);
+  await daemon.stopped;
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  Deno.removeSignalListener("SIGINT", onSignal);
+  return EXIT_CODES.ok;
+}
+
+/** Starts `ham --foreground` in the background, its output appended to the log file. */
+async function detach(stateDir: string, args: string[], log: string): Promise<number> {
+  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  const exited = child.status.then((s) => s.code);
+  const deadline = Date.now() + 15_000;
+  let delay = 5;
+  while (Date.now() < deadline) {
+    const early = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), delay))]);
+    if (early !== null) {
+      console.error(`ham: the HAM exited during start-up (code ${early}); see "${log}":`);
+      console.error(tail(log));
+      return EXIT_CODES.failed;
+    }
+    try {
+      const c = await HamClient.connect({ stateDir, client: "ham", timeoutMs: 2000 });
+      const pid = c.server?.hamPid;
+      await c.close();
+      child.unref();
+      console.log(`ham: HAM ${pid ?? child.pid} serving "${stateDir}"`);
+      return EXIT_CODES.ok;
+    } catch {
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+  console.error(`ham: the HAM did not answer within 15 s; see "${log}"`);
+  child.unref();
+  return EXIT_CODES.timeout;
+}
+
+function tail(path: string): string {
+  try {
+    return Deno.readTextFileSync(path).split("\n").slice(-10).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}

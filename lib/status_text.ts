@@ -1,0 +1,240 @@
+/**
+ * The text forms of a status view: {@linkcode renderStatus} (one text, as `hamctl status`
+ * prints it) and {@linkcode renderStatusFiles} (the plain-file mirror), both in the spirit
+ * of QNX's `/proc/ham` `.info` files: one `Label : value` line per fact. Pure.
+ *
+ * @module
+ */
+
+import {
+  HCONDSTATEFROMINV,
+  HCONDSTATEFROMSET,
+  HCONDSTATETOINV,
+  HCONDSTATETOSET,
+  signalName,
+} from "./flags.ts";
+import type { ActionParams } from "./model.ts";
+import type { ActionView, ConditionView, EntityView, HamView, StatusView } from "./status_view.ts";
+
+type Line = [label: string, value: string | number];
+
+const LABEL_WIDTH = 18;
+
+function block(lines: Line[], indent: number): string {
+  const pad = " ".repeat(indent);
+  return lines.map(([label, value]) => `${pad}${label.padEnd(LABEL_WIDTH)}: ${value}\n`).join("");
+}
+
+function onOff(b: boolean): string {
+  return b ? "ON" : "OFF";
+}
+
+function flagsText(flags: number, names: string[]): string {
+  return `0x${flags.toString(16)}${names.length > 0 ? ` (${names.join(", ")})` : ""}`;
+}
+
+/** Joins a command line for display, quoting words the shell would split or expand. */
+export function quoteArgv(argv: readonly string[]): string {
+  return argv.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
+    .join(" ");
+}
+
+function stateSide(value: number, isSet: boolean, invert: boolean): string {
+  if (!isSet) return value === 0 ? "any" : String(value);
+  const states = Array.from({ length: 32 }, (_, n) => n).filter((n) => ((value >>> n) & 1) === 1);
+  return `${invert ? "not " : ""}{${states.join(",")}}`;
+}
+
+function matchText(c: ConditionView): string | null {
+  const m = c.match;
+  if (m === null) return null;
+  const any = (n: number) => n === 0 ? "any" : String(n);
+  if ("from" in m) {
+    const from = stateSide(
+      m.from,
+      (c.flags & HCONDSTATEFROMSET) !== 0,
+      (c.flags & HCONDSTATEFROMINV) !== 0,
+    );
+    const to = stateSide(
+      m.to,
+      (c.flags & HCONDSTATETOSET) !== 0,
+      (c.flags & HCONDSTATETOINV) !== 0,
+    );
+    return `from ${from} to ${to}`;
+  }
+  return `type ${any(m.rtype)} class ${any(m.rclass)} severity ${any(m.rseverity)}`;
+}
+
+function paramLines(p: ActionParams): Line[] {
+  switch (p.kind) {
+    case "restart": {
+      const lines: Line[] = [[
+        "Restart Line",
+        p.argv ? quoteArgv(p.argv) : "(the entity's command)",
+      ]];
+      const q = p.policy;
+      if (q) {
+        lines.push([
+          "Restart Policy",
+          `backoff ${q.backoffMs} ms, max ${q.maxBackoffMs} ms, jitter ${q.jitter}, ` +
+          `intensity ${q.intensity} per ${q.windowMs} ms, cooldown ${q.cooldownMs} ms`,
+        ]);
+      }
+      return lines;
+    }
+    case "execute":
+      return [["Execute Line", quoteArgv(p.argv)]];
+    case "waitfor":
+      return [["Wait Delay", `${p.delayMs} ms`], ["Wait Path", p.pathname ?? "none"]];
+    case "signal":
+      return [["Signal", signalName(p.signal)], ["Signal Pid", p.pid ?? "the entity"]];
+    case "log":
+      return [
+        ["Log Message", JSON.stringify(p.message)],
+        ["Log Verbosity", p.verbosity],
+        ["Log Prefix", onOff(p.prefix)],
+      ];
+    case "heartbeat-healthy":
+      return [];
+    case "notify":
+      return [["Notify Channel", p.channel], ["Notify Code", p.code], ["Notify Value", p.value]];
+  }
+}
+
+function hamLines(v: HamView): Line[] {
+  return [
+    ["Ham Pid", v.hamPid],
+    ["Guardian Pid", v.guardianPid ?? "none"],
+    ["Started", v.started],
+    ["Ham Failures", v.hamFailures],
+    ["Guardian Failures", v.guardianFailures],
+    ["Last Takeover", v.lastTakeover ?? "never"],
+    ["Verbosity", v.verbosity],
+    ["Num Entities", v.numEntities],
+    ["Num Conditions", v.numConditions],
+    ["Num Actions", v.numActions],
+  ];
+}
+
+function entityLines(v: EntityView): Line[] {
+  const x = v.lastExit;
+  const lines: Line[] = [
+    ["Path", v.name],
+    ["Entity Pid", v.pid ?? "none"],
+    ["Entity type", v.type],
+    ["Enabled", onOff(v.enabled)],
+    ["Flags", flagsText(v.flags, v.flagNames)],
+    ["Command", v.command ? quoteArgv(v.command) : "none"],
+    ["State", v.state],
+    ["Num Conditions", v.conditions.length],
+    ["Created", v.created],
+    ["Num Restarts", v.restarts],
+    ["Num Deaths", v.deaths],
+    [
+      "Last Exit",
+      x
+        ? `pid ${x.pid}, ${
+          x.signal ? `signal ${x.signal}` : `code ${x.code ?? "unknown"}`
+        }, at ${x.at}`
+        : "none",
+    ],
+  ];
+  const hb = v.heartbeat;
+  if (hb) {
+    lines.push(
+      ["HeartBeat Period", `${hb.periodMs} ms`],
+      ["HB Low Mark", hb.low],
+      ["HB High Mark", hb.high],
+      ["Last Heartbeat", hb.lastBeat ?? "never"],
+      ["Missed Heartbeats", hb.missed],
+      ["HeartBeat State", hb.health.replace("-", "").toUpperCase()],
+    );
+  }
+  return lines;
+}
+
+function conditionLines(v: ConditionView): Line[] {
+  const match = matchText(v);
+  return [
+    ["Path", v.path],
+    ["Condition type", v.type],
+    ["Enabled", onOff(v.enabled)],
+    ["Condition ReArm", onOff(v.rearm)],
+    ["Flags", flagsText(v.flags, v.flagNames)],
+    ...(match === null ? [] : [["Match", match] as Line]),
+    ["Num Fired", v.fired],
+    ["Num Actions", v.actions.length],
+  ];
+}
+
+function actionText(v: ActionView, indent: number): string {
+  const head = block([
+    ["Path", v.path],
+    ["Action type", v.kind],
+    ["Enabled", onOff(v.enabled)],
+    ["Action ReArm", onOff(v.rearm)],
+    ["Flags", flagsText(v.flags, v.flagNames)],
+    ...paramLines(v.params),
+    ["Num Runs", v.runs],
+    ["Num Failures", v.failures],
+    ["Num Fail Actions", v.fails.length],
+  ], indent);
+  const fails = v.fails.map((f) =>
+    block([
+      ["Fail Action", f.name],
+      ["Action type", f.kind],
+      ...paramLines(f.params),
+      ["Num Runs", f.runs],
+      ["Num Failures", f.failures],
+    ], indent + 2)
+  );
+  return [head, ...fails].join("\n");
+}
+
+/**
+ * Renders a status view as text, one `Label : value` line per fact in the spirit of
+ * `/proc/ham`'s `.info` files, each level indented two more spaces than its parent and
+ * separated by a blank line.
+ */
+export function renderStatus(view: StatusView, indent = 0): string {
+  const children = (items: StatusView[]) => items.map((c) => "\n" + renderStatus(c, indent + 2));
+  if ("hamPid" in view) return [block(hamLines(view), indent), ...children(view.entities)].join("");
+  if ("conditions" in view) {
+    return [block(entityLines(view), indent), ...children(view.conditions)].join("");
+  }
+  if ("actions" in view) {
+    return [block(conditionLines(view), indent), ...children(view.actions)].join("");
+  }
+  return actionText(view, indent);
+}
+
+/**
+ * The file name of an item in the status mirror: the item name with `%` written `%25`
+ * and a leading `.` written `%2E`, so no item can clash with a `.info` file.
+ */
+export function statusFileName(name: string): string {
+  return name.replaceAll("%", "%25").replace(/^\./, "%2E");
+}
+
+function lastName(path: string): string {
+  return statusFileName(path.slice(path.lastIndexOf("/") + 1));
+}
+
+/**
+ * The plain-file mirror of a status view, as relative path → contents: `.info` for the
+ * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`
+ * (which also lists its action-fail items). Names go through {@linkcode statusFileName}.
+ */
+export function renderStatusFiles(view: HamView): Map<string, string> {
+  const files = new Map<string, string>([[".info", block(hamLines(view), 0)]]);
+  for (const e of view.entities) {
+    const dir = statusFileName(e.name);
+    files.set(`${dir}/.info`, block(entityLines(e), 0));
+    for (const c of e.conditions) {
+      const cdir = `${dir}/${lastName(c.path)}`;
+      files.set(`${cdir}/.info`, block(conditionLines(c), 0));
+      for (const a of c.actions) files.set(`${cdir}/${lastName(a.path)}`, actionText(a, 0));
+    }
+  }
+  return files;
+}

@@ -1,0 +1,256 @@
+/**
+ * The status view: the HAM state as the JSON form of QNX's `/proc/ham`, for the
+ * whole tree or one entity, condition or action, and the plain-file mirror of it that
+ * the daemon keeps in `<state-dir>/status/`. Pure: values in, values out. The text forms
+ * are in `status_text.ts` and re-exported here.
+ *
+ * @module
+ */
+
+import { type ActionKind, type ConditionType, flagNames, HREARMAFTERRESTART } from "./flags.ts";
+import {
+  type Action,
+  type ActionParams,
+  type Condition,
+  type Entity,
+  getAction,
+  getCondition,
+  getEntity,
+  type HamState,
+  type HeartbeatHealth,
+  type RaiseMatch,
+  type StateMatch,
+} from "./model.ts";
+import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
+import { renderStatusFiles } from "./status_text.ts";
+
+export { quoteArgv, renderStatus, statusFileName } from "./status_text.ts";
+
+/** Facts about the running HAM that are not part of the journaled state. */
+export interface HamInfo {
+  hamPid: number;
+  guardianPid: number | null;
+  /** When this HAM started, in ms since the epoch. */
+  startedAt: number;
+}
+
+/** The last death of an entity; `at` is an ISO time. */
+export interface LastExitView {
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  at: string;
+}
+
+/** Heartbeat parameters and health of an entity; `lastBeat` is an ISO time. */
+export interface HeartbeatView {
+  periodMs: number;
+  low: number;
+  high: number;
+  lastBeat: string | null;
+  missed: number;
+  health: HeartbeatHealth;
+}
+
+/** An item of an action-fail list. */
+export interface ActionFailView {
+  name: string;
+  kind: ActionKind;
+  params: ActionParams;
+  runs: number;
+  failures: number;
+}
+
+/** An action (`/proc/ham/<entity>/<condition>/<action>`). */
+export interface ActionView {
+  path: string;
+  kind: ActionKind;
+  enabled: boolean;
+  flags: number;
+  flagNames: string[];
+  rearm: boolean;
+  params: ActionParams;
+  runs: number;
+  failures: number;
+  fails: ActionFailView[];
+}
+
+/** A condition (`/proc/ham/<entity>/<condition>/.info`). */
+export interface ConditionView {
+  path: string;
+  type: ConditionType;
+  enabled: boolean;
+  flags: number;
+  flagNames: string[];
+  rearm: boolean;
+  match: StateMatch | RaiseMatch | null;
+  fired: number;
+  actions: ActionView[];
+}
+
+/** The `Entity type` of `/proc/ham`. */
+export type EntityTypeName = "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOBAL";
+
+/** An entity (`/proc/ham/<entity>/.info`); times are ISO strings. */
+export interface EntityView {
+  name: string;
+  pid: number | null;
+  type: EntityTypeName;
+  enabled: boolean;
+  flags: number;
+  flagNames: string[];
+  running: boolean;
+  command: string[] | null;
+  created: string;
+  restarts: number;
+  deaths: number;
+  lastExit: LastExitView | null;
+  state: number;
+  heartbeat: HeartbeatView | null;
+  conditions: ConditionView[];
+}
+
+/** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
+export interface HamView {
+  hamPid: number;
+  guardianPid: number | null;
+  started: string;
+  hamFailures: number;
+  guardianFailures: number;
+  lastTakeover: string | null;
+  verbosity: number;
+  numEntities: number;
+  numConditions: number;
+  numActions: number;
+  entities: EntityView[];
+}
+
+/** What `status` returns: the whole HAM, or the entity, condition or action a path names. */
+export type StatusView = HamView | EntityView | ConditionView | ActionView;
+
+const TYPE_NAMES: Record<Entity["kind"], EntityTypeName> = {
+  attached: "ATTACHED",
+  self: "ATTACHEDSELF",
+  placeholder: "PLACEHOLDER",
+  global: "GLOBAL",
+};
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function actionView(path: string, a: Action): ActionView {
+  return {
+    path,
+    kind: a.params.kind,
+    enabled: a.enabled,
+    flags: a.flags,
+    flagNames: flagNames("action", a.flags),
+    rearm: (a.flags & HREARMAFTERRESTART) !== 0,
+    params: a.params,
+    runs: a.runs,
+    failures: a.failures,
+    fails: a.fails.map((f) => ({
+      name: f.name,
+      kind: f.params.kind,
+      params: f.params,
+      runs: f.runs,
+      failures: f.failures,
+    })),
+  };
+}
+
+function conditionView(path: string, c: Condition): ConditionView {
+  return {
+    path,
+    type: c.type,
+    enabled: c.enabled,
+    flags: c.flags,
+    flagNames: flagNames("condition", c.flags),
+    rearm: (c.flags & HREARMAFTERRESTART) !== 0,
+    match: c.match,
+    fired: c.fired,
+    actions: c.actions.map((a) => actionView(`${path}/${a.name}`, a)),
+  };
+}
+
+function entityView(e: Entity): EntityView {
+  const hb = e.heartbeat;
+  return {
+    name: e.name,
+    pid: e.pid,
+    type: TYPE_NAMES[e.kind],
+    enabled: e.enabled,
+    flags: e.flags,
+    flagNames: flagNames("entity", e.flags),
+    running: e.pid !== null,
+    command: e.argv,
+    created: iso(e.created),
+    restarts: e.restarts,
+    deaths: e.deaths,
+    lastExit: e.lastExit && { ...e.lastExit, at: iso(e.lastExit.at) },
+    state: e.state,
+    heartbeat: hb && {
+      ...hb,
+      lastBeat: e.lastBeat === null ? null : iso(e.lastBeat),
+      missed: e.hbMissed,
+      health: e.hbHealth,
+    },
+    conditions: [...e.conditions.values()].map((c) => conditionView(`${e.name}/${c.name}`, c)),
+  };
+}
+
+/**
+ * Builds the status view of the whole HAM (`path` null) or of the item `path` names.
+ * The global entity is listed only when it has conditions. Throws ENOENT for a path
+ * naming no item.
+ *
+ * @example
+ * ```ts
+ * import { createState } from "./model.ts";
+ * import { statusView } from "./status_view.ts";
+ * const view = statusView(createState(), null, { hamPid: 10, guardianPid: 11, startedAt: 0 });
+ * console.log("numEntities" in view && view.numEntities); // 0
+ * ```
+ */
+export function statusView(state: HamState, path: ItemPath | null, ham: HamInfo): StatusView {
+  if (path === null) return hamView(state, ham);
+  const { entity, condition, action } = path;
+  if (condition === undefined) return entityView(getEntity(state, entity));
+  if (action === undefined) {
+    return conditionView(`${entity}/${condition}`, getCondition(state, entity, condition));
+  }
+  return actionView(
+    `${entity}/${condition}/${action}`,
+    getAction(state, entity, condition, action),
+  );
+}
+
+function hamView(state: HamState, ham: HamInfo): HamView {
+  const entities = [...state.entities.values()]
+    .filter((e) => e.name !== GLOBAL_ENTITY || e.conditions.size > 0)
+    .map(entityView);
+  const conditions = entities.flatMap((e) => e.conditions);
+  return {
+    hamPid: ham.hamPid,
+    guardianPid: ham.guardianPid,
+    started: iso(ham.startedAt),
+    hamFailures: state.hamFailures,
+    guardianFailures: state.guardianFailures,
+    lastTakeover: state.lastTakeover === null ? null : iso(state.lastTakeover),
+    verbosity: state.verbosity,
+    numEntities: entities.length,
+    numConditions: conditions.length,
+    numActions: conditions.reduce((n, c) => n + c.actions.length, 0),
+    entities,
+  };
+}
+
+/**
+ * The plain-file mirror of the status tree, as relative path → contents: `.info` for the
+ * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`.
+ * The daemon writes it with `writeStatusTree()` (`status_files.ts`).
+ */
+export function statusFiles(state: HamState, ham: HamInfo): Map<string, string> {
+  return renderStatusFiles(hamView(state, ham));
+}

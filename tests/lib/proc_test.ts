@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { libc } from "../../lib/libc.ts";
+import {
+  childrenOf,
+  isAlive,
+  parseStat,
+  processStartTime,
+  processStat,
+  readCmdline,
+  readCwd,
+  readEnviron,
+} from "../../lib/proc.ts";
+import { ProcessWatcher } from "../../lib/process_watcher.ts";
+
+const NO_SUCH_PID = 0x3fff_fff0; // above PID_MAX_LIMIT: never a process
+
+/** Resolves like `promise`, or fails the test when it takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts `/bin/sh -c script` as a child of Deno; the script prints pids and closes stdout. */
+async function spawnHelper(script: string): Promise<{ helper: Deno.ChildProcess; pids: number[] }> {
+  const helper = new Deno.Command("/bin/sh", { args: ["-c", script], stdout: "piped" }).spawn();
+  const out = (await new Response(helper.stdout).text()).trim();
+  return { helper, pids: out.split(/\s+/).map(Number) };
+}
+
+/** A `/proc/PID/stat` line whose command name holds spaces and parentheses. */
+function statLine(pid: number, comm: string, startTime: string): string {
+  const fields = ["S", "1", "40", "41", "0", "-1", "4194560"];
+  while (fields.length < 19) fields.push(String(fields.length));
+  return `${pid} (${comm}) ${fields.join(" ")} ${startTime} 1234 56 ${"0 ".repeat(30)}\n`;
+}
+
+Deno.test("parseStat() reads the fields after the last parenthesis of the command name", () => {
+  assert.deepEqual(parseStat(statLine(42, "a) S 9 9 (b", "987654")), {
+    pid: 42,
+    ppid: 1,
+    pgid: 40,
+    sid: 41,
+    state: "S",
+    startTime: "987654",
+  });
+});
+
+Deno.test("parseStat() returns null for malformed text", () => {
+  assert.equal(parseStat(""), null);
+  assert.equal(parseStat("42 (sleep S 1 2 3"), null);
+  assert.equal(parseStat("42 (sleep) S 1 2 3"), null);
+});
+
+Deno.test("processStat() reads the parent, group, session and start time of a process", async () => {
+  await using child = new Deno.Command("/bin/sleep", { args: ["30"] }).spawn();
+  const self = processStat(Deno.pid);
+  assert.ok(self !== null);
+  assert.equal(self.pid, Deno.pid);
+  assert.equal(self.ppid, Deno.ppid);
+  assert.match(self.startTime, /^\d+$/);
+  const stat = processStat(child.pid);
+  assert.ok(stat !== null);
+  assert.deepEqual([stat.pid, stat.ppid, stat.pgid, stat.sid], [
+    child.pid,
+    Deno.pid,
+    self.pgid,
+    self.sid,
+  ]);
+  assert.match(stat.state, /^[RSD]$/);
+  assert.equal(processStartTime(child.pid), stat.startTime);
+});
+
+Deno.test("processStat() and the other readers return null for a pid that does not exist", () => {
+  for (const pid of [NO_SUCH_PID, 0, -1, 1.5]) {
+    assert.equal(processStat(pid), null);
+    assert.equal(processStartTime(pid), null);
+    assert.equal(readCmdline(pid), null);
+    assert.equal(readCwd(pid), null);
+    assert.equal(readEnviron(pid), null);
+    assert.equal(isAlive(pid, null), false);
+  }
+  assert.deepEqual(childrenOf(NO_SUCH_PID), []);
+});
+
+Deno.test("readCmdline() returns the argument vector, empty arguments included", async () => {
+  const argv = ["/bin/sh", "-c", "/bin/sleep 30; :", "sh", "with space", ""];
+  await using child = new Deno.Command(argv[0], { args: argv.slice(1) }).spawn();
+  assert.deepEqual(readCmdline(child.pid), argv);
+});
+
+Deno.test("readCwd() and readEnviron() return what a process started with", async () => {
+  const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "ham_proc_test_" }));
+  try {
+    await using child = new Deno.Command("/bin/sleep", {
+      args: ["30"],
+      cwd: dir,
+      clearEnv: true,
+      env: { HAM_TEST: "a=b", EMPTY: "" },
+    }).spawn();
+    assert.equal(readCwd(child.pid), dir);
+    assert.deepEqual(readEnviron(child.pid), new Map([["HAM_TEST", "a=b"], ["EMPTY", ""]]));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("childrenOf() lists the children of a process in ascending order", async () => {
+  const { helper, pids } = await spawnHelper(
+    "/bin/sleep 30 >/dev/null & a=$!; /bin/sleep 30 >/dev/null & b=$!; " +
+      "echo $a $b; exec 1>&-; wait",
+  );
+  try {
+    assert.deepEqual(childrenOf(helper.pid), [...pids].sort((x, y) => x - y));
+    assert.ok(childrenOf(Deno.pid).includes(helper.pid));
+  } finally {
+    for (const pid of pids) Deno.kill(pid, "SIGKILL");
+    await within(helper.status, "the helper's exit");
+  }
+});
+
+Deno.test("isAlive() is true only for the same live process", async () => {
+  await using child = new Deno.Command("/bin/sleep", { args: ["30"] }).spawn();
+  const startTime = processStartTime(child.pid);
+  assert.equal(isAlive(child.pid, null), true);
+  assert.equal(isAlive(child.pid, startTime), true);
+  assert.equal(isAlive(child.pid, "1"), false);
+});
+
+Deno.test("isAlive() is false and readEnviron() null for a zombie", async () => {
+  await using watcher = new ProcessWatcher();
+  // The helper becomes a sleep that never reaps its child.
+  const { helper, pids: [pid] } = await spawnHelper(
+    "/bin/sleep 30 >/dev/null 2>&1 & echo $!; exec 1>&- /bin/sleep 31",
+  );
+  try {
+    const startTime = processStartTime(pid);
+    const watch = watcher.watch(pid, startTime, { reap: false });
+    Deno.kill(pid, "SIGKILL");
+    await within(watch.exited, "the child's death");
+    assert.equal(processStat(pid)?.state, "Z");
+    assert.equal(processStartTime(pid), startTime);
+    assert.equal(isAlive(pid, null), false);
+    assert.equal(readEnviron(pid), null);
+    assert.deepEqual(readCmdline(pid), []);
+  } finally {
+    await helper[Symbol.asyncDispose]();
+    // If this process is a subreaper, it inherited the zombie: reap it (else ECHILD).
+    libc().waitid(1 /* P_PID */, pid, new Uint8Array(128), 4 /* WEXITED */);
+  }
+});
