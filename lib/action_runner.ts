@@ -9,7 +9,7 @@
 import type { EntityEvent, Firing } from "./dispatch.ts";
 import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "./flags.ts";
 import type { Logger } from "./logger.ts";
-import type { ActionParams, HamState } from "./model.ts";
+import type { Action, ActionParams, HamState } from "./model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
 
@@ -25,6 +25,10 @@ export interface EngineEvent {
 /** What the runner needs from the engine. */
 export interface RunnerContext {
   readonly state: HamState;
+  /** True once the engine stops: lists end before their next step. */
+  readonly stopped: boolean;
+  /** Aborted when the engine stops. */
+  readonly haltSignal: AbortSignal;
   record(bodies: RecordBody[]): void;
   restart(entity: string, params: Extract<ActionParams, { kind: "restart" }>): Promise<boolean>;
   processes: ProcessOps;
@@ -74,7 +78,9 @@ export async function runAction(
         return st.code === 0;
       }
       case "waitfor": {
-        if (params.pathname === null) return await ctx.clock.sleep(params.delayMs);
+        if (params.pathname === null) {
+          return await ctx.clock.sleep(params.delayMs, ctx.haltSignal) || !ctx.stopped;
+        }
         const seen = await ctx.processes.waitForPath(params.pathname, params.delayMs);
         if (!seen) {
           ctx.log.log(
@@ -124,17 +130,23 @@ export async function runAction(
   }
 }
 
-/** Runs the action list of one fired condition. */
+/** The action list of a condition as it is now, or null when the condition is gone. */
+export function listOf(state: HamState, firing: Firing): Action[] | null {
+  const cond = state.entities.get(firing.owner)?.conditions.get(firing.condition);
+  return cond && cond.enabled ? [...cond.actions] : null;
+}
+
+/**
+ * Runs the action list of one fired condition, as it was when the condition fired
+ * (`list`); an action disabled since is skipped.
+ */
 export async function runCondition(
   ctx: RunnerContext,
   firing: Firing,
   ev: EntityEvent,
+  list: Action[] | null = listOf(ctx.state, firing),
 ): Promise<void> {
-  const owner = ctx.state.entities.get(firing.owner);
-  const cond = owner?.conditions.get(firing.condition);
-  if (!cond || !cond.enabled) return;
-  // The list as it was when the condition fired: later edits affect later firings.
-  const list = [...cond.actions];
+  if (!list || ctx.stopped) return;
   ctx.record([{ t: "fired", entity: firing.owner, condition: firing.condition }]);
   ctx.emit({
     type: "condition",
@@ -143,12 +155,15 @@ export async function runCondition(
     detail: { event: ev.type },
   });
   for (const snap of list) {
+    if (ctx.stopped) return;
     const live = ctx.state.entities.get(firing.owner)?.conditions.get(firing.condition)?.actions
       .find((a) => a.name === snap.name);
     if (live && !live.enabled) continue;
     const flags = live?.flags ?? snap.flags;
     const site = { owner: firing.owner, condition: firing.condition, action: snap.name, subject: ev.entity };
     const ok = await runAction(ctx, snap.params, site);
+    // A list cut short by a stop records nothing about the interrupted action.
+    if (ctx.stopped) return;
     ctx.record([{ ...base(site), fail: null, ok }]);
     ctx.emit({
       type: "action",
@@ -160,6 +175,7 @@ export async function runCondition(
     if (ok) continue;
     for (const f of snap.fails) {
       const fok = await runAction(ctx, f.params, site);
+      if (ctx.stopped) return;
       ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
       ctx.emit({
         type: "action-fail",

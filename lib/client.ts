@@ -40,7 +40,7 @@ interface Pending {
   op: string;
   resolve: (value: unknown) => void;
   reject: (err: HamError) => void;
-  timer: number | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -50,10 +50,13 @@ const encoder = new TextEncoder();
  * answers are matched by id, in whatever order they come.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { HamClient } from "./client.ts";
- * await using client = await HamClient.connect({ stateDir: "/tmp/ham-test" });
- * console.log(await client.request("ping")); // { pong: true }
+ *
+ * export async function ping(stateDir: string): Promise<unknown> {
+ *   await using client = await HamClient.connect({ stateDir });
+ *   return await client.request("ping"); // { pong: true }
+ * }
  * ```
  */
 export class HamClient implements AsyncDisposable {

@@ -95,6 +95,8 @@ export class HamDaemon {
   /** Starts a HAM on a state directory; resolves once the control socket accepts. */
   static async start(opts: HamOptions): Promise<HamDaemon> {
     const lock = await takeLock(opts.stateDir);
+    // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
+    Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? 1,

@@ -7,15 +7,28 @@
  * @module
  */
 
-import { type EngineEvent, runAction, runCondition, type RunnerContext } from "./action_runner.ts";
-import { type EntityEvent, firings, laneOf } from "./dispatch.ts";
+import {
+  type EngineEvent,
+  listOf,
+  runAction,
+  runCondition,
+  type RunnerContext,
+} from "./action_runner.ts";
+import { type EntityEvent, type Firing, firings, laneOf } from "./dispatch.ts";
 import { HamError } from "./errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "./flags.ts";
 import { periodEnd, tick } from "./heartbeat.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "./logger.ts";
 import { getEntity } from "./model.ts";
-import type { ActionParams, ExitStatus, HamState, HeartbeatSpec, RaiseMatch } from "./model.ts";
+import type {
+  Action,
+  ActionParams,
+  ExitStatus,
+  HamState,
+  HeartbeatSpec,
+  RaiseMatch,
+} from "./model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
 import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
@@ -50,6 +63,11 @@ export interface AttachSpec {
   kind?: "attached" | "self";
 }
 
+interface Selected {
+  f: Firing;
+  list: Action[] | null;
+}
+
 interface Monitor {
   pid: number;
   cancel(): void;
@@ -68,6 +86,7 @@ export class Engine implements RunnerContext {
   #lanes = new Lanes();
   #tasks = new Set<Promise<unknown>>();
   #stopped = false;
+  #halt = new AbortController();
   #beats = new Map<string, { seen: boolean; stop: AbortController }>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
@@ -78,6 +97,16 @@ export class Engine implements RunnerContext {
     this.log = opts.log;
     this.#emit = opts.emit ?? (() => {});
     this.#notify = opts.notify ?? (() => false);
+  }
+
+  /** True once {@linkcode Engine.stop} was called: running lists end at their next step. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Aborted by {@linkcode Engine.stop}; waits in actions end early. */
+  get haltSignal(): AbortSignal {
+    return this.#halt.signal;
   }
 
   /** The current state (read-only by convention: change it through records). */
@@ -265,8 +294,19 @@ export class Engine implements RunnerContext {
 
   /** Fires the conditions an event matches; resolves when their lists have run. */
   fire(ev: EntityEvent): Promise<void> {
-    const runs = firings(this.state, ev).map((f) =>
-      this.#lanes.run(f.lane, () => runCondition(this, f, ev), (err) =>
+    return this.#dispatch(ev, this.#select(ev));
+  }
+
+  /** Which conditions fire, with their lists taken as they are now. */
+  #select(ev: EntityEvent): Selected[] {
+    return firings(this.state, ev).map((f) => ({ f, list: listOf(this.state, f) }));
+  }
+
+  // A restart by an earlier list (which prunes) or a later edit does not change what an
+  // event runs: the lists were taken when it happened.
+  #dispatch(ev: EntityEvent, selected: Selected[]): Promise<void> {
+    const runs = selected.map(({ f, list }) =>
+      this.#lanes.run(f.lane, () => runCondition(this, f, ev, list), (err) =>
         this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`))
     );
     return Promise.all(runs).then(() => {});
@@ -286,6 +326,8 @@ export class Engine implements RunnerContext {
       return false;
     }
     const spawnId = newSpawnId();
+    // `restart` conditions fire for the restart that prunes them (decided; see README).
+    const onRestart = this.#select({ type: "restart", entity: name });
     let p: SpawnedProcess;
     try {
       p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
@@ -293,13 +335,20 @@ export class Engine implements RunnerContext {
       this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
       return false;
     }
-    this.record([{ t: "restart", entity: name, pid: p.pid, startTime: p.startTime, spawnId, at: this.clock.now() }]);
-    if (params.argv) this.state.entities.get(name)!.argv = params.argv;
+    this.record([{
+      t: "restart",
+      entity: name,
+      pid: p.pid,
+      argv: params.argv,
+      startTime: p.startTime,
+      spawnId,
+      at: this.clock.now(),
+    }]);
     this.#monitorSpawned(name, p);
     if (this.state.entities.get(name)?.heartbeat) this.#startHeartbeat(name);
     this.log.log("info", `Restarted entity "${name}" as pid ${p.pid}`);
     this.emit({ type: "restart", entity: name, detail: { pid: p.pid } });
-    this.#track(this.fire({ type: "restart", entity: name }));
+    this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
     return true;
   }
 
@@ -328,6 +377,7 @@ export class Engine implements RunnerContext {
   /** Stops all monitoring; running lists end at their next step. */
   stop(): void {
     this.#stopped = true;
+    this.#halt.abort();
     for (const m of this.#monitors.values()) m.cancel();
     this.#monitors.clear();
     for (const b of this.#beats.values()) b.stop.abort();
@@ -391,7 +441,11 @@ export class Engine implements RunnerContext {
 
   /** Raises a condition about an entity and fires matching `raise` conditions. */
   raise(name: string, raised: RaiseMatch): Promise<{ entity: string }> {
-    getEntity(this.state, name);
+    try {
+      getEntity(this.state, name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.emit({ type: "raise", entity: name, detail: { ...raised } });
     this.#track(this.fire({ type: "raise", entity: name, raised }));
     return Promise.resolve({ entity: name });

@@ -89,7 +89,9 @@ export function parseFlags(item: ItemType, value: unknown): number {
   if (Array.isArray(value)) {
     let flags = 0;
     for (const name of value) {
-      const bit = typeof name === "string" ? FLAG_NAMES[item][name] : undefined;
+      const bit = typeof name === "string" && Object.hasOwn(FLAG_NAMES[item], name)
+        ? FLAG_NAMES[item][name]
+        : undefined;
       if (bit === undefined) {
         throw new HamError(
           "EINVAL",

@@ -7,43 +7,21 @@
  */
 
 import type { HamClient } from "./client.ts";
-import {
-  type ActionKind,
-  type ConditionType,
-  type ItemType,
-  parseFlags,
-  parseSignal,
-} from "./flags.ts";
+import { type ConditionType, type ItemType, parseFlags } from "./flags.ts";
 import type { RestartPolicy } from "./model.ts";
 import type { ControlCommand } from "./protocol.ts";
-
-/** A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`. */
-export type FlagsInput = number | readonly string[];
-
-/** What a control request answers. */
-export interface ControlResult {
-  path: string;
-  enabled: boolean;
-  flags: number;
-  flagNames: string[];
-}
-
-/** What publishing a state answers: the transition the HAM raised. */
-export interface StateResult {
-  entity: string;
-  from: number;
-  to: number;
-}
-
-/** The three numbers of a raised condition; 0 (the default) means any. */
-export interface RaiseFields {
-  rtype?: number;
-  rclass?: number;
-  rseverity?: number;
-}
-
-/** One side of a state match: a state (0 = any), or a set of states (bit n = state n). */
-export type StateSpec = number | { set: readonly number[]; invert?: boolean };
+import {
+  actionParams,
+  type ControlResult,
+  type FlagsInput,
+  type LogFields,
+  type ParamFields,
+  type RaiseFields,
+  raiseFields,
+  stateField,
+  type StateResult,
+  type StateSpec,
+} from "./requests.ts";
 
 /** Options of {@linkcode EntityHandle.conditionState}. */
 export interface StateConditionOptions {
@@ -51,6 +29,7 @@ export interface StateConditionOptions {
   from?: StateSpec;
   /** @default {0 (any)} */
   to?: StateSpec;
+  /** Condition flags; the set and invert flags are added from `from` and `to`. */
   flags?: FlagsInput;
 }
 
@@ -68,71 +47,8 @@ export interface RestartOptions extends ActionOptions {
   policy?: Partial<RestartPolicy>;
 }
 
-/** Options of a log action or action-fail item. */
-export interface LogOptions extends ActionOptions {
-  /** Prefix the message with the item's path. @default {true} */
-  prefix?: boolean;
-  /** Logged only when the HAM's verbosity is at least this. @default {1} */
-  verbosity?: number;
-}
-
-/** The kind-specific fields of an action or action-fail request. */
-export type ParamFields = { kind: ActionKind } & Record<string, unknown>;
-
-/** Builders of the kind-specific fields of action and action-fail requests. */
-export const actionParams = {
-  /** Re-spawns the entity (optionally with another command), with an optional policy. */
-  restart: (argv?: string[] | null, policy?: Partial<RestartPolicy> | null): ParamFields => ({
-    kind: "restart",
-    argv: argv ?? null,
-    policy: policy ?? null,
-  }),
-  /** Spawns a command. */
-  execute: (argv: string[]): ParamFields => ({ kind: "execute", argv }),
-  /** Waits `delayMs`, or until `pathname` exists (failing if it has not appeared by then). */
-  waitfor: (delayMs: number, pathname?: string | null): ParamFields => ({
-    kind: "waitfor",
-    delayMs,
-    pathname: pathname ?? null,
-  }),
-  /** Sends a signal (a name such as `TERM` or a number) to `pid`, or to the entity. */
-  signal: (signal: string | number, pid?: number | null): ParamFields => ({
-    kind: "signal",
-    signal: parseSignal(signal),
-    pid: pid ?? null,
-  }),
-  /** Writes a message into the HAM's activity log. */
-  log: (message: string, opts: LogOptions = {}): ParamFields => ({
-    kind: "log",
-    message,
-    prefix: opts.prefix ?? true,
-    verbosity: opts.verbosity ?? 1,
-  }),
-  /** Resets the entity's heartbeat health. */
-  heartbeatHealthy: (): ParamFields => ({ kind: "heartbeat-healthy" }),
-  /** Pushes `(code, value)` to the subscribers of `channel`. */
-  notify: (channel: string, code: number, value: number): ParamFields => ({
-    kind: "notify",
-    channel,
-    code,
-    value,
-  }),
-};
-
-/** The bit set of a list of states (bit n = state n, states 0–31). */
-export function stateSet(states: readonly number[]): number {
-  return states.reduce((bits, n) => (bits | (1 << n)) >>> 0, 0);
-}
-
-/** The `from`/`to` value and the flags a {@linkcode StateSpec} stands for. */
-export function stateField(
-  spec: StateSpec | undefined,
-  side: "from" | "to",
-): { value: number; flags: number } {
-  if (spec === undefined || typeof spec === "number") return { value: spec ?? 0, flags: 0 };
-  const flags = parseFlags("condition", spec.invert ? [`${side}-set`, `${side}-inv`] : [`${side}-set`]);
-  return { value: stateSet(spec.set), flags };
-}
+/** Options of {@linkcode ConditionHandle.log}. */
+export interface LogOptions extends ActionOptions, LogFields {}
 
 /** What the handles share: the path, the client, and the control calls. */
 abstract class ItemHandle {
@@ -240,11 +156,6 @@ export class EntityHandle extends ItemHandle {
   }
 }
 
-/** The wire fields of a raise request or condition. */
-export function raiseFields(f: RaiseFields): { rtype: number; rclass: number; rseverity: number } {
-  return { rtype: f.rtype ?? 0, rclass: f.rclass ?? 0, rseverity: f.rseverity ?? 0 };
-}
-
 /** A handle on a condition (`ham_condition_t`). */
 export class ConditionHandle extends ItemHandle {
   /** Makes a handle on `entity/condition`; no request is sent. */
@@ -346,7 +257,7 @@ export class ActionHandle extends ItemHandle {
   }
 
   /** Adds a log message to the action-fail list (`ham_action_fail_log`). */
-  failLog(name: string, message: string, opts: Omit<LogOptions, "flags"> = {}): Promise<void> {
+  failLog(name: string, message: string, opts: LogFields = {}): Promise<void> {
     return this.#fail(name, actionParams.log(message, opts));
   }
 

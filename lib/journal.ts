@@ -32,6 +32,8 @@ export interface Segment {
   /** The seq of the first record the segment holds (or will hold). */
   firstSeq: number;
   path: string;
+  /** Its size in bytes when listed. */
+  size: number;
 }
 
 /** The path of the segment whose first record is `firstSeq`. */
@@ -45,8 +47,12 @@ export function listSegmentsSync(dir: string): Segment[] {
   try {
     for (const entry of Deno.readDirSync(join(dir, JOURNAL_DIR))) {
       const m = /^(\d{16})\.log$/.exec(entry.name);
-      if (m && entry.isFile) {
-        segments.push({ firstSeq: Number(m[1]), path: join(dir, JOURNAL_DIR, entry.name) });
+      if (!m || !entry.isFile) continue;
+      const path = join(dir, JOURNAL_DIR, entry.name);
+      try {
+        segments.push({ firstSeq: Number(m[1]), path, size: Deno.statSync(path).size });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err; // Removed by a compaction.
       }
     }
   } catch (err) {
@@ -146,6 +152,7 @@ export interface JournalFile {
   syncData(): Promise<void>;
   /** Cuts the file to `length` bytes. */
   truncate(length: number): Promise<void>;
+  /** Closes the file. */
   close(): void;
 }
 
@@ -159,7 +166,7 @@ export interface JournalFileOps {
   remove(path: string): Promise<void>;
 }
 
-/** The real filesystem. */
+/** The real filesystem: segments are opened with `O_APPEND`, so a cut moves the end back. */
 export const denoFileOps: JournalFileOps = {
   open: (path) => Deno.open(path, { append: true, create: true, mode: 0o644 }),
   syncDir: fsyncDir,
@@ -327,7 +334,7 @@ export class Journal {
     }
     const segment = newest && newestNext === nextSeq
       ? newest
-      : { firstSeq: nextSeq, path: segmentPath(dir, nextSeq) };
+      : { firstSeq: nextSeq, path: segmentPath(dir, nextSeq), size: 0 };
     if (segment !== newest) offset = 0;
     let file: JournalFile;
     try {
@@ -354,9 +361,9 @@ export class Journal {
     return this.#sizeBytes;
   }
 
-  /** The segment being appended to. */
+  /** The segment being appended to (`size` is its durable size). */
   get segment(): Segment {
-    return { ...this.#segment };
+    return { ...this.#segment, size: this.#durableOffset };
   }
 
   /**
@@ -502,7 +509,7 @@ export class Journal {
     }
     this.#file.close();
     this.#file = file;
-    this.#segment = { firstSeq, path };
+    this.#segment = { firstSeq, path, size: 0 };
     this.#durableOffset = 0;
     this.#sizeBytes = 0;
     barrier.resolve();

@@ -1,8 +1,10 @@
 /**
  * The few libc functions ham calls through Deno's FFI: the pidfd system calls, `poll`,
- * `waitid`, `eventfd`, `prctl` and friends. `libc.so.6` is opened lazily, once, on the
- * first call of {@linkcode libc}; callers check {@linkcode libcAvailable} first and fall
- * back to portable code when FFI is not permitted or libc cannot be loaded.
+ * `waitid`, `eventfd`, `prctl`, and the `open`/`read`/`readlink`/`getdents64` calls that
+ * read `/proc` (Deno refuses /proc reads to any process without `--allow-all`). `libc.so.6`
+ * is opened lazily, once, on the first call of {@linkcode libc}; callers check
+ * {@linkcode libcAvailable} first and fall back to portable code when FFI is not permitted
+ * or libc cannot be loaded.
  *
  * Every function returns what the C function returns (`-1` on failure); read the cause
  * with {@linkcode errno} right after a failed synchronous call. `poll` is the only
@@ -17,6 +19,23 @@ import { HamError } from "./errors.ts";
 export const SYS = {
   pidfd_send_signal: 424,
   pidfd_open: 434,
+  getdents64: 217,
+} as const;
+
+/** `open()` flags (Linux x86-64). */
+export const OPEN = {
+  O_RDONLY: 0,
+  O_DIRECTORY: 0o200000,
+  O_CLOEXEC: 0o2000000,
+} as const;
+
+/** `waitid()` id types and options, and the `prctl()` option ham uses. */
+export const WAIT = {
+  P_PID: 1,
+  P_PIDFD: 3,
+  WNOHANG: 1,
+  WEXITED: 4,
+  PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
 /** The errno values ham tells apart (Linux x86-64). */
@@ -43,6 +62,10 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "u64"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
+  // The same variadic syscall(), declared with a pointer as its third argument.
+  getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -60,6 +83,12 @@ export interface Libc {
   eventfd(initval: number, flags: number): number;
   /** `read(fd, buf, buf.length)`. */
   read(fd: number, buf: Uint8Array): number;
+  /** `open(path, flags, 0)`; `path` is NUL-terminated (see {@linkcode cString}). */
+  open(path: Uint8Array, flags: number): number;
+  /** `readlink(path, buf, buf.length)`: the length of the target, which is not terminated. */
+  readlink(path: Uint8Array, buf: Uint8Array): number;
+  /** `syscall(SYS_getdents64, fd, buf, buf.length)`: bytes of `linux_dirent64` records. */
+  getdents64(fd: number, buf: Uint8Array): number;
   /** `write(fd, buf, buf.length)`. */
   write(fd: number, buf: Uint8Array): number;
   /** `close(fd)`. */
@@ -86,6 +115,10 @@ function load(): Libc | null {
       waitid: (idtype, id, siginfo, options) => s.waitid(idtype, id, siginfo, options),
       eventfd: (initval, flags) => s.eventfd(initval, flags),
       read: (fd, buf) => Number(s.read(fd, buf, BigInt(buf.length))),
+      open: (path, flags) => s.open(path, flags, 0),
+      readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
+      getdents64: (fd, buf) =>
+        Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),
       write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
@@ -94,6 +127,11 @@ function load(): Libc | null {
     loaded = null;
   }
   return loaded;
+}
+
+/** `text` as a NUL-terminated UTF-8 string, for the path arguments of libc calls. */
+export function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(`${text}\0`);
 }
 
 /** True when libc can be called: FFI is permitted and `libc.so.6` loads. */

@@ -236,7 +236,7 @@ export function planControl(state: HamState, req: Op<"control">): Plan {
 export function planVerbose(state: HamState, req: Op<"verbose">): Plan {
   const current = state.verbosity;
   const next = req.command === "set"
-    ? req.value
+    ? Math.max(0, Math.min(9, req.value))
     : req.command === "incr"
     ? Math.min(9, current + 1)
     : req.command === "decr"

@@ -1,10 +1,14 @@
 /**
  * Synchronous readers of `/proc/PID/*`. A process can vanish between any two reads, so
  * every reader returns `null` when the process is gone (or its file cannot be read)
- * instead of throwing. Only a missing `--allow-read` permission is thrown.
+ * instead of throwing. The files are read through libc (see `proc_fs.ts`), because Deno
+ * refuses /proc reads without `--allow-all`; only when FFI is unavailable do they go
+ * through Deno's fs, and then a missing permission is thrown (`NotCapable`).
  *
  * @module
  */
+
+import { readDirNames, readFileBytes, readLinkText } from "./proc_fs.ts";
 
 /** The fields of `/proc/PID/stat` that ham uses. */
 export interface ProcessStat {
@@ -22,16 +26,6 @@ export interface ProcessStat {
 
 function isPid(pid: number): boolean {
   return Number.isSafeInteger(pid) && pid > 0;
-}
-
-/** Runs a read of a /proc file; a vanished process (or any I/O error) gives null. */
-function attempt<T>(read: () => T): T | null {
-  try {
-    return read();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable) throw err;
-    return null;
-  }
 }
 
 /** Parses the text of `/proc/PID/stat`; null when it is malformed. */
@@ -57,8 +51,8 @@ export function parseStat(text: string): ProcessStat | null {
 /** Reads `/proc/PID/stat`; null when the process does not exist. */
 export function processStat(pid: number): ProcessStat | null {
   if (!isPid(pid)) return null;
-  const text = attempt(() => Deno.readTextFileSync(`/proc/${pid}/stat`));
-  return text === null ? null : parseStat(text);
+  const bytes = readFileBytes(`/proc/${pid}/stat`);
+  return bytes === null ? null : parseStat(new TextDecoder().decode(bytes));
 }
 
 /** The start time (field 22 of `/proc/PID/stat`) of a process; null when it does not exist. */
@@ -79,14 +73,14 @@ function splitNul(bytes: Uint8Array): string[] {
  */
 export function readCmdline(pid: number): string[] | null {
   if (!isPid(pid)) return null;
-  const bytes = attempt(() => Deno.readFileSync(`/proc/${pid}/cmdline`));
+  const bytes = readFileBytes(`/proc/${pid}/cmdline`);
   return bytes === null ? null : splitNul(bytes);
 }
 
 /** The working directory of a process (`/proc/PID/cwd`); null when gone or not readable. */
 export function readCwd(pid: number): string | null {
   if (!isPid(pid)) return null;
-  return attempt(() => Deno.readLinkSync(`/proc/${pid}/cwd`));
+  return readLinkText(`/proc/${pid}/cwd`);
 }
 
 /**
@@ -95,7 +89,7 @@ export function readCwd(pid: number): string | null {
  */
 export function readEnviron(pid: number): Map<string, string> | null {
   if (!isPid(pid)) return null;
-  const bytes = attempt(() => Deno.readFileSync(`/proc/${pid}/environ`));
+  const bytes = readFileBytes(`/proc/${pid}/environ`);
   if (bytes === null) return null;
   const env = new Map<string, string>();
   for (const entry of splitNul(bytes)) {
@@ -109,10 +103,9 @@ export function readEnviron(pid: number): Map<string, string> | null {
 export function childrenOf(ppid: number): number[] {
   const children: number[] = [];
   if (!isPid(ppid)) return children;
-  const entries = attempt(() => [...Deno.readDirSync("/proc")]) ?? [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const stat = processStat(Number(entry.name));
+  for (const name of readDirNames("/proc") ?? []) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = processStat(Number(name));
     if (stat?.ppid === ppid) children.push(stat.pid);
   }
   return children.sort((a, b) => a - b);

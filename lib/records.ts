@@ -76,6 +76,8 @@ export type RecordBody =
     t: "restart";
     entity: string;
     pid: number;
+    /** The command used, when the restart action gave its own. */
+    argv?: string[] | null;
     startTime: string | null;
     spawnId: string | null;
     at: number;

@@ -188,6 +188,7 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.pid = r.pid;
       e.startTime = r.startTime;
       e.spawnId = r.spawnId;
+      if (r.argv) e.argv = r.argv;
       e.spawned = true;
       e.restarts++;
       if (e.kind === "placeholder") e.kind = "attached";

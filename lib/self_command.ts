@@ -5,12 +5,13 @@
  * @module
  */
 
-import { fromFileUrl } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Deno permissions of the `ham` and `guardian` roles. */
 export const DAEMON_PERMISSIONS = [
   "--allow-read",
   "--allow-write",
+  "--allow-net",
   "--allow-run",
   "--allow-env",
   "--allow-ffi",
@@ -18,7 +19,7 @@ export const DAEMON_PERMISSIONS = [
 ];
 
 /** Deno permissions of the `hamctl` role. */
-export const CLIENT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+export const CLIENT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
 
 /**
  * The argv prefix that starts the program: `deno run <perms> <main>` when running from

@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { HamError } from "./errors.ts";
-import { fileError, writeFileDurable } from "./durable.ts";
+import { fileError, fsyncDir, writeFileDurable } from "./durable.ts";
 import type { Condition, Entity, HamState } from "./model.ts";
 
 /** The snapshots' sub-directory of the state directory. */
@@ -140,6 +140,7 @@ export async function writeEncodedSnapshot(
   } catch (err) {
     throw fileError("Cannot create snapshot directory", join(dir, SNAPSHOT_DIR), err);
   }
+  await fsyncDir(dir); // The snapshot directory itself must survive a power cut.
   await writeFileDurable(path, bytes);
   return path;
 }

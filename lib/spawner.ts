@@ -71,11 +71,11 @@ export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess 
   } catch (err) {
     throw spawnError(argv, err);
   }
-  return {
-    pid: child.pid,
-    startTime: processStartTime(child.pid),
-    status: child.status.then(toExit),
-  };
+  let startTime: string | null = null;
+  try {
+    startTime = processStartTime(child.pid);
+  } catch { /* unknown start time: pid checks fall back to the pid alone */ }
+  return { pid: child.pid, startTime, status: child.status.then(toExit) };
 }
 
 /** Runs a command to completion (the `execute` action). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { libc } from "../../lib/libc.ts";
+import { libc, WAIT } from "../../lib/libc.ts";
 import {
   childrenOf,
   isAlive,
@@ -10,28 +10,44 @@ import {
   readCwd,
   readEnviron,
 } from "../../lib/proc.ts";
-import { ProcessWatcher } from "../../lib/process_watcher.ts";
+import { ProcessWatcher, setChildSubreaper } from "../../lib/process_watcher.ts";
+import { within } from "../support/within.ts";
 
 const NO_SUCH_PID = 0x3fff_fff0; // above PID_MAX_LIMIT: never a process
 
-/** Resolves like `promise`, or fails the test when it takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Starts `/bin/sh -c script` as a child of Deno; the script prints pids and closes stdout. */
 async function spawnHelper(script: string): Promise<{ helper: Deno.ChildProcess; pids: number[] }> {
-  const helper = new Deno.Command("/bin/sh", { args: ["-c", script], stdout: "piped" }).spawn();
+  const helper = new Deno.Command("/bin/sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
   const out = (await new Response(helper.stdout).text()).trim();
   return { helper, pids: out.split(/\s+/).map(Number) };
+}
+
+/**
+ * Starts `sh -c 'echo ready; read x' ...extra` and waits for its "ready": only then are its
+ * command line and environment those of the shell (Deno's spawn() can return before exec).
+ * Disposing closes its stdin, which ends the `read`.
+ */
+async function startShell(extra: string[], options: Deno.CommandOptions = {}) {
+  const child = new Deno.Command("/bin/sh", {
+    ...options,
+    args: ["-c", "echo ready; read x", ...extra],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "ready\n");
+  return {
+    pid: child.pid,
+    async [Symbol.asyncDispose](): Promise<void> {
+      await child.stdin.close();
+      while (!(await reader.read()).done) continue;
+      await child.status;
+    },
+  };
 }
 
 /** A `/proc/PID/stat` line whose command name holds spaces and parentheses. */
@@ -90,22 +106,24 @@ Deno.test("processStat() and the other readers return null for a pid that does n
 });
 
 Deno.test("readCmdline() returns the argument vector, empty arguments included", async () => {
-  const argv = ["/bin/sh", "-c", "/bin/sleep 30; :", "sh", "with space", ""];
-  await using child = new Deno.Command(argv[0], { args: argv.slice(1) }).spawn();
-  assert.deepEqual(readCmdline(child.pid), argv);
+  await using shell = await startShell(["sh", "with space", ""]);
+  assert.deepEqual(readCmdline(shell.pid), [
+    "/bin/sh",
+    "-c",
+    "echo ready; read x",
+    "sh",
+    "with space",
+    "",
+  ]);
 });
 
 Deno.test("readCwd() and readEnviron() return what a process started with", async () => {
   const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "ham_proc_test_" }));
   try {
-    await using child = new Deno.Command("/bin/sleep", {
-      args: ["30"],
-      cwd: dir,
-      clearEnv: true,
-      env: { HAM_TEST: "a=b", EMPTY: "" },
-    }).spawn();
-    assert.equal(readCwd(child.pid), dir);
-    assert.deepEqual(readEnviron(child.pid), new Map([["HAM_TEST", "a=b"], ["EMPTY", ""]]));
+    const env = { HAM_TEST: "a=b", EMPTY: "" };
+    await using shell = await startShell([], { cwd: dir, clearEnv: true, env });
+    assert.equal(readCwd(shell.pid), dir);
+    assert.deepEqual(readEnviron(shell.pid), new Map(Object.entries(env)));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -134,6 +152,8 @@ Deno.test("isAlive() is true only for the same live process", async () => {
 });
 
 Deno.test("isAlive() is false and readEnviron() null for a zombie", async () => {
+  // Adopt the zombie when its parent is killed, so the test can reap it.
+  assert.equal(setChildSubreaper(), true);
   await using watcher = new ProcessWatcher();
   // The helper becomes a sleep that never reaps its child.
   const { helper, pids: [pid] } = await spawnHelper(
@@ -151,7 +171,7 @@ Deno.test("isAlive() is false and readEnviron() null for a zombie", async () => 
     assert.deepEqual(readCmdline(pid), []);
   } finally {
     await helper[Symbol.asyncDispose]();
-    // If this process is a subreaper, it inherited the zombie: reap it (else ECHILD).
-    libc().waitid(1 /* P_PID */, pid, new Uint8Array(128), 4 /* WEXITED */);
+    // This process inherited the zombie: reap it.
+    libc().waitid(WAIT.P_PID, pid, new Uint8Array(128), WAIT.WEXITED);
   }
 });

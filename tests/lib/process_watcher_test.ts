@@ -1,25 +1,13 @@
 import assert from "node:assert/strict";
 import { HamError } from "../../lib/errors.ts";
-import { libc } from "../../lib/libc.ts";
 import { processStartTime, processStat } from "../../lib/proc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../lib/process_watcher.ts";
+import { killAndReap, startOrphans } from "../support/orphans.ts";
+import { within } from "../support/within.ts";
 
 // Orphans of the processes these tests start are adopted by the test process itself.
 const SUBREAPER = setChildSubreaper();
 const NO_SUCH_PID = 0x3fff_fff0; // above PID_MAX_LIMIT: never a process
-
-/** Resolves like `promise`, or fails the test when it takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function startTimeOf(pid: number): string {
   const startTime = processStartTime(pid);
@@ -36,47 +24,6 @@ function assertHamError(fn: () => unknown, code: string, message?: RegExp): void
   });
 }
 
-/** Kills an adopted orphan and reaps it (ECHILD, harmlessly, when it is not our child). */
-function killAndReap(pid: number): void {
-  try {
-    Deno.kill(pid, "SIGKILL");
-  } catch {
-    return; // already gone
-  }
-  libc().waitid(1 /* P_PID */, pid, new Uint8Array(128), 4 /* WEXITED */);
-}
-
-/**
- * Starts `count` copies of the shell command `command` in the background of a shell that
- * exits at once, so they become orphans adopted by the test process. Their stdin is a pipe
- * held by the test: `release()` closes it, which ends a `read`.
- */
-async function startOrphans(command: string, count = 1) {
-  const script = `exec 3<&0; i=0; while [ $i -lt ${count} ]; do ` +
-    `${command} <&3 >/dev/null 2>&1 3<&- & echo $!; i=$((i+1)); done`;
-  const parent = new Deno.Command("/bin/sh", {
-    args: ["-c", script],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const out = await new Response(parent.stdout).text();
-  assert.equal((await parent.status).code, 0);
-  const pids = out.trim().split("\n").map(Number);
-  let open = true;
-  return {
-    pids,
-    async release(): Promise<void> {
-      if (open) await parent.stdin.close();
-      open = false;
-    },
-    async [Symbol.asyncDispose](): Promise<void> {
-      await this.release();
-      for (const pid of pids) killAndReap(pid);
-    },
-  };
-}
-
 /** Starts `/bin/sleep 30` as a child of Deno (Deno reaps it). */
 function spawnSleep(): Deno.ChildProcess {
   return new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
@@ -84,7 +31,11 @@ function spawnSleep(): Deno.ChildProcess {
 
 /** Starts `/bin/sh -c script` as a child of Deno; the script prints a pid and closes stdout. */
 async function spawnHelper(script: string): Promise<{ helper: Deno.ChildProcess; pid: number }> {
-  const helper = new Deno.Command("/bin/sh", { args: ["-c", script], stdout: "piped" }).spawn();
+  const helper = new Deno.Command("/bin/sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
   const pid = Number((await new Response(helper.stdout).text()).trim());
   return { helper, pid };
 }
@@ -151,6 +102,36 @@ Deno.test("ProcessWatcher.watch() does not reap a Deno child when reap is false"
   assert.deepEqual(await within(first.exited, "the child's exit"), { code: null, signal: null });
   assert.deepEqual(await within(second.exited, "the child's exit"), { code: null, signal: null });
   assert.equal((await within(child.status, "Deno's status")).code, 3);
+});
+
+Deno.test("ProcessWatcher.watch() notices a pid watched while the poll call is already waiting", async () => {
+  await using watcher = new ProcessWatcher();
+  await using first = spawnSleep();
+  await using second = spawnSleep();
+  watcher.watch(first.pid, startTimeOf(first.pid), { reap: false });
+  // Let the poll call start on the thread pool with only the first pidfd in it.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const watch = watcher.watch(second.pid, startTimeOf(second.pid), { reap: false });
+  second.kill("SIGKILL");
+  assert.deepEqual(await within(watch.exited, "the second death", 2000), {
+    code: null,
+    signal: null,
+  });
+});
+
+Deno.test("ProcessWatcher.isWatching() is true from watch() until the watch settles", async () => {
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sleep 30");
+  const [pid] = orphans.pids;
+  assert.equal(watcher.isWatching(pid), false);
+  const watch = watcher.watch(pid, startTimeOf(pid));
+  assert.equal(watcher.isWatching(pid), true);
+  watcher.signal(pid, 9);
+  await within(watch.exited, "the orphan's death");
+  assert.equal(watcher.isWatching(pid), false);
+  const cancelled = watcher.watch(Deno.pid, null, { reap: false });
+  cancelled.cancel();
+  assert.equal(watcher.isWatching(Deno.pid), false);
 });
 
 Deno.test("ProcessWatcher.watch() throws ESRCH for a pid that does not exist", async () => {

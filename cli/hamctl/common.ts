@@ -1,0 +1,205 @@
+/**
+ * What every `hamctl` subcommand shares: the parsed-command shape, usage errors, option
+ * parsing on top of `node:util` `parseArgs`, and the parsers of durations, numbers,
+ * state sets, paths and flags.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { HamClient } from "../../lib/client.ts";
+import { HamError } from "../../lib/errors.ts";
+import { type ItemType, parseFlags } from "../../lib/flags.ts";
+import { type ItemPath, parsePath } from "../../lib/names.ts";
+import type { Op } from "../../lib/protocol.ts";
+import { stateSet } from "../../lib/requests.ts";
+
+/** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
+export type WireRequest = { op: Op } & Record<string, unknown>;
+
+/** Where `hamctl` writes: results to `out`, diagnostics to `err`, a line at a time. */
+export interface HamctlIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** A parsed subcommand: the request it sends, and how its result is shown. */
+export interface HamctlCommand {
+  /** The (first) request the command sends. */
+  request: WireRequest;
+  /** Print results as JSON (one document, or one object per line when following). */
+  json: boolean;
+  /** The text form of the result; null or "" prints nothing. */
+  render(result: unknown): string | null;
+  /** Time limit of the request in ms, when not the connection's default. */
+  timeoutMs?: number;
+  /** Replaces the default "send, print" for commands that do more (wait, follow). */
+  run?(client: HamClient, io: HamctlIO): Promise<number>;
+}
+
+/** A subcommand: its name, its usage lines, and its parser. */
+export interface Subcommand {
+  name: string;
+  usage: string;
+  parse(args: string[]): HamctlCommand;
+}
+
+/** Bad arguments: `hamctl` prints the message and the command's usage, and exits 2. */
+export class UsageError extends Error {
+  /** The subcommand whose usage to show, if known. */
+  readonly command: string | undefined;
+
+  /** Creates a usage error about `command`. */
+  constructor(message: string, command?: string) {
+    super(message);
+    this.name = "UsageError";
+    this.command = command;
+  }
+}
+
+/** Option specs for `parseArgs`. */
+export type OptionSpec = Record<string, { type: "string" | "boolean" }>;
+
+/** Parsed options, positionals, and the words after `--` (null when there is no `--`). */
+export interface ParsedArgs {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+  rest: string[] | null;
+}
+
+/** Parses a subcommand's arguments strictly; `--json` is accepted everywhere. */
+export function parseCommandArgs(cmd: string, args: string[], options: OptionSpec): ParsedArgs {
+  const dd = args.indexOf("--");
+  try {
+    const { values, positionals } = parseArgs({
+      args: dd < 0 ? args : args.slice(0, dd),
+      options: { json: { type: "boolean" }, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values, positionals, rest: dd < 0 ? null : args.slice(dd + 1) };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError(message.split(/\.\s|\n/)[0].replaceAll("'", '"'), cmd);
+  }
+}
+
+/** Checks the number of positionals and returns them. */
+export function positionals(cmd: string, p: ParsedArgs, names: string[], optional = 0): string[] {
+  const min = names.length - optional;
+  if (p.positionals.length < min) {
+    throw new UsageError(`Missing ${names[p.positionals.length]}`, cmd);
+  }
+  if (p.positionals.length > names.length) {
+    throw new UsageError(`Unexpected argument "${p.positionals[names.length]}"`, cmd);
+  }
+  return p.positionals;
+}
+
+/** Runs a check from `lib/` and turns its EINVAL-style error into a usage error. */
+export function checked<T>(cmd: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof HamError) throw new UsageError(`${err.code}: ${err.message}`, cmd);
+    throw err;
+  }
+}
+
+/** Parses and validates an item path of `depth` components. */
+export function itemPath(cmd: string, path: string, depth: 1 | 2 | 3 | "any"): ItemPath {
+  return checked(cmd, () => parsePath(path, depth));
+}
+
+/** Parses a duration: a number of ms, or a number with an `ms`, `s` or `m` suffix. */
+export function duration(cmd: string, flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) {
+    throw new UsageError(
+      `Invalid duration "${text}" for ${flag}: expected milliseconds, or a number with ms, s or m`,
+      cmd,
+    );
+  }
+  const scale = m[2] === "m" ? 60_000 : m[2] === "s" ? 1_000 : 1;
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** Parses a non-negative integer (decimal or 0x hex); `any` is 0 when `allowAny`. */
+export function integer(
+  cmd: string,
+  what: string,
+  text: string,
+  opts: { allowAny?: boolean; max?: number } = {},
+): number {
+  if (opts.allowAny && text === "any") return 0;
+  const n = /^(\d+|0x[0-9a-f]+)$/i.test(text) ? Number(text) : NaN;
+  const max = opts.max ?? 0xffffffff;
+  if (!Number.isSafeInteger(n) || n > max) {
+    throw new UsageError(
+      `Invalid ${what} "${text}": expected an integer from 0 to ${max}${
+        opts.allowAny ? ", or any" : ""
+      }`,
+      cmd,
+    );
+  }
+  return n;
+}
+
+/** Parses a signed 32-bit integer (for notify code and value). */
+export function signedInteger(cmd: string, what: string, text: string): number {
+  const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < -(2 ** 31) || n >= 2 ** 31) {
+    throw new UsageError(`Invalid ${what} "${text}": expected a 32-bit integer`, cmd);
+  }
+  return n;
+}
+
+/** Parses a state set `1,3,5` into its bit set (bit n = state n). */
+export function stateList(cmd: string, flag: string, text: string): number {
+  const states = text.split(",").map((s) =>
+    integer(cmd, `state in ${flag}`, s.trim(), { max: 31 })
+  );
+  return stateSet(states);
+}
+
+/** The flag word of the boolean options in `names` that are set (names as in `lib/flags.ts`). */
+export function flagOptions(cmd: string, item: ItemType, p: ParsedArgs, names: string[]): number {
+  return checked(cmd, () => parseFlags(item, names.filter((n) => p.values[n] === true)));
+}
+
+/** Boolean option specs, one per name. */
+export function booleans(names: string[]): OptionSpec {
+  return Object.fromEntries(names.map((n) => [n, { type: "boolean" as const }]));
+}
+
+/** String option specs, one per name. */
+export function strings(names: string[]): OptionSpec {
+  return Object.fromEntries(names.map((n) => [n, { type: "string" as const }]));
+}
+
+/** A string option's value, or undefined. */
+export function str(p: ParsedArgs, name: string): string | undefined {
+  const v = p.values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** Resolves like `promise`, or throws ETIMEDOUT naming `what` after `ms`. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HamError("ETIMEDOUT", `Timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Renders nothing: the default for commands that only change things. */
+export function quiet(): string | null {
+  return null;
+}

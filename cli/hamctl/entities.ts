@@ -1,0 +1,156 @@
+/**
+ * `hamctl` subcommands about entities: `attach`, `entity`, `detach`, and what an entity
+ * (or anyone) can tell the HAM about it: `heartbeat`, `state`, `raise`.
+ *
+ * @module
+ */
+
+import type { HamClient } from "../../lib/client.ts";
+import type { AttachResult } from "../../lib/requests.ts";
+import { validateEntityName } from "../../lib/names.ts";
+import {
+  booleans,
+  checked,
+  duration,
+  flagOptions,
+  type HamctlCommand,
+  type HamctlIO,
+  integer,
+  parseCommandArgs,
+  positionals,
+  quiet,
+  str,
+  strings,
+  type Subcommand,
+  UsageError,
+} from "./common.ts";
+
+function entityName(cmd: string, name: string): string {
+  return checked(cmd, () => validateEntityName(name, false));
+}
+
+function parseAttach(args: string[]): HamctlCommand {
+  const cmd = "attach";
+  const p = parseCommandArgs(cmd, args, {
+    ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout"]),
+    ...booleans(["keep-on-death", "wait"]),
+  });
+  const [name] = positionals(cmd, p, ["NAME"]);
+  const entity = entityName(cmd, name);
+  const pidText = str(p, "pid");
+  const argv = p.rest !== null && p.rest.length > 0 ? p.rest : null;
+  if ((argv === null) === (pidText === undefined)) {
+    throw new UsageError("Give either a command after -- or --pid PID", cmd);
+  }
+  const hbText = str(p, "heartbeat");
+  if (hbText === undefined && (str(p, "low") !== undefined || str(p, "high") !== undefined)) {
+    throw new UsageError("--low and --high need --heartbeat", cmd);
+  }
+  const count = (flag: string) => {
+    const v = str(p, flag);
+    return v === undefined ? 0 : integer(cmd, `--${flag}`, v, { max: 1_000_000 });
+  };
+  const heartbeat = hbText === undefined
+    ? null
+    : { periodMs: duration(cmd, "--heartbeat", hbText), low: count("low"), high: count("high") };
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "10s");
+  const request = {
+    op: "attach" as const,
+    entity,
+    argv,
+    pid: pidText === undefined ? null : integer(cmd, "pid", pidText, { max: 4194304 }),
+    cwd: str(p, "cwd") ?? null,
+    env: null,
+    flags: flagOptions(cmd, "entity", p, ["keep-on-death"]),
+    heartbeat,
+  };
+  const render = (r: unknown) => String((r as AttachResult).pid);
+  const json = p.values.json === true;
+  const run = async (client: HamClient, io: HamctlIO) => {
+    const { op, ...fields } = request;
+    const result = await client.request<AttachResult>(op, fields);
+    await client.request("wait", { entity, for: "running", timeoutMs }, {
+      timeoutMs: timeoutMs + 5_000,
+    });
+    io.out(json ? JSON.stringify(result, null, 2) : render(result));
+    return 0;
+  };
+  return { request, json, render, ...(p.values.wait === true ? { run } : {}) };
+}
+
+function parseEntity(args: string[]): HamctlCommand {
+  const p = parseCommandArgs("entity", args, booleans(["keep-on-death"]));
+  const [name] = positionals("entity", p, ["NAME"]);
+  return {
+    request: {
+      op: "entity",
+      entity: entityName("entity", name),
+      flags: flagOptions("entity", "entity", p, ["keep-on-death"]),
+    },
+    json: p.values.json === true,
+    render: quiet,
+  };
+}
+
+/** A command naming one entity and nothing else (`detach`, `heartbeat`). */
+function byName(op: "detach" | "heartbeat") {
+  return (args: string[]): HamctlCommand => {
+    const p = parseCommandArgs(op, args, {});
+    const [name] = positionals(op, p, ["ENTITY"]);
+    return {
+      request: { op, entity: entityName(op, name) },
+      json: p.values.json === true,
+      render: quiet,
+    };
+  };
+}
+
+function parseState(args: string[]): HamctlCommand {
+  const p = parseCommandArgs("state", args, {});
+  const [name, to] = positionals("state", p, ["ENTITY", "STATE"]);
+  return {
+    request: { op: "state", entity: entityName("state", name), to: integer("state", "state", to) },
+    json: p.values.json === true,
+    render: quiet,
+  };
+}
+
+function parseRaise(args: string[]): HamctlCommand {
+  const p = parseCommandArgs("raise", args, strings(["type", "class", "severity"]));
+  const [name] = positionals("raise", p, ["ENTITY"]);
+  const field = (flag: string) => {
+    const v = str(p, flag);
+    return v === undefined ? 0 : integer("raise", `--${flag}`, v, { allowAny: true });
+  };
+  return {
+    request: {
+      op: "raise",
+      entity: entityName("raise", name),
+      rtype: field("type"),
+      rclass: field("class"),
+      rseverity: field("severity"),
+    },
+    json: p.values.json === true,
+    render: quiet,
+  };
+}
+
+/** The entity subcommands. */
+export const ENTITY_COMMANDS: Subcommand[] = [
+  {
+    name: "attach",
+    usage:
+      "attach NAME (-- COMMAND [ARG...] | --pid PID) [--heartbeat DURATION --low N --high N]\n" +
+      "       [--cwd DIR] [--keep-on-death] [--wait [--timeout DURATION]]",
+    parse: parseAttach,
+  },
+  { name: "entity", usage: "entity NAME [--keep-on-death]", parse: parseEntity },
+  { name: "detach", usage: "detach NAME", parse: byName("detach") },
+  { name: "heartbeat", usage: "heartbeat ENTITY", parse: byName("heartbeat") },
+  { name: "state", usage: "state ENTITY STATE", parse: parseState },
+  {
+    name: "raise",
+    usage: "raise ENTITY [--type N|any] [--class N|any] [--severity N|any]",
+    parse: parseRaise,
+  },
+];

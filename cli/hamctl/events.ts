@@ -1,0 +1,165 @@
+/**
+ * `hamctl` subcommands about what happens: `events` (the kept events, or `--follow` the
+ * live stream) and `wait` (until an entity is running, dead, restarted, detached, or a
+ * condition type fires on it).
+ *
+ * @module
+ */
+
+import type { HamClient } from "../../lib/client.ts";
+import { HamError } from "../../lib/errors.ts";
+import { CONDITION_TYPES, isConditionType } from "../../lib/flags.ts";
+import { validateEntityName } from "../../lib/names.ts";
+import type { EventsResult, HamEvent, WaitResult } from "../../lib/requests.ts";
+import {
+  booleans,
+  checked,
+  duration,
+  type HamctlCommand,
+  type HamctlIO,
+  integer,
+  parseCommandArgs,
+  positionals,
+  str,
+  strings,
+  type Subcommand,
+  UsageError,
+} from "./common.ts";
+
+/** Events asked for per request when listing. */
+const PAGE = 1000;
+
+/**
+ * One event as a line: `SEQ TIME TYPE ENTITY [CONDITION[/ACTION]] [DETAIL]`. The condition
+ * is shown as its full path, since it may belong to the global entity.
+ */
+export function eventLine(ev: HamEvent): string {
+  const cond = ev.condition === undefined
+    ? undefined
+    : ev.condition.includes("/")
+    ? ev.condition
+    : `${ev.entity}/${ev.condition}`;
+  const item = cond === undefined
+    ? ""
+    : ` ${cond}${ev.action === undefined ? "" : `/${ev.action}`}`;
+  const detail = ev.detail && Object.keys(ev.detail).length > 0
+    ? ` ${JSON.stringify(ev.detail)}`
+    : "";
+  return `${ev.seq} ${new Date(ev.at).toISOString()} ${ev.type} ${ev.entity}${item}${detail}`;
+}
+
+async function list(
+  client: HamClient,
+  io: HamctlIO,
+  fields: Record<string, unknown>,
+  json: boolean,
+): Promise<number> {
+  const all: HamEvent[] = [];
+  let since = fields.since as number;
+  for (;;) {
+    const r = await client.request<EventsResult>("events", { ...fields, since });
+    if (json) all.push(...r.events);
+    else for (const ev of r.events) io.out(eventLine(ev));
+    if (r.events.length < PAGE) {
+      if (json) io.out(JSON.stringify({ events: all, next: r.next }, null, 2));
+      return 0;
+    }
+    since = r.next;
+  }
+}
+
+async function follow(
+  client: HamClient,
+  io: HamctlIO,
+  fields: Record<string, unknown>,
+  json: boolean,
+): Promise<number> {
+  const pushes = client.pushes();
+  await client.request("subscribe", fields);
+  for await (const push of pushes) {
+    const p = push as { type?: unknown; event?: HamEvent; from?: number; oldest?: number };
+    if (p.type === "event" && p.event) io.out(json ? JSON.stringify(p.event) : eventLine(p.event));
+    else if (p.type === "lagged") {
+      io.err(`hamctl: events from ${p.from} to ${(p.oldest ?? 1) - 1} are no longer kept`);
+    }
+  }
+  throw new HamError("ECONNRESET", `Lost the connection to the HAM at "${client.socketPath}"`);
+}
+
+function parseEvents(args: string[]): HamctlCommand {
+  const cmd = "events";
+  const p = parseCommandArgs(cmd, args, {
+    ...booleans(["follow"]),
+    ...strings(["since", "entity"]),
+  });
+  positionals(cmd, p, []);
+  const sinceText = str(p, "since");
+  const since = sinceText === undefined
+    ? null
+    : integer(cmd, "--since", sinceText, { max: Number.MAX_SAFE_INTEGER });
+  const entityText = str(p, "entity");
+  const entity = entityText === undefined
+    ? null
+    : checked(cmd, () => validateEntityName(entityText));
+  const json = p.values.json === true;
+  const render = (r: unknown) => (r as EventsResult).events.map(eventLine).join("\n");
+  if (p.values.follow === true) {
+    const fields = { since, entity };
+    return {
+      request: { op: "subscribe", ...fields },
+      json,
+      render,
+      run: (client, io) => follow(client, io, fields, json),
+    };
+  }
+  const fields = { since: since ?? 0, entity, limit: PAGE };
+  return {
+    request: { op: "events", ...fields },
+    json,
+    render,
+    run: (client, io) => list(client, io, fields, json),
+  };
+}
+
+const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
+
+function parseWait(args: string[]): HamctlCommand {
+  const cmd = "wait";
+  const p = parseCommandArgs(cmd, args, strings(["for", "timeout"]));
+  const [name] = positionals(cmd, p, ["ENTITY"]);
+  const target = str(p, "for");
+  if (target === undefined) throw new UsageError("Missing --for", cmd);
+  if (!WAIT_TARGETS.includes(target) && !isConditionType(target)) {
+    throw new UsageError(
+      `Invalid --for "${target}": expected one of ${WAIT_TARGETS.join(", ")} or a condition type`,
+      cmd,
+    );
+  }
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  return {
+    request: {
+      op: "wait",
+      entity: checked(cmd, () => validateEntityName(name, false)),
+      for: target,
+      timeoutMs,
+    },
+    json: p.values.json === true,
+    render: (r) => (r as WaitResult).reached,
+    timeoutMs: timeoutMs + 5_000,
+  };
+}
+
+/** The event subcommands. */
+export const EVENT_COMMANDS: Subcommand[] = [
+  {
+    name: "events",
+    usage: "events [--follow] [--since SEQ] [--entity NAME]",
+    parse: parseEvents,
+  },
+  {
+    name: "wait",
+    usage: "wait ENTITY --for running|dead|restarted|detached|CONDTYPE [--timeout DURATION]\n" +
+      `       CONDTYPE: ${Object.keys(CONDITION_TYPES).join(" ")}`,
+    parse: parseWait,
+  },
+];

@@ -1,0 +1,91 @@
+/**
+ * ham: a High Availability Manager for Linux, after QNX's HAM. This is its client
+ * library, the counterpart of QNX's libham: connect to a running HAM, attach processes
+ * as entities, hang conditions on them (death, heartbeat missed, published state, ...)
+ * and actions on the conditions (restart, execute, waitfor, signal, log, notify), with
+ * action-fail lists for when an action fails. Handles are name-based, as in libham.
+ *
+ * Every call throws a {@linkcode HamError} whose `code` is the errno-style code the HAM
+ * answered (`ENOENT`, `EEXIST`, `EINVAL`, ...) or EBADF when no HAM is running.
+ *
+ * @example
+ * ```ts
+ * import { connect, GLOBAL_ENTITY } from "./mod.ts";
+ *
+ * // Keep a web server running; log every death of any entity.
+ * export async function superviseWeb(stateDir: string): Promise<void> {
+ *   await using ham = await connect({ stateDir });
+ *   const web = await ham.attach("web", { argv: ["/usr/sbin/httpd", "-f"] });
+ *   const death = await web.condition("death", "death", { flags: ["rearm"] });
+ *   const restart = await death.restart("restart", { flags: ["rearm"], policy: { backoffMs: 100 } });
+ *   await restart.failExecute("page", ["/usr/local/bin/page-oncall", "web"]);
+ *   const anyDeath = await ham.entityHandle(GLOBAL_ENTITY).condition("deaths", "death");
+ *   await anyDeath.log("note", "an entity died");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { connect, Ham } from "./lib/ham.ts";
+export type { AttachOptions, AttachTarget, SelfAttachOptions } from "./lib/ham.ts";
+export { ActionHandle, ConditionHandle, EntityHandle } from "./lib/handles.ts";
+export type {
+  ActionOptions,
+  LogOptions,
+  RestartOptions,
+  StateConditionOptions,
+} from "./lib/handles.ts";
+export { HamClient } from "./lib/client.ts";
+export type { ConnectOptions, HelloResult, RequestFields, RequestOptions } from "./lib/client.ts";
+export { stateSet } from "./lib/requests.ts";
+export type {
+  AttachResult,
+  ControlResult,
+  EventsResult,
+  FlagsInput,
+  HamEvent,
+  LogFields,
+  RaiseFields,
+  StateResult,
+  StateSpec,
+  WaitResult,
+} from "./lib/requests.ts";
+export { renderStatus } from "./lib/status_view.ts";
+export type {
+  ActionFailView,
+  ActionView,
+  ConditionView,
+  EntityTypeName,
+  EntityView,
+  HamView,
+  HeartbeatView,
+  LastExitView,
+  StatusView,
+} from "./lib/status_view.ts";
+export { ERROR_CODES, EXIT_CODES, exitCodeFor, HamError } from "./lib/errors.ts";
+export type { ErrorCode } from "./lib/errors.ts";
+export {
+  ACTION_KINDS,
+  CONDITION_TYPES,
+  HACTIONBREAKONFAIL,
+  HACTIONDONOW,
+  HACTIONKEEPONFAIL,
+  HCONDINDEPENDENT,
+  HCONDKEEPONEMPTY,
+  HCONDNOWAIT,
+  HCONDOTHER,
+  HCONDSTATEFROMINV,
+  HCONDSTATEFROMSET,
+  HCONDSTATETOINV,
+  HCONDSTATETOSET,
+  HENTITYKEEPONDEATH,
+  HREARMAFTERRESTART,
+  HRECURSE,
+} from "./lib/flags.ts";
+export type { ActionKind, ConditionType } from "./lib/flags.ts";
+export { GLOBAL_ENTITY } from "./lib/names.ts";
+export { PROTOCOL_VERSION } from "./lib/protocol.ts";
+export type { ControlCommand, VerboseCommand, WaitFor } from "./lib/protocol.ts";
+export type { HeartbeatSpec, RestartPolicy } from "./lib/model.ts";
+export { resolveStateDir } from "./lib/state_dir.ts";

@@ -1,0 +1,295 @@
+/**
+ * The foundation, end to end: real `ham` and `hamctl` processes on a temporary state
+ * directory, real workers, waits on events with deadlines.
+ */
+
+import { assert, assertEquals, assertMatch, assertNotEquals } from "node:assert/strict";
+import { alive, deadline, HamProcess } from "../support/ham_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Waits (event-driven, through the HAM's `wait` op) for an entity to reach `what`. */
+async function waitFor(ham: HamProcess, entity: string, what: string, timeout = "10s") {
+  return await ham.ok("wait", entity, "--for", what, "--timeout", timeout, "--json");
+}
+
+Deno.test("hamctl forms of the foundation issue work exactly as written", opts, async () => {
+  await using ham = await HamProcess.start();
+  const sleeper = new Deno.Command("/bin/sleep", { args: ["1000"], env: { HAM_STATE_DIR: ham.stateDir } }).spawn();
+  try {
+    await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
+    await ham.ok("attach", "db", "--pid", String(sleeper.pid));
+    await ham.ok("condition", "web/death", "death", "--rearm");
+    await ham.ok("action", "web/death/restart", "restart", "--rearm");
+    await ham.ok("action", "web/death/note", "log", "--message", "web died");
+    const web = await ham.ok("status", "web", "--json");
+    assertEquals(web.name, "web");
+    assertEquals(web.type, "ATTACHED");
+    assert(web.pid > 0 && alive(web.pid));
+    assertEquals(web.conditions[0].path, "web/death");
+    assertEquals(web.conditions[0].actions.map((a: { kind: string }) => a.kind), ["restart", "log"]);
+    const db = await ham.ok("status", "db", "--json");
+    assertEquals(db.pid, sleeper.pid);
+    assertEquals(db.command, ["/bin/sleep", "1000"]);
+    await ham.ok("detach", "web");
+    assertEquals((await ham.ctl("status", "web", "--json")).code, 5);
+    assert(alive(web.pid), "detach stops monitoring; it does not kill");
+    Deno.kill(web.pid, "SIGKILL");
+    await ham.ok("stop");
+    await deadline(ham.child.status, 10_000, "ham to stop");
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+});
+
+Deno.test("a rearmed restart brings a killed worker back every time", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
+  await ham.ok("condition", "web/death", "death", "--rearm");
+  await ham.ok("action", "web/death/restart", "restart", "--rearm");
+  const pids = new Set<number>();
+  for (let i = 1; i <= 3; i++) {
+    const before = await ham.ok("status", "web", "--json");
+    pids.add(before.pid);
+    const waiting = waitFor(ham, "web", "restarted");
+    Deno.kill(before.pid, "SIGKILL");
+    await waiting;
+    const after = await ham.ok("status", "web", "--json");
+    assertNotEquals(after.pid, before.pid);
+    assert(alive(after.pid));
+    assertEquals(after.restarts, i);
+    assertEquals(after.deaths, i);
+    assertEquals(after.lastExit.signal, "SIGKILL");
+  }
+  assertEquals(pids.size, 3);
+});
+
+Deno.test("an entity that is not restarted is removed unless keep-on-death", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "gone", "--", "/bin/sleep", "1000");
+  await ham.ok("attach", "kept", "--keep-on-death", "--", "/bin/sleep", "1000");
+  const gone = await ham.ok("status", "gone", "--json");
+  const kept = await ham.ok("status", "kept", "--json");
+  const w1 = waitFor(ham, "gone", "detached");
+  const w2 = waitFor(ham, "kept", "dead");
+  Deno.kill(gone.pid, "SIGTERM");
+  Deno.kill(kept.pid, "SIGTERM");
+  await Promise.all([w1, w2]);
+  assertEquals((await ham.ctl("status", "gone", "--json")).code, 5);
+  const k = await ham.ok("status", "kept", "--json");
+  assertEquals(k.pid, null);
+  assertEquals(k.lastExit.signal, "SIGTERM");
+});
+
+Deno.test("a failed restart runs its action-fail list", opts, async () => {
+  await using ham = await HamProcess.start();
+  const marker = `${ham.stateDir}/fallback-ran`;
+  await ham.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
+  await ham.ok("condition", "web/death", "death", "--rearm");
+  await ham.ok("action", "web/death/restart", "restart", "--rearm", "--", "/nonexistent/web");
+  await ham.ok("action-fail", "web/death/restart", "fallback", "execute", "--", "/usr/bin/touch", marker);
+  const web = await ham.ok("status", "web", "--json");
+  const waiting = waitFor(ham, "web", "dead");
+  Deno.kill(web.pid, "SIGKILL");
+  await waiting;
+  const ev = await ham.ok("wait", "web", "--for", "death", "--timeout", "10s", "--json").catch(() => null);
+  void ev;
+  await deadline(
+    (async () => {
+      for (;;) {
+        try {
+          Deno.statSync(marker);
+          return;
+        } catch {
+          await ham.ok("events", "--entity", "web", "--json");
+        }
+      }
+    })(),
+    10_000,
+    "the action-fail execute to run",
+  );
+  const after = await ham.ok("status", "web", "--json");
+  assertEquals(after.pid, null);
+  // The failed restart was removed (no keep-on-fail), so the rearmed condition is now empty.
+  assertEquals(after.conditions.length, 0);
+});
+
+Deno.test("a compound restart waits for a path, then runs its execute", opts, async () => {
+  await using ham = await HamProcess.start();
+  const ready = `${ham.stateDir}/ready`;
+  const done = `${ham.stateDir}/reinit-done`;
+  await ham.ok("attach", "srv", "--", "/bin/sh", "-c", `rm -f ${ready}; sleep 0.1; touch ${ready}; exec sleep 1000`);
+  await ham.ok("condition", "srv/death", "death", "--rearm");
+  await ham.ok("action", "srv/death/restart", "restart", "--rearm");
+  await ham.ok("action", "srv/death/wait", "waitfor", "--rearm", "--delay", "5s", "--path", ready);
+  await ham.ok("action", "srv/death/reinit", "execute", "--rearm", "--", "/usr/bin/touch", done);
+  const srv = await ham.ok("status", "srv", "--json");
+  await deadline(
+    (async () => {
+      while (true) {
+        try {
+          Deno.statSync(ready);
+          return;
+        } catch {
+          await ham.ok("events", "--json");
+        }
+      }
+    })(),
+    10_000,
+    "first start",
+  );
+  Deno.kill(srv.pid, "SIGKILL");
+  const ev = await waitFor(ham, "srv", "restarted");
+  assert(ev.reached === "restarted");
+  await deadline(
+    (async () => {
+      for (;;) {
+        const st = await ham.ok("status", "srv/death/reinit", "--json");
+        if (st.runs >= 1) return st;
+      }
+    })(),
+    10_000,
+    "the reinit action to run",
+  );
+  Deno.statSync(done);
+  const wait = await ham.ok("status", "srv/death/wait", "--json");
+  assertEquals(wait.failures, 0);
+});
+
+Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, async () => {
+  await using ham = await HamProcess.start();
+  const bad: Array<[string[], string]> = [
+    [["attach", "a/b", "--", "/bin/true"], "EINVAL"],
+    [["attach", "x".repeat(300), "--", "/bin/true"], "ENAMETOOLONG"],
+    [["attach", "p", "--pid", "999999999"], "EINVAL"],
+    [["condition", "nope/death", "death"], "ENOENT"],
+    [["action", "nope/death/r", "restart"], "ENOENT"],
+  ];
+  for (const [args, code] of bad) {
+    const r = await ham.ctl(...args);
+    assertNotEquals(r.code, 0, args.join(" "));
+    assertMatch(r.stderr, new RegExp(code), args.join(" "));
+  }
+  await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+  const dup = await ham.ctl("attach", "w", "--", "/bin/sleep", "1000");
+  assertEquals(dup.code, 6);
+  assertMatch(dup.stderr, /EEXIST/);
+  await ham.ok("condition", "w/c", "detach", "--nowait");
+  const nowait = await ham.ctl("action", "w/c/x", "waitfor", "--delay", "1s");
+  assertMatch(nowait.stderr, /EINVAL/);
+  const restartOnDetach = await ham.ctl("action", "w/c/r", "restart");
+  assertMatch(restartOnDetach.stderr, /EINVAL/);
+
+  // Raw socket abuse: garbage, oversized line, unknown verb, mid-request disconnect.
+  const conn = await Deno.connect({ transport: "unix", path: ham.socket });
+  const enc = new TextEncoder();
+  await conn.write(enc.encode('{"id":0,"op":"hello","version":1,"client":"fuzz"}\n'));
+  await conn.write(enc.encode("not json\n"));
+  await conn.write(enc.encode('{"id":5,"op":"frobnicate"}\n'));
+  await conn.write(enc.encode('{"id":6,"op":"attach","entity":"z","pid":-4}\n'));
+  const buf = new Uint8Array(64 * 1024);
+  let text = "";
+  while ((text.match(/\n/g) ?? []).length < 4) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  const lines = text.trim().split("\n").map((l) => JSON.parse(l));
+  assertEquals(lines[0].ok, true);
+  assertEquals(lines[1].error.code, "EPROTO");
+  assertEquals(lines[2].error.code, "EPROTO");
+  assertEquals(lines[3].error.code, "EINVAL");
+  await conn.write(enc.encode('{"id":7,"op":"status"'));
+  conn.close();
+  const big = await Deno.connect({ transport: "unix", path: ham.socket });
+  await big.write(enc.encode('{"id":0,"op":"hello","version":1}\n'));
+  const huge = enc.encode("x".repeat(300 * 1024));
+  await big.write(huge).catch(() => 0);
+  let all = "";
+  for (;;) {
+    const n = await big.read(buf).catch(() => null);
+    if (n === null) break;
+    all += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  big.close();
+  assertMatch(all, /EMSGSIZE/);
+  // Still alive and consistent.
+  const w = await ham.ok("status", "w", "--json");
+  assert(alive(w.pid));
+});
+
+Deno.test("a HAM restarted on its state directory recovers every entity and action", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "alive", "--", "/bin/sleep", "1000");
+  await ham.ok("attach", "dies", "--", "/bin/sleep", "1000");
+  for (const e of ["alive", "dies"]) {
+    await ham.ok("condition", `${e}/death`, "death", "--rearm");
+    await ham.ok("action", `${e}/death/restart`, "restart", "--rearm");
+    await ham.ok("action", `${e}/death/note`, "log", "--rearm", "--message", `${e} died`);
+  }
+  const a = await ham.ok("status", "alive", "--json");
+  const d = await ham.ok("status", "dies", "--json");
+  ham.child.kill("SIGKILL");
+  await ham.child.status;
+  Deno.kill(d.pid, "SIGKILL");
+  await ham.restart();
+  const a2 = await ham.ok("status", "alive", "--json");
+  assertEquals(a2.pid, a.pid, "a live process is monitored again, not restarted");
+  assertEquals(a2.restarts, 0);
+  assertEquals(a2.conditions[0].actions.length, 2);
+  await deadline(
+    (async () => {
+      for (;;) {
+        const st = await ham.ok("status", "dies", "--json");
+        if (st.pid !== null && st.pid !== d.pid) return st;
+        await ham.ok("wait", "dies", "--for", "running", "--timeout", "5s");
+      }
+    })(),
+    10_000,
+    "the dead entity to be restarted after recovery",
+  );
+  // And the re-adopted process is still watched: kill it, it is restarted.
+  const waiting = waitFor(ham, "alive", "restarted");
+  Deno.kill(a.pid, "SIGKILL");
+  await waiting;
+  const a3 = await ham.ok("status", "alive", "--json");
+  assertNotEquals(a3.pid, a.pid);
+});
+
+Deno.test("a second ham on the same state directory refuses with EBUSY", opts, async () => {
+  await using ham = await HamProcess.start();
+  const out = await new Deno.Command(`${new URL("../../bin/ham", import.meta.url).pathname}`, {
+    args: ["--foreground", "--state-dir", ham.stateDir],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 1);
+  assertMatch(new TextDecoder().decode(out.stderr), /EBUSY.*another HAM holds its lock/);
+});
+
+Deno.test("a command that daemonizes is followed to the daemon's pid", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "dmn", "--", "/bin/sh", "-c", "(sleep 1000 >/dev/null 2>&1 &) ; exit 0");
+  await ham.ok("condition", "dmn/death", "death", "--rearm");
+  await ham.ok("action", "dmn/death/note", "log", "--rearm", "--message", "daemon died");
+  const first = await ham.ok("status", "dmn", "--json");
+  const followed = await deadline(
+    (async () => {
+      for (;;) {
+        const st = await ham.ok("status", "dmn", "--json");
+        if (st.pid !== null && st.pid !== first.pid) return st;
+        await ham.ok("events", "--json");
+      }
+    })(),
+    10_000,
+    "the daemon to be followed",
+  );
+  assert(alive(followed.pid));
+  assertEquals(followed.deaths, 0);
+  const waiting = waitFor(ham, "dmn", "dead");
+  Deno.kill(followed.pid, "SIGSEGV");
+  await waiting;
+  const st = await ham.ok("status", "dmn", "--json").catch(() => null);
+  if (st) assertEquals(st.lastExit.signal, "SIGSEGV");
+});

@@ -1,0 +1,246 @@
+/**
+ * A fake {@linkcode ProcessOps} for unit tests: processes are fake pids whose exit the
+ * test decides ({@linkcode FakeProcesses.kill}), commands of `execute` actions exit with
+ * the code the test configured, and every call is recorded, in order, so a test can
+ * assert on the sequence of effects.
+ *
+ * @module
+ */
+
+import { HamError } from "../../lib/errors.ts";
+import { signalName } from "../../lib/flags.ts";
+import type { ExitStatus } from "../../lib/model.ts";
+import type { ProcessDescription, ProcessOps, WatchHandle } from "../../lib/process_ops.ts";
+import type { SpawnedProcess, SpawnOptions } from "../../lib/spawner.ts";
+import type { FakeClock } from "./fake_clock.ts";
+
+/** One recorded call. */
+export type FakeCall =
+  & (
+    | { op: "spawn"; argv: string[]; opts: SpawnOptions; pid: number | null }
+    | { op: "run"; argv: string[]; env: Record<string, string>; cwd: string | null }
+    | { op: "signal"; pid: number; signal: number; startTime: string | null }
+    | { op: "watch"; pid: number; startTime: string | null }
+    | { op: "describe"; pid: number }
+    | { op: "findDaemon"; spawnId: string; known: number[] }
+    | { op: "waitForPath"; path: string; delayMs: number }
+  )
+  & { at: number };
+
+/** How a fake command of an `execute` action ends: an exit code, a status, or an error. */
+export type RunOutcome = number | ExitStatus | HamError;
+
+interface Live {
+  argv: string[] | null;
+  startTime: string;
+  exit: (st: ExitStatus) => void;
+  watchers: Array<(st: ExitStatus | null) => void>;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Fake process effects over a {@linkcode FakeClock}. */
+export class FakeProcesses implements ProcessOps {
+  /** Every call, in order. */
+  readonly calls: FakeCall[] = [];
+  /** When true (or when it returns true for the argv), `spawn` throws ENOENT. */
+  failSpawn: boolean | ((argv: string[]) => boolean) = false;
+  /** Exit code (or status, or thrown error) of `run` by `argv[0]`; absent means exit 0. */
+  readonly runResult = new Map<string, RunOutcome>();
+  /** Paths that exist, for `waitForPath`. */
+  readonly paths = new Set<string>();
+  /** Signals that end a live fake process (with that signal) when sent to it. */
+  readonly fatalSignals = new Set<number>([9, 15]);
+  /** What `findDaemon` answers (unless the pid is already known). */
+  daemonPid: number | null = null;
+  /** Pids whose `watch` throws ESRCH (the process is gone). */
+  readonly unwatchable = new Set<number>();
+
+  #clock: FakeClock;
+  #nextPid: number;
+  #live = new Map<number, Live>();
+  #described = new Map<number, ProcessDescription>();
+  #pathWaiters = new Map<string, Array<() => void>>();
+  #runGates = new Map<string, Array<() => void>>();
+  #gated = new Set<string>();
+
+  /** Creates fake processes; pids start at `firstPid`. @default 1000 */
+  constructor(clock: FakeClock, firstPid = 1000) {
+    this.#clock = clock;
+    this.#nextPid = firstPid;
+  }
+
+  /** The effects so far as short strings (`spawn web`, `run cmd arg`, `signal 1000 9`, ...). */
+  get effects(): string[] {
+    return this.calls.flatMap((c) => {
+      switch (c.op) {
+        case "spawn":
+          return [`spawn ${c.argv.join(" ")}`];
+        case "run":
+          return [`run ${c.argv.join(" ")}`];
+        case "signal":
+          return [`signal ${c.pid} ${c.signal}`];
+        case "waitForPath":
+          return [`waitfor ${c.path}`];
+        default:
+          return [];
+      }
+    });
+  }
+
+  /** The `argv.join(" ")` of every `run` call, in order. */
+  get runs(): string[] {
+    return this.calls.flatMap((c) => c.op === "run" ? [c.argv.join(" ")] : []);
+  }
+
+  /** The `argv.join(" ")@time` of every `run` call, in order. */
+  get timedRuns(): string[] {
+    return this.calls.flatMap((c) => c.op === "run" ? [`${c.argv.join(" ")}@${c.at}`] : []);
+  }
+
+  /** The recorded calls of one kind. */
+  callsOf<K extends FakeCall["op"]>(op: K): Extract<FakeCall, { op: K }>[] {
+    return this.calls.filter((c): c is Extract<FakeCall, { op: K }> => c.op === op);
+  }
+
+  /** True while the fake pid has not exited. */
+  isAlive(pid: number): boolean {
+    return this.#live.has(pid);
+  }
+
+  /** Makes a process (spawned or only described) exit with `status`. */
+  kill(pid: number, status: ExitStatus = { code: 0, signal: null }): void {
+    const p = this.#live.get(pid);
+    if (!p) throw new Error(`FakeProcesses.kill(): no live fake process ${pid}`);
+    this.#live.delete(pid);
+    this.#described.delete(pid);
+    p.exit(status);
+    for (const w of p.watchers) w(status);
+  }
+
+  /** Declares a running process that was not spawned here (for attach by pid, daemons). */
+  addProcess(pid: number, desc: Partial<ProcessDescription> = {}): void {
+    const d: ProcessDescription = {
+      startTime: desc.startTime ?? `st-${pid}`,
+      argv: desc.argv ?? null,
+      cwd: desc.cwd ?? null,
+    };
+    this.#described.set(pid, d);
+    this.#live.set(pid, { argv: d.argv, startTime: d.startTime!, exit: () => {}, watchers: [] });
+  }
+
+  /** Makes `path` exist, waking the `waitForPath` calls waiting for it. */
+  addPath(path: string): void {
+    this.paths.add(path);
+    for (const wake of this.#pathWaiters.get(path) ?? []) wake();
+    this.#pathWaiters.delete(path);
+  }
+
+  /** Makes `run` of `argv[0]` block until {@linkcode FakeProcesses.release} is called. */
+  gate(command: string): void {
+    this.#gated.add(command);
+  }
+
+  /** Lets the blocked `run` calls of `command` finish, and stops blocking new ones. */
+  release(command: string): void {
+    this.#gated.delete(command);
+    for (const go of this.#runGates.get(command) ?? []) go();
+    this.#runGates.delete(command);
+  }
+
+  spawn(argv: string[], opts: SpawnOptions): SpawnedProcess {
+    const fail = typeof this.failSpawn === "function" ? this.failSpawn(argv) : this.failSpawn;
+    if (fail) {
+      this.calls.push({ op: "spawn", argv, opts, pid: null, at: this.#clock.now() });
+      throw new HamError("ENOENT", `Cannot spawn "${argv[0]}": no such file`);
+    }
+    const pid = this.#nextPid++;
+    this.calls.push({ op: "spawn", argv, opts, pid, at: this.#clock.now() });
+    const d = deferred<ExitStatus>();
+    const startTime = `st-${pid}`;
+    this.#live.set(pid, { argv, startTime, exit: d.resolve, watchers: [] });
+    this.#described.set(pid, { startTime, argv, cwd: opts.cwd });
+    return { pid, startTime, status: d.promise };
+  }
+
+  async run(
+    argv: string[],
+    env: Record<string, string>,
+    cwd: string | null,
+  ): Promise<ExitStatus> {
+    this.calls.push({ op: "run", argv, env, cwd, at: this.#clock.now() });
+    if (this.#gated.has(argv[0])) {
+      await new Promise<void>((go) => {
+        const list = this.#runGates.get(argv[0]) ?? [];
+        list.push(go);
+        this.#runGates.set(argv[0], list);
+      });
+    }
+    const r = this.runResult.get(argv[0]) ?? 0;
+    if (r instanceof HamError) throw r;
+    return typeof r === "number" ? { code: r, signal: null } : r;
+  }
+
+  describe(pid: number): ProcessDescription | null {
+    this.calls.push({ op: "describe", pid, at: this.#clock.now() });
+    return this.#described.get(pid) ?? null;
+  }
+
+  watch(pid: number, startTime: string | null): WatchHandle {
+    this.calls.push({ op: "watch", pid, startTime, at: this.#clock.now() });
+    const p = this.#live.get(pid);
+    if (!p || this.unwatchable.has(pid) || (startTime !== null && startTime !== p.startTime)) {
+      throw new HamError("ESRCH", `Cannot watch process ${pid}: no such process`);
+    }
+    const d = deferred<ExitStatus | null>();
+    p.watchers.push(d.resolve);
+    return {
+      exited: d.promise,
+      cancel: () => {
+        p.watchers = p.watchers.filter((w) => w !== d.resolve);
+        d.resolve(null);
+      },
+    };
+  }
+
+  signal(pid: number, signal: number, startTime: string | null): void {
+    this.calls.push({ op: "signal", pid, signal, startTime, at: this.#clock.now() });
+    const p = this.#live.get(pid);
+    if (!p || (startTime !== null && startTime !== p.startTime)) {
+      throw new HamError("ESRCH", `Cannot signal process ${pid}: no such process`);
+    }
+    if (this.fatalSignals.has(signal)) this.kill(pid, { code: null, signal: signalName(signal) });
+  }
+
+  findDaemon(spawnId: string, known: Set<number>): number | null {
+    this.calls.push({ op: "findDaemon", spawnId, known: [...known], at: this.#clock.now() });
+    return this.daemonPid !== null && !known.has(this.daemonPid) ? this.daemonPid : null;
+  }
+
+  async waitForPath(path: string, delayMs: number): Promise<boolean> {
+    this.calls.push({ op: "waitForPath", path, delayMs, at: this.#clock.now() });
+    if (this.paths.has(path)) return true;
+    const stop = new AbortController();
+    let wake!: () => void;
+    const appeared = new Promise<boolean>((resolve) => {
+      wake = () => {
+        stop.abort();
+        resolve(true);
+      };
+      this.#pathWaiters.set(path, [...(this.#pathWaiters.get(path) ?? []), wake]);
+    });
+    // The sleep ends early (false) only when the path appeared, and then `appeared` won.
+    const timedOut = this.#clock.sleep(delayMs, stop.signal).then((woke) => !woke);
+    const seen = await Promise.race([appeared, timedOut]);
+    if (!seen) {
+      const rest = (this.#pathWaiters.get(path) ?? []).filter((w) => w !== wake);
+      if (rest.length > 0) this.#pathWaiters.set(path, rest);
+      else this.#pathWaiters.delete(path);
+    }
+    return seen;
+  }
+}
