@@ -28,8 +28,7 @@
  */
 
 export { connect, Ham } from "./lib/ham.ts";
-export type { AttachOptions, AttachTarget, SelfAttachOptions } from "./lib/ham.ts";
-export { ActionHandle, ConditionHandle, EntityHandle } from "./lib/handles.ts";
+export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/handles.ts";
 export type {
   ActionOptions,
   LogOptions,
@@ -40,13 +39,16 @@ export { HamClient } from "./lib/client.ts";
 export type { ConnectOptions, HelloResult, RequestFields, RequestOptions } from "./lib/client.ts";
 export { stateSet } from "./lib/requests.ts";
 export type {
+  AttachOptions,
   AttachResult,
+  AttachTarget,
   ControlResult,
   EventsResult,
   FlagsInput,
   HamEvent,
   LogFields,
   RaiseFields,
+  SelfAttachOptions,
   StateResult,
   StateSpec,
   WaitResult,
@@ -83,9 +85,16 @@ export {
   HREARMAFTERRESTART,
   HRECURSE,
 } from "./lib/flags.ts";
-export type { ActionKind, ConditionType } from "./lib/flags.ts";
+export type { ActionKind, ConditionType, ItemType } from "./lib/flags.ts";
 export { GLOBAL_ENTITY } from "./lib/names.ts";
 export { PROTOCOL_VERSION } from "./lib/protocol.ts";
-export type { ControlCommand, VerboseCommand, WaitFor } from "./lib/protocol.ts";
-export type { HeartbeatSpec, RestartPolicy } from "./lib/model.ts";
+export type { ControlCommand, Op, VerboseCommand, WaitFor } from "./lib/protocol.ts";
+export type {
+  ActionParams,
+  HeartbeatHealth,
+  HeartbeatSpec,
+  RaiseMatch,
+  RestartPolicy,
+  StateMatch,
+} from "./lib/model.ts";
 export { resolveStateDir } from "./lib/state_dir.ts";

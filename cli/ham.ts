@@ -13,7 +13,8 @@ import { type TimestampStyle } from "../lib/logger.ts";
 import { selfCommand } from "../lib/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/state_dir.ts";
 
-const USAGE = `Usage: ham [--state-dir DIR] [--foreground] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+const USAGE =
+  `Usage: ham [--state-dir DIR] [--foreground] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
@@ -102,7 +103,10 @@ async function detach(stateDir: string, args: string[], log: string): Promise<nu
   const deadline = Date.now() + 15_000;
   let delay = 5;
   while (Date.now() < deadline) {
-    const early = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), delay))]);
+    const early = await Promise.race([
+      exited,
+      new Promise<null>((r) => setTimeout(() => r(null), delay)),
+    ]);
     if (early !== null) {
       console.error(`ham: the HAM exited during start-up (code ${early}); see "${log}":`);
       console.error(tail(log));

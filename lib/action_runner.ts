@@ -101,7 +101,10 @@ export async function runAction(
         return true;
       }
       case "log":
-        ctx.log.logAt(params.verbosity, params.prefix ? `${path}: ${params.message}` : params.message);
+        ctx.log.logAt(
+          params.verbosity,
+          params.prefix ? `${path}: ${params.message}` : params.message,
+        );
         return true;
       case "heartbeat-healthy": {
         if (subject) {
@@ -160,7 +163,12 @@ export async function runCondition(
       .find((a) => a.name === snap.name);
     if (live && !live.enabled) continue;
     const flags = live?.flags ?? snap.flags;
-    const site = { owner: firing.owner, condition: firing.condition, action: snap.name, subject: ev.entity };
+    const site = {
+      owner: firing.owner,
+      condition: firing.condition,
+      action: snap.name,
+      subject: ev.entity,
+    };
     const ok = await runAction(ctx, snap.params, site);
     // A list cut short by a stop records nothing about the interrupted action.
     if (ctx.stopped) return;
@@ -196,6 +204,8 @@ function pathOf(site: ActionSite): { entity: string; condition: string; action: 
   return { entity: site.owner, condition: site.condition, action: site.action };
 }
 
-function base(site: ActionSite): { t: "result"; entity: string; condition: string; action: string } {
+function base(
+  site: ActionSite,
+): { t: "result"; entity: string; condition: string; action: string } {
   return { t: "result", ...pathOf(site) };
 }

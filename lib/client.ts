@@ -22,8 +22,11 @@ export interface ConnectOptions {
 
 /** What the HAM answers to `hello`. */
 export interface HelloResult {
+  /** The protocol version the HAM speaks. */
   version: number;
+  /** The HAM's pid. */
   hamPid: number;
+  /** Its Guardian's pid, or null when there is none. */
   guardianPid: number | null;
 }
 
@@ -68,7 +71,7 @@ export class HamClient implements AsyncDisposable {
   #timeoutMs: number;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  #queues = new Set<PushQueue>();
+  #pushed = new Set<ReadableStreamDefaultController<unknown>>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -141,10 +144,14 @@ export class HamClient implements AsyncDisposable {
    * now on, until the connection ends. Each call returns an independent iterator.
    */
   pushes(): AsyncIterableIterator<unknown> {
-    const queue = new PushQueue(() => this.#queues.delete(queue));
-    if (this.#ended) queue.end();
-    else this.#queues.add(queue);
-    return queue;
+    let controller!: ReadableStreamDefaultController<unknown>;
+    const stream = new ReadableStream<unknown>({
+      start: (c) => void (controller = c),
+      cancel: () => void this.#pushed.delete(controller),
+    });
+    if (this.#ended) controller.close();
+    else this.#pushed.add(controller);
+    return stream.values();
   }
 
   /** Closes the connection; requests still waiting fail with ECONNRESET. */
@@ -214,7 +221,7 @@ export class HamClient implements AsyncDisposable {
     }
     const o = msg as Record<string, unknown>;
     if ("push" in o) {
-      for (const q of this.#queues) q.put(o.push);
+      for (const c of this.#pushed) c.enqueue(o.push);
       return;
     }
     const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;
@@ -242,46 +249,7 @@ export class HamClient implements AsyncDisposable {
       p.reject(reason);
     }
     this.#pending.clear();
-    for (const q of this.#queues) q.end();
-    this.#queues.clear();
-  }
-}
-
-/** An unbounded queue of pushed values, read as an async iterator. */
-class PushQueue implements AsyncIterableIterator<unknown> {
-  #items: unknown[] = [];
-  #waiters: ((r: IteratorResult<unknown>) => void)[] = [];
-  #done = false;
-  #onReturn: () => void;
-
-  constructor(onReturn: () => void) {
-    this.#onReturn = onReturn;
-  }
-
-  put(value: unknown): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter({ value, done: false });
-    else this.#items.push(value);
-  }
-
-  end(): void {
-    this.#done = true;
-    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
-  }
-
-  next(): Promise<IteratorResult<unknown>> {
-    if (this.#items.length > 0) return Promise.resolve({ value: this.#items.shift(), done: false });
-    if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  return(): Promise<IteratorResult<unknown>> {
-    this.end();
-    this.#onReturn();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<unknown> {
-    return this;
+    for (const c of this.#pushed) c.close();
+    this.#pushed.clear();
   }
 }

@@ -13,6 +13,8 @@ import { createHandler } from "./handler.ts";
 import { createLogger, type Logger, type TimestampStyle } from "./logger.ts";
 import { realProcessOps, systemClock } from "./process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "./process_watcher.ts";
+import { ZombieReaper } from "./reaper.ts";
+import { denoChildren } from "./spawner.ts";
 import { ControlServer } from "./server.ts";
 import { lockPath, socketPath, statusDir } from "./state_dir.ts";
 import { StateStore } from "./state_store.ts";
@@ -47,7 +49,9 @@ export async function takeLock(dir: string): Promise<Deno.FsFile> {
     f.close();
     throw new HamError(
       "EBUSY",
-      `Cannot start the HAM on "${dir}": another HAM holds its lock${holder ? ` (pid ${holder})` : ""}`,
+      `Cannot start the HAM on "${dir}": another HAM holds its lock${
+        holder ? ` (pid ${holder})` : ""
+      }`,
     );
   }
   await f.truncate(0);
@@ -65,6 +69,7 @@ export class HamDaemon {
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #watcher: ProcessWatcher;
+  #reaper: ZombieReaper;
   #lock: Deno.FsFile;
   #stopping: Promise<void> | null = null;
   #stopped = Promise.withResolvers<void>();
@@ -80,6 +85,10 @@ export class HamDaemon {
     this.#guardianPid = opts.guardianPid ?? (() => null);
     this.hub = new EventHub();
     this.#watcher = new ProcessWatcher();
+    this.#reaper = new ZombieReaper({
+      isDenoChild: (pid) => denoChildren.has(pid),
+      isWatched: (pid) => this.#watcher.isWatching(pid),
+    });
     this.engine = new Engine({
       store,
       processes: realProcessOps(this.#watcher),
@@ -122,8 +131,11 @@ export class HamDaemon {
     const r = store.report;
     log.log(
       "info",
-      `HAM ${Deno.pid} started on "${opts.stateDir}": ${store.state.entities.size - 1} entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
+      `HAM ${Deno.pid} started on "${opts.stateDir}": ${
+        store.state.entities.size - 1
+      } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    d.#reaper.start();
     d.engine.resume();
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
@@ -132,7 +144,8 @@ export class HamDaemon {
         engine: d.engine,
         hub: d.hub,
         info: () => d.info(),
-        stop: () => queueMicrotask(() => d.stop()),
+        // After this turn, so the answer to `stop` is written before connections close.
+        stop: () => void setTimeout(() => d.stop(), 0),
         changed: () => d.changed(),
       }),
       () => ({ hamPid: Deno.pid, guardianPid: d.#guardianPid() }),
@@ -153,7 +166,10 @@ export class HamDaemon {
       this.#statusTimer = undefined;
       this.#statusWriting = this.#statusWriting.then(async () => {
         try {
-          await writeStatusTree(statusDir(this.stateDir), statusFiles(this.store.state, this.info()));
+          await writeStatusTree(
+            statusDir(this.stateDir),
+            statusFiles(this.store.state, this.info()),
+          );
         } catch (err) {
           this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
         }
@@ -179,6 +195,7 @@ export class HamDaemon {
       this.engine.stop();
       await this.#server.close();
       await this.#statusWriting;
+      this.#reaper.stop();
       await this.#watcher.close();
       await this.store.close();
       try {

@@ -59,7 +59,12 @@ function matchSide(value: number, want: number, isSet: boolean, inverted: boolea
  * set), inverted by the *INV flag.
  */
 export function matchesState(m: StateMatch, flags: number, from: number, to: number): boolean {
-  return matchSide(from, m.from, (flags & HCONDSTATEFROMSET) !== 0, (flags & HCONDSTATEFROMINV) !== 0) &&
+  return matchSide(
+    from,
+    m.from,
+    (flags & HCONDSTATEFROMSET) !== 0,
+    (flags & HCONDSTATEFROMINV) !== 0,
+  ) &&
     matchSide(to, m.to, (flags & HCONDSTATETOSET) !== 0, (flags & HCONDSTATETOINV) !== 0);
 }
 

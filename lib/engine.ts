@@ -166,7 +166,12 @@ export class Engine implements RunnerContext {
       let watch: ReturnType<ProcessOps["watch"]> | null = null;
       const spawnId = spec.argv ? newSpawnId() : null;
       if (spec.argv) {
-        spawned = this.processes.spawn(spec.argv, { entity: name, spawnId: spawnId!, cwd, env: spec.env });
+        spawned = this.processes.spawn(spec.argv, {
+          entity: name,
+          spawnId: spawnId!,
+          cwd,
+          env: spec.env,
+        });
         pid = spawned.pid;
         startTime = spawned.startTime;
       } else {
@@ -265,9 +270,20 @@ export class Engine implements RunnerContext {
       const daemon = this.processes.findDaemon(e.spawnId, this.#knownPids());
       if (daemon !== null && this.#follow(name, daemon)) return;
     }
-    this.record([{ t: "death", entity: name, pid, code: st.code, signal: st.signal, at: this.clock.now() }]);
+    this.record([{
+      t: "death",
+      entity: name,
+      pid,
+      code: st.code,
+      signal: st.signal,
+      at: this.clock.now(),
+    }]);
     const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
-    this.emit({ type: "death", entity: name, detail: { pid, code: st.code, signal: st.signal, abnormal } });
+    this.emit({
+      type: "death",
+      entity: name,
+      detail: { pid, code: st.code, signal: st.signal, abnormal },
+    });
     if (e.enabled) await this.fire({ type: abnormal ? "abnormal-death" : "death", entity: name });
     const after = this.state.entities.get(name);
     if (after && after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled) {
@@ -306,8 +322,11 @@ export class Engine implements RunnerContext {
   // event runs: the lists were taken when it happened.
   #dispatch(ev: EntityEvent, selected: Selected[]): Promise<void> {
     const runs = selected.map(({ f, list }) =>
-      this.#lanes.run(f.lane, () => runCondition(this, f, ev, list), (err) =>
-        this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`))
+      this.#lanes.run(
+        f.lane,
+        () => runCondition(this, f, ev, list),
+        (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
+      )
     );
     return Promise.all(runs).then(() => {});
   }
@@ -316,14 +335,17 @@ export class Engine implements RunnerContext {
    * The restart action: idempotent (a running entity is left alone), spawns the restart
    * command (or the entity's own), records the new pid and raises `restart`.
    */
-  async restart(name: string, params: Extract<ActionParams, { kind: "restart" }>): Promise<boolean> {
+  restart(
+    name: string,
+    params: Extract<ActionParams, { kind: "restart" }>,
+  ): Promise<boolean> {
     const e = this.state.entities.get(name);
-    if (!e || this.#stopped) return false;
-    if (e.pid !== null) return true;
+    if (!e || this.#stopped) return Promise.resolve(false);
+    if (e.pid !== null) return Promise.resolve(true);
     const argv = params.argv ?? e.argv;
     if (!argv) {
       this.log.log("warn", `Cannot restart entity "${name}": it has no command`);
-      return false;
+      return Promise.resolve(false);
     }
     const spawnId = newSpawnId();
     // `restart` conditions fire for the restart that prunes them (decided; see README).
@@ -333,7 +355,7 @@ export class Engine implements RunnerContext {
       p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
     } catch (err) {
       this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
-      return false;
+      return Promise.resolve(false);
     }
     this.record([{
       t: "restart",
@@ -349,7 +371,7 @@ export class Engine implements RunnerContext {
     this.log.log("info", `Restarted entity "${name}" as pid ${p.pid}`);
     this.emit({ type: "restart", entity: name, detail: { pid: p.pid } });
     this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
-    return true;
+    return Promise.resolve(true);
   }
 
   /**
@@ -425,12 +447,21 @@ export class Engine implements RunnerContext {
     this.#track(this.#lanes.run(laneOf(c.flags), async () => {
       const ok = await runAction(this, a.params, site);
       this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
-      this.emit({ type: "action", entity, condition: `${entity}/${condition}`, action, detail: { kind: a.params.kind, ok, now: true } });
+      this.emit({
+        type: "action",
+        entity,
+        condition: `${entity}/${condition}`,
+        action,
+        detail: { kind: a.params.kind, ok, now: true },
+      });
     }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
   }
 
   /** Publishes a new state for an entity and fires matching `state` conditions. */
-  async publishState(name: string, to: number): Promise<{ entity: string; from: number; to: number }> {
+  async publishState(
+    name: string,
+    to: number,
+  ): Promise<{ entity: string; from: number; to: number }> {
     const e = getEntity(this.state, name);
     const from = e.state;
     await this.#store.commit([{ t: "state", entity: name, to }]);
@@ -482,10 +513,20 @@ export class Engine implements RunnerContext {
         beat.seen = false;
         // Only changes are journaled: a healthy beating entity writes nothing.
         if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
-          this.record([{ t: "heartbeat", entity: name, missed: r.next.missed, health: r.next.health, lastBeat: cur.lastBeat }]);
+          this.record([{
+            t: "heartbeat",
+            entity: name,
+            missed: r.next.missed,
+            health: r.next.health,
+            lastBeat: cur.lastBeat,
+          }]);
         }
         for (const type of r.fire) {
-          this.emit({ type: "heartbeat", entity: name, detail: { condition: type, missed: r.next.missed } });
+          this.emit({
+            type: "heartbeat",
+            entity: name,
+            detail: { condition: type, missed: r.next.missed },
+          });
           this.#track(this.fire({ type, entity: name }));
         }
       }

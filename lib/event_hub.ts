@@ -51,7 +51,9 @@ export class EventHub {
   publish(ev: EngineEvent): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
     this.#ring.push(full);
-    if (this.#ring.length > this.#capacity) this.#ring.splice(0, this.#ring.length - this.#capacity);
+    if (this.#ring.length > this.#capacity) {
+      this.#ring.splice(0, this.#ring.length - this.#capacity);
+    }
     for (const l of [...this.#listeners]) l(full);
     return full;
   }

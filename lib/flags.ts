@@ -109,9 +109,7 @@ export function parseFlags(item: ItemType, value: unknown): number {
 
 /** Names the bits of a flag word, for display. */
 export function flagNames(item: ItemType, flags: number): string[] {
-  return Object.entries(FLAG_NAMES[item]).filter(([, bit]) => (flags & bit) !== 0).map(([n]) =>
-    n
-  );
+  return Object.entries(FLAG_NAMES[item]).filter(([, bit]) => (flags & bit) !== 0).map(([n]) => n);
 }
 
 /** Condition types, with the QNX `CONDxxx` value each stands for. */

@@ -7,46 +7,25 @@
  */
 
 import { type ConnectOptions, HamClient } from "./client.ts";
-import type { HamEvent } from "./event_hub.ts";
 import { HamError } from "./errors.ts";
 import { parseFlags } from "./flags.ts";
 import { ActionHandle, ConditionHandle, EntityHandle } from "./handles.ts";
-import type { HeartbeatSpec } from "./model.ts";
 import { parsePath, validateEntityName } from "./names.ts";
 import type { VerboseCommand, WaitFor } from "./protocol.ts";
 import {
+  type AttachOptions,
   type AttachResult,
+  type AttachTarget,
   type EventsResult,
   type FlagsInput,
+  type HamEvent,
   type RaiseFields,
   raiseFields,
+  type SelfAttachOptions,
   type StateResult,
   type WaitResult,
 } from "./requests.ts";
 import type { StatusView } from "./status_view.ts";
-
-/** What to attach: a command for the HAM to start, or a running process. */
-export type AttachTarget = { argv: string[] } | { pid: number };
-
-/** Options of {@linkcode Ham.attach}. */
-export interface AttachOptions {
-  /** Entity flags: `keep-on-death`. @default {0} */
-  flags?: FlagsInput;
-  /** Heartbeat period and thresholds, for a process that calls `heartbeat`. @default {none} */
-  heartbeat?: HeartbeatSpec | null;
-  /** Working directory of the command. @default {the HAM's} */
-  cwd?: string | null;
-  /** Extra environment of the command. @default {none} */
-  env?: Record<string, string> | null;
-}
-
-/** Options of {@linkcode Ham.attachSelf}. */
-export interface SelfAttachOptions {
-  /** Heartbeat period and thresholds; call {@linkcode Ham.heartbeat} once a period. */
-  heartbeat?: HeartbeatSpec | null;
-  /** Entity flags: `keep-on-death`. @default {0} */
-  flags?: FlagsInput;
-}
 
 /**
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
@@ -93,10 +72,18 @@ export class Ham implements AsyncDisposable {
       heartbeat: opts.heartbeat ?? null,
       flags: parseFlags("entity", opts.flags),
     };
-    const r = await this.client.request<AttachResult>("attach-self", fields);
-    this.#self.set(name, fields);
+    // Listen and remember before asking: the HAM may push reattach right after answering.
     this.#watching ??= this.#renewOnReattach();
-    return new EntityHandle(this.client, r.entity, r.pid);
+    const before = this.#self.get(name);
+    this.#self.set(name, fields);
+    try {
+      const r = await this.client.request<AttachResult>("attach-self", fields);
+      return new EntityHandle(this.client, r.entity, r.pid);
+    } catch (err) {
+      if (before) this.#self.set(name, before);
+      else this.#self.delete(name);
+      throw err;
+    }
   }
 
   async #renewOnReattach(): Promise<void> {
@@ -176,13 +163,20 @@ export class Ham implements AsyncDisposable {
 
   /**
    * Waits until `entity` is running, dead, restarted or detached, or a condition of a type
-   * fires on it. Throws ETIMEDOUT after `timeoutMs` (default 30 s).
+   * fires on it. With `since` (a `seq` taken before causing the change), an event already
+   * past counts too. Throws ETIMEDOUT after `timeoutMs` (default 30 s).
    */
-  wait(entity: string, target: WaitFor, opts: { timeoutMs?: number } = {}): Promise<WaitResult> {
+  wait(
+    entity: string,
+    target: WaitFor,
+    opts: { timeoutMs?: number; since?: number } = {},
+  ): Promise<WaitResult> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
-    return this.client.request<WaitResult>("wait", { entity, for: target, timeoutMs }, {
-      timeoutMs: timeoutMs === 0 ? 0 : timeoutMs + 5_000,
-    });
+    return this.client.request<WaitResult>(
+      "wait",
+      { entity, for: target, timeoutMs, since: opts.since ?? null },
+      { timeoutMs: timeoutMs === 0 ? 0 : timeoutMs + 5_000 },
+    );
   }
 
   /** Kept events with `seq >= since`, oldest first, at most `limit`, optionally of one entity. */

@@ -12,6 +12,7 @@ import type { EventHub, HamEvent } from "./event_hub.ts";
 import { HACTIONDONOW } from "./flags.ts";
 import {
   checkDetachable,
+  type Plan,
   planAction,
   planActionFail,
   planActionFailRemove,
@@ -20,7 +21,6 @@ import {
   planConditionRemove,
   planControl,
   planEntity,
-  type Plan,
   planVerbose,
 } from "./operations.ts";
 import type { Request } from "./protocol.ts";
@@ -191,7 +191,12 @@ function matches(req: WaitRequest, ev: HamEvent): boolean {
 }
 
 async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> {
-  if (reached(ctx, req)) return { entity: req.entity, reached: req.for, seq: null };
+  if (req.since !== null) {
+    const past = ctx.hub.since(req.since, req.entity).find((ev) => matches(req, ev));
+    if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
+  } else if (reached(ctx, req)) {
+    return { entity: req.entity, reached: req.for, seq: null };
+  }
   const ev = await ctx.hub.waitFor((e) => matches(req, e), req.timeoutMs);
   if (!ev) {
     throw new HamError(

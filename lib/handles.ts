@@ -25,9 +25,9 @@ import {
 
 /** Options of {@linkcode EntityHandle.conditionState}. */
 export interface StateConditionOptions {
-  /** @default {0 (any)} */
+  /** The state left: a state, or a set of states. @default {0 (any)} */
   from?: StateSpec;
-  /** @default {0 (any)} */
+  /** The state entered: a state, or a set of states. @default {0 (any)} */
   to?: StateSpec;
   /** Condition flags; the set and invert flags are added from `from` and `to`. */
   flags?: FlagsInput;
@@ -51,12 +51,14 @@ export interface RestartOptions extends ActionOptions {
 export interface LogOptions extends ActionOptions, LogFields {}
 
 /** What the handles share: the path, the client, and the control calls. */
-abstract class ItemHandle {
+export abstract class ItemHandle {
   /** The item's path: `entity`, `entity/condition` or `entity/condition/action`. */
   readonly path: string;
+  /** The connection requests go through. */
   protected readonly client: HamClient;
   readonly #item: ItemType;
 
+  /** Makes a handle on the item of type `item` at `path`; no request is sent. */
   constructor(client: HamClient, path: string, item: ItemType) {
     this.client = client;
     this.path = path;
@@ -97,47 +99,36 @@ export class EntityHandle extends ItemHandle {
     return this.path;
   }
 
+  async #addCondition(name: string, fields: Record<string, unknown>): Promise<ConditionHandle> {
+    const path = `${this.path}/${name}`;
+    await this.client.request("condition", { path, ...fields });
+    return new ConditionHandle(this.client, path);
+  }
+
   /** Adds a condition of `type` (`ham_condition`). */
-  async condition(
+  condition(
     name: string,
     type: ConditionType,
     opts: { flags?: FlagsInput } = {},
   ): Promise<ConditionHandle> {
-    const path = `${this.path}/${name}`;
-    const flags = parseFlags("condition", opts.flags);
-    await this.client.request("condition", { path, type, flags });
-    return new ConditionHandle(this.client, path);
+    return this.#addCondition(name, { type, flags: parseFlags("condition", opts.flags) });
   }
 
   /** Adds a condition on published state transitions (`ham_condition_state`). */
-  async conditionState(name: string, opts: StateConditionOptions = {}): Promise<ConditionHandle> {
-    const path = `${this.path}/${name}`;
+  conditionState(name: string, opts: StateConditionOptions = {}): Promise<ConditionHandle> {
     const from = stateField(opts.from, "from");
     const to = stateField(opts.to, "to");
     const flags = parseFlags("condition", opts.flags) | from.flags | to.flags;
-    await this.client.request("condition", {
-      path,
-      type: "state",
-      flags,
-      from: from.value,
-      to: to.value,
-    });
-    return new ConditionHandle(this.client, path);
+    return this.#addCondition(name, { type: "state", flags, from: from.value, to: to.value });
   }
 
   /** Adds a condition on raised conditions (`ham_condition_raise`). */
-  async conditionRaise(
+  conditionRaise(
     name: string,
     opts: RaiseFields & { flags?: FlagsInput } = {},
   ): Promise<ConditionHandle> {
-    const path = `${this.path}/${name}`;
-    await this.client.request("condition", {
-      path,
-      type: "raise",
-      flags: parseFlags("condition", opts.flags),
-      ...raiseFields(opts),
-    });
-    return new ConditionHandle(this.client, path);
+    const flags = parseFlags("condition", opts.flags);
+    return this.#addCondition(name, { type: "raise", flags, ...raiseFields(opts) });
   }
 
   /** Publishes the entity's new state (`ham_entity_condition_state`). */

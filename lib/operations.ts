@@ -218,7 +218,9 @@ export function planControl(state: HamState, req: Op<"control">): Plan {
           );
         }
       }
-      if (type === "condition" && (flags & STATE_FLAGS) && "type" in item && item.type !== "state") {
+      if (
+        type === "condition" && (flags & STATE_FLAGS) && "type" in item && item.type !== "state"
+      ) {
         throw new HamError(
           "EINVAL",
           `Cannot set state flags on condition "${path}": it is a ${item.type} condition`,

@@ -118,9 +118,17 @@ export type Request =
     entity: string;
     for: WaitFor;
     timeoutMs: number;
+    /** Also accept a matching event with this sequence number or later, already past. */
+    since: number | null;
   }
   | { id: number; op: "events"; since: number; entity: string | null; limit: number }
-  | { id: number; op: "subscribe"; since: number | null; entity: string | null; channel: string | null };
+  | {
+    id: number;
+    op: "subscribe";
+    since: number | null;
+    entity: string | null;
+    channel: string | null;
+  };
 
 /** A verb of the protocol. */
 export type Op = Request["op"];
@@ -234,7 +242,10 @@ export function decodePolicy(v: unknown): RestartPolicy | null {
   const o = v as Obj;
   const jitter = o.jitter ?? 0;
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
-    throw new HamError("EINVAL", `Invalid field "jitter" ${JSON.stringify(jitter)}: expected 0 to 1`);
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "jitter" ${JSON.stringify(jitter)}: expected 0 to 1`,
+    );
   }
   const p: RestartPolicy = {
     backoffMs: int(o, "backoffMs", 0, MAX_DURATION_MS, 0),
@@ -338,7 +349,7 @@ export function decodeRequest(line: string): Request {
     throw new HamError("EPROTO", `Invalid request id ${JSON.stringify(id)}`);
   }
   const op = o.op;
-  if (typeof op !== "string") throw new HamError("EPROTO", "Invalid request: missing \"op\"");
+  if (typeof op !== "string") throw new HamError("EPROTO", 'Invalid request: missing "op"');
   switch (op) {
     case "hello":
       return {
@@ -515,7 +526,9 @@ export function decodeRequest(line: string): Request {
       };
     case "wait": {
       const target = o.for;
-      if (!(typeof target === "string" && (WAIT_TARGETS.includes(target) || isConditionType(target)))) {
+      if (
+        !(typeof target === "string" && (WAIT_TARGETS.includes(target) || isConditionType(target)))
+      ) {
         throw new HamError("EINVAL", `Invalid wait target ${JSON.stringify(target)}`);
       }
       return {
@@ -524,6 +537,9 @@ export function decodeRequest(line: string): Request {
         entity: validateEntityName(o.entity, false),
         for: target as WaitFor,
         timeoutMs: int(o, "timeoutMs", 0, MAX_DURATION_MS, 30_000),
+        since: o.since === undefined || o.since === null
+          ? null
+          : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
       };
     }
     case "events":

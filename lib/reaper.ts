@@ -4,7 +4,8 @@
  * {@linkcode ZombieReaper} reaps them on `SIGCHLD`, one pid at a time, and leaves alone
  * the children Deno spawned (Deno collects their status itself: a reaped one makes
  * `ChildProcess.status` reject with ECHILD) and the watched ones (the watcher collects
- * theirs). It never calls `waitid(P_ALL)`.
+ * theirs; while a watched zombie waits, the reaper sweeps again every 100 ms, for the
+ * watches that do not reap). It never calls `waitid(P_ALL)`.
  *
  * @module
  */

@@ -70,7 +70,14 @@ export type RecordBody =
   | { t: "flags"; path: ItemPath; flags: number }
   | { t: "verbosity"; value: number }
   /** The entity's process died. */
-  | { t: "death"; entity: string; pid: number; code: number | null; signal: string | null; at: number }
+  | {
+    t: "death";
+    entity: string;
+    pid: number;
+    code: number | null;
+    signal: string | null;
+    at: number;
+  }
   /** The entity was restarted: new pid, restart count, pruning of non-rearmed items. */
   | {
     t: "restart";

@@ -11,13 +11,7 @@
  */
 
 import { HCONDKEEPONEMPTY, HREARMAFTERRESTART } from "./flags.ts";
-import {
-  type Action,
-  type Condition,
-  type Entity,
-  type HamState,
-  newEntity,
-} from "./model.ts";
+import { type Action, type Condition, type Entity, type HamState, newEntity } from "./model.ts";
 import type { ItemPath } from "./names.ts";
 import type { HamRecord } from "./records.ts";
 

@@ -6,53 +6,108 @@
  * @module
  */
 
-import type { HamEvent } from "./event_hub.ts";
 import { type ActionKind, parseFlags, parseSignal } from "./flags.ts";
-import type { RestartPolicy } from "./model.ts";
+import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
 
-export type { HamEvent } from "./event_hub.ts";
+/** An event of the HAM's stream, as `events` and `subscribe` deliver it. */
+export interface HamEvent {
+  /** Its sequence number: increasing, never reused by this HAM. */
+  seq: number;
+  /** When it happened, in ms since the epoch. */
+  at: number;
+  /** What happened: `attach`, `death`, `restart`, `condition`, `action`, `detach`, ... */
+  type: string;
+  /** The entity it happened to. */
+  entity: string;
+  /** The condition involved, as its path (it may belong to the global entity). */
+  condition?: string;
+  /** The action involved, by name within `condition`. */
+  action?: string;
+  /** Type-specific facts, such as `{ pid, code, signal }` of a death. */
+  detail?: Record<string, unknown>;
+}
 
 /** A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`. */
 export type FlagsInput = number | readonly string[];
 
+/** What to attach: a command for the HAM to start, or a running process. */
+export type AttachTarget = { argv: string[] } | { pid: number };
+
+/** Options of `Ham.attach()`. */
+export interface AttachOptions {
+  /** Entity flags: `keep-on-death`. @default {0} */
+  flags?: FlagsInput;
+  /** Heartbeat period and thresholds, for a process that calls `heartbeat`. @default {none} */
+  heartbeat?: HeartbeatSpec | null;
+  /** Working directory of the command. @default {the HAM's} */
+  cwd?: string | null;
+  /** Extra environment of the command. @default {none} */
+  env?: Record<string, string> | null;
+}
+
+/** Options of `Ham.attachSelf()`. */
+export interface SelfAttachOptions {
+  /** Heartbeat period and thresholds; send `heartbeat` once a period. */
+  heartbeat?: HeartbeatSpec | null;
+  /** Entity flags: `keep-on-death`. @default {0} */
+  flags?: FlagsInput;
+}
+
 /** What `attach` and `attach-self` answer. */
 export interface AttachResult {
+  /** The entity's name. */
   entity: string;
+  /** The process now monitored. */
   pid: number;
 }
 
 /** What a control request answers: the item's enabled bit and flags after the change. */
 export interface ControlResult {
+  /** The item's path. */
   path: string;
+  /** Its enabled bit after the change. */
   enabled: boolean;
+  /** Its flag word after the change. */
   flags: number;
+  /** The names of the set flags. */
   flagNames: string[];
 }
 
 /** What publishing a state answers: the transition the HAM raised. */
 export interface StateResult {
+  /** The entity's name. */
   entity: string;
+  /** The state it was in. */
   from: number;
+  /** The state it is in now. */
   to: number;
 }
 
 /** What `wait` answers: what was reached, and the event that showed it (null: already so). */
 export interface WaitResult {
+  /** The entity's name. */
   entity: string;
+  /** What was waited for. */
   reached: string;
+  /** The event that showed it, or null when it already held. */
   seq: number | null;
 }
 
 /** What `events` answers: events oldest first, and the `since` that continues after them. */
 export interface EventsResult {
+  /** The events, oldest first. */
   events: HamEvent[];
+  /** The `since` of the next call. */
   next: number;
 }
 
 /** The three numbers of a raised condition; 0 (the default) means any. */
 export interface RaiseFields {
+  /** The type of what is raised. */
   rtype?: number;
+  /** Its class. */
   rclass?: number;
+  /** Its severity. */
   rseverity?: number;
 }
 

@@ -99,7 +99,12 @@ export class Connection {
       }
       pending = chunk.slice(start);
       if (pending.length > MAX_LINE_BYTES) {
-        await this.send(errorResponse(0, new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`)));
+        await this.send(
+          errorResponse(
+            0,
+            new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`),
+          ),
+        );
         return;
       }
     }
@@ -126,7 +131,11 @@ export class ControlServer {
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
-  private constructor(listener: Deno.Listener, handler: RequestHandler, hello: () => Record<string, unknown>) {
+  private constructor(
+    listener: Deno.Listener,
+    handler: RequestHandler,
+    hello: () => Record<string, unknown>,
+  ) {
     this.#listener = listener;
     this.#handler = handler;
     this.#hello = hello;
@@ -196,13 +205,18 @@ export class ControlServer {
       return false;
     }
     if (req.op !== "hello") {
-      await c.send(errorResponse(req.id, new HamError("EPROTO", `Expected hello, got "${req.op}"`)));
+      await c.send(
+        errorResponse(req.id, new HamError("EPROTO", `Expected hello, got "${req.op}"`)),
+      );
       return false;
     }
     if (req.version !== PROTOCOL_VERSION) {
       await c.send(errorResponse(
         req.id,
-        new HamError("EPROTO", `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`),
+        new HamError(
+          "EPROTO",
+          `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+        ),
       ));
       return false;
     }

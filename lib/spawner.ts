@@ -28,6 +28,17 @@ export interface SpawnOptions {
   env: Record<string, string> | null;
 }
 
+/**
+ * Pids of live children started through Deno (reaped by Deno itself): the zombie reaper
+ * must never wait for them, or Deno would lose their status.
+ */
+export const denoChildren: Set<number> = new Set();
+
+function register(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+  denoChildren.add(child.pid);
+  return child.status.finally(() => denoChildren.delete(child.pid));
+}
+
 /** The environment variable carrying the spawn marker. */
 export const SPAWN_ID_VAR = "HAM_SPAWN_ID";
 
@@ -71,11 +82,12 @@ export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess 
   } catch (err) {
     throw spawnError(argv, err);
   }
+  denoChildren.add(child.pid);
   let startTime: string | null = null;
   try {
     startTime = processStartTime(child.pid);
   } catch { /* unknown start time: pid checks fall back to the pid alone */ }
-  return { pid: child.pid, startTime, status: child.status.then(toExit) };
+  return { pid: child.pid, startTime, status: register(child).then(toExit) };
 }
 
 /** Runs a command to completion (the `execute` action). */
@@ -97,7 +109,7 @@ export async function runCommand(
   } catch (err) {
     throw spawnError(argv, err);
   }
-  return toExit(await child.status);
+  return toExit(await register(child));
 }
 
 /**

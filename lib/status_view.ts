@@ -28,7 +28,9 @@ export { quoteArgv, renderStatus, statusFileName } from "./status_text.ts";
 
 /** Facts about the running HAM that are not part of the journaled state. */
 export interface HamInfo {
+  /** The HAM's pid. */
   hamPid: number;
+  /** The Guardian's pid, or null when there is none. */
   guardianPid: number | null;
   /** When this HAM started, in ms since the epoch. */
   startedAt: number;
@@ -36,55 +38,89 @@ export interface HamInfo {
 
 /** The last death of an entity; `at` is an ISO time. */
 export interface LastExitView {
+  /** The pid that died. */
   pid: number;
+  /** Its exit code, when it exited. */
   code: number | null;
+  /** The signal that killed it (`SIGKILL`), when one did. */
   signal: string | null;
+  /** When it died. */
   at: string;
 }
 
 /** Heartbeat parameters and health of an entity; `lastBeat` is an ISO time. */
 export interface HeartbeatView {
+  /** The heartbeat period in ms. */
   periodMs: number;
+  /** Missed periods before `hb-missed-low` fires (0: never). */
   low: number;
+  /** Missed periods before `hb-missed-high` fires (0: never). */
   high: number;
+  /** When the last heartbeat came, or null. */
   lastBeat: string | null;
+  /** Periods missed in a row. */
   missed: number;
+  /** `healthy`, or latched `missed-low` / `missed-high`. */
   health: HeartbeatHealth;
 }
 
 /** An item of an action-fail list. */
 export interface ActionFailView {
+  /** The item's name in the list. */
   name: string;
+  /** What it does. */
   kind: ActionKind;
+  /** Its parameters (by kind). */
   params: ActionParams;
+  /** Times it ran. */
   runs: number;
+  /** Times it failed. */
   failures: number;
 }
 
 /** An action (`/proc/ham/<entity>/<condition>/<action>`). */
 export interface ActionView {
+  /** `entity/condition/action`. */
   path: string;
+  /** What it does. */
   kind: ActionKind;
+  /** False when disabled. */
   enabled: boolean;
+  /** The flag word. */
   flags: number;
+  /** The names of the set flags. */
   flagNames: string[];
+  /** Kept when the entity restarts. */
   rearm: boolean;
+  /** Its parameters (by kind). */
   params: ActionParams;
+  /** Times it ran. */
   runs: number;
+  /** Times it failed. */
   failures: number;
+  /** Its action-fail list, in order. */
   fails: ActionFailView[];
 }
 
 /** A condition (`/proc/ham/<entity>/<condition>/.info`). */
 export interface ConditionView {
+  /** `entity/condition`. */
   path: string;
+  /** The event type it fires on. */
   type: ConditionType;
+  /** False when disabled. */
   enabled: boolean;
+  /** The flag word. */
   flags: number;
+  /** The names of the set flags. */
   flagNames: string[];
+  /** Kept when the entity restarts. */
   rearm: boolean;
+  /** What a `state` or `raise` condition matches (0 = any), else null. */
   match: StateMatch | RaiseMatch | null;
+  /** Times it fired. */
   fired: number;
+  /** Its actions, in the order they run. */
   actions: ActionView[];
 }
 
@@ -93,35 +129,61 @@ export type EntityTypeName = "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOB
 
 /** An entity (`/proc/ham/<entity>/.info`); times are ISO strings. */
 export interface EntityView {
+  /** The entity's name (`@global` for the global entity). */
   name: string;
+  /** The monitored process, or null. */
   pid: number | null;
+  /** How it came to be. */
   type: EntityTypeName;
+  /** False when disabled. */
   enabled: boolean;
+  /** The flag word. */
   flags: number;
+  /** The names of the set flags. */
   flagNames: string[];
+  /** True when there is a process being monitored. */
   running: boolean;
+  /** The command that starts and restarts it, or null. */
   command: string[] | null;
+  /** When it was created. */
   created: string;
+  /** Times it was restarted. */
   restarts: number;
+  /** Times its process died. */
   deaths: number;
+  /** Its last death, or null. */
   lastExit: LastExitView | null;
+  /** The state it last published (0 at first). */
   state: number;
+  /** Heartbeat parameters and health, or null without heartbeats. */
   heartbeat: HeartbeatView | null;
+  /** Its conditions. */
   conditions: ConditionView[];
 }
 
 /** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
 export interface HamView {
+  /** The HAM's pid. */
   hamPid: number;
+  /** The Guardian's pid, or null when there is none. */
   guardianPid: number | null;
+  /** When this HAM started. */
   started: string;
+  /** HAM failures the Guardian took over from. */
   hamFailures: number;
+  /** Guardian failures the HAM recovered from. */
   guardianFailures: number;
+  /** When the Guardian last took over, or null. */
   lastTakeover: string | null;
+  /** The activity log's verbosity. */
   verbosity: number;
+  /** Entities listed (the global one only with conditions). */
   numEntities: number;
+  /** Conditions of the listed entities. */
   numConditions: number;
+  /** Actions of those conditions. */
   numActions: number;
+  /** The entities, in creation order. */
   entities: EntityView[];
 }
 

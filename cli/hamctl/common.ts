@@ -12,7 +12,6 @@ import { HamError } from "../../lib/errors.ts";
 import { type ItemType, parseFlags } from "../../lib/flags.ts";
 import { type ItemPath, parsePath } from "../../lib/names.ts";
 import type { Op } from "../../lib/protocol.ts";
-import { stateSet } from "../../lib/requests.ts";
 
 /** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
 export type WireRequest = { op: Op } & Record<string, unknown>;
@@ -154,12 +153,15 @@ export function signedInteger(cmd: string, what: string, text: string): number {
   return n;
 }
 
-/** Parses a state set `1,3,5` into its bit set (bit n = state n). */
-export function stateList(cmd: string, flag: string, text: string): number {
-  const states = text.split(",").map((s) =>
-    integer(cmd, `state in ${flag}`, s.trim(), { max: 31 })
-  );
-  return stateSet(states);
+/** Parses a list of states `1,3,5` (each 0–31). */
+export function stateList(cmd: string, flag: string, text: string): number[] {
+  return text.split(",").map((s) => integer(cmd, `state in ${flag}`, s.trim(), { max: 31 }));
+}
+
+/** The value of an optional numeric option where `any` means 0, as are absent options. */
+export function anyOrNumber(cmd: string, p: ParsedArgs, name: string): number {
+  const v = str(p, name);
+  return v === undefined ? 0 : integer(cmd, `--${name}`, v, { allowAny: true });
 }
 
 /** The flag word of the boolean options in `names` that are set (names as in `lib/flags.ts`). */

@@ -5,19 +5,13 @@
  * @module
  */
 
+import { CONDITION_TYPES, isConditionType } from "../../lib/flags.ts";
+import { stateField, type StateSpec } from "../../lib/requests.ts";
 import {
-  CONDITION_TYPES,
-  HCONDSTATEFROMINV,
-  HCONDSTATEFROMSET,
-  HCONDSTATETOINV,
-  HCONDSTATETOSET,
-  isConditionType,
-} from "../../lib/flags.ts";
-import {
+  anyOrNumber,
   booleans,
   flagOptions,
   type HamctlCommand,
-  integer,
   itemPath,
   parseCommandArgs,
   type ParsedArgs,
@@ -42,20 +36,14 @@ function stateSide(p: ParsedArgs, side: "from" | "to"): { value: number; flags: 
   if (given.length > 1) {
     throw new UsageError(`Give only one of ${given.map((f) => `--${f}`).join(", ")}`, CMD);
   }
-  const [set, inv] = side === "from"
-    ? [HCONDSTATEFROMSET, HCONDSTATEFROMINV]
-    : [HCONDSTATETOSET, HCONDSTATETOINV];
-  const exact = str(p, side);
-  if (exact !== undefined) {
-    return { value: integer(CMD, `--${side}`, exact, { allowAny: true }), flags: 0 };
-  }
   const inSet = str(p, `${side}-set`);
-  if (inSet !== undefined) return { value: stateList(CMD, `--${side}-set`, inSet), flags: set };
   const notIn = str(p, `${side}-not-set`);
-  if (notIn !== undefined) {
-    return { value: stateList(CMD, `--${side}-not-set`, notIn), flags: set | inv };
-  }
-  return { value: 0, flags: 0 };
+  const spec: StateSpec = inSet !== undefined
+    ? { set: stateList(CMD, `--${side}-set`, inSet) }
+    : notIn !== undefined
+    ? { set: stateList(CMD, `--${side}-not-set`, notIn), invert: true }
+    : anyOrNumber(CMD, p, side);
+  return stateField(spec, side);
 }
 
 function parseCondition(args: string[]): HamctlCommand {
@@ -91,14 +79,10 @@ function parseCondition(args: string[]): HamctlCommand {
       to: to.value,
     });
   } else if (type === "raise") {
-    const field = (flag: string) => {
-      const v = str(p, flag);
-      return v === undefined ? 0 : integer(CMD, `--${flag}`, v, { allowAny: true });
-    };
     Object.assign(request, {
-      rtype: field("type"),
-      rclass: field("class"),
-      rseverity: field("severity"),
+      rtype: anyOrNumber(CMD, p, "type"),
+      rclass: anyOrNumber(CMD, p, "class"),
+      rseverity: anyOrNumber(CMD, p, "severity"),
     });
   }
   return { request, json: p.values.json === true, render: quiet };

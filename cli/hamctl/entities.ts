@@ -9,6 +9,7 @@ import type { HamClient } from "../../lib/client.ts";
 import type { AttachResult } from "../../lib/requests.ts";
 import { validateEntityName } from "../../lib/names.ts";
 import {
+  anyOrNumber,
   booleans,
   checked,
   duration,
@@ -69,7 +70,7 @@ function parseAttach(args: string[]): HamctlCommand {
   const run = async (client: HamClient, io: HamctlIO) => {
     const { op, ...fields } = request;
     const result = await client.request<AttachResult>(op, fields);
-    await client.request("wait", { entity, for: "running", timeoutMs }, {
+    await client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
     });
     io.out(json ? JSON.stringify(result, null, 2) : render(result));
@@ -118,17 +119,13 @@ function parseState(args: string[]): HamctlCommand {
 function parseRaise(args: string[]): HamctlCommand {
   const p = parseCommandArgs("raise", args, strings(["type", "class", "severity"]));
   const [name] = positionals("raise", p, ["ENTITY"]);
-  const field = (flag: string) => {
-    const v = str(p, flag);
-    return v === undefined ? 0 : integer("raise", `--${flag}`, v, { allowAny: true });
-  };
   return {
     request: {
       op: "raise",
       entity: entityName("raise", name),
-      rtype: field("type"),
-      rclass: field("class"),
-      rseverity: field("severity"),
+      rtype: anyOrNumber("raise", p, "type"),
+      rclass: anyOrNumber("raise", p, "class"),
+      rseverity: anyOrNumber("raise", p, "severity"),
     },
     json: p.values.json === true,
     render: quiet,

@@ -125,7 +125,7 @@ const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
 
 function parseWait(args: string[]): HamctlCommand {
   const cmd = "wait";
-  const p = parseCommandArgs(cmd, args, strings(["for", "timeout"]));
+  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since"]));
   const [name] = positionals(cmd, p, ["ENTITY"]);
   const target = str(p, "for");
   if (target === undefined) throw new UsageError("Missing --for", cmd);
@@ -136,12 +136,16 @@ function parseWait(args: string[]): HamctlCommand {
     );
   }
   const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const since = str(p, "since");
   return {
     request: {
       op: "wait",
       entity: checked(cmd, () => validateEntityName(name, false)),
       for: target,
       timeoutMs,
+      since: since === undefined
+        ? null
+        : integer(cmd, "--since", since, { max: Number.MAX_SAFE_INTEGER }),
     },
     json: p.values.json === true,
     render: (r) => (r as WaitResult).reached,
@@ -159,6 +163,7 @@ export const EVENT_COMMANDS: Subcommand[] = [
   {
     name: "wait",
     usage: "wait ENTITY --for running|dead|restarted|detached|CONDTYPE [--timeout DURATION]\n" +
+      "       [--since SEQ]\n" +
       `       CONDTYPE: ${Object.keys(CONDITION_TYPES).join(" ")}`,
     parse: parseWait,
   },

@@ -3,19 +3,29 @@
  * directory, real workers, waits on events with deadlines.
  */
 
-import { assert, assertEquals, assertMatch, assertNotEquals } from "node:assert/strict";
+import {
+  deepEqual as assertEquals,
+  match as assertMatch,
+  notEqual as assertNotEquals,
+  ok as assert,
+} from "node:assert/strict";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-/** Waits (event-driven, through the HAM's `wait` op) for an entity to reach `what`. */
-async function waitFor(ham: HamProcess, entity: string, what: string, timeout = "10s") {
-  return await ham.ok("wait", entity, "--for", what, "--timeout", timeout, "--json");
+/** Runs `cause`, then waits (event-driven) until the entity reaches `what` because of it. */
+async function because(ham: HamProcess, entity: string, what: string, cause: () => void) {
+  const since = await ham.seq();
+  cause();
+  return await ham.waitEvent(entity, what, since);
 }
 
 Deno.test("hamctl forms of the foundation issue work exactly as written", opts, async () => {
   await using ham = await HamProcess.start();
-  const sleeper = new Deno.Command("/bin/sleep", { args: ["1000"], env: { HAM_STATE_DIR: ham.stateDir } }).spawn();
+  const sleeper = new Deno.Command("/bin/sleep", {
+    args: ["1000"],
+    env: { HAM_STATE_DIR: ham.stateDir },
+  }).spawn();
   try {
     await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
     await ham.ok("attach", "db", "--pid", String(sleeper.pid));
@@ -27,7 +37,10 @@ Deno.test("hamctl forms of the foundation issue work exactly as written", opts, 
     assertEquals(web.type, "ATTACHED");
     assert(web.pid > 0 && alive(web.pid));
     assertEquals(web.conditions[0].path, "web/death");
-    assertEquals(web.conditions[0].actions.map((a: { kind: string }) => a.kind), ["restart", "log"]);
+    assertEquals(web.conditions[0].actions.map((a: { kind: string }) => a.kind), [
+      "restart",
+      "log",
+    ]);
     const db = await ham.ok("status", "db", "--json");
     assertEquals(db.pid, sleeper.pid);
     assertEquals(db.command, ["/bin/sleep", "1000"]);
@@ -52,9 +65,7 @@ Deno.test("a rearmed restart brings a killed worker back every time", opts, asyn
   for (let i = 1; i <= 3; i++) {
     const before = await ham.ok("status", "web", "--json");
     pids.add(before.pid);
-    const waiting = waitFor(ham, "web", "restarted");
-    Deno.kill(before.pid, "SIGKILL");
-    await waiting;
+    await because(ham, "web", "restarted", () => Deno.kill(before.pid, "SIGKILL"));
     const after = await ham.ok("status", "web", "--json");
     assertNotEquals(after.pid, before.pid);
     assert(alive(after.pid));
@@ -71,11 +82,11 @@ Deno.test("an entity that is not restarted is removed unless keep-on-death", opt
   await ham.ok("attach", "kept", "--keep-on-death", "--", "/bin/sleep", "1000");
   const gone = await ham.ok("status", "gone", "--json");
   const kept = await ham.ok("status", "kept", "--json");
-  const w1 = waitFor(ham, "gone", "detached");
-  const w2 = waitFor(ham, "kept", "dead");
+  const since = await ham.seq();
   Deno.kill(gone.pid, "SIGTERM");
   Deno.kill(kept.pid, "SIGTERM");
-  await Promise.all([w1, w2]);
+  await ham.waitEvent("gone", "detached", since);
+  await ham.waitEvent("kept", "dead", since);
   assertEquals((await ham.ctl("status", "gone", "--json")).code, 5);
   const k = await ham.ok("status", "kept", "--json");
   assertEquals(k.pid, null);
@@ -88,13 +99,17 @@ Deno.test("a failed restart runs its action-fail list", opts, async () => {
   await ham.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
   await ham.ok("condition", "web/death", "death", "--rearm");
   await ham.ok("action", "web/death/restart", "restart", "--rearm", "--", "/nonexistent/web");
-  await ham.ok("action-fail", "web/death/restart", "fallback", "execute", "--", "/usr/bin/touch", marker);
+  await ham.ok(
+    "action-fail",
+    "web/death/restart",
+    "fallback",
+    "execute",
+    "--",
+    "/usr/bin/touch",
+    marker,
+  );
   const web = await ham.ok("status", "web", "--json");
-  const waiting = waitFor(ham, "web", "dead");
-  Deno.kill(web.pid, "SIGKILL");
-  await waiting;
-  const ev = await ham.ok("wait", "web", "--for", "death", "--timeout", "10s", "--json").catch(() => null);
-  void ev;
+  await because(ham, "web", "dead", () => Deno.kill(web.pid, "SIGKILL"));
   await deadline(
     (async () => {
       for (;;) {
@@ -119,7 +134,14 @@ Deno.test("a compound restart waits for a path, then runs its execute", opts, as
   await using ham = await HamProcess.start();
   const ready = `${ham.stateDir}/ready`;
   const done = `${ham.stateDir}/reinit-done`;
-  await ham.ok("attach", "srv", "--", "/bin/sh", "-c", `rm -f ${ready}; sleep 0.1; touch ${ready}; exec sleep 1000`);
+  await ham.ok(
+    "attach",
+    "srv",
+    "--",
+    "/bin/sh",
+    "-c",
+    `rm -f ${ready}; sleep 0.1; touch ${ready}; exec sleep 1000`,
+  );
   await ham.ok("condition", "srv/death", "death", "--rearm");
   await ham.ok("action", "srv/death/restart", "restart", "--rearm");
   await ham.ok("action", "srv/death/wait", "waitfor", "--rearm", "--delay", "5s", "--path", ready);
@@ -139,9 +161,8 @@ Deno.test("a compound restart waits for a path, then runs its execute", opts, as
     10_000,
     "first start",
   );
-  Deno.kill(srv.pid, "SIGKILL");
-  const ev = await waitFor(ham, "srv", "restarted");
-  assert(ev.reached === "restarted");
+  const ev = await because(ham, "srv", "restarted", () => Deno.kill(srv.pid, "SIGKILL"));
+  assertEquals((ev as { reached: string }).reached, "restarted");
   await deadline(
     (async () => {
       for (;;) {
@@ -162,7 +183,7 @@ Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, a
   const bad: Array<[string[], string]> = [
     [["attach", "a/b", "--", "/bin/true"], "EINVAL"],
     [["attach", "x".repeat(300), "--", "/bin/true"], "ENAMETOOLONG"],
-    [["attach", "p", "--pid", "999999999"], "EINVAL"],
+    [["attach", "p", "--pid", "999999999"], "Invalid pid"],
     [["condition", "nope/death", "death"], "ENOENT"],
     [["action", "nope/death/r", "restart"], "ENOENT"],
   ];
@@ -205,13 +226,16 @@ Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, a
   const big = await Deno.connect({ transport: "unix", path: ham.socket });
   await big.write(enc.encode('{"id":0,"op":"hello","version":1}\n'));
   const huge = enc.encode("x".repeat(300 * 1024));
-  await big.write(huge).catch(() => 0);
+  const writing = (async () => {
+    for (let off = 0; off < huge.length;) off += await big.write(huge.subarray(off));
+  })().catch(() => {});
   let all = "";
   for (;;) {
     const n = await big.read(buf).catch(() => null);
     if (n === null) break;
     all += new TextDecoder().decode(buf.subarray(0, n));
   }
+  await writing;
   big.close();
   assertMatch(all, /EMSGSIZE/);
   // Still alive and consistent.
@@ -219,43 +243,45 @@ Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, a
   assert(alive(w.pid));
 });
 
-Deno.test("a HAM restarted on its state directory recovers every entity and action", opts, async () => {
-  await using ham = await HamProcess.start();
-  await ham.ok("attach", "alive", "--", "/bin/sleep", "1000");
-  await ham.ok("attach", "dies", "--", "/bin/sleep", "1000");
-  for (const e of ["alive", "dies"]) {
-    await ham.ok("condition", `${e}/death`, "death", "--rearm");
-    await ham.ok("action", `${e}/death/restart`, "restart", "--rearm");
-    await ham.ok("action", `${e}/death/note`, "log", "--rearm", "--message", `${e} died`);
-  }
-  const a = await ham.ok("status", "alive", "--json");
-  const d = await ham.ok("status", "dies", "--json");
-  ham.child.kill("SIGKILL");
-  await ham.child.status;
-  Deno.kill(d.pid, "SIGKILL");
-  await ham.restart();
-  const a2 = await ham.ok("status", "alive", "--json");
-  assertEquals(a2.pid, a.pid, "a live process is monitored again, not restarted");
-  assertEquals(a2.restarts, 0);
-  assertEquals(a2.conditions[0].actions.length, 2);
-  await deadline(
-    (async () => {
-      for (;;) {
-        const st = await ham.ok("status", "dies", "--json");
-        if (st.pid !== null && st.pid !== d.pid) return st;
-        await ham.ok("wait", "dies", "--for", "running", "--timeout", "5s");
-      }
-    })(),
-    10_000,
-    "the dead entity to be restarted after recovery",
-  );
-  // And the re-adopted process is still watched: kill it, it is restarted.
-  const waiting = waitFor(ham, "alive", "restarted");
-  Deno.kill(a.pid, "SIGKILL");
-  await waiting;
-  const a3 = await ham.ok("status", "alive", "--json");
-  assertNotEquals(a3.pid, a.pid);
-});
+Deno.test(
+  "a HAM restarted on its state directory recovers every entity and action",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    await ham.ok("attach", "alive", "--", "/bin/sleep", "1000");
+    await ham.ok("attach", "dies", "--", "/bin/sleep", "1000");
+    for (const e of ["alive", "dies"]) {
+      await ham.ok("condition", `${e}/death`, "death", "--rearm");
+      await ham.ok("action", `${e}/death/restart`, "restart", "--rearm");
+      await ham.ok("action", `${e}/death/note`, "log", "--rearm", "--message", `${e} died`);
+    }
+    const a = await ham.ok("status", "alive", "--json");
+    const d = await ham.ok("status", "dies", "--json");
+    ham.child.kill("SIGKILL");
+    await ham.child.status;
+    Deno.kill(d.pid, "SIGKILL");
+    await ham.restart();
+    const a2 = await ham.ok("status", "alive", "--json");
+    assertEquals(a2.pid, a.pid, "a live process is monitored again, not restarted");
+    assertEquals(a2.restarts, 0);
+    assertEquals(a2.conditions[0].actions.length, 2);
+    await deadline(
+      (async () => {
+        for (;;) {
+          const st = await ham.ok("status", "dies", "--json");
+          if (st.pid !== null && st.pid !== d.pid) return st;
+          await ham.ok("wait", "dies", "--for", "running", "--timeout", "5s");
+        }
+      })(),
+      10_000,
+      "the dead entity to be restarted after recovery",
+    );
+    // And the re-adopted process is still watched: kill it, it is restarted.
+    await because(ham, "alive", "restarted", () => Deno.kill(a.pid, "SIGKILL"));
+    const a3 = await ham.ok("status", "alive", "--json");
+    assertNotEquals(a3.pid, a.pid);
+  },
+);
 
 Deno.test("a second ham on the same state directory refuses with EBUSY", opts, async () => {
   await using ham = await HamProcess.start();
@@ -270,10 +296,17 @@ Deno.test("a second ham on the same state directory refuses with EBUSY", opts, a
 
 Deno.test("a command that daemonizes is followed to the daemon's pid", opts, async () => {
   await using ham = await HamProcess.start();
-  await ham.ok("attach", "dmn", "--", "/bin/sh", "-c", "(sleep 1000 >/dev/null 2>&1 &) ; exit 0");
+  const first = await ham.ok(
+    "attach",
+    "dmn",
+    "--json",
+    "--",
+    "/bin/sh",
+    "-c",
+    "(sleep 1000 >/dev/null 2>&1 &) ; exit 0",
+  );
   await ham.ok("condition", "dmn/death", "death", "--rearm");
   await ham.ok("action", "dmn/death/note", "log", "--rearm", "--message", "daemon died");
-  const first = await ham.ok("status", "dmn", "--json");
   const followed = await deadline(
     (async () => {
       for (;;) {
@@ -287,9 +320,7 @@ Deno.test("a command that daemonizes is followed to the daemon's pid", opts, asy
   );
   assert(alive(followed.pid));
   assertEquals(followed.deaths, 0);
-  const waiting = waitFor(ham, "dmn", "dead");
-  Deno.kill(followed.pid, "SIGSEGV");
-  await waiting;
+  await because(ham, "dmn", "dead", () => Deno.kill(followed.pid, "SIGSEGV"));
   const st = await ham.ok("status", "dmn", "--json").catch(() => null);
   if (st) assertEquals(st.lastExit.signal, "SIGSEGV");
 });

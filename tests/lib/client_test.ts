@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { HamClient } from "../../lib/client.ts";
 import { HamError } from "../../lib/errors.ts";
 import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
-import { startFakeHam } from "./fake_ham.ts";
+import { startFakeHam } from "../support/fake_ham.ts";
 
 async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {

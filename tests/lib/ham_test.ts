@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../../lib/ham.ts";
-import { type FakeConn, type FakeRequest, startFakeHam } from "./fake_ham.ts";
+import { within } from "../support/within.ts";
+import { type FakeConn, type FakeRequest, startFakeHam } from "../support/fake_ham.ts";
 
 function answer(req: FakeRequest): unknown {
   switch (req.op) {
@@ -88,7 +89,7 @@ Deno.test("Ham sends one request per connection-level call", async () => {
     { op: "heartbeat", entity: "hb" },
     { op: "state", entity: "hb", to: 2 },
     { op: "raise", entity: "hb", rtype: 3, rclass: 0, rseverity: 0 },
-    { op: "wait", entity: "web", for: "running", timeoutMs: 1000 },
+    { op: "wait", entity: "web", for: "running", timeoutMs: 1000, since: null },
     { op: "events", since: 4, entity: "web", limit: 1000 },
     { op: "ping" },
   ]);
@@ -105,7 +106,7 @@ Deno.test("Ham.attachSelf() renews the attachment when the HAM pushes reattach",
   });
   await using ham = await connect({ stateDir: fake.stateDir });
   await ham.attachSelf("me", { heartbeat: { periodMs: 1000, low: 1, high: 2 } });
-  await renewed.promise;
+  await within(renewed.promise, "the renewed attach-self");
   const attaches = fake.requests.filter((r) => r.op === "attach-self").map(body);
   const expected = {
     op: "attach-self",

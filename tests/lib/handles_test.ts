@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { HamError } from "../../lib/errors.ts";
 import { connect, type Ham } from "../../lib/ham.ts";
 import { GLOBAL_ENTITY } from "../../lib/names.ts";
-import { type FakeRequest, startFakeHam } from "./fake_ham.ts";
+import { type FakeRequest, startFakeHam } from "../support/fake_ham.ts";
 
 /** Runs `f` against a fake HAM that acknowledges everything; returns what was sent. */
 async function sent(f: (ham: Ham) => Promise<unknown>): Promise<Record<string, unknown>[]> {

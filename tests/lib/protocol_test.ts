@@ -277,6 +277,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     entity: "web",
     for: "restart",
     timeoutMs: 30_000,
+    since: null,
   }],
   ["events", { id: 21, op: "events", entity: GLOBAL_ENTITY }, {
     id: 21,

@@ -52,7 +52,12 @@ export async function hamctl(stateDir: string, ...args: string[]): Promise<CtlRe
  */
 export async function processesOf(dir: string): Promise<number[]> {
   const out = await new Deno.Command("/bin/sh", {
-    args: ["-c", 'grep -lzx -- "HAM_STATE_DIR=$1" /proc/[0-9]*/environ 2>/dev/null; true', "sh", dir],
+    args: [
+      "-c",
+      'grep -lzx -- "HAM_STATE_DIR=$1" /proc/[0-9]*/environ 2>/dev/null; true',
+      "sh",
+      dir,
+    ],
     stdout: "piped",
     stderr: "null",
   }).output();
@@ -120,7 +125,11 @@ export class HamProcess implements AsyncDisposable {
     while (Date.now() < end) {
       if (exited !== null) throw new Error(`ham exited with ${exited}:\n${this.log()}`);
       try {
-        const c = await HamClient.connect({ stateDir: this.stateDir, client: "test", timeoutMs: 2000 });
+        const c = await HamClient.connect({
+          stateDir: this.stateDir,
+          client: "test",
+          timeoutMs: 2000,
+        });
         await c.close();
         return;
       } catch {
@@ -146,6 +155,7 @@ export class HamProcess implements AsyncDisposable {
   }
 
   /** Runs hamctl and fails unless it exits 0; returns parsed JSON when it printed JSON. */
+  // deno-lint-ignore no-explicit-any
   async ok(...args: string[]): Promise<any> {
     const r = await this.ctl(...args);
     if (r.code !== 0) {
@@ -153,6 +163,30 @@ export class HamProcess implements AsyncDisposable {
     }
     const s = r.stdout.trim();
     return s.startsWith("{") || s.startsWith("[") ? JSON.parse(s) : s;
+  }
+
+  /** The sequence number the next event will get. */
+  async seq(): Promise<number> {
+    await using c = await this.client();
+    const r = await c.request<{ next: number }>("events", { since: 0, limit: 1 });
+    const all = await c.request<{ next: number }>("events", { since: r.next, limit: 100_000 });
+    return all.next;
+  }
+
+  /**
+   * Waits for an entity to reach `what` through an event with sequence ≥ `since` (take
+   * `since` from {@linkcode seq} before causing the event, so it cannot be missed).
+   */
+  async waitEvent(
+    entity: string,
+    what: string,
+    since: number,
+    timeoutMs = 10_000,
+  ): Promise<unknown> {
+    await using c = await this.client();
+    return await c.request("wait", { entity, for: what, since, timeoutMs }, {
+      timeoutMs: timeoutMs + 2000,
+    });
   }
 
   /** A library client connected to this HAM. */
