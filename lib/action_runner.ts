@@ -30,7 +30,13 @@ export interface RunnerContext {
   /** Aborted when the engine stops. */
   readonly haltSignal: AbortSignal;
   record(bodies: RecordBody[]): void;
-  restart(entity: string, params: Extract<ActionParams, { kind: "restart" }>): Promise<boolean>;
+  /** Journals records and waits until they are durable; false when that failed. */
+  durable(bodies: RecordBody[]): Promise<boolean>;
+  restart(
+    entity: string,
+    params: Extract<ActionParams, { kind: "restart" }>,
+    site?: ActionSite,
+  ): Promise<boolean>;
   processes: ProcessOps;
   clock: Clock;
   log: Logger;
@@ -45,6 +51,10 @@ export interface ActionSite {
   action: string;
   /** The entity the event is about (differs from owner for global conditions). */
   subject: string;
+  /** A spawn marker that identifies this step of this run (for an idempotent restart). */
+  spawnId?: string;
+  /** The step may have started under a previous HAM: adopt what it spawned. */
+  adopt?: boolean;
 }
 
 /** Runs one action; true when it succeeded. Never throws. */
@@ -58,7 +68,7 @@ export async function runAction(
   try {
     switch (params.kind) {
       case "restart":
-        return await ctx.restart(site.subject, params);
+        return await ctx.restart(site.subject, params, site);
       case "execute": {
         const env = {
           HAM_ENTITY: site.subject,
@@ -139,65 +149,89 @@ export function listOf(state: HamState, firing: Firing): Action[] | null {
   return cond && cond.enabled ? [...cond.actions] : null;
 }
 
+/** One run of an action list: fresh (start 0) or resumed after a takeover. */
+export interface RunSpec {
+  run: string;
+  firing: Firing;
+  ev: EntityEvent;
+  /** The list as it was when the condition fired. */
+  list: Action[];
+  /** Index of the first action to run. */
+  start: number;
+  /** True when resuming a run journaled by a previous HAM. */
+  resumed: boolean;
+}
+
 /**
- * Runs the action list of one fired condition, as it was when the condition fired
- * (`list`); an action disabled since is skipped.
+ * Runs the action list of one fired condition, as it was when the condition fired; an
+ * action disabled since is skipped. The run was journaled by the `fire` record; each
+ * action's completion is journaled too, so a HAM that takes over resumes it at the first
+ * action that had not completed instead of repeating it.
  */
-export async function runCondition(
-  ctx: RunnerContext,
-  firing: Firing,
-  ev: EntityEvent,
-  list: Action[] | null = listOf(ctx.state, firing),
-): Promise<void> {
-  if (!list || ctx.stopped) return;
-  ctx.record([{ t: "fired", entity: firing.owner, condition: firing.condition }]);
-  ctx.emit({
-    type: "condition",
-    entity: ev.entity,
-    condition: `${firing.owner}/${firing.condition}`,
-    detail: { event: ev.type },
-  });
-  for (const snap of list) {
+export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<void> {
+  const { run, firing, ev, list } = spec;
+  if (ctx.stopped) return;
+  const cpath = `${firing.owner}/${firing.condition}`;
+  if (!spec.resumed) {
+    ctx.emit({
+      type: "condition",
+      entity: ev.entity,
+      condition: cpath,
+      detail: { event: ev.type },
+    });
+  }
+  for (let index = spec.start; index < list.length; index++) {
     if (ctx.stopped) return;
+    const snap = list[index];
     const live = ctx.state.entities.get(firing.owner)?.conditions.get(firing.condition)?.actions
       .find((a) => a.name === snap.name);
-    if (live && !live.enabled) continue;
-    const flags = live?.flags ?? snap.flags;
-    const site = {
+    const site: ActionSite = {
       owner: firing.owner,
       condition: firing.condition,
       action: snap.name,
       subject: ev.entity,
+      spawnId: `${run}:${index}`,
+      adopt: spec.resumed && index === spec.start,
     };
+    if (live && !live.enabled) {
+      ctx.record([{ ...base(site), fail: null, ok: true, run, index }]);
+      continue;
+    }
+    const flags = live?.flags ?? snap.flags;
     const ok = await runAction(ctx, snap.params, site);
     // A list cut short by a stop records nothing about the interrupted action.
     if (ctx.stopped) return;
-    ctx.record([{ ...base(site), fail: null, ok }]);
+    ctx.record([{ ...base(site), fail: null, ok, run, index }]);
     ctx.emit({
       type: "action",
       entity: ev.entity,
-      condition: `${firing.owner}/${firing.condition}`,
+      condition: cpath,
       action: snap.name,
       detail: { kind: snap.params.kind, ok },
     });
     if (ok) continue;
-    for (const f of snap.fails) {
-      const fok = await runAction(ctx, f.params, site);
-      if (ctx.stopped) return;
-      ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
-      ctx.emit({
-        type: "action-fail",
-        entity: ev.entity,
-        condition: `${firing.owner}/${firing.condition}`,
-        action: `${snap.name}/${f.name}`,
-        detail: { kind: f.params.kind, ok: fok },
-      });
+    // The action's completion is journaled before its action-fail list runs: a HAM that
+    // takes over during the list goes on with the next action (fail lists are not resumed).
+    {
+      for (const f of snap.fails) {
+        const fok = await runAction(ctx, f.params, site);
+        if (ctx.stopped) return;
+        ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
+        ctx.emit({
+          type: "action-fail",
+          entity: ev.entity,
+          condition: cpath,
+          action: `${snap.name}/${f.name}`,
+          detail: { kind: f.params.kind, ok: fok },
+        });
+      }
     }
     if (!(flags & HACTIONKEEPONFAIL) && live) {
       ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
     }
     if (flags & HACTIONBREAKONFAIL) break;
   }
+  ctx.record([{ t: "run-end", run }]);
 }
 
 function pathOf(site: ActionSite): { entity: string; condition: string; action: string } {

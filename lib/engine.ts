@@ -8,11 +8,13 @@
  */
 
 import {
+  type ActionSite,
   type EngineEvent,
   listOf,
   runAction,
   runCondition,
   type RunnerContext,
+  type RunSpec,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "./dispatch.ts";
 import { HamError } from "./errors.ts";
@@ -32,6 +34,11 @@ import type {
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
 import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
+
+/** A new run id (unique across HAM restarts: random). */
+function newRunId(): string {
+  return crypto.randomUUID().slice(0, 13);
+}
 
 /** The part of the state store the engine uses. `commit` applies records at once. */
 export interface Store {
@@ -270,26 +277,37 @@ export class Engine implements RunnerContext {
       const daemon = this.processes.findDaemon(e.spawnId, this.#knownPids());
       if (daemon !== null && this.#follow(name, daemon)) return;
     }
-    this.record([{
+    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    const death: RecordBody = {
       t: "death",
       entity: name,
       pid,
       code: st.code,
       signal: st.signal,
       at: this.clock.now(),
-    }]);
-    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    };
     this.emit({
       type: "death",
       entity: name,
       detail: { pid, code: st.code, signal: st.signal, abnormal },
     });
-    if (e.enabled) await this.fire({ type: abnormal ? "abnormal-death" : "death", entity: name });
-    const after = this.state.entities.get(name);
-    if (after && after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled) {
-      this.record([{ t: "remove", entity: name }]);
-      this.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
+    if (!e.enabled) {
+      this.record([death, { t: "death-done", entity: name }]);
+      return;
     }
+    // The death and the runs it starts go out in one durable write: after a takeover a
+    // death either has its runs journaled (resume them) or was never acted on (fire again).
+    await this.#fire({ type: abnormal ? "abnormal-death" : "death", entity: name }, [death]);
+    this.#finishDeath(name);
+  }
+
+  /** After a death's lists ran: remove the entity unless restarted or kept. */
+  #finishDeath(name: string): void {
+    const after = this.state.entities.get(name);
+    if (!after || !after.deathPending) return;
+    const remove = after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled;
+    this.record(remove ? [{ t: "remove", entity: name }] : [{ t: "death-done", entity: name }]);
+    if (remove) this.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
   }
 
   #follow(name: string, pid: number): boolean {
@@ -310,7 +328,14 @@ export class Engine implements RunnerContext {
 
   /** Fires the conditions an event matches; resolves when their lists have run. */
   fire(ev: EntityEvent): Promise<void> {
-    return this.#dispatch(ev, this.#select(ev));
+    return this.#fire(ev, []);
+  }
+
+  /** Journals `before` and the event's runs durably, then runs them. */
+  async #fire(ev: EntityEvent, before: RecordBody[]): Promise<void> {
+    const selected = this.#select(ev);
+    if (selected.length === 0 && before.length === 0) return;
+    await this.#dispatch(ev, selected, before);
   }
 
   /** Which conditions fire, with their lists taken as they are now. */
@@ -320,15 +345,51 @@ export class Engine implements RunnerContext {
 
   // A restart by an earlier list (which prunes) or a later edit does not change what an
   // event runs: the lists were taken when it happened.
-  #dispatch(ev: EntityEvent, selected: Selected[]): Promise<void> {
-    const runs = selected.map(({ f, list }) =>
-      this.#lanes.run(
-        f.lane,
-        () => runCondition(this, f, ev, list),
-        (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
-      )
+  async #dispatch(ev: EntityEvent, selected: Selected[], before: RecordBody[] = []): Promise<void> {
+    const specs = selected.filter((s) => s.list !== null).map(({ f, list }) => ({
+      run: newRunId(),
+      firing: f,
+      ev,
+      list: list!,
+      start: 0,
+      resumed: false,
+    }));
+    const fire: RecordBody = {
+      t: "fire",
+      event: { ...ev },
+      runs: specs.map((s) => ({
+        run: s.run,
+        owner: s.firing.owner,
+        condition: s.firing.condition,
+        lane: s.firing.lane,
+        list: s.list,
+      })),
+    };
+    if (!await this.durable([...before, fire])) return;
+    await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
+  }
+
+  #runOnLane(spec: RunSpec): Promise<void> {
+    const f = spec.firing;
+    return this.#lanes.run(
+      f.lane,
+      () => runCondition(this, spec),
+      (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
     );
-    return Promise.all(runs).then(() => {});
+  }
+
+  /** Journals records and waits until they are durable; false (logged) when that failed. */
+  async durable(bodies: RecordBody[]): Promise<boolean> {
+    try {
+      await this.#store.commit(bodies);
+      return true;
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${(err as Error).message}`,
+      );
+      return false;
+    }
   }
 
   /**
@@ -338,6 +399,7 @@ export class Engine implements RunnerContext {
   restart(
     name: string,
     params: Extract<ActionParams, { kind: "restart" }>,
+    site?: ActionSite,
   ): Promise<boolean> {
     const e = this.state.entities.get(name);
     if (!e || this.#stopped) return Promise.resolve(false);
@@ -347,39 +409,94 @@ export class Engine implements RunnerContext {
       this.log.log("warn", `Cannot restart entity "${name}": it has no command`);
       return Promise.resolve(false);
     }
-    const spawnId = newSpawnId();
+    // Within a run the marker names the step, so a HAM that takes over finds what a
+    // previous HAM spawned for that very step instead of spawning a second process.
+    const spawnId = site?.spawnId ?? newSpawnId();
     // `restart` conditions fire for the restart that prunes them (decided; see README).
     const onRestart = this.#select({ type: "restart", entity: name });
-    let p: SpawnedProcess;
-    try {
-      p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
-    } catch (err) {
-      this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
-      return Promise.resolve(false);
+    const adopted = site?.adopt ? this.#adoptSpawned(spawnId) : null;
+    let pid: number, startTime: string | null;
+    if (adopted) {
+      ({ pid, startTime } = adopted);
+      this.#monitorWatch(name, pid, adopted.watch);
+    } else {
+      let p: SpawnedProcess;
+      try {
+        p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
+      } catch (err) {
+        this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
+        return Promise.resolve(false);
+      }
+      ({ pid, startTime } = p);
+      this.#monitorSpawned(name, p);
     }
     this.record([{
       t: "restart",
       entity: name,
-      pid: p.pid,
+      pid,
       argv: params.argv,
-      startTime: p.startTime,
+      startTime,
       spawnId,
       at: this.clock.now(),
     }]);
-    this.#monitorSpawned(name, p);
     if (this.state.entities.get(name)?.heartbeat) this.#startHeartbeat(name);
-    this.log.log("info", `Restarted entity "${name}" as pid ${p.pid}`);
-    this.emit({ type: "restart", entity: name, detail: { pid: p.pid } });
+    this.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    this.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
     return Promise.resolve(true);
   }
 
+  #adoptSpawned(spawnId: string) {
+    const pid = this.processes.findSpawned(spawnId);
+    if (pid === null) return null;
+    const d = this.processes.describe(pid);
+    if (!d) return null;
+    try {
+      return { pid, startTime: d.startTime, watch: this.processes.watch(pid, d.startTime) };
+    } catch {
+      return null;
+    }
+  }
+
   /**
-   * Monitors every entity of a recovered state again: a process still alive with the same
-   * start time is watched without a restart; one that died meanwhile has its death handled.
+   * Picks up a recovered state (start-up on an existing state directory, or a Guardian
+   * takeover): action lists a previous HAM left unfinished continue at their first action
+   * that had not completed; a death whose conditions were never fired is fired now, once;
+   * a process still alive with the same start time is watched again without a restart;
+   * one that died while no HAM was watching has its death handled.
    */
   resume(): void {
+    const deathRuns = new Map<string, Promise<void>[]>();
+    for (const run of [...this.state.runs.values()]) {
+      const ev = run.event as EntityEvent;
+      this.log.log(
+        "info",
+        `Resuming "${run.owner}/${run.condition}" for ${ev.type} of "${ev.entity}" at action ${
+          run.next + 1
+        } of ${run.list.length}`,
+      );
+      const p = this.#track(this.#runOnLane({
+        run: run.name,
+        firing: { owner: run.owner, condition: run.condition, lane: run.lane },
+        ev,
+        list: run.list,
+        start: run.next,
+        resumed: true,
+      }));
+      if (ev.type === "death" || ev.type === "abnormal-death") {
+        deathRuns.set(ev.entity, [...deathRuns.get(ev.entity) ?? [], p]);
+      }
+    }
     for (const e of [...this.state.entities.values()]) {
+      if (e.deathPending) {
+        const name = e.name;
+        const signal = e.lastExit?.signal ?? null;
+        const type = signal !== null && CORE_SIGNALS.has(signal) ? "abnormal-death" : "death";
+        const done = e.deathFired
+          ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
+          : this.#fire({ type, entity: name }, []);
+        this.#track(done.then(() => this.#finishDeath(name)));
+      }
       if (e.pid === null || this.#monitors.has(e.name)) continue;
       const pid = e.pid;
       let w;

@@ -136,7 +136,36 @@ export interface Entity {
   hbMissed: number;
   hbHealth: HeartbeatHealth;
   lastBeat: number | null;
+  /** A death was recorded and its handling (conditions, removal) has not finished. */
+  deathPending: boolean;
+  /** The pending death's conditions were fired (their runs are journaled). */
+  deathFired: boolean;
   conditions: Map<string, Condition>;
+}
+
+/** An event as journaled with a run (what fired the condition). */
+export interface RunEvent {
+  type: string;
+  entity: string;
+  transition?: { from: number; to: number };
+  raised?: RaiseMatch;
+}
+
+/**
+ * An action list being run: journaled when it starts, advanced as each action completes,
+ * dropped when it ends. A HAM that takes over resumes it at `next` instead of repeating it.
+ */
+export interface RunState {
+  /** The run id (unique within the journal). */
+  name: string;
+  owner: string;
+  condition: string;
+  lane: "nowait" | "independent" | "other";
+  event: RunEvent;
+  /** The action list as it was when the condition fired. */
+  list: Action[];
+  /** Index of the first action that has not completed. */
+  next: number;
 }
 
 /** The whole HAM state. */
@@ -148,6 +177,8 @@ export interface HamState {
   guardianFailures: number;
   lastTakeover: number | null;
   entities: Map<string, Entity>;
+  /** Action lists in progress. */
+  runs: Map<string, RunState>;
 }
 
 /** Creates a fresh entity record. */
@@ -173,6 +204,8 @@ export function newEntity(name: string, kind: EntityKind, created: number): Enti
     hbMissed: 0,
     hbHealth: "healthy",
     lastBeat: null,
+    deathPending: false,
+    deathFired: false,
     conditions: new Map(),
   };
 }
@@ -188,6 +221,7 @@ export function createState(): HamState {
     guardianFailures: 0,
     lastTakeover: null,
     entities,
+    runs: new Map(),
   };
 }
 

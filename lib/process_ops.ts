@@ -12,6 +12,7 @@ import { processStartTime, readCmdline, readCwd } from "./proc.ts";
 import type { ProcessWatcher } from "./process_watcher.ts";
 import {
   findDaemon,
+  findSpawned,
   runCommand,
   type SpawnedProcess,
   spawnEntity,
@@ -40,6 +41,8 @@ export interface ProcessOps {
   watch(pid: number, startTime: string | null): WatchHandle;
   signal(pid: number, signal: number, startTime: string | null): void;
   findDaemon(spawnId: string, known: Set<number>): number | null;
+  /** Any live process carrying this spawn marker (adopting a restart after a takeover). */
+  findSpawned(spawnId: string): number | null;
   waitForPath(path: string, delayMs: number): Promise<boolean>;
 }
 
@@ -82,6 +85,7 @@ export function realProcessOps(watcher: ProcessWatcher, selfPid = Deno.pid): Pro
     watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: true }),
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
+    findSpawned,
     waitForPath,
   };
 }

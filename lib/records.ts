@@ -7,11 +7,13 @@
 
 import type { ConditionType } from "./flags.ts";
 import type {
+  Action,
   ActionParams,
   EntityKind,
   HeartbeatHealth,
   HeartbeatSpec,
   RaiseMatch,
+  RunEvent,
   StateMatch,
 } from "./model.ts";
 import type { ItemPath } from "./names.ts";
@@ -91,6 +93,15 @@ export type RecordBody =
   }
   /** The entity is now followed at another pid (a daemon that forked). */
   | { t: "follow"; entity: string; pid: number; startTime: string | null }
+  /**
+   * An event fired conditions: one run per fired condition, each with its action list as
+   * it was then. Journaled durably before any action runs.
+   */
+  | { t: "fire"; event: RunEvent; runs: RunStart[] }
+  /** An action list ended (completed, broke on failure, or its condition vanished). */
+  | { t: "run-end"; run: string }
+  /** The handling of an entity's death (conditions, removal) has finished. */
+  | { t: "death-done"; entity: string }
   /** Statistics: a condition fired. */
   | { t: "fired"; entity: string; condition: string }
   /** Statistics: an action (or, with `fail`, an action-fail item) ran. */
@@ -101,6 +112,9 @@ export type RecordBody =
     action: string;
     fail: string | null;
     ok: boolean;
+    /** The run and the index of the action in its list, when part of a run. */
+    run?: string;
+    index?: number;
   }
   /** The entity published a new state. */
   | { t: "state"; entity: string; to: number }
@@ -114,6 +128,15 @@ export type RecordBody =
   }
   /** A HAM or Guardian failure was observed (counts for `status`). */
   | { t: "failure"; role: "ham" | "guardian"; at: number };
+
+/** One action list started by a `fire` record. */
+export interface RunStart {
+  run: string;
+  owner: string;
+  condition: string;
+  lane: "nowait" | "independent" | "other";
+  list: Action[];
+}
 
 /** A journal record: a change and its sequence number. */
 export type HamRecord = RecordBody & { seq: number };

@@ -93,6 +93,8 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.spawned = r.spawned;
       e.flags = r.flags;
       e.heartbeat = r.heartbeat;
+      e.deathPending = false;
+      e.deathFired = false;
       resetHeartbeat(e, r.heartbeat ? r.at : null);
       return;
     }
@@ -174,6 +176,31 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.startTime = null;
       e.deaths++;
       e.lastExit = { pid: r.pid, code: r.code, signal: r.signal, at: r.at };
+      e.deathPending = true;
+      e.deathFired = false;
+      return;
+    }
+    case "death-done": {
+      const e = state.entities.get(r.entity);
+      if (e) {
+        e.deathPending = false;
+        e.deathFired = false;
+      }
+      return;
+    }
+    case "fire": {
+      for (const run of r.runs) {
+        state.runs.set(run.run, { name: run.run, ...run, event: r.event, next: 0 });
+        const c = findCondition(state, run.owner, run.condition);
+        if (c) c.fired++;
+      }
+      const e = state.entities.get(r.event.entity);
+      const death = r.event.type === "death" || r.event.type === "abnormal-death";
+      if (e && death && e.deathPending) e.deathFired = true;
+      return;
+    }
+    case "run-end": {
+      state.runs.delete(r.run);
       return;
     }
     case "restart": {
@@ -203,6 +230,10 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       return;
     }
     case "result": {
+      if (r.run !== undefined && r.index !== undefined && r.fail === null) {
+        const run = state.runs.get(r.run);
+        if (run) run.next = Math.max(run.next, r.index + 1);
+      }
       const a = findAction(state, r.entity, r.condition, r.action);
       if (!a) return;
       const item = r.fail === null ? a : a.fails.find((f) => f.name === r.fail);

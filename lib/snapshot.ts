@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { HamError } from "./errors.ts";
 import { fileError, fsyncDir, writeFileDurable } from "./durable.ts";
-import type { Condition, Entity, HamState } from "./model.ts";
+import type { Condition, Entity, HamState, RunState } from "./model.ts";
 
 /** The snapshots' sub-directory of the state directory. */
 export const SNAPSHOT_DIR = "snapshot";
@@ -73,7 +73,10 @@ function decode(bytes: Uint8Array): HamState | string {
   }
   const payload = bytes.subarray(HEADER);
   if (crc32(payload) !== view.getUint32(12, true)) return "bad checksum";
-  let raw: Omit<HamState, "entities"> & { entities: (Entity & { conditions: unknown })[] };
+  let raw: Omit<HamState, "entities" | "runs"> & {
+    entities: (Entity & { conditions: unknown })[];
+    runs?: RunState[];
+  };
   try {
     raw = JSON.parse(decoder.decode(payload));
   } catch (err) {
@@ -87,7 +90,12 @@ function decode(bytes: Uint8Array): HamState | string {
     e.conditions = new Map(conditions.map((c) => [c.name, c]));
     entities.set(e.name, e);
   }
-  return { ...raw, entities };
+  const runs = new Map<string, RunState>();
+  for (const r of raw.runs ?? []) {
+    if (typeof r?.name !== "string") return "bad run";
+    runs.set(r.name, r);
+  }
+  return { ...raw, entities, runs };
 }
 
 /**

@@ -10,7 +10,8 @@
 
 import { HamError } from "./errors.ts";
 import type { ExitStatus } from "./model.ts";
-import { childrenOf, processStartTime, readEnviron } from "./proc.ts";
+import { childrenOf, processStartTime, processStat, readEnviron } from "./proc.ts";
+import { readDirNames } from "./proc_fs.ts";
 
 /** A process the HAM started. */
 export interface SpawnedProcess {
@@ -122,6 +123,17 @@ export function findDaemon(selfPid: number, spawnId: string, known: Set<number>)
   for (const pid of candidates) {
     const env = readEnviron(pid);
     if (env?.get(SPAWN_ID_VAR) === spawnId) return pid;
+  }
+  return null;
+}
+
+/** Any live process (not a zombie) whose environment carries `spawnId`. */
+export function findSpawned(spawnId: string): number | null {
+  for (const name of readDirNames("/proc") ?? []) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (readEnviron(pid)?.get(SPAWN_ID_VAR) !== spawnId) continue;
+    if (processStat(pid)?.state !== "Z") return pid;
   }
   return null;
 }

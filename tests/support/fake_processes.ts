@@ -23,6 +23,7 @@ export type FakeCall =
     | { op: "watch"; pid: number; startTime: string | null }
     | { op: "describe"; pid: number }
     | { op: "findDaemon"; spawnId: string; known: number[] }
+    | { op: "findSpawned"; spawnId: string }
     | { op: "waitForPath"; path: string; delayMs: number }
   )
   & { at: number };
@@ -57,6 +58,8 @@ export class FakeProcesses implements ProcessOps {
   readonly fatalSignals = new Set<number>([9, 15]);
   /** What `findDaemon` answers (unless the pid is already known). */
   daemonPid: number | null = null;
+  /** What `findSpawned` answers, by spawn marker (a process a previous HAM started). */
+  readonly spawnedById = new Map<string, number>();
   /** Pids whose `watch` throws ESRCH (the process is gone). */
   readonly unwatchable = new Set<number>();
 
@@ -214,6 +217,11 @@ export class FakeProcesses implements ProcessOps {
       throw new HamError("ESRCH", `Cannot signal process ${pid}: no such process`);
     }
     if (this.fatalSignals.has(signal)) this.kill(pid, { code: null, signal: signalName(signal) });
+  }
+
+  findSpawned(spawnId: string): number | null {
+    this.calls.push({ op: "findSpawned", spawnId, at: this.#clock.now() });
+    return this.spawnedById.get(spawnId) ?? null;
   }
 
   findDaemon(spawnId: string, known: Set<number>): number | null {

@@ -1,0 +1,242 @@
+/**
+ * The recovery state that an HA connection shares with its dups: the underlying resource,
+ * the recovery function and its handle, the counters and limits that
+ * `ha_connection_ctrl` sets, and the retry loop that calls the recovery function when an
+ * operation fails the way a dead server makes it fail, then re-issues the operation.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import { HamError } from "../errors.ts";
+import { isDeadServerError, serverEof } from "./errors.ts";
+
+/**
+ * What a recovery function answers: `true`, or the failed object itself (or a dup of it),
+ * when the connection was re-established (QNX: the same coid); `false` to give up, so the
+ * caller gets the original error. Throwing also gives up.
+ */
+export type RecoveryResult<T> = boolean | T;
+
+/**
+ * A recovery function (QNX `RFp`): called with the object whose operation failed and the
+ * handle registered with it. It re-establishes the connection (for example with
+ * `reconnect(failed)` or `haReopen(failed)`), rebuilds the state the server lost, and
+ * answers whether it succeeded; the library then re-issues the failed operation.
+ */
+export type RecoveryFn<T, H> = (
+  failed: T,
+  handle: H,
+) => RecoveryResult<T> | Promise<RecoveryResult<T>>;
+
+/** `ha_attach` flag: replace the recovery function of an attached connection. */
+export const HAREPLACERECOVERYFN = 0x0001;
+/** Control command: limit the recoveries over the connection's life (negative = unlimited). */
+export const HA_RECOVERY_ACOUNT = 0x0001;
+/** Control command: limit the recovery attempts for one failure (negative = unlimited). */
+export const HA_RECOVERY_ICOUNT = 0x0002;
+/** Control command: suspend recovery; the connection behaves like a plain one. */
+export const HA_RECOVERY_SUSPEND = 0x0003;
+/** Control command: enable recovery again, other settings untouched. */
+export const HA_RECOVERY_ENABLE = 0x0004;
+/** Control command: zero the attempts counted for the current failure. */
+export const HA_RECOVERY_RESET_ICOUNT = 0x0005;
+/** Control command: zero the recoveries counted over the connection's life. */
+export const HA_RECOVERY_RESET_ACOUNT = 0x0006;
+
+/** A command of `ha_connection_ctrl`. */
+export type RecoveryCommand =
+  | typeof HA_RECOVERY_ACOUNT
+  | typeof HA_RECOVERY_ICOUNT
+  | typeof HA_RECOVERY_SUSPEND
+  | typeof HA_RECOVERY_ENABLE
+  | typeof HA_RECOVERY_RESET_ICOUNT
+  | typeof HA_RECOVERY_RESET_ACOUNT;
+
+/** The counters and settings of a connection's recovery, shared by its dups. */
+export interface RecoveryStats {
+  /** Recovery function calls over the connection's life (ACOUNT counter). */
+  acount: number;
+  /** Recovery function calls for the failure being handled (ICOUNT counter). */
+  icount: number;
+  /** Limit on `acount`; -1 = unlimited. @default {-1} */
+  acountLimit: number;
+  /** Limit on `icount`; -1 = unlimited. @default {-1} */
+  icountLimit: number;
+  /** True while recovery is suspended. */
+  suspended: boolean;
+  /** What the last recovery function that gave up by throwing threw, if any. */
+  lastRecoveryError: unknown;
+}
+
+/** The cores whose recovery function is running in the current async context. */
+const recovering = new AsyncLocalStorage<readonly RecoveryCore<unknown, unknown, unknown>[]>();
+
+/**
+ * The shared recovery state of an HA object and its dups. `U` is the underlying resource
+ * (`Deno.Conn`, `Deno.FsFile`), `T` the wrapper handed to the recovery function, `H` the
+ * recovery handle.
+ */
+export class RecoveryCore<U, T, H> {
+  /** The recovery function, or null when none was ever attached. */
+  fn: RecoveryFn<T, H> | null;
+  /** The handle passed to the recovery function. */
+  handle: H;
+  #resource: U;
+  #generation = 0;
+  #refs = 1;
+  #inflight: Promise<boolean> | null = null;
+  #owns: (value: unknown) => boolean;
+  #stats: RecoveryStats = {
+    acount: 0,
+    icount: 0,
+    acountLimit: -1,
+    icountLimit: -1,
+    suspended: false,
+    lastRecoveryError: undefined,
+  };
+
+  /** `owns(value)` tells whether a recovery function's answer is one of this core's wrappers. */
+  constructor(resource: U, fn: RecoveryFn<T, H> | null, handle: H, owns: (v: unknown) => boolean) {
+    this.#resource = resource;
+    this.fn = fn;
+    this.handle = handle;
+    this.#owns = owns;
+  }
+
+  /** The current underlying resource. */
+  get resource(): U {
+    return this.#resource;
+  }
+
+  /** A copy of the counters and settings. */
+  get stats(): RecoveryStats {
+    return { ...this.#stats };
+  }
+
+  /** Puts `next` in place of the underlying resource and answers the old one. */
+  swap(next: U): U {
+    const old = this.#resource;
+    this.#resource = next;
+    this.#generation++;
+    return old;
+  }
+
+  /** One more wrapper shares this core (a dup). */
+  retain(): void {
+    this.#refs++;
+  }
+
+  /** One wrapper fewer; true when it was the last, so the resource must be closed. */
+  release(): boolean {
+    return --this.#refs === 0;
+  }
+
+  /** Carries out an `ha_connection_ctrl` command; EINVAL on an unknown command or bad limit. */
+  control(command: RecoveryCommand, value?: number): void {
+    const s = this.#stats;
+    switch (command) {
+      case HA_RECOVERY_ACOUNT:
+        s.acountLimit = limitOf(value);
+        return;
+      case HA_RECOVERY_ICOUNT:
+        s.icountLimit = limitOf(value);
+        return;
+      case HA_RECOVERY_SUSPEND:
+        s.suspended = true;
+        return;
+      case HA_RECOVERY_ENABLE:
+        s.suspended = false;
+        return;
+      case HA_RECOVERY_RESET_ICOUNT:
+        s.icount = 0;
+        return;
+      case HA_RECOVERY_RESET_ACOUNT:
+        s.acount = 0;
+        return;
+      default:
+        throw new HamError("EINVAL", `Cannot control recovery: unknown command ${command}`);
+    }
+  }
+
+  /**
+   * Runs `op` on the current resource; when it fails with a dead-server error (or, with
+   * `eof`, answers a value `eof` calls an end of input), recovers and re-issues it. An op
+   * that failed on a resource already replaced by a concurrent recovery is re-issued at
+   * once. An op issued from inside this core's own recovery function is run once, plainly.
+   * When recovery is not possible or gives up, the original error (or EOF value) surfaces.
+   */
+  async run<R>(
+    owner: T,
+    mayRecover: () => boolean,
+    op: (resource: U) => Promise<R>,
+    eof?: (value: R) => boolean,
+  ): Promise<R> {
+    if (recovering.getStore()?.includes(this)) return await op(this.#resource);
+    for (;;) {
+      const generation = this.#generation;
+      let failure: unknown;
+      let ended: { value: R } | null = null;
+      try {
+        const value = await op(this.#resource);
+        if (!eof?.(value)) {
+          this.#stats.icount = 0;
+          return value;
+        }
+        ended = { value };
+        failure = serverEof("the connection");
+      } catch (err) {
+        failure = err;
+      }
+      const stale = generation !== this.#generation;
+      const dead = isDeadServerError(failure) ||
+        (stale && failure instanceof Deno.errors.Interrupted);
+      if (dead && mayRecover() && !this.#stats.suspended && this.fn) {
+        if (stale || await this.#recover(owner)) continue;
+      }
+      if (ended) return ended.value;
+      throw failure;
+    }
+  }
+
+  /** One recovery at a time: ops that fail meanwhile wait for it and share its verdict. */
+  #recover(owner: T): Promise<boolean> {
+    this.#inflight ??= this.#attempt(owner).finally(() => (this.#inflight = null));
+    return this.#inflight;
+  }
+
+  async #attempt(owner: T): Promise<boolean> {
+    const s = this.#stats;
+    const fn = this.fn;
+    if (!fn || (s.acountLimit >= 0 && s.acount >= s.acountLimit)) return false;
+    if (s.icountLimit >= 0 && s.icount >= s.icountLimit) {
+      s.icount = 0;
+      return false;
+    }
+    s.acount++;
+    s.icount++;
+    const stack = [...(recovering.getStore() ?? []), this as RecoveryCore<unknown, unknown, unknown>];
+    try {
+      const answer = await recovering.run(stack, () => fn(owner, this.handle));
+      if (answer === true || (answer !== false && this.#owns(answer))) return true;
+      if (answer !== false) {
+        s.lastRecoveryError = new HamError(
+          "EBADF",
+          "Cannot recover: the recovery function answered another object than the failed one",
+        );
+      }
+    } catch (err) {
+      s.lastRecoveryError = err;
+    }
+    s.icount = 0;
+    return false;
+  }
+}
+
+function limitOf(value: number | undefined): number {
+  if (value === undefined || value < 0) return -1;
+  if (!Number.isSafeInteger(value)) {
+    throw new HamError("EINVAL", `Cannot set a recovery limit to ${value}: not an integer`);
+  }
+  return value;
+}
