@@ -38,16 +38,18 @@ export function cpuTickMs(pid: number): number {
 }
 
 /**
- * CPU time of the process's living threads (first field of `/proc/PID/task/TID/schedstat`,
- * summed), in ms with nanosecond resolution. Threads that ended are not counted.
+ * CPU time of each living thread of a process (first field of
+ * `/proc/PID/task/TID/schedstat`), in ns by thread id. A thread's time is lost when it
+ * ends, so a reading over a window tracks the threads as they come and go (see
+ * `ThreadCpuTracker` in `idle_cpu.ts`).
  */
-export function cpuSchedMs(pid: number): number {
+export function threadCpuNs(pid: number): Map<string, bigint> {
   const tids = readDirNames(`/proc/${pid}/task`);
   if (tids === null) throw new Error(`Cannot list the threads of pid ${pid}`);
-  let ns = 0n;
+  const out = new Map<string, bigint>();
   for (const tid of tids) {
     const bytes = readFileBytes(`/proc/${pid}/task/${tid}/schedstat`);
-    if (bytes !== null) ns += BigInt(decoder.decode(bytes).split(" ")[0]);
+    if (bytes !== null) out.set(tid, BigInt(decoder.decode(bytes).split(" ")[0]));
   }
-  return Number(ns) / 1e6;
+  return out;
 }

@@ -11,8 +11,10 @@ export interface Target {
   median?: number;
   /** Largest acceptable p95. @default {no limit} */
   p95?: number;
-  /** How the target reads, with the figures of other supervisors. */
+  /** How the target reads: `≤ 1 ms`. */
   text: string;
+  /** The figures of other supervisors, from the issue. @default {none} */
+  others?: string;
 }
 
 /** One line of the results table. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { connect, type EntityHandle } from "../mod.ts";
+import { connect, type EntityHandle, type HamEvent } from "../mod.ts";
 import {
   BIN,
   describeEvent,
@@ -52,57 +52,65 @@ function readTicks(file: string): Tick[] {
   });
 }
 
-/** Waits (inotify, through `Deno.watchFs`) for the first tick written by `pid`. */
-async function firstTickOf(file: string, pid: number, ms: number): Promise<Tick> {
+/**
+ * Waits (inotify, through `Deno.watchFs`) until `pid` has written `count` ticks; answers
+ * its ticks.
+ */
+async function ticksOf(file: string, pid: number, count: number, ms: number): Promise<Tick[]> {
   const watcher = Deno.watchFs(file.slice(0, file.lastIndexOf("/")));
   try {
     return await within(
       (async () => {
-        const find = () => readTicks(file).find((t) => t.pid === pid);
-        let tick = find();
-        if (tick) return tick;
+        const mine = () => readTicks(file).filter((t) => t.pid === pid);
+        if (mine().length >= count) return mine();
         for await (const _ of watcher) {
-          tick = find();
-          if (tick) return tick;
+          if (mine().length >= count) return mine();
         }
         throw new ScenarioError(`The watch on "${file}" ended`);
       })(),
       ms,
-      `a tick from pid ${pid}`,
+      `${count} ticks from pid ${pid}`,
     );
   } finally {
     watcher.close();
   }
 }
 
+/** Has the HAM start `argv` as entity `name`, and restart it (and log) whenever it dies. */
+async function supervise(
+  demo: Demo,
+  name: string,
+  label: string,
+  argv: string[],
+): Promise<EntityHandle> {
+  const { timeline, h } = demo;
+  const e = await h.ham.attach(name, { argv });
+  h.track(e.pid);
+  timeline.mark(`attached "${name}": the HAM started ${label} as pid ${e.pid}`);
+  const death = await e.condition("death", "death", { flags: ["rearm"] });
+  await death.restart("restart", { flags: ["rearm"] });
+  await death.log("note", `${name} died; restarting it`, { flags: ["rearm"] });
+  timeline.mark(`added ${name}/death (rearm) with actions restart + log (rearm)`);
+  return e;
+}
+
 /** Scene 1: the HAM starts two workers and is told to restart them when they die. */
-async function supervise(demo: Demo): Promise<EntityHandle> {
-  const { timeline, h, ticks } = demo;
-  const tickerArgv = [
+async function startWorkers(demo: Demo): Promise<EntityHandle> {
+  const { timeline, ticks } = demo;
+  const ticker = await supervise(demo, "ticker", "examples/workers/ticker.ts", [
     `${BIN}/deno`,
     "run",
     "--allow-write",
     `${REPO}examples/workers/ticker.ts`,
     ticks,
-  ];
-  const workers: Array<[string, string[], string]> = [
-    ["ticker", tickerArgv, "examples/workers/ticker.ts"],
-    ["sleeper", ["/bin/sleep", "1000"], "/bin/sleep 1000"],
-  ];
-  let ticker: EntityHandle | null = null;
-  for (const [name, argv, what] of workers) {
-    const e = await h.ham.attach(name, { argv });
-    h.track(e.pid);
-    timeline.mark(`attached "${name}" (${what}): the HAM started it as pid ${e.pid}`);
-    const death = await e.condition("death", "death", { flags: ["rearm"] });
-    await death.restart("restart", { flags: ["rearm"] });
-    await death.log("note", `${name} died; restarting it`, { flags: ["rearm"] });
-    timeline.mark(`added ${name}/death (rearm) with actions restart + log (rearm)`);
-    if (name === "ticker") ticker = e;
-  }
-  const first = await firstTickOf(ticks, ticker!.pid!, 5_000);
-  timeline.mark(`ticker (pid ${first.pid}) ticks`, first.at);
-  return ticker!;
+  ]);
+  await supervise(demo, "sleeper", "/bin/sleep 1000", ["/bin/sleep", "1000"]);
+  const mine = await ticksOf(ticks, ticker.pid!, 3, 5_000);
+  timeline.mark(
+    `ticker (pid ${ticker.pid}) is ticking: first tick at +${timeline.rel(mine[0].at)} ms, ` +
+      `${mine.length} ticks so far`,
+  );
+  return ticker;
 }
 
 /** Scene 2: kill the ticker; the HAM restarts it; it ticks again with a new pid. */
@@ -114,7 +122,7 @@ async function killAndRestart(demo: Demo, ticker: EntityHandle): Promise<void> {
   const killedAt = Date.now();
   Deno.kill(oldPid, "SIGKILL");
   timeline.mark(`kill -KILL ${oldPid} (ticker)`, killedAt);
-  const seen = (ev: Parameters<typeof describeEvent>[0]) => timeline.mark(describeEvent(ev), ev.at);
+  const seen = (ev: HamEvent) => timeline.mark(describeEvent(ev), ev.at);
   const restarted = await nextEvent(
     events,
     (ev) => ev.type === "restart",
@@ -130,21 +138,18 @@ async function killAndRestart(demo: Demo, ticker: EntityHandle): Promise<void> {
     `kill -> restarted: ${restarted.at - killedAt} ms by the HAM's clock, ` +
       `${heardAt - killedAt} ms until this client was told`,
   );
-  const tick = await firstTickOf(ticks, newPid, 5_000);
+  const lastOld = readTicks(ticks).filter((t) => t.pid === oldPid).at(-1)!;
+  const mine = await ticksOf(ticks, newPid, 3, 5_000);
   timeline.mark(
-    `ticker (pid ${newPid}) ticks again: kill -> first new tick ${tick.at - killedAt} ms`,
-    tick.at,
+    `ticker (pid ${newPid}) ticks again: kill -> first new tick ${mine[0].at - killedAt} ms ` +
+      `(last tick of ${oldPid} at +${timeline.rel(lastOld.at)} ms, ` +
+      `first of ${newPid} at +${timeline.rel(mine[0].at)} ms)`,
   );
   const after = await h.entity(ticker.name);
   timeline.check(newPid !== oldPid && after.pid === newPid, `a new pid (${oldPid} -> ${newPid})`);
   timeline.check(
     after.restarts === 1,
     `the ticker restarted once (Num Restarts: ${after.restarts})`,
-  );
-  const byPid = Map.groupBy(readTicks(ticks), (t) => t.pid);
-  timeline.mark(
-    `ticks so far: ${byPid.get(oldPid)?.length ?? 0} from pid ${oldPid}, ` +
-      `${byPid.get(newPid)?.length ?? 0} from pid ${newPid}`,
   );
 }
 
@@ -171,15 +176,21 @@ async function laterScenes(demo: Demo): Promise<void> {
   for (const scene of LATER_SCENES) await scene(demo);
 }
 
-/** Scene 4: what the HAM shows (`hamctl status`), and what its log actions wrote. */
+/** Scene 4: what the HAM shows about the ticker (`hamctl status ticker`). */
 async function showStatus(demo: Demo): Promise<void> {
   const { timeline, h } = demo;
-  const status = await runCommand(`${BIN}/hamctl`, ["--state-dir", h.stateDir, "status"]);
+  const status = await runCommand(`${BIN}/hamctl`, [
+    "--state-dir",
+    h.stateDir,
+    "status",
+    "ticker",
+  ]);
   timeline.check(status.code === 0, "hamctl status answers");
-  timeline.mark("hamctl --state-dir DIR status:");
+  timeline.mark("hamctl --state-dir DIR status ticker:");
   timeline.block(status.stdout);
 }
 
+/** What the log actions wrote into the HAM's log (it detached, so that is DIR/ham.log). */
 function showLog(demo: Demo): void {
   const lines = Deno.readTextFileSync(`${demo.h.stateDir}/ham.log`).split("\n")
     .filter((l) => l.includes("died"));
@@ -191,7 +202,7 @@ if (import.meta.main) {
   await runScenario("ham demo: a killed worker comes back", async (timeline) => {
     await using h = await ExampleHam.start(timeline);
     const demo: Demo = { timeline, h, ticks: `${h.stateDir}/ticks.log` };
-    const ticker = await supervise(demo);
+    const ticker = await startWorkers(demo);
     await killAndRestart(demo, ticker);
     await laterScenes(demo);
     await showStatus(demo);

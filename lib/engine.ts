@@ -20,6 +20,7 @@ import { type EntityEvent, type Firing, firings, laneOf } from "./dispatch.ts";
 import { HamError } from "./errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "./flags.ts";
 import { periodEnd, tick } from "./heartbeat.ts";
+import { decideRestart } from "./restart_policy.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "./logger.ts";
 import { getEntity } from "./model.ts";
@@ -396,19 +397,62 @@ export class Engine implements RunnerContext {
    * The restart action: idempotent (a running entity is left alone), spawns the restart
    * command (or the entity's own), records the new pid and raises `restart`.
    */
-  restart(
+  async restart(
     name: string,
     params: Extract<ActionParams, { kind: "restart" }>,
     site?: ActionSite,
   ): Promise<boolean> {
     const e = this.state.entities.get(name);
-    if (!e || this.#stopped) return Promise.resolve(false);
-    if (e.pid !== null) return Promise.resolve(true);
+    if (!e || this.#stopped) return false;
+    if (e.pid !== null) return true;
     const argv = params.argv ?? e.argv;
     if (!argv) {
       this.log.log("warn", `Cannot restart entity "${name}": it has no command`);
-      return Promise.resolve(false);
+      return false;
     }
+    if (!await this.#applyPolicy(name, params)) return false;
+    if (this.#stopped || this.state.entities.get(name)?.pid !== null) return !this.#stopped;
+    return this.#spawnRestart(name, params, argv, site);
+  }
+
+  /**
+   * Restart-storm protection: waits out a backoff, or on hitting the intensity limit
+   * raises `restart-limit` and either gives up or waits the cool-down for one slow retry.
+   * True when the restart may go ahead.
+   */
+  async #applyPolicy(
+    name: string,
+    params: Extract<ActionParams, { kind: "restart" }>,
+  ): Promise<boolean> {
+    const policy = params.policy;
+    const e = this.state.entities.get(name);
+    if (!policy || !e) return true;
+    const d = decideRestart(policy, e.recentRestarts ?? [], this.clock.now(), Math.random());
+    if (d.kind === "now") return true;
+    if (d.kind === "backoff") {
+      this.record([{ t: "restart-policy", entity: name, backoffMs: d.delayMs, blocked: null }]);
+      this.emit({ type: "backoff", entity: name, detail: { delayMs: d.delayMs } });
+      return await this.clock.sleep(d.delayMs, this.haltSignal);
+    }
+    const blocked = policy.cooldownMs > 0
+      ? `${d.reason}: retrying once after ${policy.cooldownMs} ms`
+      : `${d.reason}: given up`;
+    this.record([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
+    this.log.log("warn", `Entity "${name}" is not being restarted: ${blocked}`);
+    this.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
+    // Not awaited: the restart-limit lists may share this lane.
+    this.#track(this.fire({ type: "restart-limit", entity: name }));
+    if (policy.cooldownMs === 0) return false;
+    return await this.clock.sleep(policy.cooldownMs, this.haltSignal);
+  }
+
+  #spawnRestart(
+    name: string,
+    params: Extract<ActionParams, { kind: "restart" }>,
+    argv: string[],
+    site?: ActionSite,
+  ): boolean {
+    const e = this.state.entities.get(name)!;
     // Within a run the marker names the step, so a HAM that takes over finds what a
     // previous HAM spawned for that very step instead of spawning a second process.
     const spawnId = site?.spawnId ?? newSpawnId();
@@ -425,7 +469,7 @@ export class Engine implements RunnerContext {
         p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
       } catch (err) {
         this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
-        return Promise.resolve(false);
+        return false;
       }
       ({ pid, startTime } = p);
       this.#monitorSpawned(name, p);
@@ -443,7 +487,7 @@ export class Engine implements RunnerContext {
     this.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     this.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
-    return Promise.resolve(true);
+    return true;
   }
 
   #adoptSpawned(spawnId: string) {

@@ -207,22 +207,53 @@ async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> 
   return { entity: req.entity, reached: req.for, seq: ev.seq };
 }
 
+/** A subscriber whose unwritten backlog passes this is told it lagged and dropped. */
+export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
+
 function subscribe(
   ctx: HandlerContext,
   req: Extract<Request, { op: "subscribe" }>,
   conn: Connection,
 ): unknown {
-  const since = req.since ?? ctx.hub.nextSeq;
-  const backlog = ctx.hub.since(since, req.entity);
-  if (since < ctx.hub.oldestSeq && since < ctx.hub.nextSeq) {
+  const { channel, entity } = req;
+  const wanted = (ev: HamEvent) =>
+    channel !== null
+      ? ev.type === "notify" && ev.detail?.channel === channel
+      : entity === null || ev.entity === entity;
+  // A channel subscriber without a position gets what its channel has not delivered yet.
+  const since = req.since ?? (channel !== null ? ctx.hub.delivered(channel) + 1 : ctx.hub.nextSeq);
+  if (since < ctx.hub.oldestSeq) {
     conn.send({ push: { type: "lagged", from: since, oldest: ctx.hub.oldestSeq } });
   }
-  for (const ev of backlog) conn.send({ push: { type: "event", event: ev } });
+  const deliver = (ev: HamEvent) => {
+    conn.send({ push: { type: "event", event: ev } });
+    if (channel !== null) ctx.hub.markDelivered(channel, ev.seq);
+  };
+  for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
   const stop = ctx.hub.listen((ev) => {
-    if (req.entity === null || ev.entity === req.entity) {
-      conn.send({ push: { type: "event", event: ev } });
+    if (!wanted(ev)) return;
+    if (conn.queuedBytes > MAX_SUBSCRIBER_BACKLOG) {
+      // Never drop silently: say where to resume from, and stop this subscription.
+      stop();
+      conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });
+      return;
     }
+    deliver(ev);
   });
   conn.onClose.push(stop);
   return { since };
+}
+
+/** The notify action's delivery: an event on the channel, kept until delivered. */
+export function notifier(hub: EventHub) {
+  return (channel: string, message: Record<string, unknown>): boolean => {
+    hub.publish({
+      type: "notify",
+      entity: String(message.entity ?? ""),
+      condition: String(message.condition ?? ""),
+      action: String(message.action ?? ""),
+      detail: { channel, code: message.code, value: message.value },
+    });
+    return true;
+  };
 }

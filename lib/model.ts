@@ -136,6 +136,12 @@ export interface Entity {
   hbMissed: number;
   hbHealth: HeartbeatHealth;
   lastBeat: number | null;
+  /** Times of the latest restarts (ms since the epoch, at most 64), for restart policies. */
+  recentRestarts: number[];
+  /** The backoff delay before the pending restart, ms (0 = none). */
+  backoffMs: number;
+  /** Why the entity is not being restarted (a restart policy's limit), or null. */
+  restartBlocked: string | null;
   /** A death was recorded and its handling (conditions, removal) has not finished. */
   deathPending: boolean;
   /** The pending death's conditions were fired (their runs are journaled). */
@@ -204,6 +210,9 @@ export function newEntity(name: string, kind: EntityKind, created: number): Enti
     hbMissed: 0,
     hbHealth: "healthy",
     lastBeat: null,
+    recentRestarts: [],
+    backoffMs: 0,
+    restartBlocked: null,
     deathPending: false,
     deathFired: false,
     conditions: new Map(),

@@ -91,6 +91,8 @@ export type RecordBody =
     spawnId: string | null;
     at: number;
   }
+  /** A restart policy delays (backoff) or holds back (limit reached) a restart. */
+  | { t: "restart-policy"; entity: string; backoffMs: number; blocked: string | null }
   /** The entity is now followed at another pid (a daemon that forked). */
   | { t: "follow"; entity: string; pid: number; startTime: string | null }
   /**

@@ -212,9 +212,19 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       if (r.argv) e.argv = r.argv;
       e.spawned = true;
       e.restarts++;
+      e.recentRestarts = [...(e.recentRestarts ?? []), r.at].slice(-64);
+      e.backoffMs = 0;
+      e.restartBlocked = null;
       if (e.kind === "placeholder") e.kind = "attached";
       resetHeartbeat(e, e.heartbeat ? r.at : null);
       pruneAtRestart(e);
+      return;
+    }
+    case "restart-policy": {
+      const e = state.entities.get(r.entity);
+      if (!e) return;
+      e.backoffMs = r.backoffMs;
+      e.restartBlocked = r.blocked;
       return;
     }
     case "follow": {

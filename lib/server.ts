@@ -33,7 +33,13 @@ export class Connection {
   #conn: Deno.Conn;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
+  #queued = 0;
   #encoder = new TextEncoder();
+
+  /** Bytes handed to {@linkcode Connection.send} and not yet written (a slow reader's backlog). */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -50,13 +56,16 @@ export class Connection {
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
     );
+    this.#queued += bytes.length;
     this.#writes = this.#writes.then(async () => {
-      if (this.#closed) return;
-      let off = 0;
       try {
+        if (this.#closed) return;
+        let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
       } catch {
         this.close();
+      } finally {
+        this.#queued -= bytes.length;
       }
     });
     return this.#writes;

@@ -130,6 +130,8 @@ function entityLines(v: EntityView): Line[] {
     ["Created", v.created],
     ["Num Restarts", v.restarts],
     ["Num Deaths", v.deaths],
+    ...(v.backoffMs > 0 ? [["Restart Backoff", `${v.backoffMs} ms`] as Line] : []),
+    ...(v.restartBlocked ? [["Not Restarted", v.restartBlocked] as Line] : []),
     [
       "Last Exit",
       x

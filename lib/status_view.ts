@@ -151,6 +151,12 @@ export interface EntityView {
   restarts: number;
   /** Times its process died. */
   deaths: number;
+  /** Times of its latest restarts (at most 64), for restart policies. */
+  recentRestarts: string[];
+  /** The backoff a restart policy applies to the pending restart, ms (0 = none). */
+  backoffMs: number;
+  /** Why it is not being restarted (a restart policy's limit), or null. */
+  restartBlocked: string | null;
   /** Its last death, or null. */
   lastExit: LastExitView | null;
   /** The state it last published (0 at first). */
@@ -250,6 +256,9 @@ function entityView(e: Entity): EntityView {
     created: iso(e.created),
     restarts: e.restarts,
     deaths: e.deaths,
+    recentRestarts: (e.recentRestarts ?? []).map(iso),
+    backoffMs: e.backoffMs ?? 0,
+    restartBlocked: e.restartBlocked ?? null,
     lastExit: e.lastExit && { ...e.lastExit, at: iso(e.lastExit.at) },
     state: e.state,
     heartbeat: hb && {

@@ -168,15 +168,15 @@ export function describeEvent(ev: HamEvent): string {
     case "attach":
       return `HAM: "${ev.entity}" attached, pid ${d.pid}`;
     case "death":
-      return `HAM: "${ev.entity}" (pid ${d.pid}) died: ${
-        d.signal ?? (d.code === null || d.code === undefined ? "gone" : `exit code ${d.code}`)
+      return `HAM: "${ev.entity}" (pid ${d.pid}) died${
+        d.signal ? `: ${d.signal}` : typeof d.code === "number" ? `: exit code ${d.code}` : ""
       }`;
     case "condition":
       return `HAM: condition ${ev.condition} fired`;
     case "restart":
       return `HAM: restarted "${ev.entity}" as pid ${d.pid}`;
     case "action":
-      return `HAM: action ${ev.condition}/${ev.action} (${d.kind})${d.now ? " (do-now)" : ""} ${
+      return `HAM: action ${ev.condition}/${ev.action} (${d.kind}${d.now ? ", do-now" : ""}) ${
         d.ok ? "ran" : "FAILED"
       }`;
     case "remove":

@@ -41,7 +41,9 @@ export class Timeline {
 
   /** Prints a block of text (such as `hamctl status`) indented under the timeline. */
   block(text: string): void {
-    for (const line of text.trimEnd().split("\n")) console.log(`            | ${line}`);
+    for (const line of text.trimEnd().split("\n")) {
+      console.log(`            |${line && ` ${line}`}`);
+    }
   }
 
   /** Prints `what` as checked, or throws a {@linkcode ScenarioError} when `ok` is false. */

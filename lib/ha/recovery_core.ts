@@ -70,7 +70,7 @@ export interface RecoveryStats {
 }
 
 /** The cores whose recovery function is running in the current async context. */
-const recovering = new AsyncLocalStorage<readonly RecoveryCore<unknown, unknown, unknown>[]>();
+const recovering = new AsyncLocalStorage<readonly object[]>();
 
 /**
  * The shared recovery state of an HA object and its dups. `U` is the underlying resource
@@ -215,7 +215,7 @@ export class RecoveryCore<U, T, H> {
     }
     s.acount++;
     s.icount++;
-    const stack = [...(recovering.getStore() ?? []), this as RecoveryCore<unknown, unknown, unknown>];
+    const stack = [...(recovering.getStore() ?? []), this];
     try {
       const answer = await recovering.run(stack, () => fn(owner, this.handle));
       if (answer === true || (answer !== false && this.#owns(answer))) return true;

@@ -1,0 +1,159 @@
+/**
+ * The HAM's benchmarks, against the targets of the issue: death detection, restart after
+ * SIGKILL (and the spawn floor under it), control requests, reading status from a shell,
+ * memory with 1, 100 and 1,000 entities, idle CPU with 100, and starting 100 processes.
+ * Every HAM runs as a real process on a temporary state directory and is cleaned up, with
+ * every process it started, even on Ctrl-C.
+ *
+ * Run: `deno task bench [--quick] [--json] [--long]`, or
+ * `bin/deno run --allow-read --allow-write --allow-net --allow-run --allow-env --allow-ffi --allow-sys bench/main.ts`
+ *
+ * - `--quick`: few samples, small fleets (the smoke test's mode; figures are not meaningful)
+ * - `--json`: print `{ quick, long, worker, figures }` as JSON instead of the table
+ * - `--long`: measure idle CPU over 30 s instead of 10 s
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BenchHam, liveHams } from "./bench_ham.ts";
+import { measureCli } from "./cli_latency.ts";
+import { measureDeath } from "./death_latency.ts";
+import { measureFleetStart } from "./fleet_start.ts";
+import { measureIdleCpu } from "./idle_cpu.ts";
+import { measureDenoRss, measureMemory } from "./memory.ts";
+import { measureRequests } from "./request_latency.ts";
+import { measureRestart } from "./restart_latency.ts";
+import { measureSpawnFloor } from "./spawn_floor.ts";
+import { buildStampHelper } from "./stamp_helper.ts";
+import type { Figure } from "./stats.ts";
+import { renderTable } from "./table.ts";
+
+/** How many samples each measurement takes. */
+export interface BenchPlan {
+  deaths: number;
+  restarts: number;
+  spawns: number;
+  requests: number;
+  cliRuns: number;
+  /** Entity counts at which memory is read, ascending; idle CPU is read at 100. */
+  memoryAt: number[];
+  idleSeconds: number;
+  fleetSize: number;
+  fleetRuns: number;
+}
+
+/** The plan of a run. */
+export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
+  if (opts.quick) {
+    return {
+      deaths: 5,
+      restarts: 5,
+      spawns: 5,
+      requests: 50,
+      cliRuns: 3,
+      memoryAt: [1, 100],
+      idleSeconds: 1,
+      fleetSize: 100,
+      fleetRuns: 1,
+    };
+  }
+  return {
+    deaths: 100,
+    restarts: 100,
+    spawns: 100,
+    requests: 1000,
+    cliRuns: 30,
+    memoryAt: [1, 100, 1000],
+    idleSeconds: opts.long ? 30 : 10,
+    fleetSize: 100,
+    fleetRuns: 10,
+  };
+}
+
+function progress(message: string): void {
+  console.error(`bench: ${message}`);
+}
+
+/** Runs every measurement of `p`; `workDir` holds the stamping worker and its stamps. */
+export async function runBench(p: BenchPlan, workDir: string, workerKind: (k: string) => void) {
+  const figures: Figure[] = [];
+  const helper = await buildStampHelper(workDir);
+  workerKind(helper.kind);
+  const stampDir = `${workDir}/stamps`;
+  await Deno.mkdir(stampDir);
+  const worker = helper.argv(stampDir);
+  progress(`stamping worker: ${helper.kind}`);
+  {
+    await using h = await BenchHam.start();
+    progress(`death → condition (${p.deaths} samples)`);
+    figures.push(...await measureDeath(h, { worker, samples: p.deaths }));
+    progress(`restart after SIGKILL (${p.restarts} samples)`);
+    figures.push(await measureRestart(h, { worker, stampDir, samples: p.restarts }));
+    progress(`spawn floor (${p.spawns} samples)`);
+    const env = { HAM_STATE_DIR: h.stateDir };
+    figures.push(await measureSpawnFloor({ worker, stampDir, samples: p.spawns, env }));
+    progress(`library requests (${p.requests} of each)`);
+    figures.push(...await measureRequests(h.ham, "restarter", p.requests));
+    progress(`status from a shell (${p.cliRuns} runs each)`);
+    figures.push(...await measureCli(h.stateDir, "restarter", p.cliRuns, workDir));
+  }
+  {
+    await using h = await BenchHam.start();
+    let have = 0;
+    for (const count of p.memoryAt) {
+      progress(`memory with ${count} entit${count === 1 ? "y" : "ies"}`);
+      figures.push(await measureMemory(h, have, count));
+      have = count;
+      if (count === 100) {
+        progress(`idle CPU with 100 entities over ${p.idleSeconds} s`);
+        figures.push(...await measureIdleCpu(h, count, p.idleSeconds));
+      }
+    }
+  }
+  progress("memory of an idle Deno");
+  figures.push(await measureDenoRss(workDir));
+  {
+    await using h = await BenchHam.start();
+    progress(`${p.fleetSize} processes running (${p.fleetRuns} runs)`);
+    figures.push(await measureFleetStart(h, p.fleetSize, p.fleetRuns));
+  }
+  return figures;
+}
+
+/** Runs the benchmarks and prints the results; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      long: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  const quick = values.quick ?? false;
+  const long = values.long ?? false;
+  const workDir = await Deno.makeTempDir({ prefix: "ham-bench-work-" });
+  const cleanup = async () => {
+    await Promise.all([...liveHams].map((h) => h[Symbol.asyncDispose]()));
+    await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  };
+  const onInterrupt = () => {
+    progress("interrupted: cleaning up");
+    cleanup().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  let worker = "";
+  try {
+    const figures = await runBench(plan({ quick, long }), workDir, (k) => (worker = k));
+    if (values.json) console.log(JSON.stringify({ quick, long, worker, figures }, null, 2));
+    else console.log(renderTable(figures));
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    await cleanup();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

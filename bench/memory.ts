@@ -1,0 +1,70 @@
+/**
+ * Measurement 5: the HAM's resident memory (`VmRSS`) with a number of entities, read once
+ * the HAM has settled (status mirror written, no request in flight); and, as the floor
+ * under it, the RSS of an idle Deno running an empty module.
+ *
+ * @module
+ */
+
+import { type BenchHam, BIN } from "./bench_ham.ts";
+import { attachSleepers } from "./fleet.ts";
+import { rssBytes } from "./proc_stats.ts";
+import { sleep } from "./sleep.ts";
+import { type Figure, figure, type Target } from "./stats.ts";
+
+/** Targets of the issue, by entity count. */
+const TARGETS: Record<number, Target> = {
+  100: { median: 45, text: "≤ 45 MiB" },
+  1000: { median: 80, text: "≤ 80 MiB" },
+};
+
+/**
+ * Attaches sleepers until the HAM has `count` entities (it has `have`), waits `settleMs`,
+ * and reads its RSS.
+ */
+export async function measureMemory(
+  h: BenchHam,
+  have: number,
+  count: number,
+  settleMs = 1000,
+): Promise<Figure> {
+  const names = Array.from({ length: count - have }, (_, i) => `mem-${have + i}`);
+  await attachSleepers(h.ham, names);
+  await sleep(settleMs);
+  const mib = rssBytes(h.pid) / (1024 * 1024);
+  return figure({
+    id: `memory.rss_${count}`,
+    label: `HAM RSS with ${count} entit${count === 1 ? "y" : "ies"}`,
+    unit: "MiB",
+    target: TARGETS[count] ?? null,
+  }, [mib]);
+}
+
+/** Measures the RSS of `bin/deno run` of a module that only waits (written into `workDir`). */
+export async function measureDenoRss(workDir: string, settleMs = 1000): Promise<Figure> {
+  const module = `${workDir}/idle.ts`;
+  await Deno.writeTextFile(module, 'console.log("ready");\nsetTimeout(() => {}, 600_000);\n');
+  const child = new Deno.Command(`${BIN}/deno`, {
+    args: ["run", "--quiet", "--no-prompt", module],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = child.stdout.getReader();
+    await reader.read(); // "ready"
+    reader.releaseLock();
+    await sleep(settleMs);
+    return figure({
+      id: "memory.deno_floor",
+      label: "RSS of an idle Deno (empty module)",
+      unit: "MiB",
+      target: null,
+      note: "the floor under any Deno-based HAM: the runtime alone",
+    }, [rssBytes(child.pid) / (1024 * 1024)]);
+  } finally {
+    child.kill("SIGKILL");
+    await child.stdout.cancel().catch(() => {});
+    await child.status;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The durable event log: events as JSON lines in segment files `<dir>/events/<seq>.jsonl`,
+ * so a subscriber that restarts (or a HAM that takes over) resumes from a sequence number.
+ *
+ * Each event is written with one `write()` as it happens (it survives the death of the
+ * HAM: the page cache is the kernel's) and the file is fdatasync'd at most every
+ * {@linkcode EventLogOptions.syncMs} (so a machine crash loses at most that much).
+ * Retention is bounded by {@linkcode EventLogOptions.maxSegments} segments of
+ * {@linkcode EventLogOptions.segmentBytes}; a torn last line is ignored on open.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { HamEvent } from "./event_hub.ts";
+
+/** Options of {@linkcode EventLog.open}. */
+export interface EventLogOptions {
+  /** Rotate after this many bytes. @default 1 MiB */
+  segmentBytes?: number;
+  /** Keep this many segments (older ones are deleted). @default 16 */
+  maxSegments?: number;
+  /** Flush to disk at most this often, ms. @default 200 */
+  syncMs?: number;
+}
+
+const NAME = /^(\d{16})\.jsonl$/;
+const encoder = new TextEncoder();
+
+function segName(seq: number): string {
+  return `${String(seq).padStart(16, "0")}.jsonl`;
+}
+
+/** Reads the events of one segment; a torn or corrupt line ends it. */
+function readSegment(path: string): HamEvent[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return [];
+  }
+  const out: HamEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (line.length === 0) continue;
+    try {
+      const ev = JSON.parse(line) as HamEvent;
+      if (typeof ev.seq !== "number") break;
+      out.push(ev);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+/** The on-disk event log. */
+export class EventLog {
+  readonly dir: string;
+  #segments: number[];
+  #file: Deno.FsFile | null = null;
+  #bytes = 0;
+  #dirty = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #opts: Required<EventLogOptions>;
+  /** Sequence number of the last event on disk (0 when empty). */
+  lastSeq = 0;
+
+  private constructor(dir: string, segments: number[], opts: Required<EventLogOptions>) {
+    this.dir = dir;
+    this.#segments = segments;
+    this.#opts = opts;
+  }
+
+  /** Opens (creating) the log in `<stateDir>/events`. */
+  static open(stateDir: string, opts: EventLogOptions = {}): EventLog {
+    const dir = join(stateDir, "events");
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const segments = [...Deno.readDirSync(dir)].map((e) => NAME.exec(e.name)).filter((m) => m)
+      .map((m) => Number(m![1])).sort((a, b) => a - b);
+    const log = new EventLog(dir, segments, {
+      segmentBytes: opts.segmentBytes ?? 1 << 20,
+      maxSegments: opts.maxSegments ?? 16,
+      syncMs: opts.syncMs ?? 200,
+    });
+    const last = segments.at(-1);
+    if (last !== undefined) {
+      const events = readSegment(join(dir, segName(last)));
+      log.lastSeq = events.at(-1)?.seq ?? last - 1;
+      // Rewrite the last segment without a torn tail before appending to it.
+      const clean = events.map((e) => JSON.stringify(e) + "\n").join("");
+      Deno.writeTextFileSync(join(dir, segName(last)), clean);
+      log.#bytes = encoder.encode(clean).length;
+    }
+    return log;
+  }
+
+  /** Events with `seq >= since`, oldest first, at most `limit`. */
+  read(since: number, limit = Infinity): HamEvent[] {
+    const out: HamEvent[] = [];
+    for (let i = 0; i < this.#segments.length; i++) {
+      const next = this.#segments[i + 1];
+      if (next !== undefined && next <= since) continue;
+      for (const ev of readSegment(join(this.dir, segName(this.#segments[i])))) {
+        if (ev.seq < since) continue;
+        out.push(ev);
+        if (out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+
+  /** The oldest sequence number still on disk (lastSeq + 1 when empty). */
+  get oldestSeq(): number {
+    return this.#segments[0] ?? this.lastSeq + 1;
+  }
+
+  /** Appends one event (its seq must be lastSeq + 1). */
+  append(ev: HamEvent): void {
+    if (!this.#file || this.#bytes >= this.#opts.segmentBytes) this.#rotate(ev.seq);
+    const bytes = encoder.encode(JSON.stringify(ev) + "\n");
+    let off = 0;
+    while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
+    this.#bytes += bytes.length;
+    this.lastSeq = ev.seq;
+    this.#dirty = true;
+    this.#timer ??= setTimeout(() => this.flush(), this.#opts.syncMs);
+  }
+
+  #rotate(firstSeq: number): void {
+    const last = this.#segments.at(-1);
+    if (this.#file) this.flush();
+    this.#file?.close();
+    if (last === undefined || this.#bytes >= this.#opts.segmentBytes) {
+      this.#segments.push(firstSeq);
+      this.#bytes = 0;
+      while (this.#segments.length > this.#opts.maxSegments) {
+        const old = this.#segments.shift()!;
+        try {
+          Deno.removeSync(join(this.dir, segName(old)));
+        } catch { /* already gone */ }
+      }
+    }
+    const path = join(this.dir, segName(this.#segments.at(-1)!));
+    this.#file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o600 });
+  }
+
+  /** Writes pending events to disk now. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#dirty || !this.#file) return;
+    this.#dirty = false;
+    try {
+      this.#file.syncDataSync();
+    } catch { /* reported by the next append */ }
+  }
+
+  /** Flushes and closes. */
+  close(): void {
+    this.flush();
+    this.#file?.close();
+    this.#file = null;
+  }
+}

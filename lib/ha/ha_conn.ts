@@ -1,0 +1,243 @@
+/**
+ * An HA connection to a server over a Unix socket or TCP (QNX `ha_ConnectAttach`,
+ * `ha_ReConnectAttach`): a {@linkcode HaConn} wraps a `Deno.Conn` and stays the same
+ * object for the caller while recovery replaces the connection under it.
+ *
+ * @module
+ */
+
+import { HamError } from "../errors.ts";
+import { isNotListening } from "./errors.ts";
+import { Recoverable } from "./recoverable.ts";
+import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
+import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
+
+/** Where a server listens: TCP options or Unix-socket options of `Deno.connect`. */
+export type ServerAddress = Deno.ConnectOptions | Deno.UnixConnectOptions;
+
+/** Options of an HA connection. */
+export interface HaConnOptions {
+  /**
+   * Treat an end of input on `read` as the server's death: recover and re-issue the read
+   * instead of answering null (when recovery is not possible, the read answers null).
+   * A server that dies closes its sockets, so this is what a dead server usually looks like
+   * to a reader. @default {false}
+   */
+  eofIsDeath?: boolean;
+  /**
+   * How long connecting may wait, in ms, for a server that does not listen yet (refused, or
+   * no socket file), retrying with a growing delay. @default {0}
+   */
+  waitMs?: number;
+}
+
+/** Options of {@linkcode reconnect}. */
+export interface ReconnectOptions {
+  /** Connect to this address from now on instead of the current one. @default {the current address} */
+  address?: ServerAddress;
+  /** As {@linkcode HaConnOptions.waitMs}. @default {0} */
+  waitMs?: number;
+}
+
+/**
+ * An HA-aware connection. Its operations recover when they fail the way a dead server
+ * makes them fail; see `recovery_core.ts` for the retry loop.
+ *
+ * Bytes in flight when the server died:
+ * - A `write` (or `writeAll`, or a chunk on `writable`) that failed is re-issued after
+ *   recovery, in full, on the new connection. A failed `write` call wrote nothing; a
+ *   failed `writeAll` may have written a prefix before failing, and the whole buffer is
+ *   written again on the new connection, never only its tail.
+ * - Bytes that earlier writes handed to the kernel before the death may be lost: the
+ *   kernel accepted them, but the server may have died before reading them, and nothing
+ *   re-sends them. The caller's protocol must make requests idempotent, or its recovery
+ *   function must replay what was not answered.
+ * - Reads are never duplicated by the library: it keeps no copy of bytes read, and a
+ *   read re-issued after recovery reads from the new connection. An answer the old server
+ *   sent before dying is still read when the kernel had received it.
+ */
+export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
+  #shared: { address: ServerAddress; eofIsDeath: boolean };
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+
+  private constructor(
+    core: RecoveryCore<Deno.Conn, HaConn<H>, H>,
+    shared: { address: ServerAddress; eofIsDeath: boolean },
+    attached: boolean,
+  ) {
+    super(core, attached);
+    this.#shared = shared;
+  }
+
+  /**
+   * Wraps a connected `conn` to `address` (the address that {@linkcode reconnect} uses).
+   * With a null `recover`, the object is not HA-aware until a recovery function is attached.
+   */
+  static wrap<H>(
+    conn: Deno.Conn,
+    address: ServerAddress,
+    recover: RecoveryFn<HaConn<H>, H> | null,
+    handle: H,
+    opts: HaConnOptions = {},
+  ): HaConn<H> {
+    const core = HaConn.newCore<Deno.Conn, HaConn<H>, H>(conn, recover, handle);
+    return new HaConn(core, { address, eofIsDeath: opts.eofIsDeath ?? false }, recover !== null);
+  }
+
+  /** The address {@linkcode reconnect} connects to. */
+  get address(): ServerAddress {
+    return this.#shared.address;
+  }
+
+  /** The local address of the current connection. */
+  get localAddr(): Deno.Addr {
+    return this.raw.localAddr;
+  }
+
+  /** The remote address of the current connection. */
+  get remoteAddr(): Deno.Addr {
+    return this.raw.remoteAddr;
+  }
+
+  /** Reads into `p`; answers the byte count, or null at the end of input. Recovers. */
+  read(p: Uint8Array): Promise<number | null> {
+    const eof = this.#shared.eofIsDeath ? (n: number | null) => n === null : undefined;
+    return this.run((c) => c.read(p), eof);
+  }
+
+  /** Writes from `p` with one write call; answers the byte count. Recovers and re-issues. */
+  write(p: Uint8Array): Promise<number> {
+    return this.run((c) => c.write(p));
+  }
+
+  /** Writes all of `p`. On failure, after recovery, all of `p` is written again. */
+  writeAll(p: Uint8Array): Promise<void> {
+    return this.run((c) => writeAllWith((b) => c.write(b), p));
+  }
+
+  /** Shuts down the writing side of the current connection, without recovery. */
+  closeWrite(): Promise<void> {
+    return this.raw.closeWrite();
+  }
+
+  /**
+   * A stream of what this connection reads, with recovery (one stream per object, made on
+   * first use). Each chunk is exactly one recovering `read`; cancelling the stream does
+   * not close the connection.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= recoveringReadable((p) => this.read(p));
+  }
+
+  /**
+   * A sink that writes each chunk with a recovering `writeAll` (re-issued in full after a
+   * recovery). Closing it shuts down the writing side (`closeWrite`) so the readable keeps
+   * flowing; aborting it closes the connection. One stream per object, made on first use.
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= recoveringWritable(
+      (p) => this.writeAll(p),
+      () => this.closeWrite(),
+      () => this.close(),
+    );
+  }
+
+  /**
+   * A dup (`ha_dup`): another object on the same connection, sharing the recovery
+   * function, handle, counters and limits. Closing one does not close the other; the
+   * connection is closed with the last one. EBADF when this object is not HA-aware.
+   */
+  dup(): HaConn<H> {
+    return new HaConn(this.shareCore(), this.#shared, true);
+  }
+
+  /**
+   * Connects again to the server (`ha_ReConnectAttach`), for use inside a recovery
+   * function: opens a new connection to {@linkcode HaConn.address} (or `opts.address`,
+   * which is kept for later reconnects), puts it under this object and its dups, closes
+   * the old one, and answers this same object. When connecting fails, the old connection
+   * stays and the error is thrown.
+   */
+  async reconnect(opts: ReconnectOptions = {}): Promise<this> {
+    const address = opts.address ?? this.#shared.address;
+    const conn = await connectTo(address, opts.waitMs ?? 0);
+    this.adopt(conn);
+    this.#shared.address = address;
+    return this;
+  }
+
+  /** Closes an underlying connection. */
+  protected closeResource(conn: Deno.Conn): void {
+    conn.close();
+  }
+}
+
+/**
+ * Connects to a server with a recovery function (`ha_ConnectAttach`): `recover(conn,
+ * handle)` is called when an operation fails because the server died.
+ *
+ * @example
+ * ```ts
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ *
+ * export async function ask(path: string, question: string): Promise<string> {
+ *   const state = { recoveries: 0 };
+ *   const conn = await haConnect({ transport: "unix", path }, async (failed, h) => {
+ *     await reconnect(failed, { waitMs: 5000 }); // the server is restarting
+ *     h.recoveries++;
+ *     return true;
+ *   }, state, { eofIsDeath: true });
+ *   try {
+ *     await conn.writeAll(new TextEncoder().encode(question + "\n"));
+ *     const buf = new Uint8Array(1024);
+ *     const n = await conn.read(buf);
+ *     return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+ *   } finally {
+ *     conn.close();
+ *   }
+ * }
+ * ```
+ */
+export async function haConnect<H>(
+  address: ServerAddress,
+  recover: RecoveryFn<HaConn<H>, H>,
+  handle: H,
+  opts: HaConnOptions = {},
+): Promise<HaConn<H>> {
+  const conn = await connectTo(address, opts.waitMs ?? 0);
+  return HaConn.wrap(conn, address, recover, handle, opts);
+}
+
+/** `failed.reconnect(opts)`: the `ha_ReConnectAttach` form, for recovery functions. */
+export function reconnect<H>(failed: HaConn<H>, opts: ReconnectOptions = {}): Promise<HaConn<H>> {
+  return failed.reconnect(opts);
+}
+
+/** The address to reconnect a connected `conn` to: its remote address. EINVAL when unknown. */
+export function addressOf(conn: Deno.Conn): ServerAddress {
+  const addr = conn.remoteAddr;
+  if (addr.transport === "unix" && addr.path) return { transport: "unix", path: addr.path };
+  if (addr.transport === "tcp") {
+    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  }
+  throw new HamError("EINVAL", `Cannot tell how to reconnect to a ${addr.transport} address`);
+}
+
+/** Connects to `address`, retrying for up to `waitMs` while nothing listens there. */
+export async function connectTo(address: ServerAddress, waitMs: number): Promise<Deno.Conn> {
+  const end = Date.now() + waitMs;
+  let delay = 5;
+  for (;;) {
+    try {
+      return address.transport === "unix"
+        ? await Deno.connect(address)
+        : await Deno.connect(address);
+    } catch (err) {
+      const left = end - Date.now();
+      if (!isNotListening(err) || left <= 0) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * An HA open file (QNX `ha_open`, `ha_creat`, `ha_fopen`, `ha_reopen`): a
+ * {@linkcode HaFile} wraps a `Deno.FsFile` and stays the same object for the caller while
+ * recovery reopens the file under it, for files served by a server that can die and be
+ * restarted (a FUSE or NFS server, whose restart leaves stale handles).
+ *
+ * @module
+ */
+
+import { HamError } from "../errors.ts";
+import { Recoverable } from "./recoverable.ts";
+import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
+import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
+
+/** An `fopen` mode. */
+export type FopenMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
+
+const FOPEN_MODES: Record<FopenMode, Deno.OpenOptions> = {
+  "r": { read: true },
+  "r+": { read: true, write: true },
+  "w": { write: true, create: true, truncate: true },
+  "w+": { read: true, write: true, create: true, truncate: true },
+  "a": { append: true, create: true },
+  "a+": { read: true, append: true, create: true },
+};
+
+/**
+ * An HA-aware open file. Dups share the file, and so its offset, as `dup()` does. What
+ * happens to bytes in flight is as for `HaConn`: a failed `write` or `writeAll` is
+ * re-issued in full after recovery, at the offset the recovery function restored; reads
+ * are never duplicated by the library. A `seek` relative to the current offset that
+ * fails is re-issued relative to the offset after recovery.
+ */
+export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> {
+  #shared: { path: string; options: Deno.OpenOptions };
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+
+  private constructor(
+    core: RecoveryCore<Deno.FsFile, HaFile<H>, H>,
+    shared: { path: string; options: Deno.OpenOptions },
+    attached: boolean,
+  ) {
+    super(core, attached);
+    this.#shared = shared;
+  }
+
+  /**
+   * Wraps `file`, opened from `path` with `options`. Reopening uses the same options
+   * without `truncate` and `createNew`. With a null `recover`, the object is not HA-aware
+   * until a recovery function is attached.
+   */
+  static wrap<H>(
+    file: Deno.FsFile,
+    path: string,
+    options: Deno.OpenOptions,
+    recover: RecoveryFn<HaFile<H>, H> | null,
+    handle: H,
+  ): HaFile<H> {
+    const core = HaFile.newCore<Deno.FsFile, HaFile<H>, H>(file, recover, handle);
+    const reopen = { ...options, truncate: false, createNew: false };
+    return new HaFile(core, { path, options: reopen }, recover !== null);
+  }
+
+  /** The path {@linkcode haReopen} opens by default. */
+  get path(): string {
+    return this.#shared.path;
+  }
+
+  /** The options {@linkcode haReopen} opens with by default. */
+  get reopenOptions(): Deno.OpenOptions {
+    return { ...this.#shared.options };
+  }
+
+  /** Reads into `p` at the current offset; answers the byte count, or null at EOF. Recovers. */
+  read(p: Uint8Array): Promise<number | null> {
+    return this.run((f) => f.read(p));
+  }
+
+  /** Writes from `p` with one write call; answers the byte count. Recovers and re-issues. */
+  write(p: Uint8Array): Promise<number> {
+    return this.run((f) => f.write(p));
+  }
+
+  /** Writes all of `p`. On failure, after recovery, all of `p` is written again. */
+  writeAll(p: Uint8Array): Promise<void> {
+    return this.run((f) => writeAllWith((b) => f.write(b), p));
+  }
+
+  /** Moves the offset; answers the new one. Recovers and re-issues. */
+  seek(offset: number | bigint, whence: Deno.SeekMode): Promise<number> {
+    return this.run((f) => f.seek(offset, whence));
+  }
+
+  /** The file's metadata. Recovers. */
+  stat(): Promise<Deno.FileInfo> {
+    return this.run((f) => f.stat());
+  }
+
+  /** Flushes the file's data and metadata to storage. Recovers. */
+  sync(): Promise<void> {
+    return this.run((f) => f.sync());
+  }
+
+  /** Truncates or extends the file to `len` bytes (default 0). Recovers. */
+  truncate(len?: number): Promise<void> {
+    return this.run((f) => f.truncate(len));
+  }
+
+  /**
+   * A stream of the file from the current offset, with recovery (one per object, made on
+   * first use). Cancelling it does not close the file.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= recoveringReadable((p) => this.read(p));
+  }
+
+  /**
+   * A sink that writes each chunk with a recovering `writeAll`. Closing or aborting it
+   * closes this object. One per object, made on first use.
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= recoveringWritable(
+      (p) => this.writeAll(p),
+      () => this[Symbol.dispose](),
+      () => this[Symbol.dispose](),
+    );
+  }
+
+  /**
+   * A dup (`ha_dup`): another object on the same open file and offset, sharing the
+   * recovery function, handle, counters and limits. Closing one does not close the other.
+   * EBADF when this object is not HA-aware.
+   */
+  dup(): HaFile<H> {
+    return new HaFile(this.shareCore(), this.#shared, true);
+  }
+
+  /**
+   * Opens the file again (`ha_reopen`), for use inside a recovery function: opens `path`
+   * with `options` (by default the path and options of the object, which are kept for
+   * later reopens), puts the new file under this object and its dups, closes the old one,
+   * and answers this same object. The new file's offset is 0: seek to the saved offset.
+   */
+  async reopen(path = this.#shared.path, options = this.#shared.options): Promise<this> {
+    const file = await Deno.open(path, options);
+    this.adopt(file);
+    this.#shared.path = path;
+    this.#shared.options = options;
+    return this;
+  }
+
+  /** Closes an underlying file. */
+  protected closeResource(file: Deno.FsFile): void {
+    file.close();
+  }
+}
+
+/**
+ * Opens a file with a recovery function (`ha_open`).
+ *
+ * @example
+ * ```ts
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ *
+ * // The documented libha example: recovery reopens and seeks to the saved offset.
+ * export async function readAll(path: string): Promise<number> {
+ *   const h = { recoveries: 0, offset: 0 };
+ *   using file = await haOpen(path, { read: true }, async (failed, h) => {
+ *     await haReopen(failed);
+ *     await failed.raw.seek(h.offset, Deno.SeekMode.Start);
+ *     h.recoveries++;
+ *     return true;
+ *   }, h);
+ *   const buf = new Uint8Array(4096);
+ *   for (let n; (n = await file.read(buf)) !== null;) h.offset += n;
+ *   return h.offset;
+ * }
+ * ```
+ */
+export async function haOpen<H>(
+  path: string,
+  options: Deno.OpenOptions,
+  recover: RecoveryFn<HaFile<H>, H>,
+  handle: H,
+): Promise<HaFile<H>> {
+  const file = await Deno.open(path, options);
+  return HaFile.wrap(file, path, options, recover, handle);
+}
+
+/**
+ * Creates (or truncates) a file for writing with a recovery function (`ha_creat`).
+ * Reopening it for recovery does not truncate it again.
+ */
+export function haCreate<H>(
+  path: string,
+  recover: RecoveryFn<HaFile<H>, H>,
+  handle: H,
+  opts: { mode?: number } = {},
+): Promise<HaFile<H>> {
+  return haOpen(
+    path,
+    { write: true, create: true, truncate: true, mode: opts.mode },
+    recover,
+    handle,
+  );
+}
+
+/** Opens a file with an `fopen` mode and a recovery function (`ha_fopen`); EINVAL on a bad mode. */
+export function haFopen<H>(
+  path: string,
+  mode: FopenMode,
+  recover: RecoveryFn<HaFile<H>, H>,
+  handle: H,
+): Promise<HaFile<H>> {
+  const options = Object.hasOwn(FOPEN_MODES, mode) ? FOPEN_MODES[mode] : undefined;
+  if (!options) {
+    return Promise.reject(new HamError("EINVAL", `Cannot open "${path}": bad mode "${mode}"`));
+  }
+  return haOpen(path, { ...options }, recover, handle);
+}
+
+/** `failed.reopen(path, options)`: the `ha_reopen` form, for recovery functions. */
+export function haReopen<H>(
+  failed: HaFile<H>,
+  path?: string,
+  options?: Deno.OpenOptions,
+): Promise<HaFile<H>> {
+  return failed.reopen(path, options);
+}

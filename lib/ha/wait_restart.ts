@@ -1,0 +1,76 @@
+/**
+ * Waiting, inside a recovery function, for the HAM to report that the server was
+ * restarted, instead of retrying a connect blind.
+ *
+ * @module
+ */
+
+import { connect, type Ham } from "../ham.ts";
+import type { WaitResult } from "../requests.ts";
+
+/** Options of {@linkcode waitForRestart}. */
+export interface WaitForRestartOptions {
+  /** The HAM's state directory, when no `ham` connection is given. @default {resolveStateDir()} */
+  stateDir?: string;
+  /** An open connection to the HAM to ask on; by default one is opened for the call. */
+  ham?: Ham;
+  /** How long to wait, in ms; then the call throws a HamError ETIMEDOUT. @default {30000} */
+  timeoutMs?: number;
+  /**
+   * Also accept a restart the HAM already reported with this sequence number or later.
+   * Take it with {@linkcode nextEventSeq} while the server is known to be up (for example
+   * right after connecting), and move it past each restart seen (`result.seq + 1`), so a
+   * restart that happened before the recovery function asked is not missed. Without it,
+   * only a restart after the call counts.
+   */
+  since?: number;
+}
+
+/**
+ * Waits until the HAM reports that `entity` was restarted (a `restart` event). Answers
+ * the HAM's wait result, whose `seq` is the restart event's sequence number. Throws a
+ * HamError: ETIMEDOUT after `timeoutMs`, EBADF when no HAM answers.
+ *
+ * A restart event means the HAM spawned the server again, not that the server is ready:
+ * connect with a short wait afterwards (`reconnect(failed, { waitMs })`).
+ *
+ * @example
+ * ```ts
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ * import { nextEventSeq, waitForRestart } from "./wait_restart.ts";
+ *
+ * export async function connectToSupervised(stateDir: string, path: string) {
+ *   const h = { since: await nextEventSeq({ stateDir }) };
+ *   return await haConnect({ transport: "unix", path }, async (failed, h) => {
+ *     const r = await waitForRestart("server", { stateDir, since: h.since, timeoutMs: 10_000 });
+ *     h.since = (r.seq ?? h.since) + 1;
+ *     await reconnect(failed, { waitMs: 5000 });
+ *     return true;
+ *   }, h, { eofIsDeath: true });
+ * }
+ * ```
+ */
+export async function waitForRestart(
+  entity: string,
+  opts: WaitForRestartOptions = {},
+): Promise<WaitResult> {
+  const wait = { timeoutMs: opts.timeoutMs ?? 30_000, since: opts.since };
+  if (opts.ham) return await opts.ham.wait(entity, "restarted", wait);
+  await using ham = await connect({ stateDir: opts.stateDir, client: "libha" });
+  return await ham.wait(entity, "restarted", wait);
+}
+
+/**
+ * The sequence number the HAM's next event will get: the `since` of a later
+ * {@linkcode waitForRestart} that must not miss a restart from now on.
+ */
+export async function nextEventSeq(opts: { stateDir?: string; ham?: Ham } = {}): Promise<number> {
+  if (opts.ham) return await nextOf(opts.ham);
+  await using ham = await connect({ stateDir: opts.stateDir, client: "libha" });
+  return await nextOf(ham);
+}
+
+async function nextOf(ham: Ham): Promise<number> {
+  const r = await ham.events({ since: Number.MAX_SAFE_INTEGER, limit: 1 });
+  return r.next;
+}

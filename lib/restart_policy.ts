@@ -1,0 +1,52 @@
+/**
+ * Restart-storm protection, pure: given a policy, the times of recent restarts and now,
+ * decides whether a restart goes ahead at once, after a backoff, or is held back by the
+ * intensity limit. With no policy the answer is always "at once" (QNX behaviour).
+ *
+ * @module
+ */
+
+import type { RestartPolicy } from "./model.ts";
+
+/** What to do about a restart. */
+export type RestartDecision =
+  | { kind: "now" }
+  | { kind: "backoff"; delayMs: number }
+  | { kind: "limit"; count: number; reason: string };
+
+/** The defaults of a restart policy's fields (see the README's table). */
+export const POLICY_DEFAULTS: RestartPolicy = {
+  backoffMs: 0,
+  maxBackoffMs: 30_000,
+  jitter: 0,
+  intensity: 0,
+  windowMs: 60_000,
+  cooldownMs: 0,
+};
+
+/**
+ * Decides a restart. `recent` are restart times (ms); `random` is in [0, 1).
+ * The k-th restart within the window (k ≥ 1) waits backoff × 2^(k−1), capped, ± jitter;
+ * the first one in a quiet window goes at once. When `intensity` restarts already happened
+ * within the window, the limit is hit.
+ */
+export function decideRestart(
+  policy: RestartPolicy | null,
+  recent: readonly number[],
+  now: number,
+  random: number,
+): RestartDecision {
+  if (!policy) return { kind: "now" };
+  const inWindow = recent.filter((t) => now - t < policy.windowMs).length;
+  if (policy.intensity > 0 && inWindow >= policy.intensity) {
+    return {
+      kind: "limit",
+      count: inWindow,
+      reason: `${inWindow} restarts within ${policy.windowMs} ms (limit ${policy.intensity})`,
+    };
+  }
+  if (inWindow === 0 || policy.backoffMs === 0) return { kind: "now" };
+  const base = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (inWindow - 1));
+  const spread = base * policy.jitter * (2 * random - 1);
+  return { kind: "backoff", delayMs: Math.max(0, Math.round(base + spread)) };
+}
