@@ -3,9 +3,9 @@
  * directory, has it start a ticker (examples/workers/ticker.ts, a tick line every 200 ms)
  * and a `/bin/sleep`, hangs a re-armed death condition with a restart and a log action on
  * each, kills the ticker with SIGKILL and follows the HAM's events until the ticker is
- * back with a new pid and ticking again, prints `hamctl status`, then stops the HAM, kills
- * the workers and removes the directory. Prints a timeline in ms; exits 0 when all of
- * that happened, 1 when it did not.
+ * back with a new pid and ticking again, prints `hamctl status ticker` and what the log
+ * action wrote, then stops the HAM, kills the workers and removes the directory. Prints a
+ * timeline in ms; exits 0 when all of that happened, 1 when it did not.
  *
  * Run: bin/deno run --allow-read --allow-write --allow-net --allow-run --allow-env --allow-ffi --allow-sys examples/demo.ts
  * (the same as `bin/deno task demo` and `npm run demo`)

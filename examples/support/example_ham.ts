@@ -75,7 +75,27 @@ export class ExampleHam implements AsyncDisposable {
     this.ham = ham;
     this.hamPid = ham.client.server.hamPid;
     this.#timeline = timeline;
+    Deno.addSignalListener("SIGINT", this.#onInterrupt);
   }
+
+  /** Ctrl-C: `await using` cannot run its course, so clean up at once with what is known. */
+  #onInterrupt = (): void => {
+    try {
+      Deno.kill(this.hamPid, "SIGTERM");
+    } catch { /* already gone */ }
+    for (const pid of this.#workers) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
+    try {
+      Deno.removeSync(this.stateDir, { recursive: true });
+    } catch { /* the HAM may still be writing; it is a temporary directory */ }
+    this.#timeline.mark(
+      `interrupted: stopped the HAM, killed the workers, removed ${this.stateDir}`,
+    );
+    Deno.exit(130);
+  };
 
   /** Creates a temporary state directory and starts a HAM on it with `bin/ham`. */
   static async start(timeline: Timeline): Promise<ExampleHam> {
@@ -140,6 +160,7 @@ export class ExampleHam implements AsyncDisposable {
 
   /** Stops the HAM (killing it if it will not stop), kills the workers, removes the directory. */
   async [Symbol.asyncDispose](): Promise<void> {
+    Deno.removeSignalListener("SIGINT", this.#onInterrupt);
     try {
       await this.stop();
     } catch {
