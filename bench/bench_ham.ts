@@ -8,6 +8,7 @@
  */
 
 import { connect, type Ham } from "../lib/ham.ts";
+import { sleep } from "./sleep.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The repository's `bin/` directory. */
@@ -15,10 +16,6 @@ export const BIN = `${ROOT}bin`;
 
 /** HAMs started and not yet disposed, for cleanup on an interrupt. */
 export const liveHams: Set<BenchHam> = new Set();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Resolves with `p`, or with null after `ms`. */
 function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
@@ -35,7 +32,12 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
  */
 export async function processesOf(dir: string): Promise<number[]> {
   const out = await new Deno.Command("/bin/sh", {
-    args: ["-c", 'grep -lzx -- "HAM_STATE_DIR=$1" /proc/[0-9]*/environ 2>/dev/null; true', "sh", dir],
+    args: [
+      "-c",
+      'grep -lzx -- "HAM_STATE_DIR=$1" /proc/[0-9]*/environ 2>/dev/null; true',
+      "sh",
+      dir,
+    ],
     stdout: "piped",
     stderr: "null",
   }).output();
@@ -118,7 +120,6 @@ export class BenchHam implements AsyncDisposable {
   ctl(...args: string[]): Promise<CtlResult> {
     return hamctl(this.stateDir, ...args);
   }
-
 
   /** Stops the HAM, kills what it left, removes the state directory. Idempotent. */
   [Symbol.asyncDispose](): Promise<void> {

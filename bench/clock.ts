@@ -9,9 +9,11 @@
 
 const CLOCK_REALTIME = 0;
 
-let lib: Deno.DynamicLibrary<{
-  clock_gettime: { parameters: ["i32", "buffer"]; result: "i32" };
-}> | null = null;
+let lib:
+  | Deno.DynamicLibrary<{
+    clock_gettime: { parameters: ["i32", "buffer"]; result: "i32" };
+  }>
+  | null = null;
 const timespec = new BigInt64Array(2);
 
 /** Milliseconds since the epoch from `CLOCK_REALTIME`, with sub-microsecond resolution. */

@@ -36,7 +36,9 @@ export async function measureFleetStart(
     id: "fleet.start",
     label: `${count} configured processes running`,
     unit: "ms",
-    target: count === 100 ? { median: 100, text: "≤ 100 ms", others: "runit 123, s6 132, PM2 866 ms" } : null,
+    target: count === 100
+      ? { median: 100, text: "≤ 100 ms", others: "runit 123, s6 132, PM2 866 ms" }
+      : null,
     note: `${count} concurrent attach requests, first sent → last answered`,
   }, samples);
 }

@@ -29,6 +29,11 @@ import { buildStampHelper } from "./stamp_helper.ts";
 import type { Figure } from "./stats.ts";
 import { renderTable } from "./table.ts";
 
+const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
+  --quick  few samples and short windows (a smoke test; the figures mean little)
+  --json   print the figures as JSON instead of a table
+  --long   measure idle CPU over 30 s instead of 10 s`;
+
 /** How many samples each measurement takes. */
 export interface BenchPlan {
   deaths: number;
@@ -75,11 +80,17 @@ function progress(message: string): void {
   console.error(`bench: ${message}`);
 }
 
+/** What a run produced: the figures, and which stamping worker measured them. */
+export interface BenchResult {
+  /** `c-static`, `c` or `sh` (see `stamp_helper.ts`). */
+  worker: string;
+  figures: Figure[];
+}
+
 /** Runs every measurement of `p`; `workDir` holds the stamping worker and its stamps. */
-export async function runBench(p: BenchPlan, workDir: string, workerKind: (k: string) => void) {
+export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResult> {
   const figures: Figure[] = [];
   const helper = await buildStampHelper(workDir);
-  workerKind(helper.kind);
   const stampDir = `${workDir}/stamps`;
   await Deno.mkdir(stampDir);
   const worker = helper.argv(stampDir);
@@ -98,8 +109,11 @@ export async function runBench(p: BenchPlan, workDir: string, workerKind: (k: st
     progress(`status from a shell (${p.cliRuns} runs each)`);
     figures.push(...await measureCli(h.stateDir, "restarter", p.cliRuns, workDir));
   }
+  progress("memory of an idle Deno");
+  const denoRss = await measureDenoRss(workDir);
   {
     await using h = await BenchHam.start();
+    const cpu: Figure[] = [];
     let have = 0;
     for (const count of p.memoryAt) {
       progress(`memory with ${count} entit${count === 1 ? "y" : "ies"}`);
@@ -107,31 +121,41 @@ export async function runBench(p: BenchPlan, workDir: string, workerKind: (k: st
       have = count;
       if (count === 100) {
         progress(`idle CPU with 100 entities over ${p.idleSeconds} s`);
-        figures.push(...await measureIdleCpu(h, count, p.idleSeconds));
+        cpu.push(...await measureIdleCpu(h, count, p.idleSeconds));
       }
     }
+    figures.push(denoRss, ...cpu);
   }
-  progress("memory of an idle Deno");
-  figures.push(await measureDenoRss(workDir));
   {
     await using h = await BenchHam.start();
     progress(`${p.fleetSize} processes running (${p.fleetRuns} runs)`);
     figures.push(await measureFleetStart(h, p.fleetSize, p.fleetRuns));
   }
-  return figures;
+  return { worker: helper.kind, figures };
 }
 
 /** Runs the benchmarks and prints the results; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      long: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        quick: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        long: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const quick = values.quick ?? false;
   const long = values.long ?? false;
   const workDir = await Deno.makeTempDir({ prefix: "ham-bench-work-" });
@@ -139,16 +163,20 @@ export async function main(args: string[]): Promise<number> {
     await Promise.all([...liveHams].map((h) => h[Symbol.asyncDispose]()));
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
   };
+  let interrupted = false;
   const onInterrupt = () => {
+    if (interrupted) return;
+    interrupted = true;
     progress("interrupted: cleaning up");
+    // The measurement under way fails as its HAM goes away: that is expected now.
+    globalThis.addEventListener("unhandledrejection", (e) => e.preventDefault());
     cleanup().finally(() => Deno.exit(130));
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
-  let worker = "";
   try {
-    const figures = await runBench(plan({ quick, long }), workDir, (k) => (worker = k));
+    const { worker, figures } = await runBench(plan({ quick, long }), workDir);
     if (values.json) console.log(JSON.stringify({ quick, long, worker, figures }, null, 2));
-    else console.log(renderTable(figures));
+    else console.log(`Stamping worker: ${worker}\n\n${renderTable(figures)}`);
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);

@@ -160,6 +160,8 @@ export interface RunSpec {
   start: number;
   /** True when resuming a run journaled by a previous HAM. */
   resumed: boolean;
+  /** Every step may have run under a previous HAM (a death fired again): adopt. */
+  adopt?: boolean;
 }
 
 /**
@@ -191,7 +193,7 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       action: snap.name,
       subject: ev.entity,
       spawnId: `${run}:${index}`,
-      adopt: spec.resumed && index === spec.start,
+      adopt: spec.adopt === true || (spec.resumed && index === spec.start),
     };
     if (live && !live.enabled) {
       ctx.record([{ ...base(site), fail: null, ok: true, run, index }]);

@@ -332,30 +332,35 @@ export class Engine implements RunnerContext {
     return this.#fire(ev, []);
   }
 
-  /** Journals `before` and the event's runs durably, then runs them. */
-  async #fire(ev: EntityEvent, before: RecordBody[]): Promise<void> {
+  /**
+   * Journals `before` and the event's runs, then runs them at once: the journal write
+   * proceeds in parallel (a restart does not wait for an fsync). Runs of a death get ids
+   * derived from the death (entity, death count, condition), so a HAM that takes over and
+   * fires the same death again reproduces the same step markers and adopts what this HAM
+   * spawned (`adopt`) instead of starting it twice.
+   */
+  async #fire(ev: EntityEvent, before: RecordBody[], adopt = false): Promise<void> {
+    if (before.length > 0) this.record(before);
     const selected = this.#select(ev);
     if (selected.length === 0 && before.length === 0) return;
-    await this.#dispatch(ev, selected, before);
-  }
-
-  /** Which conditions fire, with their lists taken as they are now. */
-  #select(ev: EntityEvent): Selected[] {
-    return firings(this.state, ev).map((f) => ({ f, list: listOf(this.state, f) }));
+    await this.#dispatch(ev, selected, adopt);
   }
 
   // A restart by an earlier list (which prunes) or a later edit does not change what an
   // event runs: the lists were taken when it happened.
-  async #dispatch(ev: EntityEvent, selected: Selected[], before: RecordBody[] = []): Promise<void> {
-    const specs = selected.filter((s) => s.list !== null).map(({ f, list }) => ({
-      run: newRunId(),
+  async #dispatch(ev: EntityEvent, selected: Selected[], adopt = false): Promise<void> {
+    const death = ev.type === "death" || ev.type === "abnormal-death";
+    const deaths = this.state.entities.get(ev.entity)?.deaths ?? 0;
+    const specs: RunSpec[] = selected.filter((s) => s.list !== null).map(({ f, list }) => ({
+      run: death ? `${ev.entity}#${deaths}/${f.owner}/${f.condition}` : newRunId(),
       firing: f,
       ev,
       list: list!,
       start: 0,
       resumed: false,
+      adopt,
     }));
-    const fire: RecordBody = {
+    this.record([{
       t: "fire",
       event: { ...ev },
       runs: specs.map((s) => ({
@@ -365,9 +370,13 @@ export class Engine implements RunnerContext {
         lane: s.firing.lane,
         list: s.list,
       })),
-    };
-    if (!await this.durable([...before, fire])) return;
+    }]);
     await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
+  }
+
+  /** Which conditions fire, with their lists taken as they are now. */
+  #select(ev: EntityEvent): Selected[] {
+    return firings(this.state, ev).map((f) => ({ f, list: listOf(this.state, f) }));
   }
 
   #runOnLane(spec: RunSpec): Promise<void> {
@@ -538,7 +547,7 @@ export class Engine implements RunnerContext {
         const type = signal !== null && CORE_SIGNALS.has(signal) ? "abnormal-death" : "death";
         const done = e.deathFired
           ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
-          : this.#fire({ type, entity: name }, []);
+          : this.#fire({ type, entity: name }, [], true);
         this.#track(done.then(() => this.#finishDeath(name)));
       }
       if (e.pid === null || this.#monitors.has(e.name)) continue;

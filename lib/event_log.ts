@@ -123,7 +123,7 @@ export class EventLog {
     this.#bytes += bytes.length;
     this.lastSeq = ev.seq;
     this.#dirty = true;
-    this.#timer ??= setTimeout(() => this.flush(), this.#opts.syncMs);
+    this.#timer ??= setTimeout(() => this.flush(false), this.#opts.syncMs);
   }
 
   #rotate(firstSeq: number): void {
@@ -144,12 +144,19 @@ export class EventLog {
     this.#file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o600 });
   }
 
-  /** Writes pending events to disk now. */
-  flush(): void {
+  /**
+   * Writes pending events to disk. The periodic flush runs off the event loop (an fsync
+   * must not delay a restart); `sync` is for close and rotation.
+   */
+  flush(sync = true): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#dirty || !this.#file) return;
     this.#dirty = false;
+    if (!sync) {
+      this.#file.syncData().catch(() => {/* the next flush tries again */});
+      return;
+    }
     try {
       this.#file.syncDataSync();
     } catch { /* reported by the next append */ }

@@ -169,3 +169,17 @@ Deno.test("Engine.resume() spawns when an interrupted restart had not spawned ye
   );
   assert.notEqual(store.state.entities.get("web")!.pid, null);
 });
+
+Deno.test("Engine.resume() adopts a restart spawned before the death's runs were journaled", async () => {
+  const { store } = previousHam("death", [["restart", P.restart()]]);
+  // The previous HAM journaled the death, spawned the restart and died before the rest.
+  store.commit([{ t: "death", entity: "web", pid: 500, code: null, signal: "SIGKILL", at: 2 }]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(888);
+  procs.spawnedById.set("web#1/web/c:0", 888);
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, 0, "the death fired again, and adopted");
+  assert.equal(store.state.entities.get("web")!.pid, 888);
+  assert.equal(store.state.entities.get("web")!.restarts, 1);
+});

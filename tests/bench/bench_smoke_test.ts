@@ -1,0 +1,70 @@
+/**
+ * The benchmarks run end to end: `bench/main.ts --quick --json` as a real process (real
+ * HAMs on temporary state directories), every figure present and a number in range. No
+ * timing is asserted: the figures of a quick run mean little, and machines differ.
+ */
+
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-run",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys",
+];
+
+/** The figures every run reports (a full run adds `memory.rss_1000`). */
+const EXPECTED = [
+  "death.received",
+  "death.stamped",
+  "death.detected",
+  "restart.running",
+  "restart.floor",
+  "request.ping",
+  "request.status",
+  "cli.hamctl_status",
+  "cli.cat_status_file",
+  "cli.deno_floor",
+  "memory.rss_1",
+  "memory.rss_100",
+  "memory.deno_floor",
+  "idle_cpu.ticks",
+  "idle_cpu.sched",
+  "fleet.start",
+];
+
+interface Figure {
+  id: string;
+  n: number;
+  median: number;
+  p95: number;
+}
+
+Deno.test("bench/main.ts --quick --json reports a positive finite number for every figure", async () => {
+  const out = await new Deno.Command(`${ROOT}bin/deno`, {
+    args: ["run", ...PERMISSIONS, `${ROOT}bench/main.ts`, "--quick", "--json"],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, `bench exited ${out.code}:\n${stderr}`);
+  const result = JSON.parse(stdout) as { quick: boolean; figures: Figure[] };
+  assertEquals(result.quick, true);
+  assertEquals(result.figures.map((f) => f.id).sort(), [...EXPECTED].sort());
+  for (const f of result.figures) {
+    assert(Number.isSafeInteger(f.n) && f.n >= 1, `${f.id}: N ${f.n}`);
+    for (const [name, v] of [["median", f.median], ["p95", f.p95]] as const) {
+      // An idle HAM may well use no CPU at all over the quick run's window.
+      const inRange = f.id.startsWith("idle_cpu.") ? v >= 0 : v > 0;
+      assert(Number.isFinite(v) && inRange, `${f.id}: ${name} ${v}`);
+    }
+    assert(f.p95 >= f.median, `${f.id}: p95 ${f.p95} below median ${f.median}`);
+  }
+});
