@@ -98,3 +98,5 @@ export type {
   StateMatch,
 } from "./lib/model.ts";
 export { resolveStateDir } from "./lib/state_dir.ts";
+// The client recovery library: the ha_* covers (QNX libha).
+export * from "./lib/ha/mod.ts";

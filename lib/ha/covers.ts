@@ -10,19 +10,20 @@
 
 import { HamError } from "../errors.ts";
 import { notHaAware } from "./errors.ts";
-import { addressOf, HaConn, type HaConnOptions, type ServerAddress } from "./ha_conn.ts";
+import { HaConn, type HaConnOptions } from "./ha_conn.ts";
 import { HaFile } from "./ha_file.ts";
-import { type AttachOptions, Recoverable } from "./recoverable.ts";
+import { type HaAttachOptions, Recoverable } from "./recoverable.ts";
+import { addressOf, type ServerAddress } from "./server_address.ts";
 import { HAREPLACERECOVERYFN, type RecoveryCommand, type RecoveryFn } from "./recovery_core.ts";
 
 /** Options of {@linkcode haAttach} on a plain `Deno.Conn`. */
-export interface ConnAttachOptions extends AttachOptions, HaConnOptions {
+export interface ConnAttachOptions extends HaAttachOptions, HaConnOptions {
   /** The address to reconnect to. @default {the connection's remote address} */
   address?: ServerAddress;
 }
 
 /** Options of {@linkcode haAttach} on a plain `Deno.FsFile`. */
-export interface FileAttachOptions extends AttachOptions {
+export interface FileAttachOptions extends HaAttachOptions {
   /** The path the file was opened from, for reopening. */
   path: string;
   /** The options it was opened with, for reopening. @default {{ read: true }} */
@@ -62,7 +63,7 @@ export function haAttach<H>(
   target: Deno.FsFile | HaFile<H>,
   recover: RecoveryFn<HaFile<H>, H>,
   handle: H,
-  opts?: FileAttachOptions | AttachOptions,
+  opts?: FileAttachOptions | HaAttachOptions,
 ): HaFile<H>;
 export function haAttach<H>(
   target: Deno.Conn | Deno.FsFile | HaConn<H> | HaFile<H>,
@@ -98,8 +99,11 @@ export function haConnectionCtrl(target: unknown, command: RecoveryCommand, valu
 }
 
 /** A dup sharing the recovery (`ha_dup`). EBADF when `target` is not HA-aware. */
-export function haDup<T extends HaConn<unknown> | HaFile<unknown>>(target: T): T {
-  return haOf(target, "dup").dup() as T;
+export function haDup<H>(target: HaConn<H>): HaConn<H>;
+/** A dup of an HA file, sharing its offset and recovery. */
+export function haDup<H>(target: HaFile<H>): HaFile<H>;
+export function haDup<H>(target: HaConn<H> | HaFile<H>): HaConn<H> | HaFile<H> {
+  return haOf(target, "dup").dup() as HaConn<H> | HaFile<H>;
 }
 
 /**

@@ -33,9 +33,24 @@ export const DEAD_SERVER_ERRORS: readonly (new (...args: never[]) => Error)[] = 
 ];
 
 /**
- * True when `err` is one of {@linkcode DEAD_SERVER_ERRORS}: the failure a dead server
- * causes, after which recovery is attempted. Every other error is passed to the caller
- * as it is, without recovery.
+ * The errno codes that count as a dead server when an error carries one without being of
+ * a class in {@linkcode DEAD_SERVER_ERRORS}: `ESTALE` is what a file handle on a restarted
+ * NFS server answers, `ENOTCONN` what a file on a dead FUSE server answers.
+ */
+export const DEAD_SERVER_CODES: readonly string[] = [
+  "ESTALE",
+  "ENOTCONN",
+  "EPIPE",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ECONNREFUSED",
+];
+
+/**
+ * True when `err` is one of {@linkcode DEAD_SERVER_ERRORS} or carries one of
+ * {@linkcode DEAD_SERVER_CODES}: the failure a dead server causes, after which recovery
+ * is attempted. Every other error (EBADF from writing to a read-only file, EINVAL,
+ * permission denied, ...) is passed to the caller as it is, without recovery.
  *
  * @example
  * ```ts
@@ -46,7 +61,9 @@ export const DEAD_SERVER_ERRORS: readonly (new (...args: never[]) => Error)[] = 
  * ```
  */
 export function isDeadServerError(err: unknown): boolean {
-  return DEAD_SERVER_ERRORS.some((cls) => err instanceof cls);
+  if (DEAD_SERVER_ERRORS.some((cls) => err instanceof cls)) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === "string" && DEAD_SERVER_CODES.includes(code);
 }
 
 /**

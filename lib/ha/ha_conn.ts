@@ -6,14 +6,10 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
-import { isNotListening } from "./errors.ts";
 import { Recoverable } from "./recoverable.ts";
 import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
+import { connectTo, type ServerAddress } from "./server_address.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
-
-/** Where a server listens: TCP options or Unix-socket options of `Deno.connect`. */
-export type ServerAddress = Deno.ConnectOptions | Deno.UnixConnectOptions;
 
 /** Options of an HA connection. */
 export interface HaConnOptions {
@@ -39,9 +35,16 @@ export interface ReconnectOptions {
   waitMs?: number;
 }
 
+/** What dups share besides the recovery core. */
+interface Shared {
+  address: ServerAddress;
+  eofIsDeath: boolean;
+  unref: boolean;
+}
+
 /**
- * An HA-aware connection. Its operations recover when they fail the way a dead server
- * makes them fail; see `recovery_core.ts` for the retry loop.
+ * An HA-aware connection, usable wherever a `Deno.Conn` is. Its operations recover when
+ * they fail the way a dead server makes them fail; see `recovery_core.ts` for the loop.
  *
  * Bytes in flight when the server died:
  * - A `write` (or `writeAll`, or a chunk on `writable`) that failed is re-issued after
@@ -57,13 +60,13 @@ export interface ReconnectOptions {
  *   sent before dying is still read when the kernel had received it.
  */
 export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
-  #shared: { address: ServerAddress; eofIsDeath: boolean };
-  #readable: ReadableStream<Uint8Array> | null = null;
+  #shared: Shared;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
   private constructor(
     core: RecoveryCore<Deno.Conn, HaConn<H>, H>,
-    shared: { address: ServerAddress; eofIsDeath: boolean },
+    shared: Shared,
     attached: boolean,
   ) {
     super(core, attached);
@@ -82,7 +85,8 @@ export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
     opts: HaConnOptions = {},
   ): HaConn<H> {
     const core = HaConn.newCore<Deno.Conn, HaConn<H>, H>(conn, recover, handle);
-    return new HaConn(core, { address, eofIsDeath: opts.eofIsDeath ?? false }, recover !== null);
+    const shared = { address, eofIsDeath: opts.eofIsDeath ?? false, unref: false };
+    return new HaConn(core, shared, recover !== null);
   }
 
   /** The address {@linkcode reconnect} connects to. */
@@ -126,7 +130,7 @@ export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
    * first use). Each chunk is exactly one recovering `read`; cancelling the stream does
    * not close the connection.
    */
-  get readable(): ReadableStream<Uint8Array> {
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     return this.#readable ??= recoveringReadable((p) => this.read(p));
   }
 
@@ -157,7 +161,7 @@ export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
    * function: opens a new connection to {@linkcode HaConn.address} (or `opts.address`,
    * which is kept for later reconnects), puts it under this object and its dups, closes
    * the old one, and answers this same object. When connecting fails, the old connection
-   * stays and the error is thrown.
+   * stays and the error is thrown. Socket options other than `unref` are not carried over.
    */
   async reconnect(opts: ReconnectOptions = {}): Promise<this> {
     const address = opts.address ?? this.#shared.address;
@@ -165,6 +169,31 @@ export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
     this.adopt(conn);
     this.#shared.address = address;
     return this;
+  }
+
+  /**
+   * Lets the event loop finish while this connection is open, or not (`ref`). The setting
+   * is carried over to the connections that recovery puts in place.
+   */
+  unref(): void {
+    this.#shared.unref = true;
+    this.raw.unref();
+  }
+
+  /** Makes the connection block the event loop from finishing again (the default). */
+  ref(): void {
+    this.#shared.unref = false;
+    this.raw.ref();
+  }
+
+  /**
+   * Puts `next` under this object and its dups (see `Recoverable.adopt`), with the
+   * `unref` setting of this object. Other socket options (`setNoDelay`, `setKeepAlive`)
+   * are not carried over: set them again in the recovery function.
+   */
+  override adopt(next: Deno.Conn): void {
+    if (this.#shared.unref) next.unref();
+    super.adopt(next);
   }
 
   /** Closes an underlying connection. */
@@ -212,32 +241,4 @@ export async function haConnect<H>(
 /** `failed.reconnect(opts)`: the `ha_ReConnectAttach` form, for recovery functions. */
 export function reconnect<H>(failed: HaConn<H>, opts: ReconnectOptions = {}): Promise<HaConn<H>> {
   return failed.reconnect(opts);
-}
-
-/** The address to reconnect a connected `conn` to: its remote address. EINVAL when unknown. */
-export function addressOf(conn: Deno.Conn): ServerAddress {
-  const addr = conn.remoteAddr;
-  if (addr.transport === "unix" && addr.path) return { transport: "unix", path: addr.path };
-  if (addr.transport === "tcp") {
-    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
-  }
-  throw new HamError("EINVAL", `Cannot tell how to reconnect to a ${addr.transport} address`);
-}
-
-/** Connects to `address`, retrying for up to `waitMs` while nothing listens there. */
-export async function connectTo(address: ServerAddress, waitMs: number): Promise<Deno.Conn> {
-  const end = Date.now() + waitMs;
-  let delay = 5;
-  for (;;) {
-    try {
-      return address.transport === "unix"
-        ? await Deno.connect(address)
-        : await Deno.connect(address);
-    } catch (err) {
-      const left = end - Date.now();
-      if (!isNotListening(err) || left <= 0) throw err;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
-      delay = Math.min(delay * 2, 100);
-    }
-  }
 }

@@ -33,7 +33,7 @@ const FOPEN_MODES: Record<FopenMode, Deno.OpenOptions> = {
  */
 export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> {
   #shared: { path: string; options: Deno.OpenOptions };
-  #readable: ReadableStream<Uint8Array> | null = null;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
   private constructor(
@@ -111,7 +111,7 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
    * A stream of the file from the current offset, with recovery (one per object, made on
    * first use). Cancelling it does not close the file.
    */
-  get readable(): ReadableStream<Uint8Array> {
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     return this.#readable ??= recoveringReadable((p) => this.read(p));
   }
 

@@ -60,13 +60,13 @@
 
 export { haAttach, haClose, haConnectionCtrl, haDetach, haDup, haFclose } from "./covers.ts";
 export type { ConnAttachOptions, FileAttachOptions } from "./covers.ts";
-export { DEAD_SERVER_ERRORS, isDeadServerError } from "./errors.ts";
-export { addressOf, HaConn, haConnect, reconnect } from "./ha_conn.ts";
-export type { HaConnOptions, ReconnectOptions, ServerAddress } from "./ha_conn.ts";
+export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./errors.ts";
+export { HaConn, haConnect, reconnect } from "./ha_conn.ts";
+export type { HaConnOptions, ReconnectOptions } from "./ha_conn.ts";
 export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./ha_file.ts";
 export type { FopenMode } from "./ha_file.ts";
 export { Recoverable } from "./recoverable.ts";
-export type { AttachOptions } from "./recoverable.ts";
+export type { HaAttachOptions } from "./recoverable.ts";
 export {
   HA_RECOVERY_ACOUNT,
   HA_RECOVERY_ENABLE,
@@ -83,5 +83,7 @@ export type {
   RecoveryResult,
   RecoveryStats,
 } from "./recovery_core.ts";
+export { addressOf, connectTo } from "./server_address.ts";
+export type { ServerAddress } from "./server_address.ts";
 export { nextEventSeq, waitForRestart } from "./wait_restart.ts";
 export type { WaitForRestartOptions } from "./wait_restart.ts";

@@ -18,7 +18,7 @@ import {
 } from "./recovery_core.ts";
 
 /** Options of attaching a recovery function (`ha_attach` flags). */
-export interface AttachOptions {
+export interface HaAttachOptions {
   /** Replace the recovery function of an attached object (HAREPLACERECOVERYFN). @default {false} */
   replace?: boolean;
   /** QNX-style flags; `HAREPLACERECOVERYFN` is the same as `replace: true`. @default {0} */
@@ -87,7 +87,7 @@ export abstract class Recoverable<U, T, H> implements Disposable {
    * dups: replacing it on one replaces it for all. EEXIST when one is attached and
    * `replace` is not set; EBADF when `replace` is set and none is attached, or when closed.
    */
-  attach(fn: RecoveryFn<T, H>, handle: H, opts: AttachOptions = {}): this {
+  attach(fn: RecoveryFn<T, H>, handle: H, opts: HaAttachOptions = {}): this {
     const replace = opts.replace === true || ((opts.flags ?? 0) & HAREPLACERECOVERYFN) !== 0;
     if (this.#closed) throw notHaAware("attach a recovery function", "the object is closed");
     if (replace && !this.#attached) {

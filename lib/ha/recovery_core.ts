@@ -33,7 +33,11 @@ export type RecoveryFn<T, H> = (
 export const HAREPLACERECOVERYFN = 0x0001;
 /** Control command: limit the recoveries over the connection's life (negative = unlimited). */
 export const HA_RECOVERY_ACOUNT = 0x0001;
-/** Control command: limit the recovery attempts for one failure (negative = unlimited). */
+/**
+ * Control command: limit the recovery attempts for one failure (negative = unlimited): a
+ * failing operation calls the recovery function at most this many times (a re-issued
+ * operation that fails again counts as a further attempt), then the error surfaces.
+ */
 export const HA_RECOVERY_ICOUNT = 0x0002;
 /** Control command: suspend recovery; the connection behaves like a plain one. */
 export const HA_RECOVERY_SUSPEND = 0x0003;
@@ -57,7 +61,10 @@ export type RecoveryCommand =
 export interface RecoveryStats {
   /** Recovery function calls over the connection's life (ACOUNT counter). */
   acount: number;
-  /** Recovery function calls for the failure being handled (ICOUNT counter). */
+  /**
+   * Recovery function calls for the failure being handled (ICOUNT counter); back to 0 when
+   * an operation succeeds or the error surfaces.
+   */
   icount: number;
   /** Limit on `acount`; -1 = unlimited. @default {-1} */
   acountLimit: number;
@@ -161,10 +168,15 @@ export class RecoveryCore<U, T, H> {
 
   /**
    * Runs `op` on the current resource; when it fails with a dead-server error (or, with
-   * `eof`, answers a value `eof` calls an end of input), recovers and re-issues it. An op
-   * that failed on a resource already replaced by a concurrent recovery is re-issued at
-   * once. An op issued from inside this core's own recovery function is run once, plainly.
-   * When recovery is not possible or gives up, the original error (or EOF value) surfaces.
+   * `eof`, answers a value `eof` calls an end of input), recovers and re-issues it.
+   *
+   * One recovery runs at a time: ops that fail while it runs (including ops pending on the
+   * resource it replaced, which fail with Interrupted) wait for it to finish and share its
+   * verdict, then are re-issued, after anything the recovery function replayed. An op
+   * issued from inside this core's own recovery function is run once, plainly, so a
+   * recovery function can replay a handshake through the object, but must not wait for an
+   * op issued outside it on the same object. When recovery is not possible or gives up,
+   * the original error (or EOF value) surfaces.
    */
   async run<R>(
     owner: T,
@@ -192,7 +204,10 @@ export class RecoveryCore<U, T, H> {
       const dead = isDeadServerError(failure) ||
         (stale && failure instanceof Deno.errors.Interrupted);
       if (dead && mayRecover() && !this.#stats.suspended && this.fn) {
-        if (stale || await this.#recover(owner)) continue;
+        // Stale: the resource was replaced meanwhile; re-issue on the new one once the
+        // recovery that replaced it (if one runs) is done, so replays go first.
+        if (stale && !this.#inflight) continue;
+        if (await this.#recover(owner)) continue;
       }
       if (ended) return ended.value;
       throw failure;

@@ -16,8 +16,8 @@ export const READ_CHUNK_SIZE = 16 * 1024;
  */
 export function recoveringReadable(
   read: (p: Uint8Array) => Promise<number | null>,
-): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
     async pull(controller) {
       const buf = new Uint8Array(READ_CHUNK_SIZE);
       const n = await read(buf);
