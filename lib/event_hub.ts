@@ -133,7 +133,9 @@ export class EventHub {
 
   /** The oldest sequence number still kept (or the next one when empty). */
   get oldestSeq(): number {
-    return this.#log ? Math.min(this.#log.oldestSeq, this.#ring[0]?.seq ?? this.#next) : this.#ring[0]?.seq ?? this.#next;
+    return this.#log
+      ? Math.min(this.#log.oldestSeq, this.#ring[0]?.seq ?? this.#next)
+      : this.#ring[0]?.seq ?? this.#next;
   }
 
   /** Adds a listener; returns the function that removes it. */
