@@ -1,6 +1,12 @@
 /**
- * `ham`: starts the HAM. Detaches and returns once the control socket answers, unless
- * `--foreground`.
+ * `ham`: starts the HAM and its Guardian. Detaches and returns once the control socket
+ * answers, unless `--foreground`.
+ *
+ * Stopping, as in QNX: only `hamctl stop` (or `ham_stop`) ends both, the Guardian first.
+ * SIGTERM or SIGINT to a HAM that has a Guardian makes the HAM exit at once, without
+ * stopping its Guardian, which takes over (as killing the HAM by hand does in QNX); a HAM
+ * started with `--no-guardian` (or whose Guardian is between two starts) stops cleanly on
+ * them instead.
  *
  * @module
  */
@@ -14,15 +20,19 @@ import { selfCommand } from "../lib/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/state_dir.ts";
 
 const USAGE =
-  `Usage: ham [--state-dir DIR] [--foreground] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
   --foreground     stay attached (for systemd or a container); default: detach once ready
+  --no-guardian    run without a Guardian (nothing takes over if the HAM dies)
   -v               more verbose (repeat: -vv, -vvv)
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+
+Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
+for tests, which use a low value to make compactions frequent).
 `;
 
 /** Runs the `ham` role; returns the exit code. */
@@ -38,6 +48,7 @@ export async function ham(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string" },
         recover: { type: "boolean", default: false },
+        "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -73,18 +84,54 @@ export async function ham(args: string[]): Promise<number> {
       timestamps: ts as TimestampStyle,
       recover: flags.recover,
       write,
+      guardian: !flags["no-guardian"],
+      guardianArgs: guardianArgs(flags.log, ts),
+      compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {
     const e = err instanceof HamError ? err : new HamError("EIO", String(err));
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
-  const onSignal = () => daemon.stop();
-  Deno.addSignalListener("SIGTERM", onSignal);
-  Deno.addSignalListener("SIGINT", onSignal);
+  return await serve(daemon);
+}
+
+/** `HAM_COMPACT_RECORDS`, when set to a positive integer. */
+export function compactRecordsFromEnv(): number | undefined {
+  const n = Number(Deno.env.get("HAM_COMPACT_RECORDS") ?? "");
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
+export function guardianArgs(log: string | undefined, timestamps: string): string[] {
+  return [...(log ? ["--log", log] : []), "--timestamps", timestamps];
+}
+
+/**
+ * Serves until the HAM stops; returns the exit code. SIGTERM and SIGINT: a HAM with a
+ * running Guardian exits at once, leaving the Guardian to take over; one without stops.
+ * `pending`: a signal that came while the HAM was starting, acted on now.
+ */
+export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
+  const handlers = new Map<Deno.Signal, () => void>();
+  const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const listener = () => {
+      const guardian = daemon.guardianPid;
+      if (guardian === null) return void daemon.stop();
+      daemon.log.log(
+        "warn",
+        `HAM ${Deno.pid} exiting on ${signal}: Guardian ${guardian} takes over ` +
+          `(only "hamctl stop" stops both)`,
+      );
+      Deno.exit(EXIT_CODES.ok);
+    };
+    Deno.addSignalListener(signal, listener);
+    handlers.set(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  if (pending) handlers.get(pending)?.();
   await daemon.stopped;
-  Deno.removeSignalListener("SIGTERM", onSignal);
-  Deno.removeSignalListener("SIGINT", onSignal);
+  for (const remove of listeners) remove();
   return EXIT_CODES.ok;
 }
 

@@ -5,10 +5,11 @@
  * @module
  */
 
+import { guardian } from "./guardian.ts";
 import { ham } from "./ham.ts";
 import { hamctl } from "./hamctl.ts";
 
-const USAGE = "Usage: main.ts ham|hamctl [ARGS...]";
+const USAGE = "Usage: main.ts ham|guardian|hamctl [ARGS...]";
 
 /** Dispatches on the role; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -16,6 +17,8 @@ export async function main(args: string[]): Promise<number> {
   switch (role) {
     case "ham":
       return await ham(rest);
+    case "guardian":
+      return await guardian(rest);
     case "hamctl":
       return await hamctl(rest);
     default:

@@ -39,18 +39,55 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@linkcode HamClient.reconnect}. */
+export interface ReconnectOptions {
+  /** Give up after this long without a connection, in ms. @default {30000} */
+  totalMs?: number;
+  /**
+   * Runs on each new connection before the requests made meanwhile go out, with a
+   * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
+   * ECONNRESET from it means the new connection was lost too: it is retried.
+   */
+  onReconnect?: (request: (op: Op, fields?: RequestFields) => Promise<unknown>) => Promise<void>;
+}
+
 interface Pending {
   op: string;
   resolve: (value: unknown) => void;
   reject: (err: HamError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Written to a connection: lost with it. */
+  sent: boolean;
 }
 
 const encoder = new TextEncoder();
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function dial(path: string): Promise<Deno.UnixConn> {
+  try {
+    return await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
+      ? "not running"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${why}`, { cause: err });
+  }
+}
+
 /**
  * A connection to the HAM. Requests may be issued concurrently: each gets an id and the
  * answers are matched by id, in whatever order they come.
+ *
+ * With {@linkcode HamClient.reconnect} on (the library turns it on for a connection that
+ * self-attached), a connection lost without a `stopping` notice (the HAM died, and its
+ * Guardian is taking over) is re-established on the same socket path, with backoff, for a
+ * bounded time; requests in flight when it was lost fail with ECONNRESET, requests made
+ * meanwhile wait for the new connection.
  *
  * @example
  * ```ts
@@ -65,9 +102,13 @@ const encoder = new TextEncoder();
 export class HamClient implements AsyncDisposable {
   /** The socket this client is connected to. */
   readonly socketPath: string;
-  /** Resolves when the connection has ended, whichever side ended it. */
+  /** Resolves when the connection has ended for good, whichever side ended it. */
   readonly closed: Promise<void>;
+  #closed = Promise.withResolvers<void>();
   #conn: Deno.UnixConn;
+  /** The read loop of `#conn`. */
+  #loop: Promise<void>;
+  #name: string;
   #timeoutMs: number;
   #nextId = 1;
   #pending = new Map<number, Pending>();
@@ -75,12 +116,19 @@ export class HamClient implements AsyncDisposable {
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
+  #reconnect: ReconnectOptions | null = null;
+  /** Settles once a lost connection is replaced (true) or given up on (false). */
+  #reconnecting: Promise<boolean> | null = null;
+  /** The HAM said it is stopping: a lost connection is not re-established. */
+  #stopping = false;
 
-  private constructor(conn: Deno.UnixConn, path: string, timeoutMs: number) {
+  private constructor(conn: Deno.UnixConn, path: string, name: string, timeoutMs: number) {
     this.#conn = conn;
     this.socketPath = path;
+    this.#name = name;
     this.#timeoutMs = timeoutMs;
-    this.closed = this.#readLoop();
+    this.closed = this.#closed.promise;
+    this.#loop = this.#readLoop(conn);
   }
 
   /**
@@ -89,29 +137,10 @@ export class HamClient implements AsyncDisposable {
    */
   static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
     const path = socketPath(resolveStateDir(opts.stateDir));
-    let conn: Deno.UnixConn;
+    const conn = await dial(path);
+    const client = new HamClient(conn, path, opts.client ?? "lib", opts.timeoutMs ?? 30_000);
     try {
-      conn = await Deno.connect({ transport: "unix", path });
-    } catch (err) {
-      const why =
-        err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
-          ? "not running"
-          : err instanceof Error
-          ? err.message
-          : String(err);
-      throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${why}`, { cause: err });
-    }
-    const client = new HamClient(conn, path, opts.timeoutMs ?? 30_000);
-    try {
-      const fields = { version: PROTOCOL_VERSION, client: opts.client ?? "lib", pid: Deno.pid };
-      const hello = await client.#send<HelloResult>(0, "hello", fields, client.#timeoutMs);
-      if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
-        throw new HamError(
-          "EPROTO",
-          `Cannot talk to the HAM at "${path}": it speaks protocol ${hello?.version}, not ${PROTOCOL_VERSION}`,
-        );
-      }
-      client.#server = hello;
+      await client.#hello();
       return client;
     } catch (err) {
       client.close();
@@ -131,17 +160,26 @@ export class HamClient implements AsyncDisposable {
   }
 
   /**
+   * Turns reconnection on (with options) or off (`null`). Off by default: a lost
+   * connection ends the client, as in QNX for clients that are not self-attached.
+   */
+  reconnect(options: ReconnectOptions | null): void {
+    this.#reconnect = options;
+  }
+
+  /**
    * Sends one request and resolves with its result. An error answer is thrown as a
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
   request<T = unknown>(op: Op, fields: RequestFields = {}, opts: RequestOptions = {}): Promise<T> {
-    return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs);
+    return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs, false);
   }
 
   /**
    * The lines the HAM pushes without a request (the value of their `push` field), from
-   * now on, until the connection ends. Each call returns an independent iterator.
+   * now on, until the client ends (a reconnection does not end them). Each call returns an
+   * independent iterator.
    */
   pushes(): AsyncIterableIterator<unknown> {
     let controller!: ReadableStreamDefaultController<unknown>;
@@ -167,7 +205,20 @@ export class HamClient implements AsyncDisposable {
     await this.closed;
   }
 
-  #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number): Promise<T> {
+  async #hello(): Promise<void> {
+    const fields = { version: PROTOCOL_VERSION, client: this.#name, pid: Deno.pid };
+    const hello = await this.#send<HelloResult>(0, "hello", fields, this.#timeoutMs, true);
+    if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
+      throw new HamError(
+        "EPROTO",
+        `Cannot talk to the HAM at "${this.socketPath}": it speaks protocol ${hello?.version}, not ${PROTOCOL_VERSION}`,
+      );
+    }
+    this.#server = hello;
+  }
+
+  /** `direct`: write now even while reconnecting (the handshake and re-attaching). */
+  #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
     if (this.#ended) return Promise.reject(this.#ended);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     const timer = timeoutMs > 0
@@ -176,21 +227,35 @@ export class HamClient implements AsyncDisposable {
         reject(new HamError("ETIMEDOUT", `Timed out after ${timeoutMs} ms waiting for "${op}"`));
       }, timeoutMs)
       : undefined;
-    this.#pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
+    const pending: Pending = {
+      op,
+      resolve: resolve as (v: unknown) => void,
+      reject,
+      timer,
+      sent: false,
+    };
+    this.#pending.set(id, pending);
     const bytes = encoder.encode(JSON.stringify({ ...fields, id, op }) + "\n");
-    this.#writing = this.#writing.then(() => this.#writeAll(bytes)).catch((err) => {
-      this.#end(new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
-    });
+    const write = () => {
+      if (this.#pending.get(id) !== pending) return; // Timed out or failed meanwhile.
+      pending.sent = true;
+      const conn = this.#conn;
+      this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
+        this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
+      });
+    };
+    if (this.#reconnecting && !direct) this.#reconnecting.then((ok) => ok && write());
+    else write();
     return promise;
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    for (let off = 0; off < bytes.length && !this.#ended;) {
-      off += await this.#conn.write(bytes.subarray(off));
+  async #writeAll(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.length && !this.#ended && conn === this.#conn;) {
+      off += await conn.write(bytes.subarray(off));
     }
   }
 
-  async #readLoop(): Promise<void> {
+  async #readLoop(conn: Deno.UnixConn): Promise<void> {
     const decoder = new TextDecoder();
     let partial = "";
     let failure = new HamError(
@@ -198,7 +263,7 @@ export class HamClient implements AsyncDisposable {
       `Lost the connection to the HAM at "${this.socketPath}"`,
     );
     try {
-      for await (const chunk of this.#conn.readable) {
+      for await (const chunk of conn.readable) {
         const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
         partial = lines.pop()!;
         for (const line of lines) if (line.trim() !== "") this.#onLine(line);
@@ -206,7 +271,67 @@ export class HamClient implements AsyncDisposable {
     } catch (err) {
       if (err instanceof HamError) failure = err;
     }
-    this.#end(failure);
+    this.#lost(conn, failure);
+  }
+
+  /**
+   * A connection ended (EOF, an error, a protocol violation): what was sent on it fails;
+   * then the client ends, or reconnects when that is on and the HAM did not say it stops.
+   */
+  #lost(conn: Deno.UnixConn, reason: HamError): void {
+    if (this.#ended || conn !== this.#conn) return;
+    if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
+      return this.#end(reason);
+    }
+    try {
+      conn.close();
+    } catch { /* already closed by the peer */ }
+    for (const [id, p] of this.#pending) {
+      if (!p.sent) continue;
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.#reconnecting ??= this.#reestablish(reason).then((ok) => {
+      this.#reconnecting = null;
+      return ok;
+    });
+  }
+
+  async #reestablish(reason: HamError): Promise<boolean> {
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
+      let conn: Deno.UnixConn | null = null;
+      try {
+        conn = await dial(this.socketPath);
+        if (this.#ended) {
+          conn.close();
+          break;
+        }
+        this.#conn = conn;
+        this.#loop = this.#readLoop(conn);
+        await this.#hello();
+        const direct = (op: Op, fields: RequestFields = {}) =>
+          this.#send(this.#nextId++, op, fields, this.#timeoutMs, true);
+        await this.#reconnect?.onReconnect?.(direct);
+        return true;
+      } catch (err) {
+        if (err instanceof HamError && err.code === "EPROTO") reason = err;
+        try {
+          conn?.close(); // Its read loop then ends, failing what was sent on it.
+        } catch { /* already closed */ }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 250);
+      }
+    }
+    this.#end(
+      new HamError(
+        "ECONNRESET",
+        `Lost the connection to the HAM at "${this.socketPath}" and could not reconnect: ` +
+          reason.message,
+      ),
+    );
+    return false;
   }
 
   #onLine(line: string): void {
@@ -221,6 +346,7 @@ export class HamClient implements AsyncDisposable {
     }
     const o = msg as Record<string, unknown>;
     if ("push" in o) {
+      if ((o.push as { type?: unknown } | null)?.type === "stopping") this.#stopping = true;
       for (const c of this.#pushed) c.enqueue(o.push);
       return;
     }
@@ -251,5 +377,6 @@ export class HamClient implements AsyncDisposable {
     this.#pending.clear();
     for (const c of this.#pushed) c.close();
     this.#pushed.clear();
+    this.#closed.resolve(this.#loop);
   }
 }

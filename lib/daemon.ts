@@ -1,24 +1,27 @@
 /**
- * The HAM role: takes the state directory's lock, rebuilds state (snapshot + journal
- * through the one reducer), monitors every entity again, serves the control socket and
- * keeps the plain-file status mirror up to date until `stop`.
+ * The HAM role: takes the state directory's lock (or is handed it by a Guardian taking
+ * over), rebuilds state (snapshot + journal through the one reducer), monitors every entity
+ * again, serves the control socket, keeps a Guardian running, and keeps the plain-file
+ * status mirror up to date until `stop`.
  *
  * @module
  */
 
 import { Engine } from "./engine.ts";
-import { HamError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
+import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
 import { createLogger, type Logger, type TimestampStyle } from "./logger.ts";
 import { realProcessOps, systemClock } from "./process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "./process_watcher.ts";
 import { ZombieReaper } from "./reaper.ts";
-import { denoChildren } from "./spawner.ts";
+import type { RecordBody } from "./records.ts";
 import { ControlServer } from "./server.ts";
-import { lockPath, socketPath, statusDir } from "./state_dir.ts";
+import { denoChildren } from "./spawner.ts";
+import { socketPath, statusDir } from "./state_dir.ts";
+import { takeLock, writeLockHolder } from "./state_lock.ts";
 import { StateStore } from "./state_store.ts";
-import { statusFiles } from "./status_view.ts";
+import { type HamInfo, statusFiles } from "./status_view.ts";
 import { writeStatusTree } from "./status_files.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
@@ -32,34 +35,40 @@ export interface HamOptions {
   recover?: boolean;
   /** Where log lines go. @default stderr */
   write?: (line: string) => void;
-  /** Guardian pid to report, set by the guardian layer. */
-  guardianPid?: () => number | null;
+  /**
+   * The state directory's lock, already held: a Guardian taking over passes the lock it
+   * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
+   */
+  lock?: Deno.FsFile;
+  /** Set by a Guardian taking over: the HAM failure is journaled and the takeover timed. */
+  takeover?: TakeoverInfo;
+  /** Start a Guardian once serving, and a new one whenever it exits. @default false */
+  guardian?: boolean;
+  /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
+  guardianArgs?: string[];
+  /** Compact the journal past this many records (tests set it low). @default 50,000 */
+  compactRecords?: number;
 }
 
-/** Takes the state directory lock or throws EBUSY. Returns the open lock file. */
-export async function takeLock(dir: string): Promise<Deno.FsFile> {
-  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  Deno.chmodSync(dir, 0o700);
-  const f = await Deno.open(lockPath(dir), { create: true, read: true, write: true, mode: 0o600 });
-  if (!await f.tryLock(true)) {
-    let holder = "";
-    try {
-      holder = Deno.readTextFileSync(lockPath(dir)).trim();
-    } catch { /* unreadable */ }
-    f.close();
-    throw new HamError(
-      "EBUSY",
-      `Cannot start the HAM on "${dir}": another HAM holds its lock${
-        holder ? ` (pid ${holder})` : ""
-      }`,
-    );
-  }
-  await f.truncate(0);
-  await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
-  return f;
+/** What a Guardian taking over tells the HAM it becomes. */
+export interface TakeoverInfo {
+  /** The pid of the HAM that died, when known. */
+  deadHamPid: number | null;
+  /** `performance.now()` when the Guardian first saw the HAM gone. */
+  noticedAt: number;
+  /** How it saw it first (`lock`, `connection`, `pidfd`). */
+  noticedBy: string;
+  /** The seq the Guardian's live copy of the state had reached. */
+  liveSeq: number;
 }
 
-/** A running HAM. */
+/**
+ * A running HAM. With `guardian`, it keeps one Guardian process running
+ * ({@linkcode GuardianKeeper}): the Guardian follows the journal and takes over if this
+ * process dies, for whatever reason (a crash, SIGKILL, or SIGTERM/SIGINT, on which the
+ * `ham` entry point exits at once instead of stopping). Only {@linkcode HamDaemon.stop}
+ * (`hamctl stop`, `ham_stop`) ends both, the Guardian first.
+ */
 export class HamDaemon {
   readonly stateDir: string;
   readonly store: StateStore;
@@ -75,14 +84,13 @@ export class HamDaemon {
   #stopped = Promise.withResolvers<void>();
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
   #statusWriting: Promise<void> = Promise.resolve();
-  #guardianPid: () => number | null;
+  #keeper: GuardianKeeper | null = null;
 
   private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
     this.stateDir = opts.stateDir;
     this.#lock = lock;
     this.store = store;
     this.log = log;
-    this.#guardianPid = opts.guardianPid ?? (() => null);
     this.hub = new EventHub();
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
@@ -99,11 +107,31 @@ export class HamDaemon {
         this.changed();
       },
     });
+    if (opts.guardian) {
+      this.#keeper = new GuardianKeeper({
+        stateDir: opts.stateDir,
+        log,
+        args: opts.guardianArgs,
+        onFailure: async (at) => {
+          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          this.changed();
+        },
+      });
+    }
   }
 
-  /** Starts a HAM on a state directory; resolves once the control socket accepts. */
+  /**
+   * Starts a HAM on a state directory; resolves once the control socket accepts (and, with
+   * `guardian`, once its Guardian is started). With `takeover`, this process is a Guardian
+   * becoming the HAM: it journals the HAM failure before picking everything up.
+   *
+   * Known limitation of a takeover: the processes the dead HAM started are no longer
+   * children of this one (Linux re-parents them to the nearest subreaper or init), so when
+   * one dies its exit status is unknown: `death` fires, `abnormal-death` cannot be told.
+   * Their deaths are still seen at once, through pidfds.
+   */
   static async start(opts: HamOptions): Promise<HamDaemon> {
-    const lock = await takeLock(opts.stateDir);
+    const lock = opts.lock ?? await takeLock(opts.stateDir);
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
@@ -113,15 +141,25 @@ export class HamDaemon {
       timestamps: opts.timestamps,
     });
     let store: StateStore;
+    let replayedSeq = 0;
+    const timing = { replay: 0, resume: 0 };
+    const t0 = performance.now();
     try {
+      if (opts.lock) await writeLockHolder(lock);
       setChildSubreaper();
       store = await StateStore.open(opts.stateDir, {
         recover: opts.recover,
+        compactRecords: opts.compactRecords,
         log: (level, msg) => log.log(level, msg),
       });
+      replayedSeq = store.state.seq;
+      timing.replay = performance.now() - t0;
+      const records: RecordBody[] = [];
+      if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
       if (opts.verbosity !== undefined && opts.verbosity !== store.state.verbosity) {
-        await store.commit([{ t: "verbosity", value: opts.verbosity }]);
+        records.push({ t: "verbosity", value: opts.verbosity });
       }
+      if (records.length > 0) await store.commit(records);
     } catch (err) {
       lock.close();
       throw err;
@@ -136,7 +174,9 @@ export class HamDaemon {
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
     d.#reaper.start();
+    const t1 = performance.now();
     d.engine.resume();
+    timing.resume = performance.now() - t1;
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
       createHandler({
@@ -148,15 +188,34 @@ export class HamDaemon {
         stop: () => void setTimeout(() => d.stop(), 0),
         changed: () => d.changed(),
       }),
-      () => ({ hamPid: Deno.pid, guardianPid: d.#guardianPid() }),
+      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
     );
+    if (opts.takeover) d.#logTakeover(opts.takeover, replayedSeq, timing);
+    d.#keeper?.start();
     d.changed();
     return d;
   }
 
+  #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
+    const ms = (performance.now() - t.noticedAt).toFixed(1);
+    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const behind = seq - t.liveSeq;
+    this.log.log(
+      "warn",
+      `Guardian ${Deno.pid} took over from HAM ${t.deadHamPid ?? "?"} in ${ms} ms (${parts}; ` +
+        `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
+        `${behind > 0 ? `, ${behind} records behind` : ""})`,
+    );
+  }
+
+  /** The running Guardian's pid, or null (none, or between two). */
+  get guardianPid(): number | null {
+    return this.#keeper?.pid ?? null;
+  }
+
   /** Pids and start time, for `status`. */
-  info() {
-    return { hamPid: Deno.pid, guardianPid: this.#guardianPid(), startedAt: this.startedAt };
+  info(): HamInfo {
+    return { hamPid: Deno.pid, guardianPid: this.guardianPid, startedAt: this.startedAt };
   }
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
@@ -187,11 +246,18 @@ export class HamDaemon {
     return this.#stopped.promise;
   }
 
-  /** Stops serving and monitoring; monitored processes keep running (QNX `ham_stop`). */
+  /**
+   * Stops serving and monitoring; monitored processes keep running (QNX `ham_stop`). As in
+   * QNX the Guardian goes first: every client is told the HAM is stopping (so self-attached
+   * ones do not try to reconnect), the Guardian is ended, then the HAM stops and releases
+   * the lock. Only this ends both: a HAM that merely dies is taken over.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
+      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
       await this.#statusWriting;

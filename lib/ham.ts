@@ -31,16 +31,28 @@ import type { StatusView } from "./status_view.ts";
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
  * self-attached entities: closing the connection without {@linkcode Ham.detachSelf} is
  * their death, as in QNX.
+ *
+ * A connection that self-attached re-attaches by itself, as QNX's libham does: when it is
+ * lost without the HAM saying it stops (the HAM died and its Guardian is taking over), it
+ * reconnects to the same socket path with backoff for up to `reattachWithinMs` and renews
+ * every attachment it holds; meanwhile new requests wait for it, and those in flight when
+ * it was lost fail with ECONNRESET. The new HAM watches the process by pid until then, so
+ * it is not taken for dead.
  */
 export class Ham implements AsyncDisposable {
   /** The underlying connection, for raw requests and pushed lines. */
   readonly client: HamClient;
   #self = new Map<string, Record<string, unknown>>();
   #watching: Promise<void> | null = null;
+  #reattachWithinMs: number;
 
-  /** Wraps a connected client. */
-  constructor(client: HamClient) {
+  /**
+   * Wraps a connected client. `reattachWithinMs` bounds the reconnection of a connection
+   * that self-attached (see the class documentation). @default 30000
+   */
+  constructor(client: HamClient, opts: { reattachWithinMs?: number } = {}) {
     this.client = client;
+    this.#reattachWithinMs = opts.reattachWithinMs ?? 30_000;
   }
 
   /** Attaches a command to start, or a running pid, as entity `name` (`ham_attach`). */
@@ -76,14 +88,34 @@ export class Ham implements AsyncDisposable {
     this.#watching ??= this.#renewOnReattach();
     const before = this.#self.get(name);
     this.#self.set(name, fields);
+    this.#keepAttached();
     try {
       const r = await this.client.request<AttachResult>("attach-self", fields);
       return new EntityHandle(this.client, r.entity, r.pid);
     } catch (err) {
       if (before) this.#self.set(name, before);
       else this.#self.delete(name);
+      this.#keepAttached();
       throw err;
     }
+  }
+
+  /** Reconnects and re-attaches while some entity is self-attached, not otherwise. */
+  #keepAttached(): void {
+    if (this.#self.size === 0) return this.client.reconnect(null);
+    this.client.reconnect({
+      totalMs: this.#reattachWithinMs,
+      onReconnect: async (request) => {
+        for (const fields of this.#self.values()) {
+          try {
+            await request("attach-self", fields);
+          } catch (err) {
+            // A lost connection is retried; a refusal is the HAM's answer to keep.
+            if (err instanceof HamError && err.code === "ECONNRESET") throw err;
+          }
+        }
+      },
+    });
   }
 
   async #renewOnReattach(): Promise<void> {
@@ -100,6 +132,7 @@ export class Ham implements AsyncDisposable {
   async detachSelf(name: string): Promise<void> {
     await this.client.request("detach-self", { entity: name });
     this.#self.delete(name);
+    this.#keepAttached();
   }
 
   /** Creates a placeholder entity, for conditions set up before the process exists (`ham_entity`). */
@@ -260,6 +293,8 @@ export async function requestStop(client: HamClient): Promise<void> {
  * }
  * ```
  */
-export async function connect(opts: ConnectOptions = {}): Promise<Ham> {
-  return new Ham(await HamClient.connect({ client: "lib", ...opts }));
+export async function connect(
+  opts: ConnectOptions & { reattachWithinMs?: number } = {},
+): Promise<Ham> {
+  return new Ham(await HamClient.connect({ client: "lib", ...opts }), opts);
 }

@@ -141,3 +141,66 @@ Deno.test("Ham.stop() counts a connection closed before the answer as stopped", 
   await ham.stop();
   assert.deepEqual(body(fake.requests[1]), { op: "stop" });
 });
+
+Deno.test("Ham.attachSelf() reconnects and re-attaches when the connection is lost", async () => {
+  let attaches = 0;
+  const reattached = Promise.withResolvers<void>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    if (req.op === "attach-self" && ++attaches === 1) {
+      await conn.reply(req.id, answer(req));
+      conn.close(); // The HAM dies right after answering.
+      return;
+    }
+    if (req.op === "attach-self") reattached.resolve();
+    await conn.reply(req.id, answer(req));
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(reattached.promise, "the re-attach");
+  // A request made after the loss goes out on the new connection.
+  await within(ham.heartbeat(), "a heartbeat after the reconnection");
+  const ops = fake.requests.map((r) => r.op);
+  assert.deepEqual(ops, ["hello", "attach-self", "hello", "attach-self", "heartbeat"]);
+  assert.deepEqual(body(fake.requests[3]), body(fake.requests[1]));
+});
+
+Deno.test("Ham.attachSelf() does not reconnect after the HAM said it is stopping", async () => {
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+    if (req.op === "attach-self") {
+      await conn.push({ type: "stopping" });
+      conn.close();
+    }
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(ham.client.closed, "the client to end");
+  assert.deepEqual(fake.requests.map((r) => r.op), ["hello", "attach-self"]);
+});
+
+Deno.test("Ham.attachSelf() gives up reconnecting after reattachWithinMs", async () => {
+  const fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+  });
+  try {
+    await using ham = await connect({ stateDir: fake.stateDir, reattachWithinMs: 200 });
+    await ham.attachSelf("me");
+    await fake.close(); // No HAM comes back.
+    await within(ham.client.closed, "the client to give up");
+    await assert.rejects(ham.heartbeat(), /could not reconnect/);
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("Ham.detachSelf() turns reconnection off once nothing is self-attached", async () => {
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+    if (req.op === "detach-self") conn.close();
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await ham.detachSelf("me");
+  await within(ham.client.closed, "the client to end");
+  assert.deepEqual(fake.requests.map((r) => r.op), ["hello", "attach-self", "detach-self"]);
+});

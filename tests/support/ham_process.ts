@@ -1,7 +1,9 @@
 /**
- * Integration-test harness: a real `ham` process on a temporary state directory, `hamctl`
- * run as a real process, and cleanup that stops the HAM and kills every process that
- * carries the state directory in its environment (workers, restarted workers, daemons).
+ * Integration-test harness: a real `ham` process (with its Guardian, unless told not to)
+ * on a temporary state directory, `hamctl` run as a real process, helpers to kill the HAM
+ * or the Guardian and wait for the takeover, and cleanup that stops both with
+ * `hamctl stop` and kills every process that carries the state directory in its
+ * environment (the HAM, Guardians, workers, restarted workers, daemons).
  *
  * @module
  */
@@ -9,6 +11,7 @@
 import { HamClient } from "../../lib/client.ts";
 import { isAlive } from "../../lib/proc.ts";
 import { socketPath } from "../../lib/state_dir.ts";
+import type { HamView } from "../../lib/status_view.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository's `bin/` directory. */
@@ -70,29 +73,93 @@ export function alive(pid: number): boolean {
   return isAlive(pid, null);
 }
 
+/** Options of {@linkcode HamProcess.start}. */
+export interface HamProcessOptions {
+  /** The state directory. @default a new temporary directory */
+  stateDir?: string;
+  /** Extra arguments of `ham`. @default [] */
+  args?: string[];
+  /** Run with a Guardian (false: `--no-guardian`). @default true */
+  guardian?: boolean;
+  /** Extra environment of the HAM (and so of its Guardians). @default {} */
+  env?: Record<string, string>;
+}
+
+/** The pids of the HAM serving a state directory and of its Guardian. */
+export interface HamPids {
+  hamPid: number;
+  guardianPid: number | null;
+}
+
+/** Polls `probe` (with backoff) until it returns a value, or fails after `ms`. */
+export async function until<T>(
+  probe: () => Promise<T | null | undefined>,
+  what: string,
+  ms = 10_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let delay = 2;
+  let last: unknown = null;
+  while (Date.now() < end) {
+    try {
+      const v = await probe();
+      if (v !== null && v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+  throw new Error(`Timed out after ${ms} ms waiting for ${what}${last ? ` (${last})` : ""}`);
+}
+
+/** The pids the HAM of `stateDir` answers with in its handshake. */
+export async function pidsOf(stateDir: string): Promise<HamPids> {
+  const c = await HamClient.connect({ stateDir, client: "test", timeoutMs: 2000 });
+  const { hamPid, guardianPid } = c.server;
+  await c.close();
+  return { hamPid, guardianPid };
+}
+
 /** A real HAM for a test; `await using ham = await HamProcess.start()`. */
 export class HamProcess implements AsyncDisposable {
   readonly stateDir: string;
   child: Deno.ChildProcess;
   #log: string;
+  #opts: HamProcessOptions;
 
-  private constructor(stateDir: string, child: Deno.ChildProcess, log: string) {
+  private constructor(
+    stateDir: string,
+    child: Deno.ChildProcess,
+    log: string,
+    opts: HamProcessOptions,
+  ) {
     this.stateDir = stateDir;
     this.child = child;
     this.#log = log;
+    this.#opts = opts;
   }
 
   /** Starts `bin/ham --foreground` on a fresh (or given) state directory. */
-  static async start(opts: { stateDir?: string; args?: string[] } = {}): Promise<HamProcess> {
+  static async start(opts: HamProcessOptions = {}): Promise<HamProcess> {
     const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "ham-test-" });
     const log = `${stateDir}.log`;
-    const child = HamProcess.#spawn(stateDir, log, opts.args ?? []);
-    const h = new HamProcess(stateDir, child, log);
-    await h.ready();
+    const all = { ...opts, stateDir };
+    const child = HamProcess.#spawn(all, log, opts.args ?? []);
+    const h = new HamProcess(stateDir, child, log, all);
+    try {
+      await h.ready();
+      if (all.guardian ?? true) await h.waitGuardian();
+    } catch (err) {
+      await h[Symbol.asyncDispose]();
+      throw err;
+    }
     return h;
   }
 
-  static #spawn(stateDir: string, log: string, args: string[]): Deno.ChildProcess {
+  static #spawn(opts: HamProcessOptions, log: string, extra: string[]): Deno.ChildProcess {
+    const stateDir = opts.stateDir!;
+    const args = [...(opts.guardian ?? true ? [] : ["--no-guardian"]), ...extra];
     return new Deno.Command("/bin/sh", {
       args: [
         "-c",
@@ -107,37 +174,95 @@ export class HamProcess implements AsyncDisposable {
         ...args,
       ],
       stdin: "null",
+      // So that the cleanup finds the HAM itself by its environment too.
+      env: { ...opts.env, HAM_STATE_DIR: stateDir },
     }).spawn();
   }
 
   /** Starts a new HAM process on the same state directory (after a stop or a kill). */
   async restart(args: string[] = []): Promise<void> {
-    this.child = HamProcess.#spawn(this.stateDir, this.#log, args);
+    this.child = HamProcess.#spawn(this.#opts, this.#log, args);
     await this.ready();
+    if (this.#opts.guardian ?? true) await this.waitGuardian();
   }
 
   /** Waits until the control socket answers (or the HAM exits, which fails). */
   async ready(ms = 15_000): Promise<void> {
     let exited: number | null = null;
     this.child.status.then((s) => (exited = s.code));
-    const end = Date.now() + ms;
-    let delay = 5;
-    while (Date.now() < end) {
-      if (exited !== null) throw new Error(`ham exited with ${exited}:\n${this.log()}`);
-      try {
-        const c = await HamClient.connect({
-          stateDir: this.stateDir,
-          client: "test",
-          timeoutMs: 2000,
-        });
-        await c.close();
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 50);
-      }
-    }
-    throw new Error(`ham did not answer within ${ms} ms:\n${this.log()}`);
+    const answered = await until(
+      async () => exited !== null ? "exited" : await pidsOf(this.stateDir).then(() => "ok"),
+      "ham to answer",
+      ms,
+    ).catch(() => "late");
+    if (answered === "ok") return;
+    throw new Error(
+      `ham ${answered === "exited" ? `exited with ${exited}` : `did not answer within ${ms} ms`}` +
+        `:\n${this.log()}`,
+    );
+  }
+
+  /** The pids of the HAM serving now and of its Guardian. */
+  pids(): Promise<HamPids> {
+    return pidsOf(this.stateDir);
+  }
+
+  /** The pid of the HAM serving now (it changes with a takeover). */
+  async hamPid(): Promise<number> {
+    return (await this.pids()).hamPid;
+  }
+
+  /** The pid of the Guardian of the HAM serving now, or null. */
+  async guardianPid(): Promise<number | null> {
+    return (await this.pids()).guardianPid;
+  }
+
+  /** The whole status, as `hamctl status --json` prints it. */
+  async status(): Promise<HamView> {
+    await using c = await this.client();
+    return await c.request<HamView>("status", { path: null });
+  }
+
+  /** Sends `signal` to the HAM serving now; returns its pid. */
+  async killHam(signal: Deno.Signal = "SIGKILL"): Promise<number> {
+    const pid = await this.hamPid();
+    Deno.kill(pid, signal);
+    return pid;
+  }
+
+  /** Sends `signal` to the Guardian of the HAM serving now; returns its pid. */
+  async killGuardian(signal: Deno.Signal = "SIGKILL"): Promise<number> {
+    const pid = await this.guardianPid();
+    if (pid === null) throw new Error("The HAM has no Guardian");
+    Deno.kill(pid, signal);
+    return pid;
+  }
+
+  /**
+   * Waits until the socket answers with a HAM other than `since` (the pid of the HAM that
+   * was killed), with a Guardian of its own; returns the new pids.
+   */
+  waitTakeover(since: number, ms = 15_000): Promise<HamPids> {
+    return until(
+      async () => {
+        const p = await pidsOf(this.stateDir);
+        return p.hamPid !== since && p.guardianPid !== null ? p : null;
+      },
+      `a HAM other than ${since} to answer:\n${this.log()}`,
+      ms,
+    );
+  }
+
+  /** Waits until the HAM has a Guardian other than `since`; returns its pid. */
+  waitGuardian(since: number | null = null, ms = 15_000): Promise<number> {
+    return until(
+      async () => {
+        const g = (await pidsOf(this.stateDir)).guardianPid;
+        return g !== null && g !== since ? g : null;
+      },
+      `a Guardian other than ${since}:\n${this.log()}`,
+      ms,
+    );
   }
 
   /** The HAM's log so far. */
@@ -199,17 +324,19 @@ export class HamProcess implements AsyncDisposable {
     return socketPath(this.stateDir);
   }
 
-  /** Stops the HAM (if running), kills every process it left, removes the directory. */
+  /**
+   * Stops the HAM and its Guardian with `hamctl stop --wait` (if one answers), kills every
+   * process left with the state directory in its environment, removes the directory.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch { /* already exited */ }
-    await deadline(this.child.status, 10_000, "ham to exit").catch(() => {
+    await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
+      .catch(() => {});
+    await deadline(this.child.status, 2_000, "ham to exit").catch(() => {
       try {
         this.child.kill("SIGKILL");
       } catch { /* gone */ }
     });
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 5; round++) {
       const pids = await processesOf(this.stateDir);
       if (pids.length === 0) break;
       for (const pid of pids) {
@@ -218,6 +345,7 @@ export class HamProcess implements AsyncDisposable {
         } catch { /* gone */ }
       }
     }
+    await this.child.status;
     await Deno.remove(this.stateDir, { recursive: true }).catch(() => {});
     await Deno.remove(this.#log).catch(() => {});
   }

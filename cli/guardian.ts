@@ -1,0 +1,108 @@
+/**
+ * `guardian`: the Guardian role, started by the HAM as
+ * `guardian --state-dir DIR --ham-pid PID [--log FILE] [--timestamps S]`, never by hand.
+ * It watches its HAM; when the HAM is gone without a stop, it takes over and from then on
+ * serves as the HAM (with a Guardian of its own) until stopped.
+ *
+ * Exit codes: 0 when told to exit (SIGTERM, or the HAM stopping), 1 when it cannot watch
+ * or cannot take over, 2 for bad arguments; after a takeover, those of `ham`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Guardian } from "../guardian/guardian.ts";
+import { EXIT_CODES } from "../lib/errors.ts";
+import { createLogger, type TimestampStyle } from "../lib/logger.ts";
+import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+
+const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
+
+The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
+
+/** Runs the `guardian` role; returns the exit code. */
+export async function guardian(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        "state-dir": { type: "string" },
+        "ham-pid": { type: "string" },
+        log: { type: "string" },
+        timestamps: { type: "string", default: "absolute" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    console.error(`guardian: ${(err as Error).message}\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const stateDir = flags["state-dir"];
+  const hamPid = flags["ham-pid"] === undefined ? null : Number(flags["ham-pid"]);
+  const ts = flags.timestamps;
+  if (
+    !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
+    !["none", "relative", "absolute"].includes(ts)
+  ) {
+    console.error(USAGE);
+    return EXIT_CODES.usage;
+  }
+  let write: ((line: string) => void) | undefined;
+  if (flags.log) {
+    const file = Deno.openSync(flags.log, { append: true, create: true, write: true });
+    const enc = new TextEncoder();
+    write = (line) => file.writeSync(enc.encode(line));
+  }
+  let verbosity = () => 1;
+  const log = createLogger({
+    verbosity: () => verbosity(),
+    write,
+    timestamps: ts as TimestampStyle,
+  });
+  // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
+  let takingOver = false;
+  let pending: Deno.Signal | undefined;
+  const onTerm = () => {
+    if (takingOver) return void (pending = "SIGTERM");
+    log.log("info", `Guardian ${Deno.pid} exiting on SIGTERM`);
+    Deno.exit(EXIT_CODES.ok);
+  };
+  Deno.addSignalListener("SIGTERM", onTerm);
+  let g: Guardian;
+  try {
+    g = await Guardian.start({ stateDir, hamPid, log });
+  } catch (err) {
+    log.log("error", `Guardian ${Deno.pid} cannot start: ${(err as Error).message}`);
+    return EXIT_CODES.failed;
+  }
+  verbosity = () => g.tail.state.verbosity;
+  log.log(
+    "info",
+    `Guardian ${Deno.pid} watching HAM ${hamPid ?? "?"} on "${stateDir}" ` +
+      `(live copy at seq ${g.tail.seq})`,
+  );
+  const gone = await g.hamGone();
+  takingOver = true;
+  if (gone.stopRequested) {
+    log.log("info", `Guardian ${Deno.pid} exiting: its HAM stopped`);
+    gone.lock.close();
+    return EXIT_CODES.ok;
+  }
+  log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
+  try {
+    const daemon = await g.takeOver(gone, {
+      timestamps: ts as TimestampStyle,
+      write,
+      guardian: true,
+      guardianArgs: guardianArgs(flags.log, ts),
+      compactRecords: compactRecordsFromEnv(),
+    });
+    Deno.removeSignalListener("SIGTERM", onTerm);
+    return await serve(daemon, pending);
+  } catch (err) {
+    log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
+    return EXIT_CODES.failed;
+  }
+}

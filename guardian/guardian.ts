@@ -1,0 +1,98 @@
+/**
+ * The Guardian: a standby copy of the HAM, started by it (QNX §6). It keeps a live copy of
+ * the HAM's state by following the journal ({@linkcode JournalTail}), watches the HAM
+ * ({@linkcode HamWatch}), and when the HAM is gone without having said it was stopping it
+ * takes over, in the same process: it becomes the HAM through `HamDaemon.start`, which
+ * replays the state directory through the one replay path, journals the HAM failure,
+ * re-watches every entity by pid and start time (no monitored process is restarted or
+ * signalled because of the takeover; one that died meanwhile is handled exactly once;
+ * interrupted action lists resume), listens on the same socket, and starts a new Guardian.
+ *
+ * Signals: SIGTERM makes a Guardian exit 0 (its HAM starts a new one unless it is
+ * stopping); SIGINT ends it, as it ends its HAM in a terminal.
+ *
+ * @module
+ */
+
+import { HamDaemon, type HamOptions } from "../lib/daemon.ts";
+import { JournalTail } from "../lib/journal_tail.ts";
+import type { Logger } from "../lib/logger.ts";
+import { type HamGone, HamWatch } from "./ham_watch.ts";
+
+/** Options of {@linkcode Guardian.start}. */
+export interface GuardianOptions {
+  /** The state directory of the HAM to guard. */
+  stateDir: string;
+  /** The HAM's pid (`--ham-pid`), or null when not known. */
+  hamPid: number | null;
+  /** Where the Guardian's log lines go until it takes over. */
+  log: Logger;
+}
+
+/** What the HAM this Guardian becomes is started with (the rest comes from the Guardian). */
+export type TakeoverOptions = Omit<HamOptions, "stateDir" | "lock" | "takeover">;
+
+/** A Guardian, watching its HAM. */
+export class Guardian {
+  /** The live copy of the HAM's state. */
+  readonly tail: JournalTail;
+  readonly #opts: GuardianOptions;
+  readonly #watch: HamWatch;
+
+  private constructor(opts: GuardianOptions, tail: JournalTail, watch: HamWatch) {
+    this.#opts = opts;
+    this.tail = tail;
+    this.#watch = watch;
+  }
+
+  /**
+   * Loads the live copy (read-only), follows the journal, and starts watching the HAM.
+   *
+   * @throws {HamError} EIO when the journal cannot be read.
+   */
+  static async start(opts: GuardianOptions): Promise<Guardian> {
+    const { log } = opts;
+    const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
+    tail.follow({
+      onApplied: (n) => log.log("debug", `Guardian: applied ${n} records, at seq ${tail.seq}`),
+    });
+    let watch: HamWatch;
+    try {
+      watch = await HamWatch.start(opts);
+    } catch (err) {
+      tail.close();
+      throw err;
+    }
+    return new Guardian(opts, tail, watch);
+  }
+
+  /**
+   * Resolves once the HAM is gone and this process holds the state directory's lock. The
+   * live copy stops following then, where it was: the takeover logs how far behind it was.
+   */
+  async hamGone(): Promise<HamGone> {
+    const gone = await this.#watch.gone;
+    this.tail.close();
+    await this.#watch.close();
+    return gone;
+  }
+
+  /**
+   * Becomes the HAM: starts a {@linkcode HamDaemon} on the lock already held, which
+   * replays the files again (the live copy is not trusted for that: it tells how far behind
+   * it was), journals the HAM failure, resumes, serves and starts a new Guardian.
+   */
+  takeOver(gone: HamGone, opts: TakeoverOptions): Promise<HamDaemon> {
+    return HamDaemon.start({
+      ...opts,
+      stateDir: this.#opts.stateDir,
+      lock: gone.lock,
+      takeover: {
+        deadHamPid: this.#opts.hamPid,
+        noticedAt: gone.noticedAt,
+        noticedBy: gone.noticedBy,
+        liveSeq: this.tail.seq,
+      },
+    });
+  }
+}

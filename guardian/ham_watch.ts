@@ -1,0 +1,123 @@
+/**
+ * How the Guardian watches its HAM. The authority is the state directory's lock: the HAM
+ * holds it for its whole life, the Guardian waits for it (a blocking `flock`), and the
+ * kernel hands it over once the HAM's process is gone, however it ended. Two faster
+ * signals are logged as they come: the end of the Guardian's connection to the HAM's
+ * socket, and a pidfd on the HAM's pid. The connection also carries the HAM's notice that
+ * it is stopping, after which getting the lock means "exit", not "take over".
+ *
+ * @module
+ */
+
+import { HamClient } from "../lib/client.ts";
+import { HamError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { ProcessWatcher, type Watch } from "../lib/process_watcher.ts";
+import { waitForLock } from "../lib/state_lock.ts";
+
+/** What {@linkcode HamWatch.gone} resolves with: the HAM is gone and its lock is ours. */
+export interface HamGone {
+  /** The state directory's lock, held: pass it to the HAM this process becomes. */
+  lock: Deno.FsFile;
+  /** The HAM said it was stopping: exit instead of taking over. */
+  stopRequested: boolean;
+  /** `performance.now()` when the HAM was first seen gone. */
+  noticedAt: number;
+  /** Which signal came first: `lock`, `connection` or `pidfd`. */
+  noticedBy: string;
+}
+
+/** Options of {@linkcode HamWatch.start}. */
+export interface HamWatchOptions {
+  stateDir: string;
+  /** The HAM's pid, watched by pidfd; null to rely on the lock and the connection. */
+  hamPid: number | null;
+  log: Logger;
+}
+
+/** Watches one HAM until it is gone. */
+export class HamWatch {
+  /** Resolves once the HAM is gone and this process holds the state directory's lock. */
+  readonly gone: Promise<HamGone>;
+  #log: Logger;
+  #client: HamClient | null = null;
+  #watcher: ProcessWatcher | null = null;
+  #watch: Watch | null = null;
+  #stopRequested = false;
+  #noticed: { at: number; by: string } | null = null;
+
+  private constructor(opts: HamWatchOptions) {
+    this.#log = opts.log;
+    this.gone = waitForLock(opts.stateDir).then((lock) => {
+      this.#notice("lock");
+      return {
+        lock,
+        stopRequested: this.#stopRequested,
+        noticedAt: this.#noticed!.at,
+        noticedBy: this.#noticed!.by,
+      };
+    });
+  }
+
+  /**
+   * Starts watching: waits for the lock at once, connects to the HAM's socket as client
+   * `guardian` and opens a pidfd on `hamPid`. Neither of the last two is needed: when they
+   * fail (the HAM is already gone) the lock still decides.
+   */
+  static async start(opts: HamWatchOptions): Promise<HamWatch> {
+    const w = new HamWatch(opts);
+    await w.#connect(opts.stateDir);
+    if (opts.hamPid !== null) w.#watchPid(opts.hamPid);
+    return w;
+  }
+
+  /** True once the HAM said it is stopping. */
+  get stopRequested(): boolean {
+    return this.#stopRequested;
+  }
+
+  /** Closes the connection and the pidfd (the lock, once held, is the caller's). */
+  async close(): Promise<void> {
+    this.#watch?.cancel();
+    this.#client?.close();
+    await this.#client?.closed;
+    await this.#watcher?.close();
+  }
+
+  #notice(by: string): void {
+    if (this.#noticed) return;
+    this.#noticed = { at: performance.now(), by };
+    if (by !== "lock") this.#log.log("info", `Guardian ${Deno.pid}: the HAM is gone (${by})`);
+  }
+
+  async #connect(stateDir: string): Promise<void> {
+    let client: HamClient;
+    try {
+      client = await HamClient.connect({ stateDir, client: "guardian", timeoutMs: 5000 });
+    } catch (err) {
+      // Most likely the HAM died while this Guardian was starting: the lock will tell.
+      this.#log.log("info", `Guardian ${Deno.pid} cannot reach the HAM: ${(err as Error).message}`);
+      if (err instanceof HamError && err.code === "EBADF") this.#notice("connection");
+      return;
+    }
+    this.#client = client;
+    const pushes = client.pushes();
+    (async () => {
+      for await (const push of pushes) {
+        if ((push as { type?: unknown })?.type === "stopping") this.#stopRequested = true;
+      }
+    })();
+    client.closed.then(() => this.#notice("connection"));
+  }
+
+  #watchPid(pid: number): void {
+    try {
+      this.#watcher = new ProcessWatcher();
+      this.#watch = this.#watcher.watch(pid, null, { reap: false });
+      this.#watch.exited.then((st) => st && this.#notice("pidfd"));
+    } catch (err) {
+      if (err instanceof HamError && err.code === "ESRCH") return this.#notice("pidfd");
+      this.#log.log("warn", `Guardian ${Deno.pid} cannot watch pid ${pid}: ${err}`);
+    }
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The Guardian, end to end: real `ham` processes with their Guardians, killed with real
+ * signals; real workers; waits on events and on the socket with deadlines.
+ */
+
+import {
+  deepEqual as assertEquals,
+  notEqual as assertNotEquals,
+  ok as assert,
+} from "node:assert/strict";
+import { connect } from "../../lib/ham.ts";
+import { JournalTail } from "../../lib/journal_tail.ts";
+import { processStartTime } from "../../lib/proc.ts";
+import type { EntityView } from "../../lib/status_view.ts";
+import { alive, HamProcess, processesOf, until } from "../support/ham_process.ts";
+import { startSelfAttached } from "../support/fault_self_attach.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Attaches `n` sleeping workers `w0`… with a rearmed death → restart + log each. */
+async function workers(ham: HamProcess, n: number): Promise<void> {
+  await using c = await connect({ stateDir: ham.stateDir, client: "test" });
+  for (let i = 0; i < n; i++) {
+    const w = await c.attach(`w${i}`, { argv: ["/bin/sleep", "1000"] });
+    const death = await w.condition("death", "death", { flags: ["rearm"] });
+    await death.restart("restart", { flags: ["rearm"] });
+    await death.log("note", `w${i} died`, { flags: ["rearm"] });
+  }
+}
+
+async function entity(ham: HamProcess, name: string): Promise<EntityView> {
+  return await ham.ok("status", name, "--json");
+}
+
+Deno.test(
+  "a Guardian takes over a SIGKILLed HAM with the full state and the same workers",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    await workers(ham, 3);
+    await ham.ok("entity", "later");
+    await ham.ok("condition", "later/up", "attach");
+    await ham.ok("action", "later/up/note", "log", "--message", "later attached");
+    const before = await ham.ok("status", "--json");
+    const starts = before.entities.map((e: EntityView) => e.pid && processStartTime(e.pid));
+    const dead = await ham.killHam("SIGKILL");
+    const pids = await ham.waitTakeover(dead);
+    assertNotEquals(pids.guardianPid, dead);
+    const after = await ham.ok("status", "--json");
+    assertEquals(after.entities, before.entities, "entities, conditions and actions as before");
+    assertEquals(after.hamPid, pids.hamPid);
+    assertEquals(after.hamFailures, 1);
+    assert(after.lastTakeover !== null);
+    for (const [i, e] of after.entities.entries()) {
+      if (e.pid === null) continue;
+      assert(alive(e.pid), `${e.name} is still running: not restarted, not signalled`);
+      assertEquals(processStartTime(e.pid), starts[i], `${e.name} is the same process`);
+    }
+    // A worker killed after the takeover is restarted by the new HAM.
+    const since = await ham.seq();
+    Deno.kill(before.entities[1].pid, "SIGKILL");
+    await ham.waitEvent("w1", "restarted", since);
+    const w1 = await entity(ham, "w1");
+    assertNotEquals(w1.pid, before.entities[1].pid);
+    assertEquals([w1.restarts, w1.deaths], [1, 1]);
+    assert(ham.log().includes("took over from HAM"));
+  },
+);
+
+Deno.test("a worker killed while no HAM is up is handled exactly once", opts, async () => {
+  await using ham = await HamProcess.start();
+  await workers(ham, 2);
+  const w0 = await entity(ham, "w0");
+  const dead = await ham.killHam("SIGKILL");
+  Deno.kill(w0.pid!, "SIGKILL");
+  await ham.waitTakeover(dead);
+  const restarted = await until(async () => {
+    const e = await entity(ham, "w0");
+    return e.pid !== w0.pid && e.pid !== null ? e : null;
+  }, "w0 to be restarted after the takeover");
+  assertEquals([restarted.restarts, restarted.deaths], [1, 1]);
+  await using c = await connect({ stateDir: ham.stateDir });
+  const { events } = await c.events({ entity: "w0" });
+  assertEquals(events.filter((e) => e.type === "restart").length, 1);
+  const w1 = await entity(ham, "w1");
+  assertEquals([w1.restarts, w1.deaths], [0, 0]);
+});
+
+Deno.test("a SIGKILLed Guardian is replaced by its HAM", opts, async () => {
+  await using ham = await HamProcess.start();
+  const { hamPid, guardianPid } = await ham.pids();
+  await ham.killGuardian("SIGKILL");
+  const next = await ham.waitGuardian(guardianPid);
+  const st = await ham.status();
+  assertEquals([st.hamPid, st.guardianPid, st.guardianFailures, st.hamFailures], [
+    hamPid,
+    next,
+    1,
+    0,
+  ]);
+});
+
+Deno.test("hamctl stop ends the HAM and its Guardian", opts, async () => {
+  await using ham = await HamProcess.start();
+  await workers(ham, 1);
+  const { hamPid, guardianPid } = await ham.pids();
+  const w0 = await entity(ham, "w0");
+  await ham.ok("stop", "--wait");
+  await until(() => Promise.resolve(!alive(hamPid) && !alive(guardianPid!) || null), "both");
+  const left = await processesOf(ham.stateDir);
+  assert(!left.includes(hamPid) && !left.includes(guardianPid!), `left: ${left}`);
+  assert(alive(w0.pid!), "a stop leaves the workers running");
+});
+
+Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", opts, async () => {
+  await using ham = await HamProcess.start();
+  await workers(ham, 1);
+  const w0 = await entity(ham, "w0");
+  const dead = await ham.killHam("SIGTERM");
+  await ham.waitTakeover(dead);
+  const st = await ham.status();
+  assertEquals(st.hamFailures, 1);
+  assertEquals(st.entities[0].pid, w0.pid);
+  assert(ham.log().includes("exiting on SIGTERM"));
+});
+
+Deno.test("an action list cut by the HAM's death is resumed, not repeated", opts, async () => {
+  await using ham = await HamProcess.start();
+  const out = `${ham.stateDir}/list-out`;
+  await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+  await ham.ok("condition", "w/death", "death");
+  await ham.ok("action", "w/death/a", "execute", "--", "/bin/sh", "-c", `printf a >> ${out}`);
+  await ham.ok("action", "w/death/wait", "waitfor", "--delay", "1500ms");
+  await ham.ok("action", "w/death/b", "execute", "--", "/bin/sh", "-c", `printf b >> ${out}`);
+  const w = await entity(ham, "w");
+  using tail = JournalTail.open(ham.stateDir);
+  Deno.kill(w.pid!, "SIGKILL");
+  // Kill the HAM during the waitfor, once the first action's completion is in the journal.
+  await until(() => {
+    tail.catchUp();
+    return Promise.resolve([...tail.state.runs.values()].some((r) => r.next === 1) || null);
+  }, "the first action to complete");
+  const dead = await ham.killHam("SIGKILL");
+  assertEquals(Deno.readTextFileSync(out), "a");
+  await ham.waitTakeover(dead);
+  const text = await until(async () => {
+    const t = await Deno.readTextFile(out);
+    return t.includes("b") ? t : null;
+  }, "the last action to run");
+  assertEquals(text, "ab");
+});
+
+Deno.test("a self-attached client re-attaches by itself after a takeover", opts, async () => {
+  await using ham = await HamProcess.start();
+  await using client = await startSelfAttached(ham.stateDir, "selfie");
+  const before = await entity(ham, "selfie");
+  assertEquals([before.type, before.pid], ["ATTACHEDSELF", client.pid]);
+  const dead = await ham.killHam("SIGKILL");
+  await ham.waitTakeover(dead);
+  await using c = await connect({ stateDir: ham.stateDir });
+  await until(async () => {
+    const { events } = await c.events({ entity: "selfie" });
+    return events.some((e) => e.type === "reattach") || null;
+  }, "the client to re-attach");
+  const after = await entity(ham, "selfie");
+  assertEquals([after.type, after.pid, after.deaths], ["ATTACHEDSELF", client.pid, 0]);
+  // Its connection is its life again: the new HAM sees it die.
+  const since = await ham.seq();
+  client.child.kill("SIGKILL");
+  await ham.waitEvent("selfie", "dead", since);
+});
+
+Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", opts, async () => {
+  await using ham = await HamProcess.start();
+  await workers(ham, 2);
+  const w0 = await entity(ham, "w0");
+  const w1 = await entity(ham, "w1");
+  const { hamPid, guardianPid } = await ham.pids();
+  Deno.kill(hamPid, "SIGSTOP"); // So that it cannot start another Guardian.
+  Deno.kill(guardianPid!, "SIGKILL");
+  Deno.kill(hamPid, "SIGKILL");
+  await ham.child.status;
+  Deno.kill(w1.pid!, "SIGKILL");
+  await ham.restart();
+  const st = await ham.status();
+  assertEquals(st.entities.find((e) => e.name === "w0")!.pid, w0.pid);
+  const restarted = await until(async () => {
+    const e = await entity(ham, "w1");
+    return e.pid !== w1.pid && e.pid !== null ? e : null;
+  }, "w1 to be restarted");
+  assertEquals([restarted.restarts, restarted.deaths], [1, 1]);
+});
