@@ -153,14 +153,120 @@ async function killAndRestart(demo: Demo, ticker: EntityHandle): Promise<void> {
   );
 }
 
+/** The beater's heartbeat: period 100 ms, missed-low after 3 empty periods, missed-high after 6. */
+const BEATER_HB = { periodMs: 100, low: 3, high: 6 };
+
+/**
+ * Scene "missed heartbeat": a worker (examples/workers/beater.ts) attaches itself with a
+ * heartbeat and beats every 25 ms. It hiccups (SIGUSR1: no beat for 450 ms): missed-low
+ * fires and logs; it beats again, but the health stays latched at missed-low until an
+ * acknowledgement (a raised condition) runs a heartbeat-healthy action. Then it hangs
+ * (SIGUSR2: alive, no beat): missed-low logs again (the latch was reset), missed-high
+ * kills it, and the death restarts it; the new process attaches itself again and beats.
+ */
+async function missedHeartbeatScene(demo: Demo): Promise<void> {
+  const { timeline, h } = demo;
+  const name = "beater";
+  const { periodMs, low, high } = BEATER_HB;
+  await using watcher = await connect({ stateDir: h.stateDir, client: "demo-beats" });
+  const events = await watcher.subscribe({ entity: name });
+  const seen = (ev: HamEvent) =>
+    timeline.mark(
+      ev.type === "heartbeat"
+        ? `HAM: "${name}" missed ${ev.detail?.missed} periods in a row: ${ev.detail?.condition}`
+        : ev.type === "reattach"
+        ? `HAM: "${name}" (pid ${ev.detail?.pid}) attached itself again`
+        : describeEvent(ev),
+      ev.at,
+    );
+  const worker = new Deno.Command(`${BIN}/deno`, {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env",
+      `${REPO}examples/workers/beater.ts`,
+      h.stateDir,
+      name,
+    ],
+    stdin: "null",
+    stdout: "null",
+  }).spawn();
+  h.track(worker.pid);
+  await nextEvent(events, (ev) => ev.type === "attach", 10_000, "the beater's attach-self", seen);
+  const e = h.ham.entityHandle(name);
+  const rearm = { flags: ["rearm"] };
+  const lowCond = await e.condition("missed-low", "hb-missed-low", rearm);
+  await lowCond.log("note", `${name} missed ${low} heartbeats`, rearm);
+  const ack = await e.conditionRaise("ack", { rtype: 1, flags: ["rearm"] });
+  await ack.heartbeatHealthy("healthy", rearm);
+  const highCond = await e.condition("missed-high", "hb-missed-high", rearm);
+  await highCond.signal("kill", "SIGKILL", null, rearm);
+  const death = await e.condition("death", "death", rearm);
+  await death.restart("restart", rearm);
+  timeline.mark(
+    `"${name}" (pid ${worker.pid}) beats every 25 ms; heartbeat ${periodMs} ms, low ${low}, ` +
+      `high ${high}: missed-low -> log, missed-high -> SIGKILL, death -> restart, ` +
+      `raise type 1 -> heartbeat-healthy`,
+  );
+  const health = async () => (await h.entity(name)).heartbeat!;
+  const until = (pred: (hb: Awaited<ReturnType<typeof health>>) => boolean, what: string) =>
+    within(
+      (async () => {
+        for (let hb = await health();; hb = await health()) {
+          if (pred(hb)) return hb;
+          await new Promise((r) => setTimeout(r, periodMs / 2));
+        }
+      })(),
+      5_000,
+      what,
+    );
+
+  Deno.kill(worker.pid, "SIGUSR1");
+  timeline.mark(`kill -USR1 ${worker.pid}: the beater hiccups (no beat for 450 ms)`);
+  const isNote = (ev: HamEvent) => ev.type === "action" && ev.action === "note";
+  await nextEvent(events, isNote, 5_000, "the missed-low log", seen);
+  const latched = await until((hb) => hb.missed === 0, "the beats to resume");
+  timeline.check(
+    latched.health === "missed-low",
+    `it beats again (missed ${latched.missed}) but the health stays latched: ${latched.health}`,
+  );
+  await h.ham.raise(name, { rtype: 1 });
+  timeline.mark(`raised type 1 on "${name}" (the acknowledgement)`);
+  await nextEvent(events, (ev) => ev.action === "healthy", 5_000, "heartbeat-healthy", seen);
+  const reset = await health();
+  timeline.check(reset.health === "healthy", `heartbeat-healthy reset the health: ${reset.health}`);
+
+  const hungAt = Date.now();
+  Deno.kill(worker.pid, "SIGUSR2");
+  timeline.mark(`kill -USR2 ${worker.pid}: the beater hangs (alive, no more beats)`, hungAt);
+  await nextEvent(events, isNote, 5_000, "the missed-low log, again", seen);
+  await nextEvent(events, (ev) => ev.action === "kill", 5_000, "the kill", seen);
+  const restarted = await nextEvent(events, (ev) => ev.type === "restart", 5_000, "restart", seen);
+  const newPid = restarted.detail?.pid as number;
+  h.track(newPid);
+  await nextEvent(events, (ev) => ev.type === "reattach", 5_000, "the re-attach", seen);
+  await worker.status;
+  const beating = await until(
+    (hb) => hb.lastBeat !== null && Date.parse(hb.lastBeat) > restarted.at + 2 * periodMs,
+    `pid ${newPid} to beat`,
+  );
+  timeline.mark(`hang -> restarted: ${restarted.at - hungAt} ms (${high} periods of ${periodMs} ms)`);
+  timeline.check(
+    newPid !== worker.pid && beating.health === "healthy" && beating.missed === 0,
+    `"${name}" is back as pid ${newPid} and beats (health ${beating.health})`,
+  );
+}
+
 /**
  * ==== LATER SCENES GO HERE ====
  *
  * Scenes still to be written, run after the restart and before the status, in order:
  * - "takeover": kill the HAM itself; its Guardian takes over, and the ticker is still
  *   watched (kill it again: it comes back);
- * - "missed heartbeat": a worker attached with a heartbeat stops beating; the HAM sees it
- *   miss, and restarts it.
+ * - "missed heartbeat" ({@linkcode missedHeartbeatScene}, written): a worker attached with a
+ *   heartbeat stops beating; the HAM sees it miss, and restarts it.
  *
  * A scene takes the {@linkcode Demo}, prints its lines with `demo.timeline.mark()`, checks
  * with `demo.timeline.check()` (which throws when the scene did not behave), and is
@@ -168,7 +274,7 @@ async function killAndRestart(demo: Demo, ticker: EntityHandle): Promise<void> {
  */
 const LATER_SCENES: Array<(demo: Demo) => Promise<void>> = [
   // takeoverScene,
-  // missedHeartbeatScene,
+  missedHeartbeatScene,
 ];
 
 /** Runs the later scenes; see {@linkcode LATER_SCENES}. */

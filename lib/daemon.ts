@@ -9,8 +9,9 @@
 
 import { Engine } from "./engine.ts";
 import { EventHub } from "./event_hub.ts";
+import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler } from "./handler.ts";
+import { createHandler, notifier } from "./handler.ts";
 import { createLogger, type Logger, type TimestampStyle } from "./logger.ts";
 import { realProcessOps, systemClock } from "./process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "./process_watcher.ts";
@@ -91,7 +92,7 @@ export class HamDaemon {
     this.#lock = lock;
     this.store = store;
     this.log = log;
-    this.hub = new EventHub();
+    this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -106,6 +107,7 @@ export class HamDaemon {
         this.hub.publish(ev);
         this.changed();
       },
+      notify: notifier(this.hub),
     });
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
@@ -190,7 +192,14 @@ export class HamDaemon {
       }),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
     );
-    if (opts.takeover) d.#logTakeover(opts.takeover, replayedSeq, timing);
+    if (opts.takeover) {
+      d.#logTakeover(opts.takeover, replayedSeq, timing);
+      d.hub.publish({
+        type: "takeover",
+        entity: "",
+        detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
+      });
+    }
     d.#keeper?.start();
     d.changed();
     return d;
@@ -260,6 +269,7 @@ export class HamDaemon {
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
       await this.#watcher.close();
@@ -271,5 +281,18 @@ export class HamDaemon {
       this.#stopped.resolve();
     })();
     return this.#stopping;
+  }
+}
+
+/** Opens the durable event log; without it (unwritable directory) events stay in memory. */
+function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
+  try {
+    return EventLog.open(stateDir);
+  } catch (err) {
+    log.log(
+      "warn",
+      `Cannot open the event log, events are kept in memory only: ${(err as Error).message}`,
+    );
+    return undefined;
   }
 }

@@ -174,12 +174,22 @@ export class Engine implements RunnerContext {
       let watch: ReturnType<ProcessOps["watch"]> | null = null;
       const spawnId = spec.argv ? newSpawnId() : null;
       if (spec.argv) {
-        spawned = this.processes.spawn(spec.argv, {
-          entity: name,
-          spawnId: spawnId!,
-          cwd,
-          env: spec.env,
-        });
+        // Journaled first: a HAM that dies between this spawn and the attach record leaves a
+        // process that the next HAM finds by its marker and ends (the attach was never
+        // acknowledged).
+        const intent: RecordBody = { t: "attach-intent", entity: name, spawnId: spawnId! };
+        await this.#store.commit([intent]);
+        try {
+          spawned = this.processes.spawn(spec.argv, {
+            entity: name,
+            spawnId: spawnId!,
+            cwd,
+            env: spec.env,
+          });
+        } catch (err) {
+          this.record([{ t: "attach-abandoned", spawnId: spawnId! }]);
+          throw err;
+        }
         pid = spawned.pid;
         startTime = spawned.startTime;
       } else {
@@ -519,6 +529,14 @@ export class Engine implements RunnerContext {
    * one that died while no HAM was watching has its death handled.
    */
   resume(): void {
+    for (const spawnId of [...(this.state.pendingSpawns ?? [])]) {
+      const pid = this.processes.findSpawned(spawnId);
+      if (pid !== null) {
+        this.log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
+        this.#kill(pid, this.processes.describe(pid)?.startTime ?? null);
+      }
+      this.record([{ t: "attach-abandoned", spawnId }]);
+    }
     const deathRuns = new Map<string, Promise<void>[]>();
     for (const run of [...this.state.runs.values()]) {
       const ev = run.event as EntityEvent;

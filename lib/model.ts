@@ -185,6 +185,8 @@ export interface HamState {
   entities: Map<string, Entity>;
   /** Action lists in progress. */
   runs: Map<string, RunState>;
+  /** Spawn markers of attaches whose process may exist but whose attach is not journaled. */
+  pendingSpawns: string[];
 }
 
 /** Creates a fresh entity record. */
@@ -231,6 +233,7 @@ export function createState(): HamState {
     lastTakeover: null,
     entities,
     runs: new Map(),
+    pendingSpawns: [],
   };
 }
 

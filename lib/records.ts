@@ -38,6 +38,10 @@ export type RecordBody =
     heartbeat: HeartbeatSpec | null;
     at: number;
   }
+  /** An attach is about to spawn a process carrying `spawnId` (journaled before it does). */
+  | { t: "attach-intent"; entity: string; spawnId: string }
+  /** The spawn of an attach-intent failed, or its process was cleaned up after a takeover. */
+  | { t: "attach-abandoned"; spawnId: string }
   /** The entity is removed (detach, or death without restart). */
   | { t: "remove"; entity: string }
   | {

@@ -83,6 +83,9 @@ export function applyRecord(state: HamState, r: HamRecord): void {
         e = newEntity(r.entity, r.kind, r.at);
         state.entities.set(r.entity, e);
       }
+      if (r.spawnId !== null && state.pendingSpawns?.includes(r.spawnId)) {
+        state.pendingSpawns = state.pendingSpawns.filter((s) => s !== r.spawnId);
+      }
       e.kind = r.kind;
       e.pid = r.pid;
       e.startTime = r.startTime;
@@ -96,6 +99,14 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.deathPending = false;
       e.deathFired = false;
       resetHeartbeat(e, r.heartbeat ? r.at : null);
+      return;
+    }
+    case "attach-intent": {
+      state.pendingSpawns = [...(state.pendingSpawns ?? []), r.spawnId];
+      return;
+    }
+    case "attach-abandoned": {
+      state.pendingSpawns = (state.pendingSpawns ?? []).filter((s) => s !== r.spawnId);
       return;
     }
     case "remove": {

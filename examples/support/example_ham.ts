@@ -80,9 +80,17 @@ export class ExampleHam implements AsyncDisposable {
 
   /** Ctrl-C: `await using` cannot run its course, so clean up at once with what is known. */
   #onInterrupt = (): void => {
-    try {
-      Deno.kill(this.hamPid, "SIGTERM");
-    } catch { /* already gone */ }
+    // A stop, not a signal: SIGTERM to a HAM with a Guardian is a takeover.
+    const stop = new Deno.Command(`${BIN}/hamctl`, {
+      args: ["--state-dir", this.stateDir, "stop", "--wait", "--timeout", "5s"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    if (!stop.success) {
+      try {
+        Deno.kill(this.hamPid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
     for (const pid of this.#workers) {
       try {
         Deno.kill(pid, "SIGKILL");

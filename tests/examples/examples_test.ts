@@ -72,6 +72,11 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assertMatch(out, new RegExp(`ticker \\(pid ${restarted}\\) ticks again`));
     assertMatch(out, /Num Restarts\s+: 1\n/);
     assertMatch(out, /stopped the HAM/);
+    assertMatch(out, /ok: it beats again \(missed 0\) but the health stays latched: missed-low/);
+    assertMatch(out, /action beater\/ack\/healthy \(heartbeat-healthy\) ran/);
+    const [hung] = numbers(out, /kill -USR2 (\d+): the beater hangs/);
+    const [back] = numbers(out, /"beater" is back as pid (\d+)/);
+    assert(hung > 0 && back > 0 && hung !== back, "the hung beater was replaced");
   },
   "simple_restart.ts": (out) => {
     const pids = [...numbers(out, /kill #\d: kill -KILL (\d+)/), ...numbers(out, /is pid (\d+)/)];
@@ -91,6 +96,8 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     }
     assertMatch(out, /as ATTACHEDSELF/);
   },
+  "heartbeat_deadlock.ts": (out) => heartbeatStory(out, "mutex-deadlock", "deadlocked"),
+  "heartbeat_starvation.ts": (out) => heartbeatStory(out, "mutex-starvation", "thread 1 turns greedy"),
   "hamctl_setup.sh": (out) => {
     const [killed] = numbers(out, /kill -KILL (\d+) \(web\)/);
     const [restarted] = numbers(out, /--for restarted --since \d+ -> restarted: pid (\d+)/);
@@ -99,6 +106,21 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assertMatch(out, /Num Restarts\s+: 1\n/);
   },
 };
+
+/** The checks of examples 5 and 6: missed-low, missed-high, post-mortem, kill, restart, re-attach. */
+function heartbeatStory(out: string, entity: string, trouble: string): void {
+  assertMatch(out, new RegExp(`worker \\d+: ${trouble}`));
+  assertMatch(out, new RegExp(`"${entity}" missed 3 periods in a row: hb-missed-low`));
+  assertMatch(out, new RegExp(`"${entity}" missed 5 periods in a row: hb-missed-high`));
+  assertMatch(out, new RegExp(`action ${entity}/missed-high/post-mortem \\(execute\\) ran`));
+  assertMatch(out, new RegExp(`action ${entity}/missed-high/kill \\(signal\\) ran`));
+  const [first, second] = numbers(out, /the restarted worker has a new pid \(\d+ -> (\d+)\)/)
+    .concat(numbers(out, new RegExp(`"${entity}" \\(pid (\\d+)\\) attached itself again`)));
+  assert(first > 0 && first === second, "the restarted worker attached itself again");
+  assertMatch(out, /ok: post-mortem saved in DIR\/postmortem-\d+\.txt/);
+  assertMatch(out, /HeartBeat State\s+: HEALTHY\n/);
+  assertMatch(out, /Num Restarts\s+: 1\n/);
+}
 
 const files = [...Deno.readDirSync(EXAMPLES)]
   .filter((e) => e.isFile && /\.(ts|sh)$/.test(e.name))

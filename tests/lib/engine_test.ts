@@ -1121,13 +1121,25 @@ Deno.test("Engine.attach() watches the process when attached by pid and its exit
   assert.deepEqual(h.procs.runs, ["died"]);
 });
 
-Deno.test("Engine.attach() kills the spawned process when the attach cannot be recorded", async () => {
+Deno.test("Engine.attach() spawns nothing when the journal is full", async () => {
   const h = setup();
   h.store.failCommits = fullDisk();
   await assert.rejects(() => attach(h, "web"), (e) => e instanceof HamError && e.code === "ENOSPC");
+  assert.equal(h.procs.callsOf("spawn").length, 0);
+  assert.equal(h.store.state.entities.has("web"), false);
+});
+
+Deno.test("Engine.resume() ends a process whose attach was never acknowledged", async () => {
+  const h = setup();
+  h.store.commit([{ t: "attach-intent", entity: "web", spawnId: "sp-1" }]);
+  h.procs.addProcess(900);
+  h.procs.spawnedById.set("sp-1", 900);
+  h.engine.resume();
+  await settle(h);
   const [s] = h.procs.callsOf("signal");
+  assert.equal(s.pid, 900);
   assert.equal(s.signal, 9);
-  assert.equal(s.pid, h.procs.callsOf("spawn")[0].pid);
+  assert.deepEqual(h.store.state.pendingSpawns, []);
   assert.equal(h.store.state.entities.has("web"), false);
 });
 
