@@ -223,16 +223,20 @@ export class Ham implements AsyncDisposable {
 
   /**
    * Follows the event stream, from `since` (default: from now), optionally of one entity.
-   * The iterator ends when the connection does.
+   * With `channel`, only the notify actions delivered to that channel (the QNX pulse
+   * analogue); without `since`, a channel subscriber first gets what its channel has not
+   * delivered yet. A `lagged` push (backlog over 4 MiB) ends the iterator; subscribe again
+   * from the sequence it names. The iterator ends when the connection does.
    */
   async subscribe(
-    opts: { since?: number; entity?: string } = {},
+    opts: { since?: number; entity?: string; channel?: string } = {},
   ): Promise<AsyncIterableIterator<HamEvent>> {
     const pushes = this.client.pushes();
     try {
       await this.client.request("subscribe", {
         since: opts.since ?? null,
         entity: opts.entity ?? null,
+        channel: opts.channel ?? null,
       });
     } catch (err) {
       await pushes.return?.();

@@ -7,8 +7,10 @@
  *    EPROTO error and closes.
  * 2. Then any number of requests `{"id":N,"op":VERB,...}`, answered in any order by
  *    `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":{"code","message"}}`.
- * 3. The server may push `{"push":...}` lines (events for subscribers, `reattach`
- *    notices for self-attached clients after a Guardian takeover).
+ * 3. The server may push `{"push":...}` lines: `{"type":"event","event":...}` for
+ *    subscribers, `{"type":"lagged","from":SEQ,"oldest":SEQ}` when a subscriber fell
+ *    behind (subscribe again from `from`), and `{"type":"stopping"}` before an explicit
+ *    stop (so self-attached clients do not try to reconnect; after a takeover they do).
  *
  * {@linkcode decodeRequest} validates untrusted input and throws only {@linkcode HamError}.
  *
