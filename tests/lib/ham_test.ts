@@ -132,7 +132,12 @@ Deno.test("Ham.subscribe() yields the events pushed after subscribing", async ()
   const events = await ham.subscribe({ entity: "web" });
   assert.deepEqual((await events.next()).value, ev);
   assert.deepEqual((await events.next()).value, { ...ev, seq: 2 });
-  assert.deepEqual(body(fake.requests[1]), { op: "subscribe", since: null, entity: "web" });
+  assert.deepEqual(body(fake.requests[1]), {
+    op: "subscribe",
+    since: null,
+    entity: "web",
+    channel: null,
+  });
 });
 
 Deno.test("Ham.stop() counts a connection closed before the answer as stopped", async () => {
