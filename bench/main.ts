@@ -1,7 +1,9 @@
 /**
  * The HAM's benchmarks, against the targets of the issue: death detection, restart after
  * SIGKILL (and the spawn floor under it), control requests, reading status from a shell,
- * memory with 1, 100 and 1,000 entities, idle CPU with 100, and starting 100 processes.
+ * memory with 1, 100 and 1,000 entities, idle CPU with 100, starting 100 processes, event
+ * delivery to a subscriber, missed-high detection against its deadline, and the HAM's CPU
+ * with 1,000 entities beating at 10 Hz and 10,000 at 1 Hz.
  * Every HAM runs as a real process on a temporary state directory and is cleaned up, with
  * every process it started, even on Ctrl-C.
  *
@@ -19,7 +21,10 @@ import { parseArgs } from "node:util";
 import { BenchHam, liveHams } from "./bench_ham.ts";
 import { measureCli } from "./cli_latency.ts";
 import { measureDeath } from "./death_latency.ts";
+import { measureEventLatency } from "./event_latency.ts";
 import { measureFleetStart } from "./fleet_start.ts";
+import { type HeartbeatLoad, measureHeartbeatCost } from "./heartbeat_cost.ts";
+import { measureHeartbeatLateness } from "./heartbeat_lateness.ts";
 import { measureIdleCpu } from "./idle_cpu.ts";
 import { measureDenoRss, measureMemory } from "./memory.ts";
 import { measureRequests } from "./request_latency.ts";
@@ -46,6 +51,16 @@ export interface BenchPlan {
   idleSeconds: number;
   fleetSize: number;
   fleetRuns: number;
+  /** Raise → event received samples. */
+  events: number;
+  /** Missed-high lateness samples. */
+  lateness: number;
+  /** The heartbeat loads (fast, then slow), each measured on a HAM of its own. */
+  heartbeatLoads: [HeartbeatLoad, HeartbeatLoad];
+  /** The window of each heartbeat load, in seconds. */
+  heartbeatSeconds: number;
+  /** The longest wait for the HAM to settle after a load's attaches, in ms. */
+  heartbeatSettleMs: number;
 }
 
 /** The plan of a run. */
@@ -61,6 +76,14 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       idleSeconds: 1,
       fleetSize: 100,
       fleetRuns: 1,
+      events: 50,
+      lateness: 5,
+      heartbeatLoads: [
+        { entities: 100, hz: 10, clients: 2 },
+        { entities: 1000, hz: 1, clients: 2 },
+      ],
+      heartbeatSeconds: 2,
+      heartbeatSettleMs: 5_000,
     };
   }
   return {
@@ -73,6 +96,14 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     idleSeconds: opts.long ? 30 : 10,
     fleetSize: 100,
     fleetRuns: 10,
+    events: 1000,
+    lateness: 50,
+    heartbeatLoads: [
+      { entities: 1000, hz: 10, clients: 4 },
+      { entities: 10_000, hz: 1, clients: 4 },
+    ],
+    heartbeatSeconds: 10,
+    heartbeatSettleMs: 60_000,
   };
 }
 
@@ -130,6 +161,25 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     await using h = await BenchHam.start();
     progress(`${p.fleetSize} processes running (${p.fleetRuns} runs)`);
     figures.push(await measureFleetStart(h, p.fleetSize, p.fleetRuns));
+  }
+  {
+    await using h = await BenchHam.start();
+    progress(`event delivery (${p.events} samples)`);
+    figures.push(await measureEventLatency(h, p.events));
+    progress(`missed-high lateness (${p.lateness} samples)`);
+    figures.push(await measureHeartbeatLateness(h, p.lateness));
+  }
+  for (
+    const [load, id] of [
+      [p.heartbeatLoads[0], "heartbeat.cpu_fast"],
+      [p.heartbeatLoads[1], "heartbeat.cpu_slow"],
+    ] as const
+  ) {
+    await using h = await BenchHam.start();
+    progress(`${load.entities} entities beating at ${load.hz} Hz (${p.heartbeatSeconds} s)`);
+    figures.push(
+      await measureHeartbeatCost(h, id, load, p.heartbeatSeconds, p.heartbeatSettleMs),
+    );
   }
   return { worker: helper.kind, figures };
 }

@@ -158,10 +158,10 @@ const BEATER_HB = { periodMs: 100, low: 3, high: 6 };
 
 /**
  * Scene "missed heartbeat": a worker (examples/workers/beater.ts) attaches itself with a
- * heartbeat and beats every 25 ms. It hiccups (SIGUSR1: no beat for 450 ms): missed-low
+ * heartbeat and beats every 25 ms. It hiccups (SIGUSR2: no beat for 450 ms): missed-low
  * fires and logs; it beats again, but the health stays latched at missed-low until an
  * acknowledgement (a raised condition) runs a heartbeat-healthy action. Then it hangs
- * (SIGUSR2: alive, no beat): missed-low logs again (the latch was reset), missed-high
+ * (SIGHUP: alive, no beat): missed-low logs again (the latch was reset), missed-high
  * kills it, and the death restarts it; the new process attaches itself again and beats.
  */
 async function missedHeartbeatScene(demo: Demo): Promise<void> {
@@ -223,8 +223,8 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
       what,
     );
 
-  Deno.kill(worker.pid, "SIGUSR1");
-  timeline.mark(`kill -USR1 ${worker.pid}: the beater hiccups (no beat for 450 ms)`);
+  Deno.kill(worker.pid, "SIGUSR2");
+  timeline.mark(`kill -USR2 ${worker.pid}: the beater hiccups (no beat for 450 ms)`);
   const isNote = (ev: HamEvent) => ev.type === "action" && ev.action === "note";
   await nextEvent(events, isNote, 5_000, "the missed-low log", seen);
   const latched = await until((hb) => hb.missed === 0, "the beats to resume");
@@ -239,8 +239,8 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
   timeline.check(reset.health === "healthy", `heartbeat-healthy reset the health: ${reset.health}`);
 
   const hungAt = Date.now();
-  Deno.kill(worker.pid, "SIGUSR2");
-  timeline.mark(`kill -USR2 ${worker.pid}: the beater hangs (alive, no more beats)`, hungAt);
+  Deno.kill(worker.pid, "SIGHUP");
+  timeline.mark(`kill -HUP ${worker.pid}: the beater hangs (alive, no more beats)`, hungAt);
   await nextEvent(events, isNote, 5_000, "the missed-low log, again", seen);
   await nextEvent(events, (ev) => ev.action === "kill", 5_000, "the kill", seen);
   const restarted = await nextEvent(events, (ev) => ev.type === "restart", 5_000, "restart", seen);
@@ -252,7 +252,9 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
     (hb) => hb.lastBeat !== null && Date.parse(hb.lastBeat) > restarted.at + 2 * periodMs,
     `pid ${newPid} to beat`,
   );
-  timeline.mark(`hang -> restarted: ${restarted.at - hungAt} ms (${high} periods of ${periodMs} ms)`);
+  timeline.mark(
+    `hang -> restarted: ${restarted.at - hungAt} ms (${high} periods of ${periodMs} ms)`,
+  );
   timeline.check(
     newPid !== worker.pid && beating.health === "healthy" && beating.missed === 0,
     `"${name}" is back as pid ${newPid} and beats (health ${beating.health})`,

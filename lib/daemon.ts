@@ -85,6 +85,7 @@ export class HamDaemon {
   #stopped = Promise.withResolvers<void>();
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
   #statusWriting: Promise<void> = Promise.resolve();
+  #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
 
   private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
@@ -229,10 +230,13 @@ export class HamDaemon {
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
   changed(): void {
-    if (this.#statusTimer !== undefined || this.#stopping) return;
+    if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = undefined;
+      // At most one write waits behind the running one: it takes the state as it is then.
+      this.#statusQueued = true;
       this.#statusWriting = this.#statusWriting.then(async () => {
+        this.#statusQueued = false;
         try {
           await writeStatusTree(
             statusDir(this.stateDir),

@@ -616,11 +616,14 @@ export class Engine implements RunnerContext {
     return { entity: e.name, pid: e.pid! };
   }
 
-  /** A self-attached entity's connection closed without detach: that is its death. */
-  connectionLost(name: string): void {
+  /**
+   * The connection on which process `pid` attached itself as `name` closed without detach:
+   * that is its death, unless the entity has moved on to another process since (the death
+   * was already seen through the pidfd, and the entity restarted).
+   */
+  connectionLost(name: string, pid: number): void {
     const e = this.state.entities.get(name);
-    if (!e || e.kind !== "self" || e.pid === null) return;
-    const pid = e.pid;
+    if (!e || e.kind !== "self" || e.pid !== pid) return;
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
     this.#track(this.handleExit(name, pid, { code: null, signal: null }));

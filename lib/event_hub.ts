@@ -109,7 +109,8 @@ export class EventHub {
       this.#log?.append(full);
     } catch { /* the in-memory window still has it; the log catches up on the next event */ }
     this.#ring.push(full);
-    if (this.#ring.length > this.#capacity) {
+    // Trimmed in chunks (amortized O(1) per event), never below the capacity.
+    if (this.#ring.length >= this.#capacity * 1.5) {
       this.#ring.splice(0, this.#ring.length - this.#capacity);
     }
     for (const l of [...this.#listeners]) l(full);

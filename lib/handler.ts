@@ -76,8 +76,10 @@ export function createHandler(ctx: HandlerContext) {
         });
         if (!conn.selfEntities.has(req.entity)) {
           conn.selfEntities.add(req.entity);
+          // The death of THIS process: by the time the connection's end is seen, the pidfd
+          // may have reported it already and the entity been restarted with another pid.
           conn.onClose.push(() => {
-            if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity);
+            if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity, r.pid);
           });
         }
         ctx.changed();

@@ -1,9 +1,9 @@
 /**
  * A worker for the demo's missed-heartbeat scene: it attaches ITSELF to the HAM as NAME
  * with a heartbeat (period 100 ms, missed-low 3, missed-high 6) and beats every 25 ms.
- * SIGUSR1 makes it hiccup: no beat for PAUSE_MS (default 450), then it beats again.
- * SIGUSR2 makes it hang: it stays alive, but never beats again. It exits when its
- * connection to the HAM ends.
+ * SIGUSR2 makes it hiccup: no beat for PAUSE_MS (default 450), then it beats again.
+ * SIGHUP makes it hang: it stays alive, but never beats again. It exits when its
+ * connection to the HAM ends. (Not SIGUSR1: that one opens Deno's inspector.)
  *
  * Run: bin/deno run --allow-read --allow-write --allow-net --allow-env examples/workers/beater.ts STATE_DIR [NAME] [PAUSE_MS]
  *
@@ -20,8 +20,8 @@ if (stateDir === undefined) {
 /** No beat before this instant (ms since the epoch); Infinity once hung. */
 let quietUntil = 0;
 // Listening before attaching: a signal sent once the HAM shows the entity finds a listener.
-Deno.addSignalListener("SIGUSR1", () => void (quietUntil = Date.now() + Number(pauseText)));
-Deno.addSignalListener("SIGUSR2", () => void (quietUntil = Infinity));
+Deno.addSignalListener("SIGUSR2", () => void (quietUntil = Date.now() + Number(pauseText)));
+Deno.addSignalListener("SIGHUP", () => void (quietUntil = Infinity));
 
 const ham = await connect({ stateDir, client: name });
 ham.client.closed.then(() => Deno.exit(0));

@@ -97,7 +97,11 @@ async function thread2(): Promise<never> {
 // Once greedy, thread 1 reports that it is busy: the process is not stuck, thread 2 starves.
 setInterval(() => {
   if (greedy && waitingSince !== null) {
-    note(`thread 1: ${rounds1} rounds; thread 2 waiting for the lock for ${Date.now() - waitingSince} ms`);
+    note(
+      `thread 1: ${rounds1} rounds; thread 2 waiting for the lock for ${
+        Date.now() - waitingSince
+      } ms`,
+    );
   }
 }, 200);
 await Promise.all([thread1(), thread2()]);

@@ -35,6 +35,10 @@ const EXPECTED = [
   "idle_cpu.ticks",
   "idle_cpu.sched",
   "fleet.start",
+  "event.latency",
+  "heartbeat.lateness",
+  "heartbeat.cpu_fast",
+  "heartbeat.cpu_slow",
 ];
 
 interface Figure {

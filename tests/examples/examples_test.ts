@@ -74,7 +74,7 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assertMatch(out, /stopped the HAM/);
     assertMatch(out, /ok: it beats again \(missed 0\) but the health stays latched: missed-low/);
     assertMatch(out, /action beater\/ack\/healthy \(heartbeat-healthy\) ran/);
-    const [hung] = numbers(out, /kill -USR2 (\d+): the beater hangs/);
+    const [hung] = numbers(out, /kill -HUP (\d+): the beater hangs/);
     const [back] = numbers(out, /"beater" is back as pid (\d+)/);
     assert(hung > 0 && back > 0 && hung !== back, "the hung beater was replaced");
   },
@@ -97,7 +97,8 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assertMatch(out, /as ATTACHEDSELF/);
   },
   "heartbeat_deadlock.ts": (out) => heartbeatStory(out, "mutex-deadlock", "deadlocked"),
-  "heartbeat_starvation.ts": (out) => heartbeatStory(out, "mutex-starvation", "thread 1 turns greedy"),
+  "heartbeat_starvation.ts": (out) =>
+    heartbeatStory(out, "mutex-starvation", "thread 1 turns greedy"),
   "hamctl_setup.sh": (out) => {
     const [killed] = numbers(out, /kill -KILL (\d+) \(web\)/);
     const [restarted] = numbers(out, /--for restarted --since \d+ -> restarted: pid (\d+)/);

@@ -1179,16 +1179,27 @@ Deno.test("Engine.connectionLost() handles a death when a self-attached entity's
   h.procs.addProcess(4242);
   await h.engine.attach(spec("app", { argv: null, pid: 4242, kind: "self" }));
   h.tree.condition("app/died", "death").action("app/died/x", P.exec("died"));
-  h.engine.connectionLost("app");
+  h.engine.connectionLost("app", 4242);
   await settle(h);
   assert.deepEqual(h.procs.runs, ["died"]);
   assert.equal(h.store.state.entities.has("app"), false);
 });
 
+Deno.test("Engine.connectionLost() does nothing when the entity has another pid by then", async () => {
+  const h = setup();
+  h.procs.addProcess(4242);
+  await h.engine.attach(spec("app", { argv: null, pid: 4242, kind: "self" }));
+  h.tree.condition("app/died", "death").action("app/died/x", P.exec("died"));
+  h.engine.connectionLost("app", 4343);
+  await settle(h);
+  assert.deepEqual(h.procs.runs, []);
+  assert.equal(h.store.recordsOf("death").length, 0);
+});
+
 Deno.test("Engine.connectionLost() does nothing when the entity is not self-attached", async () => {
   const h = setup();
-  await attach(h, "web");
-  h.engine.connectionLost("web");
+  const pid = await attach(h, "web");
+  h.engine.connectionLost("web", pid);
   await settle(h);
   assert.equal(h.store.recordsOf("death").length, 0);
 });
