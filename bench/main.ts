@@ -33,11 +33,14 @@ import { measureSpawnFloor } from "./spawn_floor.ts";
 import { buildStampHelper } from "./stamp_helper.ts";
 import type { Figure } from "./stats.ts";
 import { renderTable } from "./table.ts";
+import { measureJournalThroughput } from "./journal_throughput.ts";
+import { measureSnapshot } from "./snapshot_size.ts";
+import { measureTakeover } from "./takeover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
   --quick  few samples and short windows (a smoke test; the figures mean little)
   --json   print the figures as JSON instead of a table
-  --long   measure idle CPU over 30 s instead of 10 s`;
+  --long   measure idle CPU over 30 s instead of 10 s, and a takeover at 10,000 entities`;
 
 /** How many samples each measurement takes. */
 export interface BenchPlan {
@@ -61,6 +64,14 @@ export interface BenchPlan {
   heartbeatSeconds: number;
   /** The longest wait for the HAM to settle after a load's attaches, in ms. */
   heartbeatSettleMs: number;
+  /** Takeovers measured, as [entities, rounds]. */
+  takeovers: Array<[number, number]>;
+  /** Concurrent clients of the journal throughput runs, and each run's seconds. */
+  journalClients: number[];
+  journalSeconds: number;
+  /** Entities of the snapshot measurement, and its rounds. */
+  snapshotEntities: number;
+  snapshotRounds: number;
 }
 
 /** The plan of a run. */
@@ -84,6 +95,11 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       ],
       heartbeatSeconds: 2,
       heartbeatSettleMs: 5_000,
+      takeovers: [[10, 1]],
+      journalClients: [1, 10],
+      journalSeconds: 0.5,
+      snapshotEntities: 1000,
+      snapshotRounds: 1,
     };
   }
   return {
@@ -104,6 +120,11 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     ],
     heartbeatSeconds: 10,
     heartbeatSettleMs: 60_000,
+    takeovers: opts.long ? [[10, 5], [1000, 3], [10_000, 1]] : [[10, 5], [1000, 3]],
+    journalClients: [1, 10, 100],
+    journalSeconds: 2,
+    snapshotEntities: 10_000,
+    snapshotRounds: 3,
   };
 }
 
@@ -180,6 +201,16 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     figures.push(
       await measureHeartbeatCost(h, id, load, p.heartbeatSeconds, p.heartbeatSettleMs),
     );
+  }
+  progress(`snapshot at ${p.snapshotEntities} entities`);
+  figures.push(...await measureSnapshot(p.snapshotEntities, p.snapshotRounds));
+  for (const clients of p.journalClients) {
+    progress(`journal throughput with ${clients} client(s)`);
+    figures.push(await measureJournalThroughput(clients, p.journalSeconds));
+  }
+  for (const [entities, rounds] of p.takeovers) {
+    progress(`takeover with ${entities} entities (${rounds} rounds)`);
+    figures.push(...await measureTakeover(entities, rounds));
   }
   return { worker: helper.kind, figures };
 }

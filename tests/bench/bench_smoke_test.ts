@@ -39,6 +39,14 @@ const EXPECTED = [
   "heartbeat.lateness",
   "heartbeat.cpu_fast",
   "heartbeat.cpu_slow",
+  "snapshot-encode-1000",
+  "snapshot-decode-1000",
+  "snapshot-write-1000",
+  "snapshot-size-1000",
+  "journal-throughput-1",
+  "journal-throughput-10",
+  "takeover-answer-10",
+  "takeover-handled-10",
 ];
 
 interface Figure {
@@ -65,8 +73,13 @@ Deno.test("bench/main.ts --quick --json reports a positive finite number for eve
   for (const f of result.figures) {
     assert(Number.isSafeInteger(f.n) && f.n >= 1, `${f.id}: N ${f.n}`);
     for (const [name, v] of [["median", f.median], ["p95", f.p95]] as const) {
-      // An idle HAM may well use no CPU at all over the quick run's window.
-      const inRange = f.id.startsWith("idle_cpu.") ? v >= 0 : v > 0;
+      // An idle HAM may well use no CPU at all over the quick run's window, and a missed
+      // heartbeat can be seen a fraction of a millisecond before its computed deadline.
+      const inRange = f.id.startsWith("idle_cpu.")
+        ? v >= 0
+        : f.id === "heartbeat.lateness"
+        ? v > -50
+        : v > 0;
       assert(Number.isFinite(v) && inRange, `${f.id}: ${name} ${v}`);
     }
     assert(f.p95 >= f.median, `${f.id}: p95 ${f.p95} below median ${f.median}`);
