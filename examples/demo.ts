@@ -13,7 +13,7 @@
  * @module
  */
 
-import { connect, type EntityHandle, type HamEvent } from "../mod.ts";
+import { connect, type EntityHandle, type HamEvent, type HamView } from "../mod.ts";
 import {
   BIN,
   describeEvent,
@@ -262,6 +262,50 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
 }
 
 /**
+ * Scene "takeover": the HAM itself is killed (SIGKILL). Its Guardian takes over with the
+ * exact state: the ticker keeps running with the same pid (it is not restarted), and a
+ * later death of the ticker is still recovered by the new HAM.
+ */
+async function takeoverScene(demo: Demo): Promise<void> {
+  const { timeline, h } = demo;
+  const before = await h.ham.status() as HamView;
+  const ticker = await h.entity("ticker");
+  const oldHam = h.hamPid;
+  const killedAt = Date.now();
+  Deno.kill(oldHam, "SIGKILL");
+  timeline.mark(
+    `kill -KILL ${oldHam} (the HAM itself; its Guardian is ${before.guardianPid})`,
+    killedAt,
+  );
+  const newHam = await h.reconnect(oldHam);
+  timeline.mark(
+    `the Guardian took over: HAM ${newHam} answers on the same socket, ${
+      Date.now() - killedAt
+    } ms after the kill`,
+  );
+  const after = await h.ham.status() as HamView;
+  const same = await h.entity("ticker");
+  timeline.check(
+    same.pid === ticker.pid && same.restarts === ticker.restarts,
+    `the ticker kept running through the takeover (pid ${same.pid}, not restarted)`,
+  );
+  timeline.check(
+    after.hamFailures === before.hamFailures + 1,
+    `status counts the HAM failure (Ham Failures: ${after.hamFailures})`,
+  );
+  const since = await h.nextSeq();
+  Deno.kill(same.pid!, "SIGKILL");
+  timeline.mark(`kill -KILL ${same.pid} (ticker), with the new HAM in charge`);
+  await h.ham.wait("ticker", "restarted", { since, timeoutMs: 5_000 });
+  const again = await h.entity("ticker");
+  h.track(again.pid);
+  timeline.check(
+    again.pid !== same.pid && again.pid !== null,
+    `the new HAM restarted the ticker (pid ${same.pid} -> ${again.pid})`,
+  );
+}
+
+/**
  * ==== LATER SCENES GO HERE ====
  *
  * Scenes still to be written, run after the restart and before the status, in order:
@@ -275,7 +319,7 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
  * added to this list. Keep the whole demo under 10 s.
  */
 const LATER_SCENES: Array<(demo: Demo) => Promise<void>> = [
-  // takeoverScene,
+  takeoverScene,
   missedHeartbeatScene,
 ];
 

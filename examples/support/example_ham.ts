@@ -63,9 +63,9 @@ export class ExampleHam implements AsyncDisposable {
   /** The HAM's state directory (a fresh temporary directory). */
   readonly stateDir: string;
   /** A library connection to the HAM (`connect({ stateDir })`). */
-  readonly ham: Ham;
+  ham: Ham;
   /** The HAM's pid, as it answered the handshake. */
-  readonly hamPid: number;
+  hamPid: number;
   readonly #timeline: Timeline;
   readonly #workers = new Set<number>();
   #stopped = false;
@@ -132,6 +132,28 @@ export class ExampleHam implements AsyncDisposable {
   }
 
   /** Remembers a process to kill at cleanup (one the HAM may no longer monitor). */
+  /**
+   * Connects again, to whichever HAM serves the state directory now (after a takeover the
+   * Guardian has become the HAM), waiting up to `ms` for one other than `oldPid`.
+   */
+  async reconnect(oldPid: number, ms = 10_000): Promise<number> {
+    const end = Date.now() + ms;
+    for (;;) {
+      try {
+        const ham = await connect({ stateDir: this.stateDir, client: "example" });
+        if (ham.client.server.hamPid !== oldPid) {
+          this.ham.close();
+          this.ham = ham;
+          this.hamPid = ham.client.server.hamPid;
+          return this.hamPid;
+        }
+        ham.close();
+      } catch { /* not answering yet */ }
+      if (Date.now() > end) throw new ScenarioError(`no HAM took over within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   track(pid: number | null | undefined): void {
     if (pid) this.#workers.add(pid);
   }

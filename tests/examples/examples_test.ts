@@ -70,7 +70,10 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assert(killed > 0 && restarted > 0 && killed !== restarted, "the ticker got a new pid");
     assertMatch(out, /kill -> restarted: \d+ ms/);
     assertMatch(out, new RegExp(`ticker \\(pid ${restarted}\\) ticks again`));
-    assertMatch(out, /Num Restarts\s+: 1\n/);
+    assertMatch(out, /Num Restarts\s+: 2\n/);
+    assertMatch(out, /the Guardian took over: HAM \d+ answers on the same socket/);
+    assertMatch(out, /ok: the ticker kept running through the takeover/);
+    assertMatch(out, /ok: the new HAM restarted the ticker/);
     assertMatch(out, /stopped the HAM/);
     assertMatch(out, /ok: it beats again \(missed 0\) but the health stays latched: missed-low/);
     assertMatch(out, /action beater\/ack\/healthy \(heartbeat-healthy\) ran/);
