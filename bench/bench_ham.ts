@@ -8,6 +8,7 @@
  */
 
 import { connect, type Ham } from "../lib/ham.ts";
+import { processesOf } from "../tests/support/ham_process.ts";
 import { sleep } from "./sleep.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -24,25 +25,6 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
     p,
     new Promise<null>((r) => (timer = setTimeout(() => r(null), ms))),
   ]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Pids of live processes whose initial environment holds `HAM_STATE_DIR=dir`, by grep over
- * `/proc/PID/environ` (Deno refuses /proc reads without `--allow-all`).
- */
-export async function processesOf(dir: string): Promise<number[]> {
-  const out = await new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      'grep -lzx -- "HAM_STATE_DIR=$1" /proc/[0-9]*/environ 2>/dev/null; true',
-      "sh",
-      dir,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").map((l) => /^\/proc\/(\d+)\//.exec(l))
-    .filter((m) => m !== null).map((m) => Number(m![1])).filter((p) => p !== Deno.pid);
 }
 
 /** What a `hamctl` run produced. */

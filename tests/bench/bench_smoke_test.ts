@@ -4,18 +4,11 @@
  * timing is asserted: the figures of a quick run mean little, and machines differ.
  */
 
+import { DAEMON_PERMISSIONS } from "../../lib/self_command.ts";
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-run",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys",
-];
+const PERMISSIONS = DAEMON_PERMISSIONS;
 
 /** The figures every run reports (a full run adds `memory.rss_1000`). */
 const EXPECTED = [

@@ -3,19 +3,12 @@
  */
 
 import * as assert from "node:assert/strict";
+import { DAEMON_PERMISSIONS } from "../../lib/self_command.ts";
 import { deadline } from "../support/ham_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = `${ROOT}bin/deno`;
-const PERMS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-run",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys",
-];
+const PERMS = DAEMON_PERMISSIONS;
 
 async function run(args: string[]): Promise<{ code: number; out: string }> {
   const o = await new Deno.Command(DENO, { args, stdout: "piped", stderr: "piped" }).output();
