@@ -93,6 +93,16 @@ const CHECKS: Record<string, (out: string, ms: number) => void> = {
     assert(byPid[0] === byPid[1] && byPid[2] === byPid[3] && byPid[0] !== byPid[2]);
     assertMatch(out, /ok: wait-ready held the mounts until the server was ready/);
   },
+  "client_recovery.ts": (out) => {
+    assertEquals(numbers(out, /client: recovery #(\d+): HAM reported the restart/), [1, 2]);
+    assertEquals(numbers(out, /kill -KILL (\d+) \(echo\)/).length, 2, "two kills");
+    assertMatch(out, /ok: every request got its echo, in order, once \(20 of 20\)/);
+    assertMatch(out, /ok: the client recovered 2 times and never saw an error \(ACOUNT 2\)/);
+    assertMatch(out, /ok: the HAM restarted "echo" 2 times \(Num Restarts: 2\)/);
+    assertEquals(numbers(out, /file: recovery #\d+: haReopen, seek to offset (\d+)/), [256, 640]);
+    assertMatch(out, /ok: the read continued at its offset: all 790 bytes, in order/);
+    assertMatch(out, /ok: the file recovered 2 times/);
+  },
   "death_notification.ts": (out) => {
     for (const c of ["client-1", "client-2"]) {
       assertMatch(out, new RegExp(`${c}: notified: "server" \\(pid \\d+\\) died`));
