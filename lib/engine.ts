@@ -36,6 +36,12 @@ import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
 import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
 
+/**
+ * How long a restarted self-attached process has to start and attach itself again before
+ * its missed heartbeats count (its re-attach starts the accounting at once).
+ */
+export const RESTART_HEARTBEAT_GRACE_MS = 1000;
+
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
   return crypto.randomUUID().slice(0, 13);
@@ -502,7 +508,10 @@ export class Engine implements RunnerContext {
       spawnId,
       at: this.clock.now(),
     }]);
-    if (this.state.entities.get(name)?.heartbeat) this.#startHeartbeat(name);
+    const restarted = this.state.entities.get(name);
+    if (restarted?.heartbeat) {
+      this.#startHeartbeat(name, restarted.kind === "self" ? RESTART_HEARTBEAT_GRACE_MS : 0);
+    }
     this.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     this.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
@@ -683,12 +692,17 @@ export class Engine implements RunnerContext {
     return { entity: name };
   }
 
-  #startHeartbeat(name: string): void {
+  /**
+   * Starts (or restarts) an entity's heartbeat accounting; periods count from now plus
+   * `graceMs` (a restarted self-attached process gets {@linkcode RESTART_HEARTBEAT_GRACE_MS}
+   * to start and attach itself again; its re-attach starts the accounting afresh).
+   */
+  #startHeartbeat(name: string, graceMs = 0): void {
     this.#beats.get(name)?.stop.abort();
     const stop = new AbortController();
     const beat = { seen: false, stop };
     this.#beats.set(name, beat);
-    const origin = this.clock.now();
+    const origin = this.clock.now() + graceMs;
     this.#track((async () => {
       let now = origin;
       while (!stop.signal.aborted) {
