@@ -17,30 +17,22 @@ import {
   type RunSpec,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "./dispatch.ts";
+import { Attacher, type AttachSpec } from "./attacher.ts";
 import { HamError } from "./errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "./flags.ts";
-import { periodEnd, tick } from "./heartbeat.ts";
-import { decideRestart } from "./restart_policy.ts";
+import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "./logger.ts";
 import { getEntity } from "./model.ts";
-import type {
-  Action,
-  ActionParams,
-  ExitStatus,
-  HamState,
-  HeartbeatSpec,
-  RaiseMatch,
-} from "./model.ts";
+import type { Action, ExitStatus, HamState, RaiseMatch } from "./model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "./records.ts";
-import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
+import { Restarter, type RestartParams } from "./restarter.ts";
+import { resume, type ResumeContext } from "./resume.ts";
+import type { SpawnedProcess } from "./spawner.ts";
 
-/**
- * How long a restarted self-attached process has to start and attach itself again before
- * its missed heartbeats count (its re-attach starts the accounting at once).
- */
-export const RESTART_HEARTBEAT_GRACE_MS = 1000;
+export type { AttachSpec } from "./attacher.ts";
+export { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
@@ -65,18 +57,6 @@ export interface EngineOptions {
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
 }
 
-/** What to attach. */
-export interface AttachSpec {
-  entity: string;
-  argv: string[] | null;
-  pid: number | null;
-  cwd: string | null;
-  env: Record<string, string> | null;
-  flags: number;
-  heartbeat: HeartbeatSpec | null;
-  kind?: "attached" | "self";
-}
-
 interface Selected {
   f: Firing;
   list: Action[] | null;
@@ -96,12 +76,14 @@ export class Engine implements RunnerContext {
   #emit: (ev: EngineEvent) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
   #monitors = new Map<string, Monitor>();
-  #reserved = new Set<string>();
   #lanes = new Lanes();
   #tasks = new Set<Promise<unknown>>();
   #stopped = false;
   #halt = new AbortController();
-  #beats = new Map<string, { seen: boolean; stop: AbortController }>();
+  #heartbeats: HeartbeatMonitor;
+  #restarter: Restarter;
+  #attacher: Attacher;
+  #internals: ResumeContext;
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -111,6 +93,43 @@ export class Engine implements RunnerContext {
     this.log = opts.log;
     this.#emit = opts.emit ?? (() => {});
     this.#notify = opts.notify ?? (() => false);
+    // What the helpers may use of the engine, private parts included.
+    const live = { state: () => this.state, stopped: () => this.#stopped };
+    const ctx = {
+      get state() {
+        return live.state();
+      },
+      get stopped() {
+        return live.stopped();
+      },
+      haltSignal: this.#halt.signal,
+      processes: this.processes,
+      clock: this.clock,
+      log: this.log,
+      commit: (bodies: RecordBody[]) => this.#store.commit(bodies),
+      record: (bodies: RecordBody[]) => this.record(bodies),
+      emit: (ev: EngineEvent) => this.emit(ev),
+      fire: (ev: EntityEvent) => this.fire(ev),
+      track: <T>(p: Promise<T>): Promise<T> => this.#track(p),
+      kill: (pid: number, startTime: string | null) => this.#kill(pid, startTime),
+      prepare: (ev: EntityEvent) => {
+        const selected = this.#select(ev);
+        return () => this.#dispatch(ev, selected);
+      },
+      runOnLane: (spec: RunSpec) => this.#runOnLane(spec),
+      refire: (ev: EntityEvent) => this.#fire(ev, [], true),
+      finishDeath: (name: string) => this.#finishDeath(name),
+      monitored: (name: string) => this.#monitors.has(name),
+      handleExit: (name: string, pid: number, st: ExitStatus) => this.handleExit(name, pid, st),
+      monitorSpawned: (name: string, p: SpawnedProcess) => this.#monitorSpawned(name, p),
+      monitorWatch: (name: string, pid: number, w: ReturnType<ProcessOps["watch"]>) =>
+        this.#monitorWatch(name, pid, w),
+      startHeartbeat: (name: string, graceMs?: number) => this.#heartbeats.start(name, graceMs),
+    };
+    this.#internals = ctx;
+    this.#heartbeats = new HeartbeatMonitor(ctx);
+    this.#restarter = new Restarter(ctx);
+    this.#attacher = new Attacher(ctx);
   }
 
   /** True once {@linkcode Engine.stop} was called: running lists end at their next step. */
@@ -163,80 +182,8 @@ export class Engine implements RunnerContext {
    * Attaches a command (spawned now) or a running pid. Fills a placeholder (raising
    * `attach`) or a dead kept entity; refuses a name that is in use with EEXIST.
    */
-  async attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
-    const name = spec.entity;
-    const existing = this.state.entities.get(name);
-    if (spec.kind === "self" && existing && existing.pid !== null && existing.pid === spec.pid) {
-      return await this.#reattachSelf(spec);
-    }
-    if ((existing && existing.pid !== null) || this.#reserved.has(name)) {
-      throw new HamError("EEXIST", `Cannot attach entity "${name}": it already exists`);
-    }
-    this.#reserved.add(name);
-    try {
-      const filling = existing !== undefined;
-      let pid: number, startTime: string | null, argv = spec.argv, cwd = spec.cwd;
-      let spawned: SpawnedProcess | null = null;
-      let watch: ReturnType<ProcessOps["watch"]> | null = null;
-      const spawnId = spec.argv ? newSpawnId() : null;
-      if (spec.argv) {
-        // Journaled first: a HAM that dies between this spawn and the attach record leaves a
-        // process that the next HAM finds by its marker and ends (the attach was never
-        // acknowledged).
-        const intent: RecordBody = { t: "attach-intent", entity: name, spawnId: spawnId! };
-        await this.#store.commit([intent]);
-        try {
-          spawned = this.processes.spawn(spec.argv, {
-            entity: name,
-            spawnId: spawnId!,
-            cwd,
-            env: spec.env,
-          });
-        } catch (err) {
-          this.record([{ t: "attach-abandoned", spawnId: spawnId! }]);
-          throw err;
-        }
-        pid = spawned.pid;
-        startTime = spawned.startTime;
-      } else {
-        pid = spec.pid!;
-        const d = this.processes.describe(pid);
-        if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
-        watch = this.processes.watch(pid, d.startTime);
-        startTime = d.startTime;
-        argv = d.argv && d.argv.length > 0 ? d.argv : null;
-        cwd = d.cwd;
-      }
-      try {
-        await this.#store.commit([{
-          t: "attach",
-          entity: name,
-          kind: spec.kind ?? "attached",
-          pid,
-          startTime,
-          argv,
-          cwd,
-          env: spec.env,
-          spawnId,
-          spawned: spawned !== null,
-          flags: spec.flags,
-          heartbeat: spec.heartbeat,
-          at: this.clock.now(),
-        }]);
-      } catch (err) {
-        watch?.cancel();
-        if (spawned) this.#kill(pid, startTime);
-        throw err;
-      }
-      if (spawned) this.#monitorSpawned(name, spawned);
-      else this.#monitorWatch(name, pid, watch!);
-      if (spec.heartbeat) this.#startHeartbeat(name);
-      this.emit({ type: "attach", entity: name, detail: { pid, kind: spec.kind ?? "attached" } });
-      if (filling) this.#track(this.fire({ type: "attach", entity: name }));
-      return { entity: name, pid };
-    } finally {
-      this.#reserved.delete(name);
-    }
+  attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    return this.#attacher.attach(spec);
   }
 
   #kill(pid: number, startTime: string | null): void {
@@ -422,175 +369,16 @@ export class Engine implements RunnerContext {
    * The restart action: idempotent (a running entity is left alone), spawns the restart
    * command (or the entity's own), records the new pid and raises `restart`.
    */
-  async restart(
-    name: string,
-    params: Extract<ActionParams, { kind: "restart" }>,
-    site?: ActionSite,
-  ): Promise<boolean> {
-    const e = this.state.entities.get(name);
-    if (!e || this.#stopped) return false;
-    if (e.pid !== null) return true;
-    const argv = params.argv ?? e.argv;
-    if (!argv) {
-      this.log.log("warn", `Cannot restart entity "${name}": it has no command`);
-      return false;
-    }
-    if (!await this.#applyPolicy(name, params)) return false;
-    if (this.#stopped || this.state.entities.get(name)?.pid !== null) return !this.#stopped;
-    return this.#spawnRestart(name, params, argv, site);
-  }
-
-  /**
-   * Restart-storm protection: waits out a backoff, or on hitting the intensity limit
-   * raises `restart-limit` and either gives up or waits the cool-down for one slow retry.
-   * True when the restart may go ahead.
-   */
-  async #applyPolicy(
-    name: string,
-    params: Extract<ActionParams, { kind: "restart" }>,
-  ): Promise<boolean> {
-    const policy = params.policy;
-    const e = this.state.entities.get(name);
-    if (!policy || !e) return true;
-    const d = decideRestart(policy, e.recentRestarts ?? [], this.clock.now(), Math.random());
-    if (d.kind === "now") return true;
-    if (d.kind === "backoff") {
-      this.record([{ t: "restart-policy", entity: name, backoffMs: d.delayMs, blocked: null }]);
-      this.emit({ type: "backoff", entity: name, detail: { delayMs: d.delayMs } });
-      return await this.clock.sleep(d.delayMs, this.haltSignal);
-    }
-    const blocked = policy.cooldownMs > 0
-      ? `${d.reason}: retrying once after ${policy.cooldownMs} ms`
-      : `${d.reason}: given up`;
-    this.record([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
-    this.log.log("warn", `Entity "${name}" is not being restarted: ${blocked}`);
-    this.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
-    // Not awaited: the restart-limit lists may share this lane.
-    this.#track(this.fire({ type: "restart-limit", entity: name }));
-    if (policy.cooldownMs === 0) return false;
-    return await this.clock.sleep(policy.cooldownMs, this.haltSignal);
-  }
-
-  #spawnRestart(
-    name: string,
-    params: Extract<ActionParams, { kind: "restart" }>,
-    argv: string[],
-    site?: ActionSite,
-  ): boolean {
-    const e = this.state.entities.get(name)!;
-    // Within a run the marker names the step, so a HAM that takes over finds what a
-    // previous HAM spawned for that very step instead of spawning a second process.
-    const spawnId = site?.spawnId ?? newSpawnId();
-    // `restart` conditions fire for the restart that prunes them (decided; see README).
-    const onRestart = this.#select({ type: "restart", entity: name });
-    const adopted = site?.adopt ? this.#adoptSpawned(spawnId) : null;
-    let pid: number, startTime: string | null;
-    if (adopted) {
-      ({ pid, startTime } = adopted);
-      this.#monitorWatch(name, pid, adopted.watch);
-    } else {
-      let p: SpawnedProcess;
-      try {
-        p = this.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
-      } catch (err) {
-        this.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
-        return false;
-      }
-      ({ pid, startTime } = p);
-      this.#monitorSpawned(name, p);
-    }
-    this.record([{
-      t: "restart",
-      entity: name,
-      pid,
-      argv: params.argv,
-      startTime,
-      spawnId,
-      at: this.clock.now(),
-    }]);
-    const restarted = this.state.entities.get(name);
-    if (restarted?.heartbeat) {
-      this.#startHeartbeat(name, restarted.kind === "self" ? RESTART_HEARTBEAT_GRACE_MS : 0);
-    }
-    this.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
-    this.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
-    this.#track(this.#dispatch({ type: "restart", entity: name }, onRestart));
-    return true;
-  }
-
-  #adoptSpawned(spawnId: string) {
-    const pid = this.processes.findSpawned(spawnId);
-    if (pid === null) return null;
-    const d = this.processes.describe(pid);
-    if (!d) return null;
-    try {
-      return { pid, startTime: d.startTime, watch: this.processes.watch(pid, d.startTime) };
-    } catch {
-      return null;
-    }
+  restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
+    return this.#restarter.restart(name, params, site);
   }
 
   /**
    * Picks up a recovered state (start-up on an existing state directory, or a Guardian
-   * takeover): action lists a previous HAM left unfinished continue at their first action
-   * that had not completed; a death whose conditions were never fired is fired now, once;
-   * a process still alive with the same start time is watched again without a restart;
-   * one that died while no HAM was watching has its death handled.
+   * takeover); see {@linkcode resume}.
    */
   resume(): void {
-    for (const spawnId of [...(this.state.pendingSpawns ?? [])]) {
-      const pid = this.processes.findSpawned(spawnId);
-      if (pid !== null) {
-        this.log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
-        this.#kill(pid, this.processes.describe(pid)?.startTime ?? null);
-      }
-      this.record([{ t: "attach-abandoned", spawnId }]);
-    }
-    const deathRuns = new Map<string, Promise<void>[]>();
-    for (const run of [...this.state.runs.values()]) {
-      const ev = run.event as EntityEvent;
-      this.log.log(
-        "info",
-        `Resuming "${run.owner}/${run.condition}" for ${ev.type} of "${ev.entity}" at action ${
-          run.next + 1
-        } of ${run.list.length}`,
-      );
-      const p = this.#track(this.#runOnLane({
-        run: run.name,
-        firing: { owner: run.owner, condition: run.condition, lane: run.lane },
-        ev,
-        list: run.list,
-        start: run.next,
-        resumed: true,
-      }));
-      if (ev.type === "death" || ev.type === "abnormal-death") {
-        deathRuns.set(ev.entity, [...deathRuns.get(ev.entity) ?? [], p]);
-      }
-    }
-    for (const e of [...this.state.entities.values()]) {
-      if (e.deathPending) {
-        const name = e.name;
-        const signal = e.lastExit?.signal ?? null;
-        const type = signal !== null && CORE_SIGNALS.has(signal) ? "abnormal-death" : "death";
-        const done = e.deathFired
-          ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
-          : this.#fire({ type, entity: name }, [], true);
-        this.#track(done.then(() => this.#finishDeath(name)));
-      }
-      if (e.pid === null || this.#monitors.has(e.name)) continue;
-      const pid = e.pid;
-      let w;
-      try {
-        w = this.processes.watch(pid, e.startTime);
-      } catch {
-        this.log.log("warn", `Entity "${e.name}" (pid ${pid}) died while no HAM was watching`);
-        this.#track(this.handleExit(e.name, pid, { code: null, signal: null }));
-        continue;
-      }
-      this.#monitorWatch(e.name, pid, w);
-      // A grace of one full period after a restart of the HAM or a takeover.
-      if (e.heartbeat) this.#startHeartbeat(e.name);
-    }
+    resume(this.#internals);
   }
 
   /** Stops all monitoring; running lists end at their next step. */
@@ -599,30 +387,7 @@ export class Engine implements RunnerContext {
     this.#halt.abort();
     for (const m of this.#monitors.values()) m.cancel();
     this.#monitors.clear();
-    for (const b of this.#beats.values()) b.stop.abort();
-    this.#beats.clear();
-  }
-
-  async #reattachSelf(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
-    const e = getEntity(this.state, spec.entity);
-    await this.#store.commit([{
-      t: "attach",
-      entity: e.name,
-      kind: "self",
-      pid: e.pid!,
-      startTime: e.startTime,
-      argv: e.argv,
-      cwd: e.cwd,
-      env: e.env,
-      spawnId: e.spawnId,
-      spawned: e.spawned,
-      flags: spec.flags,
-      heartbeat: spec.heartbeat,
-      at: this.clock.now(),
-    }]);
-    if (spec.heartbeat) this.#startHeartbeat(e.name);
-    this.emit({ type: "reattach", entity: e.name, detail: { pid: e.pid } });
-    return { entity: e.name, pid: e.pid! };
+    this.#heartbeats.stopAll();
   }
 
   /**
@@ -687,55 +452,7 @@ export class Engine implements RunnerContext {
     const e = getEntity(this.state, name);
     if (!e.heartbeat) return { entity: name };
     e.lastBeat = now;
-    const b = this.#beats.get(name);
-    if (b) b.seen = true;
+    this.#heartbeats.seen(name);
     return { entity: name };
-  }
-
-  /**
-   * Starts (or restarts) an entity's heartbeat accounting; periods count from now plus
-   * `graceMs` (a restarted self-attached process gets {@linkcode RESTART_HEARTBEAT_GRACE_MS}
-   * to start and attach itself again; its re-attach starts the accounting afresh).
-   */
-  #startHeartbeat(name: string, graceMs = 0): void {
-    this.#beats.get(name)?.stop.abort();
-    const stop = new AbortController();
-    const beat = { seen: false, stop };
-    this.#beats.set(name, beat);
-    const origin = this.clock.now() + graceMs;
-    this.#track((async () => {
-      let now = origin;
-      while (!stop.signal.aborted) {
-        const e = this.state.entities.get(name);
-        if (!e || e.pid === null || !e.heartbeat || this.#stopped) break;
-        const spec = e.heartbeat;
-        const end = periodEnd(origin, spec.periodMs, now);
-        if (!await this.clock.sleep(end - this.clock.now(), stop.signal)) break;
-        now = end;
-        const cur = this.state.entities.get(name);
-        if (!cur || cur.pid === null || !cur.enabled) continue;
-        const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
-        beat.seen = false;
-        // Only changes are journaled: a healthy beating entity writes nothing.
-        if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
-          this.record([{
-            t: "heartbeat",
-            entity: name,
-            missed: r.next.missed,
-            health: r.next.health,
-            lastBeat: cur.lastBeat,
-          }]);
-        }
-        for (const type of r.fire) {
-          this.emit({
-            type: "heartbeat",
-            entity: name,
-            detail: { condition: type, missed: r.next.missed },
-          });
-          this.#track(this.fire({ type, entity: name }));
-        }
-      }
-      if (this.#beats.get(name) === beat) this.#beats.delete(name);
-    })());
   }
 }
