@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/errors.ts";
-import { createLogger, type TimestampStyle } from "../lib/logger.ts";
+import { createLogger, isTimestampStyle, logFileWriter } from "../lib/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
@@ -44,22 +44,17 @@ export async function guardian(args: string[]): Promise<number> {
   const ts = flags.timestamps;
   if (
     !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
-    !["none", "relative", "absolute"].includes(ts)
+    !isTimestampStyle(ts)
   ) {
     console.error(USAGE);
     return EXIT_CODES.usage;
   }
-  let write: ((line: string) => void) | undefined;
-  if (flags.log) {
-    const file = Deno.openSync(flags.log, { append: true, create: true, write: true });
-    const enc = new TextEncoder();
-    write = (line) => file.writeSync(enc.encode(line));
-  }
+  const write = logFileWriter(flags.log);
   let verbosity = () => 1;
   const log = createLogger({
     verbosity: () => verbosity(),
     write,
-    timestamps: ts as TimestampStyle,
+    timestamps: ts,
   });
   // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
   let takingOver = false;
@@ -93,7 +88,7 @@ export async function guardian(args: string[]): Promise<number> {
   log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
   try {
     const daemon = await g.takeOver(gone, {
-      timestamps: ts as TimestampStyle,
+      timestamps: ts,
       write,
       guardian: true,
       guardianArgs: guardianArgs(flags.log, ts),

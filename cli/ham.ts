@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client.ts";
 import { HamDaemon } from "../lib/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/errors.ts";
-import { type TimestampStyle } from "../lib/logger.ts";
+import { isTimestampStyle, logFileWriter } from "../lib/logger.ts";
 import { selfCommand } from "../lib/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/state_dir.ts";
 
@@ -63,25 +63,20 @@ export async function ham(args: string[]): Promise<number> {
     return EXIT_CODES.ok;
   }
   const ts = flags.timestamps ?? "absolute";
-  if (!["none", "relative", "absolute"].includes(ts)) {
+  if (!isTimestampStyle(ts)) {
     console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   const stateDir = resolveStateDir(flags["state-dir"]);
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
-  let write: ((line: string) => void) | undefined;
-  if (flags.log) {
-    const file = Deno.openSync(flags.log, { append: true, create: true, write: true });
-    const enc = new TextEncoder();
-    write = (line) => file.writeSync(enc.encode(line));
-  }
+  const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
     daemon = await HamDaemon.start({
       stateDir,
       verbosity,
-      timestamps: ts as TimestampStyle,
+      timestamps: ts,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],

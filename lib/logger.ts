@@ -8,6 +8,19 @@
 /** How a log line is timestamped (QNX `ham -t`). */
 export type TimestampStyle = "none" | "relative" | "absolute";
 
+/** True when `value` names a timestamp style. */
+export function isTimestampStyle(value: unknown): value is TimestampStyle {
+  return value === "none" || value === "relative" || value === "absolute";
+}
+
+/** A line writer appending to `path` (`--log FILE`), or undefined for stderr. */
+export function logFileWriter(path: string | undefined): ((line: string) => void) | undefined {
+  if (path === undefined) return undefined;
+  const file = Deno.openSync(path, { append: true, create: true, write: true });
+  const enc = new TextEncoder();
+  return (line) => file.writeSync(enc.encode(line));
+}
+
 /** A message level: errors always print; warn at verbosity ≥ 1; info ≥ 2; debug ≥ 3. */
 export type Level = "error" | "warn" | "info" | "debug";
 

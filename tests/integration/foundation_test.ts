@@ -9,6 +9,7 @@ import {
   notEqual as assertNotEquals,
   ok as assert,
 } from "node:assert/strict";
+import { waitForPath } from "../../lib/path_waiter.ts";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -109,21 +110,15 @@ Deno.test("a failed restart runs its action-fail list", opts, async () => {
     marker,
   );
   const web = await ham.ok("status", "web", "--json");
-  await because(ham, "web", "dead", () => Deno.kill(web.pid, "SIGKILL"));
-  await deadline(
-    (async () => {
-      for (;;) {
-        try {
-          Deno.statSync(marker);
-          return;
-        } catch {
-          await ham.ok("events", "--entity", "web", "--json");
-        }
-      }
-    })(),
-    10_000,
+  const since = await ham.seq();
+  Deno.kill(web.pid, "SIGKILL");
+  const fallback = await ham.nextEvent(
+    (ev) => ev.type === "action-fail" && ev.entity === "web",
+    since,
     "the action-fail execute to run",
   );
+  assertEquals(fallback.detail, { kind: "execute", ok: true });
+  Deno.statSync(marker);
   const after = await ham.ok("status", "web", "--json");
   assertEquals(after.pid, null);
   // The failed restart was removed (no keep-on-fail), so the rearmed condition is now empty.
@@ -147,32 +142,15 @@ Deno.test("a compound restart waits for a path, then runs its execute", opts, as
   await ham.ok("action", "srv/death/wait", "waitfor", "--rearm", "--delay", "5s", "--path", ready);
   await ham.ok("action", "srv/death/reinit", "execute", "--rearm", "--", "/usr/bin/touch", done);
   const srv = await ham.ok("status", "srv", "--json");
-  await deadline(
-    (async () => {
-      while (true) {
-        try {
-          Deno.statSync(ready);
-          return;
-        } catch {
-          await ham.ok("events", "--json");
-        }
-      }
-    })(),
-    10_000,
-    "first start",
-  );
-  const ev = await because(ham, "srv", "restarted", () => Deno.kill(srv.pid, "SIGKILL"));
-  assertEquals((ev as { reached: string }).reached, "restarted");
-  await deadline(
-    (async () => {
-      for (;;) {
-        const st = await ham.ok("status", "srv/death/reinit", "--json");
-        if (st.runs >= 1) return st;
-      }
-    })(),
-    10_000,
+  assert(await waitForPath(ready, 10_000), "the first start creates its path");
+  const since = await ham.seq();
+  Deno.kill(srv.pid, "SIGKILL");
+  const reinit = await ham.nextEvent(
+    (ev) => ev.type === "action" && ev.entity === "srv" && ev.action === "reinit",
+    since,
     "the reinit action to run",
   );
+  assertEquals(reinit.detail, { kind: "execute", ok: true });
   Deno.statSync(done);
   const wait = await ham.ok("status", "srv/death/wait", "--json");
   assertEquals(wait.failures, 0);
@@ -258,6 +236,7 @@ Deno.test(
     }
     const a = await ham.ok("status", "alive", "--json");
     const d = await ham.ok("status", "dies", "--json");
+    const since = await ham.seq(); // the event log is durable: numbering goes on after
     ham.child.kill("SIGKILL");
     await ham.child.status;
     Deno.kill(d.pid, "SIGKILL");
@@ -266,17 +245,10 @@ Deno.test(
     assertEquals(a2.pid, a.pid, "a live process is monitored again, not restarted");
     assertEquals(a2.restarts, 0);
     assertEquals(a2.conditions[0].actions.length, 2);
-    await deadline(
-      (async () => {
-        for (;;) {
-          const st = await ham.ok("status", "dies", "--json");
-          if (st.pid !== null && st.pid !== d.pid) return st;
-          await ham.ok("wait", "dies", "--for", "running", "--timeout", "5s");
-        }
-      })(),
-      10_000,
-      "the dead entity to be restarted after recovery",
-    );
+    await ham.waitEvent("dies", "restarted", since);
+    const d2 = await ham.ok("status", "dies", "--json");
+    assertNotEquals(d2.pid, d.pid, "the entity that died while no HAM ran was restarted");
+    assertEquals(d2.restarts, 1, "exactly once");
     // And the re-adopted process is still watched: kill it, it is restarted.
     await because(ham, "alive", "restarted", () => Deno.kill(a.pid, "SIGKILL"));
     const a3 = await ham.ok("status", "alive", "--json");
@@ -297,9 +269,11 @@ Deno.test("a second ham on the same state directory refuses with EBUSY", opts, a
 
 Deno.test("a command that daemonizes is followed to the daemon's pid", opts, async () => {
   await using ham = await HamProcess.start();
+  const since = await ham.seq();
   const first = await ham.ok(
     "attach",
     "dmn",
+    "--keep-on-death",
     "--json",
     "--",
     "/bin/sh",
@@ -308,20 +282,19 @@ Deno.test("a command that daemonizes is followed to the daemon's pid", opts, asy
   );
   await ham.ok("condition", "dmn/death", "death", "--rearm");
   await ham.ok("action", "dmn/death/note", "log", "--rearm", "--message", "daemon died");
-  const followed = await deadline(
-    (async () => {
-      for (;;) {
-        const st = await ham.ok("status", "dmn", "--json");
-        if (st.pid !== null && st.pid !== first.pid) return st;
-        await ham.ok("events", "--json");
-      }
-    })(),
-    10_000,
+  const follow = await ham.nextEvent(
+    (ev) => ev.type === "follow" && ev.entity === "dmn",
+    since,
     "the daemon to be followed",
   );
+  const followed = await ham.ok("status", "dmn", "--json");
+  assertEquals(followed.pid, follow.detail?.pid);
+  assertNotEquals(followed.pid, first.pid);
   assert(alive(followed.pid));
   assertEquals(followed.deaths, 0);
   await because(ham, "dmn", "dead", () => Deno.kill(followed.pid, "SIGSEGV"));
-  const st = await ham.ok("status", "dmn", "--json").catch(() => null);
-  if (st) assertEquals(st.lastExit.signal, "SIGSEGV");
+  const st = await ham.ok("status", "dmn", "--json");
+  // The daemon was adopted by the HAM (a subreaper), so its exit status is known.
+  assertEquals(st.lastExit.signal, "SIGSEGV");
+  assertEquals(st.pid, null);
 });

@@ -4,20 +4,9 @@
  */
 
 import * as assert from "node:assert/strict";
-import { alive, deadline, HamProcess } from "../support/ham_process.ts";
+import { alive, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** Waits until an action has run at least once (after the event that fires it). */
-async function actionRan(ham: HamProcess, path: string): Promise<void> {
-  await deadline(
-    (async () => {
-      while ((await ham.ok("status", path, "--json")).runs < 1) { /* next status */ }
-    })(),
-    10_000,
-    `action "${path}" to run`,
-  );
-}
 
 Deno.test(
   "the heartbeat, state, raise and events forms work exactly as written",
@@ -68,7 +57,12 @@ Deno.test(
 
       // No more beats: missed-high fires after 4 periods (~800 ms) and runs the execute.
       await ham.waitEvent("hb", "hb-missed-high", since);
-      await actionRan(ham, "hb/high/mark");
+      const mark = await ham.nextEvent(
+        (ev) => ev.type === "action" && ev.entity === "hb" && ev.action === "mark",
+        since,
+        "the missed-high execute to run",
+      );
+      assert.deepEqual(mark.detail, { kind: "execute", ok: true });
       Deno.statSync(marker);
       const st = await ham.ok("status", "hb", "--json");
       assert.equal(st.heartbeat.periodMs, 200);

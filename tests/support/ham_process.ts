@@ -9,6 +9,8 @@
  */
 
 import { HamClient } from "../../lib/client.ts";
+import type { HamEvent } from "../../lib/event_hub.ts";
+import { connect } from "../../lib/ham.ts";
 import { isAlive } from "../../lib/proc.ts";
 import { socketPath } from "../../lib/state_dir.ts";
 import type { HamView } from "../../lib/status_view.ts";
@@ -312,6 +314,28 @@ export class HamProcess implements AsyncDisposable {
     return await c.request("wait", { entity, for: what, since, timeoutMs }, {
       timeoutMs: timeoutMs + 2000,
     });
+  }
+
+  /**
+   * Resolves with the first event with sequence ≥ `since` that satisfies `pred`, read from a
+   * subscription (event-driven); fails after `ms`.
+   */
+  async nextEvent(
+    pred: (ev: HamEvent) => boolean,
+    since: number,
+    what: string,
+    ms = 10_000,
+  ): Promise<HamEvent> {
+    await using lib = await connect({ stateDir: this.stateDir, client: "test" });
+    const events = await lib.subscribe({ since });
+    return await deadline(
+      (async () => {
+        for await (const ev of events) if (pred(ev)) return ev;
+        throw new Error(`the HAM closed the subscription before ${what}`);
+      })(),
+      ms,
+      what,
+    );
   }
 
   /** A library client connected to this HAM. */
