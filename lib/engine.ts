@@ -451,7 +451,7 @@ export class Engine implements RunnerContext {
   heartbeat(name: string, now: number): { entity: string } {
     const e = getEntity(this.state, name);
     if (!e.heartbeat) return { entity: name };
-    e.lastBeat = now;
+    e.lastBeat = now; // Volatile by design: see Entity.lastBeat.
     this.#heartbeats.seen(name);
     return { entity: name };
   }

@@ -135,6 +135,12 @@ export interface Entity {
   heartbeat: HeartbeatSpec | null;
   hbMissed: number;
   hbHealth: HeartbeatHealth;
+  /**
+   * The last heartbeat (ms since the epoch). The one field changed outside the reducer:
+   * the engine sets it on every beat without journaling it (a record per beat would cost
+   * an fsync'd write per beat); it is journaled with each `heartbeat` record (a change of
+   * missed count or health), so a replay has the value of the last such change.
+   */
   lastBeat: number | null;
   /** Times of the latest restarts (ms since the epoch, at most 64), for restart policies. */
   recentRestarts: number[];

@@ -25,37 +25,16 @@
  * @module
  */
 
-import { connect } from "../../mod.ts";
-import { Mutex, sleep, workerLog } from "./mutex.ts";
+import { Mutex, sleep, startWorker } from "./mutex.ts";
 
-const [stateDir, name = "mutex-deadlock", afterText = "1000"] = Deno.args;
-if (stateDir === undefined) {
-  console.error("Usage: deadlocker.ts STATE_DIR [NAME] [DEADLOCK_AFTER_MS]");
-  Deno.exit(2);
-}
-const note = workerLog(`${stateDir}/${name}.log`);
-const markFile = `${stateDir}/${name}.deadlocked`;
-const bites = !exists(markFile);
-const raceAt = Date.now() + Number(afterText);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const ham = await connect({ stateDir, client: name });
-ham.client.closed.then(() => Deno.exit(0));
-await ham.attachSelf(name, { heartbeat: { periodMs: 100, low: 3, high: 5 } });
-// The HAM starts the processes it restarts with HAM_ENTITY set.
-const restarted = Deno.env.get("HAM_ENTITY") === name;
-note(
-  `attached itself as "${name}" (heartbeat 100 ms, low 3, high 5)` +
-    (restarted ? ", started by the HAM" : "") +
-    (bites ? `; the race window opens in ${afterText} ms` : "; no race this time"),
+const { ham, note, firstRun: bites, mark, faultAt: raceAt } = await startWorker(
+  Deno.args,
+  {
+    name: "mutex-deadlock",
+    mark: "deadlocked",
+    usage: "deadlocker.ts STATE_DIR [NAME] [DEADLOCK_AFTER_MS]",
+  },
+  (first, after) => first ? `the race window opens in ${after} ms` : "no race this time",
 );
 
 const a = new Mutex("A");
@@ -88,7 +67,7 @@ for (;;) {
   const both = Promise.all([thread1(), thread2()]);
   await Promise.race([both, sleep(20)]);
   if (a.held && b.held) {
-    Deno.writeTextFileSync(markFile, `${Deno.pid}\n`);
+    mark();
     note("deadlocked: thread 1 holds A and waits for B, thread 2 holds B and waits for A");
   }
   await both; // never resolves: the threads wait for each other

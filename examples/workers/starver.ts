@@ -24,36 +24,16 @@
  * @module
  */
 
-import { connect } from "../../mod.ts";
-import { Mutex, sleep, workerLog } from "./mutex.ts";
+import { Mutex, sleep, startWorker } from "./mutex.ts";
 
-const [stateDir, name = "mutex-starvation", afterText = "1000"] = Deno.args;
-if (stateDir === undefined) {
-  console.error("Usage: starver.ts STATE_DIR [NAME] [STARVE_AFTER_MS]");
-  Deno.exit(2);
-}
-const note = workerLog(`${stateDir}/${name}.log`);
-const markFile = `${stateDir}/${name}.starved`;
-const starves = !exists(markFile);
-const greedyAt = Date.now() + Number(afterText);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const ham = await connect({ stateDir, client: name });
-ham.client.closed.then(() => Deno.exit(0));
-await ham.attachSelf(name, { heartbeat: { periodMs: 100, low: 3, high: 5 } });
-const restarted = Deno.env.get("HAM_ENTITY") === name;
-note(
-  `attached itself as "${name}" (heartbeat 100 ms, low 3, high 5)` +
-    (restarted ? ", started by the HAM" : "") +
-    (starves ? `; thread 1 turns greedy in ${afterText} ms` : "; thread 1 stays polite"),
+const { ham, note, firstRun: starves, mark, faultAt: greedyAt } = await startWorker(
+  Deno.args,
+  {
+    name: "mutex-starvation",
+    mark: "starved",
+    usage: "starver.ts STATE_DIR [NAME] [STARVE_AFTER_MS]",
+  },
+  (first, after) => first ? `thread 1 turns greedy in ${after} ms` : "thread 1 stays polite",
 );
 
 const lock = new Mutex("work");
@@ -72,7 +52,7 @@ async function thread1(): Promise<never> {
     lock.unlock();
     if (!greedy && starves && Date.now() >= greedyAt) {
       greedy = true;
-      Deno.writeTextFileSync(markFile, `${Deno.pid}\n`);
+      mark();
       note(`thread 1 turns greedy: it takes the lock back at once (${beats} beats so far)`);
     }
     if (!greedy) await sleep(10); // a pause, in which thread 2 gets its turn
