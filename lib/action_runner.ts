@@ -30,8 +30,6 @@ export interface RunnerContext {
   /** Aborted when the engine stops. */
   readonly haltSignal: AbortSignal;
   record(bodies: RecordBody[]): void;
-  /** Journals records and waits until they are durable; false when that failed. */
-  durable(bodies: RecordBody[]): Promise<boolean>;
   restart(
     entity: string,
     params: Extract<ActionParams, { kind: "restart" }>,

@@ -108,8 +108,6 @@ export type RecordBody =
   | { t: "run-end"; run: string }
   /** The handling of an entity's death (conditions, removal) has finished. */
   | { t: "death-done"; entity: string }
-  /** Statistics: a condition fired. */
-  | { t: "fired"; entity: string; condition: string }
   /** Statistics: an action (or, with `fail`, an action-fail item) ran. */
   | {
     t: "result";

@@ -245,11 +245,6 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.startTime = r.startTime;
       return;
     }
-    case "fired": {
-      const c = findCondition(state, r.entity, r.condition);
-      if (c) c.fired++;
-      return;
-    }
     case "result": {
       if (r.run !== undefined && r.index !== undefined && r.fail === null) {
         const run = state.runs.get(r.run);

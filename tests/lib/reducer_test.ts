@@ -355,14 +355,26 @@ Deno.test("applyRecord() counts firings and results when fired and result record
   const s = apply(
     ...tree(),
     { t: "fail-add", entity: "web", condition: "c1", action: "a1", name: "f", params: P.log("x") },
-    { t: "fired", entity: "web", condition: "c1" },
-    { t: "fired", entity: "web", condition: "c1" },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r1", owner: "web", condition: "c1", lane: "other", list: [] }],
+    },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r2", owner: "web", condition: "c1", lane: "other", list: [] }],
+    },
     { t: "result", entity: "web", condition: "c1", action: "a1", fail: null, ok: true },
     { t: "result", entity: "web", condition: "c1", action: "a1", fail: null, ok: false },
     { t: "result", entity: "web", condition: "c1", action: "a1", fail: "f", ok: false },
     { t: "result", entity: "web", condition: "c1", action: "a1", fail: "nope", ok: false },
     { t: "result", entity: "web", condition: "c1", action: "nope", fail: null, ok: false },
-    { t: "fired", entity: "web", condition: "nope" },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r3", owner: "web", condition: "nope", lane: "other", list: [] }],
+    },
   );
   const c = web(s).conditions.get("c1")!;
   assert.equal(c.fired, 2);
@@ -416,7 +428,6 @@ Deno.test("applyRecord() ignores every record when the items it names do not exi
     { t: "death", entity: "x", pid: 1, code: 0, signal: null, at: 0 },
     { t: "restart", entity: "x", pid: 1, startTime: null, spawnId: null, at: 0 },
     { t: "follow", entity: "x", pid: 1, startTime: null },
-    { t: "fired", entity: "x", condition: "c" },
     { t: "result", entity: "x", condition: "c", action: "a", fail: null, ok: true },
     { t: "state", entity: "x", to: 1 },
     { t: "heartbeat", entity: "x", missed: 1, health: "healthy", lastBeat: null },

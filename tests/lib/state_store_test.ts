@@ -87,7 +87,12 @@ function life(name: string, i: number): RecordBody[][] {
       at: at + 5,
     }],
     [
-      { t: "fired", entity: name, condition: "death" },
+      {
+        t: "fire",
+        event: { type: "death", entity: name },
+        runs: [{ run: `${name}#1`, owner: name, condition: "death", lane: "other", list: [] }],
+      },
+      { t: "run-end", run: `${name}#1` },
       { t: "result", entity: name, condition: "death", action: "log", fail: null, ok: true },
       {
         t: "result",

@@ -73,7 +73,12 @@ function sample(): HamState {
       flags: 0,
       params: { kind: "log", message: "web died", prefix: true, verbosity: 1 },
     },
-    { t: "fired", entity: "web", condition: "death" },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r1", owner: "web", condition: "death", lane: "other", list: [] }],
+    },
+    { t: "run-end", run: "r1" },
     { t: "result", entity: "web", condition: "death", action: "restart", fail: null, ok: true },
     attach("hb", 5000, { kind: "self", heartbeat: { periodMs: 200, low: 2, high: 4 } }),
     {
