@@ -10,22 +10,16 @@ import type { EngineEvent } from "./action_runner.ts";
 import type { EntityEvent } from "./dispatch.ts";
 import { HamError } from "./errors.ts";
 import { getEntity } from "./model.ts";
-import type { HamState, HeartbeatSpec } from "./model.ts";
+import type { HamState } from "./model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { Request } from "./protocol.ts";
 import type { RecordBody } from "./records.ts";
 import { newSpawnId, type SpawnedProcess } from "./spawner.ts";
 
-/** What to attach. */
-export interface AttachSpec {
-  entity: string;
-  argv: string[] | null;
-  pid: number | null;
-  cwd: string | null;
-  env: Record<string, string> | null;
-  flags: number;
-  heartbeat: HeartbeatSpec | null;
+/** What to attach: the fields of an `attach` request, and whether it attaches itself. */
+export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op"> & {
   kind?: "attached" | "self";
-}
+};
 
 /** What {@linkcode Attacher} needs of the engine. */
 export interface AttachContext {
