@@ -275,10 +275,17 @@ Deno.test(
     // end, in either order: only the first counts, the second must not hit the new pid.
     Deno.kill(worker.pid, "SIGHUP"); // hangs: missed-high kills it
     await ham.waitEvent("phoenix", "restarted", since);
+    // A restart resets lastBeat to the restart time, so wait for the re-attach first and
+    // then for a beat after it.
+    const again = await ham.nextEvent(
+      (ev) => ev.entity === "phoenix" && ev.type === "reattach",
+      since,
+      "the restarted process to attach itself again",
+    );
     const back = await statusUntil(
       client,
       "phoenix",
-      (e) => e.pid !== worker.pid && Date.parse(e.heartbeat?.lastBeat ?? "0") > Date.now() - 50,
+      (e) => e.pid === again.detail?.pid && Date.parse(e.heartbeat?.lastBeat ?? "0") > again.at,
       "the restarted process to beat",
     );
     const events = await eventsOf(ham, "phoenix", since);
