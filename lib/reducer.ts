@@ -201,7 +201,8 @@ export function applyRecord(state: HamState, r: HamRecord): void {
     }
     case "fire": {
       for (const run of r.runs) {
-        state.runs.set(run.run, { name: run.run, ...run, event: r.event, next: 0 });
+        const { run: name, owner, condition, lane, list } = run;
+        state.runs.set(name, { name, owner, condition, lane, event: r.event, list, next: 0 });
         const c = findCondition(state, run.owner, run.condition);
         if (c) c.fired++;
       }
@@ -280,5 +281,28 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       }
       return;
     }
+  }
+}
+
+/**
+ * The entities whose state `r` may change, for the state tables: the record's entity, the
+ * entity of an enable/flags path, the fired event's entity and every owner of a fired
+ * condition. Records of the other parts of the state (runs, pending spawns, counters)
+ * name none: the globals row is written whole with every image.
+ */
+export function touchedEntities(r: HamRecord): string[] {
+  switch (r.t) {
+    case "enable":
+    case "flags":
+      return [r.path.entity];
+    case "fire":
+      return [r.event.entity, ...r.runs.map((run) => run.owner)];
+    case "attach-abandoned":
+    case "verbosity":
+    case "run-end":
+    case "failure":
+      return [];
+    default:
+      return [r.entity];
   }
 }

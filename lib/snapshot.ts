@@ -3,27 +3,19 @@
  * written durably. Replay starts from the newest valid snapshot and applies the journal
  * records after its seq.
  *
- * File format: the magic `HAMS`, u32 LE format version, u32 LE payload length, u32 LE
- * CRC32 of the payload, then the payload: the UTF-8 JSON of the state, where each Map is
- * written as the array of its values (every Map is keyed by its values' `name`).
+ * A snapshot's bytes are the image of the state tables (`state_tables.ts`): binary rows
+ * from SharedArrayBuffers, each with its CRC32, behind a checksummed header and index.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
-import { HamError } from "./errors.ts";
 import { fileError, fsyncDir, writeFileDurable } from "./durable.ts";
-import type { Condition, Entity, HamState, RunState } from "./model.ts";
+import type { HamState } from "./model.ts";
+import { loadImage, StateTables } from "./state_tables.ts";
 
 /** The snapshots' sub-directory of the state directory. */
 export const SNAPSHOT_DIR = "snapshot";
-/** The snapshot format version this code writes and reads. */
-export const SNAPSHOT_VERSION = 1;
-const MAGIC = 0x534d4148; // "HAMS" read as a u32 LE.
-const HEADER = 16;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A snapshot file. */
 export interface SnapshotFile {
@@ -32,70 +24,19 @@ export interface SnapshotFile {
   path: string;
 }
 
-/** A snapshot read back. */
+/** A snapshot read back, with the state tables that continue from it. */
 export interface LoadedSnapshot extends SnapshotFile {
   state: HamState;
+  tables: StateTables;
 }
 
-function mapValues(key: string, value: unknown): unknown {
-  if (!(value instanceof Map)) return value;
-  for (const [k, v] of value) {
-    if (k !== (v as { name?: unknown }).name) {
-      throw new HamError("EINVAL", `Cannot encode state: "${key}" key "${k}" is not the name`);
-    }
-  }
-  return [...value.values()];
-}
-
-/** Encodes the state as a snapshot file's bytes. Synchronous: it is an image of `state` now. */
+/**
+ * Encodes the whole state as a snapshot file's bytes, through new state tables.
+ * Synchronous: it is an image of `state` now. The HAM keeps its tables instead and only
+ * re-encodes what changed (see {@linkcode StateTables.image}).
+ */
 export function encodeState(state: HamState): Uint8Array {
-  const payload = encoder.encode(JSON.stringify(state, mapValues));
-  const bytes = new Uint8Array(HEADER + payload.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, MAGIC, true);
-  view.setUint32(4, SNAPSHOT_VERSION, true);
-  view.setUint32(8, payload.length, true);
-  view.setUint32(12, crc32(payload), true);
-  bytes.set(payload, HEADER);
-  return bytes;
-}
-
-/** Decodes a snapshot, or says what is wrong with it. */
-function decode(bytes: Uint8Array): HamState | string {
-  if (bytes.length < HEADER) return `${bytes.length} bytes is shorter than the header`;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0, true) !== MAGIC) return "not a snapshot (bad magic)";
-  const version = view.getUint32(4, true);
-  if (version !== SNAPSHOT_VERSION) return `unsupported version ${version}`;
-  const length = view.getUint32(8, true);
-  if (length !== bytes.length - HEADER) {
-    return `payload is ${bytes.length - HEADER} bytes, the header says ${length}`;
-  }
-  const payload = bytes.subarray(HEADER);
-  if (crc32(payload) !== view.getUint32(12, true)) return "bad checksum";
-  let raw: Omit<HamState, "entities" | "runs"> & {
-    entities: (Entity & { conditions: unknown })[];
-    runs?: RunState[];
-  };
-  try {
-    raw = JSON.parse(decoder.decode(payload));
-  } catch (err) {
-    return `bad JSON payload (${(err as Error).message})`;
-  }
-  if (typeof raw?.seq !== "number" || !Array.isArray(raw.entities)) return "not a state";
-  const entities = new Map<string, Entity>();
-  for (const e of raw.entities) {
-    if (typeof e?.name !== "string" || !Array.isArray(e.conditions)) return "bad entity";
-    const conditions = e.conditions as Condition[];
-    e.conditions = new Map(conditions.map((c) => [c.name, c]));
-    entities.set(e.name, e);
-  }
-  const runs = new Map<string, RunState>();
-  for (const r of raw.runs ?? []) {
-    if (typeof r?.name !== "string") return "bad run";
-    runs.set(r.name, r);
-  }
-  return { ...raw, entities, runs };
+  return StateTables.of(state).image(state);
 }
 
 /**
@@ -104,9 +45,7 @@ function decode(bytes: Uint8Array): HamState | string {
  * @throws {HamError} EIO naming what is wrong: magic, version, length, checksum, content.
  */
 export function decodeState(bytes: Uint8Array): HamState {
-  const state = decode(bytes);
-  if (typeof state === "string") throw new HamError("EIO", `Cannot decode snapshot: ${state}`);
-  return state;
+  return loadImage(bytes).state;
 }
 
 /** The snapshot files in `dir`, oldest first; none when there are none yet. */
@@ -176,16 +115,17 @@ export function readLatestSnapshotSync(
 ): LoadedSnapshot | null {
   const files = listSnapshotsSync(dir).reverse();
   for (const [i, file] of files.entries()) {
-    let state: HamState | string;
+    let problem: string;
     try {
-      state = decode(Deno.readFileSync(file.path));
+      const loaded = loadImage(Deno.readFileSync(file.path));
+      if (loaded.state.seq === file.seq) return { ...file, ...loaded };
+      problem = `it holds seq ${loaded.state.seq}`;
     } catch (err) {
-      state = err instanceof Error ? err.message : String(err);
+      problem = (err instanceof Error ? err.message : String(err))
+        .replace(/^Cannot load state image: /, "");
     }
-    if (typeof state !== "string" && state.seq !== file.seq) state = `it holds seq ${state.seq}`;
-    if (typeof state !== "string") return { ...file, state };
     const next = i + 1 < files.length ? "trying an older one" : "no older one is left";
-    log("warn", `Cannot read snapshot "${file.path}": ${state}; ${next}`);
+    log("warn", `Cannot read snapshot "${file.path}": ${problem}; ${next}`);
   }
   return null;
 }

@@ -20,14 +20,14 @@ import {
 } from "./journal.ts";
 import { createState, type HamState } from "./model.ts";
 import type { HamRecord, RecordBody } from "./records.ts";
-import { applyRecord } from "./reducer.ts";
+import { applyRecord, touchedEntities } from "./reducer.ts";
 import {
-  encodeState,
   listSnapshotsSync,
   readLatestSnapshotSync,
   SNAPSHOT_DIR,
   writeEncodedSnapshot,
 } from "./snapshot.ts";
+import { StateTables } from "./state_tables.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -62,6 +62,11 @@ export interface ReplayOptions {
 export interface Replay {
   /** The rebuilt state. */
   state: HamState;
+  /**
+   * The state tables of `state`: the snapshot's, adopted as loaded, with the entities the
+   * replayed records touched marked for re-encoding.
+   */
+  tables: StateTables;
   /** What replay found on the way. */
   report: ReplayReport;
   /** Journal bytes after the snapshot. */
@@ -137,7 +142,9 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
   const log = options.log ?? (() => {});
   const upTo = options.upToSeq ?? Infinity;
   const readOnly = options.upToSeq !== undefined;
-  const state = readLatestSnapshotSync(dir, log)?.state ?? createState();
+  const snapshot = readLatestSnapshotSync(dir, log);
+  const state = snapshot?.state ?? createState();
+  const tables = snapshot?.tables ?? StateTables.of(state);
   const report = { snapshotSeq: state.seq, replayed: 0, tornBytes: 0, lostRecords: 0 };
   const segments = listSegmentsSync(dir).filter((s) => s.size > 0);
   let sizeBytes = 0;
@@ -161,6 +168,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       if (r.seq > upTo) break;
       if (r.seq <= state.seq) continue; // Already in the snapshot.
       applyRecord(state, r);
+      tables.touch(touchedEntities(r));
       report.replayed++;
     }
     sizeBytes += scan.end;
@@ -186,7 +194,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       `Cannot reload state from "${dir}": it ends at seq ${state.seq}, seq ${upTo} is durable`,
     );
   }
-  return { state, report, sizeBytes };
+  return { state, tables, report, sizeBytes };
 }
 
 /** Removes the temp files a crash while writing a snapshot may have left. */
@@ -256,6 +264,7 @@ export class StateStore {
   readonly #log: StoreLog;
   readonly #options: StateStoreOptions;
   #snapshotSeq: number;
+  #tables: StateTables;
   #compacting: Promise<void> | null = null;
   #failed: HamError | null = null;
 
@@ -267,6 +276,7 @@ export class StateStore {
     this.#log = options.log ?? stderrLog;
     this.#options = options;
     this.#snapshotSeq = replay.report.snapshotSeq;
+    this.#tables = replay.tables;
   }
 
   /**
@@ -309,7 +319,10 @@ export class StateStore {
   async commit(bodies: RecordBody[]): Promise<HamRecord[]> {
     if (this.#failed) throw this.#failed;
     const { records, durable } = this.journal.append(bodies);
-    for (const r of records) applyRecord(this.state, r);
+    for (const r of records) {
+      applyRecord(this.state, r);
+      this.#tables.touch(touchedEntities(r));
+    }
     await durable;
     return records;
   }
@@ -365,7 +378,8 @@ export class StateStore {
           `the journal at seq ${this.journal.nextSeq - 1}`,
       );
     }
-    const image = encodeState(this.state);
+    // Only the rows changed since the last image are encoded; the rest is a copy.
+    const image = this.#tables.image(this.state);
     await this.journal.rotate();
     this.#step("rotated");
     await writeEncodedSnapshot(this.dir, cut, image);
@@ -395,9 +409,13 @@ export class StateStore {
       log: this.#log,
       upToSeq: this.journal.lastDurableSeq,
     });
-    for (const r of this.journal.pending()) applyRecord(replay.state, r);
+    for (const r of this.journal.pending()) {
+      applyRecord(replay.state, r);
+      replay.tables.touch(touchedEntities(r));
+    }
     Object.assign(this.state, replay.state);
     this.#snapshotSeq = replay.report.snapshotSeq;
+    this.#tables = replay.tables;
   }
 
   #rolledBack(): void {

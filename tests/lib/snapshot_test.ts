@@ -78,15 +78,21 @@ Deno.test("decodeState() refuses a flipped byte, a bad header and a short file",
   flipped[bytes.length - 5] ^= 1;
   assert.throws(() => decodeState(flipped), {
     code: "EIO",
-    message: "Cannot decode snapshot: bad checksum",
+    message: "Cannot load state image: bad checksum of row 4",
   });
   const magic = bytes.slice();
   magic[0] = 0;
   assert.throws(() => decodeState(magic), /bad magic/);
+  const header = bytes.slice();
+  header[40] ^= 1; // In the index.
+  assert.throws(() => decodeState(header), /bad header checksum/);
   const version = bytes.slice();
   version[4] = 9;
   assert.throws(() => decodeState(version), /unsupported version 9/);
-  assert.throws(() => decodeState(bytes.subarray(0, bytes.length - 1)), /the header says/);
+  assert.throws(
+    () => decodeState(bytes.subarray(0, bytes.length - 1)),
+    /the rows are \d+ bytes, the header says/,
+  );
   assert.throws(() => decodeState(bytes.subarray(0, 3)), /shorter than the header/);
 });
 

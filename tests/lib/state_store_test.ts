@@ -392,7 +392,7 @@ Deno.test("StateStore.open() falls back to the previous snapshot when the newest
     assert.ok(again.report.snapshotSeq < newest.seq);
     assert.match(
       lines[0],
-      /^Cannot read snapshot ".*": not a snapshot \(bad magic\); trying an older one$/,
+      /^Cannot read snapshot ".*": not a state image \(bad magic\); trying an older one$/,
     );
     await again.compact(); // Replaces the corrupt snapshot.
     await again.close();
