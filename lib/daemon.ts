@@ -83,6 +83,8 @@ export class HamDaemon {
   #lock: Deno.FsFile;
   #stopping: Promise<void> | null = null;
   #stopped = Promise.withResolvers<void>();
+  /** What the status tree holds, so that a change writes only the difference. */
+  #statusKnown = new Map<string, string>();
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
@@ -241,8 +243,10 @@ export class HamDaemon {
           await writeStatusTree(
             statusDir(this.stateDir),
             statusFiles(this.store.state, this.info()),
+            this.#statusKnown,
           );
         } catch (err) {
+          this.#statusKnown.clear(); // Walk the tree again next time.
           this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
         }
         if (this.store.shouldCompact()) {

@@ -300,3 +300,30 @@ Deno.test("writeStatusTree() writes changes only and removes what went stale", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeStatusTree() with what it wrote before writes the difference without reading the tree", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const state = sample();
+    const known = new Map<string, string>();
+    assert.deepEqual(await writeStatusTree(dir, statusFiles(state, HAM), known), {
+      written: 7,
+      removed: 0,
+    });
+    assert.deepEqual(known, statusFiles(state, HAM));
+    // Not read back: a file changed behind its back stays as it is until its text changes.
+    await Deno.writeTextFile(`${dir}/web/death/note`, "edited");
+    applyRecord(state, { t: "remove", entity: "hb", seq: 100 });
+    applyRecord(state, { t: "verbosity", value: 3, seq: 101 });
+    assert.deepEqual(await writeStatusTree(dir, statusFiles(state, HAM), known), {
+      written: 1,
+      removed: 1,
+    });
+    assert.equal(await Deno.readTextFile(`${dir}/web/death/note`), "edited");
+    await assert.rejects(Deno.stat(`${dir}/hb`), Deno.errors.NotFound);
+    assert.match(await Deno.readTextFile(`${dir}/.info`), /Verbosity {9}: 3\n/);
+    assert.deepEqual(known, statusFiles(state, HAM));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
