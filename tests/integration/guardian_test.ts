@@ -28,6 +28,18 @@ async function workers(ham: HamProcess, n: number): Promise<void> {
   }
 }
 
+/** The bytes of a snapshot taken after seq 0 in `dir`, or null. */
+function snapshotImage(dir: string): Uint8Array | null {
+  try {
+    for (const f of Deno.readDirSync(dir)) {
+      if (/^\d{16}\.snap$/.test(f.name) && Number(f.name.slice(0, 16)) > 0) {
+        return Deno.readFileSync(`${dir}/${f.name}`);
+      }
+    }
+  } catch { /* No snapshot directory yet. */ }
+  return null;
+}
+
 async function entity(ham: HamProcess, name: string): Promise<EntityView> {
   return await ham.ok("status", name, "--json");
 }
@@ -190,3 +202,25 @@ Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", o
   }, "w1 to be restarted");
   assertEquals([restarted.restarts, restarted.deaths], [1, 1]);
 });
+
+Deno.test(
+  "a Guardian takes over from a binary snapshot image plus the journal after it",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start({ env: { HAM_COMPACT_RECORDS: "20" } });
+    await workers(ham, 6); // More than 20 records: the HAM compacts.
+    const snapshots = `${ham.stateDir}/snapshot`;
+    const image = await until(() => Promise.resolve(snapshotImage(snapshots)), "a snapshot");
+    assertEquals(new TextDecoder().decode(image.subarray(0, 4)), "HAMT");
+    await ham.ok("state", "w2", "5"); // Only in the journal after the snapshot.
+    const before = await ham.ok("status", "--json");
+    const dead = await ham.killHam("SIGKILL");
+    const pids = await ham.waitTakeover(dead);
+    const after = await ham.ok("status", "--json");
+    assertEquals(after.entities, before.entities);
+    assertEquals((await entity(ham, "w2")).state, 5);
+    const started = [...ham.log().matchAll(/HAM (\d+) started on .*, snapshot at (\d+),/g)];
+    assertEquals(Number(started.at(-1)?.[1]), pids.hamPid);
+    assert(Number(started.at(-1)?.[2]) > 0, "the new HAM started from a snapshot");
+  },
+);
