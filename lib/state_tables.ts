@@ -50,7 +50,6 @@ export class StateTables {
   #slots = new Map<string, number>();
   #free: number[] = [];
   #dirty = new Set<string>();
-  #allDirty = false;
   #live = 0;
   #garbage = 0;
 
@@ -74,24 +73,25 @@ export class StateTables {
     return { liveBytes: this.#live, garbageBytes: this.#garbage, heapBytes: this.#heap.pos };
   }
 
-  /** Marks entities as changed; `"all"` when a change may touch any of them. */
-  touch(entities: Iterable<string> | "all"): void {
-    if (entities === "all") this.#allDirty = true;
-    else for (const name of entities) this.#dirty.add(name);
+  /** Marks entities as changed (see `touchedEntities()` beside the reducer). */
+  touch(entities: Iterable<string>): void {
+    for (const name of entities) this.#dirty.add(name);
   }
 
   /** Re-encodes the touched entities' rows (and drops the removed ones) from `state`. */
   sync(state: HamState): void {
-    const names = this.#allDirty
-      ? new Set([...this.#slots.keys(), ...state.entities.keys()])
-      : this.#dirty;
-    for (const name of names) {
+    for (const name of this.#dirty) {
       const e = state.entities.get(name);
       if (e) this.#put(e);
       else this.#drop(name);
     }
     this.#dirty = new Set();
-    this.#allDirty = false;
+    if (this.#slots.size !== state.entities.size) {
+      // An entity added or removed by no record that named it: a bug elsewhere, but the
+      // image must still hold every entity.
+      for (const e of state.entities.values()) if (!this.#slots.has(e.name)) this.#put(e);
+      for (const name of [...this.#slots.keys()]) if (!state.entities.has(name)) this.#drop(name);
+    }
     if (this.#garbage > MIN_RECLAIM_BYTES && this.#garbage > this.#live) this.#reclaim();
   }
 

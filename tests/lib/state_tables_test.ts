@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ByteReader, ByteWriter } from "../../lib/binary_codec.ts";
 import { HCONDKEEPONEMPTY, HREARMAFTERRESTART } from "../../lib/flags.ts";
-import { createState, type HamState } from "../../lib/model.ts";
+import { createState, type HamState, newEntity } from "../../lib/model.ts";
 import type { HamRecord, RecordBody } from "../../lib/records.ts";
 import { applyRecord, touchedEntities } from "../../lib/reducer.ts";
 import { loadImage, StateTables } from "../../lib/state_tables.ts";
@@ -265,4 +265,13 @@ Deno.test("ByteWriter and ByteReader round-trip strings, numbers and nulls acros
   assert.equal(r.u32(), 0xffffffff);
   assert.ok(r.done);
   assert.throws(() => r.u8(), { code: "EIO" });
+});
+
+Deno.test("StateTables.image() still holds every entity when one changed without a touch", () => {
+  const state = createState();
+  const tables = StateTables.of(state);
+  state.entities.set("stray", newEntity("stray", "placeholder", 5)); // No record, no touch.
+  assert.deepEqual(loadImage(tables.image(state)).state, state);
+  state.entities.delete("stray");
+  assert.deepEqual(loadImage(tables.image(state)).state, state);
 });
