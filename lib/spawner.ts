@@ -70,19 +70,8 @@ function spawnError(argv: string[], err: unknown): HamError {
 
 /** Starts an entity process. Throws a {@linkcode HamError} when it cannot be started. */
 export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      cwd: opts.cwd ?? undefined,
-      env: { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId },
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (err) {
-    throw spawnError(argv, err);
-  }
+  const env = { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId };
+  const child = spawnChild(argv, env, opts.cwd);
   denoChildren.add(child.pid);
   let startTime: string | null = null;
   try {
@@ -97,9 +86,17 @@ export async function runCommand(
   env: Record<string, string>,
   cwd: string | null,
 ): Promise<ExitStatus> {
-  let child: Deno.ChildProcess;
+  return toExit(await register(spawnChild(argv, env, cwd)));
+}
+
+/** Starts `argv` with no stdin and the HAM's stdout and stderr. */
+function spawnChild(
+  argv: string[],
+  env: Record<string, string>,
+  cwd: string | null,
+): Deno.ChildProcess {
   try {
-    child = new Deno.Command(argv[0], {
+    return new Deno.Command(argv[0], {
       args: argv.slice(1),
       env,
       cwd: cwd ?? undefined,
@@ -110,7 +107,6 @@ export async function runCommand(
   } catch (err) {
     throw spawnError(argv, err);
   }
-  return toExit(await register(child));
 }
 
 /**

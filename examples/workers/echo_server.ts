@@ -8,8 +8,8 @@
  * @module
  */
 
-/** Echoes the complete lines read from `conn` until it ends. */
-async function echoLines(conn: Deno.Conn): Promise<void> {
+/** Echoes the complete lines read from `conn` until it ends (one write per line). */
+export async function echoLines(conn: Deno.Conn): Promise<void> {
   const buf = new Uint8Array(16 * 1024);
   let pending = new Uint8Array(0);
   try {

@@ -14,33 +14,10 @@
  * @module
  */
 
-/** Echoes the complete lines read from `conn` until it ends. */
-export async function echoLines(conn: Deno.Conn): Promise<void> {
-  const buf = new Uint8Array(16 * 1024);
-  let pending = new Uint8Array(0);
-  try {
-    for (let n; (n = await conn.read(buf)) !== null;) {
-      const data = new Uint8Array(pending.length + n);
-      data.set(pending);
-      data.set(buf.subarray(0, n), pending.length);
-      let start = 0;
-      for (let nl; (nl = data.indexOf(10, start)) !== -1; start = nl + 1) {
-        await writeAll(conn, data.subarray(start, nl + 1));
-      }
-      pending = data.slice(start);
-    }
-  } catch {
-    // The client went away: nothing to answer.
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  }
-}
+// The example's echo loop: one for examples and tests.
+import { echoLines } from "../../examples/workers/echo_server.ts";
 
-async function writeAll(conn: Deno.Conn, p: Uint8Array): Promise<void> {
-  for (let done = 0; done < p.length;) done += await conn.write(p.subarray(done));
-}
+export { echoLines };
 
 /** Listens as the arguments say and serves until killed. */
 export async function main(args: string[]): Promise<void> {
