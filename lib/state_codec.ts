@@ -86,19 +86,16 @@ function readParams(r: ByteReader): ActionParams {
     case "restart": {
       const argv = r.strListOrNull();
       if (r.u8() === 0) return { kind, argv, policy: null };
-      const [backoffMs, maxBackoffMs, jitter, intensity, windowMs, cooldownMs] = [
-        r.f64(),
-        r.f64(),
-        r.f64(),
-        r.f64(),
-        r.f64(),
-        r.f64(),
-      ];
-      return {
-        kind,
-        argv,
-        policy: { backoffMs, maxBackoffMs, jitter, intensity, windowMs, cooldownMs },
+      // Object literals are evaluated in order: the fields as writeParams wrote them.
+      const policy = {
+        backoffMs: r.f64(),
+        maxBackoffMs: r.f64(),
+        jitter: r.f64(),
+        intensity: r.f64(),
+        windowMs: r.f64(),
+        cooldownMs: r.f64(),
       };
+      return { kind, argv, policy };
     }
     case "execute":
       return { kind, argv: r.strList() };

@@ -135,18 +135,19 @@ export class StateTables {
     const start = this.#heap.pos;
     writeEntity(this.#heap, e);
     this.#drop(e.name);
+    this.#setRow(e.name, start, this.#heap.pos - start);
+  }
+
+  /** Gives `name` a slot (a freed one, or a new one) pointing at the row `off`, `len`. */
+  #setRow(name: string, off: number, len: number, crc?: number): void {
     let slot = this.#free.pop();
     if (slot === undefined) {
       slot = this.#slots.size;
-      const need = (slot + 1) * 3 * 4;
+      const need = (slot + 1) * INDEX_ENTRY;
       const buf = this.#cols.buffer as SharedArrayBuffer;
       if (need > buf.byteLength) buf.grow(Math.max(need, buf.byteLength * 2));
     }
-    this.#slots.set(e.name, slot);
-    this.#setSlot(slot, start, this.#heap.pos - start);
-  }
-
-  #setSlot(slot: number, off: number, len: number, crc?: number): void {
+    this.#slots.set(name, slot);
     this.#cols[slot * 3] = off;
     this.#cols[slot * 3 + 1] = len;
     this.#cols[slot * 3 + 2] = crc ?? crc32(this.#heap.bytes.subarray(off, off + len));
@@ -183,23 +184,15 @@ export class StateTables {
     rows: { name: string; off: number; len: number; crc: number }[],
   ): StateTables {
     const t = new StateTables(heap);
-    for (const row of rows) {
-      const slot = t.#slots.size;
-      const need = (slot + 1) * 3 * 4;
-      const buf = t.#cols.buffer as SharedArrayBuffer;
-      if (need > buf.byteLength) buf.grow(Math.max(need, buf.byteLength * 2));
-      t.#slots.set(row.name, slot);
-      t.#setSlot(slot, row.off, row.len, row.crc);
-    }
+    for (const row of rows) t.#setRow(row.name, row.off, row.len, row.crc);
     t.#garbage = heap.pos - t.#live;
     return t;
   }
 }
 
 function headerCrc(bytes: Uint8Array, rows: number): number {
-  const head = crc32(bytes.subarray(0, 20));
-  const rest = crc32(bytes.subarray(24, HEADER + rows * INDEX_ENTRY), head);
-  return rest;
+  // Bytes 20..24 hold this CRC itself.
+  return crc32(bytes.subarray(24, HEADER + rows * INDEX_ENTRY), crc32(bytes.subarray(0, 20)));
 }
 
 /** A state read back from an image, and tables that continue from it. */
