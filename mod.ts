@@ -27,17 +27,22 @@
  * @module
  */
 
-export { connect, Ham } from "./lib/ham.ts";
-export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/handles.ts";
+export { connect, Ham } from "./lib/client/ham.ts";
+export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
   ActionOptions,
   LogOptions,
   RestartOptions,
   StateConditionOptions,
-} from "./lib/handles.ts";
-export { HamClient } from "./lib/client.ts";
-export type { ConnectOptions, HelloResult, RequestFields, RequestOptions } from "./lib/client.ts";
-export { stateSet } from "./lib/requests.ts";
+} from "./lib/client/handles.ts";
+export { HamClient } from "./lib/client/client.ts";
+export type {
+  ConnectOptions,
+  HelloResult,
+  RequestFields,
+  RequestOptions,
+} from "./lib/client/client.ts";
+export { stateSet } from "./lib/core/requests.ts";
 export type {
   AttachOptions,
   AttachResult,
@@ -52,8 +57,8 @@ export type {
   StateResult,
   StateSpec,
   WaitResult,
-} from "./lib/requests.ts";
-export { renderStatus } from "./lib/status_view.ts";
+} from "./lib/core/requests.ts";
+export { renderStatus } from "./lib/core/status_view.ts";
 export type {
   ActionFailView,
   ActionView,
@@ -64,9 +69,9 @@ export type {
   HeartbeatView,
   LastExitView,
   StatusView,
-} from "./lib/status_view.ts";
-export { ERROR_CODES, EXIT_CODES, exitCodeFor, HamError } from "./lib/errors.ts";
-export type { ErrorCode } from "./lib/errors.ts";
+} from "./lib/core/status_view.ts";
+export { ERROR_CODES, EXIT_CODES, exitCodeFor, HamError } from "./lib/core/errors.ts";
+export type { ErrorCode } from "./lib/core/errors.ts";
 export {
   ACTION_KINDS,
   CONDITION_TYPES,
@@ -84,11 +89,11 @@ export {
   HENTITYKEEPONDEATH,
   HREARMAFTERRESTART,
   HRECURSE,
-} from "./lib/flags.ts";
-export type { ActionKind, ConditionType, ItemType } from "./lib/flags.ts";
-export { GLOBAL_ENTITY } from "./lib/names.ts";
-export { PROTOCOL_VERSION } from "./lib/protocol.ts";
-export type { ControlCommand, Op, VerboseCommand, WaitFor } from "./lib/protocol.ts";
+} from "./lib/core/flags.ts";
+export type { ActionKind, ConditionType, ItemType } from "./lib/core/flags.ts";
+export { GLOBAL_ENTITY } from "./lib/core/names.ts";
+export { PROTOCOL_VERSION } from "./lib/core/protocol.ts";
+export type { ControlCommand, Op, VerboseCommand, WaitFor } from "./lib/core/protocol.ts";
 export type {
   ActionParams,
   HeartbeatHealth,
@@ -96,7 +101,7 @@ export type {
   RaiseMatch,
   RestartPolicy,
   StateMatch,
-} from "./lib/model.ts";
-export { resolveStateDir } from "./lib/state_dir.ts";
+} from "./lib/core/model.ts";
+export { resolveStateDir } from "./lib/os/state_dir.ts";
 // The client recovery library: the ha_* covers (QNX libha).
 export * from "./lib/ha/mod.ts";

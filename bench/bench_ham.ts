@@ -7,7 +7,7 @@
  * @module
  */
 
-import { connect, type Ham } from "../lib/ham.ts";
+import { connect, type Ham } from "../lib/client/ham.ts";
 import { processesOf } from "../tests/support/ham_process.ts";
 import { sleep } from "./sleep.ts";
 

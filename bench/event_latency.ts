@@ -9,7 +9,7 @@
  * @module
  */
 
-import { connect } from "../lib/ham.ts";
+import { connect } from "../lib/client/ham.ts";
 import type { BenchHam } from "./bench_ham.ts";
 import { type Figure, figure } from "./stats.ts";
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { connect, type Ham } from "../lib/ham.ts";
-import type { HamEvent } from "../lib/requests.ts";
+import { connect, type Ham } from "../lib/client/ham.ts";
+import type { HamEvent } from "../lib/core/requests.ts";
 import { realtimeMs } from "./clock.ts";
 
 /** An event and when this process received it (ms since the epoch, µs resolution). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Ham } from "../lib/ham.ts";
+import type { Ham } from "../lib/client/ham.ts";
 
 /** The worker of the fleet measurements. */
 export const SLEEPER = ["/bin/sleep", "100000"];

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { connect } from "../lib/ham.ts";
+import { connect } from "../lib/client/ham.ts";
 
 const SLICES = 10;
 /** Attach-self requests in flight at once (the HAM journals them in group commits). */

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { connect, type Ham } from "../lib/ham.ts";
+import { connect, type Ham } from "../lib/client/ham.ts";
 import type { BenchHam } from "./bench_ham.ts";
 import { realtimeMs } from "./clock.ts";
 import { EventTap } from "./event_tap.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HamClient } from "../lib/client.ts";
+import { HamClient } from "../lib/client/client.ts";
 import { HamProcess } from "../tests/support/ham_process.ts";
 import { type Figure, figure } from "./stats.ts";
 

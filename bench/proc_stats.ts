@@ -1,12 +1,12 @@
 /**
- * Resource readings of a process from `/proc`, read through `lib/proc_fs.ts` (libc via
+ * Resource readings of a process from `/proc`, read through `lib/os/proc_fs.ts` (libc via
  * FFI: Deno refuses /proc reads without `--allow-all`): resident memory, and CPU time both
  * as the kernel's clock-tick counters and, precisely, as the scheduler's nanoseconds.
  *
  * @module
  */
 
-import { readDirNames, readFileBytes } from "../lib/proc_fs.ts";
+import { readDirNames, readFileBytes } from "../lib/os/proc_fs.ts";
 
 const decoder = new TextDecoder();
 /** Clock ticks per second of `/proc/PID/stat` (`sysconf(_SC_CLK_TCK)`, 100 on Linux). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Ham } from "../lib/ham.ts";
+import type { Ham } from "../lib/client/ham.ts";
 import { type Figure, figure } from "./stats.ts";
 
 /** Times `samples` sequential calls of `call` in ms, after `warmup` untimed ones. */

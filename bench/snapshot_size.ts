@@ -7,10 +7,10 @@
  * @module
  */
 
-import { createState } from "../lib/model.ts";
-import { applyRecord } from "../lib/reducer.ts";
-import { writeEncodedSnapshot } from "../lib/snapshot.ts";
-import { loadImage, StateTables } from "../lib/state_tables.ts";
+import { createState } from "../lib/core/model.ts";
+import { applyRecord } from "../lib/core/reducer.ts";
+import { writeEncodedSnapshot } from "../lib/store/snapshot.ts";
+import { loadImage, StateTables } from "../lib/store/state_tables.ts";
 import { type Figure, figure } from "./stats.ts";
 
 /** Builds a state of `n` entities through the reducer. */

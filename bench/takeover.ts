@@ -6,8 +6,8 @@
  * @module
  */
 
-import { HamClient } from "../lib/client.ts";
-import { connect } from "../lib/ham.ts";
+import { HamClient } from "../lib/client/client.ts";
+import { connect } from "../lib/client/ham.ts";
 import { HamProcess } from "../tests/support/ham_process.ts";
 import { attachSleepers } from "./fleet.ts";
 import { type Figure, figure } from "./stats.ts";

@@ -12,8 +12,8 @@
 
 import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
-import { EXIT_CODES } from "../lib/errors.ts";
-import { createLogger, isTimestampStyle, logFileWriter } from "../lib/logger.ts";
+import { EXIT_CODES } from "../lib/core/errors.ts";
+import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]

@@ -12,12 +12,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { HamClient } from "../lib/client.ts";
-import { HamDaemon } from "../lib/daemon.ts";
-import { EXIT_CODES, HamError } from "../lib/errors.ts";
-import { isTimestampStyle, logFileWriter } from "../lib/logger.ts";
-import { selfCommand } from "../lib/self_command.ts";
-import { logPath, resolveStateDir } from "../lib/state_dir.ts";
+import { HamClient } from "../lib/client/client.ts";
+import { HamDaemon } from "../lib/daemon/daemon.ts";
+import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
+import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { selfCommand } from "../lib/os/self_command.ts";
+import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]

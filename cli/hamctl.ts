@@ -7,8 +7,8 @@
  * @module
  */
 
-import { HamClient } from "../lib/client.ts";
-import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/errors.ts";
+import { HamClient } from "../lib/client/client.ts";
+import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
 import { ACTION_COMMANDS } from "./hamctl/actions.ts";
 import type { HamctlCommand, HamctlIO, Subcommand } from "./hamctl/common.ts";
 import { UsageError } from "./hamctl/common.ts";

@@ -14,9 +14,9 @@
  * @module
  */
 
-import { HamDaemon, type HamOptions } from "../lib/daemon.ts";
-import { JournalTail } from "../lib/journal_tail.ts";
-import type { Logger } from "../lib/logger.ts";
+import { HamDaemon, type HamOptions } from "../lib/daemon/daemon.ts";
+import { JournalTail } from "../lib/store/journal_tail.ts";
+import type { Logger } from "../lib/os/logger.ts";
 import { type HamGone, HamWatch } from "./ham_watch.ts";
 
 /** Options of {@linkcode Guardian.start}. */

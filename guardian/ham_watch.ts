@@ -9,11 +9,11 @@
  * @module
  */
 
-import { HamClient } from "../lib/client.ts";
-import { HamError } from "../lib/errors.ts";
-import type { Logger } from "../lib/logger.ts";
-import { ProcessWatcher, type Watch } from "../lib/process_watcher.ts";
-import { waitForLock } from "../lib/state_lock.ts";
+import { HamClient } from "../lib/client/client.ts";
+import { HamError } from "../lib/core/errors.ts";
+import type { Logger } from "../lib/os/logger.ts";
+import { ProcessWatcher, type Watch } from "../lib/os/process_watcher.ts";
+import { waitForLock } from "../lib/store/state_lock.ts";
 
 /** What {@linkcode HamWatch.gone} resolves with: the HAM is gone and its lock is ours. */
 export interface HamGone {

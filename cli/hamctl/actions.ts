@@ -1,15 +1,15 @@
 /**
  * `hamctl` subcommands about actions and action-fail lists: `action`, `action-remove`,
  * `action-fail`, `action-fail-remove`. Both kinds of item take the same kind-specific
- * options, built into request fields by `actionParams` of `lib/requests.ts`.
+ * options, built into request fields by `actionParams` of `lib/core/requests.ts`.
  *
  * @module
  */
 
-import { ACTION_KINDS, type ActionKind, FAIL_KINDS, isActionKind } from "../../lib/flags.ts";
-import type { RestartPolicy } from "../../lib/model.ts";
-import { validateName } from "../../lib/names.ts";
-import { actionParams, type ParamFields } from "../../lib/requests.ts";
+import { ACTION_KINDS, type ActionKind, FAIL_KINDS, isActionKind } from "../../lib/core/flags.ts";
+import type { RestartPolicy } from "../../lib/core/model.ts";
+import { validateName } from "../../lib/core/names.ts";
+import { actionParams, type ParamFields } from "../../lib/core/requests.ts";
 import {
   booleans,
   checked,

@@ -7,11 +7,11 @@
  */
 
 import { parseArgs } from "node:util";
-import type { HamClient } from "../../lib/client.ts";
-import { HamError } from "../../lib/errors.ts";
-import { type ItemType, parseFlags } from "../../lib/flags.ts";
-import { type ItemPath, parsePath } from "../../lib/names.ts";
-import type { Op } from "../../lib/protocol.ts";
+import type { HamClient } from "../../lib/client/client.ts";
+import { HamError } from "../../lib/core/errors.ts";
+import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
+import { type ItemPath, parsePath } from "../../lib/core/names.ts";
+import type { Op } from "../../lib/core/protocol.ts";
 
 /** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
 export type WireRequest = { op: Op } & Record<string, unknown>;
@@ -164,7 +164,7 @@ export function anyOrNumber(cmd: string, p: ParsedArgs, name: string): number {
   return v === undefined ? 0 : integer(cmd, `--${name}`, v, { allowAny: true });
 }
 
-/** The flag word of the boolean options in `names` that are set (names as in `lib/flags.ts`). */
+/** The flag word of the boolean options in `names` that are set (names as in `lib/core/flags.ts`). */
 export function flagOptions(cmd: string, item: ItemType, p: ParsedArgs, names: string[]): number {
   return checked(cmd, () => parseFlags(item, names.filter((n) => p.values[n] === true)));
 }

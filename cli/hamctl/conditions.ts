@@ -5,8 +5,8 @@
  * @module
  */
 
-import { CONDITION_TYPES, isConditionType } from "../../lib/flags.ts";
-import { stateField, type StateSpec } from "../../lib/requests.ts";
+import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
+import { stateField, type StateSpec } from "../../lib/core/requests.ts";
 import {
   anyOrNumber,
   booleans,

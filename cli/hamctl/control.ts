@@ -5,12 +5,12 @@
  * @module
  */
 
-import type { HamClient } from "../../lib/client.ts";
-import { type ItemType, parseFlags } from "../../lib/flags.ts";
-import { requestStop } from "../../lib/ham.ts";
-import type { ControlCommand } from "../../lib/protocol.ts";
-import type { ControlResult } from "../../lib/requests.ts";
-import { lockPath } from "../../lib/state_dir.ts";
+import type { HamClient } from "../../lib/client/client.ts";
+import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
+import { requestStop } from "../../lib/client/ham.ts";
+import type { ControlCommand } from "../../lib/core/protocol.ts";
+import type { ControlResult } from "../../lib/core/requests.ts";
+import { lockPath } from "../../lib/os/state_dir.ts";
 import {
   booleans,
   checked,

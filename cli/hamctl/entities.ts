@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { HamClient } from "../../lib/client.ts";
-import type { AttachResult } from "../../lib/requests.ts";
-import { validateEntityName } from "../../lib/names.ts";
+import type { HamClient } from "../../lib/client/client.ts";
+import type { AttachResult } from "../../lib/core/requests.ts";
+import { validateEntityName } from "../../lib/core/names.ts";
 import {
   anyOrNumber,
   booleans,

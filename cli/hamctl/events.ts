@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { HamClient } from "../../lib/client.ts";
-import { HamError } from "../../lib/errors.ts";
-import { CONDITION_TYPES, isConditionType } from "../../lib/flags.ts";
-import { validateEntityName } from "../../lib/names.ts";
-import type { EventsResult, HamEvent, WaitResult } from "../../lib/requests.ts";
+import type { HamClient } from "../../lib/client/client.ts";
+import { HamError } from "../../lib/core/errors.ts";
+import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
+import { validateEntityName } from "../../lib/core/names.ts";
+import type { EventsResult, HamEvent, WaitResult } from "../../lib/core/requests.ts";
 import {
   booleans,
   checked,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { renderStatus, type StatusView } from "../../lib/status_view.ts";
+import { renderStatus, type StatusView } from "../../lib/core/status_view.ts";
 import {
   type HamctlCommand,
   itemPath,

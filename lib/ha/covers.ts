@@ -8,7 +8,7 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 import { notHaAware } from "./errors.ts";
 import { HaConn, type HaConnOptions } from "./ha_conn.ts";
 import { HaFile } from "./ha_file.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 
 /**
  * The Deno error classes that count as a dead server:

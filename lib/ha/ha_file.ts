@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 import { Recoverable } from "./recoverable.ts";
 import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 import { notHaAware } from "./errors.ts";
 import {
   HAREPLACERECOVERYFN,

@@ -8,7 +8,7 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 import { isDeadServerError, serverEof } from "./errors.ts";
 
 /**

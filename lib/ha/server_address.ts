@@ -5,7 +5,7 @@
  * @module
  */
 
-import { HamError } from "../errors.ts";
+import { HamError } from "../core/errors.ts";
 import { isNotListening } from "./errors.ts";
 
 /** Where a server listens: TCP options or Unix-socket options of `Deno.connect`. */

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { connect, type Ham } from "../ham.ts";
-import type { WaitResult } from "../requests.ts";
+import { connect, type Ham } from "../client/ham.ts";
+import type { WaitResult } from "../core/requests.ts";
 
 /** Options of {@linkcode waitForRestart}. */
 export interface WaitForRestartOptions {

@@ -4,7 +4,7 @@
  * timing is asserted: the figures of a quick run mean little, and machines differ.
  */
 
-import { DAEMON_PERMISSIONS } from "../../lib/self_command.ts";
+import { DAEMON_PERMISSIONS } from "../../lib/os/self_command.ts";
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Guardian } from "../../guardian/guardian.ts";
-import { memoryLogger } from "../../lib/logger.ts";
-import type { RecordBody } from "../../lib/records.ts";
-import { StateStore } from "../../lib/state_store.ts";
+import { memoryLogger } from "../../lib/os/logger.ts";
+import type { RecordBody } from "../../lib/core/records.ts";
+import { StateStore } from "../../lib/store/state_store.ts";
 import { standInHam } from "../support/stand_in_ham.ts";
 import { within } from "../support/within.ts";
 

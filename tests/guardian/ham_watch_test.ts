@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HamWatch } from "../../guardian/ham_watch.ts";
-import { memoryLogger } from "../../lib/logger.ts";
+import { memoryLogger } from "../../lib/os/logger.ts";
 import { standInHam as fakeHam } from "../support/stand_in_ham.ts";
 import { within } from "../support/within.ts";
 

@@ -3,7 +3,7 @@
  */
 
 import * as assert from "node:assert/strict";
-import { DAEMON_PERMISSIONS } from "../../lib/self_command.ts";
+import { DAEMON_PERMISSIONS } from "../../lib/os/self_command.ts";
 import { deadline } from "../support/ham_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -9,7 +9,7 @@ import {
   notEqual as assertNotEquals,
   ok as assert,
 } from "node:assert/strict";
-import { waitForPath } from "../../lib/path_waiter.ts";
+import { waitForPath } from "../../lib/os/path_waiter.ts";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

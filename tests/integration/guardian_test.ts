@@ -8,10 +8,10 @@ import {
   notEqual as assertNotEquals,
   ok as assert,
 } from "node:assert/strict";
-import { connect } from "../../lib/ham.ts";
-import { JournalTail } from "../../lib/journal_tail.ts";
-import { processStartTime } from "../../lib/proc.ts";
-import type { EntityView } from "../../lib/status_view.ts";
+import { connect } from "../../lib/client/ham.ts";
+import { JournalTail } from "../../lib/store/journal_tail.ts";
+import { processStartTime } from "../../lib/os/proc.ts";
+import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { startSelfAttached } from "../support/fault_self_attach.ts";
 

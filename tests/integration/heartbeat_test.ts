@@ -7,10 +7,10 @@
  */
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { HamClient } from "../../lib/client.ts";
-import { connect } from "../../lib/ham.ts";
-import type { HamEvent } from "../../lib/requests.ts";
-import type { EntityView } from "../../lib/status_view.ts";
+import type { HamClient } from "../../lib/client/client.ts";
+import { connect } from "../../lib/client/ham.ts";
+import type { HamEvent } from "../../lib/core/requests.ts";
+import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, BIN, deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -49,9 +49,10 @@ class Worker implements AsyncDisposable {
     ]);
   }
 
-  /** A TypeScript program run with `deno eval`; `HAM` is the URL of lib/ham.ts. */
+  /** A TypeScript program run with `deno eval`; `HAM` is the URL of lib/client/ham.ts. */
   static script(ham: HamProcess, code: string): Worker {
-    const prelude = `const HAM = ${JSON.stringify(new URL("../../lib/ham.ts", import.meta.url))};` +
+    const prelude =
+      `const HAM = ${JSON.stringify(new URL("../../lib/client/ham.ts", import.meta.url))};` +
       `const DIR = ${JSON.stringify(ham.stateDir)};`;
     return new Worker(ham, [`${BIN}/deno`, "eval", "--ext=ts", prelude + code]);
   }

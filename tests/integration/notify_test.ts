@@ -1,7 +1,7 @@
 /** Notify actions to named channels: delivered live, and kept for a subscriber that was away. */
 
 import * as assert from "node:assert/strict";
-import { connect } from "../../lib/ham.ts";
+import { connect } from "../../lib/client/ham.ts";
 import { deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
+import { PROTOCOL_VERSION } from "../../lib/core/protocol.ts";
 
 const encoder = new TextEncoder();
 

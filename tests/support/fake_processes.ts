@@ -7,11 +7,11 @@
  * @module
  */
 
-import { HamError } from "../../lib/errors.ts";
-import { signalName } from "../../lib/flags.ts";
-import type { ExitStatus } from "../../lib/model.ts";
-import type { ProcessDescription, ProcessOps, WatchHandle } from "../../lib/process_ops.ts";
-import type { SpawnedProcess, SpawnOptions } from "../../lib/spawner.ts";
+import { HamError } from "../../lib/core/errors.ts";
+import { signalName } from "../../lib/core/flags.ts";
+import type { ExitStatus } from "../../lib/core/model.ts";
+import type { ProcessDescription, ProcessOps, WatchHandle } from "../../lib/engine/process_ops.ts";
+import type { SpawnedProcess, SpawnOptions } from "../../lib/os/spawner.ts";
 import type { FakeClock } from "./fake_clock.ts";
 
 /** One recorded call. */

@@ -10,9 +10,9 @@
  * @module
  */
 
-import { connect, type Ham } from "../../lib/ham.ts";
-import { readEnviron } from "../../lib/proc.ts";
-import type { EntityView, HamView } from "../../lib/status_view.ts";
+import { connect, type Ham } from "../../lib/client/ham.ts";
+import { readEnviron } from "../../lib/os/proc.ts";
+import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { type SelfAttached, startSelfAttached } from "./fault_self_attach.ts";
 import { FaultModel, type ProcessesByEntity, Rng } from "./fault_model.ts";
 import { alive, HamProcess, processesOf, until } from "./ham_process.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HamView } from "../../lib/status_view.ts";
+import type { HamView } from "../../lib/core/status_view.ts";
 
 /** mulberry32: a small, fast, seeded PRNG. */
 export class Rng {

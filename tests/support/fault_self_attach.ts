@@ -10,7 +10,7 @@
  * @module
  */
 
-import { connect } from "../../lib/ham.ts";
+import { connect } from "../../lib/client/ham.ts";
 
 const SELF_ATTACH_SCRIPT = new URL(import.meta.url).pathname;
 

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { HamClient } from "../../lib/client.ts";
-import type { HamEvent } from "../../lib/event_hub.ts";
-import { connect } from "../../lib/ham.ts";
-import { isAlive } from "../../lib/proc.ts";
-import { socketPath } from "../../lib/state_dir.ts";
-import type { HamView } from "../../lib/status_view.ts";
+import { HamClient } from "../../lib/client/client.ts";
+import type { HamEvent } from "../../lib/daemon/event_hub.ts";
+import { connect } from "../../lib/client/ham.ts";
+import { isAlive } from "../../lib/os/proc.ts";
+import { socketPath } from "../../lib/os/state_dir.ts";
+import type { HamView } from "../../lib/core/status_view.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository's `bin/` directory. */

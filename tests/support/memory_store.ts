@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Store } from "../../lib/engine.ts";
-import { HamError } from "../../lib/errors.ts";
-import { createState, type HamState } from "../../lib/model.ts";
-import type { HamRecord, RecordBody } from "../../lib/records.ts";
-import { applyRecord } from "../../lib/reducer.ts";
+import type { Store } from "../../lib/engine/engine.ts";
+import { HamError } from "../../lib/core/errors.ts";
+import { createState, type HamState } from "../../lib/core/model.ts";
+import type { HamRecord, RecordBody } from "../../lib/core/records.ts";
+import { applyRecord } from "../../lib/core/reducer.ts";
 
 /** A store that keeps everything in memory. */
 export class MemoryStore implements Store {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { libc, WAIT } from "../../lib/libc.ts";
+import { libc, WAIT } from "../../lib/os/libc.ts";
 
 /** Kills an adopted orphan and reaps it (ECHILD, harmlessly, when it is not our child). */
 export function killAndReap(pid: number): void {

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
-import { socketPath } from "../../lib/state_dir.ts";
-import { takeLock } from "../../lib/state_lock.ts";
+import { PROTOCOL_VERSION } from "../../lib/core/protocol.ts";
+import { socketPath } from "../../lib/os/state_dir.ts";
+import { takeLock } from "../../lib/store/state_lock.ts";
 
 /** What the test does with the stand-in. */
 export interface StandInHam {

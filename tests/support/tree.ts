@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { ConditionType } from "../../lib/flags.ts";
-import type { ActionParams } from "../../lib/model.ts";
-import { parsePath } from "../../lib/names.ts";
+import type { ConditionType } from "../../lib/core/flags.ts";
+import type { ActionParams } from "../../lib/core/model.ts";
+import { parsePath } from "../../lib/core/names.ts";
 import {
   type Plan,
   planAction,
@@ -15,8 +15,8 @@ import {
   planCondition,
   planControl,
   planEntity,
-} from "../../lib/operations.ts";
-import type { ControlCommand, Request } from "../../lib/protocol.ts";
+} from "../../lib/core/operations.ts";
+import type { ControlCommand, Request } from "../../lib/core/protocol.ts";
 import type { MemoryStore } from "./memory_store.ts";
 
 /** A request of one verb. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HamError } from "../../../lib/errors.ts";
+import type { HamError } from "../../../lib/core/errors.ts";
 import {
   type FopenMode,
   haCreate,

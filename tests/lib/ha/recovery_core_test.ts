@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HamError } from "../../../lib/errors.ts";
+import { HamError } from "../../../lib/core/errors.ts";
 import {
   HA_RECOVERY_ACOUNT,
   HA_RECOVERY_ENABLE,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HamError } from "../../../lib/errors.ts";
+import type { HamError } from "../../../lib/core/errors.ts";
 import { addressOf, connectTo } from "../../../lib/ha/server_address.ts";
 import { LocalEcho } from "../../support/local_echo.ts";
 import { within } from "../../support/within.ts";

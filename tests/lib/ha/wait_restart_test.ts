@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { HamError } from "../../../lib/errors.ts";
-import { connect } from "../../../lib/ham.ts";
+import type { HamError } from "../../../lib/core/errors.ts";
+import { connect } from "../../../lib/client/ham.ts";
 import { nextEventSeq, waitForRestart } from "../../../lib/ha/wait_restart.ts";
 import { type FakeConn, type FakeRequest, startFakeHam } from "../../support/fake_ham.ts";
 

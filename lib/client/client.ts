@@ -1,0 +1,382 @@
+/**
+ * The client side of the control protocol: one Unix-socket connection to the HAM,
+ * the `hello` handshake, requests multiplexed by id, and pushed lines. `hamctl` and
+ * the public library (`mod.ts`) both talk to the HAM through {@linkcode HamClient}.
+ *
+ * @module
+ */
+
+import { HamError, isErrorCode } from "../core/errors.ts";
+import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
+import { resolveStateDir, socketPath } from "../os/state_dir.ts";
+
+/** Options of {@linkcode HamClient.connect}. */
+export interface ConnectOptions {
+  /** The state directory of the HAM. @default {resolveStateDir()} */
+  stateDir?: string;
+  /** A short name of the client, shown in the HAM's log. @default {"lib"} */
+  client?: string;
+  /** Time limit for the handshake and, by default, for each request, in ms; 0 = none. @default {30000} */
+  timeoutMs?: number;
+}
+
+/** What the HAM answers to `hello`. */
+export interface HelloResult {
+  /** The protocol version the HAM speaks. */
+  version: number;
+  /** The HAM's pid. */
+  hamPid: number;
+  /** Its Guardian's pid, or null when there is none. */
+  guardianPid: number | null;
+}
+
+/** The fields of a request, apart from `id` and `op` (paths as `"entity/condition"` strings). */
+export type RequestFields = Record<string, unknown>;
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Time limit in ms; 0 = none. @default {the connection's `timeoutMs`} */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode HamClient.reconnect}. */
+export interface ReconnectOptions {
+  /** Give up after this long without a connection, in ms. @default {30000} */
+  totalMs?: number;
+  /**
+   * Runs on each new connection before the requests made meanwhile go out, with a
+   * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
+   * ECONNRESET from it means the new connection was lost too: it is retried.
+   */
+  onReconnect?: (request: (op: Op, fields?: RequestFields) => Promise<unknown>) => Promise<void>;
+}
+
+interface Pending {
+  op: string;
+  resolve: (value: unknown) => void;
+  reject: (err: HamError) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Written to a connection: lost with it. */
+  sent: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function dial(path: string): Promise<Deno.UnixConn> {
+  try {
+    return await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
+      ? "not running"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${why}`, { cause: err });
+  }
+}
+
+/**
+ * A connection to the HAM. Requests may be issued concurrently: each gets an id and the
+ * answers are matched by id, in whatever order they come.
+ *
+ * With {@linkcode HamClient.reconnect} on (the library turns it on for a connection that
+ * self-attached), a connection lost without a `stopping` notice (the HAM died, and its
+ * Guardian is taking over) is re-established on the same socket path, with backoff, for a
+ * bounded time; requests in flight when it was lost fail with ECONNRESET, requests made
+ * meanwhile wait for the new connection.
+ *
+ * @example
+ * ```ts
+ * import { HamClient } from "./client.ts";
+ *
+ * export async function ping(stateDir: string): Promise<unknown> {
+ *   await using client = await HamClient.connect({ stateDir });
+ *   return await client.request("ping"); // { pong: true }
+ * }
+ * ```
+ */
+export class HamClient implements AsyncDisposable {
+  /** The socket this client is connected to. */
+  readonly socketPath: string;
+  /** Resolves when the connection has ended for good, whichever side ended it. */
+  readonly closed: Promise<void>;
+  #closed = Promise.withResolvers<void>();
+  #conn: Deno.UnixConn;
+  /** The read loop of `#conn`. */
+  #loop: Promise<void>;
+  #name: string;
+  #timeoutMs: number;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #pushed = new Set<ReadableStreamDefaultController<unknown>>();
+  #writing: Promise<void> = Promise.resolve();
+  #ended: HamError | null = null;
+  #server: HelloResult | null = null;
+  #reconnect: ReconnectOptions | null = null;
+  /** Settles once a lost connection is replaced (true) or given up on (false). */
+  #reconnecting: Promise<boolean> | null = null;
+  /** The HAM said it is stopping: a lost connection is not re-established. */
+  #stopping = false;
+
+  private constructor(conn: Deno.UnixConn, path: string, name: string, timeoutMs: number) {
+    this.#conn = conn;
+    this.socketPath = path;
+    this.#name = name;
+    this.#timeoutMs = timeoutMs;
+    this.closed = this.#closed.promise;
+    this.#loop = this.#readLoop(conn);
+  }
+
+  /**
+   * Connects to the HAM of a state directory and performs the `hello` handshake.
+   * Throws EBADF when no HAM is listening, EPROTO on a protocol version mismatch.
+   */
+  static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
+    const path = socketPath(resolveStateDir(opts.stateDir));
+    const conn = await dial(path);
+    const client = new HamClient(conn, path, opts.client ?? "lib", opts.timeoutMs ?? 30_000);
+    try {
+      await client.#hello();
+      return client;
+    } catch (err) {
+      client.close();
+      await client.closed;
+      if (err instanceof HamError && err.code === "ECONNRESET") {
+        throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** The HAM's answer to `hello`: protocol version and the pids of the HAM and its Guardian. */
+  get server(): HelloResult {
+    return this.#server!;
+  }
+
+  /**
+   * Turns reconnection on (with options) or off (`null`). Off by default: a lost
+   * connection ends the client, as in QNX for clients that are not self-attached.
+   */
+  reconnect(options: ReconnectOptions | null): void {
+    this.#reconnect = options;
+  }
+
+  /**
+   * Sends one request and resolves with its result. An error answer is thrown as a
+   * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
+   * answer in time as ETIMEDOUT.
+   */
+  request<T = unknown>(op: Op, fields: RequestFields = {}, opts: RequestOptions = {}): Promise<T> {
+    return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs, false);
+  }
+
+  /**
+   * The lines the HAM pushes without a request (the value of their `push` field), from
+   * now on, until the client ends (a reconnection does not end them). Each call returns an
+   * independent iterator.
+   */
+  pushes(): AsyncIterableIterator<unknown> {
+    let controller!: ReadableStreamDefaultController<unknown>;
+    const stream = new ReadableStream<unknown>({
+      start: (c) => void (controller = c),
+      cancel: () => void this.#pushed.delete(controller),
+    });
+    if (this.#ended) controller.close();
+    else this.#pushed.add(controller);
+    return stream.values();
+  }
+
+  /** Closes the connection; requests still waiting fail with ECONNRESET. */
+  close(): void {
+    this.#end(
+      new HamError("ECONNRESET", `Closed the connection to the HAM at "${this.socketPath}"`),
+    );
+  }
+
+  /** Closes the connection and waits until it has ended. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed;
+  }
+
+  async #hello(): Promise<void> {
+    const fields = { version: PROTOCOL_VERSION, client: this.#name, pid: Deno.pid };
+    const hello = await this.#send<HelloResult>(0, "hello", fields, this.#timeoutMs, true);
+    if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
+      throw new HamError(
+        "EPROTO",
+        `Cannot talk to the HAM at "${this.socketPath}": it speaks protocol ${hello?.version}, not ${PROTOCOL_VERSION}`,
+      );
+    }
+    this.#server = hello;
+  }
+
+  /** `direct`: write now even while reconnecting (the handshake and re-attaching). */
+  #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
+    if (this.#ended) return Promise.reject(this.#ended);
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    const timer = timeoutMs > 0
+      ? setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new HamError("ETIMEDOUT", `Timed out after ${timeoutMs} ms waiting for "${op}"`));
+      }, timeoutMs)
+      : undefined;
+    const pending: Pending = {
+      op,
+      resolve: resolve as (v: unknown) => void,
+      reject,
+      timer,
+      sent: false,
+    };
+    this.#pending.set(id, pending);
+    const bytes = encoder.encode(JSON.stringify({ ...fields, id, op }) + "\n");
+    const write = () => {
+      if (this.#pending.get(id) !== pending) return; // Timed out or failed meanwhile.
+      pending.sent = true;
+      const conn = this.#conn;
+      this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
+        this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
+      });
+    };
+    if (this.#reconnecting && !direct) this.#reconnecting.then((ok) => ok && write());
+    else write();
+    return promise;
+  }
+
+  async #writeAll(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.length && !this.#ended && conn === this.#conn;) {
+      off += await conn.write(bytes.subarray(off));
+    }
+  }
+
+  async #readLoop(conn: Deno.UnixConn): Promise<void> {
+    const decoder = new TextDecoder();
+    let partial = "";
+    let failure = new HamError(
+      "ECONNRESET",
+      `Lost the connection to the HAM at "${this.socketPath}"`,
+    );
+    try {
+      for await (const chunk of conn.readable) {
+        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) if (line.trim() !== "") this.#onLine(line);
+      }
+    } catch (err) {
+      if (err instanceof HamError) failure = err;
+    }
+    this.#lost(conn, failure);
+  }
+
+  /**
+   * A connection ended (EOF, an error, a protocol violation): what was sent on it fails;
+   * then the client ends, or reconnects when that is on and the HAM did not say it stops.
+   */
+  #lost(conn: Deno.UnixConn, reason: HamError): void {
+    if (this.#ended || conn !== this.#conn) return;
+    if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
+      return this.#end(reason);
+    }
+    try {
+      conn.close();
+    } catch { /* already closed by the peer */ }
+    for (const [id, p] of this.#pending) {
+      if (!p.sent) continue;
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.#reconnecting ??= this.#reestablish(reason).then((ok) => {
+      this.#reconnecting = null;
+      return ok;
+    });
+  }
+
+  async #reestablish(reason: HamError): Promise<boolean> {
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
+      let conn: Deno.UnixConn | null = null;
+      try {
+        conn = await dial(this.socketPath);
+        if (this.#ended) {
+          conn.close();
+          break;
+        }
+        this.#conn = conn;
+        this.#loop = this.#readLoop(conn);
+        await this.#hello();
+        const direct = (op: Op, fields: RequestFields = {}) =>
+          this.#send(this.#nextId++, op, fields, this.#timeoutMs, true);
+        await this.#reconnect?.onReconnect?.(direct);
+        return true;
+      } catch (err) {
+        if (err instanceof HamError && err.code === "EPROTO") reason = err;
+        try {
+          conn?.close(); // Its read loop then ends, failing what was sent on it.
+        } catch { /* already closed */ }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 250);
+      }
+    }
+    this.#end(
+      new HamError(
+        "ECONNRESET",
+        `Lost the connection to the HAM at "${this.socketPath}" and could not reconnect: ` +
+          reason.message,
+      ),
+    );
+    return false;
+  }
+
+  #onLine(line: string): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      throw new HamError("EPROTO", `Cannot parse a line from the HAM: ${line.slice(0, 80)}`);
+    }
+    if (typeof msg !== "object" || msg === null) {
+      throw new HamError("EPROTO", `Unexpected line from the HAM: ${line.slice(0, 80)}`);
+    }
+    const o = msg as Record<string, unknown>;
+    if ("push" in o) {
+      if ((o.push as { type?: unknown } | null)?.type === "stopping") this.#stopping = true;
+      for (const c of this.#pushed) c.enqueue(o.push);
+      return;
+    }
+    const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;
+    if (!pending) return; // an answer that came after its time limit
+    this.#pending.delete(o.id as number);
+    clearTimeout(pending.timer);
+    if (o.ok === true) return pending.resolve(o.result);
+    const error = (o.error ?? {}) as { code?: unknown; message?: unknown };
+    const message = typeof error.message === "string" ? error.message : `"${pending.op}" failed`;
+    pending.reject(
+      isErrorCode(error.code)
+        ? new HamError(error.code, message)
+        : new HamError("EIO", `${String(error.code)}: ${message}`),
+    );
+  }
+
+  #end(reason: HamError): void {
+    if (this.#ended) return;
+    this.#ended = reason;
+    try {
+      this.#conn.close();
+    } catch { /* already closed by the peer */ }
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.#pending.clear();
+    for (const c of this.#pushed) c.close();
+    this.#pushed.clear();
+    this.#closed.resolve(this.#loop);
+  }
+}

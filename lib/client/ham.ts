@@ -1,0 +1,304 @@
+/**
+ * A connection to the HAM with a method per `ham_*` call that is not made on a handle:
+ * attach and detach, placeholders, handles by name, verbosity, stop, status, heartbeats,
+ * published states and raised conditions, waiting, and the event stream.
+ *
+ * @module
+ */
+
+import { type ConnectOptions, HamClient } from "./client.ts";
+import { HamError } from "../core/errors.ts";
+import { parseFlags } from "../core/flags.ts";
+import { ActionHandle, ConditionHandle, EntityHandle } from "./handles.ts";
+import { parsePath, validateEntityName } from "../core/names.ts";
+import type { VerboseCommand, WaitFor } from "../core/protocol.ts";
+import {
+  type AttachOptions,
+  type AttachResult,
+  type AttachTarget,
+  type EventsResult,
+  type FlagsInput,
+  type HamEvent,
+  type RaiseFields,
+  raiseFields,
+  type SelfAttachOptions,
+  type StateResult,
+  type WaitResult,
+} from "../core/requests.ts";
+import type { StatusView } from "../core/status_view.ts";
+
+/**
+ * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
+ * self-attached entities: closing the connection without {@linkcode Ham.detachSelf} is
+ * their death, as in QNX.
+ *
+ * A connection that self-attached re-attaches by itself, as QNX's libham does: when it is
+ * lost without the HAM saying it stops (the HAM died and its Guardian is taking over), it
+ * reconnects to the same socket path with backoff for up to `reattachWithinMs` and renews
+ * every attachment it holds; meanwhile new requests wait for it, and those in flight when
+ * it was lost fail with ECONNRESET. The new HAM watches the process by pid until then, so
+ * it is not taken for dead.
+ */
+export class Ham implements AsyncDisposable {
+  /** The underlying connection, for raw requests and pushed lines. */
+  readonly client: HamClient;
+  #self = new Map<string, Record<string, unknown>>();
+  #watching: Promise<void> | null = null;
+  #reattachWithinMs: number;
+
+  /**
+   * Wraps a connected client. `reattachWithinMs` bounds the reconnection of a connection
+   * that self-attached (see the class documentation). @default 30000
+   */
+  constructor(client: HamClient, opts: { reattachWithinMs?: number } = {}) {
+    this.client = client;
+    this.#reattachWithinMs = opts.reattachWithinMs ?? 30_000;
+  }
+
+  /** Attaches a command to start, or a running pid, as entity `name` (`ham_attach`). */
+  async attach(
+    name: string,
+    target: AttachTarget,
+    opts: AttachOptions = {},
+  ): Promise<EntityHandle> {
+    const r = await this.client.request<AttachResult>("attach", {
+      entity: name,
+      argv: "argv" in target ? target.argv : null,
+      pid: "pid" in target ? target.pid : null,
+      cwd: opts.cwd ?? null,
+      env: opts.env ?? null,
+      flags: parseFlags("entity", opts.flags),
+      heartbeat: opts.heartbeat ?? null,
+    });
+    return new EntityHandle(this.client, r.entity, r.pid);
+  }
+
+  /**
+   * Attaches this process as entity `name` (`ham_attach_self`). When the HAM asks for it
+   * after a Guardian takeover, the attachment is renewed on this connection.
+   */
+  async attachSelf(name: string, opts: SelfAttachOptions = {}): Promise<EntityHandle> {
+    const fields = {
+      entity: name,
+      pid: Deno.pid,
+      heartbeat: opts.heartbeat ?? null,
+      flags: parseFlags("entity", opts.flags),
+    };
+    // Listen and remember before asking: the HAM may push reattach right after answering.
+    this.#watching ??= this.#renewOnReattach();
+    const before = this.#self.get(name);
+    this.#self.set(name, fields);
+    this.#keepAttached();
+    try {
+      const r = await this.client.request<AttachResult>("attach-self", fields);
+      return new EntityHandle(this.client, r.entity, r.pid);
+    } catch (err) {
+      if (before) this.#self.set(name, before);
+      else this.#self.delete(name);
+      this.#keepAttached();
+      throw err;
+    }
+  }
+
+  /** Reconnects and re-attaches while some entity is self-attached, not otherwise. */
+  #keepAttached(): void {
+    if (this.#self.size === 0) return this.client.reconnect(null);
+    this.client.reconnect({
+      totalMs: this.#reattachWithinMs,
+      onReconnect: async (request) => {
+        for (const fields of this.#self.values()) {
+          try {
+            await request("attach-self", fields);
+          } catch (err) {
+            // A lost connection is retried; a refusal is the HAM's answer to keep.
+            if (err instanceof HamError && err.code === "ECONNRESET") throw err;
+          }
+        }
+      },
+    });
+  }
+
+  async #renewOnReattach(): Promise<void> {
+    for await (const push of this.client.pushes()) {
+      if ((push as { type?: unknown })?.type !== "reattach") continue;
+      for (const fields of this.#self.values()) {
+        // A refused renewal is logged by the HAM; the next reattach notice retries it.
+        await this.client.request("attach-self", fields).catch(() => {});
+      }
+    }
+  }
+
+  /** Detaches this process from entity `name` (`ham_detach_self`). */
+  async detachSelf(name: string): Promise<void> {
+    await this.client.request("detach-self", { entity: name });
+    this.#self.delete(name);
+    this.#keepAttached();
+  }
+
+  /** Creates a placeholder entity, for conditions set up before the process exists (`ham_entity`). */
+  async entity(name: string, opts: { flags?: FlagsInput } = {}): Promise<EntityHandle> {
+    await this.client.request("entity", { entity: name, flags: parseFlags("entity", opts.flags) });
+    return new EntityHandle(this.client, name);
+  }
+
+  /** Stops monitoring entity `name` (`ham_detach_name`). */
+  async detach(name: string): Promise<void> {
+    await this.client.request("detach", { entity: name });
+  }
+
+  /** A handle on entity `name`, or on the global entity `@global` (`ham_entity_handle`). */
+  entityHandle(name: string): EntityHandle {
+    return new EntityHandle(this.client, validateEntityName(name));
+  }
+
+  /** A handle on condition `entity/condition` (`ham_condition_handle`). */
+  conditionHandle(path: string): ConditionHandle {
+    parsePath(path, 2);
+    return new ConditionHandle(this.client, path);
+  }
+
+  /** A handle on action `entity/condition/action` (`ham_action_handle`). */
+  actionHandle(path: string): ActionHandle {
+    parsePath(path, 3);
+    return new ActionHandle(this.client, path);
+  }
+
+  /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */
+  async verbose(command: VerboseCommand = "get", value = 0): Promise<number> {
+    const r = await this.client.request<{ verbosity: number }>("verbose", { command, value });
+    return r.verbosity;
+  }
+
+  /** Stops the HAM and its Guardian (`ham_stop`). */
+  async stop(): Promise<void> {
+    await requestStop(this.client);
+  }
+
+  /** The status of the whole HAM, or of the item `path` names (the `/proc/ham` view). */
+  status(path?: string): Promise<StatusView> {
+    return this.client.request<StatusView>("status", { path: path ?? null });
+  }
+
+  /** Sends a heartbeat for `entity`, or for the entity this process self-attached (`ham_heartbeat`). */
+  async heartbeat(entity?: string): Promise<void> {
+    await this.client.request("heartbeat", { entity: entity ?? null });
+  }
+
+  /** Publishes entity `entity`'s new state (`ham_entity_condition_state`). */
+  state(entity: string, to: number): Promise<StateResult> {
+    return this.client.request<StateResult>("state", { entity, to });
+  }
+
+  /** Raises a condition about `entity` (`ham_entity_condition_raise`). */
+  async raise(entity: string, fields: RaiseFields = {}): Promise<void> {
+    await this.client.request("raise", { entity, ...raiseFields(fields) });
+  }
+
+  /**
+   * Waits until `entity` is running, dead, restarted or detached, or a condition of a type
+   * fires on it. With `since` (a `seq` taken before causing the change), an event already
+   * past counts too. Throws ETIMEDOUT after `timeoutMs` (default 30 s).
+   */
+  wait(
+    entity: string,
+    target: WaitFor,
+    opts: { timeoutMs?: number; since?: number } = {},
+  ): Promise<WaitResult> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return this.client.request<WaitResult>(
+      "wait",
+      { entity, for: target, timeoutMs, since: opts.since ?? null },
+      { timeoutMs: timeoutMs === 0 ? 0 : timeoutMs + 5_000 },
+    );
+  }
+
+  /** Kept events with `seq >= since`, oldest first, at most `limit`, optionally of one entity. */
+  events(opts: { since?: number; entity?: string; limit?: number } = {}): Promise<EventsResult> {
+    return this.client.request<EventsResult>("events", {
+      since: opts.since ?? 0,
+      entity: opts.entity ?? null,
+      limit: opts.limit ?? 1000,
+    });
+  }
+
+  /**
+   * Follows the event stream, from `since` (default: from now), optionally of one entity.
+   * With `channel`, only the notify actions delivered to that channel (the QNX pulse
+   * analogue); without `since`, a channel subscriber first gets what its channel has not
+   * delivered yet. A `lagged` push (backlog over 4 MiB) ends the iterator; subscribe again
+   * from the sequence it names. The iterator ends when the connection does.
+   */
+  async subscribe(
+    opts: { since?: number; entity?: string; channel?: string } = {},
+  ): Promise<AsyncIterableIterator<HamEvent>> {
+    const pushes = this.client.pushes();
+    try {
+      await this.client.request("subscribe", {
+        since: opts.since ?? null,
+        entity: opts.entity ?? null,
+        channel: opts.channel ?? null,
+      });
+    } catch (err) {
+      await pushes.return?.();
+      throw err;
+    }
+    return eventsOf(pushes);
+  }
+
+  /** Checks that the HAM answers. */
+  async ping(): Promise<void> {
+    await this.client.request("ping");
+  }
+
+  /** Closes the connection (`ham_disconnect`). */
+  close(): void {
+    this.client.close();
+  }
+
+  /** Closes the connection and waits until it has ended. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.client[Symbol.asyncDispose]();
+    await this.#watching;
+  }
+}
+
+async function* eventsOf(pushes: AsyncIterableIterator<unknown>): AsyncGenerator<HamEvent> {
+  for await (const push of pushes) {
+    const p = push as { type?: unknown; event?: HamEvent };
+    if (p?.type === "event" && p.event) yield p.event;
+  }
+}
+
+/**
+ * Asks the HAM to stop. A connection that ends before the answer arrives counts as
+ * stopped: the HAM may close its connections before it gets to answer.
+ */
+export async function requestStop(client: HamClient): Promise<void> {
+  try {
+    await client.request("stop");
+  } catch (err) {
+    if (!(err instanceof HamError && err.code === "ECONNRESET")) throw err;
+  }
+}
+
+/**
+ * Connects to the HAM of a state directory (`ham_connect`). Throws EBADF when no HAM runs
+ * there.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "./ham.ts";
+ *
+ * export async function keepSleeping(stateDir: string): Promise<void> {
+ *   await using ham = await connect({ stateDir });
+ *   const web = await ham.attach("sleeper", { argv: ["/bin/sleep", "1000"] });
+ *   const death = await web.condition("death", "death", { flags: ["rearm"] });
+ *   await death.restart("restart", { flags: ["rearm"] });
+ * }
+ * ```
+ */
+export async function connect(
+  opts: ConnectOptions & { reattachWithinMs?: number } = {},
+): Promise<Ham> {
+  return new Ham(await HamClient.connect({ client: "lib", ...opts }), opts);
+}

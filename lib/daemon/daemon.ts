@@ -1,0 +1,306 @@
+/**
+ * The HAM role: takes the state directory's lock (or is handed it by a Guardian taking
+ * over), rebuilds state (snapshot + journal through the one reducer), monitors every entity
+ * again, serves the control socket, keeps a Guardian running, and keeps the plain-file
+ * status mirror up to date until `stop`.
+ *
+ * @module
+ */
+
+import { Engine } from "../engine/engine.ts";
+import { EventHub } from "./event_hub.ts";
+import { EventLog } from "./event_log.ts";
+import { GuardianKeeper } from "./guardian_keeper.ts";
+import { createHandler, notifier } from "./handler.ts";
+import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
+import { realProcessOps, systemClock } from "../engine/process_ops.ts";
+import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
+import { ZombieReaper } from "../os/reaper.ts";
+import type { RecordBody } from "../core/records.ts";
+import { ControlServer } from "./server.ts";
+import { denoChildren } from "../os/spawner.ts";
+import { socketPath, statusDir } from "../os/state_dir.ts";
+import { takeLock, writeLockHolder } from "../store/state_lock.ts";
+import { StateStore } from "../store/state_store.ts";
+import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import { writeStatusTree } from "./status_files.ts";
+
+/** Options of {@linkcode HamDaemon.start}. */
+export interface HamOptions {
+  stateDir: string;
+  /** Initial verbosity when the state has none yet. @default 1 */
+  verbosity?: number;
+  /** @default "absolute" */
+  timestamps?: TimestampStyle;
+  /** Start even if the journal is corrupt, keeping what precedes the damage. */
+  recover?: boolean;
+  /** Where log lines go. @default stderr */
+  write?: (line: string) => void;
+  /**
+   * The state directory's lock, already held: a Guardian taking over passes the lock it
+   * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
+   */
+  lock?: Deno.FsFile;
+  /** Set by a Guardian taking over: the HAM failure is journaled and the takeover timed. */
+  takeover?: TakeoverInfo;
+  /** Start a Guardian once serving, and a new one whenever it exits. @default false */
+  guardian?: boolean;
+  /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
+  guardianArgs?: string[];
+  /** Compact the journal past this many records (tests set it low). @default 50,000 */
+  compactRecords?: number;
+}
+
+/** What a Guardian taking over tells the HAM it becomes. */
+export interface TakeoverInfo {
+  /** The pid of the HAM that died, when known. */
+  deadHamPid: number | null;
+  /** `performance.now()` when the Guardian first saw the HAM gone. */
+  noticedAt: number;
+  /** How it saw it first (`lock`, `connection`, `pidfd`). */
+  noticedBy: string;
+  /** The seq the Guardian's live copy of the state had reached. */
+  liveSeq: number;
+}
+
+/**
+ * A running HAM. With `guardian`, it keeps one Guardian process running
+ * ({@linkcode GuardianKeeper}): the Guardian follows the journal and takes over if this
+ * process dies, for whatever reason (a crash, SIGKILL, or SIGTERM/SIGINT, on which the
+ * `ham` entry point exits at once instead of stopping). Only {@linkcode HamDaemon.stop}
+ * (`hamctl stop`, `ham_stop`) ends both, the Guardian first.
+ */
+export class HamDaemon {
+  readonly stateDir: string;
+  readonly store: StateStore;
+  readonly engine: Engine;
+  readonly hub: EventHub;
+  readonly log: Logger;
+  readonly startedAt = Date.now();
+  #server!: ControlServer;
+  #watcher: ProcessWatcher;
+  #reaper: ZombieReaper;
+  #lock: Deno.FsFile;
+  #stopping: Promise<void> | null = null;
+  #stopped = Promise.withResolvers<void>();
+  /** What the status tree holds, so that a change writes only the difference. */
+  #statusKnown = new Map<string, string>();
+  #statusTimer: ReturnType<typeof setTimeout> | undefined;
+  #statusWriting: Promise<void> = Promise.resolve();
+  #statusQueued = false;
+  #keeper: GuardianKeeper | null = null;
+
+  private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
+    this.stateDir = opts.stateDir;
+    this.#lock = lock;
+    this.store = store;
+    this.log = log;
+    this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#watcher = new ProcessWatcher();
+    this.#reaper = new ZombieReaper({
+      isDenoChild: (pid) => denoChildren.has(pid),
+      isWatched: (pid) => this.#watcher.isWatching(pid),
+    });
+    this.engine = new Engine({
+      store,
+      processes: realProcessOps(this.#watcher),
+      clock: systemClock,
+      log,
+      emit: (ev) => {
+        this.hub.publish(ev);
+        this.changed();
+      },
+      notify: notifier(this.hub),
+    });
+    if (opts.guardian) {
+      this.#keeper = new GuardianKeeper({
+        stateDir: opts.stateDir,
+        log,
+        args: opts.guardianArgs,
+        onFailure: async (at) => {
+          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          this.changed();
+        },
+      });
+    }
+  }
+
+  /**
+   * Starts a HAM on a state directory; resolves once the control socket accepts (and, with
+   * `guardian`, once its Guardian is started). With `takeover`, this process is a Guardian
+   * becoming the HAM: it journals the HAM failure before picking everything up.
+   *
+   * Known limitation of a takeover: the processes the dead HAM started are no longer
+   * children of this one (Linux re-parents them to the nearest subreaper or init), so when
+   * one dies its exit status is unknown: `death` fires, `abnormal-death` cannot be told.
+   * Their deaths are still seen at once, through pidfds.
+   */
+  static async start(opts: HamOptions): Promise<HamDaemon> {
+    const lock = opts.lock ?? await takeLock(opts.stateDir);
+    // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
+    Deno.env.set("HAM_STATE_DIR", opts.stateDir);
+    let storeRef: StateStore | null = null;
+    const log = createLogger({
+      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? 1,
+      write: opts.write,
+      timestamps: opts.timestamps,
+    });
+    let store: StateStore;
+    let replayedSeq = 0;
+    const timing = { replay: 0, resume: 0 };
+    const t0 = performance.now();
+    try {
+      if (opts.lock) await writeLockHolder(lock);
+      setChildSubreaper();
+      store = await StateStore.open(opts.stateDir, {
+        recover: opts.recover,
+        compactRecords: opts.compactRecords,
+        log: (level, msg) => log.log(level, msg),
+      });
+      replayedSeq = store.state.seq;
+      timing.replay = performance.now() - t0;
+      const records: RecordBody[] = [];
+      if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
+      if (opts.verbosity !== undefined && opts.verbosity !== store.state.verbosity) {
+        records.push({ t: "verbosity", value: opts.verbosity });
+      }
+      if (records.length > 0) await store.commit(records);
+    } catch (err) {
+      lock.close();
+      throw err;
+    }
+    storeRef = store;
+    const d = new HamDaemon(opts, lock, store, log);
+    const r = store.report;
+    log.log(
+      "info",
+      `HAM ${Deno.pid} started on "${opts.stateDir}": ${
+        store.state.entities.size - 1
+      } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
+    );
+    d.#reaper.start();
+    const t1 = performance.now();
+    d.engine.resume();
+    timing.resume = performance.now() - t1;
+    d.#server = ControlServer.listen(
+      socketPath(opts.stateDir),
+      createHandler({
+        store,
+        engine: d.engine,
+        hub: d.hub,
+        info: () => d.info(),
+        // After this turn, so the answer to `stop` is written before connections close.
+        stop: () => void setTimeout(() => d.stop(), 0),
+        changed: () => d.changed(),
+      }),
+      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+    );
+    if (opts.takeover) {
+      d.#logTakeover(opts.takeover, replayedSeq, timing);
+      d.hub.publish({
+        type: "takeover",
+        entity: "",
+        detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
+      });
+    }
+    d.#keeper?.start();
+    d.changed();
+    return d;
+  }
+
+  #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
+    const ms = (performance.now() - t.noticedAt).toFixed(1);
+    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const behind = seq - t.liveSeq;
+    this.log.log(
+      "warn",
+      `Guardian ${Deno.pid} took over from HAM ${t.deadHamPid ?? "?"} in ${ms} ms (${parts}; ` +
+        `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
+        `${behind > 0 ? `, ${behind} records behind` : ""})`,
+    );
+  }
+
+  /** The running Guardian's pid, or null (none, or between two). */
+  get guardianPid(): number | null {
+    return this.#keeper?.pid ?? null;
+  }
+
+  /** Pids and start time, for `status`. */
+  info(): HamInfo {
+    return { hamPid: Deno.pid, guardianPid: this.guardianPid, startedAt: this.startedAt };
+  }
+
+  /** Schedules a refresh of the status files (coalesced) and compaction when due. */
+  changed(): void {
+    if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      // At most one write waits behind the running one: it takes the state as it is then.
+      this.#statusQueued = true;
+      this.#statusWriting = this.#statusWriting.then(async () => {
+        this.#statusQueued = false;
+        try {
+          await writeStatusTree(
+            statusDir(this.stateDir),
+            statusFiles(this.store.state, this.info()),
+            this.#statusKnown,
+          );
+        } catch (err) {
+          this.#statusKnown.clear(); // Walk the tree again next time.
+          this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+        }
+        if (this.store.shouldCompact()) {
+          await this.store.compact().catch((err) =>
+            this.log.log("warn", `Cannot compact the journal: ${(err as Error).message}`)
+          );
+        }
+      });
+    }, 20);
+  }
+
+  /** Resolves when the HAM has stopped. */
+  get stopped(): Promise<void> {
+    return this.#stopped.promise;
+  }
+
+  /**
+   * Stops serving and monitoring; monitored processes keep running (QNX `ham_stop`). As in
+   * QNX the Guardian goes first: every client is told the HAM is stopping (so self-attached
+   * ones do not try to reconnect), the Guardian is ended, then the HAM stops and releases
+   * the lock. Only this ends both: a HAM that merely dies is taken over.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.log.log("info", `HAM ${Deno.pid} stopping`);
+      clearTimeout(this.#statusTimer);
+      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      await this.#keeper?.stop();
+      this.engine.stop();
+      await this.#server.close();
+      this.hub.close();
+      await this.#statusWriting;
+      this.#reaper.stop();
+      await this.#watcher.close();
+      await this.store.close();
+      try {
+        Deno.removeSync(socketPath(this.stateDir));
+      } catch { /* gone */ }
+      this.#lock.close();
+      this.#stopped.resolve();
+    })();
+    return this.#stopping;
+  }
+}
+
+/** Opens the durable event log; without it (unwritable directory) events stay in memory. */
+function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
+  try {
+    return EventLog.open(stateDir);
+  } catch (err) {
+    log.log(
+      "warn",
+      `Cannot open the event log, events are kept in memory only: ${(err as Error).message}`,
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Maps each protocol verb onto the planner (pure checks + records) or the engine
+ * (effects). Tree edits are planned against the current state, journaled (fsync'd)
+ * and only then acknowledged.
+ *
+ * @module
+ */
+
+import type { Engine, Store } from "../engine/engine.ts";
+import { HamError } from "../core/errors.ts";
+import type { EventHub, HamEvent } from "./event_hub.ts";
+import { HACTIONDONOW } from "../core/flags.ts";
+import {
+  checkDetachable,
+  type Plan,
+  planAction,
+  planActionFail,
+  planActionFailRemove,
+  planActionRemove,
+  planCondition,
+  planConditionRemove,
+  planControl,
+  planEntity,
+  planVerbose,
+} from "../core/operations.ts";
+import type { Request } from "../core/protocol.ts";
+import type { Connection } from "./server.ts";
+import { type HamInfo, statusView } from "../core/status_view.ts";
+import { getEntity } from "../core/model.ts";
+
+/** What the handler works with. */
+export interface HandlerContext {
+  store: Store;
+  engine: Engine;
+  hub: EventHub;
+  info(): HamInfo;
+  /** Starts an orderly stop after the response is sent. */
+  stop(): void;
+  /** Called after every change, to refresh the status files. */
+  changed(): void;
+}
+
+/** Creates the request handler for the control server. */
+export function createHandler(ctx: HandlerContext) {
+  const apply = async (plan: Plan) => {
+    if (plan.records.length > 0) {
+      await ctx.store.commit(plan.records);
+      ctx.changed();
+    }
+    return plan.result;
+  };
+
+  return async function handle(req: Request, conn: Connection): Promise<unknown> {
+    const state = ctx.store.state;
+    const now = ctx.engine.clock.now();
+    switch (req.op) {
+      case "hello":
+        throw new HamError("EPROTO", "Already greeted");
+      case "ping":
+        return { pong: true };
+      case "attach": {
+        const r = await ctx.engine.attach({ ...req, kind: "attached" });
+        ctx.changed();
+        return r;
+      }
+      case "attach-self": {
+        const r = await ctx.engine.attach({
+          entity: req.entity,
+          argv: null,
+          pid: req.pid,
+          cwd: null,
+          env: null,
+          flags: req.flags,
+          heartbeat: req.heartbeat,
+          kind: "self",
+        });
+        if (!conn.selfEntities.has(req.entity)) {
+          conn.selfEntities.add(req.entity);
+          // The death of THIS process: by the time the connection's end is seen, the pidfd
+          // may have reported it already and the entity been restarted with another pid.
+          conn.onClose.push(() => {
+            if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity, r.pid);
+          });
+        }
+        ctx.changed();
+        return r;
+      }
+      case "entity":
+        return await apply(planEntity(state, req, now));
+      case "detach": {
+        checkDetachable(state, req.entity);
+        const r = await ctx.engine.detach(req.entity);
+        ctx.changed();
+        return r;
+      }
+      case "detach-self": {
+        if (!conn.selfEntities.has(req.entity)) {
+          getEntity(state, req.entity);
+          throw new HamError(
+            "EINVAL",
+            `Cannot detach entity "${req.entity}": it was not self-attached on this connection`,
+          );
+        }
+        conn.selfEntities.delete(req.entity);
+        const r = await ctx.engine.detach(req.entity);
+        ctx.changed();
+        return r;
+      }
+      case "condition":
+        return await apply(planCondition(state, req));
+      case "condition-remove":
+        return await apply(planConditionRemove(state, req));
+      case "action": {
+        const result = await apply(planAction(state, req));
+        if (req.flags & HACTIONDONOW) {
+          const { entity, condition, action } = req.path as Required<typeof req.path>;
+          ctx.engine.runNow(entity, condition, action);
+        }
+        return result;
+      }
+      case "action-remove":
+        return await apply(planActionRemove(state, req));
+      case "action-fail":
+        return await apply(planActionFail(state, req));
+      case "action-fail-remove":
+        return await apply(planActionFailRemove(state, req));
+      case "control":
+        return await apply(planControl(state, req));
+      case "verbose":
+        return await apply(planVerbose(state, req));
+      case "stop":
+        ctx.stop();
+        return { stopping: true };
+      case "status":
+        return statusView(state, req.path, ctx.info());
+      case "heartbeat":
+        return ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now);
+      case "state": {
+        const r = await ctx.engine.publishState(req.entity, req.to);
+        ctx.changed();
+        return r;
+      }
+      case "raise":
+        return await ctx.engine.raise(req.entity, {
+          rtype: req.rtype,
+          rclass: req.rclass,
+          rseverity: req.rseverity,
+        });
+      case "wait":
+        return await waitFor(ctx, req);
+      case "events": {
+        const events = ctx.hub.since(req.since, req.entity, req.limit);
+        return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
+      }
+      case "subscribe":
+        return subscribe(ctx, req, conn);
+    }
+  };
+}
+
+function ownSelfEntity(conn: Connection): string {
+  const first = conn.selfEntities.values().next();
+  if (first.done) {
+    throw new HamError("EINVAL", "Cannot heartbeat: name an entity or self-attach first");
+  }
+  return first.value;
+}
+
+type WaitRequest = Extract<Request, { op: "wait" }>;
+
+function reached(ctx: HandlerContext, req: WaitRequest): boolean {
+  const e = ctx.store.state.entities.get(req.entity);
+  if (req.for === "running") return e !== undefined && e.pid !== null;
+  if (req.for === "detached") return e === undefined;
+  if (req.for === "dead") return e === undefined || e.pid === null;
+  return false;
+}
+
+function matches(req: WaitRequest, ev: HamEvent): boolean {
+  if (ev.entity !== req.entity) return false;
+  switch (req.for) {
+    case "running":
+      return ev.type === "attach" || ev.type === "restart" || ev.type === "follow";
+    case "dead":
+      return ev.type === "death" || ev.type === "remove";
+    case "restarted":
+      return ev.type === "restart";
+    case "detached":
+      return ev.type === "remove" || (ev.type === "detach");
+    default:
+      return ev.type === "condition" && ev.detail?.event === req.for;
+  }
+}
+
+async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> {
+  if (req.since !== null) {
+    const past = ctx.hub.since(req.since, req.entity).find((ev) => matches(req, ev));
+    if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
+  } else if (reached(ctx, req)) {
+    return { entity: req.entity, reached: req.for, seq: null };
+  }
+  const ev = await ctx.hub.waitFor((e) => matches(req, e), req.timeoutMs);
+  if (!ev) {
+    throw new HamError(
+      "ETIMEDOUT",
+      `Timed out after ${req.timeoutMs} ms waiting for entity "${req.entity}" to be ${req.for}`,
+    );
+  }
+  return { entity: req.entity, reached: req.for, seq: ev.seq };
+}
+
+/** A subscriber whose unwritten backlog passes this is told it lagged and dropped. */
+export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
+
+function subscribe(
+  ctx: HandlerContext,
+  req: Extract<Request, { op: "subscribe" }>,
+  conn: Connection,
+): unknown {
+  const { channel, entity } = req;
+  const wanted = (ev: HamEvent) =>
+    channel !== null
+      ? ev.type === "notify" && ev.detail?.channel === channel
+      : entity === null || ev.entity === entity;
+  // A channel subscriber without a position gets what its channel has not delivered yet.
+  const since = req.since ?? (channel !== null ? ctx.hub.delivered(channel) + 1 : ctx.hub.nextSeq);
+  if (since < ctx.hub.oldestSeq) {
+    conn.send({ push: { type: "lagged", from: since, oldest: ctx.hub.oldestSeq } });
+  }
+  const deliver = (ev: HamEvent) => {
+    conn.send({ push: { type: "event", event: ev } });
+    if (channel !== null) ctx.hub.markDelivered(channel, ev.seq);
+  };
+  for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
+  const stop = ctx.hub.listen((ev) => {
+    if (!wanted(ev)) return;
+    if (conn.queuedBytes > MAX_SUBSCRIBER_BACKLOG) {
+      // Never drop silently: say where to resume from, and stop this subscription.
+      stop();
+      conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });
+      return;
+    }
+    deliver(ev);
+  });
+  conn.onClose.push(stop);
+  return { since };
+}
+
+/** The notify action's delivery: an event on the channel, kept until delivered. */
+export function notifier(hub: EventHub) {
+  return (channel: string, message: Record<string, unknown>): boolean => {
+    hub.publish({
+      type: "notify",
+      entity: String(message.entity ?? ""),
+      condition: String(message.condition ?? ""),
+      action: String(message.action ?? ""),
+      detail: { channel, code: message.code, value: message.value },
+    });
+    return true;
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600), checks
+ * the hello handshake, decodes each line with `decodeRequest`, passes requests to a
+ * handler and writes the responses. Bad input gets an errno-style error or a clean
+ * close; it never throws out of here.
+ *
+ * @module
+ */
+
+import { HamError, toHamError } from "../core/errors.ts";
+import {
+  decodeRequest,
+  encodeResponse,
+  MAX_LINE_BYTES,
+  PROTOCOL_VERSION,
+  type Request,
+  type Response,
+} from "../core/protocol.ts";
+
+/** One client connection. */
+export class Connection {
+  static #next = 1;
+  /** A number for logs. */
+  readonly id = Connection.#next++;
+  /** The pid the client announced in hello. */
+  pid: number | null = null;
+  /** The client's name from hello (`hamctl`, `mod.ts`, ...). */
+  client = "unknown";
+  /** Entities this connection self-attached (its close is their death). */
+  readonly selfEntities = new Set<string>();
+  /** Called once when the connection closes. */
+  readonly onClose: Array<() => void> = [];
+  #conn: Deno.Conn;
+  #writes: Promise<void> = Promise.resolve();
+  #closed = false;
+  #queued = 0;
+  #encoder = new TextEncoder();
+
+  /** Bytes handed to {@linkcode Connection.send} and not yet written (a slow reader's backlog). */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one line (a response or a push); silently dropped after close. */
+  send(obj: unknown): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const bytes = this.#encoder.encode(
+      (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
+    );
+    this.#queued += bytes.length;
+    this.#writes = this.#writes.then(async () => {
+      try {
+        if (this.#closed) return;
+        let off = 0;
+        while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+      } catch {
+        this.close();
+      } finally {
+        this.#queued -= bytes.length;
+      }
+    });
+    return this.#writes;
+  }
+
+  /** Closes the connection (after pending writes). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writes.finally(() => {
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    });
+    for (const f of this.onClose.splice(0)) f();
+  }
+
+  /** Reads lines until EOF; a line over the limit ends the connection with EMSGSIZE. */
+  async *lines(): AsyncGenerator<string> {
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(64 * 1024);
+    let pending = new Uint8Array(0);
+    while (!this.#closed) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch {
+        return;
+      }
+      if (n === null) return;
+      const chunk = new Uint8Array(pending.length + n);
+      chunk.set(pending);
+      chunk.set(buf.subarray(0, n), pending.length);
+      let start = 0;
+      for (let i = pending.length; i < chunk.length; i++) {
+        if (chunk[i] !== 10) continue;
+        const line = decoder.decode(chunk.subarray(start, i)).trim();
+        start = i + 1;
+        if (line.length > 0) yield line;
+      }
+      pending = chunk.slice(start);
+      if (pending.length > MAX_LINE_BYTES) {
+        await this.send(
+          errorResponse(
+            0,
+            new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`),
+          ),
+        );
+        return;
+      }
+    }
+  }
+}
+
+/** Handles one decoded request; returns the result or throws a HamError. */
+export type RequestHandler = (req: Request, conn: Connection) => Promise<unknown>;
+
+function errorResponse(id: number, err: HamError): Response {
+  return { id, ok: false, error: { code: err.code, message: err.message } };
+}
+
+function requestId(line: string): number {
+  const m = /"id"\s*:\s*(\d{1,15})/.exec(line);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The listening control socket. */
+export class ControlServer {
+  #listener: Deno.Listener;
+  #handler: RequestHandler;
+  #hello: () => Record<string, unknown>;
+  readonly connections = new Set<Connection>();
+  #accepting: Promise<void>;
+
+  private constructor(
+    listener: Deno.Listener,
+    handler: RequestHandler,
+    hello: () => Record<string, unknown>,
+  ) {
+    this.#listener = listener;
+    this.#handler = handler;
+    this.#hello = hello;
+    this.#accepting = this.#accept();
+  }
+
+  /** Listens on `path` (a stale socket file is replaced) with mode 0600. */
+  static listen(
+    path: string,
+    handler: RequestHandler,
+    hello: () => Record<string, unknown>,
+  ): ControlServer {
+    try {
+      Deno.removeSync(path);
+    } catch { /* no stale socket */ }
+    const listener = Deno.listen({ transport: "unix", path });
+    Deno.chmodSync(path, 0o600);
+    return new ControlServer(listener, handler, hello);
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return;
+      }
+      this.#serve(new Connection(conn));
+    }
+  }
+
+  async #serve(c: Connection): Promise<void> {
+    this.connections.add(c);
+    let greeted = false;
+    try {
+      for await (const line of c.lines()) {
+        if (!greeted) {
+          greeted = await this.#greet(c, line);
+          if (!greeted) break;
+          continue;
+        }
+        let req: Request;
+        try {
+          req = decodeRequest(line);
+        } catch (err) {
+          c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+          continue;
+        }
+        this.#handler(req, c).then(
+          (result) => c.send(encodeResponse({ id: req.id, ok: true, result: result ?? {} })),
+          (err) => c.send(errorResponse(req.id, toHamError(err))),
+        );
+      }
+    } finally {
+      this.connections.delete(c);
+      c.close();
+    }
+  }
+
+  async #greet(c: Connection, line: string): Promise<boolean> {
+    let req: Request;
+    try {
+      req = decodeRequest(line);
+    } catch (err) {
+      await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      return false;
+    }
+    if (req.op !== "hello") {
+      await c.send(
+        errorResponse(req.id, new HamError("EPROTO", `Expected hello, got "${req.op}"`)),
+      );
+      return false;
+    }
+    if (req.version !== PROTOCOL_VERSION) {
+      await c.send(errorResponse(
+        req.id,
+        new HamError(
+          "EPROTO",
+          `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+        ),
+      ));
+      return false;
+    }
+    c.pid = req.pid;
+    c.client = req.client;
+    await c.send({ id: req.id, ok: true, result: { version: PROTOCOL_VERSION, ...this.#hello() } });
+    return true;
+  }
+
+  /** Stops accepting and closes every connection. */
+  async close(): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    for (const c of this.connections) c.close();
+    await this.#accepting;
+  }
+}

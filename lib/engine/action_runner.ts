@@ -1,0 +1,245 @@
+/**
+ * Multistage recovery (QNX §5.1): runs one fired condition's action list FIFO; when an
+ * action fails, runs its action-fail list, removes it unless keep-on-fail, and stops the
+ * list if break-on-fail. Every run and outcome is journaled as a `result` record.
+ *
+ * @module
+ */
+
+import type { EntityEvent, Firing } from "../core/dispatch.ts";
+import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "../core/flags.ts";
+import type { Logger } from "../os/logger.ts";
+import type { Action, ActionParams, HamState } from "../core/model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { RecordBody } from "../core/records.ts";
+
+/** An event for the event stream. */
+export interface EngineEvent {
+  type: string;
+  entity: string;
+  condition?: string;
+  action?: string;
+  detail?: Record<string, unknown>;
+}
+
+/** What the runner needs from the engine. */
+export interface RunnerContext {
+  readonly state: HamState;
+  /** True once the engine stops: lists end before their next step. */
+  readonly stopped: boolean;
+  /** Aborted when the engine stops. */
+  readonly haltSignal: AbortSignal;
+  record(bodies: RecordBody[]): void;
+  restart(
+    entity: string,
+    params: Extract<ActionParams, { kind: "restart" }>,
+    site?: ActionSite,
+  ): Promise<boolean>;
+  processes: ProcessOps;
+  clock: Clock;
+  log: Logger;
+  emit(ev: EngineEvent): void;
+  notify(channel: string, message: Record<string, unknown>): boolean;
+}
+
+/** Where an action runs: its own path, and the entity the event happened to. */
+export interface ActionSite {
+  owner: string;
+  condition: string;
+  action: string;
+  /** The entity the event is about (differs from owner for global conditions). */
+  subject: string;
+  /** A spawn marker that identifies this step of this run (for an idempotent restart). */
+  spawnId?: string;
+  /** The step may have started under a previous HAM: adopt what it spawned. */
+  adopt?: boolean;
+}
+
+/** Runs one action; true when it succeeded. Never throws. */
+export async function runAction(
+  ctx: RunnerContext,
+  params: ActionParams,
+  site: ActionSite,
+): Promise<boolean> {
+  const path = `${site.owner}/${site.condition}/${site.action}`;
+  const subject = ctx.state.entities.get(site.subject);
+  try {
+    switch (params.kind) {
+      case "restart":
+        return await ctx.restart(site.subject, params, site);
+      case "execute": {
+        const env = {
+          HAM_ENTITY: site.subject,
+          HAM_CONDITION: site.condition,
+          HAM_ACTION: site.action,
+          HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
+        };
+        const st = await ctx.processes.run(params.argv, env, subject?.cwd ?? null);
+        if (st.code !== 0) {
+          ctx.log.log(
+            "warn",
+            `Action "${path}" failed: "${params.argv[0]}" exited with ${
+              st.signal ?? `code ${st.code}`
+            }`,
+          );
+        }
+        return st.code === 0;
+      }
+      case "waitfor": {
+        if (params.pathname === null) {
+          return await ctx.clock.sleep(params.delayMs, ctx.haltSignal) || !ctx.stopped;
+        }
+        const seen = await ctx.processes.waitForPath(params.pathname, params.delayMs);
+        if (!seen) {
+          ctx.log.log(
+            "warn",
+            `Action "${path}" failed: "${params.pathname}" did not appear within ${params.delayMs} ms`,
+          );
+        }
+        return seen;
+      }
+      case "signal": {
+        const pid = params.pid ?? subject?.pid ?? null;
+        if (pid === null) {
+          ctx.log.log("warn", `Action "${path}" failed: entity "${site.subject}" has no process`);
+          return false;
+        }
+        const startTime = params.pid === null ? subject?.startTime ?? null : null;
+        ctx.processes.signal(pid, params.signal, startTime);
+        return true;
+      }
+      case "log":
+        ctx.log.logAt(
+          params.verbosity,
+          params.prefix ? `${path}: ${params.message}` : params.message,
+        );
+        return true;
+      case "heartbeat-healthy": {
+        if (subject) {
+          ctx.record([{
+            t: "heartbeat",
+            entity: site.subject,
+            missed: 0,
+            health: "healthy",
+            lastBeat: subject.lastBeat,
+          }]);
+        }
+        return true;
+      }
+      case "notify":
+        return ctx.notify(params.channel, {
+          code: params.code,
+          value: params.value,
+          entity: site.subject,
+          condition: site.condition,
+          action: site.action,
+        });
+    }
+  } catch (err) {
+    ctx.log.log("warn", `Action "${path}" failed: ${err instanceof Error ? err.message : err}`);
+    return false;
+  }
+}
+
+/** The action list of a condition as it is now, or null when the condition is gone. */
+export function listOf(state: HamState, firing: Firing): Action[] | null {
+  const cond = state.entities.get(firing.owner)?.conditions.get(firing.condition);
+  return cond && cond.enabled ? [...cond.actions] : null;
+}
+
+/** One run of an action list: fresh (start 0) or resumed after a takeover. */
+export interface RunSpec {
+  run: string;
+  firing: Firing;
+  ev: EntityEvent;
+  /** The list as it was when the condition fired. */
+  list: Action[];
+  /** Index of the first action to run. */
+  start: number;
+  /** True when resuming a run journaled by a previous HAM. */
+  resumed: boolean;
+  /** Every step may have run under a previous HAM (a death fired again): adopt. */
+  adopt?: boolean;
+}
+
+/**
+ * Runs the action list of one fired condition, as it was when the condition fired; an
+ * action disabled since is skipped. The run was journaled by the `fire` record; each
+ * action's completion is journaled too, so a HAM that takes over resumes it at the first
+ * action that had not completed instead of repeating it.
+ */
+export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<void> {
+  const { run, firing, ev, list } = spec;
+  if (ctx.stopped) return;
+  const cpath = `${firing.owner}/${firing.condition}`;
+  if (!spec.resumed) {
+    ctx.emit({
+      type: "condition",
+      entity: ev.entity,
+      condition: cpath,
+      detail: { event: ev.type },
+    });
+  }
+  for (let index = spec.start; index < list.length; index++) {
+    if (ctx.stopped) return;
+    const snap = list[index];
+    const live = ctx.state.entities.get(firing.owner)?.conditions.get(firing.condition)?.actions
+      .find((a) => a.name === snap.name);
+    const site: ActionSite = {
+      owner: firing.owner,
+      condition: firing.condition,
+      action: snap.name,
+      subject: ev.entity,
+      spawnId: `${run}:${index}`,
+      adopt: spec.adopt === true || (spec.resumed && index === spec.start),
+    };
+    if (live && !live.enabled) {
+      ctx.record([{ ...base(site), fail: null, ok: true, run, index }]);
+      continue;
+    }
+    const flags = live?.flags ?? snap.flags;
+    const ok = await runAction(ctx, snap.params, site);
+    // A list cut short by a stop records nothing about the interrupted action.
+    if (ctx.stopped) return;
+    ctx.record([{ ...base(site), fail: null, ok, run, index }]);
+    ctx.emit({
+      type: "action",
+      entity: ev.entity,
+      condition: cpath,
+      action: snap.name,
+      detail: { kind: snap.params.kind, ok },
+    });
+    if (ok) continue;
+    // The action's completion is journaled before its action-fail list runs: a HAM that
+    // takes over during the list goes on with the next action (fail lists are not resumed).
+    {
+      for (const f of snap.fails) {
+        const fok = await runAction(ctx, f.params, site);
+        if (ctx.stopped) return;
+        ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
+        ctx.emit({
+          type: "action-fail",
+          entity: ev.entity,
+          condition: cpath,
+          action: `${snap.name}/${f.name}`,
+          detail: { kind: f.params.kind, ok: fok },
+        });
+      }
+    }
+    if (!(flags & HACTIONKEEPONFAIL) && live) {
+      ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
+    }
+    if (flags & HACTIONBREAKONFAIL) break;
+  }
+  ctx.record([{ t: "run-end", run }]);
+}
+
+function pathOf(site: ActionSite): { entity: string; condition: string; action: string } {
+  return { entity: site.owner, condition: site.condition, action: site.action };
+}
+
+function base(
+  site: ActionSite,
+): { t: "result"; entity: string; condition: string; action: string } {
+  return { t: "result", ...pathOf(site) };
+}

@@ -1,0 +1,154 @@
+/**
+ * Attaching processes to the engine: spawning a command (journaled first, so a HAM that
+ * dies mid-way leaves a process the next one can find), or watching a running pid, and
+ * the re-attach of a self-attached process.
+ *
+ * @module
+ */
+
+import type { EngineEvent } from "./action_runner.ts";
+import type { EntityEvent } from "../core/dispatch.ts";
+import { HamError } from "../core/errors.ts";
+import { getEntity } from "../core/model.ts";
+import type { HamState } from "../core/model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { Request } from "../core/protocol.ts";
+import type { RecordBody } from "../core/records.ts";
+import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
+
+/** What to attach: the fields of an `attach` request, and whether it attaches itself. */
+export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op"> & {
+  kind?: "attached" | "self";
+};
+
+/** What {@linkcode Attacher} needs of the engine. */
+export interface AttachContext {
+  readonly state: HamState;
+  readonly processes: ProcessOps;
+  readonly clock: Clock;
+  /** Journals records and waits until they are durable (throws when that failed). */
+  commit(bodies: RecordBody[]): Promise<unknown>;
+  record(bodies: RecordBody[]): void;
+  emit(ev: EngineEvent): void;
+  fire(ev: EntityEvent): Promise<void>;
+  track<T>(p: Promise<T>): Promise<T>;
+  kill(pid: number, startTime: string | null): void;
+  monitorSpawned(name: string, p: SpawnedProcess): void;
+  monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void;
+  startHeartbeat(name: string, graceMs?: number): void;
+}
+
+/** Attaches entities for the engine; holds the names being attached right now. */
+export class Attacher {
+  #ctx: AttachContext;
+  #reserved = new Set<string>();
+
+  /** Creates an attacher over the engine's context. */
+  constructor(ctx: AttachContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Attaches a command (spawned now) or a running pid. Fills a placeholder (raising
+   * `attach`) or a dead kept entity; refuses a name that is in use with EEXIST.
+   */
+  async attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    const ctx = this.#ctx;
+    const name = spec.entity;
+    const existing = ctx.state.entities.get(name);
+    if (spec.kind === "self" && existing && existing.pid !== null && existing.pid === spec.pid) {
+      return await this.#reattachSelf(spec);
+    }
+    if ((existing && existing.pid !== null) || this.#reserved.has(name)) {
+      throw new HamError("EEXIST", `Cannot attach entity "${name}": it already exists`);
+    }
+    this.#reserved.add(name);
+    try {
+      const filling = existing !== undefined;
+      let pid: number, startTime: string | null, argv = spec.argv, cwd = spec.cwd;
+      let spawned: SpawnedProcess | null = null;
+      let watch: ReturnType<ProcessOps["watch"]> | null = null;
+      const spawnId = spec.argv ? newSpawnId() : null;
+      if (spec.argv) {
+        // Journaled first: a HAM that dies between this spawn and the attach record leaves a
+        // process that the next HAM finds by its marker and ends (the attach was never
+        // acknowledged).
+        const intent: RecordBody = { t: "attach-intent", entity: name, spawnId: spawnId! };
+        await ctx.commit([intent]);
+        try {
+          spawned = ctx.processes.spawn(spec.argv, {
+            entity: name,
+            spawnId: spawnId!,
+            cwd,
+            env: spec.env,
+          });
+        } catch (err) {
+          ctx.record([{ t: "attach-abandoned", spawnId: spawnId! }]);
+          throw err;
+        }
+        pid = spawned.pid;
+        startTime = spawned.startTime;
+      } else {
+        pid = spec.pid!;
+        const d = ctx.processes.describe(pid);
+        if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
+        watch = ctx.processes.watch(pid, d.startTime);
+        startTime = d.startTime;
+        argv = d.argv && d.argv.length > 0 ? d.argv : null;
+        cwd = d.cwd;
+      }
+      try {
+        await ctx.commit([{
+          t: "attach",
+          entity: name,
+          kind: spec.kind ?? "attached",
+          pid,
+          startTime,
+          argv,
+          cwd,
+          env: spec.env,
+          spawnId,
+          spawned: spawned !== null,
+          flags: spec.flags,
+          heartbeat: spec.heartbeat,
+          at: ctx.clock.now(),
+        }]);
+      } catch (err) {
+        watch?.cancel();
+        if (spawned) ctx.kill(pid, startTime);
+        throw err;
+      }
+      if (spawned) ctx.monitorSpawned(name, spawned);
+      else ctx.monitorWatch(name, pid, watch!);
+      if (spec.heartbeat) ctx.startHeartbeat(name);
+      ctx.emit({ type: "attach", entity: name, detail: { pid, kind: spec.kind ?? "attached" } });
+      if (filling) ctx.track(ctx.fire({ type: "attach", entity: name }));
+      return { entity: name, pid };
+    } finally {
+      this.#reserved.delete(name);
+    }
+  }
+
+  async #reattachSelf(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    const ctx = this.#ctx;
+    const e = getEntity(ctx.state, spec.entity);
+    await ctx.commit([{
+      t: "attach",
+      entity: e.name,
+      kind: "self",
+      pid: e.pid!,
+      startTime: e.startTime,
+      argv: e.argv,
+      cwd: e.cwd,
+      env: e.env,
+      spawnId: e.spawnId,
+      spawned: e.spawned,
+      flags: spec.flags,
+      heartbeat: spec.heartbeat,
+      at: ctx.clock.now(),
+    }]);
+    if (spec.heartbeat) ctx.startHeartbeat(e.name);
+    ctx.emit({ type: "reattach", entity: e.name, detail: { pid: e.pid } });
+    return { entity: e.name, pid: e.pid! };
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * The supervisor engine: keeps one monitor per entity process, turns deaths, attaches,
+ * detaches and restarts into events, and runs the fired conditions' action lists on the
+ * three lanes. All changes go through the store (journal + reducer); all effects go
+ * through the injected {@linkcode ProcessOps} and {@linkcode Clock}.
+ *
+ * @module
+ */
+
+import {
+  type ActionSite,
+  type EngineEvent,
+  listOf,
+  runAction,
+  runCondition,
+  type RunnerContext,
+  type RunSpec,
+} from "./action_runner.ts";
+import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
+import { Attacher, type AttachSpec } from "./attacher.ts";
+import { HamError } from "../core/errors.ts";
+import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
+import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
+import { Lanes } from "./lanes.ts";
+import type { Logger } from "../os/logger.ts";
+import { getEntity } from "../core/model.ts";
+import type { Action, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { RecordBody } from "../core/records.ts";
+import { Restarter, type RestartParams } from "./restarter.ts";
+import { resume, type ResumeContext } from "./resume.ts";
+import type { SpawnedProcess } from "../os/spawner.ts";
+
+export type { AttachSpec } from "./attacher.ts";
+export { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
+
+/** A new run id (unique across HAM restarts: random). */
+function newRunId(): string {
+  return crypto.randomUUID().slice(0, 13);
+}
+
+/** The part of the state store the engine uses. `commit` applies records at once. */
+export interface Store {
+  readonly state: HamState;
+  commit(bodies: RecordBody[]): Promise<unknown>;
+}
+
+/** Options of {@linkcode Engine}. */
+export interface EngineOptions {
+  store: Store;
+  processes: ProcessOps;
+  clock: Clock;
+  log: Logger;
+  /** Receives every event (for the event stream). */
+  emit?: (ev: EngineEvent) => void;
+  /** Delivers a notify action's message to a channel; false when it cannot. */
+  notify?: (channel: string, message: Record<string, unknown>) => boolean;
+}
+
+interface Selected {
+  f: Firing;
+  list: Action[] | null;
+}
+
+interface Monitor {
+  pid: number;
+  cancel(): void;
+}
+
+/** The supervisor engine. */
+export class Engine implements RunnerContext {
+  readonly processes: ProcessOps;
+  readonly clock: Clock;
+  readonly log: Logger;
+  #store: Store;
+  #emit: (ev: EngineEvent) => void;
+  #notify: (channel: string, message: Record<string, unknown>) => boolean;
+  #monitors = new Map<string, Monitor>();
+  #lanes = new Lanes();
+  #tasks = new Set<Promise<unknown>>();
+  #stopped = false;
+  #halt = new AbortController();
+  #heartbeats: HeartbeatMonitor;
+  #restarter: Restarter;
+  #attacher: Attacher;
+  #internals: ResumeContext;
+
+  /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
+  constructor(opts: EngineOptions) {
+    this.#store = opts.store;
+    this.processes = opts.processes;
+    this.clock = opts.clock;
+    this.log = opts.log;
+    this.#emit = opts.emit ?? (() => {});
+    this.#notify = opts.notify ?? (() => false);
+    // What the helpers may use of the engine, private parts included.
+    const live = { state: () => this.state, stopped: () => this.#stopped };
+    const ctx = {
+      get state() {
+        return live.state();
+      },
+      get stopped() {
+        return live.stopped();
+      },
+      haltSignal: this.#halt.signal,
+      processes: this.processes,
+      clock: this.clock,
+      log: this.log,
+      commit: (bodies: RecordBody[]) => this.#store.commit(bodies),
+      record: (bodies: RecordBody[]) => this.record(bodies),
+      emit: (ev: EngineEvent) => this.emit(ev),
+      fire: (ev: EntityEvent) => this.fire(ev),
+      track: <T>(p: Promise<T>): Promise<T> => this.#track(p),
+      kill: (pid: number, startTime: string | null) => this.#kill(pid, startTime),
+      prepare: (ev: EntityEvent) => {
+        const selected = this.#select(ev);
+        return () => this.#dispatch(ev, selected);
+      },
+      runOnLane: (spec: RunSpec) => this.#runOnLane(spec),
+      refire: (ev: EntityEvent) => this.#fire(ev, [], true),
+      finishDeath: (name: string) => this.#finishDeath(name),
+      monitored: (name: string) => this.#monitors.has(name),
+      handleExit: (name: string, pid: number, st: ExitStatus) => this.handleExit(name, pid, st),
+      monitorSpawned: (name: string, p: SpawnedProcess) => this.#monitorSpawned(name, p),
+      monitorWatch: (name: string, pid: number, w: ReturnType<ProcessOps["watch"]>) =>
+        this.#monitorWatch(name, pid, w),
+      startHeartbeat: (name: string, graceMs?: number) => this.#heartbeats.start(name, graceMs),
+    };
+    this.#internals = ctx;
+    this.#heartbeats = new HeartbeatMonitor(ctx);
+    this.#restarter = new Restarter(ctx);
+    this.#attacher = new Attacher(ctx);
+  }
+
+  /** True once {@linkcode Engine.stop} was called: running lists end at their next step. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Aborted by {@linkcode Engine.stop}; waits in actions end early. */
+  get haltSignal(): AbortSignal {
+    return this.#halt.signal;
+  }
+
+  /** The current state (read-only by convention: change it through records). */
+  get state(): HamState {
+    return this.#store.state;
+  }
+
+  /** Journals records; they apply at once, durability is awaited in the background. */
+  record(bodies: RecordBody[]): void {
+    this.#store.commit(bodies).catch((err) =>
+      this.log.log("error", `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${err.message}`)
+    );
+  }
+
+  /** Passes an event to the event stream. */
+  emit(ev: EngineEvent): void {
+    this.#emit(ev);
+  }
+
+  /** Delivers a notify action. */
+  notify(channel: string, message: Record<string, unknown>): boolean {
+    return this.#notify(channel, message);
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#tasks.add(p);
+    p.finally(() => this.#tasks.delete(p)).catch(() => {});
+    return p;
+  }
+
+  /** Resolves when every action list and exit handler started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#tasks.size > 0 || this.#lanes.busy > 0) {
+      await Promise.allSettled([...this.#tasks]);
+      await this.#lanes.idle();
+    }
+  }
+
+  /**
+   * Attaches a command (spawned now) or a running pid. Fills a placeholder (raising
+   * `attach`) or a dead kept entity; refuses a name that is in use with EEXIST.
+   */
+  attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
+    return this.#attacher.attach(spec);
+  }
+
+  #kill(pid: number, startTime: string | null): void {
+    try {
+      this.processes.signal(pid, 9, startTime);
+    } catch { /* already gone */ }
+  }
+
+  /** Stops monitoring an entity: raises `detach`, runs its lists, then removes it. */
+  async detach(name: string): Promise<{ entity: string }> {
+    if (!this.state.entities.has(name)) {
+      throw new HamError("ENOENT", `Cannot detach entity "${name}": no such entity`);
+    }
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    this.emit({ type: "detach", entity: name });
+    await this.fire({ type: "detach", entity: name });
+    await this.#store.commit([{ t: "remove", entity: name }]);
+    return { entity: name };
+  }
+
+  #monitorSpawned(name: string, p: SpawnedProcess): void {
+    let live = true;
+    this.#monitors.set(name, { pid: p.pid, cancel: () => (live = false) });
+    p.status.then((st) => {
+      if (live) this.#track(this.handleExit(name, p.pid, st));
+    });
+  }
+
+  #monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void {
+    this.#monitors.set(name, { pid, cancel: () => w.cancel() });
+    w.exited.then((st) => {
+      if (st) this.#track(this.handleExit(name, pid, st));
+    });
+  }
+
+  #knownPids(): Set<number> {
+    const s = new Set<number>();
+    for (const e of this.state.entities.values()) if (e.pid !== null) s.add(e.pid);
+    return s;
+  }
+
+  /**
+   * The process of an entity ended. A spawned command that exits 0 leaving a daemon behind
+   * is followed to the daemon; otherwise this is a death: `death` (and `abnormal-death`
+   * for a core-dump signal) fire, and an entity that ends up not restarted is removed
+   * unless keep-on-death.
+   */
+  async handleExit(name: string, pid: number, st: ExitStatus): Promise<void> {
+    if (this.#stopped) return;
+    const e = this.state.entities.get(name);
+    if (!e || e.pid !== pid) return;
+    if (this.#monitors.get(name)?.pid === pid) this.#monitors.delete(name);
+    if (st.code === 0 && e.spawnId) {
+      const daemon = this.processes.findDaemon(e.spawnId, this.#knownPids());
+      if (daemon !== null && this.#follow(name, daemon)) return;
+    }
+    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    const death: RecordBody = {
+      t: "death",
+      entity: name,
+      pid,
+      code: st.code,
+      signal: st.signal,
+      at: this.clock.now(),
+    };
+    this.emit({
+      type: "death",
+      entity: name,
+      detail: { pid, code: st.code, signal: st.signal, abnormal },
+    });
+    if (!e.enabled) {
+      this.record([death, { t: "death-done", entity: name }]);
+      return;
+    }
+    // The death and the runs it starts go out in one durable write: after a takeover a
+    // death either has its runs journaled (resume them) or was never acted on (fire again).
+    await this.#fire({ type: abnormal ? "abnormal-death" : "death", entity: name }, [death]);
+    this.#finishDeath(name);
+  }
+
+  /** After a death's lists ran: remove the entity unless restarted or kept. */
+  #finishDeath(name: string): void {
+    const after = this.state.entities.get(name);
+    if (!after || !after.deathPending) return;
+    const remove = after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled;
+    this.record(remove ? [{ t: "remove", entity: name }] : [{ t: "death-done", entity: name }]);
+    if (remove) this.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
+  }
+
+  #follow(name: string, pid: number): boolean {
+    const d = this.processes.describe(pid);
+    if (!d) return false;
+    let w;
+    try {
+      w = this.processes.watch(pid, d.startTime);
+    } catch {
+      return false;
+    }
+    this.record([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
+    this.#monitorWatch(name, pid, w);
+    this.log.log("info", `Entity "${name}" daemonized: following pid ${pid}`);
+    this.emit({ type: "follow", entity: name, detail: { pid } });
+    return true;
+  }
+
+  /** Fires the conditions an event matches; resolves when their lists have run. */
+  fire(ev: EntityEvent): Promise<void> {
+    return this.#fire(ev, []);
+  }
+
+  /**
+   * Journals `before` and the event's runs, then runs them at once: the journal write
+   * proceeds in parallel (a restart does not wait for an fsync). Runs of a death get ids
+   * derived from the death (entity, death count, condition), so a HAM that takes over and
+   * fires the same death again reproduces the same step markers and adopts what this HAM
+   * spawned (`adopt`) instead of starting it twice.
+   */
+  async #fire(ev: EntityEvent, before: RecordBody[], adopt = false): Promise<void> {
+    if (before.length > 0) this.record(before);
+    const selected = this.#select(ev);
+    if (selected.length === 0 && before.length === 0) return;
+    await this.#dispatch(ev, selected, adopt);
+  }
+
+  // A restart by an earlier list (which prunes) or a later edit does not change what an
+  // event runs: the lists were taken when it happened.
+  async #dispatch(ev: EntityEvent, selected: Selected[], adopt = false): Promise<void> {
+    const death = ev.type === "death" || ev.type === "abnormal-death";
+    const deaths = this.state.entities.get(ev.entity)?.deaths ?? 0;
+    const specs: RunSpec[] = selected.filter((s) => s.list !== null).map(({ f, list }) => ({
+      run: death ? `${ev.entity}#${deaths}/${f.owner}/${f.condition}` : newRunId(),
+      firing: f,
+      ev,
+      list: list!,
+      start: 0,
+      resumed: false,
+      adopt,
+    }));
+    this.record([{
+      t: "fire",
+      event: { ...ev },
+      runs: specs.map((s) => ({
+        run: s.run,
+        owner: s.firing.owner,
+        condition: s.firing.condition,
+        lane: s.firing.lane,
+        list: s.list,
+      })),
+    }]);
+    await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
+  }
+
+  /** Which conditions fire, with their lists taken as they are now. */
+  #select(ev: EntityEvent): Selected[] {
+    return firings(this.state, ev).map((f) => ({ f, list: listOf(this.state, f) }));
+  }
+
+  #runOnLane(spec: RunSpec): Promise<void> {
+    const f = spec.firing;
+    return this.#lanes.run(
+      f.lane,
+      () => runCondition(this, spec),
+      (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
+    );
+  }
+
+  /** Journals records and waits until they are durable; false (logged) when that failed. */
+  async durable(bodies: RecordBody[]): Promise<boolean> {
+    try {
+      await this.#store.commit(bodies);
+      return true;
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${(err as Error).message}`,
+      );
+      return false;
+    }
+  }
+
+  /**
+   * The restart action: idempotent (a running entity is left alone), spawns the restart
+   * command (or the entity's own), records the new pid and raises `restart`.
+   */
+  restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
+    return this.#restarter.restart(name, params, site);
+  }
+
+  /**
+   * Picks up a recovered state (start-up on an existing state directory, or a Guardian
+   * takeover); see {@linkcode resume}.
+   */
+  resume(): void {
+    resume(this.#internals);
+  }
+
+  /** Stops all monitoring; running lists end at their next step. */
+  stop(): void {
+    this.#stopped = true;
+    this.#halt.abort();
+    for (const m of this.#monitors.values()) m.cancel();
+    this.#monitors.clear();
+    this.#heartbeats.stopAll();
+  }
+
+  /**
+   * The connection on which process `pid` attached itself as `name` closed without detach:
+   * that is its death, unless the entity has moved on to another process since (the death
+   * was already seen through the pidfd, and the entity restarted).
+   */
+  connectionLost(name: string, pid: number): void {
+    const e = this.state.entities.get(name);
+    if (!e || e.kind !== "self" || e.pid !== pid) return;
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+  }
+
+  /** Runs a do-now action once, at registration, on its condition's lane. */
+  runNow(entity: string, condition: string, action: string): void {
+    const c = this.state.entities.get(entity)?.conditions.get(condition);
+    const a = c?.actions.find((x) => x.name === action);
+    if (!c || !a) return;
+    const site = { owner: entity, condition, action, subject: entity };
+    this.#track(this.#lanes.run(laneOf(c.flags), async () => {
+      const ok = await runAction(this, a.params, site);
+      this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
+      this.emit({
+        type: "action",
+        entity,
+        condition: `${entity}/${condition}`,
+        action,
+        detail: { kind: a.params.kind, ok, now: true },
+      });
+    }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
+  }
+
+  /** Publishes a new state for an entity and fires matching `state` conditions. */
+  async publishState(
+    name: string,
+    to: number,
+  ): Promise<{ entity: string; from: number; to: number }> {
+    const e = getEntity(this.state, name);
+    const from = e.state;
+    await this.#store.commit([{ t: "state", entity: name, to }]);
+    this.emit({ type: "state", entity: name, detail: { from, to } });
+    this.#track(this.fire({ type: "state", entity: name, transition: { from, to } }));
+    return { entity: name, from, to };
+  }
+
+  /** Raises a condition about an entity and fires matching `raise` conditions. */
+  raise(name: string, raised: RaiseMatch): Promise<{ entity: string }> {
+    try {
+      getEntity(this.state, name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.emit({ type: "raise", entity: name, detail: { ...raised } });
+    this.#track(this.fire({ type: "raise", entity: name, raised }));
+    return Promise.resolve({ entity: name });
+  }
+
+  /** Notes a heartbeat; a no-op success for an entity that does not heartbeat (QNX). */
+  heartbeat(name: string, now: number): { entity: string } {
+    const e = getEntity(this.state, name);
+    if (!e.heartbeat) return { entity: name };
+    e.lastBeat = now; // Volatile by design: see Entity.lastBeat.
+    this.#heartbeats.seen(name);
+    return { entity: name };
+  }
+}

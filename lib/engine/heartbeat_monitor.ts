@@ -1,0 +1,101 @@
+/**
+ * Heartbeat accounting of the engine: one timer loop per heartbeating entity that counts
+ * the periods without a beat, journals health changes and fires the heartbeat conditions.
+ *
+ * @module
+ */
+
+import type { EngineEvent } from "./action_runner.ts";
+import type { EntityEvent } from "../core/dispatch.ts";
+import { periodEnd, tick } from "../core/heartbeat.ts";
+import type { HamState } from "../core/model.ts";
+import type { Clock } from "./process_ops.ts";
+import type { RecordBody } from "../core/records.ts";
+
+/**
+ * How long a restarted self-attached process has to start and attach itself again before
+ * its missed heartbeats count (its re-attach starts the accounting at once).
+ */
+export const RESTART_HEARTBEAT_GRACE_MS = 1000;
+
+/** What {@linkcode HeartbeatMonitor} needs of the engine. */
+export interface HeartbeatContext {
+  readonly state: HamState;
+  readonly clock: Clock;
+  readonly stopped: boolean;
+  record(bodies: RecordBody[]): void;
+  emit(ev: EngineEvent): void;
+  fire(ev: EntityEvent): Promise<void>;
+  track<T>(p: Promise<T>): Promise<T>;
+}
+
+/** The heartbeat timers of all entities. */
+export class HeartbeatMonitor {
+  #ctx: HeartbeatContext;
+  #beats = new Map<string, { seen: boolean; stop: AbortController }>();
+
+  /** Creates a monitor with no timers running. */
+  constructor(ctx: HeartbeatContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Notes that an entity's current period has seen a beat. */
+  seen(name: string): void {
+    const b = this.#beats.get(name);
+    if (b) b.seen = true;
+  }
+
+  /** Stops every timer. */
+  stopAll(): void {
+    for (const b of this.#beats.values()) b.stop.abort();
+    this.#beats.clear();
+  }
+
+  /**
+   * Starts (or restarts) an entity's heartbeat accounting; periods count from now plus
+   * `graceMs` (a restarted self-attached process gets {@linkcode RESTART_HEARTBEAT_GRACE_MS}
+   * to start and attach itself again; its re-attach starts the accounting afresh).
+   */
+  start(name: string, graceMs = 0): void {
+    const ctx = this.#ctx;
+    this.#beats.get(name)?.stop.abort();
+    const stop = new AbortController();
+    const beat = { seen: false, stop };
+    this.#beats.set(name, beat);
+    const origin = ctx.clock.now() + graceMs;
+    ctx.track((async () => {
+      let now = origin;
+      while (!stop.signal.aborted) {
+        const e = ctx.state.entities.get(name);
+        if (!e || e.pid === null || !e.heartbeat || ctx.stopped) break;
+        const spec = e.heartbeat;
+        const end = periodEnd(origin, spec.periodMs, now);
+        if (!await ctx.clock.sleep(end - ctx.clock.now(), stop.signal)) break;
+        now = end;
+        const cur = ctx.state.entities.get(name);
+        if (!cur || cur.pid === null || !cur.enabled) continue;
+        const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
+        beat.seen = false;
+        // Only changes are journaled: a healthy beating entity writes nothing.
+        if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
+          ctx.record([{
+            t: "heartbeat",
+            entity: name,
+            missed: r.next.missed,
+            health: r.next.health,
+            lastBeat: cur.lastBeat,
+          }]);
+        }
+        for (const type of r.fire) {
+          ctx.emit({
+            type: "heartbeat",
+            entity: name,
+            detail: { condition: type, missed: r.next.missed },
+          });
+          ctx.track(ctx.fire({ type, entity: name }));
+        }
+      }
+      if (this.#beats.get(name) === beat) this.#beats.delete(name);
+    })());
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The effects the engine needs from the outside world, as one injectable interface:
+ * starting, watching and signalling processes, waiting for paths, and time. The real
+ * implementation is {@linkcode realProcessOps}; tests pass fakes and a fake clock.
+ *
+ * @module
+ */
+
+import type { ExitStatus } from "../core/model.ts";
+import { waitForPath } from "../os/path_waiter.ts";
+import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
+import type { ProcessWatcher } from "../os/process_watcher.ts";
+import {
+  findDaemon,
+  findSpawned,
+  runCommand,
+  type SpawnedProcess,
+  spawnEntity,
+  type SpawnOptions,
+} from "../os/spawner.ts";
+
+/** A running process the engine watches, started elsewhere. */
+export interface WatchHandle {
+  /** Resolves with the exit status (null fields when unknown), or null when cancelled. */
+  exited: Promise<ExitStatus | null>;
+  cancel(): void;
+}
+
+/** What the engine knows about a process it is asked to attach to. */
+export interface ProcessDescription {
+  startTime: string | null;
+  argv: string[] | null;
+  cwd: string | null;
+}
+
+/** Process effects. Every method may throw a HamError (ESRCH, ENOENT, EPERM, EINVAL). */
+export interface ProcessOps {
+  spawn(argv: string[], opts: SpawnOptions): SpawnedProcess;
+  run(argv: string[], env: Record<string, string>, cwd: string | null): Promise<ExitStatus>;
+  describe(pid: number): ProcessDescription | null;
+  watch(pid: number, startTime: string | null): WatchHandle;
+  signal(pid: number, signal: number, startTime: string | null): void;
+  findDaemon(spawnId: string, known: Set<number>): number | null;
+  /** Any live process carrying this spawn marker (adopting a restart after a takeover). */
+  findSpawned(spawnId: string): number | null;
+  waitForPath(path: string, delayMs: number): Promise<boolean>;
+}
+
+/** Time, injectable. */
+export interface Clock {
+  /** Wall-clock ms since the epoch (for records and display). */
+  now(): number;
+  /** Sleeps `ms`; resolves early with false if `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal?.aborted) return resolve(false);
+      const t = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        resolve(false);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};
+
+/** The real process effects, over a {@linkcode ProcessWatcher}. */
+export function realProcessOps(watcher: ProcessWatcher, selfPid = Deno.pid): ProcessOps {
+  return {
+    spawn: spawnEntity,
+    run: runCommand,
+    describe(pid) {
+      const startTime = processStartTime(pid);
+      if (startTime === null) return null;
+      return { startTime, argv: readCmdline(pid), cwd: readCwd(pid) };
+    },
+    watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: true }),
+    signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
+    findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
+    findSpawned,
+    waitForPath,
+  };
+}

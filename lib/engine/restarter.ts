@@ -1,0 +1,158 @@
+/**
+ * The restart action of the engine: restart-storm policy (backoff, intensity limit,
+ * cool-down), spawning the restart command, and adopting a process that a previous HAM
+ * spawned for the same step.
+ *
+ * @module
+ */
+
+import type { ActionSite, EngineEvent } from "./action_runner.ts";
+import type { EntityEvent } from "../core/dispatch.ts";
+import { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
+import type { Logger } from "../os/logger.ts";
+import type { ActionParams, HamState } from "../core/model.ts";
+import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { RecordBody } from "../core/records.ts";
+import { decideRestart } from "../core/restart_policy.ts";
+import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
+
+/** The parameters of a restart action. */
+export type RestartParams = Extract<ActionParams, { kind: "restart" }>;
+
+/** What {@linkcode Restarter} needs of the engine. */
+export interface RestartContext {
+  readonly state: HamState;
+  readonly processes: ProcessOps;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly stopped: boolean;
+  readonly haltSignal: AbortSignal;
+  record(bodies: RecordBody[]): void;
+  emit(ev: EngineEvent): void;
+  fire(ev: EntityEvent): Promise<void>;
+  track<T>(p: Promise<T>): Promise<T>;
+  /** Selects an event's lists now; the returned function dispatches them. */
+  prepare(ev: EntityEvent): () => Promise<void>;
+  monitorSpawned(name: string, p: SpawnedProcess): void;
+  monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void;
+  startHeartbeat(name: string, graceMs?: number): void;
+}
+
+/** Restarts entities for the engine. */
+export class Restarter {
+  #ctx: RestartContext;
+
+  /** Creates a restarter over the engine's context. */
+  constructor(ctx: RestartContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * The restart action: idempotent (a running entity is left alone), spawns the restart
+   * command (or the entity's own), records the new pid and raises `restart`.
+   */
+  async restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
+    const ctx = this.#ctx;
+    const e = ctx.state.entities.get(name);
+    if (!e || ctx.stopped) return false;
+    if (e.pid !== null) return true;
+    const argv = params.argv ?? e.argv;
+    if (!argv) {
+      ctx.log.log("warn", `Cannot restart entity "${name}": it has no command`);
+      return false;
+    }
+    if (!await this.#applyPolicy(name, params)) return false;
+    if (ctx.stopped || ctx.state.entities.get(name)?.pid !== null) return !ctx.stopped;
+    return this.#spawnRestart(name, params, argv, site);
+  }
+
+  /**
+   * Restart-storm protection: waits out a backoff, or on hitting the intensity limit
+   * raises `restart-limit` and either gives up or waits the cool-down for one slow retry.
+   * True when the restart may go ahead.
+   */
+  async #applyPolicy(name: string, params: RestartParams): Promise<boolean> {
+    const ctx = this.#ctx;
+    const policy = params.policy;
+    const e = ctx.state.entities.get(name);
+    if (!policy || !e) return true;
+    const d = decideRestart(policy, e.recentRestarts ?? [], ctx.clock.now(), Math.random());
+    if (d.kind === "now") return true;
+    if (d.kind === "backoff") {
+      ctx.record([{ t: "restart-policy", entity: name, backoffMs: d.delayMs, blocked: null }]);
+      ctx.emit({ type: "backoff", entity: name, detail: { delayMs: d.delayMs } });
+      return await ctx.clock.sleep(d.delayMs, ctx.haltSignal);
+    }
+    const blocked = policy.cooldownMs > 0
+      ? `${d.reason}: retrying once after ${policy.cooldownMs} ms`
+      : `${d.reason}: given up`;
+    ctx.record([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
+    ctx.log.log("warn", `Entity "${name}" is not being restarted: ${blocked}`);
+    ctx.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
+    // Not awaited: the restart-limit lists may share this lane.
+    ctx.track(ctx.fire({ type: "restart-limit", entity: name }));
+    if (policy.cooldownMs === 0) return false;
+    return await ctx.clock.sleep(policy.cooldownMs, ctx.haltSignal);
+  }
+
+  #spawnRestart(
+    name: string,
+    params: RestartParams,
+    argv: string[],
+    site?: ActionSite,
+  ): boolean {
+    const ctx = this.#ctx;
+    const e = ctx.state.entities.get(name)!;
+    // Within a run the marker names the step, so a HAM that takes over finds what a
+    // previous HAM spawned for that very step instead of spawning a second process.
+    const spawnId = site?.spawnId ?? newSpawnId();
+    // `restart` conditions fire for the restart that prunes them (decided; see README).
+    const onRestart = ctx.prepare({ type: "restart", entity: name });
+    const adopted = site?.adopt ? this.#adoptSpawned(spawnId) : null;
+    let pid: number, startTime: string | null;
+    if (adopted) {
+      ({ pid, startTime } = adopted);
+      ctx.monitorWatch(name, pid, adopted.watch);
+    } else {
+      let p: SpawnedProcess;
+      try {
+        p = ctx.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
+      } catch (err) {
+        ctx.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
+        return false;
+      }
+      ({ pid, startTime } = p);
+      ctx.monitorSpawned(name, p);
+    }
+    ctx.record([{
+      t: "restart",
+      entity: name,
+      pid,
+      argv: params.argv,
+      startTime,
+      spawnId,
+      at: ctx.clock.now(),
+    }]);
+    const restarted = ctx.state.entities.get(name);
+    if (restarted?.heartbeat) {
+      ctx.startHeartbeat(name, restarted.kind === "self" ? RESTART_HEARTBEAT_GRACE_MS : 0);
+    }
+    ctx.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    ctx.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
+    ctx.track(onRestart());
+    return true;
+  }
+
+  #adoptSpawned(spawnId: string) {
+    const ctx = this.#ctx;
+    const pid = ctx.processes.findSpawned(spawnId);
+    if (pid === null) return null;
+    const d = ctx.processes.describe(pid);
+    if (!d) return null;
+    try {
+      return { pid, startTime: d.startTime, watch: ctx.processes.watch(pid, d.startTime) };
+    } catch {
+      return null;
+    }
+  }
+}

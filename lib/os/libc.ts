@@ -1,0 +1,163 @@
+/**
+ * The few libc functions ham calls through Deno's FFI: the pidfd system calls, `poll`,
+ * `waitid`, `eventfd`, `prctl`, and the `open`/`read`/`readlink`/`getdents64` calls that
+ * read `/proc` (Deno refuses /proc reads to any process without `--allow-all`). `libc.so.6`
+ * is opened lazily, once, on the first call of {@linkcode libc}; callers check
+ * {@linkcode libcAvailable} first and fall back to portable code when FFI is not permitted
+ * or libc cannot be loaded.
+ *
+ * Every function returns what the C function returns (`-1` on failure); read the cause
+ * with {@linkcode errno} right after a failed synchronous call. `poll` is the only
+ * nonblocking call: it runs on Deno's blocking thread pool, so its errno is lost.
+ *
+ * @module
+ */
+
+import { HamError } from "../core/errors.ts";
+
+/** System call numbers on Linux x86-64. */
+export const SYS = {
+  pidfd_send_signal: 424,
+  pidfd_open: 434,
+  getdents64: 217,
+} as const;
+
+/** `open()` flags (Linux x86-64). */
+export const OPEN = {
+  O_RDONLY: 0,
+  O_DIRECTORY: 0o200000,
+  O_CLOEXEC: 0o2000000,
+} as const;
+
+/** `waitid()` id types and options, and the `prctl()` option ham uses. */
+export const WAIT = {
+  P_PID: 1,
+  P_PIDFD: 3,
+  WNOHANG: 1,
+  WEXITED: 4,
+  PR_SET_CHILD_SUBREAPER: 36,
+} as const;
+
+/** The errno values ham tells apart (Linux x86-64). */
+export const ERRNO = {
+  EPERM: 1,
+  ESRCH: 3,
+  EINTR: 4,
+  ECHILD: 10,
+  EAGAIN: 11,
+  EACCES: 13,
+  EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ENOSYS: 38,
+} as const;
+
+const SYMBOLS = {
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  write: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  close: { parameters: ["i32"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
+  // The same variadic syscall(), declared with a pointer as its third argument.
+  getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/** The typed libc functions ham uses. Numbers in, numbers out; `-1` means failure. */
+export interface Libc {
+  /** `syscall(nr, a, b, c, d)`: unused trailing arguments are passed as 0. */
+  syscall(nr: number, a?: number, b?: number, c?: number, d?: number): number;
+  /** `poll(fds, nfds, timeoutMs)` on the thread pool; `fds` must stay untouched until it settles. */
+  poll(fds: Uint8Array, nfds: number, timeoutMs: number): Promise<number>;
+  /** `prctl(option, arg2, 0, 0, 0)`. */
+  prctl(option: number, arg2: number): number;
+  /** `waitid(idtype, id, siginfo, options)`; `siginfo` needs 128 bytes. */
+  waitid(idtype: number, id: number, siginfo: Uint8Array, options: number): number;
+  /** `eventfd(initval, flags)`. */
+  eventfd(initval: number, flags: number): number;
+  /** `read(fd, buf, buf.length)`. */
+  read(fd: number, buf: Uint8Array): number;
+  /** `open(path, flags, 0)`; `path` is NUL-terminated (see {@linkcode cString}). */
+  open(path: Uint8Array, flags: number): number;
+  /** `readlink(path, buf, buf.length)`: the length of the target, which is not terminated. */
+  readlink(path: Uint8Array, buf: Uint8Array): number;
+  /** `syscall(SYS_getdents64, fd, buf, buf.length)`: bytes of `linux_dirent64` records. */
+  getdents64(fd: number, buf: Uint8Array): number;
+  /** `write(fd, buf, buf.length)`. */
+  write(fd: number, buf: Uint8Array): number;
+  /** `close(fd)`. */
+  close(fd: number): number;
+  /** `kill(pid, sig)`. */
+  kill(pid: number, sig: number): number;
+}
+
+let loaded: Libc | null | undefined;
+let errnoLocation: (() => Deno.PointerValue) | null = null;
+
+function load(): Libc | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const s = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    errnoLocation = s.__errno_location;
+    loaded = {
+      syscall: (nr, a = 0, b = 0, c = 0, d = 0) =>
+        Number(s.syscall(BigInt(nr), BigInt(a), BigInt(b), BigInt(c), BigInt(d))),
+      poll: (fds, nfds, timeoutMs) => s.poll(fds, BigInt(nfds), timeoutMs),
+      prctl: (option, arg2) => s.prctl(option, BigInt(arg2), 0n, 0n, 0n),
+      waitid: (idtype, id, siginfo, options) => s.waitid(idtype, id, siginfo, options),
+      eventfd: (initval, flags) => s.eventfd(initval, flags),
+      read: (fd, buf) => Number(s.read(fd, buf, BigInt(buf.length))),
+      open: (path, flags) => s.open(path, flags, 0),
+      readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
+      getdents64: (fd, buf) =>
+        Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),
+      write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
+      close: (fd) => s.close(fd),
+      kill: (pid, sig) => s.kill(pid, sig),
+    };
+  } catch {
+    loaded = null;
+  }
+  return loaded;
+}
+
+/** `text` as a NUL-terminated UTF-8 string, for the path arguments of libc calls. */
+export function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(`${text}\0`);
+}
+
+/** True when libc can be called: FFI is permitted and `libc.so.6` loads. */
+export function libcAvailable(): boolean {
+  return load() !== null;
+}
+
+/**
+ * The libc bindings, loaded on first use.
+ *
+ * @throws {HamError} `EPERM` when FFI is not permitted or libc cannot be loaded.
+ */
+export function libc(): Libc {
+  const lib = load();
+  if (lib === null) {
+    throw new HamError("EPERM", "Cannot load libc.so.6: FFI is not permitted or not available");
+  }
+  return lib;
+}
+
+/**
+ * The errno of the last failed synchronous libc call made by this thread (0 if unknown).
+ * Read it right after the failed call: errno is thread-local, so it says nothing about a
+ * nonblocking call, which ran on another thread.
+ */
+export function errno(): number {
+  const location = errnoLocation?.() ?? null;
+  return location === null ? 0 : new Deno.UnsafePointerView(location).getInt32(0);
+}

@@ -1,0 +1,240 @@
+/**
+ * Watches the death of processes that Deno did not spawn: attached processes, daemons
+ * that double-forked, and orphans adopted by the HAM as a child subreaper.
+ *
+ * Each watched pid gets a pidfd, and one `poll()` waits on all of them
+ * ({@linkcode PidfdPoller}). Without pidfds (old kernel, seccomp, no FFI permission) the
+ * watcher falls back to comparing `/proc/PID/stat` start times on a timer
+ * ({@linkcode ProcPoller}): see {@linkcode ProcessWatcher.mode}.
+ *
+ * @module
+ */
+
+import { HamError } from "../core/errors.ts";
+import { collectExit, unknownStatus } from "./exit_status.ts";
+import { type Libc, libc, libcAvailable, WAIT } from "./libc.ts";
+import type { ExitStatus } from "../core/model.ts";
+import { openPidfd, pidfdWorks, sendSignal } from "./pidfd.ts";
+import { PidfdPoller } from "./pidfd_poller.ts";
+import { processStat } from "./proc.ts";
+import { ProcPoller } from "./proc_poller.ts";
+import {
+  checkAlive,
+  checkPid,
+  checkSignal,
+  signalByKill,
+  signalByPidfd,
+} from "./process_signal.ts";
+
+/** A watch on one process. */
+export interface Watch {
+  /** The watched pid. */
+  readonly pid: number;
+  /**
+   * Settles once: with how the process ended when it dies (`{ code: null, signal: null }`
+   * when that is unknown), or with `null` when the watch is cancelled or the watcher closed.
+   */
+  readonly exited: Promise<ExitStatus | null>;
+  /** Stops watching; `exited` resolves with `null`. Does nothing once it has settled. */
+  cancel(): void;
+}
+
+/** Options of {@linkcode ProcessWatcher.watch}. */
+export interface WatchOptions {
+  /**
+   * Collect the exit status with `waitid()`, which reaps the process if it is our child
+   * (an orphan adopted by the subreaper). Never set it for a process Deno spawned: Deno
+   * reaps those itself. When watches of one pid disagree, it is not reaped.
+   * @default {true}
+   */
+  reap?: boolean;
+}
+
+/** Options of the {@linkcode ProcessWatcher} constructor. */
+export interface ProcessWatcherOptions {
+  /** Use the `/proc` polling fallback even when pidfds work (for tests). @default {false} */
+  forceProcPoll?: boolean;
+  /** Period of the `/proc` polling fallback, in milliseconds. @default {50} */
+  procPollIntervalMs?: number;
+}
+
+interface Watcher {
+  reap: boolean;
+  resolve(status: ExitStatus | null): void;
+}
+
+interface Entry {
+  pid: number;
+  /** The pidfd, or -1 in proc-poll mode. */
+  fd: number;
+  /** The verified start time of the watched process. */
+  startTime: string;
+  watchers: Set<Watcher>;
+}
+
+/** Makes the HAM the reaper of its orphaned descendants. False when prctl is unavailable. */
+export function setChildSubreaper(): boolean {
+  return libcAvailable() && libc().prctl(WAIT.PR_SET_CHILD_SUBREAPER, 1) === 0;
+}
+
+/**
+ * Watches processes by pid (with a start time, so a reused pid is never mistaken for the
+ * watched process), reports how they ended, and signals them without pid-reuse races.
+ *
+ * @example
+ * ```ts
+ * import { ProcessWatcher } from "./process_watcher.ts";
+ * import { processStartTime } from "./proc.ts";
+ *
+ * await using watcher = new ProcessWatcher();
+ * await using child = new Deno.Command("/bin/sleep", { args: ["10"] }).spawn();
+ * // Deno reaps its own children: never let the watcher reap them.
+ * const watch = watcher.watch(child.pid, processStartTime(child.pid), { reap: false });
+ * watcher.signal(child.pid, 15);
+ * console.log(await watch.exited); // { code: null, signal: null }: the status is Deno's
+ * ```
+ */
+export class ProcessWatcher {
+  /** `pidfd`: event-driven. `proc-poll`: the timer fallback, when pidfds are unavailable. */
+  readonly mode: "pidfd" | "proc-poll";
+  #lib: Libc | null;
+  #entries = new Map<number, Entry>();
+  #poller: PidfdPoller<Entry> | ProcPoller<Entry>;
+  #closing: Promise<void> | null = null;
+
+  /** Creates a watcher; it holds no resource until the first {@linkcode watch}. */
+  constructor(options: ProcessWatcherOptions = {}) {
+    const lib = libcAvailable() ? libc() : null;
+    this.#lib = lib;
+    if (!options.forceProcPoll && lib !== null && pidfdWorks(lib)) {
+      this.mode = "pidfd";
+      this.#poller = new PidfdPoller<Entry>(lib, (entry) => this.#exited(entry, true));
+    } else {
+      this.mode = "proc-poll";
+      const intervalMs = options.procPollIntervalMs ?? 50;
+      this.#poller = new ProcPoller<Entry>(intervalMs, (entry, zombie) => {
+        this.#exited(entry, zombie);
+      });
+    }
+  }
+
+  /**
+   * Watches the death of `pid`, which must be alive, not a zombie, and (when `startTime`
+   * is given) have that start time.
+   *
+   * @throws {HamError} `ESRCH` when the process is gone or the pid was reused, `EINVAL`
+   * for a bad pid, `ENOMEM` when out of file descriptors, `ECANCELED` once closed.
+   */
+  watch(pid: number, startTime: string | null, opts: WatchOptions = {}): Watch {
+    if (this.#closing !== null) {
+      throw new HamError("ECANCELED", `Cannot watch pid ${pid}: the watcher is closed`);
+    }
+    checkPid("watch", pid);
+    let entry = this.#entries.get(pid);
+    if (entry !== undefined) {
+      const stat = processStat(pid);
+      checkAlive("watch", pid, stat, startTime);
+      // The watched process died and its pid was reused before the poller noticed.
+      if (stat.startTime !== entry.startTime) this.#finish(entry, unknownStatus());
+    }
+    if (entry === undefined || !this.#entries.has(pid)) {
+      entry = this.#open(pid, startTime);
+      this.#entries.set(pid, entry);
+    }
+    const { promise, resolve } = Promise.withResolvers<ExitStatus | null>();
+    const watcher: Watcher = { reap: opts.reap ?? true, resolve };
+    entry.watchers.add(watcher);
+    const watched = entry;
+    return { pid, exited: promise, cancel: () => this.#cancel(watched, watcher) };
+  }
+
+  /** True while `pid` is watched (so a reaper must leave its status to this watcher). */
+  isWatching(pid: number): boolean {
+    return this.#entries.has(pid);
+  }
+
+  /**
+   * Sends signal number `signal` (0 only checks) to `pid` through a pidfd: the watched one,
+   * or a temporary one after checking `startTime` when it is given.
+   *
+   * @throws {HamError} `ESRCH` when the process is gone or the pid was reused, `EPERM`
+   * when not permitted, `EINVAL` for a bad signal or pid.
+   */
+  signal(pid: number, signal: number, startTime: string | null = null): void {
+    checkPid("signal", pid);
+    checkSignal(pid, signal);
+    if (this.mode === "proc-poll") return signalByKill(this.#lib, pid, signal, startTime);
+    const entry = this.#entries.get(pid);
+    if (entry !== undefined && (startTime === null || startTime === entry.startTime)) {
+      return sendSignal(this.#lib!, pid, entry.fd, signal);
+    }
+    signalByPidfd(this.#lib!, pid, signal, startTime);
+  }
+
+  /** Stops watching: pending watches resolve with `null`, every fd is closed. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const entry of this.#entries.values()) {
+      for (const watcher of entry.watchers) watcher.resolve(null);
+    }
+    this.#entries.clear();
+    await this.#poller.close();
+  }
+
+  /** Starts watching a live process with that start time (when given). */
+  #open(pid: number, startTime: string | null): Entry {
+    // Open the pidfd first: the stat then describes the process the pidfd refers to.
+    const fd = this.mode === "pidfd" ? openPidfd(this.#lib!, "watch", pid) : -1;
+    try {
+      const stat = processStat(pid);
+      checkAlive("watch", pid, stat, startTime);
+      const entry = { pid, fd, startTime: stat.startTime, watchers: new Set<Watcher>() };
+      this.#poller.add(entry);
+      return entry;
+    } catch (err) {
+      if (fd >= 0) this.#lib!.close(fd);
+      throw err;
+    }
+  }
+
+  #cancel(entry: Entry, watcher: Watcher): void {
+    if (!entry.watchers.delete(watcher)) return;
+    watcher.resolve(null);
+    if (entry.watchers.size > 0 || this.#entries.get(entry.pid) !== entry) return;
+    this.#entries.delete(entry.pid);
+    this.#poller.delete(entry);
+  }
+
+  /**
+   * The process of `entry` ended. Its status is collected by `waitid()` when it can be (a
+   * pidfd, or a zombie with the same start time) and every watcher wants it reaped.
+   */
+  #exited(entry: Entry, collectable: boolean): void {
+    if (this.#entries.get(entry.pid) !== entry) return;
+    let status: ExitStatus | null = null;
+    if (collectable && this.#lib !== null && [...entry.watchers].every((w) => w.reap)) {
+      // Null (ECHILD) when the process is not our child: its status is unknown.
+      status = entry.fd >= 0
+        ? collectExit(this.#lib, WAIT.P_PIDFD, entry.fd)
+        : collectExit(this.#lib, WAIT.P_PID, entry.pid);
+    }
+    this.#finish(entry, status ?? unknownStatus());
+  }
+
+  /** Delivers an exit to every watcher of `entry` and forgets it. */
+  #finish(entry: Entry, status: ExitStatus): void {
+    if (this.#entries.get(entry.pid) === entry) this.#entries.delete(entry.pid);
+    this.#poller.delete(entry);
+    for (const watcher of entry.watchers) watcher.resolve({ ...status });
+    entry.watchers.clear();
+  }
+}

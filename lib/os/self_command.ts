@@ -1,0 +1,50 @@
+/**
+ * The command line that runs this same program again in another role (the detached HAM,
+ * the Guardian), with exactly the permissions that role needs.
+ *
+ * @module
+ */
+
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+/** Deno permissions of the `ham` and `guardian` roles. */
+export const DAEMON_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-run",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys",
+];
+
+/** Deno permissions of the `hamctl` role. */
+export const CLIENT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
+
+/**
+ * The argv prefix that starts the program: `deno run <perms> <main>` when running from
+ * source or a bundle, the executable alone when compiled with `deno compile`.
+ * `HAM_SELF` (a JSON array, set by tests or wrappers) overrides it.
+ */
+export function selfCommand(): string[] {
+  const override = Deno.env.get("HAM_SELF");
+  if (override) return JSON.parse(override) as string[];
+  const main = Deno.mainModule;
+  if (main.startsWith("file:") && /\.(ts|js|mjs)$/.test(main) && !isCompiled()) {
+    const config = new URL("../../deno.json", import.meta.url);
+    const args = [Deno.execPath(), "run", "--quiet", "--no-prompt", ...DAEMON_PERMISSIONS];
+    if (config.protocol === "file:") {
+      try {
+        Deno.statSync(fromFileUrl(config));
+        args.push("--config", fromFileUrl(config));
+      } catch { /* bundled: no config next to it */ }
+    }
+    return [...args, fromFileUrl(main)];
+  }
+  return [Deno.execPath()];
+}
+
+function isCompiled(): boolean {
+  // A compiled binary's main module lives in a virtual file system under the executable.
+  return !/(^|\/)deno$/.test(Deno.execPath());
+}

@@ -1,0 +1,135 @@
+/**
+ * Starting processes: entity processes (attach with a command, restart) and the commands
+ * of `execute` actions. Children are started with `Deno.Command`; their exit status comes
+ * from the child's status promise. Every entity process gets `HAM_ENTITY` and a unique
+ * `HAM_SPAWN_ID` in its environment, inherited by anything it forks, so the HAM can
+ * follow a command that daemonizes (see `findDaemon`).
+ *
+ * @module
+ */
+
+import { HamError } from "../core/errors.ts";
+import type { ExitStatus } from "../core/model.ts";
+import { childrenOf, processStartTime, processStat, readEnviron } from "./proc.ts";
+import { readDirNames } from "./proc_fs.ts";
+
+/** A process the HAM started. */
+export interface SpawnedProcess {
+  pid: number;
+  startTime: string | null;
+  /** Resolves when the process exits. */
+  status: Promise<ExitStatus>;
+}
+
+/** How to start an entity process. */
+export interface SpawnOptions {
+  entity: string;
+  spawnId: string;
+  cwd: string | null;
+  env: Record<string, string> | null;
+}
+
+/**
+ * Pids of live children started through Deno (reaped by Deno itself): the zombie reaper
+ * must never wait for them, or Deno would lose their status.
+ */
+export const denoChildren: Set<number> = new Set();
+
+function register(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+  denoChildren.add(child.pid);
+  return child.status.finally(() => denoChildren.delete(child.pid));
+}
+
+/** The environment variable carrying the spawn marker. */
+export const SPAWN_ID_VAR = "HAM_SPAWN_ID";
+
+/** A new unique spawn marker. */
+export function newSpawnId(): string {
+  return crypto.randomUUID();
+}
+
+function toExit(s: Deno.CommandStatus): ExitStatus {
+  return s.signal !== null ? { code: null, signal: s.signal } : { code: s.code, signal: null };
+}
+
+function spawnError(argv: string[], err: unknown): HamError {
+  const reason = err instanceof Deno.errors.NotFound
+    ? "no such file"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : err instanceof Error
+    ? err.message
+    : String(err);
+  const code = err instanceof Deno.errors.NotFound
+    ? "ENOENT"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "EPERM"
+    : "EINVAL";
+  return new HamError(code, `Cannot spawn "${argv[0]}": ${reason}`, { cause: err });
+}
+
+/** Starts an entity process. Throws a {@linkcode HamError} when it cannot be started. */
+export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess {
+  const env = { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId };
+  const child = spawnChild(argv, env, opts.cwd);
+  denoChildren.add(child.pid);
+  let startTime: string | null = null;
+  try {
+    startTime = processStartTime(child.pid);
+  } catch { /* unknown start time: pid checks fall back to the pid alone */ }
+  return { pid: child.pid, startTime, status: register(child).then(toExit) };
+}
+
+/** Runs a command to completion (the `execute` action). */
+export async function runCommand(
+  argv: string[],
+  env: Record<string, string>,
+  cwd: string | null,
+): Promise<ExitStatus> {
+  return toExit(await register(spawnChild(argv, env, cwd)));
+}
+
+/** Starts `argv` with no stdin and the HAM's stdout and stderr. */
+function spawnChild(
+  argv: string[],
+  env: Record<string, string>,
+  cwd: string | null,
+): Deno.ChildProcess {
+  try {
+    return new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env,
+      cwd: cwd ?? undefined,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (err) {
+    throw spawnError(argv, err);
+  }
+}
+
+/**
+ * Finds the process a daemonizing command left behind: a child of the HAM (a subreaper,
+ * so orphans are re-parented to it) carrying `spawnId` in its environment and not in
+ * `known`. The lowest such pid is the one that forked first.
+ */
+export function findDaemon(selfPid: number, spawnId: string, known: Set<number>): number | null {
+  const candidates = childrenOf(selfPid).filter((p) => !known.has(p)).sort((a, b) => a - b);
+  for (const pid of candidates) {
+    const env = readEnviron(pid);
+    if (env?.get(SPAWN_ID_VAR) === spawnId) return pid;
+  }
+  return null;
+}
+
+/** Any live process (not a zombie) whose environment carries `spawnId`. */
+export function findSpawned(spawnId: string): number | null {
+  for (const name of readDirNames("/proc") ?? []) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (readEnviron(pid)?.get(SPAWN_ID_VAR) !== spawnId) continue;
+    if (processStat(pid)?.state !== "Z") return pid;
+  }
+  return null;
+}

@@ -1,0 +1,517 @@
+/**
+ * The journal: an append-only, checksummed, fsync'd log of {@linkcode HamRecord}s.
+ *
+ * Records live in segment files `<dir>/journal/<16-digit first seq>.log`; a new segment
+ * starts at each compaction. Each record is one frame: u32 LE payload length, u32 LE
+ * CRC32 of the payload, then the payload, the UTF-8 JSON of the record
+ * (`{"seq":N,"t":...}`). This file writes frames and checks them
+ * ({@linkcode scanFrames}); what to do with a bad one (torn tail, corruption) is decided
+ * by the one replay path, `StateStore`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { HamError } from "../core/errors.ts";
+import { fileError, fsyncDir } from "./durable.ts";
+import type { HamRecord, RecordBody } from "../core/records.ts";
+
+/** The journal's sub-directory of the state directory. */
+export const JOURNAL_DIR = "journal";
+/** Frames longer than this are treated as corrupt. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+const HEADER = 8;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+/** `{"seq":`, how every payload starts; used to find valid frames after a bad one. */
+const PAYLOAD_START = encoder.encode('{"seq":');
+
+/** A segment file of the journal. */
+export interface Segment {
+  /** The seq of the first record the segment holds (or will hold). */
+  firstSeq: number;
+  path: string;
+  /** Its size in bytes when listed. */
+  size: number;
+}
+
+/** The path of the segment whose first record is `firstSeq`. */
+export function segmentPath(dir: string, firstSeq: number): string {
+  return join(dir, JOURNAL_DIR, `${String(firstSeq).padStart(16, "0")}.log`);
+}
+
+/** The journal segments in `dir`, oldest first; none when there is no journal yet. */
+export function listSegmentsSync(dir: string): Segment[] {
+  const segments: Segment[] = [];
+  try {
+    for (const entry of Deno.readDirSync(join(dir, JOURNAL_DIR))) {
+      const m = /^(\d{16})\.log$/.exec(entry.name);
+      if (!m || !entry.isFile) continue;
+      const path = join(dir, JOURNAL_DIR, entry.name);
+      try {
+        segments.push({ firstSeq: Number(m[1]), path, size: Deno.statSync(path).size });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err; // Removed by a compaction.
+      }
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw fileError("Cannot list journal", join(dir, JOURNAL_DIR), err);
+  }
+  return segments.sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** Encodes one record as a frame: length, CRC32, JSON payload. */
+export function encodeFrame(record: HamRecord): Uint8Array {
+  const payload = encoder.encode(JSON.stringify(record));
+  const frame = new Uint8Array(HEADER + payload.length);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, payload.length, true);
+  view.setUint32(4, crc32(payload), true);
+  frame.set(payload, HEADER);
+  return frame;
+}
+
+/** The result of reading the frames of a segment. */
+export interface FrameScan {
+  /** The records of the good frames, in order. */
+  records: HamRecord[];
+  /** The offset just past the last good frame. */
+  end: number;
+  /** Why reading stopped before the end of the bytes (e.g. `bad checksum`), or null. */
+  error: string | null;
+}
+
+function readFrame(bytes: Uint8Array, off: number): { record: HamRecord; end: number } | string {
+  if (bytes.length - off < HEADER) return "incomplete frame header";
+  const view = new DataView(bytes.buffer, bytes.byteOffset + off, HEADER);
+  const length = view.getUint32(0, true);
+  if (length < PAYLOAD_START.length || length > MAX_FRAME_BYTES) {
+    return `bad frame length ${length}`;
+  }
+  if (off + HEADER + length > bytes.length) return "incomplete frame";
+  const payload = bytes.subarray(off + HEADER, off + HEADER + length);
+  if (crc32(payload) !== view.getUint32(4, true)) return "bad checksum";
+  let record: unknown;
+  try {
+    record = JSON.parse(decoder.decode(payload));
+  } catch {
+    return "bad JSON payload";
+  }
+  const r = record as Partial<HamRecord> | null;
+  if (typeof r?.seq !== "number" || typeof r.t !== "string") return "payload is not a record";
+  return { record: r as HamRecord, end: off + HEADER + length };
+}
+
+/**
+ * Reads the frames of a segment from the start, stopping at the first bad one. A frame
+ * whose seq does not follow the previous one (the first must be `firstSeq`) is bad too.
+ */
+export function scanFrames(bytes: Uint8Array, firstSeq: number): FrameScan {
+  const records: HamRecord[] = [];
+  let off = 0;
+  let expect = firstSeq;
+  while (off < bytes.length) {
+    const r = readFrame(bytes, off);
+    if (typeof r === "string") return { records, end: off, error: r };
+    if (r.record.seq !== expect) {
+      return { records, end: off, error: `seq ${r.record.seq} where seq ${expect} was expected` };
+    }
+    records.push(r.record);
+    expect++;
+    off = r.end;
+  }
+  return { records, end: off, error: null };
+}
+
+/**
+ * Finds every valid frame at or after `from`, wherever it starts (used after a bad frame,
+ * to tell a torn tail from corruption in the middle, and to count what was lost).
+ */
+export function findFrames(bytes: Uint8Array, from: number): HamRecord[] {
+  const found: HamRecord[] = [];
+  let p = bytes.indexOf(PAYLOAD_START[0], from + HEADER);
+  while (p >= 0) {
+    let match = true;
+    for (let i = 1; i < PAYLOAD_START.length && match; i++) {
+      match = bytes[p + i] === PAYLOAD_START[i];
+    }
+    const r = match ? readFrame(bytes, p - HEADER) : "no match";
+    if (typeof r !== "string") found.push(r.record);
+    p = bytes.indexOf(PAYLOAD_START[0], typeof r === "string" ? p + 1 : r.end + HEADER);
+  }
+  return found;
+}
+
+/** An open segment file, as the journal uses it. `Deno.FsFile` is one. */
+export interface JournalFile {
+  /** Writes at the end of the file; may write fewer bytes than given. */
+  write(data: Uint8Array): Promise<number>;
+  /** fdatasync. */
+  syncData(): Promise<void>;
+  /** Cuts the file to `length` bytes. */
+  truncate(length: number): Promise<void>;
+  /** Closes the file. */
+  close(): void;
+}
+
+/** The filesystem operations the journal performs, injectable so tests can fail them. */
+export interface JournalFileOps {
+  /** Opens `path` for appending, creating it if missing. */
+  open(path: string): Promise<JournalFile>;
+  /** fsyncs a directory. */
+  syncDir(path: string): Promise<void>;
+  /** Removes a file. */
+  remove(path: string): Promise<void>;
+}
+
+/** The real filesystem: segments are opened with `O_APPEND`, so a cut moves the end back. */
+export const denoFileOps: JournalFileOps = {
+  open: (path) => Deno.open(path, { append: true, create: true, mode: 0o644 }),
+  syncDir: fsyncDir,
+  remove: (path) => Deno.remove(path),
+};
+
+/** Options of {@linkcode Journal.open}. */
+export interface JournalOptions {
+  /**
+   * The seq of the next record. The newest segment is continued when its records end just
+   * before it; otherwise a new segment starts at it.
+   * @default the seq after the last record of the newest segment (1 for a new journal)
+   */
+  nextSeq?: number;
+  /** Bytes already in the journal since the last snapshot. @default the newest segment's size */
+  sizeBytes?: number;
+  /** Filesystem operations. @default {@linkcode denoFileOps} */
+  fileOps?: JournalFileOps;
+  /**
+   * Called synchronously after a failed write was rolled back (nothing non-durable is
+   * queued any more, `nextSeq` is `lastDurableSeq + 1`), before the failed appends reject.
+   * `StateStore` rebuilds its state here, so no append can land on a state that holds
+   * rejected records.
+   */
+  onRollback?: (lastDurableSeq: number) => void;
+}
+
+interface Pending {
+  records: HamRecord[];
+  bytes: Uint8Array;
+  /** For a barrier that starts a new segment: the seq it starts at. */
+  rotateTo?: number;
+  resolve: () => void;
+  reject: (err: HamError) => void;
+}
+
+function deferred(records: HamRecord[], bytes: Uint8Array): [Pending, Promise<void>] {
+  let pending!: Pending;
+  const promise = new Promise<void>((resolve, reject) => {
+    pending = { records, bytes, resolve, reject };
+  });
+  promise.catch(() => {}); // The caller sees the rejection; an ignored one must not crash us.
+  return [pending, promise];
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+async function writeAll(file: JournalFile, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    const n = await file.write(bytes.subarray(off));
+    if (n <= 0) throw new Error(`short write at offset ${off}`);
+    off += n;
+  }
+}
+
+/**
+ * An append-only log of records with group commit: {@linkcode Journal.append} numbers
+ * records at once; while one write + fdatasync is in flight, later appends queue up and
+ * go out together in the next one. A failed write is rolled back: the segment is cut back
+ * to its last durable byte, `nextSeq` goes back to `lastDurableSeq + 1`, and the failed
+ * batch and every batch queued behind it reject.
+ *
+ * @example
+ * ```ts
+ * import { Journal } from "./journal.ts";
+ * const dir = await Deno.makeTempDir();
+ * const journal = await Journal.open(dir);
+ * const { records, durable } = journal.append([{ t: "verbosity", value: 3 }]);
+ * await durable;
+ * console.log(records[0].seq, journal.lastDurableSeq); // 1 1
+ * await journal.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class Journal {
+  /** The state directory; segments are in its `journal/` sub-directory. */
+  readonly dir: string;
+  readonly #ops: JournalFileOps;
+  readonly #onRollback?: (lastDurableSeq: number) => void;
+  #file: JournalFile;
+  #segment: Segment;
+  #durableOffset: number;
+  #lastDurableSeq: number;
+  #nextSeq: number;
+  #sizeBytes: number;
+  #queue: Pending[] = [];
+  #inFlight: Pending[] = [];
+  #loop: Promise<void> | null = null;
+  /** Bytes past `#durableOffset` may be in the file and must be cut before the next write. */
+  #dirty = false;
+  #closed = false;
+  #broken: HamError | null = null;
+
+  private constructor(
+    dir: string,
+    file: JournalFile,
+    segment: Segment,
+    offset: number,
+    nextSeq: number,
+    options: JournalOptions,
+  ) {
+    this.dir = dir;
+    this.#ops = options.fileOps ?? denoFileOps;
+    this.#onRollback = options.onRollback;
+    this.#file = file;
+    this.#segment = segment;
+    this.#durableOffset = offset;
+    this.#nextSeq = nextSeq;
+    this.#lastDurableSeq = nextSeq - 1;
+    this.#sizeBytes = options.sizeBytes ?? offset;
+  }
+
+  /**
+   * Opens the journal in `dir` for appending, creating it if needed. The newest segment
+   * must be clean (replay through `StateStore` cuts a torn tail first).
+   *
+   * @throws {HamError} EIO when the newest segment has a bad frame or already holds `nextSeq`.
+   */
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
+    const ops = options.fileOps ?? denoFileOps;
+    const journalDir = join(dir, JOURNAL_DIR);
+    try {
+      await Deno.mkdir(journalDir, { recursive: true });
+    } catch (err) {
+      throw fileError("Cannot create journal directory", journalDir, err);
+    }
+    await ops.syncDir(dir);
+    const newest = listSegmentsSync(dir).at(-1);
+    let newestNext = 1;
+    let offset = 0;
+    if (newest) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(newest.path);
+      } catch (err) {
+        throw fileError("Cannot read journal", newest.path, err);
+      }
+      const scan = scanFrames(bytes, newest.firstSeq);
+      if (scan.error) {
+        throw new HamError(
+          "EIO",
+          `Cannot open journal "${newest.path}": ${scan.error} at offset ${scan.end}`,
+        );
+      }
+      newestNext = newest.firstSeq + scan.records.length;
+      offset = scan.end;
+    }
+    const nextSeq = options.nextSeq ?? newestNext;
+    if (newest && newestNext > nextSeq) {
+      throw new HamError(
+        "EIO",
+        `Cannot open journal "${newest.path}" at seq ${nextSeq}: it holds records up to seq ${
+          newestNext - 1
+        }`,
+      );
+    }
+    const segment = newest && newestNext === nextSeq
+      ? newest
+      : { firstSeq: nextSeq, path: segmentPath(dir, nextSeq), size: 0 };
+    if (segment !== newest) offset = 0;
+    let file: JournalFile;
+    try {
+      file = await ops.open(segment.path);
+    } catch (err) {
+      throw fileError("Cannot open journal", segment.path, err);
+    }
+    if (segment !== newest) await ops.syncDir(journalDir);
+    return new Journal(dir, file, segment, offset, nextSeq, options);
+  }
+
+  /** The seq of the last record known to be on disk. */
+  get lastDurableSeq(): number {
+    return this.#lastDurableSeq;
+  }
+
+  /** The seq the next appended record will get. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** Bytes written to the journal since the last compaction (segment rotation). */
+  get sizeBytes(): number {
+    return this.#sizeBytes;
+  }
+
+  /** The segment being appended to (`size` is its durable size). */
+  get segment(): Segment {
+    return { ...this.#segment, size: this.#durableOffset };
+  }
+
+  /**
+   * Numbers `bodies` with consecutive seqs at once and queues them. `durable` resolves
+   * when they are written and fdatasync'd, and rejects with a {@linkcode HamError}
+   * (ENOSPC for a full disk, else EIO) when they could not be: callers should await it
+   * before acknowledging anything.
+   *
+   * @throws {HamError} ECANCELED when the journal is closed.
+   */
+  append(bodies: RecordBody[]): { records: HamRecord[]; durable: Promise<void> } {
+    this.#check("append to");
+    if (bodies.length === 0) return { records: [], durable: Promise.resolve() };
+    const records = bodies.map((body, i) => {
+      const record = { seq: 0, ...body } as HamRecord;
+      record.seq = this.#nextSeq + i;
+      return record;
+    });
+    const bytes = concat(records.map(encodeFrame));
+    this.#nextSeq += records.length;
+    return { records, durable: this.#enqueue(records, bytes) };
+  }
+
+  /** The records appended but not yet durable, in order. */
+  pending(): HamRecord[] {
+    return [...this.#inFlight, ...this.#queue].flatMap((p) => p.records);
+  }
+
+  /** Resolves when every record appended so far is durable; rejects if one fails. */
+  flush(): Promise<void> {
+    if (!this.#loop && this.#queue.length === 0) return Promise.resolve();
+    return this.#enqueue([], new Uint8Array());
+  }
+
+  /**
+   * Starts a new segment at `nextSeq` once every record appended so far is durable;
+   * records appended after this call go to the new segment. Resolves when it is open.
+   */
+  rotate(): Promise<void> {
+    this.#check("rotate");
+    return this.#enqueue([], new Uint8Array(), this.#nextSeq);
+  }
+
+  /** Waits for queued writes, then closes the segment file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#loop) await this.#loop;
+    this.#file.close();
+  }
+
+  #check(action: string): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#closed) {
+      throw new HamError(
+        "ECANCELED",
+        `Cannot ${action} journal "${this.#segment.path}": the journal is closed`,
+      );
+    }
+  }
+
+  #enqueue(records: HamRecord[], bytes: Uint8Array, rotateTo?: number): Promise<void> {
+    const [pending, promise] = deferred(records, bytes);
+    pending.rotateTo = rotateTo;
+    this.#queue.push(pending);
+    // A microtask later, so appends made in the same turn share one write.
+    this.#loop ??= Promise.resolve().then(() => this.#run());
+    return promise;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#queue[0].records.length === 0) {
+          await this.#barrier(this.#queue.shift()!);
+          continue;
+        }
+        const end = this.#queue.findIndex((p) => p.records.length === 0);
+        this.#inFlight = this.#queue.splice(0, end === -1 ? this.#queue.length : end);
+        await this.#write(this.#inFlight);
+        this.#inFlight = [];
+      }
+    } finally {
+      this.#loop = null;
+    }
+  }
+
+  async #clean(): Promise<void> {
+    if (!this.#dirty) return;
+    await this.#file.truncate(this.#durableOffset);
+    this.#dirty = false;
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    const bytes = concat(batch.map((p) => p.bytes));
+    try {
+      await this.#clean();
+      this.#dirty = true;
+      await writeAll(this.#file, bytes);
+      await this.#file.syncData();
+      this.#dirty = false;
+    } catch (err) {
+      return this.#rollback(fileError("Cannot append to journal", this.#segment.path, err), batch);
+    }
+    this.#durableOffset += bytes.length;
+    this.#sizeBytes += bytes.length;
+    this.#lastDurableSeq = batch.at(-1)!.records.at(-1)!.seq;
+    for (const p of batch) p.resolve();
+  }
+
+  async #rollback(error: HamError, batch: Pending[]): Promise<void> {
+    await this.#clean().catch(() => {}); // On failure, retried before the next write.
+    const failed = [...batch, ...this.#queue];
+    this.#queue = [];
+    this.#inFlight = [];
+    this.#nextSeq = this.#lastDurableSeq + 1;
+    try {
+      this.#onRollback?.(this.#lastDurableSeq);
+    } catch {
+      // The hook reports its own errors; the appends fail either way.
+    }
+    for (const p of failed) p.reject(error);
+  }
+
+  async #barrier(barrier: Pending): Promise<void> {
+    const firstSeq = barrier.rotateTo;
+    if (firstSeq === undefined || firstSeq === this.#segment.firstSeq) return barrier.resolve();
+    const path = segmentPath(this.dir, firstSeq);
+    let file: JournalFile | undefined;
+    try {
+      await this.#clean();
+      file = await this.#ops.open(path);
+      await this.#ops.syncDir(join(this.dir, JOURNAL_DIR));
+    } catch (err) {
+      file?.close();
+      // A stray empty segment would break replay: without it, the old one carries on.
+      if (file) {
+        await this.#ops.remove(path).catch((e) => {
+          this.#broken = fileError("Cannot remove journal segment", path, e);
+        });
+      }
+      return barrier.reject(fileError("Cannot start journal segment", path, err));
+    }
+    this.#file.close();
+    this.#file = file;
+    this.#segment = { firstSeq, path, size: 0 };
+    this.#durableOffset = 0;
+    this.#sizeBytes = 0;
+    barrier.resolve();
+  }
+}

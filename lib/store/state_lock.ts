@@ -1,0 +1,66 @@
+/**
+ * The state directory's lock, `<dir>/ham.lock`: liveness is a held lock, not a pid file.
+ * The running HAM holds an exclusive `flock` on it for its whole life; the kernel releases
+ * it when the HAM's process is gone, however it ended. A second HAM refuses to start
+ * (EBUSY); the Guardian waits for it and takes over when it gets it.
+ *
+ * @module
+ */
+
+import { HamError } from "../core/errors.ts";
+import { lockPath } from "../os/state_dir.ts";
+
+/** Opens the state directory's lock file, creating the directory (0700) and file (0600). */
+export async function openLockFile(dir: string): Promise<Deno.FsFile> {
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  Deno.chmodSync(dir, 0o700);
+  return await Deno.open(lockPath(dir), { create: true, read: true, write: true, mode: 0o600 });
+}
+
+/** Writes this process's pid into a lock file it holds, for the EBUSY message of others. */
+export async function writeLockHolder(f: Deno.FsFile): Promise<void> {
+  await f.truncate(0);
+  await f.seek(0, Deno.SeekMode.Start);
+  await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
+}
+
+/**
+ * Takes the state directory's lock at once, or throws EBUSY naming the holder's pid.
+ *
+ * @returns The open lock file; closing it releases the lock.
+ */
+export async function takeLock(dir: string): Promise<Deno.FsFile> {
+  const f = await openLockFile(dir);
+  if (!await f.tryLock(true)) {
+    let holder = "";
+    try {
+      holder = Deno.readTextFileSync(lockPath(dir)).trim();
+    } catch { /* unreadable */ }
+    f.close();
+    throw new HamError(
+      "EBUSY",
+      `Cannot start the HAM on "${dir}": another HAM holds its lock${
+        holder ? ` (pid ${holder})` : ""
+      }`,
+    );
+  }
+  await writeLockHolder(f);
+  return f;
+}
+
+/**
+ * Waits until the lock is free and takes it (a blocking `flock` on a worker thread): it
+ * returns once the process holding it is gone, or has released it.
+ *
+ * @returns The open lock file; closing it releases the lock.
+ */
+export async function waitForLock(dir: string): Promise<Deno.FsFile> {
+  const f = await openLockFile(dir);
+  try {
+    await f.lock(true);
+  } catch (err) {
+    f.close();
+    throw err;
+  }
+  return f;
+}

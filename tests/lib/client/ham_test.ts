@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import { connect } from "../../../lib/client/ham.ts";
+import { within } from "../../support/within.ts";
+import { type FakeConn, type FakeRequest, startFakeHam } from "../../support/fake_ham.ts";
+
+function answer(req: FakeRequest): unknown {
+  switch (req.op) {
+    case "attach":
+    case "attach-self":
+      return { entity: req.entity, pid: 777 };
+    case "verbose":
+      return { verbosity: 3 };
+    case "state":
+      return { entity: req.entity, from: 0, to: req.to };
+    case "wait":
+      return { entity: req.entity, reached: req.for, seq: 5 };
+    case "events":
+      return { events: [], next: 9 };
+    default:
+      return {};
+  }
+}
+
+const acknowledge = (req: FakeRequest, conn: FakeConn) => conn.reply(req.id, answer(req));
+
+function body({ id: _id, ...rest }: FakeRequest): Record<string, unknown> {
+  return rest;
+}
+
+Deno.test("Ham.attach() sends a command or a pid and answers a handle with the pid", async () => {
+  await using fake = await startFakeHam(acknowledge);
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const web = await ham.attach("web", { argv: ["/bin/sleep", "1000"] });
+  const db = await ham.attach("db", { pid: 4242 }, {
+    flags: ["keep-on-death"],
+    heartbeat: { periodMs: 200, low: 2, high: 4 },
+  });
+  assert.equal(web.name, "web");
+  assert.equal(web.pid, 777);
+  assert.equal(db.path, "db");
+  assert.deepEqual(fake.requests.slice(1).map(body), [
+    {
+      op: "attach",
+      entity: "web",
+      argv: ["/bin/sleep", "1000"],
+      pid: null,
+      cwd: null,
+      env: null,
+      flags: 0,
+      heartbeat: null,
+    },
+    {
+      op: "attach",
+      entity: "db",
+      argv: null,
+      pid: 4242,
+      cwd: null,
+      env: null,
+      flags: 2,
+      heartbeat: { periodMs: 200, low: 2, high: 4 },
+    },
+  ]);
+});
+
+Deno.test("Ham sends one request per connection-level call", async () => {
+  await using fake = await startFakeHam(acknowledge);
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.entity("later");
+  await ham.detach("web");
+  assert.equal(await ham.verbose("set", 3), 3);
+  await ham.status("web/death");
+  await ham.status();
+  await ham.heartbeat("hb");
+  assert.deepEqual(await ham.state("hb", 2), { entity: "hb", from: 0, to: 2 });
+  await ham.raise("hb", { rtype: 3 });
+  assert.deepEqual(await ham.wait("web", "running", { timeoutMs: 1000 }), {
+    entity: "web",
+    reached: "running",
+    seq: 5,
+  });
+  assert.deepEqual(await ham.events({ since: 4, entity: "web" }), { events: [], next: 9 });
+  await ham.ping();
+  assert.deepEqual(fake.requests.slice(1).map(body), [
+    { op: "entity", entity: "later", flags: 0 },
+    { op: "detach", entity: "web" },
+    { op: "verbose", command: "set", value: 3 },
+    { op: "status", path: "web/death" },
+    { op: "status", path: null },
+    { op: "heartbeat", entity: "hb" },
+    { op: "state", entity: "hb", to: 2 },
+    { op: "raise", entity: "hb", rtype: 3, rclass: 0, rseverity: 0 },
+    { op: "wait", entity: "web", for: "running", timeoutMs: 1000, since: null },
+    { op: "events", since: 4, entity: "web", limit: 1000 },
+    { op: "ping" },
+  ]);
+});
+
+Deno.test("Ham.attachSelf() renews the attachment when the HAM pushes reattach", async () => {
+  let selfAttaches = 0;
+  const renewed = Promise.withResolvers<void>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+    if (req.op !== "attach-self") return;
+    if (++selfAttaches === 1) await conn.push({ type: "reattach" });
+    else renewed.resolve();
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me", { heartbeat: { periodMs: 1000, low: 1, high: 2 } });
+  await within(renewed.promise, "the renewed attach-self");
+  const attaches = fake.requests.filter((r) => r.op === "attach-self").map(body);
+  const expected = {
+    op: "attach-self",
+    entity: "me",
+    pid: Deno.pid,
+    heartbeat: { periodMs: 1000, low: 1, high: 2 },
+    flags: 0,
+  };
+  assert.deepEqual(attaches, [expected, expected]);
+  await ham.detachSelf("me");
+  assert.deepEqual(body(fake.requests.at(-1)!), { op: "detach-self", entity: "me" });
+});
+
+Deno.test("Ham.subscribe() yields the events pushed after subscribing", async () => {
+  const ev = { seq: 1, at: 0, type: "death", entity: "web" };
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.push({ type: "event", event: ev });
+    await conn.push({ type: "lagged", from: 0, oldest: 1 });
+    await conn.reply(req.id, { since: 1 });
+    await conn.push({ type: "event", event: { ...ev, seq: 2 } });
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const events = await ham.subscribe({ entity: "web" });
+  assert.deepEqual((await events.next()).value, ev);
+  assert.deepEqual((await events.next()).value, { ...ev, seq: 2 });
+  assert.deepEqual(body(fake.requests[1]), {
+    op: "subscribe",
+    since: null,
+    entity: "web",
+    channel: null,
+  });
+});
+
+Deno.test("Ham.stop() counts a connection closed before the answer as stopped", async () => {
+  await using fake = await startFakeHam((_req, conn) => conn.close());
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.stop();
+  assert.deepEqual(body(fake.requests[1]), { op: "stop" });
+});
+
+Deno.test("Ham.attachSelf() reconnects and re-attaches when the connection is lost", async () => {
+  let attaches = 0;
+  const reattached = Promise.withResolvers<void>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    if (req.op === "attach-self" && ++attaches === 1) {
+      await conn.reply(req.id, answer(req));
+      conn.close(); // The HAM dies right after answering.
+      return;
+    }
+    if (req.op === "attach-self") reattached.resolve();
+    await conn.reply(req.id, answer(req));
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(reattached.promise, "the re-attach");
+  // A request made after the loss goes out on the new connection.
+  await within(ham.heartbeat(), "a heartbeat after the reconnection");
+  const ops = fake.requests.map((r) => r.op);
+  assert.deepEqual(ops, ["hello", "attach-self", "hello", "attach-self", "heartbeat"]);
+  assert.deepEqual(body(fake.requests[3]), body(fake.requests[1]));
+});
+
+Deno.test("Ham.attachSelf() does not reconnect after the HAM said it is stopping", async () => {
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+    if (req.op === "attach-self") {
+      await conn.push({ type: "stopping" });
+      conn.close();
+    }
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(ham.client.closed, "the client to end");
+  assert.deepEqual(fake.requests.map((r) => r.op), ["hello", "attach-self"]);
+});
+
+Deno.test("Ham.attachSelf() gives up reconnecting after reattachWithinMs", async () => {
+  const fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+  });
+  try {
+    await using ham = await connect({ stateDir: fake.stateDir, reattachWithinMs: 200 });
+    await ham.attachSelf("me");
+    await fake.close(); // No HAM comes back.
+    await within(ham.client.closed, "the client to give up");
+    await assert.rejects(ham.heartbeat(), /could not reconnect/);
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("Ham.detachSelf() turns reconnection off once nothing is self-attached", async () => {
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+    if (req.op === "detach-self") conn.close();
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await ham.detachSelf("me");
+  await within(ham.client.closed, "the client to end");
+  assert.deepEqual(fake.requests.map((r) => r.op), ["hello", "attach-self", "detach-self"]);
+});

@@ -1,0 +1,90 @@
+import * as assert from "node:assert/strict";
+import { EventHub } from "../../../lib/daemon/event_hub.ts";
+import { EventLog } from "../../../lib/daemon/event_log.ts";
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "ham-events-" });
+}
+
+Deno.test("EventLog keeps events across a reopen and EventHub continues the numbering", async () => {
+  const dir = await tempDir();
+  try {
+    const hub = new EventHub({ log: EventLog.open(dir) });
+    for (let i = 0; i < 5; i++) hub.publish({ type: "death", entity: `e${i}` });
+    hub.close();
+    const again = new EventHub({ log: EventLog.open(dir) });
+    assert.equal(again.nextSeq, 6);
+    assert.deepEqual(again.since(3).map((e) => e.entity), ["e2", "e3", "e4"]);
+    assert.equal(again.publish({ type: "attach", entity: "x" }).seq, 6);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventLog.open() ignores a torn last line", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir);
+    log.append({ seq: 1, at: 1, type: "death", entity: "a" });
+    log.append({ seq: 2, at: 2, type: "death", entity: "b" });
+    log.close();
+    const seg = `${dir}/events/${"1".padStart(16, "0")}.jsonl`;
+    Deno.writeTextFileSync(seg, '{"seq":3,"at":3,"ty', { append: true });
+    const again = EventLog.open(dir);
+    assert.equal(again.lastSeq, 2);
+    again.append({ seq: 3, at: 3, type: "death", entity: "c" });
+    assert.deepEqual(again.read(1).map((e) => e.entity), ["a", "b", "c"]);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventLog rotates segments and drops the oldest beyond retention", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir, { segmentBytes: 200, maxSegments: 3 });
+    for (let seq = 1; seq <= 60; seq++) log.append({ seq, at: seq, type: "death", entity: "w" });
+    log.close();
+    const files = [...Deno.readDirSync(`${dir}/events`)].filter((f) => f.name.endsWith(".jsonl"));
+    assert.equal(files.length, 3);
+    const again = EventLog.open(dir, { segmentBytes: 200, maxSegments: 3 });
+    assert.ok(again.oldestSeq > 1, "old events were dropped");
+    const kept = again.read(0);
+    assert.equal(kept.at(-1)!.seq, 60);
+    assert.equal(kept[0].seq, again.oldestSeq);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventHub.since() reads events older than its window from the log", async () => {
+  const dir = await tempDir();
+  try {
+    const hub = new EventHub({ log: EventLog.open(dir), capacity: 3 });
+    for (let i = 1; i <= 10; i++) hub.publish({ type: "restart", entity: `e${i}` });
+    assert.deepEqual(hub.since(2, null, 3).map((e) => e.seq), [2, 3, 4]);
+    assert.deepEqual(hub.since(1, "e5").map((e) => e.seq), [5]);
+    hub.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventHub.markDelivered() keeps a channel cursor across a reopen", async () => {
+  const dir = await tempDir();
+  try {
+    const hub = new EventHub({ log: EventLog.open(dir) });
+    const ev = hub.publish({ type: "notify", entity: "srv", detail: { channel: "ops" } });
+    hub.markDelivered("ops", ev.seq);
+    hub.close();
+    const again = new EventHub({ log: EventLog.open(dir) });
+    assert.equal(again.delivered("ops"), ev.seq);
+    assert.equal(again.delivered("other"), 0);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,67 @@
+/** Heartbeat accounting after the restart of a self-attached entity, on a fake clock. */
+
+import * as assert from "node:assert/strict";
+import { Engine, RESTART_HEARTBEAT_GRACE_MS } from "../../../lib/engine/engine.ts";
+import { memoryLogger } from "../../../lib/os/logger.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { FakeProcesses } from "../../support/fake_processes.ts";
+import { MemoryStore } from "../../support/memory_store.ts";
+import { P, Tree } from "../../support/tree.ts";
+
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setTimeout(r, 0));
+};
+
+async function restartedSelf() {
+  const clock = new FakeClock(0);
+  const procs = new FakeProcesses(clock);
+  const store = new MemoryStore();
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  procs.addProcess(700, { argv: ["app"] });
+  await engine.attach({
+    entity: "app",
+    argv: null,
+    pid: 700,
+    cwd: null,
+    env: null,
+    flags: 0,
+    heartbeat: { periodMs: 10, low: 2, high: 4 },
+    kind: "self",
+  });
+  new Tree(store).condition("app/death", "death", 1).action("app/death/restart", P.restart(), 1)
+    .condition("app/low", "hb-missed-low", 1).action("app/low/note", P.exec("low"), 1);
+  engine.connectionLost("app", 700);
+  await flush();
+  const pid = store.state.entities.get("app")!.pid!;
+  assert.notEqual(pid, 700, "restarted");
+  return { clock, procs, store, engine, pid };
+}
+
+Deno.test("Engine gives a restarted self-attached entity a grace before missed heartbeats count", async () => {
+  const h = await restartedSelf();
+  await h.clock.advance(RESTART_HEARTBEAT_GRACE_MS);
+  await flush();
+  assert.deepEqual(h.procs.runs, [], "no missed-low while it starts and attaches again");
+  await h.clock.advance(20);
+  await flush();
+  assert.deepEqual(h.procs.runs, ["low"], "after the grace, 2 empty periods fire missed-low");
+  h.engine.stop();
+});
+
+Deno.test("Engine counts heartbeats at once when the restarted process attaches itself again", async () => {
+  const h = await restartedSelf();
+  await h.engine.attach({
+    entity: "app",
+    argv: null,
+    pid: h.pid,
+    cwd: null,
+    env: null,
+    flags: 0,
+    heartbeat: { periodMs: 10, low: 2, high: 4 },
+    kind: "self",
+  });
+  await h.clock.advance(20);
+  await flush();
+  assert.deepEqual(h.procs.runs, ["low"], "the re-attach ended the grace");
+  h.engine.stop();
+});

@@ -1,0 +1,92 @@
+/** Restart-storm protection in the engine, on a fake clock. */
+
+import * as assert from "node:assert/strict";
+import { Engine } from "../../../lib/engine/engine.ts";
+import { memoryLogger } from "../../../lib/os/logger.ts";
+import type { RestartPolicy } from "../../../lib/core/model.ts";
+import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { FakeProcesses } from "../../support/fake_processes.ts";
+import { MemoryStore } from "../../support/memory_store.ts";
+import { P, Tree } from "../../support/tree.ts";
+
+const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+async function setup(policy: Partial<RestartPolicy>, keep = true) {
+  const clock = new FakeClock(1_000_000);
+  const procs = new FakeProcesses(clock);
+  const store = new MemoryStore();
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  await engine.attach({
+    entity: "web",
+    argv: ["web-server"],
+    pid: null,
+    cwd: null,
+    env: null,
+    flags: keep ? 0x2 : 0,
+    heartbeat: null,
+  });
+  new Tree(store)
+    .condition("web/death", "death", 1)
+    .action("web/death/restart", {
+      kind: "restart",
+      argv: null,
+      policy: { ...POLICY_DEFAULTS, ...policy },
+    }, 1 | 0x8)
+    .condition("web/limit", "restart-limit", 1)
+    .action("web/limit/page", P.exec("page-operator"), 1);
+  return { clock, procs, store, engine };
+}
+
+async function crash(h: Awaited<ReturnType<typeof setup>>): Promise<void> {
+  const pid = h.store.state.entities.get("web")!.pid!;
+  h.procs.kill(pid, { code: 1, signal: null });
+  for (let i = 0; i < 5; i++) await flush();
+}
+
+Deno.test("Engine holds a storm of crashes to the configured intensity and raises restart-limit", async () => {
+  const h = await setup({ intensity: 3, windowMs: 60_000 });
+  for (let i = 0; i < 3; i++) await crash(h);
+  assert.equal(h.store.state.entities.get("web")!.restarts, 3);
+  await crash(h);
+  await h.engine.idle();
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.restarts, 3, "the 4th crash within the window is not restarted");
+  assert.equal(web.pid, null);
+  assert.match(web.restartBlocked ?? "", /3 restarts within 60000 ms \(limit 3\): given up/);
+  assert.deepEqual(h.procs.runs, ["page-operator"], "restart-limit actions ran");
+});
+
+Deno.test("Engine waits the backoff before a restart within the window", async () => {
+  const h = await setup({ backoffMs: 100, maxBackoffMs: 1000 });
+  await crash(h); // first in a quiet window: at once
+  assert.equal(h.store.state.entities.get("web")!.restarts, 1);
+  await crash(h);
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.pid, null, "held back by the backoff");
+  assert.equal(web.backoffMs, 100);
+  await h.clock.advance(99);
+  assert.equal(h.store.state.entities.get("web")!.pid, null);
+  await h.clock.advance(1);
+  await flush();
+  assert.notEqual(h.store.state.entities.get("web")!.pid, null);
+  assert.equal(h.store.state.entities.get("web")!.backoffMs, 0);
+  h.engine.stop();
+});
+
+Deno.test("Engine retries once after the cool-down when the limit is hit", async () => {
+  const h = await setup({ intensity: 1, windowMs: 60_000, cooldownMs: 5000 });
+  await crash(h);
+  assert.equal(h.store.state.entities.get("web")!.restarts, 1);
+  await crash(h);
+  assert.match(
+    h.store.state.entities.get("web")!.restartBlocked ?? "",
+    /retrying once after 5000 ms/,
+  );
+  await h.clock.advance(5000);
+  for (let i = 0; i < 5; i++) await flush();
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.restarts, 2);
+  assert.equal(web.restartBlocked, null);
+  h.engine.stop();
+});

@@ -1,0 +1,185 @@
+/**
+ * Engine.resume(): what a HAM that takes over (or restarts on its state directory) does
+ * with the runs and deaths a previous HAM journaled. The previous HAM is simulated by
+ * records committed to the store; the new one is a fresh Engine over the same store.
+ */
+
+import * as assert from "node:assert/strict";
+import { Engine } from "../../../lib/engine/engine.ts";
+import { memoryLogger } from "../../../lib/os/logger.ts";
+import type { Action } from "../../../lib/core/model.ts";
+import { FakeClock } from "../../support/fake_clock.ts";
+import { FakeProcesses } from "../../support/fake_processes.ts";
+import { MemoryStore } from "../../support/memory_store.ts";
+import { P, Tree } from "../../support/tree.ts";
+
+const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+function newHam(store: MemoryStore) {
+  const clock = new FakeClock(1000);
+  const procs = new FakeProcesses(clock);
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  return { clock, procs, engine };
+}
+
+async function settle(engine: Engine): Promise<void> {
+  await flush();
+  await engine.idle();
+  await flush();
+}
+
+/** A store holding entity "web" (pid 500, command web-server) with one condition. */
+function previousHam(condType: "raise" | "death", actions: Array<[string, Action["params"]]>) {
+  const store = new MemoryStore();
+  store.commit([{
+    t: "attach",
+    entity: "web",
+    kind: "attached",
+    pid: 500,
+    startTime: "st-500",
+    argv: ["web-server"],
+    cwd: null,
+    env: null,
+    spawnId: "old",
+    spawned: true,
+    flags: 0,
+    heartbeat: null,
+    at: 1,
+  }]);
+  const tree = new Tree(store).condition("web/c", condType, 1);
+  for (const [name, params] of actions) tree.action(`web/c/${name}`, params, 1);
+  const list = store.state.entities.get("web")!.conditions.get("c")!.actions.map((a) => ({ ...a }));
+  return { store, list };
+}
+
+Deno.test("Engine.resume() continues a run at its first action that had not completed", async () => {
+  const { store, list } = previousHam("raise", [
+    ["a", P.exec("a")],
+    ["b", P.exec("b")],
+    ["c", P.exec("c")],
+  ]);
+  store.commit([
+    {
+      t: "fire",
+      event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
+      runs: [{ run: "r1", owner: "web", condition: "c", lane: "other", list }],
+    },
+    {
+      t: "result",
+      entity: "web",
+      condition: "c",
+      action: "a",
+      fail: null,
+      ok: true,
+      run: "r1",
+      index: 0,
+    },
+  ]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(500);
+  engine.resume();
+  await settle(engine);
+  assert.deepEqual(procs.runs, ["b", "c"], "action a completed before the takeover: not repeated");
+  assert.equal(store.state.runs.size, 0);
+  assert.equal(store.recordsOf("run-end").length, 1);
+  assert.equal(procs.callsOf("spawn").length, 0, "the live entity is not restarted");
+});
+
+Deno.test("Engine.resume() fires a death once when no HAM had fired it", async () => {
+  const { store } = previousHam("death", [["x", P.exec("x")]]);
+  store.commit([{ t: "death", entity: "web", pid: 500, code: 1, signal: null, at: 2 }]);
+  const { procs, engine } = newHam(store);
+  engine.resume();
+  await settle(engine);
+  assert.deepEqual(procs.runs, ["x"]);
+  assert.equal(store.recordsOf("fire").length, 1);
+  assert.equal(store.state.entities.has("web"), false, "not restarted, so removed");
+});
+
+Deno.test("Engine.resume() only finishes a death whose runs all completed", async () => {
+  const { store, list } = previousHam("death", [["x", P.exec("x")]]);
+  store.commit([
+    { t: "death", entity: "web", pid: 500, code: 1, signal: null, at: 2 },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r2", owner: "web", condition: "c", lane: "other", list }],
+    },
+    {
+      t: "result",
+      entity: "web",
+      condition: "c",
+      action: "x",
+      fail: null,
+      ok: true,
+      run: "r2",
+      index: 0,
+    },
+    { t: "run-end", run: "r2" },
+  ]);
+  const { procs, engine } = newHam(store);
+  engine.resume();
+  await settle(engine);
+  assert.deepEqual(procs.runs, [], "nothing runs twice");
+  assert.equal(store.recordsOf("fire").length, 1);
+  assert.equal(store.state.entities.has("web"), false);
+});
+
+Deno.test("Engine.resume() adopts the process a previous HAM spawned for an interrupted restart", async () => {
+  const { store, list } = previousHam("death", [["restart", P.restart()]]);
+  store.commit([
+    { t: "death", entity: "web", pid: 500, code: null, signal: "SIGKILL", at: 2 },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r3", owner: "web", condition: "c", lane: "other", list }],
+    },
+  ]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(777);
+  procs.spawnedById.set("r3:0", 777);
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, 0, "no second process");
+  const web = store.state.entities.get("web")!;
+  assert.equal(web.pid, 777);
+  assert.equal(web.restarts, 1);
+  assert.equal(web.deathPending, false);
+});
+
+Deno.test("Engine.resume() spawns when an interrupted restart had not spawned yet", async () => {
+  const { store, list } = previousHam("death", [["restart", P.restart()]]);
+  store.commit([
+    { t: "death", entity: "web", pid: 500, code: null, signal: "SIGKILL", at: 2 },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r4", owner: "web", condition: "c", lane: "other", list }],
+    },
+  ]);
+  const { procs, engine } = newHam(store);
+  engine.resume();
+  await settle(engine);
+  const spawns = procs.callsOf("spawn");
+  assert.equal(spawns.length, 1);
+  assert.equal(
+    spawns[0].opts.spawnId,
+    "r4:0",
+    "the step's marker, so a later takeover can adopt it",
+  );
+  assert.notEqual(store.state.entities.get("web")!.pid, null);
+});
+
+Deno.test("Engine.resume() adopts a restart spawned before the death's runs were journaled", async () => {
+  const { store } = previousHam("death", [["restart", P.restart()]]);
+  // The previous HAM journaled the death, spawned the restart and died before the rest.
+  store.commit([{ t: "death", entity: "web", pid: 500, code: null, signal: "SIGKILL", at: 2 }]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(888);
+  procs.spawnedById.set("web#1/web/c:0", 888);
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, 0, "the death fired again, and adopted");
+  assert.equal(store.state.entities.get("web")!.pid, 888);
+  assert.equal(store.state.entities.get("web")!.restarts, 1);
+});

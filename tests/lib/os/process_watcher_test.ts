@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { HamError } from "../../../lib/core/errors.ts";
+import { processStartTime, processStat } from "../../../lib/os/proc.ts";
+import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
+import { killAndReap, startOrphans } from "../../support/orphans.ts";
+import { within } from "../../support/within.ts";
+
+// Orphans of the processes these tests start are adopted by the test process itself.
+const SUBREAPER = setChildSubreaper();
+const NO_SUCH_PID = 0x3fff_fff0; // above PID_MAX_LIMIT: never a process
+
+function startTimeOf(pid: number): string {
+  const startTime = processStartTime(pid);
+  assert.ok(startTime !== null, `pid ${pid} should be alive`);
+  return startTime;
+}
+
+function assertHamError(fn: () => unknown, code: string, message?: RegExp): void {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof HamError);
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+/** Starts `/bin/sleep 30` as a child of Deno (Deno reaps it). */
+function spawnSleep(): Deno.ChildProcess {
+  return new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
+}
+
+/** Starts `/bin/sh -c script` as a child of Deno; the script prints a pid and closes stdout. */
+async function spawnHelper(script: string): Promise<{ helper: Deno.ChildProcess; pid: number }> {
+  const helper = new Deno.Command("/bin/sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const pid = Number((await new Response(helper.stdout).text()).trim());
+  return { helper, pid };
+}
+
+Deno.test("setChildSubreaper() makes the test process adopt orphaned grandchildren", async () => {
+  assert.equal(SUBREAPER, true);
+  await using orphans = await startOrphans("/bin/sleep 30");
+  assert.equal(processStat(orphans.pids[0])?.ppid, Deno.pid);
+});
+
+Deno.test("ProcessWatcher uses pidfds on this kernel", async () => {
+  await using watcher = new ProcessWatcher();
+  assert.equal(watcher.mode, "pidfd");
+});
+
+Deno.test("ProcessWatcher.watch() resolves with the exit code when an adopted orphan exits", async () => {
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sh -c 'read x; exit 7'");
+  const [pid] = orphans.pids;
+  const watch = watcher.watch(pid, startTimeOf(pid));
+  assert.equal(watch.pid, pid);
+  await orphans.release();
+  assert.deepEqual(await within(watch.exited, "the orphan's exit"), { code: 7, signal: null });
+  assert.equal(processStat(pid), null, "the orphan should have been reaped");
+});
+
+Deno.test("ProcessWatcher.watch() resolves with the signal when an adopted orphan is killed", async () => {
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sleep 30");
+  const [pid] = orphans.pids;
+  const watch = watcher.watch(pid, startTimeOf(pid));
+  Deno.kill(pid, "SIGKILL");
+  assert.deepEqual(await within(watch.exited, "the orphan's death"), {
+    code: null,
+    signal: "SIGKILL",
+  });
+});
+
+Deno.test("ProcessWatcher.watch() resolves with an unknown status when the process is not its child", async () => {
+  await using watcher = new ProcessWatcher();
+  const { helper, pid } = await spawnHelper(
+    "/bin/sleep 30 >/dev/null 2>&1 & p=$!; echo $p; exec 1>&-; wait $p",
+  );
+  try {
+    const watch = watcher.watch(pid, startTimeOf(pid));
+    Deno.kill(pid, "SIGKILL");
+    assert.deepEqual(await within(watch.exited, "the sleep's death"), { code: null, signal: null });
+    assert.equal((await within(helper.status, "the helper's exit")).code, 137);
+  } finally {
+    killAndReap(pid);
+    await helper[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("ProcessWatcher.watch() does not reap a Deno child when reap is false", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = new Deno.Command("/bin/sh", {
+    args: ["-c", "read x; exit 3"],
+    stdin: "piped",
+  }).spawn();
+  const first = watcher.watch(child.pid, startTimeOf(child.pid), { reap: false });
+  const second = watcher.watch(child.pid, null, { reap: false });
+  await child.stdin.close();
+  assert.deepEqual(await within(first.exited, "the child's exit"), { code: null, signal: null });
+  assert.deepEqual(await within(second.exited, "the child's exit"), { code: null, signal: null });
+  assert.equal((await within(child.status, "Deno's status")).code, 3);
+});
+
+Deno.test("ProcessWatcher.watch() notices a pid watched while the poll call is already waiting", async () => {
+  await using watcher = new ProcessWatcher();
+  await using first = spawnSleep();
+  await using second = spawnSleep();
+  watcher.watch(first.pid, startTimeOf(first.pid), { reap: false });
+  // Let the poll call start on the thread pool with only the first pidfd in it.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const watch = watcher.watch(second.pid, startTimeOf(second.pid), { reap: false });
+  second.kill("SIGKILL");
+  assert.deepEqual(await within(watch.exited, "the second death", 2000), {
+    code: null,
+    signal: null,
+  });
+});
+
+Deno.test("ProcessWatcher.isWatching() is true from watch() until the watch settles", async () => {
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sleep 30");
+  const [pid] = orphans.pids;
+  assert.equal(watcher.isWatching(pid), false);
+  const watch = watcher.watch(pid, startTimeOf(pid));
+  assert.equal(watcher.isWatching(pid), true);
+  watcher.signal(pid, 9);
+  await within(watch.exited, "the orphan's death");
+  assert.equal(watcher.isWatching(pid), false);
+  const cancelled = watcher.watch(Deno.pid, null, { reap: false });
+  cancelled.cancel();
+  assert.equal(watcher.isWatching(Deno.pid), false);
+});
+
+Deno.test("ProcessWatcher.watch() throws ESRCH for a pid that does not exist", async () => {
+  await using watcher = new ProcessWatcher();
+  assertHamError(
+    () => watcher.watch(NO_SUCH_PID, null),
+    "ESRCH",
+    new RegExp(`^Cannot watch pid ${NO_SUCH_PID}: no such process$`),
+  );
+  assertHamError(() => watcher.watch(-1, null), "EINVAL");
+});
+
+Deno.test("ProcessWatcher.watch() throws ESRCH when the start time differs", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  assertHamError(() => watcher.watch(child.pid, "1"), "ESRCH", /pid reused/);
+});
+
+Deno.test("ProcessWatcher.watch() throws ESRCH for a zombie", async () => {
+  await using watcher = new ProcessWatcher();
+  // The helper becomes a sleep that never reaps its child.
+  const { helper, pid } = await spawnHelper(
+    "/bin/sleep 30 >/dev/null 2>&1 & echo $!; exec 1>&- /bin/sleep 31",
+  );
+  try {
+    const watch = watcher.watch(pid, startTimeOf(pid), { reap: false });
+    Deno.kill(pid, "SIGKILL");
+    await within(watch.exited, "the child's death");
+    assert.equal(processStat(pid)?.state, "Z");
+    assertHamError(() => watcher.watch(pid, null), "ESRCH", /no such process/);
+  } finally {
+    await helper[Symbol.asyncDispose]();
+    killAndReap(pid);
+  }
+});
+
+Deno.test("Watch.cancel() resolves exited with null and stops watching", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  const startTime = startTimeOf(child.pid);
+  const cancelled = watcher.watch(child.pid, startTime, { reap: false });
+  cancelled.cancel();
+  cancelled.cancel();
+  assert.equal(await within(cancelled.exited, "the cancellation"), null);
+  const watch = watcher.watch(child.pid, startTime, { reap: false });
+  child.kill("SIGKILL");
+  assert.deepEqual(await within(watch.exited, "the death"), { code: null, signal: null });
+});
+
+Deno.test("ProcessWatcher.signal() delivers SIGTERM through the watched pidfd", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  const watch = watcher.watch(child.pid, startTimeOf(child.pid), { reap: false });
+  watcher.signal(child.pid, 15);
+  assert.equal((await within(child.status, "the child's exit")).signal, "SIGTERM");
+  assert.deepEqual(await within(watch.exited, "the death"), { code: null, signal: null });
+});
+
+Deno.test("ProcessWatcher.signal() checks the start time of an unwatched pid", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  const startTime = startTimeOf(child.pid);
+  assertHamError(() => watcher.signal(child.pid, 9, "1"), "ESRCH", /pid reused/);
+  assertHamError(() => watcher.signal(child.pid, 99), "EINVAL", /invalid signal 99/);
+  assertHamError(() => watcher.signal(NO_SUCH_PID, 15), "ESRCH", /no such process/);
+  watcher.signal(child.pid, 0, startTime);
+  watcher.signal(child.pid, 9, startTime);
+  assert.equal((await within(child.status, "the child's exit")).signal, "SIGKILL");
+});
+
+Deno.test("ProcessWatcher.close() resolves pending watches with null", async () => {
+  const watcher = new ProcessWatcher();
+  await using a = spawnSleep();
+  await using b = spawnSleep();
+  const watches = [a, b].map((c) => watcher.watch(c.pid, null, { reap: false }));
+  await within(watcher.close(), "close()");
+  await watcher.close();
+  for (const watch of watches) assert.equal(await watch.exited, null);
+  assertHamError(() => watcher.watch(a.pid, null), "ECANCELED", /the watcher is closed/);
+});
+
+Deno.test("ProcessWatcher.watch() reports each of 200 orphans watched at once", async () => {
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sleep 30", 200);
+  assert.equal(orphans.pids.length, 200);
+  const watches = orphans.pids.map((pid) => watcher.watch(pid, startTimeOf(pid)));
+  for (const pid of orphans.pids) watcher.signal(pid, 9);
+  const statuses = await within(Promise.all(watches.map((w) => w.exited)), "200 deaths");
+  for (const status of statuses) assert.deepEqual(status, { code: null, signal: "SIGKILL" });
+});
+
+Deno.test("ProcessWatcher in proc-poll mode reports exits and delivers signals", async () => {
+  await using watcher = new ProcessWatcher({ forceProcPoll: true, procPollIntervalMs: 20 });
+  assert.equal(watcher.mode, "proc-poll");
+  await using orphans = await startOrphans("/bin/sh -c 'read x; exit 7'");
+  await using child = spawnSleep();
+  const [pid] = orphans.pids;
+  const orphan = watcher.watch(pid, startTimeOf(pid));
+  const deno = watcher.watch(child.pid, startTimeOf(child.pid), { reap: false });
+  assertHamError(() => watcher.watch(NO_SUCH_PID, null), "ESRCH");
+  await orphans.release();
+  assert.deepEqual(await within(orphan.exited, "the orphan's exit"), { code: 7, signal: null });
+  assertHamError(() => watcher.signal(child.pid, 15, "1"), "ESRCH", /pid reused/);
+  watcher.signal(child.pid, 15);
+  assert.equal((await within(child.status, "the child's exit")).signal, "SIGTERM");
+  assert.deepEqual(await within(deno.exited, "the child's death"), { code: null, signal: null });
+});

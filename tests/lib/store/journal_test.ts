@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import { HamError } from "../../../lib/core/errors.ts";
+import {
+  denoFileOps,
+  encodeFrame,
+  findFrames,
+  Journal,
+  type JournalFile,
+  type JournalFileOps,
+  listSegmentsSync,
+  scanFrames,
+  segmentPath,
+} from "../../../lib/store/journal.ts";
+import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ham-journal-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function bodies(n: number, from = 0): RecordBody[] {
+  return Array.from({ length: n }, (_, i) => ({ t: "state", entity: `e${from + i}`, to: i }));
+}
+
+function readAll(dir: string): HamRecord[] {
+  return listSegmentsSync(dir).flatMap((s) => {
+    const scan = scanFrames(Deno.readFileSync(s.path), s.firstSeq);
+    assert.equal(scan.error, null);
+    return scan.records;
+  });
+}
+
+/** Real file operations that count calls and fail or pause on demand. */
+class FakeOps implements JournalFileOps {
+  writes = 0;
+  syncs = 0;
+  /** Fail this many upcoming writes with ENOSPC, after writing half of the data. */
+  failWrites = 0;
+  /** Fail this many upcoming fdatasyncs with EIO. */
+  failSyncs = 0;
+  /** Awaited before each fdatasync. */
+  gate: Promise<void> | null = null;
+
+  async open(path: string): Promise<JournalFile> {
+    const file = await denoFileOps.open(path);
+    return {
+      write: async (data) => {
+        this.writes++;
+        if (this.failWrites > 0) {
+          this.failWrites--;
+          await file.write(data.subarray(0, data.length >> 1));
+          throw new Error("No space left on device (os error 28)");
+        }
+        return file.write(data);
+      },
+      syncData: async () => {
+        this.syncs++;
+        await this.gate;
+        if (this.failSyncs > 0) {
+          this.failSyncs--;
+          throw new Error("Input/output error (os error 5)");
+        }
+        return file.syncData();
+      },
+      truncate: (length) => file.truncate(length),
+      close: () => file.close(),
+    };
+  }
+  syncDir = denoFileOps.syncDir;
+  remove = denoFileOps.remove;
+}
+
+Deno.test("Journal.append() numbers records at once, consecutively", async () => {
+  await withDir(async (dir) => {
+    const journal = await Journal.open(dir);
+    const a = journal.append(bodies(3));
+    const b = journal.append(bodies(2));
+    assert.deepEqual([...a.records, ...b.records].map((r) => r.seq), [1, 2, 3, 4, 5]);
+    assert.equal(journal.nextSeq, 6);
+    assert.equal(journal.lastDurableSeq, 0);
+    await Promise.all([a.durable, b.durable]);
+    assert.equal(journal.lastDurableSeq, 5);
+    await journal.close();
+  });
+});
+
+Deno.test("Journal keeps many records across close and reopen", async () => {
+  await withDir(async (dir) => {
+    let journal = await Journal.open(dir);
+    const written: HamRecord[] = [];
+    for (let i = 0; i < 100; i++) {
+      const { records, durable } = journal.append(bodies(1 + (i % 7), i * 10));
+      written.push(...records);
+      if (i % 10 === 9) await durable;
+    }
+    await journal.close();
+    journal = await Journal.open(dir);
+    assert.equal(journal.nextSeq, written.length + 1);
+    assert.equal(journal.sizeBytes, Deno.statSync(segmentPath(dir, 1)).size);
+    await journal.append(bodies(1)).durable;
+    await journal.close();
+    const back = readAll(dir);
+    assert.deepEqual(back.slice(0, -1), written);
+    assert.equal(back.at(-1)!.seq, written.length + 1);
+  });
+});
+
+Deno.test("Journal.append() groups appends made during a write into one fsync", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const journal = await Journal.open(dir, { fileOps: ops });
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    const first = journal.append(bodies(1));
+    await Promise.resolve(); // The first write starts and waits in fdatasync.
+    await Promise.resolve();
+    const more = Array.from({ length: 100 }, (_, i) => journal.append(bodies(1, i)).durable);
+    release();
+    await Promise.all([first.durable, ...more]);
+    assert.equal(ops.syncs, 2);
+    assert.equal(ops.writes, 2);
+    assert.deepEqual(readAll(dir).map((r) => r.seq), Array.from({ length: 101 }, (_, i) => i + 1));
+    await journal.close();
+  });
+});
+
+Deno.test("Journal.append() from 50 concurrent writers needs far fewer fsyncs than appends", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const journal = await Journal.open(dir, { fileOps: ops });
+    const writer = async (w: number) => {
+      for (let i = 0; i < 10; i++) await journal.append(bodies(1, w * 100 + i)).durable;
+    };
+    await Promise.all(Array.from({ length: 50 }, (_, w) => writer(w)));
+    assert.equal(journal.lastDurableSeq, 500);
+    assert.ok(ops.syncs <= 25, `${ops.syncs} fsyncs for 500 appends`);
+    await journal.close();
+  });
+});
+
+Deno.test("Journal.append() rejects the failing batch and those queued behind it with ENOSPC", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const rollbacks: number[] = [];
+    const journal = await Journal.open(dir, {
+      fileOps: ops,
+      onRollback: (seq) => rollbacks.push(seq),
+    });
+    await journal.append(bodies(5)).durable;
+    const durableSize = Deno.statSync(segmentPath(dir, 1)).size;
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    const ok = journal.append(bodies(1)); // seq 6, its write waits in fdatasync
+    await Promise.resolve();
+    await Promise.resolve();
+    ops.failWrites = 1;
+    const failing = journal.append(bodies(3)); // seq 7-9
+    const behind = journal.append(bodies(2)); // seq 10-11, same batch
+    assert.deepEqual(journal.pending().map((r) => r.seq), [6, 7, 8, 9, 10, 11]);
+    release();
+    await ok.durable;
+    const expected = (err: unknown) =>
+      err instanceof HamError && err.code === "ENOSPC" &&
+      /^Cannot append to journal ".*0000000000000001\.log": no space left on device$/.test(
+        err.message,
+      );
+    await assert.rejects(failing.durable, expected);
+    await assert.rejects(behind.durable, expected);
+    assert.deepEqual(rollbacks, [6]);
+    assert.equal(journal.nextSeq, 7);
+    assert.equal(journal.lastDurableSeq, 6);
+    assert.deepEqual(journal.pending(), []);
+    const size = durableSize + encodeFrame(ok.records[0]).length;
+    assert.equal(Deno.statSync(segmentPath(dir, 1)).size, size); // The half write is gone.
+    const later = journal.append([{ t: "verbosity", value: 4 }]);
+    assert.equal(later.records[0].seq, 7);
+    await later.durable;
+    await journal.close();
+    const back = readAll(dir);
+    assert.deepEqual(back.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(back[6], { seq: 7, t: "verbosity", value: 4 });
+  });
+});
+
+Deno.test("Journal.append() rejects with EIO and cuts the segment when fdatasync fails", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const journal = await Journal.open(dir, { fileOps: ops });
+    await journal.append(bodies(2)).durable;
+    const size = Deno.statSync(segmentPath(dir, 1)).size;
+    ops.failSyncs = 1;
+    await assert.rejects(journal.append(bodies(4)).durable, { name: "HamError", code: "EIO" });
+    assert.equal(Deno.statSync(segmentPath(dir, 1)).size, size);
+    assert.equal(journal.nextSeq, 3);
+    await journal.append(bodies(1)).durable;
+    await journal.close();
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3]);
+  });
+});
+
+Deno.test("Journal.rotate() starts a new segment once earlier records are durable", async () => {
+  await withDir(async (dir) => {
+    const journal = await Journal.open(dir);
+    journal.append(bodies(3));
+    const rotated = journal.rotate();
+    const after = journal.append(bodies(2));
+    await rotated;
+    await after.durable;
+    assert.equal(journal.segment.firstSeq, 4);
+    assert.equal(journal.sizeBytes, journal.segment.size);
+    assert.deepEqual(listSegmentsSync(dir).map((s) => s.firstSeq), [1, 4]);
+    await journal.close();
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3, 4, 5]);
+  });
+});
+
+Deno.test("Journal.open() starts a new segment when nextSeq is past the newest one", async () => {
+  await withDir(async (dir) => {
+    const journal = await Journal.open(dir);
+    await journal.append(bodies(3)).durable;
+    await journal.close();
+    const reopened = await Journal.open(dir, { nextSeq: 10 });
+    assert.equal(reopened.segment.path, segmentPath(dir, 10));
+    await reopened.close();
+    await assert.rejects(Journal.open(dir, { nextSeq: 2 }), { code: "EIO" });
+  });
+});
+
+Deno.test("Journal.open() refuses a newest segment with a bad frame", async () => {
+  await withDir(async (dir) => {
+    const journal = await Journal.open(dir);
+    await journal.append(bodies(2)).durable;
+    await journal.close();
+    await Deno.writeFile(segmentPath(dir, 1), new Uint8Array([1, 2, 3]), { append: true });
+    await assert.rejects(Journal.open(dir), /incomplete frame header at offset \d+/);
+  });
+});
+
+Deno.test("Journal.append() throws ECANCELED after close()", async () => {
+  await withDir(async (dir) => {
+    const journal = await Journal.open(dir);
+    const { durable } = journal.append(bodies(1));
+    await journal.close();
+    await durable;
+    assert.throws(() => journal.append(bodies(1)), { code: "ECANCELED" });
+  });
+});
+
+Deno.test("scanFrames() stops at a bad checksum and findFrames() finds the frames after it", () => {
+  const records: HamRecord[] = [1, 2, 3].map((seq) => ({ seq, t: "verbosity", value: seq }));
+  const frames = records.map(encodeFrame);
+  frames[1][frames[1].length - 2] ^= 0xff;
+  const bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  frames.reduce((off, f) => (bytes.set(f, off), off + f.length), 0);
+  const scan = scanFrames(bytes, 1);
+  assert.deepEqual(scan, { records: [records[0]], end: frames[0].length, error: "bad checksum" });
+  assert.deepEqual(findFrames(bytes, scan.end + 1), [records[2]]);
+  assert.match(scanFrames(bytes.subarray(0, frames[0].length), 7).error!, /seq 1 where seq 7/);
+});

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { HamError } from "../../../lib/core/errors.ts";
+import { lockPath } from "../../../lib/os/state_dir.ts";
+import { takeLock, waitForLock, writeLockHolder } from "../../../lib/store/state_lock.ts";
+import { within } from "../../support/within.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ham-lock-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("takeLock() writes the holder's pid and makes a second taker fail with EBUSY", async () => {
+  await withDir(async (dir) => {
+    const held = await takeLock(`${dir}/state`);
+    assert.equal(Deno.readTextFileSync(lockPath(`${dir}/state`)), `${Deno.pid}\n`);
+    assert.equal(Deno.statSync(`${dir}/state`).mode! & 0o777, 0o700);
+    await assert.rejects(takeLock(`${dir}/state`), (err: unknown) => {
+      assert.ok(err instanceof HamError);
+      assert.equal(err.code, "EBUSY");
+      assert.match(err.message, new RegExp(`another HAM holds its lock \\(pid ${Deno.pid}\\)`));
+      return true;
+    });
+    held.close();
+  });
+});
+
+Deno.test("waitForLock() resolves once the holder releases the lock", async () => {
+  await withDir(async (dir) => {
+    const held = await takeLock(dir);
+    const waiting = waitForLock(dir);
+    held.close();
+    const mine = await within(waiting, "the lock");
+    await assert.rejects(takeLock(dir), /EBUSY|another HAM/);
+    await writeLockHolder(mine);
+    assert.equal(Deno.readTextFileSync(lockPath(dir)), `${Deno.pid}\n`);
+    mine.close();
+  });
+});
