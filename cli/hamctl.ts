@@ -9,6 +9,7 @@
 
 import { HamClient } from "../lib/client/client.ts";
 import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
 import { ACTION_COMMANDS } from "./hamctl/actions.ts";
 import type { HamctlCommand, HamctlIO, Subcommand } from "./hamctl/common.ts";
 import { UsageError } from "./hamctl/common.ts";
@@ -20,7 +21,23 @@ import { STATUS_COMMANDS } from "./hamctl/status.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
-const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
+/**
+ * Subcommands loaded on demand (their modules stay off the path of the others): the name,
+ * the usage line for `help`, and the loader.
+ */
+const LAZY: ReadonlyMap<string, { usage: string; load: () => Promise<Subcommand> }> = new Map([
+  ["kill", {
+    usage: "kill NAME [--signal SIG]",
+    load: async () => (await import("./hamctl/kill.ts")).KILL_COMMAND,
+  }],
+  ["restart", {
+    usage: "restart NAME [--wait [--timeout DURATION]]",
+    load: async () => (await import("./hamctl/restart.ts")).RESTART_COMMAND,
+  }],
+  ["list", { usage: "list", load: async () => (await import("./hamctl/list.ts")).LIST_COMMAND }],
+]);
+
+const SUBCOMMANDS: Map<string, Subcommand> = new Map(
   [
     ...ENTITY_COMMANDS,
     ...CONDITION_COMMANDS,
@@ -31,9 +48,31 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
   ].map((s) => [s.name, s]),
 );
 
+/** The subcommand word of `args` (the first word that is not `--state-dir` or its value). */
+function subcommandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return undefined;
+    if (args[i] === "--state-dir") i++;
+    else if (!args[i].startsWith("--state-dir=")) return args[i];
+  }
+  return undefined;
+}
+
+/**
+ * Loads the lazily-loaded subcommands that `args` names (the subcommand, or the one `help`
+ * asks about), so that {@linkcode parseHamctl} knows them. Call it before parsing.
+ */
+export async function loadSubcommands(args: string[]): Promise<void> {
+  const word = subcommandWord(args);
+  const wanted = word === "help" ? args[args.indexOf("help") + 1] : word;
+  const lazy = wanted === undefined ? undefined : LAZY.get(wanted);
+  if (lazy && !SUBCOMMANDS.has(wanted!)) SUBCOMMANDS.set(wanted!, await lazy.load());
+}
+
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
+  | { kind: "version" }
   | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
 
 /**
@@ -64,6 +103,7 @@ export function parseHamctl(args: string[]): Invocation {
   }
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
+  if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
     if (rest[0] !== undefined && !SUBCOMMANDS.has(rest[0])) {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
@@ -89,7 +129,10 @@ export function usage(command?: string): string {
     "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
-    ...[...SUBCOMMANDS.values()].map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
+    ...[...SUBCOMMANDS.values()].filter((s) => !LAZY.has(s.name)).map((s) =>
+      `  ${s.usage.replaceAll("\n       ", "\n      ")}`
+    ),
+    ...[...LAZY.values()].map((s) => `  ${s.usage}`),
     "  help [SUBCOMMAND]",
     "",
     "Options:",
@@ -97,6 +140,7 @@ export function usage(command?: string): string {
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
+    "  --version        print the version",
     "",
     "Durations: 250 (ms), 250ms, 5s, 1m. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",
@@ -128,12 +172,17 @@ async function sendAndPrint(client: HamClient, cmd: HamctlCommand, io: HamctlIO)
 export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise<number> {
   let inv: Invocation;
   try {
+    await loadSubcommands(args);
     inv = parseHamctl(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
     io.err(err.command ? usage(err.command) : usage());
     return EXIT_CODES.usage;
+  }
+  if (inv.kind === "version") {
+    io.out(VERSION_LINE);
+    return EXIT_CODES.ok;
   }
   if (inv.kind === "help") {
     io.out(usage(inv.command));
