@@ -32,7 +32,6 @@ import { resume, type ResumeContext } from "./resume.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
-export { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
