@@ -19,6 +19,7 @@ import { VERSION_LINE } from "../lib/core/version.ts";
 import { isLogFormat, isTimestampStyle, logFileWriter, type LogFormat } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
@@ -35,7 +36,7 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --version        print the version
 
-Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
+Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
 `;
 
@@ -161,7 +162,7 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
-  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  Deno.mkdirSync(stateDir, { recursive: true, mode: DEFAULTS.stateDirMode });
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

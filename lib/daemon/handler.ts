@@ -28,8 +28,8 @@ import type { Connection } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
-import { RESTART_STOP_TIMEOUT_MS } from "../core/ops_limits.ts";
 import { processStartedAt } from "../os/proc.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** What the handler works with. */
 export interface HandlerContext {
@@ -160,7 +160,7 @@ export function createHandler(ctx: HandlerContext) {
       case "kill":
         return ctx.engine.kill(req.entity, req.signal);
       case "restart":
-        return ctx.engine.restartEntity(req.entity, RESTART_STOP_TIMEOUT_MS);
+        return ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs);
       case "list":
         return {
           entities: listRows(state, (e) => processStartedAt(e.startTime), Date.now()),
@@ -235,9 +235,6 @@ async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> 
   return { entity: req.entity, reached: req.for, seq: ev.seq };
 }
 
-/** A subscriber whose unwritten backlog passes this is told it lagged and dropped. */
-export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
-
 function subscribe(
   ctx: HandlerContext,
   req: Extract<Request, { op: "subscribe" }>,
@@ -260,7 +257,7 @@ function subscribe(
   for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
   const stop = ctx.hub.listen((ev) => {
     if (!wanted(ev)) return;
-    if (conn.queuedBytes > MAX_SUBSCRIBER_BACKLOG) {
+    if (conn.queuedBytes > DEFAULTS.maxSubscriberBacklogBytes) {
       // Never drop silently: say where to resume from, and stop this subscription.
       stop();
       conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });
