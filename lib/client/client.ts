@@ -9,6 +9,7 @@
 import { HamError, isErrorCode } from "../core/errors.ts";
 import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -138,7 +139,12 @@ export class HamClient implements AsyncDisposable {
   static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
     const path = socketPath(resolveStateDir(opts.stateDir));
     const conn = await dial(path);
-    const client = new HamClient(conn, path, opts.client ?? "lib", opts.timeoutMs ?? 30_000);
+    const client = new HamClient(
+      conn,
+      path,
+      opts.client ?? "lib",
+      opts.timeoutMs ?? DEFAULTS.requestTimeoutMs,
+    );
     try {
       await client.#hello();
       return client;
@@ -299,7 +305,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #reestablish(reason: HamError): Promise<boolean> {
-    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
       let conn: Deno.UnixConn | null = null;
       try {

@@ -24,6 +24,7 @@ import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import { type HamInfo, statusFiles } from "../core/status_view.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
 export interface HamOptions {
@@ -151,7 +152,7 @@ export class HamDaemon {
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
     const log = createLogger({
-      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? 1,
+      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
       timestamps: opts.timestamps,
     });

@@ -28,6 +28,7 @@ import {
   writeEncodedSnapshot,
 } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -345,8 +346,8 @@ export class StateStore {
   /** True when the journal has grown enough since the last snapshot to be worth folding. */
   shouldCompact(): boolean {
     const records = this.journal.nextSeq - 1 - this.#snapshotSeq;
-    return this.journal.sizeBytes > (this.#options.compactBytes ?? 4 * 1024 * 1024) ||
-      records > (this.#options.compactRecords ?? 50_000);
+    return this.journal.sizeBytes > (this.#options.compactBytes ?? DEFAULTS.compactBytes) ||
+      records > (this.#options.compactRecords ?? DEFAULTS.compactRecords);
   }
 
   /**
