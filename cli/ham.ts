@@ -16,7 +16,13 @@ import { HamClient } from "../lib/client/client.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
-import { isLogFormat, isTimestampStyle, logFileWriter, type LogFormat } from "../lib/os/logger.ts";
+import {
+  isLogFormat,
+  isTimestampStyle,
+  logFileWriter,
+  type LogFormat,
+  type Logger,
+} from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
@@ -154,10 +160,22 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
     handlers.set(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
   });
+  const onHangup = () => reopenLog(daemon.log, "HAM");
+  Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
   for (const remove of listeners) remove();
+  Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;
+}
+
+/** SIGHUP: reopens the log file (after logrotate moved it) and says so in the new one. */
+export function reopenLog(log: Logger, role: string): void {
+  if (log.reopen()) {
+    log.log("info", `${role} ${Deno.pid} reopened its log on SIGHUP`);
+  } else {
+    log.log("warn", `${role} ${Deno.pid} could not reopen its log on SIGHUP, keeping the old one`);
+  }
 }
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */

@@ -404,6 +404,27 @@ export class Engine implements RunnerContext {
     resume(this.#internals);
   }
 
+  /**
+   * After the state was reloaded from disk (a journal write failed, e.g. on a full disk):
+   * watches again every entity whose recorded process nobody watches, so a death whose
+   * records were refused is seen again, and handled once the journal takes it.
+   */
+  rewatch(): void {
+    if (this.#stopped) return;
+    for (const e of [...this.state.entities.values()]) {
+      if (e.pid === null || this.#monitors.has(e.name) || e.deathPending) continue;
+      const { name, pid } = e;
+      let w;
+      try {
+        w = this.processes.watch(pid, e.startTime);
+      } catch {
+        this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+        continue;
+      }
+      this.#monitorWatch(name, pid, w);
+    }
+  }
+
   /** Stops all monitoring; running lists end at their next step. */
   stop(): void {
     this.#stopped = true;
