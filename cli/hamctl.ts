@@ -35,6 +35,10 @@ const LAZY: ReadonlyMap<string, { usage: string; load: () => Promise<Subcommand>
     load: async () => (await import("./hamctl/restart.ts")).RESTART_COMMAND,
   }],
   ["list", { usage: "list", load: async () => (await import("./hamctl/list.ts")).LIST_COMMAND }],
+  ["logs", {
+    usage: "logs NAME [-n N] [--follow]",
+    load: async () => (await import("./hamctl/logs.ts")).LOGS_COMMAND,
+  }],
 ]);
 
 const SUBCOMMANDS: Map<string, Subcommand> = new Map(
@@ -189,6 +193,7 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     return EXIT_CODES.ok;
   }
   try {
+    if (inv.command.local) return await inv.command.local(inv.stateDir, io);
     await using client = await HamClient.connect({ stateDir: inv.stateDir, client: "hamctl" });
     const { command } = inv;
     return await (command.run ? command.run(client, io) : sendAndPrint(client, command, io));

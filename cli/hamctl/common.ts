@@ -34,6 +34,8 @@ export interface HamctlCommand {
   timeoutMs?: number;
   /** Replaces the default "send, print" for commands that do more (wait, follow). */
   run?(client: HamClient, io: HamctlIO): Promise<number>;
+  /** Runs without connecting to the HAM (reads files): given the `--state-dir` option. */
+  local?(stateDir: string | undefined, io: HamctlIO): Promise<number>;
 }
 
 /** A subcommand: its name, its usage lines, and its parser. */
@@ -57,7 +59,7 @@ export class UsageError extends Error {
 }
 
 /** Option specs for `parseArgs`. */
-export type OptionSpec = Record<string, { type: "string" | "boolean" }>;
+export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
 
 /** Parsed options, positionals, and the words after `--` (null when there is no `--`). */
 export interface ParsedArgs {
