@@ -35,6 +35,14 @@ const LAZY: ReadonlyMap<string, { usage: string; load: () => Promise<Subcommand>
     load: async () => (await import("./hamctl/restart.ts")).RESTART_COMMAND,
   }],
   ["list", { usage: "list", load: async () => (await import("./hamctl/list.ts")).LIST_COMMAND }],
+  ["apply", {
+    usage: "apply FILE [--dry-run] [--prune]",
+    load: async () => (await import("./hamctl/apply.ts")).APPLY_COMMAND,
+  }],
+  ["export", {
+    usage: "export",
+    load: async () => (await import("./hamctl/export.ts")).EXPORT_COMMAND,
+  }],
   ["logs", {
     usage: "logs NAME [-n N] [--follow]",
     load: async () => (await import("./hamctl/logs.ts")).LOGS_COMMAND,
