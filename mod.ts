@@ -58,7 +58,7 @@ export type {
   StateSpec,
   WaitResult,
 } from "./lib/core/requests.ts";
-export { renderStatus } from "./lib/core/status_view.ts";
+export { renderStatus } from "./lib/core/status_text.ts";
 export type {
   ActionFailView,
   ActionView,
