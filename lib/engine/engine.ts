@@ -11,10 +11,10 @@ import {
   type ActionSite,
   type EngineEvent,
   listOf,
-  runAction,
   runCondition,
   type RunnerContext,
   type RunSpec,
+  runStep,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
 import { Attacher, type AttachSpec } from "./attacher.ts";
@@ -408,16 +408,11 @@ export class Engine implements RunnerContext {
     const a = c?.actions.find((x) => x.name === action);
     if (!c || !a) return;
     const site = { owner: entity, condition, action, subject: entity };
+    const step = { ev: entity, cpath: `${entity}/${condition}`, now: true };
+    // The same rules as a step of a list: a failure runs the fail list and removes the
+    // action unless keep-on-fail.
     this.#track(this.#lanes.run(laneOf(c.flags), async () => {
-      const ok = await runAction(this, a.params, site);
-      this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
-      this.emit({
-        type: "action",
-        entity,
-        condition: `${entity}/${condition}`,
-        action,
-        detail: { kind: a.params.kind, ok, now: true },
-      });
+      await runStep(this, a, a, site, step);
     }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
   }
 
