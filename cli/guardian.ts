@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
 
@@ -65,6 +65,8 @@ export async function guardian(args: string[]): Promise<number> {
     Deno.exit(EXIT_CODES.ok);
   };
   Deno.addSignalListener("SIGTERM", onTerm);
+  const onHangup = () => reopenLog(log, "Guardian");
+  Deno.addSignalListener("SIGHUP", onHangup);
   let g: Guardian;
   try {
     g = await Guardian.start({ stateDir, hamPid, log });
@@ -95,6 +97,7 @@ export async function guardian(args: string[]): Promise<number> {
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
+    Deno.removeSignalListener("SIGHUP", onHangup);
     return await serve(daemon, pending);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);

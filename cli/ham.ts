@@ -15,9 +15,10 @@ import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
-import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { isTimestampStyle, logFileWriter, type Logger } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
@@ -31,7 +32,7 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --timestamps S   timestamp style of log lines (default: absolute)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
 
-Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
+Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
 `;
 
@@ -124,15 +125,27 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
     handlers.set(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
   });
+  const onHangup = () => reopenLog(daemon.log, "HAM");
+  Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
   for (const remove of listeners) remove();
+  Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;
+}
+
+/** SIGHUP: reopens the log file (after logrotate moved it) and says so in the new one. */
+export function reopenLog(log: Logger, role: string): void {
+  if (log.reopen()) {
+    log.log("info", `${role} ${Deno.pid} reopened its log on SIGHUP`);
+  } else {
+    log.log("warn", `${role} ${Deno.pid} could not reopen its log on SIGHUP, keeping the old one`);
+  }
 }
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
-  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  Deno.mkdirSync(stateDir, { recursive: true, mode: DEFAULTS.stateDirMode });
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -25,6 +25,7 @@ import {
   type Subcommand,
   UsageError,
 } from "./common.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 
 /** Events asked for per request when listing. */
 const PAGE = 1000;
@@ -135,7 +136,7 @@ function parseWait(args: string[]): HamctlCommand {
       cmd,
     );
   }
-  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? `${DEFAULTS.waitTimeoutMs}ms`);
   const since = str(p, "since");
   return {
     request: {

@@ -9,6 +9,7 @@
 import { HamError, isErrorCode } from "../core/errors.ts";
 import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -144,7 +145,7 @@ export class HamClient implements AsyncDisposable {
     this.#conn = conn;
     this.socketPath = path;
     this.#name = opts.client ?? "lib";
-    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULTS.requestTimeoutMs;
     this.#startTimer = opts.startTimer ?? startTimeout;
     this.closed = this.#closed.promise;
     this.#loop = this.#readLoop(conn);
@@ -321,7 +322,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #reestablish(reason: HamError): Promise<boolean> {
-    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
       let conn: Deno.UnixConn | null = null;
       try {

@@ -12,7 +12,7 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler, notifier } from "./handler.ts";
-import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
+import { createLogger, type LogFile, type Logger, type TimestampStyle } from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
@@ -24,6 +24,7 @@ import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import { type HamInfo, statusFiles } from "../core/status_view.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
 export interface HamOptions {
@@ -34,8 +35,8 @@ export interface HamOptions {
   timestamps?: TimestampStyle;
   /** Start even if the journal is corrupt, keeping what precedes the damage. */
   recover?: boolean;
-  /** Where log lines go. @default stderr */
-  write?: (line: string) => void;
+  /** Where log lines go (a {@linkcode LogFile} can be reopened on SIGHUP). @default stderr */
+  write?: ((line: string) => void) | LogFile;
   /**
    * The state directory's lock, already held: a Guardian taking over passes the lock it
    * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
@@ -89,6 +90,8 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
+  #statusFailing = false;
 
   private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
     this.stateDir = opts.stateDir;
@@ -112,6 +115,14 @@ export class HamDaemon {
       },
       notify: notifier(this.hub),
     });
+    // A refused write (a full disk) rolled the state back: look again, a second later, at
+    // processes whose death or restart was not recorded.
+    store.onReload = () => {
+      this.#rewatchTimer ??= setTimeout(() => {
+        this.#rewatchTimer = undefined;
+        this.engine.rewatch();
+      }, REWATCH_DELAY_MS);
+    };
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
         stateDir: opts.stateDir,
@@ -141,7 +152,7 @@ export class HamDaemon {
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
     const log = createLogger({
-      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? 1,
+      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
       timestamps: opts.timestamps,
     });
@@ -227,7 +238,12 @@ export class HamDaemon {
 
   /** Pids and start time, for `status`. */
   info(): HamInfo {
-    return { hamPid: Deno.pid, guardianPid: this.guardianPid, startedAt: this.startedAt };
+    return {
+      hamPid: Deno.pid,
+      guardianPid: this.guardianPid,
+      startedAt: this.startedAt,
+      logLinesLost: this.log.lostLines,
+    };
   }
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
@@ -245,9 +261,15 @@ export class HamDaemon {
             statusFiles(this.store.state, this.info()),
             this.#statusKnown,
           );
+          if (this.#statusFailing) this.log.log("info", "Status files are written again");
+          this.#statusFailing = false;
         } catch (err) {
           this.#statusKnown.clear(); // Walk the tree again next time.
-          this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          // Once per episode (a full disk would otherwise log at every change).
+          if (!this.#statusFailing) {
+            this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          }
+          this.#statusFailing = true;
         }
         if (this.store.shouldCompact()) {
           await this.store.compact().catch((err) =>
@@ -273,6 +295,7 @@ export class HamDaemon {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
+      clearTimeout(this.#rewatchTimer);
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
@@ -291,6 +314,9 @@ export class HamDaemon {
     return this.#stopping;
   }
 }
+
+/** How long after a refused journal write unwatched processes are looked at again. */
+const REWATCH_DELAY_MS = 1000;
 
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {

@@ -27,6 +27,7 @@ import type { Request } from "../core/protocol.ts";
 import type { Connection } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** What the handler works with. */
 export interface HandlerContext {
@@ -209,9 +210,6 @@ async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> 
   return { entity: req.entity, reached: req.for, seq: ev.seq };
 }
 
-/** A subscriber whose unwritten backlog passes this is told it lagged and dropped. */
-export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
-
 function subscribe(
   ctx: HandlerContext,
   req: Extract<Request, { op: "subscribe" }>,
@@ -234,7 +232,7 @@ function subscribe(
   for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
   const stop = ctx.hub.listen((ev) => {
     if (!wanted(ev)) return;
-    if (conn.queuedBytes > MAX_SUBSCRIBER_BACKLOG) {
+    if (conn.queuedBytes > DEFAULTS.maxSubscriberBacklogBytes) {
       // Never drop silently: say where to resume from, and stop this subscription.
       stop();
       conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });

@@ -11,10 +11,10 @@ import {
   type ActionSite,
   type EngineEvent,
   listOf,
-  runAction,
   runCondition,
   type RunnerContext,
   type RunSpec,
+  runStep,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
 import { Attacher, type AttachSpec } from "./attacher.ts";
@@ -32,7 +32,6 @@ import { resume, type ResumeContext } from "./resume.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
-export { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
@@ -381,6 +380,27 @@ export class Engine implements RunnerContext {
     resume(this.#internals);
   }
 
+  /**
+   * After the state was reloaded from disk (a journal write failed, e.g. on a full disk):
+   * watches again every entity whose recorded process nobody watches, so a death whose
+   * records were refused is seen again, and handled once the journal takes it.
+   */
+  rewatch(): void {
+    if (this.#stopped) return;
+    for (const e of [...this.state.entities.values()]) {
+      if (e.pid === null || this.#monitors.has(e.name) || e.deathPending) continue;
+      const { name, pid } = e;
+      let w;
+      try {
+        w = this.processes.watch(pid, e.startTime);
+      } catch {
+        this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+        continue;
+      }
+      this.#monitorWatch(name, pid, w);
+    }
+  }
+
   /** Stops all monitoring; running lists end at their next step. */
   stop(): void {
     this.#stopped = true;
@@ -409,16 +429,11 @@ export class Engine implements RunnerContext {
     const a = c?.actions.find((x) => x.name === action);
     if (!c || !a) return;
     const site = { owner: entity, condition, action, subject: entity };
+    const step = { ev: entity, cpath: `${entity}/${condition}`, now: true };
+    // The same rules as a step of a list: a failure runs the fail list and removes the
+    // action unless keep-on-fail.
     this.#track(this.#lanes.run(laneOf(c.flags), async () => {
-      const ok = await runAction(this, a.params, site);
-      this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
-      this.emit({
-        type: "action",
-        entity,
-        condition: `${entity}/${condition}`,
-        action,
-        detail: { kind: a.params.kind, ok, now: true },
-      });
+      await runStep(this, a, a, site, step);
     }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
   }
 
