@@ -9,6 +9,7 @@
 
 import { HamClient } from "../lib/client/client.ts";
 import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
 import type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 import { runCommand, startTimer, UsageError } from "./hamctl/common.ts";
 import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/registry.ts";
@@ -18,6 +19,7 @@ export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
+  | { kind: "version" }
   | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
 
 /**
@@ -49,6 +51,7 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
   }
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
+  if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
     if (rest[0] !== undefined && !isSubcommand(rest[0])) {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
@@ -82,6 +85,7 @@ export async function usage(command?: string): Promise<string> {
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
+    "  --version        print the version",
     "",
     "Durations: 250 (ms), 250ms, 5s, 1m. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",
@@ -110,6 +114,10 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
     io.err(await usage(err.command));
     return EXIT_CODES.usage;
+  }
+  if (inv.kind === "version") {
+    io.out(VERSION_LINE);
+    return EXIT_CODES.ok;
   }
   if (inv.kind === "help") {
     io.out(await usage(inv.command));

@@ -53,6 +53,21 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => (await import("./events.ts")).EVENT_COMMANDS,
   },
   {
+    file: "kill.ts",
+    names: ["kill"],
+    load: async () => [(await import("./kill.ts")).KILL_COMMAND],
+  },
+  {
+    file: "restart.ts",
+    names: ["restart"],
+    load: async () => [(await import("./restart.ts")).RESTART_COMMAND],
+  },
+  {
+    file: "list.ts",
+    names: ["list"],
+    load: async () => [(await import("./list.ts")).LIST_COMMAND],
+  },
+  {
     file: "batch.ts",
     names: ["batch"],
     load: async () => (await import("./batch.ts")).BATCH_COMMANDS,
