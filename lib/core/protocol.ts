@@ -20,6 +20,7 @@
 
 import type { ConditionType } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
+import type { ListRow } from "./list_view.ts";
 import type { ItemPath } from "./names.ts";
 import type { StatusView } from "./status_view.ts";
 
@@ -160,8 +161,23 @@ export interface Requests {
   state: { entity: string; to: number };
   /** `ham_entity_condition_raise`. */
   raise: { entity: string } & RaiseFields;
-  /** Wait until an entity reaches a state or a condition fires. */
-  wait: { entity: string; for: WaitFor; timeoutMs?: number; since?: number | null };
+  /**
+   * Wait until an entity reaches a state or a condition fires; with `pid` (for `restarted`
+   * or `running`), until it runs with a pid other than that one.
+   */
+  wait: {
+    entity: string;
+    for: WaitFor;
+    timeoutMs?: number;
+    since?: number | null;
+    pid?: number | null;
+  };
+  /** Send a signal (absent: `SIGTERM`) to an entity's process. */
+  kill: { entity: string; signal?: string | number };
+  /** Restart an entity now: stop its process and start it again. */
+  restart: { entity: string };
+  /** One row per entity. */
+  list: Record<never, never>;
   /** Kept events from `since`. */
   events: { since?: number; entity?: string | null; limit?: number };
   /** Follow the event stream (pushed as {@linkcode Push} `event` lines). */
@@ -254,7 +270,12 @@ export type Request =
     timeoutMs: number;
     /** Also accept a matching event with this sequence number or later, already past. */
     since: number | null;
+    /** With `restarted` or `running`: reached once the entity runs with a pid other than this. */
+    pid: number | null;
   }
+  | { id: number; op: "kill"; entity: string; signal: number }
+  | { id: number; op: "restart"; entity: string }
+  | { id: number; op: "list" }
   | { id: number; op: "events"; since: number; entity: string | null; limit: number }
   | {
     id: number;
@@ -384,6 +405,12 @@ export interface Results {
   raise: EntityResult;
   /** What was reached. */
   wait: WaitResult;
+  /** The entity and the pid signalled. */
+  kill: AttachResult;
+  /** The entity and its new pid (null until it runs). */
+  restart: { entity: string; pid: number | null };
+  /** One row per entity, in creation order. */
+  list: { entities: ListRow[] };
   /** The events and where to continue. */
   events: EventsResult;
   /** The sequence number the stream starts at. */

@@ -415,8 +415,20 @@ export function decodeRequest(line: string): Request {
         since: o.since === undefined || o.since === null
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
+        pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
       };
     }
+    case "kill":
+      return {
+        id,
+        op,
+        entity: validateEntityName(o.entity, false),
+        signal: parseSignal(o.signal ?? DEFAULTS.signalActionSignal),
+      };
+    case "restart":
+      return { id, op, entity: validateEntityName(o.entity, false) };
+    case "list":
+      return { id, op };
     case "events":
       return {
         id,

@@ -31,6 +31,8 @@ export interface HamInfo {
   guardianPid: number | null;
   /** When this HAM started, in ms since the epoch. */
   startedAt: number;
+  /** Log lines this HAM could not write (a full disk). @default 0 */
+  logLinesLost?: number;
 }
 
 /** The last death of an entity; `at` is an ISO time. */
@@ -178,6 +180,8 @@ export interface HamView {
   guardianFailures: number;
   /** When the Guardian last took over, or null. */
   lastTakeover: string | null;
+  /** Log lines this HAM could not write (a full disk): counted, never fatal. */
+  logLinesLost: number;
   /** The activity log's verbosity. */
   verbosity: number;
   /** Entities listed (the global one only with conditions). */
@@ -307,6 +311,7 @@ export function hamView(state: HamState, ham: HamInfo): HamView {
     hamFailures: state.hamFailures,
     guardianFailures: state.guardianFailures,
     lastTakeover: state.lastTakeover === null ? null : iso(state.lastTakeover),
+    logLinesLost: ham.logLinesLost ?? 0,
     verbosity: state.verbosity,
     numEntities: entities.length,
     numConditions: conditions.length,
