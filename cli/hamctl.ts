@@ -10,76 +10,11 @@
 import { HamClient } from "../lib/client/client.ts";
 import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
-import { ACTION_COMMANDS } from "./hamctl/actions.ts";
-import type { HamctlCommand, HamctlIO, Subcommand } from "./hamctl/common.ts";
-import { UsageError } from "./hamctl/common.ts";
-import { CONDITION_COMMANDS } from "./hamctl/conditions.ts";
-import { CONTROL_COMMANDS } from "./hamctl/control.ts";
-import { ENTITY_COMMANDS } from "./hamctl/entities.ts";
-import { EVENT_COMMANDS } from "./hamctl/events.ts";
-import { STATUS_COMMANDS } from "./hamctl/status.ts";
+import type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
+import { runCommand, startTimer, UsageError } from "./hamctl/common.ts";
+import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/registry.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
-
-/**
- * Subcommands loaded on demand (their modules stay off the path of the others): the name,
- * the usage line for `help`, and the loader.
- */
-const LAZY: ReadonlyMap<string, { usage: string; load: () => Promise<Subcommand> }> = new Map([
-  ["kill", {
-    usage: "kill NAME [--signal SIG]",
-    load: async () => (await import("./hamctl/kill.ts")).KILL_COMMAND,
-  }],
-  ["restart", {
-    usage: "restart NAME [--wait [--timeout DURATION]]",
-    load: async () => (await import("./hamctl/restart.ts")).RESTART_COMMAND,
-  }],
-  ["list", { usage: "list", load: async () => (await import("./hamctl/list.ts")).LIST_COMMAND }],
-  ["apply", {
-    usage: "apply FILE [--dry-run] [--prune]",
-    load: async () => (await import("./hamctl/apply.ts")).APPLY_COMMAND,
-  }],
-  ["export", {
-    usage: "export",
-    load: async () => (await import("./hamctl/export.ts")).EXPORT_COMMAND,
-  }],
-  ["logs", {
-    usage: "logs NAME [-n N] [--follow]",
-    load: async () => (await import("./hamctl/logs.ts")).LOGS_COMMAND,
-  }],
-]);
-
-const SUBCOMMANDS: Map<string, Subcommand> = new Map(
-  [
-    ...ENTITY_COMMANDS,
-    ...CONDITION_COMMANDS,
-    ...ACTION_COMMANDS,
-    ...CONTROL_COMMANDS,
-    ...STATUS_COMMANDS,
-    ...EVENT_COMMANDS,
-  ].map((s) => [s.name, s]),
-);
-
-/** The subcommand word of `args` (the first word that is not `--state-dir` or its value). */
-function subcommandWord(args: string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--") return undefined;
-    if (args[i] === "--state-dir") i++;
-    else if (!args[i].startsWith("--state-dir=")) return args[i];
-  }
-  return undefined;
-}
-
-/**
- * Loads the lazily-loaded subcommands that `args` names (the subcommand, or the one `help`
- * asks about), so that {@linkcode parseHamctl} knows them. Call it before parsing.
- */
-export async function loadSubcommands(args: string[]): Promise<void> {
-  const word = subcommandWord(args);
-  const wanted = word === "help" ? args[args.indexOf("help") + 1] : word;
-  const lazy = wanted === undefined ? undefined : LAZY.get(wanted);
-  if (lazy && !SUBCOMMANDS.has(wanted!)) SUBCOMMANDS.set(wanted!, await lazy.load());
-}
 
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
@@ -89,17 +24,18 @@ export type Invocation =
 
 /**
  * Parses `hamctl` arguments without doing anything: the global `--state-dir DIR` (before
- * or after the subcommand, but before `--`), the subcommand and its options. Throws
- * {@linkcode UsageError} for bad arguments.
+ * or after the subcommand, but before `--`), the subcommand and its options. Loads only
+ * the subcommand's own family (`cli/hamctl/registry.ts`). Throws {@linkcode UsageError}
+ * for bad arguments.
  *
  * @example
  * ```ts
  * import { parseHamctl } from "./hamctl.ts";
- * const inv = parseHamctl(["--state-dir", "/tmp/h", "detach", "web"]);
+ * const inv = await parseHamctl(["--state-dir", "/tmp/h", "detach", "web"]);
  * console.log(inv.kind === "run" && inv.command.request); // { op: "detach", entity: "web" }
  * ```
  */
-export function parseHamctl(args: string[]): Invocation {
+export async function parseHamctl(args: string[]): Promise<Invocation> {
   const dd = args.indexOf("--");
   const head = dd < 0 ? args : args.slice(0, dd);
   let stateDir: string | undefined;
@@ -117,12 +53,12 @@ export function parseHamctl(args: string[]): Invocation {
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
-    if (rest[0] !== undefined && !SUBCOMMANDS.has(rest[0])) {
+    if (rest[0] !== undefined && !isSubcommand(rest[0])) {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
     }
     return { kind: "help", command: rest[0] };
   }
-  const sub = SUBCOMMANDS.get(name);
+  const sub = await loadSubcommand(name);
   if (sub === undefined) {
     throw new UsageError(
       name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
@@ -134,17 +70,14 @@ export function parseHamctl(args: string[]): Invocation {
 }
 
 /** The usage text: of one subcommand, or of all of them. */
-export function usage(command?: string): string {
-  const sub = command === undefined ? undefined : SUBCOMMANDS.get(command);
+export async function usage(command?: string): Promise<string> {
+  const sub = command === undefined ? undefined : await loadSubcommand(command);
   if (sub) return `Usage: hamctl [--state-dir DIR] ${sub.usage} [--json]`;
   return [
     "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
-    ...[...SUBCOMMANDS.values()].filter((s) => !LAZY.has(s.name)).map((s) =>
-      `  ${s.usage.replaceAll("\n       ", "\n      ")}`
-    ),
-    ...[...LAZY.values()].map((s) => `  ${s.usage}`),
+    ...(await loadAllSubcommands()).map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
     "  help [SUBCOMMAND]",
     "",
     "Options:",
@@ -167,15 +100,6 @@ const CONSOLE_IO: HamctlIO = {
   err: (line) => console.error(line),
 };
 
-async function sendAndPrint(client: HamClient, cmd: HamctlCommand, io: HamctlIO): Promise<number> {
-  const { op, ...fields } = cmd.request;
-  const opts = cmd.timeoutMs === undefined ? {} : { timeoutMs: cmd.timeoutMs };
-  const result = await client.request(op, fields, opts);
-  const text = cmd.json ? JSON.stringify(result, null, 2) : cmd.render(result);
-  if (text) io.out(text);
-  return EXIT_CODES.ok;
-}
-
 /**
  * Runs `hamctl` with `args` (without the program name) and returns its exit code:
  * results go to `io.out`, diagnostics such as `hamctl: ENOENT: Cannot find entity "web"`
@@ -184,12 +108,11 @@ async function sendAndPrint(client: HamClient, cmd: HamctlCommand, io: HamctlIO)
 export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise<number> {
   let inv: Invocation;
   try {
-    await loadSubcommands(args);
-    inv = parseHamctl(args);
+    inv = await parseHamctl(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
-    io.err(err.command ? usage(err.command) : usage());
+    io.err(await usage(err.command));
     return EXIT_CODES.usage;
   }
   if (inv.kind === "version") {
@@ -197,14 +120,18 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     return EXIT_CODES.ok;
   }
   if (inv.kind === "help") {
-    io.out(usage(inv.command));
+    io.out(await usage(inv.command));
     return EXIT_CODES.ok;
   }
   try {
     if (inv.command.local) return await inv.command.local(inv.stateDir, io);
-    await using client = await HamClient.connect({ stateDir: inv.stateDir, client: "hamctl" });
+    await using client = await HamClient.connect({
+      stateDir: inv.stateDir,
+      client: "hamctl",
+      startTimer,
+    });
     const { command } = inv;
-    return await (command.run ? command.run(client, io) : sendAndPrint(client, command, io));
+    return await runCommand(client, command, io);
   } catch (err) {
     const e = toHamError(err);
     io.err(`hamctl: ${e.code}: ${e.message}`);

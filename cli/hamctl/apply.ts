@@ -8,6 +8,7 @@
  */
 
 import type { HamClient } from "../../lib/client/client.ts";
+import { loadConfigModule } from "./config_module.ts";
 import {
   booleans,
   type HamctlCommand,
@@ -25,7 +26,7 @@ function parseApply(args: string[]): HamctlCommand {
   const prune = p.values.prune === true;
   const json = p.values.json === true;
   const run = async (client: HamClient, io: HamctlIO) => {
-    const { loadConfig } = await import("../../lib/os/config_file.ts");
+    const { loadConfig } = await loadConfigModule();
     const { applyConfig, changeLine } = await import("../../lib/client/config_apply.ts");
     const file = await loadConfig(path);
     const changes = await applyConfig(client, file, {

@@ -7,6 +7,7 @@
 
 import { fromView, toConfigData } from "../../lib/core/config.ts";
 import type { HamView } from "../../lib/core/status_view.ts";
+import { loadConfigModule } from "./config_module.ts";
 import { type HamctlCommand, parseCommandArgs, positionals, type Subcommand } from "./common.ts";
 
 function parseExport(args: string[]): HamctlCommand {
@@ -18,9 +19,11 @@ function parseExport(args: string[]): HamctlCommand {
     json: false,
     render: () => null,
     run: async (client, io) => {
-      const data = toConfigData(fromView(await client.request<HamView>("status", { path: null })));
+      const data = toConfigData(
+        fromView(await client.request("status", { path: null }) as HamView),
+      );
       if (json) io.out(JSON.stringify(data, null, 2));
-      else io.out((await import("../../lib/os/config_file.ts")).configText(data).trimEnd());
+      else io.out((await loadConfigModule()).configText(data).trimEnd());
       return 0;
     },
   };

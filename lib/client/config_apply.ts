@@ -32,14 +32,20 @@ export async function applyConfig(
   file: ConfigFile,
   opts: ApplyOptions = {},
 ): Promise<Change[]> {
-  const view = await client.request<HamView>("status", { path: null });
+  const view = await client.request("status", { path: null }) as HamView;
+  // Plan requests are built from checked config data; they go out as they are.
+  const send = client.request.bind(client) as (
+    op: string,
+    fields: Record<string, unknown>,
+    opts?: { timeoutMs?: number },
+  ) => Promise<unknown>;
   const changes = planApply(fromView(view), file.entities, opts.prune ?? false);
   for (const change of changes) {
     opts.onChange?.(change);
     if (opts.dryRun) continue;
     for (const { op, tolerate, key, ...fields } of change.requests) {
       try {
-        await client.request(op as "ping", fields, op === "wait" ? { timeoutMs: 35_000 } : {});
+        await send(op, fields, op === "wait" ? { timeoutMs: 35_000 } : {});
       } catch (err) {
         const e = toHamError(err);
         if (tolerate?.includes(e.code)) continue;

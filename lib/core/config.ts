@@ -49,7 +49,7 @@ import {
 } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec } from "./model.ts";
 import { GLOBAL_ENTITY, validateEntityName, validateName } from "./names.ts";
-import { decodeHeartbeat, decodeParams } from "./protocol.ts";
+import { decodeHeartbeat, decodeParams } from "./request_decoder.ts";
 import type { HamView } from "./status_view.ts";
 
 /** A key path in the config data, such as `["entities", "web", "conditions", "death"]`. */
