@@ -29,7 +29,8 @@ import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
-import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import type { HamInfo } from "../core/status_view.ts";
+import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
