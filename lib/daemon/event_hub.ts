@@ -8,14 +8,8 @@
  * @module
  */
 
-import type { EngineEvent } from "../engine/action_runner.ts";
+import type { EventBody, HamEvent } from "../core/protocol.ts";
 import type { EventLog } from "./event_log.ts";
-
-/** An event with its sequence number and time. */
-export interface HamEvent extends EngineEvent {
-  seq: number;
-  at: number;
-}
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -103,7 +97,7 @@ export class EventHub {
   }
 
   /** Numbers an event, keeps it, and passes it to every listener. */
-  publish(ev: EngineEvent): HamEvent {
+  publish(ev: EventBody): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
     try {
       this.#log?.append(full);
