@@ -10,6 +10,7 @@
 
 import type { EventBody, HamEvent } from "../core/protocol.ts";
 import type { EventLog } from "./event_log.ts";
+import { writeFileAtomicSync } from "../store/durable.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -74,8 +75,7 @@ export class EventHub {
     this.#cursorTimer = setTimeout(() => {
       this.#cursorTimer = undefined;
       try {
-        Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(Object.fromEntries(this.#cursors)));
-        Deno.renameSync(`${path}.tmp`, path);
+        writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
       } catch { /* best effort: a subscriber may see a notification twice */ }
     }, 50);
   }
@@ -86,7 +86,7 @@ export class EventHub {
       clearTimeout(this.#cursorTimer);
       this.#cursorTimer = undefined;
       const path = this.#cursorPath();
-      if (path) Deno.writeTextFileSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
+      if (path) writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
     }
     this.#log?.close();
   }
