@@ -178,6 +178,8 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
+  /** The metrics, in the Prometheus text format. */
+  metrics: Record<never, never>;
   /** Kept events from `since`. */
   events: { since?: number; entity?: string | null; limit?: number };
   /** Follow the event stream (pushed as {@linkcode Push} `event` lines). */
@@ -276,6 +278,7 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
+  | { id: number; op: "metrics" }
   | { id: number; op: "events"; since: number; entity: string | null; limit: number }
   | {
     id: number;
@@ -407,10 +410,12 @@ export interface Results {
   wait: WaitResult;
   /** The entity and the pid signalled. */
   kill: AttachResult;
-  /** The entity and its new pid (null until it runs). */
+  /** The entity and the pid being replaced (null when it had no process). */
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The Prometheus text exposition. */
+  metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
   /** The sequence number the stream starts at. */
