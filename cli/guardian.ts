@@ -116,7 +116,7 @@ export async function guardian(args: string[]): Promise<number> {
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);
-    return await serve(daemon, pending);
+    return await serve(daemon, pending, true);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
     return EXIT_CODES.failed;

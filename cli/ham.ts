@@ -16,6 +16,7 @@ import { HamClient } from "../lib/client/client.ts";
 import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
+import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
@@ -226,7 +227,13 @@ export function guardianArgs(o: PassedOn): string[] {
  * running Guardian exits at once, leaving the Guardian to take over; one without stops.
  * `pending`: a signal that came while the HAM was starting, acted on now.
  */
-export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
+export async function serve(
+  daemon: HamDaemon,
+  pending?: Deno.Signal,
+  takeover = false,
+): Promise<number> {
+  // systemd (Type=notify): READY=1 now that the socket accepts; MAINPID after a takeover.
+  const notify = startServiceNotify(daemon, takeover);
   const handlers = new Map<Deno.Signal, () => void>();
   const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const listener = () => {
@@ -247,6 +254,7 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
   Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
+  notify?.stop();
   for (const remove of listeners) remove();
   Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;

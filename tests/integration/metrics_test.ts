@@ -38,7 +38,15 @@ Deno.test(
     await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
     await ham.ok("condition", "web/death", "death", "--rearm");
     await ham.ok("action", "web/death/restart", "restart", "--rearm");
-    await ham.ok("action", "web/death/fails", "execute", "--rearm", "--keep-on-fail", "--", "/bin/false");
+    await ham.ok(
+      "action",
+      "web/death/fails",
+      "execute",
+      "--rearm",
+      "--keep-on-fail",
+      "--",
+      "/bin/false",
+    );
     const pid = (await ham.ok("status", "web", "--json")).pid;
     await ham.ok("kill", "web", "--signal", "KILL");
     await ham.ok("wait", "web", "--for", "restarted", "--pid", String(pid));
