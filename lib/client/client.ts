@@ -7,7 +7,7 @@
  */
 
 import { HamError, isErrorCode } from "../core/errors.ts";
-import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
+import { type Op, PROTOCOL_VERSION, type PushMessage } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
@@ -49,6 +49,22 @@ export interface ReconnectOptions {
    * ECONNRESET from it means the new connection was lost too: it is retried.
    */
   onReconnect?: (request: (op: Op, fields?: RequestFields) => Promise<unknown>) => Promise<void>;
+}
+
+/** What {@linkcode HamClient.subscribe} answers. */
+export interface SubscriptionHandle {
+  /** The first sequence number the subscription covers. */
+  since: number;
+  /** Stops passing its pushes on (the HAM stops sending them when the connection ends). */
+  close(): void;
+}
+
+/** A subscription of this client: how to open it again on a new connection. */
+interface Sub {
+  fields: RequestFields;
+  onPush: (push: PushMessage) => void;
+  /** The sequence number to resume from. */
+  next: number | null;
 }
 
 interface Pending {
@@ -113,6 +129,8 @@ export class HamClient implements AsyncDisposable {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pushed = new Set<ReadableStreamDefaultController<unknown>>();
+  /** Open subscriptions by the id of the request that opened them on this connection. */
+  #subs = new Map<number, Sub>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -174,6 +192,52 @@ export class HamClient implements AsyncDisposable {
    */
   request<T = unknown>(op: Op, fields: RequestFields = {}, opts: RequestOptions = {}): Promise<T> {
     return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs, false);
+  }
+
+  /**
+   * Opens a subscription (the `subscribe` request with `fields`): every push that carries
+   * its id goes to `onPush`, including those the HAM sends before it answers (what is
+   * already past). With reconnection on, a lost connection's subscriptions are opened
+   * again on the new one from the sequence number after the last event received, so
+   * nothing is lost or repeated across a takeover. A subscription that ends (an `ended`
+   * push) is not opened again.
+   */
+  async subscribe(
+    fields: RequestFields,
+    onPush: (push: PushMessage) => void,
+  ): Promise<SubscriptionHandle> {
+    const sub: Sub = { fields, onPush, next: null };
+    const id = this.#nextId++;
+    this.#subs.set(id, sub);
+    let since: number;
+    try {
+      ({ since } = await this.#send<{ since: number }>(
+        id,
+        "subscribe",
+        fields,
+        this.#timeoutMs,
+        false,
+      ));
+    } catch (err) {
+      this.#subs.delete(id);
+      throw err;
+    }
+    sub.next ??= since;
+    return { since, close: () => this.#dropSub(sub) };
+  }
+
+  #dropSub(sub: Sub): void {
+    for (const [id, s] of this.#subs) if (s === sub) this.#subs.delete(id);
+  }
+
+  /** Opens the subscriptions again on a new connection, where the old one stopped. */
+  async #resubscribe(): Promise<void> {
+    const subs = [...new Set(this.#subs.values())].map((sub) => ({ id: this.#nextId++, sub }));
+    this.#subs = new Map(subs.map(({ id, sub }) => [id, sub]));
+    for (const { id, sub } of subs) {
+      const fields = { ...sub.fields, since: sub.next ?? sub.fields.since ?? null };
+      await this.#send(id, "subscribe", fields, this.#timeoutMs, true);
+    }
   }
 
   /**
@@ -314,6 +378,7 @@ export class HamClient implements AsyncDisposable {
         const direct = (op: Op, fields: RequestFields = {}) =>
           this.#send(this.#nextId++, op, fields, this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);
+        await this.#resubscribe();
         return true;
       } catch (err) {
         if (err instanceof HamError && err.code === "EPROTO") reason = err;
@@ -346,7 +411,15 @@ export class HamClient implements AsyncDisposable {
     }
     const o = msg as Record<string, unknown>;
     if ("push" in o) {
-      if ((o.push as { type?: unknown } | null)?.type === "stopping") this.#stopping = true;
+      const push = o.push as PushMessage;
+      if (push?.type === "stopping") this.#stopping = true;
+      const sub = typeof (push as { sub?: unknown })?.sub === "number"
+        ? this.#subs.get((push as { sub: number }).sub)
+        : undefined;
+      if (sub && push.type === "event") sub.next = push.event.seq + 1;
+      if (sub && push.type === "skipped") sub.next = Math.max(sub.next ?? 0, push.to + 1);
+      if (sub && push.type === "ended") this.#dropSub(sub);
+      sub?.onPush(push);
       for (const c of this.#pushed) c.enqueue(o.push);
       return;
     }
@@ -375,6 +448,7 @@ export class HamClient implements AsyncDisposable {
       p.reject(reason);
     }
     this.#pending.clear();
+    this.#subs.clear();
     for (const c of this.#pushed) c.close();
     this.#pushed.clear();
     this.#closed.resolve(this.#loop);

@@ -18,7 +18,6 @@ import {
   type AttachTarget,
   type EventsResult,
   type FlagsInput,
-  type HamEvent,
   type RaiseFields,
   raiseFields,
   type SelfAttachOptions,
@@ -26,6 +25,7 @@ import {
   type WaitResult,
 } from "../core/requests.ts";
 import type { StatusView } from "../core/status_view.ts";
+import { type SubscribeOptions, Subscription } from "./subscription.ts";
 
 /**
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
@@ -43,7 +43,6 @@ export class Ham implements AsyncDisposable {
   /** The underlying connection, for raw requests and pushed lines. */
   readonly client: HamClient;
   #self = new Map<string, Record<string, unknown>>();
-  #watching: Promise<void> | null = null;
   #reattachWithinMs: number;
 
   /**
@@ -74,8 +73,8 @@ export class Ham implements AsyncDisposable {
   }
 
   /**
-   * Attaches this process as entity `name` (`ham_attach_self`). When the HAM asks for it
-   * after a Guardian takeover, the attachment is renewed on this connection.
+   * Attaches this process as entity `name` (`ham_attach_self`). After a Guardian takeover,
+   * the connection is re-established and the attachment renewed on it.
    */
   async attachSelf(name: string, opts: SelfAttachOptions = {}): Promise<EntityHandle> {
     const fields = {
@@ -84,8 +83,6 @@ export class Ham implements AsyncDisposable {
       heartbeat: opts.heartbeat ?? null,
       flags: parseFlags("entity", opts.flags),
     };
-    // Listen and remember before asking: the HAM may push reattach right after answering.
-    this.#watching ??= this.#renewOnReattach();
     const before = this.#self.get(name);
     this.#self.set(name, fields);
     this.#keepAttached();
@@ -116,16 +113,6 @@ export class Ham implements AsyncDisposable {
         }
       },
     });
-  }
-
-  async #renewOnReattach(): Promise<void> {
-    for await (const push of this.client.pushes()) {
-      if ((push as { type?: unknown })?.type !== "reattach") continue;
-      for (const fields of this.#self.values()) {
-        // A refused renewal is logged by the HAM; the next reattach notice retries it.
-        await this.client.request("attach-self", fields).catch(() => {});
-      }
-    }
   }
 
   /** Detaches this process from entity `name` (`ham_detach_self`). */
@@ -224,25 +211,16 @@ export class Ham implements AsyncDisposable {
   /**
    * Follows the event stream, from `since` (default: from now), optionally of one entity.
    * With `channel`, only the notify actions delivered to that channel (the QNX pulse
-   * analogue); without `since`, a channel subscriber first gets what its channel has not
-   * delivered yet. A `lagged` push (backlog over 4 MiB) ends the iterator; subscribe again
-   * from the sequence it names. The iterator ends when the connection does.
+   * analogue); without `since`, a channel subscriber first gets the channel's backlog (a
+   * named `subscriber`: what it missed since it last received one). Events that are no
+   * longer kept are reported to `onSkipped` and the stream carries on. The subscription
+   * ends when the HAM drops it for lagging (its backlog passed 4 MiB: `endReason` is
+   * `"lagged"`; subscribe again from `resumeFrom`), or when the connection ends for good. On a
+   * connection that self-attached, it survives a takeover: it is opened again on the new
+   * connection where it stopped.
    */
-  async subscribe(
-    opts: { since?: number; entity?: string; channel?: string } = {},
-  ): Promise<AsyncIterableIterator<HamEvent>> {
-    const pushes = this.client.pushes();
-    try {
-      await this.client.request("subscribe", {
-        since: opts.since ?? null,
-        entity: opts.entity ?? null,
-        channel: opts.channel ?? null,
-      });
-    } catch (err) {
-      await pushes.return?.();
-      throw err;
-    }
-    return eventsOf(pushes);
+  subscribe(opts: SubscribeOptions = {}): Promise<Subscription> {
+    return Subscription.open(this.client, opts);
   }
 
   /** Checks that the HAM answers. */
@@ -258,14 +236,6 @@ export class Ham implements AsyncDisposable {
   /** Closes the connection and waits until it has ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.client[Symbol.asyncDispose]();
-    await this.#watching;
-  }
-}
-
-async function* eventsOf(pushes: AsyncIterableIterator<unknown>): AsyncGenerator<HamEvent> {
-  for await (const push of pushes) {
-    const p = push as { type?: unknown; event?: HamEvent };
-    if (p?.type === "event" && p.event) yield p.event;
   }
 }
 

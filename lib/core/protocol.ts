@@ -7,10 +7,12 @@
  *    EPROTO error and closes.
  * 2. Then any number of requests `{"id":N,"op":VERB,...}`, answered in any order by
  *    `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":{"code","message"}}`.
- * 3. The server may push `{"push":...}` lines: `{"type":"event","event":...}` for
- *    subscribers, `{"type":"lagged","from":SEQ,"oldest":SEQ}` when a subscriber fell
- *    behind (subscribe again from `from`), and `{"type":"stopping"}` before an explicit
- *    stop (so self-attached clients do not try to reconnect; after a takeover they do).
+ * 3. The server may push `{"push":...}` lines ({@linkcode PushMessage}): to a
+ *    subscription (`sub` is the id of the `subscribe` request that opened it) its next
+ *    `event`; `skipped` when events it asked for are no longer kept (it carries on after
+ *    them); `ended` when it fell too far behind and was dropped (subscribe again from
+ *    `next`); and to every client `{"type":"stopping"}` before an explicit stop (so
+ *    self-attached clients do not try to reconnect; after a takeover they do).
  *
  * {@linkcode decodeRequest} validates untrusted input and throws only {@linkcode HamError}.
  *
@@ -29,6 +31,7 @@ import {
 } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
 import { type ItemPath, parsePath, validateEntityName, validateName } from "./names.ts";
+import type { HamEvent } from "./requests.ts";
 
 /** Version of this protocol, checked in the `hello` handshake. */
 export const PROTOCOL_VERSION = 1;
@@ -123,13 +126,24 @@ export type Request =
     /** Also accept a matching event with this sequence number or later, already past. */
     since: number | null;
   }
-  | { id: number; op: "events"; since: number; entity: string | null; limit: number }
+  | {
+    id: number;
+    op: "events";
+    since: number;
+    entity: string | null;
+    limit: number;
+    /** Only the notifications of this channel. */
+    channel: string | null;
+  }
   | {
     id: number;
     op: "subscribe";
     since: number | null;
     entity: string | null;
+    /** Only the notifications of this channel. */
     channel: string | null;
+    /** With `channel`: the subscriber's name, whose cursor the HAM keeps durably. */
+    subscriber: string | null;
   };
 
 /** A verb of the protocol. */
@@ -146,10 +160,17 @@ export type Response =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: WireError };
 
-/** A line the server pushes without a request. */
-export interface Push {
-  push: unknown;
-}
+/**
+ * What the server pushes without a request: the `push` field of a pushed line. The two
+ * ways a subscription can fall behind are distinct: `skipped` (events it asked for are no
+ * longer kept; it carries on with the next one) and `ended` (it was dropped for lagging;
+ * subscribe again from `next`).
+ */
+export type PushMessage =
+  | { type: "event"; sub: number; event: HamEvent }
+  | { type: "skipped"; sub: number; from: number; to: number }
+  | { type: "ended"; sub: number; reason: "lagged"; next: number }
+  | { type: "stopping" };
 
 // ---------------------------------------------------------------------------
 // Decoding untrusted input
@@ -179,6 +200,10 @@ function int(o: Obj, key: string, min: number, max: number, dflt?: number): numb
     );
   }
   return v;
+}
+
+function optName(o: Obj, key: string): string | null {
+  return o[key] === undefined || o[key] === null ? null : validateName(key, o[key]);
 }
 
 function bool(o: Obj, key: string, dflt: boolean): boolean {
@@ -551,6 +576,7 @@ export function decodeRequest(line: string): Request {
         since: int(o, "since", 0, Number.MAX_SAFE_INTEGER, 0),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
         limit: int(o, "limit", 1, 100_000, 1000),
+        channel: optName(o, "channel"),
       };
     case "subscribe":
       return {
@@ -560,9 +586,8 @@ export function decodeRequest(line: string): Request {
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        channel: o.channel === undefined || o.channel === null
-          ? null
-          : validateName("channel", o.channel),
+        channel: optName(o, "channel"),
+        subscriber: optName(o, "subscriber"),
       };
     default:
       throw new HamError("EPROTO", `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);

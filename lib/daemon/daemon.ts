@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
@@ -75,6 +77,9 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
   readonly startedAt = Date.now();
   #server!: ControlServer;
@@ -96,6 +101,8 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -110,7 +117,7 @@ export class HamDaemon {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
@@ -188,6 +195,7 @@ export class HamDaemon {
         store,
         engine: d.engine,
         hub: d.hub,
+        subscriptions: d.subscriptions,
         info: () => d.info(),
         // After this turn, so the answer to `stop` is written before connections close.
         stop: () => void setTimeout(() => d.stop(), 0),
@@ -273,10 +281,13 @@ export class HamDaemon {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();

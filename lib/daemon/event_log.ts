@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import type { HamEvent } from "./event_hub.ts";
+import type { HamEvent } from "../core/requests.ts";
 
 /** Options of {@linkcode EventLog.open}. */
 export interface EventLogOptions {

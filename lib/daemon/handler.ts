@@ -1,14 +1,16 @@
 /**
- * Maps each protocol verb onto the planner (pure checks + records) or the engine
- * (effects). Tree edits are planned against the current state, journaled (fsync'd)
- * and only then acknowledged.
+ * Request dispatch: maps each protocol verb onto the planner (pure checks + records), the
+ * engine (effects), or the event stream (`waits.ts`, `subscriptions.ts`). Tree edits are
+ * planned against the current state, journaled (fsync'd) and only then acknowledged.
  *
  * @module
  */
 
 import type { Engine, Store } from "../engine/engine.ts";
 import { HamError } from "../core/errors.ts";
-import type { EventHub, HamEvent } from "./event_hub.ts";
+import type { EventHub } from "./event_hub.ts";
+import type { Subscriptions } from "./subscriptions.ts";
+import { waitFor } from "./waits.ts";
 import { HACTIONDONOW } from "../core/flags.ts";
 import {
   checkDetachable,
@@ -33,6 +35,7 @@ export interface HandlerContext {
   store: Store;
   engine: Engine;
   hub: EventHub;
+  subscriptions: Subscriptions;
   info(): HamInfo;
   /** Starts an orderly stop after the response is sent. */
   stop(): void;
@@ -147,13 +150,13 @@ export function createHandler(ctx: HandlerContext) {
           rseverity: req.rseverity,
         });
       case "wait":
-        return await waitFor(ctx, req);
+        return await waitFor(ctx.store.state, ctx.hub, req);
       case "events": {
-        const events = ctx.hub.since(req.since, req.entity, req.limit);
+        const events = ctx.hub.since(req.since, req.entity, req.limit, req.channel);
         return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
       }
       case "subscribe":
-        return subscribe(ctx, req, conn);
+        return ctx.subscriptions.subscribe(req, conn);
     }
   };
 }
@@ -164,98 +167,4 @@ function ownSelfEntity(conn: Connection): string {
     throw new HamError("EINVAL", "Cannot heartbeat: name an entity or self-attach first");
   }
   return first.value;
-}
-
-type WaitRequest = Extract<Request, { op: "wait" }>;
-
-function reached(ctx: HandlerContext, req: WaitRequest): boolean {
-  const e = ctx.store.state.entities.get(req.entity);
-  if (req.for === "running") return e !== undefined && e.pid !== null;
-  if (req.for === "detached") return e === undefined;
-  if (req.for === "dead") return e === undefined || e.pid === null;
-  return false;
-}
-
-function matches(req: WaitRequest, ev: HamEvent): boolean {
-  if (ev.entity !== req.entity) return false;
-  switch (req.for) {
-    case "running":
-      return ev.type === "attach" || ev.type === "restart" || ev.type === "follow";
-    case "dead":
-      return ev.type === "death" || ev.type === "remove";
-    case "restarted":
-      return ev.type === "restart";
-    case "detached":
-      return ev.type === "remove" || (ev.type === "detach");
-    default:
-      return ev.type === "condition" && ev.detail?.event === req.for;
-  }
-}
-
-async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> {
-  if (req.since !== null) {
-    const past = ctx.hub.since(req.since, req.entity).find((ev) => matches(req, ev));
-    if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
-  } else if (reached(ctx, req)) {
-    return { entity: req.entity, reached: req.for, seq: null };
-  }
-  const ev = await ctx.hub.waitFor((e) => matches(req, e), req.timeoutMs);
-  if (!ev) {
-    throw new HamError(
-      "ETIMEDOUT",
-      `Timed out after ${req.timeoutMs} ms waiting for entity "${req.entity}" to be ${req.for}`,
-    );
-  }
-  return { entity: req.entity, reached: req.for, seq: ev.seq };
-}
-
-/** A subscriber whose unwritten backlog passes this is told it lagged and dropped. */
-export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
-
-function subscribe(
-  ctx: HandlerContext,
-  req: Extract<Request, { op: "subscribe" }>,
-  conn: Connection,
-): unknown {
-  const { channel, entity } = req;
-  const wanted = (ev: HamEvent) =>
-    channel !== null
-      ? ev.type === "notify" && ev.detail?.channel === channel
-      : entity === null || ev.entity === entity;
-  // A channel subscriber without a position gets what its channel has not delivered yet.
-  const since = req.since ?? (channel !== null ? ctx.hub.delivered(channel) + 1 : ctx.hub.nextSeq);
-  if (since < ctx.hub.oldestSeq) {
-    conn.send({ push: { type: "lagged", from: since, oldest: ctx.hub.oldestSeq } });
-  }
-  const deliver = (ev: HamEvent) => {
-    conn.send({ push: { type: "event", event: ev } });
-    if (channel !== null) ctx.hub.markDelivered(channel, ev.seq);
-  };
-  for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
-  const stop = ctx.hub.listen((ev) => {
-    if (!wanted(ev)) return;
-    if (conn.queuedBytes > MAX_SUBSCRIBER_BACKLOG) {
-      // Never drop silently: say where to resume from, and stop this subscription.
-      stop();
-      conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });
-      return;
-    }
-    deliver(ev);
-  });
-  conn.onClose.push(stop);
-  return { since };
-}
-
-/** The notify action's delivery: an event on the channel, kept until delivered. */
-export function notifier(hub: EventHub) {
-  return (channel: string, message: Record<string, unknown>): boolean => {
-    hub.publish({
-      type: "notify",
-      entity: String(message.entity ?? ""),
-      condition: String(message.condition ?? ""),
-      action: String(message.action ?? ""),
-      detail: { channel, code: message.code, value: message.value },
-    });
-    return true;
-  };
 }

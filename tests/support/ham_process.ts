@@ -9,7 +9,7 @@
  */
 
 import { HamClient } from "../../lib/client/client.ts";
-import type { HamEvent } from "../../lib/daemon/event_hub.ts";
+import type { HamEvent } from "../../lib/core/requests.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { isAlive } from "../../lib/os/proc.ts";
 import { socketPath } from "../../lib/os/state_dir.ts";

@@ -108,7 +108,7 @@ Deno.test("HamClient frames lines split across writes and several lines in one w
 
 Deno.test("HamClient.pushes() gives each iterator every push and ends with the connection", async () => {
   await using ham = await startFakeHam(async (req, conn) => {
-    await conn.push({ type: "reattach" });
+    await conn.push({ type: "stopping" });
     await conn.reply(req.id, {});
     conn.close();
   });
@@ -118,8 +118,8 @@ Deno.test("HamClient.pushes() gives each iterator every push and ends with the c
   await client.request("ping");
   const seen: unknown[] = [];
   for await (const p of first) seen.push(p);
-  assert.deepEqual(seen, [{ type: "reattach" }]);
-  assert.deepEqual((await second.next()).value, { type: "reattach" });
+  assert.deepEqual(seen, [{ type: "stopping" }]);
+  assert.deepEqual((await second.next()).value, { type: "stopping" });
   assert.deepEqual((await second.next()).done, true);
   await client.closed;
 });
