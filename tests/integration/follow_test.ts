@@ -73,10 +73,12 @@ Deno.test(
   opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
-    const follow = followProcess(ham.stateDir);
+    const follow = followProcess(ham.stateDir, "--since", String(await ham.seq()));
     const out = new LineReader(follow.stdout);
     try {
-      await ham.ok("entity", "p"); // Not in the stream: it may come before the subscription.
+      await ham.ok("entity", "p");
+      await ham.ok("state", "p", "1");
+      await out.until((l) => / state p /.test(l), "the state event");
       await ham.ok("stop");
       const lines = await out.rest(20_000);
       const status = await deadline(follow.status, 10_000, "hamctl events --follow to exit");

@@ -192,7 +192,9 @@ Deno.test(
     );
     assert.ok(!a.some((e) => e.type === "notify"), "a failed notify is not on the channel");
     const statusA = await ham.ok("status", "srv/a", "--json");
-    assert.deepEqual(statusA.actions.map((x: { name: string }) => x.name), ["after"]);
+    assert.deepEqual(statusA.actions.map((x: { path: string }) => x.path.split("/").at(-1)), [
+      "after",
+    ]);
 
     // keep-on-fail: the failed notify stays, and the list goes on.
     const since2 = await ham.seq();
@@ -204,7 +206,10 @@ Deno.test(
     );
     assert.equal(after.detail?.ok, true);
     const statusB = await ham.ok("status", "srv/b", "--json");
-    assert.deepEqual(statusB.actions.map((x: { name: string }) => x.name), ["tell", "after"]);
+    assert.deepEqual(statusB.actions.map((x: { path: string }) => x.path.split("/").at(-1)), [
+      "tell",
+      "after",
+    ]);
 
     // With a subscriber connected, it is delivered: it succeeds.
     await using lib = await connect({ stateDir: ham.stateDir });
@@ -214,7 +219,7 @@ Deno.test(
     const got = await deadline(events.next(), 10_000, "the live notification");
     assert.equal(got.value.type, "notify");
     const ok = await ham.nextEvent(
-      (e) => e.condition === "srv/b" && e.action === "tell",
+      (e) => e.type === "action" && e.condition === "srv/b" && e.action === "tell",
       since3,
       "tell",
     );
