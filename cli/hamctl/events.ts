@@ -10,8 +10,13 @@ import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
 import { validateEntityName, validateName } from "../../lib/core/names.ts";
-import type { PushMessage } from "../../lib/core/protocol.ts";
-import type { EventsResult, HamEvent, WaitResult } from "../../lib/core/requests.ts";
+import type {
+  EventsResult,
+  HamEvent,
+  Requests,
+  WaitFor,
+  WaitResult,
+} from "../../lib/core/protocol.ts";
 import {
   booleans,
   checked,
@@ -26,6 +31,7 @@ import {
   type Subcommand,
   UsageError,
 } from "./common.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 
 /** Events asked for per request when listing. */
 const PAGE = 1000;
@@ -52,13 +58,13 @@ export function eventLine(ev: HamEvent): string {
 async function list(
   client: HamClient,
   io: HamctlIO,
-  fields: Record<string, unknown>,
+  fields: Requests["events"],
   json: boolean,
 ): Promise<number> {
   const all: HamEvent[] = [];
-  let since = fields.since as number;
+  let since = fields.since ?? 0;
   for (;;) {
-    const r = await client.request<EventsResult>("events", { ...fields, since });
+    const r = await client.request("events", { ...fields, since });
     if (json) all.push(...r.events);
     else for (const ev of r.events) io.out(eventLine(ev));
     if (r.events.length < PAGE) {
@@ -69,9 +75,6 @@ async function list(
   }
 }
 
-/** How long `--follow` tries to reconnect after losing the HAM (a takeover). */
-const FOLLOW_RECONNECT_MS = 30_000;
-
 /**
  * Prints events as they come. It survives a takeover (the connection is re-established
  * and the subscription opened again from the sequence number after the last event
@@ -81,17 +84,17 @@ const FOLLOW_RECONNECT_MS = 30_000;
 async function follow(
   client: HamClient,
   io: HamctlIO,
-  fields: Record<string, unknown>,
+  fields: Requests["subscribe"],
   json: boolean,
 ): Promise<number> {
   let stopping = false;
   const watch = (async () => {
     for await (const p of client.pushes()) {
-      if ((p as PushMessage).type === "stopping") stopping = true;
+      if (p.type === "stopping") stopping = true;
     }
   })();
-  client.reconnect({ totalMs: FOLLOW_RECONNECT_MS });
-  let since = fields.since as number | null;
+  client.reconnect({ totalMs: DEFAULTS.followReconnectMs });
+  let since = fields.since ?? null;
   for (;;) {
     const lagged = Promise.withResolvers<number | null>();
     const handle = await client.subscribe({ ...fields, since }, (push) => {
@@ -161,7 +164,7 @@ const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
 
 function parseWait(args: string[]): HamctlCommand {
   const cmd = "wait";
-  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since"]));
+  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since", "pid"]));
   const [name] = positionals(cmd, p, ["ENTITY"]);
   const target = str(p, "for");
   if (target === undefined) throw new UsageError("Missing --for", cmd);
@@ -171,17 +174,22 @@ function parseWait(args: string[]): HamctlCommand {
       cmd,
     );
   }
-  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? `${DEFAULTS.waitTimeoutMs}ms`);
   const since = str(p, "since");
+  const pid = str(p, "pid");
+  if (pid !== undefined && target !== "restarted" && target !== "running") {
+    throw new UsageError("Option --pid goes with --for restarted or --for running", cmd);
+  }
   return {
     request: {
       op: "wait",
       entity: checked(cmd, () => validateEntityName(name, false)),
-      for: target,
+      for: target as WaitFor,
       timeoutMs,
       since: since === undefined
         ? null
         : integer(cmd, "--since", since, { max: Number.MAX_SAFE_INTEGER }),
+      ...(pid === undefined ? {} : { pid: integer(cmd, "--pid", pid, { max: 4194304 }) }),
     },
     json: p.values.json === true,
     render: (r) => (r as WaitResult).reached,
@@ -200,7 +208,7 @@ export const EVENT_COMMANDS: Subcommand[] = [
   {
     name: "wait",
     usage: "wait ENTITY --for running|dead|restarted|detached|CONDTYPE [--timeout DURATION]\n" +
-      "       [--since SEQ]\n" +
+      "       [--since SEQ] [--pid OLD]\n" +
       `       CONDTYPE: ${Object.keys(CONDITION_TYPES).join(" ")}`,
     parse: parseWait,
   },

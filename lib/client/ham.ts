@@ -11,21 +11,25 @@ import { HamError } from "../core/errors.ts";
 import { parseFlags } from "../core/flags.ts";
 import { ActionHandle, ConditionHandle, EntityHandle } from "./handles.ts";
 import { parsePath, validateEntityName } from "../core/names.ts";
-import type { VerboseCommand, WaitFor } from "../core/protocol.ts";
+import type {
+  EventsResult,
+  FlagsInput,
+  RaiseFields,
+  Requests,
+  StateResult,
+  VerboseCommand,
+  WaitFor,
+  WaitResult,
+} from "../core/protocol.ts";
 import {
   type AttachOptions,
-  type AttachResult,
   type AttachTarget,
-  type EventsResult,
-  type FlagsInput,
-  type RaiseFields,
   raiseFields,
   type SelfAttachOptions,
-  type StateResult,
-  type WaitResult,
 } from "../core/requests.ts";
 import type { StatusView } from "../core/status_view.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /**
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
@@ -42,7 +46,7 @@ import { type SubscribeOptions, Subscription } from "./subscription.ts";
 export class Ham implements AsyncDisposable {
   /** The underlying connection, for raw requests and pushed lines. */
   readonly client: HamClient;
-  #self = new Map<string, Record<string, unknown>>();
+  #self = new Map<string, Requests["attach-self"]>();
   #reattachWithinMs: number;
 
   /**
@@ -51,7 +55,7 @@ export class Ham implements AsyncDisposable {
    */
   constructor(client: HamClient, opts: { reattachWithinMs?: number } = {}) {
     this.client = client;
-    this.#reattachWithinMs = opts.reattachWithinMs ?? 30_000;
+    this.#reattachWithinMs = opts.reattachWithinMs ?? DEFAULTS.reattachWithinMs;
   }
 
   /** Attaches a command to start, or a running pid, as entity `name` (`ham_attach`). */
@@ -60,7 +64,7 @@ export class Ham implements AsyncDisposable {
     target: AttachTarget,
     opts: AttachOptions = {},
   ): Promise<EntityHandle> {
-    const r = await this.client.request<AttachResult>("attach", {
+    const r = await this.client.request("attach", {
       entity: name,
       argv: "argv" in target ? target.argv : null,
       pid: "pid" in target ? target.pid : null,
@@ -74,10 +78,10 @@ export class Ham implements AsyncDisposable {
 
   /**
    * Attaches this process as entity `name` (`ham_attach_self`). After a Guardian takeover,
-   * the connection is re-established and the attachment renewed on it.
+   * the attachment is renewed on the new connection (see the class documentation).
    */
   async attachSelf(name: string, opts: SelfAttachOptions = {}): Promise<EntityHandle> {
-    const fields = {
+    const fields: Requests["attach-self"] = {
       entity: name,
       pid: Deno.pid,
       heartbeat: opts.heartbeat ?? null,
@@ -87,7 +91,7 @@ export class Ham implements AsyncDisposable {
     this.#self.set(name, fields);
     this.#keepAttached();
     try {
-      const r = await this.client.request<AttachResult>("attach-self", fields);
+      const r = await this.client.request("attach-self", fields);
       return new EntityHandle(this.client, r.entity, r.pid);
     } catch (err) {
       if (before) this.#self.set(name, before);
@@ -152,7 +156,7 @@ export class Ham implements AsyncDisposable {
 
   /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */
   async verbose(command: VerboseCommand = "get", value = 0): Promise<number> {
-    const r = await this.client.request<{ verbosity: number }>("verbose", { command, value });
+    const r = await this.client.request("verbose", { command, value });
     return r.verbosity;
   }
 
@@ -163,7 +167,7 @@ export class Ham implements AsyncDisposable {
 
   /** The status of the whole HAM, or of the item `path` names (the `/proc/ham` view). */
   status(path?: string): Promise<StatusView> {
-    return this.client.request<StatusView>("status", { path: path ?? null });
+    return this.client.request("status", { path: path ?? null });
   }
 
   /** Sends a heartbeat for `entity`, or for the entity this process self-attached (`ham_heartbeat`). */
@@ -173,7 +177,7 @@ export class Ham implements AsyncDisposable {
 
   /** Publishes entity `entity`'s new state (`ham_entity_condition_state`). */
   state(entity: string, to: number): Promise<StateResult> {
-    return this.client.request<StateResult>("state", { entity, to });
+    return this.client.request("state", { entity, to });
   }
 
   /** Raises a condition about `entity` (`ham_entity_condition_raise`). */
@@ -191,8 +195,8 @@ export class Ham implements AsyncDisposable {
     target: WaitFor,
     opts: { timeoutMs?: number; since?: number } = {},
   ): Promise<WaitResult> {
-    const timeoutMs = opts.timeoutMs ?? 30_000;
-    return this.client.request<WaitResult>(
+    const timeoutMs = opts.timeoutMs ?? DEFAULTS.waitTimeoutMs;
+    return this.client.request(
       "wait",
       { entity, for: target, timeoutMs, since: opts.since ?? null },
       { timeoutMs: timeoutMs === 0 ? 0 : timeoutMs + 5_000 },
@@ -201,10 +205,10 @@ export class Ham implements AsyncDisposable {
 
   /** Kept events with `seq >= since`, oldest first, at most `limit`, optionally of one entity. */
   events(opts: { since?: number; entity?: string; limit?: number } = {}): Promise<EventsResult> {
-    return this.client.request<EventsResult>("events", {
+    return this.client.request("events", {
       since: opts.since ?? 0,
       entity: opts.entity ?? null,
-      limit: opts.limit ?? 1000,
+      limit: opts.limit ?? DEFAULTS.eventsLimit,
     });
   }
 

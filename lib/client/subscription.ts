@@ -8,8 +8,8 @@
  */
 
 import type { HamClient, SubscriptionHandle } from "./client.ts";
-import type { PushMessage } from "../core/protocol.ts";
-import type { HamEvent } from "../core/requests.ts";
+import type { Push } from "../core/protocol.ts";
+import type { HamEvent } from "../core/protocol.ts";
 
 /** Options of `Ham.subscribe()`. */
 export interface SubscribeOptions {
@@ -69,7 +69,7 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
     return this.#next;
   }
 
-  #onPush(push: PushMessage): void {
+  #onPush(push: Push): void {
     if (this.#end) return;
     if (push.type === "event") {
       this.#next = push.event.seq + 1;

@@ -15,6 +15,7 @@
  */
 
 import { join } from "node:path";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode ChannelCursors.open}. */
 export interface ChannelCursorsOptions {
@@ -39,9 +40,6 @@ interface ChannelsFile {
 
 const FILE = "channels.json";
 
-/** Notifications a channel keeps by default for subscribers that are away. */
-export const CHANNEL_BACKLOG = 1000;
-
 /** The channels' backlogs and named subscribers' cursors. */
 export class ChannelCursors {
   #path: string | null;
@@ -52,7 +50,7 @@ export class ChannelCursors {
 
   private constructor(path: string | null, opts: ChannelCursorsOptions) {
     this.#path = path;
-    this.#capacity = opts.capacity ?? CHANNEL_BACKLOG;
+    this.#capacity = opts.capacity ?? DEFAULTS.channelBacklog;
     this.#flushMs = opts.flushMs ?? 50;
   }
 

@@ -8,8 +8,7 @@
  * @module
  */
 
-import type { HamEvent } from "../core/requests.ts";
-import type { EngineEvent } from "../engine/action_runner.ts";
+import type { EventBody, HamEvent } from "../core/protocol.ts";
 import type { EventLog } from "./event_log.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
@@ -68,7 +67,7 @@ export class EventHub {
   }
 
   /** Numbers an event, keeps it, and passes it to every listener. */
-  publish(ev: EngineEvent): HamEvent {
+  publish(ev: EventBody): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
     try {
       this.#log?.append(full);

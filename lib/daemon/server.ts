@@ -9,13 +9,17 @@
 
 import { HamError, toHamError } from "../core/errors.ts";
 import {
-  decodeRequest,
   encodeResponse,
-  MAX_LINE_BYTES,
+  type HelloResult,
+  type Op,
   PROTOCOL_VERSION,
   type Request,
   type Response,
+  type Results,
+  type ServerLine,
 } from "../core/protocol.ts";
+import { decodeRequest } from "../core/request_decoder.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** One client connection. */
 export class Connection {
@@ -51,7 +55,7 @@ export class Connection {
   }
 
   /** Sends one line (a response or a push); silently dropped after close. */
-  send(obj: unknown): Promise<void> {
+  send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
@@ -108,11 +112,11 @@ export class Connection {
         if (line.length > 0) yield line;
       }
       pending = chunk.slice(start);
-      if (pending.length > MAX_LINE_BYTES) {
+      if (pending.length > DEFAULTS.maxLineBytes) {
         await this.send(
           errorResponse(
             0,
-            new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`),
+            new HamError("EMSGSIZE", `Request line longer than ${DEFAULTS.maxLineBytes} bytes`),
           ),
         );
         return;
@@ -121,8 +125,8 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; returns the result or throws a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<unknown>;
+/** Handles one decoded request; resolves with its result or rejects with a HamError. */
+export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -137,14 +141,14 @@ function requestId(line: string): number {
 export class ControlServer {
   #listener: Deno.Listener;
   #handler: RequestHandler;
-  #hello: () => Record<string, unknown>;
+  #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
   private constructor(
     listener: Deno.Listener,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
   ) {
     this.#listener = listener;
     this.#handler = handler;
@@ -156,13 +160,13 @@ export class ControlServer {
   static listen(
     path: string,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
   ): ControlServer {
     try {
       Deno.removeSync(path);
     } catch { /* no stale socket */ }
     const listener = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, 0o600);
+    Deno.chmodSync(path, DEFAULTS.socketMode);
     return new ControlServer(listener, handler, hello);
   }
 
@@ -196,7 +200,7 @@ export class ControlServer {
           continue;
         }
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result: result ?? {} })),
+          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         );
       }

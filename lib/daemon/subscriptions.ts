@@ -3,34 +3,25 @@
  *
  * A subscription is named by the id of the `subscribe` request that opened it (`sub`), and
  * every push it causes carries that id, so one connection can hold several. What it is
- * pushed (the shapes are `SubscriptionPush` in `core/requests.ts`):
+ * pushed (the shapes are `Push` in `core/protocol.ts`):
  *
  * - `{type:"event", sub, event}`: the next event.
  * - `{type:"skipped", sub, from, to}`: events `from`..`to` are no longer kept (the
  *   subscription asked for them); it carries on with the next one.
  * - `{type:"ended", sub, reason:"lagged", next}`: the subscriber fell more than
- *   {@linkcode MAX_SUBSCRIBER_BACKLOG} behind; the subscription is over, and `next` is the
+ *   `DEFAULTS.maxSubscriberBacklogBytes` behind; the subscription is over, and `next` is the
  *   sequence number to subscribe again from.
  *
  * @module
  */
 
-import type { HamEvent } from "../core/requests.ts";
-import type { Request } from "../core/protocol.ts";
+import type { HamEvent, RequestOf, SubscribeResult } from "../core/protocol.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import type { ChannelCursors } from "./channel_cursors.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { Connection } from "./server.ts";
 
-/** A subscriber whose unwritten backlog passes this many bytes is dropped (`ended`). */
-export const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
-
-/** What `subscribe` answers: the subscription's id and the first sequence number it covers. */
-export interface SubscribeResult {
-  sub: number;
-  since: number;
-}
-
-type SubscribeRequest = Extract<Request, { op: "subscribe" }>;
+type SubscribeRequest = RequestOf<"subscribe">;
 
 /** The live subscriptions of a HAM, and notify delivery. */
 export class Subscriptions {
@@ -44,7 +35,7 @@ export class Subscriptions {
   constructor(hub: EventHub, channels: ChannelCursors, opts: { maxBacklogBytes?: number } = {}) {
     this.#hub = hub;
     this.#channels = channels;
-    this.#maxBacklog = opts.maxBacklogBytes ?? MAX_SUBSCRIBER_BACKLOG;
+    this.#maxBacklog = opts.maxBacklogBytes ?? DEFAULTS.maxSubscriberBacklogBytes;
   }
 
   /** Subscribers of `channel` connected now. */

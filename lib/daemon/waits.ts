@@ -1,20 +1,21 @@
 /**
- * The `wait` request: until an entity is running, dead, restarted or detached, or a
- * condition of a type fires on it; with `since`, an event already past counts too.
+ * The `wait` request: until an entity is running, dead, restarted or detached (with a pid:
+ * running or restarted with a pid other than that one), or a condition of a type fires on
+ * it; with `since`, an event already past counts too.
  *
  * @module
  */
 
 import { HamError } from "../core/errors.ts";
-import type { HamState } from "../core/model.ts";
-import type { Request } from "../core/protocol.ts";
-import type { HamEvent, WaitResult } from "../core/requests.ts";
+import { getEntity, type HamState } from "../core/model.ts";
+import type { HamEvent, RequestOf, Results } from "../core/protocol.ts";
 import type { EventHub } from "./event_hub.ts";
 
-type WaitRequest = Extract<Request, { op: "wait" }>;
+type WaitRequest = RequestOf<"wait">;
 
-function reached(state: HamState, req: WaitRequest): boolean {
-  const e = state.entities.get(req.entity);
+function reached(store: { readonly state: HamState }, req: WaitRequest): boolean {
+  const e = store.state.entities.get(req.entity);
+  if (req.pid !== null) return e !== undefined && e.pid !== null && e.pid !== req.pid;
   if (req.for === "running") return e !== undefined && e.pid !== null;
   if (req.for === "detached") return e === undefined;
   if (req.for === "dead") return e === undefined || e.pid === null;
@@ -23,6 +24,10 @@ function reached(state: HamState, req: WaitRequest): boolean {
 
 function matches(req: WaitRequest, ev: HamEvent): boolean {
   if (ev.entity !== req.entity) return false;
+  if (req.pid !== null) {
+    const pid = ev.detail?.pid;
+    return ["attach", "restart", "follow", "reattach"].includes(ev.type) && pid !== req.pid;
+  }
   switch (req.for) {
     case "running":
       return ev.type === "attach" || ev.type === "restart" || ev.type === "follow";
@@ -31,22 +36,31 @@ function matches(req: WaitRequest, ev: HamEvent): boolean {
     case "restarted":
       return ev.type === "restart";
     case "detached":
-      return ev.type === "remove" || ev.type === "detach";
+      return ev.type === "remove" || (ev.type === "detach");
     default:
       return ev.type === "condition" && ev.detail?.event === req.for;
   }
 }
 
-/** Answers a `wait` request; ETIMEDOUT when nothing matched in time. */
 export async function waitFor(
-  state: HamState,
+  store: { readonly state: HamState },
   hub: EventHub,
   req: WaitRequest,
-): Promise<WaitResult> {
-  if (req.since !== null) {
+): Promise<Results["wait"]> {
+  if (req.pid !== null && req.for !== "restarted" && req.for !== "running") {
+    throw new HamError(
+      "EINVAL",
+      `Cannot wait for "${req.for}" with a pid: only restarted or running`,
+    );
+  }
+  if (req.pid !== null) {
+    // The state answers first (at once if the entity already runs with another pid).
+    getEntity(store.state, req.entity);
+    if (reached(store, req)) return { entity: req.entity, reached: req.for, seq: null };
+  } else if (req.since !== null) {
     const past = hub.since(req.since, req.entity).find((ev) => matches(req, ev));
     if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
-  } else if (reached(state, req)) {
+  } else if (reached(store, req)) {
     return { entity: req.entity, reached: req.for, seq: null };
   }
   const ev = await hub.waitFor((e) => matches(req, e), req.timeoutMs);

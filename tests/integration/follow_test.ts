@@ -7,7 +7,7 @@
 
 import * as assert from "node:assert/strict";
 import { connect } from "../../lib/client/ham.ts";
-import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 import { BIN, deadline, HamProcess } from "../support/ham_process.ts";
 import { LineReader } from "../support/line_reader.ts";
 

@@ -3,16 +3,16 @@ import { ChannelCursors } from "../../../lib/daemon/channel_cursors.ts";
 import { EventHub } from "../../../lib/daemon/event_hub.ts";
 import type { Connection } from "../../../lib/daemon/server.ts";
 import { Subscriptions } from "../../../lib/daemon/subscriptions.ts";
-import type { PushMessage, Request } from "../../../lib/core/protocol.ts";
+import type { Push, Request } from "../../../lib/core/protocol.ts";
 
 /** A connection that records what is pushed, with a settable unwritten backlog. */
 function fakeConn() {
-  const pushes: PushMessage[] = [];
+  const pushes: Push[] = [];
   const conn = {
     queuedBytes: 0,
     onClose: [] as Array<() => void>,
     send(obj: unknown) {
-      pushes.push((obj as { push: PushMessage }).push);
+      pushes.push((obj as { push: Push }).push);
       return Promise.resolve();
     },
   };
