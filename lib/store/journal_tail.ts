@@ -13,10 +13,10 @@
  */
 
 import { join } from "node:path";
-import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal.ts";
+import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";
 import type { HamState } from "../core/model.ts";
 import { applyRecord } from "../core/reducer.ts";
-import { replaySync, type StoreLog } from "./state_store.ts";
+import { replaySync, type StoreLog } from "./replay.ts";
 
 /** Options of {@linkcode JournalTail.open}. */
 export interface JournalTailOptions {
