@@ -58,6 +58,11 @@ export interface Replay {
   report: ReplayReport;
   /** Journal bytes after the snapshot. */
   sizeBytes: number;
+  /**
+   * Where the records of the newest segment end, when replay read it whole and found it
+   * clean: the journal then continues it without reading it again.
+   */
+  newestEnd?: { path: string; offset: number };
 }
 
 function corrupt(seg: Segment, offset: number, reason: string, state: HamState, n: number) {
@@ -136,6 +141,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
   const segments = listSegmentsSync(dir).filter((s) => s.size > 0);
   let sizeBytes = 0;
   let started = false;
+  let newestEnd: Replay["newestEnd"];
   for (const [i, seg] of segments.entries()) {
     if (state.seq >= upTo) break;
     const next = segments[i + 1];
@@ -161,6 +167,9 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       report.replayed++;
     }
     sizeBytes += scan.end;
+    if (!scan.error && i === segments.length - 1 && upTo === Infinity) {
+      newestEnd = { path: seg.path, offset: scan.end };
+    }
     if (!scan.error || state.seq >= upTo) continue;
     if (readOnly) throw corrupt(seg, scan.end, scan.error, state, report.replayed);
     if (!gap && i === segments.length - 1 && findFrames(bytes, scan.end + 1).length === 0) {
@@ -183,7 +192,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       `Cannot reload state from "${dir}": it ends at seq ${state.seq}, seq ${upTo} is durable`,
     );
   }
-  return { state, tables, report, sizeBytes };
+  return { state, tables, report, sizeBytes, newestEnd };
 }
 
 /** Removes the temp files a crash while writing a snapshot may have left. */

@@ -111,10 +111,34 @@ export class StateStore {
     }
     removeTempFilesSync(dir);
     const replay = replaySync(dir, { recover: options.recover, log });
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  /**
+   * Continues from a replay done elsewhere: a Guardian's live copy of the state, caught up
+   * to the end of the journal once the HAM is gone (`JournalTail.handOver`). The same
+   * store {@linkcode open} would give, without reading the files again.
+   */
+  static async fromReplay(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions = {},
+  ): Promise<StateStore> {
+    removeTempFilesSync(dir);
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  static async #withJournal(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions,
+  ): Promise<StateStore> {
+    const log = options.log ?? stderrLog;
     const created: { store?: StateStore } = {};
     const journal = await Journal.open(dir, {
       nextSeq: replay.state.seq + 1,
       sizeBytes: replay.sizeBytes,
+      newestEnd: replay.newestEnd,
       fileOps: options.fileOps,
       onRollback: () => created.store && created.store.#rolledBack(),
     });
