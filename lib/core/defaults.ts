@@ -119,6 +119,12 @@ export const DEFAULTS = Object.freeze({
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,
+  /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
+  entityLogBytes: 10 * 1024 * 1024,
+  /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */
+  entityLogFiles: 5,
+  /** Longest entity output line, in bytes; a longer one is cut into several log lines. */
+  maxEntityLogLineBytes: 16 * 1024,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */
