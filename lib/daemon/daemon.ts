@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import {
   createLogger,
   type LogFile,
@@ -28,7 +30,8 @@ import { toHamError } from "../core/errors.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
-import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
+import { StateStore } from "../store/state_store.ts";
+import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
@@ -103,6 +106,9 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
   /** The entities' output: `<state-dir>/logs/NAME.log`. */
   readonly output: EntityOutput;
@@ -133,6 +139,8 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,
@@ -168,7 +176,7 @@ export class HamDaemon {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -265,6 +273,7 @@ export class HamDaemon {
           store,
           engine: d.engine,
           hub: d.hub,
+          subscriptions: d.subscriptions,
           info: () => d.info(),
           // After this turn, so the answer to `stop` is written before connections close.
           stop: () => void setTimeout(() => d.stop(), 0),
@@ -418,10 +427,13 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
