@@ -30,7 +30,7 @@ import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 
-const USAGE =
+export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
            [--metrics-listen HOST:PORT] [--recover]
