@@ -15,6 +15,7 @@ import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+import { listenOptions, REMOTE_OPTIONS, remoteArgs, type RemoteFlags } from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
 
@@ -31,6 +32,7 @@ export async function guardian(args: string[]): Promise<number> {
         "ham-pid": { type: "string" },
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -87,11 +89,14 @@ export async function guardian(args: string[]): Promise<number> {
   }
   log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
   try {
+    const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {
+      listen: listenOptions(remote),
+      nodes: remote.nodes,
       timestamps: ts,
       write,
       guardian: true,
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: [...guardianArgs(flags.log, ts), ...remoteArgs(remote)],
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);

@@ -18,6 +18,7 @@ import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { listenOptions, REMOTE_OPTIONS, remoteArgs, type RemoteFlags } from "./ham_remote.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
@@ -30,6 +31,12 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
+  --tls-cert FILE  the server's certificate (PEM)
+  --tls-key FILE   its key (PEM)
+  --tls-ca FILE    the CA that signs client certificates (PEM)
+  --tls-role CN=ROLE  the role (read, report, admin) of a client certificate's CN (repeat)
+  --nodes FILE     the nodes file, for actions that name another node
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
 for tests, which use a low value to make compactions frequent).
@@ -50,6 +57,7 @@ export async function ham(args: string[]): Promise<number> {
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -73,14 +81,17 @@ export async function ham(args: string[]): Promise<number> {
   const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
+    const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
+      listen: listenOptions(remote),
+      nodes: remote.nodes,
       stateDir,
       verbosity,
       timestamps: ts,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: [...guardianArgs(flags.log, ts), ...remoteArgs(remote)],
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {

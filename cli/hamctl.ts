@@ -20,6 +20,9 @@ import { STATUS_COMMANDS } from "./hamctl/status.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
+/** Options taken anywhere before `--`, whatever the subcommand, with what their value is. */
+const GLOBAL_OPTIONS = { "state-dir": "a directory", node: "a node name", nodes: "a file" };
+
 const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
   [
     ...ENTITY_COMMANDS,
@@ -34,7 +37,16 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
-  | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
+  | {
+    kind: "run";
+    name: string;
+    stateDir: string | undefined;
+    /** `--node NAME`: the HAM of that node (over mutual TLS), not the local one. */
+    node?: string;
+    /** `--nodes FILE`: where node names are looked up. */
+    nodes?: string;
+    command: HamctlCommand;
+  };
 
 /**
  * Parses `hamctl` arguments without doing anything: the global `--state-dir DIR` (before
@@ -51,17 +63,22 @@ export type Invocation =
 export function parseHamctl(args: string[]): Invocation {
   const dd = args.indexOf("--");
   const head = dd < 0 ? args : args.slice(0, dd);
-  let stateDir: string | undefined;
+  const global: Partial<Record<keyof typeof GLOBAL_OPTIONS, string>> = {};
   const words: string[] = [];
   for (let i = 0; i < head.length; i++) {
     const a = head[i];
-    if (a === "--state-dir" || a.startsWith("--state-dir=")) {
-      stateDir = a === "--state-dir" ? head[++i] : a.slice("--state-dir=".length);
-      if (!stateDir) throw new UsageError("Option --state-dir needs a directory");
+    const option = Object.keys(GLOBAL_OPTIONS).find((o) =>
+      a === `--${o}` || a.startsWith(`--${o}=`)
+    ) as keyof typeof GLOBAL_OPTIONS | undefined;
+    if (option !== undefined) {
+      const value = a === `--${option}` ? head[++i] : a.slice(option.length + 3);
+      if (!value) throw new UsageError(`Option --${option} needs ${GLOBAL_OPTIONS[option]}`);
+      global[option] = value;
     } else {
       words.push(a);
     }
   }
+  const stateDir = global["state-dir"];
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "help" || name === "--help" || name === "-h") {
@@ -78,15 +95,19 @@ export function parseHamctl(args: string[]): Invocation {
   }
   const ownArgs = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
   if (ownArgs.includes("--help") || ownArgs.includes("-h")) return { kind: "help", command: name };
-  return { kind: "run", name, stateDir, command: sub.parse(rest) };
+  const remote = {
+    ...(global.node === undefined ? {} : { node: global.node }),
+    ...(global.nodes === undefined ? {} : { nodes: global.nodes }),
+  };
+  return { kind: "run", name, stateDir, ...remote, command: sub.parse(rest) };
 }
 
 /** The usage text: of one subcommand, or of all of them. */
 export function usage(command?: string): string {
   const sub = command === undefined ? undefined : SUBCOMMANDS.get(command);
-  if (sub) return `Usage: hamctl [--state-dir DIR] ${sub.usage} [--json]`;
+  if (sub) return `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
   return [
-    "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
+    "Usage: hamctl [--state-dir DIR] [--node NAME] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
     ...[...SUBCOMMANDS.values()].map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
@@ -95,6 +116,8 @@ export function usage(command?: string): string {
     "Options:",
     "  --state-dir DIR  the HAM's state directory (default: $HAM_STATE_DIR,",
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
+    "  --node NAME      talk to the HAM of node NAME (mutual TLS; see --nodes)",
+    "  --nodes FILE     the nodes file (default: $HAM_NODES, else DIR/nodes.yaml)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
     "",
@@ -140,7 +163,12 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     return EXIT_CODES.ok;
   }
   try {
-    await using client = await HamClient.connect({ stateDir: inv.stateDir, client: "hamctl" });
+    await using client = await HamClient.connect({
+      stateDir: inv.stateDir,
+      client: "hamctl",
+      node: inv.node,
+      nodes: inv.nodes,
+    });
     const { command } = inv;
     return await (command.run ? command.run(client, io) : sendAndPrint(client, command, io));
   } catch (err) {

@@ -18,6 +18,7 @@ import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer } from "./server.ts";
+import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -49,6 +50,10 @@ export interface HamOptions {
   guardianArgs?: string[];
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
+  listen?: TlsListenOptions;
+  /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
+  nodes?: string;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -78,6 +83,7 @@ export class HamDaemon {
   readonly log: Logger;
   readonly startedAt = Date.now();
   #server!: ControlServer;
+  #remoteServer: ControlServer | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -171,6 +177,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log);
+    let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
+    if (opts.listen) {
+      try {
+        remote = await listenTls(opts.listen);
+      } catch (err) {
+        await store.close();
+        lock.close();
+        throw err;
+      }
+    }
     const r = store.report;
     log.log(
       "info",
@@ -182,19 +198,24 @@ export class HamDaemon {
     const t1 = performance.now();
     d.engine.resume();
     timing.resume = performance.now() - t1;
-    d.#server = ControlServer.listen(
-      socketPath(opts.stateDir),
-      createHandler({
-        store,
-        engine: d.engine,
-        hub: d.hub,
-        info: () => d.info(),
-        // After this turn, so the answer to `stop` is written before connections close.
-        stop: () => void setTimeout(() => d.stop(), 0),
-        changed: () => d.changed(),
-      }),
-      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
-    );
+    const handler = createHandler({
+      store,
+      engine: d.engine,
+      hub: d.hub,
+      info: () => d.info(),
+      // After this turn, so the answer to `stop` is written before connections close.
+      stop: () => void setTimeout(() => d.stop(), 0),
+      changed: () => d.changed(),
+    });
+    const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
+    d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
+    if (remote) {
+      d.#remoteServer = new ControlServer(remote, handler, hello);
+      log.log(
+        "info",
+        `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
+      );
+    }
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
       d.hub.publish({
@@ -273,10 +294,13 @@ export class HamDaemon {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
-      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      for (const server of [this.#server, this.#remoteServer]) {
+        for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
+      }
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      await this.#remoteServer?.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
