@@ -15,7 +15,13 @@ import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
-import { listenOptions, REMOTE_OPTIONS, remoteArgs, type RemoteFlags } from "./ham_remote.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
 
@@ -92,6 +98,7 @@ export async function guardian(args: string[]): Promise<number> {
     const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {
       listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
       nodes: remote.nodes,
       timestamps: ts,
       write,

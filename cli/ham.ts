@@ -18,7 +18,13 @@ import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
-import { listenOptions, REMOTE_OPTIONS, remoteArgs, type RemoteFlags } from "./ham_remote.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
@@ -37,6 +43,9 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --tls-ca FILE    the CA that signs client certificates (PEM)
   --tls-role CN=ROLE  the role (read, report, admin) of a client certificate's CN (repeat)
   --nodes FILE     the nodes file, for actions that name another node
+  --cluster URL    join the cluster kept in etcd at URL (http://HOST:PORT)
+  --node-name NAME this node's name in the cluster (default: the host name)
+  --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
 for tests, which use a low value to make compactions frequent).
@@ -84,6 +93,7 @@ export async function ham(args: string[]): Promise<number> {
     const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
       listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
       nodes: remote.nodes,
       stateDir,
       verbosity,

@@ -1,7 +1,8 @@
 /**
  * The options of `ham` (and of the Guardian it starts, which becomes the HAM on a
  * takeover) that reach beyond the host: `--listen HOST:PORT` with `--tls-cert`,
- * `--tls-key`, `--tls-ca` and `--tls-role CN=ROLE`; `--nodes FILE`.
+ * `--tls-key`, `--tls-ca` and `--tls-role CN=ROLE`; `--nodes FILE`; and the cluster's
+ * `--cluster URL`, `--node-name NAME`, `--cluster-ttl DURATION`.
  *
  * @module
  */
@@ -9,6 +10,8 @@
 import { HamError } from "../lib/core/errors.ts";
 import { isRole, type Role } from "../lib/core/roles.ts";
 import { parseAddress, type TlsListenOptions } from "../lib/daemon/tls_server.ts";
+import type { ClusterOptions } from "../lib/cluster/cluster_node.ts";
+import { CLUSTER_TTL_MS } from "../lib/cluster/cluster_defaults.ts";
 
 /** The `parseArgs` option specs. */
 export const REMOTE_OPTIONS = {
@@ -18,6 +21,9 @@ export const REMOTE_OPTIONS = {
   "tls-ca": { type: "string" },
   "tls-role": { type: "string", multiple: true },
   nodes: { type: "string" },
+  cluster: { type: "string" },
+  "node-name": { type: "string" },
+  "cluster-ttl": { type: "string" },
 } as const;
 
 /** The parsed values of {@linkcode REMOTE_OPTIONS}. */
@@ -28,6 +34,9 @@ export interface RemoteFlags {
   "tls-ca"?: string;
   "tls-role"?: string[];
   nodes?: string;
+  cluster?: string;
+  "node-name"?: string;
+  "cluster-ttl"?: string;
 }
 
 /** The same options again, for the Guardian's command line. */
@@ -77,4 +86,35 @@ export function listenOptions(flags: RemoteFlags): TlsListenOptions | undefined 
     ca: readPem("--tls-ca", flags["tls-ca"]),
     roleOf: (identity) => roles.get(identity) ?? null,
   };
+}
+
+/** Parses a duration such as `2s` or `1500ms` (plain numbers are ms); EINVAL otherwise. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text);
+  if (!m) {
+    throw new HamError("EINVAL", `Invalid ${flag} "${text}": expected a duration (2s, 500ms)`);
+  }
+  return Math.round(Number(m[1]) * (m[2] === "s" ? 1000 : 1));
+}
+
+/** The cluster options, or undefined without `--cluster`; throws EINVAL. */
+export function clusterOptions(flags: RemoteFlags): ClusterOptions | undefined {
+  if (flags.cluster === undefined) return undefined;
+  if (!/^https?:\/\/[^/]+\/?$/.test(flags.cluster)) {
+    throw new HamError("EINVAL", `Invalid --cluster "${flags.cluster}": expected http://HOST:PORT`);
+  }
+  const nodeName = flags["node-name"] ?? Deno.hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeName)) {
+    throw new HamError("EINVAL", `Invalid --node-name "${nodeName}": letters, digits, _ . -`);
+  }
+  const ttlMs = flags["cluster-ttl"] === undefined
+    ? CLUSTER_TTL_MS
+    : parseDuration("--cluster-ttl", flags["cluster-ttl"]);
+  if (ttlMs < 2000 || ttlMs % 1000 !== 0) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid --cluster-ttl "${flags["cluster-ttl"]}": whole seconds, at least 2s`,
+    );
+  }
+  return { endpoint: flags.cluster.replace(/\/$/, ""), nodeName, ttlMs };
 }

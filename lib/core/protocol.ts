@@ -71,6 +71,11 @@ export type Request =
     env: Record<string, string> | null;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    /**
+     * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
+     * among `placement` (most preferred first; empty: any node). Absent: a local entity.
+     */
+    cluster?: { placement: string[] } | null;
   }
   | {
     id: number;
@@ -209,6 +214,22 @@ function argv(o: Obj, key: string): string[] {
 
 function optArgv(o: Obj, key: string): string[] | null {
   return o[key] === undefined || o[key] === null ? null : argv(o, key);
+}
+
+/** The `cluster` field of an attach: null, or a placement list of node names. */
+function decodeCluster(v: unknown): { placement: string[] } | null {
+  if (v === undefined || v === null) return null;
+  const placement = (v as Obj).placement ?? [];
+  if (
+    typeof v !== "object" || !Array.isArray(placement) || placement.length > 64 ||
+    !placement.every((n) => typeof n === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(n))
+  ) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "cluster": expected { placement: [node names] } (letters, digits, _ . -)`,
+    );
+  }
+  return { placement: placement as string[] };
 }
 
 const UINT32 = 0xffffffff;
@@ -401,6 +422,7 @@ export function decodeRequest(line: string): Request {
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
+        cluster: decodeCluster(o.cluster),
       };
     }
     case "attach-self":

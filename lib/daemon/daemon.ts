@@ -19,6 +19,8 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer } from "./server.ts";
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -52,6 +54,8 @@ export interface HamOptions {
   compactRecords?: number;
   /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
   listen?: TlsListenOptions;
+  /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
+  cluster?: ClusterOptions;
   /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
   nodes?: string;
 }
@@ -84,6 +88,7 @@ export class HamDaemon {
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #remoteServer: ControlServer | null = null;
+  #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -194,11 +199,21 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    if (opts.cluster) {
+      const host = clusterHost({
+        engine: d.engine,
+        hub: d.hub,
+        log,
+        changed: () => d.changed(),
+      });
+      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      await d.#cluster.recover([...store.state.entities.keys()]);
+    }
     d.#reaper.start();
     const t1 = performance.now();
     d.engine.resume();
     timing.resume = performance.now() - t1;
-    const handler = createHandler({
+    const local = createHandler({
       store,
       engine: d.engine,
       hub: d.hub,
@@ -207,6 +222,7 @@ export class HamDaemon {
       stop: () => void setTimeout(() => d.stop(), 0),
       changed: () => d.changed(),
     });
+    const handler = d.#cluster ? clusterRoutes(d.#cluster, local) : local;
     const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
     d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
     if (remote) {
@@ -225,6 +241,7 @@ export class HamDaemon {
       });
     }
     d.#keeper?.start();
+    d.#cluster?.start();
     d.changed();
     return d;
   }
@@ -298,6 +315,7 @@ export class HamDaemon {
         for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
       }
       await this.#keeper?.stop();
+      await this.#cluster?.stop();
       this.engine.stop();
       await this.#server.close();
       await this.#remoteServer?.close();

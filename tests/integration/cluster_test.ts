@@ -1,0 +1,226 @@
+/**
+ * Cluster entities on a real etcd with three HAMs (each with its Guardian, its own state
+ * directory and node name) on this machine: placement, failover when a node dies whole,
+ * fencing before failover when a node is cut from etcd, no fencing when etcd restarts
+ * within the TTL. A sampler checks all along that at most one copy runs.
+ */
+
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamView } from "../../lib/core/status_view.ts";
+import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
+import { deadline, HamProcess, processesOf } from "../support/ham_process.ts";
+import { connect } from "../../lib/client/ham.ts";
+import { TcpRelay } from "../support/tcp_relay.ts";
+
+const TTL_MS = 2000;
+const skip = etcdBinary() === null;
+if (skip) console.log("cluster tests skipped: etcd is not installed (apt-get install etcd-server)");
+
+/** Counts the processes whose command line holds `token`, every 20 ms, keeping the maximum. */
+class CopySampler implements AsyncDisposable {
+  max = 0;
+  last = 0;
+  #stop = false;
+  #loop: Promise<void>;
+
+  constructor(token: string) {
+    // The pattern must not match grep's own command line: "[.]" matches the "." of the token.
+    const pattern = token.replace(".", "[.]");
+    this.#loop = (async () => {
+      while (!this.#stop) {
+        const out = await new Deno.Command("/bin/sh", {
+          args: ["-c", 'grep -l -- "$1" /proc/[0-9]*/cmdline 2>/dev/null; true', "sh", pattern],
+          stdout: "piped",
+          stderr: "null",
+        }).output();
+        this.last = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l).length;
+        this.max = Math.max(this.max, this.last);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#stop = true;
+    await this.#loop;
+  }
+}
+
+/** Subscribes to a HAM's events from now; `next(pred)` resolves with the first match. */
+async function events(ham: HamProcess) {
+  const lib = await connect({ stateDir: ham.stateDir, client: "test" });
+  const seen: HamEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const stream = await lib.subscribe({});
+  const pump = (async () => {
+    for await (const ev of stream) {
+      seen.push({ ...ev, at: performance.now() });
+      for (const w of waiters.splice(0)) w();
+    }
+  })();
+  return {
+    seen,
+    async next(pred: (ev: HamEvent) => boolean, what: string, ms = 10_000): Promise<HamEvent> {
+      return await deadline(
+        (async () => {
+          for (;;) {
+            const ev = seen.find(pred);
+            if (ev) return ev;
+            await new Promise<void>((r) => waiters.push(r));
+          }
+        })(),
+        ms,
+        `${what}:\n${ham.log().split("\n").slice(-20).join("\n")}`,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      lib.close();
+      await pump.catch(() => {});
+    },
+  };
+}
+
+/** HAMs started together and stopped together. */
+async function startNodes(...nodes: [string, string][]): Promise<HamProcess[] & AsyncDisposable> {
+  const started = await Promise.allSettled(
+    nodes.map(([name, endpoint]) =>
+      HamProcess.start({ args: ["--cluster", endpoint, "--node-name", name] })
+    ),
+  );
+  const hams = started.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+  const all = Object.assign(hams, {
+    async [Symbol.asyncDispose]() {
+      await Promise.all(hams.map((h) => h[Symbol.asyncDispose]()));
+    },
+  });
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    await all[Symbol.asyncDispose]();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return all;
+}
+
+function token(): string {
+  return `100000.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+}
+
+async function declare(ham: HamProcess, tok: string, placement: string): Promise<void> {
+  await ham.ok("attach", "web", "--cluster", "--placement", placement, "--", "/bin/sleep", tok);
+  await ham.ok("condition", "web/death", "death", "--rearm");
+  await ham.ok("action", "web/death/restart", "restart", "--rearm");
+}
+
+const placedOn = (name: string) => (ev: HamEvent) =>
+  ev.type === "placed" && ev.entity === "web" && ev.detail?.node === name;
+
+Deno.test({
+  name: "a cluster entity runs on another node within TTL + 1 s when its node dies whole",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    await using nodes = await startNodes(["n1", etcd.url], ["n2", etcd.url], ["n3", etcd.url]);
+    const [n1, n2, n3] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    await using e2 = await events(n2);
+    // Declared through n3, edited through n2: placed on n1, the most preferred.
+    await declare(n3, tok, "n1,n2,n3");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    const local = await n1.status();
+    const web = local.entities.find((e) => e.name === "web")!;
+    assert(web.pid !== null);
+    // The edits reached the holder: a death is handled there by its restart action.
+    await until(async () => {
+      const v = await n1.ok("status", "web", "--json");
+      return v.conditions?.[0]?.actions?.length === 1 ? v : null;
+    });
+    Deno.kill(web.pid!, "SIGKILL");
+    await e1.next((ev) => ev.type === "restart" && ev.entity === "web", "local restart on n1");
+    const elsewhere = await n3.ok("status", "--json") as HamView;
+    assertEquals(elsewhere.cluster?.entities, [{
+      name: "web",
+      node: "n1",
+      placement: ["n1", "n2", "n3"],
+    }]);
+    assertEquals((await n3.ok("status", "web", "--json")).node, "n1");
+
+    const victims = await processesOf(n1.stateDir);
+    const killedAt = performance.now();
+    for (const pid of victims) Deno.kill(pid, "SIGKILL");
+    const placed = await e2.next(placedOn("n2"), "web placed on n2", 10_000);
+    const failover = await e2.next((ev) => ev.type === "failover", "failover event");
+    const ms = placed.at - killedAt;
+    assert(ms <= TTL_MS + 1000, `failover took ${ms.toFixed(0)} ms`);
+    assertEquals(failover.detail, { from: "n1", to: "n2" });
+    await until(async () => sampler.last === 1 ? true : null);
+    assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
+
+Deno.test({
+  name: "a node cut from etcd fences its copy before another node starts one",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    await using relay = new TcpRelay(etcd.clientPort);
+    await using nodes = await startNodes(
+      ["n1", `http://127.0.0.1:${relay.port}`],
+      ["n2", etcd.url],
+    );
+    const [n1, n2] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    await using e2 = await events(n2);
+    await declare(n2, tok, "n1,n2");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    const pids = await n1.pids();
+    await relay.cut();
+    const fenced = await e1.next((ev) => ev.type === "fenced", "web fenced on n1");
+    const placed = await e2.next(placedOn("n2"), "web placed on n2");
+    assert(fenced.at < placed.at, "n2 started web before n1 fenced it");
+    assertEquals(fenced.detail?.node, "n1");
+    assertEquals(await n1.pids(), pids, "the partitioned HAM and its Guardian keep running");
+    await until(async () => sampler.last === 1 ? true : null);
+    assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
+
+Deno.test({
+  name: "an etcd restart within the TTL fences nothing",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    await using nodes = await startNodes(["n1", etcd.url], ["n2", etcd.url]);
+    const [n1, n2] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    await using e2 = await events(n2);
+    await declare(n2, tok, "n1,n2");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    const before = (await n1.status()).entities.find((e) => e.name === "web")!.pid;
+    const down = performance.now();
+    await etcd.restart();
+    const gap = performance.now() - down;
+    // Two TTLs after etcd is back, any lease that was going to end has ended.
+    await until(async () => performance.now() - down > gap + 2 * TTL_MS ? true : null, "", 20_000);
+    const fenced = [...e1.seen, ...e2.seen].filter((ev) => ev.type === "fenced");
+    if (gap < 0.8 * TTL_MS) {
+      assertEquals(fenced, [], `fenced after an etcd restart of ${gap.toFixed(0)} ms`);
+      const after = (await n1.status()).entities.find((e) => e.name === "web")!.pid;
+      assertEquals(after, before);
+    } else {
+      console.log(`etcd took ${gap.toFixed(0)} ms to restart: longer than the fencing point`);
+    }
+    assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
+
+async function until<T>(f: () => Promise<T | null>, what = "", ms = 10_000): Promise<T> {
+  const { until: wait } = await import("../support/ham_process.ts");
+  return await wait(f, what, ms);
+}
