@@ -7,9 +7,9 @@
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { HamEvent } from "../../lib/core/requests.ts";
-import type { HamView } from "../../lib/core/status_view.ts";
+import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
-import { deadline, HamProcess, processesOf } from "../support/ham_process.ts";
+import { deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
 
@@ -106,10 +106,35 @@ function token(): string {
   return `100000.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
 }
 
-async function declare(ham: HamProcess, tok: string, placement: string): Promise<void> {
-  await ham.ok("attach", "web", "--cluster", "--placement", placement, "--", "/bin/sleep", tok);
-  await ham.ok("condition", "web/death", "death", "--rearm");
-  await ham.ok("action", "web/death/restart", "restart", "--rearm");
+/**
+ * Declares `web` through `declarer` (with hamctl, as a user would) and adds its death
+ * condition and restart action through `editor` (with the library: quicker than hamctl).
+ */
+async function declare(
+  declarer: HamProcess,
+  editor: HamProcess,
+  tok: string,
+  placement: string,
+): Promise<void> {
+  await declarer.ok(
+    "attach",
+    "web",
+    "--cluster",
+    "--placement",
+    placement,
+    "--",
+    "/bin/sleep",
+    tok,
+  );
+  await using ham = await connect({ stateDir: editor.stateDir, client: "test" });
+  const death = await ham.entityHandle("web").condition("death", "death", { flags: ["rearm"] });
+  await death.restart("restart", { flags: ["rearm"] });
+}
+
+/** The status of `path` (the whole HAM when null) through the library. */
+async function status<T>(ham: HamProcess, path: string | null): Promise<T> {
+  await using c = await ham.client();
+  return await c.request<T>("status", { path });
 }
 
 const placedOn = (name: string) => (ev: HamEvent) =>
@@ -127,25 +152,26 @@ Deno.test({
     await using e1 = await events(n1);
     await using e2 = await events(n2);
     // Declared through n3, edited through n2: placed on n1, the most preferred.
-    await declare(n3, tok, "n1,n2,n3");
+    await declare(n3, n2, tok, "n1,n2,n3");
     await e1.next(placedOn("n1"), "web placed on n1");
     const local = await n1.status();
     const web = local.entities.find((e) => e.name === "web")!;
     assert(web.pid !== null);
     // The edits reached the holder: a death is handled there by its restart action.
     await until(async () => {
-      const v = await n1.ok("status", "web", "--json");
-      return v.conditions?.[0]?.actions?.length === 1 ? v : null;
-    });
+      const v = await status<EntityView>(n1, "web");
+      return v.conditions[0]?.actions.length === 1 ? v : null;
+    }, "the edits on n1");
     Deno.kill(web.pid!, "SIGKILL");
     await e1.next((ev) => ev.type === "restart" && ev.entity === "web", "local restart on n1");
-    const elsewhere = await n3.ok("status", "--json") as HamView;
+    const elsewhere = await status<HamView>(n3, null);
     assertEquals(elsewhere.cluster?.entities, [{
       name: "web",
       node: "n1",
       placement: ["n1", "n2", "n3"],
     }]);
-    assertEquals((await n3.ok("status", "web", "--json")).node, "n1");
+    assertEquals((await status<EntityView>(n3, "web")).node, "n1");
+    assert(/Cluster Entity *: web on n1/.test(await n3.ok("status")));
 
     const victims = await processesOf(n1.stateDir);
     const killedAt = performance.now();
@@ -155,7 +181,7 @@ Deno.test({
     const ms = placed.at - killedAt;
     assert(ms <= TTL_MS + 1000, `failover took ${ms.toFixed(0)} ms`);
     assertEquals(failover.detail, { from: "n1", to: "n2" });
-    await until(async () => sampler.last === 1 ? true : null);
+    await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
     assertEquals(sampler.max, 1, "two copies ran at once");
   },
 });
@@ -175,7 +201,7 @@ Deno.test({
     await using sampler = new CopySampler(tok);
     await using e1 = await events(n1);
     await using e2 = await events(n2);
-    await declare(n2, tok, "n1,n2");
+    await declare(n2, n2, tok, "n1,n2");
     await e1.next(placedOn("n1"), "web placed on n1");
     const pids = await n1.pids();
     await relay.cut();
@@ -184,7 +210,7 @@ Deno.test({
     assert(fenced.at < placed.at, "n2 started web before n1 fenced it");
     assertEquals(fenced.detail?.node, "n1");
     assertEquals(await n1.pids(), pids, "the partitioned HAM and its Guardian keep running");
-    await until(async () => sampler.last === 1 ? true : null);
+    await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
     assertEquals(sampler.max, 1, "two copies ran at once");
   },
 });
@@ -200,14 +226,17 @@ Deno.test({
     await using sampler = new CopySampler(tok);
     await using e1 = await events(n1);
     await using e2 = await events(n2);
-    await declare(n2, tok, "n1,n2");
+    await declare(n2, n2, tok, "n1,n2");
     await e1.next(placedOn("n1"), "web placed on n1");
     const before = (await n1.status()).entities.find((e) => e.name === "web")!.pid;
     const down = performance.now();
     await etcd.restart();
     const gap = performance.now() - down;
     // Two TTLs after etcd is back, any lease that was going to end has ended.
-    await until(async () => performance.now() - down > gap + 2 * TTL_MS ? true : null, "", 20_000);
+    await until(
+      () => ownerLeaseAlive(etcd, down + gap + 2 * TTL_MS),
+      "renewals after etcd's restart",
+    );
     const fenced = [...e1.seen, ...e2.seen].filter((ev) => ev.type === "fenced");
     if (gap < 0.8 * TTL_MS) {
       assertEquals(fenced, [], `fenced after an etcd restart of ${gap.toFixed(0)} ms`);
@@ -220,7 +249,15 @@ Deno.test({
   },
 });
 
-async function until<T>(f: () => Promise<T | null>, what = "", ms = 10_000): Promise<T> {
-  const { until: wait } = await import("../support/ham_process.ts");
-  return await wait(f, what, ms);
+/** True once, after `after` (performance.now()), the owner key of web is held under a live lease. */
+async function ownerLeaseAlive(etcd: EtcdProcess, after: number): Promise<true | null> {
+  if (performance.now() < after) return null;
+  const post = async (path: string, body: unknown) =>
+    await (await fetch(`${etcd.url}/v3/${path}`, { method: "POST", body: JSON.stringify(body) }))
+      .json();
+  const range = await post("kv/range", { key: btoa("/ham/owner/web") });
+  const lease = range.kvs?.[0]?.lease;
+  if (!lease) throw new Error("the owner key of web is gone");
+  const ttl = await post("lease/timetolive", { ID: lease });
+  return Number(ttl.TTL ?? -1) > 0 ? true : null;
 }
