@@ -13,8 +13,8 @@
 import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
-import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
 import {
   clusterOptions,
   listenOptions,
@@ -24,6 +24,7 @@ import {
 } from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
+       [--log-format text|json]
 
 The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
@@ -38,6 +39,7 @@ export async function guardian(args: string[]): Promise<number> {
         "ham-pid": { type: "string" },
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
+        "log-format": { type: "string", default: "text" },
         ...REMOTE_OPTIONS,
       },
       strict: true,
@@ -50,9 +52,10 @@ export async function guardian(args: string[]): Promise<number> {
   const stateDir = flags["state-dir"];
   const hamPid = flags["ham-pid"] === undefined ? null : Number(flags["ham-pid"]);
   const ts = flags.timestamps;
+  const logFormat = flags["log-format"];
   if (
     !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
-    !isTimestampStyle(ts)
+    !isTimestampStyle(ts) || !isLogFormat(logFormat)
   ) {
     console.error(USAGE);
     return EXIT_CODES.usage;
@@ -63,6 +66,7 @@ export async function guardian(args: string[]): Promise<number> {
     verbosity: () => verbosity(),
     write,
     timestamps: ts,
+    format: logFormat,
   });
   // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
   let takingOver = false;
@@ -73,6 +77,8 @@ export async function guardian(args: string[]): Promise<number> {
     Deno.exit(EXIT_CODES.ok);
   };
   Deno.addSignalListener("SIGTERM", onTerm);
+  const onHangup = () => reopenLog(log, "Guardian");
+  Deno.addSignalListener("SIGHUP", onHangup);
   let g: Guardian;
   try {
     g = await Guardian.start({ stateDir, hamPid, log });
@@ -101,12 +107,17 @@ export async function guardian(args: string[]): Promise<number> {
       cluster: clusterOptions(remote),
       nodes: remote.nodes,
       timestamps: ts,
+      logFormat,
       write,
       guardian: true,
-      guardianArgs: [...guardianArgs(flags.log, ts), ...remoteArgs(remote)],
+      guardianArgs: [
+        ...guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
+    Deno.removeSignalListener("SIGHUP", onHangup);
     return await serve(daemon, pending);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);

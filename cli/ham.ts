@@ -15,9 +15,17 @@ import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
-import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
+import {
+  isLogFormat,
+  isTimestampStyle,
+  logFileWriter,
+  type LogFormat,
+  type Logger,
+} from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 import {
   clusterOptions,
   listenOptions,
@@ -27,7 +35,8 @@ import {
 } from "./ham_remote.ts";
 
 const USAGE =
-  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
+           [--log-format text|json] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
@@ -36,7 +45,9 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   -v               more verbose (repeat: -vv, -vvv)
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
+  --log-format F   text, or json: one JSON object per line (default: text)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --version        print the version
   --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
   --tls-cert FILE  the server's certificate (PEM)
   --tls-key FILE   its key (PEM)
@@ -47,7 +58,7 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --node-name NAME this node's name in the cluster (default: the host name)
   --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
 
-Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
+Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
 `;
 
@@ -63,9 +74,11 @@ export async function ham(args: string[]): Promise<number> {
         v: { type: "boolean", short: "v", multiple: true },
         log: { type: "string" },
         timestamps: { type: "string" },
+        "log-format": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
         ...REMOTE_OPTIONS,
       },
       strict: true,
@@ -75,6 +88,10 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${(err as Error).message}\n${USAGE}`);
     return EXIT_CODES.usage;
   }
+  if (flags.version) {
+    console.log(VERSION_LINE);
+    return EXIT_CODES.ok;
+  }
   if (flags.help) {
     console.log(USAGE);
     return EXIT_CODES.ok;
@@ -82,6 +99,11 @@ export async function ham(args: string[]): Promise<number> {
   const ts = flags.timestamps ?? "absolute";
   if (!isTimestampStyle(ts)) {
     console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const logFormat = flags["log-format"] ?? "text";
+  if (!isLogFormat(logFormat)) {
+    console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   const stateDir = resolveStateDir(flags["state-dir"]);
@@ -98,10 +120,14 @@ export async function ham(args: string[]): Promise<number> {
       stateDir,
       verbosity,
       timestamps: ts,
+      logFormat,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: [...guardianArgs(flags.log, ts), ...remoteArgs(remote)],
+      guardianArgs: [
+        ...guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {
@@ -118,9 +144,22 @@ export function compactRecordsFromEnv(): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
+/** What a Guardian passes on to the HAM it becomes. */
+export interface PassedOn {
+  log: string | undefined;
+  timestamps: string;
+  logFormat: LogFormat;
+}
+
 /** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
-export function guardianArgs(log: string | undefined, timestamps: string): string[] {
-  return [...(log ? ["--log", log] : []), "--timestamps", timestamps];
+export function guardianArgs(o: PassedOn): string[] {
+  return [
+    ...(o.log ? ["--log", o.log] : []),
+    "--timestamps",
+    o.timestamps,
+    "--log-format",
+    o.logFormat,
+  ];
 }
 
 /**
@@ -145,15 +184,27 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
     handlers.set(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
   });
+  const onHangup = () => reopenLog(daemon.log, "HAM");
+  Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
   for (const remove of listeners) remove();
+  Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;
+}
+
+/** SIGHUP: reopens the log file (after logrotate moved it) and says so in the new one. */
+export function reopenLog(log: Logger, role: string): void {
+  if (log.reopen()) {
+    log.log("info", `${role} ${Deno.pid} reopened its log on SIGHUP`);
+  } else {
+    log.log("warn", `${role} ${Deno.pid} could not reopen its log on SIGHUP, keeping the old one`);
+  }
 }
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
-  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  Deno.mkdirSync(stateDir, { recursive: true, mode: DEFAULTS.stateDirMode });
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -11,7 +11,7 @@ import { HamError } from "../lib/core/errors.ts";
 import { isRole, type Role } from "../lib/core/roles.ts";
 import { parseAddress, type TlsListenOptions } from "../lib/daemon/tls_server.ts";
 import type { ClusterOptions } from "../lib/cluster/cluster_node.ts";
-import { CLUSTER_TTL_MS } from "../lib/cluster/cluster_defaults.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 
 /** The `parseArgs` option specs. */
 export const REMOTE_OPTIONS = {
@@ -108,7 +108,7 @@ export function clusterOptions(flags: RemoteFlags): ClusterOptions | undefined {
     throw new HamError("EINVAL", `Invalid --node-name "${nodeName}": letters, digits, _ . -`);
   }
   const ttlMs = flags["cluster-ttl"] === undefined
-    ? CLUSTER_TTL_MS
+    ? DEFAULTS.clusterTtlMs
     : parseDuration("--cluster-ttl", flags["cluster-ttl"]);
   if (ttlMs < 2000 || ttlMs % 1000 !== 0) {
     throw new HamError(

@@ -9,6 +9,7 @@
 import { HamError, isErrorCode } from "../core/errors.ts";
 import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -25,6 +26,20 @@ export interface ConnectOptions {
   node?: string;
   /** The nodes file. @default {$HAM_NODES, else `<state-dir>/nodes.yaml`} */
   nodes?: string;
+  /**
+   * Starts the timer of a request's time limit. @default {a `setTimeout`} (`hamctl` passes
+   * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
+   * the `node:` compatibility layer, ~15 ms of a short-lived process)
+   */
+  startTimer?: StartTimer;
+}
+
+/** Calls `onExpire` after `ms` unless the returned function is called first. */
+export type StartTimer = (ms: number, onExpire: () => void) => () => void;
+
+function startTimeout(ms: number, onExpire: () => void): () => void {
+  const timer = setTimeout(onExpire, ms);
+  return () => clearTimeout(timer);
 }
 
 /** What the HAM answers to `hello`. */
@@ -62,12 +77,15 @@ interface Pending {
   op: string;
   resolve: (value: unknown) => void;
   reject: (err: HamError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops the timer of its time limit. */
+  cancel: (() => void) | undefined;
   /** Written to a connection: lost with it. */
   sent: boolean;
 }
 
 const encoder = new TextEncoder();
+/** The size of each read from the socket. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -123,6 +141,7 @@ export class HamClient implements AsyncDisposable {
   #loop: Promise<void>;
   #name: string;
   #timeoutMs: number;
+  #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pushed = new Set<ReadableStreamDefaultController<unknown>>();
@@ -138,16 +157,16 @@ export class HamClient implements AsyncDisposable {
   private constructor(
     conn: Deno.Conn,
     path: string,
-    name: string,
-    timeoutMs: number,
+    opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
   ) {
     this.#conn = conn;
     this.socketPath = path;
     this.address = remote?.address ?? path;
     this.#dial = remote?.dial ?? (() => dial(path));
-    this.#name = name;
-    this.#timeoutMs = timeoutMs;
+    this.#name = opts.client ?? "lib";
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULTS.requestTimeoutMs;
+    this.#startTimer = opts.startTimer ?? startTimeout;
     this.closed = this.#closed.promise;
     this.#loop = this.#readLoop(conn);
   }
@@ -172,8 +191,7 @@ export class HamClient implements AsyncDisposable {
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
   ): Promise<HamClient> {
-    const timeoutMs = opts.timeoutMs ?? 30_000;
-    const client = new HamClient(conn, path, opts.client ?? "lib", timeoutMs, remote);
+    const client = new HamClient(conn, path, opts, remote);
     try {
       await client.#hello();
       return client;
@@ -267,17 +285,17 @@ export class HamClient implements AsyncDisposable {
   #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
     if (this.#ended) return Promise.reject(this.#ended);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
-    const timer = timeoutMs > 0
-      ? setTimeout(() => {
+    const cancel = timeoutMs > 0
+      ? this.#startTimer(timeoutMs, () => {
         this.#pending.delete(id);
         reject(new HamError("ETIMEDOUT", `Timed out after ${timeoutMs} ms waiting for "${op}"`));
-      }, timeoutMs)
+      })
       : undefined;
     const pending: Pending = {
       op,
       resolve: resolve as (v: unknown) => void,
       reject,
-      timer,
+      cancel,
       sent: false,
     };
     this.#pending.set(id, pending);
@@ -309,7 +327,10 @@ export class HamClient implements AsyncDisposable {
       `Lost the connection to the HAM at ${this.#where}`,
     );
     try {
-      for await (const chunk of conn.readable) {
+      // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
+      const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+        const chunk = buffer.subarray(0, n);
         const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
         partial = lines.pop()!;
         for (const line of lines) if (line.trim() !== "") this.#onLine(line);
@@ -335,7 +356,7 @@ export class HamClient implements AsyncDisposable {
     for (const [id, p] of this.#pending) {
       if (!p.sent) continue;
       this.#pending.delete(id);
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#reconnecting ??= this.#reestablish(reason).then((ok) => {
@@ -345,7 +366,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #reestablish(reason: HamError): Promise<boolean> {
-    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
       let conn: Deno.Conn | null = null;
       try {
@@ -399,7 +420,7 @@ export class HamClient implements AsyncDisposable {
     const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;
     if (!pending) return; // an answer that came after its time limit
     this.#pending.delete(o.id as number);
-    clearTimeout(pending.timer);
+    pending.cancel?.();
     if (o.ok === true) return pending.resolve(o.result);
     const error = (o.error ?? {}) as { code?: unknown; message?: unknown };
     const message = typeof error.message === "string" ? error.message : `"${pending.op}" failed`;
@@ -417,7 +438,7 @@ export class HamClient implements AsyncDisposable {
       this.#conn.close();
     } catch { /* already closed by the peer */ }
     for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#pending.clear();

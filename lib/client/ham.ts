@@ -26,6 +26,7 @@ import {
   type WaitResult,
 } from "../core/requests.ts";
 import type { StatusView } from "../core/status_view.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /**
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
@@ -52,7 +53,7 @@ export class Ham implements AsyncDisposable {
    */
   constructor(client: HamClient, opts: { reattachWithinMs?: number } = {}) {
     this.client = client;
-    this.#reattachWithinMs = opts.reattachWithinMs ?? 30_000;
+    this.#reattachWithinMs = opts.reattachWithinMs ?? DEFAULTS.reattachWithinMs;
   }
 
   /** Attaches a command to start, or a running pid, as entity `name` (`ham_attach`). */
@@ -204,7 +205,7 @@ export class Ham implements AsyncDisposable {
     target: WaitFor,
     opts: { timeoutMs?: number; since?: number } = {},
   ): Promise<WaitResult> {
-    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const timeoutMs = opts.timeoutMs ?? DEFAULTS.waitTimeoutMs;
     return this.client.request<WaitResult>(
       "wait",
       { entity, for: target, timeoutMs, since: opts.since ?? null },

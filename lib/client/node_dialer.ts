@@ -8,13 +8,13 @@
  * @module
  */
 
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { resolveStateDir } from "../os/state_dir.ts";
 import type { ConnectOptions, Dialer } from "./client.ts";
 import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
 
-/** The time limit of the TCP connection and TLS handshake, in ms. */
-const HANDSHAKE_MS = 5_000;
+const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
 
 /** Resolves `node` in the nodes file and returns a dialer for it. */
 export async function remoteDialer(

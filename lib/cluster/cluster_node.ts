@@ -24,13 +24,7 @@
 import { HamError } from "../core/errors.ts";
 import type { Request } from "../core/protocol.ts";
 import { writeFileAtomic } from "../store/durable.ts";
-import {
-  CLUSTER_FENCE_FRACTION,
-  CLUSTER_PREFIX,
-  CLUSTER_RANK_TICKS,
-  CLUSTER_REQUEST_FRACTION,
-  CLUSTER_TICKS_PER_TTL,
-} from "./cluster_defaults.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import {
   type ClusterAttach,
   type ClusterSpec,
@@ -89,6 +83,8 @@ interface Persisted {
   held: Record<string, number>;
 }
 
+/** The key prefix of everything ham keeps in etcd. */
+const CLUSTER_PREFIX = "/ham/";
 const NODES = `${CLUSTER_PREFIX}nodes/`;
 const ENTITIES = `${CLUSTER_PREFIX}entities/`;
 const OWNERS = `${CLUSTER_PREFIX}owner/`;
@@ -118,8 +114,8 @@ export class ClusterNode {
   constructor(opts: ClusterOptions, stateDir: string, host: ClusterHost) {
     this.name = opts.nodeName;
     this.ttlMs = opts.ttlMs;
-    this.#tickMs = opts.ttlMs / CLUSTER_TICKS_PER_TTL;
-    this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * CLUSTER_REQUEST_FRACTION);
+    this.#tickMs = opts.ttlMs / DEFAULTS.clusterTicksPerTtl;
+    this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * DEFAULTS.clusterRequestFraction);
     this.#host = host;
     this.#file = `${stateDir}/cluster.json`;
     this.#view = { node: this.name, nodes: [], entities: [] };
@@ -265,14 +261,14 @@ export class ClusterNode {
   #renewed(sentAt: number): void {
     this.#renewedAt = sentAt;
     clearTimeout(this.#fenceTimer);
-    const due = sentAt + this.ttlMs * CLUSTER_FENCE_FRACTION - performance.now();
+    const due = sentAt + this.ttlMs * DEFAULTS.clusterFenceFraction - performance.now();
     this.#fenceTimer = setTimeout(() => this.#fenceIfLate(), Math.max(0, due));
   }
 
   /** The fencing rule: no renewal for 0.8 × TTL stops every held copy. */
   #fenceIfLate(): void {
     const silent = performance.now() - this.#renewedAt;
-    if (silent < this.ttlMs * CLUSTER_FENCE_FRACTION || this.#held.size === 0) return;
+    if (silent < this.ttlMs * DEFAULTS.clusterFenceFraction || this.#held.size === 0) return;
     void this.#fenceAll(`no lease renewal for ${Math.round(silent)} ms`);
   }
 
@@ -403,7 +399,7 @@ export class ClusterNode {
     const now = performance.now();
     const since = this.#freeSince.get(name) ?? now;
     this.#freeSince.set(name, since);
-    if (now - since < rank * CLUSTER_RANK_TICKS * this.#tickMs) return;
+    if (now - since < rank * DEFAULTS.clusterRankTicks * this.#tickMs) return;
     const key = OWNERS + name;
     const won = await this.#etcd.txn(
       [{ key, target: "CREATE", createRevision: "0" }],

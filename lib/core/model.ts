@@ -9,6 +9,7 @@
 import { HamError } from "./errors.ts";
 import type { ActionKind, ConditionType } from "./flags.ts";
 import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** How a process ended. `code` and `signal` are both null when it is unknown (not our child). */
 export interface ExitStatus {
@@ -233,7 +234,7 @@ export function createState(): HamState {
   entities.set(GLOBAL_ENTITY, newEntity(GLOBAL_ENTITY, "global", 0));
   return {
     seq: 0,
-    verbosity: 1,
+    verbosity: DEFAULTS.verbosity,
     hamFailures: 0,
     guardianFailures: 0,
     lastTakeover: null,

@@ -29,18 +29,13 @@ import {
 } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
 import { type ItemPath, parsePath, validateEntityName, validateName } from "./names.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { POLICY_DEFAULTS } from "./restart_policy.ts";
+
+const MAX_DURATION_MS = DEFAULTS.maxDurationMs;
 
 /** Version of this protocol, checked in the `hello` handshake. */
 export const PROTOCOL_VERSION = 1;
-
-/** The longest request line accepted, in bytes; longer lines get EMSGSIZE and a close. */
-export const MAX_LINE_BYTES = 256 * 1024;
-
-/** Largest argv accepted for a command (entries). */
-export const MAX_ARGV = 4096;
-
-/** Largest time value accepted anywhere (ms): about 24.8 days, the setTimeout limit. */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 /** Control commands (QNX HENABLE … HGETFLAGS). */
 export type ControlCommand =
@@ -127,7 +122,12 @@ export type Request =
     timeoutMs: number;
     /** Also accept a matching event with this sequence number or later, already past. */
     since: number | null;
+    /** With `restarted` or `running`: reached once the entity runs with a pid other than this. */
+    pid: number | null;
   }
+  | { id: number; op: "kill"; entity: string; signal: number }
+  | { id: number; op: "restart"; entity: string }
+  | { id: number; op: "list" }
   | { id: number; op: "events"; since: number; entity: string | null; limit: number }
   | {
     id: number;
@@ -198,7 +198,7 @@ function bool(o: Obj, key: string, dflt: boolean): boolean {
 function argv(o: Obj, key: string): string[] {
   const v = o[key];
   if (
-    !Array.isArray(v) || v.length === 0 || v.length > MAX_ARGV ||
+    !Array.isArray(v) || v.length === 0 || v.length > DEFAULTS.maxArgv ||
     !v.every((x) => typeof x === "string" && !x.includes("\0"))
   ) {
     throw new HamError(
@@ -263,7 +263,7 @@ export function decodePolicy(v: unknown): RestartPolicy | null {
     throw new HamError("EINVAL", `Invalid field "policy": expected an object`);
   }
   const o = v as Obj;
-  const jitter = o.jitter ?? 0;
+  const jitter = o.jitter ?? POLICY_DEFAULTS.jitter;
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
     throw new HamError(
       "EINVAL",
@@ -271,12 +271,12 @@ export function decodePolicy(v: unknown): RestartPolicy | null {
     );
   }
   const p: RestartPolicy = {
-    backoffMs: int(o, "backoffMs", 0, MAX_DURATION_MS, 0),
-    maxBackoffMs: int(o, "maxBackoffMs", 0, MAX_DURATION_MS, 30_000),
+    backoffMs: int(o, "backoffMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.backoffMs),
+    maxBackoffMs: int(o, "maxBackoffMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.maxBackoffMs),
     jitter,
-    intensity: int(o, "intensity", 0, 1_000_000, 0),
-    windowMs: int(o, "windowMs", 1, MAX_DURATION_MS, 60_000),
-    cooldownMs: int(o, "cooldownMs", 0, MAX_DURATION_MS, 0),
+    intensity: int(o, "intensity", 0, 1_000_000, POLICY_DEFAULTS.intensity),
+    windowMs: int(o, "windowMs", 1, MAX_DURATION_MS, POLICY_DEFAULTS.windowMs),
+    cooldownMs: int(o, "cooldownMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.cooldownMs),
   };
   if (p.maxBackoffMs < p.backoffMs) p.maxBackoffMs = p.backoffMs;
   return p;
@@ -305,18 +305,21 @@ export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionPara
     }
     case "signal": {
       const pid = o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX);
-      return { kind, pid, signal: parseSignal(o.signal ?? "SIGTERM") };
+      return { kind, pid, signal: parseSignal(o.signal ?? DEFAULTS.signalActionSignal) };
     }
     case "log": {
       const message = str(o, "message");
-      if (message.length > 4096) {
-        throw new HamError("EINVAL", `Invalid field "message": longer than 4096 characters`);
+      if (message.length > DEFAULTS.maxLogMessage) {
+        throw new HamError(
+          "EINVAL",
+          `Invalid field "message": longer than ${DEFAULTS.maxLogMessage} characters`,
+        );
       }
       return {
         kind,
         message,
-        prefix: bool(o, "prefix", true),
-        verbosity: int(o, "verbosity", 0, 9, 1),
+        prefix: bool(o, "prefix", DEFAULTS.logActionPrefix),
+        verbosity: int(o, "verbosity", 0, 9, DEFAULTS.logActionVerbosity),
       };
     }
     case "heartbeat-healthy":
@@ -560,12 +563,24 @@ export function decodeRequest(line: string): Request {
         op,
         entity: validateEntityName(o.entity, false),
         for: target as WaitFor,
-        timeoutMs: int(o, "timeoutMs", 0, MAX_DURATION_MS, 30_000),
+        timeoutMs: int(o, "timeoutMs", 0, MAX_DURATION_MS, DEFAULTS.waitTimeoutMs),
         since: o.since === undefined || o.since === null
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
+        pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
       };
     }
+    case "kill":
+      return {
+        id,
+        op,
+        entity: validateEntityName(o.entity, false),
+        signal: parseSignal(o.signal ?? "SIGTERM"),
+      };
+    case "restart":
+      return { id, op, entity: validateEntityName(o.entity, false) };
+    case "list":
+      return { id, op };
     case "events":
       return {
         id,

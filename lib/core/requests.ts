@@ -8,6 +8,7 @@
 
 import { type ActionKind, parseFlags, parseSignal } from "./flags.ts";
 import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** An event of the HAM's stream, as `events` and `subscribe` deliver it. */
 export interface HamEvent {
@@ -180,8 +181,8 @@ export const actionParams = {
   log: (message: string, opts: LogFields = {}): ParamFields => ({
     kind: "log",
     message,
-    prefix: opts.prefix ?? true,
-    verbosity: opts.verbosity ?? 1,
+    prefix: opts.prefix ?? DEFAULTS.logActionPrefix,
+    verbosity: opts.verbosity ?? DEFAULTS.logActionVerbosity,
   }),
   /** Resets the entity's heartbeat health. */
   heartbeatHealthy: (): ParamFields => ({ kind: "heartbeat-healthy" }),

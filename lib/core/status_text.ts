@@ -109,6 +109,7 @@ function hamLines(v: HamView): Line[] {
     ["Ham Failures", v.hamFailures],
     ["Guardian Failures", v.guardianFailures],
     ["Last Takeover", v.lastTakeover ?? "never"],
+    ["Log Lines Lost", v.logLinesLost],
     ["Verbosity", v.verbosity],
     ["Num Entities", v.numEntities],
     ["Num Conditions", v.numConditions],

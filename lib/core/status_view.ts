@@ -34,6 +34,8 @@ export interface HamInfo {
   guardianPid: number | null;
   /** When this HAM started, in ms since the epoch. */
   startedAt: number;
+  /** Log lines this HAM could not write (a full disk). @default 0 */
+  logLinesLost?: number;
 }
 
 /** The last death of an entity; `at` is an ISO time. */
@@ -193,6 +195,8 @@ export interface HamView {
   guardianFailures: number;
   /** When the Guardian last took over, or null. */
   lastTakeover: string | null;
+  /** Log lines this HAM could not write (a full disk): counted, never fatal. */
+  logLinesLost: number;
   /** The activity log's verbosity. */
   verbosity: number;
   /** Entities listed (the global one only with conditions). */
@@ -323,6 +327,7 @@ function hamView(state: HamState, ham: HamInfo): HamView {
     hamFailures: state.hamFailures,
     guardianFailures: state.guardianFailures,
     lastTakeover: state.lastTakeover === null ? null : iso(state.lastTakeover),
+    logLinesLost: ham.logLinesLost ?? 0,
     verbosity: state.verbosity,
     numEntities: entities.length,
     numConditions: conditions.length,

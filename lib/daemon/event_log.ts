@@ -13,6 +13,7 @@
 
 import { join } from "node:path";
 import type { HamEvent } from "./event_hub.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode EventLog.open}. */
 export interface EventLogOptions {
@@ -74,13 +75,13 @@ export class EventLog {
   /** Opens (creating) the log in `<stateDir>/events`. */
   static open(stateDir: string, opts: EventLogOptions = {}): EventLog {
     const dir = join(stateDir, "events");
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
     const segments = [...Deno.readDirSync(dir)].map((e) => NAME.exec(e.name)).filter((m) => m)
       .map((m) => Number(m![1])).sort((a, b) => a - b);
     const log = new EventLog(dir, segments, {
-      segmentBytes: opts.segmentBytes ?? 1 << 20,
-      maxSegments: opts.maxSegments ?? 16,
-      syncMs: opts.syncMs ?? 200,
+      segmentBytes: opts.segmentBytes ?? DEFAULTS.eventSegmentBytes,
+      maxSegments: opts.maxSegments ?? DEFAULTS.eventSegments,
+      syncMs: opts.syncMs ?? DEFAULTS.eventSyncMs,
     });
     const last = segments.at(-1);
     if (last !== undefined) {
@@ -141,7 +142,12 @@ export class EventLog {
       }
     }
     const path = join(this.dir, segName(this.#segments.at(-1)!));
-    this.#file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o600 });
+    this.#file = Deno.openSync(path, {
+      append: true,
+      create: true,
+      write: true,
+      mode: DEFAULTS.lockMode,
+    });
   }
 
   /**

@@ -11,11 +11,11 @@ import { HamError, toHamError } from "../core/errors.ts";
 import {
   decodeRequest,
   encodeResponse,
-  MAX_LINE_BYTES,
   PROTOCOL_VERSION,
   type Request,
   type Response,
 } from "../core/protocol.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
 
 /** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
@@ -134,11 +134,11 @@ export class Connection {
         if (line.length > 0) yield line;
       }
       pending = chunk.slice(start);
-      if (pending.length > MAX_LINE_BYTES) {
+      if (pending.length > DEFAULTS.maxLineBytes) {
         await this.send(
           errorResponse(
             0,
-            new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`),
+            new HamError("EMSGSIZE", `Request line longer than ${DEFAULTS.maxLineBytes} bytes`),
           ),
         );
         return;
@@ -189,7 +189,7 @@ export class ControlServer {
       Deno.removeSync(path);
     } catch { /* no stale socket */ }
     const listener = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, 0o600);
+    Deno.chmodSync(path, DEFAULTS.socketMode);
     return new ControlServer(listener, handler, hello);
   }
 

@@ -8,7 +8,7 @@
 
 import type { ActionSite, EngineEvent } from "./action_runner.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
-import { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import type { Logger } from "../os/logger.ts";
 import type { ActionParams, HamState } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
@@ -135,9 +135,9 @@ export class Restarter {
     }]);
     const restarted = ctx.state.entities.get(name);
     if (restarted?.heartbeat) {
-      ctx.startHeartbeat(name, restarted.kind === "self" ? RESTART_HEARTBEAT_GRACE_MS : 0);
+      ctx.startHeartbeat(name, restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0);
     }
-    ctx.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    ctx.log.log("notice", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     ctx.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     ctx.track(onRestart());
     return true;

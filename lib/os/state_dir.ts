@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../core/defaults.ts";
 /**
  * Where a HAM keeps its socket, lock, journal, log and status mirror: the state
  * directory, and the well-known paths inside it.
@@ -29,8 +30,8 @@ export function resolveStateDir(explicit?: string): string {
   const runtime = Deno.env.get("XDG_RUNTIME_DIR");
   if (runtime) return `${runtime.replace(/\/+$/, "")}/ham`;
   const uid = Deno.uid();
-  if (uid === 0) return "/run/ham";
-  return `/tmp/ham-${uid ?? "unknown"}`;
+  if (uid === 0) return DEFAULTS.rootStateDir;
+  return DEFAULTS.userStateDir.replace("<uid>", String(uid ?? "unknown"));
 }
 
 /** The control socket: `<dir>/ham.sock`. */
@@ -50,5 +51,5 @@ export function statusDir(dir: string): string {
 
 /** The activity log: `<dir>/ham.log`. */
 export function logPath(dir: string): string {
-  return `${dir}/ham.log`;
+  return `${dir}/${DEFAULTS.logFileName}`;
 }

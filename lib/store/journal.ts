@@ -16,11 +16,10 @@ import { crc32 } from "node:zlib";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** The journal's sub-directory of the state directory. */
 export const JOURNAL_DIR = "journal";
-/** Frames longer than this are treated as corrupt. */
-export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const HEADER = 8;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -87,7 +86,7 @@ function readFrame(bytes: Uint8Array, off: number): { record: HamRecord; end: nu
   if (bytes.length - off < HEADER) return "incomplete frame header";
   const view = new DataView(bytes.buffer, bytes.byteOffset + off, HEADER);
   const length = view.getUint32(0, true);
-  if (length < PAYLOAD_START.length || length > MAX_FRAME_BYTES) {
+  if (length < PAYLOAD_START.length || length > DEFAULTS.maxFrameBytes) {
     return `bad frame length ${length}`;
   }
   if (off + HEADER + length > bytes.length) return "incomplete frame";

@@ -9,12 +9,18 @@
 
 import { HamError } from "../core/errors.ts";
 import { lockPath } from "../os/state_dir.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Opens the state directory's lock file, creating the directory (0700) and file (0600). */
 export async function openLockFile(dir: string): Promise<Deno.FsFile> {
-  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  Deno.chmodSync(dir, 0o700);
-  return await Deno.open(lockPath(dir), { create: true, read: true, write: true, mode: 0o600 });
+  Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
+  Deno.chmodSync(dir, DEFAULTS.stateDirMode);
+  return await Deno.open(lockPath(dir), {
+    create: true,
+    read: true,
+    write: true,
+    mode: DEFAULTS.lockMode,
+  });
 }
 
 /** Writes this process's pid into a lock file it holds, for the EBUSY message of others. */

@@ -28,6 +28,7 @@ import {
   writeEncodedSnapshot,
 } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -267,6 +268,8 @@ export class StateStore {
   #tables: StateTables;
   #compacting: Promise<void> | null = null;
   #failed: HamError | null = null;
+  /** Called after the state was reloaded from disk because a journal write failed. */
+  onReload: (() => void) | null = null;
 
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
@@ -343,8 +346,8 @@ export class StateStore {
   /** True when the journal has grown enough since the last snapshot to be worth folding. */
   shouldCompact(): boolean {
     const records = this.journal.nextSeq - 1 - this.#snapshotSeq;
-    return this.journal.sizeBytes > (this.#options.compactBytes ?? 4 * 1024 * 1024) ||
-      records > (this.#options.compactRecords ?? 50_000);
+    return this.journal.sizeBytes > (this.#options.compactBytes ?? DEFAULTS.compactBytes) ||
+      records > (this.#options.compactRecords ?? DEFAULTS.compactRecords);
   }
 
   /**
@@ -421,6 +424,7 @@ export class StateStore {
   #rolledBack(): void {
     try {
       this.#reloadSync();
+      this.onReload?.();
     } catch (err) {
       this.#failed = toHamError(err);
       this.#log(

@@ -298,3 +298,31 @@ Deno.test("a command that daemonizes is followed to the daemon's pid", opts, asy
   assertEquals(st.lastExit.signal, "SIGSEGV");
   assertEquals(st.pid, null);
 });
+
+Deno.test("attach onto a placeholder keeps the placeholder's keep-on-death", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("entity", "pk", "--keep-on-death");
+  await ham.ok("attach", "pk", "--", "/bin/sleep", "1000");
+  const pk = await ham.ok("status", "pk", "--json");
+  assertEquals(pk.flags, 0x2);
+  await because(ham, "pk", "dead", () => Deno.kill(pk.pid, "SIGKILL"));
+  const after = await ham.ok("status", "pk", "--json");
+  assertEquals([after.pid, after.flags], [null, 0x2]);
+});
+
+Deno.test("a failing do-now action is removed like any failing action", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
+  await ham.ok("condition", "web/up", "raise", "--rearm");
+  await ham.ok("action", "web/up/keep", "log", "--message", "stays");
+  const since = await ham.seq();
+  await ham.ok("action", "web/up/mount", "execute", "--do-now", "--", "/bin/false");
+  const ran = await ham.nextEvent(
+    (ev) => ev.type === "action" && ev.entity === "web" && ev.action === "mount",
+    since,
+    "the do-now action to run",
+  );
+  assertEquals(ran.detail, { kind: "execute", ok: false, now: true });
+  const web = await ham.ok("status", "web", "--json");
+  assertEquals(web.conditions[0].actions.map((a: { path: string }) => a.path), ["web/up/keep"]);
+});

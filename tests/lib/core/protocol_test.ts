@@ -12,9 +12,9 @@ import {
   decodePolicy,
   decodeRequest,
   encodeResponse,
-  MAX_ARGV,
   type Request,
 } from "../../../lib/core/protocol.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -278,6 +278,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     for: "restart",
     timeoutMs: 30_000,
     since: null,
+    pid: null,
   }],
   ["events", { id: 21, op: "events", entity: GLOBAL_ENTITY }, {
     id: 21,
@@ -451,7 +452,9 @@ Deno.test("decodeRequest() throws EINVAL when attach has neither a command nor a
 });
 
 Deno.test("decodeRequest() throws EINVAL when the command is empty or not a list of strings", () => {
-  for (const argv of [[], [""], ["a", 1], "ls", ["a\u0000b"], Array(MAX_ARGV + 1).fill("x")]) {
+  for (
+    const argv of [[], [""], ["a", 1], "ls", ["a\u0000b"], Array(DEFAULTS.maxArgv + 1).fill("x")]
+  ) {
     rejects(line({ id: 1, op: "attach", entity: "w", argv }), "EINVAL", /"argv"/);
   }
 });

@@ -102,6 +102,7 @@ Deno.test("statusView() of an empty HAM counts nothing and hides the global enti
     hamFailures: 0,
     guardianFailures: 0,
     lastTakeover: null,
+    logLinesLost: 0,
     verbosity: 1,
     numEntities: 0,
     numConditions: 0,

@@ -1042,6 +1042,48 @@ Deno.test("Engine.runNow() runs a do-now action once at registration and again o
   assert.deepEqual(h.procs.runs, ["mount", "mount"]);
 });
 
+Deno.test("Engine.runNow() runs the fail list and removes a do-now action when it fails", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.runResult.set("mount", 1);
+  h.tree.condition("web/c", "raise").action("web/c/mount", P.exec("mount"), HACTIONDONOW)
+    .fail("web/c/mount", "warn", P.exec("warn"));
+  h.engine.runNow("web", "c", "mount");
+  await settle(h);
+  assert.deepEqual(h.procs.runs, ["mount", "warn"]);
+  assert.deepEqual(autoRemoved(h, "web", "c"), ["mount"]);
+  assert.equal(cond(h, "web", "c"), undefined);
+  const failEvents = h.events.filter((e) => e.type === "action-fail");
+  assert.deepEqual(failEvents.map((e) => e.action), ["mount/warn"]);
+});
+
+Deno.test("Engine.runNow() keeps a failing do-now action when keep-on-fail", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.runResult.set("mount", 1);
+  h.tree.condition("web/c", "raise")
+    .action("web/c/mount", P.exec("mount"), HACTIONDONOW | HACTIONKEEPONFAIL)
+    .fail("web/c/mount", "warn", P.exec("warn"));
+  h.engine.runNow("web", "c", "mount");
+  await settle(h);
+  assert.deepEqual(h.procs.runs, ["mount", "warn"]);
+  assert.deepEqual(autoRemoved(h, "web", "c"), []);
+  assert.deepEqual(actionNames(cond(h, "web", "c")), ["mount"]);
+  assert.equal(cond(h, "web", "c")!.actions[0].failures, 1);
+});
+
+Deno.test("Engine.attach() keeps the flags a placeholder holds when a process fills it", async () => {
+  const h = setup();
+  h.tree.entity("pk", HENTITYKEEPONDEATH);
+  await attach(h, "pk");
+  await settle(h);
+  assert.equal(h.store.state.entities.get("pk")!.flags, HENTITYKEEPONDEATH);
+  assert.equal(h.store.replay().entities.get("pk")!.flags, HENTITYKEEPONDEATH);
+  h.procs.kill(h.store.state.entities.get("pk")!.pid!, EXIT1);
+  await settle(h);
+  assert.equal(h.store.state.entities.get("pk")?.pid, null, "kept after its death");
+});
+
 Deno.test("Engine.runNow() does nothing when the action does not exist", async () => {
   const h = setup();
   await attach(h, "web");
