@@ -65,7 +65,7 @@ function parseAttach(args: string[]): HamctlCommand {
     env: null,
     flags: flagOptions(cmd, "entity", p, ["keep-on-death"]),
     heartbeat,
-    cluster: clusterField(cmd, p),
+    ...clusterField(cmd, p),
   };
   const render = (r: unknown) => request.cluster ? null : String((r as AttachResult).pid);
   const json = p.values.json === true;
@@ -82,14 +82,15 @@ function parseAttach(args: string[]): HamctlCommand {
 }
 
 /** `--cluster [--placement N1,N2]`: a cluster entity, run on one node of those named. */
-function clusterField(cmd: string, p: ParsedArgs): { placement: string[] } | null {
+function clusterField(cmd: string, p: ParsedArgs): { cluster?: { placement: string[] } } {
   const placement = str(p, "placement");
   if (p.values.cluster !== true) {
     if (placement !== undefined) throw new UsageError("--placement needs --cluster", cmd);
-    return null;
+    return {};
   }
   if (p.values.wait === true) throw new UsageError("--wait is for local entities", cmd);
-  return { placement: placement === undefined ? [] : placement.split(",").map((n) => n.trim()) };
+  const nodes = placement === undefined ? [] : placement.split(",").map((n) => n.trim());
+  return { cluster: { placement: nodes } };
 }
 
 function parseEntity(args: string[]): HamctlCommand {

@@ -89,6 +89,9 @@ const NODES = `${CLUSTER_PREFIX}nodes/`;
 const ENTITIES = `${CLUSTER_PREFIX}entities/`;
 const OWNERS = `${CLUSTER_PREFIX}owner/`;
 
+/** What {@linkcode ClusterNode.edit} returns for a name that is not a cluster entity. */
+export const NOT_DECLARED: unique symbol = Symbol("not declared");
+
 /** This node's membership, elections and fencing. */
 export class ClusterNode {
   readonly name: string;
@@ -205,12 +208,15 @@ export class ClusterNode {
     return { entity: spec.name, cluster: true, placement };
   }
 
-  /** Applies an edit to a cluster entity's definition (checked as a local edit would be). */
+  /**
+   * Applies an edit to a cluster entity's definition (checked as a local edit would be).
+   * Returns {@linkcode NOT_DECLARED} when etcd has no cluster entity of that name.
+   */
   async edit(name: string, req: EditRequest): Promise<unknown> {
     const key = ENTITIES + name;
     for (let attempt = 0; attempt < 10; attempt++) {
       const kv = (await this.#call(() => this.#etcd.range(key))).find((k) => k.key === key);
-      if (!kv) throw new HamError("ENOENT", `Cannot find cluster entity "${name}"`);
+      if (!kv) return NOT_DECLARED;
       const { spec, result } = withEdit(parseSpec(name, kv.value), req);
       const done = await this.#call(() =>
         this.#etcd.txn([{ key, target: "MOD", modRevision: kv.modRevision }], [

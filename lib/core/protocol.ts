@@ -216,9 +216,9 @@ function optArgv(o: Obj, key: string): string[] | null {
   return o[key] === undefined || o[key] === null ? null : argv(o, key);
 }
 
-/** The `cluster` field of an attach: null, or a placement list of node names. */
-function decodeCluster(v: unknown): { placement: string[] } | null {
-  if (v === undefined || v === null) return null;
+/** The `cluster` field of an attach (absent, or a placement list of node names). */
+function cluster(v: unknown): { cluster?: { placement: string[] } } {
+  if (v === undefined || v === null) return {};
   const placement = (v as Obj).placement ?? [];
   if (
     typeof v !== "object" || !Array.isArray(placement) || placement.length > 64 ||
@@ -229,7 +229,7 @@ function decodeCluster(v: unknown): { placement: string[] } | null {
       `Invalid field "cluster": expected { placement: [node names] } (letters, digits, _ . -)`,
     );
   }
-  return { placement: placement as string[] };
+  return { cluster: { placement: placement as string[] } };
 }
 
 const UINT32 = 0xffffffff;
@@ -425,7 +425,7 @@ export function decodeRequest(line: string): Request {
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
-        cluster: decodeCluster(o.cluster),
+        ...cluster(o.cluster),
       };
     }
     case "attach-self":

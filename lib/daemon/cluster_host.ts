@@ -8,7 +8,7 @@
  */
 
 import type { ClusterHost, ClusterNode } from "../cluster/cluster_node.ts";
-import { clusterAttach } from "../cluster/cluster_node.ts";
+import { clusterAttach, NOT_DECLARED } from "../cluster/cluster_node.ts";
 import { isEdit, planEdit, scratchState } from "../cluster/cluster_spec.ts";
 import type { Engine } from "../engine/engine.ts";
 import { planEntity } from "../core/operations.ts";
@@ -16,6 +16,28 @@ import { type HamView, statusView } from "../core/status_view.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { RequestHandler } from "./server.ts";
 import type { Logger } from "../os/logger.ts";
+import type { ListRow } from "../core/list_view.ts";
+import type { ClusterEntityView } from "../cluster/cluster_node.ts";
+
+/** `list` rows with the node of each cluster entity, and a row for those run elsewhere. */
+function withNodes(rows: ListRow[], cluster: ClusterEntityView[]): ListRow[] {
+  const where = new Map(cluster.map((e) => [e.name, e.node]));
+  const out = rows.map((r) => where.has(r.name) ? { ...r, node: where.get(r.name)! } : r);
+  for (const e of cluster) {
+    if (rows.some((r) => r.name === e.name)) continue;
+    out.push({
+      name: e.name,
+      pid: null,
+      state: "remote",
+      restarts: 0,
+      deaths: 0,
+      uptimeMs: null,
+      lastExit: null,
+      node: e.node,
+    });
+  }
+  return out;
+}
 
 /** What the host works with. */
 export interface ClusterHostContext {
@@ -63,17 +85,30 @@ export function clusterHost(ctx: ClusterHostContext): ClusterHost {
   };
 }
 
-/** Routes requests about cluster entities to `node`; the rest to `handler`. */
-export function clusterRoutes(node: ClusterNode, handler: RequestHandler): RequestHandler {
+/**
+ * Routes requests about cluster entities to `node`; the rest to `handler`. An edit of an
+ * entity this HAM does not have is tried on the cluster first (it may have been declared
+ * through another node a moment ago), and answered by `handler` when the cluster has none.
+ */
+export function clusterRoutes(
+  node: ClusterNode,
+  handler: RequestHandler,
+  hasLocal: (name: string) => boolean,
+): RequestHandler {
   return async (req, conn) => {
     if (req.op === "attach" && req.cluster) {
       return await node.declare(clusterAttach(req), req.cluster.placement);
     }
-    if (isEdit(req) && node.isClusterEntity(req.path.entity)) {
-      return await node.edit(req.path.entity, req);
+    if (isEdit(req) && (node.isClusterEntity(req.path.entity) || !hasLocal(req.path.entity))) {
+      const result = await node.edit(req.path.entity, req);
+      if (result !== NOT_DECLARED) return result;
     }
     if (req.op === "detach" && node.isClusterEntity(req.entity)) {
       return await node.undeclare(req.entity);
+    }
+    if (req.op === "list") {
+      const { entities } = await handler(req, conn) as { entities: ListRow[] };
+      return { entities: withNodes(entities, node.view().entities) };
     }
     if (req.op !== "status") return await handler(req, conn);
     const view = node.view();

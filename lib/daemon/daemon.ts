@@ -246,7 +246,9 @@ export class HamDaemon {
       }),
       log,
     );
-    const handler = d.#cluster ? clusterRoutes(d.#cluster, local) : local;
+    const handler = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
     const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
     d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
     if (remote) {
