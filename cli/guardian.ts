@@ -99,7 +99,11 @@ export async function guardian(args: string[]): Promise<number> {
     gone.lock.close();
     return EXIT_CODES.ok;
   }
-  log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
+  log.log(
+    "warn",
+    `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +
+      `(${g.pidfds} processes watched ahead by pidfd)`,
+  );
   try {
     const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {

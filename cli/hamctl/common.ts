@@ -10,13 +10,10 @@ import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { type ItemPath, parsePath } from "../../lib/core/names.ts";
-import type { Op } from "../../lib/core/protocol.ts";
+import type { WireRequest } from "../../lib/core/protocol.ts";
 import { type OptionSpec, parseOptions } from "./parse_args.ts";
 
 export type { OptionSpec } from "./parse_args.ts";
-
-/** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
-export type WireRequest = { op: Op } & Record<string, unknown>;
 
 /** Where `hamctl` writes: results to `out`, diagnostics to `err`, a line at a time. */
 export interface HamctlIO {

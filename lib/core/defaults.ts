@@ -54,6 +54,10 @@ export const DEFAULTS = Object.freeze({
   maxLogMessage: 4096,
   /** Largest time value accepted anywhere, in ms: about 24.8 days, the `setTimeout` limit. */
   maxDurationMs: 2 ** 31 - 1,
+  /** Events an `events` request answers when it does not say how many. */
+  eventsLimit: 1000,
+  /** Most events one `events` request may ask for. */
+  maxEventsLimit: 100_000,
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
 

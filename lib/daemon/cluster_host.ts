@@ -17,6 +17,7 @@ import type { EventHub } from "./event_hub.ts";
 import type { RequestHandler } from "./server.ts";
 import type { Logger } from "../os/logger.ts";
 import type { ListRow } from "../core/list_view.ts";
+import type { Op, Results } from "../core/protocol.ts";
 import type { ClusterEntityView } from "../cluster/cluster_node.ts";
 
 /** `list` rows with the node of each cluster entity, and a row for those run elsewhere. */
@@ -95,25 +96,27 @@ export function clusterRoutes(
   handler: RequestHandler,
   hasLocal: (name: string) => boolean,
 ): RequestHandler {
+  // The cluster's answers have the shapes of the local ones (an attach declares, without a pid).
+  const answer = (v: unknown) => v as Results[Op];
   return async (req, conn) => {
     if (req.op === "attach" && req.cluster) {
-      return await node.declare(clusterAttach(req), req.cluster.placement);
+      return answer(await node.declare(clusterAttach(req), req.cluster.placement));
     }
     if (isEdit(req) && (node.isClusterEntity(req.path.entity) || !hasLocal(req.path.entity))) {
       const result = await node.edit(req.path.entity, req);
-      if (result !== NOT_DECLARED) return result;
+      if (result !== NOT_DECLARED) return answer(result);
     }
     if (req.op === "detach" && node.isClusterEntity(req.entity)) {
-      return await node.undeclare(req.entity);
+      return answer(await node.undeclare(req.entity));
     }
     if (req.op === "list") {
       const { entities } = await handler(req, conn) as { entities: ListRow[] };
-      return { entities: withNodes(entities, node.view().entities) };
+      return answer({ entities: withNodes(entities, node.view().entities) });
     }
     if (req.op !== "status") return await handler(req, conn);
     const view = node.view();
     if (req.path === null) {
-      return { ...(await handler(req, conn)) as HamView, cluster: view };
+      return answer({ ...(await handler(req, conn)) as HamView, cluster: view });
     }
     const where = view.entities.find((e) => e.name === req.path!.entity);
     if (!where) return await handler(req, conn);
@@ -122,6 +125,8 @@ export function clusterRoutes(
     const result = local
       ? await handler(req, conn)
       : statusView(scratchState(spec), req.path, { hamPid: 0, guardianPid: null, startedAt: 0 });
-    return req.path.condition === undefined ? { ...result as object, node: where.node } : result;
+    return answer(
+      req.path.condition === undefined ? { ...result as object, node: where.node } : result,
+    );
   };
 }

@@ -31,8 +31,9 @@ import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
-import { StateStore } from "../store/state_store.ts";
-import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
+import type { HamInfo } from "../core/status_view.ts";
+import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -80,6 +81,18 @@ export interface TakeoverInfo {
   noticedBy: string;
   /** The seq the Guardian's live copy of the state had reached. */
   liveSeq: number;
+  /**
+   * Pidfds the Guardian opened on monitored processes as it mirrored, each with the start
+   * time verified when it was opened: re-watching those needs no system call. Owned by the
+   * new HAM's watcher from the start on; the ones no entity uses are closed after resuming.
+   */
+  pidfds?: readonly { pid: number; fd: number; startTime: string }[];
+  /**
+   * The Guardian's live copy, caught up to the end of the journal (`JournalTail.handOver`):
+   * the state replaying the files would build, without reading them again. Absent or null:
+   * replay the files.
+   */
+  replay?: Replay | null;
 }
 
 /**
@@ -184,11 +197,16 @@ export class HamDaemon {
     try {
       if (opts.lock) await writeLockHolder(lock);
       setChildSubreaper();
-      store = await StateStore.open(opts.stateDir, {
+      const storeLog: StoreLog = (level, msg) => log.log(level, msg);
+      const storeOptions = {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
-        log: (level, msg) => log.log(level, msg),
-      });
+        log: storeLog,
+      };
+      const live = opts.takeover?.replay;
+      store = live
+        ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
+        : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
@@ -232,7 +250,9 @@ export class HamDaemon {
     }
     d.#reaper.start();
     const t1 = performance.now();
+    for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
+    d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
     const local = logRefusals(
       createHandler({
@@ -274,7 +294,8 @@ export class HamDaemon {
 
   #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
     const ms = (performance.now() - t.noticedAt).toFixed(1);
-    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const from = t.replay ? "state from the live copy" : "replay of the files";
+    const parts = `${from} ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
     const behind = seq - t.liveSeq;
     this.log.log(
       "warn",

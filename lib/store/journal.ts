@@ -182,6 +182,12 @@ export interface JournalOptions {
   nextSeq?: number;
   /** Bytes already in the journal since the last snapshot. @default the newest segment's size */
   sizeBytes?: number;
+  /**
+   * Where the records of the newest segment end, as a replay that read it just now found:
+   * when that segment is still `path`, `offset` bytes long, its records end at `nextSeq - 1`
+   * and it is not read and scanned again. @default read and scan the newest segment
+   */
+  newestEnd?: { path: string; offset: number };
   /** Filesystem operations. @default {@linkcode denoFileOps} */
   fileOps?: JournalFileOps;
   /**
@@ -305,7 +311,14 @@ export class Journal {
     const newest = listSegmentsSync(dir).at(-1);
     let newestNext = 1;
     let offset = 0;
-    if (newest) {
+    const known = options.newestEnd;
+    if (
+      newest && known && options.nextSeq !== undefined && known.path === newest.path &&
+      known.offset === newest.size
+    ) {
+      newestNext = options.nextSeq;
+      offset = known.offset;
+    } else if (newest) {
       let bytes: Uint8Array;
       try {
         bytes = await Deno.readFile(newest.path);

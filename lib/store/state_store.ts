@@ -72,6 +72,11 @@ export interface Replay {
   report: ReplayReport;
   /** Journal bytes after the snapshot. */
   sizeBytes: number;
+  /**
+   * Where the records of the newest segment end, when replay read it whole and found it
+   * clean: the journal then continues it without reading it again.
+   */
+  newestEnd?: { path: string; offset: number };
 }
 
 function corrupt(seg: Segment, offset: number, reason: string, state: HamState, n: number) {
@@ -150,6 +155,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
   const segments = listSegmentsSync(dir).filter((s) => s.size > 0);
   let sizeBytes = 0;
   let started = false;
+  let newestEnd: Replay["newestEnd"];
   for (const [i, seg] of segments.entries()) {
     if (state.seq >= upTo) break;
     const next = segments[i + 1];
@@ -173,6 +179,9 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       report.replayed++;
     }
     sizeBytes += scan.end;
+    if (!scan.error && i === segments.length - 1 && upTo === Infinity) {
+      newestEnd = { path: seg.path, offset: scan.end };
+    }
     if (!scan.error || state.seq >= upTo) continue;
     if (readOnly) throw corrupt(seg, scan.end, scan.error, state, report.replayed);
     if (i === segments.length - 1 && findFrames(bytes, scan.end + 1).length === 0) {
@@ -195,7 +204,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       `Cannot reload state from "${dir}": it ends at seq ${state.seq}, seq ${upTo} is durable`,
     );
   }
-  return { state, tables, report, sizeBytes };
+  return { state, tables, report, sizeBytes, newestEnd };
 }
 
 /** Removes the temp files a crash while writing a snapshot may have left. */
@@ -298,10 +307,34 @@ export class StateStore {
     }
     removeTempFilesSync(dir);
     const replay = replaySync(dir, { recover: options.recover, log });
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  /**
+   * Continues from a replay done elsewhere: a Guardian's live copy of the state, caught up
+   * to the end of the journal once the HAM is gone (`JournalTail.handOver`). The same
+   * store {@linkcode open} would give, without reading the files again.
+   */
+  static async fromReplay(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions = {},
+  ): Promise<StateStore> {
+    removeTempFilesSync(dir);
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  static async #withJournal(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions,
+  ): Promise<StateStore> {
+    const log = options.log ?? stderrLog;
     const created: { store?: StateStore } = {};
     const journal = await Journal.open(dir, {
       nextSeq: replay.state.seq + 1,
       sizeBytes: replay.sizeBytes,
+      newestEnd: replay.newestEnd,
       fileOps: options.fileOps,
       onRollback: () => created.store && created.store.#rolledBack(),
     });

@@ -6,7 +6,7 @@
  */
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
 import { deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
@@ -136,7 +136,7 @@ async function declare(
 /** The status of `path` (the whole HAM when null) through the library. */
 async function status<T>(ham: HamProcess, path: string | null): Promise<T> {
   await using c = await ham.client();
-  return await c.request<T>("status", { path });
+  return (await c.request("status", { path })) as unknown as T;
 }
 
 const placedOn = (name: string) => (ev: HamEvent) =>

@@ -110,7 +110,7 @@ Deno.test(
     ok(await ctl("detach", "later"), "detach");
     const status = JSON.parse(ok(await ctl("status", "web", "--json"), "status"));
     await using local = await remote.ham.client();
-    const web = await local.request<EntityView>("status", { path: "web" });
+    const web = (await local.request("status", { path: "web" })) as EntityView;
     assert(web.pid !== null && status.pid === web.pid, JSON.stringify(status));
     assertEquals(status, web);
     ok(await ctl("stop", "--wait"), "stop");
