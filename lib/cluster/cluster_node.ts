@@ -253,9 +253,13 @@ export class ClusterNode {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      this.#running = this.#running.then(() => this.#tick()).catch((err) =>
-        this.#host.log("warn", `Cluster node "${this.name}": ${err}`)
-      ).finally(() => this.#schedule(this.#tickMs));
+      // While etcd cannot be reached, retry four times as often: renewing as soon as it
+      // is back is what keeps a short etcd outage from fencing anything.
+      let next = this.#tickMs / 4;
+      this.#running = this.#running.then(() => this.#tick()).then(
+        (reached) => void (reached && (next = this.#tickMs)),
+        (err) => this.#host.log("warn", `Cluster node "${this.name}": ${err}`),
+      ).finally(() => this.#schedule(next));
     }, ms);
   }
 
@@ -295,8 +299,9 @@ export class ClusterNode {
     this.#host.log("warn", `Cluster entity "${name}" fenced on "${this.name}": ${reason}`);
   }
 
-  async #tick(): Promise<void> {
-    if (this.#stopped) return;
+  /** One round: renew (or get) the lease, then sync; false when etcd could not be reached. */
+  async #tick(): Promise<boolean> {
+    if (this.#stopped) return true;
     const sent = performance.now();
     if (this.#lease === null) {
       if (this.#held.size > 0) await this.#fenceAll("the lease was lost");
@@ -309,16 +314,20 @@ export class ClusterNode {
         this.#host.log("info", `Cluster node "${this.name}" joined with lease ${id}`);
       } catch (err) {
         if (!(err instanceof EtcdUnavailable)) throw err;
-        return;
+        return false;
       }
     } else {
       try {
         const ttl = await this.#etcd.keepAlive(this.#lease);
-        if (ttl <= 0) return await this.#fenceAll("the lease expired");
+        if (ttl <= 0) {
+          await this.#fenceAll("the lease expired");
+          return true;
+        }
         this.#renewed(sent);
       } catch (err) {
         if (!(err instanceof EtcdUnavailable)) throw err;
-        return this.#fenceIfLate();
+        this.#fenceIfLate();
+        return false;
       }
     }
     let all: KeyValue[];
@@ -326,9 +335,10 @@ export class ClusterNode {
       all = await this.#etcd.range(CLUSTER_PREFIX);
     } catch (err) {
       if (!(err instanceof EtcdUnavailable)) throw err;
-      return;
+      return false;
     }
     await this.#sync(all);
+    return true;
   }
 
   async #sync(all: KeyValue[]): Promise<void> {
