@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import {
   createLogger,
   type LogFile,
@@ -31,10 +33,13 @@ import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
-import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
+import { StateStore } from "../store/state_store.ts";
+import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { EntityOutput } from "../os/entity_output.ts";
+import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
@@ -107,7 +112,12 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
+  /** The entities' output: `<state-dir>/logs/NAME.log`. */
+  readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #remoteServer: ControlServer | null = null;
@@ -123,6 +133,10 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  /** The last process of entities being detached (see #reconcileOutput). */
+  #detached = new Map<string, { pid: number; startTime: string | null }>();
+  /** Removed entities whose detached process is still writing. */
+  #draining = new Set<string>();
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #statusFailing = false;
 
@@ -132,6 +146,29 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
+    this.output = new EntityOutput({
+      stateDir: opts.stateDir,
+      maxBytes: DEFAULTS.entityLogBytes,
+      keep: DEFAULTS.entityLogFiles,
+      maxLineBytes: DEFAULTS.maxEntityLogLineBytes,
+      fileName: statusFileName,
+      onError: (entity, err) =>
+        log.log("warn", `Cannot write the output of entity "${entity}": ${err.message}`),
+    });
+    // Output of processes a previous HAM started is read again; gone entities' FIFOs go.
+    const keep = new Set<string>();
+    for (const e of store.state.entities.values()) {
+      if (e.argv === null) continue;
+      this.output.ensure(e.name);
+      keep.add(statusFileName(e.name));
+    }
+    this.output.removeStale(keep);
+    this.hub.listen((ev) => {
+      const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
+      if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
+    });
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -139,14 +176,14 @@ export class HamDaemon {
     });
     this.engine = new Engine({
       store,
-      processes: realProcessOps(this.#watcher),
+      processes: realProcessOps(this.#watcher, Deno.pid, (entity) => this.output.ensure(entity)),
       clock: systemClock,
       log,
       emit: (ev) => {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -259,6 +296,7 @@ export class HamDaemon {
         store,
         engine: d.engine,
         hub: d.hub,
+        subscriptions: d.subscriptions,
         info: () => d.info(),
         // After this turn, so the answer to `stop` is written before connections close.
         stop: () => void setTimeout(() => d.stop(), 0),
@@ -322,6 +360,7 @@ export class HamDaemon {
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
   changed(): void {
+    this.#reconcileOutput();
     if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = undefined;
@@ -354,6 +393,32 @@ export class HamDaemon {
     }, 20);
   }
 
+  /**
+   * Stops reading the output of entities that are gone. A detached process lives on and
+   * keeps writing: its output is read (into its log) until it exits, so it never blocks on
+   * a full pipe.
+   */
+  #reconcileOutput(): void {
+    for (const name of this.output.entities) {
+      if (this.store.state.entities.has(name) || this.#draining.has(name)) continue;
+      const last = this.#detached.get(name);
+      this.#detached.delete(name);
+      let exited: Promise<unknown> | null = null;
+      try {
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+      } catch { /* already gone */ }
+      if (exited === null) {
+        this.output.remove(name);
+        continue;
+      }
+      this.#draining.add(name);
+      exited.then(() => {
+        this.#draining.delete(name);
+        if (!this.store.state.entities.has(name)) this.output.remove(name);
+      });
+    }
+  }
+
   /** Resolves when the HAM has stopped. */
   get stopped(): Promise<void> {
     return this.#stopped.promise;
@@ -370,6 +435,8 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const server of [this.#server, this.#remoteServer]) {
         for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
       }
@@ -378,9 +445,11 @@ export class HamDaemon {
       this.engine.stop();
       await this.#server.close();
       await this.#remoteServer?.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
+      this.output.close();
       await this.#watcher.close();
       await this.store.close();
       try {
