@@ -128,9 +128,9 @@ async function declare(
     "/bin/sleep",
     tok,
   );
-  await using ham = await connect({ stateDir: editor.stateDir, client: "test" });
-  const death = await ham.entityHandle("web").condition("death", "death", { flags: ["rearm"] });
-  await death.restart("restart", { flags: ["rearm"] });
+  await using c = await editor.client();
+  await c.request("condition", { path: "web/death", type: "death", flags: ["rearm"] });
+  await c.request("action", { path: "web/death/restart", flags: ["rearm"], kind: "restart" });
 }
 
 /** The status of `path` (the whole HAM when null) through the library. */
