@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
+import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
 import {
   clusterOptions,
   listenOptions,
@@ -40,6 +40,7 @@ export async function guardian(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
         "log-format": { type: "string", default: "text" },
+        "metrics-listen": { type: "string" },
         ...REMOTE_OPTIONS,
       },
       strict: true,
@@ -112,17 +113,25 @@ export async function guardian(args: string[]): Promise<number> {
       nodes: remote.nodes,
       timestamps: ts,
       logFormat,
+      metricsListen: flags["metrics-listen"] === undefined
+        ? undefined
+        : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
       guardianArgs: [
-        ...guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
         ...remoteArgs(remote),
       ],
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);
-    return await serve(daemon, pending);
+    return await serve(daemon, pending, true);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
     return EXIT_CODES.failed;
