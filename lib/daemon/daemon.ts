@@ -119,7 +119,7 @@ export class HamDaemon {
         log,
         args: opts.guardianArgs,
         onFailure: async (at) => {
-          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          await this.engine.write([{ t: "failure", role: "guardian", at }]).catch(() => {});
           this.changed();
         },
       });
