@@ -8,6 +8,7 @@
  */
 
 import { Engine } from "../engine/engine.ts";
+import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
@@ -112,6 +113,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: notifier(this.hub),
+      onStep: killPointFromEnv(),
     });
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({

@@ -1,18 +1,17 @@
 /**
  * Fault injection (see `tests/support/fault_harness.ts`): rounds of a random workload, each
- * ended by a SIGKILL of the HAM, its Guardian or both at a random point, then the recovery
- * and the invariants. CI runs a few rounds; run as long as you like by hand:
+ * ended by a SIGKILL of the HAM, its Guardian or both at a random point or at a seeded step
+ * boundary of the engine (`HAM_TEST_KILL_AT`), then the recovery and the invariants (zero
+ * orphans, one live process per worker, every death handled once). CI runs a few rounds;
+ * run as long as you like by hand:
  *
  * `HAM_FAULT_ROUNDS=200 HAM_FAULT_SEED=42 bin/deno test -A tests/integration/fault_injection_test.ts`
  */
 
 import { FaultHarness } from "../support/fault_harness.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "the HAM keeps every acknowledged request and every worker through random SIGKILLs",
-  opts,
   async () => {
     const rounds = Number(Deno.env.get("HAM_FAULT_ROUNDS") ?? 5);
     const seed = Number(Deno.env.get("HAM_FAULT_SEED") ?? Math.floor(Math.random() * 2 ** 31));

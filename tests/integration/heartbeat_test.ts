@@ -13,7 +13,6 @@ import type { HamEvent } from "../../lib/core/requests.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, BIN, deadline, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../../", import.meta.url).pathname;
 const WORKER_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
 /** The heartbeat of examples/workers/beater.ts. */
@@ -131,7 +130,6 @@ async function statusUntil(
 
 Deno.test(
   "a self-attached process that stops beating fires hb-missed-low then hb-missed-high at their counts",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await using client = await ham.client();
@@ -199,7 +197,6 @@ Deno.test(
 
 Deno.test(
   "a process whose event loop is blocked is caught within high periods plus one",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await using lib = await connect({ stateDir: ham.stateDir });
@@ -239,7 +236,7 @@ Deno.test(
   },
 );
 
-Deno.test("a self-attached process killed with SIGKILL fires its death", opts, async () => {
+Deno.test("a self-attached process killed with SIGKILL fires its death", async () => {
   await using ham = await HamProcess.start();
   let since = await ham.seq();
   await using worker = Worker.beater(ham, "victim");
@@ -259,7 +256,6 @@ Deno.test("a self-attached process killed with SIGKILL fires its death", opts, a
 
 Deno.test(
   "a self-attached process killed and restarted attaches itself again and is not killed twice",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await using client = await ham.client();
@@ -299,7 +295,6 @@ Deno.test(
 
 Deno.test(
   "a self-attached process that drops its connection without detaching is dead to the HAM",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     const since = await ham.seq();
@@ -322,7 +317,7 @@ Deno.test(
   },
 );
 
-Deno.test("a heartbeat-healthy action resets the latched health", opts, async () => {
+Deno.test("a heartbeat-healthy action resets the latched health", async () => {
   await using ham = await HamProcess.start();
   await using client = await ham.client();
   let since = await ham.seq();
@@ -376,7 +371,6 @@ Deno.test("a heartbeat-healthy action resets the latched health", opts, async ()
 
 Deno.test(
   "hamctl attach --pid --heartbeat and a hamctl heartbeat loop keep a shell script healthy",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await using client = await ham.client();

@@ -4,11 +4,8 @@ import * as assert from "node:assert/strict";
 import { connect } from "../../lib/client/ham.ts";
 import { deadline, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "a notify action reaches its channel, also when the subscriber connects later",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("attach", "srv", "--", "/bin/sleep", "1000");
@@ -51,7 +48,7 @@ Deno.test(
   },
 );
 
-Deno.test("events keep their numbers and history across a Guardian takeover", opts, async () => {
+Deno.test("events keep their numbers and history across a Guardian takeover", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
   const before = await ham.ok("events", "--json");
