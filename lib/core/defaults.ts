@@ -54,6 +54,10 @@ export const DEFAULTS = Object.freeze({
   maxLogMessage: 4096,
   /** Largest time value accepted anywhere, in ms: about 24.8 days, the `setTimeout` limit. */
   maxDurationMs: 2 ** 31 - 1,
+  /** Events an `events` request answers when it does not say how many. */
+  eventsLimit: 1000,
+  /** Most events one `events` request may ask for. */
+  maxEventsLimit: 100_000,
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
 
@@ -104,6 +108,10 @@ export const DEFAULTS = Object.freeze({
   reattachWithinMs: 30_000,
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
   restartHeartbeatGraceMs: 1000,
+
+  // --- Operating ham ---
+  /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
+  restartStopTimeoutMs: 10_000,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

@@ -13,17 +13,25 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler, notifier } from "./handler.ts";
-import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
+import {
+  createLogger,
+  type LogFile,
+  type LogFormat,
+  type Logger,
+  type TimestampStyle,
+} from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
-import { ControlServer } from "./server.ts";
+import { ControlServer, type RequestHandler } from "./server.ts";
+import { toHamError } from "../core/errors.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
-import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import type { HamInfo } from "../core/status_view.ts";
+import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -34,10 +42,12 @@ export interface HamOptions {
   verbosity?: number;
   /** @default "absolute" */
   timestamps?: TimestampStyle;
+  /** Text lines, or one JSON object per line. @default "text" */
+  logFormat?: LogFormat;
   /** Start even if the journal is corrupt, keeping what precedes the damage. */
   recover?: boolean;
-  /** Where log lines go. @default stderr */
-  write?: (line: string) => void;
+  /** Where log lines go (a {@linkcode LogFile} can be reopened on SIGHUP). @default stderr */
+  write?: ((line: string) => void) | LogFile;
   /**
    * The state directory's lock, already held: a Guardian taking over passes the lock it
    * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
@@ -91,6 +101,8 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
+  #statusFailing = false;
 
   private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
     this.stateDir = opts.stateDir;
@@ -115,6 +127,14 @@ export class HamDaemon {
       notify: notifier(this.hub),
       onStep: killPointFromEnv(),
     });
+    // A refused write (a full disk) rolled the state back: look again, a second later, at
+    // processes whose death or restart was not recorded.
+    store.onReload = () => {
+      this.#rewatchTimer ??= setTimeout(() => {
+        this.#rewatchTimer = undefined;
+        this.engine.rewatch();
+      }, REWATCH_DELAY_MS);
+    };
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
         stateDir: opts.stateDir,
@@ -147,6 +167,7 @@ export class HamDaemon {
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
       timestamps: opts.timestamps,
+      format: opts.logFormat,
     });
     let store: StateStore;
     let replayedSeq = 0;
@@ -187,15 +208,18 @@ export class HamDaemon {
     timing.resume = performance.now() - t1;
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
-      createHandler({
-        store,
-        engine: d.engine,
-        hub: d.hub,
-        info: () => d.info(),
-        // After this turn, so the answer to `stop` is written before connections close.
-        stop: () => void setTimeout(() => d.stop(), 0),
-        changed: () => d.changed(),
-      }),
+      logRefusals(
+        createHandler({
+          store,
+          engine: d.engine,
+          hub: d.hub,
+          info: () => d.info(),
+          // After this turn, so the answer to `stop` is written before connections close.
+          stop: () => void setTimeout(() => d.stop(), 0),
+          changed: () => d.changed(),
+        }),
+        log,
+      ),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
     );
     if (opts.takeover) {
@@ -230,7 +254,12 @@ export class HamDaemon {
 
   /** Pids and start time, for `status`. */
   info(): HamInfo {
-    return { hamPid: Deno.pid, guardianPid: this.guardianPid, startedAt: this.startedAt };
+    return {
+      hamPid: Deno.pid,
+      guardianPid: this.guardianPid,
+      startedAt: this.startedAt,
+      logLinesLost: this.log.lostLines,
+    };
   }
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
@@ -248,9 +277,15 @@ export class HamDaemon {
             statusFiles(this.store.state, this.info()),
             this.#statusKnown,
           );
+          if (this.#statusFailing) this.log.log("info", "Status files are written again");
+          this.#statusFailing = false;
         } catch (err) {
           this.#statusKnown.clear(); // Walk the tree again next time.
-          this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          // Once per episode (a full disk would otherwise log at every change).
+          if (!this.#statusFailing) {
+            this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          }
+          this.#statusFailing = true;
         }
         if (this.store.shouldCompact()) {
           await this.store.compact().catch((err) =>
@@ -276,6 +311,7 @@ export class HamDaemon {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
+      clearTimeout(this.#rewatchTimer);
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
@@ -294,6 +330,27 @@ export class HamDaemon {
     return this.#stopping;
   }
 }
+
+/**
+ * Logs every refused request (at the default verbosity): who asked, what, and the error.
+ * A `wait` that timed out is an answer, not a refusal.
+ */
+function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
+  return async (req, conn) => {
+    try {
+      return await handle(req, conn);
+    } catch (err) {
+      const e = toHamError(err);
+      if (e.code !== "ETIMEDOUT") {
+        const who = `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`;
+        log.log("notice", `Refused "${req.op}" from ${who}: ${e.code}: ${e.message}`);
+      }
+      throw err;
+    }
+  };
+}
+/** How long after a refused journal write unwatched processes are looked at again. */
+const REWATCH_DELAY_MS = 1000;
 
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {

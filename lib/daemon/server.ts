@@ -9,12 +9,16 @@
 
 import { HamError, toHamError } from "../core/errors.ts";
 import {
-  decodeRequest,
   encodeResponse,
+  type HelloResult,
+  type Op,
   PROTOCOL_VERSION,
   type Request,
   type Response,
+  type Results,
+  type ServerLine,
 } from "../core/protocol.ts";
+import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** One client connection. */
@@ -51,7 +55,7 @@ export class Connection {
   }
 
   /** Sends one line (a response or a push); silently dropped after close. */
-  send(obj: unknown): Promise<void> {
+  send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
@@ -120,8 +124,8 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; returns the result or throws a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<unknown>;
+/** Handles one decoded request; resolves with its result or rejects with a HamError. */
+export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -136,14 +140,14 @@ function requestId(line: string): number {
 export class ControlServer {
   #listener: Deno.Listener;
   #handler: RequestHandler;
-  #hello: () => Record<string, unknown>;
+  #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
   private constructor(
     listener: Deno.Listener,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
   ) {
     this.#listener = listener;
     this.#handler = handler;
@@ -155,7 +159,7 @@ export class ControlServer {
   static listen(
     path: string,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
   ): ControlServer {
     try {
       Deno.removeSync(path);
@@ -195,7 +199,7 @@ export class ControlServer {
           continue;
         }
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result: result ?? {} })),
+          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         );
       }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { writeFileAtomic } from "../store/durable.ts";
+
 type Kind = "file" | "dir";
 
 /** What {@linkcode writeStatusTree} changed. */
@@ -95,10 +97,7 @@ export async function writeStatusTree(
         continue;
       }
     }
-    const slash = rel.lastIndexOf("/");
-    const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${rel.slice(slash + 1)}`;
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, `${dir}/${rel}`);
+    await writeFileAtomic(`${dir}/${rel}`, text);
     known?.set(rel, text);
     changes.written++;
   }

@@ -11,8 +11,6 @@ import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "../core/flags.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
 import type { EngineParts } from "./seams.ts";
 
-export type { EngineEvent } from "./seams.ts";
-
 /** What the runner may do: the engine's parts, restarting an entity, and notifying. */
 export interface RunnerContext
   extends Pick<EngineParts, "journal" | "life" | "events" | "processes" | "clock" | "log"> {

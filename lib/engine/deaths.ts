@@ -14,6 +14,14 @@ import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
 import type { ExitStatus } from "../core/model.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { EngineParts } from "./seams.ts";
+import type { RestartParams } from "./restarter.ts";
+
+/** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
+export function describeExit(st: ExitStatus): string {
+  if (st.signal !== null) return `died: killed by ${st.signal}`;
+  if (st.code !== null) return `died: exited with code ${st.code}`;
+  return "died (exit status unknown: not a child of this HAM)";
+}
 
 /** What {@linkcode Deaths} may do. */
 export interface DeathParts extends EngineParts {
@@ -25,6 +33,10 @@ export interface DeathParts extends EngineParts {
   fireDurably(ev: EntityEvent, before: RecordBody[], adopt: boolean): Promise<void>;
   /** Follows the daemon a command left behind when it exited 0; false when there is none. */
   follow(name: string): boolean;
+  /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
+  takeRestartRequest(name: string): RestartParams | null;
+  /** The restart action. */
+  restart(name: string, params: RestartParams): Promise<boolean>;
 }
 
 interface Queue {
@@ -116,8 +128,12 @@ export class Deaths {
       signal: st.signal,
       at: this.#parts.clock.now(),
     };
-    if (!e.enabled) {
+    this.#parts.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
+    const requested = this.#parts.takeRestartRequest(name);
+    if (!e.enabled || requested) {
       await journal.write([death, { t: "death-done", entity: name }]).catch(() => {});
+      // An operator's restart: the death it caused fires nothing; the entity is started again.
+      if (requested && e.enabled) await this.#parts.restart(name, requested);
       return;
     }
     const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };

@@ -24,17 +24,28 @@ import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
-import type { Action, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
+import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
 import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
 import { resume } from "./resume.ts";
-import type { EngineEvent, EngineParts, Events, Lifetime, Watching } from "./seams.ts";
+import type { EngineParts, Events, Lifetime, Watching } from "./seams.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
 export type { Store } from "./engine_journal.ts";
-export type { EngineEvent } from "./seams.ts";
+export { describeExit } from "./deaths.ts";
+
+/** The restart action of the first enabled death condition that has one. */
+function restartActionOf(conditions: Iterable<Condition>): RestartParams | null {
+  for (const c of conditions) {
+    if (!c.enabled || (c.type !== "death" && c.type !== "abnormal-death")) continue;
+    const a = c.actions.find((x) => x.enabled && x.params.kind === "restart");
+    if (a) return a.params as RestartParams;
+  }
+  return null;
+}
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
@@ -48,7 +59,7 @@ export interface EngineOptions {
   clock: Clock;
   log: Logger;
   /** Receives every event (for the event stream). */
-  emit?: (ev: EngineEvent) => void;
+  emit?: (ev: EventBody) => void;
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
   /**
@@ -75,7 +86,7 @@ export class Engine {
   readonly clock: Clock;
   readonly log: Logger;
   #journal: EngineJournal;
-  #emit: (ev: EngineEvent) => void;
+  #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
   #onStep: (step: string) => void;
   #monitors = new Map<string, Monitor>();
@@ -90,6 +101,8 @@ export class Engine {
   #restarter: Restarter;
   #attacher: Attacher;
   #deaths: Deaths;
+  /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
+  #restartRequested = new Map<string, RestartParams>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -143,6 +156,12 @@ export class Engine {
       ...this.#parts,
       fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),
       follow: (name) => this.#follow(name),
+      takeRestartRequest: (name) => {
+        const requested = this.#restartRequested.get(name) ?? null;
+        this.#restartRequested.delete(name);
+        return requested;
+      },
+      restart: (name, params) => this.restart(name, params),
     });
   }
 
@@ -359,6 +378,27 @@ export class Engine {
     });
   }
 
+  /**
+   * After the state was reloaded from disk (a journal write failed, e.g. on a full disk):
+   * watches again every entity whose recorded process nobody watches, so a death whose
+   * records were refused is seen again, and handled once the journal takes it.
+   */
+  rewatch(): void {
+    if (this.#stopped) return;
+    for (const e of [...this.state.entities.values()]) {
+      if (e.pid === null || this.#monitors.has(e.name) || e.deathPending) continue;
+      const { name, pid } = e;
+      let w;
+      try {
+        w = this.processes.watch(pid, e.startTime);
+      } catch {
+        this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+        continue;
+      }
+      this.#monitorWatch(name, pid, w);
+    }
+  }
+
   /** Stops all monitoring; running lists end at their next step. */
   stop(): void {
     this.#stopped = true;
@@ -418,6 +458,45 @@ export class Engine {
     this.#emit({ type: "raise", entity: name, detail: { ...raised } });
     this.#track(this.fire({ type: "raise", entity: name, raised }));
     return Promise.resolve({ entity: name });
+  }
+
+  /** Signals an entity's process through its pidfd (`hamctl kill`): ESRCH when it has none. */
+  kill(name: string, signal: number): { entity: string; pid: number } {
+    const e = getEntity(this.state, name);
+    if (e.pid === null) {
+      throw new HamError("ESRCH", `Cannot signal entity "${name}": it has no process`);
+    }
+    this.processes.signal(e.pid, signal, e.startTime);
+    return { entity: name, pid: e.pid };
+  }
+
+  /**
+   * Restarts an entity on an operator's request (`hamctl restart`), through its restart
+   * action (the first in its death conditions) or else its own command. A running process
+   * gets SIGTERM, then SIGKILL after `stopTimeoutMs`; its death fires nothing and is
+   * followed by the restart. An entity without a process is started at once. Resolves with
+   * the pid that is being replaced (null when there was none).
+   */
+  restartEntity(name: string, stopTimeoutMs: number): { entity: string; pid: number | null } {
+    const e = getEntity(this.state, name);
+    const params = restartActionOf(e.conditions.values()) ??
+      { kind: "restart" as const, argv: null, policy: null };
+    if (e.kind === "global" || (params.argv ?? e.argv) === null) {
+      throw new HamError("EINVAL", `Cannot restart entity "${name}": it has no command`);
+    }
+    const old = e.pid;
+    if (old === null) {
+      this.#track(this.restart(name, params));
+      return { entity: name, pid: null };
+    }
+    this.#restartRequested.set(name, params);
+    this.processes.signal(old, 15, e.startTime);
+    void this.clock.sleep(stopTimeoutMs, this.#halt.signal).then((due) => {
+      if (!due || this.state.entities.get(name)?.pid !== old) return;
+      this.log.log("notice", `Entity "${name}" (pid ${old}) ignored SIGTERM: sending SIGKILL`);
+      this.#kill(old, e.startTime);
+    });
+    return { entity: name, pid: old };
   }
 
   /** Notes a heartbeat; a no-op success for an entity that does not heartbeat (QNX). */

@@ -131,7 +131,7 @@ export class Restarter {
         restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0,
       );
     }
-    ctx.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    ctx.log.log("notice", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     ctx.events.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     ctx.life.track(onRestart());
     return true;

@@ -8,19 +8,11 @@
 
 import type { EntityEvent } from "../core/dispatch.ts";
 import type { HamState } from "../core/model.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { Logger } from "../os/logger.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
-
-/** An event for the event stream. */
-export interface EngineEvent {
-  type: string;
-  entity: string;
-  condition?: string;
-  action?: string;
-  detail?: Record<string, unknown>;
-}
 
 /**
  * The journal, written the one way. `write` applies the records to `state` at once and
@@ -49,7 +41,7 @@ export interface Lifetime {
 
 /** Raising events: to the event stream, and to the conditions. */
 export interface Events {
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   /** Fires the conditions `ev` matches; resolves when their lists have run. */
   fire(ev: EntityEvent): Promise<void>;
   /** Takes the conditions `ev` matches with their lists now; the function runs them. */

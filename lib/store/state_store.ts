@@ -268,6 +268,8 @@ export class StateStore {
   #tables: StateTables;
   #compacting: Promise<void> | null = null;
   #failed: HamError | null = null;
+  /** Called after the state was reloaded from disk because a journal write failed. */
+  onReload: (() => void) | null = null;
 
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
@@ -422,6 +424,7 @@ export class StateStore {
   #rolledBack(): void {
     try {
       this.#reloadSync();
+      this.onReload?.();
     } catch (err) {
       this.#failed = toHamError(err);
       this.#log(

@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Engine, type EngineEvent } from "../../../lib/engine/engine.ts";
+import { Engine } from "../../../lib/engine/engine.ts";
+import type { EventBody } from "../../../lib/core/protocol.ts";
 import { HREARMAFTERRESTART } from "../../../lib/core/flags.ts";
 import type { ExitStatus } from "../../../lib/core/model.ts";
 import { memoryLogger } from "../../../lib/os/logger.ts";
@@ -21,7 +22,7 @@ const R = HREARMAFTERRESTART;
 const EXIT1: ExitStatus = { code: 1, signal: null };
 
 function newEngine(store: Store, procs: FakeProcesses, clock: FakeClock, onStep?: () => void) {
-  const events: EngineEvent[] = [];
+  const events: EventBody[] = [];
   const engine = new Engine({
     store,
     processes: procs,
