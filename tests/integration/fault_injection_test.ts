@@ -21,12 +21,16 @@ Deno.test(
       try {
         await h.round();
       } catch (err) {
-        throw new Error(
+        const failed = new Error(
           `Round ${round} of fault-injection seed=${seed} failed: ${(err as Error).message}\n` +
-            `(${h.summary()})\n${h.ham.log().split("\n").slice(-40).join("\n")}`,
+            `(${h.summary()})\n${h.ham.log().split("\n").slice(-60).join("\n")}`,
           { cause: err },
         );
+        // Printed now: a leak found by the disposal below would otherwise hide it.
+        console.error(failed.message);
+        throw failed;
       }
+      if (round % 50 === 0) console.log(`round ${round}: ${h.summary()}`);
     }
     console.log(`fault-injection seed=${seed} rounds=${rounds}: ${h.summary()}`);
   },

@@ -119,6 +119,7 @@ Deno.test("hamctl stop ends the HAM and its Guardian", async () => {
   const left = await processesOf(ham.stateDir);
   assert(!left.includes(hamPid) && !left.includes(guardianPid!), `left: ${left}`);
   assert(alive(w0.pid!), "a stop leaves the workers running");
+  Deno.kill(w0.pid!, "SIGKILL"); // No HAM owns it any more: the test does.
 });
 
 Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", async () => {
