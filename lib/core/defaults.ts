@@ -74,6 +74,11 @@ export const DEFAULTS = Object.freeze({
   eventSegments: 16,
   /** Longest time between an event and its fdatasync, in ms. */
   eventSyncMs: 200,
+  /**
+   * Notifications a notify channel keeps for subscribers that are away; with named
+   * subscribers, a notify that finds this many waiting for the slowest fails.
+   */
+  channelBacklog: 1000,
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
@@ -106,12 +111,20 @@ export const DEFAULTS = Object.freeze({
   reconnectWithinMs: 30_000,
   /** How long a self-attached `Ham` keeps trying to re-attach after a HAM change, in ms. */
   reattachWithinMs: 30_000,
+  /** How long `hamctl events --follow` keeps trying to reach a HAM after losing it, in ms. */
+  followReconnectMs: 30_000,
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
   restartHeartbeatGraceMs: 1000,
 
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,
+  /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
+  entityLogBytes: 10 * 1024 * 1024,
+  /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */
+  entityLogFiles: 5,
+  /** Longest entity output line, in bytes; a longer one is cut into several log lines. */
+  maxEntityLogLineBytes: 16 * 1024,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

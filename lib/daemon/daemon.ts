@@ -12,7 +12,9 @@ import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import {
   createLogger,
   type LogFile,
@@ -30,9 +32,12 @@ import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
+import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { EntityOutput } from "../os/entity_output.ts";
+import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
@@ -73,6 +78,18 @@ export interface TakeoverInfo {
   noticedBy: string;
   /** The seq the Guardian's live copy of the state had reached. */
   liveSeq: number;
+  /**
+   * Pidfds the Guardian opened on monitored processes as it mirrored, each with the start
+   * time verified when it was opened: re-watching those needs no system call. Owned by the
+   * new HAM's watcher from the start on; the ones no entity uses are closed after resuming.
+   */
+  pidfds?: readonly { pid: number; fd: number; startTime: string }[];
+  /**
+   * The Guardian's live copy, caught up to the end of the journal (`JournalTail.handOver`):
+   * the state replaying the files would build, without reading them again. Absent or null:
+   * replay the files.
+   */
+  replay?: Replay | null;
 }
 
 /**
@@ -87,7 +104,12 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
+  /** The entities' output: `<state-dir>/logs/NAME.log`. */
+  readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #watcher: ProcessWatcher;
@@ -101,6 +123,10 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  /** The last process of entities being detached (see #reconcileOutput). */
+  #detached = new Map<string, { pid: number; startTime: string | null }>();
+  /** Removed entities whose detached process is still writing. */
+  #draining = new Set<string>();
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #statusFailing = false;
 
@@ -110,6 +136,29 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
+    this.output = new EntityOutput({
+      stateDir: opts.stateDir,
+      maxBytes: DEFAULTS.entityLogBytes,
+      keep: DEFAULTS.entityLogFiles,
+      maxLineBytes: DEFAULTS.maxEntityLogLineBytes,
+      fileName: statusFileName,
+      onError: (entity, err) =>
+        log.log("warn", `Cannot write the output of entity "${entity}": ${err.message}`),
+    });
+    // Output of processes a previous HAM started is read again; gone entities' FIFOs go.
+    const keep = new Set<string>();
+    for (const e of store.state.entities.values()) {
+      if (e.argv === null) continue;
+      this.output.ensure(e.name);
+      keep.add(statusFileName(e.name));
+    }
+    this.output.removeStale(keep);
+    this.hub.listen((ev) => {
+      const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
+      if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
+    });
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -117,14 +166,14 @@ export class HamDaemon {
     });
     this.engine = new Engine({
       store,
-      processes: realProcessOps(this.#watcher),
+      processes: realProcessOps(this.#watcher, Deno.pid, (entity) => this.output.ensure(entity)),
       clock: systemClock,
       log,
       emit: (ev) => {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
       onStep: killPointFromEnv(),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
@@ -176,11 +225,16 @@ export class HamDaemon {
     try {
       if (opts.lock) await writeLockHolder(lock);
       setChildSubreaper();
-      store = await StateStore.open(opts.stateDir, {
+      const storeLog: StoreLog = (level, msg) => log.log(level, msg);
+      const storeOptions = {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
-        log: (level, msg) => log.log(level, msg),
-      });
+        log: storeLog,
+      };
+      const live = opts.takeover?.replay;
+      store = live
+        ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
+        : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
@@ -204,7 +258,9 @@ export class HamDaemon {
     );
     d.#reaper.start();
     const t1 = performance.now();
+    for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
+    d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
@@ -213,6 +269,7 @@ export class HamDaemon {
           store,
           engine: d.engine,
           hub: d.hub,
+          subscriptions: d.subscriptions,
           info: () => d.info(),
           // After this turn, so the answer to `stop` is written before connections close.
           stop: () => void setTimeout(() => d.stop(), 0),
@@ -237,7 +294,8 @@ export class HamDaemon {
 
   #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
     const ms = (performance.now() - t.noticedAt).toFixed(1);
-    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const from = t.replay ? "state from the live copy" : "replay of the files";
+    const parts = `${from} ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
     const behind = seq - t.liveSeq;
     this.log.log(
       "warn",
@@ -264,6 +322,7 @@ export class HamDaemon {
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
   changed(): void {
+    this.#reconcileOutput();
     if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = undefined;
@@ -296,6 +355,32 @@ export class HamDaemon {
     }, 20);
   }
 
+  /**
+   * Stops reading the output of entities that are gone. A detached process lives on and
+   * keeps writing: its output is read (into its log) until it exits, so it never blocks on
+   * a full pipe.
+   */
+  #reconcileOutput(): void {
+    for (const name of this.output.entities) {
+      if (this.store.state.entities.has(name) || this.#draining.has(name)) continue;
+      const last = this.#detached.get(name);
+      this.#detached.delete(name);
+      let exited: Promise<unknown> | null = null;
+      try {
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+      } catch { /* already gone */ }
+      if (exited === null) {
+        this.output.remove(name);
+        continue;
+      }
+      this.#draining.add(name);
+      exited.then(() => {
+        this.#draining.delete(name);
+        if (!this.store.state.entities.has(name)) this.output.remove(name);
+      });
+    }
+  }
+
   /** Resolves when the HAM has stopped. */
   get stopped(): Promise<void> {
     return this.#stopped.promise;
@@ -312,13 +397,17 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
+      this.output.close();
       await this.#watcher.close();
       await this.store.close();
       try {
