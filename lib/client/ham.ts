@@ -137,21 +137,38 @@ export class Ham implements AsyncDisposable {
     await this.client.request("detach", { entity: name });
   }
 
-  /** A handle on entity `name`, or on the global entity `@global` (`ham_entity_handle`). */
-  entityHandle(name: string): EntityHandle {
-    return new EntityHandle(this.client, validateEntityName(name));
+  /**
+   * A handle on entity `name`, or on the global entity `@global` (`ham_entity_handle`).
+   * Throws ENOENT when the HAM has no such entity, as `ham_entity_handle` fails.
+   */
+  async entityHandle(name: string): Promise<EntityHandle> {
+    await this.#exists(validateEntityName(name));
+    return new EntityHandle(this.client, name);
   }
 
-  /** A handle on condition `entity/condition` (`ham_condition_handle`). */
-  conditionHandle(path: string): ConditionHandle {
+  /**
+   * A handle on condition `entity/condition` (`ham_condition_handle`). Throws ENOENT when
+   * the HAM has no such condition.
+   */
+  async conditionHandle(path: string): Promise<ConditionHandle> {
     parsePath(path, 2);
+    await this.#exists(path);
     return new ConditionHandle(this.client, path);
   }
 
-  /** A handle on action `entity/condition/action` (`ham_action_handle`). */
-  actionHandle(path: string): ActionHandle {
+  /**
+   * A handle on action `entity/condition/action` (`ham_action_handle`). Throws ENOENT when
+   * the HAM has no such action.
+   */
+  async actionHandle(path: string): Promise<ActionHandle> {
     parsePath(path, 3);
+    await this.#exists(path);
     return new ActionHandle(this.client, path);
+  }
+
+  /** Throws ENOENT unless the item at `path` exists (reading its flags changes nothing). */
+  async #exists(path: string): Promise<void> {
+    await this.client.request("control", { path, command: "get-flags" });
   }
 
   /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */

@@ -178,6 +178,8 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
+  /** The metrics, in the Prometheus text format. */
+  metrics: Record<never, never>;
   /** Kept events from `since`; with `channel`, only that channel's notifications. */
   events: { since?: number; entity?: string | null; limit?: number; channel?: string | null };
   /**
@@ -285,6 +287,7 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
+  | { id: number; op: "metrics" }
   | {
     id: number;
     op: "events";
@@ -427,10 +430,12 @@ export interface Results {
   wait: WaitResult;
   /** The entity and the pid signalled. */
   kill: AttachResult;
-  /** The entity and its new pid (null until it runs). */
+  /** The entity and the pid being replaced (null when it had no process). */
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The Prometheus text exposition. */
+  metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
   /** The subscription's id (carried by its pushes) and the sequence number it starts at. */

@@ -432,6 +432,7 @@ export function decodeRequest(line: string): Request {
     case "restart":
       return { id, op, entity: validateEntityName(o.entity, false) };
     case "list":
+    case "metrics":
       return { id, op };
     case "events":
       return {

@@ -37,6 +37,7 @@ import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { EntityOutput } from "../os/entity_output.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -64,6 +65,8 @@ export interface HamOptions {
   guardian?: boolean;
   /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
   guardianArgs?: string[];
+  /** Serve the metrics over HTTP at `/metrics` on this address (`--metrics-listen`). */
+  metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
 }
@@ -123,6 +126,7 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #metricsServer: Deno.HttpServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
   /** Removed entities whose detached process is still writing. */
@@ -212,6 +216,7 @@ export class HamDaemon {
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
+    const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
@@ -230,6 +235,7 @@ export class HamDaemon {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
         log: storeLog,
+        onSync: (seconds: number) => fsync.observe(seconds),
       };
       const live = opts.takeover?.replay;
       store = live
@@ -274,6 +280,7 @@ export class HamDaemon {
           // After this turn, so the answer to `stop` is written before connections close.
           stop: () => void setTimeout(() => d.stop(), 0),
           changed: () => d.changed(),
+          fsync,
         }),
         log,
       ),
@@ -287,6 +294,7 @@ export class HamDaemon {
         detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
       });
     }
+    if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
     d.changed();
     return d;
@@ -303,6 +311,30 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
+  #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
+    try {
+      this.#metricsServer = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        onListen: () => {},
+        onError: () => new Response("Internal error\n", { status: 500 }),
+      }, (req) => {
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("Not found: try /metrics\n", { status: 404 });
+        }
+        return new Response(renderMetrics(this.store.state, fsync), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      });
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot serve metrics on ${addr.hostname}:${addr.port}: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** The running Guardian's pid, or null (none, or between two). */
@@ -408,6 +440,7 @@ export class HamDaemon {
       await this.#statusWriting;
       this.#reaper.stop();
       this.output.close();
+      await this.#metricsServer?.shutdown();
       await this.#watcher.close();
       await this.store.close();
       try {

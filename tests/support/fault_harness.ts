@@ -175,7 +175,7 @@ export class FaultHarness implements AsyncDisposable {
         m.add(`p${n}`, "placeholder");
         return;
       case "condition": {
-        const h = c.entityHandle(name);
+        const h = await c.entityHandle(name);
         // Rearmed: a restart of the entity keeps them.
         const rtype = 1 + this.rng.int(3);
         const cond = await h.conditionRaise(`c${n}`, { rtype, flags: ["rearm"] });
@@ -274,7 +274,11 @@ export class FaultHarness implements AsyncDisposable {
       : `${this.rng.pick(KILL_POINTS)}:${1 + this.rng.int(2)}`;
     await Deno.writeTextFile(this.#killFile, point);
     const before = this.model.workerKills;
-    await this.#run("kill", "", this.#n++);
+    // The HAM takes the kill point at its next step, which may come from work already under
+    // way: it may die before it answers this kill's status request.
+    await this.#run("kill", "", this.#n++).catch((err) => {
+      if (alive(hamPid)) throw err;
+    });
     if (this.model.workerKills > before) {
       await until(
         async () => !alive(hamPid) || await this.#settled(2000).then(() => true, () => null),
