@@ -224,6 +224,20 @@ export class Engine {
     return { entity: name };
   }
 
+  /**
+   * Withdraws an entity at once (a cluster entity fenced, or held by another node): stops
+   * monitoring it, SIGKILLs its process first, then removes it. No condition fires: the
+   * entity runs on, or is about to run on, another node.
+   */
+  async withdraw(name: string): Promise<void> {
+    const e = this.state.entities.get(name);
+    if (!e) return;
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    if (e.pid !== null) this.#kill(e.pid, e.startTime);
+    await this.write([{ t: "remove", entity: name }]);
+  }
+
   // ---------------------------------------------------------------------------------
   // The death path: a monitor sees the exit → `Deaths` queues it per entity, journals it
   // with its runs durably (#fire) → the runs go to their lanes (#dispatch) → the action
