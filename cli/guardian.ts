@@ -15,8 +15,10 @@ import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+import { resolveGroup } from "../lib/os/policy_file.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
+  [--policy FILE] [--socket-group GROUP]
 
 The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
@@ -31,6 +33,8 @@ export async function guardian(args: string[]): Promise<number> {
         "ham-pid": { type: "string" },
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
+        policy: { type: "string" },
+        "socket-group": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -86,13 +90,16 @@ export async function guardian(args: string[]): Promise<number> {
     return EXIT_CODES.ok;
   }
   log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
+  const security = { policyFile: flags.policy, socketGroup: flags["socket-group"] };
   try {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,
       write,
       guardian: true,
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: guardianArgs(flags.log, ts, security),
       compactRecords: compactRecordsFromEnv(),
+      policyFile: flags.policy,
+      socketGroup: flags["socket-group"] === undefined ? null : resolveGroup(flags["socket-group"]),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     return await serve(daemon, pending);

@@ -17,19 +17,26 @@ import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
-import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { logPath, prepareStateDir, resolveStateDir } from "../lib/os/state_dir.ts";
+import { resolveGroup } from "../lib/os/policy_file.ts";
+import { openNoFollowSync } from "../lib/os/safe_open.ts";
 
 const USAGE =
-  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover] [--policy FILE] [--socket-group GROUP]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
-  --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
+  --state-dir DIR  state directory (default: $HAM_STATE_DIR; /run/ham as root; else
+                   $XDG_RUNTIME_DIR/ham, else \${XDG_STATE_HOME:-$HOME/.local/state}/ham)
   --foreground     stay attached (for systemd or a container); default: detach once ready
   --no-guardian    run without a Guardian (nothing takes over if the HAM dies)
   -v               more verbose (repeat: -vv, -vvv)
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --policy FILE    who may do what (default: DIR/policy if it exists; else only root and
+                   this user); SIGHUP reads it again
+  --socket-group G make the control socket group-accessible (mode 0660) to group G; each
+                   request is still checked against the policy
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
 for tests, which use a low value to make compactions frequent).
@@ -49,6 +56,8 @@ export async function ham(args: string[]): Promise<number> {
         timestamps: { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
+        policy: { type: "string" },
+        "socket-group": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -67,7 +76,19 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
     return EXIT_CODES.usage;
   }
-  const stateDir = resolveStateDir(flags["state-dir"]);
+  let stateDir: string;
+  let socketGroup: number | null = null;
+  try {
+    stateDir = resolveStateDir(flags["state-dir"]);
+    prepareStateDir(stateDir);
+    if (flags["socket-group"] !== undefined) socketGroup = resolveGroup(flags["socket-group"]);
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    return EXIT_CODES.failed;
+  }
+  const policyFile = flags.policy === undefined ? undefined : resolvePath(flags.policy);
+  const security = { policyFile, socketGroup: flags["socket-group"] };
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
   const write = logFileWriter(flags.log);
@@ -80,8 +101,10 @@ export async function ham(args: string[]): Promise<number> {
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: guardianArgs(flags.log, ts, security),
       compactRecords: compactRecordsFromEnv(),
+      policyFile,
+      socketGroup,
     });
   } catch (err) {
     const e = err instanceof HamError ? err : new HamError("EIO", String(err));
@@ -97,9 +120,33 @@ export function compactRecordsFromEnv(): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-/** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
-export function guardianArgs(log: string | undefined, timestamps: string): string[] {
-  return [...(log ? ["--log", log] : []), "--timestamps", timestamps];
+/** What a Guardian taking over must enforce as its HAM did. */
+export interface SecurityArgs {
+  policyFile?: string;
+  socketGroup?: string;
+}
+
+/**
+ * The Guardian's extra arguments: it logs where its HAM logs, the same way, and takes over
+ * with the same policy and socket group.
+ */
+export function guardianArgs(
+  log: string | undefined,
+  timestamps: string,
+  security: SecurityArgs = {},
+): string[] {
+  return [
+    ...(log ? ["--log", log] : []),
+    "--timestamps",
+    timestamps,
+    ...(security.policyFile ? ["--policy", security.policyFile] : []),
+    ...(security.socketGroup ? ["--socket-group", security.socketGroup] : []),
+  ];
+}
+
+/** `path` made absolute (the detached HAM and its Guardian run elsewhere). */
+export function resolvePath(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
 /**
@@ -109,6 +156,8 @@ export function guardianArgs(log: string | undefined, timestamps: string): strin
  */
 export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
   const handlers = new Map<Deno.Signal, () => void>();
+  const reload = () => daemon.reloadPolicy();
+  Deno.addSignalListener("SIGHUP", reload);
   const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const listener = () => {
       const guardian = daemon.guardianPid;
@@ -127,12 +176,14 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
   for (const remove of listeners) remove();
+  Deno.removeSignalListener("SIGHUP", reload);
   return EXIT_CODES.ok;
 }
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
-  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Created (or checked) here, never through a planted link: the shell then appends to it.
+  openNoFollowSync(log, { append: true, create: true, mode: 0o600 }).close();
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -17,6 +17,7 @@ import { CONTROL_COMMANDS } from "./hamctl/control.ts";
 import { ENTITY_COMMANDS } from "./hamctl/entities.ts";
 import { EVENT_COMMANDS } from "./hamctl/events.ts";
 import { STATUS_COMMANDS } from "./hamctl/status.ts";
+import { POLICY_COMMANDS } from "./hamctl/policy.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
@@ -28,6 +29,7 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
     ...CONTROL_COMMANDS,
     ...STATUS_COMMANDS,
     ...EVENT_COMMANDS,
+    ...POLICY_COMMANDS,
   ].map((s) => [s.name, s]),
 );
 
@@ -93,8 +95,8 @@ export function usage(command?: string): string {
     "  help [SUBCOMMAND]",
     "",
     "Options:",
-    "  --state-dir DIR  the HAM's state directory (default: $HAM_STATE_DIR,",
-    "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
+    "  --state-dir DIR  the HAM's state directory (default: $HAM_STATE_DIR; /run/ham for",
+    "                   root; else $XDG_RUNTIME_DIR/ham, else ${XDG_STATE_HOME:-~/.local/state}/ham)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
     "",

@@ -110,6 +110,7 @@ export type Request =
   }
   | { id: number; op: "verbose"; command: VerboseCommand; value: number }
   | { id: number; op: "stop" }
+  | { id: number; op: "policy" }
   | { id: number; op: "status"; path: ItemPath | null }
   | { id: number; op: "heartbeat"; entity: string | null }
   | { id: number; op: "state"; entity: string; to: number }
@@ -363,6 +364,7 @@ export function decodeRequest(line: string): Request {
       };
     case "ping":
     case "stop":
+    case "policy":
       return { id, op };
     case "attach": {
       const entity = validateEntityName(o.entity, false);

@@ -12,6 +12,9 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler, notifier } from "./handler.ts";
+import { guard } from "./access.ts";
+import type { Policy } from "../core/policy.ts";
+import { loadPolicy } from "../os/policy_file.ts";
 import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
@@ -19,7 +22,7 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer } from "./server.ts";
 import { denoChildren } from "../os/spawner.ts";
-import { socketPath, statusDir } from "../os/state_dir.ts";
+import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import { type HamInfo, statusFiles } from "../core/status_view.ts";
@@ -49,6 +52,10 @@ export interface HamOptions {
   guardianArgs?: string[];
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** The policy file (`--policy FILE`, which must exist). @default `<state-dir>/policy` if any */
+  policyFile?: string;
+  /** Make the control socket mode 0660 with this group (`--socket-group`). @default none */
+  socketGroup?: number | null;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -89,9 +96,22 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #policy: Policy;
+  #policySource: { path: string; required: boolean };
 
-  private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
+  private constructor(
+    opts: HamOptions,
+    lock: Deno.FsFile,
+    store: StateStore,
+    log: Logger,
+    policy: Policy,
+  ) {
     this.stateDir = opts.stateDir;
+    this.#policy = policy;
+    this.#policySource = {
+      path: opts.policyFile ?? policyPath(opts.stateDir),
+      required: opts.policyFile !== undefined,
+    };
     this.#lock = lock;
     this.store = store;
     this.log = log;
@@ -147,10 +167,16 @@ export class HamDaemon {
     });
     let store: StateStore;
     let replayedSeq = 0;
+    let policy: Policy;
     const timing = { replay: 0, resume: 0 };
     const t0 = performance.now();
     try {
       if (opts.lock) await writeLockHolder(lock);
+      policy = loadPolicy(
+        opts.policyFile ?? policyPath(opts.stateDir),
+        Deno.uid() ?? 0,
+        opts.policyFile !== undefined,
+      );
       setChildSubreaper();
       store = await StateStore.open(opts.stateDir, {
         recover: opts.recover,
@@ -170,7 +196,7 @@ export class HamDaemon {
       throw err;
     }
     storeRef = store;
-    const d = new HamDaemon(opts, lock, store, log);
+    const d = new HamDaemon(opts, lock, store, log, policy);
     const r = store.report;
     log.log(
       "info",
@@ -182,18 +208,26 @@ export class HamDaemon {
     const t1 = performance.now();
     d.engine.resume();
     timing.resume = performance.now() - t1;
-    d.#server = ControlServer.listen(
+    const handler = createHandler({
+      store,
+      engine: d.engine,
+      hub: d.hub,
+      info: () => d.info(),
+      // After this turn, so the answer to `stop` is written before connections close.
+      stop: () => void setTimeout(() => d.stop(), 0),
+      changed: () => d.changed(),
+    });
+    d.#server = await ControlServer.listen(
       socketPath(opts.stateDir),
-      createHandler({
-        store,
-        engine: d.engine,
+      guard(handler, {
+        policy: () => d.#policy,
         hub: d.hub,
-        info: () => d.info(),
-        // After this turn, so the answer to `stop` is written before connections close.
-        stop: () => void setTimeout(() => d.stop(), 0),
-        changed: () => d.changed(),
+        hamPid: Deno.pid,
+        guardianPid: () => d.guardianPid,
+        log: (message) => d.log.log("warn", message),
       }),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+      opts.socketGroup ?? null,
     );
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
@@ -218,6 +252,25 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** The effective access policy. */
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /**
+   * Reads the policy file again (SIGHUP); a file that cannot be used keeps the policy in
+   * force, and says why.
+   */
+  reloadPolicy(): void {
+    try {
+      const { path, required } = this.#policySource;
+      this.#policy = loadPolicy(path, Deno.uid() ?? 0, required);
+      this.log.log("info", `Policy reloaded from "${path}": ${this.#policy.grants.length} grants`);
+    } catch (err) {
+      this.log.log("warn", `Cannot reload the policy, keeping it: ${(err as Error).message}`);
+    }
   }
 
   /** The running Guardian's pid, or null (none, or between two). */
@@ -274,8 +327,9 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
-      await this.#keeper?.stop();
+      // The engine first: nothing is restarted because of the Guardian's exit.
       this.engine.stop();
+      await this.#keeper?.stop();
       await this.#server.close();
       this.hub.close();
       await this.#statusWriting;

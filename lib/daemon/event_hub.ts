@@ -10,6 +10,7 @@
 
 import type { EngineEvent } from "../engine/action_runner.ts";
 import type { EventLog } from "./event_log.ts";
+import { writeTextNoFollowSync } from "../os/safe_open.ts";
 
 /** An event with its sequence number and time. */
 export interface HamEvent extends EngineEvent {
@@ -80,7 +81,7 @@ export class EventHub {
     this.#cursorTimer = setTimeout(() => {
       this.#cursorTimer = undefined;
       try {
-        Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(Object.fromEntries(this.#cursors)));
+        writeTextNoFollowSync(`${path}.tmp`, JSON.stringify(Object.fromEntries(this.#cursors)));
         Deno.renameSync(`${path}.tmp`, path);
       } catch { /* best effort: a subscriber may see a notification twice */ }
     }, 50);
@@ -92,7 +93,7 @@ export class EventHub {
       clearTimeout(this.#cursorTimer);
       this.#cursorTimer = undefined;
       const path = this.#cursorPath();
-      if (path) Deno.writeTextFileSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
+      if (path) writeTextNoFollowSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
     }
     this.#log?.close();
   }

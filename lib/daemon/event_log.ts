@@ -13,6 +13,7 @@
 
 import { join } from "node:path";
 import type { HamEvent } from "./event_hub.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode EventLog.open}. */
 export interface EventLogOptions {
@@ -141,7 +142,7 @@ export class EventLog {
       }
     }
     const path = join(this.dir, segName(this.#segments.at(-1)!));
-    this.#file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o600 });
+    this.#file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
   }
 
   /**

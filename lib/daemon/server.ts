@@ -1,6 +1,7 @@
 /**
- * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600), checks
- * the hello handshake, decodes each line with `decodeRequest`, passes requests to a
+ * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600, or 0660
+ * for a `socketGroup`), knows each client's peer credentials (uid, gid, groups, pid from
+ * the kernel, {@linkcode PeerListener}), checks the hello handshake, decodes each line with `decodeRequest`, passes requests to a
  * handler and writes the responses. Bad input gets an errno-style error or a clean
  * close; it never throws out of here.
  *
@@ -16,21 +17,31 @@ import {
   type Request,
   type Response,
 } from "../core/protocol.ts";
+import { type PeerConn, type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
+
+/** The byte stream of a connection: what `Deno.Conn` and {@linkcode PeerConn} both are. */
+export interface ByteStream {
+  read(buf: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
 
 /** One client connection. */
 export class Connection {
   static #next = 1;
   /** A number for logs. */
   readonly id = Connection.#next++;
-  /** The pid the client announced in hello. */
+  /** The pid the client announced in hello (a claim: trust {@linkcode Connection.peer}). */
   pid: number | null = null;
+  /** Who the kernel says is on the other end; null when it could not be read. */
+  readonly peer: PeerCredentials | null;
   /** The client's name from hello (`hamctl`, `mod.ts`, ...). */
   client = "unknown";
   /** Entities this connection self-attached (its close is their death). */
   readonly selfEntities = new Set<string>();
   /** Called once when the connection closes. */
   readonly onClose: Array<() => void> = [];
-  #conn: Deno.Conn;
+  #conn: ByteStream;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
   #queued = 0;
@@ -41,8 +52,9 @@ export class Connection {
     return this.#queued;
   }
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: ByteStream, peer: PeerCredentials | null = null) {
     this.#conn = conn;
+    this.peer = peer;
   }
 
   /** True once closed. */
@@ -134,14 +146,14 @@ function requestId(line: string): number {
 
 /** The listening control socket. */
 export class ControlServer {
-  #listener: Deno.Listener;
+  #listener: PeerListener;
   #handler: RequestHandler;
   #hello: () => Record<string, unknown>;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
   private constructor(
-    listener: Deno.Listener,
+    listener: PeerListener,
     handler: RequestHandler,
     hello: () => Record<string, unknown>,
   ) {
@@ -151,29 +163,43 @@ export class ControlServer {
     this.#accepting = this.#accept();
   }
 
-  /** Listens on `path` (a stale socket file is replaced) with mode 0600. */
-  static listen(
+  /**
+   * Listens on `path` (a stale socket file is replaced) with mode 0600; with `socketGroup`,
+   * the socket belongs to that group with mode 0660 (every request is still checked
+   * against the policy: the mode only decides who may knock).
+   */
+  static async listen(
     path: string,
     handler: RequestHandler,
     hello: () => Record<string, unknown>,
-  ): ControlServer {
+    socketGroup: number | null = null,
+  ): Promise<ControlServer> {
     try {
       Deno.removeSync(path);
     } catch { /* no stale socket */ }
-    const listener = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, 0o600);
+    const listener = await PeerListener.listen(path);
+    try {
+      if (socketGroup === null) Deno.chmodSync(path, 0o600);
+      else {
+        Deno.chownSync(path, null, socketGroup);
+        Deno.chmodSync(path, 0o660);
+      }
+    } catch (err) {
+      listener.close();
+      throw err;
+    }
     return new ControlServer(listener, handler, hello);
   }
 
   async #accept(): Promise<void> {
     for (;;) {
-      let conn: Deno.Conn;
+      let conn: PeerConn;
       try {
         conn = await this.#listener.accept();
       } catch {
         return;
       }
-      this.#serve(new Connection(conn));
+      this.#serve(new Connection(conn, conn.peer));
     }
   }
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { writeTextNoFollowSync } from "../os/safe_open.ts";
+
 type Kind = "file" | "dir";
 
 /** What {@linkcode writeStatusTree} changed. */
@@ -97,7 +99,7 @@ export async function writeStatusTree(
     }
     const slash = rel.lastIndexOf("/");
     const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${rel.slice(slash + 1)}`;
-    await Deno.writeTextFile(tmp, text);
+    writeTextNoFollowSync(tmp, text);
     await Deno.rename(tmp, `${dir}/${rel}`);
     known?.set(rel, text);
     changes.written++;

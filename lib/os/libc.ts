@@ -25,7 +25,12 @@ export const SYS = {
 /** `open()` flags (Linux x86-64). */
 export const OPEN = {
   O_RDONLY: 0,
+  O_WRONLY: 1,
+  O_RDWR: 2,
+  O_CREAT: 0o100,
+  O_APPEND: 0o2000,
   O_DIRECTORY: 0o200000,
+  O_NOFOLLOW: 0o400000,
   O_CLOEXEC: 0o2000000,
 } as const;
 
@@ -36,6 +41,13 @@ export const WAIT = {
   WNOHANG: 1,
   WEXITED: 4,
   PR_SET_CHILD_SUBREAPER: 36,
+} as const;
+
+/** `getsockopt()` levels and options: the peer credentials of a Unix socket. */
+export const SOCKOPT = {
+  SOL_SOCKET: 1,
+  SO_PEERCRED: 17,
+  SO_PEERGROUPS: 59,
 } as const;
 
 /** The errno values ham tells apart (Linux x86-64). */
@@ -49,7 +61,9 @@ export const ERRNO = {
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
+  ERANGE: 34,
   ENOSYS: 38,
+  ELOOP: 40,
 } as const;
 
 const SYMBOLS = {
@@ -66,6 +80,7 @@ const SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -95,6 +110,14 @@ export interface Libc {
   close(fd: number): number;
   /** `kill(pid, sig)`. */
   kill(pid: number, sig: number): number;
+  /** `getsockopt(fd, level, name, value, &length)`: the length is in and out. */
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -122,6 +145,8 @@ function load(): Libc | null {
       write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
+      getsockopt: (fd, level, name, value, length) =>
+        s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
     };
   } catch {
     loaded = null;

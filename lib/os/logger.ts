@@ -5,6 +5,8 @@
  * @module
  */
 
+import { openNoFollowSync } from "./safe_open.ts";
+
 /** How a log line is timestamped (QNX `ham -t`). */
 export type TimestampStyle = "none" | "relative" | "absolute";
 
@@ -16,7 +18,7 @@ export function isTimestampStyle(value: unknown): value is TimestampStyle {
 /** A line writer appending to `path` (`--log FILE`), or undefined for stderr. */
 export function logFileWriter(path: string | undefined): ((line: string) => void) | undefined {
   if (path === undefined) return undefined;
-  const file = Deno.openSync(path, { append: true, create: true, write: true });
+  const file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
   const enc = new TextEncoder();
   return (line) => file.writeSync(enc.encode(line));
 }

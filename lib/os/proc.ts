@@ -120,3 +120,20 @@ export function isAlive(pid: number, startTime: string | null): boolean {
   if (stat === null || stat.state === "Z" || stat.state === "X") return false;
   return startTime === null || stat.startTime === startTime;
 }
+
+/**
+ * The ancestors of `pid`, nearest first (its parent, its parent's parent, ... up to pid 1),
+ * from `/proc/PID/stat`; a chain cut short by an exiting process ends there.
+ */
+export function ancestorsOf(pid: number): number[] {
+  const chain: number[] = [];
+  let current = pid;
+  // Bounded: a pid namespace's tree is never this deep, and a loop cannot form.
+  for (let depth = 0; depth < 4096; depth++) {
+    const ppid = processStat(current)?.ppid ?? 0;
+    if (ppid <= 0 || chain.includes(ppid)) break;
+    chain.push(ppid);
+    current = ppid;
+  }
+  return chain;
+}

@@ -5,16 +5,23 @@
  * @module
  */
 
+import { HamError } from "../core/errors.ts";
+
 /**
  * Resolves the state directory. The first of these wins:
  *
  * 1. `explicit` (the `--state-dir` flag);
  * 2. the `HAM_STATE_DIR` environment variable;
- * 3. `$XDG_RUNTIME_DIR/ham`;
- * 4. `/run/ham` when running as root;
- * 5. `/tmp/ham-<uid>`.
+ * 3. `/run/ham` when running as root;
+ * 4. `$XDG_RUNTIME_DIR/ham`;
+ * 5. `${XDG_STATE_HOME:-$HOME/.local/state}/ham`.
  *
- * Empty values are skipped. Reading the environment needs `--allow-env`.
+ * Empty values are skipped. Every default is a place other users cannot write to (never
+ * `/tmp`). `ham`, `hamctl` and `mod.ts` resolve it the same way. Reading the environment
+ * needs `--allow-env`; the uid is read with `Deno.uid()` (`--allow-sys=uid`), else from
+ * the owner of `$HOME`.
+ *
+ * @throws {HamError} `EINVAL` when none of these is set.
  *
  * @example
  * ```ts
@@ -24,13 +31,85 @@
  */
 export function resolveStateDir(explicit?: string): string {
   if (explicit) return explicit;
-  const fromEnv = Deno.env.get("HAM_STATE_DIR");
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const fromEnv = env("HAM_STATE_DIR");
   if (fromEnv) return fromEnv;
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (runtime) return `${runtime.replace(/\/+$/, "")}/ham`;
-  const uid = Deno.uid();
-  if (uid === 0) return "/run/ham";
-  return `/tmp/ham-${uid ?? "unknown"}`;
+  const home = env("HOME");
+  if (currentUid(home) === 0) return "/run/ham";
+  const runtime = env("XDG_RUNTIME_DIR");
+  if (runtime) return `${trimSlashes(runtime)}/ham`;
+  const state = env("XDG_STATE_HOME") ?? (home ? `${trimSlashes(home)}/.local/state` : undefined);
+  if (state) return `${trimSlashes(state)}/ham`;
+  throw new HamError(
+    "EINVAL",
+    "Cannot choose a state directory: set --state-dir, HAM_STATE_DIR, XDG_RUNTIME_DIR or HOME",
+  );
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/\/+$/, "") || "/";
+}
+
+/** This process's uid: `Deno.uid()`, else the owner of `home` (no `--allow-sys=uid`). */
+function currentUid(home: string | undefined): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    try {
+      return home ? Deno.statSync(home).uid : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Why a state directory (or a file in it) cannot be trusted, or null when it can. */
+export function stateDirProblem(
+  info: { uid: number | null; mode: number | null; isDirectory: boolean },
+  uid: number,
+): string | null {
+  if (!info.isDirectory) return "it is not a directory";
+  if (info.uid !== null && info.uid !== uid) {
+    return `it is owned by uid ${info.uid}, not by this HAM's uid ${uid}`;
+  }
+  if (info.mode !== null && (info.mode & 0o022) !== 0) {
+    return `it is writable by ${(info.mode & 0o020) ? "its group" : "others"} (mode ${
+      (info.mode & 0o7777).toString(8).padStart(4, "0")
+    }): run chmod go-w on it`;
+  }
+  return null;
+}
+
+/**
+ * Makes sure `dir` is a state directory only this process's user can change: creates it
+ * (mode 0700, and its missing parents 0700) when it does not exist; refuses one that is
+ * not a directory, is owned by another uid, or is writable by its group or others, and a
+ * symbolic link that someone else planted.
+ *
+ * @throws {HamError} `EPERM` naming the directory and what is wrong with it.
+ */
+export function prepareStateDir(dir: string): void {
+  const uid = Deno.uid() ?? 0;
+  const refuse = (why: string) =>
+    new HamError("EPERM", `Cannot use state directory "${dir}": ${why}`);
+  let link: Deno.FileInfo;
+  try {
+    link = Deno.lstatSync(dir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw refuse((err as Error).message);
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      link = Deno.lstatSync(dir);
+    } catch (err) {
+      throw refuse(`cannot create it: ${(err as Error).message}`);
+    }
+  }
+  if (link.isSymlink && link.uid !== uid && link.uid !== 0) {
+    throw refuse(`it is a symbolic link owned by uid ${link.uid}`);
+  }
+  const info = link.isSymlink ? Deno.statSync(dir) : link;
+  const problem = stateDirProblem(info, uid);
+  if (problem !== null) throw refuse(problem);
 }
 
 /** The control socket: `<dir>/ham.sock`. */
@@ -51,4 +130,9 @@ export function statusDir(dir: string): string {
 /** The activity log: `<dir>/ham.log`. */
 export function logPath(dir: string): string {
   return `${dir}/ham.log`;
+}
+
+/** The policy file: `<dir>/policy`. */
+export function policyPath(dir: string): string {
+  return `${dir}/policy`;
 }

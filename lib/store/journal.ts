@@ -16,6 +16,7 @@ import { crc32 } from "node:zlib";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
+import { openNoFollow } from "../os/safe_open.ts";
 
 /** The journal's sub-directory of the state directory. */
 export const JOURNAL_DIR = "journal";
@@ -168,7 +169,7 @@ export interface JournalFileOps {
 
 /** The real filesystem: segments are opened with `O_APPEND`, so a cut moves the end back. */
 export const denoFileOps: JournalFileOps = {
-  open: (path) => Deno.open(path, { append: true, create: true, mode: 0o644 }),
+  open: (path) => openNoFollow(path, { append: true, create: true, mode: 0o600 }),
   syncDir: fsyncDir,
   remove: (path) => Deno.remove(path),
 };

@@ -17,6 +17,7 @@ import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journ
 import type { HamState } from "../core/model.ts";
 import { applyRecord } from "../core/reducer.ts";
 import { replaySync, type StoreLog } from "./state_store.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode JournalTail.open}. */
 export interface JournalTailOptions {
@@ -43,7 +44,7 @@ function incomplete(error: string): boolean {
 function readFrom(path: string, offset: number): Uint8Array | null {
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openNoFollowSync(path, { read: true });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;

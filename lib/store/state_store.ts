@@ -28,6 +28,7 @@ import {
   writeEncodedSnapshot,
 } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -85,7 +86,7 @@ function truncateSync(path: string, length: number): void {
   try {
     if (length === 0) return Deno.removeSync(path);
     Deno.truncateSync(path, length);
-    const file = Deno.openSync(path, { write: true });
+    const file = openNoFollowSync(path, { write: true });
     try {
       file.syncDataSync();
     } finally {
