@@ -91,9 +91,9 @@ export async function ham(args: string[]): Promise<number> {
   const security = { policyFile, socketGroup: flags["socket-group"] };
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
-  const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
+    const write = logFileWriter(flags.log);
     daemon = await HamDaemon.start({
       stateDir,
       verbosity,

@@ -71,9 +71,15 @@ function targetPid(req: Request): number | null {
   return null;
 }
 
-/** A verb whose success changes nothing worth an audit event (looking, beating). */
+/**
+ * A verb whose success gets no audit event: looking (read verbs), and what a program
+ * reports about itself that is an event already (`state`, `raise`) or is not recorded
+ * (`heartbeat`). Every other accepted verb changes what the HAM does, and is audited.
+ */
 function quiet(op: string): boolean {
-  return roleNeeded(op) === "read" || roleNeeded(op) === "anyone" || op === "heartbeat";
+  const role = roleNeeded(op);
+  return role === "read" || role === "anyone" || op === "heartbeat" || op === "state" ||
+    op === "raise";
 }
 
 /** Wraps `inner` so that each request is checked and audited before it runs. */

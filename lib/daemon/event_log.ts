@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import type { HamEvent } from "./event_hub.ts";
-import { openNoFollowSync } from "../os/safe_open.ts";
+import { ensureDirNoFollowSync, openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode EventLog.open}. */
 export interface EventLogOptions {
@@ -75,7 +75,7 @@ export class EventLog {
   /** Opens (creating) the log in `<stateDir>/events`. */
   static open(stateDir: string, opts: EventLogOptions = {}): EventLog {
     const dir = join(stateDir, "events");
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    ensureDirNoFollowSync(dir);
     const segments = [...Deno.readDirSync(dir)].map((e) => NAME.exec(e.name)).filter((m) => m)
       .map((m) => Number(m![1])).sort((a, b) => a - b);
     const log = new EventLog(dir, segments, {

@@ -81,3 +81,30 @@ export function writeTextNoFollowSync(path: string, text: string): void {
     file.close();
   }
 }
+
+/**
+ * Creates directory `path` (mode 0700) when missing; refuses a symbolic link there (a
+ * planted link would move the journal, the events or the status tree elsewhere).
+ *
+ * @throws {HamError} `EPERM` when `path` is a symbolic link or not a directory.
+ */
+export function ensureDirNoFollowSync(path: string): void {
+  let info = linkInfo(path);
+  if (info === null) {
+    try {
+      Deno.mkdirSync(path, { mode: 0o700 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    }
+    info = linkInfo(path);
+  }
+  if (info?.isSymlink) {
+    throw new HamError(
+      "EPERM",
+      `Cannot use directory "${path}": it is a symbolic link (refused in the state directory)`,
+    );
+  }
+  if (info !== null && !info.isDirectory) {
+    throw new HamError("EPERM", `Cannot use directory "${path}": it is not a directory`);
+  }
+}

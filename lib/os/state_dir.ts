@@ -73,7 +73,8 @@ export function stateDirProblem(
     return `it is owned by uid ${info.uid}, not by this HAM's uid ${uid}`;
   }
   if (info.mode !== null && (info.mode & 0o022) !== 0) {
-    return `it is writable by ${(info.mode & 0o020) ? "its group" : "others"} (mode ${
+    const who = [(info.mode & 0o020) ? "its group" : "", (info.mode & 0o002) ? "others" : ""];
+    return `it is writable by ${who.filter((w) => w).join(" and ")} (mode ${
       (info.mode & 0o7777).toString(8).padStart(4, "0")
     }): run chmod go-w on it`;
   }

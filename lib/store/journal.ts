@@ -16,7 +16,7 @@ import { crc32 } from "node:zlib";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
-import { openNoFollow } from "../os/safe_open.ts";
+import { ensureDirNoFollowSync, openNoFollow } from "../os/safe_open.ts";
 
 /** The journal's sub-directory of the state directory. */
 export const JOURNAL_DIR = "journal";
@@ -299,7 +299,7 @@ export class Journal {
     const ops = options.fileOps ?? denoFileOps;
     const journalDir = join(dir, JOURNAL_DIR);
     try {
-      await Deno.mkdir(journalDir, { recursive: true });
+      ensureDirNoFollowSync(journalDir);
     } catch (err) {
       throw fileError("Cannot create journal directory", journalDir, err);
     }
