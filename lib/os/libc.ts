@@ -43,6 +43,13 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
+/** `fcntl()` commands and flags ham uses. */
+export const FCNTL = {
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+} as const;
+
 /** `getsockopt()` levels and options: the peer credentials of a Unix socket. */
 export const SOCKOPT = {
   SOL_SOCKET: 1,
@@ -81,6 +88,7 @@ const SYMBOLS = {
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -118,6 +126,8 @@ export interface Libc {
     value: Uint8Array,
     length: Uint32Array,
   ): number;
+  /** `fcntl(fd, cmd, arg)` with an integer argument. */
+  fcntl(fd: number, cmd: number, arg: number): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -147,6 +157,7 @@ function load(): Libc | null {
       kill: (pid, sig) => s.kill(pid, sig),
       getsockopt: (fd, level, name, value, length) =>
         s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
+      fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),
     };
   } catch {
     loaded = null;

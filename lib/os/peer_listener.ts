@@ -13,7 +13,7 @@
  */
 
 import net from "node:net";
-import { errno, libc, libcAvailable, SOCKOPT } from "./libc.ts";
+import { errno, FCNTL, libc, libcAvailable, SOCKOPT } from "./libc.ts";
 
 /** Who is on the other end of a connection, as the kernel saw it at connect time. */
 export interface PeerCredentials {
@@ -154,11 +154,23 @@ export class PeerListener {
   /** Listens on `path`; resolves once the socket file exists. */
   static listen(path: string): Promise<PeerListener> {
     const server = net.createServer({ allowHalfOpen: true });
+    // Serving from the start: a client may connect before the "listening" callback runs.
+    const listener = new PeerListener(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => {
         server.off("error", reject);
-        resolve(new PeerListener(server));
+        // node:net leaves the listening descriptor inheritable: every process the HAM
+        // starts (its Guardian, the workers) would keep the socket listening after the
+        // HAM died, and clients would hang in a backlog that no one accepts.
+        // deno-lint-ignore no-explicit-any
+        const fd = (server as any)._handle?.fd;
+        if (typeof fd === "number" && fd >= 0 && libcAvailable()) {
+          const lib = libc();
+          const flags = lib.fcntl(fd, FCNTL.F_GETFD, 0);
+          if (flags >= 0) lib.fcntl(fd, FCNTL.F_SETFD, flags | FCNTL.FD_CLOEXEC);
+        }
+        resolve(listener);
       });
     });
   }
