@@ -13,12 +13,12 @@
 import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
-import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, serve } from "./ham.ts";
+import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
-  [--policy FILE] [--socket-group GROUP]
+       [--log-format text|json] [--policy FILE] [--socket-group GROUP]
 
 The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
@@ -33,6 +33,7 @@ export async function guardian(args: string[]): Promise<number> {
         "ham-pid": { type: "string" },
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
+        "log-format": { type: "string", default: "text" },
         policy: { type: "string" },
         "socket-group": { type: "string" },
       },
@@ -46,9 +47,10 @@ export async function guardian(args: string[]): Promise<number> {
   const stateDir = flags["state-dir"];
   const hamPid = flags["ham-pid"] === undefined ? null : Number(flags["ham-pid"]);
   const ts = flags.timestamps;
+  const logFormat = flags["log-format"];
   if (
     !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
-    !isTimestampStyle(ts)
+    !isTimestampStyle(ts) || !isLogFormat(logFormat)
   ) {
     console.error(USAGE);
     return EXIT_CODES.usage;
@@ -59,6 +61,7 @@ export async function guardian(args: string[]): Promise<number> {
     verbosity: () => verbosity(),
     write,
     timestamps: ts,
+    format: logFormat,
   });
   // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
   let takingOver = false;
@@ -69,6 +72,8 @@ export async function guardian(args: string[]): Promise<number> {
     Deno.exit(EXIT_CODES.ok);
   };
   Deno.addSignalListener("SIGTERM", onTerm);
+  const onHangup = () => reopenLog(log, "Guardian");
+  Deno.addSignalListener("SIGHUP", onHangup);
   let g: Guardian;
   try {
     g = await Guardian.start({ stateDir, hamPid, log });
@@ -89,19 +94,30 @@ export async function guardian(args: string[]): Promise<number> {
     gone.lock.close();
     return EXIT_CODES.ok;
   }
-  log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
-  const security = { policyFile: flags.policy, socketGroup: flags["socket-group"] };
+  log.log(
+    "warn",
+    `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +
+      `(${g.pidfds} processes watched ahead by pidfd)`,
+  );
   try {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,
+      logFormat,
       write,
       guardian: true,
-      guardianArgs: guardianArgs(flags.log, ts, security),
+      guardianArgs: guardianArgs({
+        log: flags.log,
+        timestamps: ts,
+        logFormat,
+        policyFile: flags.policy,
+        socketGroup: flags["socket-group"],
+      }),
       compactRecords: compactRecordsFromEnv(),
       policyFile: flags.policy,
       socketGroup: flags["socket-group"] === undefined ? null : resolveGroup(flags["socket-group"]),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
+    Deno.removeSignalListener("SIGHUP", onHangup);
     return await serve(daemon, pending);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);

@@ -15,14 +15,23 @@ import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
-import { isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
+import {
+  isLogFormat,
+  isTimestampStyle,
+  logFileWriter,
+  type LogFormat,
+  type Logger,
+} from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, prepareStateDir, resolveStateDir } from "../lib/os/state_dir.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
 import { openNoFollowSync } from "../lib/os/safe_open.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
-  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover] [--policy FILE] [--socket-group GROUP]
+  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
+           [--log-format text|json] [--recover] [--policy FILE] [--socket-group GROUP]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR; /run/ham as root; else
@@ -32,13 +41,15 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   -v               more verbose (repeat: -vv, -vvv)
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
+  --log-format F   text, or json: one JSON object per line (default: text)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --policy FILE    who may do what (default: DIR/policy if it exists; else only root and
                    this user); SIGHUP reads it again
   --socket-group G make the control socket group-accessible (mode 0660) to group G; each
                    request is still checked against the policy
+  --version        print the version
 
-Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default 50000;
+Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
 `;
 
@@ -54,11 +65,13 @@ export async function ham(args: string[]): Promise<number> {
         v: { type: "boolean", short: "v", multiple: true },
         log: { type: "string" },
         timestamps: { type: "string" },
+        "log-format": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         policy: { type: "string" },
         "socket-group": { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
       strict: true,
       allowPositionals: false,
@@ -67,6 +80,10 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${(err as Error).message}\n${USAGE}`);
     return EXIT_CODES.usage;
   }
+  if (flags.version) {
+    console.log(VERSION_LINE);
+    return EXIT_CODES.ok;
+  }
   if (flags.help) {
     console.log(USAGE);
     return EXIT_CODES.ok;
@@ -74,6 +91,11 @@ export async function ham(args: string[]): Promise<number> {
   const ts = flags.timestamps ?? "absolute";
   if (!isTimestampStyle(ts)) {
     console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const logFormat = flags["log-format"] ?? "text";
+  if (!isLogFormat(logFormat)) {
+    console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   let stateDir: string;
@@ -88,7 +110,6 @@ export async function ham(args: string[]): Promise<number> {
     return EXIT_CODES.failed;
   }
   const policyFile = flags.policy === undefined ? undefined : resolvePath(flags.policy);
-  const security = { policyFile, socketGroup: flags["socket-group"] };
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
   let daemon: HamDaemon;
@@ -98,10 +119,17 @@ export async function ham(args: string[]): Promise<number> {
       stateDir,
       verbosity,
       timestamps: ts,
+      logFormat,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs(flags.log, ts, security),
+      guardianArgs: guardianArgs({
+        log: flags.log,
+        timestamps: ts,
+        logFormat,
+        policyFile,
+        socketGroup: flags["socket-group"],
+      }),
       compactRecords: compactRecordsFromEnv(),
       policyFile,
       socketGroup,
@@ -120,9 +148,14 @@ export function compactRecordsFromEnv(): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-/** What a Guardian taking over must enforce as its HAM did. */
-export interface SecurityArgs {
+/** What a Guardian passes on to the HAM it becomes. */
+export interface PassedOn {
+  log: string | undefined;
+  timestamps: string;
+  logFormat: LogFormat;
+  /** The policy file given with `--policy` (absolute). */
   policyFile?: string;
+  /** The group given with `--socket-group`. */
   socketGroup?: string;
 }
 
@@ -130,17 +163,15 @@ export interface SecurityArgs {
  * The Guardian's extra arguments: it logs where its HAM logs, the same way, and takes over
  * with the same policy and socket group.
  */
-export function guardianArgs(
-  log: string | undefined,
-  timestamps: string,
-  security: SecurityArgs = {},
-): string[] {
+export function guardianArgs(o: PassedOn): string[] {
   return [
-    ...(log ? ["--log", log] : []),
+    ...(o.log ? ["--log", o.log] : []),
     "--timestamps",
-    timestamps,
-    ...(security.policyFile ? ["--policy", security.policyFile] : []),
-    ...(security.socketGroup ? ["--socket-group", security.socketGroup] : []),
+    o.timestamps,
+    "--log-format",
+    o.logFormat,
+    ...(o.policyFile ? ["--policy", o.policyFile] : []),
+    ...(o.socketGroup ? ["--socket-group", o.socketGroup] : []),
   ];
 }
 
@@ -156,8 +187,6 @@ export function resolvePath(path: string): string {
  */
 export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
   const handlers = new Map<Deno.Signal, () => void>();
-  const reload = () => daemon.reloadPolicy();
-  Deno.addSignalListener("SIGHUP", reload);
   const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const listener = () => {
       const guardian = daemon.guardianPid;
@@ -173,17 +202,31 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
     handlers.set(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
   });
+  const onHangup = () => {
+    reopenLog(daemon.log, "HAM");
+    daemon.reloadPolicy();
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
   for (const remove of listeners) remove();
-  Deno.removeSignalListener("SIGHUP", reload);
+  Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;
+}
+
+/** SIGHUP: reopens the log file (after logrotate moved it) and says so in the new one. */
+export function reopenLog(log: Logger, role: string): void {
+  if (log.reopen()) {
+    log.log("info", `${role} ${Deno.pid} reopened its log on SIGHUP`);
+  } else {
+    log.log("warn", `${role} ${Deno.pid} could not reopen its log on SIGHUP, keeping the old one`);
+  }
 }
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
   // Created (or checked) here, never through a planted link: the shell then appends to it.
-  openNoFollowSync(log, { append: true, create: true, mode: 0o600 }).close();
+  openNoFollowSync(log, { append: true, create: true, mode: DEFAULTS.lockMode }).close();
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -10,7 +10,7 @@ import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
-import type { EventsResult, HamEvent, WaitResult } from "../../lib/core/requests.ts";
+import type { EventsResult, HamEvent, WaitFor, WaitResult } from "../../lib/core/protocol.ts";
 import {
   booleans,
   checked,
@@ -25,6 +25,7 @@ import {
   type Subcommand,
   UsageError,
 } from "./common.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 
 /** Events asked for per request when listing. */
 const PAGE = 1000;
@@ -57,7 +58,7 @@ async function list(
   const all: HamEvent[] = [];
   let since = fields.since as number;
   for (;;) {
-    const r = await client.request<EventsResult>("events", { ...fields, since });
+    const r = await client.request("events", { ...fields, since });
     if (json) all.push(...r.events);
     else for (const ev of r.events) io.out(eventLine(ev));
     if (r.events.length < PAGE) {
@@ -125,7 +126,7 @@ const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
 
 function parseWait(args: string[]): HamctlCommand {
   const cmd = "wait";
-  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since"]));
+  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since", "pid"]));
   const [name] = positionals(cmd, p, ["ENTITY"]);
   const target = str(p, "for");
   if (target === undefined) throw new UsageError("Missing --for", cmd);
@@ -135,17 +136,22 @@ function parseWait(args: string[]): HamctlCommand {
       cmd,
     );
   }
-  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? `${DEFAULTS.waitTimeoutMs}ms`);
   const since = str(p, "since");
+  const pid = str(p, "pid");
+  if (pid !== undefined && target !== "restarted" && target !== "running") {
+    throw new UsageError("Option --pid goes with --for restarted or --for running", cmd);
+  }
   return {
     request: {
       op: "wait",
       entity: checked(cmd, () => validateEntityName(name, false)),
-      for: target,
+      for: target as WaitFor,
       timeoutMs,
       since: since === undefined
         ? null
         : integer(cmd, "--since", since, { max: Number.MAX_SAFE_INTEGER }),
+      ...(pid === undefined ? {} : { pid: integer(cmd, "--pid", pid, { max: 4194304 }) }),
     },
     json: p.values.json === true,
     render: (r) => (r as WaitResult).reached,
@@ -163,7 +169,7 @@ export const EVENT_COMMANDS: Subcommand[] = [
   {
     name: "wait",
     usage: "wait ENTITY --for running|dead|restarted|detached|CONDTYPE [--timeout DURATION]\n" +
-      "       [--since SEQ]\n" +
+      "       [--since SEQ] [--pid OLD]\n" +
       `       CONDTYPE: ${Object.keys(CONDITION_TYPES).join(" ")}`,
     parse: parseWait,
   },

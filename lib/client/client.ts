@@ -7,8 +7,16 @@
  */
 
 import { HamError, isErrorCode } from "../core/errors.ts";
-import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
+import {
+  type HelloResult,
+  type Op,
+  PROTOCOL_VERSION,
+  type Push,
+  type Requests,
+  type Results,
+} from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -18,26 +26,38 @@ export interface ConnectOptions {
   client?: string;
   /** Time limit for the handshake and, by default, for each request, in ms; 0 = none. @default {30000} */
   timeoutMs?: number;
+  /**
+   * Starts the timer of a request's time limit. @default {a `setTimeout`} (`hamctl` passes
+   * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
+   * the `node:` compatibility layer, ~15 ms of a short-lived process)
+   */
+  startTimer?: StartTimer;
 }
 
-/** What the HAM answers to `hello`. */
-export interface HelloResult {
-  /** The protocol version the HAM speaks. */
-  version: number;
-  /** The HAM's pid. */
-  hamPid: number;
-  /** Its Guardian's pid, or null when there is none. */
-  guardianPid: number | null;
-}
+/** Calls `onExpire` after `ms` unless the returned function is called first. */
+export type StartTimer = (ms: number, onExpire: () => void) => () => void;
 
-/** The fields of a request, apart from `id` and `op` (paths as `"entity/condition"` strings). */
-export type RequestFields = Record<string, unknown>;
+function startTimeout(ms: number, onExpire: () => void): () => void {
+  const timer = setTimeout(onExpire, ms);
+  return () => clearTimeout(timer);
+}
 
 /** Options of one request. */
 export interface RequestOptions {
   /** Time limit in ms; 0 = none. @default {the connection's `timeoutMs`} */
   timeoutMs?: number;
 }
+
+/**
+ * The arguments of a request after its operation: its fields (see {@linkcode Requests}),
+ * which may be left out when none is required, and options.
+ */
+export type RequestArgs<O extends Op> = Record<never, never> extends Requests[O]
+  ? [fields?: Requests[O], opts?: RequestOptions]
+  : [fields: Requests[O], opts?: RequestOptions];
+
+/** Sends one request of the contract and resolves with its result. */
+export type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
 
 /** Options of {@linkcode HamClient.reconnect}. */
 export interface ReconnectOptions {
@@ -48,19 +68,22 @@ export interface ReconnectOptions {
    * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
    * ECONNRESET from it means the new connection was lost too: it is retried.
    */
-  onReconnect?: (request: (op: Op, fields?: RequestFields) => Promise<unknown>) => Promise<void>;
+  onReconnect?: (request: Requester) => Promise<void>;
 }
 
 interface Pending {
   op: string;
   resolve: (value: unknown) => void;
   reject: (err: HamError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops the timer of its time limit. */
+  cancel: (() => void) | undefined;
   /** Written to a connection: lost with it. */
   sent: boolean;
 }
 
 const encoder = new TextEncoder();
+/** The size of each read from the socket. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -119,9 +142,10 @@ export class HamClient implements AsyncDisposable {
   #loop: Promise<void>;
   #name: string;
   #timeoutMs: number;
+  #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  #pushed = new Set<ReadableStreamDefaultController<unknown>>();
+  #pushed = new Set<ReadableStreamDefaultController<Push>>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -131,11 +155,12 @@ export class HamClient implements AsyncDisposable {
   /** The HAM said it is stopping: a lost connection is not re-established. */
   #stopping = false;
 
-  private constructor(conn: Deno.UnixConn, path: string, name: string, timeoutMs: number) {
+  private constructor(conn: Deno.UnixConn, path: string, opts: ConnectOptions) {
     this.#conn = conn;
     this.socketPath = path;
-    this.#name = name;
-    this.#timeoutMs = timeoutMs;
+    this.#name = opts.client ?? "lib";
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULTS.requestTimeoutMs;
+    this.#startTimer = opts.startTimer ?? startTimeout;
     this.closed = this.#closed.promise;
     this.#loop = this.#readLoop(conn);
   }
@@ -147,7 +172,7 @@ export class HamClient implements AsyncDisposable {
   static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
     const path = socketPath(resolveStateDir(opts.stateDir));
     const conn = await dial(path);
-    const client = new HamClient(conn, path, opts.client ?? "lib", opts.timeoutMs ?? 30_000);
+    const client = new HamClient(conn, path, opts);
     try {
       await client.#hello();
       return client;
@@ -181,8 +206,9 @@ export class HamClient implements AsyncDisposable {
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
-  request<T = unknown>(op: Op, fields: RequestFields = {}, opts: RequestOptions = {}): Promise<T> {
-    return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs, false);
+  request<O extends Op>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
+    const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
+    return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }
 
   /**
@@ -190,9 +216,9 @@ export class HamClient implements AsyncDisposable {
    * now on, until the client ends (a reconnection does not end them). Each call returns an
    * independent iterator.
    */
-  pushes(): AsyncIterableIterator<unknown> {
-    let controller!: ReadableStreamDefaultController<unknown>;
-    const stream = new ReadableStream<unknown>({
+  pushes(): AsyncIterableIterator<Push> {
+    let controller!: ReadableStreamDefaultController<Push>;
+    const stream = new ReadableStream<Push>({
       start: (c) => void (controller = c),
       cancel: () => void this.#pushed.delete(controller),
     });
@@ -215,7 +241,11 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #hello(): Promise<void> {
-    const fields = { version: PROTOCOL_VERSION, client: this.#name, pid: Deno.pid };
+    const fields: Requests["hello"] = {
+      version: PROTOCOL_VERSION,
+      client: this.#name,
+      pid: Deno.pid,
+    };
     const hello = await this.#send<HelloResult>(0, "hello", fields, this.#timeoutMs, true);
     if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
       throw new HamError(
@@ -227,20 +257,20 @@ export class HamClient implements AsyncDisposable {
   }
 
   /** `direct`: write now even while reconnecting (the handshake and re-attaching). */
-  #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
+  #send<T>(id: number, op: Op, fields: object, timeoutMs: number, direct: boolean): Promise<T> {
     if (this.#ended) return Promise.reject(this.#ended);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
-    const timer = timeoutMs > 0
-      ? setTimeout(() => {
+    const cancel = timeoutMs > 0
+      ? this.#startTimer(timeoutMs, () => {
         this.#pending.delete(id);
         reject(new HamError("ETIMEDOUT", `Timed out after ${timeoutMs} ms waiting for "${op}"`));
-      }, timeoutMs)
+      })
       : undefined;
     const pending: Pending = {
       op,
       resolve: resolve as (v: unknown) => void,
       reject,
-      timer,
+      cancel,
       sent: false,
     };
     this.#pending.set(id, pending);
@@ -272,7 +302,10 @@ export class HamClient implements AsyncDisposable {
       `Lost the connection to the HAM at "${this.socketPath}"`,
     );
     try {
-      for await (const chunk of conn.readable) {
+      // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
+      const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+        const chunk = buffer.subarray(0, n);
         const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
         partial = lines.pop()!;
         for (const line of lines) if (line.trim() !== "") this.#onLine(line);
@@ -298,7 +331,7 @@ export class HamClient implements AsyncDisposable {
     for (const [id, p] of this.#pending) {
       if (!p.sent) continue;
       this.#pending.delete(id);
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#reconnecting ??= this.#reestablish(reason).then((ok) => {
@@ -308,7 +341,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #reestablish(reason: HamError): Promise<boolean> {
-    const deadline = Date.now() + (this.#reconnect?.totalMs ?? 30_000);
+    const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
       let conn: Deno.UnixConn | null = null;
       try {
@@ -320,8 +353,8 @@ export class HamClient implements AsyncDisposable {
         this.#conn = conn;
         this.#loop = this.#readLoop(conn);
         await this.#hello();
-        const direct = (op: Op, fields: RequestFields = {}) =>
-          this.#send(this.#nextId++, op, fields, this.#timeoutMs, true);
+        const direct: Requester = (op, ...[fields, opts]) =>
+          this.#send(this.#nextId++, op, fields ?? {}, opts?.timeoutMs ?? this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);
         return true;
       } catch (err) {
@@ -355,14 +388,15 @@ export class HamClient implements AsyncDisposable {
     }
     const o = msg as Record<string, unknown>;
     if ("push" in o) {
-      if ((o.push as { type?: unknown } | null)?.type === "stopping") this.#stopping = true;
-      for (const c of this.#pushed) c.enqueue(o.push);
+      const push = o.push as Push;
+      if (push?.type === "stopping") this.#stopping = true;
+      for (const c of this.#pushed) c.enqueue(push);
       return;
     }
     const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;
     if (!pending) return; // an answer that came after its time limit
     this.#pending.delete(o.id as number);
-    clearTimeout(pending.timer);
+    pending.cancel?.();
     if (o.ok === true) return pending.resolve(o.result);
     const error = (o.error ?? {}) as { code?: unknown; message?: unknown };
     const message = typeof error.message === "string" ? error.message : `"${pending.op}" failed`;
@@ -380,7 +414,7 @@ export class HamClient implements AsyncDisposable {
       this.#conn.close();
     } catch { /* already closed by the peer */ }
     for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#pending.clear();

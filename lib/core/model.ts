@@ -7,8 +7,9 @@
  */
 
 import { HamError } from "./errors.ts";
-import type { ActionKind, ConditionType } from "./flags.ts";
+import type { ConditionType } from "./flags.ts";
 import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** How a process ended. `code` and `signal` are both null when it is unknown (not our child). */
 export interface ExitStatus {
@@ -233,7 +234,7 @@ export function createState(): HamState {
   entities.set(GLOBAL_ENTITY, newEntity(GLOBAL_ENTITY, "global", 0));
   return {
     seq: 0,
-    verbosity: 1,
+    verbosity: DEFAULTS.verbosity,
     hamFailures: 0,
     guardianFailures: 0,
     lastTakeover: null,
@@ -276,14 +277,4 @@ export function getItem(state: HamState, p: ItemPath): Entity | Condition | Acti
   if (p.action !== undefined) return getAction(state, p.entity, p.condition!, p.action);
   if (p.condition !== undefined) return getCondition(state, p.entity, p.condition);
   return getEntity(state, p.entity);
-}
-
-/** True when the entity has a live process being watched. */
-export function isRunning(e: Entity): boolean {
-  return e.pid !== null;
-}
-
-/** Kinds that never fail (QNX: log and heartbeat-healthy). */
-export function neverFails(kind: ActionKind): boolean {
-  return kind === "log" || kind === "heartbeat-healthy";
 }

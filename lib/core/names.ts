@@ -3,7 +3,7 @@
  *
  * Names are path components, as in QNX: no `/`, not empty, not `.` or `..`, no control
  * characters, no bidirectional-control or zero-width characters (they make `status` show
- * one name for another), and the whole path fits in {@linkcode MAX_PATH_BYTES}. The global entity,
+ * one name for another), and the whole path fits in `DEFAULTS.maxPathBytes`. The global entity,
  * whose conditions match events of every entity, is spelled {@linkcode GLOBAL_ENTITY};
  * no other entity name may start with `@`.
  *
@@ -11,12 +11,10 @@
  */
 
 import { HamError } from "./errors.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** The name of the global entity. */
 export const GLOBAL_ENTITY = "@global";
-
-/** The longest `entity/condition/action` path, in UTF-8 bytes (QNX: `_POSIX_PATH_MAX`). */
-export const MAX_PATH_BYTES = 255;
 
 /** A parsed item path. */
 export interface ItemPath {
@@ -58,8 +56,11 @@ export function validateName(kind: string, name: unknown): string {
       } character (it would make status show another name than the real one)`,
     );
   }
-  if (encoder.encode(name).length > MAX_PATH_BYTES) {
-    throw new HamError("ENAMETOOLONG", `Invalid ${kind} name: longer than ${MAX_PATH_BYTES} bytes`);
+  if (encoder.encode(name).length > DEFAULTS.maxPathBytes) {
+    throw new HamError(
+      "ENAMETOOLONG",
+      `Invalid ${kind} name: longer than ${DEFAULTS.maxPathBytes} bytes`,
+    );
   }
   return name;
 }
@@ -85,8 +86,8 @@ export function parsePath(path: unknown, depth: 1 | 2 | 3 | "any"): ItemPath {
   if (typeof path !== "string" || path.length === 0) {
     throw new HamError("EINVAL", `Invalid path ${JSON.stringify(path)}`);
   }
-  if (encoder.encode(path).length > MAX_PATH_BYTES) {
-    throw new HamError("ENAMETOOLONG", `Invalid path: longer than ${MAX_PATH_BYTES} bytes`);
+  if (encoder.encode(path).length > DEFAULTS.maxPathBytes) {
+    throw new HamError("ENAMETOOLONG", `Invalid path: longer than ${DEFAULTS.maxPathBytes} bytes`);
   }
   const parts = path.split("/");
   if (parts.length > 3 || (depth !== "any" && parts.length !== depth)) {

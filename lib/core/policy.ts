@@ -70,6 +70,9 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   control: "admin",
   verbose: "admin",
   stop: "admin",
+  kill: "admin",
+  restart: "admin",
+  list: "read",
 };
 
 /** The role `verb` needs; an unknown verb needs `admin`. */

@@ -94,7 +94,8 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.env = r.env;
       e.spawnId = r.spawnId;
       e.spawned = r.spawned;
-      e.flags = r.flags;
+      // Filling a placeholder (or a kept dead entity) adds to the flags it already holds.
+      e.flags |= r.flags;
       e.heartbeat = r.heartbeat;
       e.deathPending = false;
       e.deathFired = false;

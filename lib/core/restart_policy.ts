@@ -7,6 +7,7 @@
  */
 
 import type { RestartPolicy } from "./model.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** What to do about a restart. */
 export type RestartDecision =
@@ -14,15 +15,15 @@ export type RestartDecision =
   | { kind: "backoff"; delayMs: number }
   | { kind: "limit"; count: number; reason: string };
 
-/** The defaults of a restart policy's fields (see the README's table). */
-export const POLICY_DEFAULTS: RestartPolicy = {
-  backoffMs: 0,
-  maxBackoffMs: 30_000,
-  jitter: 0,
-  intensity: 0,
-  windowMs: 60_000,
-  cooldownMs: 0,
-};
+/** The defaults of a restart policy's fields, from {@linkcode DEFAULTS}. */
+export const POLICY_DEFAULTS: Readonly<RestartPolicy> = Object.freeze({
+  backoffMs: DEFAULTS.restartBackoffMs,
+  maxBackoffMs: DEFAULTS.restartMaxBackoffMs,
+  jitter: DEFAULTS.restartJitter,
+  intensity: DEFAULTS.restartIntensity,
+  windowMs: DEFAULTS.restartWindowMs,
+  cooldownMs: DEFAULTS.restartCooldownMs,
+});
 
 /**
  * Decides a restart. `recent` are restart times (ms); `random` is in [0, 1).

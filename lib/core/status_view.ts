@@ -2,7 +2,7 @@
  * The status view: the HAM state as the JSON form of QNX's `/proc/ham`, for the
  * whole tree or one entity, condition or action, and the plain-file mirror of it that
  * the daemon keeps in `<state-dir>/status/`. Pure: values in, values out. The text forms
- * are in `status_text.ts` and re-exported here.
+ * are in `status_text.ts`.
  *
  * @module
  */
@@ -22,9 +22,6 @@ import {
   type StateMatch,
 } from "./model.ts";
 import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
-import { renderStatusFiles } from "./status_text.ts";
-
-export { quoteArgv, renderStatus, statusFileName } from "./status_text.ts";
 
 /** Facts about the running HAM that are not part of the journaled state. */
 export interface HamInfo {
@@ -34,6 +31,8 @@ export interface HamInfo {
   guardianPid: number | null;
   /** When this HAM started, in ms since the epoch. */
   startedAt: number;
+  /** Log lines this HAM could not write (a full disk). @default 0 */
+  logLinesLost?: number;
 }
 
 /** The last death of an entity; `at` is an ISO time. */
@@ -181,6 +180,8 @@ export interface HamView {
   guardianFailures: number;
   /** When the Guardian last took over, or null. */
   lastTakeover: string | null;
+  /** Log lines this HAM could not write (a full disk): counted, never fatal. */
+  logLinesLost: number;
   /** The activity log's verbosity. */
   verbosity: number;
   /** Entities listed (the global one only with conditions). */
@@ -297,7 +298,8 @@ export function statusView(state: HamState, path: ItemPath | null, ham: HamInfo)
   );
 }
 
-function hamView(state: HamState, ham: HamInfo): HamView {
+/** The view of the whole HAM: its facts and every entity. */
+export function hamView(state: HamState, ham: HamInfo): HamView {
   const entities = [...state.entities.values()]
     .filter((e) => e.name !== GLOBAL_ENTITY || e.conditions.size > 0)
     .map(entityView);
@@ -309,19 +311,11 @@ function hamView(state: HamState, ham: HamInfo): HamView {
     hamFailures: state.hamFailures,
     guardianFailures: state.guardianFailures,
     lastTakeover: state.lastTakeover === null ? null : iso(state.lastTakeover),
+    logLinesLost: ham.logLinesLost ?? 0,
     verbosity: state.verbosity,
     numEntities: entities.length,
     numConditions: conditions.length,
     numActions: conditions.reduce((n, c) => n + c.actions.length, 0),
     entities,
   };
-}
-
-/**
- * The plain-file mirror of the status tree, as relative path → contents: `.info` for the
- * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`.
- * The daemon writes it with `writeStatusTree()` (`status_files.ts`).
- */
-export function statusFiles(state: HamState, ham: HamInfo): Map<string, string> {
-  return renderStatusFiles(hamView(state, ham));
 }

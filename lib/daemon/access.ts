@@ -20,7 +20,7 @@ import {
   roleFor,
   roleNeeded,
 } from "../core/policy.ts";
-import type { Request } from "../core/protocol.ts";
+import type { Op, Request, Results } from "../core/protocol.ts";
 import { ancestorsOf } from "../os/proc.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { Connection, RequestHandler } from "./server.ts";
@@ -34,8 +34,6 @@ export interface AccessContext {
   hamPid: number;
   /** The pid of its Guardian, when one runs. */
   guardianPid(): number | null;
-  /** Where refusals are logged. */
-  log?(message: string): void;
 }
 
 /** The caller of a connection, from its peer credentials (none: trusted with nothing). */
@@ -82,6 +80,17 @@ function quiet(op: string): boolean {
     op === "raise";
 }
 
+/** What `policy` answers `conn`: the effective policy, and the role it gives its caller. */
+export function policyView(policy: Policy, conn: Connection): Results["policy"] {
+  return {
+    role: roleFor(policy, identityOf(conn)),
+    text: formatPolicy(policy),
+    adminUids: [...policy.adminUids],
+    grants: policy.grants.map((g) => ({ role: g.role, source: g.source })),
+    file: policy.file,
+  };
+}
+
 /** Wraps `inner` so that each request is checked and audited before it runs. */
 export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler {
   const audit = (req: Request, id: Identity, outcome: string, extra: Record<string, unknown>) =>
@@ -91,13 +100,12 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       detail: { verb: req.op, outcome, uid: id.uid ?? null, pid: id.pid ?? null, ...extra },
     });
 
-  return async function checked(req: Request, conn: Connection): Promise<unknown> {
+  return async function checked(req: Request, conn: Connection): Promise<Results[Op]> {
     const identity = identityOf(conn);
     const policy = ctx.policy();
     const role = roleFor(policy, identity);
     const refuse = (err: HamError): never => {
       audit(req, identity, "refused", { role, reason: err.message });
-      ctx.log?.(err.message);
       throw err;
     };
     try {
@@ -117,9 +125,6 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
           ),
         );
       }
-    }
-    if (req.op === "policy") {
-      return { role, text: formatPolicy(policy), policy };
     }
     const result = await inner(req, conn);
     if (!quiet(req.op)) audit(req, identity, "accepted", { role });

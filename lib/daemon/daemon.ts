@@ -12,21 +12,30 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler, notifier } from "./handler.ts";
-import { guard } from "./access.ts";
+import { guard, policyView } from "./access.ts";
 import type { Policy } from "../core/policy.ts";
 import { loadPolicy } from "../os/policy_file.ts";
-import { createLogger, type Logger, type TimestampStyle } from "../os/logger.ts";
+import {
+  createLogger,
+  type LogFile,
+  type LogFormat,
+  type Logger,
+  type TimestampStyle,
+} from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
-import { ControlServer } from "./server.ts";
+import { ControlServer, type RequestHandler } from "./server.ts";
+import { toHamError } from "../core/errors.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
-import { StateStore } from "../store/state_store.ts";
-import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
+import type { HamInfo } from "../core/status_view.ts";
+import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
 export interface HamOptions {
@@ -35,10 +44,12 @@ export interface HamOptions {
   verbosity?: number;
   /** @default "absolute" */
   timestamps?: TimestampStyle;
+  /** Text lines, or one JSON object per line. @default "text" */
+  logFormat?: LogFormat;
   /** Start even if the journal is corrupt, keeping what precedes the damage. */
   recover?: boolean;
-  /** Where log lines go. @default stderr */
-  write?: (line: string) => void;
+  /** Where log lines go (a {@linkcode LogFile} can be reopened on SIGHUP). @default stderr */
+  write?: ((line: string) => void) | LogFile;
   /**
    * The state directory's lock, already held: a Guardian taking over passes the lock it
    * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
@@ -68,6 +79,18 @@ export interface TakeoverInfo {
   noticedBy: string;
   /** The seq the Guardian's live copy of the state had reached. */
   liveSeq: number;
+  /**
+   * Pidfds the Guardian opened on monitored processes as it mirrored, each with the start
+   * time verified when it was opened: re-watching those needs no system call. Owned by the
+   * new HAM's watcher from the start on; the ones no entity uses are closed after resuming.
+   */
+  pidfds?: readonly { pid: number; fd: number; startTime: string }[];
+  /**
+   * The Guardian's live copy, caught up to the end of the journal (`JournalTail.handOver`):
+   * the state replaying the files would build, without reading them again. Absent or null:
+   * replay the files.
+   */
+  replay?: Replay | null;
 }
 
 /**
@@ -98,6 +121,8 @@ export class HamDaemon {
   #keeper: GuardianKeeper | null = null;
   #policy: Policy;
   #policySource: { path: string; required: boolean };
+  #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
+  #statusFailing = false;
 
   private constructor(
     opts: HamOptions,
@@ -132,6 +157,14 @@ export class HamDaemon {
       },
       notify: notifier(this.hub),
     });
+    // A refused write (a full disk) rolled the state back: look again, a second later, at
+    // processes whose death or restart was not recorded.
+    store.onReload = () => {
+      this.#rewatchTimer ??= setTimeout(() => {
+        this.#rewatchTimer = undefined;
+        this.engine.rewatch();
+      }, REWATCH_DELAY_MS);
+    };
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
         stateDir: opts.stateDir,
@@ -161,9 +194,10 @@ export class HamDaemon {
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
     const log = createLogger({
-      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? 1,
+      verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
       timestamps: opts.timestamps,
+      format: opts.logFormat,
     });
     let store: StateStore;
     let replayedSeq = 0;
@@ -178,11 +212,16 @@ export class HamDaemon {
         opts.policyFile !== undefined,
       );
       setChildSubreaper();
-      store = await StateStore.open(opts.stateDir, {
+      const storeLog: StoreLog = (level, msg) => log.log(level, msg);
+      const storeOptions = {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
-        log: (level, msg) => log.log(level, msg),
-      });
+        log: storeLog,
+      };
+      const live = opts.takeover?.replay;
+      store = live
+        ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
+        : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
@@ -206,7 +245,9 @@ export class HamDaemon {
     );
     d.#reaper.start();
     const t1 = performance.now();
+    for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
+    d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
     const handler = createHandler({
       store,
@@ -216,16 +257,19 @@ export class HamDaemon {
       // After this turn, so the answer to `stop` is written before connections close.
       stop: () => void setTimeout(() => d.stop(), 0),
       changed: () => d.changed(),
+      policy: (conn) => policyView(d.#policy, conn),
     });
     d.#server = await ControlServer.listen(
       socketPath(opts.stateDir),
-      guard(handler, {
-        policy: () => d.#policy,
-        hub: d.hub,
-        hamPid: Deno.pid,
-        guardianPid: () => d.guardianPid,
-        log: (message) => d.log.log("warn", message),
-      }),
+      logRefusals(
+        guard(handler, {
+          policy: () => d.#policy,
+          hub: d.hub,
+          hamPid: Deno.pid,
+          guardianPid: () => d.guardianPid,
+        }),
+        log,
+      ),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
       opts.socketGroup ?? null,
     );
@@ -244,7 +288,8 @@ export class HamDaemon {
 
   #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
     const ms = (performance.now() - t.noticedAt).toFixed(1);
-    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const from = t.replay ? "state from the live copy" : "replay of the files";
+    const parts = `${from} ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
     const behind = seq - t.liveSeq;
     this.log.log(
       "warn",
@@ -280,7 +325,12 @@ export class HamDaemon {
 
   /** Pids and start time, for `status`. */
   info(): HamInfo {
-    return { hamPid: Deno.pid, guardianPid: this.guardianPid, startedAt: this.startedAt };
+    return {
+      hamPid: Deno.pid,
+      guardianPid: this.guardianPid,
+      startedAt: this.startedAt,
+      logLinesLost: this.log.lostLines,
+    };
   }
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
@@ -298,9 +348,15 @@ export class HamDaemon {
             statusFiles(this.store.state, this.info()),
             this.#statusKnown,
           );
+          if (this.#statusFailing) this.log.log("info", "Status files are written again");
+          this.#statusFailing = false;
         } catch (err) {
           this.#statusKnown.clear(); // Walk the tree again next time.
-          this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          // Once per episode (a full disk would otherwise log at every change).
+          if (!this.#statusFailing) {
+            this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
+          }
+          this.#statusFailing = true;
         }
         if (this.store.shouldCompact()) {
           await this.store.compact().catch((err) =>
@@ -326,6 +382,7 @@ export class HamDaemon {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
+      clearTimeout(this.#rewatchTimer);
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       // The engine first: nothing is restarted because of the Guardian's exit.
       this.engine.stop();
@@ -345,6 +402,30 @@ export class HamDaemon {
     return this.#stopping;
   }
 }
+
+/**
+ * Logs every refused request (at the default verbosity): who asked, what, and the error.
+ * A `wait` that timed out is an answer, not a refusal.
+ */
+function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
+  return async (req, conn) => {
+    try {
+      return await handle(req, conn);
+    } catch (err) {
+      const e = toHamError(err);
+      if (e.code !== "ETIMEDOUT") {
+        const peer = conn.peer;
+        const who = peer === null
+          ? `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`
+          : `${conn.client} uid ${peer.uid} pid ${peer.pid}`;
+        log.log("notice", `Refused "${req.op}" from ${who}: ${e.code}: ${e.message}`);
+      }
+      throw err;
+    }
+  };
+}
+/** How long after a refused journal write unwatched processes are looked at again. */
+const REWATCH_DELAY_MS = 1000;
 
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {

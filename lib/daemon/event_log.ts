@@ -12,7 +12,8 @@
  */
 
 import { join } from "node:path";
-import type { HamEvent } from "./event_hub.ts";
+import type { HamEvent } from "../core/protocol.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import { ensureDirNoFollowSync, openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode EventLog.open}. */
@@ -79,9 +80,9 @@ export class EventLog {
     const segments = [...Deno.readDirSync(dir)].map((e) => NAME.exec(e.name)).filter((m) => m)
       .map((m) => Number(m![1])).sort((a, b) => a - b);
     const log = new EventLog(dir, segments, {
-      segmentBytes: opts.segmentBytes ?? 1 << 20,
-      maxSegments: opts.maxSegments ?? 16,
-      syncMs: opts.syncMs ?? 200,
+      segmentBytes: opts.segmentBytes ?? DEFAULTS.eventSegmentBytes,
+      maxSegments: opts.maxSegments ?? DEFAULTS.eventSegments,
+      syncMs: opts.syncMs ?? DEFAULTS.eventSyncMs,
     });
     const last = segments.at(-1);
     if (last !== undefined) {
@@ -142,7 +143,12 @@ export class EventLog {
       }
     }
     const path = join(this.dir, segName(this.#segments.at(-1)!));
-    this.#file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
+    this.#file = openNoFollowSync(path, {
+      append: true,
+      create: true,
+      write: true,
+      mode: DEFAULTS.lockMode,
+    });
   }
 
   /**

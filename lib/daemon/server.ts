@@ -10,12 +10,14 @@
 
 import { HamError, toHamError } from "../core/errors.ts";
 import {
-  decodeRequest,
   encodeResponse,
-  MAX_LINE_BYTES,
+  type HelloResult,
+  type Op,
   PROTOCOL_VERSION,
   type Request,
   type Response,
+  type Results,
+  type ServerLine,
 } from "../core/protocol.ts";
 import { type PeerConn, type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
 
@@ -25,6 +27,8 @@ export interface ByteStream {
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
 }
+import { decodeRequest } from "../core/request_decoder.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** One client connection. */
 export class Connection {
@@ -63,7 +67,7 @@ export class Connection {
   }
 
   /** Sends one line (a response or a push); silently dropped after close. */
-  send(obj: unknown): Promise<void> {
+  send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
@@ -119,11 +123,11 @@ export class Connection {
         if (line.length > 0) yield line;
       }
       pending = chunk.slice(start);
-      if (pending.length > MAX_LINE_BYTES) {
+      if (pending.length > DEFAULTS.maxLineBytes) {
         await this.send(
           errorResponse(
             0,
-            new HamError("EMSGSIZE", `Request line longer than ${MAX_LINE_BYTES} bytes`),
+            new HamError("EMSGSIZE", `Request line longer than ${DEFAULTS.maxLineBytes} bytes`),
           ),
         );
         return;
@@ -132,8 +136,8 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; returns the result or throws a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<unknown>;
+/** Handles one decoded request; resolves with its result or rejects with a HamError. */
+export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -148,14 +152,14 @@ function requestId(line: string): number {
 export class ControlServer {
   #listener: PeerListener;
   #handler: RequestHandler;
-  #hello: () => Record<string, unknown>;
+  #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
   private constructor(
     listener: PeerListener,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
   ) {
     this.#listener = listener;
     this.#handler = handler;
@@ -171,7 +175,7 @@ export class ControlServer {
   static async listen(
     path: string,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
     socketGroup: number | null = null,
   ): Promise<ControlServer> {
     try {
@@ -179,10 +183,10 @@ export class ControlServer {
     } catch { /* no stale socket */ }
     const listener = await PeerListener.listen(path);
     try {
-      if (socketGroup === null) Deno.chmodSync(path, 0o600);
+      if (socketGroup === null) Deno.chmodSync(path, DEFAULTS.socketMode);
       else {
         Deno.chownSync(path, null, socketGroup);
-        Deno.chmodSync(path, 0o660);
+        Deno.chmodSync(path, DEFAULTS.socketMode | 0o060);
       }
     } catch (err) {
       listener.close();
@@ -221,7 +225,7 @@ export class ControlServer {
           continue;
         }
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result: result ?? {} })),
+          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         );
       }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { ensureDirNoFollowSync, writeTextNoFollowSync } from "../os/safe_open.ts";
+import { ensureDirNoFollowSync } from "../os/safe_open.ts";
+import { writeFileAtomic } from "../store/durable.ts";
 
 type Kind = "file" | "dir";
 
@@ -97,10 +98,7 @@ export async function writeStatusTree(
         continue;
       }
     }
-    const slash = rel.lastIndexOf("/");
-    const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${rel.slice(slash + 1)}`;
-    writeTextNoFollowSync(tmp, text);
-    await Deno.rename(tmp, `${dir}/${rel}`);
+    await writeFileAtomic(`${dir}/${rel}`, text);
     known?.set(rel, text);
     changes.written++;
   }

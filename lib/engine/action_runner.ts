@@ -12,15 +12,7 @@ import type { Logger } from "../os/logger.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
-
-/** An event for the event stream. */
-export interface EngineEvent {
-  type: string;
-  entity: string;
-  condition?: string;
-  action?: string;
-  detail?: Record<string, unknown>;
-}
+import type { EventBody } from "../core/protocol.ts";
 
 /** What the runner needs from the engine. */
 export interface RunnerContext {
@@ -38,7 +30,7 @@ export interface RunnerContext {
   processes: ProcessOps;
   clock: Clock;
   log: Logger;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   notify(channel: string, message: Record<string, unknown>): boolean;
 }
 
@@ -197,41 +189,70 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       ctx.record([{ ...base(site), fail: null, ok: true, run, index }]);
       continue;
     }
-    const flags = live?.flags ?? snap.flags;
-    const ok = await runAction(ctx, snap.params, site);
-    // A list cut short by a stop records nothing about the interrupted action.
-    if (ctx.stopped) return;
-    ctx.record([{ ...base(site), fail: null, ok, run, index }]);
-    ctx.emit({
-      type: "action",
-      entity: ev.entity,
-      condition: cpath,
-      action: snap.name,
-      detail: { kind: snap.params.kind, ok },
-    });
-    if (ok) continue;
-    // The action's completion is journaled before its action-fail list runs: a HAM that
-    // takes over during the list goes on with the next action (fail lists are not resumed).
-    {
-      for (const f of snap.fails) {
-        const fok = await runAction(ctx, f.params, site);
-        if (ctx.stopped) return;
-        ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
-        ctx.emit({
-          type: "action-fail",
-          entity: ev.entity,
-          condition: cpath,
-          action: `${snap.name}/${f.name}`,
-          detail: { kind: f.params.kind, ok: fok },
-        });
-      }
-    }
-    if (!(flags & HACTIONKEEPONFAIL) && live) {
-      ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
-    }
-    if (flags & HACTIONBREAKONFAIL) break;
+    const ok = await runStep(ctx, snap, live, site, { run, index, ev: ev.entity, cpath });
+    if (ok === null) return;
+    if (!ok && ((live?.flags ?? snap.flags) & HACTIONBREAKONFAIL)) break;
   }
   ctx.record([{ t: "run-end", run }]);
+}
+
+/** Where a step belongs: its run (absent for a do-now action) and the event's entity. */
+export interface StepContext {
+  run?: string;
+  index?: number;
+  /** The entity the event happened to. */
+  ev: string;
+  /** The condition's path, for events. */
+  cpath: string;
+  /** Marks the events of a do-now action. */
+  now?: boolean;
+}
+
+/**
+ * Runs one action of a list and what follows from its outcome (QNX §5.1): its result is
+ * journaled; on failure its action-fail list runs and the action is removed unless
+ * keep-on-fail. The same rules for a list's step and a do-now action. Null when the engine
+ * stopped meanwhile (nothing is recorded about the interrupted action).
+ */
+export async function runStep(
+  ctx: RunnerContext,
+  snap: Action,
+  live: Action | undefined,
+  site: ActionSite,
+  step: StepContext,
+): Promise<boolean | null> {
+  const flags = live?.flags ?? snap.flags;
+  const ok = await runAction(ctx, snap.params, site);
+  if (ctx.stopped) return null;
+  const at = step.run === undefined ? {} : { run: step.run, index: step.index };
+  ctx.record([{ ...base(site), fail: null, ok, ...at }]);
+  const now = step.now ? { now: true } : {};
+  ctx.emit({
+    type: "action",
+    entity: step.ev,
+    condition: step.cpath,
+    action: snap.name,
+    detail: { kind: snap.params.kind, ok, ...now },
+  });
+  if (ok) return true;
+  // The action's completion is journaled before its action-fail list runs: a HAM that
+  // takes over during the list goes on with the next action (fail lists are not resumed).
+  for (const f of snap.fails) {
+    const fok = await runAction(ctx, f.params, site);
+    if (ctx.stopped) return null;
+    ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
+    ctx.emit({
+      type: "action-fail",
+      entity: step.ev,
+      condition: step.cpath,
+      action: `${snap.name}/${f.name}`,
+      detail: { kind: f.params.kind, ok: fok, ...now },
+    });
+  }
+  if (!(flags & HACTIONKEEPONFAIL) && live) {
+    ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
+  }
+  return false;
 }
 
 function pathOf(site: ActionSite): { entity: string; condition: string; action: string } {

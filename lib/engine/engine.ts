@@ -9,14 +9,14 @@
 
 import {
   type ActionSite,
-  type EngineEvent,
   listOf,
-  runAction,
   runCondition,
   type RunnerContext,
   type RunSpec,
+  runStep,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
+import type { EventBody } from "../core/protocol.ts";
 import { Attacher, type AttachSpec } from "./attacher.ts";
 import { HamError } from "../core/errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
@@ -24,7 +24,7 @@ import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
-import type { Action, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
+import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
@@ -32,7 +32,23 @@ import { resume, type ResumeContext } from "./resume.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
-export { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
+
+/** The restart action of the first enabled death condition that has one. */
+function restartActionOf(conditions: Iterable<Condition>): RestartParams | null {
+  for (const c of conditions) {
+    if (!c.enabled || (c.type !== "death" && c.type !== "abnormal-death")) continue;
+    const a = c.actions.find((x) => x.enabled && x.params.kind === "restart");
+    if (a) return a.params as RestartParams;
+  }
+  return null;
+}
+
+/** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
+export function describeExit(st: ExitStatus): string {
+  if (st.signal !== null) return `died: killed by ${st.signal}`;
+  if (st.code !== null) return `died: exited with code ${st.code}`;
+  return "died (exit status unknown: not a child of this HAM)";
+}
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
@@ -52,7 +68,7 @@ export interface EngineOptions {
   clock: Clock;
   log: Logger;
   /** Receives every event (for the event stream). */
-  emit?: (ev: EngineEvent) => void;
+  emit?: (ev: EventBody) => void;
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
 }
@@ -73,7 +89,7 @@ export class Engine implements RunnerContext {
   readonly clock: Clock;
   readonly log: Logger;
   #store: Store;
-  #emit: (ev: EngineEvent) => void;
+  #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
   #monitors = new Map<string, Monitor>();
   #lanes = new Lanes();
@@ -84,6 +100,8 @@ export class Engine implements RunnerContext {
   #restarter: Restarter;
   #attacher: Attacher;
   #internals: ResumeContext;
+  /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
+  #restartRequested = new Map<string, RestartParams>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -108,7 +126,7 @@ export class Engine implements RunnerContext {
       log: this.log,
       commit: (bodies: RecordBody[]) => this.#store.commit(bodies),
       record: (bodies: RecordBody[]) => this.record(bodies),
-      emit: (ev: EngineEvent) => this.emit(ev),
+      emit: (ev: EventBody) => this.emit(ev),
       fire: (ev: EntityEvent) => this.fire(ev),
       track: <T>(p: Promise<T>): Promise<T> => this.#track(p),
       kill: (pid: number, startTime: string | null) => this.#kill(pid, startTime),
@@ -155,7 +173,7 @@ export class Engine implements RunnerContext {
   }
 
   /** Passes an event to the event stream. */
-  emit(ev: EngineEvent): void {
+  emit(ev: EventBody): void {
     this.#emit(ev);
   }
 
@@ -242,6 +260,8 @@ export class Engine implements RunnerContext {
       if (daemon !== null && this.#follow(name, daemon)) return;
     }
     const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    const requested = this.#restartRequested.get(name);
+    this.#restartRequested.delete(name);
     const death: RecordBody = {
       t: "death",
       entity: name,
@@ -255,8 +275,11 @@ export class Engine implements RunnerContext {
       entity: name,
       detail: { pid, code: st.code, signal: st.signal, abnormal },
     });
-    if (!e.enabled) {
+    this.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
+    if (!e.enabled || requested) {
       this.record([death, { t: "death-done", entity: name }]);
+      // An operator's restart: the death it caused fires nothing; the entity is started again.
+      if (requested && e.enabled) await this.restart(name, requested);
       return;
     }
     // The death and the runs it starts go out in one durable write: after a takeover a
@@ -381,6 +404,27 @@ export class Engine implements RunnerContext {
     resume(this.#internals);
   }
 
+  /**
+   * After the state was reloaded from disk (a journal write failed, e.g. on a full disk):
+   * watches again every entity whose recorded process nobody watches, so a death whose
+   * records were refused is seen again, and handled once the journal takes it.
+   */
+  rewatch(): void {
+    if (this.#stopped) return;
+    for (const e of [...this.state.entities.values()]) {
+      if (e.pid === null || this.#monitors.has(e.name) || e.deathPending) continue;
+      const { name, pid } = e;
+      let w;
+      try {
+        w = this.processes.watch(pid, e.startTime);
+      } catch {
+        this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+        continue;
+      }
+      this.#monitorWatch(name, pid, w);
+    }
+  }
+
   /** Stops all monitoring; running lists end at their next step. */
   stop(): void {
     this.#stopped = true;
@@ -409,16 +453,11 @@ export class Engine implements RunnerContext {
     const a = c?.actions.find((x) => x.name === action);
     if (!c || !a) return;
     const site = { owner: entity, condition, action, subject: entity };
+    const step = { ev: entity, cpath: `${entity}/${condition}`, now: true };
+    // The same rules as a step of a list: a failure runs the fail list and removes the
+    // action unless keep-on-fail.
     this.#track(this.#lanes.run(laneOf(c.flags), async () => {
-      const ok = await runAction(this, a.params, site);
-      this.record([{ t: "result", entity, condition, action, fail: null, ok }]);
-      this.emit({
-        type: "action",
-        entity,
-        condition: `${entity}/${condition}`,
-        action,
-        detail: { kind: a.params.kind, ok, now: true },
-      });
+      await runStep(this, a, a, site, step);
     }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
   }
 
@@ -445,6 +484,45 @@ export class Engine implements RunnerContext {
     this.emit({ type: "raise", entity: name, detail: { ...raised } });
     this.#track(this.fire({ type: "raise", entity: name, raised }));
     return Promise.resolve({ entity: name });
+  }
+
+  /** Signals an entity's process through its pidfd (`hamctl kill`): ESRCH when it has none. */
+  kill(name: string, signal: number): { entity: string; pid: number } {
+    const e = getEntity(this.state, name);
+    if (e.pid === null) {
+      throw new HamError("ESRCH", `Cannot signal entity "${name}": it has no process`);
+    }
+    this.processes.signal(e.pid, signal, e.startTime);
+    return { entity: name, pid: e.pid };
+  }
+
+  /**
+   * Restarts an entity on an operator's request (`hamctl restart`), through its restart
+   * action (the first in its death conditions) or else its own command. A running process
+   * gets SIGTERM, then SIGKILL after `stopTimeoutMs`; its death fires nothing and is
+   * followed by the restart. An entity without a process is started at once. Resolves with
+   * the pid that is being replaced (null when there was none).
+   */
+  restartEntity(name: string, stopTimeoutMs: number): { entity: string; pid: number | null } {
+    const e = getEntity(this.state, name);
+    const params = restartActionOf(e.conditions.values()) ??
+      { kind: "restart" as const, argv: null, policy: null };
+    if (e.kind === "global" || (params.argv ?? e.argv) === null) {
+      throw new HamError("EINVAL", `Cannot restart entity "${name}": it has no command`);
+    }
+    const old = e.pid;
+    if (old === null) {
+      this.#track(this.restart(name, params));
+      return { entity: name, pid: null };
+    }
+    this.#restartRequested.set(name, params);
+    this.processes.signal(old, 15, e.startTime);
+    void this.clock.sleep(stopTimeoutMs, this.#halt.signal).then((due) => {
+      if (!due || this.state.entities.get(name)?.pid !== old) return;
+      this.log.log("notice", `Entity "${name}" (pid ${old}) ignored SIGTERM: sending SIGKILL`);
+      this.#kill(old, e.startTime);
+    });
+    return { entity: name, pid: old };
   }
 
   /** Notes a heartbeat; a no-op success for an entity that does not heartbeat (QNX). */

@@ -5,18 +5,12 @@
  * @module
  */
 
-import type { EngineEvent } from "./action_runner.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { periodEnd, tick } from "../core/heartbeat.ts";
 import type { HamState } from "../core/model.ts";
 import type { Clock } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
-
-/**
- * How long a restarted self-attached process has to start and attach itself again before
- * its missed heartbeats count (its re-attach starts the accounting at once).
- */
-export const RESTART_HEARTBEAT_GRACE_MS = 1000;
 
 /** What {@linkcode HeartbeatMonitor} needs of the engine. */
 export interface HeartbeatContext {
@@ -24,7 +18,7 @@ export interface HeartbeatContext {
   readonly clock: Clock;
   readonly stopped: boolean;
   record(bodies: RecordBody[]): void;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   fire(ev: EntityEvent): Promise<void>;
   track<T>(p: Promise<T>): Promise<T>;
 }
@@ -53,7 +47,7 @@ export class HeartbeatMonitor {
 
   /**
    * Starts (or restarts) an entity's heartbeat accounting; periods count from now plus
-   * `graceMs` (a restarted self-attached process gets {@linkcode RESTART_HEARTBEAT_GRACE_MS}
+   * `graceMs` (a restarted self-attached process gets `DEFAULTS.restartHeartbeatGraceMs`
    * to start and attach itself again; its re-attach starts the accounting afresh).
    */
   start(name: string, graceMs = 0): void {

@@ -6,9 +6,11 @@
  * @module
  */
 
-import type { ActionSite, EngineEvent } from "./action_runner.ts";
+import type { ActionSite } from "./action_runner.ts";
+import type { EventBody } from "../core/protocol.ts";
+
 import type { EntityEvent } from "../core/dispatch.ts";
-import { RESTART_HEARTBEAT_GRACE_MS } from "./heartbeat_monitor.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import type { Logger } from "../os/logger.ts";
 import type { ActionParams, HamState } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
@@ -28,7 +30,7 @@ export interface RestartContext {
   readonly stopped: boolean;
   readonly haltSignal: AbortSignal;
   record(bodies: RecordBody[]): void;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   fire(ev: EntityEvent): Promise<void>;
   track<T>(p: Promise<T>): Promise<T>;
   /** Selects an event's lists now; the returned function dispatches them. */
@@ -135,9 +137,9 @@ export class Restarter {
     }]);
     const restarted = ctx.state.entities.get(name);
     if (restarted?.heartbeat) {
-      ctx.startHeartbeat(name, restarted.kind === "self" ? RESTART_HEARTBEAT_GRACE_MS : 0);
+      ctx.startHeartbeat(name, restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0);
     }
-    ctx.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    ctx.log.log("notice", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     ctx.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     ctx.track(onRestart());
     return true;

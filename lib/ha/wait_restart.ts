@@ -6,7 +6,8 @@
  */
 
 import { connect, type Ham } from "../client/ham.ts";
-import type { WaitResult } from "../core/requests.ts";
+import type { WaitResult } from "../core/protocol.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode waitForRestart}. */
 export interface WaitForRestartOptions {
@@ -54,7 +55,7 @@ export async function waitForRestart(
   entity: string,
   opts: WaitForRestartOptions = {},
 ): Promise<WaitResult> {
-  const wait = { timeoutMs: opts.timeoutMs ?? 30_000, since: opts.since };
+  const wait = { timeoutMs: opts.timeoutMs ?? DEFAULTS.waitTimeoutMs, since: opts.since };
   if (opts.ham) return await opts.ham.wait(entity, "restarted", wait);
   await using ham = await connect({ stateDir: opts.stateDir, client: "libha" });
   return await ham.wait(entity, "restarted", wait);

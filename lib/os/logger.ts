@@ -15,54 +15,152 @@ export function isTimestampStyle(value: unknown): value is TimestampStyle {
   return value === "none" || value === "relative" || value === "absolute";
 }
 
-/** A line writer appending to `path` (`--log FILE`), or undefined for stderr. */
-export function logFileWriter(path: string | undefined): ((line: string) => void) | undefined {
-  if (path === undefined) return undefined;
-  const file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
-  const enc = new TextEncoder();
-  return (line) => file.writeSync(enc.encode(line));
+/**
+ * A line writer appending to a log file (`--log FILE`). {@linkcode LogFile.reopen} opens the
+ * path again (SIGHUP, after logrotate moved the file away). A failed open or write throws:
+ * {@linkcode createLogger} counts the line as lost instead of failing.
+ */
+export class LogFile {
+  readonly path: string;
+  #file: Deno.FsFile;
+  #encoder = new TextEncoder();
+
+  /** Opens `path` for appending (created 0600 when missing; never through a symbolic link). */
+  constructor(path: string) {
+    this.path = path;
+    this.#file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
+  }
+
+  /** Closes the file and opens `path` again; throws when it cannot be opened. */
+  reopen(): void {
+    const fresh = openNoFollowSync(this.path, {
+      append: true,
+      create: true,
+      write: true,
+      mode: 0o600,
+    });
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+    this.#file = fresh;
+  }
+
+  /** Appends one line (throws on a write error, ENOSPC included). */
+  write(line: string): void {
+    const bytes = this.#encoder.encode(line);
+    for (let off = 0; off < bytes.length;) off += this.#file.writeSync(bytes.subarray(off));
+  }
 }
 
-/** A message level: errors always print; warn at verbosity ≥ 1; info ≥ 2; debug ≥ 3. */
-export type Level = "error" | "warn" | "info" | "debug";
+/** A log file for `--log FILE`, or undefined for stderr. */
+export function logFileWriter(path: string | undefined): LogFile | undefined {
+  return path === undefined ? undefined : new LogFile(path);
+}
 
-const THRESHOLD: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+/**
+ * A message level: errors always print; warn and notice at verbosity ≥ 1 (the default:
+ * notices are what an operator must see, such as deaths, restarts, takeovers and refused
+ * requests); info ≥ 2; debug ≥ 3.
+ */
+export type Level = "error" | "warn" | "notice" | "info" | "debug";
+
+const THRESHOLD: Record<Level, number> = { error: 0, warn: 1, notice: 1, info: 2, debug: 3 };
+
+/** How log lines are written (`--log-format`): text, or one JSON object per line. */
+export type LogFormat = "text" | "json";
+
+/** True when `value` names a log format. */
+export function isLogFormat(value: unknown): value is LogFormat {
+  return value === "text" || value === "json";
+}
 
 /** Writes log lines; `verbosity` is read on every call so `ham_verbose` acts at once. */
 export interface Logger {
   log(level: Level, message: string): void;
   /** Writes a message gated by an explicit verbosity (the `log` action). */
   logAt(verbosity: number, message: string): void;
+  /** Lines that could not be written (a full disk, a closed stderr): counted, never fatal. */
+  readonly lostLines: number;
+  /** Reopens the log file (SIGHUP); false when it cannot be (the old one is kept). */
+  reopen(): boolean;
 }
 
 /** Options of {@linkcode createLogger}. */
 export interface LoggerOptions {
   /** Current verbosity (0–9). */
   verbosity: () => number;
-  /** Where lines go. @default stderr */
-  write?: (line: string) => void;
+  /** Where lines go: a function or a {@linkcode LogFile}; it may throw. @default stderr */
+  write?: ((line: string) => void) | LogFile;
   /** @default "absolute" */
   timestamps?: TimestampStyle;
   /** Start of the relative clock, ms since epoch. @default Date.now() at creation */
   start?: number;
   /** Clock. @default Date.now */
   now?: () => number;
+  /**
+   * `json`: one object per line, `{"time","pid","level","msg"}` (`time` as ISO text, or
+   * seconds since start with relative timestamps; absent with none). @default "text"
+   */
+  format?: LogFormat;
 }
 
-/** Creates a logger. */
+/**
+ * Creates a logger. Logging never throws: a line that cannot be written is counted
+ * ({@linkcode Logger.lostLines}), and the next line that can be written is preceded by one
+ * saying how many were lost and why.
+ */
 export function createLogger(opts: LoggerOptions): Logger {
   const encoder = new TextEncoder();
-  const write = opts.write ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line)));
+  const sink = opts.write;
+  const write = sink instanceof LogFile
+    ? (line: string) => sink.write(line)
+    : sink ?? ((line: string) => {
+      const bytes = encoder.encode(line);
+      for (let off = 0; off < bytes.length;) off += Deno.stderr.writeSync(bytes.subarray(off));
+    });
   const now = opts.now ?? Date.now;
   const start = opts.start ?? now();
   const style = opts.timestamps ?? "absolute";
-  const emit = (tag: string, message: string) => {
+  let lost = 0;
+  let unreported = 0;
+  let lastError = "";
+  const line = (tag: string, message: string) => {
+    if (opts.format === "json") {
+      const time = style === "none"
+        ? {}
+        : { time: style === "relative" ? (now() - start) / 1000 : new Date(now()).toISOString() };
+      return `${JSON.stringify({ ...time, pid: Deno.pid, level: tag, msg: message })}\n`;
+    }
     const ts = style === "none"
       ? ""
       : style === "relative"
       ? `${((now() - start) / 1000).toFixed(3)} `
       : `${new Date(now()).toISOString()} `;
-    write(`${ts}ham[${Deno.pid}] ${tag}: ${message}\n`);
+    return `${ts}ham[${Deno.pid}] ${tag}: ${message}\n`;
+  };
+  const tryWrite = (text: string): boolean => {
+    try {
+      write(text);
+      return true;
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+      return false;
+    }
+  };
+  const emit = (tag: string, message: string) => {
+    if (unreported > 0) {
+      const note = line("warn", `${unreported} log lines were lost (${lastError})`);
+      if (!tryWrite(note)) {
+        lost++;
+        unreported++;
+        return;
+      }
+      unreported = 0;
+    }
+    if (!tryWrite(line(tag, message))) {
+      lost++;
+      unreported++;
+    }
   };
   return {
     log(level, message) {
@@ -70,6 +168,19 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     logAt(verbosity, message) {
       if (opts.verbosity() >= verbosity) emit("log", message);
+    },
+    get lostLines() {
+      return lost;
+    },
+    reopen() {
+      if (!(sink instanceof LogFile)) return true;
+      try {
+        sink.reopen();
+        return true;
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+        return false;
+      }
     },
   };
 }

@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../core/defaults.ts";
 /**
  * Where a HAM keeps its socket, lock, journal, log and status mirror: the state
  * directory, and the well-known paths inside it.
@@ -35,7 +36,7 @@ export function resolveStateDir(explicit?: string): string {
   const fromEnv = env("HAM_STATE_DIR");
   if (fromEnv) return fromEnv;
   const home = env("HOME");
-  if (currentUid(home) === 0) return "/run/ham";
+  if (currentUid(home) === 0) return DEFAULTS.rootStateDir;
   const runtime = env("XDG_RUNTIME_DIR");
   if (runtime) return `${trimSlashes(runtime)}/ham`;
   const state = env("XDG_STATE_HOME") ?? (home ? `${trimSlashes(home)}/.local/state` : undefined);
@@ -99,7 +100,7 @@ export function prepareStateDir(dir: string): void {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw refuse((err as Error).message);
     try {
-      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
       link = Deno.lstatSync(dir);
     } catch (err) {
       throw refuse(`cannot create it: ${(err as Error).message}`);
@@ -130,7 +131,7 @@ export function statusDir(dir: string): string {
 
 /** The activity log: `<dir>/ham.log`. */
 export function logPath(dir: string): string {
-  return `${dir}/ham.log`;
+  return `${dir}/${DEFAULTS.logFileName}`;
 }
 
 /** The policy file: `<dir>/policy`. */

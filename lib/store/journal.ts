@@ -17,11 +17,10 @@ import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
 import { ensureDirNoFollowSync, openNoFollow } from "../os/safe_open.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** The journal's sub-directory of the state directory. */
 export const JOURNAL_DIR = "journal";
-/** Frames longer than this are treated as corrupt. */
-export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const HEADER = 8;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -88,7 +87,7 @@ function readFrame(bytes: Uint8Array, off: number): { record: HamRecord; end: nu
   if (bytes.length - off < HEADER) return "incomplete frame header";
   const view = new DataView(bytes.buffer, bytes.byteOffset + off, HEADER);
   const length = view.getUint32(0, true);
-  if (length < PAYLOAD_START.length || length > MAX_FRAME_BYTES) {
+  if (length < PAYLOAD_START.length || length > DEFAULTS.maxFrameBytes) {
     return `bad frame length ${length}`;
   }
   if (off + HEADER + length > bytes.length) return "incomplete frame";
@@ -184,6 +183,12 @@ export interface JournalOptions {
   nextSeq?: number;
   /** Bytes already in the journal since the last snapshot. @default the newest segment's size */
   sizeBytes?: number;
+  /**
+   * Where the records of the newest segment end, as a replay that read it just now found:
+   * when that segment is still `path`, `offset` bytes long, its records end at `nextSeq - 1`
+   * and it is not read and scanned again. @default read and scan the newest segment
+   */
+  newestEnd?: { path: string; offset: number };
   /** Filesystem operations. @default {@linkcode denoFileOps} */
   fileOps?: JournalFileOps;
   /**
@@ -307,7 +312,14 @@ export class Journal {
     const newest = listSegmentsSync(dir).at(-1);
     let newestNext = 1;
     let offset = 0;
-    if (newest) {
+    const known = options.newestEnd;
+    if (
+      newest && known && options.nextSeq !== undefined && known.path === newest.path &&
+      known.offset === newest.size
+    ) {
+      newestNext = options.nextSeq;
+      offset = known.offset;
+    } else if (newest) {
       let bytes: Uint8Array;
       try {
         bytes = await Deno.readFile(newest.path);

@@ -10,6 +10,7 @@
 import { HamError } from "../core/errors.ts";
 import { lockPath, prepareStateDir } from "../os/state_dir.ts";
 import { openNoFollow } from "../os/safe_open.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /**
  * Opens the state directory's lock file (0600, never through a symbolic link), after
@@ -17,7 +18,12 @@ import { openNoFollow } from "../os/safe_open.ts";
  */
 export async function openLockFile(dir: string): Promise<Deno.FsFile> {
   prepareStateDir(dir);
-  return await openNoFollow(lockPath(dir), { create: true, read: true, write: true, mode: 0o600 });
+  return await openNoFollow(lockPath(dir), {
+    create: true,
+    read: true,
+    write: true,
+    mode: DEFAULTS.lockMode,
+  });
 }
 
 /** Writes this process's pid into a lock file it holds, for the EBUSY message of others. */

@@ -29,6 +29,7 @@ import {
 } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
 import { openNoFollowSync } from "../os/safe_open.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -72,6 +73,11 @@ export interface Replay {
   report: ReplayReport;
   /** Journal bytes after the snapshot. */
   sizeBytes: number;
+  /**
+   * Where the records of the newest segment end, when replay read it whole and found it
+   * clean: the journal then continues it without reading it again.
+   */
+  newestEnd?: { path: string; offset: number };
 }
 
 function corrupt(seg: Segment, offset: number, reason: string, state: HamState, n: number) {
@@ -150,6 +156,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
   const segments = listSegmentsSync(dir).filter((s) => s.size > 0);
   let sizeBytes = 0;
   let started = false;
+  let newestEnd: Replay["newestEnd"];
   for (const [i, seg] of segments.entries()) {
     if (state.seq >= upTo) break;
     const next = segments[i + 1];
@@ -173,6 +180,9 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       report.replayed++;
     }
     sizeBytes += scan.end;
+    if (!scan.error && i === segments.length - 1 && upTo === Infinity) {
+      newestEnd = { path: seg.path, offset: scan.end };
+    }
     if (!scan.error || state.seq >= upTo) continue;
     if (readOnly) throw corrupt(seg, scan.end, scan.error, state, report.replayed);
     if (i === segments.length - 1 && findFrames(bytes, scan.end + 1).length === 0) {
@@ -195,7 +205,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       `Cannot reload state from "${dir}": it ends at seq ${state.seq}, seq ${upTo} is durable`,
     );
   }
-  return { state, tables, report, sizeBytes };
+  return { state, tables, report, sizeBytes, newestEnd };
 }
 
 /** Removes the temp files a crash while writing a snapshot may have left. */
@@ -268,6 +278,8 @@ export class StateStore {
   #tables: StateTables;
   #compacting: Promise<void> | null = null;
   #failed: HamError | null = null;
+  /** Called after the state was reloaded from disk because a journal write failed. */
+  onReload: (() => void) | null = null;
 
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
@@ -296,10 +308,34 @@ export class StateStore {
     }
     removeTempFilesSync(dir);
     const replay = replaySync(dir, { recover: options.recover, log });
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  /**
+   * Continues from a replay done elsewhere: a Guardian's live copy of the state, caught up
+   * to the end of the journal once the HAM is gone (`JournalTail.handOver`). The same
+   * store {@linkcode open} would give, without reading the files again.
+   */
+  static async fromReplay(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions = {},
+  ): Promise<StateStore> {
+    removeTempFilesSync(dir);
+    return await StateStore.#withJournal(dir, replay, options);
+  }
+
+  static async #withJournal(
+    dir: string,
+    replay: Replay,
+    options: StateStoreOptions,
+  ): Promise<StateStore> {
+    const log = options.log ?? stderrLog;
     const created: { store?: StateStore } = {};
     const journal = await Journal.open(dir, {
       nextSeq: replay.state.seq + 1,
       sizeBytes: replay.sizeBytes,
+      newestEnd: replay.newestEnd,
       fileOps: options.fileOps,
       onRollback: () => created.store && created.store.#rolledBack(),
     });
@@ -344,8 +380,8 @@ export class StateStore {
   /** True when the journal has grown enough since the last snapshot to be worth folding. */
   shouldCompact(): boolean {
     const records = this.journal.nextSeq - 1 - this.#snapshotSeq;
-    return this.journal.sizeBytes > (this.#options.compactBytes ?? 4 * 1024 * 1024) ||
-      records > (this.#options.compactRecords ?? 50_000);
+    return this.journal.sizeBytes > (this.#options.compactBytes ?? DEFAULTS.compactBytes) ||
+      records > (this.#options.compactRecords ?? DEFAULTS.compactRecords);
   }
 
   /**
@@ -422,6 +458,7 @@ export class StateStore {
   #rolledBack(): void {
     try {
       this.#reloadSync();
+      this.onReload?.();
     } catch (err) {
       this.#failed = toHamError(err);
       this.#log(

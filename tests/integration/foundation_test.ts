@@ -11,11 +11,12 @@ import {
 } from "node:assert/strict";
 import { waitForPath } from "../../lib/os/path_waiter.ts";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
+import type { WaitFor } from "../../lib/core/protocol.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** Runs `cause`, then waits (event-driven) until the entity reaches `what` because of it. */
-async function because(ham: HamProcess, entity: string, what: string, cause: () => void) {
+async function because(ham: HamProcess, entity: string, what: WaitFor, cause: () => void) {
   const since = await ham.seq();
   cause();
   return await ham.waitEvent(entity, what, since);
@@ -297,4 +298,32 @@ Deno.test("a command that daemonizes is followed to the daemon's pid", opts, asy
   // The daemon was adopted by the HAM (a subreaper), so its exit status is known.
   assertEquals(st.lastExit.signal, "SIGSEGV");
   assertEquals(st.pid, null);
+});
+
+Deno.test("attach onto a placeholder keeps the placeholder's keep-on-death", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("entity", "pk", "--keep-on-death");
+  await ham.ok("attach", "pk", "--", "/bin/sleep", "1000");
+  const pk = await ham.ok("status", "pk", "--json");
+  assertEquals(pk.flags, 0x2);
+  await because(ham, "pk", "dead", () => Deno.kill(pk.pid, "SIGKILL"));
+  const after = await ham.ok("status", "pk", "--json");
+  assertEquals([after.pid, after.flags], [null, 0x2]);
+});
+
+Deno.test("a failing do-now action is removed like any failing action", opts, async () => {
+  await using ham = await HamProcess.start();
+  await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
+  await ham.ok("condition", "web/up", "raise", "--rearm");
+  await ham.ok("action", "web/up/keep", "log", "--message", "stays");
+  const since = await ham.seq();
+  await ham.ok("action", "web/up/mount", "execute", "--do-now", "--", "/bin/false");
+  const ran = await ham.nextEvent(
+    (ev) => ev.type === "action" && ev.entity === "web" && ev.action === "mount",
+    since,
+    "the do-now action to run",
+  );
+  assertEquals(ran.detail, { kind: "execute", ok: false, now: true });
+  const web = await ham.ok("status", "web", "--json");
+  assertEquals(web.conditions[0].actions.map((a: { path: string }) => a.path), ["web/up/keep"]);
 });

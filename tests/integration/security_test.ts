@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { hamctl, HamProcess } from "../support/ham_process.ts";
 import { type Unprivileged, unprivileged } from "../support/unprivileged.ts";
-import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const SOCKET = 47001, READ = 47002, REPORT = 47003, ADMIN = 47004;
@@ -69,7 +69,7 @@ Deno.test(
   async () => {
     const u = await user();
     if (u === null) return;
-      await using ham = await sharedHam();
+    await using ham = await sharedHam();
     refused(await u.hamctl(ham.stateDir, ["ping"], who.none), "ping", "read");
     refused(await u.hamctl(ham.stateDir, ["status"], who.none), "status", "read");
     // Loosen every mode: the HAM still checks each request.
@@ -97,7 +97,7 @@ Deno.test(
   async () => {
     const u = await user();
     if (u === null) return;
-      await using ham = await sharedHam();
+    await using ham = await sharedHam();
     await ham.ok("entity", "app");
     // read
     assert.equal((await u.hamctl(ham.stateDir, ["ping"], who.read)).code, 0);
@@ -150,7 +150,7 @@ Deno.test(
   async () => {
     const u = await user();
     if (u === null) return;
-      await using ham = await sharedHam();
+    await using ham = await sharedHam();
     const { hamPid } = await ham.pids();
     assert.equal((await u.client([ham.stateDir, "me", "self"], who.report)).stdout.trim(), "ok");
     assert.equal((await u.client([ham.stateDir, "kid", "child"], who.report)).stdout.trim(), "ok");
@@ -178,7 +178,7 @@ Deno.test(
   async () => {
     const u = await user();
     if (u === null) return;
-      await using ham = await HamProcess.start({ guardian: false });
+    await using ham = await HamProcess.start({ guardian: false });
     const r = await u.hamctl(ham.stateDir, ["ping"], { groups: [] });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^hamctl: EPERM: Cannot connect to the HAM at ".*": permission denied/);
@@ -283,7 +283,7 @@ Deno.test(
   async () => {
     const u = await user();
     if (u === null) return;
-      const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+    const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
     try {
       const start = () =>
         new Deno.Command(`${new URL("../../bin", import.meta.url).pathname}/ham`, {

@@ -3,11 +3,11 @@ import { HamError } from "../../../lib/core/errors.ts";
 import {
   formatPath,
   GLOBAL_ENTITY,
-  MAX_PATH_BYTES,
   parsePath,
   validateEntityName,
   validateName,
 } from "../../../lib/core/names.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 
 function fails(code: HamError["code"], fn: () => unknown, text?: RegExp): void {
   assert.throws(fn, (e) => {
@@ -20,7 +20,15 @@ function fails(code: HamError["code"], fn: () => unknown, text?: RegExp): void {
 
 Deno.test("validateName() returns the name when it is a valid path component", () => {
   for (
-    const name of ["web", "a.b", "...", "-", "with space", "ünïcode", "a".repeat(MAX_PATH_BYTES)]
+    const name of [
+      "web",
+      "a.b",
+      "...",
+      "-",
+      "with space",
+      "ünïcode",
+      "a".repeat(DEFAULTS.maxPathBytes),
+    ]
   ) {
     assert.equal(validateName("entity", name), name);
   }
@@ -49,7 +57,7 @@ Deno.test("validateName() throws EINVAL when the name has a control character", 
 });
 
 Deno.test("validateName() throws ENAMETOOLONG when the name is over 255 UTF-8 bytes", () => {
-  fails("ENAMETOOLONG", () => validateName("entity", "a".repeat(MAX_PATH_BYTES + 1)));
+  fails("ENAMETOOLONG", () => validateName("entity", "a".repeat(DEFAULTS.maxPathBytes + 1)));
   // 128 two-byte characters: 128 characters but 256 bytes.
   fails("ENAMETOOLONG", () => validateName("entity", "é".repeat(128)));
   assert.equal(validateName("entity", "é".repeat(127) + "a"), "é".repeat(127) + "a");

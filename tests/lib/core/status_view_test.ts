@@ -10,11 +10,9 @@ import {
   type ConditionView,
   type EntityView,
   type HamView,
-  renderStatus,
-  statusFileName,
-  statusFiles,
   statusView,
 } from "../../../lib/core/status_view.ts";
+import { renderStatus, statusFileName, statusFiles } from "../../../lib/core/status_text.ts";
 
 const HAM = { hamPid: 100, guardianPid: 101, startedAt: Date.UTC(2026, 0, 2, 3, 4, 5) };
 const T0 = Date.UTC(2026, 0, 2, 3, 5, 0);
@@ -102,6 +100,7 @@ Deno.test("statusView() of an empty HAM counts nothing and hides the global enti
     hamFailures: 0,
     guardianFailures: 0,
     lastTakeover: null,
+    logLinesLost: 0,
     verbosity: 1,
     numEntities: 0,
     numConditions: 0,

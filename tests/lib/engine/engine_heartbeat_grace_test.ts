@@ -1,7 +1,8 @@
 /** Heartbeat accounting after the restart of a self-attached entity, on a fake clock. */
 
 import * as assert from "node:assert/strict";
-import { Engine, RESTART_HEARTBEAT_GRACE_MS } from "../../../lib/engine/engine.ts";
+import { Engine } from "../../../lib/engine/engine.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 import { memoryLogger } from "../../../lib/os/logger.ts";
 import { FakeClock } from "../../support/fake_clock.ts";
 import { FakeProcesses } from "../../support/fake_processes.ts";
@@ -39,7 +40,7 @@ async function restartedSelf() {
 
 Deno.test("Engine gives a restarted self-attached entity a grace before missed heartbeats count", async () => {
   const h = await restartedSelf();
-  await h.clock.advance(RESTART_HEARTBEAT_GRACE_MS);
+  await h.clock.advance(DEFAULTS.restartHeartbeatGraceMs);
   await flush();
   assert.deepEqual(h.procs.runs, [], "no missed-low while it starts and attaches again");
   await h.clock.advance(20);

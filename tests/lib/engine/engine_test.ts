@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { EngineEvent } from "../../../lib/engine/action_runner.ts";
+import type { EventBody } from "../../../lib/core/protocol.ts";
 import { type AttachSpec, Engine } from "../../../lib/engine/engine.ts";
 import { HamError } from "../../../lib/core/errors.ts";
 import {
@@ -38,7 +38,7 @@ interface Harness {
   store: MemoryStore;
   tree: Tree;
   engine: Engine;
-  events: EngineEvent[];
+  events: EventBody[];
   notified: Array<{ channel: string; message: Record<string, unknown> }>;
 }
 
@@ -51,7 +51,7 @@ function setup(opts: { notifyOk?: boolean } = {}): Harness {
   const clock = new FakeClock(0);
   const procs = new FakeProcesses(clock);
   const store = new MemoryStore();
-  const events: EngineEvent[] = [];
+  const events: EventBody[] = [];
   const notified: Harness["notified"] = [];
   const engine = new Engine({
     store,
@@ -1040,6 +1040,48 @@ Deno.test("Engine.runNow() runs a do-now action once at registration and again o
   await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
   await settle(h);
   assert.deepEqual(h.procs.runs, ["mount", "mount"]);
+});
+
+Deno.test("Engine.runNow() runs the fail list and removes a do-now action when it fails", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.runResult.set("mount", 1);
+  h.tree.condition("web/c", "raise").action("web/c/mount", P.exec("mount"), HACTIONDONOW)
+    .fail("web/c/mount", "warn", P.exec("warn"));
+  h.engine.runNow("web", "c", "mount");
+  await settle(h);
+  assert.deepEqual(h.procs.runs, ["mount", "warn"]);
+  assert.deepEqual(autoRemoved(h, "web", "c"), ["mount"]);
+  assert.equal(cond(h, "web", "c"), undefined);
+  const failEvents = h.events.filter((e) => e.type === "action-fail");
+  assert.deepEqual(failEvents.map((e) => e.action), ["mount/warn"]);
+});
+
+Deno.test("Engine.runNow() keeps a failing do-now action when keep-on-fail", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.runResult.set("mount", 1);
+  h.tree.condition("web/c", "raise")
+    .action("web/c/mount", P.exec("mount"), HACTIONDONOW | HACTIONKEEPONFAIL)
+    .fail("web/c/mount", "warn", P.exec("warn"));
+  h.engine.runNow("web", "c", "mount");
+  await settle(h);
+  assert.deepEqual(h.procs.runs, ["mount", "warn"]);
+  assert.deepEqual(autoRemoved(h, "web", "c"), []);
+  assert.deepEqual(actionNames(cond(h, "web", "c")), ["mount"]);
+  assert.equal(cond(h, "web", "c")!.actions[0].failures, 1);
+});
+
+Deno.test("Engine.attach() keeps the flags a placeholder holds when a process fills it", async () => {
+  const h = setup();
+  h.tree.entity("pk", HENTITYKEEPONDEATH);
+  await attach(h, "pk");
+  await settle(h);
+  assert.equal(h.store.state.entities.get("pk")!.flags, HENTITYKEEPONDEATH);
+  assert.equal(h.store.replay().entities.get("pk")!.flags, HENTITYKEEPONDEATH);
+  h.procs.kill(h.store.state.entities.get("pk")!.pid!, EXIT1);
+  await settle(h);
+  assert.equal(h.store.state.entities.get("pk")?.pid, null, "kept after its death");
 });
 
 Deno.test("Engine.runNow() does nothing when the action does not exist", async () => {

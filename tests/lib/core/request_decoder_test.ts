@@ -7,14 +7,9 @@ import {
   HREARMAFTERRESTART,
 } from "../../../lib/core/flags.ts";
 import { GLOBAL_ENTITY } from "../../../lib/core/names.ts";
-import {
-  decodeHeartbeat,
-  decodePolicy,
-  decodeRequest,
-  encodeResponse,
-  MAX_ARGV,
-  type Request,
-} from "../../../lib/core/protocol.ts";
+import { decodeHeartbeat, decodePolicy, decodeRequest } from "../../../lib/core/request_decoder.ts";
+import { encodeResponse, type Request } from "../../../lib/core/protocol.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -278,6 +273,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     for: "restart",
     timeoutMs: 30_000,
     since: null,
+    pid: null,
   }],
   ["events", { id: 21, op: "events", entity: GLOBAL_ENTITY }, {
     id: 21,
@@ -451,7 +447,9 @@ Deno.test("decodeRequest() throws EINVAL when attach has neither a command nor a
 });
 
 Deno.test("decodeRequest() throws EINVAL when the command is empty or not a list of strings", () => {
-  for (const argv of [[], [""], ["a", 1], "ls", ["a\u0000b"], Array(MAX_ARGV + 1).fill("x")]) {
+  for (
+    const argv of [[], [""], ["a", 1], "ls", ["a\u0000b"], Array(DEFAULTS.maxArgv + 1).fill("x")]
+  ) {
     rejects(line({ id: 1, op: "attach", entity: "w", argv }), "EINVAL", /"argv"/);
   }
 });
@@ -574,8 +572,8 @@ Deno.test("decodeRequest() throws EINVAL when a control or verbose command or wa
 
 Deno.test("encodeResponse() writes one line when given a result or an error", () => {
   assert.equal(
-    encodeResponse({ id: 3, ok: true, result: { a: "\n" } }),
-    '{"id":3,"ok":true,"result":{"a":"\\n"}}',
+    encodeResponse({ id: 3, ok: true, result: { path: "a\nb" } }),
+    '{"id":3,"ok":true,"result":{"path":"a\\nb"}}',
   );
   const err = new HamError("ENOENT", 'Cannot find entity "x"');
   assert.equal(

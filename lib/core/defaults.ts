@@ -1,0 +1,147 @@
+/**
+ * The one table of defaults and limits (OTP's `?default_flags`): every value a user could
+ * ask "what is it unless I say otherwise?" or "how much is too much?" lives here, once, and
+ * the code reads it from here. The README's "Defaults" table lists the same rows, and
+ * `tests/lib/core/defaults_test.ts` checks the two against each other.
+ *
+ * To add a row: add a property to {@linkcode DEFAULTS} with a JSDoc sentence that says what
+ * it bounds or defaults and its unit, and a row to the README's table that names the property
+ * and starts its "Default" cell with the value as {@linkcode formatDefault} prints it. The
+ * property's name says its unit, and so how it is printed:
+ *
+ * | name ends in | unit         | printed as                        |
+ * | ------------ | ------------ | --------------------------------- |
+ * | `Ms`         | milliseconds | `30 s`, `200 ms`                  |
+ * | `Bytes`      | bytes        | `4 MiB`, `256 KiB`, `255 bytes`   |
+ * | `Mode`       | file mode    | `` `0700` ``                      |
+ * | other        | count/number | `50,000`, `0.5`; strings in `` ` `` |
+ *
+ * @example
+ * ```ts
+ * import { DEFAULTS, formatDefault } from "./defaults.ts";
+ * console.log(formatDefault("requestTimeoutMs", DEFAULTS.requestTimeoutMs)); // "30 s"
+ * ```
+ *
+ * @module
+ */
+
+/** Every default and limit of ham, by name; the name's suffix gives the unit. */
+export const DEFAULTS = Object.freeze({
+  // --- State directory and files ---
+  /** State directory when running as root and neither `--state-dir` nor `$HAM_STATE_DIR` is set. */
+  rootStateDir: "/run/ham",
+  /** State directory for other users in the same case; without `$XDG_RUNTIME_DIR`, `${XDG_STATE_HOME:-$HOME/.local/state}/ham` (never `/tmp`). */
+  userStateDir: "$XDG_RUNTIME_DIR/ham",
+  /** File mode of the state directory (and the directories the HAM creates in it). */
+  stateDirMode: 0o700,
+  /** File mode of the control socket. */
+  socketMode: 0o600,
+  /** File mode of the lock file (and the other files the HAM creates in the state directory). */
+  lockMode: 0o600,
+  /** Name of the activity log in the state directory, written when the HAM runs detached (stderr otherwise). */
+  logFileName: "ham.log",
+  /** Verbosity of the activity log: 1 is errors and warnings (`-v` 2, `-vv` 3). */
+  verbosity: 1,
+
+  // --- Limits on requests ---
+  /** Longest request line accepted, in bytes; a longer one gets `EMSGSIZE` and the connection is closed. */
+  maxLineBytes: 256 * 1024,
+  /** Longest `entity/condition/action` path, in UTF-8 bytes (QNX: `_POSIX_PATH_MAX`). */
+  maxPathBytes: 255,
+  /** Most argv entries accepted for a command. */
+  maxArgv: 4096,
+  /** Longest message of a log action, in characters. */
+  maxLogMessage: 4096,
+  /** Largest time value accepted anywhere, in ms: about 24.8 days, the `setTimeout` limit. */
+  maxDurationMs: 2 ** 31 - 1,
+  /** Events an `events` request answers when it does not say how many. */
+  eventsLimit: 1000,
+  /** Most events one `events` request may ask for. */
+  maxEventsLimit: 100_000,
+  /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
+  maxSubscriberBacklogBytes: 4 * 1024 * 1024,
+
+  // --- Journal and event log ---
+  /** Largest journal record frame, in bytes; a bigger length field means a corrupt frame. */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** Journal size since the last snapshot, in bytes, past which the HAM compacts (takes a snapshot). */
+  compactBytes: 4 * 1024 * 1024,
+  /** Journal records since the last snapshot past which the HAM compacts (`HAM_COMPACT_RECORDS`). */
+  compactRecords: 50_000,
+  /** Size of one event log segment, in bytes, past which the log rotates. */
+  eventSegmentBytes: 1024 * 1024,
+  /** Event log segments kept; older ones are deleted. */
+  eventSegments: 16,
+  /** Longest time between an event and its fdatasync, in ms. */
+  eventSyncMs: 200,
+
+  // --- Restart policy (the fields of a restart action's policy) ---
+  /** Backoff before the second restart within the window, in ms (doubled for each further one). */
+  restartBackoffMs: 0,
+  /** Cap on the backoff, in ms. */
+  restartMaxBackoffMs: 30_000,
+  /** Random spread of the backoff, as a fraction of it (0 to 1). */
+  restartJitter: 0,
+  /** Restarts within the window that trip `restart-limit`; 0 means no limit. */
+  restartIntensity: 0,
+  /** Length of the window restarts are counted in, in ms. */
+  restartWindowMs: 60_000,
+  /** Wait before the one retry after `restart-limit`, in ms; 0 means give up. */
+  restartCooldownMs: 0,
+
+  // --- Actions ---
+  /** Verbosity at or above which a log action's message is written. */
+  logActionVerbosity: 1,
+  /** Whether a log action prefixes its message with the item path. */
+  logActionPrefix: true,
+  /** Signal a signal action sends when none is given. */
+  signalActionSignal: "SIGTERM",
+
+  // --- Clients and waits ---
+  /** Time limit of the handshake and of each client request, in ms; 0 means none. */
+  requestTimeoutMs: 30_000,
+  /** Time limit of `wait` (and `hamctl wait`, `waitRestart`), in ms. */
+  waitTimeoutMs: 30_000,
+  /** How long a reconnecting client keeps trying to reach a HAM, in ms. */
+  reconnectWithinMs: 30_000,
+  /** How long a self-attached `Ham` keeps trying to re-attach after a HAM change, in ms. */
+  reattachWithinMs: 30_000,
+  /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
+  restartHeartbeatGraceMs: 1000,
+
+  // --- Operating ham ---
+  /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
+  restartStopTimeoutMs: 10_000,
+});
+
+/** The name of a row of {@linkcode DEFAULTS}. */
+export type DefaultName = keyof typeof DEFAULTS;
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/**
+ * Prints a default the way the README's table shows it; the name's suffix gives the unit.
+ *
+ * @example
+ * ```ts
+ * import { formatDefault } from "./defaults.ts";
+ * console.log(formatDefault("maxLineBytes", 262144)); // "256 KiB"
+ * console.log(formatDefault("stateDirMode", 0o700)); // "`0700`"
+ * ```
+ */
+export function formatDefault(name: string, value: number | string | boolean): string {
+  if (typeof value === "string") return "`" + value + "`";
+  if (typeof value === "boolean") return value ? "on" : "off";
+  if (name.endsWith("Mode")) return "`0" + value.toString(8) + "`";
+  if (name.endsWith("Ms")) {
+    if (value !== 0 && value % 1000 === 0) return `${(value / 1000).toLocaleString("en-US")} s`;
+    return `${value.toLocaleString("en-US")} ms`;
+  }
+  if (name.endsWith("Bytes")) {
+    if (value !== 0 && value % MIB === 0) return `${value / MIB} MiB`;
+    if (value !== 0 && value % KIB === 0) return `${value / KIB} KiB`;
+    return `${value.toLocaleString("en-US")} bytes`;
+  }
+  return value.toLocaleString("en-US");
+}
