@@ -30,8 +30,12 @@ export const DEFAULTS = Object.freeze({
   // --- State directory and files ---
   /** State directory when running as root and neither `--state-dir` nor `$HAM_STATE_DIR` is set. */
   rootStateDir: "/run/ham",
-  /** State directory for other users in the same case; without `$XDG_RUNTIME_DIR`, `${XDG_STATE_HOME:-$HOME/.local/state}/ham` (never `/tmp`). */
+  /** State directory for other users in the same case, when `$XDG_RUNTIME_DIR` is set (never `/tmp`). */
   userStateDir: "$XDG_RUNTIME_DIR/ham",
+  /** State directory for other users without `$XDG_RUNTIME_DIR`. */
+  userStateDirFallback: "${XDG_STATE_HOME:-$HOME/.local/state}/ham",
+  /** Name of the policy file in the state directory (`ham --policy FILE` names another). */
+  policyFileName: "policy",
   /** File mode of the state directory (and the directories the HAM creates in it). */
   stateDirMode: 0o700,
   /** File mode of the control socket. */

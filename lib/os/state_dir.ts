@@ -38,9 +38,14 @@ export function resolveStateDir(explicit?: string): string {
   const home = env("HOME");
   if (currentUid(home) === 0) return DEFAULTS.rootStateDir;
   const runtime = env("XDG_RUNTIME_DIR");
-  if (runtime) return `${trimSlashes(runtime)}/ham`;
+  if (runtime) return DEFAULTS.userStateDir.replace("$XDG_RUNTIME_DIR", trimSlashes(runtime));
   const state = env("XDG_STATE_HOME") ?? (home ? `${trimSlashes(home)}/.local/state` : undefined);
-  if (state) return `${trimSlashes(state)}/ham`;
+  if (state) {
+    return DEFAULTS.userStateDirFallback.replace(
+      "${XDG_STATE_HOME:-$HOME/.local/state}",
+      trimSlashes(state),
+    );
+  }
   throw new HamError(
     "EINVAL",
     "Cannot choose a state directory: set --state-dir, HAM_STATE_DIR, XDG_RUNTIME_DIR or HOME",
@@ -136,5 +141,5 @@ export function logPath(dir: string): string {
 
 /** The policy file: `<dir>/policy`. */
 export function policyPath(dir: string): string {
-  return `${dir}/policy`;
+  return `${dir}/${DEFAULTS.policyFileName}`;
 }

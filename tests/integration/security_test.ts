@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hamctl, HamProcess } from "../support/ham_process.ts";
+import { BIN, hamctl, HamProcess } from "../support/ham_process.ts";
 import { type Unprivileged, unprivileged } from "../support/unprivileged.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 
@@ -338,3 +338,43 @@ Deno.test("ham --policy FILE refuses a policy file others may change", opts, asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test(
+  "hamctl without --state-dir finds the HAM on /run/ham from a plain root shell",
+  opts,
+  async () => {
+    if (Deno.uid() !== 0) return void console.log("skipped: not running as root");
+    try {
+      const held = await Deno.open("/run/ham/ham.lock", { read: true });
+      const free = await held.tryLock(true);
+      held.close();
+      if (!free) return void console.log("skipped: a HAM already serves /run/ham");
+    } catch { /* no HAM there */ }
+    await using ham = await HamProcess.start({ stateDir: "/run/ham", guardian: false });
+    // A plain root shell: no XDG_RUNTIME_DIR, no HAM_STATE_DIR, through the launcher.
+    const out = await new Deno.Command("env", {
+      args: ["-i", "PATH=/usr/bin:/bin", "HOME=/root", `${BIN}/hamctl`, "ping"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    assert.equal(dec.decode(out.stdout).trim(), "pong");
+    assert.equal(await ham.ok("ping"), "pong");
+  },
+);
+
+Deno.test(
+  "hamctl of a user without XDG_RUNTIME_DIR looks in ~/.local/state/ham",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    const r = await u.hamctl("", ["ping"], who.none);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      /^hamctl: EBADF: Cannot connect to the HAM at ".*\/home\/\.local\/state\/ham\/ham\.sock": not running/,
+    );
+  },
+);

@@ -26,7 +26,10 @@ export interface RunResult {
 export interface Unprivileged {
   uid: number;
   gid: number;
-  /** Runs `hamctl --state-dir DIR ARGS` as the user with gid `gid` and groups `groups`. */
+  /**
+   * Runs `hamctl --state-dir DIR ARGS` (without `--state-dir` when DIR is empty) as the user
+   * with gid `gid` and groups `groups`; its HOME is `<tmp>/home`, no XDG variable is set.
+   */
   hamctl(
     stateDir: string,
     args: string[],
@@ -129,7 +132,13 @@ export async function unprivileged(): Promise<Unprivileged | string> {
     uid,
     gid,
     hamctl: (stateDir, args, who) =>
-      as([...perms, `${copy}/cli/main.ts`, "hamctl", "--state-dir", stateDir, ...args], who),
+      as([
+        ...perms,
+        `${copy}/cli/main.ts`,
+        "hamctl",
+        ...(stateDir === "" ? [] : ["--state-dir", stateDir]),
+        ...args,
+      ], who),
     client: (args, who) =>
       as([...perms, "--allow-run", `${copy}/tests/support/attach_self_client.ts`, ...args], who),
   };

@@ -110,3 +110,19 @@ Deno.test("prepareStateDir() refuses a symbolic link another user planted", {
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test(
+  "resolveStateDir() of a non-root user is under XDG_RUNTIME_DIR, else XDG_STATE_HOME or HOME",
+  {
+    ignore: Deno.uid() === 0,
+  },
+  () => {
+    withEnv({ XDG_RUNTIME_DIR: "/run/user/1000/", HOME: "/home/u" }, () => {
+      assert.equal(resolveStateDir(), "/run/user/1000/ham");
+    });
+    withEnv({ XDG_STATE_HOME: "/home/u/state", HOME: "/home/u" }, () => {
+      assert.equal(resolveStateDir(), "/home/u/state/ham");
+    });
+    withEnv({ HOME: "/home/u" }, () => assert.equal(resolveStateDir(), "/home/u/.local/state/ham"));
+  },
+);
