@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
+import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
@@ -36,6 +36,7 @@ export async function guardian(args: string[]): Promise<number> {
         "log-format": { type: "string", default: "text" },
         policy: { type: "string" },
         "socket-group": { type: "string" },
+        "metrics-listen": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -103,6 +104,9 @@ export async function guardian(args: string[]): Promise<number> {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,
       logFormat,
+      metricsListen: flags["metrics-listen"] === undefined
+        ? undefined
+        : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
       guardianArgs: guardianArgs({
@@ -111,6 +115,7 @@ export async function guardian(args: string[]): Promise<number> {
         logFormat,
         policyFile: flags.policy,
         socketGroup: flags["socket-group"],
+        metricsListen: flags["metrics-listen"],
       }),
       compactRecords: compactRecordsFromEnv(),
       policyFile: flags.policy,
@@ -118,7 +123,7 @@ export async function guardian(args: string[]): Promise<number> {
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);
-    return await serve(daemon, pending);
+    return await serve(daemon, pending, true);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
     return EXIT_CODES.failed;

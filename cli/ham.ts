@@ -13,7 +13,10 @@
 
 import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
+import { requestStop } from "../lib/client/ham.ts";
+import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
+import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
@@ -31,7 +34,8 @@ import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
-           [--log-format text|json] [--recover] [--policy FILE] [--socket-group GROUP]
+           [--log-format text|json] [--config FILE]
+           [--metrics-listen HOST:PORT] [--recover] [--policy FILE] [--socket-group GROUP]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR; /run/ham as root; else
@@ -42,6 +46,8 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
   --log-format F   text, or json: one JSON object per line (default: text)
+  --config FILE    make the HAM match this config file (YAML or JSON) once started
+  --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --policy FILE    who may do what (default: DIR/policy if it exists; else only root and
                    this user); SIGHUP reads it again
@@ -66,6 +72,8 @@ export async function ham(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string" },
         "log-format": { type: "string" },
+        config: { type: "string" },
+        "metrics-listen": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         policy: { type: "string" },
@@ -98,6 +106,15 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
+  let metricsListen: { hostname: string; port: number } | undefined;
+  if (flags["metrics-listen"] !== undefined) {
+    try {
+      metricsListen = parseListen(flags["metrics-listen"], "--metrics-listen");
+    } catch (err) {
+      console.error(`ham: ${(err as Error).message}\n${USAGE}`);
+      return EXIT_CODES.usage;
+    }
+  }
   let stateDir: string;
   let socketGroup: number | null = null;
   try {
@@ -111,7 +128,21 @@ export async function ham(args: string[]): Promise<number> {
   }
   const policyFile = flags.policy === undefined ? undefined : resolvePath(flags.policy);
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
-  if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
+  let config: ConfigFile | undefined;
+  if (flags.config !== undefined) {
+    try {
+      // Checked before anything starts: a bad file is an error at once.
+      config = await (await import("../lib/os/config_file.ts")).loadConfig(flags.config);
+    } catch (err) {
+      const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+      console.error(`ham: ${e.code}: ${e.message}`);
+      return EXIT_CODES.failed;
+    }
+  }
+  if (!flags.foreground) {
+    const code = await detach(stateDir, withoutConfig(args), flags.log ?? logPath(stateDir));
+    return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
+  }
   let daemon: HamDaemon;
   try {
     const write = logFileWriter(flags.log);
@@ -120,6 +151,7 @@ export async function ham(args: string[]): Promise<number> {
       verbosity,
       timestamps: ts,
       logFormat,
+      metricsListen,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
@@ -129,6 +161,7 @@ export async function ham(args: string[]): Promise<number> {
         logFormat,
         policyFile,
         socketGroup: flags["socket-group"],
+        metricsListen: flags["metrics-listen"],
       }),
       compactRecords: compactRecordsFromEnv(),
       policyFile,
@@ -139,7 +172,41 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
+  if (config) {
+    const code = await applyAtStart(stateDir, config, daemon.log);
+    if (code !== EXIT_CODES.ok) return code;
+  }
   return await serve(daemon);
+}
+
+/** `args` without `--config FILE` (the detached HAM's; the parent applies the file). */
+function withoutConfig(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--config") i++;
+    else if (!args[i].startsWith("--config=")) out.push(args[i]);
+  }
+  return out;
+}
+
+/**
+ * `ham --config FILE`: makes the HAM just started match the file, before `ham` reports it
+ * ready (or, detached, returns). On failure the HAM is stopped and `ham` fails.
+ */
+async function applyAtStart(stateDir: string, file: ConfigFile, log?: Logger): Promise<number> {
+  const { applyConfig, changeLine } = await import("../lib/client/config_apply.ts");
+  await using client = await HamClient.connect({ stateDir, client: "ham --config" });
+  try {
+    await applyConfig(client, file, {
+      onChange: (c) => log?.log("notice", `Config "${file.path}": ${changeLine(c)}`),
+    });
+    return EXIT_CODES.ok;
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    await requestStop(client);
+    return EXIT_CODES.failed;
+  }
 }
 
 /** `HAM_COMPACT_RECORDS`, when set to a positive integer. */
@@ -157,6 +224,18 @@ export interface PassedOn {
   policyFile?: string;
   /** The group given with `--socket-group`. */
   socketGroup?: string;
+  /** `--metrics-listen`, served by the HAM a Guardian becomes. */
+  metricsListen?: string;
+}
+
+/** Parses `HOST:PORT` (`[::1]:PORT` for IPv6); throws naming the option. */
+export function parseListen(text: string, option: string): { hostname: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new Error(`Invalid ${option} "${text}": expected HOST:PORT, such as 127.0.0.1:9464`);
+  }
+  return { hostname: m[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
 /**
@@ -172,6 +251,7 @@ export function guardianArgs(o: PassedOn): string[] {
     o.logFormat,
     ...(o.policyFile ? ["--policy", o.policyFile] : []),
     ...(o.socketGroup ? ["--socket-group", o.socketGroup] : []),
+    ...(o.metricsListen ? ["--metrics-listen", o.metricsListen] : []),
   ];
 }
 
@@ -185,7 +265,13 @@ export function resolvePath(path: string): string {
  * running Guardian exits at once, leaving the Guardian to take over; one without stops.
  * `pending`: a signal that came while the HAM was starting, acted on now.
  */
-export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
+export async function serve(
+  daemon: HamDaemon,
+  pending?: Deno.Signal,
+  takeover = false,
+): Promise<number> {
+  // systemd (Type=notify): READY=1 now that the socket accepts; MAINPID after a takeover.
+  const notify = startServiceNotify(daemon, takeover);
   const handlers = new Map<Deno.Signal, () => void>();
   const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const listener = () => {
@@ -209,6 +295,7 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
   Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
+  notify?.stop();
   for (const remove of listeners) remove();
   Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;

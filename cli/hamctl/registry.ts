@@ -68,6 +68,26 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./list.ts")).LIST_COMMAND],
   },
   {
+    file: "metrics.ts",
+    names: ["metrics"],
+    load: async () => [(await import("./metrics.ts")).METRICS_COMMAND],
+  },
+  {
+    file: "logs.ts",
+    names: ["logs"],
+    load: async () => [(await import("./logs.ts")).LOGS_COMMAND],
+  },
+  {
+    file: "apply.ts",
+    names: ["apply"],
+    load: async () => [(await import("./apply.ts")).APPLY_COMMAND],
+  },
+  {
+    file: "export.ts",
+    names: ["export"],
+    load: async () => [(await import("./export.ts")).EXPORT_COMMAND],
+  },
+  {
     file: "policy.ts",
     names: ["policy"],
     load: async () => (await import("./policy.ts")).POLICY_COMMANDS,

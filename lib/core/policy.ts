@@ -73,6 +73,7 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   kill: "admin",
   restart: "admin",
   list: "read",
+  metrics: "read",
 };
 
 /** The role `verb` needs; an unknown verb needs `admin`. */

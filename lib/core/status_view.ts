@@ -144,6 +144,10 @@ export interface EntityView {
   running: boolean;
   /** The command that starts and restarts it, or null. */
   command: string[] | null;
+  /** The command's working directory, or null (the HAM's). */
+  cwd: string | null;
+  /** The command's extra environment, or null. */
+  env: Record<string, string> | null;
   /** When it was created. */
   created: string;
   /** Times it was restarted. */
@@ -254,6 +258,8 @@ function entityView(e: Entity): EntityView {
     flagNames: flagNames("entity", e.flags),
     running: e.pid !== null,
     command: e.argv,
+    cwd: e.cwd,
+    env: e.env,
     created: iso(e.created),
     restarts: e.restarts,
     deaths: e.deaths,

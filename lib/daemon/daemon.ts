@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import { guard, policyView } from "./access.ts";
 import type { Policy } from "../core/policy.ts";
 import { loadPolicy } from "../os/policy_file.ts";
@@ -31,10 +33,14 @@ import { toHamError } from "../core/errors.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
-import { type Replay, StateStore, type StoreLog } from "../store/state_store.ts";
+import { StateStore } from "../store/state_store.ts";
+import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { EntityOutput } from "../os/entity_output.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
+import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
@@ -61,6 +67,8 @@ export interface HamOptions {
   guardian?: boolean;
   /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
   guardianArgs?: string[];
+  /** Serve the metrics over HTTP at `/metrics` on this address (`--metrics-listen`). */
+  metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
   /** The policy file (`--policy FILE`, which must exist). @default `<state-dir>/policy` if any */
@@ -105,7 +113,12 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
+  /** The entities' output: `<state-dir>/logs/NAME.log`. */
+  readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #watcher: ProcessWatcher;
@@ -121,6 +134,11 @@ export class HamDaemon {
   #keeper: GuardianKeeper | null = null;
   #policy: Policy;
   #policySource: { path: string; required: boolean };
+  #metricsServer: Deno.HttpServer | null = null;
+  /** The last process of entities being detached (see #reconcileOutput). */
+  #detached = new Map<string, { pid: number; startTime: string | null }>();
+  /** Removed entities whose detached process is still writing. */
+  #draining = new Set<string>();
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #statusFailing = false;
 
@@ -141,6 +159,29 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
+    this.output = new EntityOutput({
+      stateDir: opts.stateDir,
+      maxBytes: DEFAULTS.entityLogBytes,
+      keep: DEFAULTS.entityLogFiles,
+      maxLineBytes: DEFAULTS.maxEntityLogLineBytes,
+      fileName: statusFileName,
+      onError: (entity, err) =>
+        log.log("warn", `Cannot write the output of entity "${entity}": ${err.message}`),
+    });
+    // Output of processes a previous HAM started is read again; gone entities' FIFOs go.
+    const keep = new Set<string>();
+    for (const e of store.state.entities.values()) {
+      if (e.argv === null) continue;
+      this.output.ensure(e.name);
+      keep.add(statusFileName(e.name));
+    }
+    this.output.removeStale(keep);
+    this.hub.listen((ev) => {
+      const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
+      if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
+    });
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -148,14 +189,14 @@ export class HamDaemon {
     });
     this.engine = new Engine({
       store,
-      processes: realProcessOps(this.#watcher),
+      processes: realProcessOps(this.#watcher, Deno.pid, (entity) => this.output.ensure(entity)),
       clock: systemClock,
       log,
       emit: (ev) => {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -193,6 +234,7 @@ export class HamDaemon {
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
+    const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
@@ -217,6 +259,7 @@ export class HamDaemon {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
         log: storeLog,
+        onSync: (seconds: number) => fsync.observe(seconds),
       };
       const live = opts.takeover?.replay;
       store = live
@@ -253,10 +296,12 @@ export class HamDaemon {
       store,
       engine: d.engine,
       hub: d.hub,
+      subscriptions: d.subscriptions,
       info: () => d.info(),
       // After this turn, so the answer to `stop` is written before connections close.
       stop: () => void setTimeout(() => d.stop(), 0),
       changed: () => d.changed(),
+      fsync,
       policy: (conn) => policyView(d.#policy, conn),
     });
     d.#server = await ControlServer.listen(
@@ -281,6 +326,7 @@ export class HamDaemon {
         detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
       });
     }
+    if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
     d.changed();
     return d;
@@ -318,6 +364,30 @@ export class HamDaemon {
     }
   }
 
+  /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
+  #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
+    try {
+      this.#metricsServer = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        onListen: () => {},
+        onError: () => new Response("Internal error\n", { status: 500 }),
+      }, (req) => {
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("Not found: try /metrics\n", { status: 404 });
+        }
+        return new Response(renderMetrics(this.store.state, fsync), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      });
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot serve metrics on ${addr.hostname}:${addr.port}: ${(err as Error).message}`,
+      );
+    }
+  }
+
   /** The running Guardian's pid, or null (none, or between two). */
   get guardianPid(): number | null {
     return this.#keeper?.pid ?? null;
@@ -335,6 +405,7 @@ export class HamDaemon {
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
   changed(): void {
+    this.#reconcileOutput();
     if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = undefined;
@@ -367,6 +438,32 @@ export class HamDaemon {
     }, 20);
   }
 
+  /**
+   * Stops reading the output of entities that are gone. A detached process lives on and
+   * keeps writing: its output is read (into its log) until it exits, so it never blocks on
+   * a full pipe.
+   */
+  #reconcileOutput(): void {
+    for (const name of this.output.entities) {
+      if (this.store.state.entities.has(name) || this.#draining.has(name)) continue;
+      const last = this.#detached.get(name);
+      this.#detached.delete(name);
+      let exited: Promise<unknown> | null = null;
+      try {
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+      } catch { /* already gone */ }
+      if (exited === null) {
+        this.output.remove(name);
+        continue;
+      }
+      this.#draining.add(name);
+      exited.then(() => {
+        this.#draining.delete(name);
+        if (!this.store.state.entities.has(name)) this.output.remove(name);
+      });
+    }
+  }
+
   /** Resolves when the HAM has stopped. */
   get stopped(): Promise<void> {
     return this.#stopped.promise;
@@ -383,14 +480,19 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       // The engine first: nothing is restarted because of the Guardian's exit.
       this.engine.stop();
       await this.#keeper?.stop();
       await this.#server.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
+      this.output.close();
+      await this.#metricsServer?.shutdown();
       await this.#watcher.close();
       await this.store.close();
       try {

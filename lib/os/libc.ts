@@ -15,24 +15,40 @@
 
 import { HamError } from "../core/errors.ts";
 
-/** System call numbers on Linux x86-64. */
-export const SYS = {
-  pidfd_send_signal: 424,
-  pidfd_open: 434,
-  getdents64: 217,
+/** The architectures ham runs on (`Deno.build.arch`). */
+export type Arch = "x86_64" | "aarch64";
+
+/**
+ * System call numbers and `open()` flags per architecture. The pidfd calls are numbered
+ * alike everywhere (they came after the numbering was unified); `getdents64` and
+ * `O_DIRECTORY` differ between x86-64 and arm64 (the generic table).
+ */
+export const ARCH_CONSTANTS = {
+  x86_64: {
+    sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 217 },
+    open: { O_RDONLY: 0, O_DIRECTORY: 0o200000, O_CLOEXEC: 0o2000000 },
+  },
+  aarch64: {
+    sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 61 },
+    open: { O_RDONLY: 0, O_DIRECTORY: 0o40000, O_CLOEXEC: 0o2000000 },
+  },
 } as const;
 
-/** `open()` flags (Linux x86-64). */
-export const OPEN = {
-  O_RDONLY: 0,
-  O_WRONLY: 1,
-  O_RDWR: 2,
-  O_CREAT: 0o100,
-  O_APPEND: 0o2000,
-  O_DIRECTORY: 0o200000,
-  O_NOFOLLOW: 0o400000,
-  O_CLOEXEC: 0o2000000,
-} as const;
+/**
+ * The constants of `arch`: x86-64 has its own table; arm64 and the other newer
+ * architectures (riscv64, loongarch64) share the generic one.
+ */
+export function archConstants(arch: string): (typeof ARCH_CONSTANTS)[Arch] {
+  return arch === "x86_64" ? ARCH_CONSTANTS.x86_64 : ARCH_CONSTANTS.aarch64;
+}
+
+const HERE = archConstants(Deno.build.arch);
+
+/** System call numbers of this machine's architecture. */
+export const SYS = HERE.sys;
+
+/** `open()` flags of this machine's architecture. */
+export const OPEN = HERE.open;
 
 /** `waitid()` id types and options, and the `prctl()` option ham uses. */
 export const WAIT = {
@@ -43,21 +59,21 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
-/** `fcntl()` commands and flags ham uses. */
+/** `fcntl()` commands and flags ham uses (the same on x86-64 and arm64). */
 export const FCNTL = {
   F_GETFD: 1,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
 } as const;
 
-/** `getsockopt()` levels and options: the peer credentials of a Unix socket. */
+/** `getsockopt()` levels and options: the peer credentials of a Unix socket (the same on x86-64 and arm64). */
 export const SOCKOPT = {
   SOL_SOCKET: 1,
   SO_PEERCRED: 17,
   SO_PEERGROUPS: 59,
 } as const;
 
-/** The errno values ham tells apart (Linux x86-64). */
+/** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
   EPERM: 1,
   ESRCH: 3,
@@ -65,6 +81,7 @@ export const ERRNO = {
   ECHILD: 10,
   EAGAIN: 11,
   EACCES: 13,
+  EEXIST: 17,
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
@@ -89,6 +106,9 @@ const SYMBOLS = {
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -128,6 +148,12 @@ export interface Libc {
   ): number;
   /** `fcntl(fd, cmd, arg)` with an integer argument. */
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
+  mkfifo(path: Uint8Array, mode: number): number;
+  /** `socket(domain, type, protocol)`. */
+  socket(domain: number, type: number, protocol: number): number;
+  /** `sendto(fd, buf, buf.length, flags, addr, addr.length)`. */
+  sendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -158,6 +184,10 @@ function load(): Libc | null {
       getsockopt: (fd, level, name, value, length) =>
         s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
       fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),
+      mkfifo: (path, mode) => s.mkfifo(path, mode),
+      socket: (domain, type, protocol) => s.socket(domain, type, protocol),
+      sendto: (fd, buf, flags, addr) =>
+        Number(s.sendto(fd, buf, BigInt(buf.length), flags, addr, addr.length)),
     };
   } catch {
     loaded = null;

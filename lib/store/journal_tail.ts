@@ -14,11 +14,11 @@
  */
 
 import { join } from "node:path";
-import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal.ts";
+import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";
 import type { HamState } from "../core/model.ts";
 import { applyRecord, touchedEntities } from "../core/reducer.ts";
 import { listSnapshotsSync } from "./snapshot.ts";
-import { type Replay, replaySync, type StoreLog } from "./state_store.ts";
+import { type Replay, replaySync, type StoreLog } from "./replay.ts";
 import type { StateTables } from "./state_tables.ts";
 import { openNoFollowSync } from "../os/safe_open.ts";
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal.ts";
+import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal_frames.ts";
 import { JournalTail } from "../../../lib/store/journal_tail.ts";
 import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
-import { replaySync, StateStore } from "../../../lib/store/state_store.ts";
+import { StateStore } from "../../../lib/store/state_store.ts";
+import { replaySync } from "../../../lib/store/replay.ts";
 import { within } from "../../support/within.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
