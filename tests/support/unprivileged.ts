@@ -122,6 +122,7 @@ export async function unprivileged(): Promise<Unprivileged | string> {
       "run",
       "--quiet",
       "--no-prompt",
+      "--no-lock",
       "--config",
       `${copy}/deno.json`,
       ...argv,
