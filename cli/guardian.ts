@@ -16,6 +16,13 @@ import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
        [--log-format text|json] [--policy FILE] [--socket-group GROUP]
@@ -37,6 +44,7 @@ export async function guardian(args: string[]): Promise<number> {
         policy: { type: "string" },
         "socket-group": { type: "string" },
         "metrics-listen": { type: "string" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -101,7 +109,11 @@ export async function guardian(args: string[]): Promise<number> {
       `(${g.pidfds} processes watched ahead by pidfd)`,
   );
   try {
+    const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       timestamps: ts,
       logFormat,
       metricsListen: flags["metrics-listen"] === undefined
@@ -109,14 +121,17 @@ export async function guardian(args: string[]): Promise<number> {
         : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
-      guardianArgs: guardianArgs({
-        log: flags.log,
-        timestamps: ts,
-        logFormat,
-        policyFile: flags.policy,
-        socketGroup: flags["socket-group"],
-        metricsListen: flags["metrics-listen"],
-      }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          policyFile: flags.policy,
+          socketGroup: flags["socket-group"],
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
       policyFile: flags.policy,
       socketGroup: flags["socket-group"] === undefined ? null : resolveGroup(flags["socket-group"]),

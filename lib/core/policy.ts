@@ -38,6 +38,11 @@ export type Role = "read" | "report" | "admin";
 /** The roles in increasing order. */
 export const ROLES: readonly Role[] = ["read", "report", "admin"];
 
+/** True when `value` names a role. */
+export function isRole(value: unknown): value is Role {
+  return ROLES.includes(value as Role);
+}
+
 /** What every caller may do, even one with no role: only say hello. */
 export type VerbRole = Role | "anyone";
 
@@ -147,6 +152,11 @@ export function allowed(verb: string, role: Role | null): boolean {
   const needed = roleNeeded(verb);
   if (needed === "anyone") return true;
   return role !== null && rank(role) >= rank(needed);
+}
+
+/** True when `role` may use `verb` (the argument order of the remote transport's check). */
+export function roleAllows(role: Role, verb: string): boolean {
+  return allowed(verb, role);
 }
 
 /** Describes a caller for messages and audit events: `uid 1001 pid 4242`. */

@@ -17,8 +17,10 @@ import {
   formatPolicy,
   type Identity,
   type Policy,
+  type Role,
   roleFor,
   roleNeeded,
+  ROLES,
 } from "../core/policy.ts";
 import type { Op, Request, Results } from "../core/protocol.ts";
 import { ancestorsOf } from "../os/proc.ts";
@@ -36,10 +38,28 @@ export interface AccessContext {
   guardianPid(): number | null;
 }
 
-/** The caller of a connection, from its peer credentials (none: trusted with nothing). */
+/**
+ * The caller of a connection: a local one by its peer credentials, a remote one by its
+ * certificate's CN (none of either: trusted with nothing).
+ */
 export function identityOf(conn: Connection): Identity {
-  const p = conn.peer;
-  return p === null ? {} : { uid: p.uid, gid: p.gid, groups: p.groups, pid: p.pid };
+  const p = conn.credentials;
+  const cn = conn.peer.identity;
+  return {
+    ...(p === null ? {} : { uid: p.uid, gid: p.gid, groups: p.groups, pid: p.pid }),
+    ...(cn === null ? {} : { cn }),
+  };
+}
+
+/**
+ * The role of a connection's caller: the policy's, or for a remote caller the higher of the
+ * policy's (`cn:` grants) and the one its certificate was given (`ham --tls-role`).
+ */
+export function roleOf(policy: Policy, conn: Connection): Role | null {
+  const role = roleFor(policy, identityOf(conn));
+  const remote = conn.peer.role;
+  if (remote === null) return role;
+  return role === null || ROLES.indexOf(remote) > ROLES.indexOf(role) ? remote : role;
 }
 
 /** Why `pid` may not be attached or signalled, or null when it may. */
@@ -83,7 +103,7 @@ function quiet(op: string): boolean {
 /** What `policy` answers `conn`: the effective policy, and the role it gives its caller. */
 export function policyView(policy: Policy, conn: Connection): Results["policy"] {
   return {
-    role: roleFor(policy, identityOf(conn)),
+    role: roleOf(policy, conn),
     text: formatPolicy(policy),
     adminUids: [...policy.adminUids],
     grants: policy.grants.map((g) => ({ role: g.role, source: g.source })),
@@ -103,7 +123,7 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
   return async function checked(req: Request, conn: Connection): Promise<Results[Op]> {
     const identity = identityOf(conn);
     const policy = ctx.policy();
-    const role = roleFor(policy, identity);
+    const role = roleOf(policy, conn);
     const refuse = (err: HamError): never => {
       audit(req, identity, "refused", { role, reason: err.message });
       throw err;

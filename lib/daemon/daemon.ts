@@ -8,6 +8,7 @@
  */
 
 import { Engine } from "../engine/engine.ts";
+import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
@@ -30,6 +31,9 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
+import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -75,6 +79,12 @@ export interface HamOptions {
   policyFile?: string;
   /** Make the control socket mode 0660 with this group (`--socket-group`). @default none */
   socketGroup?: number | null;
+  /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
+  listen?: TlsListenOptions;
+  /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
+  cluster?: ClusterOptions;
+  /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
+  nodes?: string;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -121,6 +131,8 @@ export class HamDaemon {
   readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
+  #remoteServer: ControlServer | null = null;
+  #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -197,6 +209,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      onStep: killPointFromEnv(),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -212,7 +225,7 @@ export class HamDaemon {
         log,
         args: opts.guardianArgs,
         onFailure: async (at) => {
-          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          await this.engine.write([{ t: "failure", role: "guardian", at }]).catch(() => {});
           this.changed();
         },
       });
@@ -279,6 +292,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log, policy);
+    let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
+    if (opts.listen) {
+      try {
+        remote = await listenTls(opts.listen);
+      } catch (err) {
+        await store.close();
+        lock.close();
+        throw err;
+      }
+    }
     const r = store.report;
     log.log(
       "info",
@@ -286,13 +309,23 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    if (opts.cluster) {
+      const host = clusterHost({
+        engine: d.engine,
+        hub: d.hub,
+        log,
+        changed: () => d.changed(),
+      });
+      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      await d.#cluster.recover([...store.state.entities.keys()]);
+    }
     d.#reaper.start();
     const t1 = performance.now();
     for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
-    const handler = createHandler({
+    const local = createHandler({
       store,
       engine: d.engine,
       hub: d.hub,
@@ -304,20 +337,33 @@ export class HamDaemon {
       fsync,
       policy: (conn) => policyView(d.#policy, conn),
     });
+    const routed = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
+    // Every request is checked (roles, own tree, protected pids) and audited, then routed.
+    const handler = logRefusals(
+      guard(routed, {
+        policy: () => d.#policy,
+        hub: d.hub,
+        hamPid: Deno.pid,
+        guardianPid: () => d.guardianPid,
+      }),
+      log,
+    );
+    const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
     d.#server = await ControlServer.listen(
       socketPath(opts.stateDir),
-      logRefusals(
-        guard(handler, {
-          policy: () => d.#policy,
-          hub: d.hub,
-          hamPid: Deno.pid,
-          guardianPid: () => d.guardianPid,
-        }),
-        log,
-      ),
-      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+      handler,
+      hello,
       opts.socketGroup ?? null,
     );
+    if (remote) {
+      d.#remoteServer = new ControlServer(remote, handler, hello);
+      log.log(
+        "info",
+        `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
+      );
+    }
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
       d.hub.publish({
@@ -328,6 +374,7 @@ export class HamDaemon {
     }
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
+    d.#cluster?.start();
     d.changed();
     return d;
   }
@@ -482,11 +529,15 @@ export class HamDaemon {
       clearTimeout(this.#rewatchTimer);
       // The last event: followers print it and end.
       this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
-      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      for (const server of [this.#server, this.#remoteServer]) {
+        for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
+      }
       // The engine first: nothing is restarted because of the Guardian's exit.
       this.engine.stop();
       await this.#keeper?.stop();
+      await this.#cluster?.stop();
       await this.#server.close();
+      await this.#remoteServer?.close();
       this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
@@ -516,10 +567,12 @@ function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
     } catch (err) {
       const e = toHamError(err);
       if (e.code !== "ETIMEDOUT") {
-        const peer = conn.peer;
-        const who = peer === null
-          ? `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`
-          : `${conn.client} uid ${peer.uid} pid ${peer.pid}`;
+        const peer = conn.credentials;
+        const who = peer !== null
+          ? `${conn.client} uid ${peer.uid} pid ${peer.pid}`
+          : conn.peer.identity !== null
+          ? `${conn.client} "${conn.peer.identity}"`
+          : `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`;
         log.log("notice", `Refused "${req.op}" from ${who}: ${e.code}: ${e.message}`);
       }
       throw err;

@@ -1,7 +1,8 @@
 /**
  * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600, or 0660
- * for a `socketGroup`), knows each client's peer credentials (uid, gid, groups, pid from
- * the kernel, {@linkcode PeerListener}), checks the hello handshake, decodes each line with `decodeRequest`, passes requests to a
+ * for a `socketGroup`), knows each local client's peer credentials (uid, gid, groups and
+ * pid from the kernel, {@linkcode PeerListener}), checks
+ * the hello handshake, decodes each line with `decodeRequest`, passes requests to a
  * handler and writes the responses. Bad input gets an errno-style error or a clean
  * close; it never throws out of here.
  *
@@ -19,33 +20,51 @@ import {
   type Results,
   type ServerLine,
 } from "../core/protocol.ts";
-import { type PeerConn, type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
-
-/** The byte stream of a connection: what `Deno.Conn` and {@linkcode PeerConn} both are. */
-export interface ByteStream {
-  read(buf: Uint8Array): Promise<number | null>;
-  write(bytes: Uint8Array): Promise<number>;
-  close(): void;
-}
 import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
+import { type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
+
+/** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
+export type Transport = Pick<Deno.Conn, "read" | "write" | "close">;
+
+/** Where connections come from: the Unix socket's {@linkcode PeerListener}, or the TLS listener. */
+export interface Acceptor {
+  accept(): Promise<Transport & Partial<Peer> & { credentials?: PeerCredentials | null }>;
+  close(): void;
+}
+
+/** What a remote transport knows of its peer: its identity and role, or why it is refused. */
+export interface Peer {
+  /** The identity (the certificate's CN), or null for a local client. */
+  identity: string | null;
+  /** The role the identity has, or null for a local client (not restricted here). */
+  role: Role | null;
+  /** Set when the peer is refused: its hello is answered with this error and it is closed. */
+  refusal: HamError | null;
+}
 
 /** One client connection. */
 export class Connection {
   static #next = 1;
   /** A number for logs. */
   readonly id = Connection.#next++;
-  /** The pid the client announced in hello (a claim: trust {@linkcode Connection.peer}). */
+  /** The pid the client announced in hello. */
   pid: number | null = null;
-  /** Who the kernel says is on the other end; null when it could not be read. */
-  readonly peer: PeerCredentials | null;
   /** The client's name from hello (`hamctl`, `mod.ts`, ...). */
   client = "unknown";
   /** Entities this connection self-attached (its close is their death). */
   readonly selfEntities = new Set<string>();
   /** Called once when the connection closes. */
   readonly onClose: Array<() => void> = [];
-  #conn: ByteStream;
+  /** Who the peer is, for a remote connection (see {@linkcode Peer}). */
+  readonly peer: Peer;
+  /**
+   * Who the kernel says is on the other end of a Unix-socket connection (uid, gid, groups,
+   * pid at connect time); null for a remote one, or when they could not be read.
+   */
+  readonly credentials: PeerCredentials | null;
+  #conn: Transport;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
   #queued = 0;
@@ -56,9 +75,14 @@ export class Connection {
     return this.#queued;
   }
 
-  constructor(conn: ByteStream, peer: PeerCredentials | null = null) {
+  constructor(conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null }) {
     this.#conn = conn;
-    this.peer = peer;
+    this.credentials = conn.credentials ?? null;
+    this.peer = {
+      identity: conn.identity ?? null,
+      role: conn.role ?? null,
+      refusal: conn.refusal ?? null,
+    };
   }
 
   /** True once closed. */
@@ -149,16 +173,17 @@ function requestId(line: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** The listening control socket. */
+/** The listening control socket (or the TLS listener of `ham --listen`). */
 export class ControlServer {
-  #listener: PeerListener;
+  #listener: Acceptor;
   #handler: RequestHandler;
   #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
-  private constructor(
-    listener: PeerListener,
+  /** Serves the connections `listener` accepts. */
+  constructor(
+    listener: Acceptor,
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
   ) {
@@ -198,13 +223,13 @@ export class ControlServer {
 
   async #accept(): Promise<void> {
     for (;;) {
-      let conn: PeerConn;
+      let conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null };
       try {
         conn = await this.#listener.accept();
       } catch {
         return;
       }
-      this.#serve(new Connection(conn, conn.peer));
+      this.#serve(new Connection(conn));
     }
   }
 
@@ -225,6 +250,18 @@ export class ControlServer {
           c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
           continue;
         }
+        const { role, identity } = c.peer;
+        if (role !== null && !roleAllows(role, req.op)) {
+          const need = roleNeeded(req.op);
+          c.send(errorResponse(
+            req.id,
+            new HamError(
+              "EPERM",
+              `Cannot "${req.op}": it needs role ${need}, and "${identity}" has role ${role}`,
+            ),
+          ));
+          continue;
+        }
         this.#handler(req, c).then(
           (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
@@ -242,6 +279,10 @@ export class ControlServer {
       req = decodeRequest(line);
     } catch (err) {
       await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      return false;
+    }
+    if (c.peer.refusal) {
+      await c.send(errorResponse(req.id, c.peer.refusal));
       return false;
     }
     if (req.op !== "hello") {

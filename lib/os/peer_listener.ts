@@ -51,7 +51,7 @@ export function peerCredentials(fd: number): PeerCredentials | null {
 /** An accepted connection: a `Deno.Conn`-like byte stream and its peer's credentials. */
 export class PeerConn {
   /** The peer's credentials, or null when they could not be read. */
-  readonly peer: PeerCredentials | null;
+  readonly credentials: PeerCredentials | null;
   #socket: net.Socket;
   #chunks: Uint8Array[] = [];
   #buffered = 0;
@@ -62,9 +62,9 @@ export class PeerConn {
   /** Buffered input past which the socket stops reading until `read` takes some. */
   static readonly HIGH_WATER = 256 * 1024;
 
-  constructor(socket: net.Socket, peer: PeerCredentials | null) {
+  constructor(socket: net.Socket, credentials: PeerCredentials | null) {
     this.#socket = socket;
-    this.peer = peer;
+    this.credentials = credentials;
     socket.on("data", (data: Uint8Array) => {
       this.#chunks.push(data);
       this.#buffered += data.length;

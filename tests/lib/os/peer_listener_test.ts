@@ -8,10 +8,10 @@ Deno.test("PeerListener.accept() gives each connection its peer's pid, uid and g
     const client = await Deno.connect({ transport: "unix", path: `${dir}/s.sock` });
     const conn = await listener.accept();
     assert.deepEqual(
-      { pid: conn.peer?.pid, uid: conn.peer?.uid, gid: conn.peer?.gid },
+      { pid: conn.credentials?.pid, uid: conn.credentials?.uid, gid: conn.credentials?.gid },
       { pid: Deno.pid, uid: Deno.uid(), gid: Deno.gid() },
     );
-    assert.ok(conn.peer!.groups.includes(Deno.gid()!));
+    assert.ok(conn.credentials!.groups.includes(Deno.gid()!));
     // A byte stream both ways, and the end of it.
     await client.write(new TextEncoder().encode("hello\n"));
     const buf = new Uint8Array(16);
