@@ -115,6 +115,11 @@ export interface Requests {
     env?: Record<string, string> | null;
     flags?: FlagsInput;
     heartbeat?: HeartbeatSpec | null;
+    /**
+     * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
+     * among `placement` (most preferred first; empty: any node). Absent: a local entity.
+     */
+    cluster?: { placement: string[] } | null;
   };
   /** `ham_attach_self`: the calling process. */
   "attach-self": {
@@ -178,6 +183,8 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
+  /** The metrics, in the Prometheus text format. */
+  metrics: Record<never, never>;
   /** Kept events from `since`; with `channel`, only that channel's notifications. */
   events: { since?: number; entity?: string | null; limit?: number; channel?: string | null };
   /**
@@ -216,6 +223,8 @@ export type Request =
     env: Record<string, string> | null;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    /** A cluster entity's placement; absent for a local entity. */
+    cluster?: { placement: string[] };
   }
   | {
     id: number;
@@ -285,6 +294,7 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
+  | { id: number; op: "metrics" }
   | {
     id: number;
     op: "events";
@@ -337,8 +347,12 @@ export interface PathResult {
 export interface AttachResult {
   /** The entity's name. */
   entity: string;
-  /** The process now monitored. */
+  /** The process now monitored (none for a cluster entity: it is placed on a node later). */
   pid: number;
+  /** Set for a cluster entity's declaration. */
+  cluster?: true;
+  /** The cluster entity's placement list. */
+  placement?: string[];
 }
 
 /** What a control request answers: the item's enabled bit and flags after the change. */
@@ -427,10 +441,12 @@ export interface Results {
   wait: WaitResult;
   /** The entity and the pid signalled. */
   kill: AttachResult;
-  /** The entity and its new pid (null until it runs). */
+  /** The entity and the pid being replaced (null when it had no process). */
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The Prometheus text exposition. */
+  metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
   /** The subscription's id (carried by its pushes) and the sequence number it starts at. */

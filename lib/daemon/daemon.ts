@@ -8,6 +8,7 @@
  */
 
 import { Engine } from "../engine/engine.ts";
+import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
@@ -27,6 +28,9 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
+import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -36,6 +40,7 @@ import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { EntityOutput } from "../os/entity_output.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -63,8 +68,16 @@ export interface HamOptions {
   guardian?: boolean;
   /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
   guardianArgs?: string[];
+  /** Serve the metrics over HTTP at `/metrics` on this address (`--metrics-listen`). */
+  metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
+  listen?: TlsListenOptions;
+  /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
+  cluster?: ClusterOptions;
+  /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
+  nodes?: string;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -111,6 +124,8 @@ export class HamDaemon {
   readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
+  #remoteServer: ControlServer | null = null;
+  #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -122,6 +137,7 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #metricsServer: Deno.HttpServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
   /** Removed entities whose detached process is still writing. */
@@ -173,6 +189,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      onStep: killPointFromEnv(),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -188,7 +205,7 @@ export class HamDaemon {
         log,
         args: opts.guardianArgs,
         onFailure: async (at) => {
-          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          await this.engine.write([{ t: "failure", role: "guardian", at }]).catch(() => {});
           this.changed();
         },
       });
@@ -210,6 +227,7 @@ export class HamDaemon {
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
+    const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
@@ -228,6 +246,7 @@ export class HamDaemon {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
         log: storeLog,
+        onSync: (seconds: number) => fsync.observe(seconds),
       };
       const live = opts.takeover?.replay;
       store = live
@@ -247,6 +266,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log);
+    let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
+    if (opts.listen) {
+      try {
+        remote = await listenTls(opts.listen);
+      } catch (err) {
+        await store.close();
+        lock.close();
+        throw err;
+      }
+    }
     const r = store.report;
     log.log(
       "info",
@@ -254,29 +283,48 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    if (opts.cluster) {
+      const host = clusterHost({
+        engine: d.engine,
+        hub: d.hub,
+        log,
+        changed: () => d.changed(),
+      });
+      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      await d.#cluster.recover([...store.state.entities.keys()]);
+    }
     d.#reaper.start();
     const t1 = performance.now();
     for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
-    d.#server = ControlServer.listen(
-      socketPath(opts.stateDir),
-      logRefusals(
-        createHandler({
-          store,
-          engine: d.engine,
-          hub: d.hub,
-          subscriptions: d.subscriptions,
-          info: () => d.info(),
-          // After this turn, so the answer to `stop` is written before connections close.
-          stop: () => void setTimeout(() => d.stop(), 0),
-          changed: () => d.changed(),
-        }),
-        log,
-      ),
-      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+    const local = logRefusals(
+      createHandler({
+        store,
+        engine: d.engine,
+        hub: d.hub,
+        subscriptions: d.subscriptions,
+        info: () => d.info(),
+        // After this turn, so the answer to `stop` is written before connections close.
+        stop: () => void setTimeout(() => d.stop(), 0),
+        changed: () => d.changed(),
+        fsync,
+      }),
+      log,
     );
+    const handler = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
+    const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
+    d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
+    if (remote) {
+      d.#remoteServer = new ControlServer(remote, handler, hello);
+      log.log(
+        "info",
+        `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
+      );
+    }
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
       d.hub.publish({
@@ -285,7 +333,9 @@ export class HamDaemon {
         detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
       });
     }
+    if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
+    d.#cluster?.start();
     d.changed();
     return d;
   }
@@ -301,6 +351,30 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
+  #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
+    try {
+      this.#metricsServer = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        onListen: () => {},
+        onError: () => new Response("Internal error\n", { status: 500 }),
+      }, (req) => {
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("Not found: try /metrics\n", { status: 404 });
+        }
+        return new Response(renderMetrics(this.store.state, fsync), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      });
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot serve metrics on ${addr.hostname}:${addr.port}: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** The running Guardian's pid, or null (none, or between two). */
@@ -397,15 +471,20 @@ export class HamDaemon {
       clearTimeout(this.#rewatchTimer);
       // The last event: followers print it and end.
       this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
-      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      for (const server of [this.#server, this.#remoteServer]) {
+        for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
+      }
       await this.#keeper?.stop();
+      await this.#cluster?.stop();
       this.engine.stop();
       await this.#server.close();
+      await this.#remoteServer?.close();
       this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
       this.output.close();
+      await this.#metricsServer?.shutdown();
       await this.#watcher.close();
       await this.store.close();
       try {

@@ -30,6 +30,7 @@ import type { Connection, RequestHandler } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { processStartedAt } from "../os/proc.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -45,6 +46,8 @@ export interface HandlerContext {
   stop(): void;
   /** Called after every change, to refresh the status files. */
   changed(): void;
+  /** Durations of the journal's fdatasyncs, for `metrics`. @default an empty histogram */
+  fsync?: Histogram;
 }
 
 /** A handler of one operation: gets its decoded request and answers the contract's result. */
@@ -154,6 +157,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
     list: () => ({
       entities: listRows(state(), (e) => processStartedAt(e.startTime), Date.now()),
     }),
+    metrics: () => ({ text: renderMetrics(state(), ctx.fsync ?? new Histogram(FSYNC_BUCKETS)) }),
   };
 
   return async (req, conn) => await dispatch(handlers, req as RequestOf<typeof req.op>, conn);
