@@ -16,6 +16,7 @@
 
 import { join } from "node:path";
 import { DEFAULTS } from "../core/defaults.ts";
+import { HamError } from "../core/errors.ts";
 
 /** Options of {@linkcode ChannelCursors.open}. */
 export interface ChannelCursorsOptions {
@@ -120,6 +121,24 @@ export class ChannelCursors {
   /** Notifications kept on `channel`, oldest first. */
   kept(channel: string): readonly number[] {
     return this.#channels.get(channel)?.kept ?? [];
+  }
+
+  /**
+   * Checks that named subscriber `subscriber` may register on `channel`: one the channel
+   * knows always may; a new one only while fewer than `DEFAULTS.maxNamedSubscribers` are
+   * known in all (the cursors file must not grow without bound). ENOMEM otherwise.
+   */
+  admit(channel: string, subscriber: string): void {
+    if (this.cursor(channel, subscriber) !== null) return;
+    let named = 0;
+    for (const ch of this.#channels.values()) named += ch.subscribers.size;
+    if (named >= DEFAULTS.maxNamedSubscribers) {
+      throw new HamError(
+        "ENOMEM",
+        `Cannot subscribe to channel "${channel}" as "${subscriber}": ` +
+          `${named} named subscribers are known already (the limit)`,
+      );
+    }
   }
 
   /** The last notification named subscriber `subscriber` received, or null when it is new. */

@@ -59,6 +59,7 @@ export class Subscriptions {
     let since = req.since ??
       (channel !== null ? this.#channels.startOf(channel, subscriber) : null) ?? hub.nextSeq;
     if (channel !== null && subscriber !== null) {
+      this.#channels.admit(channel, subscriber);
       // Registered now, so its backlog is kept while it is away from here on.
       this.#channels.received(channel, subscriber, since - 1);
     }
@@ -77,7 +78,10 @@ export class Subscriptions {
       if (!open) return;
       open = false;
       stop();
-      if (channel !== null) this.#live.set(channel, this.connectedTo(channel) - 1);
+      if (channel === null) return;
+      const left = this.connectedTo(channel) - 1;
+      if (left > 0) this.#live.set(channel, left);
+      else this.#live.delete(channel);
     };
     const stop = hub.listen((ev) => {
       if (!wanted(ev)) return;
