@@ -65,6 +65,15 @@ export class ChannelCursors {
     return c;
   }
 
+  /** The highest sequence number the backlogs and cursors know of (0 when none). */
+  get highest(): number {
+    let top = 0;
+    for (const ch of this.#channels.values()) {
+      top = Math.max(top, ch.kept.at(-1) ?? 0, ...ch.subscribers.values());
+    }
+    return top;
+  }
+
   /** True when the cursors (and so the backlogs) survive the HAM. */
   get durable(): boolean {
     return this.#path !== null;

@@ -38,6 +38,20 @@ export class Subscriptions {
     this.#maxBacklog = opts.maxBacklogBytes ?? DEFAULTS.maxSubscriberBacklogBytes;
   }
 
+  /**
+   * Keeps the notifications the channels' file does not know yet (it is written a moment
+   * after them, so a HAM that died may not have written the last ones), from the events
+   * in memory. Run once, when the HAM starts.
+   */
+  catchUp(): void {
+    if (!this.#channels.durable) return;
+    const from = Math.max(this.#channels.highest + 1, this.#hub.windowSeq);
+    for (const ev of this.#hub.since(from)) {
+      const channel = ev.detail?.channel;
+      if (ev.type === "notify" && typeof channel === "string") this.#channels.keep(channel, ev.seq);
+    }
+  }
+
   /** Subscribers of `channel` connected now. */
   connectedTo(channel: string): number {
     return this.#live.get(channel) ?? 0;
