@@ -29,8 +29,15 @@ import {
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
-const USAGE =
+export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
            [--metrics-listen HOST:PORT] [--recover]
@@ -47,6 +54,15 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --version        print the version
+  --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
+  --tls-cert FILE  the server's certificate (PEM)
+  --tls-key FILE   its key (PEM)
+  --tls-ca FILE    the CA that signs client certificates (PEM)
+  --tls-role CN=ROLE  the role (read, report, admin) of a client certificate's CN (repeat)
+  --nodes FILE     the nodes file, for actions that name another node
+  --cluster URL    join the cluster kept in etcd at URL (http://HOST:PORT)
+  --node-name NAME this node's name in the cluster (default: the host name)
+  --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
@@ -71,6 +87,7 @@ export async function ham(args: string[]): Promise<number> {
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -126,7 +143,11 @@ export async function ham(args: string[]): Promise<number> {
   const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
+    const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       stateDir,
       verbosity,
       timestamps: ts,
@@ -135,12 +156,15 @@ export async function ham(args: string[]): Promise<number> {
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs({
-        log: flags.log,
-        timestamps: ts,
-        logFormat,
-        metricsListen: flags["metrics-listen"],
-      }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {
