@@ -223,7 +223,6 @@ Deno.test(
 
 Deno.test(
   "a channel's backlog survives a takeover right after the notification",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("entity", "srv");
