@@ -20,6 +20,7 @@ import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
+  createLogger,
   isLogFormat,
   isTimestampStyle,
   logFileWriter,
@@ -160,9 +161,32 @@ export async function ham(args: string[]): Promise<number> {
     const code = await detach(stateDir, withoutConfig(args), flags.log ?? logPath(stateDir));
     return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
   }
+  let write: ReturnType<typeof logFileWriter>;
+  try {
+    write = logFileWriter(flags.log);
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    return EXIT_CODES.failed;
+  }
+  if (Deno.pid === 1) {
+    // PID 1 of a container: a minimal keeper, with the HAM (and its Guardian) as children.
+    const { runKeeper } = await import("../lib/daemon/pid1_keeper.ts");
+    return await runKeeper({
+      stateDir,
+      command: [...selfCommand(), "ham", ...args, "--state-dir", stateDir],
+      log: createLogger({
+        verbosity: () => verbosity ?? 1,
+        write,
+        timestamps: ts,
+        format: logFormat,
+      }),
+      stopTimeoutMs: DEFAULTS.keeperStopTimeoutMs,
+      takeoverGraceMs: DEFAULTS.keeperTakeoverGraceMs,
+    });
+  }
   let daemon: HamDaemon;
   try {
-    const write = logFileWriter(flags.log);
     const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
       listen: listenOptions(remote),
