@@ -37,7 +37,7 @@ import {
   type RemoteFlags,
 } from "./ham_remote.ts";
 
-const USAGE =
+export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
            [--metrics-listen HOST:PORT] [--recover]
