@@ -7,7 +7,7 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import { connect } from "../../lib/client/ham.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
-import { BIN, type CtlResult, HamProcess } from "../support/ham_process.ts";
+import { alive, BIN, type CtlResult, HamProcess, until } from "../support/ham_process.ts";
 import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
@@ -115,6 +115,9 @@ Deno.test(
     assertEquals(status, web);
     ok(await ctl("stop", "--wait"), "stop");
     await remote.ham.child.status;
+    // A stopped HAM leaves its workers running (ham_stop): end this one here.
+    Deno.kill(web.pid!, "SIGKILL");
+    await until(() => Promise.resolve(alive(web.pid!) ? null : true), "the worker to end");
   },
 );
 
