@@ -101,6 +101,21 @@ Deno.test(
     await using remote = await startRemote();
     const ctl = (...args: string[]) => remote.ctl("n2", ...args);
     ok(await ctl("ping"), "ping");
+    // The same node through a YAML nodes file.
+    const yamlFile = `${remote.certs.dir}/nodes.yaml`;
+    const n2 = JSON.parse(await Deno.readTextFile(remote.nodes)).n2;
+    await Deno.writeTextFile(
+      yamlFile,
+      `n2:\n  address: ${n2.address}\n  ca: ${n2.ca}\n  cert: ${n2.cert}\n  key: ${n2.key}\n`,
+    );
+    // From the sources: the one-file bundle of hamctl cannot load the yaml package.
+    const viaYaml = await new Deno.Command(`${BIN}/hamctl`, {
+      args: ["--nodes", yamlFile, "--node", "n2", "ping"],
+      env: { HAM_NO_BUNDLE: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(viaYaml.code, 0, new TextDecoder().decode(viaYaml.stderr));
     ok(await ctl("attach", "web", "--", "/bin/sleep", "1000"), "attach");
     ok(await ctl("condition", "web/death", "death", "--rearm"), "condition");
     ok(await ctl("action", "web/death/restart", "restart", "--rearm"), "action");
