@@ -131,10 +131,10 @@ Deno.test(
     );
     assert.equal(attach.code, 0, attach.stderr);
     assert.equal((await u.hamctl(ham.stateDir, ["detach", "w"], who.admin)).code, 0);
-  // Detach never kills: end the worker here, so nothing is left behind.
-  const worker = Number(attach.stdout.trim());
-  assert.ok(worker > 1, attach.stdout);
-  Deno.kill(worker, "SIGKILL");
+    // Detach never kills: end the worker here, so nothing is left behind.
+    const worker = Number(attach.stdout.trim());
+    assert.ok(worker > 1, attach.stdout);
+    Deno.kill(worker, "SIGKILL");
     const mine = (await audits(ham)).filter((e) => e.detail?.uid === u.uid);
     const accepted = mine.filter((e) => e.detail?.outcome === "accepted");
     assert.deepEqual(accepted.map((e) => [e.detail?.verb, e.entity, e.detail?.role]), [
