@@ -8,6 +8,9 @@
  * Every call throws a {@linkcode HamError} whose `code` is the errno-style code the HAM
  * answered (`ENOENT`, `EEXIST`, `EINVAL`, ...) or EBADF when no HAM is running.
  *
+ * The client recovery library (QNX's libha: connections and files that survive a server's
+ * restart) is its own entry point, `ha.ts`.
+ *
  * @example
  * ```ts
  * import { connect, GLOBAL_ENTITY } from "./mod.ts";
@@ -27,6 +30,7 @@
  * @module
  */
 
+// The connection and the handles.
 export { connect, Ham } from "./lib/client/ham.ts";
 export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
@@ -38,11 +42,10 @@ export type {
 export { HamClient } from "./lib/client/client.ts";
 export type {
   ConnectOptions,
+  ReconnectOptions,
   RequestArgs,
-  Requester,
   RequestOptions,
 } from "./lib/client/client.ts";
-export { stateSet } from "./lib/core/requests.ts";
 export type {
   AttachOptions,
   AttachTarget,
@@ -50,7 +53,45 @@ export type {
   SelfAttachOptions,
   StateSpec,
 } from "./lib/core/requests.ts";
-export { renderStatus } from "./lib/core/status_text.ts";
+export { GLOBAL_ENTITY } from "./lib/core/names.ts";
+
+// Errors.
+export { ERROR_CODES, HamError } from "./lib/core/errors.ts";
+export type { ErrorCode } from "./lib/core/errors.ts";
+
+// The wire contract: events, requests and answers, pushes.
+export { PROTOCOL_VERSION } from "./lib/core/protocol.ts";
+export type {
+  ActionFields,
+  AttachResult,
+  ControlCommand,
+  ControlResult,
+  EventsResult,
+  FlagsInput,
+  HamEvent,
+  ListRow,
+  Push,
+  RaiseFields,
+  Requests,
+  Results,
+  StateResult,
+  VerboseCommand,
+  WaitFor,
+  WaitResult,
+} from "./lib/core/protocol.ts";
+export type { ActionKind, ConditionType } from "./lib/core/flags.ts";
+export type { ListState } from "./lib/core/list_view.ts";
+export type {
+  ActionParams,
+  HeartbeatHealth,
+  HeartbeatSpec,
+  LastExit,
+  RaiseMatch,
+  RestartPolicy,
+  StateMatch,
+} from "./lib/core/model.ts";
+
+// The status tree.
 export type {
   ActionFailView,
   ActionView,
@@ -62,55 +103,3 @@ export type {
   LastExitView,
   StatusView,
 } from "./lib/core/status_view.ts";
-export { ERROR_CODES, EXIT_CODES, exitCodeFor, HamError } from "./lib/core/errors.ts";
-export type { ErrorCode } from "./lib/core/errors.ts";
-export {
-  ACTION_KINDS,
-  CONDITION_TYPES,
-  HACTIONBREAKONFAIL,
-  HACTIONDONOW,
-  HACTIONKEEPONFAIL,
-  HCONDINDEPENDENT,
-  HCONDKEEPONEMPTY,
-  HCONDNOWAIT,
-  HCONDOTHER,
-  HCONDSTATEFROMINV,
-  HCONDSTATEFROMSET,
-  HCONDSTATETOINV,
-  HCONDSTATETOSET,
-  HENTITYKEEPONDEATH,
-  HREARMAFTERRESTART,
-  HRECURSE,
-} from "./lib/core/flags.ts";
-export type { ActionKind, ConditionType, ItemType } from "./lib/core/flags.ts";
-export { GLOBAL_ENTITY } from "./lib/core/names.ts";
-export { PROTOCOL_VERSION } from "./lib/core/protocol.ts";
-export type {
-  AttachResult,
-  ControlCommand,
-  ControlResult,
-  EventsResult,
-  FlagsInput,
-  HamEvent,
-  HelloResult,
-  Op,
-  Push,
-  RaiseFields,
-  Requests,
-  Results,
-  StateResult,
-  VerboseCommand,
-  WaitFor,
-  WaitResult,
-} from "./lib/core/protocol.ts";
-export type {
-  ActionParams,
-  HeartbeatHealth,
-  HeartbeatSpec,
-  RaiseMatch,
-  RestartPolicy,
-  StateMatch,
-} from "./lib/core/model.ts";
-export { resolveStateDir } from "./lib/os/state_dir.ts";
-// The client recovery library: the ha_* covers (QNX libha).
-export * from "./lib/ha/mod.ts";
