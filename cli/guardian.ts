@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
+import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
        [--log-format text|json]
@@ -33,6 +33,7 @@ export async function guardian(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
         "log-format": { type: "string", default: "text" },
+        "metrics-listen": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -100,14 +101,22 @@ export async function guardian(args: string[]): Promise<number> {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,
       logFormat,
+      metricsListen: flags["metrics-listen"] === undefined
+        ? undefined
+        : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
-      guardianArgs: guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+      guardianArgs: guardianArgs({
+        log: flags.log,
+        timestamps: ts,
+        logFormat,
+        metricsListen: flags["metrics-listen"],
+      }),
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);
-    return await serve(daemon, pending);
+    return await serve(daemon, pending, true);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
     return EXIT_CODES.failed;

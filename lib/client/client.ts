@@ -71,6 +71,22 @@ export interface ReconnectOptions {
   onReconnect?: (request: HamClient["request"]) => Promise<void>;
 }
 
+/** What {@linkcode HamClient.subscribe} answers. */
+export interface SubscriptionHandle {
+  /** The first sequence number the subscription covers. */
+  since: number;
+  /** Stops passing its pushes on (the HAM stops sending them when the connection ends). */
+  close(): void;
+}
+
+/** A subscription of this client: how to open it again on a new connection. */
+interface Sub {
+  fields: Requests["subscribe"];
+  onPush: (push: Push) => void;
+  /** The sequence number to resume from. */
+  next: number | null;
+}
+
 interface Pending {
   op: string;
   resolve: (value: unknown) => void;
@@ -137,6 +153,8 @@ export class HamClient implements AsyncDisposable {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pushed = new Set<ReadableStreamDefaultController<Push>>();
+  /** Open subscriptions by the id of the request that opened them on this connection. */
+  #subs = new Map<number, Sub>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -200,6 +218,52 @@ export class HamClient implements AsyncDisposable {
   request<O extends keyof Requests>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
+  }
+
+  /**
+   * Opens a subscription (the `subscribe` request with `fields`): every push that carries
+   * its id goes to `onPush`, including those the HAM sends before it answers (what is
+   * already past). With reconnection on, a lost connection's subscriptions are opened
+   * again on the new one from the sequence number after the last event received, so
+   * nothing is lost or repeated across a takeover. A subscription that ends (an `ended`
+   * push) is not opened again.
+   */
+  async subscribe(
+    fields: Requests["subscribe"],
+    onPush: (push: Push) => void,
+  ): Promise<SubscriptionHandle> {
+    const sub: Sub = { fields, onPush, next: null };
+    const id = this.#nextId++;
+    this.#subs.set(id, sub);
+    let since: number;
+    try {
+      ({ since } = await this.#send<Results["subscribe"]>(
+        id,
+        "subscribe",
+        fields,
+        this.#timeoutMs,
+        false,
+      ));
+    } catch (err) {
+      this.#subs.delete(id);
+      throw err;
+    }
+    sub.next ??= since;
+    return { since, close: () => this.#dropSub(sub) };
+  }
+
+  #dropSub(sub: Sub): void {
+    for (const [id, s] of this.#subs) if (s === sub) this.#subs.delete(id);
+  }
+
+  /** Opens the subscriptions again on a new connection, where the old one stopped. */
+  async #resubscribe(): Promise<void> {
+    const subs = [...new Set(this.#subs.values())].map((sub) => ({ id: this.#nextId++, sub }));
+    this.#subs = new Map(subs.map(({ id, sub }) => [id, sub]));
+    for (const { id, sub } of subs) {
+      const fields = { ...sub.fields, since: sub.next ?? sub.fields.since ?? null };
+      await this.#send(id, "subscribe", fields, this.#timeoutMs, true);
+    }
   }
 
   /**
@@ -347,6 +411,7 @@ export class HamClient implements AsyncDisposable {
         const direct: Requester = (op, ...[fields, opts]) =>
           this.#send(this.#nextId++, op, fields ?? {}, opts?.timeoutMs ?? this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);
+        await this.#resubscribe();
         return true;
       } catch (err) {
         if (err instanceof HamError && err.code === "EPROTO") reason = err;
@@ -381,6 +446,13 @@ export class HamClient implements AsyncDisposable {
     if ("push" in o) {
       const push = o.push as Push;
       if (push?.type === "stopping") this.#stopping = true;
+      const sub = typeof (push as { sub?: unknown })?.sub === "number"
+        ? this.#subs.get((push as { sub: number }).sub)
+        : undefined;
+      if (sub && push.type === "event") sub.next = push.event.seq + 1;
+      if (sub && push.type === "skipped") sub.next = Math.max(sub.next ?? 0, push.to + 1);
+      if (sub && push.type === "ended") this.#dropSub(sub);
+      sub?.onPush(push);
       for (const c of this.#pushed) c.enqueue(push);
       return;
     }
@@ -409,6 +481,7 @@ export class HamClient implements AsyncDisposable {
       p.reject(reason);
     }
     this.#pending.clear();
+    this.#subs.clear();
     for (const c of this.#pushed) c.close();
     this.#pushed.clear();
     this.#closed.resolve(this.#loop);

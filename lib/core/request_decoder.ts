@@ -51,6 +51,10 @@ function int(o: Obj, key: string, min: number, max: number, dflt?: number): numb
   return v;
 }
 
+function optName(o: Obj, key: string): string | null {
+  return o[key] === undefined || o[key] === null ? null : validateName(key, o[key]);
+}
+
 function bool(o: Obj, key: string, dflt: boolean): boolean {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
@@ -428,6 +432,7 @@ export function decodeRequest(line: string): Request {
     case "restart":
       return { id, op, entity: validateEntityName(o.entity, false) };
     case "list":
+    case "metrics":
       return { id, op };
     case "events":
       return {
@@ -436,6 +441,7 @@ export function decodeRequest(line: string): Request {
         since: int(o, "since", 0, Number.MAX_SAFE_INTEGER, 0),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
         limit: int(o, "limit", 1, DEFAULTS.maxEventsLimit, DEFAULTS.eventsLimit),
+        channel: optName(o, "channel"),
       };
     case "subscribe":
       return {
@@ -445,9 +451,8 @@ export function decodeRequest(line: string): Request {
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        channel: o.channel === undefined || o.channel === null
-          ? null
-          : validateName("channel", o.channel),
+        channel: optName(o, "channel"),
+        subscriber: optName(o, "subscriber"),
       };
     default:
       throw new HamError("EPROTO", `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);

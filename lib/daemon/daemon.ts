@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import {
   createLogger,
   type LogFile,
@@ -34,6 +36,7 @@ import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { EntityOutput } from "../os/entity_output.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -61,6 +64,8 @@ export interface HamOptions {
   guardian?: boolean;
   /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
   guardianArgs?: string[];
+  /** Serve the metrics over HTTP at `/metrics` on this address (`--metrics-listen`). */
+  metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
 }
@@ -101,6 +106,9 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
   /** The entities' output: `<state-dir>/logs/NAME.log`. */
   readonly output: EntityOutput;
@@ -117,6 +125,7 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #metricsServer: Deno.HttpServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
   /** Removed entities whose detached process is still writing. */
@@ -130,6 +139,8 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,
@@ -165,7 +176,7 @@ export class HamDaemon {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -203,6 +214,7 @@ export class HamDaemon {
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
+    const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
@@ -221,6 +233,7 @@ export class HamDaemon {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
         log: storeLog,
+        onSync: (seconds: number) => fsync.observe(seconds),
       };
       const live = opts.takeover?.replay;
       store = live
@@ -260,10 +273,12 @@ export class HamDaemon {
           store,
           engine: d.engine,
           hub: d.hub,
+          subscriptions: d.subscriptions,
           info: () => d.info(),
           // After this turn, so the answer to `stop` is written before connections close.
           stop: () => void setTimeout(() => d.stop(), 0),
           changed: () => d.changed(),
+          fsync,
         }),
         log,
       ),
@@ -277,6 +292,7 @@ export class HamDaemon {
         detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
       });
     }
+    if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
     d.changed();
     return d;
@@ -293,6 +309,30 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
+  #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
+    try {
+      this.#metricsServer = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        onListen: () => {},
+        onError: () => new Response("Internal error\n", { status: 500 }),
+      }, (req) => {
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("Not found: try /metrics\n", { status: 404 });
+        }
+        return new Response(renderMetrics(this.store.state, fsync), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      });
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot serve metrics on ${addr.hostname}:${addr.port}: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** The running Guardian's pid, or null (none, or between two). */
@@ -387,14 +427,18 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
       for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
       await this.#keeper?.stop();
       this.engine.stop();
       await this.#server.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
       this.output.close();
+      await this.#metricsServer?.shutdown();
       await this.#watcher.close();
       await this.store.close();
       try {

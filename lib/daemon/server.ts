@@ -61,9 +61,10 @@ export class Connection {
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
     );
     this.#queued += bytes.length;
+    // Written even when the connection is closed meanwhile: close() closes the socket after
+    // the writes queued before it (the last event and `stopping` of a stop).
     this.#writes = this.#writes.then(async () => {
       try {
-        if (this.#closed) return;
         let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
       } catch {
