@@ -40,11 +40,13 @@ export type {
   StateConditionOptions,
 } from "./lib/client/handles.ts";
 export { HamClient } from "./lib/client/client.ts";
+export { Subscription } from "./lib/client/subscription.ts";
+export type { SubscribeOptions } from "./lib/client/subscription.ts";
 export type {
   ConnectOptions,
   ReconnectOptions,
-  RequestArgs,
   RequestOptions,
+  SubscriptionHandle,
 } from "./lib/client/client.ts";
 export type {
   AttachOptions,
@@ -80,7 +82,6 @@ export type {
   WaitResult,
 } from "./lib/core/protocol.ts";
 export type { ActionKind, ConditionType } from "./lib/core/flags.ts";
-export type { ListState } from "./lib/core/list_view.ts";
 export type {
   ActionParams,
   HeartbeatHealth,
@@ -96,7 +97,6 @@ export type {
   ActionFailView,
   ActionView,
   ConditionView,
-  EntityTypeName,
   EntityView,
   HamView,
   HeartbeatView,

@@ -215,7 +215,12 @@ export class HamClient implements AsyncDisposable {
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
-  request<O extends keyof Requests>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
+  request<O extends keyof Requests>(
+    op: O,
+    ...[fields, opts]: Record<never, never> extends Requests[O]
+      ? [fields?: Requests[O], opts?: RequestOptions]
+      : [fields: Requests[O], opts?: RequestOptions]
+  ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }

@@ -8,9 +8,6 @@
 
 import type { Entity, HamState, LastExit } from "./model.ts";
 
-/** What an entity is doing, as `list` shows it. */
-export type ListState = "running" | "dead" | "placeholder" | "disabled";
-
 /** One row of `list`. */
 export interface ListRow {
   /** The entity's name. */
@@ -18,7 +15,7 @@ export interface ListRow {
   /** Its process, or null. */
   pid: number | null;
   /** `disabled` (whatever its process), `running`, `placeholder` (never had one), `dead`. */
-  state: ListState;
+  state: "running" | "dead" | "placeholder" | "disabled";
   /** Times it was restarted. */
   restarts: number;
   /** Times its process died. */
@@ -28,6 +25,9 @@ export interface ListRow {
   /** Its last death: `{ pid, code, signal, at }` (at in ms since the epoch), or null. */
   lastExit: LastExit | null;
 }
+
+/** What an entity is doing, as `list` shows it. */
+export type ListState = ListRow["state"];
 
 /** The state of an entity as `list` shows it. */
 export function listState(e: Entity): ListState {

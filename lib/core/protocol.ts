@@ -446,7 +446,12 @@ export interface Results {
   /** The events and where to continue. */
   events: EventsResult;
   /** The subscription's id (carried by its pushes) and the sequence number it starts at. */
-  subscribe: SubscribeResult;
+  subscribe: {
+    /** The subscription's id: the id of the request that opened it, carried by its pushes. */
+    sub: number;
+    /** The first sequence number it covers. */
+    since: number;
+  };
 }
 
 /** The error part of a failed response. */
@@ -466,12 +471,7 @@ export type Response =
 // What the HAM pushes
 
 /** What `subscribe` answers. */
-export interface SubscribeResult {
-  /** The subscription's id: the id of the request that opened it, carried by its pushes. */
-  sub: number;
-  /** The first sequence number it covers. */
-  since: number;
-}
+export type SubscribeResult = Results["subscribe"];
 
 /**
  * A line the HAM pushes without a request (the value of its `push` field). A subscription's

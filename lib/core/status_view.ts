@@ -124,7 +124,6 @@ export interface ConditionView {
 }
 
 /** The `Entity type` of `/proc/ham`. */
-export type EntityTypeName = "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOBAL";
 
 /** An entity (`/proc/ham/<entity>/.info`); times are ISO strings. */
 export interface EntityView {
@@ -133,7 +132,7 @@ export interface EntityView {
   /** The monitored process, or null. */
   pid: number | null;
   /** How it came to be. */
-  type: EntityTypeName;
+  type: "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOBAL";
   /** False when disabled. */
   enabled: boolean;
   /** The flag word. */
@@ -169,6 +168,9 @@ export interface EntityView {
   /** Its conditions. */
   conditions: ConditionView[];
 }
+
+/** How an entity came to be, as `status` shows it (QNX's names). */
+export type EntityTypeName = EntityView["type"];
 
 /** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
 export interface HamView {

@@ -13,7 +13,7 @@ import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
 
 /** An `fopen` mode without `b`. */
-type TextMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
+export type TextMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
 
 /**
  * An `fopen` mode: `r`, `w`, `a`, each optionally with `+`, and optionally with `b`
