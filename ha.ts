@@ -58,11 +58,19 @@
  * @module
  */
 
-export { haAttach, haClose, haConnectionCtrl, haDetach, haDup, haFclose } from "./lib/ha/covers.ts";
+export {
+  haAttach,
+  haClose,
+  haConnectionCtrl,
+  haDetach,
+  haDup,
+  haFclose,
+  haMsgSend,
+} from "./lib/ha/covers.ts";
 export type { ConnAttachOptions, FileAttachOptions } from "./lib/ha/covers.ts";
 export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./lib/ha/errors.ts";
-export { HaConn, haConnect, reconnect } from "./lib/ha/ha_conn.ts";
-export type { HaConnOptions, ReconnectOptions } from "./lib/ha/ha_conn.ts";
+export { HaConn, haConnect, lineReply, reconnect } from "./lib/ha/ha_conn.ts";
+export type { HaConnOptions, ReconnectOptions, ReplyReader } from "./lib/ha/ha_conn.ts";
 export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./lib/ha/ha_file.ts";
 export type { FopenMode, TextMode } from "./lib/ha/ha_file.ts";
 export { Recoverable } from "./lib/ha/recoverable.ts";

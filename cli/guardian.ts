@@ -15,6 +15,13 @@ import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
        [--log-format text|json]
@@ -34,6 +41,7 @@ export async function guardian(args: string[]): Promise<number> {
         timestamps: { type: "string", default: "absolute" },
         "log-format": { type: "string", default: "text" },
         "metrics-listen": { type: "string" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -98,7 +106,11 @@ export async function guardian(args: string[]): Promise<number> {
       `(${g.pidfds} processes watched ahead by pidfd)`,
   );
   try {
+    const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       timestamps: ts,
       logFormat,
       metricsListen: flags["metrics-listen"] === undefined
@@ -106,12 +118,15 @@ export async function guardian(args: string[]): Promise<number> {
         : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
-      guardianArgs: guardianArgs({
-        log: flags.log,
-        timestamps: ts,
-        logFormat,
-        metricsListen: flags["metrics-listen"],
-      }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);

@@ -20,6 +20,7 @@ import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
+  createLogger,
   isLogFormat,
   isTimestampStyle,
   logFileWriter,
@@ -29,8 +30,15 @@ import {
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
-const USAGE =
+export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
            [--metrics-listen HOST:PORT] [--recover]
@@ -47,6 +55,15 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --version        print the version
+  --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
+  --tls-cert FILE  the server's certificate (PEM)
+  --tls-key FILE   its key (PEM)
+  --tls-ca FILE    the CA that signs client certificates (PEM)
+  --tls-role CN=ROLE  the role (read, report, admin) of a client certificate's CN (repeat)
+  --nodes FILE     the nodes file, for actions that name another node
+  --cluster URL    join the cluster kept in etcd at URL (http://HOST:PORT)
+  --node-name NAME this node's name in the cluster (default: the host name)
+  --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
@@ -71,6 +88,7 @@ export async function ham(args: string[]): Promise<number> {
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -124,9 +142,29 @@ export async function ham(args: string[]): Promise<number> {
     return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
   }
   const write = logFileWriter(flags.log);
+  if (Deno.pid === 1) {
+    // PID 1 of a container: a minimal keeper, with the HAM (and its Guardian) as children.
+    const { runKeeper } = await import("../lib/daemon/pid1_keeper.ts");
+    return await runKeeper({
+      stateDir,
+      command: [...selfCommand(), "ham", ...args, "--state-dir", stateDir],
+      log: createLogger({
+        verbosity: () => verbosity ?? 1,
+        write,
+        timestamps: ts,
+        format: logFormat,
+      }),
+      stopTimeoutMs: DEFAULTS.keeperStopTimeoutMs,
+      takeoverGraceMs: DEFAULTS.keeperTakeoverGraceMs,
+    });
+  }
   let daemon: HamDaemon;
   try {
+    const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       stateDir,
       verbosity,
       timestamps: ts,
@@ -135,12 +173,15 @@ export async function ham(args: string[]): Promise<number> {
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs({
-        log: flags.log,
-        timestamps: ts,
-        logFormat,
-        metricsListen: flags["metrics-listen"],
-      }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {

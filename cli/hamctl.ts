@@ -12,15 +12,32 @@ import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 import { runCommand, startTimer, UsageError } from "./hamctl/common.ts";
-import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/registry.ts";
+import {
+  allSubcommandNames,
+  isSubcommand,
+  loadAllSubcommands,
+  loadSubcommand,
+} from "./hamctl/registry.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
+
+/** Options taken anywhere before `--`, whatever the subcommand, with what their value is. */
+const GLOBAL_OPTIONS = { "state-dir": "a directory", node: "a node name", nodes: "a file" };
 
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
   | { kind: "version" }
-  | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
+  | {
+    kind: "run";
+    name: string;
+    stateDir: string | undefined;
+    /** `--node NAME`: the HAM of that node (over mutual TLS), not the local one. */
+    node?: string;
+    /** `--nodes FILE`: where node names are looked up. */
+    nodes?: string;
+    command: HamctlCommand;
+  };
 
 /**
  * Parses `hamctl` arguments without doing anything: the global `--state-dir DIR` (before
@@ -38,43 +55,63 @@ export type Invocation =
 export async function parseHamctl(args: string[]): Promise<Invocation> {
   const dd = args.indexOf("--");
   const head = dd < 0 ? args : args.slice(0, dd);
-  let stateDir: string | undefined;
+  const global: Partial<Record<keyof typeof GLOBAL_OPTIONS, string>> = {};
   const words: string[] = [];
   for (let i = 0; i < head.length; i++) {
     const a = head[i];
-    if (a === "--state-dir" || a.startsWith("--state-dir=")) {
-      stateDir = a === "--state-dir" ? head[++i] : a.slice("--state-dir=".length);
-      if (!stateDir) throw new UsageError("Option --state-dir needs a directory");
+    const option = Object.keys(GLOBAL_OPTIONS).find((o) =>
+      a === `--${o}` || a.startsWith(`--${o}=`)
+    ) as keyof typeof GLOBAL_OPTIONS | undefined;
+    if (option !== undefined) {
+      const value = a === `--${option}` ? head[++i] : a.slice(option.length + 3);
+      if (!value) throw new UsageError(`Option --${option} needs ${GLOBAL_OPTIONS[option]}`);
+      global[option] = value;
     } else {
       words.push(a);
     }
   }
+  const stateDir = global["state-dir"];
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
-    if (rest[0] !== undefined && !isSubcommand(rest[0])) {
+    if (rest[0] !== undefined && !isSubcommand(rest[0]) && rest[0] !== "help") {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
     }
     return { kind: "help", command: rest[0] };
   }
   const sub = await loadSubcommand(name);
   if (sub === undefined) {
-    throw new UsageError(
-      name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
-    );
+    if (name.startsWith("-")) throw new UsageError(`Unknown option "${name}"`);
+    const { nearest } = await import("./hamctl/help_text.ts");
+    const guess = nearest(name, allSubcommandNames());
+    throw guess === null
+      ? new UsageError(`Unknown subcommand "${name}"`)
+      : new UsageError(`Unknown subcommand "${name}": did you mean "${guess}"?`, undefined, true);
   }
   const ownArgs = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
   if (ownArgs.includes("--help") || ownArgs.includes("-h")) return { kind: "help", command: name };
-  return { kind: "run", name, stateDir, command: sub.parse(rest) };
+  const remote = {
+    ...(global.node === undefined ? {} : { node: global.node }),
+    ...(global.nodes === undefined ? {} : { nodes: global.nodes }),
+  };
+  return { kind: "run", name, stateDir, ...remote, command: sub.parse(rest) };
 }
 
 /** The usage text: of one subcommand, or of all of them. */
 export async function usage(command?: string): Promise<string> {
   const sub = command === undefined ? undefined : await loadSubcommand(command);
-  if (sub) return `Usage: hamctl [--state-dir DIR] ${sub.usage} [--json]`;
+  if (sub) {
+    const { HELP } = await import("./hamctl/help_text.ts");
+    const help = HELP[sub.name];
+    const line = `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
+    return help ? `${line}\n\n${help.summary}\n\nExample:\n  ${help.example}` : line;
+  }
+  if (command === "help") {
+    return "Usage: hamctl help [SUBCOMMAND]\n\nExplain a subcommand, with an example.\n\nExample:\n  hamctl help wait";
+  }
   return [
-    "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
+    "Usage: hamctl [--state-dir DIR] [--node NAME] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
     ...(await loadAllSubcommands()).map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
@@ -83,11 +120,13 @@ export async function usage(command?: string): Promise<string> {
     "Options:",
     "  --state-dir DIR  the HAM's state directory (default: $HAM_STATE_DIR,",
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
+    "  --node NAME      talk to the HAM of node NAME (mutual TLS; see --nodes)",
+    "  --nodes FILE     the nodes file (default: $HAM_NODES, else DIR/nodes.yaml)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
     "  --version        print the version",
     "",
-    "Durations: 250 (ms), 250ms, 5s, 1m. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
+    "Durations: 250 (ms), 500us, 250ms, 5s, 1m, 1h, 2d. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",
     "",
     "Exit codes: 0 ok, 1 failed, 2 usage, 3 HAM not running, 4 timed out, 5 no such item,",
@@ -112,7 +151,7 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
-    io.err(await usage(err.command));
+    if (!err.brief) io.err(await usage(err.command));
     return EXIT_CODES.usage;
   }
   if (inv.kind === "version") {
@@ -128,6 +167,8 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     await using client = await HamClient.connect({
       stateDir: inv.stateDir,
       client: "hamctl",
+      node: inv.node,
+      nodes: inv.nodes,
       startTimer,
     });
     const { command } = inv;

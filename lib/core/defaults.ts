@@ -116,9 +116,27 @@ export const DEFAULTS = Object.freeze({
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
   restartHeartbeatGraceMs: 1000,
 
+  // --- Other nodes and the cluster ---
+  /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
+  nodeConnectTimeoutMs: 5_000,
+  /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
+  clusterTtlMs: 2_000,
+  /** Lease renewals and placement checks per TTL ("renew often"). */
+  clusterTicksPerTtl: 10,
+  /** A holder that could not renew its lease for this fraction of the TTL stops its copies ("fence late"). */
+  clusterFenceFraction: 0.8,
+  /** Time limit of one etcd request, as a fraction of the TTL. */
+  clusterRequestFraction: 0.25,
+  /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
+  clusterRankTicks: 2,
+
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,
+  /** PID 1 keeper: how long a stop (SIGTERM) may take before it exits anyway, in ms. */
+  keeperStopTimeoutMs: 30_000,
+  /** PID 1 keeper: how long a Guardian gets to take over a free lock before a new HAM starts, in ms. */
+  keeperTakeoverGraceMs: 2000,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

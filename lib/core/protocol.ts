@@ -134,6 +134,11 @@ export interface Requests {
     env?: Record<string, string> | null;
     flags?: FlagsInput;
     heartbeat?: HeartbeatSpec | null;
+    /**
+     * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
+     * among `placement` (most preferred first; empty: any node). Absent: a local entity.
+     */
+    cluster?: { placement: string[] } | null;
   };
   /** `ham_attach_self`: the calling process. */
   "attach-self": {
@@ -237,6 +242,8 @@ export type Request =
     env: Record<string, string> | null;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    /** A cluster entity's placement; absent for a local entity. */
+    cluster?: { placement: string[] };
   }
   | {
     id: number;
@@ -340,8 +347,12 @@ export type HelloResult = Results["hello"];
 export interface AttachResult {
   /** The entity's name. */
   entity: string;
-  /** The process now monitored. */
+  /** The process now monitored (none for a cluster entity: it is placed on a node later). */
   pid: number;
+  /** Set for a cluster entity's declaration. */
+  cluster?: true;
+  /** The cluster entity's placement list. */
+  placement?: string[];
 }
 
 /** What a control request answers: the item's enabled bit and flags after the change. */

@@ -85,6 +85,22 @@ function optArgv(o: Obj, key: string): string[] | null {
   return o[key] === undefined || o[key] === null ? null : argv(o, key);
 }
 
+/** The `cluster` field of an attach (absent, or a placement list of node names). */
+function cluster(v: unknown): { cluster?: { placement: string[] } } {
+  if (v === undefined || v === null) return {};
+  const placement = (v as Obj).placement ?? [];
+  if (
+    typeof v !== "object" || !Array.isArray(placement) || placement.length > 64 ||
+    !placement.every((n) => typeof n === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(n))
+  ) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "cluster": expected { placement: [node names] } (letters, digits, _ . -)`,
+    );
+  }
+  return { cluster: { placement: placement as string[] } };
+}
+
 const UINT32 = 0xffffffff;
 const PID_MAX = 4194304;
 
@@ -278,6 +294,7 @@ export function decodeRequest(line: string): Request {
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
+        ...cluster(o.cluster),
       };
     }
     case "attach-self":

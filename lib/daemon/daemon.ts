@@ -8,6 +8,7 @@
  */
 
 import { Engine } from "../engine/engine.ts";
+import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
@@ -27,6 +28,9 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
+import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -68,6 +72,12 @@ export interface HamOptions {
   metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
+  listen?: TlsListenOptions;
+  /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
+  cluster?: ClusterOptions;
+  /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
+  nodes?: string;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -114,6 +124,8 @@ export class HamDaemon {
   readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
+  #remoteServer: ControlServer | null = null;
+  #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -177,6 +189,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      onStep: killPointFromEnv(),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -192,7 +205,7 @@ export class HamDaemon {
         log,
         args: opts.guardianArgs,
         onFailure: async (at) => {
-          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          await this.engine.write([{ t: "failure", role: "guardian", at }]).catch(() => {});
           this.changed();
         },
       });
@@ -253,6 +266,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log);
+    let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
+    if (opts.listen) {
+      try {
+        remote = await listenTls(opts.listen);
+      } catch (err) {
+        await store.close();
+        lock.close();
+        throw err;
+      }
+    }
     const r = store.report;
     log.log(
       "info",
@@ -260,30 +283,48 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    if (opts.cluster) {
+      const host = clusterHost({
+        engine: d.engine,
+        hub: d.hub,
+        log,
+        changed: () => d.changed(),
+      });
+      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      await d.#cluster.recover([...store.state.entities.keys()]);
+    }
     d.#reaper.start();
     const t1 = performance.now();
     for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
-    d.#server = ControlServer.listen(
-      socketPath(opts.stateDir),
-      logRefusals(
-        createHandler({
-          store,
-          engine: d.engine,
-          hub: d.hub,
-          subscriptions: d.subscriptions,
-          info: () => d.info(),
-          // After this turn, so the answer to `stop` is written before connections close.
-          stop: () => void setTimeout(() => d.stop(), 0),
-          changed: () => d.changed(),
-          fsync,
-        }),
-        log,
-      ),
-      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+    const local = logRefusals(
+      createHandler({
+        store,
+        engine: d.engine,
+        hub: d.hub,
+        subscriptions: d.subscriptions,
+        info: () => d.info(),
+        // After this turn, so the answer to `stop` is written before connections close.
+        stop: () => void setTimeout(() => d.stop(), 0),
+        changed: () => d.changed(),
+        fsync,
+      }),
+      log,
     );
+    const handler = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
+    const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
+    d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
+    if (remote) {
+      d.#remoteServer = new ControlServer(remote, handler, hello);
+      log.log(
+        "info",
+        `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
+      );
+    }
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
       d.hub.publish({
@@ -294,6 +335,7 @@ export class HamDaemon {
     }
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
+    d.#cluster?.start();
     d.changed();
     return d;
   }
@@ -429,10 +471,14 @@ export class HamDaemon {
       clearTimeout(this.#rewatchTimer);
       // The last event: followers print it and end.
       this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
-      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      for (const server of [this.#server, this.#remoteServer]) {
+        for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
+      }
       await this.#keeper?.stop();
+      await this.#cluster?.stop();
       this.engine.stop();
       await this.#server.close();
+      await this.#remoteServer?.close();
       this.#channels.close();
       this.hub.close();
       await this.#statusWriting;

@@ -20,6 +20,26 @@ import {
 } from "../core/protocol.ts";
 import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
+
+/** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
+export type Transport = Pick<Deno.Conn, "read" | "write" | "close">;
+
+/** Where connections come from: a `Deno.Listener`, or the TLS listener. */
+export interface Acceptor {
+  accept(): Promise<Transport & Partial<Peer>>;
+  close(): void;
+}
+
+/** What a remote transport knows of its peer: its identity and role, or why it is refused. */
+export interface Peer {
+  /** The identity (the certificate's CN), or null for a local client. */
+  identity: string | null;
+  /** The role the identity has, or null for a local client (not restricted here). */
+  role: Role | null;
+  /** Set when the peer is refused: its hello is answered with this error and it is closed. */
+  refusal: HamError | null;
+}
 
 /** One client connection. */
 export class Connection {
@@ -34,7 +54,9 @@ export class Connection {
   readonly selfEntities = new Set<string>();
   /** Called once when the connection closes. */
   readonly onClose: Array<() => void> = [];
-  #conn: Deno.Conn;
+  /** Who the peer is, for a remote connection (see {@linkcode Peer}). */
+  readonly peer: Peer;
+  #conn: Transport;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
   #queued = 0;
@@ -45,8 +67,13 @@ export class Connection {
     return this.#queued;
   }
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Transport & Partial<Peer>) {
     this.#conn = conn;
+    this.peer = {
+      identity: conn.identity ?? null,
+      role: conn.role ?? null,
+      refusal: conn.refusal ?? null,
+    };
   }
 
   /** True once closed. */
@@ -137,16 +164,17 @@ function requestId(line: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** The listening control socket. */
+/** The listening control socket (or the TLS listener of `ham --listen`). */
 export class ControlServer {
-  #listener: Deno.Listener;
+  #listener: Acceptor;
   #handler: RequestHandler;
   #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   #accepting: Promise<void>;
 
-  private constructor(
-    listener: Deno.Listener,
+  /** Serves the connections `listener` accepts. */
+  constructor(
+    listener: Acceptor,
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
   ) {
@@ -172,7 +200,7 @@ export class ControlServer {
 
   async #accept(): Promise<void> {
     for (;;) {
-      let conn: Deno.Conn;
+      let conn: Transport & Partial<Peer>;
       try {
         conn = await this.#listener.accept();
       } catch {
@@ -199,6 +227,18 @@ export class ControlServer {
           c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
           continue;
         }
+        const { role, identity } = c.peer;
+        if (role !== null && !roleAllows(role, req.op)) {
+          const need = roleNeeded(req.op);
+          c.send(errorResponse(
+            req.id,
+            new HamError(
+              "EPERM",
+              `Cannot "${req.op}": it needs role ${need}, and "${identity}" has role ${role}`,
+            ),
+          ));
+          continue;
+        }
         this.#handler(req, c).then(
           (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
@@ -216,6 +256,10 @@ export class ControlServer {
       req = decodeRequest(line);
     } catch (err) {
       await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      return false;
+    }
+    if (c.peer.refusal) {
+      await c.send(errorResponse(req.id, c.peer.refusal));
       return false;
     }
     if (req.op !== "hello") {

@@ -10,11 +10,8 @@ import { connect } from "../../lib/client/ham.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import { deadline, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "a notify action reaches its channel, also when the subscriber connects later",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("attach", "srv", "--", "/bin/sleep", "1000");
@@ -57,7 +54,7 @@ Deno.test(
   },
 );
 
-Deno.test("events keep their numbers and history across a Guardian takeover", opts, async () => {
+Deno.test("events keep their numbers and history across a Guardian takeover", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
   const before = await ham.ok("events", "--json");
@@ -80,7 +77,6 @@ async function raiseCondition(ham: HamProcess, path: string, type: string): Prom
 
 Deno.test(
   "every late subscriber of a channel gets its backlog, and a named one resumes after its cursor",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await ham.ok("entity", "srv");
@@ -134,7 +130,6 @@ Deno.test(
 
 Deno.test(
   "a notify fired by a global condition names its real path @global/COND/ACTION",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await ham.ok("entity", "srv");
@@ -153,7 +148,6 @@ Deno.test(
 
 Deno.test(
   "a notify nobody can get fails: its fail list runs, break-on-fail and keep-on-fail apply",
-  opts,
   async () => {
     // An `events` file where the log's directory goes: the HAM keeps events in memory only,
     // so a channel has no durable backlog.
