@@ -11,16 +11,19 @@
 import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { resolveStateDir } from "../os/state_dir.ts";
-import type { ConnectOptions, Dialer } from "./client.ts";
 import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
 
 const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
 
-/** Resolves `node` in the nodes file and returns a dialer for it. */
+/**
+ * Resolves `node` in the nodes file (`opts.nodes`, else the state directory's) and returns
+ * a dialer for it. Takes only what it reads of `ConnectOptions`, so that `client.ts`, which
+ * loads this module lazily, is not imported back (no import cycle).
+ */
 export async function remoteDialer(
   node: string,
-  opts: ConnectOptions,
-): Promise<{ address: string; dial: Dialer }> {
+  opts: { nodes?: string; stateDir?: string },
+): Promise<{ address: string; dial: () => Promise<Deno.Conn> }> {
   const file = opts.nodes ?? defaultNodesFile(resolveStateDir(opts.stateDir));
   const entry = await findNode(file, node);
   const pem = (what: string, path: string) => {
