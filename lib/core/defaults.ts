@@ -79,6 +79,8 @@ export const DEFAULTS = Object.freeze({
    * subscribers, a notify that finds this many waiting for the slowest fails.
    */
   channelBacklog: 1000,
+  /** Named channel subscribers (durable cursors) the HAM keeps, over all channels. */
+  maxNamedSubscribers: 1000,
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
