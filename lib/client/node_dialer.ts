@@ -15,15 +15,14 @@ import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
 
 const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
 
-/**
- * Resolves `node` in the nodes file (`opts.nodes`, else the state directory's) and returns
- * a dialer for it. Takes only what it reads of `ConnectOptions`, so that `client.ts`, which
- * loads this module lazily, is not imported back (no import cycle).
- */
+/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
+export type Dialer = () => Promise<Deno.Conn>;
+
+/** Resolves `node` in the nodes file (`opts.nodes`, else the default of `opts.stateDir`). */
 export async function remoteDialer(
   node: string,
-  opts: { nodes?: string; stateDir?: string },
-): Promise<{ address: string; dial: () => Promise<Deno.Conn> }> {
+  opts: { stateDir?: string; nodes?: string },
+): Promise<{ address: string; dial: Dialer }> {
   const file = opts.nodes ?? defaultNodesFile(resolveStateDir(opts.stateDir));
   const entry = await findNode(file, node);
   const pem = (what: string, path: string) => {
