@@ -72,7 +72,7 @@ export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./lib/
 export { HaConn, haConnect, lineReply, reconnect } from "./lib/ha/ha_conn.ts";
 export type { HaConnOptions, ReconnectOptions, ReplyReader } from "./lib/ha/ha_conn.ts";
 export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./lib/ha/ha_file.ts";
-export type { FopenMode, TextMode } from "./lib/ha/ha_file.ts";
+export type { FopenMode } from "./lib/ha/ha_file.ts";
 export { Recoverable } from "./lib/ha/recoverable.ts";
 export type { HaAttachOptions } from "./lib/ha/recoverable.ts";
 export {

@@ -32,6 +32,8 @@
 
 // The connection and the handles.
 export { connect, Ham } from "./lib/client/ham.ts";
+export { Subscription } from "./lib/client/subscription.ts";
+export type { SubscribeOptions } from "./lib/client/subscription.ts";
 export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
   ActionOptions,
@@ -40,8 +42,6 @@ export type {
   StateConditionOptions,
 } from "./lib/client/handles.ts";
 export { HamClient } from "./lib/client/client.ts";
-export { Subscription } from "./lib/client/subscription.ts";
-export type { SubscribeOptions } from "./lib/client/subscription.ts";
 export type {
   ConnectOptions,
   ReconnectOptions,
