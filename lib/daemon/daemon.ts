@@ -153,6 +153,7 @@ export class HamDaemon {
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
+    this.subscriptions.catchUp();
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,

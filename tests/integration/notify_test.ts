@@ -220,3 +220,22 @@ Deno.test(
     assert.equal(ok.detail?.ok, true);
   },
 );
+
+Deno.test(
+  "a channel's backlog survives a takeover right after the notification",
+  async () => {
+    await using ham = await HamProcess.start();
+    await ham.ok("entity", "srv");
+    await raiseCondition(ham, "srv/alarm", "3");
+    await ham.ok("action", "srv/alarm/tell", "notify", "--rearm", "--channel", "ops");
+    const since = await ham.seq();
+    await ham.ok("raise", "srv", "--type", "3");
+    const sent = await ham.nextEvent((e) => e.type === "notify", since, "the notification");
+    const old = await ham.killHam("SIGKILL");
+    await ham.waitTakeover(old);
+    await using lib = await connect({ stateDir: ham.stateDir });
+    const events = await lib.subscribe({ channel: "ops" });
+    const got = await deadline(events.next(), 10_000, "the backlog after the takeover");
+    assert.equal(got.value.seq, sent.seq);
+  },
+);
