@@ -17,6 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import type { Dialer } from "./node_dialer.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -111,9 +112,6 @@ const READ_BUFFER_BYTES = 64 * 1024;
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
-export type Dialer = () => Promise<Deno.Conn>;
 
 async function dial(path: string): Promise<Deno.Conn> {
   try {

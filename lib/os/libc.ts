@@ -26,11 +26,23 @@ export type Arch = "x86_64" | "aarch64";
 export const ARCH_CONSTANTS = {
   x86_64: {
     sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 217 },
-    open: { O_RDONLY: 0, O_DIRECTORY: 0o200000, O_CLOEXEC: 0o2000000 },
+    open: {
+      O_RDONLY: 0,
+      O_RDWR: 2,
+      O_NONBLOCK: 0o4000,
+      O_DIRECTORY: 0o200000,
+      O_CLOEXEC: 0o2000000,
+    },
   },
   aarch64: {
     sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 61 },
-    open: { O_RDONLY: 0, O_DIRECTORY: 0o40000, O_CLOEXEC: 0o2000000 },
+    open: {
+      O_RDONLY: 0,
+      O_RDWR: 2,
+      O_NONBLOCK: 0o4000,
+      O_DIRECTORY: 0o40000,
+      O_CLOEXEC: 0o2000000,
+    },
   },
 } as const;
 
