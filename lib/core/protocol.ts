@@ -456,7 +456,18 @@ export interface Results {
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
   /** The effective policy, and the caller's role. */
-  policy: PolicyResult;
+  policy: {
+    /** The caller's role, or null when it has none. */
+    role: "read" | "report" | "admin" | null;
+    /** The policy as `hamctl policy` prints it. */
+    text: string;
+    /** The uids that are always admin (root and the HAM's own). */
+    adminUids: number[];
+    /** The grants of the policy file, as written. */
+    grants: Array<{ role: "read" | "report" | "admin"; source: string }>;
+    /** The policy file, or null when there is none. */
+    file: string | null;
+  };
   /** The Prometheus text exposition. */
   metrics: { text: string };
   /** The events and where to continue. */
@@ -471,18 +482,7 @@ export interface Results {
 }
 
 /** What `policy` answers: the effective access policy (`lib/core/policy.ts`). */
-export interface PolicyResult {
-  /** The caller's role, or null when it has none. */
-  role: "read" | "report" | "admin" | null;
-  /** The policy as `hamctl policy` prints it. */
-  text: string;
-  /** The uids that are always admin (root and the HAM's own). */
-  adminUids: number[];
-  /** The grants of the policy file, as written. */
-  grants: Array<{ role: "read" | "report" | "admin"; source: string }>;
-  /** The policy file, or null when there is none. */
-  file: string | null;
-}
+export type PolicyResult = Results["policy"];
 
 /** The error part of a failed response. */
 export interface WireError {
