@@ -117,6 +117,15 @@ async function dial(path: string): Promise<Deno.Conn> {
   try {
     return await Deno.connect({ transport: "unix", path });
   } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+      throw new HamError(
+        "EPERM",
+        `Cannot connect to the HAM at "${path}": permission denied (${
+          err instanceof Deno.errors.NotCapable ? "Deno permission" : "socket or directory mode"
+        }: ${err.message})`,
+        { cause: err },
+      );
+    }
     const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
       ? "not running"
       : err instanceof Error
