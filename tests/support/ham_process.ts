@@ -357,7 +357,9 @@ export class HamProcess implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     const monitored = new Set<number>();
-    const view = await deadline(this.status(), 5_000, "status").catch(() => null);
+    // A HAM killed just before (a takeover under way) answers again within seconds.
+    const view = await until(() => deadline(this.status(), 5_000, "status"), "status", 10_000)
+      .catch(() => null);
     for (const e of view?.entities ?? []) if (e.pid !== null) monitored.add(e.pid);
     await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
       .catch(() => {});
