@@ -18,6 +18,7 @@ import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer } from "./server.ts";
+import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -121,7 +122,7 @@ export class HamDaemon {
       this.#rewatchTimer ??= setTimeout(() => {
         this.#rewatchTimer = undefined;
         this.engine.rewatch();
-      }, REWATCH_DELAY_MS);
+      }, DEFAULTS.refusedWriteRetryMs);
     };
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
@@ -189,6 +190,8 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    raiseDescriptorLimit();
+    holdReserve();
     d.#reaper.start();
     const t1 = performance.now();
     d.engine.resume();
@@ -205,6 +208,7 @@ export class HamDaemon {
         changed: () => d.changed(),
       }),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
+      { log: (level, msg) => log.log(level, msg) },
     );
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
@@ -309,14 +313,12 @@ export class HamDaemon {
         Deno.removeSync(socketPath(this.stateDir));
       } catch { /* gone */ }
       this.#lock.close();
+      dropReserve();
       this.#stopped.resolve();
     })();
     return this.#stopping;
   }
 }
-
-/** How long after a refused journal write unwatched processes are looked at again. */
-const REWATCH_DELAY_MS = 1000;
 
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {

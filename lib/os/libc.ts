@@ -38,6 +38,9 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
+/** `RLIMIT_NOFILE`, the resource of the descriptor limit (the same on every Linux ABI ham runs on). */
+export const RLIMIT_NOFILE = 7;
+
 /** The errno values ham tells apart (Linux x86-64). */
 export const ERRNO = {
   EPERM: 1,
@@ -62,6 +65,8 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "u64"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
@@ -95,6 +100,10 @@ export interface Libc {
   close(fd: number): number;
   /** `kill(pid, sig)`. */
   kill(pid: number, sig: number): number;
+  /** `getrlimit(resource, rlim)`; `rlim` is a `struct rlimit` (two u64: soft, hard). */
+  getrlimit(resource: number, rlim: Uint8Array): number;
+  /** `setrlimit(resource, rlim)`. */
+  setrlimit(resource: number, rlim: Uint8Array): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -122,6 +131,8 @@ function load(): Libc | null {
       write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
+      getrlimit: (resource, rlim) => s.getrlimit(resource, rlim),
+      setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
     };
   } catch {
     loaded = null;
