@@ -13,10 +13,11 @@
 import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
-import { createLogger, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
+import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
+       [--log-format text|json]
 
 The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
@@ -31,6 +32,7 @@ export async function guardian(args: string[]): Promise<number> {
         "ham-pid": { type: "string" },
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
+        "log-format": { type: "string", default: "text" },
       },
       strict: true,
       allowPositionals: false,
@@ -42,9 +44,10 @@ export async function guardian(args: string[]): Promise<number> {
   const stateDir = flags["state-dir"];
   const hamPid = flags["ham-pid"] === undefined ? null : Number(flags["ham-pid"]);
   const ts = flags.timestamps;
+  const logFormat = flags["log-format"];
   if (
     !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
-    !isTimestampStyle(ts)
+    !isTimestampStyle(ts) || !isLogFormat(logFormat)
   ) {
     console.error(USAGE);
     return EXIT_CODES.usage;
@@ -55,6 +58,7 @@ export async function guardian(args: string[]): Promise<number> {
     verbosity: () => verbosity(),
     write,
     timestamps: ts,
+    format: logFormat,
   });
   // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
   let takingOver = false;
@@ -91,9 +95,10 @@ export async function guardian(args: string[]): Promise<number> {
   try {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,
+      logFormat,
       write,
       guardian: true,
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);

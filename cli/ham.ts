@@ -15,13 +15,21 @@ import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
-import { isTimestampStyle, logFileWriter, type Logger } from "../lib/os/logger.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
+import {
+  isLogFormat,
+  isTimestampStyle,
+  logFileWriter,
+  type LogFormat,
+  type Logger,
+} from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
-  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute] [--recover]
+  `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
+           [--log-format text|json] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
@@ -30,7 +38,9 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   -v               more verbose (repeat: -vv, -vvv)
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
+  --log-format F   text, or json: one JSON object per line (default: text)
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --version        print the version
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
@@ -48,9 +58,11 @@ export async function ham(args: string[]): Promise<number> {
         v: { type: "boolean", short: "v", multiple: true },
         log: { type: "string" },
         timestamps: { type: "string" },
+        "log-format": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
       strict: true,
       allowPositionals: false,
@@ -59,6 +71,10 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${(err as Error).message}\n${USAGE}`);
     return EXIT_CODES.usage;
   }
+  if (flags.version) {
+    console.log(VERSION_LINE);
+    return EXIT_CODES.ok;
+  }
   if (flags.help) {
     console.log(USAGE);
     return EXIT_CODES.ok;
@@ -66,6 +82,11 @@ export async function ham(args: string[]): Promise<number> {
   const ts = flags.timestamps ?? "absolute";
   if (!isTimestampStyle(ts)) {
     console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const logFormat = flags["log-format"] ?? "text";
+  if (!isLogFormat(logFormat)) {
+    console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   const stateDir = resolveStateDir(flags["state-dir"]);
@@ -78,10 +99,11 @@ export async function ham(args: string[]): Promise<number> {
       stateDir,
       verbosity,
       timestamps: ts,
+      logFormat,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs(flags.log, ts),
+      guardianArgs: guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {
@@ -98,9 +120,22 @@ export function compactRecordsFromEnv(): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
+/** What a Guardian passes on to the HAM it becomes. */
+export interface PassedOn {
+  log: string | undefined;
+  timestamps: string;
+  logFormat: LogFormat;
+}
+
 /** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
-export function guardianArgs(log: string | undefined, timestamps: string): string[] {
-  return [...(log ? ["--log", log] : []), "--timestamps", timestamps];
+export function guardianArgs(o: PassedOn): string[] {
+  return [
+    ...(o.log ? ["--log", o.log] : []),
+    "--timestamps",
+    o.timestamps,
+    "--log-format",
+    o.logFormat,
+  ];
 }
 
 /**

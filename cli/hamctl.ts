@@ -9,46 +9,33 @@
 
 import { HamClient } from "../lib/client/client.ts";
 import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
-import { ACTION_COMMANDS } from "./hamctl/actions.ts";
-import type { HamctlCommand, HamctlIO, Subcommand } from "./hamctl/common.ts";
-import { UsageError } from "./hamctl/common.ts";
-import { CONDITION_COMMANDS } from "./hamctl/conditions.ts";
-import { CONTROL_COMMANDS } from "./hamctl/control.ts";
-import { ENTITY_COMMANDS } from "./hamctl/entities.ts";
-import { EVENT_COMMANDS } from "./hamctl/events.ts";
-import { STATUS_COMMANDS } from "./hamctl/status.ts";
+import { VERSION_LINE } from "../lib/core/version.ts";
+import type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
+import { runCommand, startTimer, UsageError } from "./hamctl/common.ts";
+import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/registry.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
-
-const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map(
-  [
-    ...ENTITY_COMMANDS,
-    ...CONDITION_COMMANDS,
-    ...ACTION_COMMANDS,
-    ...CONTROL_COMMANDS,
-    ...STATUS_COMMANDS,
-    ...EVENT_COMMANDS,
-  ].map((s) => [s.name, s]),
-);
 
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
+  | { kind: "version" }
   | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
 
 /**
  * Parses `hamctl` arguments without doing anything: the global `--state-dir DIR` (before
- * or after the subcommand, but before `--`), the subcommand and its options. Throws
- * {@linkcode UsageError} for bad arguments.
+ * or after the subcommand, but before `--`), the subcommand and its options. Loads only
+ * the subcommand's own family (`cli/hamctl/registry.ts`). Throws {@linkcode UsageError}
+ * for bad arguments.
  *
  * @example
  * ```ts
  * import { parseHamctl } from "./hamctl.ts";
- * const inv = parseHamctl(["--state-dir", "/tmp/h", "detach", "web"]);
+ * const inv = await parseHamctl(["--state-dir", "/tmp/h", "detach", "web"]);
  * console.log(inv.kind === "run" && inv.command.request); // { op: "detach", entity: "web" }
  * ```
  */
-export function parseHamctl(args: string[]): Invocation {
+export async function parseHamctl(args: string[]): Promise<Invocation> {
   const dd = args.indexOf("--");
   const head = dd < 0 ? args : args.slice(0, dd);
   let stateDir: string | undefined;
@@ -64,13 +51,14 @@ export function parseHamctl(args: string[]): Invocation {
   }
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
+  if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
-    if (rest[0] !== undefined && !SUBCOMMANDS.has(rest[0])) {
+    if (rest[0] !== undefined && !isSubcommand(rest[0])) {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
     }
     return { kind: "help", command: rest[0] };
   }
-  const sub = SUBCOMMANDS.get(name);
+  const sub = await loadSubcommand(name);
   if (sub === undefined) {
     throw new UsageError(
       name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
@@ -82,14 +70,14 @@ export function parseHamctl(args: string[]): Invocation {
 }
 
 /** The usage text: of one subcommand, or of all of them. */
-export function usage(command?: string): string {
-  const sub = command === undefined ? undefined : SUBCOMMANDS.get(command);
+export async function usage(command?: string): Promise<string> {
+  const sub = command === undefined ? undefined : await loadSubcommand(command);
   if (sub) return `Usage: hamctl [--state-dir DIR] ${sub.usage} [--json]`;
   return [
     "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
-    ...[...SUBCOMMANDS.values()].map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
+    ...(await loadAllSubcommands()).map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
     "  help [SUBCOMMAND]",
     "",
     "Options:",
@@ -97,6 +85,7 @@ export function usage(command?: string): string {
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
+    "  --version        print the version",
     "",
     "Durations: 250 (ms), 250ms, 5s, 1m. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",
@@ -111,15 +100,6 @@ const CONSOLE_IO: HamctlIO = {
   err: (line) => console.error(line),
 };
 
-async function sendAndPrint(client: HamClient, cmd: HamctlCommand, io: HamctlIO): Promise<number> {
-  const { op, ...fields } = cmd.request;
-  const opts = cmd.timeoutMs === undefined ? {} : { timeoutMs: cmd.timeoutMs };
-  const result = await client.request(op, fields, opts);
-  const text = cmd.json ? JSON.stringify(result, null, 2) : cmd.render(result);
-  if (text) io.out(text);
-  return EXIT_CODES.ok;
-}
-
 /**
  * Runs `hamctl` with `args` (without the program name) and returns its exit code:
  * results go to `io.out`, diagnostics such as `hamctl: ENOENT: Cannot find entity "web"`
@@ -128,21 +108,29 @@ async function sendAndPrint(client: HamClient, cmd: HamctlCommand, io: HamctlIO)
 export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise<number> {
   let inv: Invocation;
   try {
-    inv = parseHamctl(args);
+    inv = await parseHamctl(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
-    io.err(err.command ? usage(err.command) : usage());
+    io.err(await usage(err.command));
     return EXIT_CODES.usage;
   }
+  if (inv.kind === "version") {
+    io.out(VERSION_LINE);
+    return EXIT_CODES.ok;
+  }
   if (inv.kind === "help") {
-    io.out(usage(inv.command));
+    io.out(await usage(inv.command));
     return EXIT_CODES.ok;
   }
   try {
-    await using client = await HamClient.connect({ stateDir: inv.stateDir, client: "hamctl" });
+    await using client = await HamClient.connect({
+      stateDir: inv.stateDir,
+      client: "hamctl",
+      startTimer,
+    });
     const { command } = inv;
-    return await (command.run ? command.run(client, io) : sendAndPrint(client, command, io));
+    return await runCommand(client, command, io);
   } catch (err) {
     const e = toHamError(err);
     io.err(`hamctl: ${e.code}: ${e.message}`);

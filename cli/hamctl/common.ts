@@ -1,17 +1,19 @@
 /**
  * What every `hamctl` subcommand shares: the parsed-command shape, usage errors, option
- * parsing on top of `node:util` `parseArgs`, and the parsers of durations, numbers,
- * state sets, paths and flags.
+ * parsing (`parse_args.ts`: no `node:` import on the start-up path of `hamctl`), and the
+ * parsers of durations, numbers, state sets, paths and flags.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { type ItemPath, parsePath } from "../../lib/core/names.ts";
 import type { Op } from "../../lib/core/protocol.ts";
+import { type OptionSpec, parseOptions } from "./parse_args.ts";
+
+export type { OptionSpec } from "./parse_args.ts";
 
 /** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
 export type WireRequest = { op: Op } & Record<string, unknown>;
@@ -20,6 +22,8 @@ export type WireRequest = { op: Op } & Record<string, unknown>;
 export interface HamctlIO {
   out(line: string): void;
   err(line: string): void;
+  /** The lines of input (`hamctl batch`). @default {standard input} */
+  lines?(): AsyncIterable<string>;
 }
 
 /** A parsed subcommand: the request it sends, and how its result is shown. */
@@ -43,6 +47,21 @@ export interface Subcommand {
   parse(args: string[]): HamctlCommand;
 }
 
+/** Runs a parsed command on `client`: its own `run`, else "send the request, print the result". */
+export async function runCommand(
+  client: HamClient,
+  cmd: HamctlCommand,
+  io: HamctlIO,
+): Promise<number> {
+  if (cmd.run) return await cmd.run(client, io);
+  const { op, ...fields } = cmd.request;
+  const opts = cmd.timeoutMs === undefined ? {} : { timeoutMs: cmd.timeoutMs };
+  const result = await client.request(op, fields, opts);
+  const text = cmd.json ? JSON.stringify(result, null, 2) : cmd.render(result);
+  if (text) io.out(text);
+  return 0;
+}
+
 /** Bad arguments: `hamctl` prints the message and the command's usage, and exits 2. */
 export class UsageError extends Error {
   /** The subcommand whose usage to show, if known. */
@@ -56,9 +75,6 @@ export class UsageError extends Error {
   }
 }
 
-/** Option specs for `parseArgs`. */
-export type OptionSpec = Record<string, { type: "string" | "boolean" }>;
-
 /** Parsed options, positionals, and the words after `--` (null when there is no `--`). */
 export interface ParsedArgs {
   values: Record<string, string | boolean | undefined>;
@@ -70,16 +86,13 @@ export interface ParsedArgs {
 export function parseCommandArgs(cmd: string, args: string[], options: OptionSpec): ParsedArgs {
   const dd = args.indexOf("--");
   try {
-    const { values, positionals } = parseArgs({
-      args: dd < 0 ? args : args.slice(0, dd),
-      options: { json: { type: "boolean" }, ...options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseOptions(
+      dd < 0 ? args : args.slice(0, dd),
+      { json: { type: "boolean" }, ...options },
+    );
     return { values, positionals, rest: dd < 0 ? null : args.slice(dd + 1) };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError(message.split(/\.\s|\n/)[0].replaceAll("'", '"'), cmd);
+    throw new UsageError(err instanceof Error ? err.message : String(err), cmd);
   }
 }
 
@@ -185,19 +198,31 @@ export function str(p: ParsedArgs, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/**
+ * Calls `onExpire` after `ms` unless the returned function is called first. A timer on
+ * `AbortSignal.timeout`, not `setTimeout`: Deno's `setTimeout` is Node's, and its first use
+ * loads the `node:` compatibility layer (~15 ms of every `hamctl` run). The timer does not
+ * keep `hamctl` running.
+ */
+export function startTimer(ms: number, onExpire: () => void): () => void {
+  const signal = AbortSignal.timeout(ms);
+  signal.addEventListener("abort", onExpire, { once: true });
+  return () => signal.removeEventListener("abort", onExpire);
+}
+
 /** Resolves like `promise`, or throws ETIMEDOUT naming `what` after `ms`. */
 export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new HamError("ETIMEDOUT", `Timed out after ${ms} ms waiting for ${what}`)),
+    cancel = startTimer(
       ms,
+      () => reject(new HamError("ETIMEDOUT", `Timed out after ${ms} ms waiting for ${what}`)),
     );
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 

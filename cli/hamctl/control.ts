@@ -131,11 +131,18 @@ async function lockReleased(client: HamClient, ms: number): Promise<void> {
 }
 
 function parseStop(args: string[]): HamctlCommand {
-  const p = parseCommandArgs("stop", args, { ...booleans(["wait"]), ...strings(["timeout"]) });
+  const p = parseCommandArgs("stop", args, {
+    ...booleans(["wait", "no-wait"]),
+    ...strings(["timeout"]),
+  });
   positionals("stop", p, []);
+  if (p.values.wait === true && p.values["no-wait"] === true) {
+    throw new UsageError("Give either --wait or --no-wait", "stop");
+  }
   const timeoutMs = duration("stop", "--timeout", str(p, "timeout") ?? "10s");
   const json = p.values.json === true;
-  const wait = p.values.wait === true;
+  // Waiting is the default (as `systemctl stop`): a script may act once it returns.
+  const wait = p.values["no-wait"] !== true;
   const run = async (client: HamClient, io: HamctlIO) => {
     const started = Date.now();
     await requestStop(client);
@@ -156,5 +163,5 @@ export const CONTROL_COMMANDS: Subcommand[] = [
   { name: "flags", usage: "flags PATH [get | add|set|remove FLAG...]", parse: parseFlagsCommand },
   { name: "verbose", usage: "verbose [get | set LEVEL | incr | decr]", parse: parseVerbose },
   { name: "ping", usage: "ping", parse: parsePing },
-  { name: "stop", usage: "stop [--wait [--timeout DURATION]]", parse: parseStop },
+  { name: "stop", usage: "stop [--no-wait] [--timeout DURATION]", parse: parseStop },
 ];

@@ -126,7 +126,7 @@ const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
 
 function parseWait(args: string[]): HamctlCommand {
   const cmd = "wait";
-  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since"]));
+  const p = parseCommandArgs(cmd, args, strings(["for", "timeout", "since", "pid"]));
   const [name] = positionals(cmd, p, ["ENTITY"]);
   const target = str(p, "for");
   if (target === undefined) throw new UsageError("Missing --for", cmd);
@@ -138,6 +138,10 @@ function parseWait(args: string[]): HamctlCommand {
   }
   const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? `${DEFAULTS.waitTimeoutMs}ms`);
   const since = str(p, "since");
+  const pid = str(p, "pid");
+  if (pid !== undefined && target !== "restarted" && target !== "running") {
+    throw new UsageError("Option --pid goes with --for restarted or --for running", cmd);
+  }
   return {
     request: {
       op: "wait",
@@ -147,6 +151,7 @@ function parseWait(args: string[]): HamctlCommand {
       since: since === undefined
         ? null
         : integer(cmd, "--since", since, { max: Number.MAX_SAFE_INTEGER }),
+      ...(pid === undefined ? {} : { pid: integer(cmd, "--pid", pid, { max: 4194304 }) }),
     },
     json: p.values.json === true,
     render: (r) => (r as WaitResult).reached,
@@ -164,7 +169,7 @@ export const EVENT_COMMANDS: Subcommand[] = [
   {
     name: "wait",
     usage: "wait ENTITY --for running|dead|restarted|detached|CONDTYPE [--timeout DURATION]\n" +
-      "       [--since SEQ]\n" +
+      "       [--since SEQ] [--pid OLD]\n" +
       `       CONDTYPE: ${Object.keys(CONDITION_TYPES).join(" ")}`,
     parse: parseWait,
   },

@@ -19,6 +19,20 @@ export interface ConnectOptions {
   client?: string;
   /** Time limit for the handshake and, by default, for each request, in ms; 0 = none. @default {30000} */
   timeoutMs?: number;
+  /**
+   * Starts the timer of a request's time limit. @default {a `setTimeout`} (`hamctl` passes
+   * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
+   * the `node:` compatibility layer, ~15 ms of a short-lived process)
+   */
+  startTimer?: StartTimer;
+}
+
+/** Calls `onExpire` after `ms` unless the returned function is called first. */
+export type StartTimer = (ms: number, onExpire: () => void) => () => void;
+
+function startTimeout(ms: number, onExpire: () => void): () => void {
+  const timer = setTimeout(onExpire, ms);
+  return () => clearTimeout(timer);
 }
 
 /** What the HAM answers to `hello`. */
@@ -56,12 +70,15 @@ interface Pending {
   op: string;
   resolve: (value: unknown) => void;
   reject: (err: HamError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops the timer of its time limit. */
+  cancel: (() => void) | undefined;
   /** Written to a connection: lost with it. */
   sent: boolean;
 }
 
 const encoder = new TextEncoder();
+/** The size of each read from the socket. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,6 +128,7 @@ export class HamClient implements AsyncDisposable {
   #loop: Promise<void>;
   #name: string;
   #timeoutMs: number;
+  #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pushed = new Set<ReadableStreamDefaultController<unknown>>();
@@ -123,11 +141,12 @@ export class HamClient implements AsyncDisposable {
   /** The HAM said it is stopping: a lost connection is not re-established. */
   #stopping = false;
 
-  private constructor(conn: Deno.UnixConn, path: string, name: string, timeoutMs: number) {
+  private constructor(conn: Deno.UnixConn, path: string, opts: ConnectOptions) {
     this.#conn = conn;
     this.socketPath = path;
-    this.#name = name;
-    this.#timeoutMs = timeoutMs;
+    this.#name = opts.client ?? "lib";
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULTS.requestTimeoutMs;
+    this.#startTimer = opts.startTimer ?? startTimeout;
     this.closed = this.#closed.promise;
     this.#loop = this.#readLoop(conn);
   }
@@ -139,12 +158,7 @@ export class HamClient implements AsyncDisposable {
   static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
     const path = socketPath(resolveStateDir(opts.stateDir));
     const conn = await dial(path);
-    const client = new HamClient(
-      conn,
-      path,
-      opts.client ?? "lib",
-      opts.timeoutMs ?? DEFAULTS.requestTimeoutMs,
-    );
+    const client = new HamClient(conn, path, opts);
     try {
       await client.#hello();
       return client;
@@ -227,17 +241,17 @@ export class HamClient implements AsyncDisposable {
   #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
     if (this.#ended) return Promise.reject(this.#ended);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
-    const timer = timeoutMs > 0
-      ? setTimeout(() => {
+    const cancel = timeoutMs > 0
+      ? this.#startTimer(timeoutMs, () => {
         this.#pending.delete(id);
         reject(new HamError("ETIMEDOUT", `Timed out after ${timeoutMs} ms waiting for "${op}"`));
-      }, timeoutMs)
+      })
       : undefined;
     const pending: Pending = {
       op,
       resolve: resolve as (v: unknown) => void,
       reject,
-      timer,
+      cancel,
       sent: false,
     };
     this.#pending.set(id, pending);
@@ -269,7 +283,10 @@ export class HamClient implements AsyncDisposable {
       `Lost the connection to the HAM at "${this.socketPath}"`,
     );
     try {
-      for await (const chunk of conn.readable) {
+      // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
+      const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+        const chunk = buffer.subarray(0, n);
         const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
         partial = lines.pop()!;
         for (const line of lines) if (line.trim() !== "") this.#onLine(line);
@@ -295,7 +312,7 @@ export class HamClient implements AsyncDisposable {
     for (const [id, p] of this.#pending) {
       if (!p.sent) continue;
       this.#pending.delete(id);
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#reconnecting ??= this.#reestablish(reason).then((ok) => {
@@ -363,7 +380,7 @@ export class HamClient implements AsyncDisposable {
       return; // an answer that came after its time limit
     }
     this.#pending.delete(o.id as number);
-    clearTimeout(pending.timer);
+    pending.cancel?.();
     if (o.ok === true) return pending.resolve(o.result);
     pending.reject(lineError(o.error, `"${pending.op}"`));
   }
@@ -375,7 +392,7 @@ export class HamClient implements AsyncDisposable {
       this.#conn.close();
     } catch { /* already closed by the peer */ }
     for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
+      p.cancel?.();
       p.reject(reason);
     }
     this.#pending.clear();

@@ -118,6 +118,10 @@ export const DEFAULTS = Object.freeze({
   reattachWithinMs: 30_000,
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
   restartHeartbeatGraceMs: 1000,
+
+  // --- Operating ham ---
+  /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
+  restartStopTimeoutMs: 10_000,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

@@ -117,7 +117,12 @@ export type Request =
     timeoutMs: number;
     /** Also accept a matching event with this sequence number or later, already past. */
     since: number | null;
+    /** With `restarted` or `running`: reached once the entity runs with a pid other than this. */
+    pid: number | null;
   }
+  | { id: number; op: "kill"; entity: string; signal: number }
+  | { id: number; op: "restart"; entity: string }
+  | { id: number; op: "list" }
   | { id: number; op: "events"; since: number; entity: string | null; limit: number }
   | {
     id: number;
@@ -540,8 +545,20 @@ export function decodeRequest(line: string): Request {
         since: o.since === undefined || o.since === null
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
+        pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
       };
     }
+    case "kill":
+      return {
+        id,
+        op,
+        entity: validateEntityName(o.entity, false),
+        signal: parseSignal(o.signal ?? "SIGTERM"),
+      };
+    case "restart":
+      return { id, op, entity: validateEntityName(o.entity, false) };
+    case "list":
+      return { id, op };
     case "events":
       return {
         id,

@@ -12,12 +12,19 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler, notifier } from "./handler.ts";
-import { createLogger, type LogFile, type Logger, type TimestampStyle } from "../os/logger.ts";
+import {
+  createLogger,
+  type LogFile,
+  type LogFormat,
+  type Logger,
+  type TimestampStyle,
+} from "../os/logger.ts";
 import { realProcessOps, systemClock } from "../engine/process_ops.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
-import { ControlServer } from "./server.ts";
+import { ControlServer, type RequestHandler } from "./server.ts";
+import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
@@ -34,6 +41,8 @@ export interface HamOptions {
   verbosity?: number;
   /** @default "absolute" */
   timestamps?: TimestampStyle;
+  /** Text lines, or one JSON object per line. @default "text" */
+  logFormat?: LogFormat;
   /** Start even if the journal is corrupt, keeping what precedes the damage. */
   recover?: boolean;
   /** Where log lines go (a {@linkcode LogFile} can be reopened on SIGHUP). @default stderr */
@@ -156,6 +165,7 @@ export class HamDaemon {
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
       timestamps: opts.timestamps,
+      format: opts.logFormat,
     });
     let store: StateStore;
     let replayedSeq = 0;
@@ -198,15 +208,18 @@ export class HamDaemon {
     timing.resume = performance.now() - t1;
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
-      createHandler({
-        store,
-        engine: d.engine,
-        hub: d.hub,
-        info: () => d.info(),
-        // After this turn, so the answer to `stop` is written before connections close.
-        stop: () => void setTimeout(() => d.stop(), 0),
-        changed: () => d.changed(),
-      }),
+      logRefusals(
+        createHandler({
+          store,
+          engine: d.engine,
+          hub: d.hub,
+          info: () => d.info(),
+          // After this turn, so the answer to `stop` is written before connections close.
+          stop: () => void setTimeout(() => d.stop(), 0),
+          changed: () => d.changed(),
+        }),
+        log,
+      ),
       () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
       { log: (level, msg) => log.log(level, msg) },
     );
@@ -320,6 +333,24 @@ export class HamDaemon {
   }
 }
 
+/**
+ * Logs every refused request (at the default verbosity): who asked, what, and the error.
+ * A `wait` that timed out is an answer, not a refusal.
+ */
+function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
+  return async (req, conn) => {
+    try {
+      return await handle(req, conn);
+    } catch (err) {
+      const e = toHamError(err);
+      if (e.code !== "ETIMEDOUT") {
+        const who = `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`;
+        log.log("notice", `Refused "${req.op}" from ${who}: ${e.code}: ${e.message}`);
+      }
+      throw err;
+    }
+  };
+}
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
   try {

@@ -27,6 +27,8 @@ import type { Request } from "../core/protocol.ts";
 import type { Connection } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
+import { listRows } from "../core/list_view.ts";
+import { processStartedAt } from "../os/proc.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** What the handler works with. */
@@ -155,6 +157,14 @@ export function createHandler(ctx: HandlerContext) {
       }
       case "subscribe":
         return subscribe(ctx, req, conn);
+      case "kill":
+        return ctx.engine.kill(req.entity, req.signal);
+      case "restart":
+        return ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs);
+      case "list":
+        return {
+          entities: listRows(state, (e) => processStartedAt(e.startTime), Date.now()),
+        };
     }
   };
 }
@@ -171,6 +181,7 @@ type WaitRequest = Extract<Request, { op: "wait" }>;
 
 function reached(ctx: HandlerContext, req: WaitRequest): boolean {
   const e = ctx.store.state.entities.get(req.entity);
+  if (req.pid !== null) return e !== undefined && e.pid !== null && e.pid !== req.pid;
   if (req.for === "running") return e !== undefined && e.pid !== null;
   if (req.for === "detached") return e === undefined;
   if (req.for === "dead") return e === undefined || e.pid === null;
@@ -179,6 +190,10 @@ function reached(ctx: HandlerContext, req: WaitRequest): boolean {
 
 function matches(req: WaitRequest, ev: HamEvent): boolean {
   if (ev.entity !== req.entity) return false;
+  if (req.pid !== null) {
+    const pid = ev.detail?.pid;
+    return ["attach", "restart", "follow", "reattach"].includes(ev.type) && pid !== req.pid;
+  }
   switch (req.for) {
     case "running":
       return ev.type === "attach" || ev.type === "restart" || ev.type === "follow";
@@ -194,7 +209,17 @@ function matches(req: WaitRequest, ev: HamEvent): boolean {
 }
 
 async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> {
-  if (req.since !== null) {
+  if (req.pid !== null && req.for !== "restarted" && req.for !== "running") {
+    throw new HamError(
+      "EINVAL",
+      `Cannot wait for "${req.for}" with a pid: only restarted or running`,
+    );
+  }
+  if (req.pid !== null) {
+    // The state answers first (at once if the entity already runs with another pid).
+    getEntity(ctx.store.state, req.entity);
+    if (reached(ctx, req)) return { entity: req.entity, reached: req.for, seq: null };
+  } else if (req.since !== null) {
     const past = ctx.hub.since(req.since, req.entity).find((ev) => matches(req, ev));
     if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
   } else if (reached(ctx, req)) {

@@ -24,7 +24,7 @@ import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
-import type { Action, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
+import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
@@ -32,6 +32,23 @@ import { resume, type ResumeContext } from "./resume.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
+
+/** The restart action of the first enabled death condition that has one. */
+function restartActionOf(conditions: Iterable<Condition>): RestartParams | null {
+  for (const c of conditions) {
+    if (!c.enabled || (c.type !== "death" && c.type !== "abnormal-death")) continue;
+    const a = c.actions.find((x) => x.enabled && x.params.kind === "restart");
+    if (a) return a.params as RestartParams;
+  }
+  return null;
+}
+
+/** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
+export function describeExit(st: ExitStatus): string {
+  if (st.signal !== null) return `died: killed by ${st.signal}`;
+  if (st.code !== null) return `died: exited with code ${st.code}`;
+  return "died (exit status unknown: not a child of this HAM)";
+}
 
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
@@ -83,6 +100,8 @@ export class Engine implements RunnerContext {
   #restarter: Restarter;
   #attacher: Attacher;
   #internals: ResumeContext;
+  /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
+  #restartRequested = new Map<string, RestartParams>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -241,6 +260,8 @@ export class Engine implements RunnerContext {
       if (daemon !== null && this.#follow(name, daemon)) return;
     }
     const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    const requested = this.#restartRequested.get(name);
+    this.#restartRequested.delete(name);
     const death: RecordBody = {
       t: "death",
       entity: name,
@@ -254,8 +275,11 @@ export class Engine implements RunnerContext {
       entity: name,
       detail: { pid, code: st.code, signal: st.signal, abnormal },
     });
-    if (!e.enabled) {
+    this.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
+    if (!e.enabled || requested) {
       this.record([death, { t: "death-done", entity: name }]);
+      // An operator's restart: the death it caused fires nothing; the entity is started again.
+      if (requested && e.enabled) await this.restart(name, requested);
       return;
     }
     // The death and the runs it starts go out in one durable write: after a takeover a
@@ -460,6 +484,45 @@ export class Engine implements RunnerContext {
     this.emit({ type: "raise", entity: name, detail: { ...raised } });
     this.#track(this.fire({ type: "raise", entity: name, raised }));
     return Promise.resolve({ entity: name });
+  }
+
+  /** Signals an entity's process through its pidfd (`hamctl kill`): ESRCH when it has none. */
+  kill(name: string, signal: number): { entity: string; pid: number } {
+    const e = getEntity(this.state, name);
+    if (e.pid === null) {
+      throw new HamError("ESRCH", `Cannot signal entity "${name}": it has no process`);
+    }
+    this.processes.signal(e.pid, signal, e.startTime);
+    return { entity: name, pid: e.pid };
+  }
+
+  /**
+   * Restarts an entity on an operator's request (`hamctl restart`), through its restart
+   * action (the first in its death conditions) or else its own command. A running process
+   * gets SIGTERM, then SIGKILL after `stopTimeoutMs`; its death fires nothing and is
+   * followed by the restart. An entity without a process is started at once. Resolves with
+   * the pid that is being replaced (null when there was none).
+   */
+  restartEntity(name: string, stopTimeoutMs: number): { entity: string; pid: number | null } {
+    const e = getEntity(this.state, name);
+    const params = restartActionOf(e.conditions.values()) ??
+      { kind: "restart" as const, argv: null, policy: null };
+    if (e.kind === "global" || (params.argv ?? e.argv) === null) {
+      throw new HamError("EINVAL", `Cannot restart entity "${name}": it has no command`);
+    }
+    const old = e.pid;
+    if (old === null) {
+      this.#track(this.restart(name, params));
+      return { entity: name, pid: null };
+    }
+    this.#restartRequested.set(name, params);
+    this.processes.signal(old, 15, e.startTime);
+    void this.clock.sleep(stopTimeoutMs, this.#halt.signal).then((due) => {
+      if (!due || this.state.entities.get(name)?.pid !== old) return;
+      this.log.log("notice", `Entity "${name}" (pid ${old}) ignored SIGTERM: sending SIGKILL`);
+      this.#kill(old, e.startTime);
+    });
+    return { entity: name, pid: old };
   }
 
   /** Notes a heartbeat; a no-op success for an entity that does not heartbeat (QNX). */

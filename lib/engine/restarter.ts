@@ -137,7 +137,7 @@ export class Restarter {
     if (restarted?.heartbeat) {
       ctx.startHeartbeat(name, restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0);
     }
-    ctx.log.log("info", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
+    ctx.log.log("notice", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
     ctx.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
     ctx.track(onRestart());
     return true;

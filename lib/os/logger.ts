@@ -55,10 +55,22 @@ export function logFileWriter(path: string | undefined): LogFile | undefined {
   return path === undefined ? undefined : new LogFile(path);
 }
 
-/** A message level: errors always print; warn at verbosity ≥ 1; info ≥ 2; debug ≥ 3. */
-export type Level = "error" | "warn" | "info" | "debug";
+/**
+ * A message level: errors always print; warn and notice at verbosity ≥ 1 (the default:
+ * notices are what an operator must see, such as deaths, restarts, takeovers and refused
+ * requests); info ≥ 2; debug ≥ 3.
+ */
+export type Level = "error" | "warn" | "notice" | "info" | "debug";
 
-const THRESHOLD: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+const THRESHOLD: Record<Level, number> = { error: 0, warn: 1, notice: 1, info: 2, debug: 3 };
+
+/** How log lines are written (`--log-format`): text, or one JSON object per line. */
+export type LogFormat = "text" | "json";
+
+/** True when `value` names a log format. */
+export function isLogFormat(value: unknown): value is LogFormat {
+  return value === "text" || value === "json";
+}
 
 /** Writes log lines; `verbosity` is read on every call so `ham_verbose` acts at once. */
 export interface Logger {
@@ -83,6 +95,11 @@ export interface LoggerOptions {
   start?: number;
   /** Clock. @default Date.now */
   now?: () => number;
+  /**
+   * `json`: one object per line, `{"time","pid","level","msg"}` (`time` as ISO text, or
+   * seconds since start with relative timestamps; absent with none). @default "text"
+   */
+  format?: LogFormat;
 }
 
 /**
@@ -106,6 +123,12 @@ export function createLogger(opts: LoggerOptions): Logger {
   let unreported = 0;
   let lastError = "";
   const line = (tag: string, message: string) => {
+    if (opts.format === "json") {
+      const time = style === "none"
+        ? {}
+        : { time: style === "relative" ? (now() - start) / 1000 : new Date(now()).toISOString() };
+      return `${JSON.stringify({ ...time, pid: Deno.pid, level: tag, msg: message })}\n`;
+    }
     const ts = style === "none"
       ? ""
       : style === "relative"

@@ -120,3 +120,22 @@ export function isAlive(pid: number, startTime: string | null): boolean {
   if (stat === null || stat.state === "Z" || stat.state === "X") return false;
   return startTime === null || stat.startTime === startTime;
 }
+
+/** Clock ticks per second of `/proc` times (`USER_HZ`: 100 on every Linux architecture). */
+const USER_HZ = 100;
+let bootTimeMs: number | null | undefined;
+
+/**
+ * When a process started, in ms since the epoch, from its start time in clock ticks since
+ * boot (field 22 of `/proc/PID/stat`) and the boot time (`btime` of `/proc/stat`); null
+ * when either is unknown. Precise to 10 ms (and to the second of `btime`).
+ */
+export function processStartedAt(startTime: string | null): number | null {
+  if (startTime === null || !/^\d+$/.test(startTime)) return null;
+  if (bootTimeMs === undefined) {
+    const bytes = readFileBytes("/proc/stat");
+    const m = bytes === null ? null : /^btime (\d+)$/m.exec(new TextDecoder().decode(bytes));
+    bootTimeMs = m ? Number(m[1]) * 1000 : null;
+  }
+  return bootTimeMs === null ? null : bootTimeMs + (Number(startTime) * 1000) / USER_HZ;
+}

@@ -4,8 +4,8 @@ import { hamctl, parseHamctl } from "../../cli/hamctl.ts";
 const D = "/tmp/ham-test-dir";
 
 /** The request `hamctl --state-dir D ARGS...` would send. */
-function request(...args: string[]): Record<string, unknown> {
-  const inv = parseHamctl(["--state-dir", D, ...args]);
+async function request(...args: string[]): Promise<Record<string, unknown>> {
+  const inv = await parseHamctl(["--state-dir", D, ...args]);
   assert.equal(inv.kind, "run");
   assert.equal(inv.kind === "run" && inv.stateDir, D);
   return inv.kind === "run" ? inv.command.request : {};
@@ -306,34 +306,34 @@ const FORMS: [string[], Record<string, unknown>][] = [
 ];
 
 for (const [args, want] of FORMS) {
-  Deno.test(`parseHamctl() maps "hamctl ${args.join(" ")}" to its request`, () => {
-    assert.deepEqual(request(...args), want);
+  Deno.test(`parseHamctl() maps "hamctl ${args.join(" ")}" to its request`, async () => {
+    assert.deepEqual(await request(...args), want);
   });
 }
 
-Deno.test("parseHamctl() takes --state-dir after the subcommand, and --state-dir=DIR", () => {
-  const after = parseHamctl(["detach", "web", "--state-dir", "/a"]);
+Deno.test("parseHamctl() takes --state-dir after the subcommand, and --state-dir=DIR", async () => {
+  const after = await parseHamctl(["detach", "web", "--state-dir", "/a"]);
   assert.ok(after.kind === "run" && after.stateDir === "/a");
-  const joined = parseHamctl(["--state-dir=/b", "ping"]);
+  const joined = await parseHamctl(["--state-dir=/b", "ping"]);
   assert.ok(joined.kind === "run" && joined.stateDir === "/b");
-  const none = parseHamctl(["ping"]);
+  const none = await parseHamctl(["ping"]);
   assert.ok(none.kind === "run" && none.stateDir === undefined);
 });
 
-Deno.test("parseHamctl() sets json from --json on reads", () => {
+Deno.test("parseHamctl() sets json from --json on reads", async () => {
   for (const args of [["status", "--json"], ["events", "--json"], ["verbose", "get", "--json"]]) {
-    const inv = parseHamctl(args);
+    const inv = await parseHamctl(args);
     assert.ok(inv.kind === "run" && inv.command.json, args.join(" "));
   }
-  const inv = parseHamctl(["flags", "web", "get", "--json"]);
+  const inv = await parseHamctl(["flags", "web", "get", "--json"]);
   assert.ok(inv.kind === "run" && inv.command.json);
 });
 
-Deno.test("parseHamctl() answers help for help, --help and SUBCOMMAND --help", () => {
-  assert.deepEqual(parseHamctl(["help"]), { kind: "help", command: undefined });
-  assert.deepEqual(parseHamctl(["--help"]), { kind: "help", command: undefined });
-  assert.deepEqual(parseHamctl(["help", "attach"]), { kind: "help", command: "attach" });
-  assert.deepEqual(parseHamctl(["attach", "--help"]), { kind: "help", command: "attach" });
+Deno.test("parseHamctl() answers help for help, --help and SUBCOMMAND --help", async () => {
+  assert.deepEqual(await parseHamctl(["help"]), { kind: "help", command: undefined });
+  assert.deepEqual(await parseHamctl(["--help"]), { kind: "help", command: undefined });
+  assert.deepEqual(await parseHamctl(["help", "attach"]), { kind: "help", command: "attach" });
+  assert.deepEqual(await parseHamctl(["attach", "--help"]), { kind: "help", command: "attach" });
 });
 
 Deno.test("hamctl help prints a usage that lists every subcommand", async () => {

@@ -278,6 +278,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     for: "restart",
     timeoutMs: 30_000,
     since: null,
+    pid: null,
   }],
   ["events", { id: 21, op: "events", entity: GLOBAL_ENTITY }, {
     id: 21,

@@ -1,0 +1,64 @@
+/**
+ * `hamctl restart NAME [--wait [--timeout DURATION]]`: restarts an entity through its
+ * restart action (or, without one, its own command). A running process gets SIGTERM
+ * (SIGKILL if it is still there after 10 s); its death fires nothing. With `--wait`,
+ * returns once the entity runs with a new pid, and prints it.
+ *
+ * @module
+ */
+
+import type { HamClient } from "../../lib/client/client.ts";
+import { validateEntityName } from "../../lib/core/names.ts";
+import {
+  booleans,
+  checked,
+  duration,
+  type HamctlCommand,
+  type HamctlIO,
+  parseCommandArgs,
+  positionals,
+  str,
+  strings,
+  type Subcommand,
+} from "./common.ts";
+
+function parseRestart(args: string[]): HamctlCommand {
+  const cmd = "restart";
+  const p = parseCommandArgs(cmd, args, { ...booleans(["wait"]), ...strings(["timeout"]) });
+  const [name] = positionals(cmd, p, ["NAME"]);
+  const entity = checked(cmd, () => validateEntityName(name, false));
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const json = p.values.json === true;
+  const request = { op: "restart" as const, entity };
+  const run = async (client: HamClient, io: HamctlIO) => {
+    const old = await client.request<{ pid: number | null }>("restart", { entity });
+    // Waits by the pid, not by an event: the restart may be over before the wait starts.
+    await client.request(
+      "wait",
+      {
+        entity,
+        for: old.pid === null ? "running" : "restarted",
+        pid: old.pid,
+        timeoutMs,
+        since: null,
+      },
+      { timeoutMs: timeoutMs + 5_000 },
+    );
+    const now = await client.request<{ pid: number | null }>("status", { path: entity });
+    io.out(json ? JSON.stringify({ entity, pid: now.pid, was: old.pid }, null, 2) : `${now.pid}`);
+    return 0;
+  };
+  return {
+    request,
+    json,
+    render: () => null,
+    ...(p.values.wait === true ? { run } : {}),
+  };
+}
+
+/** The restart subcommand. */
+export const RESTART_COMMAND: Subcommand = {
+  name: "restart",
+  usage: "restart NAME [--wait [--timeout DURATION]]",
+  parse: parseRestart,
+};
