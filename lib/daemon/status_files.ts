@@ -9,6 +9,8 @@
 
 type Kind = "file" | "dir";
 
+let tempCounter = 0;
+
 /** What {@linkcode writeStatusTree} changed. */
 export interface StatusTreeChanges {
   /** Files created or replaced. */
@@ -95,8 +97,9 @@ export async function writeStatusTree(
         continue;
       }
     }
+    // Not named after the file: `.tmp-` and a 255-byte name would not fit.
     const slash = rel.lastIndexOf("/");
-    const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${rel.slice(slash + 1)}`;
+    const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${Deno.pid}-${++tempCounter}`;
     await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, `${dir}/${rel}`);
     known?.set(rel, text);
