@@ -127,6 +127,7 @@ export class HamDaemon {
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
+    store.onCompactDue = () => this.changed();
     store.onReload = () => {
       this.#rewatchTimer ??= setTimeout(() => {
         this.#rewatchTimer = undefined;

@@ -55,6 +55,8 @@ export type ServerLog = (level: "warn" | "info", message: string) => void;
 
 /** How long a connection being refused or overflowing gets to take its last line, ms. */
 const LAST_WORDS_MS = 1000;
+/** How long a connection refused for want of descriptors gets to send its hello, ms. */
+const REFUSE_READ_MS = 200;
 
 /** One client connection. */
 export class Connection {
@@ -344,11 +346,11 @@ export class ControlServer {
         this.#refusedForDescriptors = null;
       }
       this.#reserve ??= openReserve();
-      const c = new Connection(conn, this.limits);
       if (this.connections.size >= this.limits.maxConnections) {
-        this.#refuseOverCap(c);
+        this.#refuseOverCap(conn);
         continue;
       }
+      const c = new Connection(conn, this.limits);
       if (this.#refusedForCap !== null) {
         this.#log(
           "info",
@@ -380,25 +382,17 @@ export class ControlServer {
     this.#reserve = null;
     const conn = await this.#listener.accept().catch(() => null);
     if (conn !== null) {
-      const line = JSON.stringify(errorResponse(
-        0,
+      await refuseConn(
+        conn,
         new HamError("ENOMEM", "The HAM is out of file descriptors: try again later"),
-      )) + "\n";
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        conn.write(new TextEncoder().encode(line)).catch(() => 0),
-        new Promise((r) => timer = setTimeout(r, LAST_WORDS_MS)),
-      ]);
-      clearTimeout(timer);
-      try {
-        conn.close();
-      } catch { /* already closed */ }
+        REFUSE_READ_MS,
+      );
       this.#refusedForDescriptors!++;
     }
     this.#reserve = openReserve();
   }
 
-  #refuseOverCap(c: Connection): void {
+  #refuseOverCap(conn: Deno.Conn): void {
     if (this.#refusedForCap === null) {
       this.#refusedForCap = 0;
       this.#log(
@@ -407,14 +401,15 @@ export class ControlServer {
       );
     }
     this.#refusedForCap++;
-    c.refuse(errorResponse(
-      0,
+    refuseConn(
+      conn,
       new HamError(
         "ENOMEM",
         `Too many connections: ${this.connections.size} are open, the limit is ` +
           `${this.limits.maxConnections}`,
       ),
-    ));
+      LAST_WORDS_MS,
+    );
   }
 
   async #serve(c: Connection): Promise<void> {
@@ -504,6 +499,30 @@ export class ControlServer {
     } catch { /* already closed */ }
     this.#reserve = null;
   }
+}
+
+/**
+ * Refuses a connection that is not served: reads what it sent within `waitMs` (its hello,
+ * normally there already), answers that request's id (0 if none came) with `err`, and
+ * closes. Reading first matters: closing a socket with unread data resets it, and the client
+ * would see a reset instead of the reason.
+ */
+async function refuseConn(conn: Deno.Conn, err: HamError, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const within = <T>(p: Promise<T>, fallback: T) =>
+    Promise.race([
+      p.catch(() => fallback),
+      new Promise<T>((r) => timer = setTimeout(() => r(fallback), waitMs)),
+    ])
+      .finally(() => clearTimeout(timer));
+  const buf = new Uint8Array(4096);
+  const n = await within(conn.read(buf), null);
+  const first = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).split("\n")[0];
+  const line = JSON.stringify(errorResponse(requestId(first), err)) + "\n";
+  await within(conn.write(new TextEncoder().encode(line)), 0);
+  try {
+    conn.close();
+  } catch { /* already closed */ }
 }
 
 /** A reserve descriptor (`/dev/null`), or null when none can be opened now. */

@@ -26,7 +26,7 @@ export interface HeartbeatContext {
 /** The heartbeat timers of all entities. */
 export class HeartbeatMonitor {
   #ctx: HeartbeatContext;
-  #beats = new Map<string, { seen: boolean; stop: AbortController }>();
+  #beats = new Map<string, { seen: boolean; stop: AbortController; journaledMissed: number }>();
 
   /** Creates a monitor with no timers running. */
   constructor(ctx: HeartbeatContext) {
@@ -54,7 +54,13 @@ export class HeartbeatMonitor {
     const ctx = this.#ctx;
     this.#beats.get(name)?.stop.abort();
     const stop = new AbortController();
-    const beat = { seen: false, stop };
+    // What the journal says of missed (a replay's value), so a reset is journaled only when
+    // the journal holds a count to reset.
+    const beat = {
+      seen: false,
+      stop,
+      journaledMissed: ctx.state.entities.get(name)?.hbMissed ?? 0,
+    };
     this.#beats.set(name, beat);
     const origin = ctx.clock.now() + graceMs;
     ctx.track((async () => {
@@ -70,8 +76,14 @@ export class HeartbeatMonitor {
         if (!cur || cur.pid === null || !cur.enabled) continue;
         const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
         beat.seen = false;
-        // Only changes are journaled: a healthy beating entity writes nothing.
-        if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
+        // Transitions are journaled, not ticks: a change of health, or missed going back to
+        // 0. The count in between is volatile like lastBeat (a takeover counts on from the
+        // last transition), so an entity that never beats writes a record per threshold,
+        // not one per period.
+        const transition = r.next.health !== cur.hbHealth ||
+          (r.next.missed === 0 && beat.journaledMissed !== 0);
+        if (transition) {
+          beat.journaledMissed = r.next.missed;
           ctx.record([{
             t: "heartbeat",
             entity: name,
@@ -79,6 +91,8 @@ export class HeartbeatMonitor {
             health: r.next.health,
             lastBeat: cur.lastBeat,
           }]);
+        } else {
+          cur.hbMissed = r.next.missed; // Volatile by design: see Entity.hbMissed.
         }
         for (const type of r.fire) {
           ctx.emit({

@@ -1497,7 +1497,22 @@ Deno.test("Engine stops heartbeat accounting when the entity dies", async () => 
   await h.clock.advanceTo(100);
   assert.equal(h.clock.pending, 0);
   assert.deepEqual(h.procs.runs, []);
-  assert.equal(h.store.recordsOf("heartbeat").length, 1); // the miss of [0, 10)
+  // The miss of [0, 10) is below low: counted in memory, not journaled (transitions only).
+  assert.equal(h.store.recordsOf("heartbeat").length, 0);
+});
+
+Deno.test("Engine journals heartbeat transitions, not ticks, when an entity never beats", async () => {
+  const h = await heartbeating();
+  await h.clock.advanceTo(10_000); // 1,000 periods without a beat
+  const e = h.store.state.entities.get("app")!;
+  assert.equal(e.hbMissed, 1000, "the count is kept, in memory");
+  assert.equal(e.hbHealth, "missed-high");
+  // missed-low at 2, missed-high at 4: two records, not 1,000.
+  assert.deepEqual(
+    h.store.recordsOf("heartbeat").map((r) => [r.missed, r.health]),
+    [[2, "missed-low"], [4, "missed-high"]],
+  );
+  await stop(h);
 });
 
 Deno.test("Engine escalates from hb-missed-high to a kill and a restart when the entity hangs", async () => {
