@@ -38,27 +38,19 @@ export type {
 export { HamClient } from "./lib/client/client.ts";
 export type {
   ConnectOptions,
-  HelloResult,
-  RequestFields,
+  RequestArgs,
+  Requester,
   RequestOptions,
 } from "./lib/client/client.ts";
 export { stateSet } from "./lib/core/requests.ts";
 export type {
   AttachOptions,
-  AttachResult,
   AttachTarget,
-  ControlResult,
-  EventsResult,
-  FlagsInput,
-  HamEvent,
   LogFields,
-  RaiseFields,
   SelfAttachOptions,
-  StateResult,
   StateSpec,
-  WaitResult,
 } from "./lib/core/requests.ts";
-export { renderStatus } from "./lib/core/status_view.ts";
+export { renderStatus } from "./lib/core/status_text.ts";
 export type {
   ActionFailView,
   ActionView,
@@ -93,7 +85,24 @@ export {
 export type { ActionKind, ConditionType, ItemType } from "./lib/core/flags.ts";
 export { GLOBAL_ENTITY } from "./lib/core/names.ts";
 export { PROTOCOL_VERSION } from "./lib/core/protocol.ts";
-export type { ControlCommand, Op, VerboseCommand, WaitFor } from "./lib/core/protocol.ts";
+export type {
+  AttachResult,
+  ControlCommand,
+  ControlResult,
+  EventsResult,
+  FlagsInput,
+  HamEvent,
+  HelloResult,
+  Op,
+  Push,
+  RaiseFields,
+  Requests,
+  Results,
+  StateResult,
+  VerboseCommand,
+  WaitFor,
+  WaitResult,
+} from "./lib/core/protocol.ts";
 export type {
   ActionParams,
   HeartbeatHealth,

@@ -6,7 +6,7 @@
  */
 
 import { connect, type Ham } from "../lib/client/ham.ts";
-import type { HamEvent } from "../lib/core/requests.ts";
+import type { HamEvent } from "../lib/core/protocol.ts";
 import { realtimeMs } from "./clock.ts";
 
 /** An event and when this process received it (ms since the epoch, µs resolution). */

@@ -7,6 +7,7 @@
  */
 
 import { HamClient } from "../lib/client/client.ts";
+import type { HamView } from "../lib/core/status_view.ts";
 import { connect } from "../lib/client/ham.ts";
 import { HamProcess } from "../tests/support/ham_process.ts";
 import { attachSleepers } from "./fleet.ts";
@@ -18,7 +19,7 @@ async function answerWithState(stateDir: string, oldPid: number): Promise<number
       const c = await HamClient.connect({ stateDir, client: "bench", timeoutMs: 5000 });
       try {
         if (c.server.hamPid !== oldPid) {
-          const view = await c.request<{ entities: unknown[] }>("status", { path: null });
+          const view = await c.request("status", { path: null }) as HamView;
           return view.entities.length;
         }
       } finally {

@@ -91,7 +91,11 @@ export async function guardian(args: string[]): Promise<number> {
     gone.lock.close();
     return EXIT_CODES.ok;
   }
-  log.log("warn", `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over`);
+  log.log(
+    "warn",
+    `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +
+      `(${g.pidfds} processes watched ahead by pidfd)`,
+  );
   try {
     const daemon = await g.takeOver(gone, {
       timestamps: ts,

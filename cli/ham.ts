@@ -13,6 +13,8 @@
 
 import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
+import { requestStop } from "../lib/client/ham.ts";
+import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
@@ -29,7 +31,7 @@ import { DEFAULTS } from "../lib/core/defaults.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
-           [--log-format text|json] [--recover]
+           [--log-format text|json] [--config FILE] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
@@ -39,6 +41,7 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --log FILE       log file (default: stderr in the foreground, DIR/ham.log when detached)
   --timestamps S   timestamp style of log lines (default: absolute)
   --log-format F   text, or json: one JSON object per line (default: text)
+  --config FILE    make the HAM match this config file (YAML or JSON) once started
   --recover        start even if the journal is corrupt, keeping what precedes the damage
   --version        print the version
 
@@ -59,6 +62,7 @@ export async function ham(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string" },
         "log-format": { type: "string" },
+        config: { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
@@ -91,7 +95,21 @@ export async function ham(args: string[]): Promise<number> {
   }
   const stateDir = resolveStateDir(flags["state-dir"]);
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
-  if (!flags.foreground) return await detach(stateDir, args, flags.log ?? logPath(stateDir));
+  let config: ConfigFile | undefined;
+  if (flags.config !== undefined) {
+    try {
+      // Checked before anything starts: a bad file is an error at once.
+      config = await (await import("../lib/os/config_file.ts")).loadConfig(flags.config);
+    } catch (err) {
+      const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+      console.error(`ham: ${e.code}: ${e.message}`);
+      return EXIT_CODES.failed;
+    }
+  }
+  if (!flags.foreground) {
+    const code = await detach(stateDir, withoutConfig(args), flags.log ?? logPath(stateDir));
+    return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
+  }
   const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
@@ -111,7 +129,41 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
+  if (config) {
+    const code = await applyAtStart(stateDir, config, daemon.log);
+    if (code !== EXIT_CODES.ok) return code;
+  }
   return await serve(daemon);
+}
+
+/** `args` without `--config FILE` (the detached HAM's; the parent applies the file). */
+function withoutConfig(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--config") i++;
+    else if (!args[i].startsWith("--config=")) out.push(args[i]);
+  }
+  return out;
+}
+
+/**
+ * `ham --config FILE`: makes the HAM just started match the file, before `ham` reports it
+ * ready (or, detached, returns). On failure the HAM is stopped and `ham` fails.
+ */
+async function applyAtStart(stateDir: string, file: ConfigFile, log?: Logger): Promise<number> {
+  const { applyConfig, changeLine } = await import("../lib/client/config_apply.ts");
+  await using client = await HamClient.connect({ stateDir, client: "ham --config" });
+  try {
+    await applyConfig(client, file, {
+      onChange: (c) => log?.log("notice", `Config "${file.path}": ${changeLine(c)}`),
+    });
+    return EXIT_CODES.ok;
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    await requestStop(client);
+    return EXIT_CODES.failed;
+  }
 }
 
 /** `HAM_COMPACT_RECORDS`, when set to a positive integer. */

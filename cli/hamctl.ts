@@ -124,6 +124,7 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     return EXIT_CODES.ok;
   }
   try {
+    if (inv.command.local) return await inv.command.local(inv.stateDir, io);
     await using client = await HamClient.connect({
       stateDir: inv.stateDir,
       client: "hamctl",

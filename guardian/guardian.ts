@@ -18,6 +18,7 @@ import { HamDaemon, type HamOptions } from "../lib/daemon/daemon.ts";
 import { JournalTail } from "../lib/store/journal_tail.ts";
 import type { Logger } from "../lib/os/logger.ts";
 import { type HamGone, HamWatch } from "./ham_watch.ts";
+import { PidfdMirror } from "./pidfd_mirror.ts";
 
 /** Options of {@linkcode Guardian.start}. */
 export interface GuardianOptions {
@@ -38,11 +39,23 @@ export class Guardian {
   readonly tail: JournalTail;
   readonly #opts: GuardianOptions;
   readonly #watch: HamWatch;
+  readonly #pidfds: PidfdMirror;
 
-  private constructor(opts: GuardianOptions, tail: JournalTail, watch: HamWatch) {
+  private constructor(
+    opts: GuardianOptions,
+    tail: JournalTail,
+    watch: HamWatch,
+    pidfds: PidfdMirror,
+  ) {
     this.#opts = opts;
     this.tail = tail;
     this.#watch = watch;
+    this.#pidfds = pidfds;
+  }
+
+  /** How many monitored processes it holds a verified pidfd on, ready for a takeover. */
+  get pidfds(): number {
+    return this.#pidfds.size;
   }
 
   /**
@@ -53,17 +66,23 @@ export class Guardian {
   static async start(opts: GuardianOptions): Promise<Guardian> {
     const { log } = opts;
     const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
+    const pidfds = new PidfdMirror();
+    pidfds.sync(tail.state, tail.drainTouched());
     tail.follow({
-      onApplied: (n) => log.log("debug", `Guardian: applied ${n} records, at seq ${tail.seq}`),
+      onApplied: (n) => {
+        pidfds.sync(tail.state, tail.drainTouched());
+        log.log("debug", `Guardian: applied ${n} records, at seq ${tail.seq}`);
+      },
     });
     let watch: HamWatch;
     try {
       watch = await HamWatch.start(opts);
     } catch (err) {
       tail.close();
+      pidfds.close();
       throw err;
     }
-    return new Guardian(opts, tail, watch);
+    return new Guardian(opts, tail, watch, pidfds);
   }
 
   /**
@@ -78,9 +97,10 @@ export class Guardian {
   }
 
   /**
-   * Becomes the HAM: starts a {@linkcode HamDaemon} on the lock already held, which
-   * replays the files again (the live copy is not trusted for that: it tells how far behind
-   * it was), journals the HAM failure, resumes, serves and starts a new Guardian.
+   * Becomes the HAM: starts a {@linkcode HamDaemon} on the lock already held from the live
+   * copy, caught up to the end of the journal (or, when the files need it — a torn record
+   * to cut —, from a replay of the files), with the pidfds opened while mirroring; it
+   * journals the HAM failure, resumes, serves and starts a new Guardian.
    */
   takeOver(gone: HamGone, opts: TakeoverOptions): Promise<HamDaemon> {
     return HamDaemon.start({
@@ -92,6 +112,8 @@ export class Guardian {
         noticedAt: gone.noticedAt,
         noticedBy: gone.noticedBy,
         liveSeq: this.tail.seq,
+        replay: this.tail.handOver(),
+        pidfds: this.#pidfds.take(),
       },
     });
   }

@@ -9,7 +9,8 @@
 import { ACTION_KINDS, type ActionKind, FAIL_KINDS, isActionKind } from "../../lib/core/flags.ts";
 import type { RestartPolicy } from "../../lib/core/model.ts";
 import { validateName } from "../../lib/core/names.ts";
-import { actionParams, type ParamFields } from "../../lib/core/requests.ts";
+import { actionParams } from "../../lib/core/requests.ts";
+import type { ActionFields } from "../../lib/core/protocol.ts";
 import {
   booleans,
   checked,
@@ -77,7 +78,7 @@ function restartPolicy(cmd: string, p: ParsedArgs): Partial<RestartPolicy> | nul
 }
 
 /** The kind-specific request fields of an action or action-fail item, from the options. */
-function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ParamFields {
+function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ActionFields {
   const misplaced = ALL_KIND_OPTIONS.find((o) =>
     p.values[o] !== undefined && !KIND_OPTIONS[kind].includes(o)
   );
@@ -103,15 +104,17 @@ function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ParamFields {
       const pid = str(p, "pid");
       return checked(cmd, () =>
         actionParams.signal(
-          str(p, "signal") ?? "TERM",
+          str(p, "signal"),
           pid === undefined ? null : integer(cmd, "--pid", pid, { max: 4194304 }),
         ));
     }
     case "log": {
       const verbosity = str(p, "verbosity");
       return actionParams.log(required(cmd, p, "message", kind), {
-        prefix: p.values["no-prefix"] !== true,
-        verbosity: verbosity === undefined ? 1 : integer(cmd, "--verbosity", verbosity, { max: 9 }),
+        ...(p.values["no-prefix"] === true ? { prefix: false } : {}),
+        ...(verbosity === undefined
+          ? {}
+          : { verbosity: integer(cmd, "--verbosity", verbosity, { max: 9 }) }),
       });
     }
     case "heartbeat-healthy":
@@ -175,7 +178,7 @@ function parseRemove(cmd: "action-remove" | "action-fail-remove") {
     const [path, name] = positionals(cmd, p, names);
     itemPath(cmd, path, 3);
     return {
-      request: name === undefined ? { op: cmd, path } : { op: cmd, path, name },
+      request: cmd === "action-remove" ? { op: cmd, path } : { op: cmd, path, name: name! },
       json: p.values.json === true,
       render: quiet,
     };

@@ -10,13 +10,11 @@ import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { type ItemPath, parsePath } from "../../lib/core/names.ts";
-import type { Op } from "../../lib/core/protocol.ts";
+import type { WireRequest } from "../../lib/core/protocol.ts";
 import { type OptionSpec, parseOptions } from "./parse_args.ts";
+import { parseDuration } from "../../lib/core/duration.ts";
 
 export type { OptionSpec } from "./parse_args.ts";
-
-/** A request as `hamctl` sends it: the verb and its fields (paths as strings). */
-export type WireRequest = { op: Op } & Record<string, unknown>;
 
 /** Where `hamctl` writes: results to `out`, diagnostics to `err`, a line at a time. */
 export interface HamctlIO {
@@ -38,6 +36,8 @@ export interface HamctlCommand {
   timeoutMs?: number;
   /** Replaces the default "send, print" for commands that do more (wait, follow). */
   run?(client: HamClient, io: HamctlIO): Promise<number>;
+  /** Runs without connecting to the HAM (reads files): given the `--state-dir` option. */
+  local?(stateDir: string | undefined, io: HamctlIO): Promise<number>;
 }
 
 /** A subcommand: its name, its usage lines, and its parser. */
@@ -123,17 +123,9 @@ export function itemPath(cmd: string, path: string, depth: 1 | 2 | 3 | "any"): I
   return checked(cmd, () => parsePath(path, depth));
 }
 
-/** Parses a duration: a number of ms, or a number with an `ms`, `s` or `m` suffix. */
+/** Parses a duration (`500us`, `250ms`, `5s`, `1m`, `1h`, `2d`, or ms); the error names `flag`. */
 export function duration(cmd: string, flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) {
-    throw new UsageError(
-      `Invalid duration "${text}" for ${flag}: expected milliseconds, or a number with ms, s or m`,
-      cmd,
-    );
-  }
-  const scale = m[2] === "m" ? 60_000 : m[2] === "s" ? 1_000 : 1;
-  return Math.round(Number(m[1]) * scale);
+  return checked(cmd, () => parseDuration(text, flag));
 }
 
 /** Parses a non-negative integer (decimal or 0x hex); `any` is 0 when `allowAny`. */

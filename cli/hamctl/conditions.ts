@@ -22,8 +22,8 @@ import {
   strings,
   type Subcommand,
   UsageError,
-  type WireRequest,
 } from "./common.ts";
+import type { WireRequest } from "../../lib/core/protocol.ts";
 
 const CMD = "condition";
 const FLAG_OPTIONS = ["rearm", "independent", "nowait", "keep-on-empty"];
@@ -69,21 +69,18 @@ function parseCondition(args: string[]): HamctlCommand {
     throw new UsageError(`Option --${misplaced} is not valid for a ${type} condition`, CMD);
   }
   const flags = flagOptions(CMD, "condition", p, FLAG_OPTIONS);
-  const request: WireRequest = { op: "condition", path, type, flags };
+  let request: WireRequest = { op: "condition", path, type, flags };
   if (type === "state") {
     const from = stateSide(p, "from");
     const to = stateSide(p, "to");
-    Object.assign(request, {
-      flags: flags | from.flags | to.flags,
-      from: from.value,
-      to: to.value,
-    });
+    request = { ...request, flags: flags | from.flags | to.flags, from: from.value, to: to.value };
   } else if (type === "raise") {
-    Object.assign(request, {
+    request = {
+      ...request,
       rtype: anyOrNumber(CMD, p, "type"),
       rclass: anyOrNumber(CMD, p, "class"),
       rseverity: anyOrNumber(CMD, p, "severity"),
-    });
+    };
   }
   return { request, json: p.values.json === true, render: quiet };
 }

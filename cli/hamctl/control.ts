@@ -8,8 +8,8 @@
 import type { HamClient } from "../../lib/client/client.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { requestStop } from "../../lib/client/ham.ts";
-import type { ControlCommand } from "../../lib/core/protocol.ts";
-import type { ControlResult } from "../../lib/core/requests.ts";
+import type { ControlCommand, ControlResult } from "../../lib/core/protocol.ts";
+
 import { lockPath } from "../../lib/os/state_dir.ts";
 import {
   booleans,

@@ -6,7 +6,7 @@
  */
 
 import type { HamClient } from "../../lib/client/client.ts";
-import type { AttachResult } from "../../lib/core/requests.ts";
+import type { AttachResult } from "../../lib/core/protocol.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
 import {
   anyOrNumber,
@@ -69,7 +69,7 @@ function parseAttach(args: string[]): HamctlCommand {
   const json = p.values.json === true;
   const run = async (client: HamClient, io: HamctlIO) => {
     const { op, ...fields } = request;
-    const result = await client.request<AttachResult>(op, fields);
+    const result = await client.request(op, fields);
     await client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
     });

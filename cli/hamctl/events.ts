@@ -10,7 +10,7 @@ import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
-import type { EventsResult, HamEvent, WaitResult } from "../../lib/core/requests.ts";
+import type { EventsResult, HamEvent, WaitFor, WaitResult } from "../../lib/core/protocol.ts";
 import {
   booleans,
   checked,
@@ -58,7 +58,7 @@ async function list(
   const all: HamEvent[] = [];
   let since = fields.since as number;
   for (;;) {
-    const r = await client.request<EventsResult>("events", { ...fields, since });
+    const r = await client.request("events", { ...fields, since });
     if (json) all.push(...r.events);
     else for (const ev of r.events) io.out(eventLine(ev));
     if (r.events.length < PAGE) {
@@ -146,7 +146,7 @@ function parseWait(args: string[]): HamctlCommand {
     request: {
       op: "wait",
       entity: checked(cmd, () => validateEntityName(name, false)),
-      for: target,
+      for: target as WaitFor,
       timeoutMs,
       since: since === undefined
         ? null

@@ -7,7 +7,7 @@
  */
 
 /** Option specs: each long option's name and whether it takes a value. */
-export type OptionSpec = Record<string, { type: "string" | "boolean" }>;
+export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
 
 /** The options that were given (a repeated option keeps its last value) and the positionals. */
 export interface ParsedOptions {
@@ -39,7 +39,9 @@ export function parseOptions(args: readonly string[], options: OptionSpec): Pars
     }
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const name = flag.startsWith("--") ? flag.slice(2) : "";
+    const name = flag.startsWith("--")
+      ? flag.slice(2)
+      : Object.keys(options).find((k) => options[k].short === flag.slice(1)) ?? "";
     const spec = Object.hasOwn(options, name) ? options[name] : undefined;
     if (spec === undefined) throw new Error(`Unknown option "${flag}"`);
     if (spec.type === "boolean") {

@@ -68,6 +68,21 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./list.ts")).LIST_COMMAND],
   },
   {
+    file: "logs.ts",
+    names: ["logs"],
+    load: async () => [(await import("./logs.ts")).LOGS_COMMAND],
+  },
+  {
+    file: "apply.ts",
+    names: ["apply"],
+    load: async () => [(await import("./apply.ts")).APPLY_COMMAND],
+  },
+  {
+    file: "export.ts",
+    names: ["export"],
+    load: async () => [(await import("./export.ts")).EXPORT_COMMAND],
+  },
+  {
     file: "batch.ts",
     names: ["batch"],
     load: async () => (await import("./batch.ts")).BATCH_COMMANDS,

@@ -21,17 +21,19 @@ import {
   strings,
   type Subcommand,
 } from "./common.ts";
+import type { EntityView } from "../../lib/core/status_view.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 
 function parseRestart(args: string[]): HamctlCommand {
   const cmd = "restart";
   const p = parseCommandArgs(cmd, args, { ...booleans(["wait"]), ...strings(["timeout"]) });
   const [name] = positionals(cmd, p, ["NAME"]);
   const entity = checked(cmd, () => validateEntityName(name, false));
-  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "30s");
+  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? `${DEFAULTS.waitTimeoutMs}ms`);
   const json = p.values.json === true;
   const request = { op: "restart" as const, entity };
   const run = async (client: HamClient, io: HamctlIO) => {
-    const old = await client.request<{ pid: number | null }>("restart", { entity });
+    const old = await client.request("restart", { entity });
     // Waits by the pid, not by an event: the restart may be over before the wait starts.
     await client.request(
       "wait",
@@ -44,7 +46,7 @@ function parseRestart(args: string[]): HamctlCommand {
       },
       { timeoutMs: timeoutMs + 5_000 },
     );
-    const now = await client.request<{ pid: number | null }>("status", { path: entity });
+    const now = await client.request("status", { path: entity }) as EntityView;
     io.out(json ? JSON.stringify({ entity, pid: now.pid, was: old.pid }, null, 2) : `${now.pid}`);
     return 0;
   };

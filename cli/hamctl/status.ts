@@ -5,7 +5,8 @@
  * @module
  */
 
-import { renderStatus, type StatusView } from "../../lib/core/status_view.ts";
+import type { StatusView } from "../../lib/core/status_view.ts";
+import { renderStatus } from "../../lib/core/status_text.ts";
 import {
   type HamctlCommand,
   itemPath,

@@ -7,7 +7,14 @@
  */
 
 import { HamError, isErrorCode } from "../core/errors.ts";
-import { type Op, PROTOCOL_VERSION } from "../core/protocol.ts";
+import {
+  type HelloResult,
+  type Op,
+  PROTOCOL_VERSION,
+  type Push,
+  type Requests,
+  type Results,
+} from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -35,24 +42,22 @@ function startTimeout(ms: number, onExpire: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
-/** What the HAM answers to `hello`. */
-export interface HelloResult {
-  /** The protocol version the HAM speaks. */
-  version: number;
-  /** The HAM's pid. */
-  hamPid: number;
-  /** Its Guardian's pid, or null when there is none. */
-  guardianPid: number | null;
-}
-
-/** The fields of a request, apart from `id` and `op` (paths as `"entity/condition"` strings). */
-export type RequestFields = Record<string, unknown>;
-
 /** Options of one request. */
 export interface RequestOptions {
   /** Time limit in ms; 0 = none. @default {the connection's `timeoutMs`} */
   timeoutMs?: number;
 }
+
+/**
+ * The arguments of a request after its operation: its fields (see {@linkcode Requests}),
+ * which may be left out when none is required, and options.
+ */
+export type RequestArgs<O extends Op> = Record<never, never> extends Requests[O]
+  ? [fields?: Requests[O], opts?: RequestOptions]
+  : [fields: Requests[O], opts?: RequestOptions];
+
+/** Sends one request of the contract and resolves with its result. */
+export type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
 
 /** Options of {@linkcode HamClient.reconnect}. */
 export interface ReconnectOptions {
@@ -63,7 +68,7 @@ export interface ReconnectOptions {
    * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
    * ECONNRESET from it means the new connection was lost too: it is retried.
    */
-  onReconnect?: (request: (op: Op, fields?: RequestFields) => Promise<unknown>) => Promise<void>;
+  onReconnect?: (request: Requester) => Promise<void>;
 }
 
 interface Pending {
@@ -131,7 +136,7 @@ export class HamClient implements AsyncDisposable {
   #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  #pushed = new Set<ReadableStreamDefaultController<unknown>>();
+  #pushed = new Set<ReadableStreamDefaultController<Push>>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -192,8 +197,9 @@ export class HamClient implements AsyncDisposable {
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
-  request<T = unknown>(op: Op, fields: RequestFields = {}, opts: RequestOptions = {}): Promise<T> {
-    return this.#send<T>(this.#nextId++, op, fields, opts.timeoutMs ?? this.#timeoutMs, false);
+  request<O extends Op>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
+    const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
+    return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }
 
   /**
@@ -201,9 +207,9 @@ export class HamClient implements AsyncDisposable {
    * now on, until the client ends (a reconnection does not end them). Each call returns an
    * independent iterator.
    */
-  pushes(): AsyncIterableIterator<unknown> {
-    let controller!: ReadableStreamDefaultController<unknown>;
-    const stream = new ReadableStream<unknown>({
+  pushes(): AsyncIterableIterator<Push> {
+    let controller!: ReadableStreamDefaultController<Push>;
+    const stream = new ReadableStream<Push>({
       start: (c) => void (controller = c),
       cancel: () => void this.#pushed.delete(controller),
     });
@@ -226,7 +232,11 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #hello(): Promise<void> {
-    const fields = { version: PROTOCOL_VERSION, client: this.#name, pid: Deno.pid };
+    const fields: Requests["hello"] = {
+      version: PROTOCOL_VERSION,
+      client: this.#name,
+      pid: Deno.pid,
+    };
     const hello = await this.#send<HelloResult>(0, "hello", fields, this.#timeoutMs, true);
     if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
       throw new HamError(
@@ -238,7 +248,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   /** `direct`: write now even while reconnecting (the handshake and re-attaching). */
-  #send<T>(id: number, op: string, fields: RequestFields, timeoutMs: number, direct: boolean) {
+  #send<T>(id: number, op: Op, fields: object, timeoutMs: number, direct: boolean): Promise<T> {
     if (this.#ended) return Promise.reject(this.#ended);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     const cancel = timeoutMs > 0
@@ -334,8 +344,8 @@ export class HamClient implements AsyncDisposable {
         this.#conn = conn;
         this.#loop = this.#readLoop(conn);
         await this.#hello();
-        const direct = (op: Op, fields: RequestFields = {}) =>
-          this.#send(this.#nextId++, op, fields, this.#timeoutMs, true);
+        const direct: Requester = (op, ...[fields, opts]) =>
+          this.#send(this.#nextId++, op, fields ?? {}, opts?.timeoutMs ?? this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);
         return true;
       } catch (err) {
@@ -369,8 +379,9 @@ export class HamClient implements AsyncDisposable {
     }
     const o = msg as Record<string, unknown>;
     if ("push" in o) {
-      if ((o.push as { type?: unknown } | null)?.type === "stopping") this.#stopping = true;
-      for (const c of this.#pushed) c.enqueue(o.push);
+      const push = o.push as Push;
+      if (push?.type === "stopping") this.#stopping = true;
+      for (const c of this.#pushed) c.enqueue(push);
       return;
     }
     const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;

@@ -11,19 +11,23 @@ import { HamError } from "../core/errors.ts";
 import { parseFlags } from "../core/flags.ts";
 import { ActionHandle, ConditionHandle, EntityHandle } from "./handles.ts";
 import { parsePath, validateEntityName } from "../core/names.ts";
-import type { VerboseCommand, WaitFor } from "../core/protocol.ts";
+import type {
+  EventsResult,
+  FlagsInput,
+  HamEvent,
+  Push,
+  RaiseFields,
+  Requests,
+  StateResult,
+  VerboseCommand,
+  WaitFor,
+  WaitResult,
+} from "../core/protocol.ts";
 import {
   type AttachOptions,
-  type AttachResult,
   type AttachTarget,
-  type EventsResult,
-  type FlagsInput,
-  type HamEvent,
-  type RaiseFields,
   raiseFields,
   type SelfAttachOptions,
-  type StateResult,
-  type WaitResult,
 } from "../core/requests.ts";
 import type { StatusView } from "../core/status_view.ts";
 import { DEFAULTS } from "../core/defaults.ts";
@@ -43,8 +47,7 @@ import { DEFAULTS } from "../core/defaults.ts";
 export class Ham implements AsyncDisposable {
   /** The underlying connection, for raw requests and pushed lines. */
   readonly client: HamClient;
-  #self = new Map<string, Record<string, unknown>>();
-  #watching: Promise<void> | null = null;
+  #self = new Map<string, Requests["attach-self"]>();
   #reattachWithinMs: number;
 
   /**
@@ -62,7 +65,7 @@ export class Ham implements AsyncDisposable {
     target: AttachTarget,
     opts: AttachOptions = {},
   ): Promise<EntityHandle> {
-    const r = await this.client.request<AttachResult>("attach", {
+    const r = await this.client.request("attach", {
       entity: name,
       argv: "argv" in target ? target.argv : null,
       pid: "pid" in target ? target.pid : null,
@@ -75,23 +78,21 @@ export class Ham implements AsyncDisposable {
   }
 
   /**
-   * Attaches this process as entity `name` (`ham_attach_self`). When the HAM asks for it
-   * after a Guardian takeover, the attachment is renewed on this connection.
+   * Attaches this process as entity `name` (`ham_attach_self`). After a Guardian takeover,
+   * the attachment is renewed on the new connection (see the class documentation).
    */
   async attachSelf(name: string, opts: SelfAttachOptions = {}): Promise<EntityHandle> {
-    const fields = {
+    const fields: Requests["attach-self"] = {
       entity: name,
       pid: Deno.pid,
       heartbeat: opts.heartbeat ?? null,
       flags: parseFlags("entity", opts.flags),
     };
-    // Listen and remember before asking: the HAM may push reattach right after answering.
-    this.#watching ??= this.#renewOnReattach();
     const before = this.#self.get(name);
     this.#self.set(name, fields);
     this.#keepAttached();
     try {
-      const r = await this.client.request<AttachResult>("attach-self", fields);
+      const r = await this.client.request("attach-self", fields);
       return new EntityHandle(this.client, r.entity, r.pid);
     } catch (err) {
       if (before) this.#self.set(name, before);
@@ -117,16 +118,6 @@ export class Ham implements AsyncDisposable {
         }
       },
     });
-  }
-
-  async #renewOnReattach(): Promise<void> {
-    for await (const push of this.client.pushes()) {
-      if ((push as { type?: unknown })?.type !== "reattach") continue;
-      for (const fields of this.#self.values()) {
-        // A refused renewal is logged by the HAM; the next reattach notice retries it.
-        await this.client.request("attach-self", fields).catch(() => {});
-      }
-    }
   }
 
   /** Detaches this process from entity `name` (`ham_detach_self`). */
@@ -166,7 +157,7 @@ export class Ham implements AsyncDisposable {
 
   /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */
   async verbose(command: VerboseCommand = "get", value = 0): Promise<number> {
-    const r = await this.client.request<{ verbosity: number }>("verbose", { command, value });
+    const r = await this.client.request("verbose", { command, value });
     return r.verbosity;
   }
 
@@ -177,7 +168,7 @@ export class Ham implements AsyncDisposable {
 
   /** The status of the whole HAM, or of the item `path` names (the `/proc/ham` view). */
   status(path?: string): Promise<StatusView> {
-    return this.client.request<StatusView>("status", { path: path ?? null });
+    return this.client.request("status", { path: path ?? null });
   }
 
   /** Sends a heartbeat for `entity`, or for the entity this process self-attached (`ham_heartbeat`). */
@@ -187,7 +178,7 @@ export class Ham implements AsyncDisposable {
 
   /** Publishes entity `entity`'s new state (`ham_entity_condition_state`). */
   state(entity: string, to: number): Promise<StateResult> {
-    return this.client.request<StateResult>("state", { entity, to });
+    return this.client.request("state", { entity, to });
   }
 
   /** Raises a condition about `entity` (`ham_entity_condition_raise`). */
@@ -206,7 +197,7 @@ export class Ham implements AsyncDisposable {
     opts: { timeoutMs?: number; since?: number } = {},
   ): Promise<WaitResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.waitTimeoutMs;
-    return this.client.request<WaitResult>(
+    return this.client.request(
       "wait",
       { entity, for: target, timeoutMs, since: opts.since ?? null },
       { timeoutMs: timeoutMs === 0 ? 0 : timeoutMs + 5_000 },
@@ -215,10 +206,10 @@ export class Ham implements AsyncDisposable {
 
   /** Kept events with `seq >= since`, oldest first, at most `limit`, optionally of one entity. */
   events(opts: { since?: number; entity?: string; limit?: number } = {}): Promise<EventsResult> {
-    return this.client.request<EventsResult>("events", {
+    return this.client.request("events", {
       since: opts.since ?? 0,
       entity: opts.entity ?? null,
-      limit: opts.limit ?? 1000,
+      limit: opts.limit ?? DEFAULTS.eventsLimit,
     });
   }
 
@@ -259,14 +250,12 @@ export class Ham implements AsyncDisposable {
   /** Closes the connection and waits until it has ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.client[Symbol.asyncDispose]();
-    await this.#watching;
   }
 }
 
-async function* eventsOf(pushes: AsyncIterableIterator<unknown>): AsyncGenerator<HamEvent> {
+async function* eventsOf(pushes: AsyncIterableIterator<Push>): AsyncGenerator<HamEvent> {
   for await (const push of pushes) {
-    const p = push as { type?: unknown; event?: HamEvent };
-    if (p?.type === "event" && p.event) yield p.event;
+    if (push.type === "event") yield push.event;
   }
 }
 

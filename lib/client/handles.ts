@@ -9,17 +9,20 @@
 import type { HamClient } from "./client.ts";
 import { type ConditionType, type ItemType, parseFlags } from "../core/flags.ts";
 import type { RestartPolicy } from "../core/model.ts";
-import type { ControlCommand } from "../core/protocol.ts";
+import type {
+  ActionFields,
+  ControlCommand,
+  ControlResult,
+  FlagsInput,
+  RaiseFields,
+  Requests,
+  StateResult,
+} from "../core/protocol.ts";
 import {
   actionParams,
-  type ControlResult,
-  type FlagsInput,
   type LogFields,
-  type ParamFields,
-  type RaiseFields,
   raiseFields,
   stateField,
-  type StateResult,
   type StateSpec,
 } from "../core/requests.ts";
 
@@ -74,7 +77,7 @@ export abstract class ItemHandle {
     flags: FlagsInput = 0,
     opts: { recurse?: boolean } = {},
   ): Promise<ControlResult> {
-    return this.client.request<ControlResult>("control", {
+    return this.client.request("control", {
       path: this.path,
       command,
       flags: parseFlags(this.#item, flags),
@@ -99,7 +102,10 @@ export class EntityHandle extends ItemHandle {
     return this.path;
   }
 
-  async #addCondition(name: string, fields: Record<string, unknown>): Promise<ConditionHandle> {
+  async #addCondition(
+    name: string,
+    fields: Omit<Requests["condition"], "path">,
+  ): Promise<ConditionHandle> {
     const path = `${this.path}/${name}`;
     await this.client.request("condition", { path, ...fields });
     return new ConditionHandle(this.client, path);
@@ -133,7 +139,7 @@ export class EntityHandle extends ItemHandle {
 
   /** Publishes the entity's new state (`ham_entity_condition_state`). */
   publishState(to: number): Promise<StateResult> {
-    return this.client.request<StateResult>("state", { entity: this.path, to });
+    return this.client.request("state", { entity: this.path, to });
   }
 
   /** Raises a condition about the entity (`ham_entity_condition_raise`). */
@@ -154,7 +160,7 @@ export class ConditionHandle extends ItemHandle {
     super(client, path, "condition");
   }
 
-  async #add(name: string, params: ParamFields, opts: ActionOptions): Promise<ActionHandle> {
+  async #add(name: string, params: ActionFields, opts: ActionOptions): Promise<ActionHandle> {
     const path = `${this.path}/${name}`;
     await this.client.request("action", {
       path,
@@ -228,7 +234,7 @@ export class ActionHandle extends ItemHandle {
     super(client, path, "action");
   }
 
-  async #fail(name: string, params: ParamFields): Promise<void> {
+  async #fail(name: string, params: ActionFields): Promise<void> {
     await this.client.request("action-fail", { path: this.path, name, ...params });
   }
 

@@ -54,6 +54,10 @@ export const DEFAULTS = Object.freeze({
   maxLogMessage: 4096,
   /** Largest time value accepted anywhere, in ms: about 24.8 days, the `setTimeout` limit. */
   maxDurationMs: 2 ** 31 - 1,
+  /** Events an `events` request answers when it does not say how many. */
+  eventsLimit: 1000,
+  /** Most events one `events` request may ask for. */
+  maxEventsLimit: 100_000,
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
 
@@ -122,6 +126,12 @@ export const DEFAULTS = Object.freeze({
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,
+  /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
+  entityLogBytes: 10 * 1024 * 1024,
+  /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */
+  entityLogFiles: 5,
+  /** Longest entity output line, in bytes; a longer one is cut into several log lines. */
+  maxEntityLogLineBytes: 16 * 1024,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

@@ -7,7 +7,7 @@
  */
 
 import { HamError } from "./errors.ts";
-import type { ActionKind, ConditionType } from "./flags.ts";
+import type { ConditionType } from "./flags.ts";
 import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
 import { DEFAULTS } from "./defaults.ts";
 
@@ -282,14 +282,4 @@ export function getItem(state: HamState, p: ItemPath): Entity | Condition | Acti
   if (p.action !== undefined) return getAction(state, p.entity, p.condition!, p.action);
   if (p.condition !== undefined) return getCondition(state, p.entity, p.condition);
   return getEntity(state, p.entity);
-}
-
-/** True when the entity has a live process being watched. */
-export function isRunning(e: Entity): boolean {
-  return e.pid !== null;
-}
-
-/** Kinds that never fail (QNX: log and heartbeat-healthy). */
-export function neverFails(kind: ActionKind): boolean {
-  return kind === "log" || kind === "heartbeat-healthy";
 }

@@ -20,21 +20,21 @@ import {
 } from "./flags.ts";
 import { getAction, getCondition, getEntity, getItem, type HamState } from "./model.ts";
 import { formatPath, GLOBAL_ENTITY } from "./names.ts";
-import type { Request } from "./protocol.ts";
+import type { Op, RequestOf, Results } from "./protocol.ts";
 import type { RecordBody } from "./records.ts";
 
 /** What an operation changes and what it answers. */
-export interface Plan {
+export interface Plan<O extends Op = Op> {
+  /** The records that carry it out (none: nothing changes). */
   records: RecordBody[];
-  result: unknown;
+  /** The answer, once the records are durable. */
+  result: Results[O];
 }
-
-type Op<K extends Request["op"]> = Extract<Request, { op: K }>;
 
 const STATE_FLAGS = HCONDSTATEFROMSET | HCONDSTATETOSET | HCONDSTATEFROMINV | HCONDSTATETOINV;
 
 /** Plans a placeholder entity (`ham_entity`). */
-export function planEntity(state: HamState, req: Op<"entity">, at: number): Plan {
+export function planEntity(state: HamState, req: RequestOf<"entity">, at: number): Plan<"entity"> {
   if (state.entities.has(req.entity)) {
     throw new HamError("EEXIST", `Cannot create entity "${req.entity}": it already exists`);
   }
@@ -45,7 +45,7 @@ export function planEntity(state: HamState, req: Op<"entity">, at: number): Plan
 }
 
 /** Plans adding a condition (`ham_condition`, `ham_condition_state`, `ham_condition_raise`). */
-export function planCondition(state: HamState, req: Op<"condition">): Plan {
+export function planCondition(state: HamState, req: RequestOf<"condition">): Plan<"condition"> {
   const { entity, condition } = req.path as { entity: string; condition: string };
   const path = formatPath(req.path);
   const e = getEntity(state, entity);
@@ -70,7 +70,10 @@ export function planCondition(state: HamState, req: Op<"condition">): Plan {
 }
 
 /** Plans removing a condition and all its actions. */
-export function planConditionRemove(state: HamState, req: Op<"condition-remove">): Plan {
+export function planConditionRemove(
+  state: HamState,
+  req: RequestOf<"condition-remove">,
+): Plan<"condition-remove"> {
   const { entity, condition } = req.path as { entity: string; condition: string };
   getCondition(state, entity, condition);
   return {
@@ -84,7 +87,7 @@ function isDeathType(type: string): boolean {
 }
 
 /** Plans adding an action; QNX 7.1 rules for restart, waitfor, do-now and rearm defaults. */
-export function planAction(state: HamState, req: Op<"action">): Plan {
+export function planAction(state: HamState, req: RequestOf<"action">): Plan<"action"> {
   const { entity, condition, action } = req.path as Required<typeof req.path>;
   const path = formatPath(req.path);
   const e = getEntity(state, entity);
@@ -130,7 +133,10 @@ export function planAction(state: HamState, req: Op<"action">): Plan {
 }
 
 /** Plans removing an action (and its action-fail list). */
-export function planActionRemove(state: HamState, req: Op<"action-remove">): Plan {
+export function planActionRemove(
+  state: HamState,
+  req: RequestOf<"action-remove">,
+): Plan<"action-remove"> {
   const { entity, condition, action } = req.path as Required<typeof req.path>;
   getAction(state, entity, condition, action);
   return {
@@ -140,7 +146,10 @@ export function planActionRemove(state: HamState, req: Op<"action-remove">): Pla
 }
 
 /** Plans adding an item to an action's action-fail list. */
-export function planActionFail(state: HamState, req: Op<"action-fail">): Plan {
+export function planActionFail(
+  state: HamState,
+  req: RequestOf<"action-fail">,
+): Plan<"action-fail"> {
   const { entity, condition, action } = req.path as Required<typeof req.path>;
   const a = getAction(state, entity, condition, action);
   if (a.fails.some((f) => f.name === req.name)) {
@@ -156,7 +165,10 @@ export function planActionFail(state: HamState, req: Op<"action-fail">): Plan {
 }
 
 /** Plans removing an item from an action-fail list. */
-export function planActionFailRemove(state: HamState, req: Op<"action-fail-remove">): Plan {
+export function planActionFailRemove(
+  state: HamState,
+  req: RequestOf<"action-fail-remove">,
+): Plan<"action-fail-remove"> {
   const { entity, condition, action } = req.path as Required<typeof req.path>;
   const a = getAction(state, entity, condition, action);
   if (!a.fails.some((f) => f.name === req.name)) {
@@ -171,7 +183,7 @@ export function planActionFailRemove(state: HamState, req: Op<"action-fail-remov
   };
 }
 
-function itemType(req: Op<"control">): ItemType {
+function itemType(req: RequestOf<"control">): ItemType {
   return req.path.action !== undefined
     ? "action"
     : req.path.condition !== undefined
@@ -180,7 +192,7 @@ function itemType(req: Op<"control">): ItemType {
 }
 
 /** Plans `ham_*_control`: enable/disable (optionally recursive) and the flag commands. */
-export function planControl(state: HamState, req: Op<"control">): Plan {
+export function planControl(state: HamState, req: RequestOf<"control">): Plan<"control"> {
   const item = getItem(state, req.path);
   const type = itemType(req);
   const path = formatPath(req.path);
@@ -235,7 +247,7 @@ export function planControl(state: HamState, req: Op<"control">): Plan {
 }
 
 /** Plans `ham_verbose`: levels are clamped to 0–9. */
-export function planVerbose(state: HamState, req: Op<"verbose">): Plan {
+export function planVerbose(state: HamState, req: RequestOf<"verbose">): Plan<"verbose"> {
   const current = state.verbosity;
   const next = req.command === "set"
     ? Math.max(0, Math.min(9, req.value))

@@ -1,41 +1,34 @@
 /**
  * The control protocol, whole: one JSON object per line over the Unix socket
- * `<state-dir>/ham.sock`, in both directions.
+ * `<state-dir>/ham.sock`, in both directions. This module is the contract both ends are
+ * typed by: for every operation what a client sends ({@linkcode Requests}), what the HAM
+ * decodes it to ({@linkcode Request}) and what it answers ({@linkcode Results}); the lines
+ * the HAM pushes ({@linkcode Push}); the one event type ({@linkcode HamEvent}); and the
+ * version ({@linkcode PROTOCOL_VERSION}).
  *
  * 1. The client opens with `{"id":0,"op":"hello","version":PROTOCOL_VERSION,...}`; the
  *    server answers `{"id":0,"ok":true,"result":{"version":..,"hamPid":..}}` or an
  *    EPROTO error and closes.
- * 2. Then any number of requests `{"id":N,"op":VERB,...}`, answered in any order by
+ * 2. Then any number of requests `{"id":N,"op":OP,...}`, answered in any order by
  *    `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":{"code","message"}}`.
- * 3. The server may push `{"push":...}` lines: `{"type":"event","event":...}` for
- *    subscribers, `{"type":"lagged","from":SEQ,"oldest":SEQ}` when a subscriber fell
- *    behind (subscribe again from `from`), and `{"type":"stopping"}` before an explicit
- *    stop (so self-attached clients do not try to reconnect; after a takeover they do).
+ * 3. The server may push `{"push":...}` lines (see {@linkcode Push}).
  *
- * {@linkcode decodeRequest} validates untrusted input and throws only {@linkcode HamError}.
+ * `decodeRequest()` (`request_decoder.ts`) validates untrusted input against this contract.
  *
  * @module
  */
 
-import { HamError } from "./errors.ts";
-import {
-  type ActionKind,
-  type ConditionType,
-  FAIL_KINDS,
-  isActionKind,
-  isConditionType,
-  parseFlags,
-  parseSignal,
-} from "./flags.ts";
+import type { ConditionType } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
-import { type ItemPath, parsePath, validateEntityName, validateName } from "./names.ts";
-import { DEFAULTS } from "./defaults.ts";
-import { POLICY_DEFAULTS } from "./restart_policy.ts";
-
-const MAX_DURATION_MS = DEFAULTS.maxDurationMs;
+import type { ListRow } from "./list_view.ts";
+import type { ItemPath } from "./names.ts";
+import type { StatusView } from "./status_view.ts";
 
 /** Version of this protocol, checked in the `hello` handshake. */
 export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------
+// Vocabulary
 
 /** Control commands (QNX HENABLE … HGETFLAGS). */
 export type ControlCommand =
@@ -52,7 +45,155 @@ export type VerboseCommand = "get" | "set" | "incr" | "decr";
 /** Conditions `hamctl wait` and `wait` can wait for. */
 export type WaitFor = "running" | "dead" | "restarted" | "detached" | ConditionType;
 
-/** A request, by verb. */
+/** A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`. */
+export type FlagsInput = number | readonly string[];
+
+// ---------------------------------------------------------------------------
+// Events
+
+/** What happened, before the HAM numbers it: the body of a {@linkcode HamEvent}. */
+export interface EventBody {
+  /** What happened: `attach`, `death`, `restart`, `condition`, `action`, `detach`, ... */
+  type: string;
+  /** The entity it happened to. */
+  entity: string;
+  /** The condition involved, as its path (it may belong to the global entity). */
+  condition?: string;
+  /** The action involved, by name within `condition`. */
+  action?: string;
+  /** Type-specific facts, such as `{ pid, code, signal }` of a death. */
+  detail?: Record<string, unknown>;
+}
+
+/** An event of the HAM's stream, as `events` and `subscribe` deliver it. */
+export interface HamEvent extends EventBody {
+  /** Its sequence number: increasing, never reused by this HAM. */
+  seq: number;
+  /** When it happened, in ms since the epoch. */
+  at: number;
+}
+
+// ---------------------------------------------------------------------------
+// What clients send
+
+/** The kind-specific fields of an action or action-fail request, as a client sends them. */
+export type ActionFields =
+  | { kind: "restart"; argv?: string[] | null; policy?: Partial<RestartPolicy> | null }
+  | { kind: "execute"; argv: string[] }
+  | { kind: "waitfor"; delayMs: number; pathname?: string | null }
+  | { kind: "signal"; signal?: string | number; pid?: number | null }
+  | { kind: "log"; message: string; prefix?: boolean; verbosity?: number }
+  | { kind: "heartbeat-healthy" }
+  | { kind: "notify"; channel: string; code?: number; value?: number };
+
+/** The three numbers of a raised condition, as a client sends them; absent or 0 means any. */
+export interface RaiseFields {
+  /** The type of what is raised. */
+  rtype?: number;
+  /** Its class. */
+  rclass?: number;
+  /** Its severity. */
+  rseverity?: number;
+}
+
+/**
+ * What a client sends for each operation, apart from `id` and `op`: paths as
+ * `"entity/condition"` strings, flags as numbers or names, absent optional fields taking
+ * their defaults.
+ */
+export interface Requests {
+  /** The handshake. */
+  hello: { version: number; client?: string; pid?: number | null };
+  /** Is the HAM there? */
+  ping: Record<never, never>;
+  /** `ham_attach`: a command to start, or a running pid. */
+  attach: {
+    entity: string;
+    argv?: string[] | null;
+    pid?: number | null;
+    cwd?: string | null;
+    env?: Record<string, string> | null;
+    flags?: FlagsInput;
+    heartbeat?: HeartbeatSpec | null;
+  };
+  /** `ham_attach_self`: the calling process. */
+  "attach-self": {
+    entity: string;
+    pid: number;
+    heartbeat?: HeartbeatSpec | null;
+    flags?: FlagsInput;
+  };
+  /** `ham_entity`: a placeholder. */
+  entity: { entity: string; flags?: FlagsInput };
+  /** `ham_detach`. */
+  detach: { entity: string };
+  /** `ham_detach_self`: an entity this connection self-attached. */
+  "detach-self": { entity: string };
+  /** `ham_condition` and its state/raise variants. */
+  condition: {
+    path: string;
+    type: ConditionType;
+    flags?: FlagsInput;
+    from?: number;
+    to?: number;
+  } & RaiseFields;
+  /** `ham_condition_remove`. */
+  "condition-remove": { path: string };
+  /** `ham_action_*`. */
+  action: { path: string; flags?: FlagsInput } & ActionFields;
+  /** `ham_action_remove`. */
+  "action-remove": { path: string };
+  /** `ham_action_fail_*`. */
+  "action-fail": { path: string; name: string } & ActionFields;
+  /** `ham_action_fail_remove`. */
+  "action-fail-remove": { path: string; name: string };
+  /** `ham_*_control`. */
+  control: { path: string; command: ControlCommand; flags?: FlagsInput; recurse?: boolean };
+  /** `ham_verbose`. */
+  verbose: { command: VerboseCommand; value?: number };
+  /** `ham_stop`. */
+  stop: Record<never, never>;
+  /** The status tree, or one item of it. */
+  status: { path?: string | null };
+  /** `ham_heartbeat`: of a named entity, or of the one this connection self-attached. */
+  heartbeat: { entity?: string | null };
+  /** `ham_entity_condition_state`: publish a state. */
+  state: { entity: string; to: number };
+  /** `ham_entity_condition_raise`. */
+  raise: { entity: string } & RaiseFields;
+  /**
+   * Wait until an entity reaches a state or a condition fires; with `pid` (for `restarted`
+   * or `running`), until it runs with a pid other than that one.
+   */
+  wait: {
+    entity: string;
+    for: WaitFor;
+    timeoutMs?: number;
+    since?: number | null;
+    pid?: number | null;
+  };
+  /** Send a signal (absent: `SIGTERM`) to an entity's process. */
+  kill: { entity: string; signal?: string | number };
+  /** Restart an entity now: stop its process and start it again. */
+  restart: { entity: string };
+  /** One row per entity. */
+  list: Record<never, never>;
+  /** Kept events from `since`. */
+  events: { since?: number; entity?: string | null; limit?: number };
+  /** Follow the event stream (pushed as {@linkcode Push} `event` lines). */
+  subscribe: { since?: number | null; entity?: string | null; channel?: string | null };
+}
+
+/** An operation of the protocol. */
+export type Op = keyof Requests;
+
+/** A request line as a client writes it, without its id. */
+export type WireRequest = { [O in Op]: { op: O } & Requests[O] }[Op];
+
+// ---------------------------------------------------------------------------
+// What the HAM decodes
+
+/** A decoded request, by operation: validated, defaults filled in, paths parsed. */
 export type Request =
   | { id: number; op: "hello"; version: number; client: string; pid: number | null }
   | { id: number; op: "ping" }
@@ -91,9 +232,21 @@ export type Request =
     rseverity: number;
   }
   | { id: number; op: "condition-remove"; path: ItemPath }
-  | { id: number; op: "action"; path: ItemPath; flags: number; params: ActionParams }
+  | {
+    id: number;
+    op: "action";
+    path: ItemPath;
+    flags: number;
+    params: ActionParams;
+  }
   | { id: number; op: "action-remove"; path: ItemPath }
-  | { id: number; op: "action-fail"; path: ItemPath; name: string; params: ActionParams }
+  | {
+    id: number;
+    op: "action-fail";
+    path: ItemPath;
+    name: string;
+    params: ActionParams;
+  }
   | { id: number; op: "action-fail-remove"; path: ItemPath; name: string }
   | {
     id: number;
@@ -132,487 +285,175 @@ export type Request =
     channel: string | null;
   };
 
-/** A verb of the protocol. */
-export type Op = Request["op"];
+/** The decoded request of one operation. */
+export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
+
+// ---------------------------------------------------------------------------
+// What the HAM answers
+
+/** What the HAM answers to `hello`. */
+export interface HelloResult {
+  /** The protocol version the HAM speaks. */
+  version: number;
+  /** The HAM's pid. */
+  hamPid: number;
+  /** Its Guardian's pid, or null when there is none. */
+  guardianPid: number | null;
+}
+
+/** What an operation on an entity answers: its name. */
+export interface EntityResult {
+  /** The entity's name. */
+  entity: string;
+}
+
+/** What an operation on a condition or action answers: its path. */
+export interface PathResult {
+  /** The item's path, `entity/condition` or `entity/condition/action`. */
+  path: string;
+}
+
+/** What `attach` and `attach-self` answer. */
+export interface AttachResult {
+  /** The entity's name. */
+  entity: string;
+  /** The process now monitored. */
+  pid: number;
+}
+
+/** What a control request answers: the item's enabled bit and flags after the change. */
+export interface ControlResult {
+  /** The item's path. */
+  path: string;
+  /** Its enabled bit after the change. */
+  enabled: boolean;
+  /** Its flag word after the change. */
+  flags: number;
+  /** The names of the set flags. */
+  flagNames: string[];
+}
+
+/** What publishing a state answers: the transition the HAM raised. */
+export interface StateResult {
+  /** The entity's name. */
+  entity: string;
+  /** The state it was in. */
+  from: number;
+  /** The state it is in now. */
+  to: number;
+}
+
+/** What `wait` answers: what was reached, and the event that showed it (null: already so). */
+export interface WaitResult {
+  /** The entity's name. */
+  entity: string;
+  /** What was waited for. */
+  reached: WaitFor;
+  /** The event that showed it, or null when it already held. */
+  seq: number | null;
+}
+
+/** What `events` answers: events oldest first, and the `since` that continues after them. */
+export interface EventsResult {
+  /** The events, oldest first. */
+  events: HamEvent[];
+  /** The `since` of the next call. */
+  next: number;
+}
+
+/** What the HAM answers to each operation. */
+export interface Results {
+  /** The HAM's version and pids. */
+  hello: HelloResult;
+  /** It is there. */
+  ping: { pong: true };
+  /** The entity and its pid. */
+  attach: AttachResult;
+  /** The entity and its pid. */
+  "attach-self": AttachResult;
+  /** The placeholder's name. */
+  entity: EntityResult;
+  /** The detached entity. */
+  detach: EntityResult;
+  /** The detached entity. */
+  "detach-self": EntityResult;
+  /** The condition's path. */
+  condition: PathResult;
+  /** The removed condition's path. */
+  "condition-remove": PathResult;
+  /** The action's path. */
+  action: PathResult;
+  /** The removed action's path. */
+  "action-remove": PathResult;
+  /** The action's path and the action-fail item's name. */
+  "action-fail": PathResult & { name: string };
+  /** The action's path. */
+  "action-fail-remove": PathResult;
+  /** The item's state after the change. */
+  control: ControlResult;
+  /** The verbosity after the command. */
+  verbose: { verbosity: number };
+  /** The HAM is stopping. */
+  stop: { stopping: true };
+  /** The tree, or one item of it. */
+  status: StatusView;
+  /** The entity that beat. */
+  heartbeat: EntityResult;
+  /** The transition. */
+  state: StateResult;
+  /** The entity raised on. */
+  raise: EntityResult;
+  /** What was reached. */
+  wait: WaitResult;
+  /** The entity and the pid signalled. */
+  kill: AttachResult;
+  /** The entity and its new pid (null until it runs). */
+  restart: { entity: string; pid: number | null };
+  /** One row per entity, in creation order. */
+  list: { entities: ListRow[] };
+  /** The events and where to continue. */
+  events: EventsResult;
+  /** The sequence number the stream starts at. */
+  subscribe: { since: number };
+}
 
 /** The error part of a failed response. */
 export interface WireError {
+  /** The errno-style code (`lib/core/errors.ts`). */
   code: string;
+  /** What failed and why. */
   message: string;
 }
 
 /** A response line. */
 export type Response =
-  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: true; result: Results[Op] }
   | { id: number; ok: false; error: WireError };
 
-/** A line the server pushes without a request. */
-export interface Push {
-  push: unknown;
-}
-
 // ---------------------------------------------------------------------------
-// Decoding untrusted input
-
-type Obj = Record<string, unknown>;
-
-function str(o: Obj, key: string): string {
-  const v = o[key];
-  if (typeof v !== "string") {
-    throw new HamError("EINVAL", `Invalid field "${key}": expected a string`);
-  }
-  return v;
-}
-
-function optStr(o: Obj, key: string): string | null {
-  return o[key] === undefined || o[key] === null ? null : str(o, key);
-}
-
-/** An integer in [min, max]; names the field and the bad value. */
-function int(o: Obj, key: string, min: number, max: number, dflt?: number): number {
-  const v = o[key];
-  if ((v === undefined || v === null) && dflt !== undefined) return dflt;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new HamError(
-      "EINVAL",
-      `Invalid field "${key}" ${JSON.stringify(v)}: expected an integer from ${min} to ${max}`,
-    );
-  }
-  return v;
-}
-
-function bool(o: Obj, key: string, dflt: boolean): boolean {
-  const v = o[key];
-  if (v === undefined || v === null) return dflt;
-  if (typeof v !== "boolean") {
-    throw new HamError("EINVAL", `Invalid field "${key}": expected a boolean`);
-  }
-  return v;
-}
-
-function argv(o: Obj, key: string): string[] {
-  const v = o[key];
-  if (
-    !Array.isArray(v) || v.length === 0 || v.length > DEFAULTS.maxArgv ||
-    !v.every((x) => typeof x === "string" && !x.includes("\0"))
-  ) {
-    throw new HamError(
-      "EINVAL",
-      `Invalid field "${key}": expected a non-empty list of strings (the command and its arguments)`,
-    );
-  }
-  if ((v[0] as string).length === 0) {
-    throw new HamError("EINVAL", `Invalid field "${key}": empty command`);
-  }
-  return v as string[];
-}
-
-function optArgv(o: Obj, key: string): string[] | null {
-  return o[key] === undefined || o[key] === null ? null : argv(o, key);
-}
-
-const UINT32 = 0xffffffff;
-const PID_MAX = 4194304;
-
-/** Decodes a heartbeat spec; low ≤ high unless one is 0 (disabled). */
-export function decodeHeartbeat(v: unknown): HeartbeatSpec | null {
-  if (v === undefined || v === null) return null;
-  if (typeof v !== "object" || Array.isArray(v)) {
-    throw new HamError("EINVAL", `Invalid field "heartbeat": expected an object`);
-  }
-  const o = v as Obj;
-  const hb = {
-    periodMs: int(o, "periodMs", 1, MAX_DURATION_MS),
-    low: int(o, "low", 0, 1_000_000, 0),
-    high: int(o, "high", 0, 1_000_000, 0),
-  };
-  if (hb.low > 0 && hb.high > 0 && hb.low > hb.high) {
-    throw new HamError(
-      "EINVAL",
-      `Invalid heartbeat thresholds: low ${hb.low} is above high ${hb.high}`,
-    );
-  }
-  return hb;
-}
-
-/** Decodes a restart policy; absent fields take the documented defaults. */
-export function decodePolicy(v: unknown): RestartPolicy | null {
-  if (v === undefined || v === null) return null;
-  if (typeof v !== "object" || Array.isArray(v)) {
-    throw new HamError("EINVAL", `Invalid field "policy": expected an object`);
-  }
-  const o = v as Obj;
-  const jitter = o.jitter ?? POLICY_DEFAULTS.jitter;
-  if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
-    throw new HamError(
-      "EINVAL",
-      `Invalid field "jitter" ${JSON.stringify(jitter)}: expected 0 to 1`,
-    );
-  }
-  const p: RestartPolicy = {
-    backoffMs: int(o, "backoffMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.backoffMs),
-    maxBackoffMs: int(o, "maxBackoffMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.maxBackoffMs),
-    jitter,
-    intensity: int(o, "intensity", 0, 1_000_000, POLICY_DEFAULTS.intensity),
-    windowMs: int(o, "windowMs", 1, MAX_DURATION_MS, POLICY_DEFAULTS.windowMs),
-    cooldownMs: int(o, "cooldownMs", 0, MAX_DURATION_MS, POLICY_DEFAULTS.cooldownMs),
-  };
-  if (p.maxBackoffMs < p.backoffMs) p.maxBackoffMs = p.backoffMs;
-  return p;
-}
-
-/** Decodes the kind-specific parameters of an action or action-fail item. */
-export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionParams {
-  const kind = o.kind;
-  if (!isActionKind(kind) || !allowed.includes(kind)) {
-    throw new HamError(
-      "EINVAL",
-      `Invalid action kind ${JSON.stringify(kind)}: expected one of ${allowed.join(", ")}`,
-    );
-  }
-  switch (kind) {
-    case "restart":
-      return { kind, argv: optArgv(o, "argv"), policy: decodePolicy(o.policy) };
-    case "execute":
-      return { kind, argv: argv(o, "argv") };
-    case "waitfor": {
-      const pathname = optStr(o, "pathname");
-      if (pathname !== null && (!pathname.startsWith("/") || pathname.includes("\0"))) {
-        throw new HamError("EINVAL", `Invalid field "pathname" "${pathname}": must be absolute`);
-      }
-      return { kind, delayMs: int(o, "delayMs", 1, MAX_DURATION_MS), pathname };
-    }
-    case "signal": {
-      const pid = o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX);
-      return { kind, pid, signal: parseSignal(o.signal ?? DEFAULTS.signalActionSignal) };
-    }
-    case "log": {
-      const message = str(o, "message");
-      if (message.length > DEFAULTS.maxLogMessage) {
-        throw new HamError(
-          "EINVAL",
-          `Invalid field "message": longer than ${DEFAULTS.maxLogMessage} characters`,
-        );
-      }
-      return {
-        kind,
-        message,
-        prefix: bool(o, "prefix", DEFAULTS.logActionPrefix),
-        verbosity: int(o, "verbosity", 0, 9, DEFAULTS.logActionVerbosity),
-      };
-    }
-    case "heartbeat-healthy":
-      return { kind };
-    case "notify":
-      return {
-        kind,
-        channel: validateName("channel", o.channel),
-        code: int(o, "code", -(2 ** 31), 2 ** 31 - 1, 0),
-        value: int(o, "value", -(2 ** 31), 2 ** 31 - 1, 0),
-      };
-  }
-}
-
-const ALL_KINDS: readonly ActionKind[] = [
-  "restart",
-  "execute",
-  "waitfor",
-  "signal",
-  "log",
-  "heartbeat-healthy",
-  "notify",
-];
-
-const CONTROL_COMMANDS: readonly ControlCommand[] = [
-  "enable",
-  "disable",
-  "add-flags",
-  "remove-flags",
-  "set-flags",
-  "get-flags",
-];
-
-const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
+// What the HAM pushes
 
 /**
- * Throws EINVAL when a string anywhere in `value` (keys included) is not well-formed UTF-16
- * (holds a lone surrogate): the journal and snapshots store UTF-8, which cannot carry one,
- * so such a name would not survive a restart or a takeover.
+ * A line the HAM pushes without a request (the value of its `push` field):
+ *
+ * - `event`: the next event of a subscription;
+ * - `lagged`: events of a subscription were skipped (they are no longer kept); the stream
+ *   carries on after them. `from` is the first skipped, `oldest` the oldest still kept;
+ * - `ended`: a subscription ended (its backlog passed `DEFAULTS.maxSubscriberBacklogBytes`);
+ *   subscribe again from `resume` to carry on;
+ * - `stopping`: the HAM is stopping on request, so a self-attached client does not try to
+ *   reconnect (after a takeover it does).
  */
-function checkWellFormed(request: Obj, op: string): void {
-  // Iterative: a request may nest deeper than the call stack.
-  const stack: Array<[unknown, string]> = [[request, "request"]];
-  while (stack.length > 0) {
-    const [value, where] = stack.pop()!;
-    if (typeof value === "string") {
-      if (value.isWellFormed()) continue;
-      throw new HamError(
-        "EINVAL",
-        `Invalid ${op} request: ${where} is not well-formed UTF-16 (a lone surrogate)`,
-      );
-    }
-    if (typeof value !== "object" || value === null) continue;
-    const top = where === "request";
-    for (const [k, v] of Object.entries(value)) {
-      stack.push([k, `a key of ${where}`]);
-      stack.push([v, top ? `"${k}"` : Array.isArray(value) ? `${where}[${k}]` : `${where}.${k}`]);
-    }
-  }
-}
+export type Push =
+  | { type: "event"; event: HamEvent }
+  | { type: "lagged"; from: number; oldest: number }
+  | { type: "ended"; resume: number; oldest: number }
+  | { type: "stopping" };
 
-/**
- * Parses and validates one request line. Throws a {@linkcode HamError} (EPROTO for
- * malformed JSON or a missing id/op, EINVAL/ENAMETOOLONG for bad fields) and nothing else.
- */
-export function decodeRequest(line: string): Request {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    throw new HamError("EPROTO", "Cannot parse request: not valid JSON");
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new HamError("EPROTO", "Cannot parse request: expected a JSON object");
-  }
-  const o = raw as Obj;
-  const id = o.id;
-  if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
-    throw new HamError("EPROTO", `Invalid request id ${JSON.stringify(id)}`);
-  }
-  const op = o.op;
-  if (typeof op !== "string") throw new HamError("EPROTO", 'Invalid request: missing "op"');
-  // A lone surrogate can only come from a `\uD8xx`-style escape: check only then.
-  if (/\\u[dD][89a-fA-F]/.test(line)) checkWellFormed(o, op);
-  switch (op) {
-    case "hello":
-      return {
-        id,
-        op,
-        version: int(o, "version", 0, 1_000_000),
-        client: typeof o.client === "string" ? o.client.slice(0, 64) : "unknown",
-        pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
-      };
-    case "ping":
-    case "stop":
-      return { id, op };
-    case "attach": {
-      const entity = validateEntityName(o.entity, false);
-      const cmd = optArgv(o, "argv");
-      const pid = o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX);
-      if ((cmd === null) === (pid === null)) {
-        throw new HamError(
-          "EINVAL",
-          `Cannot attach entity "${entity}": give either a command or a pid`,
-        );
-      }
-      let env: Record<string, string> | null = null;
-      if (o.env !== undefined && o.env !== null) {
-        if (typeof o.env !== "object" || Array.isArray(o.env)) {
-          throw new HamError("EINVAL", `Invalid field "env": expected an object of strings`);
-        }
-        env = {};
-        for (const [k, v] of Object.entries(o.env as Obj)) {
-          if (typeof v !== "string" || k.includes("=") || k.length === 0) {
-            throw new HamError("EINVAL", `Invalid field "env": bad entry ${JSON.stringify(k)}`);
-          }
-          env[k] = v;
-        }
-      }
-      const cwd = optStr(o, "cwd");
-      if (cwd !== null && !cwd.startsWith("/")) {
-        throw new HamError("EINVAL", `Invalid field "cwd" "${cwd}": must be absolute`);
-      }
-      return {
-        id,
-        op,
-        entity,
-        argv: cmd,
-        pid,
-        cwd,
-        env,
-        flags: parseFlags("entity", o.flags),
-        heartbeat: decodeHeartbeat(o.heartbeat),
-      };
-    }
-    case "attach-self":
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        pid: int(o, "pid", 1, PID_MAX),
-        heartbeat: decodeHeartbeat(o.heartbeat),
-        flags: parseFlags("entity", o.flags),
-      };
-    case "entity":
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        flags: parseFlags("entity", o.flags),
-      };
-    case "detach":
-    case "detach-self":
-      return { id, op, entity: validateEntityName(o.entity, false) };
-    case "condition": {
-      const type = o.type;
-      if (!isConditionType(type)) {
-        throw new HamError("EINVAL", `Invalid condition type ${JSON.stringify(type)}`);
-      }
-      return {
-        id,
-        op,
-        path: parsePath(o.path, 2),
-        type,
-        flags: parseFlags("condition", o.flags),
-        from: int(o, "from", 0, UINT32, 0),
-        to: int(o, "to", 0, UINT32, 0),
-        rtype: int(o, "rtype", 0, UINT32, 0),
-        rclass: int(o, "rclass", 0, UINT32, 0),
-        rseverity: int(o, "rseverity", 0, UINT32, 0),
-      };
-    }
-    case "condition-remove":
-      return { id, op, path: parsePath(o.path, 2) };
-    case "action":
-      return {
-        id,
-        op,
-        path: parsePath(o.path, 3),
-        flags: parseFlags("action", o.flags),
-        params: decodeParams(o, ALL_KINDS),
-      };
-    case "action-remove":
-      return { id, op, path: parsePath(o.path, 3) };
-    case "action-fail":
-      return {
-        id,
-        op,
-        path: parsePath(o.path, 3),
-        name: validateName("action-fail", o.name),
-        params: decodeParams(o, FAIL_KINDS),
-      };
-    case "action-fail-remove":
-      return {
-        id,
-        op,
-        path: parsePath(o.path, 3),
-        name: validateName("action-fail", o.name),
-      };
-    case "control": {
-      const command = o.command;
-      if (!CONTROL_COMMANDS.includes(command as ControlCommand)) {
-        throw new HamError("EINVAL", `Invalid control command ${JSON.stringify(command)}`);
-      }
-      const path = parsePath(o.path, "any");
-      const item = path.action !== undefined
-        ? "action"
-        : path.condition !== undefined
-        ? "condition"
-        : "entity";
-      return {
-        id,
-        op,
-        path,
-        command: command as ControlCommand,
-        flags: command === "enable" || command === "disable" || command === "get-flags"
-          ? 0
-          : parseFlags(item, o.flags),
-        recurse: bool(o, "recurse", false),
-      };
-    }
-    case "verbose": {
-      const command = o.command;
-      if (command !== "get" && command !== "set" && command !== "incr" && command !== "decr") {
-        throw new HamError("EINVAL", `Invalid verbose command ${JSON.stringify(command)}`);
-      }
-      return { id, op, command, value: int(o, "value", 0, 9, command === "set" ? undefined : 0) };
-    }
-    case "status":
-      return {
-        id,
-        op,
-        path: o.path === undefined || o.path === null ? null : parsePath(o.path, "any"),
-      };
-    case "heartbeat":
-      return {
-        id,
-        op,
-        entity: o.entity === undefined || o.entity === null
-          ? null
-          : validateEntityName(o.entity, false),
-      };
-    case "state":
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        to: int(o, "to", 0, UINT32),
-      };
-    case "raise":
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        rtype: int(o, "rtype", 0, UINT32, 0),
-        rclass: int(o, "rclass", 0, UINT32, 0),
-        rseverity: int(o, "rseverity", 0, UINT32, 0),
-      };
-    case "wait": {
-      const target = o.for;
-      if (
-        !(typeof target === "string" && (WAIT_TARGETS.includes(target) || isConditionType(target)))
-      ) {
-        throw new HamError("EINVAL", `Invalid wait target ${JSON.stringify(target)}`);
-      }
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        for: target as WaitFor,
-        timeoutMs: int(o, "timeoutMs", 0, MAX_DURATION_MS, DEFAULTS.waitTimeoutMs),
-        since: o.since === undefined || o.since === null
-          ? null
-          : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
-        pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
-      };
-    }
-    case "kill":
-      return {
-        id,
-        op,
-        entity: validateEntityName(o.entity, false),
-        signal: parseSignal(o.signal ?? "SIGTERM"),
-      };
-    case "restart":
-      return { id, op, entity: validateEntityName(o.entity, false) };
-    case "list":
-      return { id, op };
-    case "events":
-      return {
-        id,
-        op,
-        since: int(o, "since", 0, Number.MAX_SAFE_INTEGER, 0),
-        entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        limit: int(o, "limit", 1, 100_000, 1000),
-      };
-    case "subscribe":
-      return {
-        id,
-        op,
-        since: o.since === undefined || o.since === null
-          ? null
-          : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
-        entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        channel: o.channel === undefined || o.channel === null
-          ? null
-          : validateName("channel", o.channel),
-      };
-    default:
-      throw new HamError("EPROTO", `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);
-  }
-}
+/** A line the server writes: a response, or a push. */
+export type ServerLine = Response | { push: Push };
 
-/** Encodes a response line (without the newline). */
-export function encodeResponse(r: Response): string {
-  return JSON.stringify(r);
+/** Encodes a line the server writes (without the newline). */
+export function encodeResponse(line: ServerLine): string {
+  return JSON.stringify(line);
 }

@@ -1,35 +1,14 @@
 /**
- * The client's side of the protocol's payloads: builders of the request fields that the
- * library and `hamctl` both send, and the shapes of the results they read back. The
- * request shapes themselves are defined once, in `protocol.ts`.
+ * The client's side of the protocol's payloads: the options the library takes and the
+ * builders of the request fields that the library and `hamctl` both send. The request and
+ * result shapes themselves are defined once, in `protocol.ts`.
  *
  * @module
  */
 
-import { type ActionKind, parseFlags, parseSignal } from "./flags.ts";
+import { parseFlags, parseSignal } from "./flags.ts";
+import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
 import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
-import { DEFAULTS } from "./defaults.ts";
-
-/** An event of the HAM's stream, as `events` and `subscribe` deliver it. */
-export interface HamEvent {
-  /** Its sequence number: increasing, never reused by this HAM. */
-  seq: number;
-  /** When it happened, in ms since the epoch. */
-  at: number;
-  /** What happened: `attach`, `death`, `restart`, `condition`, `action`, `detach`, ... */
-  type: string;
-  /** The entity it happened to. */
-  entity: string;
-  /** The condition involved, as its path (it may belong to the global entity). */
-  condition?: string;
-  /** The action involved, by name within `condition`. */
-  action?: string;
-  /** Type-specific facts, such as `{ pid, code, signal }` of a death. */
-  detail?: Record<string, unknown>;
-}
-
-/** A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`. */
-export type FlagsInput = number | readonly string[];
 
 /** What to attach: a command for the HAM to start, or a running process. */
 export type AttachTarget = { argv: string[] } | { pid: number };
@@ -52,64 +31,6 @@ export interface SelfAttachOptions {
   heartbeat?: HeartbeatSpec | null;
   /** Entity flags: `keep-on-death`. @default {0} */
   flags?: FlagsInput;
-}
-
-/** What `attach` and `attach-self` answer. */
-export interface AttachResult {
-  /** The entity's name. */
-  entity: string;
-  /** The process now monitored. */
-  pid: number;
-}
-
-/** What a control request answers: the item's enabled bit and flags after the change. */
-export interface ControlResult {
-  /** The item's path. */
-  path: string;
-  /** Its enabled bit after the change. */
-  enabled: boolean;
-  /** Its flag word after the change. */
-  flags: number;
-  /** The names of the set flags. */
-  flagNames: string[];
-}
-
-/** What publishing a state answers: the transition the HAM raised. */
-export interface StateResult {
-  /** The entity's name. */
-  entity: string;
-  /** The state it was in. */
-  from: number;
-  /** The state it is in now. */
-  to: number;
-}
-
-/** What `wait` answers: what was reached, and the event that showed it (null: already so). */
-export interface WaitResult {
-  /** The entity's name. */
-  entity: string;
-  /** What was waited for. */
-  reached: string;
-  /** The event that showed it, or null when it already held. */
-  seq: number | null;
-}
-
-/** What `events` answers: events oldest first, and the `since` that continues after them. */
-export interface EventsResult {
-  /** The events, oldest first. */
-  events: HamEvent[];
-  /** The `since` of the next call. */
-  next: number;
-}
-
-/** The three numbers of a raised condition; 0 (the default) means any. */
-export interface RaiseFields {
-  /** The type of what is raised. */
-  rtype?: number;
-  /** Its class. */
-  rclass?: number;
-  /** Its severity. */
-  rseverity?: number;
 }
 
 /** The wire fields of a raise request or a raise condition (absent = 0 = any). */
@@ -152,42 +73,38 @@ export interface LogFields {
   verbosity?: number;
 }
 
-/** The kind-specific fields of an action or action-fail request. */
-export type ParamFields = { kind: ActionKind } & Record<string, unknown>;
-
 /** Builders of the kind-specific fields of action and action-fail requests. */
 export const actionParams = {
   /** Re-spawns the entity (optionally with another command), with an optional policy. */
-  restart: (argv?: string[] | null, policy?: Partial<RestartPolicy> | null): ParamFields => ({
+  restart: (argv?: string[] | null, policy?: Partial<RestartPolicy> | null): ActionFields => ({
     kind: "restart",
     argv: argv ?? null,
     policy: policy ?? null,
   }),
   /** Spawns a command. */
-  execute: (argv: string[]): ParamFields => ({ kind: "execute", argv }),
+  execute: (argv: string[]): ActionFields => ({ kind: "execute", argv }),
   /** Waits `delayMs`, or until `pathname` exists (failing if it has not appeared by then). */
-  waitfor: (delayMs: number, pathname?: string | null): ParamFields => ({
+  waitfor: (delayMs: number, pathname?: string | null): ActionFields => ({
     kind: "waitfor",
     delayMs,
     pathname: pathname ?? null,
   }),
-  /** Sends a signal (a name such as `TERM`, or a number) to `pid`, or to the entity. */
-  signal: (signal: string | number, pid?: number | null): ParamFields => ({
+  /** Sends a signal (a name such as `TERM`, or a number; absent: `SIGTERM`) to `pid`, or to the entity. */
+  signal: (signal?: string | number, pid?: number | null): ActionFields => ({
     kind: "signal",
-    signal: parseSignal(signal),
+    ...(signal === undefined ? {} : { signal: parseSignal(signal) }),
     pid: pid ?? null,
   }),
   /** Writes a message into the HAM's activity log. */
-  log: (message: string, opts: LogFields = {}): ParamFields => ({
+  log: (message: string, opts: LogFields = {}): ActionFields => ({
     kind: "log",
     message,
-    prefix: opts.prefix ?? DEFAULTS.logActionPrefix,
-    verbosity: opts.verbosity ?? DEFAULTS.logActionVerbosity,
+    ...opts,
   }),
   /** Resets the entity's heartbeat health. */
-  heartbeatHealthy: (): ParamFields => ({ kind: "heartbeat-healthy" }),
+  heartbeatHealthy: (): ActionFields => ({ kind: "heartbeat-healthy" }),
   /** Sends `(code, value)` to the subscribers of `channel`. */
-  notify: (channel: string, code: number, value: number): ParamFields => ({
+  notify: (channel: string, code: number, value: number): ActionFields => ({
     kind: "notify",
     channel,
     code,

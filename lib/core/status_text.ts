@@ -15,7 +15,16 @@ import {
   signalName,
 } from "./flags.ts";
 import type { ActionParams } from "./model.ts";
-import type { ActionView, ConditionView, EntityView, HamView, StatusView } from "./status_view.ts";
+import type { HamState } from "./model.ts";
+import {
+  type ActionView,
+  type ConditionView,
+  type EntityView,
+  type HamInfo,
+  type HamView,
+  hamView,
+  type StatusView,
+} from "./status_view.ts";
 
 type Line = [label: string, value: string | number];
 
@@ -270,4 +279,13 @@ export function renderStatusFiles(view: HamView): Map<string, string> {
     }
   }
   return files;
+}
+
+/**
+ * The plain-file mirror of the status tree, as relative path → contents: `.info` for the
+ * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`.
+ * The daemon writes it with `writeStatusTree()` (`status_files.ts`).
+ */
+export function statusFiles(state: HamState, ham: HamInfo): Map<string, string> {
+  return renderStatusFiles(hamView(state, ham));
 }

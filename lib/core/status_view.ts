@@ -2,7 +2,7 @@
  * The status view: the HAM state as the JSON form of QNX's `/proc/ham`, for the
  * whole tree or one entity, condition or action, and the plain-file mirror of it that
  * the daemon keeps in `<state-dir>/status/`. Pure: values in, values out. The text forms
- * are in `status_text.ts` and re-exported here.
+ * are in `status_text.ts`.
  *
  * @module
  */
@@ -22,9 +22,6 @@ import {
   type StateMatch,
 } from "./model.ts";
 import { GLOBAL_ENTITY, type ItemPath } from "./names.ts";
-import { renderStatusFiles } from "./status_text.ts";
-
-export { quoteArgv, renderStatus, statusFileName } from "./status_text.ts";
 
 /** Facts about the running HAM that are not part of the journaled state. */
 export interface HamInfo {
@@ -147,6 +144,10 @@ export interface EntityView {
   running: boolean;
   /** The command that starts and restarts it, or null. */
   command: string[] | null;
+  /** The command's working directory, or null (the HAM's). */
+  cwd: string | null;
+  /** The command's extra environment, or null. */
+  env: Record<string, string> | null;
   /** When it was created. */
   created: string;
   /** Times it was restarted. */
@@ -257,6 +258,8 @@ function entityView(e: Entity): EntityView {
     flagNames: flagNames("entity", e.flags),
     running: e.pid !== null,
     command: e.argv,
+    cwd: e.cwd,
+    env: e.env,
     created: iso(e.created),
     restarts: e.restarts,
     deaths: e.deaths,
@@ -301,7 +304,8 @@ export function statusView(state: HamState, path: ItemPath | null, ham: HamInfo)
   );
 }
 
-function hamView(state: HamState, ham: HamInfo): HamView {
+/** The view of the whole HAM: its facts and every entity. */
+export function hamView(state: HamState, ham: HamInfo): HamView {
   const entities = [...state.entities.values()]
     .filter((e) => e.name !== GLOBAL_ENTITY || e.conditions.size > 0)
     .map(entityView);
@@ -320,13 +324,4 @@ function hamView(state: HamState, ham: HamInfo): HamView {
     numActions: conditions.reduce((n, c) => n + c.actions.length, 0),
     entities,
   };
-}
-
-/**
- * The plain-file mirror of the status tree, as relative path → contents: `.info` for the
- * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`.
- * The daemon writes it with `writeStatusTree()` (`status_files.ts`).
- */
-export function statusFiles(state: HamState, ham: HamInfo): Map<string, string> {
-  return renderStatusFiles(hamView(state, ham));
 }

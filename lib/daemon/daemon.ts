@@ -30,8 +30,12 @@ import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
-import { type HamInfo, statusFiles } from "../core/status_view.ts";
+import type { Replay, StoreLog } from "../store/replay.ts";
+import type { HamInfo } from "../core/status_view.ts";
+import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
+import { EntityOutput } from "../os/entity_output.ts";
+import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
@@ -72,6 +76,18 @@ export interface TakeoverInfo {
   noticedBy: string;
   /** The seq the Guardian's live copy of the state had reached. */
   liveSeq: number;
+  /**
+   * Pidfds the Guardian opened on monitored processes as it mirrored, each with the start
+   * time verified when it was opened: re-watching those needs no system call. Owned by the
+   * new HAM's watcher from the start on; the ones no entity uses are closed after resuming.
+   */
+  pidfds?: readonly { pid: number; fd: number; startTime: string }[];
+  /**
+   * The Guardian's live copy, caught up to the end of the journal (`JournalTail.handOver`):
+   * the state replaying the files would build, without reading them again. Absent or null:
+   * replay the files.
+   */
+  replay?: Replay | null;
 }
 
 /**
@@ -87,6 +103,8 @@ export class HamDaemon {
   readonly engine: Engine;
   readonly hub: EventHub;
   readonly log: Logger;
+  /** The entities' output: `<state-dir>/logs/NAME.log`. */
+  readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #watcher: ProcessWatcher;
@@ -100,6 +118,10 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  /** The last process of entities being detached (see #reconcileOutput). */
+  #detached = new Map<string, { pid: number; startTime: string | null }>();
+  /** Removed entities whose detached process is still writing. */
+  #draining = new Set<string>();
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #statusFailing = false;
 
@@ -109,6 +131,27 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.output = new EntityOutput({
+      stateDir: opts.stateDir,
+      maxBytes: DEFAULTS.entityLogBytes,
+      keep: DEFAULTS.entityLogFiles,
+      maxLineBytes: DEFAULTS.maxEntityLogLineBytes,
+      fileName: statusFileName,
+      onError: (entity, err) =>
+        log.log("warn", `Cannot write the output of entity "${entity}": ${err.message}`),
+    });
+    // Output of processes a previous HAM started is read again; gone entities' FIFOs go.
+    const keep = new Set<string>();
+    for (const e of store.state.entities.values()) {
+      if (e.argv === null) continue;
+      this.output.ensure(e.name);
+      keep.add(statusFileName(e.name));
+    }
+    this.output.removeStale(keep);
+    this.hub.listen((ev) => {
+      const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
+      if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
+    });
     this.#watcher = new ProcessWatcher();
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
@@ -116,7 +159,7 @@ export class HamDaemon {
     });
     this.engine = new Engine({
       store,
-      processes: realProcessOps(this.#watcher),
+      processes: realProcessOps(this.#watcher, Deno.pid, (entity) => this.output.ensure(entity)),
       clock: systemClock,
       log,
       emit: (ev) => {
@@ -175,11 +218,16 @@ export class HamDaemon {
     try {
       if (opts.lock) await writeLockHolder(lock);
       setChildSubreaper();
-      store = await StateStore.open(opts.stateDir, {
+      const storeLog: StoreLog = (level, msg) => log.log(level, msg);
+      const storeOptions = {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
-        log: (level, msg) => log.log(level, msg),
-      });
+        log: storeLog,
+      };
+      const live = opts.takeover?.replay;
+      store = live
+        ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
+        : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
@@ -205,7 +253,9 @@ export class HamDaemon {
     holdReserve();
     d.#reaper.start();
     const t1 = performance.now();
+    for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
+    d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
     d.#server = ControlServer.listen(
       socketPath(opts.stateDir),
@@ -239,7 +289,8 @@ export class HamDaemon {
 
   #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
     const ms = (performance.now() - t.noticedAt).toFixed(1);
-    const parts = `replay ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
+    const from = t.replay ? "state from the live copy" : "replay of the files";
+    const parts = `${from} ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
     const behind = seq - t.liveSeq;
     this.log.log(
       "warn",
@@ -266,6 +317,7 @@ export class HamDaemon {
 
   /** Schedules a refresh of the status files (coalesced) and compaction when due. */
   changed(): void {
+    this.#reconcileOutput();
     if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = undefined;
@@ -298,6 +350,32 @@ export class HamDaemon {
     }, 20);
   }
 
+  /**
+   * Stops reading the output of entities that are gone. A detached process lives on and
+   * keeps writing: its output is read (into its log) until it exits, so it never blocks on
+   * a full pipe.
+   */
+  #reconcileOutput(): void {
+    for (const name of this.output.entities) {
+      if (this.store.state.entities.has(name) || this.#draining.has(name)) continue;
+      const last = this.#detached.get(name);
+      this.#detached.delete(name);
+      let exited: Promise<unknown> | null = null;
+      try {
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+      } catch { /* already gone */ }
+      if (exited === null) {
+        this.output.remove(name);
+        continue;
+      }
+      this.#draining.add(name);
+      exited.then(() => {
+        this.#draining.delete(name);
+        if (!this.store.state.entities.has(name)) this.output.remove(name);
+      });
+    }
+  }
+
   /** Resolves when the HAM has stopped. */
   get stopped(): Promise<void> {
     return this.#stopped.promise;
@@ -321,6 +399,7 @@ export class HamDaemon {
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
+      this.output.close();
       await this.#watcher.close();
       await this.store.close();
       try {

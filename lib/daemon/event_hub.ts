@@ -8,14 +8,9 @@
  * @module
  */
 
-import type { EngineEvent } from "../engine/action_runner.ts";
+import type { EventBody, HamEvent } from "../core/protocol.ts";
 import type { EventLog } from "./event_log.ts";
-
-/** An event with its sequence number and time. */
-export interface HamEvent extends EngineEvent {
-  seq: number;
-  at: number;
-}
+import { writeFileAtomicSync } from "../store/durable.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -80,8 +75,7 @@ export class EventHub {
     this.#cursorTimer = setTimeout(() => {
       this.#cursorTimer = undefined;
       try {
-        Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(Object.fromEntries(this.#cursors)));
-        Deno.renameSync(`${path}.tmp`, path);
+        writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
       } catch { /* best effort: a subscriber may see a notification twice */ }
     }, 50);
   }
@@ -92,7 +86,7 @@ export class EventHub {
       clearTimeout(this.#cursorTimer);
       this.#cursorTimer = undefined;
       const path = this.#cursorPath();
-      if (path) Deno.writeTextFileSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
+      if (path) writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
     }
     this.#log?.close();
   }
@@ -103,7 +97,7 @@ export class EventHub {
   }
 
   /** Numbers an event, keeps it, and passes it to every listener. */
-  publish(ev: EngineEvent): HamEvent {
+  publish(ev: EventBody): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
     try {
       this.#log?.append(full);

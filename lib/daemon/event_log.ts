@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import type { HamEvent } from "./event_hub.ts";
+import type { HamEvent } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode EventLog.open}. */

@@ -8,7 +8,7 @@
 
 import type { Engine, Store } from "../engine/engine.ts";
 import { HamError } from "../core/errors.ts";
-import type { EventHub, HamEvent } from "./event_hub.ts";
+import type { EventHub } from "./event_hub.ts";
 import { HACTIONDONOW } from "../core/flags.ts";
 import {
   checkDetachable,
@@ -23,8 +23,8 @@ import {
   planEntity,
   planVerbose,
 } from "../core/operations.ts";
-import type { Request } from "../core/protocol.ts";
-import type { Connection } from "./server.ts";
+import type { HamEvent, Op, RequestOf, Results } from "../core/protocol.ts";
+import type { Connection, RequestHandler } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
@@ -43,130 +43,125 @@ export interface HandlerContext {
   changed(): void;
 }
 
+/** A handler of one operation: gets its decoded request and answers the contract's result. */
+export type Handler<O extends Op> = (
+  req: RequestOf<O>,
+  conn: Connection,
+) => Results[O] | Promise<Results[O]>;
+
+/** A handler for every operation of the contract. */
+export type Handlers = { [O in Op]: Handler<O> };
+
 /** Creates the request handler for the control server. */
-export function createHandler(ctx: HandlerContext) {
-  const apply = async (plan: Plan) => {
+export function createHandler(ctx: HandlerContext): RequestHandler {
+  const apply = async <O extends Op>(plan: Plan<O>): Promise<Results[O]> => {
     if (plan.records.length > 0) {
       await ctx.store.commit(plan.records);
       ctx.changed();
     }
     return plan.result;
   };
-
-  return async function handle(req: Request, conn: Connection): Promise<unknown> {
-    const state = ctx.store.state;
-    const now = ctx.engine.clock.now();
-    switch (req.op) {
-      case "hello":
-        throw new HamError("EPROTO", "Already greeted");
-      case "ping":
-        return { pong: true };
-      case "attach": {
-        const r = await ctx.engine.attach({ ...req, kind: "attached" });
-        ctx.changed();
-        return r;
-      }
-      case "attach-self": {
-        const r = await ctx.engine.attach({
-          entity: req.entity,
-          argv: null,
-          pid: req.pid,
-          cwd: null,
-          env: null,
-          flags: req.flags,
-          heartbeat: req.heartbeat,
-          kind: "self",
-        });
-        if (!conn.selfEntities.has(req.entity)) {
-          conn.selfEntities.add(req.entity);
-          // The death of THIS process: by the time the connection's end is seen, the pidfd
-          // may have reported it already and the entity been restarted with another pid.
-          conn.onClose.push(() => {
-            if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity, r.pid);
-          });
-        }
-        ctx.changed();
-        return r;
-      }
-      case "entity":
-        return await apply(planEntity(state, req, now));
-      case "detach": {
-        checkDetachable(state, req.entity);
-        const r = await ctx.engine.detach(req.entity);
-        ctx.changed();
-        return r;
-      }
-      case "detach-self": {
-        if (!conn.selfEntities.has(req.entity)) {
-          getEntity(state, req.entity);
-          throw new HamError(
-            "EINVAL",
-            `Cannot detach entity "${req.entity}": it was not self-attached on this connection`,
-          );
-        }
-        conn.selfEntities.delete(req.entity);
-        const r = await ctx.engine.detach(req.entity);
-        ctx.changed();
-        return r;
-      }
-      case "condition":
-        return await apply(planCondition(state, req));
-      case "condition-remove":
-        return await apply(planConditionRemove(state, req));
-      case "action": {
-        const result = await apply(planAction(state, req));
-        if (req.flags & HACTIONDONOW) {
-          const { entity, condition, action } = req.path as Required<typeof req.path>;
-          ctx.engine.runNow(entity, condition, action);
-        }
-        return result;
-      }
-      case "action-remove":
-        return await apply(planActionRemove(state, req));
-      case "action-fail":
-        return await apply(planActionFail(state, req));
-      case "action-fail-remove":
-        return await apply(planActionFailRemove(state, req));
-      case "control":
-        return await apply(planControl(state, req));
-      case "verbose":
-        return await apply(planVerbose(state, req));
-      case "stop":
-        ctx.stop();
-        return { stopping: true };
-      case "status":
-        return statusView(state, req.path, ctx.info());
-      case "heartbeat":
-        return ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now);
-      case "state": {
-        const r = await ctx.engine.publishState(req.entity, req.to);
-        ctx.changed();
-        return r;
-      }
-      case "raise":
-        return await ctx.engine.raise(req.entity, {
-          rtype: req.rtype,
-          rclass: req.rclass,
-          rseverity: req.rseverity,
-        });
-      case "wait":
-        return await waitFor(ctx, req);
-      case "events": {
-        const events = ctx.hub.since(req.since, req.entity, req.limit);
-        return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
-      }
-      case "subscribe":
-        return subscribe(ctx, req, conn);
-      case "kill":
-        return ctx.engine.kill(req.entity, req.signal);
-      case "restart":
-        return ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs);
-      case "list":
-        return {
-          entities: listRows(state, (e) => processStartedAt(e.startTime), Date.now()),
-        };
-    }
+  const changed = <T>(r: T): T => {
+    ctx.changed();
+    return r;
   };
+  const state = () => ctx.store.state;
+  const now = () => ctx.engine.clock.now();
+
+  const handlers: Handlers = {
+    hello: () => {
+      throw new HamError("EPROTO", "Already greeted");
+    },
+    ping: () => ({ pong: true }),
+    attach: async (req) => changed(await ctx.engine.attach({ ...req, kind: "attached" })),
+    "attach-self": async (req, conn) => {
+      const r = await ctx.engine.attach({
+        entity: req.entity,
+        argv: null,
+        pid: req.pid,
+        cwd: null,
+        env: null,
+        flags: req.flags,
+        heartbeat: req.heartbeat,
+        kind: "self",
+      });
+      if (!conn.selfEntities.has(req.entity)) {
+        conn.selfEntities.add(req.entity);
+        // The death of THIS process: by the time the connection's end is seen, the pidfd
+        // may have reported it already and the entity been restarted with another pid.
+        conn.onClose.push(() => {
+          if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity, r.pid);
+        });
+      }
+      return changed(r);
+    },
+    entity: (req) => apply(planEntity(state(), req, now())),
+    detach: async (req) => {
+      checkDetachable(state(), req.entity);
+      return changed(await ctx.engine.detach(req.entity));
+    },
+    "detach-self": async (req, conn) => {
+      if (!conn.selfEntities.has(req.entity)) {
+        getEntity(state(), req.entity);
+        throw new HamError(
+          "EINVAL",
+          `Cannot detach entity "${req.entity}": it was not self-attached on this connection`,
+        );
+      }
+      conn.selfEntities.delete(req.entity);
+      return changed(await ctx.engine.detach(req.entity));
+    },
+    condition: (req) => apply(planCondition(state(), req)),
+    "condition-remove": (req) => apply(planConditionRemove(state(), req)),
+    action: async (req) => {
+      const result = await apply(planAction(state(), req));
+      if (req.flags & HACTIONDONOW) {
+        const { entity, condition, action } = req.path as Required<typeof req.path>;
+        ctx.engine.runNow(entity, condition, action);
+      }
+      return result;
+    },
+    "action-remove": (req) => apply(planActionRemove(state(), req)),
+    "action-fail": (req) => apply(planActionFail(state(), req)),
+    "action-fail-remove": (req) => apply(planActionFailRemove(state(), req)),
+    control: (req) => apply(planControl(state(), req)),
+    verbose: (req) => apply(planVerbose(state(), req)),
+    stop: () => {
+      ctx.stop();
+      return { stopping: true };
+    },
+    status: (req) => statusView(state(), req.path, ctx.info()),
+    heartbeat: (req, conn) => ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now()),
+    state: async (req) => changed(await ctx.engine.publishState(req.entity, req.to)),
+    raise: (req) =>
+      ctx.engine.raise(req.entity, {
+        rtype: req.rtype,
+        rclass: req.rclass,
+        rseverity: req.rseverity,
+      }),
+    wait: (req) => waitFor(ctx, req),
+    events: (req) => {
+      const events = ctx.hub.since(req.since, req.entity, req.limit);
+      return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
+    },
+    subscribe: (req, conn) => subscribe(ctx, req, conn),
+    kill: (req) => ctx.engine.kill(req.entity, req.signal),
+    restart: (req) => ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs),
+    list: () => ({
+      entities: listRows(state(), (e) => processStartedAt(e.startTime), Date.now()),
+    }),
+  };
+
+  return async (req, conn) => await dispatch(handlers, req as RequestOf<typeof req.op>, conn);
+}
+
+/** Runs the handler of the request's operation. */
+function dispatch<O extends Op>(
+  handlers: Handlers,
+  req: RequestOf<O>,
+  conn: Connection,
+): Results[O] | Promise<Results[O]> {
+  return (handlers[req.op as O] as Handler<O>)(req, conn);
 }
 
 function ownSelfEntity(conn: Connection): string {
@@ -177,7 +172,7 @@ function ownSelfEntity(conn: Connection): string {
   return first.value;
 }
 
-type WaitRequest = Extract<Request, { op: "wait" }>;
+type WaitRequest = RequestOf<"wait">;
 
 function reached(ctx: HandlerContext, req: WaitRequest): boolean {
   const e = ctx.store.state.entities.get(req.entity);
@@ -208,7 +203,7 @@ function matches(req: WaitRequest, ev: HamEvent): boolean {
   }
 }
 
-async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> {
+async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<Results["wait"]> {
   if (req.pid !== null && req.for !== "restarted" && req.for !== "running") {
     throw new HamError(
       "EINVAL",
@@ -237,9 +232,9 @@ async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<unknown> 
 
 function subscribe(
   ctx: HandlerContext,
-  req: Extract<Request, { op: "subscribe" }>,
+  req: RequestOf<"subscribe">,
   conn: Connection,
-): unknown {
+): Results["subscribe"] {
   const { channel, entity } = req;
   const wanted = (ev: HamEvent) =>
     channel !== null

@@ -16,12 +16,16 @@
 
 import { HamError, toHamError } from "../core/errors.ts";
 import {
-  decodeRequest,
   encodeResponse,
+  type HelloResult,
+  type Op,
   PROTOCOL_VERSION,
   type Request,
   type Response,
+  type Results,
+  type ServerLine,
 } from "../core/protocol.ts";
+import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "../os/fd_reserve.ts";
 
@@ -124,7 +128,7 @@ export class Connection {
    * take the unsent output past `maxOutputBytes` (a client that does not read) closes the
    * connection instead, after telling it why if it reads within a second.
    */
-  send(obj: unknown): Promise<void> {
+  send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
@@ -252,8 +256,8 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; returns the result or throws a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<unknown>;
+/** Handles one decoded request; resolves with its result or rejects with a HamError. */
+export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -276,7 +280,7 @@ export interface ControlServerOptions {
 export class ControlServer {
   #listener: Deno.Listener;
   #handler: RequestHandler;
-  #hello: () => Record<string, unknown>;
+  #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
   readonly limits: ServerLimits;
   #log: ServerLog;
@@ -295,7 +299,7 @@ export class ControlServer {
   private constructor(
     listener: Deno.Listener,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
     opts: ControlServerOptions,
   ) {
     this.#listener = listener;
@@ -310,7 +314,7 @@ export class ControlServer {
   static listen(
     path: string,
     handler: RequestHandler,
-    hello: () => Record<string, unknown>,
+    hello: () => Omit<HelloResult, "version">,
     opts: ControlServerOptions = {},
   ): ControlServer {
     try {
@@ -445,7 +449,7 @@ export class ControlServer {
         }
         c.inFlight++;
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result: result ?? {} })),
+          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());
       }

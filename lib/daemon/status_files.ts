@@ -7,9 +7,9 @@
  * @module
  */
 
-type Kind = "file" | "dir";
+import { writeFileAtomic } from "../store/durable.ts";
 
-let tempCounter = 0;
+type Kind = "file" | "dir";
 
 /** What {@linkcode writeStatusTree} changed. */
 export interface StatusTreeChanges {
@@ -97,11 +97,7 @@ export async function writeStatusTree(
         continue;
       }
     }
-    // Not named after the file: `.tmp-` and a 255-byte name would not fit.
-    const slash = rel.lastIndexOf("/");
-    const tmp = `${dir}/${rel.slice(0, slash + 1)}.tmp-${Deno.pid}-${++tempCounter}`;
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, `${dir}/${rel}`);
+    await writeFileAtomic(`${dir}/${rel}`, text);
     known?.set(rel, text);
     changes.written++;
   }

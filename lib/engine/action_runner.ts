@@ -12,15 +12,7 @@ import type { Logger } from "../os/logger.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
 import type { Clock, ProcessOps } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
-
-/** An event for the event stream. */
-export interface EngineEvent {
-  type: string;
-  entity: string;
-  condition?: string;
-  action?: string;
-  detail?: Record<string, unknown>;
-}
+import type { EventBody } from "../core/protocol.ts";
 
 /** What the runner needs from the engine. */
 export interface RunnerContext {
@@ -38,7 +30,7 @@ export interface RunnerContext {
   processes: ProcessOps;
   clock: Clock;
   log: Logger;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   notify(channel: string, message: Record<string, unknown>): boolean;
 }
 

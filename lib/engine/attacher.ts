@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EngineEvent } from "./action_runner.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { HamError } from "../core/errors.ts";
 import { getEntity } from "../core/model.ts";
@@ -29,7 +29,7 @@ export interface AttachContext {
   /** Journals records and waits until they are durable (throws when that failed). */
   commit(bodies: RecordBody[]): Promise<unknown>;
   record(bodies: RecordBody[]): void;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   fire(ev: EntityEvent): Promise<void>;
   track<T>(p: Promise<T>): Promise<T>;
   kill(pid: number, startTime: string | null): void;

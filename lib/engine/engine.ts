@@ -9,7 +9,6 @@
 
 import {
   type ActionSite,
-  type EngineEvent,
   listOf,
   runCondition,
   type RunnerContext,
@@ -17,6 +16,7 @@ import {
   runStep,
 } from "./action_runner.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
+import type { EventBody } from "../core/protocol.ts";
 import { Attacher, type AttachSpec } from "./attacher.ts";
 import { HamError } from "../core/errors.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
@@ -68,7 +68,7 @@ export interface EngineOptions {
   clock: Clock;
   log: Logger;
   /** Receives every event (for the event stream). */
-  emit?: (ev: EngineEvent) => void;
+  emit?: (ev: EventBody) => void;
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
 }
@@ -89,7 +89,7 @@ export class Engine implements RunnerContext {
   readonly clock: Clock;
   readonly log: Logger;
   #store: Store;
-  #emit: (ev: EngineEvent) => void;
+  #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
   #monitors = new Map<string, Monitor>();
   #lanes = new Lanes();
@@ -126,7 +126,7 @@ export class Engine implements RunnerContext {
       log: this.log,
       commit: (bodies: RecordBody[]) => this.#store.commit(bodies),
       record: (bodies: RecordBody[]) => this.record(bodies),
-      emit: (ev: EngineEvent) => this.emit(ev),
+      emit: (ev: EventBody) => this.emit(ev),
       fire: (ev: EntityEvent) => this.fire(ev),
       track: <T>(p: Promise<T>): Promise<T> => this.#track(p),
       kill: (pid: number, startTime: string | null) => this.#kill(pid, startTime),
@@ -173,7 +173,7 @@ export class Engine implements RunnerContext {
   }
 
   /** Passes an event to the event stream. */
-  emit(ev: EngineEvent): void {
+  emit(ev: EventBody): void {
     this.#emit(ev);
   }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { EngineEvent } from "./action_runner.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { periodEnd, tick } from "../core/heartbeat.ts";
 import type { HamState } from "../core/model.ts";
@@ -18,7 +18,7 @@ export interface HeartbeatContext {
   readonly clock: Clock;
   readonly stopped: boolean;
   record(bodies: RecordBody[]): void;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   fire(ev: EntityEvent): Promise<void>;
   track<T>(p: Promise<T>): Promise<T>;
 }

@@ -18,6 +18,7 @@ import {
   spawnEntity,
   type SpawnOptions,
 } from "../os/spawner.ts";
+import type { OutputPipes } from "../os/entity_output.ts";
 
 /** A running process the engine watches, started elsewhere. */
 export interface WatchHandle {
@@ -73,9 +74,13 @@ export const systemClock: Clock = {
 };
 
 /** The real process effects, over a {@linkcode ProcessWatcher}. */
-export function realProcessOps(watcher: ProcessWatcher, selfPid = Deno.pid): ProcessOps {
+export function realProcessOps(
+  watcher: ProcessWatcher,
+  selfPid = Deno.pid,
+  output?: (entity: string) => OutputPipes | null,
+): ProcessOps {
   return {
-    spawn: spawnEntity,
+    spawn: (argv, opts) => spawnEntity(argv, { ...opts, output: output?.(opts.entity) ?? null }),
     run: runCommand,
     describe(pid) {
       const startTime = processStartTime(pid);

@@ -6,7 +6,9 @@
  * @module
  */
 
-import type { ActionSite, EngineEvent } from "./action_runner.ts";
+import type { ActionSite } from "./action_runner.ts";
+import type { EventBody } from "../core/protocol.ts";
+
 import type { EntityEvent } from "../core/dispatch.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { Logger } from "../os/logger.ts";
@@ -28,7 +30,7 @@ export interface RestartContext {
   readonly stopped: boolean;
   readonly haltSignal: AbortSignal;
   record(bodies: RecordBody[]): void;
-  emit(ev: EngineEvent): void;
+  emit(ev: EventBody): void;
   fire(ev: EntityEvent): Promise<void>;
   track<T>(p: Promise<T>): Promise<T>;
   /** Selects an event's lists now; the returned function dispatches them. */

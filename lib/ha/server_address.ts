@@ -21,15 +21,16 @@ export function addressOf(conn: Deno.Conn): ServerAddress {
   throw new HamError("EINVAL", `Cannot tell how to reconnect to a ${addr.transport} address`);
 }
 
+/** `Deno.connect` for either kind of address (its TCP and Unix forms are two overloads). */
+const connect = Deno.connect as (address: ServerAddress) => Promise<Deno.Conn>;
+
 /** Connects to `address`, retrying for up to `waitMs` while nothing listens there. */
 export async function connectTo(address: ServerAddress, waitMs: number): Promise<Deno.Conn> {
   const end = Date.now() + waitMs;
   let delay = 5;
   for (;;) {
     try {
-      return address.transport === "unix"
-        ? await Deno.connect(address)
-        : await Deno.connect(address);
+      return await connect(address);
     } catch (err) {
       const left = end - Date.now();
       if (!isNotListening(err) || left <= 0) throw err;

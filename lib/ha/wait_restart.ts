@@ -6,7 +6,7 @@
  */
 
 import { connect, type Ham } from "../client/ham.ts";
-import type { WaitResult } from "../core/requests.ts";
+import type { WaitResult } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Options of {@linkcode waitForRestart}. */

@@ -15,19 +15,40 @@
 
 import { HamError } from "../core/errors.ts";
 
-/** System call numbers on Linux x86-64. */
-export const SYS = {
-  pidfd_send_signal: 424,
-  pidfd_open: 434,
-  getdents64: 217,
+/** The architectures ham runs on (`Deno.build.arch`). */
+export type Arch = "x86_64" | "aarch64";
+
+/**
+ * System call numbers and `open()` flags per architecture. The pidfd calls are numbered
+ * alike everywhere (they came after the numbering was unified); `getdents64` and
+ * `O_DIRECTORY` differ between x86-64 and arm64 (the generic table).
+ */
+export const ARCH_CONSTANTS = {
+  x86_64: {
+    sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 217 },
+    open: { O_RDONLY: 0, O_DIRECTORY: 0o200000, O_CLOEXEC: 0o2000000 },
+  },
+  aarch64: {
+    sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 61 },
+    open: { O_RDONLY: 0, O_DIRECTORY: 0o40000, O_CLOEXEC: 0o2000000 },
+  },
 } as const;
 
-/** `open()` flags (Linux x86-64). */
-export const OPEN = {
-  O_RDONLY: 0,
-  O_DIRECTORY: 0o200000,
-  O_CLOEXEC: 0o2000000,
-} as const;
+/**
+ * The constants of `arch`: x86-64 has its own table; arm64 and the other newer
+ * architectures (riscv64, loongarch64) share the generic one.
+ */
+export function archConstants(arch: string): (typeof ARCH_CONSTANTS)[Arch] {
+  return arch === "x86_64" ? ARCH_CONSTANTS.x86_64 : ARCH_CONSTANTS.aarch64;
+}
+
+const HERE = archConstants(Deno.build.arch);
+
+/** System call numbers of this machine's architecture. */
+export const SYS = HERE.sys;
+
+/** `open()` flags of this machine's architecture. */
+export const OPEN = HERE.open;
 
 /** `waitid()` id types and options, and the `prctl()` option ham uses. */
 export const WAIT = {
@@ -38,10 +59,10 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
-/** `RLIMIT_NOFILE`, the resource of the descriptor limit (the same on every Linux ABI ham runs on). */
+/** `RLIMIT_NOFILE`, the resource of the descriptor limit (the same on x86-64 and arm64). */
 export const RLIMIT_NOFILE = 7;
 
-/** The errno values ham tells apart (Linux x86-64). */
+/** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
   EPERM: 1,
   ESRCH: 3,
@@ -49,6 +70,7 @@ export const ERRNO = {
   ECHILD: 10,
   EAGAIN: 11,
   EACCES: 13,
+  EEXIST: 17,
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
@@ -71,6 +93,7 @@ const SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -104,6 +127,8 @@ export interface Libc {
   getrlimit(resource: number, rlim: Uint8Array): number;
   /** `setrlimit(resource, rlim)`. */
   setrlimit(resource: number, rlim: Uint8Array): number;
+  /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
+  mkfifo(path: Uint8Array, mode: number): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -133,6 +158,7 @@ function load(): Libc | null {
       kill: (pid, sig) => s.kill(pid, sig),
       getrlimit: (resource, rlim) => s.getrlimit(resource, rlim),
       setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
+      mkfifo: (path, mode) => s.mkfifo(path, mode),
     };
   } catch {
     loaded = null;

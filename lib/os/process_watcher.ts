@@ -99,6 +99,8 @@ export class ProcessWatcher {
   readonly mode: "pidfd" | "proc-poll";
   #lib: Libc | null;
   #entries = new Map<number, Entry>();
+  /** Pidfds opened earlier (by a Guardian as it mirrored), by pid, for the first watch. */
+  #adopted = new Map<number, { fd: number; startTime: string }>();
   #poller: PidfdPoller<Entry> | ProcPoller<Entry>;
   /** In pidfd mode, the `/proc` poller of processes watched while out of descriptors. */
   #fallback: ProcPoller<Entry> | null = null;
@@ -152,6 +154,25 @@ export class ProcessWatcher {
     return { pid, exited: promise, cancel: () => this.#cancel(watched, watcher) };
   }
 
+  /**
+   * Takes a pidfd opened earlier on `pid`, whose process had `startTime` when it was opened
+   * (a Guardian opens one for each monitored process as it mirrors the journal). The next
+   * {@linkcode watch} of `pid` with that start time uses it without any system call: a
+   * pidfd refers to its process for good, so a process that died since is reported at once
+   * by the poll, never confused with a new process on the same pid. The watcher owns `fd`.
+   */
+  adopt(pid: number, fd: number, startTime: string): void {
+    const old = this.#adopted.get(pid);
+    if (old !== undefined) this.#lib?.close(old.fd);
+    this.#adopted.set(pid, { fd, startTime });
+  }
+
+  /** Closes the adopted pidfds no watch has used. */
+  dropAdopted(): void {
+    for (const { fd } of this.#adopted.values()) this.#lib?.close(fd);
+    this.#adopted.clear();
+  }
+
   /** True while `pid` is watched (so a reaper must leave its status to this watcher). */
   isWatching(pid: number): boolean {
     return this.#entries.has(pid);
@@ -192,12 +213,29 @@ export class ProcessWatcher {
       for (const watcher of entry.watchers) watcher.resolve(null);
     }
     this.#entries.clear();
+    this.dropAdopted();
     await this.#poller.close();
     await this.#fallback?.close();
   }
 
   /** Starts watching a live process with that start time (when given). */
   #open(pid: number, startTime: string | null): Entry {
+    const adopted = this.#adopted.get(pid);
+    if (adopted !== undefined && this.mode === "pidfd") {
+      this.#adopted.delete(pid);
+      if (startTime === null || startTime === adopted.startTime) {
+        const { fd } = adopted;
+        const entry = { pid, fd, startTime: adopted.startTime, watchers: new Set<Watcher>() };
+        try {
+          this.#poller.add(entry);
+        } catch (err) {
+          this.#lib!.close(fd);
+          throw err;
+        }
+        return entry;
+      }
+      this.#lib!.close(adopted.fd);
+    }
     // Open the pidfd first: the stat then describes the process the pidfd refers to.
     const fd = this.mode === "pidfd" ? this.#openPidfd(pid) : -1;
     let entry: Entry;

@@ -18,9 +18,6 @@ export const DAEMON_PERMISSIONS = [
   "--allow-sys",
 ];
 
-/** Deno permissions of the `hamctl` role. */
-export const CLIENT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
-
 /**
  * The argv prefix that starts the program: `deno run <perms> <main>` when running from
  * source or a bundle, the executable alone when compiled with `deno compile`.

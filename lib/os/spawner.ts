@@ -12,6 +12,7 @@ import { HamError } from "../core/errors.ts";
 import type { ExitStatus } from "../core/model.ts";
 import { childrenOf, processStartTime, processStat, readEnviron } from "./proc.ts";
 import { readDirNames } from "./proc_fs.ts";
+import type { OutputPipes } from "./entity_output.ts";
 
 /** A process the HAM started. */
 export interface SpawnedProcess {
@@ -27,6 +28,8 @@ export interface SpawnOptions {
   spawnId: string;
   cwd: string | null;
   env: Record<string, string> | null;
+  /** FIFOs for its stdout and stderr (see `entity_output.ts`). @default the HAM's own */
+  output?: OutputPipes | null;
 }
 
 /**
@@ -71,7 +74,9 @@ function spawnError(argv: string[], err: unknown): HamError {
 /** Starts an entity process. Throws a {@linkcode HamError} when it cannot be started. */
 export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess {
   const env = { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId };
-  const child = spawnChild(argv, env, opts.cwd);
+  const child = opts.output
+    ? spawnRedirected(argv, env, opts.cwd, opts.output)
+    : spawnChild(argv, env, opts.cwd);
   denoChildren.add(child.pid);
   let startTime: string | null = null;
   try {
@@ -87,6 +92,47 @@ export async function runCommand(
   cwd: string | null,
 ): Promise<ExitStatus> {
   return toExit(await register(spawnChild(argv, env, cwd)));
+}
+
+/**
+ * The shell that opens the output FIFOs read-write and becomes the command (`exec`: the
+ * pid is the command's). Read-write, so that the open never waits for a reader and a write
+ * never gets EPIPE while no HAM reads.
+ */
+const REDIRECT = 'o=$1 e=$2; shift 2; exec "$@" 1<>"$o" 2<>"$e"';
+
+/** Starts `argv` with its stdout and stderr into `output`'s FIFOs. */
+function spawnRedirected(
+  argv: string[],
+  env: Record<string, string>,
+  cwd: string | null,
+  output: OutputPipes,
+): Deno.ChildProcess {
+  // The shell would start anyway and fail later: say at once that the command is missing.
+  checkExecutable(argv[0], cwd, env.PATH ?? Deno.env.get("PATH") ?? "/usr/bin:/bin");
+  return spawnChild(
+    ["/bin/sh", "-c", REDIRECT, "sh", output.stdout, output.stderr, ...argv],
+    env,
+    cwd,
+  );
+}
+
+/** Throws ENOENT or EPERM as spawning `command` directly would. */
+function checkExecutable(command: string, cwd: string | null, path: string): void {
+  const candidates = command.includes("/")
+    ? [command.startsWith("/") || cwd === null ? command : `${cwd}/${command}`]
+    : path.split(":").filter((d) => d !== "").map((d) => `${d}/${command}`);
+  let denied = false;
+  for (const file of candidates) {
+    try {
+      const st = Deno.statSync(file);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return;
+      denied = true;
+    } catch { /* not there */ }
+  }
+  throw denied
+    ? new HamError("EPERM", `Cannot spawn "${command}": permission denied`)
+    : new HamError("ENOENT", `Cannot spawn "${command}": no such file`);
 }
 
 /** Starts `argv` with no stdin and the HAM's stdout and stderr. */

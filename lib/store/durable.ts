@@ -2,8 +2,9 @@
  * Whole-file writes that are atomic, or atomic and durable (skalibs' `openwritenclose`
  * and its `_sync` variant).
  *
- * - {@linkcode writeFileAtomic}: temp file in the same directory, then rename. Readers see
- *   the old content or the new one, never a mix; after a power cut either may be there.
+ * - {@linkcode writeFileAtomic} (and {@linkcode writeFileAtomicSync}): temp file in the same
+ *   directory, then rename. Readers see the old content or the new one, never a mix; after a
+ *   power cut either may be there.
  * - {@linkcode writeFileDurable}: temp file, fsync it, rename, fsync the directory. Once it
  *   resolves the new content survives a power cut.
  *
@@ -19,7 +20,14 @@ let tempCounter = 0;
 /** The temporary name used while writing `path`: same directory, ends in `.tmp`. */
 export function tempPathFor(path: string): string {
   tempCounter = (tempCounter + 1) % 1_000_000;
-  return join(dirname(path), `.${basename(path)}.${Deno.pid}-${tempCounter}.tmp`);
+  // At most 100 bytes of the name, so that the temp name of a 255-byte name fits too (the
+  // pid and counter keep it unique).
+  let name = "";
+  for (const ch of basename(path)) {
+    if (encoder.encode(name + ch).length > 100) break;
+    name += ch;
+  }
+  return join(dirname(path), `.${name}.${Deno.pid}-${tempCounter}.tmp`);
 }
 
 /**
@@ -78,6 +86,25 @@ async function writeTemp(path: string, data: Uint8Array | string, sync: boolean)
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await writeTemp(path, data, false);
+}
+
+/**
+ * Synchronous {@linkcode writeFileAtomic}, for state written from a timer or on close that
+ * must not interleave with other work.
+ *
+ * @throws {HamError} ENOSPC when the disk is full, EIO for other failures.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
+  const tmp = tempPathFor(path);
+  try {
+    Deno.writeFileSync(tmp, toBytes(data), { createNew: true, mode: 0o644 });
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* never created */ }
+    throw fileError("Cannot write", path, err);
+  }
 }
 
 /**

@@ -5,18 +5,21 @@
  * reading only the new bytes of the segment being written. It never writes, cuts or
  * removes a file: the HAM owns them.
  *
- * The copy is not what a takeover trusts (that replays the files again through
- * `StateStore.open`); it keeps the state warm, shows the journal stays readable, and tells
- * how far behind the Guardian was.
+ * At a takeover, {@linkcode JournalTail.handOver} catches it up to the end of the journal
+ * and hands it over as a finished replay (`StateStore.fromReplay`), so the new HAM does not
+ * read and replay the files again; when the end of the journal needs the replay's
+ * judgement (a torn or bad record to cut), it hands over nothing and the files are replayed.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal.ts";
+import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";
 import type { HamState } from "../core/model.ts";
-import { applyRecord } from "../core/reducer.ts";
-import { replaySync, type StoreLog } from "./state_store.ts";
+import { applyRecord, touchedEntities } from "../core/reducer.ts";
+import { listSnapshotsSync } from "./snapshot.ts";
+import { type Replay, replaySync, type StoreLog } from "./replay.ts";
+import type { StateTables } from "./state_tables.ts";
 
 /** Options of {@linkcode JournalTail.open}. */
 export interface JournalTailOptions {
@@ -88,6 +91,10 @@ export class JournalTail {
   readonly dir: string;
   #log: StoreLog;
   #state!: HamState;
+  /** The state tables of `#state`, touched as records are applied (for a takeover). */
+  #tables!: StateTables;
+  /** The seq of the snapshot the copy was last rebuilt from. */
+  #snapshotSeq = 0;
   /** The segment being read, or null when there was no journal yet. */
   #segment: Segment | null = null;
   /** Bytes of `#segment` already applied. */
@@ -98,6 +105,8 @@ export class JournalTail {
   #watcher: Deno.FsWatcher | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** The entities records touched since {@linkcode drainTouched}; null: all of them. */
+  #touched: Set<string> | null = null;
 
   private constructor(dir: string, options: JournalTailOptions) {
     this.dir = dir;
@@ -147,7 +156,12 @@ export class JournalTail {
       const bytes = readFrom(this.#segment.path, this.#offset);
       if (bytes === null) return this.#reload(before);
       const scan = scanFrames(bytes, this.#state.seq + 1);
-      for (const r of scan.records) applyRecord(this.#state, r);
+      for (const r of scan.records) {
+        applyRecord(this.#state, r);
+        const touched = touchedEntities(r);
+        this.#tables.touch(touched);
+        if (this.#touched) { for (const name of touched) this.#touched.add(name); }
+      }
       this.#offset += scan.end;
       if (scan.error && !incomplete(scan.error)) return this.#badFrame(scan.error, before);
       if (!next) return this.#state.seq - before;
@@ -155,6 +169,16 @@ export class JournalTail {
       this.#segment = next;
       this.#offset = 0;
     }
+  }
+
+  /**
+   * The names of the entities the records applied since the last call touched, or null
+   * when the copy was rebuilt meanwhile (every entity may have changed).
+   */
+  drainTouched(): Set<string> | null {
+    const touched = this.#touched;
+    this.#touched = new Set();
+    return touched;
   }
 
   /**
@@ -209,6 +233,43 @@ export class JournalTail {
     this.#watcher = null;
   }
 
+  /**
+   * For a takeover, once the HAM is gone and its lock is held: stops following, catches up
+   * to the end of the journal and returns the copy as a finished replay (the same state
+   * and tables, through the same reducer, that replaying the files again would build), for
+   * `StateStore.fromReplay`. Null when the files need the full replay: a torn or bad
+   * record to cut, no journal.
+   */
+  handOver(): Replay | null {
+    this.close();
+    try {
+      this.catchUp();
+    } catch {
+      return null;
+    }
+    if (this.#stuckAt !== null || this.#segment === null) return null;
+    const segments = listSegmentsSync(this.dir);
+    const newest = segments.at(-1);
+    if (newest?.path !== this.#segment.path || newest.size !== this.#offset) return null;
+    // The newest snapshot, even if taken after the copy's own base: the new HAM's
+    // compactions keep it (with the journal after it) as their fallback.
+    const snapshotSeq = Math.max(this.#snapshotSeq, listSnapshotsSync(this.dir).at(-1)?.seq ?? 0);
+    if (snapshotSeq > this.#state.seq) return null;
+    let sizeBytes = 0;
+    for (const [i, seg] of segments.entries()) {
+      const next = segments[i + 1];
+      if (!next || next.firstSeq > snapshotSeq + 1) sizeBytes += seg.size;
+    }
+    const report = {
+      snapshotSeq,
+      replayed: this.#state.seq - snapshotSeq,
+      tornBytes: 0,
+      lostRecords: 0,
+    };
+    const newestEnd = { path: newest.path, offset: this.#offset };
+    return { state: this.#state, tables: this.#tables, report, sizeBytes, newestEnd };
+  }
+
   /** Same as {@linkcode close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
@@ -245,9 +306,12 @@ export class JournalTail {
         offset = scan?.end ?? 0;
       }
       try {
-        const { state } = replaySync(this.dir, { upToSeq: end, log: this.#log });
+        const { state, tables, report } = replaySync(this.dir, { upToSeq: end, log: this.#log });
         if (newest === null || state.seq === end) {
           this.#state = state;
+          this.#tables = tables;
+          this.#snapshotSeq = report.snapshotSeq;
+          this.#touched = null;
           this.#segment = newest;
           this.#offset = offset;
           this.#reloads++;

@@ -1,14 +1,22 @@
 import assert from "node:assert/strict";
 import { hamctl, parseHamctl } from "../../cli/hamctl.ts";
+import type { WireRequest } from "../../lib/core/protocol.ts";
+import { decodeRequest } from "../../lib/core/request_decoder.ts";
 
 const D = "/tmp/ham-test-dir";
 
-/** The request `hamctl --state-dir D ARGS...` would send. */
-async function request(...args: string[]): Promise<Record<string, unknown>> {
+/**
+ * The request `hamctl --state-dir D ARGS...` would send. It goes through the HAM's own
+ * decoder, so a request the HAM would refuse fails the test that made it.
+ */
+async function request(...args: string[]): Promise<WireRequest> {
   const inv = await parseHamctl(["--state-dir", D, ...args]);
   assert.equal(inv.kind, "run");
-  assert.equal(inv.kind === "run" && inv.stateDir, D);
-  return inv.kind === "run" ? inv.command.request : {};
+  assert.ok(inv.kind === "run");
+  assert.equal(inv.stateDir, D);
+  const decoded = decodeRequest(JSON.stringify({ id: 1, ...inv.command.request }));
+  assert.equal(decoded.op, inv.command.request.op);
+  return inv.command.request;
 }
 
 const attachBase = { op: "attach", cwd: null, env: null, flags: 0, heartbeat: null };
@@ -127,8 +135,6 @@ const FORMS: [string[], Record<string, unknown>][] = [
     ...actionBase("web/death/note"),
     kind: "log",
     message: "web died",
-    prefix: true,
-    verbosity: 1,
   }],
   [["action", "web/death/n2", "log", "--message", "x", "--verbosity", "3", "--no-prefix"], {
     ...actionBase("web/death/n2"),
@@ -153,6 +159,11 @@ const FORMS: [string[], Record<string, unknown>][] = [
     kind: "waitfor",
     delayMs: 60000,
     pathname: "/run/web.sock",
+  }],
+  [["action", "web/death/term", "signal"], {
+    ...actionBase("web/death/term"),
+    kind: "signal",
+    pid: null,
   }],
   [["action", "web/death/kill", "signal", "--signal", "TERM"], {
     ...actionBase("web/death/kill"),
@@ -212,8 +223,6 @@ const FORMS: [string[], Record<string, unknown>][] = [
     name: "note",
     kind: "log",
     message: "restart failed",
-    prefix: true,
-    verbosity: 1,
   }],
   [["action-fail", R, "tell", "notify", "--channel", "ops", "--code=-1"], {
     op: "action-fail",

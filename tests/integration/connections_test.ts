@@ -38,7 +38,7 @@ Deno.test("ham serves 1,000 concurrent clients beside a slowloris and a flood", 
     }
     equal(clients.length, 1000);
     const pongs = await deadline(
-      Promise.all(clients.map((c) => c.request<{ pong: boolean }>("ping"))),
+      Promise.all(clients.map((c) => c.request("ping"))),
       30_000,
       "1,000 pings",
     );

@@ -8,7 +8,7 @@
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { connect, type Ham } from "../../lib/client/ham.ts";
-import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 import { BIN, deadline, HamProcess } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

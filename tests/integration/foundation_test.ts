@@ -11,11 +11,12 @@ import {
 } from "node:assert/strict";
 import { waitForPath } from "../../lib/os/path_waiter.ts";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
+import type { WaitFor } from "../../lib/core/protocol.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** Runs `cause`, then waits (event-driven) until the entity reaches `what` because of it. */
-async function because(ham: HamProcess, entity: string, what: string, cause: () => void) {
+async function because(ham: HamProcess, entity: string, what: WaitFor, cause: () => void) {
   const since = await ham.seq();
   cause();
   return await ham.waitEvent(entity, what, since);

@@ -5,6 +5,7 @@
 
 import {
   deepEqual as assertEquals,
+  match as assertMatch,
   notEqual as assertNotEquals,
   ok as assert,
 } from "node:assert/strict";
@@ -76,6 +77,10 @@ Deno.test(
     assertNotEquals(w1.pid, before.entities[1].pid);
     assertEquals([w1.restarts, w1.deaths], [1, 1]);
     assert(ham.log().includes("took over from HAM"));
+    // Hot standby: the state handed over from the live copy, the processes watched by the
+    // pidfds the Guardian opened while mirroring.
+    assertMatch(ham.log(), /took over from HAM .*\(state from the live copy /);
+    assertMatch(ham.log(), /taking over \(\d+ processes watched ahead by pidfd\)/);
   },
 );
 

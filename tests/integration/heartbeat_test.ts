@@ -9,7 +9,7 @@
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { HamClient } from "../../lib/client/client.ts";
 import { connect } from "../../lib/client/ham.ts";
-import type { HamEvent } from "../../lib/core/requests.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, BIN, deadline, HamProcess } from "../support/ham_process.ts";
 
@@ -119,7 +119,7 @@ async function statusUntil(
   return await deadline(
     (async () => {
       for (;;) {
-        const e = await client.request<EntityView>("status", { path: name });
+        const e = await client.request("status", { path: name }) as EntityView;
         if (pred(e)) return e;
         await new Promise((r) => setTimeout(r, 20));
       }

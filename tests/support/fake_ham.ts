@@ -2,10 +2,16 @@
  * A tiny fake HAM for client tests: listens on `<tmp>/ham.sock`, answers `hello`, records
  * every request, and lets each test script the rest (answers, errors, pushes, raw bytes).
  *
+ * Every request line goes through the HAM's own `decodeRequest` first: a request the real
+ * HAM would refuse is answered with the error the real HAM would send, and closing the
+ * fake then throws, so a client that drifts from the protocol fails its tests.
+ *
  * @module
  */
 
-import { PROTOCOL_VERSION } from "../../lib/core/protocol.ts";
+import { PROTOCOL_VERSION, type Push, type Request } from "../../lib/core/protocol.ts";
+import { decodeRequest } from "../../lib/core/request_decoder.ts";
+import { toHamError } from "../../lib/core/errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,8 +39,8 @@ export class FakeConn {
     return this.raw(JSON.stringify({ id, ok: false, error: { code, message } }) + "\n");
   }
 
-  /** Pushes a line. */
-  push(value: unknown): Promise<void> {
+  /** Pushes a line (anything, so tests can push what the contract does not allow). */
+  push(value: Push | Record<string, unknown>): Promise<void> {
     return this.raw(JSON.stringify({ push: value }) + "\n");
   }
 
@@ -49,13 +55,19 @@ export class FakeConn {
 /** A request as received. */
 export type FakeRequest = { id: number; op: string } & Record<string, unknown>;
 
-/** How the fake answers: called for every request but `hello`. */
-export type Responder = (req: FakeRequest, conn: FakeConn) => void | Promise<void>;
+/** How the fake answers: called for every request but `hello` that the HAM would accept. */
+export type Responder = (
+  req: FakeRequest,
+  conn: FakeConn,
+  decoded: Request,
+) => void | Promise<void>;
 
 /** Options of {@linkcode startFakeHam}. */
 export interface FakeHamOptions {
   /** The protocol version the fake claims in hello. @default {PROTOCOL_VERSION} */
   version?: number;
+  /** Do not fail on close because of requests the HAM would refuse (tests of bad input). */
+  allowRefused?: boolean;
 }
 
 /** A running fake HAM; dispose of it to stop it and remove its directory. */
@@ -64,6 +76,8 @@ export interface FakeHam extends AsyncDisposable {
   stateDir: string;
   /** Every request received, `hello` included, in order. */
   requests: FakeRequest[];
+  /** The requests the HAM's decoder refused, with its error message. */
+  refused: { line: string; error: string }[];
   /** Stops listening and closes every connection. */
   close(): Promise<void>;
 }
@@ -76,6 +90,7 @@ export async function startFakeHam(
   const stateDir = await Deno.makeTempDir({ prefix: "ham-fake-" });
   const listener = Deno.listen({ transport: "unix", path: `${stateDir}/ham.sock` });
   const requests: FakeRequest[] = [];
+  const refused: { line: string; error: string }[] = [];
   const conns = new Set<FakeConn>();
   const loops: Promise<void>[] = [];
 
@@ -91,6 +106,15 @@ export async function startFakeHam(
         for (const line of lines) {
           const req = JSON.parse(line) as FakeRequest;
           requests.push(req);
+          let decoded: Request;
+          try {
+            decoded = decodeRequest(line);
+          } catch (err) {
+            const e = toHamError(err, "EPROTO");
+            refused.push({ line, error: `${e.code}: ${e.message}` });
+            await conn.fail(req.id, e.code, e.message);
+            continue;
+          }
           if (req.op === "hello") {
             await conn.reply(req.id, {
               version: opts.version ?? PROTOCOL_VERSION,
@@ -98,7 +122,7 @@ export async function startFakeHam(
               guardianPid: null,
             });
           } else {
-            await respond(req, conn);
+            await respond(req, conn, decoded);
           }
         }
       }
@@ -121,6 +145,13 @@ export async function startFakeHam(
     await accepting;
     await Promise.all(loops);
     await Deno.remove(stateDir, { recursive: true });
+    if (refused.length > 0 && !opts.allowRefused) {
+      throw new Error(
+        `The fake HAM got requests the HAM would refuse:\n${
+          refused.map((r) => `  ${r.error}: ${r.line}`).join("\n")
+        }`,
+      );
+    }
   };
-  return { stateDir, requests, close, [Symbol.asyncDispose]: close };
+  return { stateDir, requests, refused, close, [Symbol.asyncDispose]: close };
 }

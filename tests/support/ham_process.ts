@@ -9,7 +9,7 @@
  */
 
 import { HamClient } from "../../lib/client/client.ts";
-import type { HamEvent } from "../../lib/daemon/event_hub.ts";
+import type { HamEvent, WaitFor, WaitResult } from "../../lib/core/protocol.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { isAlive } from "../../lib/os/proc.ts";
 import { socketPath } from "../../lib/os/state_dir.ts";
@@ -225,7 +225,7 @@ export class HamProcess implements AsyncDisposable {
   /** The whole status, as `hamctl status --json` prints it. */
   async status(): Promise<HamView> {
     await using c = await this.client();
-    return await c.request<HamView>("status", { path: null });
+    return await c.request("status", { path: null }) as HamView;
   }
 
   /** Sends `signal` to the HAM serving now; returns its pid. */
@@ -298,8 +298,8 @@ export class HamProcess implements AsyncDisposable {
   /** The sequence number the next event will get. */
   async seq(): Promise<number> {
     await using c = await this.client();
-    const r = await c.request<{ next: number }>("events", { since: 0, limit: 1 });
-    const all = await c.request<{ next: number }>("events", { since: r.next, limit: 100_000 });
+    const r = await c.request("events", { since: 0, limit: 1 });
+    const all = await c.request("events", { since: r.next, limit: 100_000 });
     return all.next;
   }
 
@@ -309,10 +309,10 @@ export class HamProcess implements AsyncDisposable {
    */
   async waitEvent(
     entity: string,
-    what: string,
+    what: WaitFor,
     since: number,
     timeoutMs = 10_000,
-  ): Promise<unknown> {
+  ): Promise<WaitResult> {
     await using c = await this.client();
     return await c.request("wait", { entity, for: what, since, timeoutMs }, {
       timeoutMs: timeoutMs + 2000,

@@ -79,13 +79,13 @@ Deno.test("HamClient.request() matches concurrent answers by id when they come o
   await using ham = await startFakeHam(async (req, conn) => {
     held.push({ id: req.id, n: req.to });
     if (held.length < 3) return;
-    for (const h of held.reverse()) await conn.reply(h.id, { n: h.n });
+    for (const h of held.reverse()) await conn.reply(h.id, { entity: "x", from: 0, to: h.n });
   });
   await using client = await HamClient.connect({ stateDir: ham.stateDir });
   const answers = await Promise.all(
-    [1, 2, 3].map((n) => client.request<{ n: number }>("state", { entity: "x", to: n })),
+    [1, 2, 3].map((n) => client.request("state", { entity: "x", to: n })),
   );
-  assert.deepEqual(answers.map((a) => a.n), [1, 2, 3]);
+  assert.deepEqual(answers.map((a) => a.to), [1, 2, 3]);
   assert.deepEqual(new Set(ham.requests.slice(1).map((r) => r.id)).size, 3);
 });
 
@@ -108,8 +108,8 @@ Deno.test("HamClient frames lines split across writes and several lines in one w
 
 Deno.test("HamClient.pushes() gives each iterator every push and ends with the connection", async () => {
   await using ham = await startFakeHam(async (req, conn) => {
-    await conn.push({ type: "reattach" });
-    await conn.reply(req.id, {});
+    await conn.push({ type: "stopping" });
+    await conn.reply(req.id, { pong: true });
     conn.close();
   });
   const client = await HamClient.connect({ stateDir: ham.stateDir });
@@ -118,8 +118,8 @@ Deno.test("HamClient.pushes() gives each iterator every push and ends with the c
   await client.request("ping");
   const seen: unknown[] = [];
   for await (const p of first) seen.push(p);
-  assert.deepEqual(seen, [{ type: "reattach" }]);
-  assert.deepEqual((await second.next()).value, { type: "reattach" });
+  assert.deepEqual(seen, [{ type: "stopping" }]);
+  assert.deepEqual((await second.next()).value, { type: "stopping" });
   assert.deepEqual((await second.next()).done, true);
   await client.closed;
 });

@@ -95,31 +95,6 @@ Deno.test("Ham sends one request per connection-level call", async () => {
   ]);
 });
 
-Deno.test("Ham.attachSelf() renews the attachment when the HAM pushes reattach", async () => {
-  let selfAttaches = 0;
-  const renewed = Promise.withResolvers<void>();
-  await using fake = await startFakeHam(async (req, conn) => {
-    await conn.reply(req.id, answer(req));
-    if (req.op !== "attach-self") return;
-    if (++selfAttaches === 1) await conn.push({ type: "reattach" });
-    else renewed.resolve();
-  });
-  await using ham = await connect({ stateDir: fake.stateDir });
-  await ham.attachSelf("me", { heartbeat: { periodMs: 1000, low: 1, high: 2 } });
-  await within(renewed.promise, "the renewed attach-self");
-  const attaches = fake.requests.filter((r) => r.op === "attach-self").map(body);
-  const expected = {
-    op: "attach-self",
-    entity: "me",
-    pid: Deno.pid,
-    heartbeat: { periodMs: 1000, low: 1, high: 2 },
-    flags: 0,
-  };
-  assert.deepEqual(attaches, [expected, expected]);
-  await ham.detachSelf("me");
-  assert.deepEqual(body(fake.requests.at(-1)!), { op: "detach-self", entity: "me" });
-});
-
 Deno.test("Ham.subscribe() yields the events pushed after subscribing", async () => {
   const ev = { seq: 1, at: 0, type: "death", entity: "web" };
   await using fake = await startFakeHam(async (req, conn) => {

@@ -141,8 +141,6 @@ Deno.test("ActionHandle adds and removes action-fail items", async () => {
       name: "note",
       kind: "log",
       message: "restart failed",
-      prefix: true,
-      verbosity: 1,
     },
     { op: "action-fail", path, name: "tell", kind: "notify", channel: "ops", code: 3, value: 4 },
     { op: "action-fail-remove", path, name: "note" },

@@ -12,11 +12,9 @@ import {
   type ConditionView,
   type EntityView,
   type HamView,
-  renderStatus,
-  statusFileName,
-  statusFiles,
   statusView,
 } from "../../../lib/core/status_view.ts";
+import { renderStatus, statusFileName, statusFiles } from "../../../lib/core/status_text.ts";
 
 const HAM = { hamPid: 100, guardianPid: 101, startedAt: Date.UTC(2026, 0, 2, 3, 4, 5) };
 const T0 = Date.UTC(2026, 0, 2, 3, 5, 0);

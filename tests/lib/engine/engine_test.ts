@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { EngineEvent } from "../../../lib/engine/action_runner.ts";
+import type { EventBody } from "../../../lib/core/protocol.ts";
 import { type AttachSpec, Engine } from "../../../lib/engine/engine.ts";
 import { HamError } from "../../../lib/core/errors.ts";
 import {
@@ -38,7 +38,7 @@ interface Harness {
   store: MemoryStore;
   tree: Tree;
   engine: Engine;
-  events: EngineEvent[];
+  events: EventBody[];
   notified: Array<{ channel: string; message: Record<string, unknown> }>;
 }
 
@@ -51,7 +51,7 @@ function setup(opts: { notifyOk?: boolean } = {}): Harness {
   const clock = new FakeClock(0);
   const procs = new FakeProcesses(clock);
   const store = new MemoryStore();
-  const events: EngineEvent[] = [];
+  const events: EventBody[] = [];
   const notified: Harness["notified"] = [];
   const engine = new Engine({
     store,

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { HamError } from "../../../lib/core/errors.ts";
 import { processStartTime, processStat } from "../../../lib/os/proc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
+import { libc, SYS } from "../../../lib/os/libc.ts";
+import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { killAndReap, startOrphans } from "../../support/orphans.ts";
 import { within } from "../../support/within.ts";
 
@@ -238,4 +240,36 @@ Deno.test("ProcessWatcher in proc-poll mode reports exits and delivers signals",
   watcher.signal(child.pid, 15);
   assert.equal((await within(child.status, "the child's exit")).signal, "SIGTERM");
   assert.deepEqual(await within(deno.exited, "the child's death"), { code: null, signal: null });
+});
+
+/** An open pidfd on `pid` (the test owns it until it hands it over). */
+function pidfdOf(pid: number): number {
+  const fd = libc().syscall(SYS.pidfd_open, pid, 0);
+  assert.ok(fd >= 0, `pidfd_open(${pid}) failed`);
+  return fd;
+}
+
+Deno.test("ProcessWatcher.watch() uses an adopted pidfd, which reports a death that came before the watch", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  const startTime = startTimeOf(child.pid);
+  watcher.adopt(child.pid, pidfdOf(child.pid), startTime);
+  child.kill("SIGKILL");
+  await child.status; // Dead and reaped by Deno: the pid names nothing now.
+  // A watch by pid alone would fail with ESRCH; the adopted pidfd still refers to it.
+  const watch = watcher.watch(child.pid, startTime, { reap: false });
+  assert.deepEqual(await within(watch.exited, "the adopted death"), { code: null, signal: null });
+});
+
+Deno.test("ProcessWatcher.watch() ignores an adopted pidfd whose start time differs and opens its own", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  await using other = spawnSleep();
+  // A pidfd on another process, under the child's pid with a start time the child lacks.
+  watcher.adopt(child.pid, pidfdOf(other.pid), "1");
+  const watch = watcher.watch(child.pid, startTimeOf(child.pid), { reap: false });
+  // Only the child dies: a watch on the other process's pidfd would never see it.
+  child.kill("SIGKILL");
+  assert.deepEqual(await within(watch.exited, "the death"), { code: null, signal: null });
+  other.kill("SIGKILL");
 });

@@ -4,6 +4,7 @@ import {
   fsyncDir,
   fsyncDirSync,
   writeFileAtomic,
+  writeFileAtomicSync,
   writeFileDurable,
 } from "../../../lib/store/durable.ts";
 
@@ -26,6 +27,28 @@ Deno.test("writeFileAtomic() replaces a file and leaves no temp file", async () 
     await writeFileAtomic(`${dir}/a.json`, new TextEncoder().encode("two"));
     assert.equal(Deno.readTextFileSync(`${dir}/a.json`), "two");
     assert.deepEqual(names(dir), ["a.json"]);
+  });
+});
+
+Deno.test("writeFileAtomicSync() replaces a file and leaves no temp file", async () => {
+  await withDir((dir) => {
+    writeFileAtomicSync(`${dir}/c`, "one");
+    writeFileAtomicSync(`${dir}/c`, "two");
+    assert.equal(Deno.readTextFileSync(`${dir}/c`), "two");
+    assert.deepEqual(names(dir), ["c"]);
+    return Promise.resolve();
+  });
+});
+
+Deno.test("writeFileAtomicSync() throws EIO and leaves no temp file when the rename fails", async () => {
+  await withDir((dir) => {
+    Deno.mkdirSync(`${dir}/d/inside`, { recursive: true });
+    assert.throws(() => writeFileAtomicSync(`${dir}/d`, "x"), (e) => {
+      assert.equal((e as { code?: string }).code, "EIO");
+      return true;
+    });
+    assert.deepEqual(names(dir), ["d"]);
+    return Promise.resolve();
   });
 });
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal.ts";
+import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal_frames.ts";
 import { JournalTail } from "../../../lib/store/journal_tail.ts";
 import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
-import { replaySync, StateStore } from "../../../lib/store/state_store.ts";
+import { StateStore } from "../../../lib/store/state_store.ts";
+import { replaySync } from "../../../lib/store/replay.ts";
 import { within } from "../../support/within.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -195,5 +196,43 @@ Deno.test("JournalTail.follow() catches up by itself when records are appended",
     await within(seen.promise, "the tail to reach seq 10");
     assert.deepEqual(tail.state, store.state);
     await store.close();
+  });
+});
+
+Deno.test("JournalTail.handOver() gives the state and store a replay of the files would, across a compaction", async () => {
+  await withDir(async (dir) => {
+    const store = await StateStore.open(dir, { compactRecords: 10 });
+    const tail = JournalTail.open(dir);
+    await commitEntities(store, 0, 12);
+    await store.compact();
+    await commitEntities(store, 12, 3);
+    tail.catchUp();
+    await commitEntities(store, 15, 2); // Not caught up yet: handOver reads them.
+    await store.close();
+    const live = tail.handOver();
+    assert.ok(live !== null);
+    const files = replaySync(dir);
+    assert.deepEqual(live.state, files.state);
+    assert.deepEqual(live.report, files.report);
+    assert.equal(live.sizeBytes, files.sizeBytes);
+    assert.deepEqual(live.newestEnd, files.newestEnd);
+    // The new HAM's store continues the journal where the files end.
+    const next = await StateStore.fromReplay(dir, live);
+    await next.commit([entity(99)]);
+    await next.close();
+    assert.equal(replaySync(dir).state.seq, 18);
+    assert.ok(replaySync(dir).state.entities.has("e99"));
+  });
+});
+
+Deno.test("JournalTail.handOver() gives nothing when the journal ends in a torn record", async () => {
+  await withDir(async (dir) => {
+    const store = await StateStore.open(dir);
+    await commitEntities(store, 0, 3);
+    await store.close();
+    const tail = JournalTail.open(dir);
+    const frame = encodeFrame({ ...entity(3), seq: 4 } as HamRecord);
+    append(listSegmentsSync(dir).at(-1)!.path, frame.subarray(0, frame.length - 2));
+    assert.equal(tail.handOver(), null);
   });
 });

@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { HamError } from "../../../lib/core/errors.ts";
 import {
   denoFileOps,
-  encodeFrame,
-  findFrames,
   Journal,
   type JournalFile,
   type JournalFileOps,
+} from "../../../lib/store/journal.ts";
+import {
+  encodeFrame,
   listSegmentsSync,
   scanFrames,
   segmentPath,
-} from "../../../lib/store/journal.ts";
+} from "../../../lib/store/journal_frames.ts";
 import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -248,16 +249,4 @@ Deno.test("Journal.append() throws ECANCELED after close()", async () => {
     await durable;
     assert.throws(() => journal.append(bodies(1)), { code: "ECANCELED" });
   });
-});
-
-Deno.test("scanFrames() stops at a bad checksum and findFrames() finds the frames after it", () => {
-  const records: HamRecord[] = [1, 2, 3].map((seq) => ({ seq, t: "verbosity", value: seq }));
-  const frames = records.map(encodeFrame);
-  frames[1][frames[1].length - 2] ^= 0xff;
-  const bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  frames.reduce((off, f) => (bytes.set(f, off), off + f.length), 0);
-  const scan = scanFrames(bytes, 1);
-  assert.deepEqual(scan, { records: [records[0]], end: frames[0].length, error: "bad checksum" });
-  assert.deepEqual(findFrames(bytes, scan.end + 1), [records[2]]);
-  assert.match(scanFrames(bytes.subarray(0, frames[0].length), 7).error!, /seq 1 where seq 7/);
 });

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { HamError } from "../../../lib/core/errors.ts";
 import { HCONDKEEPONEMPTY, HREARMAFTERRESTART } from "../../../lib/core/flags.ts";
-import {
-  denoFileOps,
-  encodeFrame,
-  type JournalFile,
-  type JournalFileOps,
-  listSegmentsSync,
-  segmentPath,
-} from "../../../lib/store/journal.ts";
+import { denoFileOps, type JournalFile, type JournalFileOps } from "../../../lib/store/journal.ts";
+import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal_frames.ts";
 import { createState, type HamState } from "../../../lib/core/model.ts";
 import type { RecordBody } from "../../../lib/core/records.ts";
 import { listSnapshotsSync, snapshotPath } from "../../../lib/store/snapshot.ts";

@@ -7,13 +7,8 @@ import {
   HREARMAFTERRESTART,
 } from "../../../lib/core/flags.ts";
 import { GLOBAL_ENTITY } from "../../../lib/core/names.ts";
-import {
-  decodeHeartbeat,
-  decodePolicy,
-  decodeRequest,
-  encodeResponse,
-  type Request,
-} from "../../../lib/core/protocol.ts";
+import { decodeHeartbeat, decodePolicy, decodeRequest } from "../../../lib/core/request_decoder.ts";
+import { encodeResponse, type Request } from "../../../lib/core/protocol.ts";
 import { DEFAULTS } from "../../../lib/core/defaults.ts";
 
 type Obj = Record<string, unknown>;
@@ -577,8 +572,8 @@ Deno.test("decodeRequest() throws EINVAL when a control or verbose command or wa
 
 Deno.test("encodeResponse() writes one line when given a result or an error", () => {
   assert.equal(
-    encodeResponse({ id: 3, ok: true, result: { a: "\n" } }),
-    '{"id":3,"ok":true,"result":{"a":"\\n"}}',
+    encodeResponse({ id: 3, ok: true, result: { path: "a\nb" } }),
+    '{"id":3,"ok":true,"result":{"path":"a\\nb"}}',
   );
   const err = new HamError("ENOENT", 'Cannot find entity "x"');
   assert.equal(

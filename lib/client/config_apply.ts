@@ -1,0 +1,61 @@
+/**
+ * Carries out a config plan over a client connection: the requests of each change in
+ * order; an error names the change, and the file, line and key it comes from.
+ *
+ * @module
+ */
+
+import type { HamClient } from "./client.ts";
+import { type Change, fromView, planApply } from "../core/config.ts";
+import { HamError, toHamError } from "../core/errors.ts";
+import type { HamView } from "../core/status_view.ts";
+import type { ConfigFile } from "../os/config_file.ts";
+
+/** Options of {@linkcode applyConfig}. */
+export interface ApplyOptions {
+  /** Remove entities and conditions the file does not have. @default false */
+  prune?: boolean;
+  /** Only plan. @default false */
+  dryRun?: boolean;
+  /** Called with each change before it is made (or, dry, instead). */
+  onChange?(change: Change): void;
+}
+
+/** A change as a line: `create web`, `update web/death`, `remove old`. */
+export function changeLine(c: Change): string {
+  return `${c.change} ${c.item}`;
+}
+
+/** Makes the HAM match `file`; returns the changes (none: it matched already). */
+export async function applyConfig(
+  client: HamClient,
+  file: ConfigFile,
+  opts: ApplyOptions = {},
+): Promise<Change[]> {
+  const view = await client.request("status", { path: null }) as HamView;
+  // Plan requests are built from checked config data; they go out as they are.
+  const send = client.request.bind(client) as (
+    op: string,
+    fields: Record<string, unknown>,
+    opts?: { timeoutMs?: number },
+  ) => Promise<unknown>;
+  const changes = planApply(fromView(view), file.entities, opts.prune ?? false);
+  for (const change of changes) {
+    opts.onChange?.(change);
+    if (opts.dryRun) continue;
+    for (const { op, tolerate, key, ...fields } of change.requests) {
+      try {
+        await send(op, fields, op === "wait" ? { timeoutMs: 35_000 } : {});
+      } catch (err) {
+        const e = toHamError(err);
+        if (tolerate?.includes(e.code)) continue;
+        const at = key ?? change.key;
+        const prefix = at.length > 0 ? file.error(at, "").message.replace(/: $/, "") : file.path;
+        throw new HamError(e.code, `${prefix}: cannot ${changeLine(change)}: ${e.message}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+  return changes;
+}

@@ -1,0 +1,684 @@
+/**
+ * Declarative configuration: the entities, conditions, actions and action-fail lists a
+ * HAM should have, read from a config file's data (`readConfig`), read from a running
+ * HAM's status (`fromView`), compared (`planApply`) and written back (`toConfigData`).
+ * Pure: the YAML text and the requests that carry a plan out are elsewhere.
+ *
+ * The file's shape (every key but `entities` optional):
+ *
+ * ```yaml
+ * entities:
+ *   web:
+ *     command: ["/usr/bin/web", "--port", "80"]   # absent: a placeholder
+ *     cwd: /srv/web
+ *     env: { MODE: prod }
+ *     keepOnDeath: false
+ *     heartbeat: { period: 1s, low: 2, high: 4 }
+ *     conditions:
+ *       death:
+ *         type: death                  # any condition type hamctl accepts
+ *         flags: [rearm]               # rearm independent nowait keep-on-empty from-set ...
+ *         from: 0                      # state conditions (numbers, or state lists with *-set)
+ *         to: 0
+ *         raise: { type: 0, class: 0, severity: 0 }   # raise conditions
+ *         actions:
+ *           restart: { kind: restart, flags: [rearm], policy: { backoff: 100ms, intensity: 5 } }
+ *           note: { kind: log, message: "web died", flags: [rearm] }
+ *           hook:
+ *             kind: execute
+ *             command: [/bin/sh, -c, "echo restarted"]
+ *             fails: { tell: { kind: notify, channel: ops, code: 1 } }
+ *   "@global": { conditions: { ... } }
+ * ```
+ *
+ * @module
+ */
+
+import { formatDuration, parseDuration } from "./duration.ts";
+import { HamError } from "./errors.ts";
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  CONDITION_TYPES,
+  type ConditionType,
+  FAIL_KINDS,
+  flagNames,
+  HREARMAFTERRESTART,
+  parseFlags,
+  signalName,
+} from "./flags.ts";
+import type { ActionParams, HeartbeatSpec } from "./model.ts";
+import { GLOBAL_ENTITY, validateEntityName, validateName } from "./names.ts";
+import { decodeHeartbeat, decodeParams } from "./request_decoder.ts";
+import type { HamView } from "./status_view.ts";
+
+/** A key path in the config data, such as `["entities", "web", "conditions", "death"]`. */
+export type KeyPath = (string | number)[];
+
+/** A config error: EINVAL with the key path of the bad value. */
+export class ConfigError extends HamError {
+  /** Where in the data. */
+  readonly key: KeyPath;
+
+  /** An error about the value at `key`. */
+  constructor(key: KeyPath, message: string) {
+    super("EINVAL", message);
+    this.name = "ConfigError";
+    this.key = key;
+  }
+}
+
+/** An action-fail item as configured. */
+export interface FailSpec {
+  name: string;
+  params: ActionParams;
+}
+
+/** An action as configured. */
+export interface ActionSpec {
+  name: string;
+  /** The flag word as the HAM keeps it (with its re-arm default applied). */
+  flags: number;
+  params: ActionParams;
+  fails: FailSpec[];
+}
+
+/** A condition as configured. */
+export interface ConditionSpec {
+  name: string;
+  type: ConditionType;
+  flags: number;
+  from: number;
+  to: number;
+  rtype: number;
+  rclass: number;
+  rseverity: number;
+  actions: ActionSpec[];
+}
+
+/** An entity as configured. */
+export interface EntitySpec {
+  name: string;
+  argv: string[] | null;
+  cwd: string | null;
+  env: Record<string, string> | null;
+  flags: number;
+  heartbeat: HeartbeatSpec | null;
+  conditions: ConditionSpec[];
+}
+
+type Obj = Record<string, unknown>;
+
+function object(v: unknown, key: KeyPath, allowed: string[]): Obj {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ConfigError(key, "Expected a mapping");
+  }
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) {
+      throw new ConfigError(
+        [...key, k],
+        `Unknown key "${k}": expected one of ${allowed.join(", ")}`,
+      );
+    }
+  }
+  return v as Obj;
+}
+
+function at<T>(key: KeyPath, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    if (err instanceof HamError) throw new ConfigError(key, err.message);
+    throw err;
+  }
+}
+
+function stringList(v: unknown, key: KeyPath): string[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === "string")) {
+    throw new ConfigError(key, "Expected a non-empty list of strings");
+  }
+  return v as string[];
+}
+
+function flags(item: "entity" | "condition" | "action", v: unknown, key: KeyPath): number {
+  if (v === undefined || v === null) return 0;
+  if (!Array.isArray(v)) throw new ConfigError(key, "Expected a list of flag names");
+  return at(key, () => parseFlags(item, v));
+}
+
+function uint(v: unknown, key: KeyPath, dflt = 0, max = 0xffffffff): number {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new ConfigError(
+      key,
+      `Invalid number ${JSON.stringify(v)}: expected an integer from 0 to ${max}`,
+    );
+  }
+  return v;
+}
+
+function dur(v: unknown, key: KeyPath): number {
+  if (typeof v !== "string" && typeof v !== "number") {
+    throw new ConfigError(key, `Invalid duration ${JSON.stringify(v)}`);
+  }
+  return at(key, () => parseDuration(v, `"${key.join(".")}"`));
+}
+
+function str(v: unknown, key: KeyPath): string {
+  if (typeof v !== "string") throw new ConfigError(key, "Expected a string");
+  return v;
+}
+
+const PARAM_KEYS: Record<ActionKind, string[]> = {
+  restart: ["command", "policy"],
+  execute: ["command"],
+  waitfor: ["delay", "path"],
+  signal: ["signal", "pid"],
+  log: ["message", "verbosity", "prefix"],
+  "heartbeat-healthy": [],
+  notify: ["channel", "code", "value"],
+};
+
+const POLICY_KEYS = ["backoff", "maxBackoff", "jitter", "intensity", "window", "cooldown"];
+
+function params(v: unknown, key: KeyPath, allowed: readonly ActionKind[], extra: string[]): {
+  o: Obj;
+  params: ActionParams;
+} {
+  const kind = (v as Obj | null)?.kind;
+  if (typeof kind !== "string" || !allowed.includes(kind as ActionKind)) {
+    throw new ConfigError(
+      [...key, "kind"],
+      `Invalid action kind ${JSON.stringify(kind)}: expected one of ${allowed.join(", ")}`,
+    );
+  }
+  const k = kind as ActionKind;
+  const o = object(v, key, ["kind", ...extra, ...PARAM_KEYS[k]]);
+  const wire: Obj = { kind: k };
+  if (o.command !== undefined) wire.argv = stringList(o.command, [...key, "command"]);
+  if (o.policy !== undefined) {
+    const pk = [...key, "policy"];
+    const p = object(o.policy, pk, POLICY_KEYS);
+    const policy: Obj = {};
+    for (
+      const [name, field] of [["backoff", "backoffMs"], ["maxBackoff", "maxBackoffMs"], [
+        "window",
+        "windowMs",
+      ], ["cooldown", "cooldownMs"]]
+    ) {
+      if (p[name] !== undefined) policy[field] = dur(p[name], [...pk, name]);
+    }
+    if (p.jitter !== undefined) policy.jitter = p.jitter;
+    if (p.intensity !== undefined) policy.intensity = p.intensity;
+    wire.policy = policy;
+  }
+  if (o.delay !== undefined) wire.delayMs = dur(o.delay, [...key, "delay"]);
+  if (o.path !== undefined) wire.pathname = o.path;
+  for (const f of ["signal", "pid", "message", "verbosity", "prefix", "channel", "code", "value"]) {
+    if (o[f] !== undefined) wire[f] = o[f];
+  }
+  return { o, params: at(key, () => decodeParams(wire, allowed)) };
+}
+
+function isDeathType(t: string): boolean {
+  return t === "death" || t === "abnormal-death";
+}
+
+function readAction(name: string, v: unknown, key: KeyPath, cond: ConditionType): ActionSpec {
+  at(key, () => validateName("action", name));
+  const { o, params: p } = params(v, key, Object.keys(ACTION_KINDS) as ActionKind[], [
+    "flags",
+    "fails",
+  ]);
+  let f = flags("action", o.flags, [...key, "flags"]);
+  if (!isDeathType(cond)) f |= HREARMAFTERRESTART; // The HAM's default (QNX 7.1).
+  const fails: FailSpec[] = [];
+  if (o.fails !== undefined) {
+    const fk = [...key, "fails"];
+    for (
+      const [fname, fv] of Object.entries(object(o.fails, fk, Object.keys(o.fails as Obj ?? {})))
+    ) {
+      at([...fk, fname], () => validateName("action-fail", fname));
+      fails.push({ name: fname, params: params(fv, [...fk, fname], FAIL_KINDS, []).params });
+    }
+  }
+  return { name, flags: f, params: p, fails };
+}
+
+function state(v: unknown, key: KeyPath): number {
+  if (Array.isArray(v)) {
+    return v.reduce((bits: number, s, i) => bits | (1 << uint(s, [...key, i], 0, 31)), 0) >>> 0;
+  }
+  return uint(v, key);
+}
+
+function readCondition(name: string, v: unknown, key: KeyPath): ConditionSpec {
+  at(key, () => validateName("condition", name));
+  const o = object(v, key, ["type", "flags", "from", "to", "raise", "actions"]);
+  const type = o.type;
+  if (typeof type !== "string" || !(type in CONDITION_TYPES)) {
+    throw new ConfigError(
+      [...key, "type"],
+      `Invalid condition type ${JSON.stringify(type)}: expected one of ${
+        Object.keys(CONDITION_TYPES).join(", ")
+      }`,
+    );
+  }
+  const raise = o.raise === undefined
+    ? {}
+    : object(o.raise, [...key, "raise"], ["type", "class", "severity"]);
+  const actions: ActionSpec[] = [];
+  if (o.actions !== undefined) {
+    const ak = [...key, "actions"];
+    const list = object(o.actions, ak, Object.keys((o.actions as Obj) ?? {}));
+    for (const [aname, av] of Object.entries(list)) {
+      actions.push(readAction(aname, av, [...ak, aname], type as ConditionType));
+    }
+  }
+  return {
+    name,
+    type: type as ConditionType,
+    flags: flags("condition", o.flags, [...key, "flags"]),
+    from: state(o.from, [...key, "from"]),
+    to: state(o.to, [...key, "to"]),
+    rtype: uint(raise.type, [...key, "raise", "type"]),
+    rclass: uint(raise.class, [...key, "raise", "class"]),
+    rseverity: uint(raise.severity, [...key, "raise", "severity"]),
+    actions,
+  };
+}
+
+function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
+  at(key, () => validateEntityName(name, true));
+  const o = object(v ?? {}, key, [
+    "command",
+    "cwd",
+    "env",
+    "keepOnDeath",
+    "heartbeat",
+    "conditions",
+  ]);
+  const global = name === GLOBAL_ENTITY;
+  if (global && (o.command !== undefined || o.heartbeat !== undefined)) {
+    throw new ConfigError(key, `The global entity "${GLOBAL_ENTITY}" has conditions only`);
+  }
+  let env: Record<string, string> | null = null;
+  if (o.env !== undefined) {
+    const ek = [...key, "env"];
+    env = {};
+    for (const [k, ev] of Object.entries(object(o.env, ek, Object.keys((o.env as Obj) ?? {})))) {
+      env[k] = str(ev, [...ek, k]);
+    }
+  }
+  let heartbeat: HeartbeatSpec | null = null;
+  if (o.heartbeat !== undefined) {
+    const hk = [...key, "heartbeat"];
+    const h = object(o.heartbeat, hk, ["period", "low", "high"]);
+    heartbeat = at(
+      hk,
+      () =>
+        decodeHeartbeat({ periodMs: dur(h.period, [...hk, "period"]), low: h.low, high: h.high }),
+    );
+  }
+  if (o.keepOnDeath !== undefined && typeof o.keepOnDeath !== "boolean") {
+    throw new ConfigError([...key, "keepOnDeath"], "Expected true or false");
+  }
+  const conditions: ConditionSpec[] = [];
+  if (o.conditions !== undefined) {
+    const ck = [...key, "conditions"];
+    for (
+      const [cname, cv] of Object.entries(
+        object(o.conditions, ck, Object.keys((o.conditions as Obj) ?? {})),
+      )
+    ) {
+      conditions.push(readCondition(cname, cv, [...ck, cname]));
+    }
+  }
+  const cwd = o.cwd === undefined ? null : str(o.cwd, [...key, "cwd"]);
+  if (cwd !== null && !cwd.startsWith("/")) {
+    throw new ConfigError([...key, "cwd"], `Invalid cwd "${cwd}": must be absolute`);
+  }
+  return {
+    name,
+    argv: o.command === undefined ? null : stringList(o.command, [...key, "command"]),
+    cwd,
+    env,
+    flags: o.keepOnDeath === true ? parseFlags("entity", ["keep-on-death"]) : 0,
+    heartbeat,
+    conditions,
+  };
+}
+
+/** Reads and checks config data; throws {@linkcode ConfigError} naming the bad key. */
+export function readConfig(data: unknown): EntitySpec[] {
+  const top = object(data ?? {}, [], ["entities"]);
+  if (top.entities === undefined || top.entities === null) return [];
+  const list = object(top.entities, ["entities"], Object.keys(top.entities as Obj));
+  return Object.entries(list).map(([name, v]) => readEntity(name, v, ["entities", name]));
+}
+
+/** The configuration a running HAM has, from its status (self-attached entities left out). */
+export function fromView(view: HamView): EntitySpec[] {
+  return view.entities.filter((e) => e.type !== "ATTACHEDSELF").map((e) => ({
+    name: e.name,
+    argv: e.type === "ATTACHED" ? e.command : null,
+    cwd: e.cwd ?? null,
+    env: e.env ?? null,
+    flags: e.flags,
+    heartbeat: e.heartbeat &&
+      { periodMs: e.heartbeat.periodMs, low: e.heartbeat.low, high: e.heartbeat.high },
+    conditions: e.conditions.map((c) => {
+      const m = (c.match ?? {}) as Partial<
+        Record<"from" | "to" | "rtype" | "rclass" | "rseverity", number>
+      >;
+      return {
+        name: c.path.slice(c.path.lastIndexOf("/") + 1),
+        type: c.type,
+        flags: c.flags,
+        from: m.from ?? 0,
+        to: m.to ?? 0,
+        rtype: m.rtype ?? 0,
+        rclass: m.rclass ?? 0,
+        rseverity: m.rseverity ?? 0,
+        actions: c.actions.map((a) => ({
+          name: a.path.slice(a.path.lastIndexOf("/") + 1),
+          flags: a.flags,
+          params: a.params,
+          fails: a.fails.map((f) => ({ name: f.name, params: f.params })),
+        })),
+      };
+    }),
+  }));
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Obj)[k])]));
+  }
+  return v;
+}
+
+/** One change of a plan: what, to which item, where in the file, and the requests. */
+export interface Change {
+  change: "create" | "update" | "remove";
+  /** `web` or `web/death`. */
+  item: string;
+  /** The key of the item in the file (for error messages); [] for removals. */
+  key: KeyPath;
+  /** The requests that make it, in order. */
+  requests: PlanRequest[];
+}
+
+/**
+ * A request of a plan; `tolerate` lists error codes that mean "already so", `key` is the
+ * file's key it comes from.
+ */
+export type PlanRequest = { op: string; tolerate?: string[]; key?: KeyPath } & Obj;
+
+function conditionRequests(entity: string, c: ConditionSpec): PlanRequest[] {
+  const path = `${entity}/${c.name}`;
+  const key = ["entities", entity, "conditions", c.name];
+  return [
+    {
+      op: "condition",
+      key,
+      path,
+      type: c.type,
+      flags: c.flags,
+      from: c.from,
+      to: c.to,
+      rtype: c.rtype,
+      rclass: c.rclass,
+      rseverity: c.rseverity,
+    },
+    ...c.actions.flatMap((a) => [
+      {
+        op: "action",
+        key: [...key, "actions", a.name],
+        path: `${path}/${a.name}`,
+        flags: a.flags,
+        ...a.params,
+      },
+      ...a.fails.map((f) => ({
+        op: "action-fail",
+        key: [...key, "actions", a.name, "fails", f.name],
+        path: `${path}/${a.name}`,
+        name: f.name,
+        ...f.params,
+      })),
+    ]),
+  ];
+}
+
+function entityRequests(e: EntitySpec): PlanRequest[] {
+  if (e.name === GLOBAL_ENTITY) return [];
+  return e.argv === null ? [{ op: "entity", entity: e.name, flags: e.flags }] : [{
+    op: "attach",
+    entity: e.name,
+    argv: e.argv,
+    pid: null,
+    cwd: e.cwd,
+    env: e.env,
+    flags: e.flags,
+    heartbeat: e.heartbeat,
+  }];
+}
+
+/**
+ * What to do to make `current` match `desired`: entities and conditions to create, update
+ * (a condition is replaced whole; an entity whose command, cwd, env or heartbeat changed
+ * is replaced: its process is stopped with SIGTERM and its command started again) or, with
+ * `prune`, remove (entities are detached: their processes keep running).
+ */
+export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: boolean): Change[] {
+  const changes: Change[] = [];
+  const now = new Map(current.map((e) => [e.name, e]));
+  const want = new Set(desired.map((e) => e.name));
+  for (const d of desired) {
+    const key = ["entities", d.name];
+    const c = now.get(d.name);
+    if (!c) {
+      changes.push({
+        change: "create",
+        item: d.name,
+        key,
+        requests: [
+          ...entityRequests(d),
+          ...d.conditions.flatMap((x) => conditionRequests(d.name, x)),
+        ],
+      });
+      continue;
+    }
+    const shape = (e: EntitySpec) => ({
+      argv: e.argv,
+      cwd: e.cwd,
+      env: e.env,
+      heartbeat: e.heartbeat,
+    });
+    if (d.name !== GLOBAL_ENTITY && !same(shape(c), shape(d))) {
+      changes.push({
+        change: "update",
+        item: d.name,
+        key,
+        requests: [
+          ...c.conditions.map((x) => ({ op: "condition-remove", path: `${d.name}/${x.name}` })),
+          { op: "kill", entity: d.name, signal: 15, tolerate: ["ESRCH", "ENOENT"] },
+          {
+            op: "wait",
+            entity: d.name,
+            for: "dead",
+            timeoutMs: 30_000,
+            since: null,
+            tolerate: ["ENOENT"],
+          },
+          { op: "detach", entity: d.name, tolerate: ["ENOENT"] },
+          ...entityRequests(d),
+          ...d.conditions.flatMap((x) => conditionRequests(d.name, x)),
+        ],
+      });
+      continue;
+    }
+    if (c.flags !== d.flags && d.name !== GLOBAL_ENTITY) {
+      changes.push({
+        change: "update",
+        item: d.name,
+        key,
+        requests: [{
+          op: "control",
+          path: d.name,
+          command: "set-flags",
+          flags: d.flags,
+          recurse: false,
+        }],
+      });
+    }
+    const conds = new Map(c.conditions.map((x) => [x.name, x]));
+    for (const dc of d.conditions) {
+      const ckey = [...key, "conditions", dc.name];
+      const cc = conds.get(dc.name);
+      if (!cc) {
+        changes.push({
+          change: "create",
+          item: `${d.name}/${dc.name}`,
+          key: ckey,
+          requests: conditionRequests(d.name, dc),
+        });
+      } else if (!same(cc, dc)) {
+        changes.push({
+          change: "update",
+          item: `${d.name}/${dc.name}`,
+          key: ckey,
+          requests: [
+            { op: "condition-remove", path: `${d.name}/${dc.name}` },
+            ...conditionRequests(d.name, dc),
+          ],
+        });
+      }
+    }
+    if (prune) {
+      const keep = new Set(d.conditions.map((x) => x.name));
+      for (const cc of c.conditions) {
+        if (!keep.has(cc.name)) {
+          changes.push({
+            change: "remove",
+            item: `${d.name}/${cc.name}`,
+            key: [],
+            requests: [{ op: "condition-remove", path: `${d.name}/${cc.name}` }],
+          });
+        }
+      }
+    }
+  }
+  if (prune) {
+    for (const c of current) {
+      if (want.has(c.name)) continue;
+      if (c.name === GLOBAL_ENTITY) {
+        for (const cc of c.conditions) {
+          changes.push({
+            change: "remove",
+            item: `${c.name}/${cc.name}`,
+            key: [],
+            requests: [{ op: "condition-remove", path: `${c.name}/${cc.name}` }],
+          });
+        }
+        continue;
+      }
+      changes.push({
+        change: "remove",
+        item: c.name,
+        key: [],
+        requests: [{ op: "detach", entity: c.name, tolerate: ["ENOENT"] }],
+      });
+    }
+  }
+  return changes;
+}
+
+function paramsData(p: ActionParams): Obj {
+  switch (p.kind) {
+    case "restart": {
+      const o: Obj = { kind: p.kind };
+      if (p.argv) o.command = p.argv;
+      if (p.policy) {
+        o.policy = {
+          backoff: formatDuration(p.policy.backoffMs),
+          maxBackoff: formatDuration(p.policy.maxBackoffMs),
+          jitter: p.policy.jitter,
+          intensity: p.policy.intensity,
+          window: formatDuration(p.policy.windowMs),
+          cooldown: formatDuration(p.policy.cooldownMs),
+        };
+      }
+      return o;
+    }
+    case "execute":
+      return { kind: p.kind, command: p.argv };
+    case "waitfor":
+      return {
+        kind: p.kind,
+        delay: formatDuration(p.delayMs),
+        ...(p.pathname ? { path: p.pathname } : {}),
+      };
+    case "signal":
+      return {
+        kind: p.kind,
+        signal: signalName(p.signal),
+        ...(p.pid !== null ? { pid: p.pid } : {}),
+      };
+    case "log":
+      return { kind: p.kind, message: p.message, verbosity: p.verbosity, prefix: p.prefix };
+    case "heartbeat-healthy":
+      return { kind: p.kind };
+    case "notify":
+      return { kind: p.kind, channel: p.channel, code: p.code, value: p.value };
+  }
+}
+
+/** The config data of `entities`, in the file's shape (what `hamctl export` prints). */
+export function toConfigData(entities: EntitySpec[]): Obj {
+  const out: Obj = {};
+  for (const e of entities) {
+    if (e.name === GLOBAL_ENTITY && e.conditions.length === 0) continue;
+    const o: Obj = {};
+    if (e.argv) o.command = e.argv;
+    if (e.cwd) o.cwd = e.cwd;
+    if (e.env) o.env = e.env;
+    if (e.name !== GLOBAL_ENTITY) o.keepOnDeath = e.flags !== 0;
+    if (e.heartbeat) {
+      o.heartbeat = {
+        period: formatDuration(e.heartbeat.periodMs),
+        low: e.heartbeat.low,
+        high: e.heartbeat.high,
+      };
+    }
+    if (e.conditions.length > 0) {
+      o.conditions = Object.fromEntries(e.conditions.map((c) => {
+        const co: Obj = { type: c.type };
+        const cf = flagNames("condition", c.flags);
+        if (cf.length > 0) co.flags = cf;
+        if (c.type === "state") Object.assign(co, { from: c.from, to: c.to });
+        if (c.type === "raise") {
+          co.raise = { type: c.rtype, class: c.rclass, severity: c.rseverity };
+        }
+        co.actions = Object.fromEntries(c.actions.map((a) => {
+          const ao: Obj = paramsData(a.params);
+          const af = flagNames("action", a.flags);
+          if (af.length > 0) ao.flags = af;
+          if (a.fails.length > 0) {
+            ao.fails = Object.fromEntries(a.fails.map((f) => [f.name, paramsData(f.params)]));
+          }
+          return [a.name, ao];
+        }));
+        return [c.name, co];
+      }));
+    }
+    out[e.name] = o;
+  }
+  return { entities: out };
+}

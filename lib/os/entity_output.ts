@@ -1,0 +1,211 @@
+/**
+ * Where the output of the processes the HAM starts goes: each entity's stdout and stderr
+ * to `<state-dir>/logs/NAME.log`, one line at a time, prefixed with a timestamp and the
+ * stream (`2026-01-01T00:00:00.000Z stdout listening on :80`), rotated by size
+ * ({@linkcode RotatingLog}); never into the HAM's own log.
+ *
+ * The process writes into two FIFOs, `<state-dir>/pipes/NAME.stdout` and `NAME.stderr`,
+ * which it opens read-write (so a write never fails with EPIPE and never kills it with
+ * SIGPIPE, even while no HAM reads: a HAM that dies and is taken over does not take its
+ * workers down); the HAM reads them, and the HAM that takes over opens them again and
+ * carries on with what the pipes kept (up to 64 KiB each).
+ *
+ * @module
+ */
+
+import { cString, ERRNO, errno, libc, libcAvailable } from "./libc.ts";
+import { RotatingLog, type RotatingLogOptions } from "./rotating_log.ts";
+
+/** The two FIFOs a process writes into. */
+export interface OutputPipes {
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode EntityOutput}. */
+export interface EntityOutputOptions extends RotatingLogOptions {
+  /** The state directory. */
+  stateDir: string;
+  /** Longest line written as one, in bytes; a longer one is cut. */
+  maxLineBytes: number;
+  /** File name of an entity (escapes what cannot be in a file name). */
+  fileName(entity: string): string;
+  /** Clock. @default Date.now */
+  now?: () => number;
+  /** Reports a write error (once per entity until it succeeds again). */
+  onError?(entity: string, err: Error): void;
+}
+
+const STREAMS = ["stdout", "stderr"] as const;
+type Stream = (typeof STREAMS)[number];
+
+interface Reader {
+  files: Deno.FsFile[];
+  log: RotatingLog;
+  failing: boolean;
+}
+
+/** The output collector of a HAM. */
+export class EntityOutput {
+  #opts: EntityOutputOptions;
+  #readers = new Map<string, Reader>();
+  #enc = new TextEncoder();
+
+  /** A collector over `<stateDir>/logs` and `<stateDir>/pipes`. */
+  constructor(opts: EntityOutputOptions) {
+    this.#opts = opts;
+  }
+
+  /** `<state-dir>/logs`. */
+  get logDir(): string {
+    return `${this.#opts.stateDir}/logs`;
+  }
+
+  /** `<state-dir>/pipes`. */
+  get pipeDir(): string {
+    return `${this.#opts.stateDir}/pipes`;
+  }
+
+  /** The log file of an entity. */
+  logPath(entity: string): string {
+    return `${this.logDir}/${this.#opts.fileName(entity)}.log`;
+  }
+
+  /** The FIFOs of an entity. */
+  pipesOf(entity: string): OutputPipes {
+    const base = `${this.pipeDir}/${this.#opts.fileName(entity)}`;
+    return { stdout: `${base}.stdout`, stderr: `${base}.stderr` };
+  }
+
+  /**
+   * Makes sure the entity's FIFOs exist and are being read; returns them, or null when
+   * they cannot be made (the process then writes where the HAM writes).
+   */
+  ensure(entity: string): OutputPipes | null {
+    const pipes = this.pipesOf(entity);
+    if (this.#readers.has(entity)) return pipes;
+    if (!libcAvailable()) return null;
+    try {
+      Deno.mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
+      Deno.mkdirSync(this.pipeDir, { recursive: true, mode: 0o700 });
+      const files = STREAMS.map((s) => {
+        const path = pipes[s];
+        if (libc().mkfifo(cString(path), 0o600) !== 0 && errno() !== ERRNO.EEXIST) {
+          throw new Error(`Cannot make the FIFO "${path}" (errno ${errno()})`);
+        }
+        // Read-write: never blocks for a writer, and never sees end-of-file between processes.
+        return Deno.openSync(path, { read: true, write: true });
+      });
+      const reader: Reader = {
+        files,
+        log: new RotatingLog(this.logPath(entity), this.#opts),
+        failing: false,
+      };
+      this.#readers.set(entity, reader);
+      STREAMS.forEach((s, i) => void this.#pump(entity, reader, s, files[i]));
+      return pipes;
+    } catch (err) {
+      this.#opts.onError?.(entity, err as Error);
+      return null;
+    }
+  }
+
+  async #pump(entity: string, reader: Reader, stream: Stream, file: Deno.FsFile): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    let pending: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await file.read(buf);
+      } catch {
+        return; // Closed.
+      }
+      if (n === null || this.#readers.get(entity) !== reader) return;
+      const chunk = pending.length === 0 ? buf.slice(0, n) : concat(pending, buf.subarray(0, n));
+      let start = 0;
+      for (let i = 0; i < chunk.length; i++) {
+        if (chunk[i] === 10) {
+          this.#line(entity, reader, stream, chunk.subarray(start, i));
+          start = i + 1;
+        } else if (i + 1 - start >= this.#opts.maxLineBytes) {
+          this.#line(entity, reader, stream, chunk.subarray(start, i + 1));
+          start = i + 1;
+        }
+      }
+      pending = chunk.slice(start);
+    }
+  }
+
+  #line(entity: string, reader: Reader, stream: Stream, text: Uint8Array): void {
+    const now = this.#opts.now ?? Date.now;
+    const prefix = this.#enc.encode(`${new Date(now()).toISOString()} ${stream} `);
+    try {
+      reader.log.write(concat(prefix, text, NEWLINE));
+      reader.failing = false;
+    } catch (err) {
+      if (!reader.failing) this.#opts.onError?.(entity, err as Error);
+      reader.failing = true;
+    }
+  }
+
+  /** Stops reading an entity's FIFOs and removes them (the entity is gone). */
+  remove(entity: string): void {
+    this.#close(entity);
+    for (const path of Object.values(this.pipesOf(entity))) {
+      try {
+        Deno.removeSync(path);
+      } catch { /* gone */ }
+    }
+  }
+
+  #close(entity: string): void {
+    const r = this.#readers.get(entity);
+    if (!r) return;
+    this.#readers.delete(entity);
+    for (const f of r.files) {
+      try {
+        f.close();
+      } catch { /* closed */ }
+    }
+    r.log.close();
+  }
+
+  /** Removes the FIFOs whose file name (without `.stdout`/`.stderr`) is not in `keep`. */
+  removeStale(keep: Set<string>): void {
+    let names: string[];
+    try {
+      names = [...Deno.readDirSync(this.pipeDir)].map((d) => d.name);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const base = name.replace(/\.(stdout|stderr)$/, "");
+      if (keep.has(base)) continue;
+      try {
+        Deno.removeSync(`${this.pipeDir}/${name}`);
+      } catch { /* gone */ }
+    }
+  }
+
+  /** Entities being read. */
+  get entities(): string[] {
+    return [...this.#readers.keys()];
+  }
+
+  /** Stops reading everything; the FIFOs stay for the next HAM. */
+  close(): void {
+    for (const entity of [...this.#readers.keys()]) this.#close(entity);
+  }
+}
+
+const NEWLINE = new Uint8Array([10]);
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,251 @@
+/**
+ * Declarative config with real processes: `hamctl apply` (idempotent, `--dry-run`,
+ * `--prune`), errors naming file, line and key, `hamctl export` round trips, every action
+ * kind, JSON files, and `ham --config`.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { BIN, hamctl, HamProcess, processesOf } from "../support/ham_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+const ISSUE_FORM = `entities:
+  web:
+    command: ["/bin/sleep", "1000"]
+    keepOnDeath: false
+    conditions:
+      death:
+        type: death
+        flags: [rearm]
+        actions:
+          restart: { kind: restart, flags: [rearm] }
+          note: { kind: log, message: "web died", flags: [rearm] }
+`;
+
+const EVERYTHING = `entities:
+  api:
+    command: [/bin/sh, -c, "sleep 1000"]
+    cwd: /tmp
+    env: { MODE: test }
+    keepOnDeath: true
+    heartbeat: { period: 1h, low: 2, high: 4 }
+    conditions:
+      death:
+        type: death
+        actions:
+          restart:
+            kind: restart
+            flags: [rearm]
+            policy: { backoff: 100ms, maxBackoff: 5s, jitter: 0.1, intensity: 5, window: 1m, cooldown: 30s }
+          hook:
+            kind: execute
+            command: [/bin/true]
+            flags: [break-on-fail]
+            fails:
+              tell: { kind: notify, channel: ops, code: 1, value: 2 }
+              say: { kind: log, message: "hook failed" }
+      low:
+        type: hb-missed-low
+        flags: [independent, nowait]
+        actions:
+          ok: { kind: heartbeat-healthy }
+      up:
+        type: state
+        flags: [to-set]
+        from: 0
+        to: [1, 3]
+        actions:
+          wait: { kind: waitfor, delay: 500us, path: /tmp }
+          sig: { kind: signal, signal: USR1 }
+      alarm:
+        type: raise
+        raise: { type: 1, class: 2, severity: 3 }
+        actions:
+          note: { kind: log, message: raised, verbosity: 2, prefix: false }
+  later:
+    conditions:
+      attach:
+        type: attach
+        actions:
+          note: { kind: log, message: attached }
+  "@global":
+    conditions:
+      any-death:
+        type: death
+        flags: [keep-on-empty]
+        actions:
+          note: { kind: log, message: "someone died" }
+`;
+
+async function file(ham: HamProcess, name: string, text: string): Promise<string> {
+  const path = `${ham.stateDir}.${name}`;
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+Deno.test(
+  "hamctl apply makes the HAM match the file, once; a second apply changes nothing",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const f = await file(ham, "web.yaml", ISSUE_FORM);
+    try {
+      assertEquals(
+        await ham.ok("apply", f, "--dry-run"),
+        "create web\nDry run: 1 changes not applied",
+      );
+      assertEquals((await ham.status()).entities.length, 0);
+      assertEquals(await ham.ok("apply", f), "create web");
+      const web = await ham.ok("status", "web", "--json");
+      assert(web.pid > 0);
+      assertEquals(web.conditions[0].actions.map((a: { path: string }) => a.path), [
+        "web/death/restart",
+        "web/death/note",
+      ]);
+      assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+      // A changed condition is updated; the process is left alone.
+      await Deno.writeTextFile(f, ISSUE_FORM.replace('"web died"', '"web is gone"'));
+      assertEquals(await ham.ok("apply", f), "update web/death");
+      assertEquals((await ham.ok("status", "web", "--json")).pid, web.pid);
+      // A changed command replaces the process.
+      await Deno.writeTextFile(f, ISSUE_FORM.replace('"1000"', '"1001"'));
+      assertEquals(await ham.ok("apply", f), "update web");
+      const after = await ham.ok("status", "web", "--json");
+      assert(after.pid !== web.pid);
+      assertEquals(after.command, ["/bin/sleep", "1001"]);
+      assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+    } finally {
+      await Deno.remove(f);
+    }
+  },
+);
+
+Deno.test("hamctl apply removes what the file lacks only with --prune", opts, async () => {
+  await using ham = await HamProcess.start();
+  const f = await file(ham, "web.yaml", ISSUE_FORM);
+  try {
+    await ham.ok("attach", "extra", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "extra/death", "death");
+    await ham.ok("apply", f);
+    await ham.ok("condition", "web/more", "restart");
+    assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+    assertEquals(
+      await ham.ok("apply", f, "--prune", "--dry-run"),
+      "remove web/more\nremove extra\nDry run: 2 changes not applied",
+    );
+    assertEquals(await ham.ok("apply", f, "--prune"), "remove web/more\nremove extra");
+    assertEquals((await ham.status()).entities.map((e) => e.name), ["web"]);
+  } finally {
+    await Deno.remove(f);
+  }
+});
+
+Deno.test("hamctl apply takes every kind and flag, and export round-trips it", opts, async () => {
+  await using ham = await HamProcess.start();
+  const f = await file(ham, "all.yaml", EVERYTHING);
+  const g = `${f}.export.yaml`;
+  try {
+    assertEquals(await ham.ok("apply", f), "create api\ncreate later\ncreate @global");
+    const api = await ham.ok("status", "api", "--json");
+    assertEquals([api.cwd, api.env, api.flagNames, api.heartbeat.periodMs], [
+      "/tmp",
+      { MODE: "test" },
+      ["keep-on-death"],
+      3_600_000,
+    ]);
+    const death = api.conditions[0];
+    assertEquals(death.actions[0].params.policy, {
+      backoffMs: 100,
+      maxBackoffMs: 5000,
+      jitter: 0.1,
+      intensity: 5,
+      windowMs: 60_000,
+      cooldownMs: 30_000,
+    });
+    assertEquals(death.actions[1].fails.map((x: { name: string }) => x.name), ["tell", "say"]);
+    assertEquals(api.conditions[2].match, { from: 0, to: 0b1010 });
+    assertEquals(api.conditions[2].actions[0].params.delayMs, 1);
+    assertEquals(api.conditions[3].match, { rtype: 1, rclass: 2, rseverity: 3 });
+    assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+    const exported = (await ham.ctl("export")).stdout;
+    assertMatch(exported, /^entities:\n/);
+    assertMatch(exported, /\n {2}api:\n {4}command:\n {6}- \/bin\/sh\n/);
+    await Deno.writeTextFile(g, exported);
+    assertEquals(await ham.ok("apply", g), `No changes: the HAM already matches "${g}"`);
+    // JSON is YAML: the JSON export applies the same way.
+    await Deno.writeTextFile(g, (await ham.ctl("export", "--json")).stdout);
+    assertEquals(await ham.ok("apply", g, "--prune"), `No changes: the HAM already matches "${g}"`);
+  } finally {
+    await Deno.remove(f);
+    await Deno.remove(g).catch(() => {});
+  }
+});
+
+Deno.test("hamctl apply errors name the file, the line and the key", opts, async () => {
+  await using ham = await HamProcess.start();
+  const cases: [string, RegExp][] = [
+    [
+      ISSUE_FORM.replace("type: death", "type: deth"),
+      /:7: key "entities\.web\.conditions\.death\.type": Invalid condition type "deth"/,
+    ],
+    [
+      ISSUE_FORM.replace("flags: [rearm]\n", "flags: [bogus]\n"),
+      /:8: key "entities\.web\.conditions\.death\.flags": Invalid condition flag "bogus"/,
+    ],
+    [
+      ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeth: false"),
+      /:4: key "entities\.web\.keepOnDeth": Unknown key/,
+    ],
+    [
+      ISSUE_FORM.replace("kind: log", "kind: lg"),
+      /:11: key "entities\.web\.conditions\.death\.actions\.note\.kind": Invalid action kind "lg"/,
+    ],
+    ["entities:\n  web: [1,\n", /:\d+: /],
+    // Refused by the HAM: still located.
+    [
+      ISSUE_FORM.replace("type: death", "type: attach"),
+      /:10: key "entities\.web\.conditions\.death\.actions\.restart": cannot create web: .*restart belongs on a death/,
+    ],
+  ];
+  for (const [text, re] of cases) {
+    const f = await file(ham, "bad.yaml", text);
+    const r = await ham.ctl("apply", f);
+    await Deno.remove(f);
+    assertEquals(r.code, 1, r.stderr);
+    assertMatch(r.stderr, new RegExp(`^hamctl: EINVAL: ${f.replaceAll(".", "\\.")}${re.source}`));
+  }
+});
+
+Deno.test("ham --config FILE applies the file at start-up", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+  const f = `${dir}.yaml`;
+  await Deno.writeTextFile(f, ISSUE_FORM);
+  try {
+    const out = await new Deno.Command(`${BIN}/ham`, {
+      args: ["--state-dir", dir, "--config", f],
+      env: { HAM_STATE_DIR: dir },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const r = await hamctl(dir, "list");
+    assertMatch(r.stdout, /\nweb\s+\d+\s+running/);
+    // A bad file: ham fails at once and starts nothing.
+    await Deno.writeTextFile(f, ISSUE_FORM.replace("type: death", "type: deth"));
+    const bad = await new Deno.Command(`${BIN}/ham`, {
+      args: ["--state-dir", `${dir}/other`, "--config", f],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(bad.code, 1);
+    assertMatch(
+      new TextDecoder().decode(bad.stderr),
+      /^ham: EINVAL: .*:7: key "entities\.web\.conditions\.death\.type"/,
+    );
+  } finally {
+    await hamctl(dir, "stop");
+    for (const pid of await processesOf(dir)) Deno.kill(pid, "SIGKILL");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(f);
+  }
+});

@@ -1,0 +1,178 @@
+/**
+ * Logs with real processes: each entity's output in `<state-dir>/logs/NAME.log` (never in
+ * `ham.log`), `hamctl logs`, output read on by the HAM that takes over, and the HAM's own
+ * log recording deaths, restarts, takeovers and refusals at the default verbosity, as text
+ * or JSON.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { BIN, deadline, hamctl, HamProcess, processesOf, until } from "../support/ham_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (stdout|stderr) (.*)$/;
+
+function read(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/** Waits until the file holds a line matching `re`. */
+function lineIn(path: string, re: RegExp, what: string): Promise<string> {
+  return until(
+    () => Promise.resolve(read(path).split("\n").find((l) => re.test(l)) ?? null),
+    `${what} in ${path}:\n${read(path)}`,
+  );
+}
+
+const TALKER = 'echo "hello out $1"; echo "hello err $1" >&2; read -r _ </dev/null; ' +
+  "while sleep 0.05; do :; done";
+
+Deno.test(
+  "an entity's stdout and stderr go to logs/NAME.log, prefixed, not to ham.log",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    await ham.ok("attach", "web", "--", "/bin/sh", "-c", TALKER, "sh", "one");
+    const log = `${ham.stateDir}/logs/web.log`;
+    await lineIn(log, /stdout hello out one$/, "the stdout line");
+    await lineIn(log, /stderr hello err one$/, "the stderr line");
+    for (const line of read(log).trimEnd().split("\n")) assertMatch(line, LINE);
+    assert(!ham.log().includes("hello out"), "worker output must not reach the HAM's log");
+    const r = await ham.ctl("logs", "web", "-n", "1");
+    assertEquals(r.code, 0);
+    assertEquals(r.stdout.trimEnd().split("\n").length, 1);
+    assertMatch(r.stdout.trimEnd(), LINE);
+    assertEquals((await ham.ctl("logs", "nobody")).code, 5);
+    assertEquals((await ham.ctl("logs", "web", "-n", "-3")).code, 2);
+  },
+);
+
+Deno.test("hamctl logs --follow prints the lines written after it started", opts, async () => {
+  await using ham = await HamProcess.start();
+  const go = `${ham.stateDir}.go`;
+  const script = `echo first; while :; do if [ -e "${go}" ]; then rm "${go}"; echo second; fi; ` +
+    "sleep 0.05; done";
+  await ham.ok("attach", "w", "--", "/bin/sh", "-c", script);
+  await lineIn(`${ham.stateDir}/logs/w.log`, /first$/, "the first line");
+  const child = new Deno.Command(`${BIN}/hamctl`, {
+    args: ["--state-dir", ham.stateDir, "logs", "w", "-n", "1", "--follow"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let seen = "";
+    const until = async (word: string) => {
+      while (!seen.includes(word)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`hamctl logs ended before "${word}": ${seen}`);
+        seen += value;
+      }
+    };
+    await deadline(until("first"), 15_000, "the last line");
+    await Deno.writeTextFile(go, "");
+    await deadline(until("second"), 15_000, "the followed line");
+    for (const line of seen.trimEnd().split("\n")) assertMatch(line, LINE);
+  } finally {
+    child.kill();
+    await reader.cancel().catch(() => {});
+    await child.status;
+    await Deno.remove(go).catch(() => {});
+  }
+});
+
+Deno.test("a Guardian that takes over reads the entities' output on", opts, async () => {
+  await using ham = await HamProcess.start();
+  const script = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done";
+  await ham.ok("attach", "t", "--", "/bin/sh", "-c", script);
+  const log = `${ham.stateDir}/logs/t.log`;
+  await lineIn(log, /tick 2$/, "a tick");
+  const old = await ham.killHam();
+  await ham.waitTakeover(old);
+  const n = read(log).trimEnd().split("\n").length;
+  await until(
+    () => Promise.resolve(read(log).trimEnd().split("\n").length > n + 3 || null),
+    "more ticks after the takeover",
+  );
+  const ticks = read(log).trimEnd().split("\n").map((l) => Number(/tick (\d+)$/.exec(l)?.[1]));
+  // Nothing lost: the pipe kept what was written while no HAM read it.
+  ticks.forEach((t, i) => assertEquals(t, i));
+});
+
+/** A detached `ham` at the default verbosity, with `args`; cleans up after `body`. */
+async function withDefaultHam(args: string[], body: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+  try {
+    const out = await new Deno.Command(`${BIN}/ham`, {
+      args: ["--state-dir", dir, ...args],
+      env: { HAM_STATE_DIR: dir },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    await body(dir);
+  } finally {
+    await deadline(hamctl(dir, "stop"), 15_000, "stop").catch(() => {});
+    for (const pid of await processesOf(dir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function ok(dir: string, ...args: string[]): Promise<string> {
+  const r = await hamctl(dir, ...args);
+  assertEquals(r.code, 0, `hamctl ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+Deno.test(
+  "ham.log records death, restart, takeover and refusal at the default verbosity",
+  opts,
+  async () => {
+    await withDefaultHam([], async (dir) => {
+      const log = `${dir}/ham.log`;
+      await ok(dir, "attach", "web", "--", "/bin/sleep", "1000");
+      await ok(dir, "condition", "web/death", "death", "--rearm");
+      await ok(dir, "action", "web/death/restart", "restart", "--rearm");
+      const pid = JSON.parse(await ok(dir, "status", "web", "--json")).pid;
+      await ok(dir, "kill", "web", "--signal", "KILL");
+      await ok(dir, "wait", "web", "--for", "restarted", "--pid", String(pid));
+      await lineIn(
+        log,
+        new RegExp(`notice: Entity "web" \\(pid ${pid}\\) died: killed by SIGKILL`),
+        "death",
+      );
+      await lineIn(log, /notice: Restarted entity "web" as pid \d+/, "restart");
+      assertEquals((await hamctl(dir, "attach", "web", "--", "/bin/true")).code, 6);
+      await lineIn(log, /notice: Refused "attach" from hamctl pid \d+: EEXIST: /, "refusal");
+      const status = JSON.parse(await ok(dir, "status", "--json"));
+      Deno.kill(status.hamPid, "SIGKILL");
+      await lineIn(log, /warn: Guardian \d+ took over from HAM \d+/, "takeover");
+      assert(!/ info: | debug: /.test(read(log)), "only default-verbosity lines");
+    });
+  },
+);
+
+Deno.test("ham --log-format json writes one JSON object per line", opts, async () => {
+  await withDefaultHam(["--log-format", "json"], async (dir) => {
+    await ok(dir, "attach", "w", "--", "/bin/sleep", "1000");
+    await ok(dir, "kill", "w");
+    const log = `${dir}/ham.log`;
+    await lineIn(log, /died: killed by SIGTERM/, "death");
+    const lines = read(log).trimEnd().split("\n");
+    for (const line of lines) {
+      const o = JSON.parse(line);
+      assertEquals(Object.keys(o), ["time", "pid", "level", "msg"]);
+      assert(typeof o.pid === "number" && !Number.isNaN(Date.parse(o.time)));
+    }
+    const death = lines.map((l) => JSON.parse(l)).find((o) => o.msg.includes("died"));
+    assertEquals(death.level, "notice");
+  });
+});
