@@ -91,15 +91,15 @@ export const DEFAULTS = Object.freeze({
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
-  restartBackoffMs: 0,
+  restartBackoffMs: 100,
   /** Cap on the backoff, in ms. */
-  restartMaxBackoffMs: 30_000,
+  restartMaxBackoffMs: 5_000,
   /** Random spread of the backoff, as a fraction of it (0 to 1). */
   restartJitter: 0,
   /** Restarts within the window that trip `restart-limit`; 0 means no limit. */
-  restartIntensity: 0,
+  restartIntensity: 5,
   /** Length of the window restarts are counted in, in ms. */
-  restartWindowMs: 60_000,
+  restartWindowMs: 10_000,
   /** Wait before the one retry after `restart-limit`, in ms; 0 means give up. */
   restartCooldownMs: 0,
 

@@ -1,6 +1,8 @@
 /**
- * Heartbeat bookkeeping writes transitions, not ticks: 20 entities with 1 ms heartbeats that
+ * Heartbeat bookkeeping writes transitions, not ticks: 20 entities with 5 ms heartbeats that
  * never beat add a few records each (missed-low, missed-high), not one per missed period.
+ * (5 ms, not the issue's 1 ms: 20,000 timer wake-ups a second starve a HAM on a loaded CI
+ * machine, which is the heartbeat-cost item's business, not this one's.)
  */
 
 import { equal, ok } from "node:assert/strict";
@@ -28,7 +30,7 @@ Deno.test("ham journals heartbeat transitions, not each missed period", opts, as
         cwd: null,
         env: null,
         flags: 0,
-        heartbeat: { periodMs: 1, low: 2, high: 4 },
+        heartbeat: { periodMs: 5, low: 2, high: 4 },
       });
     }
   }
@@ -41,12 +43,12 @@ Deno.test("ham journals heartbeat transitions, not each missed period", opts, as
   // ...and then misses hundreds more periods each, which status shows as they happen.
   const s = await until(async () => {
     const s = await ham.status();
-    return s.entities.every((e) => (e.heartbeat?.missed ?? 0) >= 300) ? s : null;
-  }, "300 more missed periods each");
+    return s.entities.every((e) => (e.heartbeat?.missed ?? 0) >= 150) ? s : null;
+  }, "150 more missed periods each", 30_000);
   equal(s.entities.length, 20);
   const grown = (await journalBytes(ham.stateDir)) - before;
-  // 20 × 300 periods: one record each would be 6,000 records (hundreds of KiB).
-  ok(grown < 2048, `the journal grew by ${grown} bytes over 6,000 missed periods`);
+  // 20 × 150 periods: one record each would be 3,000 records (hundreds of KiB).
+  ok(grown < 2048, `the journal grew by ${grown} bytes over 3,000 missed periods`);
   const text = await ham.ok("status", "hb0");
   ok(/Missed Heartbeats +: \d{3,}/.test(text), text);
 });

@@ -500,8 +500,8 @@ Deno.test("decodePolicy() fills the defaults and raises the cap to the first del
     backoffMs: 60_000,
     maxBackoffMs: 60_000,
     jitter: 0,
-    intensity: 0,
-    windowMs: 60_000,
+    intensity: 5,
+    windowMs: 10_000,
     cooldownMs: 0,
   });
   for (const jitter of [-0.1, 1.1, "0.5"]) {

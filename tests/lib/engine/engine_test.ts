@@ -6,6 +6,7 @@
  * outcome is its own `Deno.test`.
  */
 
+import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
 import assert from "node:assert/strict";
 import type { EventBody } from "../../../lib/core/protocol.ts";
 import { type AttachSpec, Engine } from "../../../lib/engine/engine.ts";
@@ -75,6 +76,8 @@ async function settle(h: Harness): Promise<void> {
 }
 
 const HB: HeartbeatSpec = { periodMs: 10, low: 2, high: 4 };
+/** A restart policy without backoff or limit (the default one has both). */
+const UNLIMITED = { ...POLICY_DEFAULTS, backoffMs: 0, intensity: 0 };
 
 function spec(entity: string, extra: Partial<AttachSpec> = {}): AttachSpec {
   return {
@@ -1521,7 +1524,12 @@ Deno.test("Engine escalates from hb-missed-high to a kill and a restart when the
   h.tree.condition("app/hung", "hb-missed-high", HREARMAFTERRESTART)
     .action("app/hung/kill", P.signal(9))
     .condition("app/died", "death", HREARMAFTERRESTART)
-    .action("app/died/restart", P.restart(), HREARMAFTERRESTART);
+    // Two restarts within 80 ms: relaxed explicitly (the default policy would back off).
+    .action(
+      "app/died/restart",
+      { kind: "restart", argv: null, policy: UNLIMITED },
+      HREARMAFTERRESTART,
+    );
   await h.clock.advanceTo(40);
   const e = h.store.state.entities.get("app")!;
   assert.equal(h.procs.isAlive(pid), false);
