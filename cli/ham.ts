@@ -42,7 +42,8 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --timestamps S   timestamp style of log lines (default: absolute)
   --log-format F   text, or json: one JSON object per line (default: text)
   --config FILE    make the HAM match this config file (YAML or JSON) once started
-  --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --recover        start even if the journal is corrupt, keeping what precedes the damage;
+                   damaged files are moved into DIR/recovered-<date>, never deleted
   --version        print the version
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
