@@ -19,7 +19,7 @@
  *   const death = await web.condition("death", "death", { flags: ["rearm"] });
  *   const restart = await death.restart("restart", { flags: ["rearm"], policy: { backoffMs: 100 } });
  *   await restart.failExecute("page", ["/usr/local/bin/page-oncall", "web"]);
- *   const anyDeath = await ham.entityHandle(GLOBAL_ENTITY).condition("deaths", "death");
+ *   const anyDeath = await (await ham.entityHandle(GLOBAL_ENTITY)).condition("deaths", "death");
  *   await anyDeath.log("note", "an entity died");
  * }
  * ```

@@ -37,7 +37,7 @@ export async function measureTakeover(entities: number, rounds: number): Promise
   try {
     const names = Array.from({ length: entities }, (_, i) => `s${i}`);
     await attachSleepers(ham, names);
-    await ham.entityHandle("s0").condition("death", "death", { flags: ["rearm"] })
+    await (await ham.entityHandle("s0")).condition("death", "death", { flags: ["rearm"] })
       .then((c) => c.restart("restart", { flags: ["rearm"] }));
   } finally {
     ham.close();

@@ -14,7 +14,14 @@ import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
-import { compactRecordsFromEnv, guardianArgs, reopenLog, serve } from "./ham.ts";
+import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
        [--log-format text|json]
@@ -33,6 +40,8 @@ export async function guardian(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
         "log-format": { type: "string", default: "text" },
+        "metrics-listen": { type: "string" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -97,17 +106,32 @@ export async function guardian(args: string[]): Promise<number> {
       `(${g.pidfds} processes watched ahead by pidfd)`,
   );
   try {
+    const remote = flags as RemoteFlags;
     const daemon = await g.takeOver(gone, {
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       timestamps: ts,
       logFormat,
+      metricsListen: flags["metrics-listen"] === undefined
+        ? undefined
+        : parseListen(flags["metrics-listen"], "--metrics-listen"),
       write,
       guardian: true,
-      guardianArgs: guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);
-    return await serve(daemon, pending);
+    return await serve(daemon, pending, true);
   } catch (err) {
     log.log("error", `Guardian ${Deno.pid} cannot take over: ${(err as Error).message}`);
     return EXIT_CODES.failed;

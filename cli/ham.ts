@@ -16,6 +16,7 @@ import { HamClient } from "../lib/client/client.ts";
 import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
+import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
@@ -28,10 +29,18 @@ import {
 import { selfCommand } from "../lib/os/self_command.ts";
 import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
+import {
+  clusterOptions,
+  listenOptions,
+  REMOTE_OPTIONS,
+  remoteArgs,
+  type RemoteFlags,
+} from "./ham_remote.ts";
 
 const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
-           [--log-format text|json] [--config FILE] [--recover]
+           [--log-format text|json] [--config FILE]
+           [--metrics-listen HOST:PORT] [--recover]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
   --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
@@ -42,9 +51,19 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --timestamps S   timestamp style of log lines (default: absolute)
   --log-format F   text, or json: one JSON object per line (default: text)
   --config FILE    make the HAM match this config file (YAML or JSON) once started
+  --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
   --recover        start even if the journal is corrupt, keeping what precedes the damage;
                    damaged files are moved into DIR/recovered-<date>, never deleted
   --version        print the version
+  --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
+  --tls-cert FILE  the server's certificate (PEM)
+  --tls-key FILE   its key (PEM)
+  --tls-ca FILE    the CA that signs client certificates (PEM)
+  --tls-role CN=ROLE  the role (read, report, admin) of a client certificate's CN (repeat)
+  --nodes FILE     the nodes file, for actions that name another node
+  --cluster URL    join the cluster kept in etcd at URL (http://HOST:PORT)
+  --node-name NAME this node's name in the cluster (default: the host name)
+  --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
@@ -64,10 +83,12 @@ export async function ham(args: string[]): Promise<number> {
         timestamps: { type: "string" },
         "log-format": { type: "string" },
         config: { type: "string" },
+        "metrics-listen": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
+        ...REMOTE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -94,6 +115,15 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
+  let metricsListen: { hostname: string; port: number } | undefined;
+  if (flags["metrics-listen"] !== undefined) {
+    try {
+      metricsListen = parseListen(flags["metrics-listen"], "--metrics-listen");
+    } catch (err) {
+      console.error(`ham: ${(err as Error).message}\n${USAGE}`);
+      return EXIT_CODES.usage;
+    }
+  }
   const stateDir = resolveStateDir(flags["state-dir"]);
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   let config: ConfigFile | undefined;
@@ -114,15 +144,28 @@ export async function ham(args: string[]): Promise<number> {
   const write = logFileWriter(flags.log);
   let daemon: HamDaemon;
   try {
+    const remote = flags as RemoteFlags;
     daemon = await HamDaemon.start({
+      listen: listenOptions(remote),
+      cluster: clusterOptions(remote),
+      nodes: remote.nodes,
       stateDir,
       verbosity,
       timestamps: ts,
       logFormat,
+      metricsListen,
       recover: flags.recover,
       write,
       guardian: !flags["no-guardian"],
-      guardianArgs: guardianArgs({ log: flags.log, timestamps: ts, logFormat }),
+      guardianArgs: [
+        ...guardianArgs({
+          log: flags.log,
+          timestamps: ts,
+          logFormat,
+          metricsListen: flags["metrics-listen"],
+        }),
+        ...remoteArgs(remote),
+      ],
       compactRecords: compactRecordsFromEnv(),
     });
   } catch (err) {
@@ -178,6 +221,18 @@ export interface PassedOn {
   log: string | undefined;
   timestamps: string;
   logFormat: LogFormat;
+  /** `--metrics-listen`, served by the HAM a Guardian becomes. */
+  metricsListen?: string;
+}
+
+/** Parses `HOST:PORT` (`[::1]:PORT` for IPv6); throws naming the option. */
+export function parseListen(text: string, option: string): { hostname: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new Error(`Invalid ${option} "${text}": expected HOST:PORT, such as 127.0.0.1:9464`);
+  }
+  return { hostname: m[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
 /** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
@@ -188,6 +243,7 @@ export function guardianArgs(o: PassedOn): string[] {
     o.timestamps,
     "--log-format",
     o.logFormat,
+    ...(o.metricsListen ? ["--metrics-listen", o.metricsListen] : []),
   ];
 }
 
@@ -196,7 +252,13 @@ export function guardianArgs(o: PassedOn): string[] {
  * running Guardian exits at once, leaving the Guardian to take over; one without stops.
  * `pending`: a signal that came while the HAM was starting, acted on now.
  */
-export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<number> {
+export async function serve(
+  daemon: HamDaemon,
+  pending?: Deno.Signal,
+  takeover = false,
+): Promise<number> {
+  // systemd (Type=notify): READY=1 now that the socket accepts; MAINPID after a takeover.
+  const notify = startServiceNotify(daemon, takeover);
   const handlers = new Map<Deno.Signal, () => void>();
   const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const listener = () => {
@@ -217,6 +279,7 @@ export async function serve(daemon: HamDaemon, pending?: Deno.Signal): Promise<n
   Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
+  notify?.stop();
   for (const remove of listeners) remove();
   Deno.removeSignalListener("SIGHUP", onHangup);
   return EXIT_CODES.ok;

@@ -16,11 +16,23 @@ import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/regis
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
+/** Options taken anywhere before `--`, whatever the subcommand, with what their value is. */
+const GLOBAL_OPTIONS = { "state-dir": "a directory", node: "a node name", nodes: "a file" };
+
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
 export type Invocation =
   | { kind: "help"; command?: string }
   | { kind: "version" }
-  | { kind: "run"; name: string; stateDir: string | undefined; command: HamctlCommand };
+  | {
+    kind: "run";
+    name: string;
+    stateDir: string | undefined;
+    /** `--node NAME`: the HAM of that node (over mutual TLS), not the local one. */
+    node?: string;
+    /** `--nodes FILE`: where node names are looked up. */
+    nodes?: string;
+    command: HamctlCommand;
+  };
 
 /**
  * Parses `hamctl` arguments without doing anything: the global `--state-dir DIR` (before
@@ -38,17 +50,22 @@ export type Invocation =
 export async function parseHamctl(args: string[]): Promise<Invocation> {
   const dd = args.indexOf("--");
   const head = dd < 0 ? args : args.slice(0, dd);
-  let stateDir: string | undefined;
+  const global: Partial<Record<keyof typeof GLOBAL_OPTIONS, string>> = {};
   const words: string[] = [];
   for (let i = 0; i < head.length; i++) {
     const a = head[i];
-    if (a === "--state-dir" || a.startsWith("--state-dir=")) {
-      stateDir = a === "--state-dir" ? head[++i] : a.slice("--state-dir=".length);
-      if (!stateDir) throw new UsageError("Option --state-dir needs a directory");
+    const option = Object.keys(GLOBAL_OPTIONS).find((o) =>
+      a === `--${o}` || a.startsWith(`--${o}=`)
+    ) as keyof typeof GLOBAL_OPTIONS | undefined;
+    if (option !== undefined) {
+      const value = a === `--${option}` ? head[++i] : a.slice(option.length + 3);
+      if (!value) throw new UsageError(`Option --${option} needs ${GLOBAL_OPTIONS[option]}`);
+      global[option] = value;
     } else {
       words.push(a);
     }
   }
+  const stateDir = global["state-dir"];
   const [name, ...rest] = [...words, ...(dd < 0 ? [] : args.slice(dd))];
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "--version" || name === "-V") return { kind: "version" };
@@ -66,15 +83,19 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
   }
   const ownArgs = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
   if (ownArgs.includes("--help") || ownArgs.includes("-h")) return { kind: "help", command: name };
-  return { kind: "run", name, stateDir, command: sub.parse(rest) };
+  const remote = {
+    ...(global.node === undefined ? {} : { node: global.node }),
+    ...(global.nodes === undefined ? {} : { nodes: global.nodes }),
+  };
+  return { kind: "run", name, stateDir, ...remote, command: sub.parse(rest) };
 }
 
 /** The usage text: of one subcommand, or of all of them. */
 export async function usage(command?: string): Promise<string> {
   const sub = command === undefined ? undefined : await loadSubcommand(command);
-  if (sub) return `Usage: hamctl [--state-dir DIR] ${sub.usage} [--json]`;
+  if (sub) return `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
   return [
-    "Usage: hamctl [--state-dir DIR] SUBCOMMAND [ARGS...] [--json]",
+    "Usage: hamctl [--state-dir DIR] [--node NAME] SUBCOMMAND [ARGS...] [--json]",
     "",
     "Subcommands:",
     ...(await loadAllSubcommands()).map((s) => `  ${s.usage.replaceAll("\n       ", "\n      ")}`),
@@ -83,6 +104,8 @@ export async function usage(command?: string): Promise<string> {
     "Options:",
     "  --state-dir DIR  the HAM's state directory (default: $HAM_STATE_DIR,",
     "                   $XDG_RUNTIME_DIR/ham, /run/ham for root, else /tmp/ham-UID)",
+    "  --node NAME      talk to the HAM of node NAME (mutual TLS; see --nodes)",
+    "  --nodes FILE     the nodes file (default: $HAM_NODES, else DIR/nodes.yaml)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
     "  --version        print the version",
@@ -128,6 +151,8 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
     await using client = await HamClient.connect({
       stateDir: inv.stateDir,
       client: "hamctl",
+      node: inv.node,
+      nodes: inv.nodes,
       startTimer,
     });
     const { command } = inv;

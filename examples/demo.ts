@@ -195,7 +195,7 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
   }).spawn();
   h.track(worker.pid);
   await nextEvent(events, (ev) => ev.type === "attach", 10_000, "the beater's attach-self", seen);
-  const e = h.ham.entityHandle(name);
+  const e = await h.ham.entityHandle(name);
   const rearm = { flags: ["rearm"] };
   const lowCond = await e.condition("missed-low", "hb-missed-low", rearm);
   await lowCond.log("note", `${name} missed ${low} heartbeats`, rearm);

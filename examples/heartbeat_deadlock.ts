@@ -65,7 +65,7 @@ export interface HeartbeatStory {
  */
 export async function superviseHeartbeat(ham: Ham, name: string, dir: string): Promise<void> {
   const rearm = { flags: ["rearm"] };
-  const e = ham.entityHandle(name);
+  const e = await ham.entityHandle(name);
   const low = await e.condition("missed-low", "hb-missed-low", rearm);
   await low.log("note", `"${name}" missed ${HEARTBEAT.low} heartbeats in a row`, rearm);
   const high = await e.condition("missed-high", "hb-missed-high", rearm);

@@ -148,7 +148,10 @@ function parseStop(args: string[]): HamctlCommand {
     await requestStop(client);
     if (wait) {
       await withDeadline(client.closed, timeoutMs, "the HAM to close its socket");
-      await lockReleased(client, Math.max(1, timeoutMs - (Date.now() - started)));
+      // Another node's lock is out of reach: its closed connection is the answer.
+      if (!client.remote) {
+        await lockReleased(client, Math.max(1, timeoutMs - (Date.now() - started)));
+      }
     }
     if (json) io.out(JSON.stringify({ stopping: true }, null, 2));
     return 0;

@@ -18,6 +18,7 @@ import {
   type HamctlIO,
   integer,
   parseCommandArgs,
+  type ParsedArgs,
   positionals,
   quiet,
   str,
@@ -33,8 +34,8 @@ function entityName(cmd: string, name: string): string {
 function parseAttach(args: string[]): HamctlCommand {
   const cmd = "attach";
   const p = parseCommandArgs(cmd, args, {
-    ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout"]),
-    ...booleans(["keep-on-death", "wait"]),
+    ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout", "placement"]),
+    ...booleans(["keep-on-death", "wait", "cluster"]),
   });
   const [name] = positionals(cmd, p, ["NAME"]);
   const entity = entityName(cmd, name);
@@ -64,8 +65,9 @@ function parseAttach(args: string[]): HamctlCommand {
     env: null,
     flags: flagOptions(cmd, "entity", p, ["keep-on-death"]),
     heartbeat,
+    ...clusterField(cmd, p),
   };
-  const render = (r: unknown) => String((r as AttachResult).pid);
+  const render = (r: unknown) => request.cluster ? null : String((r as AttachResult).pid);
   const json = p.values.json === true;
   const run = async (client: HamClient, io: HamctlIO) => {
     const { op, ...fields } = request;
@@ -73,10 +75,22 @@ function parseAttach(args: string[]): HamctlCommand {
     await client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
     });
-    io.out(json ? JSON.stringify(result, null, 2) : render(result));
+    io.out(json ? JSON.stringify(result, null, 2) : String(result.pid));
     return 0;
   };
   return { request, json, render, ...(p.values.wait === true ? { run } : {}) };
+}
+
+/** `--cluster [--placement N1,N2]`: a cluster entity, run on one node of those named. */
+function clusterField(cmd: string, p: ParsedArgs): { cluster?: { placement: string[] } } {
+  const placement = str(p, "placement");
+  if (p.values.cluster !== true) {
+    if (placement !== undefined) throw new UsageError("--placement needs --cluster", cmd);
+    return {};
+  }
+  if (p.values.wait === true) throw new UsageError("--wait is for local entities", cmd);
+  const nodes = placement === undefined ? [] : placement.split(",").map((n) => n.trim());
+  return { cluster: { placement: nodes } };
 }
 
 function parseEntity(args: string[]): HamctlCommand {
@@ -138,7 +152,8 @@ export const ENTITY_COMMANDS: Subcommand[] = [
     name: "attach",
     usage:
       "attach NAME (-- COMMAND [ARG...] | --pid PID) [--heartbeat DURATION --low N --high N]\n" +
-      "       [--cwd DIR] [--keep-on-death] [--wait [--timeout DURATION]]",
+      "       [--cwd DIR] [--keep-on-death] [--wait [--timeout DURATION]]\n" +
+      "       [--cluster [--placement NODE,...]]",
     parse: parseAttach,
   },
   { name: "entity", usage: "entity NAME [--keep-on-death]", parse: parseEntity },

@@ -1,6 +1,6 @@
 /**
  * `hamctl` subcommands about what happens: `events` (the kept events, or `--follow` the
- * live stream) and `wait` (until an entity is running, dead, restarted, detached, or a
+ * live stream; `--channel` for one notify channel's notifications) and `wait` (until an entity is running, dead, restarted, detached, or a
  * condition type fires on it).
  *
  * @module
@@ -9,8 +9,14 @@
 import type { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { CONDITION_TYPES, isConditionType } from "../../lib/core/flags.ts";
-import { validateEntityName } from "../../lib/core/names.ts";
-import type { EventsResult, HamEvent, WaitFor, WaitResult } from "../../lib/core/protocol.ts";
+import { validateEntityName, validateName } from "../../lib/core/names.ts";
+import type {
+  EventsResult,
+  HamEvent,
+  Requests,
+  WaitFor,
+  WaitResult,
+} from "../../lib/core/protocol.ts";
 import {
   booleans,
   checked,
@@ -52,11 +58,11 @@ export function eventLine(ev: HamEvent): string {
 async function list(
   client: HamClient,
   io: HamctlIO,
-  fields: Record<string, unknown>,
+  fields: Requests["events"],
   json: boolean,
 ): Promise<number> {
   const all: HamEvent[] = [];
-  let since = fields.since as number;
+  let since = fields.since ?? 0;
   for (;;) {
     const r = await client.request("events", { ...fields, since });
     if (json) all.push(...r.events);
@@ -69,21 +75,42 @@ async function list(
   }
 }
 
+/**
+ * Prints events as they come. It survives a takeover (the connection is re-established
+ * and the subscription opened again from the sequence number after the last event
+ * printed); on a stop it prints the HAM's last event (`stop`) and exits 0. A subscription
+ * that the HAM drops for lagging is opened again from where it stopped.
+ */
 async function follow(
   client: HamClient,
   io: HamctlIO,
-  fields: Record<string, unknown>,
+  fields: Requests["subscribe"],
   json: boolean,
 ): Promise<number> {
-  const pushes = client.pushes();
-  await client.request("subscribe", fields);
-  for await (const push of pushes) {
-    const p = push as { type?: unknown; event?: HamEvent; from?: number; oldest?: number };
-    if (p.type === "event" && p.event) io.out(json ? JSON.stringify(p.event) : eventLine(p.event));
-    else if (p.type === "lagged") {
-      io.err(`hamctl: events from ${p.from} to ${(p.oldest ?? 1) - 1} are no longer kept`);
+  let stopping = false;
+  const watch = (async () => {
+    for await (const p of client.pushes()) {
+      if (p.type === "stopping") stopping = true;
     }
+  })();
+  client.reconnect({ totalMs: DEFAULTS.followReconnectMs });
+  let since = fields.since ?? null;
+  for (;;) {
+    const lagged = Promise.withResolvers<number | null>();
+    const handle = await client.subscribe({ ...fields, since }, (push) => {
+      if (push.type === "event") io.out(json ? JSON.stringify(push.event) : eventLine(push.event));
+      else if (push.type === "skipped") {
+        io.err(`hamctl: events ${push.from} to ${push.to} are no longer kept`);
+      } else if (push.type === "ended") lagged.resolve(push.next);
+    });
+    const next = await Promise.race([lagged.promise, client.closed.then(() => null)]);
+    handle.close();
+    if (next === null) break;
+    io.err(`hamctl: fell behind the HAM's event stream; following again from event ${next}`);
+    since = next;
   }
+  await watch;
+  if (stopping) return 0;
   throw new HamError("ECONNRESET", `Lost the connection to the HAM at "${client.socketPath}"`);
 }
 
@@ -91,7 +118,7 @@ function parseEvents(args: string[]): HamctlCommand {
   const cmd = "events";
   const p = parseCommandArgs(cmd, args, {
     ...booleans(["follow"]),
-    ...strings(["since", "entity"]),
+    ...strings(["since", "entity", "channel", "subscriber"]),
   });
   positionals(cmd, p, []);
   const sinceText = str(p, "since");
@@ -102,10 +129,21 @@ function parseEvents(args: string[]): HamctlCommand {
   const entity = entityText === undefined
     ? null
     : checked(cmd, () => validateEntityName(entityText));
+  const channelText = str(p, "channel");
+  const channel = channelText === undefined
+    ? null
+    : checked(cmd, () => validateName("channel", channelText));
+  const subscriberText = str(p, "subscriber");
+  if (subscriberText !== undefined && (channel === null || p.values.follow !== true)) {
+    throw new UsageError("--subscriber needs --follow and --channel", cmd);
+  }
+  const subscriber = subscriberText === undefined
+    ? null
+    : checked(cmd, () => validateName("subscriber", subscriberText));
   const json = p.values.json === true;
   const render = (r: unknown) => (r as EventsResult).events.map(eventLine).join("\n");
   if (p.values.follow === true) {
-    const fields = { since, entity };
+    const fields = { since, entity, channel, subscriber };
     return {
       request: { op: "subscribe", ...fields },
       json,
@@ -113,7 +151,7 @@ function parseEvents(args: string[]): HamctlCommand {
       run: (client, io) => follow(client, io, fields, json),
     };
   }
-  const fields = { since: since ?? 0, entity, limit: PAGE };
+  const fields = { since: since ?? 0, entity, limit: PAGE, channel };
   return {
     request: { op: "events", ...fields },
     json,
@@ -163,7 +201,8 @@ function parseWait(args: string[]): HamctlCommand {
 export const EVENT_COMMANDS: Subcommand[] = [
   {
     name: "events",
-    usage: "events [--follow] [--since SEQ] [--entity NAME]",
+    usage: "events [--follow] [--since SEQ] [--entity NAME] [--channel NAME]\n" +
+      "       [--subscriber NAME (with --follow --channel)]",
     parse: parseEvents,
   },
   {

@@ -68,6 +68,11 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./list.ts")).LIST_COMMAND],
   },
   {
+    file: "metrics.ts",
+    names: ["metrics"],
+    load: async () => [(await import("./metrics.ts")).METRICS_COMMAND],
+  },
+  {
     file: "logs.ts",
     names: ["logs"],
     load: async () => [(await import("./logs.ts")).LOGS_COMMAND],

@@ -27,6 +27,13 @@ export interface ConnectOptions {
   /** Time limit for the handshake and, by default, for each request, in ms; 0 = none. @default {30000} */
   timeoutMs?: number;
   /**
+   * The HAM of another node, by its name in the nodes file, reached over mutual TLS
+   * (`ham --listen`); `stateDir` then only locates the default nodes file.
+   */
+  node?: string;
+  /** The nodes file. @default {$HAM_NODES, else `<state-dir>/nodes.yaml`} */
+  nodes?: string;
+  /**
    * Starts the timer of a request's time limit. @default {a `setTimeout`} (`hamctl` passes
    * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
    * the `node:` compatibility layer, ~15 ms of a short-lived process)
@@ -71,6 +78,22 @@ export interface ReconnectOptions {
   onReconnect?: (request: Requester) => Promise<void>;
 }
 
+/** What {@linkcode HamClient.subscribe} answers. */
+export interface SubscriptionHandle {
+  /** The first sequence number the subscription covers. */
+  since: number;
+  /** Stops passing its pushes on (the HAM stops sending them when the connection ends). */
+  close(): void;
+}
+
+/** A subscription of this client: how to open it again on a new connection. */
+interface Sub {
+  fields: Requests["subscribe"];
+  onPush: (push: Push) => void;
+  /** The sequence number to resume from. */
+  next: number | null;
+}
+
 interface Pending {
   op: string;
   resolve: (value: unknown) => void;
@@ -89,7 +112,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function dial(path: string): Promise<Deno.UnixConn> {
+/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
+export type Dialer = () => Promise<Deno.Conn>;
+
+async function dial(path: string): Promise<Deno.Conn> {
   try {
     return await Deno.connect({ transport: "unix", path });
   } catch (err) {
@@ -123,12 +149,15 @@ async function dial(path: string): Promise<Deno.UnixConn> {
  * ```
  */
 export class HamClient implements AsyncDisposable {
-  /** The socket this client is connected to. */
+  /** The socket this client is connected to ("" for a remote node). */
   readonly socketPath: string;
+  /** What it is connected to, for messages: the socket path, or `node "NAME" (ADDRESS)`. */
+  readonly address: string;
   /** Resolves when the connection has ended for good, whichever side ended it. */
   readonly closed: Promise<void>;
   #closed = Promise.withResolvers<void>();
-  #conn: Deno.UnixConn;
+  #conn: Deno.Conn;
+  #dial: Dialer;
   /** The read loop of `#conn`. */
   #loop: Promise<void>;
   #name: string;
@@ -137,6 +166,8 @@ export class HamClient implements AsyncDisposable {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pushed = new Set<ReadableStreamDefaultController<Push>>();
+  /** Open subscriptions by the id of the request that opened them on this connection. */
+  #subs = new Map<number, Sub>();
   #writing: Promise<void> = Promise.resolve();
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
@@ -146,9 +177,16 @@ export class HamClient implements AsyncDisposable {
   /** The HAM said it is stopping: a lost connection is not re-established. */
   #stopping = false;
 
-  private constructor(conn: Deno.UnixConn, path: string, opts: ConnectOptions) {
+  private constructor(
+    conn: Deno.Conn,
+    path: string,
+    opts: ConnectOptions,
+    remote?: { address: string; dial: Dialer },
+  ) {
     this.#conn = conn;
     this.socketPath = path;
+    this.address = remote?.address ?? path;
+    this.#dial = remote?.dial ?? (() => dial(path));
     this.#name = opts.client ?? "lib";
     this.#timeoutMs = opts.timeoutMs ?? DEFAULTS.requestTimeoutMs;
     this.#startTimer = opts.startTimer ?? startTimeout;
@@ -161,9 +199,22 @@ export class HamClient implements AsyncDisposable {
    * Throws EBADF when no HAM is listening, EPROTO on a protocol version mismatch.
    */
   static async connect(opts: ConnectOptions = {}): Promise<HamClient> {
+    if (opts.node !== undefined) {
+      const { remoteDialer } = await import("./node_dialer.ts");
+      const remote = await remoteDialer(opts.node, opts);
+      return await HamClient.#over(await remote.dial(), "", opts, remote);
+    }
     const path = socketPath(resolveStateDir(opts.stateDir));
-    const conn = await dial(path);
-    const client = new HamClient(conn, path, opts);
+    return await HamClient.#over(await dial(path), path, opts);
+  }
+
+  static async #over(
+    conn: Deno.Conn,
+    path: string,
+    opts: ConnectOptions,
+    remote?: { address: string; dial: Dialer },
+  ): Promise<HamClient> {
+    const client = new HamClient(conn, path, opts, remote);
     try {
       await client.#hello();
       return client;
@@ -171,12 +222,23 @@ export class HamClient implements AsyncDisposable {
       client.close();
       await client.closed;
       if (err instanceof HamError && err.code === "ECONNRESET") {
-        throw new HamError("EBADF", `Cannot connect to the HAM at "${path}": ${err.message}`, {
-          cause: err,
-        });
+        throw new HamError(
+          remote ? "EHOSTUNREACH" : "EBADF",
+          `Cannot connect to the HAM at ${client.#where}: ${err.message}`,
+          { cause: err },
+        );
       }
       throw err;
     }
+  }
+
+  /** True when connected to another node's HAM over TLS. */
+  get remote(): boolean {
+    return this.socketPath === "";
+  }
+
+  get #where(): string {
+    return this.remote ? this.address : `"${this.address}"`;
   }
 
   /** The HAM's answer to `hello`: protocol version and the pids of the HAM and its Guardian. */
@@ -203,6 +265,52 @@ export class HamClient implements AsyncDisposable {
   }
 
   /**
+   * Opens a subscription (the `subscribe` request with `fields`): every push that carries
+   * its id goes to `onPush`, including those the HAM sends before it answers (what is
+   * already past). With reconnection on, a lost connection's subscriptions are opened
+   * again on the new one from the sequence number after the last event received, so
+   * nothing is lost or repeated across a takeover. A subscription that ends (an `ended`
+   * push) is not opened again.
+   */
+  async subscribe(
+    fields: Requests["subscribe"],
+    onPush: (push: Push) => void,
+  ): Promise<SubscriptionHandle> {
+    const sub: Sub = { fields, onPush, next: null };
+    const id = this.#nextId++;
+    this.#subs.set(id, sub);
+    let since: number;
+    try {
+      ({ since } = await this.#send<Results["subscribe"]>(
+        id,
+        "subscribe",
+        fields,
+        this.#timeoutMs,
+        false,
+      ));
+    } catch (err) {
+      this.#subs.delete(id);
+      throw err;
+    }
+    sub.next ??= since;
+    return { since, close: () => this.#dropSub(sub) };
+  }
+
+  #dropSub(sub: Sub): void {
+    for (const [id, s] of this.#subs) if (s === sub) this.#subs.delete(id);
+  }
+
+  /** Opens the subscriptions again on a new connection, where the old one stopped. */
+  async #resubscribe(): Promise<void> {
+    const subs = [...new Set(this.#subs.values())].map((sub) => ({ id: this.#nextId++, sub }));
+    this.#subs = new Map(subs.map(({ id, sub }) => [id, sub]));
+    for (const { id, sub } of subs) {
+      const fields = { ...sub.fields, since: sub.next ?? sub.fields.since ?? null };
+      await this.#send(id, "subscribe", fields, this.#timeoutMs, true);
+    }
+  }
+
+  /**
    * The lines the HAM pushes without a request (the value of their `push` field), from
    * now on, until the client ends (a reconnection does not end them). Each call returns an
    * independent iterator.
@@ -221,7 +329,7 @@ export class HamClient implements AsyncDisposable {
   /** Closes the connection; requests still waiting fail with ECONNRESET. */
   close(): void {
     this.#end(
-      new HamError("ECONNRESET", `Closed the connection to the HAM at "${this.socketPath}"`),
+      new HamError("ECONNRESET", `Closed the connection to the HAM at ${this.#where}`),
     );
   }
 
@@ -241,7 +349,7 @@ export class HamClient implements AsyncDisposable {
     if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
       throw new HamError(
         "EPROTO",
-        `Cannot talk to the HAM at "${this.socketPath}": it speaks protocol ${hello?.version}, not ${PROTOCOL_VERSION}`,
+        `Cannot talk to the HAM at ${this.#where}: it speaks protocol ${hello?.version}, not ${PROTOCOL_VERSION}`,
       );
     }
     this.#server = hello;
@@ -279,18 +387,18 @@ export class HamClient implements AsyncDisposable {
     return promise;
   }
 
-  async #writeAll(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+  async #writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
     for (let off = 0; off < bytes.length && !this.#ended && conn === this.#conn;) {
       off += await conn.write(bytes.subarray(off));
     }
   }
 
-  async #readLoop(conn: Deno.UnixConn): Promise<void> {
+  async #readLoop(conn: Deno.Conn): Promise<void> {
     const decoder = new TextDecoder();
     let partial = "";
     let failure = new HamError(
       "ECONNRESET",
-      `Lost the connection to the HAM at "${this.socketPath}"`,
+      `Lost the connection to the HAM at ${this.#where}`,
     );
     try {
       // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
@@ -311,7 +419,7 @@ export class HamClient implements AsyncDisposable {
    * A connection ended (EOF, an error, a protocol violation): what was sent on it fails;
    * then the client ends, or reconnects when that is on and the HAM did not say it stops.
    */
-  #lost(conn: Deno.UnixConn, reason: HamError): void {
+  #lost(conn: Deno.Conn, reason: HamError): void {
     if (this.#ended || conn !== this.#conn) return;
     if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
       return this.#end(reason);
@@ -334,9 +442,9 @@ export class HamClient implements AsyncDisposable {
   async #reestablish(reason: HamError): Promise<boolean> {
     const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
-      let conn: Deno.UnixConn | null = null;
+      let conn: Deno.Conn | null = null;
       try {
-        conn = await dial(this.socketPath);
+        conn = await this.#dial();
         if (this.#ended) {
           conn.close();
           break;
@@ -347,6 +455,7 @@ export class HamClient implements AsyncDisposable {
         const direct: Requester = (op, ...[fields, opts]) =>
           this.#send(this.#nextId++, op, fields ?? {}, opts?.timeoutMs ?? this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);
+        await this.#resubscribe();
         return true;
       } catch (err) {
         if (err instanceof HamError && err.code === "EPROTO") reason = err;
@@ -360,7 +469,7 @@ export class HamClient implements AsyncDisposable {
     this.#end(
       new HamError(
         "ECONNRESET",
-        `Lost the connection to the HAM at "${this.socketPath}" and could not reconnect: ` +
+        `Lost the connection to the HAM at ${this.#where} and could not reconnect: ` +
           reason.message,
       ),
     );
@@ -381,6 +490,13 @@ export class HamClient implements AsyncDisposable {
     if ("push" in o) {
       const push = o.push as Push;
       if (push?.type === "stopping") this.#stopping = true;
+      const sub = typeof (push as { sub?: unknown })?.sub === "number"
+        ? this.#subs.get((push as { sub: number }).sub)
+        : undefined;
+      if (sub && push.type === "event") sub.next = push.event.seq + 1;
+      if (sub && push.type === "skipped") sub.next = Math.max(sub.next ?? 0, push.to + 1);
+      if (sub && push.type === "ended") this.#dropSub(sub);
+      sub?.onPush(push);
       for (const c of this.#pushed) c.enqueue(push);
       return;
     }
@@ -407,6 +523,7 @@ export class HamClient implements AsyncDisposable {
       p.reject(reason);
     }
     this.#pending.clear();
+    this.#subs.clear();
     for (const c of this.#pushed) c.close();
     this.#pushed.clear();
     this.#closed.resolve(this.#loop);

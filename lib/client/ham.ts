@@ -14,8 +14,6 @@ import { parsePath, validateEntityName } from "../core/names.ts";
 import type {
   EventsResult,
   FlagsInput,
-  HamEvent,
-  Push,
   RaiseFields,
   Requests,
   StateResult,
@@ -30,6 +28,7 @@ import {
   type SelfAttachOptions,
 } from "../core/requests.ts";
 import type { StatusView } from "../core/status_view.ts";
+import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /**
@@ -138,21 +137,38 @@ export class Ham implements AsyncDisposable {
     await this.client.request("detach", { entity: name });
   }
 
-  /** A handle on entity `name`, or on the global entity `@global` (`ham_entity_handle`). */
-  entityHandle(name: string): EntityHandle {
-    return new EntityHandle(this.client, validateEntityName(name));
+  /**
+   * A handle on entity `name`, or on the global entity `@global` (`ham_entity_handle`).
+   * Throws ENOENT when the HAM has no such entity, as `ham_entity_handle` fails.
+   */
+  async entityHandle(name: string): Promise<EntityHandle> {
+    await this.#exists(validateEntityName(name));
+    return new EntityHandle(this.client, name);
   }
 
-  /** A handle on condition `entity/condition` (`ham_condition_handle`). */
-  conditionHandle(path: string): ConditionHandle {
+  /**
+   * A handle on condition `entity/condition` (`ham_condition_handle`). Throws ENOENT when
+   * the HAM has no such condition.
+   */
+  async conditionHandle(path: string): Promise<ConditionHandle> {
     parsePath(path, 2);
+    await this.#exists(path);
     return new ConditionHandle(this.client, path);
   }
 
-  /** A handle on action `entity/condition/action` (`ham_action_handle`). */
-  actionHandle(path: string): ActionHandle {
+  /**
+   * A handle on action `entity/condition/action` (`ham_action_handle`). Throws ENOENT when
+   * the HAM has no such action.
+   */
+  async actionHandle(path: string): Promise<ActionHandle> {
     parsePath(path, 3);
+    await this.#exists(path);
     return new ActionHandle(this.client, path);
+  }
+
+  /** Throws ENOENT unless the item at `path` exists (reading its flags changes nothing). */
+  async #exists(path: string): Promise<void> {
+    await this.client.request("control", { path, command: "get-flags" });
   }
 
   /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */
@@ -216,25 +232,16 @@ export class Ham implements AsyncDisposable {
   /**
    * Follows the event stream, from `since` (default: from now), optionally of one entity.
    * With `channel`, only the notify actions delivered to that channel (the QNX pulse
-   * analogue); without `since`, a channel subscriber first gets what its channel has not
-   * delivered yet. A `lagged` push (backlog over 4 MiB) ends the iterator; subscribe again
-   * from the sequence it names. The iterator ends when the connection does.
+   * analogue); without `since`, a channel subscriber first gets the channel's backlog (a
+   * named `subscriber`: what it missed since it last received one). Events that are no
+   * longer kept are reported to `onSkipped` and the stream carries on. The subscription
+   * ends when the HAM drops it for lagging (its backlog passed 4 MiB: `endReason` is
+   * `"lagged"`; subscribe again from `resumeFrom`), or when the connection ends for good. On a
+   * connection that self-attached, it survives a takeover: it is opened again on the new
+   * connection where it stopped.
    */
-  async subscribe(
-    opts: { since?: number; entity?: string; channel?: string } = {},
-  ): Promise<AsyncIterableIterator<HamEvent>> {
-    const pushes = this.client.pushes();
-    try {
-      await this.client.request("subscribe", {
-        since: opts.since ?? null,
-        entity: opts.entity ?? null,
-        channel: opts.channel ?? null,
-      });
-    } catch (err) {
-      await pushes.return?.();
-      throw err;
-    }
-    return eventsOf(pushes);
+  subscribe(opts: SubscribeOptions = {}): Promise<Subscription> {
+    return Subscription.open(this.client, opts);
   }
 
   /** Checks that the HAM answers. */
@@ -250,12 +257,6 @@ export class Ham implements AsyncDisposable {
   /** Closes the connection and waits until it has ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.client[Symbol.asyncDispose]();
-  }
-}
-
-async function* eventsOf(pushes: AsyncIterableIterator<Push>): AsyncGenerator<HamEvent> {
-  for await (const push of pushes) {
-    if (push.type === "event") yield push.event;
   }
 }
 

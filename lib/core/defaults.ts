@@ -88,6 +88,11 @@ export const DEFAULTS = Object.freeze({
   eventSegments: 16,
   /** Longest time between an event and its fdatasync, in ms. */
   eventSyncMs: 200,
+  /**
+   * Notifications a notify channel keeps for subscribers that are away; with named
+   * subscribers, a notify that finds this many waiting for the slowest fails.
+   */
+  channelBacklog: 1000,
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
@@ -120,8 +125,24 @@ export const DEFAULTS = Object.freeze({
   reconnectWithinMs: 30_000,
   /** How long a self-attached `Ham` keeps trying to re-attach after a HAM change, in ms. */
   reattachWithinMs: 30_000,
+  /** How long `hamctl events --follow` keeps trying to reach a HAM after losing it, in ms. */
+  followReconnectMs: 30_000,
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
   restartHeartbeatGraceMs: 1000,
+
+  // --- Other nodes and the cluster ---
+  /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
+  nodeConnectTimeoutMs: 5_000,
+  /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
+  clusterTtlMs: 2_000,
+  /** Lease renewals and placement checks per TTL ("renew often"). */
+  clusterTicksPerTtl: 10,
+  /** A holder that could not renew its lease for this fraction of the TTL stops its copies ("fence late"). */
+  clusterFenceFraction: 0.8,
+  /** Time limit of one etcd request, as a fraction of the TTL. */
+  clusterRequestFraction: 0.25,
+  /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
+  clusterRankTicks: 2,
 
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
@@ -132,6 +153,15 @@ export const DEFAULTS = Object.freeze({
   entityLogFiles: 5,
   /** Longest entity output line, in bytes; a longer one is cut into several log lines. */
   maxEntityLogLineBytes: 16 * 1024,
+
+  // --- Memory and idle CPU ---
+  /**
+   * V8 flags of the HAM and Guardian (long-lived daemons): a young generation of at most
+   * 1 MiB per semi-space (`--max-semi-space-size`: fewer and shorter scavenges' worth of
+   * memory), and no memory reducer (its collections come ~25 s after a burst of requests:
+   * 70–90 ms of CPU of an otherwise idle HAM and Guardian, for ~3 MiB).
+   */
+  daemonV8Flags: "--max-semi-space-size=1,--no-memory-reducer",
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

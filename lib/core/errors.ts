@@ -26,6 +26,9 @@ export const ERROR_CODES = {
   ECANCELED: "the HAM is stopping",
   ENOMEM: "resource limit reached",
   ECONNRESET: "the connection to the HAM was lost",
+  EHOSTUNREACH: "the node named is unreachable (nothing answers at its address)",
+  EKEYREJECTED: "a bad certificate: not signed by the CA, expired, or not for that node",
+  EACCES: "credentials refused: no client certificate, or an identity with no role",
 } as const;
 
 /** An errno-style error code, as a string. */
@@ -111,6 +114,7 @@ export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case "EBADF":
     case "ECONNRESET":
+    case "EHOSTUNREACH":
       return EXIT_CODES.notRunning;
     case "ETIMEDOUT":
       return EXIT_CODES.timeout;

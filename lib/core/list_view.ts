@@ -9,7 +9,7 @@
 import type { Entity, HamState, LastExit } from "./model.ts";
 
 /** What an entity is doing, as `list` shows it. */
-export type ListState = "running" | "dead" | "placeholder" | "disabled";
+export type ListState = "running" | "dead" | "placeholder" | "disabled" | "remote";
 
 /** One row of `list`. */
 export interface ListRow {
@@ -17,7 +17,10 @@ export interface ListRow {
   name: string;
   /** Its process, or null. */
   pid: number | null;
-  /** `disabled` (whatever its process), `running`, `placeholder` (never had one), `dead`. */
+  /**
+   * `disabled` (whatever its process), `running`, `placeholder` (never had one), `dead`;
+   * `remote`: a cluster entity another node runs.
+   */
   state: ListState;
   /** Times it was restarted. */
   restarts: number;
@@ -27,6 +30,8 @@ export interface ListRow {
   uptimeMs: number | null;
   /** Its last death: `{ pid, code, signal, at }` (at in ms since the epoch), or null. */
   lastExit: LastExit | null;
+  /** For a cluster entity (`ham --cluster`): the node running it, or null while none does. */
+  node?: string | null;
 }
 
 /** The state of an entity as `list` shows it. */
@@ -77,8 +82,9 @@ export function exitText(x: LastExit | null): string {
 
 /** The table: a header line, then one aligned line per entity. */
 export function renderList(rows: readonly ListRow[]): string {
+  const clustered = rows.some((r) => r.node !== undefined);
   const table = [
-    ["NAME", "PID", "STATE", "RESTARTS", "UPTIME", "LAST EXIT"],
+    ["NAME", "PID", "STATE", "RESTARTS", "UPTIME", "LAST EXIT", ...(clustered ? ["NODE"] : [])],
     ...rows.map((r) => [
       r.name,
       r.pid === null ? "-" : String(r.pid),
@@ -86,6 +92,7 @@ export function renderList(rows: readonly ListRow[]): string {
       String(r.restarts),
       r.uptimeMs === null ? "-" : shortDuration(r.uptimeMs),
       exitText(r.lastExit),
+      ...(clustered ? [r.node === undefined ? "" : r.node ?? "-"] : []),
     ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));

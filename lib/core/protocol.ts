@@ -115,6 +115,11 @@ export interface Requests {
     env?: Record<string, string> | null;
     flags?: FlagsInput;
     heartbeat?: HeartbeatSpec | null;
+    /**
+     * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
+     * among `placement` (most preferred first; empty: any node). Absent: a local entity.
+     */
+    cluster?: { placement: string[] } | null;
   };
   /** `ham_attach_self`: the calling process. */
   "attach-self": {
@@ -178,10 +183,21 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
-  /** Kept events from `since`. */
-  events: { since?: number; entity?: string | null; limit?: number };
-  /** Follow the event stream (pushed as {@linkcode Push} `event` lines). */
-  subscribe: { since?: number | null; entity?: string | null; channel?: string | null };
+  /** The metrics, in the Prometheus text format. */
+  metrics: Record<never, never>;
+  /** Kept events from `since`; with `channel`, only that channel's notifications. */
+  events: { since?: number; entity?: string | null; limit?: number; channel?: string | null };
+  /**
+   * Follow the event stream (pushed as {@linkcode Push} lines carrying the subscription's
+   * id, which is this request's id). With `channel`, only its notifications; `subscriber`
+   * names a channel subscriber whose cursor the HAM keeps durably.
+   */
+  subscribe: {
+    since?: number | null;
+    entity?: string | null;
+    channel?: string | null;
+    subscriber?: string | null;
+  };
 }
 
 /** An operation of the protocol. */
@@ -207,6 +223,8 @@ export type Request =
     env: Record<string, string> | null;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    /** A cluster entity's placement; absent for a local entity. */
+    cluster?: { placement: string[] };
   }
   | {
     id: number;
@@ -276,13 +294,25 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
-  | { id: number; op: "events"; since: number; entity: string | null; limit: number }
+  | { id: number; op: "metrics" }
+  | {
+    id: number;
+    op: "events";
+    since: number;
+    entity: string | null;
+    limit: number;
+    /** Only the notifications of this channel. */
+    channel: string | null;
+  }
   | {
     id: number;
     op: "subscribe";
     since: number | null;
     entity: string | null;
+    /** Only the notifications of this channel. */
     channel: string | null;
+    /** With `channel`: the subscriber's name, whose cursor the HAM keeps durably. */
+    subscriber: string | null;
   };
 
 /** The decoded request of one operation. */
@@ -317,8 +347,12 @@ export interface PathResult {
 export interface AttachResult {
   /** The entity's name. */
   entity: string;
-  /** The process now monitored. */
+  /** The process now monitored (none for a cluster entity: it is placed on a node later). */
   pid: number;
+  /** Set for a cluster entity's declaration. */
+  cluster?: true;
+  /** The cluster entity's placement list. */
+  placement?: string[];
 }
 
 /** What a control request answers: the item's enabled bit and flags after the change. */
@@ -407,14 +441,16 @@ export interface Results {
   wait: WaitResult;
   /** The entity and the pid signalled. */
   kill: AttachResult;
-  /** The entity and its new pid (null until it runs). */
+  /** The entity and the pid being replaced (null when it had no process). */
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The Prometheus text exposition. */
+  metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
-  /** The sequence number the stream starts at. */
-  subscribe: { since: number };
+  /** The subscription's id (carried by its pushes) and the sequence number it starts at. */
+  subscribe: SubscribeResult;
 }
 
 /** The error part of a failed response. */
@@ -433,21 +469,33 @@ export type Response =
 // ---------------------------------------------------------------------------
 // What the HAM pushes
 
+/** What `subscribe` answers. */
+export interface SubscribeResult {
+  /** The subscription's id: the id of the request that opened it, carried by its pushes. */
+  sub: number;
+  /** The first sequence number it covers. */
+  since: number;
+}
+
 /**
- * A line the HAM pushes without a request (the value of its `push` field):
+ * A line the HAM pushes without a request (the value of its `push` field). A subscription's
+ * pushes carry its id, `sub`, so that one connection can hold several. The two ways a
+ * subscription can fall behind are distinct:
  *
  * - `event`: the next event of a subscription;
- * - `lagged`: events of a subscription were skipped (they are no longer kept); the stream
- *   carries on after them. `from` is the first skipped, `oldest` the oldest still kept;
- * - `ended`: a subscription ended (its backlog passed `DEFAULTS.maxSubscriberBacklogBytes`);
- *   subscribe again from `resume` to carry on;
- * - `stopping`: the HAM is stopping on request, so a self-attached client does not try to
- *   reconnect (after a takeover it does).
+ * - `skipped`: events `from`..`to` that it asked for are no longer kept; it carries on
+ *   with the next one (sent when it opens from a `since` older than what is kept);
+ * - `ended`: it was dropped because its unwritten backlog passed
+ *   `DEFAULTS.maxSubscriberBacklogBytes` (`reason: "lagged"`); subscribe again from
+ *   `next`, the first event it did not get;
+ * - `stopping` (to every client): the HAM is stopping on request, so a self-attached
+ *   client does not try to reconnect (after a takeover it does). It comes after the
+ *   HAM's last event, `stop`.
  */
 export type Push =
-  | { type: "event"; event: HamEvent }
-  | { type: "lagged"; from: number; oldest: number }
-  | { type: "ended"; resume: number; oldest: number }
+  | { type: "event"; sub: number; event: HamEvent }
+  | { type: "skipped"; sub: number; from: number; to: number }
+  | { type: "ended"; sub: number; reason: "lagged"; next: number }
   | { type: "stopping" };
 
 /** A line the server writes: a response, or a push. */

@@ -51,6 +51,10 @@ function int(o: Obj, key: string, min: number, max: number, dflt?: number): numb
   return v;
 }
 
+function optName(o: Obj, key: string): string | null {
+  return o[key] === undefined || o[key] === null ? null : validateName(key, o[key]);
+}
+
 function bool(o: Obj, key: string, dflt: boolean): boolean {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
@@ -79,6 +83,22 @@ function argv(o: Obj, key: string): string[] {
 
 function optArgv(o: Obj, key: string): string[] | null {
   return o[key] === undefined || o[key] === null ? null : argv(o, key);
+}
+
+/** The `cluster` field of an attach (absent, or a placement list of node names). */
+function cluster(v: unknown): { cluster?: { placement: string[] } } {
+  if (v === undefined || v === null) return {};
+  const placement = (v as Obj).placement ?? [];
+  if (
+    typeof v !== "object" || !Array.isArray(placement) || placement.length > 64 ||
+    !placement.every((n) => typeof n === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(n))
+  ) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "cluster": expected { placement: [node names] } (letters, digits, _ . -)`,
+    );
+  }
+  return { cluster: { placement: placement as string[] } };
 }
 
 const UINT32 = 0xffffffff;
@@ -302,6 +322,7 @@ export function decodeRequest(line: string): Request {
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
+        ...cluster(o.cluster),
       };
     }
     case "attach-self":
@@ -456,6 +477,7 @@ export function decodeRequest(line: string): Request {
     case "restart":
       return { id, op, entity: validateEntityName(o.entity, false) };
     case "list":
+    case "metrics":
       return { id, op };
     case "events":
       return {
@@ -464,6 +486,7 @@ export function decodeRequest(line: string): Request {
         since: int(o, "since", 0, Number.MAX_SAFE_INTEGER, 0),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
         limit: int(o, "limit", 1, DEFAULTS.maxEventsLimit, DEFAULTS.eventsLimit),
+        channel: optName(o, "channel"),
       };
     case "subscribe":
       return {
@@ -473,9 +496,8 @@ export function decodeRequest(line: string): Request {
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        channel: o.channel === undefined || o.channel === null
-          ? null
-          : validateName("channel", o.channel),
+        channel: optName(o, "channel"),
+        subscriber: optName(o, "subscriber"),
       };
     default:
       throw new HamError("EPROTO", `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);

@@ -124,6 +124,15 @@ function hamLines(v: HamView): Line[] {
     ["Num Entities", v.numEntities],
     ["Num Conditions", v.numConditions],
     ["Num Actions", v.numActions],
+    ...(v.cluster ? clusterLines(v.cluster) : []),
+  ];
+}
+
+function clusterLines(c: NonNullable<HamView["cluster"]>): Line[] {
+  return [
+    ["Cluster Node", c.node],
+    ["Cluster Nodes", c.nodes.join(" ") || "none"],
+    ...c.entities.map((e): Line => ["Cluster Entity", `${e.name} on ${e.node ?? "no node"}`]),
   ];
 }
 
@@ -133,6 +142,7 @@ function entityLines(v: EntityView): Line[] {
     ["Path", v.name],
     ["Entity Pid", v.pid ?? "none"],
     ["Entity type", v.type],
+    ...(v.node === undefined ? [] : [["Node", v.node ?? "none"] as Line]),
     ["Enabled", onOff(v.enabled)],
     ["Flags", flagsText(v.flags, v.flagNames)],
     ["Command", v.command ? quoteArgv(v.command) : "none"],

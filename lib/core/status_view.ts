@@ -168,6 +168,18 @@ export interface EntityView {
   heartbeat: HeartbeatView | null;
   /** Its conditions. */
   conditions: ConditionView[];
+  /** For a cluster entity: the node that runs it (null while none does). */
+  node?: string | null;
+}
+
+/** Where the cluster entities run, as a clustered HAM (`ham --cluster`) last saw it. */
+export interface ClusterStatusView {
+  /** This node's name. */
+  node: string;
+  /** The live nodes. */
+  nodes: string[];
+  /** Each cluster entity, the node running it (or null) and its placement list. */
+  entities: { name: string; node: string | null; placement: string[] }[];
 }
 
 /** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
@@ -196,6 +208,8 @@ export interface HamView {
   numActions: number;
   /** The entities, in creation order. */
   entities: EntityView[];
+  /** With `ham --cluster`: the cluster entities and where they run. */
+  cluster?: ClusterStatusView;
 }
 
 /** What `status` returns: the whole HAM, or the entity, condition or action a path names. */

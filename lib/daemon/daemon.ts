@@ -11,7 +11,9 @@ import { Engine } from "../engine/engine.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
-import { createHandler, notifier } from "./handler.ts";
+import { createHandler } from "./handler.ts";
+import { ChannelCursors } from "./channel_cursors.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import {
   createLogger,
   type LogFile,
@@ -26,6 +28,9 @@ import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
+import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -35,6 +40,7 @@ import type { HamInfo } from "../core/status_view.ts";
 import { statusFiles } from "../core/status_text.ts";
 import { writeStatusTree } from "./status_files.ts";
 import { EntityOutput } from "../os/entity_output.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -62,8 +68,16 @@ export interface HamOptions {
   guardian?: boolean;
   /** Extra arguments of the Guardian's command line (`--log FILE`, `--timestamps S`). */
   guardianArgs?: string[];
+  /** Serve the metrics over HTTP at `/metrics` on this address (`--metrics-listen`). */
+  metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
+  listen?: TlsListenOptions;
+  /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
+  cluster?: ClusterOptions;
+  /** The nodes file, for actions that name another node. @default {$HAM_NODES, `<state-dir>/nodes.yaml`} */
+  nodes?: string;
 }
 
 /** What a Guardian taking over tells the HAM it becomes. */
@@ -102,11 +116,16 @@ export class HamDaemon {
   readonly store: StateStore;
   readonly engine: Engine;
   readonly hub: EventHub;
+  /** Subscriptions to the event stream, and notify delivery. */
+  readonly subscriptions: Subscriptions;
+  #channels: ChannelCursors;
   readonly log: Logger;
   /** The entities' output: `<state-dir>/logs/NAME.log`. */
   readonly output: EntityOutput;
   readonly startedAt = Date.now();
   #server!: ControlServer;
+  #remoteServer: ControlServer | null = null;
+  #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
   #lock: Deno.FsFile;
@@ -118,6 +137,7 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #metricsServer: Deno.HttpServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
   /** Removed entities whose detached process is still writing. */
@@ -131,6 +151,8 @@ export class HamDaemon {
     this.store = store;
     this.log = log;
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.#channels = ChannelCursors.open(this.hub.dir);
+    this.subscriptions = new Subscriptions(this.hub, this.#channels);
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,
@@ -166,7 +188,7 @@ export class HamDaemon {
         this.hub.publish(ev);
         this.changed();
       },
-      notify: notifier(this.hub),
+      notify: (channel, message) => this.subscriptions.notify(channel, message),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -205,6 +227,7 @@ export class HamDaemon {
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
     let storeRef: StateStore | null = null;
+    const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({
       verbosity: () => storeRef?.state.verbosity ?? opts.verbosity ?? DEFAULTS.verbosity,
       write: opts.write,
@@ -223,6 +246,7 @@ export class HamDaemon {
         recover: opts.recover,
         compactRecords: opts.compactRecords,
         log: storeLog,
+        onSync: (seconds: number) => fsync.observe(seconds),
       };
       const live = opts.takeover?.replay;
       store = live
@@ -242,6 +266,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log);
+    let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
+    if (opts.listen) {
+      try {
+        remote = await listenTls(opts.listen);
+      } catch (err) {
+        await store.close();
+        lock.close();
+        throw err;
+      }
+    }
     const r = store.report;
     log.log(
       "info",
@@ -251,29 +285,49 @@ export class HamDaemon {
     );
     raiseDescriptorLimit();
     holdReserve();
+    if (opts.cluster) {
+      const host = clusterHost({
+        engine: d.engine,
+        hub: d.hub,
+        log,
+        changed: () => d.changed(),
+      });
+      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      await d.#cluster.recover([...store.state.entities.keys()]);
+    }
     d.#reaper.start();
     const t1 = performance.now();
     for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
-    d.#server = ControlServer.listen(
-      socketPath(opts.stateDir),
-      logRefusals(
-        createHandler({
-          store,
-          engine: d.engine,
-          hub: d.hub,
-          info: () => d.info(),
-          // After this turn, so the answer to `stop` is written before connections close.
-          stop: () => void setTimeout(() => d.stop(), 0),
-          changed: () => d.changed(),
-        }),
-        log,
-      ),
-      () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid }),
-      { log: (level, msg) => log.log(level, msg) },
+    const local = logRefusals(
+      createHandler({
+        store,
+        engine: d.engine,
+        hub: d.hub,
+        subscriptions: d.subscriptions,
+        info: () => d.info(),
+        // After this turn, so the answer to `stop` is written before connections close.
+        stop: () => void setTimeout(() => d.stop(), 0),
+        changed: () => d.changed(),
+        fsync,
+      }),
+      log,
     );
+    const handler = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
+    const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
+    const serverLog = { log: (level: "warn" | "info", msg: string) => log.log(level, msg) };
+    d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello, serverLog);
+    if (remote) {
+      d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
+      log.log(
+        "info",
+        `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
+      );
+    }
     if (opts.takeover) {
       d.#logTakeover(opts.takeover, replayedSeq, timing);
       d.hub.publish({
@@ -282,7 +336,9 @@ export class HamDaemon {
         detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
       });
     }
+    if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
+    d.#cluster?.start();
     d.changed();
     return d;
   }
@@ -298,6 +354,30 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
+  #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
+    try {
+      this.#metricsServer = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        onListen: () => {},
+        onError: () => new Response("Internal error\n", { status: 500 }),
+      }, (req) => {
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("Not found: try /metrics\n", { status: 404 });
+        }
+        return new Response(renderMetrics(this.store.state, fsync), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      });
+    } catch (err) {
+      this.log.log(
+        "error",
+        `Cannot serve metrics on ${addr.hostname}:${addr.port}: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** The running Guardian's pid, or null (none, or between two). */
@@ -392,14 +472,22 @@ export class HamDaemon {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
-      for (const c of this.#server.connections) c.send({ push: { type: "stopping" } });
+      // The last event: followers print it and end.
+      this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
+      for (const server of [this.#server, this.#remoteServer]) {
+        for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
+      }
       await this.#keeper?.stop();
+      await this.#cluster?.stop();
       this.engine.stop();
       await this.#server.close();
+      await this.#remoteServer?.close();
+      this.#channels.close();
       this.hub.close();
       await this.#statusWriting;
       this.#reaper.stop();
       this.output.close();
+      await this.#metricsServer?.shutdown();
       await this.#watcher.close();
       await this.store.close();
       try {

@@ -2,15 +2,14 @@
  * The event stream: every attach, detach, death, restart, condition fired and action run
  * gets a sequence number and a time, is written to the durable {@linkcode EventLog} (when
  * given), kept in a bounded in-memory window, and handed to subscribers and waiters as it
- * happens. Notify actions are events of type `notify` for a named channel; the hub keeps
- * each channel's delivery cursor so a subscriber that was away gets what it missed.
+ * happens. Notify actions are events of type `notify` for a named channel (their
+ * backlogs and subscribers' cursors are `channel_cursors.ts`'s).
  *
  * @module
  */
 
 import type { EventBody, HamEvent } from "../core/protocol.ts";
 import type { EventLog } from "./event_log.ts";
-import { writeFileAtomicSync } from "../store/durable.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -35,8 +34,6 @@ export class EventHub {
   #now: () => number;
   #listeners = new Set<Listener>();
   #log: EventLog | null;
-  #cursors = new Map<string, number>();
-  #cursorTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Creates a hub, continuing the numbering of `log` when given. */
   constructor(opts: EventHubOptions = {}) {
@@ -46,48 +43,21 @@ export class EventHub {
     this.#now = opts.now ?? Date.now;
     if (this.#log) {
       this.#ring = this.#log.read(Math.max(1, this.#next - this.#capacity));
-      this.#loadCursors();
     }
   }
 
-  #cursorPath(): string | null {
-    return this.#log ? `${this.#log.dir}/channels.json` : null;
+  /** True when events are kept in a durable log (not only in memory). */
+  get durable(): boolean {
+    return this.#log !== null;
   }
 
-  #loadCursors(): void {
-    try {
-      const raw = JSON.parse(Deno.readTextFileSync(this.#cursorPath()!));
-      for (const [k, v] of Object.entries(raw)) if (typeof v === "number") this.#cursors.set(k, v);
-    } catch { /* none yet */ }
+  /** The durable log's directory, or null when events are kept in memory only. */
+  get dir(): string | null {
+    return this.#log?.dir ?? null;
   }
 
-  /** The last notify seq delivered on `channel` (0 when none). */
-  delivered(channel: string): number {
-    return this.#cursors.get(channel) ?? 0;
-  }
-
-  /** Records that a channel's notifications up to `seq` reached a subscriber. */
-  markDelivered(channel: string, seq: number): void {
-    if (seq <= this.delivered(channel)) return;
-    this.#cursors.set(channel, seq);
-    const path = this.#cursorPath();
-    if (!path || this.#cursorTimer !== undefined) return;
-    this.#cursorTimer = setTimeout(() => {
-      this.#cursorTimer = undefined;
-      try {
-        writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
-      } catch { /* best effort: a subscriber may see a notification twice */ }
-    }, 50);
-  }
-
-  /** Flushes the log and the channel cursors. */
+  /** Flushes and closes the log. */
   close(): void {
-    if (this.#cursorTimer !== undefined) {
-      clearTimeout(this.#cursorTimer);
-      this.#cursorTimer = undefined;
-      const path = this.#cursorPath();
-      if (path) writeFileAtomicSync(path, JSON.stringify(Object.fromEntries(this.#cursors)));
-    }
     this.#log?.close();
   }
 
@@ -111,8 +81,16 @@ export class EventHub {
     return full;
   }
 
-  /** Events with `seq >= since` still kept, oldest first, optionally for one entity. */
-  since(since: number, entity: string | null = null, limit = Infinity): HamEvent[] {
+  /**
+   * Events with `seq >= since` still kept, oldest first, optionally for one entity, or only
+   * the notifications of one channel.
+   */
+  since(
+    since: number,
+    entity: string | null = null,
+    limit = Infinity,
+    channel: string | null = null,
+  ): HamEvent[] {
     const out: HamEvent[] = [];
     const ringStart = this.#ring[0]?.seq ?? this.#next;
     const source = this.#log && since < ringStart
@@ -120,6 +98,7 @@ export class EventHub {
       : this.#ring;
     for (const ev of source) {
       if (ev.seq < since || (entity !== null && ev.entity !== entity)) continue;
+      if (channel !== null && !(ev.type === "notify" && ev.detail?.channel === channel)) continue;
       out.push(ev);
       if (out.length >= limit) break;
     }

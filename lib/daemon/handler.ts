@@ -9,6 +9,8 @@
 import type { Engine, Store } from "../engine/engine.ts";
 import { HamError } from "../core/errors.ts";
 import type { EventHub } from "./event_hub.ts";
+import type { Subscriptions } from "./subscriptions.ts";
+import { waitFor } from "./waits.ts";
 import { HACTIONDONOW } from "../core/flags.ts";
 import {
   checkDetachable,
@@ -23,11 +25,12 @@ import {
   planEntity,
   planVerbose,
 } from "../core/operations.ts";
-import type { HamEvent, Op, RequestOf, Results } from "../core/protocol.ts";
+import type { Op, RequestOf, Results } from "../core/protocol.ts";
 import type { Connection, RequestHandler } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
 import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
+import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { processStartedAt } from "../os/proc.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
@@ -36,11 +39,15 @@ export interface HandlerContext {
   store: Store;
   engine: Engine;
   hub: EventHub;
+  /** Subscriptions to the event stream. */
+  subscriptions: Subscriptions;
   info(): HamInfo;
   /** Starts an orderly stop after the response is sent. */
   stop(): void;
   /** Called after every change, to refresh the status files. */
   changed(): void;
+  /** Durations of the journal's fdatasyncs, for `metrics`. @default an empty histogram */
+  fsync?: Histogram;
 }
 
 /** A handler of one operation: gets its decoded request and answers the contract's result. */
@@ -139,17 +146,18 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         rclass: req.rclass,
         rseverity: req.rseverity,
       }),
-    wait: (req) => waitFor(ctx, req),
+    wait: (req) => waitFor(ctx.store, ctx.hub, req),
     events: (req) => {
-      const events = ctx.hub.since(req.since, req.entity, req.limit);
+      const events = ctx.hub.since(req.since, req.entity, req.limit, req.channel);
       return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
     },
-    subscribe: (req, conn) => subscribe(ctx, req, conn),
+    subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
     restart: (req) => ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs),
     list: () => ({
       entities: listRows(state(), (e) => processStartedAt(e.startTime), Date.now()),
     }),
+    metrics: () => ({ text: renderMetrics(state(), ctx.fsync ?? new Histogram(FSYNC_BUCKETS)) }),
   };
 
   return async (req, conn) => await dispatch(handlers, req as RequestOf<typeof req.op>, conn);
@@ -170,110 +178,4 @@ function ownSelfEntity(conn: Connection): string {
     throw new HamError("EINVAL", "Cannot heartbeat: name an entity or self-attach first");
   }
   return first.value;
-}
-
-type WaitRequest = RequestOf<"wait">;
-
-function reached(ctx: HandlerContext, req: WaitRequest): boolean {
-  const e = ctx.store.state.entities.get(req.entity);
-  if (req.pid !== null) return e !== undefined && e.pid !== null && e.pid !== req.pid;
-  if (req.for === "running") return e !== undefined && e.pid !== null;
-  if (req.for === "detached") return e === undefined;
-  if (req.for === "dead") return e === undefined || e.pid === null;
-  return false;
-}
-
-function matches(req: WaitRequest, ev: HamEvent): boolean {
-  if (ev.entity !== req.entity) return false;
-  if (req.pid !== null) {
-    const pid = ev.detail?.pid;
-    return ["attach", "restart", "follow", "reattach"].includes(ev.type) && pid !== req.pid;
-  }
-  switch (req.for) {
-    case "running":
-      return ev.type === "attach" || ev.type === "restart" || ev.type === "follow";
-    case "dead":
-      return ev.type === "death" || ev.type === "remove";
-    case "restarted":
-      return ev.type === "restart";
-    case "detached":
-      return ev.type === "remove" || (ev.type === "detach");
-    default:
-      return ev.type === "condition" && ev.detail?.event === req.for;
-  }
-}
-
-async function waitFor(ctx: HandlerContext, req: WaitRequest): Promise<Results["wait"]> {
-  if (req.pid !== null && req.for !== "restarted" && req.for !== "running") {
-    throw new HamError(
-      "EINVAL",
-      `Cannot wait for "${req.for}" with a pid: only restarted or running`,
-    );
-  }
-  if (req.pid !== null) {
-    // The state answers first (at once if the entity already runs with another pid).
-    getEntity(ctx.store.state, req.entity);
-    if (reached(ctx, req)) return { entity: req.entity, reached: req.for, seq: null };
-  } else if (req.since !== null) {
-    const past = ctx.hub.since(req.since, req.entity).find((ev) => matches(req, ev));
-    if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
-  } else if (reached(ctx, req)) {
-    return { entity: req.entity, reached: req.for, seq: null };
-  }
-  const ev = await ctx.hub.waitFor((e) => matches(req, e), req.timeoutMs);
-  if (!ev) {
-    throw new HamError(
-      "ETIMEDOUT",
-      `Timed out after ${req.timeoutMs} ms waiting for entity "${req.entity}" to be ${req.for}`,
-    );
-  }
-  return { entity: req.entity, reached: req.for, seq: ev.seq };
-}
-
-function subscribe(
-  ctx: HandlerContext,
-  req: RequestOf<"subscribe">,
-  conn: Connection,
-): Results["subscribe"] {
-  const { channel, entity } = req;
-  const wanted = (ev: HamEvent) =>
-    channel !== null
-      ? ev.type === "notify" && ev.detail?.channel === channel
-      : entity === null || ev.entity === entity;
-  // A channel subscriber without a position gets what its channel has not delivered yet.
-  const since = req.since ?? (channel !== null ? ctx.hub.delivered(channel) + 1 : ctx.hub.nextSeq);
-  if (since < ctx.hub.oldestSeq) {
-    conn.send({ push: { type: "lagged", from: since, oldest: ctx.hub.oldestSeq } });
-  }
-  const deliver = (ev: HamEvent) => {
-    conn.send({ push: { type: "event", event: ev } });
-    if (channel !== null) ctx.hub.markDelivered(channel, ev.seq);
-  };
-  for (const ev of ctx.hub.since(since)) if (wanted(ev)) deliver(ev);
-  const stop = ctx.hub.listen((ev) => {
-    if (!wanted(ev)) return;
-    if (conn.queuedBytes > DEFAULTS.maxSubscriberBacklogBytes) {
-      // Never drop silently: say where to resume from, and stop this subscription.
-      stop();
-      conn.send({ push: { type: "lagged", from: ev.seq, oldest: ctx.hub.oldestSeq } });
-      return;
-    }
-    deliver(ev);
-  });
-  conn.onClose.push(stop);
-  return { since };
-}
-
-/** The notify action's delivery: an event on the channel, kept until delivered. */
-export function notifier(hub: EventHub) {
-  return (channel: string, message: Record<string, unknown>): boolean => {
-    hub.publish({
-      type: "notify",
-      entity: String(message.entity ?? ""),
-      condition: String(message.condition ?? ""),
-      action: String(message.action ?? ""),
-      detail: { channel, code: message.code, value: message.value },
-    });
-    return true;
-  };
 }

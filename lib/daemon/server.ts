@@ -28,6 +28,26 @@ import {
 import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "../os/fd_reserve.ts";
+import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
+
+/** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
+export type Transport = Pick<Deno.Conn, "read" | "write" | "close">;
+
+/** Where connections come from: a `Deno.Listener`, or the TLS listener. */
+export interface Acceptor {
+  accept(): Promise<Transport & Partial<Peer>>;
+  close(): void;
+}
+
+/** What a remote transport knows of its peer: its identity and role, or why it is refused. */
+export interface Peer {
+  /** The identity (the certificate's CN), or null for a local client. */
+  identity: string | null;
+  /** The role the identity has, or null for a local client (not restricted here). */
+  role: Role | null;
+  /** Set when the peer is refused: its hello is answered with this error and it is closed. */
+  refusal: HamError | null;
+}
 
 /** Limits of the control server; each defaults to its row of `DEFAULTS`. */
 export interface ServerLimits {
@@ -75,7 +95,9 @@ export class Connection {
   readonly selfEntities = new Set<string>();
   /** Called once when the connection closes. */
   readonly onClose: Array<() => void> = [];
-  #conn: Deno.Conn;
+  /** Who the peer is, for a remote connection (see {@linkcode Peer}). */
+  readonly peer: Peer;
+  #conn: Transport;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
   #queued = 0;
@@ -89,9 +111,14 @@ export class Connection {
   /** Called once when the output cap is passed. */
   onOverflow: (() => void) | null = null;
 
-  constructor(conn: Deno.Conn, limits: ServerLimits = defaultLimits()) {
+  constructor(conn: Transport & Partial<Peer>, limits: ServerLimits = defaultLimits()) {
     this.#conn = conn;
     this.#limits = limits;
+    this.peer = {
+      identity: conn.identity ?? null,
+      role: conn.role ?? null,
+      refusal: conn.refusal ?? null,
+    };
   }
 
   /** Bytes handed to {@linkcode Connection.send} and not yet written (a slow reader's backlog). */
@@ -142,9 +169,11 @@ export class Connection {
 
   #write(bytes: Uint8Array): Promise<void> {
     this.#queued += bytes.length;
+    // Written even when the connection is closed meanwhile: close() closes the socket after
+    // the writes queued before it (the last event and `stopping` of a stop), or after a grace
+    // when the client does not read them.
     this.#writes = this.#writes.then(async () => {
       try {
-        if (this.#closed && bytes.length > 0 && !this.#lastWords) return;
         let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
       } catch {
@@ -156,8 +185,6 @@ export class Connection {
     });
     return this.#writes;
   }
-
-  #lastWords = false;
 
   #overflow(): void {
     this.onOverflow?.();
@@ -175,7 +202,6 @@ export class Connection {
    */
   refuse(last: Response): void {
     if (this.#closed) return;
-    this.#lastWords = true;
     this.#write(this.#encoder.encode(JSON.stringify(last) + "\n"));
     const timer = setTimeout(() => this.#hardClose(), LAST_WORDS_MS);
     this.#writes.finally(() => clearTimeout(timer));
@@ -276,9 +302,9 @@ export interface ControlServerOptions {
   log?: ServerLog;
 }
 
-/** The listening control socket. */
+/** The listening control socket (or the TLS listener of `ham --listen`). */
 export class ControlServer {
-  #listener: Deno.Listener;
+  #listener: Acceptor;
   #handler: RequestHandler;
   #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
@@ -296,11 +322,12 @@ export class ControlServer {
    */
   #reserve: Deno.FsFile | null = openReserve();
 
-  private constructor(
-    listener: Deno.Listener,
+  /** Serves the connections `listener` accepts. */
+  constructor(
+    listener: Acceptor,
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
-    opts: ControlServerOptions,
+    opts: ControlServerOptions = {},
   ) {
     this.#listener = listener;
     this.#handler = handler;
@@ -327,7 +354,7 @@ export class ControlServer {
 
   async #accept(): Promise<void> {
     while (!this.#closing) {
-      let conn: Deno.Conn;
+      let conn: Transport & Partial<Peer>;
       try {
         conn = await this.#listener.accept();
       } catch (err) {
@@ -396,7 +423,7 @@ export class ControlServer {
     this.#reserve = openReserve();
   }
 
-  #refuseOverCap(conn: Deno.Conn): void {
+  #refuseOverCap(conn: Transport): void {
     if (this.#refusedForCap === null) {
       this.#refusedForCap = 0;
       this.#log(
@@ -447,6 +474,18 @@ export class ControlServer {
           c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
           continue;
         }
+        const { role, identity } = c.peer;
+        if (role !== null && !roleAllows(role, req.op)) {
+          const need = roleNeeded(req.op);
+          c.send(errorResponse(
+            req.id,
+            new HamError(
+              "EPERM",
+              `Cannot "${req.op}": it needs role ${need}, and "${identity}" has role ${role}`,
+            ),
+          ));
+          continue;
+        }
         c.inFlight++;
         this.#handler(req, c).then(
           (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
@@ -466,6 +505,10 @@ export class ControlServer {
       req = decodeRequest(line);
     } catch (err) {
       await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      return false;
+    }
+    if (c.peer.refusal) {
+      await c.send(errorResponse(req.id, c.peer.refusal));
       return false;
     }
     if (req.op !== "hello") {
@@ -511,7 +554,7 @@ export class ControlServer {
  * closes. Reading first matters: closing a socket with unread data resets it, and the client
  * would see a reset instead of the reason.
  */
-async function refuseConn(conn: Deno.Conn, err: HamError, waitMs: number): Promise<void> {
+async function refuseConn(conn: Transport, err: HamError, waitMs: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const within = <T>(p: Promise<T>, fallback: T) =>
     Promise.race([

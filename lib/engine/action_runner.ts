@@ -118,14 +118,24 @@ export async function runAction(
         }
         return true;
       }
-      case "notify":
-        return ctx.notify(params.channel, {
+      case "notify": {
+        // The condition by its path: a global condition's is `@global/COND`.
+        const sent = ctx.notify(params.channel, {
           code: params.code,
           value: params.value,
           entity: site.subject,
-          condition: site.condition,
+          condition: `${site.owner}/${site.condition}`,
           action: site.action,
         });
+        if (!sent) {
+          ctx.log.log(
+            "warn",
+            `Action "${path}" failed: no subscriber of channel "${params.channel}" is connected ` +
+              "and the channel cannot keep the notification (no durable event log, or its backlog is full)",
+          );
+        }
+        return sent;
+      }
     }
   } catch (err) {
     ctx.log.log("warn", `Action "${path}" failed: ${err instanceof Error ? err.message : err}`);

@@ -223,6 +223,20 @@ export class Engine implements RunnerContext {
     return { entity: name };
   }
 
+  /**
+   * Withdraws an entity at once (a cluster entity fenced, or held by another node): stops
+   * monitoring it, SIGKILLs its process first, then removes it. No condition fires: the
+   * entity runs on, or is about to run on, another node.
+   */
+  async withdraw(name: string): Promise<void> {
+    const e = this.state.entities.get(name);
+    if (!e) return;
+    this.#monitors.get(name)?.cancel();
+    this.#monitors.delete(name);
+    if (e.pid !== null) this.#kill(e.pid, e.startTime);
+    await this.#store.commit([{ t: "remove", entity: name }]);
+  }
+
   #monitorSpawned(name: string, p: SpawnedProcess): void {
     let live = true;
     this.#monitors.set(name, { pid: p.pid, cancel: () => (live = false) });

@@ -1,7 +1,8 @@
 /**
  * The QNX-shaped entry points of the client recovery library that work on any HA object:
  * `ha_attach` (which also makes a plain `Deno.Conn` or `Deno.FsFile` HA-aware),
- * `ha_detach`, `ha_connection_ctrl`, `ha_dup`, `ha_close` and `ha_fclose`. Each is the
+ * `ha_detach`, `ha_connection_ctrl`, `ha_dup`, `ha_close` and `ha_fclose`, and the
+ * request/response cover `haMsgSend` (QNX's covered `MsgSend`). Each is the
  * method of the same name on {@linkcode HaConn} and {@linkcode HaFile}, plus the EBADF
  * check QNX makes on an object that is not HA-aware.
  *
@@ -10,7 +11,7 @@
 
 import { HamError } from "../core/errors.ts";
 import { notHaAware } from "./errors.ts";
-import { HaConn, type HaConnOptions } from "./ha_conn.ts";
+import { HaConn, type HaConnOptions, type ReplyReader } from "./ha_conn.ts";
 import { HaFile } from "./ha_file.ts";
 import { type HaAttachOptions, Recoverable } from "./recoverable.ts";
 import { addressOf, type ServerAddress } from "./server_address.ts";
@@ -83,6 +84,18 @@ export function haAttach<H>(
     return HaFile.wrap(target, opts.path, opts.options ?? { read: true }, fn, handle);
   }
   return HaConn.wrap(target, opts.address ?? addressOf(target), fn, handle, opts);
+}
+
+/**
+ * Sends a request and receives its reply over an HA connection as one recoverable
+ * operation (the MsgSend analogue, QNX §8.2): see {@linkcode HaConn.sendReceive}.
+ */
+export function haMsgSend<H, R>(
+  conn: HaConn<H>,
+  request: Uint8Array,
+  receive: ReplyReader<R>,
+): Promise<R> {
+  return conn.sendReceive(request, receive);
 }
 
 /** Makes `target` non-HA again (`ha_detach`). EBADF when it is not HA-aware. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { serverEof } from "./errors.ts";
 import { Recoverable } from "./recoverable.ts";
 import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { connectTo, type ServerAddress } from "./server_address.ts";
@@ -25,6 +26,37 @@ export interface HaConnOptions {
    * no socket file), retrying with a growing delay. @default {0}
    */
   waitMs?: number;
+}
+
+/**
+ * Reads the reply of a request/response pair (see {@linkcode HaConn.sendReceive}) with
+ * `read`, which reads from the connection and throws `UnexpectedEof` at the end of input
+ * (the server died mid-pair). It must read exactly the reply: bytes it reads past it are
+ * lost to the next call.
+ */
+export type ReplyReader<R> = (read: (p: Uint8Array) => Promise<number>) => Promise<R>;
+
+/**
+ * A {@linkcode ReplyReader} for line protocols where one request gets one line back: reads
+ * until a chunk ends with a newline and answers the text without it. A reply longer than
+ * `maxBytes` is an error (`InvalidData`), not a recoverable failure.
+ */
+export function lineReply(maxBytes = 64 * 1024): ReplyReader<string> {
+  return async (read) => {
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(Math.min(maxBytes, 64 * 1024));
+    let text = "";
+    let bytes = 0;
+    for (;;) {
+      const n = await read(buf);
+      bytes += n;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      if (text.endsWith("\n")) return text.slice(0, -1);
+      if (bytes >= maxBytes) {
+        throw new Deno.errors.InvalidData(`Cannot read a reply: longer than ${maxBytes} bytes`);
+      }
+    }
+  };
 }
 
 /** Options of {@linkcode reconnect}. */
@@ -118,6 +150,44 @@ export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
   /** Writes all of `p`. On failure, after recovery, all of `p` is written again. */
   writeAll(p: Uint8Array): Promise<void> {
     return this.run((c) => writeAllWith((b) => c.write(b), p));
+  }
+
+  /**
+   * Sends `request` and reads its reply as one recoverable operation: the MsgSend analogue
+   * (QNX §8.2). When the server dies at any point of the pair (the write fails, the read
+   * fails, or the connection ends before the reply is whole), the recovery function runs
+   * and the whole pair is re-issued on the new connection: the request is written again,
+   * so a request the dead server had read but not answered is not lost. An end of input in
+   * the middle of the pair is such a failure whatever `eofIsDeath` says. The request must be
+   * safe to send twice (idempotent), as for any re-issued write.
+   *
+   * @example
+   * ```ts
+   * import { haConnect, lineReply, reconnect } from "./ha_conn.ts";
+   *
+   * export async function ask(path: string, question: string): Promise<string> {
+   *   const conn = await haConnect(
+   *     { transport: "unix", path },
+   *     async (failed) => !!(await reconnect(failed, { waitMs: 5000 })),
+   *     null,
+   *   );
+   *   try {
+   *     return await conn.sendReceive(new TextEncoder().encode(question + "\n"), lineReply());
+   *   } finally {
+   *     conn.close();
+   *   }
+   * }
+   * ```
+   */
+  sendReceive<R>(request: Uint8Array, receive: ReplyReader<R>): Promise<R> {
+    return this.run(async (c) => {
+      await writeAllWith((b) => c.write(b), request);
+      return await receive(async (p) => {
+        const n = await c.read(p);
+        if (n === null) throw serverEof("the connection");
+        return n;
+      });
+    });
   }
 
   /** Shuts down the writing side of the current connection, without recovery. */

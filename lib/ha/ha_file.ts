@@ -12,10 +12,27 @@ import { Recoverable } from "./recoverable.ts";
 import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
 
-/** An `fopen` mode. */
-export type FopenMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
+/** An `fopen` mode without `b`. */
+type TextMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
 
-const FOPEN_MODES: Record<FopenMode, Deno.OpenOptions> = {
+/**
+ * An `fopen` mode: `r`, `w`, `a`, each optionally with `+`, and optionally with `b`
+ * before or after the `+` (`rb`, `wb`, `r+b`, `rb+`, ...). As on POSIX, `b` changes
+ * nothing: files are bytes.
+ */
+export type FopenMode =
+  | TextMode
+  | "rb"
+  | "wb"
+  | "ab"
+  | "r+b"
+  | "rb+"
+  | "w+b"
+  | "wb+"
+  | "a+b"
+  | "ab+";
+
+const FOPEN_MODES: Record<TextMode, Deno.OpenOptions> = {
   "r": { read: true },
   "r+": { read: true, write: true },
   "w": { write: true, create: true, truncate: true },
@@ -206,14 +223,19 @@ export function haCreate<H>(
   );
 }
 
-/** Opens a file with an `fopen` mode and a recovery function (`ha_fopen`); EINVAL on a bad mode. */
+/**
+ * Opens a file with an `fopen` mode (`r`, `w+`, `rb`, `r+b`, ...) and a recovery function
+ * (`ha_fopen`); EINVAL on a bad mode.
+ */
 export function haFopen<H>(
   path: string,
   mode: FopenMode,
   recover: RecoveryFn<HaFile<H>, H>,
   handle: H,
 ): Promise<HaFile<H>> {
-  const options = Object.hasOwn(FOPEN_MODES, mode) ? FOPEN_MODES[mode] : undefined;
+  // `b` may come second or last (C11 7.21.5.3); it is dropped, as POSIX does.
+  const text = /^[rwa]\+?b?$|^[rwa]b\+$/.test(mode) ? mode.replace("b", "") : "";
+  const options = Object.hasOwn(FOPEN_MODES, text) ? FOPEN_MODES[text as TextMode] : undefined;
   if (!options) {
     return Promise.reject(new HamError("EINVAL", `Cannot open "${path}": bad mode "${mode}"`));
   }

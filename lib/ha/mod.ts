@@ -58,11 +58,19 @@
  * @module
  */
 
-export { haAttach, haClose, haConnectionCtrl, haDetach, haDup, haFclose } from "./covers.ts";
+export {
+  haAttach,
+  haClose,
+  haConnectionCtrl,
+  haDetach,
+  haDup,
+  haFclose,
+  haMsgSend,
+} from "./covers.ts";
 export type { ConnAttachOptions, FileAttachOptions } from "./covers.ts";
 export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./errors.ts";
-export { HaConn, haConnect, reconnect } from "./ha_conn.ts";
-export type { HaConnOptions, ReconnectOptions } from "./ha_conn.ts";
+export { HaConn, haConnect, lineReply, reconnect } from "./ha_conn.ts";
+export type { HaConnOptions, ReconnectOptions, ReplyReader } from "./ha_conn.ts";
 export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./ha_file.ts";
 export type { FopenMode } from "./ha_file.ts";
 export { Recoverable } from "./recoverable.ts";

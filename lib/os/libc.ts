@@ -94,6 +94,8 @@ const SYMBOLS = {
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -129,6 +131,10 @@ export interface Libc {
   setrlimit(resource: number, rlim: Uint8Array): number;
   /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
   mkfifo(path: Uint8Array, mode: number): number;
+  /** `socket(domain, type, protocol)`. */
+  socket(domain: number, type: number, protocol: number): number;
+  /** `sendto(fd, buf, buf.length, flags, addr, addr.length)`. */
+  sendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -159,6 +165,9 @@ function load(): Libc | null {
       getrlimit: (resource, rlim) => s.getrlimit(resource, rlim),
       setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
       mkfifo: (path, mode) => s.mkfifo(path, mode),
+      socket: (domain, type, protocol) => s.socket(domain, type, protocol),
+      sendto: (fd, buf, flags, addr) =>
+        Number(s.sendto(fd, buf, BigInt(buf.length), flags, addr, addr.length)),
     };
   } catch {
     loaded = null;

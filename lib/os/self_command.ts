@@ -6,6 +6,7 @@
  */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { DEFAULTS } from "../core/defaults.ts";
 
 /** Deno permissions of the `ham` and `guardian` roles. */
 export const DAEMON_PERMISSIONS = [
@@ -29,7 +30,14 @@ export function selfCommand(): string[] {
   const main = Deno.mainModule;
   if (main.startsWith("file:") && /\.(ts|js|mjs)$/.test(main) && !isCompiled()) {
     const config = new URL("../../deno.json", import.meta.url);
-    const args = [Deno.execPath(), "run", "--quiet", "--no-prompt", ...DAEMON_PERMISSIONS];
+    const args = [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-prompt",
+      `--v8-flags=${DEFAULTS.daemonV8Flags}`,
+      ...DAEMON_PERMISSIONS,
+    ];
     if (config.protocol === "file:") {
       try {
         Deno.statSync(fromFileUrl(config));

@@ -74,6 +74,8 @@ export interface JournalOptions {
    * rejected records.
    */
   onRollback?: (lastDurableSeq: number) => void;
+  /** Called with the duration of each fdatasync, in seconds (for metrics). */
+  onSync?: (seconds: number) => void;
 }
 
 interface Pending {
@@ -137,6 +139,7 @@ export class Journal {
   readonly dir: string;
   readonly #ops: JournalFileOps;
   readonly #onRollback?: (lastDurableSeq: number) => void;
+  readonly #onSync?: (seconds: number) => void;
   #file: JournalFile;
   #segment: Segment;
   #durableOffset: number;
@@ -162,6 +165,7 @@ export class Journal {
     this.dir = dir;
     this.#ops = options.fileOps ?? denoFileOps;
     this.#onRollback = options.onRollback;
+    this.#onSync = options.onSync;
     this.#file = file;
     this.#segment = segment;
     this.#durableOffset = offset;
@@ -352,7 +356,9 @@ export class Journal {
       await this.#clean();
       this.#dirty = true;
       await writeAll(this.#file, bytes);
+      const t0 = performance.now();
       await this.#file.syncData();
+      this.#onSync?.((performance.now() - t0) / 1000);
       this.#dirty = false;
     } catch (err) {
       return this.#rollback(fileError("Cannot append to journal", this.#segment.path, err), batch);

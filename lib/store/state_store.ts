@@ -35,6 +35,8 @@ export interface StateStoreOptions {
   log?: StoreLog;
   /** The journal's filesystem operations. @default the real filesystem */
   fileOps?: JournalFileOps;
+  /** Called with the duration of each journal fdatasync, in seconds (for metrics). */
+  onSync?: (seconds: number) => void;
   /** {@linkcode StateStore.shouldCompact} past this many journal bytes. @default 4 MiB */
   compactBytes?: number;
   /** {@linkcode StateStore.shouldCompact} past this many records. @default 50,000 */
@@ -145,6 +147,7 @@ export class StateStore {
       sizeBytes: replay.sizeBytes,
       newestEnd: replay.newestEnd,
       fileOps: options.fileOps,
+      onSync: options.onSync,
       onRollback: () => created.store && created.store.#rolledBack(),
     });
     const store = created.store = new StateStore(dir, replay, journal, options);

@@ -108,11 +108,15 @@ function fakeAnswer(req: FakeRequest, conn: FakeConn): Promise<void> {
     }
     case "subscribe":
       return (async () => {
-        await conn.reply(req.id, { since: 5 });
+        const since = (req.since as number | null) ?? 5;
+        await conn.reply(req.id, { sub: req.id, since });
         await conn.push({
           type: "event",
-          event: { seq: 5, at: 0, type: "restart", entity: "web" },
+          sub: req.id,
+          event: { seq: since, at: 0, type: since === 5 ? "restart" : "stop", entity: "web" },
         });
+        // The first connection is lost (a takeover); the second HAM stops.
+        if (since !== 5) await conn.push({ type: "stopping" });
         conn.close();
       })();
     case "stop":
@@ -167,14 +171,18 @@ Deno.test("hamctl events lists every page of the kept events", async () => {
   assert.deepEqual(fake.requests.slice(1).map((q) => q.since), [0, 1000]);
 });
 
-Deno.test("hamctl events --follow --json prints one event per line until the HAM goes", async () => {
+Deno.test("hamctl events --follow --json resumes after a lost connection and exits 0 on a stop", async () => {
   await using fake = await startFakeHam(fakeAnswer);
   const r = await run("--state-dir", fake.stateDir, "events", "--follow", "--json");
   assert.deepEqual(r.out.map((l) => JSON.parse(l)), [
     { seq: 5, at: 0, type: "restart", entity: "web" },
+    { seq: 6, at: 0, type: "stop", entity: "web" },
   ]);
-  assert.equal(r.code, 3);
-  assert.match(r.err[0], /^hamctl: ECONNRESET: Lost the connection/);
+  assert.deepEqual([r.code, r.err], [0, []]);
+  assert.deepEqual(fake.requests.filter((q) => q.op === "subscribe").map((q) => q.since), [
+    null,
+    6,
+  ]);
 });
 
 Deno.test("hamctl stop --wait returns once the HAM has closed its socket", async () => {

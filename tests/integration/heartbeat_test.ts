@@ -219,7 +219,7 @@ Deno.test(
       for (;;) { /* busy: no beat, no timer, no read of the socket */ }`,
     );
     await lib.wait("busy", "running", { since });
-    await lib.entityHandle("busy").condition("high", "hb-missed-high");
+    await (await lib.entityHandle("busy")).condition("high", "hb-missed-high");
     const [, at] = (await worker.line()).split(" ");
     const blockedAt = Number(at);
     await ham.waitEvent("busy", "hb-missed-high", since);

@@ -109,7 +109,7 @@ export class FaultHarness implements AsyncDisposable {
         m.add(`p${n}`, "placeholder");
         return;
       case "condition": {
-        const h = c.entityHandle(name);
+        const h = await c.entityHandle(name);
         // Rearmed: a restart of the entity keeps them.
         const rtype = 1 + this.rng.int(3);
         const cond = await h.conditionRaise(`c${n}`, { rtype, flags: ["rearm"] });

@@ -95,24 +95,85 @@ Deno.test("Ham sends one request per connection-level call", async () => {
   ]);
 });
 
-Deno.test("Ham.subscribe() yields the events pushed after subscribing", async () => {
+Deno.test("Ham.subscribe() yields the events of its own subscription, in order", async () => {
   const ev = { seq: 1, at: 0, type: "death", entity: "web" };
   await using fake = await startFakeHam(async (req, conn) => {
-    await conn.push({ type: "event", event: ev });
-    await conn.push({ type: "lagged", from: 0, oldest: 1 });
-    await conn.reply(req.id, { since: 1 });
-    await conn.push({ type: "event", event: { ...ev, seq: 2 } });
+    await conn.push({ type: "event", sub: req.id, event: ev });
+    await conn.push({ type: "event", sub: req.id + 100, event: { ...ev, seq: 99 } });
+    await conn.reply(req.id, { sub: req.id, since: 1 });
+    await conn.push({ type: "event", sub: req.id, event: { ...ev, seq: 2 } });
   });
   await using ham = await connect({ stateDir: fake.stateDir });
   const events = await ham.subscribe({ entity: "web" });
   assert.deepEqual((await events.next()).value, ev);
   assert.deepEqual((await events.next()).value, { ...ev, seq: 2 });
+  assert.equal(events.resumeFrom, 3);
   assert.deepEqual(body(fake.requests[1]), {
     op: "subscribe",
     since: null,
     entity: "web",
     channel: null,
+    subscriber: null,
   });
+});
+
+Deno.test("Ham.subscribe() reports skipped events and carries on", async () => {
+  const ev = { seq: 8, at: 0, type: "death", entity: "web" };
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.push({ type: "skipped", sub: req.id, from: 2, to: 7 });
+    await conn.push({ type: "event", sub: req.id, event: ev });
+    await conn.reply(req.id, { sub: req.id, since: 2 });
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const skipped: number[][] = [];
+  const events = await ham.subscribe({
+    since: 2,
+    onSkipped: (from, to) => skipped.push([from, to]),
+  });
+  assert.deepEqual((await events.next()).value, ev);
+  assert.deepEqual(skipped, [[2, 7]]);
+  assert.equal(events.endReason, null);
+});
+
+Deno.test("Ham.subscribe() ends when the HAM drops the subscription for lagging", async () => {
+  const ev = { seq: 4, at: 0, type: "death", entity: "web" };
+  await using fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, { sub: req.id, since: 4 });
+    await conn.push({ type: "event", sub: req.id, event: ev });
+    await conn.push({ type: "ended", sub: req.id, reason: "lagged", next: 9 });
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const events = await ham.subscribe();
+  const seen = [];
+  for await (const e of events) seen.push(e);
+  assert.deepEqual(seen, [ev]);
+  assert.equal(events.endReason, "lagged");
+  assert.equal(events.resumeFrom, 9);
+  assert.equal(ham.client.closed instanceof Promise, true);
+});
+
+Deno.test("Ham.subscribe() on a self-attached connection resumes after a lost connection", async () => {
+  const ev = (seq: number) => ({ seq, at: 0, type: "death", entity: "web" });
+  await using fake = await startFakeHam(async (req, conn) => {
+    const conns = fake.requests.filter((r) => r.op === "hello").length;
+    if (req.op !== "subscribe") return await conn.reply(req.id, answer(req));
+    await conn.reply(req.id, { sub: req.id, since: req.since ?? 1 });
+    if (conns === 1) {
+      await conn.push({ type: "event", sub: req.id, event: ev(1) });
+      await conn.push({ type: "event", sub: req.id, event: ev(2) });
+      conn.close(); // The HAM dies; its Guardian takes over.
+    } else {
+      await conn.push({ type: "event", sub: req.id, event: ev(req.since as number) });
+    }
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  const events = await ham.subscribe();
+  const seqs = [];
+  for (let i = 0; i < 3; i++) seqs.push((await within(events.next(), "an event")).value.seq);
+  assert.deepEqual(seqs, [1, 2, 3]);
+  const subscribes = fake.requests.filter((r) => r.op === "subscribe").map((r) => r.since);
+  assert.deepEqual(subscribes, [null, 3]);
 });
 
 Deno.test("Ham.stop() counts a connection closed before the answer as stopped", async () => {

@@ -11,20 +11,27 @@ async function sent(f: (ham: Ham) => Promise<unknown>): Promise<Record<string, u
     await using ham = await connect({ stateDir: fake.stateDir });
     await f(ham);
   }
-  return fake.requests.slice(1).map(({ id: _id, ...rest }: FakeRequest) => rest);
+  // The existence check of a handle's creation (a get-flags control) is left out.
+  return fake.requests.slice(1).filter((r) => r.command !== "get-flags")
+    .map(({ id: _id, ...rest }: FakeRequest) => rest);
 }
 
 Deno.test("EntityHandle.condition() sends a condition request with named flags", async () => {
   const reqs = await sent(async (ham) => {
-    const c = await ham.entityHandle("web").condition("death", "death", { flags: ["rearm"] });
+    const c = await (await ham.entityHandle("web")).condition("death", "death", {
+      flags: ["rearm"],
+    });
     assert.equal(c.path, "web/death");
   });
   assert.deepEqual(reqs, [{ op: "condition", path: "web/death", type: "death", flags: 1 }]);
 });
 
 Deno.test("EntityHandle.conditionState() turns state sets into bits and set flags", async () => {
-  const reqs = await sent((ham) =>
-    ham.entityHandle("hb").conditionState("up", { from: 0, to: { set: [1, 3], invert: true } })
+  const reqs = await sent(async (ham) =>
+    (await ham.entityHandle("hb")).conditionState("up", {
+      from: 0,
+      to: { set: [1, 3], invert: true },
+    })
   );
   assert.deepEqual(reqs, [
     { op: "condition", path: "hb/up", type: "state", flags: 0x2000 | 0x8000, from: 0, to: 10 },
@@ -32,7 +39,9 @@ Deno.test("EntityHandle.conditionState() turns state sets into bits and set flag
 });
 
 Deno.test("EntityHandle.conditionRaise() fills absent fields with 0 (any)", async () => {
-  const reqs = await sent((ham) => ham.entityHandle("hb").conditionRaise("alarm", { rtype: 3 }));
+  const reqs = await sent(async (ham) =>
+    (await ham.entityHandle("hb")).conditionRaise("alarm", { rtype: 3 })
+  );
   assert.deepEqual(reqs, [
     {
       op: "condition",
@@ -48,7 +57,7 @@ Deno.test("EntityHandle.conditionRaise() fills absent fields with 0 (any)", asyn
 
 Deno.test("EntityHandle publishes state, raises, controls and detaches by name", async () => {
   const reqs = await sent(async (ham) => {
-    const e = ham.entityHandle("hb");
+    const e = await ham.entityHandle("hb");
     await e.publishState(2);
     await e.raise({ rtype: 1, rclass: 2, rseverity: 3 });
     await e.control("disable", 0, { recurse: true });
@@ -66,7 +75,7 @@ Deno.test("EntityHandle publishes state, raises, controls and detaches by name",
 
 Deno.test("ConditionHandle adds each action kind with its parameters", async () => {
   const reqs = await sent(async (ham) => {
-    const c = ham.conditionHandle("web/death");
+    const c = await ham.conditionHandle("web/death");
     await c.restart("restart", { flags: ["rearm"], policy: { backoffMs: 100 } });
     await c.execute("mount", ["/bin/mount", "-a"], { flags: ["do-now"] });
     await c.waitfor("wait", 5000, "/run/web.sock");
@@ -121,7 +130,7 @@ Deno.test("ConditionHandle adds each action kind with its parameters", async () 
 
 Deno.test("ActionHandle adds and removes action-fail items", async () => {
   const reqs = await sent(async (ham) => {
-    const a = ham.actionHandle("web/death/restart");
+    const a = await ham.actionHandle("web/death/restart");
     await a.failExecute("fallback", ["/bin/echo", "failed"]);
     await a.failWaitfor("pause", 100);
     await a.failSignal("kill", 9);
@@ -149,7 +158,9 @@ Deno.test("ActionHandle adds and removes action-fail items", async () => {
 });
 
 Deno.test("entityHandle() names the global entity as @global", async () => {
-  const reqs = await sent((ham) => ham.entityHandle(GLOBAL_ENTITY).condition("deaths", "death"));
+  const reqs = await sent(async (ham) =>
+    (await ham.entityHandle(GLOBAL_ENTITY)).condition("deaths", "death")
+  );
   assert.deepEqual(reqs, [{ op: "condition", path: "@global/deaths", type: "death", flags: 0 }]);
 });
 
@@ -163,8 +174,31 @@ Deno.test("handles throw EINVAL without a request for bad paths, flags and signa
     await einval(() => ham.conditionHandle("web"));
     await einval(() => ham.actionHandle("web/death"));
     await einval(() => ham.entityHandle("a/b"));
-    await einval(() => ham.entityHandle("web").condition("death", "death", { flags: ["bogus"] }));
-    await einval(() => ham.conditionHandle("web/death").signal("kill", "SIGNOPE"));
+    await einval(async () =>
+      (await ham.entityHandle("web")).condition("death", "death", { flags: ["bogus"] })
+    );
+    await einval(async () => (await ham.conditionHandle("web/death")).signal("kill", "SIGNOPE"));
   });
   assert.deepEqual(reqs, []);
+});
+
+Deno.test("entityHandle(), conditionHandle() and actionHandle() throw ENOENT for a missing item", async () => {
+  await using fake = await startFakeHam((req, conn) =>
+    req.path === "web" || req.path === "web/death"
+      ? conn.reply(req.id, { path: req.path })
+      : conn.fail(req.id, "ENOENT", `Cannot find "${req.path}"`)
+  );
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const enoent = (e: unknown) => e instanceof HamError && e.code === "ENOENT";
+  assert.equal((await ham.entityHandle("web")).path, "web");
+  assert.equal((await ham.conditionHandle("web/death")).path, "web/death");
+  await assert.rejects(ham.entityHandle("db"), enoent);
+  await assert.rejects(ham.conditionHandle("web/gone"), enoent);
+  await assert.rejects(ham.actionHandle("web/death/restart"), enoent);
+  assert.deepEqual(
+    fake.requests.slice(1).map((r) => [r.op, r.path, r.command]),
+    ["web", "web/death", "db", "web/gone", "web/death/restart"].map((
+      p,
+    ) => ["control", p, "get-flags"]),
+  );
 });

@@ -281,13 +281,15 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     since: 0,
     entity: GLOBAL_ENTITY,
     limit: 1000,
+    channel: null,
   }],
-  ["subscribe", { id: 22, op: "subscribe", channel: "ops" }, {
+  ["subscribe", { id: 22, op: "subscribe", channel: "ops", subscriber: "pager" }, {
     id: 22,
     op: "subscribe",
     since: null,
     entity: null,
     channel: "ops",
+    subscriber: "pager",
   }],
 ];
 

@@ -72,19 +72,3 @@ Deno.test("EventHub.since() reads events older than its window from the log", as
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-Deno.test("EventHub.markDelivered() keeps a channel cursor across a reopen", async () => {
-  const dir = await tempDir();
-  try {
-    const hub = new EventHub({ log: EventLog.open(dir) });
-    const ev = hub.publish({ type: "notify", entity: "srv", detail: { channel: "ops" } });
-    hub.markDelivered("ops", ev.seq);
-    hub.close();
-    const again = new EventHub({ log: EventLog.open(dir) });
-    assert.equal(again.delivered("ops"), ev.seq);
-    assert.equal(again.delivered("other"), 0);
-    again.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});

@@ -26,7 +26,7 @@ async function server(limits: Partial<ServerLimits>) {
           type: "log",
           entity: "x".repeat(64 * 1024),
         } as const;
-        for (let i = 0; i < 64; i++) conn.send({ push: { type: "event", event } });
+        for (let i = 0; i < 64; i++) conn.send({ push: { type: "event", sub: 1, event } });
       }
       return Promise.resolve({ pong: true });
     },

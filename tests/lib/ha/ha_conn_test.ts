@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HaConn, haConnect, reconnect } from "../../../lib/ha/ha_conn.ts";
+import { HaConn, haConnect, lineReply, reconnect } from "../../../lib/ha/ha_conn.ts";
 import { HA_RECOVERY_SUSPEND } from "../../../lib/ha/recovery_core.ts";
 import { line, LocalEcho, readLine } from "../../support/local_echo.ts";
 import { within } from "../../support/within.ts";
@@ -166,4 +166,43 @@ Deno.test("HaConn is usable as a Deno.Conn and keeps unref() across a reconnect"
   conn.ref();
   await plain.write(line("as a conn"));
   assert.equal(await readLine((p) => plain.read(p)), "as a conn");
+});
+
+Deno.test("HaConn.sendReceive() re-sends the request when the reply ends half-way", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const seen: string[] = [];
+  const serving = (async () => {
+    const buf = new Uint8Array(256);
+    for (let i = 0; i < 2; i++) {
+      const c = await listener.accept();
+      const n = await c.read(buf);
+      seen.push(new TextDecoder().decode(buf.subarray(0, n ?? 0)));
+      // The first server dies in the middle of its reply.
+      await c.write(new TextEncoder().encode(i === 0 ? "ans" : "answer\n"));
+      c.close();
+    }
+  })();
+  let recoveries = 0;
+  using conn = await haConnect({ transport: "unix", path }, async (failed) => {
+    recoveries++;
+    return await reconnect(failed);
+  }, null);
+  const reply = await within(conn.sendReceive(line("ask"), lineReply()), "the reply");
+  assert.equal(reply, "answer");
+  assert.deepEqual(seen, ["ask\n", "ask\n"]);
+  assert.equal(recoveries, 1);
+  await serving;
+  listener.close();
+});
+
+Deno.test("lineReply() refuses a reply longer than its limit without recovering", async () => {
+  const chunks = ["abcd", "efgh"];
+  const read = (p: Uint8Array) => {
+    const bytes = new TextEncoder().encode(chunks.shift() ?? "");
+    p.set(bytes);
+    return Promise.resolve(bytes.length);
+  };
+  await assert.rejects(lineReply(6)(read), Deno.errors.InvalidData);
 });

@@ -173,6 +173,33 @@ Deno.test("haFopen() opens with the fopen mode and throws EINVAL on a bad mode",
   );
 });
 
+Deno.test("haFopen() accepts the binary modes as their text modes", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/f`;
+  const h: H = { recoveries: 0, offset: 0 };
+  using w = await haFopen(path, "wb", reopenAtOffset, h);
+  await w.writeAll(new Uint8Array([0, 1, 2]));
+  using a = await haFopen(path, "ab", reopenAtOffset, h);
+  await a.writeAll(new Uint8Array([3]));
+  for (const mode of ["rb", "r+b", "rb+"] as const) {
+    using r = await haFopen(path, mode, reopenAtOffset, h);
+    const buf = new Uint8Array(8);
+    assert.deepEqual([...buf.subarray(0, (await r.read(buf))!)], [0, 1, 2, 3], mode);
+  }
+  using rw = await haFopen(path, "r+b", reopenAtOffset, h);
+  await rw.writeAll(new Uint8Array([9]));
+  assert.deepEqual([...await Deno.readFile(path)], [9, 1, 2, 3], "r+b writes in place");
+  using t = await haFopen(path, "w+b", reopenAtOffset, h);
+  assert.deepEqual([...await Deno.readFile(path)], [], "w+b truncates");
+  for (const bad of ["bw", "rbb", "r+bb", "b", "rb++"]) {
+    await assert.rejects(
+      haFopen(path, bad as FopenMode, reopenAtOffset, h),
+      (e) => (e as HamError).code === "EINVAL",
+      bad,
+    );
+  }
+});
+
 Deno.test("haReopen() opens another path when given one and keeps it", async () => {
   await using dir = await tempDir();
   await Deno.writeTextFile(`${dir.path}/one`, "1");

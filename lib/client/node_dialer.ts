@@ -1,0 +1,93 @@
+/**
+ * Dials the HAM of another node over mutual TLS (`Deno.connectTls` checks the server's
+ * certificate against the node's CA and presents our client certificate), turning each
+ * way it can fail into its own code: EHOSTUNREACH (nothing answers), EKEYREJECTED (the
+ * server's certificate is not signed by the CA or not for that address). A refusal of our
+ * credentials comes from the server, as the answer to `hello` (EACCES, EKEYREJECTED).
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "../core/defaults.ts";
+import { HamError } from "../core/errors.ts";
+import { resolveStateDir } from "../os/state_dir.ts";
+import type { ConnectOptions, Dialer } from "./client.ts";
+import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
+
+const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
+
+/** Resolves `node` in the nodes file and returns a dialer for it. */
+export async function remoteDialer(
+  node: string,
+  opts: ConnectOptions,
+): Promise<{ address: string; dial: Dialer }> {
+  const file = opts.nodes ?? defaultNodesFile(resolveStateDir(opts.stateDir));
+  const entry = await findNode(file, node);
+  const pem = (what: string, path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new HamError("ENOENT", `Cannot read the ${what} of node "${node}": ${err}`);
+    }
+  };
+  const tls = {
+    ca: pem("CA", entry.ca),
+    cert: pem("certificate", entry.cert),
+    key: pem("key", entry.key),
+  };
+  return { address: `node "${node}" (${entry.address})`, dial: () => dialNode(entry, tls) };
+}
+
+/** Connects and completes the TLS handshake, classifying failures. */
+export async function dialNode(
+  entry: NodeEntry,
+  pems: { ca: string; cert: string; key: string },
+): Promise<Deno.Conn> {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(entry.address);
+  if (!m) {
+    throw new HamError("EINVAL", `Invalid address "${entry.address}" of node "${entry.name}"`);
+  }
+  const where = `node "${entry.name}" at ${entry.address}`;
+  let conn: Deno.TlsConn | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new HamError("EHOSTUNREACH", `Cannot reach ${where}: no answer in ${HANDSHAKE_MS} ms`),
+          ),
+        HANDSHAKE_MS,
+      );
+    });
+    const open = (async () => {
+      conn = await Deno.connectTls({
+        hostname: m[1] ?? m[2],
+        port: Number(m[3]),
+        caCerts: [pems.ca],
+        cert: pems.cert,
+        key: pems.key,
+      });
+      await conn.handshake();
+      return conn;
+    })();
+    return await Promise.race([open, timeout]);
+  } catch (err) {
+    try {
+      (conn as Deno.TlsConn | null)?.close();
+    } catch { /* not open */ }
+    if (err instanceof HamError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (/certificate|UnknownIssuer|NotValidForName|BadSignature|Expired/i.test(message)) {
+      throw new HamError("EKEYREJECTED", `Cannot trust ${where}: ${message}`, { cause: err });
+    }
+    if (/private key|PEM|pem/i.test(message)) {
+      throw new HamError("EINVAL", `Cannot use our credential for ${where}: ${message}`, {
+        cause: err,
+      });
+    }
+    throw new HamError("EHOSTUNREACH", `Cannot reach ${where}: ${message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}

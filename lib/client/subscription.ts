@@ -1,0 +1,122 @@
+/**
+ * A subscription to the HAM's event stream, as an async iterator of events. It ends when
+ * the HAM drops it for lagging ({@linkcode Subscription.endReason} `"lagged"`, subscribe
+ * again from {@linkcode Subscription.resumeFrom}), when the connection ends for good, or when the
+ * caller stops iterating.
+ *
+ * @module
+ */
+
+import type { HamClient, SubscriptionHandle } from "./client.ts";
+import type { Push } from "../core/protocol.ts";
+import type { HamEvent } from "../core/protocol.ts";
+
+/** Options of `Ham.subscribe()`. */
+export interface SubscribeOptions {
+  /** The first sequence number wanted. @default {from now; for a channel, its backlog} */
+  since?: number;
+  /** Only the events of this entity. @default {every entity} */
+  entity?: string;
+  /** Only the notifications of this channel (the notify actions' QNX pulses). @default {none} */
+  channel?: string;
+  /**
+   * With `channel`: a name under which the HAM keeps this subscriber's cursor, so that it
+   * gets, when it subscribes again, what it missed while away (and the channel keeps its
+   * backlog for it). @default {none: a new subscriber each time}
+   */
+  subscriber?: string;
+  /** Told when events that were asked for are no longer kept (the stream carries on). */
+  onSkipped?: (from: number, to: number) => void;
+}
+
+/** Why a subscription ended. */
+export type SubscriptionEnd = "lagged" | "closed" | "returned";
+
+/** A live subscription: `for await (const ev of sub)`. */
+export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDisposable {
+  #queue: HamEvent[] = [];
+  #waiter: PromiseWithResolvers<IteratorResult<HamEvent>> | null = null;
+  #handle: SubscriptionHandle | null = null;
+  #end: SubscriptionEnd | null = null;
+  #next = 0;
+  #onSkipped: SubscribeOptions["onSkipped"];
+
+  private constructor(onSkipped: SubscribeOptions["onSkipped"]) {
+    this.#onSkipped = onSkipped;
+  }
+
+  /** Opens a subscription on `client`. */
+  static async open(client: HamClient, opts: SubscribeOptions = {}): Promise<Subscription> {
+    const s = new Subscription(opts.onSkipped);
+    s.#handle = await client.subscribe({
+      since: opts.since ?? null,
+      entity: opts.entity ?? null,
+      channel: opts.channel ?? null,
+      subscriber: opts.subscriber ?? null,
+    }, (push) => s.#onPush(push));
+    s.#next = Math.max(s.#next, s.#handle.since);
+    client.closed.then(() => s.#finish("closed"));
+    return s;
+  }
+
+  /** Why it ended, or null while it is open. */
+  get endReason(): SubscriptionEnd | null {
+    return this.#end;
+  }
+
+  /** The sequence number after the last event received: where to subscribe again from. */
+  get resumeFrom(): number {
+    return this.#next;
+  }
+
+  #onPush(push: Push): void {
+    if (this.#end) return;
+    if (push.type === "event") {
+      this.#next = push.event.seq + 1;
+      if (this.#waiter) {
+        this.#waiter.resolve({ value: push.event, done: false });
+        this.#waiter = null;
+      } else this.#queue.push(push.event);
+    } else if (push.type === "skipped") {
+      this.#next = Math.max(this.#next, push.to + 1);
+      this.#onSkipped?.(push.from, push.to);
+    } else if (push.type === "ended") {
+      this.#next = push.next;
+      this.#finish("lagged");
+    }
+  }
+
+  #finish(why: SubscriptionEnd): void {
+    if (this.#end) return;
+    this.#end = why;
+    this.#handle?.close();
+    this.#waiter?.resolve({ value: undefined, done: true });
+    this.#waiter = null;
+  }
+
+  /** The next event; done once the subscription has ended and its events were read. */
+  next(): Promise<IteratorResult<HamEvent>> {
+    const ev = this.#queue.shift();
+    if (ev) return Promise.resolve({ value: ev, done: false });
+    if (this.#end) return Promise.resolve({ value: undefined, done: true });
+    this.#waiter ??= Promise.withResolvers();
+    return this.#waiter.promise;
+  }
+
+  /** Stops the subscription (events still queued are dropped). */
+  return(): Promise<IteratorResult<HamEvent>> {
+    this.#queue = [];
+    this.#finish("returned");
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** The subscription itself. */
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Stops the subscription. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * One node of a ham cluster kept in etcd (`ham --cluster URL --node-name NAME`).
+ *
+ * - **Membership**: the node holds one lease (TTL `--cluster-ttl`, default 2 s), renewed
+ *   ten times per TTL, and registers `/ham/nodes/NAME` under it: live nodes are the keys
+ *   that exist. The lease ID is kept in `<state-dir>/cluster.json`, so a Guardian taking
+ *   over renews the same lease and keeps what the node holds (a takeover is not a failover).
+ * - **Definitions**: `/ham/entities/NAME` holds each cluster entity's definition
+ *   (`cluster_spec.ts`), written through any member.
+ * - **Election**: `/ham/owner/NAME` names the node that runs the entity, under that node's
+ *   lease, created by a transaction that succeeds only when the key does not exist. When it
+ *   is free, the live eligible nodes compete in order of preference: the one ranked `r`
+ *   waits `r × 2` ticks first. The winner places the entity in its local HAM (event
+ *   `placed`; `failover` too when another node held it before).
+ * - **Fencing**: a holder that has not renewed its lease for 0.8 × TTL withdraws its copies
+ *   (event `fenced`) before etcd can end the lease and another node start one; a node whose
+ *   lease ended, or that finds another owner, does the same.
+ *
+ * The node touches its HAM only through {@linkcode ClusterHost}.
+ *
+ * @module
+ */
+
+import { HamError } from "../core/errors.ts";
+import type { Request } from "../core/protocol.ts";
+import { writeFileAtomic } from "../store/durable.ts";
+import { DEFAULTS } from "../core/defaults.ts";
+import {
+  type ClusterAttach,
+  type ClusterSpec,
+  type EditRequest,
+  parseSpec,
+  withEdit,
+} from "./cluster_spec.ts";
+import { EtcdClient, EtcdUnavailable, type KeyValue } from "./etcd_client.ts";
+
+/** Options of `ham --cluster`. */
+export interface ClusterOptions {
+  /** etcd's client URL, `http://HOST:PORT`. */
+  endpoint: string;
+  /** This node's name. */
+  nodeName: string;
+  /** The lease TTL in ms (whole seconds, at least 2 s). */
+  ttlMs: number;
+}
+
+/** What the cluster node needs of its HAM (`lib/daemon/cluster_host.ts`). */
+export interface ClusterHost {
+  /** True when the local HAM has an entity of that name. */
+  hasEntity(name: string): boolean;
+  /** Creates the entity from its definition and starts it. */
+  place(spec: ClusterSpec): Promise<void>;
+  /** Applies edits made since it was placed. */
+  edit(name: string, edits: EditRequest[]): Promise<void>;
+  /** Stops the local copy at once (SIGKILL first) and removes the entity; no condition fires. */
+  withdraw(name: string): Promise<void>;
+  /** Stops monitoring the entity (`detach`: it was undeclared). */
+  detach(name: string): Promise<void>;
+  /** An event in the HAM's durable stream. */
+  publish(type: string, entity: string, detail: Record<string, unknown>): void;
+  log(level: "error" | "warn" | "info" | "debug", message: string): void;
+}
+
+/** Where one cluster entity runs, as `status` shows it. */
+export interface ClusterEntityView {
+  name: string;
+  /** The node holding it, or null while none does. */
+  node: string | null;
+  placement: string[];
+}
+
+/** The cluster as this node last saw it. */
+export interface ClusterView {
+  node: string;
+  nodes: string[];
+  entities: ClusterEntityView[];
+}
+
+interface Persisted {
+  node: string;
+  lease: string;
+  /** Held entities, with how many of their edits were applied. */
+  held: Record<string, number>;
+}
+
+/** The key prefix of everything ham keeps in etcd. */
+const CLUSTER_PREFIX = "/ham/";
+const NODES = `${CLUSTER_PREFIX}nodes/`;
+const ENTITIES = `${CLUSTER_PREFIX}entities/`;
+const OWNERS = `${CLUSTER_PREFIX}owner/`;
+
+/** What {@linkcode ClusterNode.edit} returns for a name that is not a cluster entity. */
+export const NOT_DECLARED: unique symbol = Symbol("not declared");
+
+/** This node's membership, elections and fencing. */
+export class ClusterNode {
+  readonly name: string;
+  readonly ttlMs: number;
+  #etcd: EtcdClient;
+  #host: ClusterHost;
+  #file: string;
+  #tickMs: number;
+  #lease: string | null = null;
+  /** `performance.now()` when the last renewal that succeeded was sent. */
+  #renewedAt = -Infinity;
+  /** Held entities (placed here under the current lease) → edits applied. */
+  #held = new Map<string, number>();
+  #lastOwner = new Map<string, string>();
+  #freeSince = new Map<string, number>();
+  #view: ClusterView;
+  #specs = new Map<string, ClusterSpec>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #running: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  constructor(opts: ClusterOptions, stateDir: string, host: ClusterHost) {
+    this.name = opts.nodeName;
+    this.ttlMs = opts.ttlMs;
+    this.#tickMs = opts.ttlMs / DEFAULTS.clusterTicksPerTtl;
+    this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * DEFAULTS.clusterRequestFraction);
+    this.#host = host;
+    this.#file = `${stateDir}/cluster.json`;
+    this.#view = { node: this.name, nodes: [], entities: [] };
+  }
+
+  /**
+   * Picks up what this node held before (a Guardian taking over, or a restart): when the
+   * lease it recorded is still alive, it and the held entities are kept; otherwise local
+   * copies of cluster entities are withdrawn before anything else can restart them.
+   * Call before the engine resumes.
+   */
+  async recover(localNames: Iterable<string>): Promise<void> {
+    let saved: Persisted | null = null;
+    try {
+      saved = JSON.parse(await Deno.readTextFile(this.#file));
+    } catch { /* first start */ }
+    if (saved && saved.node === this.name && saved.lease) {
+      const sent = performance.now();
+      const ttl = await this.#etcd.keepAlive(saved.lease).catch(() => 0);
+      if (ttl > 0) {
+        this.#lease = saved.lease;
+        this.#renewed(sent);
+        for (const [name, applied] of Object.entries(saved.held)) this.#held.set(name, applied);
+        this.#host.log("info", `Cluster node "${this.name}" kept lease ${saved.lease}`);
+        return;
+      }
+    }
+    const stale = new Set(Object.keys(saved?.held ?? {}));
+    const known = await this.#etcd.range(ENTITIES).catch(() => [] as KeyValue[]);
+    for (const kv of known) stale.add(kv.key.slice(ENTITIES.length));
+    for (const name of localNames) {
+      if (!stale.has(name)) continue;
+      this.#host.log("warn", `Cluster entity "${name}": the lease that held it is gone`);
+      await this.#host.withdraw(name);
+    }
+    await this.#save();
+  }
+
+  /** Starts renewing, competing and fencing. */
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Stops (keeping the lease: a stopped HAM's entities are left to etcd's expiry). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#fenceTimer);
+    await this.#running;
+  }
+
+  /** The cluster as last seen. */
+  view(): ClusterView {
+    return this.#view;
+  }
+
+  /** The definition of a cluster entity, as last seen. */
+  spec(name: string): ClusterSpec | undefined {
+    return this.#specs.get(name);
+  }
+
+  /** True when this node holds (runs) cluster entity `name`. */
+  holds(name: string): boolean {
+    return this.#held.has(name);
+  }
+
+  /** True when `name` is a cluster entity (as last seen). */
+  isClusterEntity(name: string): boolean {
+    return this.#view.entities.some((e) => e.name === name);
+  }
+
+  /** Declares a cluster entity; EEXIST when one of that name exists. */
+  async declare(attach: ClusterAttach, placement: string[]): Promise<unknown> {
+    const spec: ClusterSpec = { name: attach.entity, attach, placement, edits: [] };
+    const key = ENTITIES + spec.name;
+    const created = await this.#call(() =>
+      this.#etcd.txn([{ key, target: "CREATE", createRevision: "0" }], [
+        { put: { key, value: JSON.stringify(spec) } },
+      ])
+    );
+    if (!created) {
+      throw new HamError("EEXIST", `Cannot declare cluster entity "${spec.name}": it exists`);
+    }
+    this.#view.entities.push({ name: spec.name, node: null, placement });
+    this.#specs.set(spec.name, spec);
+    this.#kick();
+    return { entity: spec.name, cluster: true, placement };
+  }
+
+  /**
+   * Applies an edit to a cluster entity's definition (checked as a local edit would be).
+   * Returns {@linkcode NOT_DECLARED} when etcd has no cluster entity of that name.
+   */
+  async edit(name: string, req: EditRequest): Promise<unknown> {
+    const key = ENTITIES + name;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const kv = (await this.#call(() => this.#etcd.range(key))).find((k) => k.key === key);
+      if (!kv) return NOT_DECLARED;
+      const { spec, result } = withEdit(parseSpec(name, kv.value), req);
+      const done = await this.#call(() =>
+        this.#etcd.txn([{ key, target: "MOD", modRevision: kv.modRevision }], [
+          { put: { key, value: JSON.stringify(spec) } },
+        ])
+      );
+      if (done) {
+        this.#kick();
+        return result;
+      }
+    }
+    throw new HamError("EBUSY", `Cannot edit cluster entity "${name}": too many concurrent edits`);
+  }
+
+  /** Undeclares a cluster entity: its holder detaches it. */
+  async undeclare(name: string): Promise<unknown> {
+    await this.#call(() => this.#etcd.delete(ENTITIES + name));
+    this.#kick();
+    return { entity: name };
+  }
+
+  async #call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof EtcdUnavailable) {
+        throw new HamError("EHOSTUNREACH", `Cannot reach the cluster: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      // While etcd cannot be reached, retry four times as often: renewing as soon as it
+      // is back is what keeps a short etcd outage from fencing anything.
+      let next = this.#tickMs / 4;
+      this.#running = this.#running.then(() => this.#tick()).then(
+        (reached) => void (reached && (next = this.#tickMs)),
+        (err) => this.#host.log("warn", `Cluster node "${this.name}": ${err}`),
+      ).finally(() => this.#schedule(next));
+    }, ms);
+  }
+
+  /** Runs a tick soon (after a declaration or an edit). */
+  #kick(): void {
+    this.#schedule(0);
+  }
+
+  #renewed(sentAt: number): void {
+    this.#renewedAt = sentAt;
+    clearTimeout(this.#fenceTimer);
+    const due = sentAt + this.ttlMs * DEFAULTS.clusterFenceFraction - performance.now();
+    this.#fenceTimer = setTimeout(() => this.#fenceIfLate(), Math.max(0, due));
+  }
+
+  /** The fencing rule: no renewal for 0.8 × TTL stops every held copy. */
+  #fenceIfLate(): void {
+    const silent = performance.now() - this.#renewedAt;
+    if (silent < this.ttlMs * DEFAULTS.clusterFenceFraction || this.#held.size === 0) return;
+    void this.#fenceAll(`no lease renewal for ${Math.round(silent)} ms`);
+  }
+
+  async #fenceAll(reason: string): Promise<void> {
+    const names = [...this.#held.keys()];
+    this.#held.clear();
+    this.#lease = null; // Compete again only under a new lease.
+    await Promise.all(names.map((name) => this.#fence(name, reason)));
+    await this.#save();
+  }
+
+  async #fence(name: string, reason: string): Promise<void> {
+    this.#held.delete(name);
+    await this.#host.withdraw(name).catch((err) =>
+      this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`)
+    );
+    this.#host.publish("fenced", name, { node: this.name, reason });
+    this.#host.log("warn", `Cluster entity "${name}" fenced on "${this.name}": ${reason}`);
+  }
+
+  /** One round: renew (or get) the lease, then sync; false when etcd could not be reached. */
+  async #tick(): Promise<boolean> {
+    if (this.#stopped) return true;
+    const sent = performance.now();
+    if (this.#lease === null) {
+      if (this.#held.size > 0) await this.#fenceAll("the lease was lost");
+      try {
+        const { id } = await this.#etcd.grant(Math.round(this.ttlMs / 1000));
+        this.#lease = id;
+        this.#renewed(sent);
+        await this.#save();
+        await this.#etcd.put(NODES + this.name, JSON.stringify({ pid: Deno.pid }), id);
+        this.#host.log("info", `Cluster node "${this.name}" joined with lease ${id}`);
+      } catch (err) {
+        if (!(err instanceof EtcdUnavailable)) throw err;
+        return false;
+      }
+    } else {
+      try {
+        const ttl = await this.#etcd.keepAlive(this.#lease);
+        if (ttl <= 0) {
+          await this.#fenceAll("the lease expired");
+          return true;
+        }
+        this.#renewed(sent);
+      } catch (err) {
+        if (!(err instanceof EtcdUnavailable)) throw err;
+        this.#fenceIfLate();
+        return false;
+      }
+    }
+    let all: KeyValue[];
+    try {
+      all = await this.#etcd.range(CLUSTER_PREFIX);
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailable)) throw err;
+      return false;
+    }
+    await this.#sync(all);
+    return true;
+  }
+
+  async #sync(all: KeyValue[]): Promise<void> {
+    const nodes = all.filter((k) => k.key.startsWith(NODES)).map((k) => k.key.slice(NODES.length));
+    if (!nodes.includes(this.name) && this.#lease !== null) {
+      await this.#etcd.put(NODES + this.name, JSON.stringify({ pid: Deno.pid }), this.#lease)
+        .catch(() => {});
+      nodes.push(this.name);
+    }
+    const owners = new Map(
+      all.filter((k) => k.key.startsWith(OWNERS)).map((k) => [k.key.slice(OWNERS.length), k]),
+    );
+    const specs: ClusterSpec[] = [];
+    for (const kv of all.filter((k) => k.key.startsWith(ENTITIES))) {
+      try {
+        specs.push(parseSpec(kv.key.slice(ENTITIES.length), kv.value));
+      } catch (err) {
+        this.#host.log("warn", (err as Error).message);
+      }
+    }
+    this.#specs = new Map(specs.map((s) => [s.name, s]));
+    this.#view = {
+      node: this.name,
+      nodes: nodes.sort(),
+      entities: specs.map((s) => ({
+        name: s.name,
+        node: owners.get(s.name)?.value ?? null,
+        placement: s.placement,
+      })),
+    };
+    for (const name of [...this.#held.keys()]) {
+      if (specs.some((s) => s.name === name)) continue;
+      this.#held.delete(name);
+      if (this.#host.hasEntity(name)) await this.#host.detach(name);
+      await this.#etcd.delete(OWNERS + name).catch(() => {});
+      await this.#save();
+    }
+    for (const spec of specs) await this.#syncOne(spec, owners.get(spec.name), nodes);
+  }
+
+  async #syncOne(spec: ClusterSpec, owner: KeyValue | undefined, live: string[]): Promise<void> {
+    const { name } = spec;
+    if (owner && owner.value === this.name && owner.lease === this.#lease) {
+      this.#freeSince.delete(name);
+      const applied = this.#held.get(name);
+      if (applied === undefined) return await this.#place(spec, null);
+      if (applied < spec.edits.length && this.#host.hasEntity(name)) {
+        await this.#host.edit(name, spec.edits.slice(applied));
+      }
+      if (applied !== spec.edits.length) {
+        this.#held.set(name, spec.edits.length);
+        await this.#save();
+      }
+      return;
+    }
+    if (owner) {
+      this.#freeSince.delete(name);
+      this.#lastOwner.set(name, owner.value);
+      if (this.#held.has(name) || this.#host.hasEntity(name)) {
+        await this.#fence(name, `held by "${owner.value}"`);
+        await this.#save();
+      }
+      return;
+    }
+    if (this.#held.has(name)) {
+      await this.#fence(name, "its election key is gone");
+      await this.#save();
+    }
+    const eligible = spec.placement.length === 0
+      ? [...live].sort()
+      : spec.placement.filter((n) => live.includes(n));
+    const rank = eligible.indexOf(this.name);
+    if (rank < 0 || this.#lease === null) return;
+    const now = performance.now();
+    const since = this.#freeSince.get(name) ?? now;
+    this.#freeSince.set(name, since);
+    if (now - since < rank * DEFAULTS.clusterRankTicks * this.#tickMs) return;
+    const key = OWNERS + name;
+    const won = await this.#etcd.txn(
+      [{ key, target: "CREATE", createRevision: "0" }],
+      [{ put: { key, value: this.name, lease: this.#lease } }],
+    );
+    if (won) await this.#place(spec, this.#lastOwner.get(name) ?? null);
+  }
+
+  async #place(spec: ClusterSpec, previous: string | null): Promise<void> {
+    const { name } = spec;
+    this.#freeSince.delete(name);
+    this.#held.set(name, spec.edits.length);
+    await this.#save();
+    try {
+      await this.#host.place(spec);
+    } catch (err) {
+      this.#host.log("error", `Cannot place cluster entity "${name}" here: ${err}`);
+    }
+    this.#host.publish("placed", name, { node: this.name });
+    if (previous !== null && previous !== this.name) {
+      this.#host.publish("failover", name, { from: previous, to: this.name });
+    }
+    this.#lastOwner.set(name, this.name);
+    this.#host.log("info", `Cluster entity "${name}" placed on "${this.name}"`);
+  }
+
+  async #save(): Promise<void> {
+    const saved: Persisted = {
+      node: this.name,
+      lease: this.#lease ?? "",
+      held: Object.fromEntries(this.#held),
+    };
+    await writeFileAtomic(this.#file, JSON.stringify(saved));
+  }
+}
+
+/** The attach request of a cluster declaration, without what has no meaning on another node. */
+export function clusterAttach(req: Extract<Request, { op: "attach" }>): ClusterAttach {
+  if (req.argv === null) {
+    throw new HamError(
+      "EINVAL",
+      `Cannot declare cluster entity "${req.entity}": give a command (a pid is local to a node)`,
+    );
+  }
+  const { id: _id, pid: _pid, ...rest } = req;
+  return { ...rest, argv: req.argv };
+}

@@ -1,0 +1,117 @@
+/**
+ * Subscriptions to the event stream and the delivery of notify actions to their channels.
+ *
+ * A subscription is named by the id of the `subscribe` request that opened it (`sub`), and
+ * every push it causes carries that id, so one connection can hold several. What it is
+ * pushed (the shapes are `Push` in `core/protocol.ts`):
+ *
+ * - `{type:"event", sub, event}`: the next event.
+ * - `{type:"skipped", sub, from, to}`: events `from`..`to` are no longer kept (the
+ *   subscription asked for them); it carries on with the next one.
+ * - `{type:"ended", sub, reason:"lagged", next}`: the subscriber fell more than
+ *   `DEFAULTS.maxSubscriberBacklogBytes` behind; the subscription is over, and `next` is the
+ *   sequence number to subscribe again from.
+ *
+ * @module
+ */
+
+import type { HamEvent, RequestOf, SubscribeResult } from "../core/protocol.ts";
+import { DEFAULTS } from "../core/defaults.ts";
+import type { ChannelCursors } from "./channel_cursors.ts";
+import type { EventHub } from "./event_hub.ts";
+import type { Connection } from "./server.ts";
+
+type SubscribeRequest = RequestOf<"subscribe">;
+
+/** The live subscriptions of a HAM, and notify delivery. */
+export class Subscriptions {
+  #hub: EventHub;
+  #channels: ChannelCursors;
+  #maxBacklog: number;
+  /** Channel → subscriptions connected to it now. */
+  #live = new Map<string, number>();
+
+  /** Serves subscriptions of `hub`; `channels` keeps the notify backlogs and cursors. */
+  constructor(hub: EventHub, channels: ChannelCursors, opts: { maxBacklogBytes?: number } = {}) {
+    this.#hub = hub;
+    this.#channels = channels;
+    this.#maxBacklog = opts.maxBacklogBytes ?? DEFAULTS.maxSubscriberBacklogBytes;
+  }
+
+  /** Subscribers of `channel` connected now. */
+  connectedTo(channel: string): number {
+    return this.#live.get(channel) ?? 0;
+  }
+
+  /**
+   * Opens a subscription on `conn`: pushes what it asked for that is already past (after a
+   * `skipped` for what is no longer kept), then every new event until the connection ends
+   * or the subscriber lags.
+   */
+  subscribe(req: SubscribeRequest, conn: Connection): SubscribeResult {
+    const { channel, entity, subscriber } = req;
+    const hub = this.#hub;
+    const sub = req.id;
+    const wanted = (ev: HamEvent) =>
+      channel !== null
+        ? ev.type === "notify" && ev.detail?.channel === channel
+        : entity === null || ev.entity === entity;
+    let since = req.since ??
+      (channel !== null ? this.#channels.startOf(channel, subscriber) : null) ?? hub.nextSeq;
+    if (channel !== null && subscriber !== null) {
+      // Registered now, so its backlog is kept while it is away from here on.
+      this.#channels.received(channel, subscriber, since - 1);
+    }
+    const first = since;
+    if (since < hub.oldestSeq) {
+      conn.send({ push: { type: "skipped", sub, from: since, to: hub.oldestSeq - 1 } });
+      since = hub.oldestSeq;
+    }
+    const deliver = (ev: HamEvent) => {
+      conn.send({ push: { type: "event", sub, event: ev } });
+      if (channel !== null) this.#channels.received(channel, subscriber, ev.seq);
+    };
+    for (const ev of hub.since(since)) if (wanted(ev)) deliver(ev);
+    let open = true;
+    const end = () => {
+      if (!open) return;
+      open = false;
+      stop();
+      if (channel !== null) this.#live.set(channel, this.connectedTo(channel) - 1);
+    };
+    const stop = hub.listen((ev) => {
+      if (!wanted(ev)) return;
+      if (conn.queuedBytes > this.#maxBacklog) {
+        // Never dropped silently: it is told, with where to subscribe again from.
+        end();
+        conn.send({ push: { type: "ended", sub, reason: "lagged", next: ev.seq } });
+        return;
+      }
+      deliver(ev);
+    });
+    if (channel !== null) this.#live.set(channel, this.connectedTo(channel) + 1);
+    conn.onClose.push(end);
+    return { sub, since: first };
+  }
+
+  /**
+   * Delivers a notify action (the engine's `notify`): an event of type `notify` on the
+   * channel. It fails (false) when nobody can get it: no subscriber of the channel is
+   * connected, and the channel cannot keep it for later (the HAM has no durable event log,
+   * or the channel's backlog is full).
+   */
+  notify(channel: string, message: Record<string, unknown>): boolean {
+    const live = this.connectedTo(channel) > 0;
+    if (!live && (!this.#channels.durable || this.#channels.full(channel))) return false;
+    const seq = this.#hub.nextSeq;
+    if (this.#channels.durable) this.#channels.keep(channel, seq);
+    this.#hub.publish({
+      type: "notify",
+      entity: String(message.entity ?? ""),
+      condition: String(message.condition ?? ""),
+      action: String(message.action ?? ""),
+      detail: { channel, code: message.code, value: message.value },
+    });
+    return true;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The network listener of `ham --listen HOST:PORT`: the control protocol over mutual TLS.
+ * The server presents its certificate; the client must present one signed by the CA, and
+ * its subject CN is the client's identity, given a role by `roleOf`.
+ *
+ * `Deno.listenTls` cannot ask for or check client certificates (its CA options are
+ * ignored), so this uses `node:tls` (`requestCert`), loaded only when `--listen` is given.
+ * `rejectUnauthorized: false` lets the handshake finish for a peer without a valid
+ * certificate, so that it gets a protocol answer naming the problem (EACCES without a
+ * certificate or without a role, EKEYREJECTED for a certificate the CA did not sign)
+ * instead of a bare reset.
+ *
+ * @module
+ */
+
+import type { TLSSocket } from "node:tls";
+import { HamError } from "../core/errors.ts";
+import type { Role } from "../core/roles.ts";
+import type { Acceptor, Peer, Transport } from "./server.ts";
+
+/** Options of {@linkcode listenTls}. */
+export interface TlsListenOptions {
+  hostname: string;
+  port: number;
+  /** PEM texts: the server's certificate and key, and the CA that signs client certificates. */
+  cert: string;
+  key: string;
+  ca: string;
+  /** The role of a verified identity (certificate CN), or null to refuse it. */
+  roleOf(identity: string): Role | null;
+}
+
+/** Parses `HOST:PORT` (`[::1]:PORT` for IPv6); throws EINVAL. */
+export function parseAddress(text: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new HamError("EINVAL", `Invalid address "${text}": expected HOST:PORT`);
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
+/** A TLS socket as a {@linkcode Transport} with its peer's identity. */
+class TlsTransport implements Transport, Peer {
+  identity: string | null = null;
+  role: Role | null = null;
+  refusal: HamError | null = null;
+  #socket: TLSSocket;
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #wake: (() => void) | null = null;
+
+  constructor(socket: TLSSocket, roleOf: (identity: string) => Role | null) {
+    this.#socket = socket;
+    const cn = socket.getPeerCertificate()?.subject?.CN;
+    const identity = typeof cn === "string" && cn !== "" ? cn : null;
+    if (!socket.authorized && identity === null) {
+      this.refusal = new HamError("EACCES", "Refused: no client certificate was presented");
+    } else if (!socket.authorized) {
+      this.refusal = new HamError(
+        "EKEYREJECTED",
+        `Refused the certificate of "${identity}": ${socket.authorizationError}`,
+      );
+    } else {
+      this.identity = identity;
+      this.role = identity === null ? null : roleOf(identity);
+      if (this.role === null) {
+        this.refusal = new HamError("EACCES", `Refused "${identity}": it has no role here`);
+      }
+    }
+    socket.on("data", (d: Uint8Array) => {
+      this.#chunks.push(d);
+      this.#poke();
+    });
+    const end = () => {
+      this.#ended = true;
+      this.#poke();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async read(buf: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    const chunk = this.#chunks[0];
+    const n = Math.min(buf.length, chunk.length);
+    buf.set(chunk.subarray(0, n));
+    if (n === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(n);
+    return n;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#ended) return reject(new HamError("ECONNRESET", "The TLS peer is gone"));
+      this.#socket.write(bytes, (err?: Error | null) => err ? reject(err) : resolve(bytes.length));
+    });
+  }
+
+  close(): void {
+    this.#socket.end();
+    this.#socket.destroySoon?.();
+  }
+}
+
+/**
+ * Listens for mutual-TLS connections; resolves once listening. Throws EINVAL for an
+ * unusable certificate or key, EADDRINUSE-style failures as EIO.
+ */
+export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
+  const tls = await import("node:tls");
+  const waiting: Array<(t: TlsTransport | null) => void> = [];
+  const ready: TlsTransport[] = [];
+  let closed = false;
+  let server;
+  try {
+    server = tls.createServer({
+      cert: opts.cert,
+      key: opts.key,
+      ca: opts.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (socket) => {
+      const t = new TlsTransport(socket, opts.roleOf);
+      const take = waiting.shift();
+      if (take) take(t);
+      else ready.push(t);
+    });
+  } catch (err) {
+    throw new HamError("EINVAL", `Cannot use the TLS certificate or key: ${err}`, { cause: err });
+  }
+  server.on("tlsClientError", () => {/* a failed handshake: the client sees it */});
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: Error) =>
+      reject(
+        new HamError("EIO", `Cannot listen on ${opts.hostname}:${opts.port}: ${err.message}`),
+      ));
+    server.listen(opts.port, opts.hostname, () => resolve());
+  });
+  return {
+    accept: () => {
+      if (closed) return Promise.reject(new HamError("EBADF", "The TLS listener is closed"));
+      const t = ready.shift();
+      if (t) return Promise.resolve(t);
+      return new Promise((resolve, reject) =>
+        waiting.push((t) => t ? resolve(t) : reject(new HamError("EBADF", "Closed")))
+      );
+    },
+    close: () => {
+      closed = true;
+      server.close();
+      for (const take of waiting.splice(0)) take(null);
+      for (const t of ready.splice(0)) t.close();
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Remote HAMs: a HAM serving over mutual TLS (`ham --listen`) driven through
+ * `hamctl --node NAME` and `connect({ node })`, and each refusal with its own code.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { connect } from "../../lib/client/ham.ts";
+import { HamError } from "../../lib/core/errors.ts";
+import type { EntityView } from "../../lib/core/status_view.ts";
+import { BIN, type CtlResult, HamProcess } from "../support/ham_process.ts";
+import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
+
+const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+});
+if (opensslMissing) console.log("remote tests skipped: openssl is not installed");
+const opts = { ignore: opensslMissing };
+
+interface Remote extends AsyncDisposable {
+  ham: HamProcess;
+  certs: Certs;
+  nodes: string;
+  port: number;
+  /** `hamctl --nodes FILE --node NODE ARGS...` from a directory with no HAM. */
+  ctl(node: string, ...args: string[]): Promise<CtlResult>;
+}
+
+async function startRemote(): Promise<Remote> {
+  const certs = await makeCerts(["admin", "viewer", "stranger"]);
+  const port = freePort();
+  const ham = await HamProcess.start({
+    args: [
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--tls-cert",
+      certs.serverCert,
+      "--tls-key",
+      certs.serverKey,
+      "--tls-ca",
+      certs.ca,
+      "--tls-role",
+      "admin=admin",
+      "--tls-role",
+      "viewer=read",
+    ],
+  });
+  const entry = (client: string, ca = certs.ca, address = `127.0.0.1:${port}`) => ({
+    address,
+    ca,
+    cert: certs.clients[client].cert,
+    key: certs.clients[client].key,
+  });
+  const nodes = `${certs.dir}/nodes.json`;
+  await Deno.writeTextFile(
+    nodes,
+    JSON.stringify({
+      n2: entry("admin"),
+      "n2-viewer": entry("viewer"),
+      "n2-stranger": entry("stranger"),
+      "n2-foreign": entry("foreign"),
+      "n2-untrusted": entry("admin", certs.foreignCa),
+      "n2-down": entry("admin", certs.ca, `127.0.0.1:${freePort()}`),
+    }),
+  );
+  const local = await Deno.makeTempDir({ prefix: "ham-test-local-" });
+  return {
+    ham,
+    certs,
+    nodes,
+    port,
+    ctl: async (node, ...args) => {
+      const out = await new Deno.Command(`${BIN}/hamctl`, {
+        args: ["--state-dir", local, "--nodes", nodes, "--node", node, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    async [Symbol.asyncDispose]() {
+      await ham[Symbol.asyncDispose]();
+      await Deno.remove(certs.dir, { recursive: true });
+      await Deno.remove(local, { recursive: true });
+    },
+  };
+}
+
+function ok(r: CtlResult, what: string): string {
+  assertEquals(r.code, 0, `${what}: ${r.stderr}`);
+  return r.stdout;
+}
+
+Deno.test(
+  "hamctl --node drives every _node operation on another node's HAM over mutual TLS",
+  opts,
+  async () => {
+    await using remote = await startRemote();
+    const ctl = (...args: string[]) => remote.ctl("n2", ...args);
+    ok(await ctl("ping"), "ping");
+    ok(await ctl("attach", "web", "--", "/bin/sleep", "1000"), "attach");
+    ok(await ctl("condition", "web/death", "death", "--rearm"), "condition");
+    ok(await ctl("action", "web/death/restart", "restart", "--rearm"), "action");
+    ok(await ctl("action", "web/death/tell", "notify", "--channel", "ops"), "notify action");
+    ok(await ctl("action-fail", "web/death/tell", "note", "log", "--message", "x"), "action-fail");
+    ok(await ctl("entity", "later"), "entity");
+    ok(await ctl("detach", "later"), "detach");
+    const status = JSON.parse(ok(await ctl("status", "web", "--json"), "status"));
+    await using local = await remote.ham.client();
+    const web = (await local.request("status", { path: "web" })) as EntityView;
+    assert(web.pid !== null && status.pid === web.pid, JSON.stringify(status));
+    assertEquals(status, web);
+    ok(await ctl("stop", "--wait"), "stop");
+    await remote.ham.child.status;
+  },
+);
+
+Deno.test("connect({ node }) gives the typed client of another node's HAM", opts, async () => {
+  await using remote = await startRemote();
+  await using ham = await connect({ node: "n2", nodes: remote.nodes, client: "test" });
+  const web = await ham.attach("web", { argv: ["/bin/sleep", "1000"] });
+  const death = await web.condition("death", "death", { flags: ["rearm"] });
+  await death.restart("restart", { flags: ["rearm"] });
+  const events = await ham.subscribe({ entity: "web" });
+  Deno.kill(web.pid!, "SIGKILL");
+  for await (const ev of events) if (ev.type === "restart") break;
+  const view = await ham.status("web") as EntityView;
+  assert(view.pid !== null && view.pid !== web.pid);
+});
+
+Deno.test("a remote HAM refuses each bad credential with its own code", opts, async () => {
+  await using remote = await startRemote();
+  const viewer = await remote.ctl("n2-viewer", "status", "--json");
+  assertEquals(viewer.code, 0, viewer.stderr);
+  const refused = await remote.ctl("n2-viewer", "attach", "x", "--", "/bin/true");
+  assertEquals(refused.code, 1);
+  assertMatch(refused.stderr, /EPERM: Cannot "attach": it needs role admin/);
+  const cases: Array<[string, RegExp, number]> = [
+    ["n2-stranger", /^hamctl: EACCES: Refused "stranger": it has no role here/, 1],
+    ["n2-foreign", /^hamctl: EKEYREJECTED: Refused the certificate of "admin"/, 1],
+    ["n2-untrusted", /^hamctl: EKEYREJECTED: Cannot trust node "n2-untrusted"/, 1],
+    ["n2-down", /^hamctl: EHOSTUNREACH: Cannot reach node "n2-down"/, 3],
+    ["n9", /^hamctl: ENOENT: Cannot find node "n9"/, 5],
+  ];
+  for (const [node, message, code] of cases) {
+    const r = await remote.ctl(node, "ping");
+    assertMatch(r.stderr, message, node);
+    assertEquals(r.code, code, node);
+  }
+  // Without a client certificate at all: the handshake completes and hello is refused.
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: remote.port,
+    caCerts: [await Deno.readTextFile(remote.certs.ca)],
+  });
+  await conn.write(new TextEncoder().encode('{"id":0,"op":"hello","version":1,"client":"x"}\n'));
+  const buf = new Uint8Array(4096);
+  const n = await conn.read(buf);
+  conn.close();
+  const answer = JSON.parse(new TextDecoder().decode(buf.subarray(0, n ?? 0)));
+  assertEquals(answer.error.code, "EACCES");
+  const err = await connect({ node: "n2-stranger", nodes: remote.nodes }).catch((e) => e);
+  assert(err instanceof HamError && err.code === "EACCES", String(err));
+});

@@ -1,0 +1,101 @@
+import * as assert from "node:assert/strict";
+import { ChannelCursors } from "../../../lib/daemon/channel_cursors.ts";
+import { EventHub } from "../../../lib/daemon/event_hub.ts";
+import type { Connection } from "../../../lib/daemon/server.ts";
+import { Subscriptions } from "../../../lib/daemon/subscriptions.ts";
+import type { Push, Request } from "../../../lib/core/protocol.ts";
+
+/** A connection that records what is pushed, with a settable unwritten backlog. */
+function fakeConn() {
+  const pushes: Push[] = [];
+  const conn = {
+    queuedBytes: 0,
+    onClose: [] as Array<() => void>,
+    send(obj: unknown) {
+      pushes.push((obj as { push: Push }).push);
+      return Promise.resolve();
+    },
+  };
+  return { conn, asConnection: conn as unknown as Connection, pushes };
+}
+
+function subscribeReq(
+  id: number,
+  fields: Partial<Extract<Request, { op: "subscribe" }>> = {},
+): Extract<Request, { op: "subscribe" }> {
+  return {
+    id,
+    op: "subscribe",
+    since: null,
+    entity: null,
+    channel: null,
+    subscriber: null,
+    ...fields,
+  };
+}
+
+const message = { entity: "srv", condition: "srv/a", action: "tell", code: 1, value: 2 };
+
+Deno.test("Subscriptions.subscribe() says which events are skipped, then carries on", () => {
+  const hub = new EventHub({ capacity: 2 });
+  for (let i = 0; i < 5; i++) hub.publish({ type: "state", entity: "p" });
+  const subs = new Subscriptions(hub, ChannelCursors.open(null));
+  const { asConnection, pushes } = fakeConn();
+  const r = subs.subscribe(subscribeReq(7, { since: 1 }), asConnection);
+  assert.deepEqual(r, { sub: 7, since: 1 });
+  const oldest = hub.oldestSeq;
+  assert.deepEqual(pushes[0], { type: "skipped", sub: 7, from: 1, to: oldest - 1 });
+  assert.deepEqual(pushes.slice(1).map((p) => p.type === "event" && p.event.seq), [oldest, 5]);
+});
+
+Deno.test("Subscriptions.subscribe() ends a subscription that lags, with where to resume", () => {
+  const hub = new EventHub();
+  const subs = new Subscriptions(hub, ChannelCursors.open(null), { maxBacklogBytes: 100 });
+  const { conn, asConnection, pushes } = fakeConn();
+  subs.subscribe(subscribeReq(3), asConnection);
+  hub.publish({ type: "state", entity: "p" });
+  conn.queuedBytes = 1000; // The client stopped reading.
+  const missed = hub.publish({ type: "state", entity: "p" });
+  hub.publish({ type: "state", entity: "p" });
+  assert.deepEqual(pushes.map((p) => p.type), ["event", "ended"]);
+  assert.deepEqual(pushes[1], { type: "ended", sub: 3, reason: "lagged", next: missed.seq });
+});
+
+Deno.test("Subscriptions.notify() fails without a subscriber when nothing is durable", () => {
+  const hub = new EventHub();
+  const subs = new Subscriptions(hub, ChannelCursors.open(null));
+  assert.equal(subs.notify("ops", message), false);
+  assert.equal(hub.nextSeq, 1, "nothing published");
+  const { conn, asConnection, pushes } = fakeConn();
+  subs.subscribe(subscribeReq(1, { channel: "ops" }), asConnection);
+  assert.equal(subs.connectedTo("ops"), 1);
+  assert.equal(subs.notify("ops", message), true);
+  assert.equal(pushes[0].type === "event" && pushes[0].event.condition, "srv/a");
+  for (const f of conn.onClose) f();
+  assert.equal(subs.connectedTo("ops"), 0);
+  assert.equal(subs.notify("ops", message), false);
+});
+
+Deno.test("Subscriptions.notify() fails when a named subscriber's backlog is full", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
+  try {
+    const hub = new EventHub();
+    const channels = ChannelCursors.open(dir, { capacity: 2 });
+    const subs = new Subscriptions(hub, channels);
+    assert.equal(subs.notify("ops", message), true, "kept: the channel has a durable backlog");
+    const { conn, asConnection } = fakeConn();
+    subs.subscribe(subscribeReq(1, { channel: "ops", subscriber: "pager" }), asConnection);
+    for (const f of conn.onClose) f(); // pager got the backlog and went away.
+    assert.equal(subs.notify("ops", message), true);
+    assert.equal(subs.notify("ops", message), true);
+    assert.equal(subs.notify("ops", message), false, "two wait for pager already");
+    const again = fakeConn();
+    subs.subscribe(subscribeReq(2, { channel: "ops", subscriber: "pager" }), again.asConnection);
+    assert.equal(again.pushes.length, 2, "pager gets what it missed");
+    for (const f of again.conn.onClose) f();
+    assert.equal(subs.notify("ops", message), true, "room again once pager caught up");
+    channels.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
