@@ -79,6 +79,8 @@ export type ServerLog = (level: "warn" | "info", message: string) => void;
 
 /** How long a connection being refused or overflowing gets to take its last line, ms. */
 const LAST_WORDS_MS = 1000;
+/** Lines of one connection handled before others get a turn of the event loop. */
+const YIELD_EVERY_LINES = 32;
 /** How long a connection refused for want of descriptors gets to send its hello, ms. */
 const REFUSE_READ_MS = 200;
 
@@ -239,11 +241,7 @@ export class Connection {
     const buf = new Uint8Array(64 * 1024);
     let pending = new Uint8Array(0);
     while (!this.#closed) {
-      while (
-        !this.#closed &&
-        (this.#queued > this.#limits.pauseReadingBytes ||
-          this.inFlight >= this.#limits.maxRequestsInFlight)
-      ) await this.#progress.promise;
+      await this.#mayRead();
       if (this.#closed) return;
       let n: number | null;
       try {
@@ -260,7 +258,16 @@ export class Connection {
         if (chunk[i] !== 10) continue;
         const line = decoder.decode(chunk.subarray(start, i)).trim();
         start = i + 1;
-        if (line.length > 0) yield line;
+        if (line.length === 0) continue;
+        // Backpressure between the lines of one read too (a read holds thousands of
+        // pipelined requests), and a turn of the event loop for others every few lines.
+        await this.#mayRead();
+        if (this.#closed) return;
+        if (++this.#sinceYield >= YIELD_EVERY_LINES) {
+          this.#sinceYield = 0;
+          await new Promise((r) => setTimeout(r, 0));
+        }
+        yield line;
       }
       pending = chunk.slice(start);
       if (pending.length > DEFAULTS.maxLineBytes) {
@@ -274,6 +281,17 @@ export class Connection {
       }
     }
   }
+
+  /** Resolves once this connection's requests may be read (see {@linkcode lines}). */
+  async #mayRead(): Promise<void> {
+    while (
+      !this.#closed &&
+      (this.#queued > this.#limits.pauseReadingBytes ||
+        this.inFlight >= this.#limits.maxRequestsInFlight)
+    ) await this.#progress.promise;
+  }
+
+  #sinceYield = 0;
 
   /** A request finished: reading may resume. */
   settled(): void {
