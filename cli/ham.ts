@@ -20,6 +20,7 @@ import { startServiceNotify } from "../lib/daemon/service_notify.ts";
 import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
+  createLogger,
   isLogFormat,
   isTimestampStyle,
   logFileWriter,
@@ -37,7 +38,7 @@ import {
   type RemoteFlags,
 } from "./ham_remote.ts";
 
-const USAGE =
+export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
            [--metrics-listen HOST:PORT] [--recover]
@@ -142,6 +143,22 @@ export async function ham(args: string[]): Promise<number> {
     return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
   }
   const write = logFileWriter(flags.log);
+  if (Deno.pid === 1) {
+    // PID 1 of a container: a minimal keeper, with the HAM (and its Guardian) as children.
+    const { runKeeper } = await import("../lib/daemon/pid1_keeper.ts");
+    return await runKeeper({
+      stateDir,
+      command: [...selfCommand(), "ham", ...args, "--state-dir", stateDir],
+      log: createLogger({
+        verbosity: () => verbosity ?? 1,
+        write,
+        timestamps: ts,
+        format: logFormat,
+      }),
+      stopTimeoutMs: DEFAULTS.keeperStopTimeoutMs,
+      takeoverGraceMs: DEFAULTS.keeperTakeoverGraceMs,
+    });
+  }
   let daemon: HamDaemon;
   try {
     const remote = flags as RemoteFlags;

@@ -12,7 +12,12 @@ import { EXIT_CODES, exitCodeFor, toHamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 import { runCommand, startTimer, UsageError } from "./hamctl/common.ts";
-import { isSubcommand, loadAllSubcommands, loadSubcommand } from "./hamctl/registry.ts";
+import {
+  allSubcommandNames,
+  isSubcommand,
+  loadAllSubcommands,
+  loadSubcommand,
+} from "./hamctl/registry.ts";
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
@@ -70,16 +75,19 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
-    if (rest[0] !== undefined && !isSubcommand(rest[0])) {
+    if (rest[0] !== undefined && !isSubcommand(rest[0]) && rest[0] !== "help") {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
     }
     return { kind: "help", command: rest[0] };
   }
   const sub = await loadSubcommand(name);
   if (sub === undefined) {
-    throw new UsageError(
-      name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
-    );
+    if (name.startsWith("-")) throw new UsageError(`Unknown option "${name}"`);
+    const { nearest } = await import("./hamctl/help_text.ts");
+    const guess = nearest(name, allSubcommandNames());
+    throw guess === null
+      ? new UsageError(`Unknown subcommand "${name}"`)
+      : new UsageError(`Unknown subcommand "${name}": did you mean "${guess}"?`, undefined, true);
   }
   const ownArgs = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
   if (ownArgs.includes("--help") || ownArgs.includes("-h")) return { kind: "help", command: name };
@@ -93,7 +101,15 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
 /** The usage text: of one subcommand, or of all of them. */
 export async function usage(command?: string): Promise<string> {
   const sub = command === undefined ? undefined : await loadSubcommand(command);
-  if (sub) return `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
+  if (sub) {
+    const { HELP } = await import("./hamctl/help_text.ts");
+    const help = HELP[sub.name];
+    const line = `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
+    return help ? `${line}\n\n${help.summary}\n\nExample:\n  ${help.example}` : line;
+  }
+  if (command === "help") {
+    return "Usage: hamctl help [SUBCOMMAND]\n\nExplain a subcommand, with an example.\n\nExample:\n  hamctl help wait";
+  }
   return [
     "Usage: hamctl [--state-dir DIR] [--node NAME] SUBCOMMAND [ARGS...] [--json]",
     "",
@@ -110,7 +126,7 @@ export async function usage(command?: string): Promise<string> {
     "  -h, --help       print this help",
     "  --version        print the version",
     "",
-    "Durations: 250 (ms), 250ms, 5s, 1m. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
+    "Durations: 250 (ms), 500us, 250ms, 5s, 1m, 1h, 2d. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",
     "",
     "Exit codes: 0 ok, 1 failed, 2 usage, 3 HAM not running, 4 timed out, 5 no such item,",
@@ -135,7 +151,7 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`hamctl: ${err.command ? `${err.command}: ` : ""}${err.message}`);
-    io.err(await usage(err.command));
+    if (!err.brief) io.err(await usage(err.command));
     return EXIT_CODES.usage;
   }
   if (inv.kind === "version") {

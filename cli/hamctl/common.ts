@@ -66,12 +66,15 @@ export async function runCommand(
 export class UsageError extends Error {
   /** The subcommand whose usage to show, if known. */
   readonly command: string | undefined;
+  /** The message alone says it all (a "did you mean"): no usage follows. */
+  readonly brief: boolean;
 
   /** Creates a usage error about `command`. */
-  constructor(message: string, command?: string) {
+  constructor(message: string, command?: string, brief = false) {
     super(message);
     this.name = "UsageError";
     this.command = command;
+    this.brief = brief;
   }
 }
 

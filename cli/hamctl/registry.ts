@@ -88,11 +88,21 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./export.ts")).EXPORT_COMMAND],
   },
   {
+    file: "completion.ts",
+    names: ["completion"],
+    load: async () => [(await import("./completion.ts")).COMPLETION_COMMAND],
+  },
+  {
     file: "batch.ts",
     names: ["batch"],
     load: async () => (await import("./batch.ts")).BATCH_COMMANDS,
   },
 ];
+
+/** Every subcommand's name (without loading anything). */
+export function allSubcommandNames(): string[] {
+  return FAMILIES.flatMap((f) => f.names);
+}
 
 /** Whether `name` is a subcommand (without loading anything). */
 export function isSubcommand(name: string): boolean {

@@ -93,6 +93,8 @@ export const DEFAULTS = Object.freeze({
    * subscribers, a notify that finds this many waiting for the slowest fails.
    */
   channelBacklog: 1000,
+  /** Named channel subscribers (durable cursors) the HAM keeps, over all channels. */
+  maxNamedSubscribers: 1000,
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
@@ -147,6 +149,10 @@ export const DEFAULTS = Object.freeze({
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,
+  /** PID 1 keeper: how long a stop (SIGTERM) may take before it exits anyway, in ms. */
+  keeperStopTimeoutMs: 30_000,
+  /** PID 1 keeper: how long a Guardian gets to take over a free lock before a new HAM starts, in ms. */
+  keeperTakeoverGraceMs: 2000,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

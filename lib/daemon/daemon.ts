@@ -8,6 +8,7 @@
  */
 
 import { Engine } from "../engine/engine.ts";
+import { killPointFromEnv } from "../os/kill_point.ts";
 import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
@@ -153,6 +154,7 @@ export class HamDaemon {
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
+    this.subscriptions.catchUp();
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,
@@ -189,6 +191,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      onStep: killPointFromEnv(),
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
@@ -205,7 +208,7 @@ export class HamDaemon {
         log,
         args: opts.guardianArgs,
         onFailure: async (at) => {
-          await this.engine.durable([{ t: "failure", role: "guardian", at }]);
+          await this.engine.write([{ t: "failure", role: "guardian", at }]).catch(() => {});
           this.changed();
         },
       });

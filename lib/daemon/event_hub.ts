@@ -105,6 +105,11 @@ export class EventHub {
     return out;
   }
 
+  /** The oldest sequence number kept in memory (the next one when none is). */
+  get windowSeq(): number {
+    return this.#ring[0]?.seq ?? this.#next;
+  }
+
   /** The oldest sequence number still kept (or the next one when empty). */
   get oldestSeq(): number {
     return this.#log

@@ -1,6 +1,7 @@
 /**
- * Maps each protocol verb onto the planner (pure checks + records) or the engine
- * (effects). Tree edits are planned against the current state, journaled (fsync'd)
+ * Request dispatch: maps each protocol verb onto the planner (pure checks + records), the
+ * engine (effects), or the event stream (`waits.ts` for `wait`, `subscriptions.ts` for
+ * `subscribe`). Tree edits are planned against the current state, journaled (fsync'd)
  * and only then acknowledged.
  *
  * @module

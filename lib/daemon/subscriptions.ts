@@ -38,6 +38,20 @@ export class Subscriptions {
     this.#maxBacklog = opts.maxBacklogBytes ?? DEFAULTS.maxSubscriberBacklogBytes;
   }
 
+  /**
+   * Keeps the notifications the channels' file does not know yet (it is written a moment
+   * after them, so a HAM that died may not have written the last ones), from the events
+   * in memory. Run once, when the HAM starts.
+   */
+  catchUp(): void {
+    if (!this.#channels.durable) return;
+    const from = Math.max(this.#channels.highest + 1, this.#hub.windowSeq);
+    for (const ev of this.#hub.since(from)) {
+      const channel = ev.detail?.channel;
+      if (ev.type === "notify" && typeof channel === "string") this.#channels.keep(channel, ev.seq);
+    }
+  }
+
   /** Subscribers of `channel` connected now. */
   connectedTo(channel: string): number {
     return this.#live.get(channel) ?? 0;
@@ -59,6 +73,7 @@ export class Subscriptions {
     let since = req.since ??
       (channel !== null ? this.#channels.startOf(channel, subscriber) : null) ?? hub.nextSeq;
     if (channel !== null && subscriber !== null) {
+      this.#channels.admit(channel, subscriber);
       // Registered now, so its backlog is kept while it is away from here on.
       this.#channels.received(channel, subscriber, since - 1);
     }
@@ -77,7 +92,10 @@ export class Subscriptions {
       if (!open) return;
       open = false;
       stop();
-      if (channel !== null) this.#live.set(channel, this.connectedTo(channel) - 1);
+      if (channel === null) return;
+      const left = this.connectedTo(channel) - 1;
+      if (left > 0) this.#live.set(channel, left);
+      else this.#live.delete(channel);
     };
     const stop = hub.listen((ev) => {
       if (!wanted(ev)) return;

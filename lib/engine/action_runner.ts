@@ -8,29 +8,17 @@
 
 import type { EntityEvent, Firing } from "../core/dispatch.ts";
 import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "../core/flags.ts";
-import type { Logger } from "../os/logger.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
-import type { Clock, ProcessOps } from "./process_ops.ts";
-import type { RecordBody } from "../core/records.ts";
-import type { EventBody } from "../core/protocol.ts";
+import type { EngineParts } from "./seams.ts";
 
-/** What the runner needs from the engine. */
-export interface RunnerContext {
-  readonly state: HamState;
-  /** True once the engine stops: lists end before their next step. */
-  readonly stopped: boolean;
-  /** Aborted when the engine stops. */
-  readonly haltSignal: AbortSignal;
-  record(bodies: RecordBody[]): void;
+/** What the runner may do: the engine's parts, restarting an entity, and notifying. */
+export interface RunnerContext
+  extends Pick<EngineParts, "journal" | "life" | "events" | "processes" | "clock" | "log"> {
   restart(
     entity: string,
     params: Extract<ActionParams, { kind: "restart" }>,
     site?: ActionSite,
   ): Promise<boolean>;
-  processes: ProcessOps;
-  clock: Clock;
-  log: Logger;
-  emit(ev: EventBody): void;
   notify(channel: string, message: Record<string, unknown>): boolean;
 }
 
@@ -54,7 +42,7 @@ export async function runAction(
   site: ActionSite,
 ): Promise<boolean> {
   const path = `${site.owner}/${site.condition}/${site.action}`;
-  const subject = ctx.state.entities.get(site.subject);
+  const subject = ctx.journal.state.entities.get(site.subject);
   try {
     switch (params.kind) {
       case "restart":
@@ -79,7 +67,7 @@ export async function runAction(
       }
       case "waitfor": {
         if (params.pathname === null) {
-          return await ctx.clock.sleep(params.delayMs, ctx.haltSignal) || !ctx.stopped;
+          return await ctx.clock.sleep(params.delayMs, ctx.life.haltSignal) || !ctx.life.stopped;
         }
         const seen = await ctx.processes.waitForPath(params.pathname, params.delayMs);
         if (!seen) {
@@ -108,7 +96,7 @@ export async function runAction(
         return true;
       case "heartbeat-healthy": {
         if (subject) {
-          ctx.record([{
+          void ctx.journal.write([{
             t: "heartbeat",
             entity: site.subject,
             missed: 0,
@@ -172,10 +160,10 @@ export interface RunSpec {
  */
 export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<void> {
   const { run, firing, ev, list } = spec;
-  if (ctx.stopped) return;
+  if (ctx.life.stopped) return;
   const cpath = `${firing.owner}/${firing.condition}`;
   if (!spec.resumed) {
-    ctx.emit({
+    ctx.events.emit({
       type: "condition",
       entity: ev.entity,
       condition: cpath,
@@ -183,9 +171,10 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
     });
   }
   for (let index = spec.start; index < list.length; index++) {
-    if (ctx.stopped) return;
+    if (ctx.life.stopped) return;
     const snap = list[index];
-    const live = ctx.state.entities.get(firing.owner)?.conditions.get(firing.condition)?.actions
+    const live = ctx.journal.state.entities.get(firing.owner)?.conditions.get(firing.condition)
+      ?.actions
       .find((a) => a.name === snap.name);
     const site: ActionSite = {
       owner: firing.owner,
@@ -193,17 +182,19 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       action: snap.name,
       subject: ev.entity,
       spawnId: `${run}:${index}`,
-      adopt: spec.adopt === true || (spec.resumed && index === spec.start),
+      // Any step of a resumed run may have started under the previous HAM: the result of
+      // the one before it need not have been durable when that HAM died.
+      adopt: spec.adopt === true || spec.resumed,
     };
     if (live && !live.enabled) {
-      ctx.record([{ ...base(site), fail: null, ok: true, run, index }]);
+      void ctx.journal.write([{ ...base(site), fail: null, ok: true, run, index }]);
       continue;
     }
     const ok = await runStep(ctx, snap, live, site, { run, index, ev: ev.entity, cpath });
     if (ok === null) return;
     if (!ok && ((live?.flags ?? snap.flags) & HACTIONBREAKONFAIL)) break;
   }
-  ctx.record([{ t: "run-end", run }]);
+  void ctx.journal.write([{ t: "run-end", run }]);
 }
 
 /** Where a step belongs: its run (absent for a do-now action) and the event's entity. */
@@ -232,12 +223,13 @@ export async function runStep(
   step: StepContext,
 ): Promise<boolean | null> {
   const flags = live?.flags ?? snap.flags;
+  ctx.life.step(`action ${snap.params.kind}`);
   const ok = await runAction(ctx, snap.params, site);
-  if (ctx.stopped) return null;
+  if (ctx.life.stopped) return null;
   const at = step.run === undefined ? {} : { run: step.run, index: step.index };
-  ctx.record([{ ...base(site), fail: null, ok, ...at }]);
+  void ctx.journal.write([{ ...base(site), fail: null, ok, ...at }]);
   const now = step.now ? { now: true } : {};
-  ctx.emit({
+  ctx.events.emit({
     type: "action",
     entity: step.ev,
     condition: step.cpath,
@@ -249,9 +241,9 @@ export async function runStep(
   // takes over during the list goes on with the next action (fail lists are not resumed).
   for (const f of snap.fails) {
     const fok = await runAction(ctx, f.params, site);
-    if (ctx.stopped) return null;
-    ctx.record([{ ...base(site), fail: f.name, ok: fok }]);
-    ctx.emit({
+    if (ctx.life.stopped) return null;
+    void ctx.journal.write([{ ...base(site), fail: f.name, ok: fok }]);
+    ctx.events.emit({
       type: "action-fail",
       entity: step.ev,
       condition: step.cpath,
@@ -260,7 +252,7 @@ export async function runStep(
     });
   }
   if (!(flags & HACTIONKEEPONFAIL) && live) {
-    ctx.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
+    void ctx.journal.write([{ t: "action-remove", ...pathOf(site), auto: true }]);
   }
   return false;
 }

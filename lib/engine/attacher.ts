@@ -6,14 +6,12 @@
  * @module
  */
 
-import type { EventBody } from "../core/protocol.ts";
-import type { EntityEvent } from "../core/dispatch.ts";
 import { HamError } from "../core/errors.ts";
 import { getEntity } from "../core/model.ts";
-import type { HamState } from "../core/model.ts";
-import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { ProcessOps } from "./process_ops.ts";
 import type { Request } from "../core/protocol.ts";
 import type { RecordBody } from "../core/records.ts";
+import type { EngineParts, Watching } from "./seams.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 /** What to attach: the fields of an `attach` request, and whether it attaches itself. */
@@ -21,30 +19,20 @@ export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op"> &
   kind?: "attached" | "self";
 };
 
-/** What {@linkcode Attacher} needs of the engine. */
-export interface AttachContext {
-  readonly state: HamState;
-  readonly processes: ProcessOps;
-  readonly clock: Clock;
-  /** Journals records and waits until they are durable (throws when that failed). */
-  commit(bodies: RecordBody[]): Promise<unknown>;
-  record(bodies: RecordBody[]): void;
-  emit(ev: EventBody): void;
-  fire(ev: EntityEvent): Promise<void>;
-  track<T>(p: Promise<T>): Promise<T>;
+/** What {@linkcode Attacher} may do: the engine's parts, watching, and ending a process. */
+export interface AttachParts extends EngineParts {
+  readonly watching: Watching;
+  /** Ends a process this engine spawned (SIGKILL; already gone is fine). */
   kill(pid: number, startTime: string | null): void;
-  monitorSpawned(name: string, p: SpawnedProcess): void;
-  monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void;
-  startHeartbeat(name: string, graceMs?: number): void;
 }
 
 /** Attaches entities for the engine; holds the names being attached right now. */
 export class Attacher {
-  #ctx: AttachContext;
+  #ctx: AttachParts;
   #reserved = new Set<string>();
 
   /** Creates an attacher over the engine's context. */
-  constructor(ctx: AttachContext) {
+  constructor(ctx: AttachParts) {
     this.#ctx = ctx;
   }
 
@@ -55,7 +43,7 @@ export class Attacher {
   async attach(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
     const ctx = this.#ctx;
     const name = spec.entity;
-    const existing = ctx.state.entities.get(name);
+    const existing = ctx.journal.state.entities.get(name);
     if (spec.kind === "self" && existing && existing.pid !== null && existing.pid === spec.pid) {
       return await this.#reattachSelf(spec);
     }
@@ -74,7 +62,7 @@ export class Attacher {
         // process that the next HAM finds by its marker and ends (the attach was never
         // acknowledged).
         const intent: RecordBody = { t: "attach-intent", entity: name, spawnId: spawnId! };
-        await ctx.commit([intent]);
+        await ctx.journal.write([intent]);
         try {
           spawned = ctx.processes.spawn(spec.argv, {
             entity: name,
@@ -83,11 +71,12 @@ export class Attacher {
             env: spec.env,
           });
         } catch (err) {
-          ctx.record([{ t: "attach-abandoned", spawnId: spawnId! }]);
+          void ctx.journal.write([{ t: "attach-abandoned", spawnId: spawnId! }]);
           throw err;
         }
         pid = spawned.pid;
         startTime = spawned.startTime;
+        ctx.life.step("attach spawned");
       } else {
         pid = spec.pid!;
         const d = ctx.processes.describe(pid);
@@ -98,7 +87,7 @@ export class Attacher {
         cwd = d.cwd;
       }
       try {
-        await ctx.commit([{
+        await ctx.journal.write([{
           t: "attach",
           entity: name,
           kind: spec.kind ?? "attached",
@@ -118,11 +107,15 @@ export class Attacher {
         if (spawned) ctx.kill(pid, startTime);
         throw err;
       }
-      if (spawned) ctx.monitorSpawned(name, spawned);
-      else ctx.monitorWatch(name, pid, watch!);
-      if (spec.heartbeat) ctx.startHeartbeat(name);
-      ctx.emit({ type: "attach", entity: name, detail: { pid, kind: spec.kind ?? "attached" } });
-      if (filling) ctx.track(ctx.fire({ type: "attach", entity: name }));
+      if (spawned) ctx.watching.spawned(name, spawned);
+      else ctx.watching.watched(name, pid, watch!);
+      if (spec.heartbeat) ctx.watching.heartbeat(name);
+      ctx.events.emit({
+        type: "attach",
+        entity: name,
+        detail: { pid, kind: spec.kind ?? "attached" },
+      });
+      if (filling) ctx.life.track(ctx.events.fire({ type: "attach", entity: name }));
       return { entity: name, pid };
     } finally {
       this.#reserved.delete(name);
@@ -131,8 +124,8 @@ export class Attacher {
 
   async #reattachSelf(spec: AttachSpec): Promise<{ entity: string; pid: number }> {
     const ctx = this.#ctx;
-    const e = getEntity(ctx.state, spec.entity);
-    await ctx.commit([{
+    const e = getEntity(ctx.journal.state, spec.entity);
+    await ctx.journal.write([{
       t: "attach",
       entity: e.name,
       kind: "self",
@@ -147,8 +140,8 @@ export class Attacher {
       heartbeat: spec.heartbeat,
       at: ctx.clock.now(),
     }]);
-    if (spec.heartbeat) ctx.startHeartbeat(e.name);
-    ctx.emit({ type: "reattach", entity: e.name, detail: { pid: e.pid } });
+    if (spec.heartbeat) ctx.watching.heartbeat(e.name);
+    ctx.events.emit({ type: "reattach", entity: e.name, detail: { pid: e.pid } });
     return { entity: e.name, pid: e.pid! };
   }
 }

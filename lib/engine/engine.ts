@@ -15,23 +15,27 @@ import {
   type RunSpec,
   runStep,
 } from "./action_runner.ts";
-import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
-import type { EventBody } from "../core/protocol.ts";
 import { Attacher, type AttachSpec } from "./attacher.ts";
+import { Deaths } from "./deaths.ts";
+import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
+import { EngineJournal, type Store } from "./engine_journal.ts";
 import { HamError } from "../core/errors.ts";
-import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
 import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
 import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
-import type { Clock, ProcessOps } from "./process_ops.ts";
+import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
-import { resume, type ResumeContext } from "./resume.ts";
+import { resume } from "./resume.ts";
+import type { EngineParts, Events, Lifetime, Watching } from "./seams.ts";
+import type { EventBody } from "../core/protocol.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
+export type { Store } from "./engine_journal.ts";
+export { describeExit } from "./deaths.ts";
 
 /** The restart action of the first enabled death condition that has one. */
 function restartActionOf(conditions: Iterable<Condition>): RestartParams | null {
@@ -43,22 +47,9 @@ function restartActionOf(conditions: Iterable<Condition>): RestartParams | null 
   return null;
 }
 
-/** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
-export function describeExit(st: ExitStatus): string {
-  if (st.signal !== null) return `died: killed by ${st.signal}`;
-  if (st.code !== null) return `died: exited with code ${st.code}`;
-  return "died (exit status unknown: not a child of this HAM)";
-}
-
 /** A new run id (unique across HAM restarts: random). */
 function newRunId(): string {
   return crypto.randomUUID().slice(0, 13);
-}
-
-/** The part of the state store the engine uses. `commit` applies records at once. */
-export interface Store {
-  readonly state: HamState;
-  commit(bodies: RecordBody[]): Promise<unknown>;
 }
 
 /** Options of {@linkcode Engine}. */
@@ -71,6 +62,12 @@ export interface EngineOptions {
   emit?: (ev: EventBody) => void;
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
+  /**
+   * Called at each step boundary of the engine (a journal write, its durability, an
+   * action about to run, a process spawned). Test-only: the HAM's `HAM_TEST_KILL_AT`
+   * kill point counts these.
+   */
+  onStep?: (step: string) => void;
 }
 
 interface Selected {
@@ -84,70 +81,88 @@ interface Monitor {
 }
 
 /** The supervisor engine. */
-export class Engine implements RunnerContext {
+export class Engine {
   readonly processes: ProcessOps;
   readonly clock: Clock;
   readonly log: Logger;
-  #store: Store;
+  #journal: EngineJournal;
   #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
+  #onStep: (step: string) => void;
   #monitors = new Map<string, Monitor>();
   #lanes = new Lanes();
   #tasks = new Set<Promise<unknown>>();
   #stopped = false;
   #halt = new AbortController();
+  #parts: EngineParts;
+  #watching: Watching;
+  #runner: RunnerContext;
   #heartbeats: HeartbeatMonitor;
   #restarter: Restarter;
   #attacher: Attacher;
-  #internals: ResumeContext;
+  #deaths: Deaths;
   /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
   #restartRequested = new Map<string, RestartParams>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
-    this.#store = opts.store;
     this.processes = opts.processes;
     this.clock = opts.clock;
     this.log = opts.log;
     this.#emit = opts.emit ?? (() => {});
     this.#notify = opts.notify ?? (() => false);
-    // What the helpers may use of the engine, private parts included.
-    const live = { state: () => this.state, stopped: () => this.#stopped };
-    const ctx = {
-      get state() {
-        return live.state();
-      },
+    this.#onStep = opts.onStep ?? (() => {});
+    this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep);
+    const stopped = () => this.#stopped;
+    const life: Lifetime = {
       get stopped() {
-        return live.stopped();
+        return stopped();
       },
       haltSignal: this.#halt.signal,
-      processes: this.processes,
-      clock: this.clock,
-      log: this.log,
-      commit: (bodies: RecordBody[]) => this.#store.commit(bodies),
-      record: (bodies: RecordBody[]) => this.record(bodies),
-      emit: (ev: EventBody) => this.emit(ev),
-      fire: (ev: EntityEvent) => this.fire(ev),
-      track: <T>(p: Promise<T>): Promise<T> => this.#track(p),
-      kill: (pid: number, startTime: string | null) => this.#kill(pid, startTime),
-      prepare: (ev: EntityEvent) => {
+      track: (p) => this.#track(p),
+      step: (name) => this.#onStep(name),
+    };
+    const events: Events = {
+      emit: (ev) => this.#emit(ev),
+      fire: (ev) => this.fire(ev),
+      prepare: (ev) => {
         const selected = this.#select(ev);
         return () => this.#dispatch(ev, selected);
       },
-      runOnLane: (spec: RunSpec) => this.#runOnLane(spec),
-      refire: (ev: EntityEvent) => this.#fire(ev, [], true),
-      finishDeath: (name: string) => this.#finishDeath(name),
-      monitored: (name: string) => this.#monitors.has(name),
-      handleExit: (name: string, pid: number, st: ExitStatus) => this.handleExit(name, pid, st),
-      monitorSpawned: (name: string, p: SpawnedProcess) => this.#monitorSpawned(name, p),
-      monitorWatch: (name: string, pid: number, w: ReturnType<ProcessOps["watch"]>) =>
-        this.#monitorWatch(name, pid, w),
-      startHeartbeat: (name: string, graceMs?: number) => this.#heartbeats.start(name, graceMs),
     };
-    this.#internals = ctx;
-    this.#heartbeats = new HeartbeatMonitor(ctx);
-    this.#restarter = new Restarter(ctx);
-    this.#attacher = new Attacher(ctx);
+    this.#parts = {
+      journal: this.#journal,
+      life,
+      events,
+      processes: this.processes,
+      clock: this.clock,
+      log: this.log,
+    };
+    this.#watching = {
+      spawned: (name, p) => this.#monitorSpawned(name, p),
+      watched: (name, pid, w) => this.#monitorWatch(name, pid, w),
+      heartbeat: (name, graceMs) => this.#heartbeats.start(name, graceMs),
+    };
+    this.#runner = {
+      ...this.#parts,
+      restart: (name, params, site) => this.restart(name, params, site),
+      notify: (channel, message) => this.#notify(channel, message),
+    };
+    const kill = (pid: number, startTime: string | null) => this.#kill(pid, startTime);
+    this.#heartbeats = new HeartbeatMonitor(this.#parts);
+    this.#restarter = new Restarter({ ...this.#parts, watching: this.#watching });
+    this.#attacher = new Attacher({ ...this.#parts, watching: this.#watching, kill });
+    this.#deaths = new Deaths({
+      ...this.#parts,
+      fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),
+      follow: (name) => this.#follow(name),
+      takeRestartRequest: (name) => {
+        const requested = this.#restartRequested.get(name) ?? null;
+        this.#restartRequested.delete(name);
+        return requested;
+      },
+      restart: (name, params) => this.restart(name, params),
+    });
   }
 
   /** True once {@linkcode Engine.stop} was called: running lists end at their next step. */
@@ -155,31 +170,17 @@ export class Engine implements RunnerContext {
     return this.#stopped;
   }
 
-  /** Aborted by {@linkcode Engine.stop}; waits in actions end early. */
-  get haltSignal(): AbortSignal {
-    return this.#halt.signal;
-  }
-
   /** The current state (read-only by convention: change it through records). */
   get state(): HamState {
-    return this.#store.state;
+    return this.#journal.state;
   }
 
-  /** Journals records; they apply at once, durability is awaited in the background. */
-  record(bodies: RecordBody[]): void {
-    this.#store.commit(bodies).catch((err) =>
-      this.log.log("error", `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${err.message}`)
-    );
-  }
-
-  /** Passes an event to the event stream. */
-  emit(ev: EventBody): void {
-    this.#emit(ev);
-  }
-
-  /** Delivers a notify action. */
-  notify(channel: string, message: Record<string, unknown>): boolean {
-    return this.#notify(channel, message);
+  /**
+   * Journals records, the engine's one way (see `JournalWriter` in `seams.ts`): applied at
+   * once, resolves when durable, rejects (logged, state rolled back) when that failed.
+   */
+  write(bodies: RecordBody[]): Promise<void> {
+    return this.#journal.write(bodies);
   }
 
   #track<T>(p: Promise<T>): Promise<T> {
@@ -217,9 +218,9 @@ export class Engine implements RunnerContext {
     }
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
-    this.emit({ type: "detach", entity: name });
+    this.#emit({ type: "detach", entity: name });
     await this.fire({ type: "detach", entity: name });
-    await this.#store.commit([{ t: "remove", entity: name }]);
+    await this.write([{ t: "remove", entity: name }]);
     return { entity: name };
   }
 
@@ -234,22 +235,42 @@ export class Engine implements RunnerContext {
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
     if (e.pid !== null) this.#kill(e.pid, e.startTime);
-    await this.#store.commit([{ t: "remove", entity: name }]);
+    await this.write([{ t: "remove", entity: name }]);
   }
+
+  // ---------------------------------------------------------------------------------
+  // The death path: a monitor sees the exit → `Deaths` queues it per entity, journals it
+  // with its runs durably (#fire) → the runs go to their lanes (#dispatch) → the action
+  // runner runs each step → `Deaths` judges the entity.
 
   #monitorSpawned(name: string, p: SpawnedProcess): void {
     let live = true;
     this.#monitors.set(name, { pid: p.pid, cancel: () => (live = false) });
     p.status.then((st) => {
-      if (live) this.#track(this.handleExit(name, p.pid, st));
+      if (live) this.#exited(name, p.pid, st);
     });
   }
 
-  #monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void {
+  #monitorWatch(name: string, pid: number, w: WatchHandle): void {
     this.#monitors.set(name, { pid, cancel: () => w.cancel() });
     w.exited.then((st) => {
-      if (st) this.#track(this.handleExit(name, pid, st));
+      if (st) this.#exited(name, pid, st);
     });
+  }
+
+  #exited(name: string, pid: number, st: ExitStatus): void {
+    if (this.#monitors.get(name)?.pid === pid) this.#monitors.delete(name);
+    void this.#deaths.exited(name, pid, st);
+  }
+
+  /**
+   * The process of an entity ended (see {@linkcode Deaths}): a spawned command that exits
+   * 0 leaving a daemon behind is followed to the daemon; otherwise this is a death, handled
+   * after any earlier death of the entity. Resolves when it has been handled.
+   */
+  handleExit(name: string, pid: number, st: ExitStatus): Promise<void> {
+    if (this.#monitors.get(name)?.pid === pid) this.#monitors.delete(name);
+    return this.#deaths.exited(name, pid, st);
   }
 
   #knownPids(): Set<number> {
@@ -258,60 +279,11 @@ export class Engine implements RunnerContext {
     return s;
   }
 
-  /**
-   * The process of an entity ended. A spawned command that exits 0 leaving a daemon behind
-   * is followed to the daemon; otherwise this is a death: `death` (and `abnormal-death`
-   * for a core-dump signal) fire, and an entity that ends up not restarted is removed
-   * unless keep-on-death.
-   */
-  async handleExit(name: string, pid: number, st: ExitStatus): Promise<void> {
-    if (this.#stopped) return;
+  #follow(name: string): boolean {
     const e = this.state.entities.get(name);
-    if (!e || e.pid !== pid) return;
-    if (this.#monitors.get(name)?.pid === pid) this.#monitors.delete(name);
-    if (st.code === 0 && e.spawnId) {
-      const daemon = this.processes.findDaemon(e.spawnId, this.#knownPids());
-      if (daemon !== null && this.#follow(name, daemon)) return;
-    }
-    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
-    const requested = this.#restartRequested.get(name);
-    this.#restartRequested.delete(name);
-    const death: RecordBody = {
-      t: "death",
-      entity: name,
-      pid,
-      code: st.code,
-      signal: st.signal,
-      at: this.clock.now(),
-    };
-    this.emit({
-      type: "death",
-      entity: name,
-      detail: { pid, code: st.code, signal: st.signal, abnormal },
-    });
-    this.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
-    if (!e.enabled || requested) {
-      this.record([death, { t: "death-done", entity: name }]);
-      // An operator's restart: the death it caused fires nothing; the entity is started again.
-      if (requested && e.enabled) await this.restart(name, requested);
-      return;
-    }
-    // The death and the runs it starts go out in one durable write: after a takeover a
-    // death either has its runs journaled (resume them) or was never acted on (fire again).
-    await this.#fire({ type: abnormal ? "abnormal-death" : "death", entity: name }, [death]);
-    this.#finishDeath(name);
-  }
-
-  /** After a death's lists ran: remove the entity unless restarted or kept. */
-  #finishDeath(name: string): void {
-    const after = this.state.entities.get(name);
-    if (!after || !after.deathPending) return;
-    const remove = after.pid === null && !(after.flags & HENTITYKEEPONDEATH) && after.enabled;
-    this.record(remove ? [{ t: "remove", entity: name }] : [{ t: "death-done", entity: name }]);
-    if (remove) this.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
-  }
-
-  #follow(name: string, pid: number): boolean {
+    if (!e?.spawnId) return false;
+    const pid = this.processes.findDaemon(e.spawnId, this.#knownPids());
+    if (pid === null) return false;
     const d = this.processes.describe(pid);
     if (!d) return false;
     let w;
@@ -320,37 +292,44 @@ export class Engine implements RunnerContext {
     } catch {
       return false;
     }
-    this.record([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
+    void this.write([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
     this.#monitorWatch(name, pid, w);
     this.log.log("info", `Entity "${name}" daemonized: following pid ${pid}`);
-    this.emit({ type: "follow", entity: name, detail: { pid } });
+    this.#emit({ type: "follow", entity: name, detail: { pid } });
     return true;
   }
 
   /** Fires the conditions an event matches; resolves when their lists have run. */
   fire(ev: EntityEvent): Promise<void> {
-    return this.#fire(ev, []);
+    return this.#fire(ev, []).catch(() => {});
   }
 
   /**
-   * Journals `before` and the event's runs, then runs them at once: the journal write
-   * proceeds in parallel (a restart does not wait for an fsync). Runs of a death get ids
-   * derived from the death (entity, death count, condition), so a HAM that takes over and
-   * fires the same death again reproduces the same step markers and adopts what this HAM
-   * spawned (`adopt`) instead of starting it twice.
+   * Journals `before` with the event's runs in one write and waits until it is durable;
+   * only then do the runs start (journal first, then act: a HAM that takes over finds
+   * either the runs, and resumes them, or nothing done). Rejects, running nothing, when
+   * the write failed. Runs of a death get ids derived from the death (entity, death count,
+   * condition), so a HAM that takes over and fires the same death again reproduces the
+   * same step markers and adopts what this HAM spawned (`adopt`).
    */
   async #fire(ev: EntityEvent, before: RecordBody[], adopt = false): Promise<void> {
-    if (before.length > 0) this.record(before);
     const selected = this.#select(ev);
     if (selected.length === 0 && before.length === 0) return;
-    await this.#dispatch(ev, selected, adopt);
+    await this.#dispatch(ev, selected, adopt, before);
   }
 
   // A restart by an earlier list (which prunes) or a later edit does not change what an
   // event runs: the lists were taken when it happened.
-  async #dispatch(ev: EntityEvent, selected: Selected[], adopt = false): Promise<void> {
+  async #dispatch(
+    ev: EntityEvent,
+    selected: Selected[],
+    adopt = false,
+    before: RecordBody[] = [],
+  ): Promise<void> {
     const death = ev.type === "death" || ev.type === "abnormal-death";
-    const deaths = this.state.entities.get(ev.entity)?.deaths ?? 0;
+    // The death record (in `before`) counts this death.
+    const deaths = (this.state.entities.get(ev.entity)?.deaths ?? 0) +
+      (before.some((b) => b.t === "death") ? 1 : 0);
     const specs: RunSpec[] = selected.filter((s) => s.list !== null).map(({ f, list }) => ({
       run: death ? `${ev.entity}#${deaths}/${f.owner}/${f.condition}` : newRunId(),
       firing: f,
@@ -360,7 +339,7 @@ export class Engine implements RunnerContext {
       resumed: false,
       adopt,
     }));
-    this.record([{
+    const fire: RecordBody = {
       t: "fire",
       event: { ...ev },
       runs: specs.map((s) => ({
@@ -370,7 +349,8 @@ export class Engine implements RunnerContext {
         lane: s.firing.lane,
         list: s.list,
       })),
-    }]);
+    };
+    await this.write([...before, fire]);
     await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
   }
 
@@ -383,23 +363,9 @@ export class Engine implements RunnerContext {
     const f = spec.firing;
     return this.#lanes.run(
       f.lane,
-      () => runCondition(this, spec),
+      () => runCondition(this.#runner, spec),
       (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
     );
-  }
-
-  /** Journals records and waits until they are durable; false (logged) when that failed. */
-  async durable(bodies: RecordBody[]): Promise<boolean> {
-    try {
-      await this.#store.commit(bodies);
-      return true;
-    } catch (err) {
-      this.log.log(
-        "error",
-        `Cannot record ${bodies.map((b) => b.t).join(", ")}: ${(err as Error).message}`,
-      );
-      return false;
-    }
   }
 
   /**
@@ -415,7 +381,15 @@ export class Engine implements RunnerContext {
    * takeover); see {@linkcode resume}.
    */
   resume(): void {
-    resume(this.#internals);
+    resume({
+      ...this.#parts,
+      watching: this.#watching,
+      deaths: this.#deaths,
+      kill: (pid, startTime) => this.#kill(pid, startTime),
+      monitored: (name) => this.#monitors.has(name),
+      runOnLane: (spec) => this.#runOnLane(spec),
+      refire: (ev) => this.#fire(ev, [], true),
+    });
   }
 
   /**
@@ -458,7 +432,7 @@ export class Engine implements RunnerContext {
     if (!e || e.kind !== "self" || e.pid !== pid) return;
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
-    this.#track(this.handleExit(name, pid, { code: null, signal: null }));
+    void this.#deaths.exited(name, pid, { code: null, signal: null });
   }
 
   /** Runs a do-now action once, at registration, on its condition's lane. */
@@ -471,7 +445,7 @@ export class Engine implements RunnerContext {
     // The same rules as a step of a list: a failure runs the fail list and removes the
     // action unless keep-on-fail.
     this.#track(this.#lanes.run(laneOf(c.flags), async () => {
-      await runStep(this, a, a, site, step);
+      await runStep(this.#runner, a, a, site, step);
     }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
   }
 
@@ -482,8 +456,8 @@ export class Engine implements RunnerContext {
   ): Promise<{ entity: string; from: number; to: number }> {
     const e = getEntity(this.state, name);
     const from = e.state;
-    await this.#store.commit([{ t: "state", entity: name, to }]);
-    this.emit({ type: "state", entity: name, detail: { from, to } });
+    await this.write([{ t: "state", entity: name, to }]);
+    this.#emit({ type: "state", entity: name, detail: { from, to } });
     this.#track(this.fire({ type: "state", entity: name, transition: { from, to } }));
     return { entity: name, from, to };
   }
@@ -495,7 +469,7 @@ export class Engine implements RunnerContext {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.emit({ type: "raise", entity: name, detail: { ...raised } });
+    this.#emit({ type: "raise", entity: name, detail: { ...raised } });
     this.#track(this.fire({ type: "raise", entity: name, raised }));
     return Promise.resolve({ entity: name });
   }

@@ -5,31 +5,19 @@
  * @module
  */
 
-import type { EventBody } from "../core/protocol.ts";
-import type { EntityEvent } from "../core/dispatch.ts";
 import { periodEnd, tick } from "../core/heartbeat.ts";
-import type { HamState } from "../core/model.ts";
-import type { Clock } from "./process_ops.ts";
-import type { RecordBody } from "../core/records.ts";
+import type { EngineParts } from "./seams.ts";
 
-/** What {@linkcode HeartbeatMonitor} needs of the engine. */
-export interface HeartbeatContext {
-  readonly state: HamState;
-  readonly clock: Clock;
-  readonly stopped: boolean;
-  record(bodies: RecordBody[]): void;
-  emit(ev: EventBody): void;
-  fire(ev: EntityEvent): Promise<void>;
-  track<T>(p: Promise<T>): Promise<T>;
-}
+/** What {@linkcode HeartbeatMonitor} may do. */
+export type HeartbeatParts = Pick<EngineParts, "journal" | "life" | "events" | "clock">;
 
 /** The heartbeat timers of all entities. */
 export class HeartbeatMonitor {
-  #ctx: HeartbeatContext;
+  #ctx: HeartbeatParts;
   #beats = new Map<string, { seen: boolean; stop: AbortController; journaledMissed: number }>();
 
   /** Creates a monitor with no timers running. */
-  constructor(ctx: HeartbeatContext) {
+  constructor(ctx: HeartbeatParts) {
     this.#ctx = ctx;
   }
 
@@ -59,20 +47,20 @@ export class HeartbeatMonitor {
     const beat = {
       seen: false,
       stop,
-      journaledMissed: ctx.state.entities.get(name)?.hbMissed ?? 0,
+      journaledMissed: ctx.journal.state.entities.get(name)?.hbMissed ?? 0,
     };
     this.#beats.set(name, beat);
     const origin = ctx.clock.now() + graceMs;
-    ctx.track((async () => {
+    ctx.life.track((async () => {
       let now = origin;
       while (!stop.signal.aborted) {
-        const e = ctx.state.entities.get(name);
-        if (!e || e.pid === null || !e.heartbeat || ctx.stopped) break;
+        const e = ctx.journal.state.entities.get(name);
+        if (!e || e.pid === null || !e.heartbeat || ctx.life.stopped) break;
         const spec = e.heartbeat;
         const end = periodEnd(origin, spec.periodMs, now);
         if (!await ctx.clock.sleep(end - ctx.clock.now(), stop.signal)) break;
         now = end;
-        const cur = ctx.state.entities.get(name);
+        const cur = ctx.journal.state.entities.get(name);
         if (!cur || cur.pid === null || !cur.enabled) continue;
         const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
         beat.seen = false;
@@ -84,7 +72,7 @@ export class HeartbeatMonitor {
           (r.next.missed === 0 && beat.journaledMissed !== 0);
         if (transition) {
           beat.journaledMissed = r.next.missed;
-          ctx.record([{
+          void ctx.journal.write([{
             t: "heartbeat",
             entity: name,
             missed: r.next.missed,
@@ -95,12 +83,12 @@ export class HeartbeatMonitor {
           cur.hbMissed = r.next.missed; // Volatile by design: see Entity.hbMissed.
         }
         for (const type of r.fire) {
-          ctx.emit({
+          ctx.events.emit({
             type: "heartbeat",
             entity: name,
             detail: { condition: type, missed: r.next.missed },
           });
-          ctx.track(ctx.fire({ type, entity: name }));
+          ctx.life.track(ctx.events.fire({ type, entity: name }));
         }
       }
       if (this.#beats.get(name) === beat) this.#beats.delete(name);

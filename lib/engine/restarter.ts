@@ -7,45 +7,26 @@
  */
 
 import type { ActionSite } from "./action_runner.ts";
-import type { EventBody } from "../core/protocol.ts";
-
-import type { EntityEvent } from "../core/dispatch.ts";
 import { DEFAULTS } from "../core/defaults.ts";
-import type { Logger } from "../os/logger.ts";
-import type { ActionParams, HamState } from "../core/model.ts";
-import type { Clock, ProcessOps } from "./process_ops.ts";
-import type { RecordBody } from "../core/records.ts";
+import type { ActionParams } from "../core/model.ts";
+import type { EngineParts, Watching } from "./seams.ts";
 import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 /** The parameters of a restart action. */
 export type RestartParams = Extract<ActionParams, { kind: "restart" }>;
 
-/** What {@linkcode Restarter} needs of the engine. */
-export interface RestartContext {
-  readonly state: HamState;
-  readonly processes: ProcessOps;
-  readonly clock: Clock;
-  readonly log: Logger;
-  readonly stopped: boolean;
-  readonly haltSignal: AbortSignal;
-  record(bodies: RecordBody[]): void;
-  emit(ev: EventBody): void;
-  fire(ev: EntityEvent): Promise<void>;
-  track<T>(p: Promise<T>): Promise<T>;
-  /** Selects an event's lists now; the returned function dispatches them. */
-  prepare(ev: EntityEvent): () => Promise<void>;
-  monitorSpawned(name: string, p: SpawnedProcess): void;
-  monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void;
-  startHeartbeat(name: string, graceMs?: number): void;
+/** What {@linkcode Restarter} may do: the engine's parts, and watching processes. */
+export interface RestartParts extends EngineParts {
+  readonly watching: Watching;
 }
 
 /** Restarts entities for the engine. */
 export class Restarter {
-  #ctx: RestartContext;
+  #ctx: RestartParts;
 
   /** Creates a restarter over the engine's context. */
-  constructor(ctx: RestartContext) {
+  constructor(ctx: RestartParts) {
     this.#ctx = ctx;
   }
 
@@ -55,8 +36,8 @@ export class Restarter {
    */
   async restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
     const ctx = this.#ctx;
-    const e = ctx.state.entities.get(name);
-    if (!e || ctx.stopped) return false;
+    const e = ctx.journal.state.entities.get(name);
+    if (!e || ctx.life.stopped) return false;
     if (e.pid !== null) return true;
     const argv = params.argv ?? e.argv;
     if (!argv) {
@@ -64,7 +45,9 @@ export class Restarter {
       return false;
     }
     if (!await this.#applyPolicy(name, params)) return false;
-    if (ctx.stopped || ctx.state.entities.get(name)?.pid !== null) return !ctx.stopped;
+    if (ctx.life.stopped || ctx.journal.state.entities.get(name)?.pid !== null) {
+      return !ctx.life.stopped;
+    }
     return this.#spawnRestart(name, params, argv, site);
   }
 
@@ -78,25 +61,30 @@ export class Restarter {
     // A restart action without a policy gets the default one (5 starts in 10 s, with a
     // backoff): a command that exits at once is not restarted in a tight loop.
     const policy = params.policy ?? POLICY_DEFAULTS;
-    const e = ctx.state.entities.get(name);
+    const e = ctx.journal.state.entities.get(name);
     if (!e) return true;
     const d = decideRestart(policy, e.recentRestarts ?? [], ctx.clock.now(), Math.random());
     if (d.kind === "now") return true;
     if (d.kind === "backoff") {
-      ctx.record([{ t: "restart-policy", entity: name, backoffMs: d.delayMs, blocked: null }]);
-      ctx.emit({ type: "backoff", entity: name, detail: { delayMs: d.delayMs } });
-      return await ctx.clock.sleep(d.delayMs, ctx.haltSignal);
+      void ctx.journal.write([{
+        t: "restart-policy",
+        entity: name,
+        backoffMs: d.delayMs,
+        blocked: null,
+      }]);
+      ctx.events.emit({ type: "backoff", entity: name, detail: { delayMs: d.delayMs } });
+      return await ctx.clock.sleep(d.delayMs, ctx.life.haltSignal);
     }
     const blocked = policy.cooldownMs > 0
       ? `${d.reason}: retrying once after ${policy.cooldownMs} ms`
       : `${d.reason}: given up`;
-    ctx.record([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
+    void ctx.journal.write([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
     ctx.log.log("warn", `Entity "${name}" is not being restarted: ${blocked}`);
-    ctx.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
+    ctx.events.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
     // Not awaited: the restart-limit lists may share this lane.
-    ctx.track(ctx.fire({ type: "restart-limit", entity: name }));
+    ctx.life.track(ctx.events.fire({ type: "restart-limit", entity: name }));
     if (policy.cooldownMs === 0) return false;
-    return await ctx.clock.sleep(policy.cooldownMs, ctx.haltSignal);
+    return await ctx.clock.sleep(policy.cooldownMs, ctx.life.haltSignal);
   }
 
   #spawnRestart(
@@ -106,17 +94,17 @@ export class Restarter {
     site?: ActionSite,
   ): boolean {
     const ctx = this.#ctx;
-    const e = ctx.state.entities.get(name)!;
+    const e = ctx.journal.state.entities.get(name)!;
     // Within a run the marker names the step, so a HAM that takes over finds what a
     // previous HAM spawned for that very step instead of spawning a second process.
     const spawnId = site?.spawnId ?? newSpawnId();
     // `restart` conditions fire for the restart that prunes them (decided; see README).
-    const onRestart = ctx.prepare({ type: "restart", entity: name });
+    const onRestart = ctx.events.prepare({ type: "restart", entity: name });
     const adopted = site?.adopt ? this.#adoptSpawned(spawnId) : null;
     let pid: number, startTime: string | null;
     if (adopted) {
       ({ pid, startTime } = adopted);
-      ctx.monitorWatch(name, pid, adopted.watch);
+      ctx.watching.watched(name, pid, adopted.watch);
     } else {
       let p: SpawnedProcess;
       try {
@@ -126,9 +114,10 @@ export class Restarter {
         return false;
       }
       ({ pid, startTime } = p);
-      ctx.monitorSpawned(name, p);
+      ctx.watching.spawned(name, p);
     }
-    ctx.record([{
+    ctx.life.step("restart spawned");
+    void ctx.journal.write([{
       t: "restart",
       entity: name,
       pid,
@@ -137,13 +126,16 @@ export class Restarter {
       spawnId,
       at: ctx.clock.now(),
     }]);
-    const restarted = ctx.state.entities.get(name);
+    const restarted = ctx.journal.state.entities.get(name);
     if (restarted?.heartbeat) {
-      ctx.startHeartbeat(name, restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0);
+      ctx.watching.heartbeat(
+        name,
+        restarted.kind === "self" ? DEFAULTS.restartHeartbeatGraceMs : 0,
+      );
     }
     ctx.log.log("notice", `Restarted entity "${name}" as pid ${pid}${adopted ? " (adopted)" : ""}`);
-    ctx.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
-    ctx.track(onRestart());
+    ctx.events.emit({ type: "restart", entity: name, detail: { pid, adopted: adopted !== null } });
+    ctx.life.track(onRestart());
     return true;
   }
 

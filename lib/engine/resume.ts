@@ -7,55 +7,51 @@
 import type { RunSpec } from "./action_runner.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS } from "../core/flags.ts";
-import type { Logger } from "../os/logger.ts";
-import type { ExitStatus, HamState } from "../core/model.ts";
-import type { ProcessOps } from "./process_ops.ts";
-import type { RecordBody } from "../core/records.ts";
+import type { Deaths } from "./deaths.ts";
+import type { EngineParts, Watching } from "./seams.ts";
 
-/** What {@linkcode resume} needs of the engine. */
-export interface ResumeContext {
-  readonly state: HamState;
-  readonly processes: ProcessOps;
-  readonly log: Logger;
-  record(bodies: RecordBody[]): void;
-  track<T>(p: Promise<T>): Promise<T>;
+/** What {@linkcode resume} may do. */
+export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "processes" | "log"> {
+  readonly watching: Watching;
+  readonly deaths: Pick<Deaths, "exited" | "resumed">;
+  /** Ends a process (SIGKILL; already gone is fine). */
   kill(pid: number, startTime: string | null): void;
-  runOnLane(spec: RunSpec): Promise<void>;
-  /** Fires an event again after a takeover, adopting what the previous HAM spawned. */
-  refire(ev: EntityEvent): Promise<void>;
-  finishDeath(name: string): void;
+  /** True when the engine already watches the entity's process. */
   monitored(name: string): boolean;
-  handleExit(name: string, pid: number, st: ExitStatus): Promise<void>;
-  monitorWatch(name: string, pid: number, w: ReturnType<ProcessOps["watch"]>): void;
-  startHeartbeat(name: string, graceMs?: number): void;
+  /** Runs a journaled run on its lane. */
+  runOnLane(spec: RunSpec): Promise<void>;
+  /** Fires a death again after a takeover, adopting what the previous HAM spawned. */
+  refire(ev: EntityEvent): Promise<void>;
 }
 
 /**
  * Picks up a recovered state (start-up on an existing state directory, or a Guardian
  * takeover): action lists a previous HAM left unfinished continue at their first action
- * that had not completed; a death whose conditions were never fired is fired now, once;
- * a process still alive with the same start time is watched again without a restart;
- * one that died while no HAM was watching has its death handled.
+ * that had not completed, adopting by spawn marker what any of their steps spawned; a
+ * death whose conditions were never fired is fired now, once; a process still alive with
+ * the same start time is watched again without a restart; one that died while no HAM was
+ * watching has its death handled, after the death of it that was being handled.
  */
-export function resume(ctx: ResumeContext): void {
-  for (const spawnId of [...(ctx.state.pendingSpawns ?? [])]) {
-    const pid = ctx.processes.findSpawned(spawnId);
+export function resume(ctx: ResumeParts): void {
+  const { journal, processes, log } = ctx;
+  for (const spawnId of [...(journal.state.pendingSpawns ?? [])]) {
+    const pid = processes.findSpawned(spawnId);
     if (pid !== null) {
-      ctx.log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
-      ctx.kill(pid, ctx.processes.describe(pid)?.startTime ?? null);
+      log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
+      ctx.kill(pid, processes.describe(pid)?.startTime ?? null);
     }
-    ctx.record([{ t: "attach-abandoned", spawnId }]);
+    void journal.write([{ t: "attach-abandoned", spawnId }]);
   }
   const deathRuns = new Map<string, Promise<void>[]>();
-  for (const run of [...ctx.state.runs.values()]) {
+  for (const run of [...journal.state.runs.values()]) {
     const ev = run.event as EntityEvent;
-    ctx.log.log(
+    log.log(
       "info",
       `Resuming "${run.owner}/${run.condition}" for ${ev.type} of "${ev.entity}" at action ${
         run.next + 1
       } of ${run.list.length}`,
     );
-    const p = ctx.track(ctx.runOnLane({
+    const p = ctx.life.track(ctx.runOnLane({
       run: run.name,
       firing: { owner: run.owner, condition: run.condition, lane: run.lane },
       ev,
@@ -67,28 +63,32 @@ export function resume(ctx: ResumeContext): void {
       deathRuns.set(ev.entity, [...deathRuns.get(ev.entity) ?? [], p]);
     }
   }
-  for (const e of [...ctx.state.entities.values()]) {
+  for (const e of [...journal.state.entities.values()]) {
+    const name = e.name;
     if (e.deathPending) {
-      const name = e.name;
       const signal = e.lastExit?.signal ?? null;
       const type = signal !== null && CORE_SIGNALS.has(signal) ? "abnormal-death" : "death";
-      const done = e.deathFired
-        ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
-        : ctx.refire({ type, entity: name });
-      ctx.track(done.then(() => ctx.finishDeath(name)));
+      const fired = e.deathFired;
+      void ctx.deaths.resumed(
+        name,
+        () =>
+          fired
+            ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
+            : ctx.refire({ type, entity: name }),
+      );
     }
-    if (e.pid === null || ctx.monitored(e.name)) continue;
+    if (e.pid === null || ctx.monitored(name)) continue;
     const pid = e.pid;
     let w;
     try {
-      w = ctx.processes.watch(pid, e.startTime);
+      w = processes.watch(pid, e.startTime);
     } catch {
-      ctx.log.log("warn", `Entity "${e.name}" (pid ${pid}) died while no HAM was watching`);
-      ctx.track(ctx.handleExit(e.name, pid, { code: null, signal: null }));
+      log.log("warn", `Entity "${name}" (pid ${pid}) died while no HAM was watching`);
+      void ctx.deaths.exited(name, pid, { code: null, signal: null });
       continue;
     }
-    ctx.monitorWatch(e.name, pid, w);
+    ctx.watching.watched(name, pid, w);
     // A grace of one full period after a restart of the HAM or a takeover.
-    if (e.heartbeat) ctx.startHeartbeat(e.name);
+    if (e.heartbeat) ctx.watching.heartbeat(name);
   }
 }

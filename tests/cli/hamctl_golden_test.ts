@@ -6,8 +6,6 @@
 import * as assert from "node:assert/strict";
 import { hamctl, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 function normalise(text: string, dir: string): string {
   return text.replaceAll(dir, "DIR")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, "TIME")
@@ -65,7 +63,7 @@ const GOLDEN: Golden[] = [
   },
 ];
 
-Deno.test("hamctl prints exactly the golden stdout, stderr and exit code", opts, async () => {
+Deno.test("hamctl prints exactly the golden stdout, stderr and exit code", async () => {
   await using ham = await HamProcess.start();
   for (const g of GOLDEN) {
     const r = await ham.ctl(...g.args);
@@ -77,7 +75,7 @@ Deno.test("hamctl prints exactly the golden stdout, stderr and exit code", opts,
   }
 });
 
-Deno.test("hamctl exits 3 with a clear line when no HAM runs there", opts, async () => {
+Deno.test("hamctl exits 3 with a clear line when no HAM runs there", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ham-none-" });
   try {
     const r = await hamctl(dir, "status");
@@ -94,7 +92,6 @@ Deno.test("hamctl exits 3 with a clear line when no HAM runs there", opts, async
 
 Deno.test(
   "hamctl exits 2 with usage for an unknown subcommand or a missing argument",
-  opts,
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "ham-none-" });
     try {

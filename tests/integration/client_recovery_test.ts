@@ -18,7 +18,6 @@ import { BIN, HamProcess } from "../support/ham_process.ts";
 import { line } from "../support/local_echo.ts";
 import { within } from "../support/within.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const SERVER = new URL("../support/echo_server.ts", import.meta.url).pathname;
 const WAIT_MS = 15_000;
 
@@ -137,7 +136,6 @@ const expected = (n: number) =>
 
 Deno.test(
   "haConnect() keeps a Unix-socket client streaming across SIGKILLs of its supervised server",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     const socket = `${ham.stateDir}/echo.sock`;
@@ -179,7 +177,6 @@ async function portFile(
 
 Deno.test(
   "haConnect() keeps a TCP client streaming across SIGKILLs of its server on a new port",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     const dir = `${ham.stateDir}/echo`;
@@ -212,7 +209,6 @@ Deno.test(
 
 Deno.test(
   "haOpen() continues a read at its offset after the file's server restarted",
-  opts,
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "ha-file-" });
     try {
@@ -252,7 +248,6 @@ Deno.test(
 
 Deno.test(
   "HaConn.control() limits (ACOUNT) and suspends recovery against a real server",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     const socket = `${ham.stateDir}/echo.sock`;
@@ -288,7 +283,6 @@ Deno.test(
 
 Deno.test(
   "HaConn and HaFile do not retry an error that is not a dead-server error",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     const socket = `${ham.stateDir}/echo.sock`;

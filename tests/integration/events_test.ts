@@ -11,8 +11,6 @@ import { connect, type Ham } from "../../lib/client/ham.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import { BIN, deadline, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 /** The next `n` events of a subscription, within `ms`. */
 async function take(
   events: AsyncIterableIterator<HamEvent>,
@@ -46,7 +44,6 @@ function range(first: number, last: number): number[] {
 
 Deno.test(
   "a subscriber that comes back with since = last + 1 gets exactly the missed events, then the live ones",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await using actor = await connect({ stateDir: ham.stateDir, client: "actor" });
@@ -87,7 +84,6 @@ Deno.test(
 
 Deno.test(
   "a subscriber of every entity gets a gapless run of sequence numbers across its absence",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await using actor = await connect({ stateDir: ham.stateDir, client: "actor" });
@@ -116,7 +112,6 @@ Deno.test(
 
 Deno.test(
   "hamctl events --since N --json lists the events from N, oldest first",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await using actor = await connect({ stateDir: ham.stateDir, client: "actor" });
@@ -151,7 +146,6 @@ Deno.test(
 
 Deno.test(
   "hamctl events --follow --json streams one event per line as they happen",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await using actor = await connect({ stateDir: ham.stateDir, client: "actor" });
@@ -193,7 +187,6 @@ Deno.test(
 
 Deno.test(
   "events survive a restart of the HAM: since = last + 1 replays them, numbering goes on",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     let last: number;

@@ -11,8 +11,6 @@ import type { HamEvent } from "../../lib/core/protocol.ts";
 import { BIN, deadline, HamProcess } from "../support/ham_process.ts";
 import { LineReader } from "../support/line_reader.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 function followProcess(stateDir: string, ...args: string[]): Deno.ChildProcess {
   return new Deno.Command(`${BIN}/hamctl`, {
     args: ["--state-dir", stateDir, "events", "--follow", ...args],
@@ -24,7 +22,6 @@ function followProcess(stateDir: string, ...args: string[]): Deno.ChildProcess {
 
 Deno.test(
   "hamctl events --follow resumes after a takeover and exits 0 with the stop event on stop",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("entity", "p");
@@ -70,7 +67,6 @@ Deno.test(
 
 Deno.test(
   "hamctl events --follow prints the stop event as its last line and exits 0",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     const follow = followProcess(ham.stateDir, "--since", String(await ham.seq()));
@@ -97,7 +93,6 @@ Deno.test(
 
 Deno.test(
   "Ham.subscribe() on a self-attached connection keeps receiving events after a takeover",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("entity", "p");

@@ -13,8 +13,6 @@ import { waitForPath } from "../../lib/os/path_waiter.ts";
 import { alive, deadline, HamProcess } from "../support/ham_process.ts";
 import type { WaitFor } from "../../lib/core/protocol.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 /** Runs `cause`, then waits (event-driven) until the entity reaches `what` because of it. */
 async function because(ham: HamProcess, entity: string, what: WaitFor, cause: () => void) {
   const since = await ham.seq();
@@ -22,7 +20,7 @@ async function because(ham: HamProcess, entity: string, what: WaitFor, cause: ()
   return await ham.waitEvent(entity, what, since);
 }
 
-Deno.test("hamctl forms of the foundation issue work exactly as written", opts, async () => {
+Deno.test("hamctl forms of the foundation issue work exactly as written", async () => {
   await using ham = await HamProcess.start();
   const sleeper = new Deno.Command("/bin/sleep", {
     args: ["1000"],
@@ -58,7 +56,7 @@ Deno.test("hamctl forms of the foundation issue work exactly as written", opts, 
   }
 });
 
-Deno.test("a rearmed restart brings a killed worker back every time", opts, async () => {
+Deno.test("a rearmed restart brings a killed worker back every time", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
   await ham.ok("condition", "web/death", "death", "--rearm");
@@ -78,7 +76,7 @@ Deno.test("a rearmed restart brings a killed worker back every time", opts, asyn
   assertEquals(pids.size, 3);
 });
 
-Deno.test("an entity that is not restarted is removed unless keep-on-death", opts, async () => {
+Deno.test("an entity that is not restarted is removed unless keep-on-death", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "gone", "--", "/bin/sleep", "1000");
   await ham.ok("attach", "kept", "--keep-on-death", "--", "/bin/sleep", "1000");
@@ -95,7 +93,7 @@ Deno.test("an entity that is not restarted is removed unless keep-on-death", opt
   assertEquals(k.lastExit.signal, "SIGTERM");
 });
 
-Deno.test("a failed restart runs its action-fail list", opts, async () => {
+Deno.test("a failed restart runs its action-fail list", async () => {
   await using ham = await HamProcess.start();
   const marker = `${ham.stateDir}/fallback-ran`;
   await ham.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
@@ -126,7 +124,7 @@ Deno.test("a failed restart runs its action-fail list", opts, async () => {
   assertEquals(after.conditions.length, 0);
 });
 
-Deno.test("a compound restart waits for a path, then runs its execute", opts, async () => {
+Deno.test("a compound restart waits for a path, then runs its execute", async () => {
   await using ham = await HamProcess.start();
   const ready = `${ham.stateDir}/ready`;
   const done = `${ham.stateDir}/reinit-done`;
@@ -157,7 +155,7 @@ Deno.test("a compound restart waits for a path, then runs its execute", opts, as
   assertEquals(wait.failures, 0);
 });
 
-Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, async () => {
+Deno.test("bad input gets errno-style errors and never crashes the HAM", async () => {
   await using ham = await HamProcess.start();
   const bad: Array<[string[], string]> = [
     [["attach", "a/b", "--", "/bin/true"], "EINVAL"],
@@ -224,7 +222,6 @@ Deno.test("bad input gets errno-style errors and never crashes the HAM", opts, a
 
 Deno.test(
   "a HAM restarted on its state directory recovers every entity and action",
-  opts,
   async () => {
     // Without a Guardian: with one, killing the HAM causes a takeover, not a restart.
     await using ham = await HamProcess.start({ guardian: false });
@@ -257,7 +254,7 @@ Deno.test(
   },
 );
 
-Deno.test("a second ham on the same state directory refuses with EBUSY", opts, async () => {
+Deno.test("a second ham on the same state directory refuses with EBUSY", async () => {
   await using ham = await HamProcess.start();
   const out = await new Deno.Command(`${new URL("../../bin/ham", import.meta.url).pathname}`, {
     args: ["--foreground", "--state-dir", ham.stateDir],
@@ -268,7 +265,7 @@ Deno.test("a second ham on the same state directory refuses with EBUSY", opts, a
   assertMatch(new TextDecoder().decode(out.stderr), /EBUSY.*another HAM holds its lock/);
 });
 
-Deno.test("a command that daemonizes is followed to the daemon's pid", opts, async () => {
+Deno.test("a command that daemonizes is followed to the daemon's pid", async () => {
   await using ham = await HamProcess.start();
   const since = await ham.seq();
   const first = await ham.ok(
@@ -300,7 +297,7 @@ Deno.test("a command that daemonizes is followed to the daemon's pid", opts, asy
   assertEquals(st.pid, null);
 });
 
-Deno.test("attach onto a placeholder keeps the placeholder's keep-on-death", opts, async () => {
+Deno.test("attach onto a placeholder keeps the placeholder's keep-on-death", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("entity", "pk", "--keep-on-death");
   await ham.ok("attach", "pk", "--", "/bin/sleep", "1000");
@@ -311,7 +308,7 @@ Deno.test("attach onto a placeholder keeps the placeholder's keep-on-death", opt
   assertEquals([after.pid, after.flags], [null, 0x2]);
 });
 
-Deno.test("a failing do-now action is removed like any failing action", opts, async () => {
+Deno.test("a failing do-now action is removed like any failing action", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "web", "--", "/bin/sleep", "1000");
   await ham.ok("condition", "web/up", "raise", "--rearm");

@@ -16,8 +16,6 @@ import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { startSelfAttached } from "../support/fault_self_attach.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 /** Attaches `n` sleeping workers `w0`… with a rearmed death → restart + log each. */
 async function workers(ham: HamProcess, n: number): Promise<void> {
   await using c = await connect({ stateDir: ham.stateDir, client: "test" });
@@ -47,7 +45,6 @@ async function entity(ham: HamProcess, name: string): Promise<EntityView> {
 
 Deno.test(
   "a Guardian takes over a SIGKILLed HAM with the full state and the same workers",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await workers(ham, 3);
@@ -84,7 +81,7 @@ Deno.test(
   },
 );
 
-Deno.test("a worker killed while no HAM is up is handled exactly once", opts, async () => {
+Deno.test("a worker killed while no HAM is up is handled exactly once", async () => {
   await using ham = await HamProcess.start();
   await workers(ham, 2);
   const w0 = await entity(ham, "w0");
@@ -103,7 +100,7 @@ Deno.test("a worker killed while no HAM is up is handled exactly once", opts, as
   assertEquals([w1.restarts, w1.deaths], [0, 0]);
 });
 
-Deno.test("a SIGKILLed Guardian is replaced by its HAM", opts, async () => {
+Deno.test("a SIGKILLed Guardian is replaced by its HAM", async () => {
   await using ham = await HamProcess.start();
   const { hamPid, guardianPid } = await ham.pids();
   await ham.killGuardian("SIGKILL");
@@ -117,7 +114,7 @@ Deno.test("a SIGKILLed Guardian is replaced by its HAM", opts, async () => {
   ]);
 });
 
-Deno.test("hamctl stop ends the HAM and its Guardian", opts, async () => {
+Deno.test("hamctl stop ends the HAM and its Guardian", async () => {
   await using ham = await HamProcess.start();
   await workers(ham, 1);
   const { hamPid, guardianPid } = await ham.pids();
@@ -127,9 +124,10 @@ Deno.test("hamctl stop ends the HAM and its Guardian", opts, async () => {
   const left = await processesOf(ham.stateDir);
   assert(!left.includes(hamPid) && !left.includes(guardianPid!), `left: ${left}`);
   assert(alive(w0.pid!), "a stop leaves the workers running");
+  Deno.kill(w0.pid!, "SIGKILL"); // No HAM owns it any more: the test does.
 });
 
-Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", opts, async () => {
+Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", async () => {
   await using ham = await HamProcess.start();
   await workers(ham, 1);
   const w0 = await entity(ham, "w0");
@@ -141,7 +139,7 @@ Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", opts
   assert(ham.log().includes("exiting on SIGTERM"));
 });
 
-Deno.test("an action list cut by the HAM's death is resumed, not repeated", opts, async () => {
+Deno.test("an action list cut by the HAM's death is resumed, not repeated", async () => {
   await using ham = await HamProcess.start();
   const out = `${ham.stateDir}/list-out`;
   await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
@@ -167,7 +165,7 @@ Deno.test("an action list cut by the HAM's death is resumed, not repeated", opts
   assertEquals(text, "ab");
 });
 
-Deno.test("a self-attached client re-attaches by itself after a takeover", opts, async () => {
+Deno.test("a self-attached client re-attaches by itself after a takeover", async () => {
   await using ham = await HamProcess.start();
   await using client = await startSelfAttached(ham.stateDir, "selfie");
   const before = await entity(ham, "selfie");
@@ -187,7 +185,7 @@ Deno.test("a self-attached client re-attaches by itself after a takeover", opts,
   await ham.waitEvent("selfie", "dead", since);
 });
 
-Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", opts, async () => {
+Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", async () => {
   await using ham = await HamProcess.start();
   await workers(ham, 2);
   const w0 = await entity(ham, "w0");
@@ -210,7 +208,6 @@ Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", o
 
 Deno.test(
   "a Guardian takes over from a binary snapshot image plus the journal after it",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ env: { HAM_COMPACT_RECORDS: "20" } });
     await workers(ham, 6); // More than 20 records: the HAM compacts.

@@ -9,12 +9,10 @@ import { connect } from "../../lib/client/ham.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const code = (c: string) => (e: unknown) => e instanceof HamError && e.code === c;
 
 Deno.test(
   "heartbeat() fails with EINVAL on a connection that has not self-attached, then works once it has",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await using lib = await connect({ stateDir: ham.stateDir });
@@ -29,7 +27,6 @@ Deno.test(
 
 Deno.test(
   "entityHandle(), conditionHandle() and actionHandle() fail with ENOENT for missing items",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await ham.ok("entity", "web");

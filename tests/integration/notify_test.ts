@@ -10,11 +10,8 @@ import { connect } from "../../lib/client/ham.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import { deadline, HamProcess } from "../support/ham_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "a notify action reaches its channel, also when the subscriber connects later",
-  opts,
   async () => {
     await using ham = await HamProcess.start();
     await ham.ok("attach", "srv", "--", "/bin/sleep", "1000");
@@ -57,7 +54,7 @@ Deno.test(
   },
 );
 
-Deno.test("events keep their numbers and history across a Guardian takeover", opts, async () => {
+Deno.test("events keep their numbers and history across a Guardian takeover", async () => {
   await using ham = await HamProcess.start();
   await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
   const before = await ham.ok("events", "--json");
@@ -80,7 +77,6 @@ async function raiseCondition(ham: HamProcess, path: string, type: string): Prom
 
 Deno.test(
   "every late subscriber of a channel gets its backlog, and a named one resumes after its cursor",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await ham.ok("entity", "srv");
@@ -134,7 +130,6 @@ Deno.test(
 
 Deno.test(
   "a notify fired by a global condition names its real path @global/COND/ACTION",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     await ham.ok("entity", "srv");
@@ -153,7 +148,6 @@ Deno.test(
 
 Deno.test(
   "a notify nobody can get fails: its fail list runs, break-on-fail and keep-on-fail apply",
-  opts,
   async () => {
     // An `events` file where the log's directory goes: the HAM keeps events in memory only,
     // so a channel has no durable backlog.
@@ -224,5 +218,24 @@ Deno.test(
       "tell",
     );
     assert.equal(ok.detail?.ok, true);
+  },
+);
+
+Deno.test(
+  "a channel's backlog survives a takeover right after the notification",
+  async () => {
+    await using ham = await HamProcess.start();
+    await ham.ok("entity", "srv");
+    await raiseCondition(ham, "srv/alarm", "3");
+    await ham.ok("action", "srv/alarm/tell", "notify", "--rearm", "--channel", "ops");
+    const since = await ham.seq();
+    await ham.ok("raise", "srv", "--type", "3");
+    const sent = await ham.nextEvent((e) => e.type === "notify", since, "the notification");
+    const old = await ham.killHam("SIGKILL");
+    await ham.waitTakeover(old);
+    await using lib = await connect({ stateDir: ham.stateDir });
+    const events = await lib.subscribe({ channel: "ops" });
+    const got = await deadline(events.next(), 10_000, "the backlog after the takeover");
+    assert.equal(got.value.seq, sent.seq);
   },
 );

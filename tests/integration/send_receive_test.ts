@@ -12,7 +12,6 @@ import { nextEventSeq, waitForRestart } from "../../lib/ha/wait_restart.ts";
 import { BIN, HamProcess } from "../support/ham_process.ts";
 import { within } from "../support/within.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const SERVER = new URL("../support/die_once_server.ts", import.meta.url).pathname;
 const WAIT_MS = 20_000;
 
@@ -53,7 +52,6 @@ for (
 ) {
   Deno.test(
     `${name} sends a request again to the restarted server when the server died before answering`,
-    opts,
     async () => {
       await using ham = await HamProcess.start({ guardian: false });
       const socket = `${ham.stateDir}/srv.sock`;
@@ -80,7 +78,6 @@ for (
 
 Deno.test(
   "a plain write then read meets only the end of input when the server dies before answering",
-  opts,
   async () => {
     await using ham = await HamProcess.start({ guardian: false });
     const socket = `${ham.stateDir}/srv.sock`;

@@ -60,6 +60,8 @@ export class FakeProcesses implements ProcessOps {
   daemonPid: number | null = null;
   /** What `findSpawned` answers, by spawn marker (a process a previous HAM started). */
   readonly spawnedById = new Map<string, number>();
+  /** When true, `findSpawned` also finds live processes spawned here, by their marker. */
+  findsOwnSpawns = false;
   /** Pids whose `watch` throws ESRCH (the process is gone). */
   readonly unwatchable = new Set<number>();
 
@@ -108,6 +110,13 @@ export class FakeProcesses implements ProcessOps {
   /** The recorded calls of one kind. */
   callsOf<K extends FakeCall["op"]>(op: K): Extract<FakeCall, { op: K }>[] {
     return this.calls.filter((c): c is Extract<FakeCall, { op: K }> => c.op === op);
+  }
+
+  /** The live processes spawned for `entity` (by the spawn option). */
+  liveOf(entity: string): number[] {
+    return this.callsOf("spawn").flatMap((c) =>
+      c.opts.entity === entity && c.pid !== null && this.#live.has(c.pid) ? [c.pid] : []
+    );
   }
 
   /** True while the fake pid has not exited. */
@@ -221,7 +230,12 @@ export class FakeProcesses implements ProcessOps {
 
   findSpawned(spawnId: string): number | null {
     this.calls.push({ op: "findSpawned", spawnId, at: this.#clock.now() });
-    return this.spawnedById.get(spawnId) ?? null;
+    const set = this.spawnedById.get(spawnId);
+    if (set !== undefined || !this.findsOwnSpawns) return set ?? null;
+    const own = this.callsOf("spawn").find((c) =>
+      c.opts.spawnId === spawnId && c.pid !== null && this.#live.has(c.pid)
+    );
+    return own?.pid ?? null;
   }
 
   findDaemon(spawnId: string, known: Set<number>): number | null {

@@ -11,7 +11,7 @@
  */
 
 import { connect, type Ham } from "../../lib/client/ham.ts";
-import { readEnviron } from "../../lib/os/proc.ts";
+import { readCmdline, readEnviron } from "../../lib/os/proc.ts";
 import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { type SelfAttached, startSelfAttached } from "./fault_self_attach.ts";
 import { FaultModel, type ProcessesByEntity, Rng } from "./fault_model.ts";
@@ -20,6 +20,24 @@ import { alive, HamProcess, processesOf, until } from "./ham_process.ts";
 /** Journal records between compactions: low, so that faults hit compactions too. */
 const COMPACT_RECORDS = 64;
 const MAX_WORKERS = 10;
+/**
+ * Step boundaries of a death's handling to kill the HAM at (`HAM_TEST_KILL_AT`, see
+ * `lib/os/kill_point.ts`): the death and its runs written but not durable, durable, a
+ * restart about to run, spawned but not journaled, journaled, a step's result, the end.
+ */
+const KILL_POINTS = [
+  "wrote death, fire",
+  "durable death, fire",
+  "action restart",
+  "restart spawned",
+  "wrote restart",
+  "durable restart",
+  "wrote result",
+  "action waitfor",
+  "wrote run-end",
+  "wrote death-done",
+  "wrote remove",
+];
 const SELF = "selfie";
 
 function pause(ms: number): Promise<void> {
@@ -31,14 +49,23 @@ export class FaultHarness implements AsyncDisposable {
   readonly rng: Rng;
   readonly model = new FaultModel();
   readonly ham: HamProcess;
-  /** Entities found with a live process but not in the HAM: spawned by a lost attach. */
-  orphans = 0;
+  /** HAMs that died at their kill point (inside a step window). */
+  stepKills = 0;
   #conn: Ham;
   #self: SelfAttached;
   #n = 0;
   #killed = new Set<number>();
 
-  private constructor(rng: Rng, ham: HamProcess, conn: Ham, self: SelfAttached) {
+  #killFile: string;
+
+  private constructor(
+    rng: Rng,
+    ham: HamProcess,
+    conn: Ham,
+    self: SelfAttached,
+    killFile: string,
+  ) {
+    this.#killFile = killFile;
     this.rng = rng;
     this.ham = ham;
     this.#conn = conn;
@@ -47,11 +74,16 @@ export class FaultHarness implements AsyncDisposable {
 
   /** Starts a HAM with its Guardian and a self-attached client. */
   static async start(seed: number): Promise<FaultHarness> {
-    const ham = await HamProcess.start({ env: { HAM_COMPACT_RECORDS: String(COMPACT_RECORDS) } });
+    // The kill point's file lives beside the state directory; absent means not armed.
+    const killFile = await Deno.makeTempFile({ prefix: "ham-kill-at-" });
+    await Deno.remove(killFile);
+    const ham = await HamProcess.start({
+      env: { HAM_COMPACT_RECORDS: String(COMPACT_RECORDS), HAM_TEST_KILL_AT: killFile },
+    });
     try {
       const self = await startSelfAttached(ham.stateDir, SELF);
       const conn = await connect({ stateDir: ham.stateDir, client: "fault" });
-      return new FaultHarness(new Rng(seed), ham, conn, self);
+      return new FaultHarness(new Rng(seed), ham, conn, self, killFile);
     } catch (err) {
       await ham[Symbol.asyncDispose]();
       throw err;
@@ -67,7 +99,7 @@ export class FaultHarness implements AsyncDisposable {
 
   /** One request (or short sequence) of the workload; in a burst, failures are expected. */
   async #op(burst: boolean): Promise<void> {
-    const names = [...this.model.entities.keys()];
+    const names = [...this.model.entities].filter(([, e]) => !e.removed).map(([n]) => n);
     const workers = names.filter((n) => this.model.entities.get(n)!.kind === "worker");
     const kinds = [
       ...(workers.length < MAX_WORKERS ? ["attach", "attach"] : []),
@@ -92,10 +124,44 @@ export class FaultHarness implements AsyncDisposable {
       case "attach": {
         const w = `w${n}`;
         const heartbeat = this.rng.int(3) === 0 ? { periodMs: 60_000, low: 0, high: 0 } : null;
+        const recovery = this.rng.pick(["plain", "plain", "flaky", "doomed"] as const);
         const h = await c.attach(w, { argv: ["/bin/sleep", "1000"] }, { heartbeat });
-        m.add(w, "worker");
+        m.add(w, "worker").recovery = recovery;
         const death = await h.condition("death", "death", { flags: ["rearm"] });
         m.ack(w, "death");
+        if (recovery === "doomed") {
+          // A restart command that cannot start: the restart fails, its fail list runs, and
+          // the entity is removed.
+          const r = await death.restart("restart", {
+            argv: ["/nonexistent/ham-fault-worker"],
+            flags: ["rearm"],
+          });
+          m.ack(w, "death", "restart");
+          await r.failLog("note", `${w} was not restarted`);
+          m.entities.get(w)!.restarts = true;
+          return;
+        }
+        if (recovery === "flaky") {
+          // Issue 8's entity: a restart whose command fails once (its first run ever exits
+          // at once: a second death arrives while this list still waits), then a wait; and
+          // a `restart` condition with a log action.
+          const once = `${this.ham.stateDir}/ran-${w}`;
+          const argv = [
+            "/bin/sh",
+            "-c",
+            `if [ -e "${once}" ]; then exec /bin/sleep 1000; fi; : >"${once}"; exit 1`,
+          ];
+          await death.restart("restart", { argv, flags: ["rearm"] });
+          m.ack(w, "death", "restart");
+          m.entities.get(w)!.restarts = true;
+          await death.waitfor("settle", 50 + this.rng.int(250), null, { flags: ["rearm"] });
+          m.ack(w, "death", "settle");
+          const up = await h.condition("up", "restart", { flags: ["rearm"] });
+          m.ack(w, "up");
+          await up.log("note", `${w} restarted`, { flags: ["rearm"] });
+          m.ack(w, "up", "note");
+          return;
+        }
         // A delay before the restart: a fault right after a kill lands mid action list.
         await death.waitfor("settle", 50 + this.rng.int(250), null, { flags: ["rearm"] });
         m.ack(w, "death", "settle");
@@ -137,18 +203,30 @@ export class FaultHarness implements AsyncDisposable {
         if (v.pid === null || this.#killed.has(v.pid) || !alive(v.pid)) return;
         this.#killed.add(v.pid);
         Deno.kill(v.pid, "SIGKILL");
-        m.entities.get(w)!.kills++;
+        const e = m.entities.get(w)!;
+        e.kills++;
+        if (e.recovery === "doomed") e.removed = true;
         m.workerKills++;
         return;
       }
     }
   }
 
-  /** Kills the HAM, the Guardian or both, at a random point; waits for the recovery. */
+  /**
+   * Kills the HAM, the Guardian or both, at a random point; waits for the recovery. Half
+   * the faults are kill points inside the engine's own steps (`HAM_TEST_KILL_AT`): a
+   * worker is killed and the HAM SIGKILLs itself at a seeded step boundary of that death's
+   * handling (the death journaled but not durable, a restart spawned but not journaled,
+   * ...), so the windows between acting and journaling are hit for certain.
+   */
   async #fault(): Promise<void> {
-    const victim = this.rng.pick(["ham", "ham", "ham", "guardian", "both"] as const);
-    const timing = this.rng.pick(["quiet", "burst", "burst", "list"] as const);
     const { hamPid, guardianPid } = await this.ham.pids();
+    const stepped = this.model.killable().length > 0 && this.rng.int(2) === 0;
+    if (stepped) await this.#stepFault(hamPid);
+    const victim = stepped
+      ? "ham"
+      : this.rng.pick(["ham", "ham", "ham", "guardian", "both"] as const);
+    const timing = stepped ? "step" : this.rng.pick(["quiet", "burst", "burst", "list"] as const);
     let inflight: Promise<void>[] = [];
     if (timing === "burst") {
       inflight = Array.from({ length: 10 + this.rng.int(40) }, () => this.#op(true));
@@ -156,10 +234,11 @@ export class FaultHarness implements AsyncDisposable {
     } else if (timing === "list" && this.model.killable().length > 0) {
       const before = this.model.workerKills;
       await this.#run("kill", "", this.#n++);
-      if (this.model.workerKills > before) await this.#settled();
-      await pause(this.rng.int(150));
+      if (this.model.workerKills > before) await pause(this.rng.int(150));
     }
-    if (victim === "ham") {
+    if (timing === "step") {
+      // Dead already, by its kill point or by #stepFault.
+    } else if (victim === "ham") {
       Deno.kill(hamPid, "SIGKILL");
     } else if (victim === "guardian") {
       Deno.kill(guardianPid!, "SIGKILL");
@@ -184,17 +263,73 @@ export class FaultHarness implements AsyncDisposable {
     this.#conn = await connect({ stateDir: this.ham.stateDir, client: "fault" });
   }
 
+  /**
+   * Arms the kill point, kills a worker, and waits for the HAM to kill itself inside that
+   * death's handling; when the handling ends before that step boundary (or no worker could
+   * be killed), disarms it and kills the HAM.
+   */
+  async #stepFault(hamPid: number): Promise<void> {
+    const point = this.rng.int(3) === 0
+      ? String(1 + this.rng.int(16))
+      : `${this.rng.pick(KILL_POINTS)}:${1 + this.rng.int(2)}`;
+    await Deno.writeTextFile(this.#killFile, point);
+    const before = this.model.workerKills;
+    // The HAM takes the kill point at its next step, which may come from work already under
+    // way: it may die before it answers this kill's status request.
+    await this.#run("kill", "", this.#n++).catch((err) => {
+      if (alive(hamPid)) throw err;
+    });
+    if (this.model.workerKills > before) {
+      await until(
+        async () => !alive(hamPid) || await this.#settled(2000).then(() => true, () => null),
+        `the HAM to die at step "${point}" or the death to be handled`,
+        20_000,
+      ).catch(() => {});
+    }
+    if (!alive(hamPid)) {
+      this.stepKills++;
+      return;
+    }
+    await Deno.remove(this.#killFile).catch(() => {});
+    try {
+      Deno.kill(hamPid, "SIGKILL");
+    } catch { /* it reached the kill point meanwhile */ }
+  }
+
   /** Waits until every kill has been answered: the death seen and the worker running again. */
-  async #settled(): Promise<HamView> {
-    return await until(async () => {
-      const view = await this.#conn.status() as HamView;
-      for (const [name, e] of this.model.entities) {
-        if (e.kind !== "worker" || !e.restarts) continue;
-        const v = view.entities.find((x) => x.name === name);
-        if (!v || v.deaths < e.kills || v.pid === null) return null;
+  async #settled(ms = 10_000): Promise<HamView> {
+    let waiting = "";
+    try {
+      return await until(
+        async () => {
+          const view = await this.#conn.status() as HamView;
+          waiting = this.#unsettled(view);
+          return waiting === "" ? view : null;
+        },
+        "every killed worker to be restarted",
+        ms,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; still waiting for ${waiting}`, { cause: err });
+    }
+  }
+
+  /** The first worker whose kills are not answered yet, described; "" when none. */
+  #unsettled(view: HamView): string {
+    for (const [name, e] of this.model.entities) {
+      if (e.kind !== "worker" || !e.restarts) continue;
+      const v = view.entities.find((x) => x.name === name);
+      if (e.removed) {
+        if (v) return `${name} (${e.recovery}) to be removed`;
+        continue;
       }
-      return view;
-    }, "every killed worker to be restarted");
+      const at = v ? `deaths=${v.deaths} restarts=${v.restarts} pid=${v.pid}` : "missing";
+      const what = `${name} (${e.recovery}, killed ${e.kills} times; ${at})`;
+      if (!v || v.deaths < e.kills || v.pid === null) return what;
+      // Running its real command (not a flaky restart's first run, about to exit).
+      if (readCmdline(v.pid)?.[0] !== "/bin/sleep") return `${what} to run /bin/sleep`;
+    }
+    return "";
   }
 
   /** The live processes of the state directory by `HAM_ENTITY`. */
@@ -218,15 +353,14 @@ export class FaultHarness implements AsyncDisposable {
     const view = await this.#conn.status() as HamView;
     const processes = await this.#processes();
     this.model.check(view, processes, alive);
-    const known = new Set(view.entities.map((e) => e.name));
-    this.orphans = [...processes.keys()].filter((e) => !known.has(e)).length;
   }
 
   /** A one-line account of what was injected. */
   summary(): string {
     const m = this.model;
     return `ham kills=${m.hamKills} guardian kills=${m.guardianKills} both=${m.bothKills} ` +
-      `worker kills=${m.workerKills} entities=${m.entities.size} orphans=${this.orphans}`;
+      `worker kills=${m.workerKills} entities=${m.entities.size} ` +
+      `kill points reached=${this.stepKills} orphans=0 duplicates=0`;
   }
 
   /** Stops the HAM and its Guardian, kills every process left, removes the directory. */
@@ -234,5 +368,6 @@ export class FaultHarness implements AsyncDisposable {
     this.#conn.close();
     await this.#self[Symbol.asyncDispose]();
     await this.ham[Symbol.asyncDispose]();
+    await Deno.remove(this.#killFile).catch(() => {});
   }
 }

@@ -11,7 +11,7 @@
 import { HamClient } from "../../lib/client/client.ts";
 import type { HamEvent, WaitFor, WaitResult } from "../../lib/core/protocol.ts";
 import { connect } from "../../lib/client/ham.ts";
-import { isAlive } from "../../lib/os/proc.ts";
+import { isAlive, processStat, readCmdline } from "../../lib/os/proc.ts";
 import { socketPath } from "../../lib/os/state_dir.ts";
 import type { HamView } from "../../lib/core/status_view.ts";
 
@@ -352,28 +352,51 @@ export class HamProcess implements AsyncDisposable {
   }
 
   /**
-   * Stops the HAM and its Guardian with `hamctl stop --wait` (if one answers), kills every
-   * process left with the state directory in its environment, removes the directory.
+   * Stops the HAM and its Guardian with `hamctl stop --wait` (if one answers), ends the
+   * monitored processes (left running by `stop`, by design) and removes the directory.
+   * Any other process left with the state directory in its environment — a HAM or
+   * Guardian that outlived the stop, an orphan no entity owns, a duplicate worker — is a
+   * leak: it is killed and the test fails, naming it.
    */
   async [Symbol.asyncDispose](): Promise<void> {
+    const monitored = new Set<number>();
+    const view = await deadline(this.status(), 5_000, "status").catch(() => null);
+    for (const e of view?.entities ?? []) if (e.pid !== null) monitored.add(e.pid);
     await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
       .catch(() => {});
-    await deadline(this.child.status, 2_000, "ham to exit").catch(() => {
+    const leaks: string[] = [];
+    await deadline(this.child.status, 5_000, "ham to exit").catch(() => {
+      leaks.push(`the HAM (pid ${this.child.pid}) did not exit on stop`);
       try {
         this.child.kill("SIGKILL");
       } catch { /* gone */ }
     });
+    // What stop leaves running by design: the monitored processes and their children.
+    const owned = (pid: number): boolean => {
+      for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+        if (monitored.has(p)) return true;
+        p = processStat(p)?.ppid ?? 0;
+      }
+      return false;
+    };
     for (let round = 0; round < 5; round++) {
       const pids = await processesOf(this.stateDir);
       if (pids.length === 0) break;
       for (const pid of pids) {
+        if (round === 0 && !owned(pid) && alive(pid)) {
+          leaks.push(`pid ${pid} (${readCmdline(pid)?.join(" ") ?? "?"})`);
+        }
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* gone */ }
       }
     }
     await this.child.status;
+    const log = leaks.length > 0 ? this.log().split("\n").slice(-20).join("\n") : "";
     await Deno.remove(this.stateDir, { recursive: true }).catch(() => {});
     await Deno.remove(this.#log).catch(() => {});
+    if (leaks.length > 0) {
+      throw new Error(`Leaked past the end of the test: ${leaks.join("; ")}\n${log}`);
+    }
   }
 }

@@ -1,5 +1,7 @@
 import * as assert from "node:assert/strict";
 import { ChannelCursors } from "../../../lib/daemon/channel_cursors.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
+import { HamError } from "../../../lib/core/errors.ts";
 
 async function withDir(f: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ham-channels-" });
@@ -71,4 +73,17 @@ Deno.test("ChannelCursors.open() starts empty on a torn or older-format file", a
     Deno.writeTextFileSync(`${dir}/channels.json`, '{"version":2,"chan');
     assert.equal(ChannelCursors.open(dir).cursor("ops", "pager"), null);
   });
+});
+
+Deno.test("ChannelCursors.admit() refuses a new named subscriber past the limit with ENOMEM", () => {
+  const c = ChannelCursors.open(null);
+  for (let i = 0; i < DEFAULTS.maxNamedSubscribers; i++) {
+    c.admit(`ch${i % 7}`, `s${i}`);
+    c.received(`ch${i % 7}`, `s${i}`, 0);
+  }
+  c.admit("ch0", "s0"); // Known: always admitted.
+  assert.throws(
+    () => c.admit("ch0", "new"),
+    (e: unknown) => e instanceof HamError && e.code === "ENOMEM",
+  );
 });

@@ -99,3 +99,18 @@ Deno.test("Subscriptions.notify() fails when a named subscriber's backlog is ful
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Subscriptions.catchUp() keeps the notifications the channels' file missed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
+  try {
+    const hub = new EventHub();
+    hub.publish({ type: "state", entity: "p" });
+    const lost = hub.publish({ type: "notify", entity: "srv", detail: { channel: "ops" } });
+    const channels = ChannelCursors.open(dir); // Never written: the HAM died first.
+    new Subscriptions(hub, channels).catchUp();
+    assert.deepEqual(channels.kept("ops"), [lost.seq]);
+    channels.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

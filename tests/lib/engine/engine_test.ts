@@ -704,7 +704,7 @@ Deno.test("runAction() fails a notify action when the channel cannot be reached"
     code: 7,
     value: 9,
     entity: "web",
-    condition: "c",
+    condition: "web/c",
     action: "tell",
   });
   assert.deepEqual(autoRemoved(h, "web", "c"), ["tell"]);

@@ -1,0 +1,164 @@
+/**
+ * The deaths of entities, one at a time per entity: a process that ends is a death (or a
+ * daemon to follow); each death journals itself with the runs it fires in one durable write
+ * before any action runs, its lists run, and then it alone is judged: an entity that was
+ * not restarted is removed unless keep-on-death. A death that arrives while an earlier
+ * death of the same entity is being handled waits its turn, and an entity is never removed
+ * while a death of it is waiting.
+ *
+ * @module
+ */
+
+import type { EntityEvent } from "../core/dispatch.ts";
+import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
+import type { ExitStatus } from "../core/model.ts";
+import type { RecordBody } from "../core/records.ts";
+import type { EngineParts } from "./seams.ts";
+import type { RestartParams } from "./restarter.ts";
+
+/** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
+export function describeExit(st: ExitStatus): string {
+  if (st.signal !== null) return `died: killed by ${st.signal}`;
+  if (st.code !== null) return `died: exited with code ${st.code}`;
+  return "died (exit status unknown: not a child of this HAM)";
+}
+
+/** What {@linkcode Deaths} may do. */
+export interface DeathParts extends EngineParts {
+  /**
+   * Journals `before` with the runs `ev` fires, durably, then runs them; resolves when
+   * they have run. Rejects (nothing run) when the journal write failed. `adopt`: the
+   * steps may have run under a previous HAM.
+   */
+  fireDurably(ev: EntityEvent, before: RecordBody[], adopt: boolean): Promise<void>;
+  /** Follows the daemon a command left behind when it exited 0; false when there is none. */
+  follow(name: string): boolean;
+  /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
+  takeRestartRequest(name: string): RestartParams | null;
+  /** The restart action. */
+  restart(name: string, params: RestartParams): Promise<boolean>;
+}
+
+interface Queue {
+  tail: Promise<void>;
+  /** Deaths queued or being handled, the current one included. */
+  pending: number;
+  /** The pids whose deaths are queued (an exit seen twice is one death). */
+  pids: Set<number>;
+}
+
+/** The death queues of all entities. */
+export class Deaths {
+  #parts: DeathParts;
+  #queues = new Map<string, Queue>();
+
+  /** Creates the queues (empty). */
+  constructor(parts: DeathParts) {
+    this.#parts = parts;
+  }
+
+  /** True while a death of `name` is queued or being handled. */
+  pending(name: string): boolean {
+    return this.#queues.has(name);
+  }
+
+  /**
+   * The process `pid` of entity `name` ended with `st`: follows a daemon it left behind,
+   * or queues its death. Resolves when that death has been handled.
+   */
+  exited(name: string, pid: number, st: ExitStatus): Promise<void> {
+    const { journal, life, events } = this.#parts;
+    if (life.stopped) return Promise.resolve();
+    const e = journal.state.entities.get(name);
+    const queued = this.#queues.get(name)?.pids.has(pid) ?? false;
+    if (!e || e.pid !== pid || queued) return Promise.resolve();
+    if (st.code === 0 && e.spawnId && this.#parts.follow(name)) return Promise.resolve();
+    const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
+    events.emit({
+      type: "death",
+      entity: name,
+      detail: { pid, code: st.code, signal: st.signal, abnormal },
+    });
+    return this.#enqueue(name, pid, () => this.#handle(name, pid, st, abnormal));
+  }
+
+  /**
+   * A death a previous HAM journaled and did not finish: `handling` continues it (its
+   * runs resumed, or its conditions fired again); then it is judged like any other.
+   */
+  resumed(name: string, handling: () => Promise<void>): Promise<void> {
+    return this.#enqueue(name, null, async () => {
+      await handling();
+      this.#judge(name);
+    });
+  }
+
+  #enqueue(name: string, pid: number | null, handle: () => Promise<void>): Promise<void> {
+    let q = this.#queues.get(name);
+    if (!q) {
+      q = { tail: Promise.resolve(), pending: 0, pids: new Set() };
+      this.#queues.set(name, q);
+    }
+    const queue = q;
+    queue.pending++;
+    if (pid !== null) queue.pids.add(pid);
+    const done = queue.tail.then(handle).finally(() => {
+      queue.pending--;
+      if (pid !== null) queue.pids.delete(pid);
+      if (queue.pending === 0 && this.#queues.get(name) === queue) this.#queues.delete(name);
+    });
+    queue.tail = done.catch((err) =>
+      this.#parts.log.log("error", `Cannot handle a death of entity "${name}": ${err}`)
+    );
+    return this.#parts.life.track(queue.tail);
+  }
+
+  /** One death, in its turn: journaled with its runs (durably, first), run, judged. */
+  async #handle(name: string, pid: number, st: ExitStatus, abnormal: boolean): Promise<void> {
+    const { journal, life } = this.#parts;
+    if (life.stopped) return;
+    const e = journal.state.entities.get(name);
+    // Attached anew, or removed, while it waited: that process's death is not this one.
+    if (!e || e.pid !== pid) return;
+    const death: RecordBody = {
+      t: "death",
+      entity: name,
+      pid,
+      code: st.code,
+      signal: st.signal,
+      at: this.#parts.clock.now(),
+    };
+    this.#parts.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
+    const requested = this.#parts.takeRestartRequest(name);
+    if (!e.enabled || requested) {
+      await journal.write([death, { t: "death-done", entity: name }]).catch(() => {});
+      // An operator's restart: the death it caused fires nothing; the entity is started again.
+      if (requested && e.enabled) await this.#parts.restart(name, requested);
+      return;
+    }
+    const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };
+    try {
+      await this.#parts.fireDurably(ev, [death], false);
+    } catch {
+      return; // Logged by the journal: nothing was acted on, the state is as it was.
+    }
+    this.#judge(name);
+  }
+
+  /**
+   * After a death's lists ran: an entity that was not restarted is removed unless
+   * keep-on-death. One restarted and dead again (its next death queued) was restarted.
+   */
+  #judge(name: string): void {
+    const { journal, events } = this.#parts;
+    const after = journal.state.entities.get(name);
+    if (!after || !after.deathPending) return;
+    const later = (this.#queues.get(name)?.pending ?? 0) > 1;
+    const kept = (after.flags & HENTITYKEEPONDEATH) !== 0;
+    const remove = !later && after.pid === null && !kept && after.enabled;
+    void journal.write([
+      remove ? { t: "remove", entity: name } : { t: "death-done", entity: name },
+    ]);
+    if (remove) events.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * What the engine's helpers may do: the narrow interfaces the {@linkcode Engine} hands to
+ * its restarter, attacher, death queue, resume, heartbeat monitor and action runner,
+ * instead of its private state. Each helper names the parts it uses.
+ *
+ * @module
+ */
+
+import type { EntityEvent } from "../core/dispatch.ts";
+import type { HamState } from "../core/model.ts";
+import type { EventBody } from "../core/protocol.ts";
+import type { RecordBody } from "../core/records.ts";
+import type { Logger } from "../os/logger.ts";
+import type { SpawnedProcess } from "../os/spawner.ts";
+import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
+
+/**
+ * The journal, written the one way. `write` applies the records to `state` at once and
+ * resolves when they are durable. When they cannot be made durable it logs the failure,
+ * the state is rolled back to what is durable, and it rejects with the `HamError`. A step
+ * that must not act before its records are durable (a request's answer, the runs of a
+ * death) awaits it; any other step may leave it (the failure is logged either way).
+ */
+export interface JournalWriter {
+  /** The current state (read-only by convention: change it through `write`). */
+  readonly state: HamState;
+  write(bodies: RecordBody[]): Promise<void>;
+}
+
+/** The engine's lifetime: the work {@linkcode Engine.idle} waits for, and its stop. */
+export interface Lifetime {
+  /** True once the engine stopped: running lists end before their next step. */
+  readonly stopped: boolean;
+  /** Aborted when the engine stops; waits in actions end early. */
+  readonly haltSignal: AbortSignal;
+  /** Counts `p` as work in progress until it settles. */
+  track<T>(p: Promise<T>): Promise<T>;
+  /** A step boundary of the engine (where the test-only kill point may strike). */
+  step(name: string): void;
+}
+
+/** Raising events: to the event stream, and to the conditions. */
+export interface Events {
+  emit(ev: EventBody): void;
+  /** Fires the conditions `ev` matches; resolves when their lists have run. */
+  fire(ev: EntityEvent): Promise<void>;
+  /** Takes the conditions `ev` matches with their lists now; the function runs them. */
+  prepare(ev: EntityEvent): () => Promise<void>;
+}
+
+/** Watching the processes of entities (a watched process's end is a death). */
+export interface Watching {
+  /** Watches a process the engine spawned. */
+  spawned(name: string, p: SpawnedProcess): void;
+  /** Watches a process through its pidfd. */
+  watched(name: string, pid: number, w: WatchHandle): void;
+  /** Starts (or restarts) an entity's heartbeat accounting after `graceMs`. */
+  heartbeat(name: string, graceMs?: number): void;
+}
+
+/** The parts every helper may use. */
+export interface EngineParts {
+  readonly journal: JournalWriter;
+  readonly life: Lifetime;
+  readonly events: Events;
+  readonly processes: ProcessOps;
+  readonly clock: Clock;
+  readonly log: Logger;
+}

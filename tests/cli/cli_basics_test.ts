@@ -1,0 +1,102 @@
+/**
+ * CLI basics with real `hamctl` processes: "did you mean" with exit 2, numbers and
+ * durations checked naming the option, completion scripts, `help SUBCOMMAND` with an
+ * example for each, and man pages made from the same help text.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { hamctlManPage, hamManPage } from "../../cli/man_pages.ts";
+import { allSubcommandNames } from "../../cli/hamctl/registry.ts";
+import { BIN } from "../support/ham_process.ts";
+
+async function run(cmd: string, args: string[], stdin?: string) {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const hamctl = (...args: string[]) =>
+  run(`${BIN}/hamctl`, ["--state-dir", "/nonexistent/ham", ...args]);
+
+Deno.test("hamctl prints one did-you-mean line and exits 2 for a mistyped subcommand", async () => {
+  for (
+    const [typo, meant] of [["stauts", "status"], ["restrat", "restart"], ["lst", "list"], [
+      "metric",
+      "metrics",
+    ]]
+  ) {
+    const r = await hamctl(typo);
+    assertEquals([r.code, r.stdout], [2, ""]);
+    assertEquals(r.stderr, `hamctl: Unknown subcommand "${typo}": did you mean "${meant}"?\n`);
+  }
+});
+
+Deno.test("hamctl names the option of a negative or malformed number or duration", async () => {
+  const cases: [string[], RegExp][] = [
+    [["wait", "web", "--for", "running", "--timeout", "-5s"], /--timeout/],
+    [
+      ["wait", "web", "--for", "running", "--timeout", "5 parsecs"],
+      /Invalid duration "5 parsecs" for --timeout/,
+    ],
+    [["logs", "web", "-n", "x"], /Invalid -n "x"/],
+    [["kill", "web", "--signal", "NOPE"], /Invalid signal "NOPE"/],
+    [["wait", "web", "--for", "restarted", "--pid", "-1"], /--pid/],
+    [["events", "--since", "1.5"], /--since/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await hamctl(...args);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assertMatch(r.stderr.split("\n")[0], re);
+  }
+  // 1h and 500us are durations: these get past parsing (and find no HAM: exit 3).
+  assertEquals((await hamctl("wait", "web", "--for", "running", "--timeout", "1h")).code, 3);
+  assertEquals((await hamctl("wait", "web", "--for", "running", "--timeout", "500us")).code, 3);
+});
+
+Deno.test("hamctl completion prints bash, zsh and fish scripts that parse", async () => {
+  const script = await hamctl("completion", "bash");
+  assertEquals(script.code, 0);
+  assertMatch(script.stdout, /complete -o default -F _hamctl hamctl/);
+  for (const name of allSubcommandNames()) assert(script.stdout.includes(name), name);
+  assertEquals((await run("bash", ["-n"], script.stdout)).code, 0);
+  const zsh = await hamctl("completion", "zsh");
+  assertMatch(zsh.stdout, /^#compdef hamctl/);
+  const fish = await hamctl("completion", "fish");
+  assertMatch(fish.stdout, /^complete -c hamctl -n '__fish_seen_subcommand_from kill' -l signal$/m);
+  for (const [shell, text] of [["zsh", zsh.stdout], ["fish", fish.stdout]]) {
+    const has = await run("/bin/sh", ["-c", `command -v ${shell}`]);
+    if (has.code === 0) assertEquals((await run(shell, ["-n"], text)).code, 0, shell);
+  }
+  assertEquals((await hamctl("completion", "tcsh")).code, 2);
+});
+
+Deno.test("hamctl help SUBCOMMAND explains every subcommand with an example", async () => {
+  for (const name of allSubcommandNames()) {
+    const r = await hamctl("help", name);
+    assertEquals(r.code, 0, name);
+    assertMatch(r.stdout, new RegExp(`^Usage: hamctl .*${name}`), name);
+    assertMatch(r.stdout, /\n\nExample:\n {2}hamctl /, name);
+  }
+});
+
+Deno.test("the man pages are the ones made from the help text", async () => {
+  const dir = new URL("../../man/", import.meta.url);
+  assertEquals(await Deno.readTextFile(new URL("ham.8", dir)), hamManPage());
+  const hamctlPage = await hamctlManPage();
+  assertEquals(await Deno.readTextFile(new URL("hamctl.8", dir)), hamctlPage);
+  for (const name of allSubcommandNames()) {
+    assert(hamctlPage.includes(`.B ${name.replaceAll("-", "\\-")}`), name);
+  }
+  assertMatch(hamManPage(), /\\-\\-metrics\\-listen/);
+});
