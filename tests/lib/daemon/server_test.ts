@@ -60,7 +60,7 @@ async function readAll(conn: Deno.Conn): Promise<string> {
 Deno.test("ControlServer stops reading a client that does not read its answers", async () => {
   await using s = await server({ pauseReadingBytes: 16 * 1024, maxOutputBytes: 64 * 1024 });
   const flooder = await s.raw();
-  await flooder.write(encoder.encode(HELLO));
+  await flooder.write(encoder.encode(HELLO.replace('"client":"t"', '"client":"flood"')));
   // Requests as fast as the socket takes them, never reading an answer.
   const line = encoder.encode(JSON.stringify({ id: 1, op: "ping" }) + "\n");
   const batch = new Uint8Array(line.length * 1000);
@@ -75,7 +75,8 @@ Deno.test("ControlServer stops reading a client that does not read its answers",
   // Other clients are served meanwhile.
   await using other = await s.connect();
   for (let i = 0; i < 20; i++) equal((await other.request("ping")).pong, true);
-  const c = s.conns.find((c) => c.client === "t" && c.queuedBytes > 0)!;
+  const c = s.conns.find((c) => c.client === "flood")!;
+  ok(c !== undefined, "the flooder was served");
   ok(c.queuedBytes <= 64 * 1024, `the backlog stays under the cap (${c.queuedBytes})`);
   ok(sent < 64 * 1024 * 1024, `the flooder is held back by the socket (${sent} bytes sent)`);
   flooder.close();
