@@ -28,6 +28,8 @@
  */
 
 export { connect, Ham } from "./lib/client/ham.ts";
+export { Subscription } from "./lib/client/subscription.ts";
+export type { SubscribeOptions, SubscriptionEnd } from "./lib/client/subscription.ts";
 export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
   ActionOptions,
@@ -41,6 +43,7 @@ export type {
   RequestArgs,
   Requester,
   RequestOptions,
+  SubscriptionHandle,
 } from "./lib/client/client.ts";
 export { stateSet } from "./lib/core/requests.ts";
 export type {
@@ -99,6 +102,7 @@ export type {
   Requests,
   Results,
   StateResult,
+  SubscribeResult,
   VerboseCommand,
   WaitFor,
   WaitResult,

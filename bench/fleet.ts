@@ -24,3 +24,35 @@ export async function attachSleepers(ham: Ham, names: string[], batch = 50): Pro
   }
   return pids;
 }
+
+/**
+ * Starts a sleeper for each of `names` (from the bench, carrying `HAM_STATE_DIR` so the
+ * cleanup finds them) and attaches it by pid, `batch` requests in flight at a time;
+ * resolves with their pids, in order. The entities of the memory, idle and takeover
+ * measurements: the HAM watches them by pidfd and holds no pipe of theirs.
+ */
+export async function attachSleepersByPid(
+  ham: Ham,
+  names: string[],
+  batch = 50,
+): Promise<number[]> {
+  const stateDir = ham.client.socketPath.slice(0, ham.client.socketPath.lastIndexOf("/"));
+  const pids: number[] = [];
+  for (let i = 0; i < names.length; i += batch) {
+    const group = names.slice(i, i + batch).map((name) => {
+      const child = new Deno.Command(SLEEPER[0], {
+        args: SLEEPER.slice(1),
+        env: { HAM_STATE_DIR: stateDir },
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      child.status.catch(() => {});
+      child.unref();
+      return { name, pid: child.pid };
+    });
+    await Promise.all(group.map(({ name, pid }) => ham.attach(name, { pid })));
+    pids.push(...group.map((g) => g.pid));
+  }
+  return pids;
+}

@@ -26,17 +26,18 @@ import { measureFleetStart } from "./fleet_start.ts";
 import { type HeartbeatLoad, measureHeartbeatCost } from "./heartbeat_cost.ts";
 import { measureHeartbeatLateness } from "./heartbeat_lateness.ts";
 import { measureIdleCpu } from "./idle_cpu.ts";
-import { measureDenoRss, measureMemory } from "./memory.ts";
+import { measureDaemonPss, measureDenoRss, measureMemory } from "./memory.ts";
 import { measureRequests } from "./request_latency.ts";
 import { measureRestart } from "./restart_latency.ts";
 import { measureSpawnFloor } from "./spawn_floor.ts";
 import { buildStampHelper } from "./stamp_helper.ts";
-import type { Figure } from "./stats.ts";
+import { type Figure, loadAverage, withFloor } from "./stats.ts";
 import { renderTable } from "./table.ts";
 import { measureJournalThroughput } from "./journal_throughput.ts";
 import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
 import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
+import { measureClusterFailover } from "./cluster_failover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
   --quick  few samples and short windows (a smoke test; the figures mean little)
@@ -70,6 +71,8 @@ export interface BenchPlan {
   /** Concurrent clients of the journal throughput runs, and each run's seconds. */
   journalClients: number[];
   journalSeconds: number;
+  /** Cross-node failovers measured (etcd, three HAMs). */
+  clusterFailovers: number;
   /** Entities of the snapshot measurement, and its rounds. */
   snapshotEntities: number;
   snapshotRounds: number;
@@ -88,7 +91,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       cliRuns: 3,
       memoryAt: [1, 100],
       idleSeconds: 1,
-      fleetSize: 100,
+      fleetSize: 10,
       fleetRuns: 1,
       events: 50,
       lateness: 5,
@@ -104,6 +107,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       snapshotEntities: 1000,
       snapshotRounds: 1,
       quickHostile: [5, 2, 1000, 3],
+      clusterFailovers: 1,
     };
   }
   return {
@@ -111,7 +115,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     restarts: 100,
     spawns: 100,
     requests: 1000,
-    cliRuns: 30,
+    cliRuns: 20,
     memoryAt: [1, 100, 1000],
     idleSeconds: opts.long ? 30 : 10,
     fleetSize: 100,
@@ -124,11 +128,12 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     ],
     heartbeatSeconds: 10,
     heartbeatSettleMs: 60_000,
-    takeovers: opts.long ? [[10, 5], [1000, 3], [10_000, 1]] : [[10, 5], [1000, 3]],
+    takeovers: opts.long ? [[10, 5], [1000, 10], [10_000, 3]] : [[10, 5], [1000, 10]],
     journalClients: [1, 10, 100],
     journalSeconds: 2,
     snapshotEntities: 10_000,
     snapshotRounds: 3,
+    clusterFailovers: 10,
   };
 }
 
@@ -143,6 +148,16 @@ export interface BenchResult {
   figures: Figure[];
 }
 
+/** Runs a measurement and stamps its figures with the load average before and after it. */
+async function step(into: Figure[], run: () => Promise<Figure | Figure[]>): Promise<Figure[]> {
+  const before = loadAverage();
+  const got = await run();
+  const after = loadAverage();
+  const out = (Array.isArray(got) ? got : [got]).map((f) => ({ ...f, load: { before, after } }));
+  into.push(...out);
+  return out;
+}
+
 /** Runs every measurement of `p`; `workDir` holds the stamping worker and its stamps. */
 export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResult> {
   const figures: Figure[] = [];
@@ -154,16 +169,27 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   {
     await using h = await BenchHam.start();
     progress(`death → condition (${p.deaths} samples)`);
-    figures.push(...await measureDeath(h, { worker, samples: p.deaths }));
+    await step(figures, () => measureDeath(h, { worker, samples: p.deaths }));
     progress(`restart after SIGKILL (${p.restarts} samples)`);
-    figures.push(await measureRestart(h, { worker, stampDir, samples: p.restarts }));
+    const restart: Figure[] = [];
+    await step(restart, () => measureRestart(h, { worker, stampDir, samples: p.restarts }));
     progress(`spawn floor (${p.spawns} samples)`);
     const env = { HAM_STATE_DIR: h.stateDir };
-    figures.push(await measureSpawnFloor({ worker, stampDir, samples: p.spawns, env }));
+    const [floor] = await step(
+      figures,
+      () => measureSpawnFloor({ worker, stampDir, samples: p.spawns, env }),
+    );
+    figures.push(
+      withFloor(restart[0], floor, {
+        median: 1.25,
+        p95: 2,
+        text: "median ≤ 1.25×, p95 ≤ 2× spawn floor",
+      }),
+    );
     progress(`library requests (${p.requests} of each)`);
-    figures.push(...await measureRequests(h.ham, "restarter", p.requests));
-    progress(`status from a shell (${p.cliRuns} runs each)`);
-    figures.push(...await measureCli(h.stateDir, "restarter", p.cliRuns, workDir));
+    await step(figures, () => measureRequests(h.ham, "restarter", p.requests));
+    progress(`hamctl ping and status from a shell (${p.cliRuns} runs each)`);
+    await step(figures, () => measureCli(h.stateDir, "restarter", p.cliRuns, workDir));
   }
   progress("memory of an idle Deno");
   const denoRss = await measureDenoRss(workDir);
@@ -173,11 +199,14 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     let have = 0;
     for (const count of p.memoryAt) {
       progress(`memory with ${count} entit${count === 1 ? "y" : "ies"}`);
-      figures.push(await measureMemory(h, have, count));
+      await step(figures, () => measureMemory(h, have, count));
       have = count;
       if (count === 100) {
-        progress(`idle CPU with 100 entities over ${p.idleSeconds} s`);
-        cpu.push(...await measureIdleCpu(h, count, p.idleSeconds));
+        progress(`PSS of HAM + Guardian with 100 entities`);
+        await step(figures, () => measureDaemonPss(h, count));
+        progress(`idle CPU with 100 entities over ${p.idleSeconds} s, from 3 s after loading`);
+        // measureMemory settled 1 s after loading: the window starts 2 s later.
+        await step(cpu, () => measureIdleCpu(h, count, p.idleSeconds, 2000));
       }
     }
     figures.push(denoRss, ...cpu);
@@ -185,14 +214,14 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   {
     await using h = await BenchHam.start();
     progress(`${p.fleetSize} processes running (${p.fleetRuns} runs)`);
-    figures.push(await measureFleetStart(h, p.fleetSize, p.fleetRuns));
+    await step(figures, () => measureFleetStart(h, p.fleetSize, p.fleetRuns));
   }
   {
     await using h = await BenchHam.start();
     progress(`event delivery (${p.events} samples)`);
-    figures.push(await measureEventLatency(h, p.events));
+    await step(figures, () => measureEventLatency(h, p.events));
     progress(`missed-high lateness (${p.lateness} samples)`);
-    figures.push(await measureHeartbeatLateness(h, p.lateness));
+    await step(figures, () => measureHeartbeatLateness(h, p.lateness));
   }
   for (
     const [load, id] of [
@@ -202,15 +231,16 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   ) {
     await using h = await BenchHam.start();
     progress(`${load.entities} entities beating at ${load.hz} Hz (${p.heartbeatSeconds} s)`);
-    figures.push(
-      await measureHeartbeatCost(h, id, load, p.heartbeatSeconds, p.heartbeatSettleMs),
+    await step(
+      figures,
+      () => measureHeartbeatCost(h, id, load, p.heartbeatSeconds, p.heartbeatSettleMs),
     );
   }
   progress(`snapshot at ${p.snapshotEntities} entities`);
-  figures.push(...await measureSnapshot(p.snapshotEntities, p.snapshotRounds));
+  await step(figures, () => measureSnapshot(p.snapshotEntities, p.snapshotRounds));
   for (const clients of p.journalClients) {
     progress(`journal throughput with ${clients} client(s)`);
-    figures.push(await measureJournalThroughput(clients, p.journalSeconds));
+    await step(figures, () => measureJournalThroughput(clients, p.journalSeconds));
   }
   {
     await using h = await BenchHam.start();
@@ -222,8 +252,10 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   }
   for (const [entities, rounds] of p.takeovers) {
     progress(`takeover with ${entities} entities (${rounds} rounds)`);
-    figures.push(...await measureTakeover(entities, rounds));
+    await step(figures, () => measureTakeover(entities, rounds));
   }
+  progress(`cluster failover (${p.clusterFailovers} rounds)`);
+  figures.push(...await measureClusterFailover(p.clusterFailovers));
   return { worker: helper.kind, figures };
 }
 

@@ -7,8 +7,9 @@
  */
 
 import { type BenchHam, BIN } from "./bench_ham.ts";
-import { attachSleepers } from "./fleet.ts";
+import { attachSleepersByPid } from "./fleet.ts";
 import { rssBytes } from "./proc_stats.ts";
+import { readFileBytes } from "../lib/os/proc_fs.ts";
 import { sleep } from "./sleep.ts";
 import { type Figure, figure, type Target } from "./stats.ts";
 
@@ -29,7 +30,7 @@ export async function measureMemory(
   settleMs = 1000,
 ): Promise<Figure> {
   const names = Array.from({ length: count - have }, (_, i) => `mem-${have + i}`);
-  await attachSleepers(h.ham, names);
+  await attachSleepersByPid(h.ham, names);
   await sleep(settleMs);
   const mib = rssBytes(h.pid) / (1024 * 1024);
   return figure({
@@ -67,4 +68,40 @@ export async function measureDenoRss(workDir: string, settleMs = 1000): Promise<
     await child.stdout.cancel().catch(() => {});
     await child.status;
   }
+}
+
+/** `Pss` and `Pss_Anon` of `/proc/PID/smaps_rollup`, in MiB. */
+function pss(pid: number): { pss: number; anon: number } {
+  const text = new TextDecoder().decode(readFileBytes(`/proc/${pid}/smaps_rollup`) ?? undefined);
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(text)?.[1]);
+  return { pss: kib("Pss") / 1024, anon: kib("Pss_Anon") / 1024 };
+}
+
+/**
+ * The proportional memory of the HAM and its Guardian together (`Pss`, and the private
+ * part of it, `Pss_Anon`), with the HAM's current `entities` entities.
+ */
+export async function measureDaemonPss(h: BenchHam, entities: number): Promise<Figure[]> {
+  const guardian = (await h.ham.status() as { guardianPid: number | null }).guardianPid;
+  const pids = guardian ? [h.pid, guardian] : [h.pid];
+  const each = pids.map(pss);
+  const sum = (k: "pss" | "anon") => each.reduce((a, m) => a + m[k], 0);
+  const split = (k: "pss" | "anon") =>
+    `HAM ${each[0][k].toFixed(1)} + Guardian ${(each[1]?.[k] ?? 0).toFixed(1)} MiB`;
+  return [
+    figure({
+      id: `memory.pss_${entities}`,
+      label: `HAM + Guardian PSS with ${entities} entities`,
+      unit: "MiB",
+      target: { median: 47, text: "≤ PM2's 47 MiB", others: "PM2 48, s6 14, runit 11 MiB" },
+      note: split("pss"),
+    }, [sum("pss")]),
+    figure({
+      id: `memory.pss_anon_${entities}`,
+      label: `HAM + Guardian Pss_Anon with ${entities} entities`,
+      unit: "MiB",
+      target: { median: 30, text: "≤ 30 MiB" },
+      note: split("anon"),
+    }, [sum("anon")]),
+  ];
 }

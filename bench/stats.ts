@@ -31,6 +31,15 @@ export interface Figure {
   median: number;
   /** 95th percentile of the samples (nearest rank). */
   p95: number;
+  /** Largest sample. */
+  max: number;
+  /**
+   * The floor measured in the same run and this figure's median (and p95) as multiples of
+   * its median, when the figure is compared to one (`withFloor`).
+   */
+  floor?: { id: string; median: number; ratio: number; p95Ratio: number };
+  /** The load average (1 min) before and after the measurement. */
+  load?: { before: number; after: number };
   /** The target, or null when the issue sets none. */
   target: Target | null;
   /** True/false when there is a target, null when there is none. */
@@ -48,7 +57,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 /** Summarizes samples into a figure; `met` is decided from the target's limits. */
 export function figure(
-  fields: Omit<Figure, "n" | "median" | "p95" | "met">,
+  fields: Omit<Figure, "n" | "median" | "p95" | "max" | "met">,
   samples: readonly number[],
 ): Figure {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -58,5 +67,37 @@ export function figure(
   const met = t === null
     ? null
     : (t.median === undefined || median <= t.median) && (t.p95 === undefined || p95 <= t.p95);
-  return { ...fields, n: sorted.length, median, p95, met };
+  return { ...fields, n: sorted.length, median, p95, max: sorted.at(-1) ?? Number.NaN, met };
+}
+
+/** A ratio target: the figure's median (and p95) at most these multiples of its floor's. */
+export interface RatioTarget {
+  median?: number;
+  p95?: number;
+  text: string;
+}
+
+/**
+ * Relates `f` to a floor measured in the same run: records both ratios and, with a ratio
+ * target, decides `met` from it (replacing any absolute target).
+ */
+export function withFloor(f: Figure, floor: Figure, target?: RatioTarget): Figure {
+  const ratio = f.median / floor.median;
+  const p95Ratio = f.p95 / floor.median;
+  const out: Figure = { ...f, floor: { id: floor.id, median: floor.median, ratio, p95Ratio } };
+  if (target) {
+    out.target = { text: target.text, others: f.target?.others };
+    out.met = (target.median === undefined || ratio <= target.median) &&
+      (target.p95 === undefined || p95Ratio <= target.p95);
+  }
+  return out;
+}
+
+/** The 1-minute load average of the machine. */
+export function loadAverage(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return Number.NaN;
+  }
 }

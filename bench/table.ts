@@ -28,20 +28,40 @@ export function renderTable(figures: readonly Figure[]): string {
       label += ` [${notes.length}]`;
     }
     const single = f.n === 1;
+    const floor = f.floor
+      ? `${f.floor.ratio.toFixed(2)}× (p95 ${f.floor.p95Ratio.toFixed(2)}×) of ${
+        formatValue(f.floor.median)
+      }`
+      : "";
+    const load = f.load ? `${f.load.before.toFixed(1)}→${f.load.after.toFixed(1)}` : "";
     return [
       label,
       String(f.n),
       formatValue(f.median),
       single ? "" : formatValue(f.p95),
+      single ? "" : formatValue(f.max),
       f.unit,
+      floor,
       f.target?.text ?? "",
       verdict(f),
+      load,
     ];
   });
-  const head = ["Measurement", "N", "median", "p95", "unit", "target", ""];
+  const head = [
+    "Measurement",
+    "N",
+    "median",
+    "p95",
+    "max",
+    "unit",
+    "vs floor (same run)",
+    "target",
+    "",
+    "load",
+  ];
   const all = [head, ...rows];
   const widths = head.map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  const numeric = new Set([1, 2, 3]);
+  const numeric = new Set([1, 2, 3, 4]);
   const line = (r: string[]) =>
     r.map((cell, c) => numeric.has(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))
       .join("  ").trimEnd();

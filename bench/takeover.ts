@@ -10,7 +10,8 @@ import { HamClient } from "../lib/client/client.ts";
 import type { HamView } from "../lib/core/status_view.ts";
 import { connect } from "../lib/client/ham.ts";
 import { HamProcess } from "../tests/support/ham_process.ts";
-import { attachSleepers } from "./fleet.ts";
+import { attachSleepersByPid } from "./fleet.ts";
+import { threadCpuNs } from "./proc_stats.ts";
 import { type Figure, figure } from "./stats.ts";
 
 async function answerWithState(stateDir: string, oldPid: number): Promise<number> {
@@ -30,13 +31,37 @@ async function answerWithState(stateDir: string, oldPid: number): Promise<number
   }
 }
 
+/** The issue's targets: SIGKILL → answer with full state, p95, by entity count. */
+const TARGET_P95_MS: Record<number, number> = { 1000: 50, 10_000: 250 };
+
+/** CPU time of `pid`'s threads since `before` (threads started since count from 0), in ms. */
+function cpuSinceMs(pid: number, before: Map<string, bigint>): number {
+  let ns = 0n;
+  try {
+    for (const [tid, now] of threadCpuNs(pid)) ns += now - (before.get(tid) ?? 0n);
+  } catch { /* it exited: not after a takeover */ }
+  return Number(ns) / 1e6;
+}
+
+/** Waits until no record is being written: two status reads at the same seq, 50 ms apart. */
+async function settle(stateDir: string): Promise<void> {
+  let last = -1;
+  for (;;) {
+    await using c = await connect({ stateDir });
+    const seq = (await c.events({ since: 0, limit: 1 })).next;
+    if (seq === last) return;
+    last = seq;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Measures `rounds` takeovers with `entities` monitored sleepers. */
 export async function measureTakeover(entities: number, rounds: number): Promise<Figure[]> {
   await using h = await HamProcess.start();
   const ham = await connect({ stateDir: h.stateDir });
   try {
     const names = Array.from({ length: entities }, (_, i) => `s${i}`);
-    await attachSleepers(ham, names);
+    await attachSleepersByPid(ham, names);
     await (await ham.entityHandle("s0")).condition("death", "death", { flags: ["rearm"] })
       .then((c) => c.restart("restart", { flags: ["rearm"] }));
   } finally {
@@ -44,15 +69,26 @@ export async function measureTakeover(entities: number, rounds: number): Promise
   }
   const answer: number[] = [];
   const handled: number[] = [];
+  const cpu: number[] = [];
+  const status: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    await h.waitGuardian();
+    const guardian = await h.waitGuardian();
     const old = await h.hamPid();
+    // The Guardian has mirrored every record once its live copy is at the journal's seq.
+    await settle(h.stateDir);
+    const cpu0 = threadCpuNs(guardian);
     const t0 = performance.now();
     Deno.kill(old, "SIGKILL");
     const seen = await answerWithState(h.stateDir, old);
     const t1 = performance.now();
+    cpu.push(cpuSinceMs(guardian, cpu0));
     if (seen < entities) throw new Error(`takeover answered with ${seen} of ${entities} entities`);
     await using lib = await connect({ stateDir: h.stateDir });
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      await lib.client.request("status", { path: null });
+      status.push(performance.now() - t);
+    }
     const s0 = await lib.status("s0") as { pid: number };
     const since = (await lib.events({ since: 0, limit: 1 })).next;
     const all = await lib.events({ since, limit: 100_000 });
@@ -63,13 +99,27 @@ export async function measureTakeover(entities: number, rounds: number): Promise
     answer.push(t1 - t0);
   }
   const label = `${entities} entities`;
+  const limit = TARGET_P95_MS[entities];
   return [
     figure({
       id: `takeover-answer-${entities}`,
       label: `takeover: SIGKILL → socket answers with full state, ${label}`,
       unit: "ms",
-      target: null,
+      target: limit === undefined ? null : { p95: limit, text: `p95 ≤ ${limit} ms` },
     }, answer),
+    figure({
+      id: `status-full-${entities}`,
+      label: `full status request (library round trip), ${label}`,
+      unit: "ms",
+      target: entities === 10_000 ? { median: 20, text: "≤ 20 ms" } : null,
+    }, status),
+    figure({
+      id: `takeover-cpu-${entities}`,
+      label: `takeover: CPU of the Guardian taking over (kill → answer), ${label}`,
+      unit: "ms",
+      target: null,
+      note: "every thread's scheduler time; its log line splits it into state and resume",
+    }, cpu),
     figure({
       id: `takeover-handled-${entities}`,
       label: `takeover: SIGKILL → first death after it handled, ${label}`,

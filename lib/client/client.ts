@@ -17,6 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import type { Dialer } from "./node_dialer.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -112,13 +113,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
-export type Dialer = () => Promise<Deno.Conn>;
-
 async function dial(path: string): Promise<Deno.Conn> {
   try {
     return await Deno.connect({ transport: "unix", path });
   } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+      throw new HamError(
+        "EPERM",
+        `Cannot connect to the HAM at "${path}": permission denied (${
+          err instanceof Deno.errors.NotCapable ? "Deno permission" : "socket or directory mode"
+        }: ${err.message})`,
+        { cause: err },
+      );
+    }
     const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
       ? "not running"
       : err instanceof Error

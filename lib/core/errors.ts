@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   ENOSPC: "the state directory is full: the change was not recorded",
   EIO: "the journal or a state file could not be read or written",
   ESRCH: "no such process",
-  EPERM: "operation not permitted on this item",
+  EPERM: "not permitted: the caller's role, a protected pid, or an unsafe state directory or item",
   EBUSY: "the state directory is in use by another HAM",
   EPROTO: "malformed request or protocol version mismatch",
   EMSGSIZE: "request line too long",

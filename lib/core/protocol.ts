@@ -183,6 +183,8 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
+  /** The effective access policy, and the caller's role in it. */
+  policy: Record<never, never>;
   /** The metrics, in the Prometheus text format. */
   metrics: Record<never, never>;
   /** Kept events from `since`; with `channel`, only that channel's notifications. */
@@ -294,6 +296,7 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
+  | { id: number; op: "policy" }
   | { id: number; op: "metrics" }
   | {
     id: number;
@@ -445,12 +448,28 @@ export interface Results {
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The effective policy, and the caller's role. */
+  policy: PolicyResult;
   /** The Prometheus text exposition. */
   metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
   /** The subscription's id (carried by its pushes) and the sequence number it starts at. */
   subscribe: SubscribeResult;
+}
+
+/** What `policy` answers: the effective access policy (`lib/core/policy.ts`). */
+export interface PolicyResult {
+  /** The caller's role, or null when it has none. */
+  role: "read" | "report" | "admin" | null;
+  /** The policy as `hamctl policy` prints it. */
+  text: string;
+  /** The uids that are always admin (root and the HAM's own). */
+  adminUids: number[];
+  /** The grants of the policy file, as written. */
+  grants: Array<{ role: "read" | "report" | "admin"; source: string }>;
+  /** The policy file, or null when there is none. */
+  file: string | null;
 }
 
 /** The error part of a failed response. */

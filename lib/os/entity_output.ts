@@ -13,8 +13,10 @@
  * @module
  */
 
-import { cString, ERRNO, errno, libc, libcAvailable } from "./libc.ts";
+import { cString, ERRNO, errno, libc, libcAvailable, OPEN } from "./libc.ts";
+import { PidfdPoller } from "./pidfd_poller.ts";
 import { RotatingLog, type RotatingLogOptions } from "./rotating_log.ts";
+import { ensureDirNoFollowSync } from "./safe_open.ts";
 
 /** The two FIFOs a process writes into. */
 export interface OutputPipes {
@@ -40,16 +42,36 @@ const STREAMS = ["stdout", "stderr"] as const;
 type Stream = (typeof STREAMS)[number];
 
 interface Reader {
-  files: Deno.FsFile[];
+  pipes: Pipe[];
   log: RotatingLog;
   failing: boolean;
 }
+
+/** One FIFO being read: its non-blocking fd in the shared poll, and a partial line. */
+interface Pipe {
+  readonly pid: number;
+  readonly fd: number;
+  entity: string;
+  reader: Reader;
+  stream: Stream;
+  pending: Uint8Array;
+}
+
+/** Read-write (never blocks for a writer, never sees end-of-file), and non-blocking. */
+const FIFO_FLAGS = OPEN.O_RDWR | OPEN.O_NONBLOCK | OPEN.O_CLOEXEC;
 
 /** The output collector of a HAM. */
 export class EntityOutput {
   #opts: EntityOutputOptions;
   #readers = new Map<string, Reader>();
   #enc = new TextEncoder();
+  /**
+   * Every FIFO in one `poll()` (reads of a FIFO opened as a Deno file would each hold one
+   * of Deno's blocking threads for good: a few dozen entities would exhaust them and stall
+   * every file operation of the HAM).
+   */
+  #poller: PidfdPoller<Pipe> | null = null;
+  #buf = new Uint8Array(64 * 1024);
 
   /** A collector over `<stateDir>/logs` and `<stateDir>/pipes`. */
   constructor(opts: EntityOutputOptions) {
@@ -86,23 +108,32 @@ export class EntityOutput {
     if (this.#readers.has(entity)) return pipes;
     if (!libcAvailable()) return null;
     try {
-      Deno.mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
-      Deno.mkdirSync(this.pipeDir, { recursive: true, mode: 0o700 });
-      const files = STREAMS.map((s) => {
+      ensureDirNoFollowSync(this.logDir);
+      ensureDirNoFollowSync(this.pipeDir);
+      const lib = libc();
+      const fds = STREAMS.map((s) => {
         const path = pipes[s];
-        if (libc().mkfifo(cString(path), 0o600) !== 0 && errno() !== ERRNO.EEXIST) {
+        if (lib.mkfifo(cString(path), 0o600) !== 0 && errno() !== ERRNO.EEXIST) {
           throw new Error(`Cannot make the FIFO "${path}" (errno ${errno()})`);
         }
-        // Read-write: never blocks for a writer, and never sees end-of-file between processes.
-        return Deno.openSync(path, { read: true, write: true });
+        const fd = lib.open(cString(path), FIFO_FLAGS);
+        if (fd < 0) throw new Error(`Cannot open the FIFO "${path}" (errno ${errno()})`);
+        return fd;
       });
       const reader: Reader = {
-        files,
+        pipes: [],
         log: new RotatingLog(this.logPath(entity), this.#opts),
         failing: false,
       };
       this.#readers.set(entity, reader);
-      STREAMS.forEach((s, i) => void this.#pump(entity, reader, s, files[i]));
+      this.#poller ??= new PidfdPoller<Pipe>(lib, (pipe) => this.#drain(pipe), {
+        persistent: true,
+      });
+      STREAMS.forEach((stream, i) => {
+        const pipe = { pid: 0, fd: fds[i], entity, reader, stream, pending: new Uint8Array(0) };
+        reader.pipes.push(pipe);
+        this.#poller!.add(pipe);
+      });
       return pipes;
     } catch (err) {
       this.#opts.onError?.(entity, err as Error);
@@ -110,29 +141,26 @@ export class EntityOutput {
     }
   }
 
-  async #pump(entity: string, reader: Reader, stream: Stream, file: Deno.FsFile): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    let pending: Uint8Array = new Uint8Array(0);
+  /** Reads what a readable FIFO holds, until it would block, and logs its whole lines. */
+  #drain(pipe: Pipe): void {
+    const lib = libc();
     for (;;) {
-      let n: number | null;
-      try {
-        n = await file.read(buf);
-      } catch {
-        return; // Closed.
-      }
-      if (n === null || this.#readers.get(entity) !== reader) return;
-      const chunk = pending.length === 0 ? buf.slice(0, n) : concat(pending, buf.subarray(0, n));
+      const n = lib.read(pipe.fd, this.#buf);
+      if (n <= 0 || this.#readers.get(pipe.entity) !== pipe.reader) return;
+      const chunk = pipe.pending.length === 0
+        ? this.#buf.slice(0, n)
+        : concat(pipe.pending, this.#buf.subarray(0, n));
       let start = 0;
       for (let i = 0; i < chunk.length; i++) {
         if (chunk[i] === 10) {
-          this.#line(entity, reader, stream, chunk.subarray(start, i));
+          this.#line(pipe.entity, pipe.reader, pipe.stream, chunk.subarray(start, i));
           start = i + 1;
         } else if (i + 1 - start >= this.#opts.maxLineBytes) {
-          this.#line(entity, reader, stream, chunk.subarray(start, i + 1));
+          this.#line(pipe.entity, pipe.reader, pipe.stream, chunk.subarray(start, i + 1));
           start = i + 1;
         }
       }
-      pending = chunk.slice(start);
+      pipe.pending = chunk.slice(start);
     }
   }
 
@@ -162,11 +190,7 @@ export class EntityOutput {
     const r = this.#readers.get(entity);
     if (!r) return;
     this.#readers.delete(entity);
-    for (const f of r.files) {
-      try {
-        f.close();
-      } catch { /* closed */ }
-    }
+    for (const pipe of r.pipes) this.#poller?.delete(pipe); // Closes its fd.
     r.log.close();
   }
 
@@ -195,6 +219,8 @@ export class EntityOutput {
   /** Stops reading everything; the FIFOs stay for the next HAM. */
   close(): void {
     for (const entity of [...this.#readers.keys()]) this.#close(entity);
+    void this.#poller?.close();
+    this.#poller = null;
   }
 }
 

@@ -26,11 +26,23 @@ export type Arch = "x86_64" | "aarch64";
 export const ARCH_CONSTANTS = {
   x86_64: {
     sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 217 },
-    open: { O_RDONLY: 0, O_DIRECTORY: 0o200000, O_CLOEXEC: 0o2000000 },
+    open: {
+      O_RDONLY: 0,
+      O_RDWR: 2,
+      O_NONBLOCK: 0o4000,
+      O_DIRECTORY: 0o200000,
+      O_CLOEXEC: 0o2000000,
+    },
   },
   aarch64: {
     sys: { pidfd_send_signal: 424, pidfd_open: 434, getdents64: 61 },
-    open: { O_RDONLY: 0, O_DIRECTORY: 0o40000, O_CLOEXEC: 0o2000000 },
+    open: {
+      O_RDONLY: 0,
+      O_RDWR: 2,
+      O_NONBLOCK: 0o4000,
+      O_DIRECTORY: 0o40000,
+      O_CLOEXEC: 0o2000000,
+    },
   },
 } as const;
 
@@ -61,6 +73,19 @@ export const WAIT = {
 
 /** `RLIMIT_NOFILE`, the resource of the descriptor limit (the same on x86-64 and arm64). */
 export const RLIMIT_NOFILE = 7;
+/** `fcntl()` commands and flags ham uses (the same on x86-64 and arm64). */
+export const FCNTL = {
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+} as const;
+
+/** `getsockopt()` levels and options: the peer credentials of a Unix socket (the same on x86-64 and arm64). */
+export const SOCKOPT = {
+  SOL_SOCKET: 1,
+  SO_PEERCRED: 17,
+  SO_PEERGROUPS: 59,
+} as const;
 
 /** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
@@ -74,7 +99,9 @@ export const ERRNO = {
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
+  ERANGE: 34,
   ENOSYS: 38,
+  ELOOP: 40,
 } as const;
 
 const SYMBOLS = {
@@ -93,6 +120,8 @@ const SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
@@ -129,6 +158,16 @@ export interface Libc {
   getrlimit(resource: number, rlim: Uint8Array): number;
   /** `setrlimit(resource, rlim)`. */
   setrlimit(resource: number, rlim: Uint8Array): number;
+  /** `getsockopt(fd, level, name, value, &length)`: the length is in and out. */
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
+  /** `fcntl(fd, cmd, arg)` with an integer argument. */
+  fcntl(fd: number, cmd: number, arg: number): number;
   /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
   mkfifo(path: Uint8Array, mode: number): number;
   /** `socket(domain, type, protocol)`. */
@@ -164,6 +203,9 @@ function load(): Libc | null {
       kill: (pid, sig) => s.kill(pid, sig),
       getrlimit: (resource, rlim) => s.getrlimit(resource, rlim),
       setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
+      getsockopt: (fd, level, name, value, length) =>
+        s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
+      fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),
       mkfifo: (path, mode) => s.mkfifo(path, mode),
       socket: (domain, type, protocol) => s.socket(domain, type, protocol),
       sendto: (fd, buf, flags, addr) =>

@@ -44,10 +44,18 @@ export class PidfdPoller<T extends PidfdItem> {
   /** The pidfds removed while a poll call may still be reading them. */
   #deferred: number[] = [];
 
-  /** `onExit` is called, synchronously and once, with each item whose process ended. */
-  constructor(lib: Libc, onExit: (item: T) => void) {
+  #persistent: boolean;
+
+  /**
+   * `onExit` is called, synchronously and once, with each item whose process ended. With
+   * `persistent`, the poller watches any readable fds (FIFOs opened non-blocking): an item
+   * stays polled, and `onExit` is called each time its fd is readable (it must read the fd
+   * until it would block).
+   */
+  constructor(lib: Libc, onExit: (item: T) => void, opts: { persistent?: boolean } = {}) {
     this.#lib = lib;
     this.#onExit = onExit;
+    this.#persistent = opts.persistent ?? false;
   }
 
   /**
@@ -163,7 +171,7 @@ export class PidfdPoller<T extends PidfdItem> {
       const item = this.#polled[i];
       if (!this.#items.has(item)) continue;
       this.#onExit(item);
-      this.delete(item);
+      if (!this.#persistent) this.delete(item);
     }
   }
 }

@@ -19,11 +19,14 @@ const EXPECTED = [
   "restart.floor",
   "request.ping",
   "request.status",
+  "cli.hamctl_ping",
   "cli.hamctl_status",
   "cli.cat_status_file",
   "cli.deno_floor",
   "memory.rss_1",
   "memory.rss_100",
+  "memory.pss_100",
+  "memory.pss_anon_100",
   "memory.deno_floor",
   "idle_cpu.ticks",
   "idle_cpu.sched",
@@ -43,6 +46,8 @@ const EXPECTED = [
   "journal-throughput-10",
   "takeover-answer-10",
   "takeover-handled-10",
+  "takeover-cpu-10",
+  "status-full-10",
 ];
 
 interface Figure {

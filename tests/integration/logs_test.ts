@@ -176,3 +176,28 @@ Deno.test("ham --log-format json writes one JSON object per line", opts, async (
     assertEquals(death.level, "notice");
   });
 });
+
+Deno.test("the output of 40 spawned entities is collected, and the HAM keeps answering", {
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  // Each FIFO read once held one of Deno's blocking threads for good: past ~16 entities
+  // every file operation of the HAM (its journal's fsync) stalled.
+  await using h = await HamProcess.start({ guardian: false });
+  for (let i = 0; i < 40; i++) {
+    const r = await h.ctl(
+      "attach",
+      `talker${i}`,
+      "--",
+      "/bin/sh",
+      "-c",
+      `echo hello ${i}; exec sleep 1000`,
+    );
+    assertEquals(r.code, 0, r.stderr);
+  }
+  await until(async () => {
+    const text = await Deno.readTextFile(`${h.stateDir}/logs/talker39.log`).catch(() => "");
+    return text.includes("stdout hello 39") ? true : null;
+  }, "talker39's line in its log");
+  assertEquals((await h.ctl("ping")).code, 0);
+});

@@ -14,7 +14,7 @@ async function server(limits: Partial<ServerLimits>) {
   const dir = await Deno.makeTempDir();
   const logs: string[] = [];
   const conns: Connection[] = [];
-  const srv = ControlServer.listen(
+  const srv = await ControlServer.listen(
     `${dir}/ham.sock`,
     (req, conn) => {
       conns.push(conn);
@@ -31,6 +31,7 @@ async function server(limits: Partial<ServerLimits>) {
       return Promise.resolve({ pong: true });
     },
     () => ({ hamPid: Deno.pid, guardianPid: null }),
+    null,
     { limits, log: (level, msg) => logs.push(`${level}: ${msg}`) },
   );
   return {

@@ -10,7 +10,7 @@ Deno.test("waitFor() releases every wait of a connection at once when it closes"
   const dir = await Deno.makeTempDir();
   const hub = new EventHub();
   const store = { state: createState() };
-  const srv = ControlServer.listen(
+  const srv = await ControlServer.listen(
     `${dir}/ham.sock`,
     (req, conn) => {
       if (req.op !== "wait") return Promise.resolve({ pong: true as const });
