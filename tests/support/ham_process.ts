@@ -381,10 +381,14 @@ export class HamProcess implements AsyncDisposable {
     for (let round = 0; round < 5; round++) {
       const pids = await processesOf(this.stateDir);
       if (pids.length === 0) break;
-      for (const pid of pids) {
-        if (round === 0 && !owned(pid) && alive(pid)) {
+      // Ownership is judged before anything is killed: killing a monitored `sh -c` first
+      // would re-parent its child and make it look like an orphan.
+      if (round === 0) {
+        for (const pid of pids.filter((p) => !owned(p) && alive(p))) {
           leaks.push(`pid ${pid} (${readCmdline(pid)?.join(" ") ?? "?"})`);
         }
+      }
+      for (const pid of pids) {
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* gone */ }
