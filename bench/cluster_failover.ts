@@ -112,7 +112,7 @@ export async function measureClusterFailover(rounds: number): Promise<Figure[]> 
   }
   return [
     figure({
-      id: "cluster-failover-ms",
+      id: "cluster.failover",
       label:
         "cluster failover: SIGKILL of the holder's HAM, Guardian and worker → running on another node (TTL 2 s)",
       unit: "ms",
@@ -123,7 +123,7 @@ export async function measureClusterFailover(rounds: number): Promise<Figure[]> 
       },
     }, times),
     figure({
-      id: "cluster-overlap",
+      id: "cluster.overlaps",
       label: "cluster failover: copies running at once beyond one, per round",
       unit: "",
       target: { median: 0, p95: 0, text: "0" },

@@ -39,7 +39,7 @@ export interface ConnectOptions {
    * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
    * the `node:` compatibility layer, ~15 ms of a short-lived process)
    */
-  startTimer?: StartTimer;
+  startTimer?: (ms: number, onExpire: () => void) => () => void;
 }
 
 /** Calls `onExpire` after `ms` unless the returned function is called first. */
@@ -60,12 +60,12 @@ export interface RequestOptions {
  * The arguments of a request after its operation: its fields (see {@linkcode Requests}),
  * which may be left out when none is required, and options.
  */
-export type RequestArgs<O extends Op> = Record<never, never> extends Requests[O]
+export type RequestArgs<O extends keyof Requests> = Record<never, never> extends Requests[O]
   ? [fields?: Requests[O], opts?: RequestOptions]
   : [fields: Requests[O], opts?: RequestOptions];
 
 /** Sends one request of the contract and resolves with its result. */
-export type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
+type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
 
 /** Options of {@linkcode HamClient.reconnect}. */
 export interface ReconnectOptions {
@@ -76,7 +76,7 @@ export interface ReconnectOptions {
    * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
    * ECONNRESET from it means the new connection was lost too: it is retried.
    */
-  onReconnect?: (request: Requester) => Promise<void>;
+  onReconnect?: (request: HamClient["request"]) => Promise<void>;
 }
 
 /** What {@linkcode HamClient.subscribe} answers. */
@@ -249,7 +249,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   /** The HAM's answer to `hello`: protocol version and the pids of the HAM and its Guardian. */
-  get server(): HelloResult {
+  get server(): Results["hello"] {
     return this.#server!;
   }
 
@@ -266,7 +266,12 @@ export class HamClient implements AsyncDisposable {
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
-  request<O extends Op>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
+  request<O extends keyof Requests>(
+    op: O,
+    ...[fields, opts]: Record<never, never> extends Requests[O]
+      ? [fields?: Requests[O], opts?: RequestOptions]
+      : [fields: Requests[O], opts?: RequestOptions]
+  ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }

@@ -8,7 +8,15 @@
  * @module
  */
 
-/** Every errno-style code ham can return, with what it means in ham. */
+/**
+ * Every errno-style code ham can return, with what it means in ham.
+ *
+ * @example
+ * ```ts
+ * import { ERROR_CODES } from "./errors.ts";
+ * console.log(ERROR_CODES.EEXIST); // "an item with that name already exists at that level"
+ * ```
+ */
 export const ERROR_CODES = {
   EINVAL: "invalid argument: bad name, bad flag, bad number, wrong item kind",
   ENOENT: "no such entity, condition, action or action-fail item",

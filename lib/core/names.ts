@@ -13,7 +13,15 @@
 import { HamError } from "./errors.ts";
 import { DEFAULTS } from "./defaults.ts";
 
-/** The name of the global entity. */
+/**
+ * The name of the global entity, whose conditions match events of every entity.
+ *
+ * @example
+ * ```ts
+ * import { GLOBAL_ENTITY, parsePath } from "./names.ts";
+ * console.log(parsePath(`${GLOBAL_ENTITY}/deaths`, 2)); // { entity: "@global", condition: "deaths" }
+ * ```
+ */
 export const GLOBAL_ENTITY = "@global";
 
 /** A parsed item path. */
