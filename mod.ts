@@ -8,6 +8,9 @@
  * Every call throws a {@linkcode HamError} whose `code` is the errno-style code the HAM
  * answered (`ENOENT`, `EEXIST`, `EINVAL`, ...) or EBADF when no HAM is running.
  *
+ * The client recovery library (QNX's libha: connections and files that survive a server's
+ * restart) is its own entry point, `ha.ts`.
+ *
  * @example
  * ```ts
  * import { connect, GLOBAL_ENTITY } from "./mod.ts";
@@ -27,7 +30,10 @@
  * @module
  */
 
+// The connection and the handles.
 export { connect, Ham } from "./lib/client/ham.ts";
+export { Subscription } from "./lib/client/subscription.ts";
+export type { SubscribeOptions } from "./lib/client/subscription.ts";
 export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
   ActionOptions,
@@ -38,11 +44,10 @@ export type {
 export { HamClient } from "./lib/client/client.ts";
 export type {
   ConnectOptions,
-  RequestArgs,
-  Requester,
+  ReconnectOptions,
   RequestOptions,
+  SubscriptionHandle,
 } from "./lib/client/client.ts";
-export { stateSet } from "./lib/core/requests.ts";
 export type {
   AttachOptions,
   AttachTarget,
@@ -50,50 +55,23 @@ export type {
   SelfAttachOptions,
   StateSpec,
 } from "./lib/core/requests.ts";
-export { renderStatus } from "./lib/core/status_text.ts";
-export type {
-  ActionFailView,
-  ActionView,
-  ConditionView,
-  EntityTypeName,
-  EntityView,
-  HamView,
-  HeartbeatView,
-  LastExitView,
-  StatusView,
-} from "./lib/core/status_view.ts";
-export { ERROR_CODES, EXIT_CODES, exitCodeFor, HamError } from "./lib/core/errors.ts";
-export type { ErrorCode } from "./lib/core/errors.ts";
-export {
-  ACTION_KINDS,
-  CONDITION_TYPES,
-  HACTIONBREAKONFAIL,
-  HACTIONDONOW,
-  HACTIONKEEPONFAIL,
-  HCONDINDEPENDENT,
-  HCONDKEEPONEMPTY,
-  HCONDNOWAIT,
-  HCONDOTHER,
-  HCONDSTATEFROMINV,
-  HCONDSTATEFROMSET,
-  HCONDSTATETOINV,
-  HCONDSTATETOSET,
-  HENTITYKEEPONDEATH,
-  HREARMAFTERRESTART,
-  HRECURSE,
-} from "./lib/core/flags.ts";
-export type { ActionKind, ConditionType, ItemType } from "./lib/core/flags.ts";
 export { GLOBAL_ENTITY } from "./lib/core/names.ts";
+
+// Errors.
+export { ERROR_CODES, HamError } from "./lib/core/errors.ts";
+export type { ErrorCode } from "./lib/core/errors.ts";
+
+// The wire contract: events, requests and answers, pushes.
 export { PROTOCOL_VERSION } from "./lib/core/protocol.ts";
 export type {
+  ActionFields,
   AttachResult,
   ControlCommand,
   ControlResult,
   EventsResult,
   FlagsInput,
   HamEvent,
-  HelloResult,
-  Op,
+  ListRow,
   Push,
   RaiseFields,
   Requests,
@@ -103,14 +81,25 @@ export type {
   WaitFor,
   WaitResult,
 } from "./lib/core/protocol.ts";
+export type { ActionKind, ConditionType } from "./lib/core/flags.ts";
 export type {
   ActionParams,
   HeartbeatHealth,
   HeartbeatSpec,
+  LastExit,
   RaiseMatch,
   RestartPolicy,
   StateMatch,
 } from "./lib/core/model.ts";
-export { resolveStateDir } from "./lib/os/state_dir.ts";
-// The client recovery library: the ha_* covers (QNX libha).
-export * from "./lib/ha/mod.ts";
+
+// The status tree.
+export type {
+  ActionFailView,
+  ActionView,
+  ConditionView,
+  EntityView,
+  HamView,
+  HeartbeatView,
+  LastExitView,
+  StatusView,
+} from "./lib/core/status_view.ts";

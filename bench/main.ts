@@ -36,6 +36,7 @@ import { renderTable } from "./table.ts";
 import { measureJournalThroughput } from "./journal_throughput.ts";
 import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
+import { measureClusterFailover } from "./cluster_failover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
   --quick  few samples and short windows (a smoke test; the figures mean little)
@@ -69,6 +70,8 @@ export interface BenchPlan {
   /** Concurrent clients of the journal throughput runs, and each run's seconds. */
   journalClients: number[];
   journalSeconds: number;
+  /** Cross-node failovers measured (etcd, three HAMs). */
+  clusterFailovers: number;
   /** Entities of the snapshot measurement, and its rounds. */
   snapshotEntities: number;
   snapshotRounds: number;
@@ -100,6 +103,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       journalSeconds: 0.5,
       snapshotEntities: 1000,
       snapshotRounds: 1,
+      clusterFailovers: 1,
     };
   }
   return {
@@ -125,6 +129,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     journalSeconds: 2,
     snapshotEntities: 10_000,
     snapshotRounds: 3,
+    clusterFailovers: 10,
   };
 }
 
@@ -237,6 +242,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     progress(`takeover with ${entities} entities (${rounds} rounds)`);
     await step(figures, () => measureTakeover(entities, rounds));
   }
+  progress(`cluster failover (${p.clusterFailovers} rounds)`);
+  figures.push(...await measureClusterFailover(p.clusterFailovers));
   return { worker: helper.kind, figures };
 }
 

@@ -15,6 +15,7 @@ import { Guardian } from "../guardian/guardian.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
+import { resolveGroup } from "../lib/os/policy_file.ts";
 import {
   clusterOptions,
   listenOptions,
@@ -24,7 +25,7 @@ import {
 } from "./ham_remote.ts";
 
 const USAGE = `Usage: guardian --state-dir DIR [--ham-pid PID] [--log FILE] [--timestamps STYLE]
-       [--log-format text|json]
+       [--log-format text|json] [--policy FILE] [--socket-group GROUP]
 
 The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
@@ -40,6 +41,8 @@ export async function guardian(args: string[]): Promise<number> {
         log: { type: "string" },
         timestamps: { type: "string", default: "absolute" },
         "log-format": { type: "string", default: "text" },
+        policy: { type: "string" },
+        "socket-group": { type: "string" },
         "metrics-listen": { type: "string" },
         ...REMOTE_OPTIONS,
       },
@@ -123,11 +126,15 @@ export async function guardian(args: string[]): Promise<number> {
           log: flags.log,
           timestamps: ts,
           logFormat,
+          policyFile: flags.policy,
+          socketGroup: flags["socket-group"],
           metricsListen: flags["metrics-listen"],
         }),
         ...remoteArgs(remote),
       ],
       compactRecords: compactRecordsFromEnv(),
+      policyFile: flags.policy,
+      socketGroup: flags["socket-group"] === undefined ? null : resolveGroup(flags["socket-group"]),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
     Deno.removeSignalListener("SIGHUP", onHangup);

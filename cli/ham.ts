@@ -28,7 +28,9 @@ import {
   type Logger,
 } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
-import { logPath, resolveStateDir } from "../lib/os/state_dir.ts";
+import { logPath, prepareStateDir, resolveStateDir } from "../lib/os/state_dir.ts";
+import { resolveGroup } from "../lib/os/policy_file.ts";
+import { openNoFollowSync } from "../lib/os/safe_open.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 import {
   clusterOptions,
@@ -41,10 +43,11 @@ import {
 export const USAGE =
   `Usage: ham [--state-dir DIR] [--foreground] [--no-guardian] [-v...] [--log FILE] [--timestamps none|relative|absolute]
            [--log-format text|json] [--config FILE]
-           [--metrics-listen HOST:PORT] [--recover]
+           [--metrics-listen HOST:PORT] [--recover] [--policy FILE] [--socket-group GROUP]
 
 Starts the High Availability Manager (and its Guardian) on a state directory.
-  --state-dir DIR  state directory (default: $HAM_STATE_DIR, $XDG_RUNTIME_DIR/ham, /run/ham as root)
+  --state-dir DIR  state directory (default: $HAM_STATE_DIR; /run/ham as root; else
+                   $XDG_RUNTIME_DIR/ham, else \${XDG_STATE_HOME:-$HOME/.local/state}/ham)
   --foreground     stay attached (for systemd or a container); default: detach once ready
   --no-guardian    run without a Guardian (nothing takes over if the HAM dies)
   -v               more verbose (repeat: -vv, -vvv)
@@ -54,6 +57,10 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --config FILE    make the HAM match this config file (YAML or JSON) once started
   --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
   --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --policy FILE    who may do what (default: DIR/policy if it exists; else only root and
+                   this user); SIGHUP reads it again
+  --socket-group G make the control socket group-accessible (mode 0660) to group G; each
+                   request is still checked against the policy
   --version        print the version
   --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
   --tls-cert FILE  the server's certificate (PEM)
@@ -86,6 +93,8 @@ export async function ham(args: string[]): Promise<number> {
         "metrics-listen": { type: "string" },
         recover: { type: "boolean", default: false },
         "no-guardian": { type: "boolean", default: false },
+        policy: { type: "string" },
+        "socket-group": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
         ...REMOTE_OPTIONS,
@@ -124,7 +133,18 @@ export async function ham(args: string[]): Promise<number> {
       return EXIT_CODES.usage;
     }
   }
-  const stateDir = resolveStateDir(flags["state-dir"]);
+  let stateDir: string;
+  let socketGroup: number | null = null;
+  try {
+    stateDir = resolveStateDir(flags["state-dir"]);
+    prepareStateDir(stateDir);
+    if (flags["socket-group"] !== undefined) socketGroup = resolveGroup(flags["socket-group"]);
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    return EXIT_CODES.failed;
+  }
+  const policyFile = flags.policy === undefined ? undefined : resolvePath(flags.policy);
   const verbosity = flags.v ? 1 + flags.v.length : undefined;
   let config: ConfigFile | undefined;
   if (flags.config !== undefined) {
@@ -141,7 +161,14 @@ export async function ham(args: string[]): Promise<number> {
     const code = await detach(stateDir, withoutConfig(args), flags.log ?? logPath(stateDir));
     return code === EXIT_CODES.ok && config ? await applyAtStart(stateDir, config) : code;
   }
-  const write = logFileWriter(flags.log);
+  let write: ReturnType<typeof logFileWriter>;
+  try {
+    write = logFileWriter(flags.log);
+  } catch (err) {
+    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    console.error(`ham: ${e.code}: ${e.message}`);
+    return EXIT_CODES.failed;
+  }
   if (Deno.pid === 1) {
     // PID 1 of a container: a minimal keeper, with the HAM (and its Guardian) as children.
     const { runKeeper } = await import("../lib/daemon/pid1_keeper.ts");
@@ -178,11 +205,15 @@ export async function ham(args: string[]): Promise<number> {
           log: flags.log,
           timestamps: ts,
           logFormat,
+          policyFile,
+          socketGroup: flags["socket-group"],
           metricsListen: flags["metrics-listen"],
         }),
         ...remoteArgs(remote),
       ],
       compactRecords: compactRecordsFromEnv(),
+      policyFile,
+      socketGroup,
     });
   } catch (err) {
     const e = err instanceof HamError ? err : new HamError("EIO", String(err));
@@ -237,6 +268,10 @@ export interface PassedOn {
   log: string | undefined;
   timestamps: string;
   logFormat: LogFormat;
+  /** The policy file given with `--policy` (absolute). */
+  policyFile?: string;
+  /** The group given with `--socket-group`. */
+  socketGroup?: string;
   /** `--metrics-listen`, served by the HAM a Guardian becomes. */
   metricsListen?: string;
 }
@@ -251,7 +286,10 @@ export function parseListen(text: string, option: string): { hostname: string; p
   return { hostname: m[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-/** The Guardian's extra arguments: it logs where its HAM logs, the same way. */
+/**
+ * The Guardian's extra arguments: it logs where its HAM logs, the same way, and takes over
+ * with the same policy and socket group.
+ */
 export function guardianArgs(o: PassedOn): string[] {
   return [
     ...(o.log ? ["--log", o.log] : []),
@@ -259,8 +297,15 @@ export function guardianArgs(o: PassedOn): string[] {
     o.timestamps,
     "--log-format",
     o.logFormat,
+    ...(o.policyFile ? ["--policy", o.policyFile] : []),
+    ...(o.socketGroup ? ["--socket-group", o.socketGroup] : []),
     ...(o.metricsListen ? ["--metrics-listen", o.metricsListen] : []),
   ];
+}
+
+/** `path` made absolute (the detached HAM and its Guardian run elsewhere). */
+export function resolvePath(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
 /**
@@ -291,7 +336,10 @@ export async function serve(
     handlers.set(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
   });
-  const onHangup = () => reopenLog(daemon.log, "HAM");
+  const onHangup = () => {
+    reopenLog(daemon.log, "HAM");
+    daemon.reloadPolicy();
+  };
   Deno.addSignalListener("SIGHUP", onHangup);
   if (pending) handlers.get(pending)?.();
   await daemon.stopped;
@@ -312,7 +360,8 @@ export function reopenLog(log: Logger, role: string): void {
 
 /** Starts `ham --foreground` in the background, its output appended to the log file. */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
-  Deno.mkdirSync(stateDir, { recursive: true, mode: DEFAULTS.stateDirMode });
+  // Created (or checked) here, never through a planted link: the shell then appends to it.
+  openNoFollowSync(log, { append: true, create: true, mode: DEFAULTS.lockMode }).close();
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -32,7 +32,7 @@ import {
   nextEventSeq,
   reconnect,
   waitForRestart,
-} from "../mod.ts";
+} from "../ha.ts";
 import { BIN, ExampleHam, REPO } from "./support/example_ham.ts";
 import { runScenario, type Timeline, within } from "./support/scenario.ts";
 

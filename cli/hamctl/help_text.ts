@@ -99,6 +99,10 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     summary: "One line per entity: name, pid, state, restarts, uptime, last exit.",
     example: "hamctl list",
   },
+  policy: {
+    summary: "Show the effective access policy (who may do what) and your role in it.",
+    example: "hamctl policy",
+  },
   metrics: {
     summary: "Print the metrics in the Prometheus text format.",
     example: "hamctl metrics",

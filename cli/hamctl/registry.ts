@@ -88,6 +88,11 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./export.ts")).EXPORT_COMMAND],
   },
   {
+    file: "policy.ts",
+    names: ["policy"],
+    load: async () => (await import("./policy.ts")).POLICY_COMMANDS,
+  },
+  {
     file: "completion.ts",
     names: ["completion"],
     load: async () => [(await import("./completion.ts")).COMPLETION_COMMAND],

@@ -17,6 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import type { Dialer } from "./node_dialer.ts";
 
 /** Options of {@linkcode HamClient.connect}. */
 export interface ConnectOptions {
@@ -38,7 +39,7 @@ export interface ConnectOptions {
    * one on `AbortSignal.timeout`: Deno's `setTimeout` is Node's, and its first use loads
    * the `node:` compatibility layer, ~15 ms of a short-lived process)
    */
-  startTimer?: StartTimer;
+  startTimer?: (ms: number, onExpire: () => void) => () => void;
 }
 
 /** Calls `onExpire` after `ms` unless the returned function is called first. */
@@ -59,12 +60,12 @@ export interface RequestOptions {
  * The arguments of a request after its operation: its fields (see {@linkcode Requests}),
  * which may be left out when none is required, and options.
  */
-export type RequestArgs<O extends Op> = Record<never, never> extends Requests[O]
+export type RequestArgs<O extends keyof Requests> = Record<never, never> extends Requests[O]
   ? [fields?: Requests[O], opts?: RequestOptions]
   : [fields: Requests[O], opts?: RequestOptions];
 
 /** Sends one request of the contract and resolves with its result. */
-export type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
+type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
 
 /** Options of {@linkcode HamClient.reconnect}. */
 export interface ReconnectOptions {
@@ -75,7 +76,7 @@ export interface ReconnectOptions {
    * `request` that bypasses that queue (re-attaching self-attached entities). Throwing
    * ECONNRESET from it means the new connection was lost too: it is retried.
    */
-  onReconnect?: (request: Requester) => Promise<void>;
+  onReconnect?: (request: HamClient["request"]) => Promise<void>;
 }
 
 /** What {@linkcode HamClient.subscribe} answers. */
@@ -112,13 +113,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
-export type Dialer = () => Promise<Deno.Conn>;
-
 async function dial(path: string): Promise<Deno.Conn> {
   try {
     return await Deno.connect({ transport: "unix", path });
   } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+      throw new HamError(
+        "EPERM",
+        `Cannot connect to the HAM at "${path}": permission denied (${
+          err instanceof Deno.errors.NotCapable ? "Deno permission" : "socket or directory mode"
+        }: ${err.message})`,
+        { cause: err },
+      );
+    }
     const why = err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused
       ? "not running"
       : err instanceof Error
@@ -242,7 +249,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   /** The HAM's answer to `hello`: protocol version and the pids of the HAM and its Guardian. */
-  get server(): HelloResult {
+  get server(): Results["hello"] {
     return this.#server!;
   }
 
@@ -259,7 +266,12 @@ export class HamClient implements AsyncDisposable {
    * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
    * answer in time as ETIMEDOUT.
    */
-  request<O extends Op>(op: O, ...[fields, opts]: RequestArgs<O>): Promise<Results[O]> {
+  request<O extends keyof Requests>(
+    op: O,
+    ...[fields, opts]: Record<never, never> extends Requests[O]
+      ? [fields?: Requests[O], opts?: RequestOptions]
+      : [fields: Requests[O], opts?: RequestOptions]
+  ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }

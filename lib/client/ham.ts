@@ -42,6 +42,20 @@ import { DEFAULTS } from "../core/defaults.ts";
  * every attachment it holds; meanwhile new requests wait for it, and those in flight when
  * it was lost fail with ECONNRESET. The new HAM watches the process by pid until then, so
  * it is not taken for dead.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "./ham.ts";
+ *
+ * // A worker that the HAM watches through its heartbeats, and that sees its own events.
+ * export async function worker(stateDir: string): Promise<void> {
+ *   await using ham = await connect({ stateDir });
+ *   await ham.attachSelf("worker", { heartbeat: { periodMs: 1000, low: 2, high: 4 } });
+ *   const events = await ham.subscribe({ entity: "worker" });
+ *   setInterval(() => void ham.heartbeat(), 500);
+ *   for await (const ev of events) console.log(ev.seq, ev.type);
+ * }
+ * ```
  */
 export class Ham implements AsyncDisposable {
   /** The underlying connection, for raw requests and pushed lines. */

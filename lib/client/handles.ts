@@ -53,7 +53,20 @@ export interface RestartOptions extends ActionOptions {
 /** Options of {@linkcode ConditionHandle.log}. */
 export interface LogOptions extends ActionOptions, LogFields {}
 
-/** What the handles share: the path, the client, and the control calls. */
+/**
+ * What the handles share: the path, the client, and the control calls.
+ *
+ * @example
+ * ```ts
+ * import type { ItemHandle } from "./handles.ts";
+ *
+ * // Disables an item and everything under it, then says whether it is enabled.
+ * export async function pause(item: ItemHandle): Promise<boolean> {
+ *   await item.control("disable", 0, { recurse: true });
+ *   return (await item.control("get-flags")).enabled; // false
+ * }
+ * ```
+ */
 export abstract class ItemHandle {
   /** The item's path: `entity`, `entity/condition` or `entity/condition/action`. */
   readonly path: string;
@@ -86,7 +99,22 @@ export abstract class ItemHandle {
   }
 }
 
-/** A handle on an entity (`ham_entity_t`); the global entity is `@global`. */
+/**
+ * A handle on an entity (`ham_entity_t`); the global entity is `@global`.
+ *
+ * @example
+ * ```ts
+ * import type { EntityHandle } from "./handles.ts";
+ *
+ * // Restarts the entity whenever it dies, and after a published state 3 → 4.
+ * export async function keepUp(web: EntityHandle): Promise<void> {
+ *   const death = await web.condition("death", "death", { flags: ["rearm"] });
+ *   await death.restart("restart", { flags: ["rearm"] });
+ *   const bad = await web.conditionState("bad", { from: 3, to: 4 });
+ *   await bad.restart("restart");
+ * }
+ * ```
+ */
 export class EntityHandle extends ItemHandle {
   /** The pid the HAM reported when this handle was made by an attach, else null. */
   readonly pid: number | null;
@@ -153,7 +181,21 @@ export class EntityHandle extends ItemHandle {
   }
 }
 
-/** A handle on a condition (`ham_condition_t`). */
+/**
+ * A handle on a condition (`ham_condition_t`).
+ *
+ * @example
+ * ```ts
+ * import type { ConditionHandle } from "./handles.ts";
+ *
+ * // When the condition fires: log, wait up to 2 s for a pid file, then restart.
+ * export async function recover(death: ConditionHandle): Promise<void> {
+ *   await death.log("note", "web died", { flags: ["rearm"] });
+ *   await death.waitfor("settle", 2000, "/run/web.pid", { flags: ["rearm"] });
+ *   await death.restart("restart", { flags: ["rearm"], policy: { backoffMs: 100 } });
+ * }
+ * ```
+ */
 export class ConditionHandle extends ItemHandle {
   /** Makes a handle on `entity/condition`; no request is sent. */
   constructor(client: HamClient, path: string) {
@@ -227,7 +269,20 @@ export class ConditionHandle extends ItemHandle {
   }
 }
 
-/** A handle on an action (`ham_action_t`), with its action-fail list. */
+/**
+ * A handle on an action (`ham_action_t`), with its action-fail list.
+ *
+ * @example
+ * ```ts
+ * import type { ActionHandle } from "./handles.ts";
+ *
+ * // When the restart fails: page someone and write a log line.
+ * export async function escalate(restart: ActionHandle): Promise<void> {
+ *   await restart.failExecute("page", ["/usr/local/bin/page-oncall", "web"]);
+ *   await restart.failLog("note", "restarting web failed");
+ * }
+ * ```
+ */
 export class ActionHandle extends ItemHandle {
   /** Makes a handle on `entity/condition/action`; no request is sent. */
   constructor(client: HamClient, path: string) {

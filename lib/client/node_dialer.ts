@@ -11,15 +11,17 @@
 import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { resolveStateDir } from "../os/state_dir.ts";
-import type { ConnectOptions, Dialer } from "./client.ts";
 import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
 
 const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
 
-/** Resolves `node` in the nodes file and returns a dialer for it. */
+/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
+export type Dialer = () => Promise<Deno.Conn>;
+
+/** Resolves `node` in the nodes file (`opts.nodes`, else the default of `opts.stateDir`). */
 export async function remoteDialer(
   node: string,
-  opts: ConnectOptions,
+  opts: { stateDir?: string; nodes?: string },
 ): Promise<{ address: string; dial: Dialer }> {
   const file = opts.nodes ?? defaultNodesFile(resolveStateDir(opts.stateDir));
   const entry = await findNode(file, node);

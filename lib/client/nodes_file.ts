@@ -38,15 +38,14 @@ async function parseText(path: string, text: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch { /* YAML, then */ }
+  // The npm package (deno.json's import map), loaded only for a file that is not JSON.
   let yaml: { parse(text: string): unknown };
   try {
-    // The npm package of package.json, loaded only for a file that is not JSON.
-    const specifier = "yaml";
-    yaml = await import(specifier);
+    yaml = await import("yaml");
   } catch (err) {
     throw new HamError(
       "EINVAL",
-      `Cannot parse the nodes file "${path}": it is not JSON, and the yaml package is missing`,
+      `Cannot parse the nodes file "${path}" as YAML here (${err}): write it as JSON`,
       { cause: err },
     );
   }

@@ -30,9 +30,22 @@ export interface SubscribeOptions {
 }
 
 /** Why a subscription ended. */
-export type SubscriptionEnd = "lagged" | "closed" | "returned";
+export type SubscriptionEnd = NonNullable<Subscription["endReason"]>;
 
-/** A live subscription: `for await (const ev of sub)`. */
+/**
+ * A live subscription: `for await (const ev of sub)`.
+ *
+ * @example
+ * ```ts
+ * import type { Subscription } from "./subscription.ts";
+ *
+ * // Prints deaths until the subscription ends, then says why it ended.
+ * export async function printDeaths(sub: Subscription): Promise<string | null> {
+ *   for await (const ev of sub) if (ev.type === "death") console.log(ev.entity, ev.detail);
+ *   return sub.endReason; // "lagged", "closed" or "returned"
+ * }
+ * ```
+ */
 export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDisposable {
   #queue: HamEvent[] = [];
   #waiter: PromiseWithResolvers<IteratorResult<HamEvent>> | null = null;
@@ -60,7 +73,7 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
   }
 
   /** Why it ended, or null while it is open. */
-  get endReason(): SubscriptionEnd | null {
+  get endReason(): "lagged" | "closed" | "returned" | null {
     return this.#end;
   }
 

@@ -8,7 +8,15 @@
  * @module
  */
 
-/** Every errno-style code ham can return, with what it means in ham. */
+/**
+ * Every errno-style code ham can return, with what it means in ham.
+ *
+ * @example
+ * ```ts
+ * import { ERROR_CODES } from "./errors.ts";
+ * console.log(ERROR_CODES.EEXIST); // "an item with that name already exists at that level"
+ * ```
+ */
 export const ERROR_CODES = {
   EINVAL: "invalid argument: bad name, bad flag, bad number, wrong item kind",
   ENOENT: "no such entity, condition, action or action-fail item",
@@ -18,7 +26,7 @@ export const ERROR_CODES = {
   ENOSPC: "the state directory is full: the change was not recorded",
   EIO: "the journal or a state file could not be read or written",
   ESRCH: "no such process",
-  EPERM: "operation not permitted on this item",
+  EPERM: "not permitted: the caller's role, a protected pid, or an unsafe state directory or item",
   EBUSY: "the state directory is in use by another HAM",
   EPROTO: "malformed request or protocol version mismatch",
   EMSGSIZE: "request line too long",

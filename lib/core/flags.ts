@@ -112,6 +112,20 @@ export function flagNames(item: ItemType, flags: number): string[] {
   return Object.entries(FLAG_NAMES[item]).filter(([, bit]) => (flags & bit) !== 0).map(([n]) => n);
 }
 
+/** A condition type name (the keys of {@linkcode CONDITION_TYPES}, checked by the compiler). */
+export type ConditionType =
+  | "any"
+  | "death"
+  | "detach"
+  | "restart"
+  | "hb-missed-low"
+  | "hb-missed-high"
+  | "abnormal-death"
+  | "attach"
+  | "state"
+  | "raise"
+  | "restart-limit";
+
 /** Condition types, with the QNX `CONDxxx` value each stands for. */
 export const CONDITION_TYPES = {
   "any": 0,
@@ -125,10 +139,7 @@ export const CONDITION_TYPES = {
   "state": 8,
   "raise": 9,
   "restart-limit": 100,
-} as const;
-
-/** A condition type name. */
-export type ConditionType = keyof typeof CONDITION_TYPES;
+} as const satisfies Record<ConditionType, number>;
 
 /** The event types the HAM raises on entities (every condition type but `any`). */
 export type EventType = Exclude<ConditionType, "any">;
@@ -137,6 +148,16 @@ export type EventType = Exclude<ConditionType, "any">;
 export function isConditionType(value: unknown): value is ConditionType {
   return typeof value === "string" && Object.hasOwn(CONDITION_TYPES, value);
 }
+
+/** An action kind name (the keys of {@linkcode ACTION_KINDS}, checked by the compiler). */
+export type ActionKind =
+  | "restart"
+  | "execute"
+  | "notify"
+  | "signal"
+  | "waitfor"
+  | "heartbeat-healthy"
+  | "log";
 
 /** Action kinds, with the QNX `ACTION_xxx` wire code each stands for. */
 export const ACTION_KINDS = {
@@ -147,10 +168,7 @@ export const ACTION_KINDS = {
   "waitfor": 5,
   "heartbeat-healthy": 6,
   "log": 7,
-} as const;
-
-/** An action kind name. */
-export type ActionKind = keyof typeof ACTION_KINDS;
+} as const satisfies Record<ActionKind, number>;
 
 /** True when `value` names an action kind. */
 export function isActionKind(value: unknown): value is ActionKind {

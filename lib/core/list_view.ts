@@ -8,9 +8,6 @@
 
 import type { Entity, HamState, LastExit } from "./model.ts";
 
-/** What an entity is doing, as `list` shows it. */
-export type ListState = "running" | "dead" | "placeholder" | "disabled" | "remote";
-
 /** One row of `list`. */
 export interface ListRow {
   /** The entity's name. */
@@ -21,7 +18,7 @@ export interface ListRow {
    * `disabled` (whatever its process), `running`, `placeholder` (never had one), `dead`;
    * `remote`: a cluster entity another node runs.
    */
-  state: ListState;
+  state: "running" | "dead" | "placeholder" | "disabled" | "remote";
   /** Times it was restarted. */
   restarts: number;
   /** Times its process died. */
@@ -33,6 +30,9 @@ export interface ListRow {
   /** For a cluster entity (`ham --cluster`): the node running it, or null while none does. */
   node?: string | null;
 }
+
+/** What an entity is doing, as `list` shows it. */
+export type ListState = ListRow["state"];
 
 /** The state of an entity as `list` shows it. */
 export function listState(e: Entity): ListState {

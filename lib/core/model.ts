@@ -13,13 +13,21 @@ import { DEFAULTS } from "./defaults.ts";
 
 /** How a process ended. `code` and `signal` are both null when it is unknown (not our child). */
 export interface ExitStatus {
+  /** The exit code, when the process exited. */
   code: number | null;
+  /** The signal that killed it (`SIGKILL`), when one did. */
   signal: string | null;
 }
 
 /** The last death of an entity. */
-export interface LastExit extends ExitStatus {
+export interface LastExit {
+  /** The pid that died. */
   pid: number;
+  /** The exit code, when it exited. */
+  code: number | null;
+  /** The signal that killed it (`SIGKILL`), when one did. */
+  signal: string | null;
+  /** When it died, in ms since the epoch. */
   at: number;
 }
 
@@ -86,14 +94,19 @@ export interface Action {
 
 /** What a `state` condition matches (0 = any; sets are bitmaps, see the HCONDSTATE flags). */
 export interface StateMatch {
+  /** The state left (a state, or a bit set of states with the HCONDSTATEFROMSET flag). */
   from: number;
+  /** The state entered (likewise, with HCONDSTATETOSET). */
   to: number;
 }
 
 /** What a `raise` condition matches (0 = any, per field). */
 export interface RaiseMatch {
+  /** The type raised. */
   rtype: number;
+  /** Its class. */
   rclass: number;
+  /** Its severity. */
   rseverity: number;
 }
 

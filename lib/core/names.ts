@@ -2,7 +2,8 @@
  * Names and paths of items: `entity`, `entity/condition`, `entity/condition/action`.
  *
  * Names are path components, as in QNX: no `/`, not empty, not `.` or `..`, no control
- * characters, and the whole path fits in `DEFAULTS.maxPathBytes`. The global entity,
+ * characters, no bidirectional-control or zero-width characters (they make `status` show
+ * one name for another), and the whole path fits in `DEFAULTS.maxPathBytes`. The global entity,
  * whose conditions match events of every entity, is spelled {@linkcode GLOBAL_ENTITY};
  * no other entity name may start with `@`.
  *
@@ -12,7 +13,15 @@
 import { HamError } from "./errors.ts";
 import { DEFAULTS } from "./defaults.ts";
 
-/** The name of the global entity. */
+/**
+ * The name of the global entity, whose conditions match events of every entity.
+ *
+ * @example
+ * ```ts
+ * import { GLOBAL_ENTITY, parsePath } from "./names.ts";
+ * console.log(parsePath(`${GLOBAL_ENTITY}/deaths`, 2)); // { entity: "@global", condition: "deaths" }
+ * ```
+ */
 export const GLOBAL_ENTITY = "@global";
 
 /** A parsed item path. */
@@ -23,6 +32,12 @@ export interface ItemPath {
 }
 
 const encoder = new TextEncoder();
+
+/** Bidirectional embeddings, overrides, isolates and marks (they reorder what is shown). */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** Every character a name may not hold because a reader cannot see it: BIDI, zero-width. */
+const INVISIBLE = /[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 
 /** Throws EINVAL or ENAMETOOLONG unless `name` is a valid item name. */
 export function validateName(kind: string, name: unknown): string {
@@ -36,8 +51,18 @@ export function validateName(kind: string, name: unknown): string {
     throw new HamError("EINVAL", `Invalid ${kind} name "${name}"`);
   }
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) {
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) {
     throw new HamError("EINVAL", `Invalid ${kind} name ${JSON.stringify(name)}: control character`);
+  }
+  const invisible = INVISIBLE.exec(name);
+  if (invisible !== null) {
+    const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw new HamError(
+      "EINVAL",
+      `Invalid ${kind} name ${JSON.stringify(name)}: contains U+${code}, a ${
+        BIDI.test(invisible[0]) ? "bidirectional control" : "zero-width"
+      } character (it would make status show another name than the real one)`,
+    );
   }
   if (encoder.encode(name).length > DEFAULTS.maxPathBytes) {
     throw new HamError(

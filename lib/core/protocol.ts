@@ -21,10 +21,21 @@
 import type { ConditionType } from "./flags.ts";
 import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
 import type { ListRow } from "./list_view.ts";
+
+export type { ListRow } from "./list_view.ts";
 import type { ItemPath } from "./names.ts";
 import type { StatusView } from "./status_view.ts";
 
-/** Version of this protocol, checked in the `hello` handshake. */
+/**
+ * Version of this protocol, checked in the `hello` handshake.
+ *
+ * @example
+ * ```ts
+ * import { PROTOCOL_VERSION, type Requests } from "./protocol.ts";
+ * const hello: Requests["hello"] = { version: PROTOCOL_VERSION, client: "me" };
+ * console.log(JSON.stringify({ id: 0, op: "hello", ...hello }));
+ * ```
+ */
 export const PROTOCOL_VERSION = 1;
 
 // ---------------------------------------------------------------------------
@@ -51,8 +62,21 @@ export type FlagsInput = number | readonly string[];
 // ---------------------------------------------------------------------------
 // Events
 
-/** What happened, before the HAM numbers it: the body of a {@linkcode HamEvent}. */
-export interface EventBody {
+/**
+ * An event of the HAM's stream, as `events` and `subscribe` deliver it.
+ *
+ * @example
+ * ```ts
+ * import type { HamEvent } from "./protocol.ts";
+ * const death: HamEvent = { seq: 7, at: 0, type: "death", entity: "web", detail: { pid: 42 } };
+ * console.log(`${death.entity} ${death.type}`); // "web death"
+ * ```
+ */
+export interface HamEvent {
+  /** Its sequence number: increasing, never reused by this HAM. */
+  seq: number;
+  /** When it happened, in ms since the epoch. */
+  at: number;
   /** What happened: `attach`, `death`, `restart`, `condition`, `action`, `detach`, ... */
   type: string;
   /** The entity it happened to. */
@@ -65,13 +89,8 @@ export interface EventBody {
   detail?: Record<string, unknown>;
 }
 
-/** An event of the HAM's stream, as `events` and `subscribe` deliver it. */
-export interface HamEvent extends EventBody {
-  /** Its sequence number: increasing, never reused by this HAM. */
-  seq: number;
-  /** When it happened, in ms since the epoch. */
-  at: number;
-}
+/** What happened, before the HAM numbers it: a {@linkcode HamEvent} without `seq` and `at`. */
+export type EventBody = Omit<HamEvent, "seq" | "at">;
 
 // ---------------------------------------------------------------------------
 // What clients send
@@ -183,6 +202,8 @@ export interface Requests {
   restart: { entity: string };
   /** One row per entity. */
   list: Record<never, never>;
+  /** The effective access policy, and the caller's role in it. */
+  policy: Record<never, never>;
   /** The metrics, in the Prometheus text format. */
   metrics: Record<never, never>;
   /** Kept events from `since`; with `channel`, only that channel's notifications. */
@@ -294,6 +315,7 @@ export type Request =
   | { id: number; op: "kill"; entity: string; signal: number }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
+  | { id: number; op: "policy" }
   | { id: number; op: "metrics" }
   | {
     id: number;
@@ -322,26 +344,7 @@ export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
 // What the HAM answers
 
 /** What the HAM answers to `hello`. */
-export interface HelloResult {
-  /** The protocol version the HAM speaks. */
-  version: number;
-  /** The HAM's pid. */
-  hamPid: number;
-  /** Its Guardian's pid, or null when there is none. */
-  guardianPid: number | null;
-}
-
-/** What an operation on an entity answers: its name. */
-export interface EntityResult {
-  /** The entity's name. */
-  entity: string;
-}
-
-/** What an operation on a condition or action answers: its path. */
-export interface PathResult {
-  /** The item's path, `entity/condition` or `entity/condition/action`. */
-  path: string;
-}
+export type HelloResult = Results["hello"];
 
 /** What `attach` and `attach-self` answer. */
 export interface AttachResult {
@@ -398,7 +401,14 @@ export interface EventsResult {
 /** What the HAM answers to each operation. */
 export interface Results {
   /** The HAM's version and pids. */
-  hello: HelloResult;
+  hello: {
+    /** The protocol version the HAM speaks. */
+    version: number;
+    /** The HAM's pid. */
+    hamPid: number;
+    /** Its Guardian's pid, or null when there is none. */
+    guardianPid: number | null;
+  };
   /** It is there. */
   ping: { pong: true };
   /** The entity and its pid. */
@@ -406,23 +416,23 @@ export interface Results {
   /** The entity and its pid. */
   "attach-self": AttachResult;
   /** The placeholder's name. */
-  entity: EntityResult;
+  entity: { entity: string };
   /** The detached entity. */
-  detach: EntityResult;
+  detach: { entity: string };
   /** The detached entity. */
-  "detach-self": EntityResult;
+  "detach-self": { entity: string };
   /** The condition's path. */
-  condition: PathResult;
+  condition: { path: string };
   /** The removed condition's path. */
-  "condition-remove": PathResult;
+  "condition-remove": { path: string };
   /** The action's path. */
-  action: PathResult;
+  action: { path: string };
   /** The removed action's path. */
-  "action-remove": PathResult;
+  "action-remove": { path: string };
   /** The action's path and the action-fail item's name. */
-  "action-fail": PathResult & { name: string };
+  "action-fail": { path: string; name: string };
   /** The action's path. */
-  "action-fail-remove": PathResult;
+  "action-fail-remove": { path: string };
   /** The item's state after the change. */
   control: ControlResult;
   /** The verbosity after the command. */
@@ -432,11 +442,11 @@ export interface Results {
   /** The tree, or one item of it. */
   status: StatusView;
   /** The entity that beat. */
-  heartbeat: EntityResult;
+  heartbeat: { entity: string };
   /** The transition. */
   state: StateResult;
   /** The entity raised on. */
-  raise: EntityResult;
+  raise: { entity: string };
   /** What was reached. */
   wait: WaitResult;
   /** The entity and the pid signalled. */
@@ -445,13 +455,34 @@ export interface Results {
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */
   list: { entities: ListRow[] };
+  /** The effective policy, and the caller's role. */
+  policy: {
+    /** The caller's role, or null when it has none. */
+    role: "read" | "report" | "admin" | null;
+    /** The policy as `hamctl policy` prints it. */
+    text: string;
+    /** The uids that are always admin (root and the HAM's own). */
+    adminUids: number[];
+    /** The grants of the policy file, as written. */
+    grants: Array<{ role: "read" | "report" | "admin"; source: string }>;
+    /** The policy file, or null when there is none. */
+    file: string | null;
+  };
   /** The Prometheus text exposition. */
   metrics: { text: string };
   /** The events and where to continue. */
   events: EventsResult;
   /** The subscription's id (carried by its pushes) and the sequence number it starts at. */
-  subscribe: SubscribeResult;
+  subscribe: {
+    /** The subscription's id: the id of the request that opened it, carried by its pushes. */
+    sub: number;
+    /** The first sequence number it covers. */
+    since: number;
+  };
 }
+
+/** What `policy` answers: the effective access policy (`lib/core/policy.ts`). */
+export type PolicyResult = Results["policy"];
 
 /** The error part of a failed response. */
 export interface WireError {
@@ -470,12 +501,7 @@ export type Response =
 // What the HAM pushes
 
 /** What `subscribe` answers. */
-export interface SubscribeResult {
-  /** The subscription's id: the id of the request that opened it, carried by its pushes. */
-  sub: number;
-  /** The first sequence number it covers. */
-  since: number;
-}
+export type SubscribeResult = Results["subscribe"];
 
 /**
  * A line the HAM pushes without a request (the value of its `push` field). A subscription's

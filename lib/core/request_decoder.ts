@@ -449,6 +449,7 @@ export function decodeRequest(line: string): Request {
     case "restart":
       return { id, op, entity: validateEntityName(o.entity, false) };
     case "list":
+    case "policy":
     case "metrics":
       return { id, op };
     case "events":

@@ -124,7 +124,6 @@ export interface ConditionView {
 }
 
 /** The `Entity type` of `/proc/ham`. */
-export type EntityTypeName = "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOBAL";
 
 /** An entity (`/proc/ham/<entity>/.info`); times are ISO strings. */
 export interface EntityView {
@@ -133,7 +132,7 @@ export interface EntityView {
   /** The monitored process, or null. */
   pid: number | null;
   /** How it came to be. */
-  type: EntityTypeName;
+  type: "ATTACHED" | "ATTACHEDSELF" | "PLACEHOLDER" | "GLOBAL";
   /** False when disabled. */
   enabled: boolean;
   /** The flag word. */
@@ -172,15 +171,8 @@ export interface EntityView {
   node?: string | null;
 }
 
-/** Where the cluster entities run, as a clustered HAM (`ham --cluster`) last saw it. */
-export interface ClusterStatusView {
-  /** This node's name. */
-  node: string;
-  /** The live nodes. */
-  nodes: string[];
-  /** Each cluster entity, the node running it (or null) and its placement list. */
-  entities: { name: string; node: string | null; placement: string[] }[];
-}
+/** How an entity came to be, as `status` shows it (QNX's names). */
+export type EntityTypeName = EntityView["type"];
 
 /** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
 export interface HamView {
@@ -208,9 +200,19 @@ export interface HamView {
   numActions: number;
   /** The entities, in creation order. */
   entities: EntityView[];
-  /** With `ham --cluster`: the cluster entities and where they run. */
-  cluster?: ClusterStatusView;
+  /** With `ham --cluster`: the cluster entities and where they run, as it last saw them. */
+  cluster?: {
+    /** This node's name. */
+    node: string;
+    /** The live nodes. */
+    nodes: string[];
+    /** Each cluster entity, the node running it (or null) and its placement list. */
+    entities: { name: string; node: string | null; placement: string[] }[];
+  };
 }
+
+/** Where the cluster entities run, as a clustered HAM (`ham --cluster`) last saw it. */
+export type ClusterStatusView = NonNullable<HamView["cluster"]>;
 
 /** What `status` returns: the whole HAM, or the entity, condition or action a path names. */
 export type StatusView = HamView | EntityView | ConditionView | ActionView;

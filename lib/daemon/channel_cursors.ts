@@ -16,6 +16,7 @@
 
 import { join } from "node:path";
 import { DEFAULTS } from "../core/defaults.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 import { HamError } from "../core/errors.ts";
 
 /** Options of {@linkcode ChannelCursors.open}. */
@@ -203,7 +204,7 @@ export class ChannelCursors {
     }
     const tmp = `${this.#path}.tmp`;
     try {
-      using f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+      using f = openNoFollowSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
       const bytes = new TextEncoder().encode(JSON.stringify(file));
       for (let off = 0; off < bytes.length;) off += f.writeSync(bytes.subarray(off));
       f.syncDataSync();

@@ -15,6 +15,9 @@ import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
+import { guard, policyView } from "./access.ts";
+import type { Policy } from "../core/policy.ts";
+import { loadPolicy } from "../os/policy_file.ts";
 import {
   createLogger,
   type LogFile,
@@ -32,7 +35,7 @@ import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
-import { socketPath, statusDir } from "../os/state_dir.ts";
+import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import type { Replay, StoreLog } from "../store/replay.ts";
@@ -72,6 +75,10 @@ export interface HamOptions {
   metricsListen?: { hostname: string; port: number };
   /** Compact the journal past this many records (tests set it low). @default 50,000 */
   compactRecords?: number;
+  /** The policy file (`--policy FILE`, which must exist). @default `<state-dir>/policy` if any */
+  policyFile?: string;
+  /** Make the control socket mode 0660 with this group (`--socket-group`). @default none */
+  socketGroup?: number | null;
   /** Also serve the protocol over mutual TLS (`ham --listen`). @default not listening */
   listen?: TlsListenOptions;
   /** Join the cluster kept in etcd (`ham --cluster URL --node-name NAME`). @default not clustered */
@@ -137,6 +144,8 @@ export class HamDaemon {
   #statusWriting: Promise<void> = Promise.resolve();
   #statusQueued = false;
   #keeper: GuardianKeeper | null = null;
+  #policy: Policy;
+  #policySource: { path: string; required: boolean };
   #metricsServer: Deno.HttpServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
@@ -145,8 +154,19 @@ export class HamDaemon {
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #statusFailing = false;
 
-  private constructor(opts: HamOptions, lock: Deno.FsFile, store: StateStore, log: Logger) {
+  private constructor(
+    opts: HamOptions,
+    lock: Deno.FsFile,
+    store: StateStore,
+    log: Logger,
+    policy: Policy,
+  ) {
     this.stateDir = opts.stateDir;
+    this.#policy = policy;
+    this.#policySource = {
+      path: opts.policyFile ?? policyPath(opts.stateDir),
+      required: opts.policyFile !== undefined,
+    };
     this.#lock = lock;
     this.store = store;
     this.log = log;
@@ -237,10 +257,16 @@ export class HamDaemon {
     });
     let store: StateStore;
     let replayedSeq = 0;
+    let policy: Policy;
     const timing = { replay: 0, resume: 0 };
     const t0 = performance.now();
     try {
       if (opts.lock) await writeLockHolder(lock);
+      policy = loadPolicy(
+        opts.policyFile ?? policyPath(opts.stateDir),
+        Deno.uid() ?? 0,
+        opts.policyFile !== undefined,
+      );
       setChildSubreaper();
       const storeLog: StoreLog = (level, msg) => log.log(level, msg);
       const storeOptions = {
@@ -266,7 +292,7 @@ export class HamDaemon {
       throw err;
     }
     storeRef = store;
-    const d = new HamDaemon(opts, lock, store, log);
+    const d = new HamDaemon(opts, lock, store, log, policy);
     let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
     if (opts.listen) {
       try {
@@ -300,25 +326,38 @@ export class HamDaemon {
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.resume = performance.now() - t1;
-    const local = logRefusals(
-      createHandler({
-        store,
-        engine: d.engine,
+    const local = createHandler({
+      store,
+      engine: d.engine,
+      hub: d.hub,
+      subscriptions: d.subscriptions,
+      info: () => d.info(),
+      // After this turn, so the answer to `stop` is written before connections close.
+      stop: () => void setTimeout(() => d.stop(), 0),
+      changed: () => d.changed(),
+      fsync,
+      policy: (conn) => policyView(d.#policy, conn),
+    });
+    const routed = d.#cluster
+      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
+      : local;
+    // Every request is checked (roles, own tree, protected pids) and audited, then routed.
+    const handler = logRefusals(
+      guard(routed, {
+        policy: () => d.#policy,
         hub: d.hub,
-        subscriptions: d.subscriptions,
-        info: () => d.info(),
-        // After this turn, so the answer to `stop` is written before connections close.
-        stop: () => void setTimeout(() => d.stop(), 0),
-        changed: () => d.changed(),
-        fsync,
+        hamPid: Deno.pid,
+        guardianPid: () => d.guardianPid,
       }),
       log,
     );
-    const handler = d.#cluster
-      ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
-      : local;
     const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
-    d.#server = ControlServer.listen(socketPath(opts.stateDir), handler, hello);
+    d.#server = await ControlServer.listen(
+      socketPath(opts.stateDir),
+      handler,
+      hello,
+      opts.socketGroup ?? null,
+    );
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello);
       log.log(
@@ -352,6 +391,25 @@ export class HamDaemon {
         `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
         `${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** The effective access policy. */
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /**
+   * Reads the policy file again (SIGHUP); a file that cannot be used keeps the policy in
+   * force, and says why.
+   */
+  reloadPolicy(): void {
+    try {
+      const { path, required } = this.#policySource;
+      this.#policy = loadPolicy(path, Deno.uid() ?? 0, required);
+      this.log.log("info", `Policy reloaded from "${path}": ${this.#policy.grants.length} grants`);
+    } catch (err) {
+      this.log.log("warn", `Cannot reload the policy, keeping it: ${(err as Error).message}`);
+    }
   }
 
   /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
@@ -475,9 +533,10 @@ export class HamDaemon {
       for (const server of [this.#server, this.#remoteServer]) {
         for (const c of server?.connections ?? []) c.send({ push: { type: "stopping" } });
       }
+      // The engine first: nothing is restarted because of the Guardian's exit.
+      this.engine.stop();
       await this.#keeper?.stop();
       await this.#cluster?.stop();
-      this.engine.stop();
       await this.#server.close();
       await this.#remoteServer?.close();
       this.#channels.close();
@@ -509,7 +568,12 @@ function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
     } catch (err) {
       const e = toHamError(err);
       if (e.code !== "ETIMEDOUT") {
-        const who = `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`;
+        const peer = conn.credentials;
+        const who = peer !== null
+          ? `${conn.client} uid ${peer.uid} pid ${peer.pid}`
+          : conn.peer.identity !== null
+          ? `${conn.client} "${conn.peer.identity}"`
+          : `${conn.client}${conn.pid === null ? "" : ` pid ${conn.pid}`}`;
         log.log("notice", `Refused "${req.op}" from ${who}: ${e.code}: ${e.message}`);
       }
       throw err;

@@ -14,6 +14,7 @@
 import { join } from "node:path";
 import type { HamEvent } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { ensureDirNoFollowSync, openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode EventLog.open}. */
 export interface EventLogOptions {
@@ -75,7 +76,7 @@ export class EventLog {
   /** Opens (creating) the log in `<stateDir>/events`. */
   static open(stateDir: string, opts: EventLogOptions = {}): EventLog {
     const dir = join(stateDir, "events");
-    Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
+    ensureDirNoFollowSync(dir);
     const segments = [...Deno.readDirSync(dir)].map((e) => NAME.exec(e.name)).filter((m) => m)
       .map((m) => Number(m![1])).sort((a, b) => a - b);
     const log = new EventLog(dir, segments, {
@@ -142,7 +143,7 @@ export class EventLog {
       }
     }
     const path = join(this.dir, segName(this.#segments.at(-1)!));
-    this.#file = Deno.openSync(path, {
+    this.#file = openNoFollowSync(path, {
       append: true,
       create: true,
       write: true,

@@ -47,6 +47,8 @@ export interface HandlerContext {
   stop(): void;
   /** Called after every change, to refresh the status files. */
   changed(): void;
+  /** The effective access policy, and the role it gives the caller of `conn`. */
+  policy(conn: Connection): Results["policy"];
   /** Durations of the journal's fdatasyncs, for `metrics`. @default an empty histogram */
   fsync?: Histogram;
 }
@@ -155,6 +157,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
     subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
     restart: (req) => ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs),
+    policy: (_req, conn) => ctx.policy(conn),
     list: () => ({
       entities: listRows(state(), (e) => processStartedAt(e.startTime), Date.now()),
     }),

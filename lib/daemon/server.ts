@@ -1,5 +1,7 @@
 /**
- * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600), checks
+ * The control socket: accepts connections on `<state-dir>/ham.sock` (mode 0600, or 0660
+ * for a `socketGroup`), knows each local client's peer credentials (uid, gid, groups and
+ * pid from the kernel, {@linkcode PeerListener}), checks
  * the hello handshake, decodes each line with `decodeRequest`, passes requests to a
  * handler and writes the responses. Bad input gets an errno-style error or a clean
  * close; it never throws out of here.
@@ -21,13 +23,14 @@ import {
 import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
+import { type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
 
 /** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
 export type Transport = Pick<Deno.Conn, "read" | "write" | "close">;
 
-/** Where connections come from: a `Deno.Listener`, or the TLS listener. */
+/** Where connections come from: the Unix socket's {@linkcode PeerListener}, or the TLS listener. */
 export interface Acceptor {
-  accept(): Promise<Transport & Partial<Peer>>;
+  accept(): Promise<Transport & Partial<Peer> & { credentials?: PeerCredentials | null }>;
   close(): void;
 }
 
@@ -56,6 +59,11 @@ export class Connection {
   readonly onClose: Array<() => void> = [];
   /** Who the peer is, for a remote connection (see {@linkcode Peer}). */
   readonly peer: Peer;
+  /**
+   * Who the kernel says is on the other end of a Unix-socket connection (uid, gid, groups,
+   * pid at connect time); null for a remote one, or when they could not be read.
+   */
+  readonly credentials: PeerCredentials | null;
   #conn: Transport;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
@@ -67,8 +75,9 @@ export class Connection {
     return this.#queued;
   }
 
-  constructor(conn: Transport & Partial<Peer>) {
+  constructor(conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null }) {
     this.#conn = conn;
+    this.credentials = conn.credentials ?? null;
     this.peer = {
       identity: conn.identity ?? null,
       role: conn.role ?? null,
@@ -184,23 +193,37 @@ export class ControlServer {
     this.#accepting = this.#accept();
   }
 
-  /** Listens on `path` (a stale socket file is replaced) with mode 0600. */
-  static listen(
+  /**
+   * Listens on `path` (a stale socket file is replaced) with mode 0600; with `socketGroup`,
+   * the socket belongs to that group with mode 0660 (every request is still checked
+   * against the policy: the mode only decides who may knock).
+   */
+  static async listen(
     path: string,
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
-  ): ControlServer {
+    socketGroup: number | null = null,
+  ): Promise<ControlServer> {
     try {
       Deno.removeSync(path);
     } catch { /* no stale socket */ }
-    const listener = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, DEFAULTS.socketMode);
+    const listener = await PeerListener.listen(path);
+    try {
+      if (socketGroup === null) Deno.chmodSync(path, DEFAULTS.socketMode);
+      else {
+        Deno.chownSync(path, null, socketGroup);
+        Deno.chmodSync(path, DEFAULTS.socketMode | 0o060);
+      }
+    } catch (err) {
+      listener.close();
+      throw err;
+    }
     return new ControlServer(listener, handler, hello);
   }
 
   async #accept(): Promise<void> {
     for (;;) {
-      let conn: Transport & Partial<Peer>;
+      let conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null };
       try {
         conn = await this.#listener.accept();
       } catch {

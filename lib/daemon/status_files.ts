@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ensureDirNoFollowSync } from "../os/safe_open.ts";
 import { writeFileAtomic } from "../store/durable.ts";
 
 type Kind = "file" | "dir";
@@ -67,7 +68,7 @@ export async function writeStatusTree(
   known?: Map<string, string>,
 ): Promise<StatusTreeChanges> {
   const previous = known !== undefined && known.size > 0 ? new Map(known) : null;
-  if (previous === null) await Deno.mkdir(dir, { recursive: true });
+  if (previous === null) ensureDirNoFollowSync(dir);
   const existing = previous ? kindsOf(previous) : await listTree(dir);
   const wantedDirs = new Set<string>();
   for (const rel of files.keys()) {

@@ -12,16 +12,18 @@ import { Recoverable } from "./recoverable.ts";
 import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
 
-/** An `fopen` mode without `b`. */
-type TextMode = "r" | "r+" | "w" | "w+" | "a" | "a+";
-
 /**
  * An `fopen` mode: `r`, `w`, `a`, each optionally with `+`, and optionally with `b`
  * before or after the `+` (`rb`, `wb`, `r+b`, `rb+`, ...). As on POSIX, `b` changes
  * nothing: files are bytes.
  */
 export type FopenMode =
-  | TextMode
+  | "r"
+  | "r+"
+  | "w"
+  | "w+"
+  | "a"
+  | "a+"
   | "rb"
   | "wb"
   | "ab"
@@ -31,6 +33,9 @@ export type FopenMode =
   | "wb+"
   | "a+b"
   | "ab+";
+
+/** An `fopen` mode without `b`. */
+type TextMode = Exclude<FopenMode, `${string}b${string}`>;
 
 const FOPEN_MODES: Record<TextMode, Deno.OpenOptions> = {
   "r": { read: true },

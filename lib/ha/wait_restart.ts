@@ -5,16 +5,38 @@
  * @module
  */
 
-import { connect, type Ham } from "../client/ham.ts";
-import type { WaitResult } from "../core/protocol.ts";
+import { connect } from "../client/ham.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+
+/** What the HAM reported: the restarted entity, and the restart event's sequence number. */
+export interface RestartSeen {
+  /** The entity. */
+  entity: string;
+  /** The sequence number of its `restart` event. */
+  seq: number | null;
+}
+
+/**
+ * What {@linkcode waitForRestart} and {@linkcode nextEventSeq} need of an open connection
+ * to the HAM; the `Ham` that `connect()` (mod.ts) answers is one.
+ */
+export interface HamEvents {
+  /** Waits for `entity` to be restarted. */
+  wait(
+    entity: string,
+    target: "restarted",
+    opts: { timeoutMs?: number; since?: number },
+  ): Promise<RestartSeen>;
+  /** Kept events from `since`; `next` is the `since` that continues after them. */
+  events(opts: { since?: number; limit?: number }): Promise<{ next: number }>;
+}
 
 /** Options of {@linkcode waitForRestart}. */
 export interface WaitForRestartOptions {
   /** The HAM's state directory, when no `ham` connection is given. @default {resolveStateDir()} */
   stateDir?: string;
   /** An open connection to the HAM to ask on; by default one is opened for the call. */
-  ham?: Ham;
+  ham?: HamEvents;
   /** How long to wait, in ms; then the call throws a HamError ETIMEDOUT. @default {30000} */
   timeoutMs?: number;
   /**
@@ -54,7 +76,7 @@ export interface WaitForRestartOptions {
 export async function waitForRestart(
   entity: string,
   opts: WaitForRestartOptions = {},
-): Promise<WaitResult> {
+): Promise<RestartSeen> {
   const wait = { timeoutMs: opts.timeoutMs ?? DEFAULTS.waitTimeoutMs, since: opts.since };
   if (opts.ham) return await opts.ham.wait(entity, "restarted", wait);
   await using ham = await connect({ stateDir: opts.stateDir, client: "libha" });
@@ -65,13 +87,15 @@ export async function waitForRestart(
  * The sequence number the HAM's next event will get: the `since` of a later
  * {@linkcode waitForRestart} that must not miss a restart from now on.
  */
-export async function nextEventSeq(opts: { stateDir?: string; ham?: Ham } = {}): Promise<number> {
+export async function nextEventSeq(
+  opts: { stateDir?: string; ham?: HamEvents } = {},
+): Promise<number> {
   if (opts.ham) return await nextOf(opts.ham);
   await using ham = await connect({ stateDir: opts.stateDir, client: "libha" });
   return await nextOf(ham);
 }
 
-async function nextOf(ham: Ham): Promise<number> {
+async function nextOf(ham: HamEvents): Promise<number> {
   const r = await ham.events({ since: Number.MAX_SAFE_INTEGER, limit: 1 });
   return r.next;
 }

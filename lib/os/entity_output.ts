@@ -16,6 +16,7 @@
 import { cString, ERRNO, errno, libc, libcAvailable, OPEN } from "./libc.ts";
 import { PidfdPoller } from "./pidfd_poller.ts";
 import { RotatingLog, type RotatingLogOptions } from "./rotating_log.ts";
+import { ensureDirNoFollowSync } from "./safe_open.ts";
 
 /** The two FIFOs a process writes into. */
 export interface OutputPipes {
@@ -107,8 +108,8 @@ export class EntityOutput {
     if (this.#readers.has(entity)) return pipes;
     if (!libcAvailable()) return null;
     try {
-      Deno.mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
-      Deno.mkdirSync(this.pipeDir, { recursive: true, mode: 0o700 });
+      ensureDirNoFollowSync(this.logDir);
+      ensureDirNoFollowSync(this.pipeDir);
       const lib = libc();
       const fds = STREAMS.map((s) => {
         const path = pipes[s];

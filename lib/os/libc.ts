@@ -71,6 +71,20 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
+/** `fcntl()` commands and flags ham uses (the same on x86-64 and arm64). */
+export const FCNTL = {
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+} as const;
+
+/** `getsockopt()` levels and options: the peer credentials of a Unix socket (the same on x86-64 and arm64). */
+export const SOCKOPT = {
+  SOL_SOCKET: 1,
+  SO_PEERCRED: 17,
+  SO_PEERGROUPS: 59,
+} as const;
+
 /** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
   EPERM: 1,
@@ -83,7 +97,9 @@ export const ERRNO = {
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
+  ERANGE: 34,
   ENOSYS: 38,
+  ELOOP: 40,
 } as const;
 
 const SYMBOLS = {
@@ -100,6 +116,8 @@ const SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
@@ -132,6 +150,16 @@ export interface Libc {
   close(fd: number): number;
   /** `kill(pid, sig)`. */
   kill(pid: number, sig: number): number;
+  /** `getsockopt(fd, level, name, value, &length)`: the length is in and out. */
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
+  /** `fcntl(fd, cmd, arg)` with an integer argument. */
+  fcntl(fd: number, cmd: number, arg: number): number;
   /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
   mkfifo(path: Uint8Array, mode: number): number;
   /** `socket(domain, type, protocol)`. */
@@ -165,6 +193,9 @@ function load(): Libc | null {
       write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
+      getsockopt: (fd, level, name, value, length) =>
+        s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
+      fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),
       mkfifo: (path, mode) => s.mkfifo(path, mode),
       socket: (domain, type, protocol) => s.socket(domain, type, protocol),
       sendto: (fd, buf, flags, addr) =>

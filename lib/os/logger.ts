@@ -5,6 +5,8 @@
  * @module
  */
 
+import { openNoFollowSync } from "./safe_open.ts";
+
 /** How a log line is timestamped (QNX `ham -t`). */
 export type TimestampStyle = "none" | "relative" | "absolute";
 
@@ -23,15 +25,15 @@ export class LogFile {
   #file: Deno.FsFile;
   #encoder = new TextEncoder();
 
-  /** Opens `path` for appending (created 0600 when missing). */
+  /** Opens `path` for appending (created 0600 when missing; never through a symbolic link). */
   constructor(path: string) {
     this.path = path;
-    this.#file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o600 });
+    this.#file = openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
   }
 
   /** Closes the file and opens `path` again; throws when it cannot be opened. */
   reopen(): void {
-    const fresh = Deno.openSync(this.path, {
+    const fresh = openNoFollowSync(this.path, {
       append: true,
       create: true,
       write: true,

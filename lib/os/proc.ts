@@ -121,6 +121,23 @@ export function isAlive(pid: number, startTime: string | null): boolean {
   return startTime === null || stat.startTime === startTime;
 }
 
+/**
+ * The ancestors of `pid`, nearest first (its parent, its parent's parent, ... up to pid 1),
+ * from `/proc/PID/stat`; a chain cut short by an exiting process ends there.
+ */
+export function ancestorsOf(pid: number): number[] {
+  const chain: number[] = [];
+  let current = pid;
+  // Bounded: a pid namespace's tree is never this deep, and a loop cannot form.
+  for (let depth = 0; depth < 4096; depth++) {
+    const ppid = processStat(current)?.ppid ?? 0;
+    if (ppid <= 0 || chain.includes(ppid)) break;
+    chain.push(ppid);
+    current = ppid;
+  }
+  return chain;
+}
+
 /** Clock ticks per second of `/proc` times (`USER_HZ`: 100 on every Linux architecture). */
 const USER_HZ = 100;
 let bootTimeMs: number | null | undefined;

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { openNoFollowSync } from "./safe_open.ts";
+
 /** Options of {@linkcode RotatingLog}. */
 export interface RotatingLogOptions {
   /** Rotate when the file would pass this size, in bytes. */
@@ -30,7 +32,7 @@ export class RotatingLog {
 
   #open(): Deno.FsFile {
     if (this.#file === null) {
-      this.#file = Deno.openSync(this.path, { append: true, create: true, mode: 0o600 });
+      this.#file = openNoFollowSync(this.path, { append: true, create: true, mode: 0o600 });
       this.#size = this.#file.statSync().size;
     }
     return this.#file;

@@ -32,6 +32,8 @@ export function tempPathFor(path: string): string {
  * @param err What was thrown.
  */
 export function fileError(action: string, path: string, err: unknown): HamError {
+  // A refusal (a planted symbolic link) says so as it is.
+  if (err instanceof HamError && err.code === "EPERM") return err;
   const code = toHamError(err).code === "ENOSPC" ? "ENOSPC" : "EIO";
   const reason = code === "ENOSPC"
     ? "no space left on device"

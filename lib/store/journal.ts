@@ -19,6 +19,7 @@ import {
   type Segment,
   segmentPath,
 } from "./journal_frames.ts";
+import { ensureDirNoFollowSync, openNoFollow } from "../os/safe_open.ts";
 
 /** An open segment file, as the journal uses it. `Deno.FsFile` is one. */
 export interface JournalFile {
@@ -44,7 +45,7 @@ export interface JournalFileOps {
 
 /** The real filesystem: segments are opened with `O_APPEND`, so a cut moves the end back. */
 export const denoFileOps: JournalFileOps = {
-  open: (path) => Deno.open(path, { append: true, create: true, mode: 0o644 }),
+  open: (path) => openNoFollow(path, { append: true, create: true, mode: 0o644 }),
   syncDir: fsyncDir,
   remove: (path) => Deno.remove(path),
 };
@@ -184,7 +185,7 @@ export class Journal {
     const ops = options.fileOps ?? denoFileOps;
     const journalDir = join(dir, JOURNAL_DIR);
     try {
-      await Deno.mkdir(journalDir, { recursive: true });
+      ensureDirNoFollowSync(journalDir);
     } catch (err) {
       throw fileError("Cannot create journal directory", journalDir, err);
     }

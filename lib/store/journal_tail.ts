@@ -20,6 +20,7 @@ import { applyRecord, touchedEntities } from "../core/reducer.ts";
 import { listSnapshotsSync } from "./snapshot.ts";
 import { type Replay, replaySync, type StoreLog } from "./replay.ts";
 import type { StateTables } from "./state_tables.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 
 /** Options of {@linkcode JournalTail.open}. */
 export interface JournalTailOptions {
@@ -46,7 +47,7 @@ function incomplete(error: string): boolean {
 function readFrom(path: string, offset: number): Uint8Array | null {
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openNoFollowSync(path, { read: true });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;

@@ -15,6 +15,7 @@ import { createState, type HamState } from "../core/model.ts";
 import { applyRecord, touchedEntities } from "../core/reducer.ts";
 import { readLatestSnapshotSync, SNAPSHOT_DIR } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
+import { openNoFollowSync } from "../os/safe_open.ts";
 
 /** Where log lines of the replay and the store go. */
 export type StoreLog = (level: "info" | "warn" | "error", msg: string) => void;
@@ -77,7 +78,7 @@ function truncateSync(path: string, length: number): void {
   try {
     if (length === 0) return Deno.removeSync(path);
     Deno.truncateSync(path, length);
-    const file = Deno.openSync(path, { write: true });
+    const file = openNoFollowSync(path, { write: true });
     try {
       file.syncDataSync();
     } finally {

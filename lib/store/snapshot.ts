@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { fileError, fsyncDir, writeFileDurable } from "./durable.ts";
 import type { HamState } from "../core/model.ts";
 import { loadImage, StateTables } from "./state_tables.ts";
+import { ensureDirNoFollowSync } from "../os/safe_open.ts";
 
 /** The snapshots' sub-directory of the state directory. */
 export const SNAPSHOT_DIR = "snapshot";
@@ -83,7 +84,7 @@ export async function writeEncodedSnapshot(
 ): Promise<string> {
   const path = snapshotPath(dir, seq);
   try {
-    await Deno.mkdir(join(dir, SNAPSHOT_DIR), { recursive: true });
+    ensureDirNoFollowSync(join(dir, SNAPSHOT_DIR));
   } catch (err) {
     throw fileError("Cannot create snapshot directory", join(dir, SNAPSHOT_DIR), err);
   }

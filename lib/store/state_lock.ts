@@ -8,14 +8,17 @@
  */
 
 import { HamError } from "../core/errors.ts";
-import { lockPath } from "../os/state_dir.ts";
+import { lockPath, prepareStateDir } from "../os/state_dir.ts";
+import { openNoFollow } from "../os/safe_open.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
-/** Opens the state directory's lock file, creating the directory (0700) and file (0600). */
+/**
+ * Opens the state directory's lock file (0600, never through a symbolic link), after
+ * checking the directory ({@linkcode prepareStateDir}: created 0700 when missing).
+ */
 export async function openLockFile(dir: string): Promise<Deno.FsFile> {
-  Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
-  Deno.chmodSync(dir, DEFAULTS.stateDirMode);
-  return await Deno.open(lockPath(dir), {
+  prepareStateDir(dir);
+  return await openNoFollow(lockPath(dir), {
     create: true,
     read: true,
     write: true,

@@ -13,7 +13,6 @@ import { deadline, HamProcess, processesOf, until } from "../support/ham_process
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
 
-const TTL_MS = 2000;
 const skip = etcdBinary() === null;
 if (skip) console.log("cluster tests skipped: etcd is not installed (apt-get install etcd-server)");
 
@@ -147,7 +146,15 @@ Deno.test({
   ignore: skip,
   fn: async () => {
     await using etcd = await EtcdProcess.start();
-    await using nodes = await startNodes(["n1", etcd.url], ["n2", etcd.url], ["n3", etcd.url]);
+    // TTL 3 s: on this busy machine (2 cores, several suites at once) a HAM's event loop can
+    // stall past 1.6 s, which at 2 s fences rightly but moves the entity mid-test. The
+    // default TTL's failover time is the bench's figure.
+    const ttl = ["--cluster-ttl", "3s"];
+    await using nodes = await startNodes(
+      ["n1", etcd.url, ...ttl],
+      ["n2", etcd.url, ...ttl],
+      ["n3", etcd.url, ...ttl],
+    );
     const [n1, n2, n3] = nodes;
     const tok = token();
     await using sampler = new CopySampler(tok);
@@ -184,7 +191,7 @@ Deno.test({
     const placed = await e2.next(placedOn("n2"), "web placed on n2", 10_000);
     const failover = await e2.next((ev) => ev.type === "failover", "failover event");
     const ms = placed.at - killedAt;
-    assert(ms <= TTL_MS + 1000, `failover took ${ms.toFixed(0)} ms`);
+    assert(ms <= 3000 + 1000, `failover took ${ms.toFixed(0)} ms`);
     assertEquals(failover.detail, { from: "n1", to: "n2" });
     await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
     assertEquals(sampler.max, 1, "two copies ran at once");

@@ -5,7 +5,7 @@
  */
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { BIN, hamctl, HamProcess, processesOf } from "../support/ham_process.ts";
+import { alive, BIN, hamctl, HamProcess, processesOf } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -124,7 +124,7 @@ Deno.test("hamctl apply removes what the file lacks only with --prune", opts, as
   await using ham = await HamProcess.start();
   const f = await file(ham, "web.yaml", ISSUE_FORM);
   try {
-    await ham.ok("attach", "extra", "--", "/bin/sleep", "1000");
+    const extra = Number(await ham.ok("attach", "extra", "--", "/bin/sleep", "1000"));
     await ham.ok("condition", "extra/death", "death");
     await ham.ok("apply", f);
     await ham.ok("condition", "web/more", "restart");
@@ -135,6 +135,9 @@ Deno.test("hamctl apply removes what the file lacks only with --prune", opts, as
     );
     assertEquals(await ham.ok("apply", f, "--prune"), "remove web/more\nremove extra");
     assertEquals((await ham.status()).entities.map((e) => e.name), ["web"]);
+    // Pruning detached it: the process runs on (QNX detach), so the test ends it.
+    assert(alive(extra));
+    Deno.kill(extra, "SIGKILL");
   } finally {
     await Deno.remove(f);
   }

@@ -67,7 +67,11 @@ Deno.test(
         20_000,
       );
       assertEquals(inside.hamPid > 1, true); // The HAM is not PID 1: the keeper is.
-      const keeper = await until(() => Promise.resolve(children(ns.pid)[0] ?? null), "the keeper");
+      const keeper = await until(
+        () => Promise.resolve(children(ns.pid)[0] ?? null),
+        "the keeper",
+        20_000,
+      );
       const ham = children(keeper).find((p) => cmdline(p).includes(" ham --foreground"));
       assert(ham !== undefined, `the HAM is the keeper's child: ${children(keeper).map(cmdline)}`);
       const attached = await hamctl(
@@ -88,10 +92,14 @@ Deno.test(
         "the takeover",
         20_000,
       );
-      const worker = await until(() =>
-        Promise.resolve(
-          children(keeper).find((p) => cmdline(p).startsWith("/bin/sleep 1000")) ?? null,
-        ), "the worker under PID 1");
+      const worker = await until(
+        () =>
+          Promise.resolve(
+            children(keeper).find((p) => cmdline(p).startsWith("/bin/sleep 1000")) ?? null,
+          ),
+        "the worker under PID 1",
+        20_000,
+      );
       Deno.kill(worker, "SIGKILL");
       // PID 1 reaps it: it does not linger as a zombie.
       await until(

@@ -7,7 +7,7 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import { connect } from "../../lib/client/ham.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
-import { BIN, type CtlResult, HamProcess } from "../support/ham_process.ts";
+import { alive, BIN, type CtlResult, HamProcess, until } from "../support/ham_process.ts";
 import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
@@ -101,6 +101,21 @@ Deno.test(
     await using remote = await startRemote();
     const ctl = (...args: string[]) => remote.ctl("n2", ...args);
     ok(await ctl("ping"), "ping");
+    // The same node through a YAML nodes file.
+    const yamlFile = `${remote.certs.dir}/nodes.yaml`;
+    const n2 = JSON.parse(await Deno.readTextFile(remote.nodes)).n2;
+    await Deno.writeTextFile(
+      yamlFile,
+      `n2:\n  address: ${n2.address}\n  ca: ${n2.ca}\n  cert: ${n2.cert}\n  key: ${n2.key}\n`,
+    );
+    // From the sources: the one-file bundle of hamctl cannot load the yaml package.
+    const viaYaml = await new Deno.Command(`${BIN}/hamctl`, {
+      args: ["--nodes", yamlFile, "--node", "n2", "ping"],
+      env: { HAM_NO_BUNDLE: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(viaYaml.code, 0, new TextDecoder().decode(viaYaml.stderr));
     ok(await ctl("attach", "web", "--", "/bin/sleep", "1000"), "attach");
     ok(await ctl("condition", "web/death", "death", "--rearm"), "condition");
     ok(await ctl("action", "web/death/restart", "restart", "--rearm"), "action");
@@ -115,6 +130,9 @@ Deno.test(
     assertEquals(status, web);
     ok(await ctl("stop", "--wait"), "stop");
     await remote.ham.child.status;
+    // A stopped HAM leaves its workers running (ham_stop): end this one here.
+    Deno.kill(web.pid!, "SIGKILL");
+    await until(() => Promise.resolve(alive(web.pid!) ? null : true), "the worker to end");
   },
 );
 

@@ -357,7 +357,9 @@ export class HamProcess implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     const monitored = new Set<number>();
-    const view = await deadline(this.status(), 5_000, "status").catch(() => null);
+    // A HAM killed just before (a takeover under way) answers again within seconds.
+    const view = await until(() => deadline(this.status(), 5_000, "status"), "status", 10_000)
+      .catch(() => null);
     for (const e of view?.entities ?? []) if (e.pid !== null) monitored.add(e.pid);
     await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
       .catch(() => {});
@@ -379,10 +381,14 @@ export class HamProcess implements AsyncDisposable {
     for (let round = 0; round < 5; round++) {
       const pids = await processesOf(this.stateDir);
       if (pids.length === 0) break;
-      for (const pid of pids) {
-        if (round === 0 && !owned(pid) && alive(pid)) {
+      // Ownership is judged before anything is killed: killing a monitored `sh -c` first
+      // would re-parent its child and make it look like an orphan.
+      if (round === 0) {
+        for (const pid of pids.filter((p) => !owned(p) && alive(p))) {
           leaks.push(`pid ${pid} (${readCmdline(pid)?.join(" ") ?? "?"})`);
         }
+      }
+      for (const pid of pids) {
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* gone */ }

@@ -130,3 +130,20 @@ Deno.test("formatPath() joins the components when given a parsed path", () => {
     assert.equal(formatPath(parsePath(p, "any")), p);
   }
 });
+
+Deno.test("validateName() refuses bidirectional-control characters that make status lie", () => {
+  for (const c of ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c"]) {
+    fails("EINVAL", () => validateName("entity", `web${c}bew`), /bidirectional control/);
+  }
+});
+
+Deno.test("validateName() refuses zero-width characters and C1 controls", () => {
+  for (const c of ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]) {
+    fails("EINVAL", () => validateName("entity", `we${c}b`), /zero-width/);
+  }
+  fails("EINVAL", () => validateName("entity", "web\u0085"), /control character/);
+});
+
+Deno.test("validateName() still accepts other non-ASCII names", () => {
+  assert.equal(validateName("entity", "сервис-日本-é"), "сервис-日本-é");
+});

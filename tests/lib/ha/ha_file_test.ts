@@ -189,7 +189,7 @@ Deno.test("haFopen() accepts the binary modes as their text modes", async () => 
   using rw = await haFopen(path, "r+b", reopenAtOffset, h);
   await rw.writeAll(new Uint8Array([9]));
   assert.deepEqual([...await Deno.readFile(path)], [9, 1, 2, 3], "r+b writes in place");
-  using t = await haFopen(path, "w+b", reopenAtOffset, h);
+  using _t = await haFopen(path, "w+b", reopenAtOffset, h);
   assert.deepEqual([...await Deno.readFile(path)], [], "w+b truncates");
   for (const bad of ["bw", "rbb", "r+bb", "b", "rb++"]) {
     await assert.rejects(

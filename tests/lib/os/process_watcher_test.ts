@@ -3,7 +3,6 @@ import { HamError } from "../../../lib/core/errors.ts";
 import { processStartTime, processStat } from "../../../lib/os/proc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { libc, SYS } from "../../../lib/os/libc.ts";
-import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { killAndReap, startOrphans } from "../../support/orphans.ts";
 import { within } from "../../support/within.ts";
 

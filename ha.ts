@@ -32,7 +32,7 @@
  *
  * @example
  * ```ts
- * import { haConnect, HA_RECOVERY_ICOUNT, nextEventSeq, waitForRestart } from "./mod.ts";
+ * import { haConnect, HA_RECOVERY_ICOUNT, nextEventSeq, waitForRestart } from "./ha.ts";
  *
  * // A client of the supervised server "echo": a request that meets the server's death
  * // is answered by the restarted server. Requests are idempotent, so replaying one is safe.
@@ -66,15 +66,15 @@ export {
   haDup,
   haFclose,
   haMsgSend,
-} from "./covers.ts";
-export type { ConnAttachOptions, FileAttachOptions } from "./covers.ts";
-export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./errors.ts";
-export { HaConn, haConnect, lineReply, reconnect } from "./ha_conn.ts";
-export type { HaConnOptions, ReconnectOptions, ReplyReader } from "./ha_conn.ts";
-export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./ha_file.ts";
-export type { FopenMode } from "./ha_file.ts";
-export { Recoverable } from "./recoverable.ts";
-export type { HaAttachOptions } from "./recoverable.ts";
+} from "./lib/ha/covers.ts";
+export type { ConnAttachOptions, FileAttachOptions } from "./lib/ha/covers.ts";
+export { DEAD_SERVER_CODES, DEAD_SERVER_ERRORS, isDeadServerError } from "./lib/ha/errors.ts";
+export { HaConn, haConnect, lineReply, reconnect } from "./lib/ha/ha_conn.ts";
+export type { HaConnOptions, ReconnectOptions, ReplyReader } from "./lib/ha/ha_conn.ts";
+export { haCreate, HaFile, haFopen, haOpen, haReopen } from "./lib/ha/ha_file.ts";
+export type { FopenMode } from "./lib/ha/ha_file.ts";
+export { Recoverable } from "./lib/ha/recoverable.ts";
+export type { HaAttachOptions } from "./lib/ha/recoverable.ts";
 export {
   HA_RECOVERY_ACOUNT,
   HA_RECOVERY_ENABLE,
@@ -83,15 +83,15 @@ export {
   HA_RECOVERY_RESET_ICOUNT,
   HA_RECOVERY_SUSPEND,
   HAREPLACERECOVERYFN,
-} from "./recovery_core.ts";
+} from "./lib/ha/recovery_core.ts";
 export type {
   RecoveryCommand,
   RecoveryCore,
   RecoveryFn,
   RecoveryResult,
   RecoveryStats,
-} from "./recovery_core.ts";
-export { addressOf, connectTo } from "./server_address.ts";
-export type { ServerAddress } from "./server_address.ts";
-export { nextEventSeq, waitForRestart } from "./wait_restart.ts";
-export type { WaitForRestartOptions } from "./wait_restart.ts";
+} from "./lib/ha/recovery_core.ts";
+export { addressOf, connectTo } from "./lib/ha/server_address.ts";
+export type { ServerAddress } from "./lib/ha/server_address.ts";
+export { nextEventSeq, waitForRestart } from "./lib/ha/wait_restart.ts";
+export type { HamEvents, RestartSeen, WaitForRestartOptions } from "./lib/ha/wait_restart.ts";

@@ -1,0 +1,195 @@
+/**
+ * A Unix socket listener whose connections know who is on the other end: the kernel's
+ * `SO_PEERCRED` (pid, uid, gid at connect time) and `SO_PEERGROUPS` (every group), read
+ * through FFI on each accepted descriptor.
+ *
+ * Deno's own `Deno.listen` keeps descriptors out of reach, so the listener is `node:net`'s,
+ * whose accepted pipe handle exposes its descriptor; each connection is then presented
+ * with the `read`/`write`/`close` of a `Deno.Conn`, so the control server reads it the same
+ * way. A connection whose credentials cannot be read has `peer: null` (and is trusted with
+ * nothing).
+ *
+ * @module
+ */
+
+import net from "node:net";
+import { errno, FCNTL, libc, libcAvailable, SOCKOPT } from "./libc.ts";
+
+/** Who is on the other end of a connection, as the kernel saw it at connect time. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+  /** Every group of the peer (its supplementary groups and its gid). */
+  groups: number[];
+}
+
+/** The credentials of the peer of Unix socket `fd`, or null when they cannot be read. */
+export function peerCredentials(fd: number): PeerCredentials | null {
+  if (fd < 0 || !libcAvailable()) return null;
+  const lib = libc();
+  const cred = new Uint8Array(12);
+  const len = new Uint32Array([12]);
+  if (lib.getsockopt(fd, SOCKOPT.SOL_SOCKET, SOCKOPT.SO_PEERCRED, cred, len) !== 0) return null;
+  const v = new DataView(cred.buffer);
+  const peer = { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) };
+  const groups = new Set<number>([peer.gid]);
+  let buf = new Uint8Array(4 * 64);
+  for (let tries = 0; tries < 3; tries++) {
+    const glen = new Uint32Array([buf.length]);
+    if (lib.getsockopt(fd, SOCKOPT.SOL_SOCKET, SOCKOPT.SO_PEERGROUPS, buf, glen) === 0) {
+      const g = new DataView(buf.buffer);
+      for (let off = 0; off + 4 <= glen[0]; off += 4) groups.add(g.getUint32(off, true));
+      break;
+    }
+    if (errno() !== 34 /* ERANGE: glen holds the size needed */) break;
+    buf = new Uint8Array(glen[0]);
+  }
+  return { ...peer, groups: [...groups] };
+}
+
+/** An accepted connection: a `Deno.Conn`-like byte stream and its peer's credentials. */
+export class PeerConn {
+  /** The peer's credentials, or null when they could not be read. */
+  readonly credentials: PeerCredentials | null;
+  #socket: net.Socket;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+
+  /** Buffered input past which the socket stops reading until `read` takes some. */
+  static readonly HIGH_WATER = 256 * 1024;
+
+  constructor(socket: net.Socket, credentials: PeerCredentials | null) {
+    this.#socket = socket;
+    this.credentials = credentials;
+    socket.on("data", (data: Uint8Array) => {
+      this.#chunks.push(data);
+      this.#buffered += data.length;
+      if (this.#buffered > PeerConn.HIGH_WATER) socket.pause();
+      this.#signal();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#signal();
+    });
+    socket.on("error", (err: Error) => {
+      this.#error = err;
+      this.#signal();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#signal();
+    });
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** Reads into `buf`; the number of bytes, or null at the end of the stream. */
+  async read(buf: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    const first = this.#chunks[0];
+    const n = Math.min(first.length, buf.length);
+    buf.set(first.subarray(0, n));
+    if (n === first.length) this.#chunks.shift();
+    else this.#chunks[0] = first.subarray(n);
+    this.#buffered -= n;
+    if (this.#buffered <= PeerConn.HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    return n;
+  }
+
+  /** Writes all of `bytes`; resolves once they are handed to the kernel. */
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#socket.destroyed) {
+        reject(this.#error ?? new Error("Connection closed"));
+        return;
+      }
+      this.#socket.write(bytes, (err) => err ? reject(err) : resolve(bytes.length));
+    });
+  }
+
+  /** Closes the connection at once. */
+  close(): void {
+    this.#socket.destroy();
+    this.#ended = true;
+    this.#signal();
+  }
+}
+
+/** A listening Unix socket whose accepted connections carry their peer's credentials. */
+export class PeerListener {
+  #server: net.Server;
+  #pending: PeerConn[] = [];
+  #waiters: Array<{ resolve(c: PeerConn): void; reject(e: Error): void }> = [];
+  #closed = false;
+  #error: Error | null = null;
+
+  private constructor(server: net.Server) {
+    this.#server = server;
+    server.on("connection", (socket: net.Socket) => {
+      // deno-lint-ignore no-explicit-any
+      const fd = (socket as any)._handle?.fd;
+      const conn = new PeerConn(socket, typeof fd === "number" ? peerCredentials(fd) : null);
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter.resolve(conn);
+      else this.#pending.push(conn);
+    });
+    server.on("error", (err: Error) => {
+      this.#error = err;
+      for (const w of this.#waiters.splice(0)) w.reject(err);
+    });
+  }
+
+  /** Listens on `path`; resolves once the socket file exists. */
+  static listen(path: string): Promise<PeerListener> {
+    const server = net.createServer({ allowHalfOpen: true });
+    // Serving from the start: a client may connect before the "listening" callback runs.
+    const listener = new PeerListener(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => {
+        server.off("error", reject);
+        // node:net leaves the listening descriptor inheritable: every process the HAM
+        // starts (its Guardian, the workers) would keep the socket listening after the
+        // HAM died, and clients would hang in a backlog that no one accepts.
+        // deno-lint-ignore no-explicit-any
+        const fd = (server as any)._handle?.fd;
+        if (typeof fd === "number" && fd >= 0 && libcAvailable()) {
+          const lib = libc();
+          const flags = lib.fcntl(fd, FCNTL.F_GETFD, 0);
+          if (flags >= 0) lib.fcntl(fd, FCNTL.F_SETFD, flags | FCNTL.FD_CLOEXEC);
+        }
+        resolve(listener);
+      });
+    });
+  }
+
+  /** The next connection; rejects once closed. */
+  accept(): Promise<PeerConn> {
+    const next = this.#pending.shift();
+    if (next) return Promise.resolve(next);
+    if (this.#closed) return Promise.reject(new Error("Listener closed"));
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Stops listening; pending and later `accept` calls reject. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    for (const c of this.#pending.splice(0)) c.close();
+    for (const w of this.#waiters.splice(0)) w.reject(new Error("Listener closed"));
+  }
+}

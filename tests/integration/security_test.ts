@@ -1,0 +1,384 @@
+/**
+ * Access control through real processes: a root HAM, and `hamctl` run as a real
+ * unprivileged user (`tests/support/unprivileged.ts`), with the groups each case needs.
+ * The policy grants by gid, so one user covers every role: gid 47002 reads, 47003 reports,
+ * 47004 administers; 47001 owns the socket (`--socket-group`) and has no role.
+ */
+
+import assert from "node:assert/strict";
+import { BIN, hamctl, HamProcess } from "../support/ham_process.ts";
+import { type Unprivileged, unprivileged } from "../support/unprivileged.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const SOCKET = 47001, READ = 47002, REPORT = 47003, ADMIN = 47004;
+
+const who = {
+  none: { gid: SOCKET, groups: [SOCKET] },
+  read: { gid: READ, groups: [SOCKET, READ] },
+  report: { gid: REPORT, groups: [SOCKET, REPORT] },
+  admin: { gid: ADMIN, groups: [SOCKET, ADMIN] },
+};
+
+let cached: Promise<Unprivileged | string> | null = null;
+
+/** The test user, or null after printing why these tests are skipped. */
+async function user(): Promise<Unprivileged | null> {
+  const u = await (cached ??= unprivileged());
+  if (typeof u === "string") {
+    console.log(`skipped: ${u}`);
+    return null;
+  }
+  return u;
+}
+
+/** A root HAM whose state directory the socket group may enter, with the role policy. */
+async function sharedHam(): Promise<HamProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+  Deno.chownSync(dir, 0, SOCKET);
+  Deno.chmodSync(dir, 0o750);
+  Deno.writeTextFileSync(
+    `${dir}/policy`,
+    `# roles by gid\nread gid:${READ}\nreport gid:${REPORT}\nadmin gid:${ADMIN}\n`,
+  );
+  return await HamProcess.start({
+    stateDir: dir,
+    guardian: false,
+    args: ["--socket-group", String(SOCKET)],
+  });
+}
+
+function refused(r: { code: number; stderr: string }, verb: string, role: string): void {
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `hamctl: EPERM: Permission denied: "${verb}" needs the ${role} role; uid \\d+ pid \\d+ has`,
+    ),
+  );
+}
+
+async function audits(ham: HamProcess): Promise<HamEvent[]> {
+  const r = await ham.ok("events", "--json");
+  return (r.events as HamEvent[]).filter((e) => e.type === "audit");
+}
+
+Deno.test(
+  "a user with no grant is refused every verb, however loose the socket's mode",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    refused(await u.hamctl(ham.stateDir, ["ping"], who.none), "ping", "read");
+    refused(await u.hamctl(ham.stateDir, ["status"], who.none), "status", "read");
+    // Loosen every mode: the HAM still checks each request.
+    Deno.chmodSync(ham.stateDir, 0o755);
+    Deno.chmodSync(ham.socket, 0o666);
+    refused(
+      await u.hamctl(ham.stateDir, ["attach", "x", "--", "/bin/true"], { groups: [] }),
+      "attach",
+      "admin",
+    );
+    const seen = (await audits(ham)).filter((e) => e.detail?.uid === u.uid);
+    assert.deepEqual(seen.map((e) => [e.detail?.verb, e.detail?.outcome]), [
+      ["ping", "refused"],
+      ["status", "refused"],
+      ["attach", "refused"],
+    ]);
+    assert.ok(seen.every((e) => typeof e.detail?.pid === "number" && e.detail.pid > 1));
+    assert.equal(seen[2].entity, "x");
+  },
+);
+
+Deno.test(
+  "each role may use its verbs and is refused the next role's, with EPERM naming it",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    await ham.ok("entity", "app");
+    // read
+    assert.equal((await u.hamctl(ham.stateDir, ["ping"], who.read)).code, 0);
+    const status = await u.hamctl(ham.stateDir, ["status", "app", "--json"], who.read);
+    assert.equal(status.code, 0, status.stderr);
+    const policy = await u.hamctl(ham.stateDir, ["policy"], who.read);
+    assert.match(policy.stdout, /read gid:47002/);
+    assert.match(policy.stdout, /# your role: read/);
+    refused(await u.hamctl(ham.stateDir, ["raise", "app"], who.read), "raise", "report");
+    refused(await u.hamctl(ham.stateDir, ["state", "app", "2"], who.read), "state", "report");
+    // report
+    assert.equal((await u.hamctl(ham.stateDir, ["raise", "app"], who.report)).code, 0);
+    assert.equal((await u.hamctl(ham.stateDir, ["state", "app", "2"], who.report)).code, 0);
+    assert.equal((await u.hamctl(ham.stateDir, ["status"], who.report)).code, 0);
+    refused(
+      await u.hamctl(ham.stateDir, ["attach", "w", "--", "/bin/sleep", "60"], who.report),
+      "attach",
+      "admin",
+    );
+    refused(await u.hamctl(ham.stateDir, ["stop"], who.report), "stop", "admin");
+    refused(
+      await u.hamctl(ham.stateDir, ["action", "app/c/a", "execute", "--", "/bin/true"], who.report),
+      "action",
+      "admin",
+    );
+    // admin: the HAM runs the command (as itself), and the change is audited with the caller
+    const attach = await u.hamctl(
+      ham.stateDir,
+      ["attach", "w", "--", "/bin/sleep", "60"],
+      who.admin,
+    );
+    assert.equal(attach.code, 0, attach.stderr);
+    assert.equal((await u.hamctl(ham.stateDir, ["detach", "w"], who.admin)).code, 0);
+    // Detach never kills: end the worker here, so nothing is left behind.
+    const worker = Number(attach.stdout.trim());
+    assert.ok(worker > 1, attach.stdout);
+    Deno.kill(worker, "SIGKILL");
+    const mine = (await audits(ham)).filter((e) => e.detail?.uid === u.uid);
+    const accepted = mine.filter((e) => e.detail?.outcome === "accepted");
+    assert.deepEqual(accepted.map((e) => [e.detail?.verb, e.entity, e.detail?.role]), [
+      ["attach", "w", "admin"],
+      ["detach", "w", "admin"],
+    ]);
+    assert.deepEqual(
+      mine.filter((e) => e.detail?.outcome === "refused").map((e) => e.detail?.verb),
+      ["raise", "state", "attach", "stop", "action"],
+    );
+  },
+);
+
+Deno.test(
+  "attach-self takes the caller's own pid or a child's, never another process's",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    const { hamPid } = await ham.pids();
+    assert.equal((await u.client([ham.stateDir, "me", "self"], who.report)).stdout.trim(), "ok");
+    assert.equal((await u.client([ham.stateDir, "kid", "child"], who.report)).stdout.trim(), "ok");
+    for (const spoof of [String(hamPid), String(Deno.pid), "1"]) {
+      const r = await u.client([ham.stateDir, "spoof", spoof], who.report);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^EPERM: Cannot self-attach entity "spoof" as pid ${spoof}: it is not the caller`,
+        ),
+        r.stderr,
+      );
+    }
+    // A reader may not self-attach at all.
+    const r = await u.client([ham.stateDir, "me", "self"], who.read);
+    assert.match(r.stdout, /^EPERM: Permission denied: "attach-self" needs the report role/);
+    const status = await ham.ok("status", "--json");
+    assert.ok(!JSON.stringify(status).includes('"spoof"'));
+  },
+);
+
+Deno.test(
+  "hamctl says permission denied, not that no HAM runs, when it cannot reach the socket",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await HamProcess.start({ guardian: false });
+    const r = await u.hamctl(ham.stateDir, ["ping"], { groups: [] });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^hamctl: EPERM: Cannot connect to the HAM at ".*": permission denied/);
+  },
+);
+
+Deno.test(
+  "attach --pid and signal --pid refuse pid 1, the HAM, its Guardian and its ancestors",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const { hamPid, guardianPid } = await ham.pids();
+    assert.ok(guardianPid !== null);
+    await ham.ok("entity", "e");
+    await ham.ok("condition", "e/c", "raise", "--rearm");
+    const cases: Array<[number, RegExp]> = [
+      [1, /pid 1 is init/],
+      [hamPid, new RegExp(`pid ${hamPid} is the HAM \\(protected\\)`)],
+      [guardianPid, new RegExp(`pid ${guardianPid} is the HAM's Guardian`)],
+      [Deno.pid, new RegExp(`pid ${Deno.pid} is an ancestor of the HAM`)],
+    ];
+    for (const [pid, why] of cases) {
+      const attach = await ham.ctl("attach", `p${pid}`, "--pid", String(pid));
+      assert.equal(attach.code, 1, attach.stderr);
+      assert.match(attach.stderr, /^hamctl: EPERM: Cannot attach pid/);
+      assert.match(attach.stderr, why);
+      const signal = await ham.ctl(
+        "action",
+        "e/c/s",
+        "signal",
+        "--pid",
+        String(pid),
+        "--signal",
+        "SIGSTOP",
+        "--do-now",
+      );
+      assert.equal(signal.code, 1, signal.stderr);
+      assert.match(signal.stderr, /^hamctl: EPERM: Cannot signal pid/);
+      assert.match(signal.stderr, why);
+      const fail = await ham.ctl("action-fail", "e/c/s", "f", "signal", "--pid", String(pid));
+      assert.equal(fail.code, 1);
+    }
+    // The HAM was not stopped, and stop ends both: nothing restarts the Guardian.
+    assert.equal(await ham.ok("ping"), "pong");
+    const stop = await hamctl(ham.stateDir, "stop", "--wait", "--timeout", "10s");
+    assert.equal(stop.code, 0, stop.stderr);
+    await ham.child.status;
+    for (const pid of [hamPid, guardianPid]) {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && isRunning(pid)) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(!isRunning(pid), `pid ${pid} still runs after stop`);
+    }
+  },
+);
+
+function isRunning(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test(
+  "ham refuses a planted symbolic log or journal and leaves their targets alone",
+  opts,
+  async () => {
+    const base = await Deno.makeTempDir({ prefix: "ham-test-" });
+    try {
+      for (const planted of ["ham.log", "journal"]) {
+        const dir = `${base}/${planted}-state`;
+        Deno.mkdirSync(dir, { mode: 0o700 });
+        const target = `${base}/${planted}-target`;
+        if (planted === "journal") Deno.mkdirSync(target);
+        else Deno.writeTextFileSync(target, "precious\n");
+        Deno.symlinkSync(target, `${dir}/${planted}`);
+        const out = await new Deno.Command(
+          `${new URL("../../bin", import.meta.url).pathname}/ham`,
+          {
+            args: ["--state-dir", dir, "--foreground", "--no-guardian", "--log", `${dir}/ham.log`],
+            stdout: "piped",
+            stderr: "piped",
+            env: { HAM_STATE_DIR: dir },
+          },
+        ).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 1, stderr);
+        assert.match(stderr, /EPERM: Cannot (open|use directory) ".*": it is a symbolic link/);
+        if (planted === "journal") assert.deepEqual([...Deno.readDirSync(target)], []);
+        else assert.equal(Deno.readTextFileSync(target), "precious\n");
+      }
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "ham refuses a state directory owned by another user or writable by others",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+    try {
+      const start = () =>
+        new Deno.Command(`${new URL("../../bin", import.meta.url).pathname}/ham`, {
+          args: ["--state-dir", dir, "--no-guardian"],
+          stdout: "piped",
+          stderr: "piped",
+          env: { HAM_STATE_DIR: dir },
+        }).output();
+      Deno.chownSync(dir, u.uid, u.gid);
+      let out = await start();
+      assert.equal(out.code, 1);
+      assert.match(
+        new TextDecoder().decode(out.stderr),
+        new RegExp(
+          `ham: EPERM: Cannot use state directory ".*": it is owned by uid ${u.uid}, not by this HAM's uid 0`,
+        ),
+      );
+      Deno.chownSync(dir, 0, 0);
+      Deno.chmodSync(dir, 0o777);
+      out = await start();
+      assert.equal(out.code, 1);
+      assert.match(
+        new TextDecoder().decode(out.stderr),
+        /writable by its group and others \(mode 0777\)/,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing was written into it");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("ham --policy FILE refuses a policy file others may change", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+  try {
+    const file = `${dir}.policy`;
+    Deno.writeTextFileSync(file, "read gid:5\n");
+    Deno.chmodSync(file, 0o666);
+    const out = await new Deno.Command(`${new URL("../../bin", import.meta.url).pathname}/ham`, {
+      args: ["--state-dir", dir, "--no-guardian", "--foreground", "--policy", file],
+      stdout: "piped",
+      stderr: "piped",
+      env: { HAM_STATE_DIR: dir },
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /Cannot use policy file ".*": it is writable by its group or others \(mode 0666\)/,
+    );
+    Deno.removeSync(file);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test(
+  "hamctl without --state-dir finds the HAM on /run/ham from a plain root shell",
+  opts,
+  async () => {
+    if (Deno.uid() !== 0) return void console.log("skipped: not running as root");
+    try {
+      const held = await Deno.open("/run/ham/ham.lock", { read: true });
+      const free = await held.tryLock(true);
+      held.close();
+      if (!free) return void console.log("skipped: a HAM already serves /run/ham");
+    } catch { /* no HAM there */ }
+    await using ham = await HamProcess.start({ stateDir: "/run/ham", guardian: false });
+    // A plain root shell: no XDG_RUNTIME_DIR, no HAM_STATE_DIR, through the launcher.
+    const out = await new Deno.Command("env", {
+      args: ["-i", "PATH=/usr/bin:/bin", "HOME=/root", `${BIN}/hamctl`, "ping"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    assert.equal(dec.decode(out.stdout).trim(), "pong");
+    assert.equal(await ham.ok("ping"), "pong");
+  },
+);
+
+Deno.test(
+  "hamctl of a user without XDG_RUNTIME_DIR looks in ~/.local/state/ham",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    const r = await u.hamctl("", ["ping"], who.none);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      /^hamctl: EBADF: Cannot connect to the HAM at ".*\/home\/\.local\/state\/ham\/ham\.sock": not running/,
+    );
+  },
+);
