@@ -20,7 +20,9 @@ async function step(into: Figure[], run: () => Promise<Figure | Figure[]>): Prom
   const before = loadAverage();
   const got = await run();
   const after = loadAverage();
-  into.push(...(Array.isArray(got) ? got : [got]).map((f) => ({ ...f, load: { before, after } })));
+  const out = (Array.isArray(got) ? got : [got]).map((f) => ({ ...f, load: { before, after } }));
+  into.push(...out);
+  console.error(renderTable(out)); // As it goes: a long run may be cut short.
 }
 
 if (import.meta.main) {

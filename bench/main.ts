@@ -36,6 +36,7 @@ import { renderTable } from "./table.ts";
 import { measureJournalThroughput } from "./journal_throughput.ts";
 import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
+import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
 import { measureClusterFailover } from "./cluster_failover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
@@ -75,6 +76,8 @@ export interface BenchPlan {
   /** Entities of the snapshot measurement, and its rounds. */
   snapshotEntities: number;
   snapshotRounds: number;
+  /** The hostile-client run's [clients, seconds, entities, changes], when not the full one. */
+  quickHostile?: [number, number, number, number];
 }
 
 /** The plan of a run. */
@@ -103,6 +106,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       journalSeconds: 0.5,
       snapshotEntities: 1000,
       snapshotRounds: 1,
+      quickHostile: [5, 2, 1000, 3],
       clusterFailovers: 1,
     };
   }
@@ -237,6 +241,14 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   for (const clients of p.journalClients) {
     progress(`journal throughput with ${clients} client(s)`);
     await step(figures, () => measureJournalThroughput(clients, p.journalSeconds));
+  }
+  {
+    await using h = await BenchHam.start();
+    const [clients, seconds, entities, changes] = p.quickHostile ?? [20, 10, 10_000, 20];
+    progress(`${clients} clients that never read (${seconds} s)`);
+    figures.push(...await measureUnreadOutput(h, clients, seconds));
+    progress(`one change with ${entities} entities (${changes} changes)`);
+    figures.push(await measureChangeCost(h, entities, changes));
   }
   for (const [entities, rounds] of p.takeovers) {
     progress(`takeover with ${entities} entities (${rounds} rounds)`);

@@ -56,7 +56,8 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --log-format F   text, or json: one JSON object per line (default: text)
   --config FILE    make the HAM match this config file (YAML or JSON) once started
   --metrics-listen HOST:PORT  serve the metrics (Prometheus text) at http://HOST:PORT/metrics
-  --recover        start even if the journal is corrupt, keeping what precedes the damage
+  --recover        start even if the journal is corrupt, keeping what precedes the damage;
+                   damaged files are moved into DIR/recovered-<date>, never deleted
   --policy FILE    who may do what (default: DIR/policy if it exists; else only root and
                    this user); SIGHUP reads it again
   --socket-group G make the control socket group-accessible (mode 0660) to group G; each

@@ -513,17 +513,15 @@ export class HamClient implements AsyncDisposable {
       return;
     }
     const pending = typeof o.id === "number" ? this.#pending.get(o.id) : undefined;
-    if (!pending) return; // an answer that came after its time limit
+    if (!pending) {
+      // The HAM closing this connection says why with an error for id 0 (output unread).
+      if (o.id === 0 && o.ok === false) throw lineError(o.error, "the connection");
+      return; // an answer that came after its time limit
+    }
     this.#pending.delete(o.id as number);
     pending.cancel?.();
     if (o.ok === true) return pending.resolve(o.result);
-    const error = (o.error ?? {}) as { code?: unknown; message?: unknown };
-    const message = typeof error.message === "string" ? error.message : `"${pending.op}" failed`;
-    pending.reject(
-      isErrorCode(error.code)
-        ? new HamError(error.code, message)
-        : new HamError("EIO", `${String(error.code)}: ${message}`),
-    );
+    pending.reject(lineError(o.error, `"${pending.op}"`));
   }
 
   #end(reason: HamError): void {
@@ -542,4 +540,13 @@ export class HamClient implements AsyncDisposable {
     this.#pushed.clear();
     this.#closed.resolve(this.#loop);
   }
+}
+
+/** The error an answer carries, as a HamError (EIO for a code this client does not know). */
+function lineError(raw: unknown, what: string): HamError {
+  const error = (raw ?? {}) as { code?: unknown; message?: unknown };
+  const message = typeof error.message === "string" ? error.message : `${what} failed`;
+  return isErrorCode(error.code)
+    ? new HamError(error.code, message)
+    : new HamError("EIO", `${String(error.code)}: ${message}`);
 }

@@ -65,6 +65,20 @@ export const DEFAULTS = Object.freeze({
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
 
+  // --- Connections (what one client can cost the HAM) ---
+  /** Connections served at once; more are refused with `ENOMEM`. */
+  maxConnections: 2048,
+  /** After a refused journal write (a full disk), how long until unrecorded deaths are looked at again, in ms. */
+  refusedWriteRetryMs: 1000,
+  /** Time a new connection has to send its hello, in ms; then `ETIMEDOUT` and close. */
+  helloTimeoutMs: 10_000,
+  /** Unsent answers and pushes of one connection past which it is told (`ENOMEM`) and closed, in bytes. */
+  maxOutputBytes: 16 * 1024 * 1024,
+  /** Unsent output of one connection past which its requests are not read until it drains, in bytes. */
+  pauseReadingBytes: 1024 * 1024,
+  /** Requests of one connection handled at once; reading its requests pauses at this many. */
+  maxRequestsInFlight: 1024,
+
   // --- Journal and event log ---
   /** Largest journal record frame, in bytes; a bigger length field means a corrupt frame. */
   maxFrameBytes: 16 * 1024 * 1024,
@@ -88,15 +102,15 @@ export const DEFAULTS = Object.freeze({
 
   // --- Restart policy (the fields of a restart action's policy) ---
   /** Backoff before the second restart within the window, in ms (doubled for each further one). */
-  restartBackoffMs: 0,
+  restartBackoffMs: 100,
   /** Cap on the backoff, in ms. */
-  restartMaxBackoffMs: 30_000,
+  restartMaxBackoffMs: 5_000,
   /** Random spread of the backoff, as a fraction of it (0 to 1). */
   restartJitter: 0,
   /** Restarts within the window that trip `restart-limit`; 0 means no limit. */
-  restartIntensity: 0,
+  restartIntensity: 5,
   /** Length of the window restarts are counted in, in ms. */
-  restartWindowMs: 60_000,
+  restartWindowMs: 10_000,
   /** Wait before the one retry after `restart-limit`, in ms; 0 means give up. */
   restartCooldownMs: 0,
 

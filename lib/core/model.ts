@@ -147,6 +147,11 @@ export interface Entity {
   /** The last published state (CONDSTATE "from"). */
   state: number;
   heartbeat: HeartbeatSpec | null;
+  /**
+   * Periods missed in a row. Changed outside the reducer too: the engine counts misses in
+   * memory and journals only transitions (a change of health, a reset to 0 of a journaled
+   * count), so an entity that never beats does not write a record per period.
+   */
   hbMissed: number;
   hbHealth: HeartbeatHealth;
   /**

@@ -225,6 +225,32 @@ const CONTROL_COMMANDS: readonly ControlCommand[] = [
 const WAIT_TARGETS = ["running", "dead", "restarted", "detached"];
 
 /**
+ * Throws EINVAL when a string anywhere in `request` (keys included) is not well-formed
+ * UTF-16 (holds a lone surrogate): the journal and snapshots store UTF-8, which cannot carry
+ * one, so such a name would not survive a restart or a takeover.
+ */
+function checkWellFormed(request: Obj, op: string): void {
+  // Iterative: a request may nest deeper than the call stack.
+  const stack: Array<[unknown, string]> = [[request, "request"]];
+  while (stack.length > 0) {
+    const [value, where] = stack.pop()!;
+    if (typeof value === "string") {
+      if (value.isWellFormed()) continue;
+      throw new HamError(
+        "EINVAL",
+        `Invalid ${op} request: ${where} is not well-formed UTF-16 (a lone surrogate)`,
+      );
+    }
+    if (typeof value !== "object" || value === null) continue;
+    const top = where === "request";
+    for (const [k, v] of Object.entries(value)) {
+      stack.push([k, `a key of ${where}`]);
+      stack.push([v, top ? `"${k}"` : Array.isArray(value) ? `${where}[${k}]` : `${where}.${k}`]);
+    }
+  }
+}
+
+/**
  * Parses and validates one request line. Throws a {@linkcode HamError} (EPROTO for
  * malformed JSON or a missing id/op, EINVAL/ENAMETOOLONG for bad fields) and nothing else.
  */
@@ -245,6 +271,8 @@ export function decodeRequest(line: string): Request {
   }
   const op = o.op;
   if (typeof op !== "string") throw new HamError("EPROTO", 'Invalid request: missing "op"');
+  // A lone surrogate can only come from a `\uD8xx`-style escape: check only then.
+  if (/\\u[dD][89a-fA-F]/.test(line)) checkWellFormed(o, op);
   switch (op) {
     case "hello":
       return {

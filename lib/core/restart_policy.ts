@@ -1,7 +1,10 @@
 /**
  * Restart-storm protection, pure: given a policy, the times of recent restarts and now,
  * decides whether a restart goes ahead at once, after a backoff, or is held back by the
- * intensity limit. With no policy the answer is always "at once" (QNX behaviour).
+ * intensity limit. A restart action without a policy of its own gets
+ * {@linkcode POLICY_DEFAULTS} (the engine passes it): 5 starts within 10 s, the second and
+ * later ones in the window after a doubling backoff from 100 ms; `--intensity 0` lifts the
+ * limit and `--backoff 0` the backoff. With no policy at all the answer is "at once".
  *
  * @module
  */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sha256 } from "./sha256.ts";
 import {
   HCONDSTATEFROMINV,
   HCONDSTATEFROMSET,
@@ -230,12 +231,41 @@ export function renderStatus(view: StatusView, indent = 0): string {
   return actionText(view, indent);
 }
 
+/** The longest file name the mirror writes, in bytes (Linux's `NAME_MAX`). */
+const NAME_MAX = 255;
+/** Bytes of a hashed name's tail: `%~` and 22 base64url characters (128 bits of SHA-256). */
+const HASH_TAIL = 24;
+const encoder = new TextEncoder();
+
 /**
- * The file name of an item in the status mirror: the item name with `%` written `%25`
- * and a leading `.` written `%2E`, so no item can clash with a `.info` file.
+ * The file name of an item in the status mirror. Every valid name gets one that fits in 255
+ * bytes, and distinct names get distinct ones:
+ *
+ * - the item name with `%` written `%25` and a leading `.` written `%2E` (so no item can
+ *   clash with a `.info` file or a hidden temp file), when that fits;
+ * - otherwise (a long name full of `%`, or 255 bytes starting with `.`) as much of that as
+ *   fits before `%~` and 22 base64url characters of the name's SHA-256. `%~` never occurs
+ *   in an escaped name, so a shortened name never equals an escaped one.
  */
 export function statusFileName(name: string): string {
-  return name.replaceAll("%", "%25").replace(/^\./, "%2E");
+  const escaped = name.replaceAll("%", "%25").replace(/^\./, "%2E");
+  // At most 3 UTF-8 bytes per UTF-16 unit: only a long name needs encoding to be measured.
+  if (escaped.length * 3 <= NAME_MAX || encoder.encode(escaped).length <= NAME_MAX) {
+    return escaped;
+  }
+  let head = "";
+  let bytes = 0;
+  for (const ch of escaped) {
+    const cp = ch.codePointAt(0)!;
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + n > NAME_MAX - HASH_TAIL) break;
+    head += ch;
+    bytes += n;
+  }
+  const digest = sha256(encoder.encode(name)).subarray(0, 16);
+  const b64 = btoa(String.fromCharCode(...digest)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+  return `${head}%~${b64}`;
 }
 
 function lastName(path: string): string {

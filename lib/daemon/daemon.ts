@@ -31,6 +31,7 @@ import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
+import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
@@ -214,11 +215,12 @@ export class HamDaemon {
     });
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
+    store.onCompactDue = () => this.changed();
     store.onReload = () => {
       this.#rewatchTimer ??= setTimeout(() => {
         this.#rewatchTimer = undefined;
         this.engine.rewatch();
-      }, REWATCH_DELAY_MS);
+      }, DEFAULTS.refusedWriteRetryMs);
     };
     if (opts.guardian) {
       this.#keeper = new GuardianKeeper({
@@ -310,6 +312,8 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
+    raiseDescriptorLimit();
+    holdReserve();
     if (opts.cluster) {
       const host = clusterHost({
         engine: d.engine,
@@ -352,14 +356,16 @@ export class HamDaemon {
       log,
     );
     const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
+    const serverLog = { log: (level: "warn" | "info", msg: string) => log.log(level, msg) };
     d.#server = await ControlServer.listen(
       socketPath(opts.stateDir),
       handler,
       hello,
       opts.socketGroup ?? null,
+      serverLog,
     );
     if (remote) {
-      d.#remoteServer = new ControlServer(remote, handler, hello);
+      d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
         "info",
         `Listening for mutual-TLS clients on ${opts.listen!.hostname}:${opts.listen!.port}`,
@@ -551,6 +557,7 @@ export class HamDaemon {
         Deno.removeSync(socketPath(this.stateDir));
       } catch { /* gone */ }
       this.#lock.close();
+      dropReserve();
       this.#stopped.resolve();
     })();
     return this.#stopping;
@@ -580,9 +587,6 @@ function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
     }
   };
 }
-/** How long after a refused journal write unwatched processes are looked at again. */
-const REWATCH_DELAY_MS = 1000;
-
 /** Opens the durable event log; without it (unwritable directory) events stay in memory. */
 function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
   try {

@@ -126,18 +126,31 @@ export class EventHub {
   /**
    * Resolves with the first event that satisfies `pred`, or null after `timeoutMs`.
    */
-  waitFor(pred: (ev: HamEvent) => boolean, timeoutMs: number): Promise<HamEvent | null> {
+  waitFor(
+    pred: (ev: HamEvent) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<HamEvent | null> {
     return new Promise((resolve) => {
-      const stop = this.listen((ev) => {
-        if (!pred(ev)) return;
+      const end = (ev: HamEvent | null) => {
         stop();
         clearTimeout(timer);
+        signal?.removeEventListener("abort", abort);
         resolve(ev);
+      };
+      const abort = () => end(null);
+      const stop = this.listen((ev) => {
+        if (pred(ev)) end(ev);
       });
-      const timer = setTimeout(() => {
-        stop();
-        resolve(null);
-      }, timeoutMs);
+      const timer = setTimeout(abort, timeoutMs);
+      // A waiter whose connection closed is released at once (not at its timeout).
+      if (signal?.aborted) abort();
+      else signal?.addEventListener("abort", abort, { once: true });
     });
+  }
+
+  /** Listeners registered now (waits and subscriptions): for tests and metrics. */
+  get listenerCount(): number {
+    return this.#listeners.size;
   }
 }

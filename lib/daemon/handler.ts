@@ -149,7 +149,8 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         rclass: req.rclass,
         rseverity: req.rseverity,
       }),
-    wait: (req) => waitFor(ctx.store, ctx.hub, req),
+    // Released at once when the connection closes.
+    wait: (req, conn) => waitFor(ctx.store, ctx.hub, req, conn.signal),
     events: (req) => {
       const events = ctx.hub.since(req.since, req.entity, req.limit, req.channel);
       return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };

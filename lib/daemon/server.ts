@@ -6,6 +6,13 @@
  * handler and writes the responses. Bad input gets an errno-style error or a clean
  * close; it never throws out of here.
  *
+ * What one client can cost the HAM is bounded ({@linkcode ServerLimits}, from the defaults
+ * table): the number of connections, the time to say hello, the requests in flight and the
+ * unsent output of a connection (reading its requests pauses while it does not read its
+ * answers; past the cap it is told and closed). Running out of file descriptors does not
+ * end the accept loop: a reserve descriptor is given up to accept and refuse the waiting
+ * connection, and accepting resumes as soon as descriptors are free.
+ *
  * @module
  */
 
@@ -22,6 +29,7 @@ import {
 } from "../core/protocol.ts";
 import { decodeRequest } from "../core/request_decoder.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { outOfDescriptors } from "../os/fd_reserve.ts";
 import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
 import { type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
 
@@ -43,6 +51,41 @@ export interface Peer {
   /** Set when the peer is refused: its hello is answered with this error and it is closed. */
   refusal: HamError | null;
 }
+
+/** Limits of the control server; each defaults to its row of `DEFAULTS`. */
+export interface ServerLimits {
+  /** Connections served at once; more are refused with ENOMEM. */
+  maxConnections: number;
+  /** Time a new connection has to send its hello, ms; then ETIMEDOUT and close. */
+  helloTimeoutMs: number;
+  /** Unsent output of one connection past which it is told (ENOMEM) and closed. */
+  maxOutputBytes: number;
+  /** Unsent output of one connection past which its requests are not read until it drains. */
+  pauseReadingBytes: number;
+  /** Requests of one connection being handled at once; reading pauses at this many. */
+  maxRequestsInFlight: number;
+}
+
+/** The limits in the defaults table. */
+export function defaultLimits(): ServerLimits {
+  return {
+    maxConnections: DEFAULTS.maxConnections,
+    helloTimeoutMs: DEFAULTS.helloTimeoutMs,
+    maxOutputBytes: DEFAULTS.maxOutputBytes,
+    pauseReadingBytes: DEFAULTS.pauseReadingBytes,
+    maxRequestsInFlight: DEFAULTS.maxRequestsInFlight,
+  };
+}
+
+/** Where the server's warnings go. */
+export type ServerLog = (level: "warn" | "info", message: string) => void;
+
+/** How long a connection being refused or overflowing gets to take its last line, ms. */
+const LAST_WORDS_MS = 1000;
+/** Lines of one connection handled before others get a turn of the event loop. */
+const YIELD_EVERY_LINES = 32;
+/** How long a connection refused for want of descriptors gets to send its hello, ms. */
+const REFUSE_READ_MS = 200;
 
 /** One client connection. */
 export class Connection {
@@ -69,15 +112,22 @@ export class Connection {
   #closed = false;
   #queued = 0;
   #encoder = new TextEncoder();
+  #limits: ServerLimits;
+  #closedCtl = new AbortController();
+  /** Resolved (and replaced) whenever the backlog shrinks or the connection closes. */
+  #progress = Promise.withResolvers<void>();
+  /** Requests being handled. */
+  inFlight = 0;
+  /** Called once when the output cap is passed. */
+  onOverflow: (() => void) | null = null;
 
-  /** Bytes handed to {@linkcode Connection.send} and not yet written (a slow reader's backlog). */
-  get queuedBytes(): number {
-    return this.#queued;
-  }
-
-  constructor(conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null }) {
+  constructor(
+    conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null },
+    limits: ServerLimits = defaultLimits(),
+  ) {
     this.#conn = conn;
     this.credentials = conn.credentials ?? null;
+    this.#limits = limits;
     this.peer = {
       identity: conn.identity ?? null,
       role: conn.role ?? null,
@@ -85,20 +135,57 @@ export class Connection {
     };
   }
 
+  /** Bytes handed to {@linkcode Connection.send} and not yet written (a slow reader's backlog). */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
   /** True once closed. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Sends one line (a response or a push); silently dropped after close. */
+  /** Aborted when the connection closes: what it registered (waits) ends with it. */
+  get signal(): AbortSignal {
+    return this.#closedCtl.signal;
+  }
+
+  /**
+   * Resolves once at most `bytes` are unsent (at once if so already), or the connection
+   * closed: a producer (a catch-up replay) awaits it between chunks.
+   */
+  async drained(bytes = 0): Promise<void> {
+    while (!this.#closed && this.#queued > bytes) await this.#progress.promise;
+  }
+
+  #notify(): void {
+    const p = this.#progress;
+    this.#progress = Promise.withResolvers<void>();
+    p.resolve();
+  }
+
+  /**
+   * Sends one line (a response or a push); silently dropped after close. A line that would
+   * take the unsent output past `maxOutputBytes` (a client that does not read) closes the
+   * connection instead, after telling it why if it reads within a second.
+   */
   send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(
       (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
     );
+    if (this.#queued > 0 && this.#queued + bytes.length > this.#limits.maxOutputBytes) {
+      this.#overflow();
+      return Promise.resolve();
+    }
+    return this.#write(bytes);
+  }
+
+  #write(bytes: Uint8Array): Promise<void> {
     this.#queued += bytes.length;
     // Written even when the connection is closed meanwhile: close() closes the socket after
-    // the writes queued before it (the last event and `stopping` of a stop).
+    // the writes queued before it (the last event and `stopping` of a stop), or after a grace
+    // when the client does not read them.
     this.#writes = this.#writes.then(async () => {
       try {
         let off = 0;
@@ -107,29 +194,67 @@ export class Connection {
         this.close();
       } finally {
         this.#queued -= bytes.length;
+        this.#notify();
       }
     });
     return this.#writes;
+  }
+
+  #overflow(): void {
+    this.onOverflow?.();
+    const err = new HamError(
+      "ENOMEM",
+      `Closing the connection: more than ${this.#limits.maxOutputBytes} bytes of answers ` +
+        `are unread`,
+    );
+    this.refuse(errorResponse(0, err));
+  }
+
+  /**
+   * Queues a last line and closes: at once when it is written, or after a second when the
+   * client does not read it (nothing more is read from it meanwhile).
+   */
+  refuse(last: Response): void {
+    if (this.#closed) return;
+    this.#write(this.#encoder.encode(JSON.stringify(last) + "\n"));
+    const timer = setTimeout(() => this.#hardClose(), LAST_WORDS_MS);
+    this.#writes.finally(() => clearTimeout(timer));
+    this.close();
+  }
+
+  #hardClose(): void {
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
   }
 
   /** Closes the connection (after pending writes). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#writes.finally(() => {
-      try {
-        this.#conn.close();
-      } catch { /* already closed */ }
-    });
+    this.#closedCtl.abort();
+    this.#notify();
+    this.#writes.finally(() => this.#hardClose());
+    // A client that never reads would keep the writes pending: close after a grace.
+    if (this.#queued > 0) {
+      const timer = setTimeout(() => this.#hardClose(), LAST_WORDS_MS);
+      this.#writes.finally(() => clearTimeout(timer));
+    }
     for (const f of this.onClose.splice(0)) f();
   }
 
-  /** Reads lines until EOF; a line over the limit ends the connection with EMSGSIZE. */
+  /**
+   * Reads lines until EOF; a line over the limit ends the connection with EMSGSIZE. Reading
+   * pauses while the client's unsent answers pass `pauseReadingBytes` or its requests in
+   * flight reach `maxRequestsInFlight` (backpressure instead of buffering).
+   */
   async *lines(): AsyncGenerator<string> {
     const decoder = new TextDecoder();
     const buf = new Uint8Array(64 * 1024);
     let pending = new Uint8Array(0);
     while (!this.#closed) {
+      await this.#mayRead();
+      if (this.#closed) return;
       let n: number | null;
       try {
         n = await this.#conn.read(buf);
@@ -145,7 +270,16 @@ export class Connection {
         if (chunk[i] !== 10) continue;
         const line = decoder.decode(chunk.subarray(start, i)).trim();
         start = i + 1;
-        if (line.length > 0) yield line;
+        if (line.length === 0) continue;
+        // Backpressure between the lines of one read too (a read holds thousands of
+        // pipelined requests), and a turn of the event loop for others every few lines.
+        await this.#mayRead();
+        if (this.#closed) return;
+        if (++this.#sinceYield >= YIELD_EVERY_LINES) {
+          this.#sinceYield = 0;
+          await new Promise((r) => setTimeout(r, 0));
+        }
+        yield line;
       }
       pending = chunk.slice(start);
       if (pending.length > DEFAULTS.maxLineBytes) {
@@ -158,6 +292,23 @@ export class Connection {
         return;
       }
     }
+  }
+
+  /** Resolves once this connection's requests may be read (see {@linkcode lines}). */
+  async #mayRead(): Promise<void> {
+    while (
+      !this.#closed &&
+      (this.#queued > this.#limits.pauseReadingBytes ||
+        this.inFlight >= this.#limits.maxRequestsInFlight)
+    ) await this.#progress.promise;
+  }
+
+  #sinceYield = 0;
+
+  /** A request finished: reading may resume. */
+  settled(): void {
+    this.inFlight--;
+    this.#notify();
   }
 }
 
@@ -173,23 +324,46 @@ function requestId(line: string): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** Options of {@linkcode ControlServer.listen}. */
+export interface ControlServerOptions {
+  /** @default defaultLimits() */
+  limits?: Partial<ServerLimits>;
+  /** @default none */
+  log?: ServerLog;
+}
+
 /** The listening control socket (or the TLS listener of `ham --listen`). */
 export class ControlServer {
   #listener: Acceptor;
   #handler: RequestHandler;
   #hello: () => Omit<HelloResult, "version">;
   readonly connections = new Set<Connection>();
+  readonly limits: ServerLimits;
+  #log: ServerLog;
   #accepting: Promise<void>;
+  #closing = false;
+  /** Connections refused in the current out-of-descriptors episode (null: not in one). */
+  #refusedForDescriptors: number | null = null;
+  #refusedForCap: number | null = null;
+  /**
+   * The server's own reserve descriptor, given up to accept (and refuse) a connection when
+   * out of them. Not the process-wide one of `fd_reserve.ts`: an accept can wait, and
+   * `/proc` reads must not wait for it.
+   */
+  #reserve: Deno.FsFile | null = openReserve();
 
   /** Serves the connections `listener` accepts. */
   constructor(
     listener: Acceptor,
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
+    opts: ControlServerOptions = {},
   ) {
     this.#listener = listener;
     this.#handler = handler;
     this.#hello = hello;
+    this.limits = { ...defaultLimits(), ...opts.limits };
+    this.#log = opts.log ?? (() => {});
     this.#accepting = this.#accept();
   }
 
@@ -203,6 +377,7 @@ export class ControlServer {
     handler: RequestHandler,
     hello: () => Omit<HelloResult, "version">,
     socketGroup: number | null = null,
+    opts: ControlServerOptions = {},
   ): Promise<ControlServer> {
     try {
       Deno.removeSync(path);
@@ -218,28 +393,121 @@ export class ControlServer {
       listener.close();
       throw err;
     }
-    return new ControlServer(listener, handler, hello);
+    return new ControlServer(listener, handler, hello, opts);
   }
 
   async #accept(): Promise<void> {
-    for (;;) {
+    while (!this.#closing) {
       let conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null };
       try {
         conn = await this.#listener.accept();
-      } catch {
-        return;
+      } catch (err) {
+        if (this.#closing) return;
+        if (outOfDescriptors(err)) {
+          await this.#refuseOne();
+        } else {
+          this.#log("warn", `Cannot accept a connection: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        continue;
       }
-      this.#serve(new Connection(conn));
+      if (this.#refusedForDescriptors !== null) {
+        // Accepted with the reserve held: descriptors are free again.
+        this.#log(
+          "info",
+          `Accepting connections again (${this.#refusedForDescriptors} refused while out of ` +
+            `file descriptors)`,
+        );
+        this.#refusedForDescriptors = null;
+      }
+      this.#reserve ??= openReserve();
+      if (this.connections.size >= this.limits.maxConnections) {
+        this.#refuseOverCap(conn);
+        continue;
+      }
+      const c = new Connection(conn, this.limits);
+      if (this.#refusedForCap !== null) {
+        this.#log(
+          "info",
+          `Accepting connections again (${this.#refusedForCap} refused over the cap)`,
+        );
+        this.#refusedForCap = null;
+      }
+      this.#serve(c);
     }
+  }
+
+  /** Out of descriptors: free the reserve, accept the waiting connection, refuse it. */
+  async #refuseOne(): Promise<void> {
+    if (this.#refusedForDescriptors === null) {
+      this.#refusedForDescriptors = 0;
+      this.#log(
+        "warn",
+        "Out of file descriptors: refusing new connections until some are free",
+      );
+    }
+    if (this.#reserve === null) {
+      // No reserve to give up (it could not be taken back): wait for descriptors to free.
+      await new Promise((r) => setTimeout(r, 50));
+      this.#reserve = openReserve();
+      return;
+    }
+    // Accept, answer and close within the reserve's descriptor, so it is free again after.
+    this.#reserve.close();
+    this.#reserve = null;
+    const conn = await this.#listener.accept().catch(() => null);
+    if (conn !== null) {
+      await refuseConn(
+        conn,
+        new HamError("ENOMEM", "The HAM is out of file descriptors: try again later"),
+        REFUSE_READ_MS,
+      );
+      this.#refusedForDescriptors!++;
+    }
+    this.#reserve = openReserve();
+  }
+
+  #refuseOverCap(conn: Transport): void {
+    if (this.#refusedForCap === null) {
+      this.#refusedForCap = 0;
+      this.#log(
+        "warn",
+        `Refusing connections: ${this.connections.size} are open (maxConnections)`,
+      );
+    }
+    this.#refusedForCap++;
+    refuseConn(
+      conn,
+      new HamError(
+        "ENOMEM",
+        `Too many connections: ${this.connections.size} are open, the limit is ` +
+          `${this.limits.maxConnections}`,
+      ),
+      LAST_WORDS_MS,
+    );
   }
 
   async #serve(c: Connection): Promise<void> {
     this.connections.add(c);
+    c.onOverflow = () =>
+      this.#log(
+        "warn",
+        `Closing connection ${c.id} (${c.client}, pid ${c.pid ?? "?"}): more than ` +
+          `${this.limits.maxOutputBytes} bytes of answers unread`,
+      );
     let greeted = false;
+    const helloTimer = setTimeout(() => {
+      if (greeted) return;
+      c.refuse(errorResponse(
+        0,
+        new HamError("ETIMEDOUT", `No hello within ${this.limits.helloTimeoutMs} ms`),
+      ));
+    }, this.limits.helloTimeoutMs);
     try {
       for await (const line of c.lines()) {
         if (!greeted) {
           greeted = await this.#greet(c, line);
+          clearTimeout(helloTimer);
           if (!greeted) break;
           continue;
         }
@@ -262,12 +530,14 @@ export class ControlServer {
           ));
           continue;
         }
+        c.inFlight++;
         this.#handler(req, c).then(
           (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
-        );
+        ).finally(() => c.settled());
       }
     } finally {
+      clearTimeout(helloTimer);
       this.connections.delete(c);
       c.close();
     }
@@ -309,10 +579,48 @@ export class ControlServer {
 
   /** Stops accepting and closes every connection. */
   async close(): Promise<void> {
+    this.#closing = true;
     try {
       this.#listener.close();
     } catch { /* already closed */ }
     for (const c of this.connections) c.close();
     await this.#accepting;
+    try {
+      this.#reserve?.close();
+    } catch { /* already closed */ }
+    this.#reserve = null;
+  }
+}
+
+/**
+ * Refuses a connection that is not served: reads what it sent within `waitMs` (its hello,
+ * normally there already), answers that request's id (0 if none came) with `err`, and
+ * closes. Reading first matters: closing a socket with unread data resets it, and the client
+ * would see a reset instead of the reason.
+ */
+async function refuseConn(conn: Transport, err: HamError, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const within = <T>(p: Promise<T>, fallback: T) =>
+    Promise.race([
+      p.catch(() => fallback),
+      new Promise<T>((r) => timer = setTimeout(() => r(fallback), waitMs)),
+    ])
+      .finally(() => clearTimeout(timer));
+  const buf = new Uint8Array(4096);
+  const n = await within(conn.read(buf), null);
+  const first = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).split("\n")[0];
+  const line = JSON.stringify(errorResponse(requestId(first), err)) + "\n";
+  await within(conn.write(new TextEncoder().encode(line)), 0);
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+/** A reserve descriptor (`/dev/null`), or null when none can be opened now. */
+function openReserve(): Deno.FsFile | null {
+  try {
+    return Deno.openSync("/dev/null", { read: true });
+  } catch {
+    return null;
   }
 }

@@ -46,6 +46,7 @@ export async function waitFor(
   store: { readonly state: HamState },
   hub: EventHub,
   req: WaitRequest,
+  signal?: AbortSignal,
 ): Promise<Results["wait"]> {
   if (req.pid !== null && req.for !== "restarted" && req.for !== "running") {
     throw new HamError(
@@ -63,7 +64,13 @@ export async function waitFor(
   } else if (reached(store, req)) {
     return { entity: req.entity, reached: req.for, seq: null };
   }
-  const ev = await hub.waitFor((e) => matches(req, e), req.timeoutMs);
+  const ev = await hub.waitFor((e) => matches(req, e), req.timeoutMs, signal);
+  if (!ev && signal?.aborted) {
+    throw new HamError(
+      "ECANCELED",
+      `Cannot wait for entity "${req.entity}": the connection closed`,
+    );
+  }
   if (!ev) {
     throw new HamError(
       "ETIMEDOUT",

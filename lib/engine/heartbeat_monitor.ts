@@ -14,7 +14,7 @@ export type HeartbeatParts = Pick<EngineParts, "journal" | "life" | "events" | "
 /** The heartbeat timers of all entities. */
 export class HeartbeatMonitor {
   #ctx: HeartbeatParts;
-  #beats = new Map<string, { seen: boolean; stop: AbortController }>();
+  #beats = new Map<string, { seen: boolean; stop: AbortController; journaledMissed: number }>();
 
   /** Creates a monitor with no timers running. */
   constructor(ctx: HeartbeatParts) {
@@ -42,7 +42,13 @@ export class HeartbeatMonitor {
     const ctx = this.#ctx;
     this.#beats.get(name)?.stop.abort();
     const stop = new AbortController();
-    const beat = { seen: false, stop };
+    // What the journal says of missed (a replay's value), so a reset is journaled only when
+    // the journal holds a count to reset.
+    const beat = {
+      seen: false,
+      stop,
+      journaledMissed: ctx.journal.state.entities.get(name)?.hbMissed ?? 0,
+    };
     this.#beats.set(name, beat);
     const origin = ctx.clock.now() + graceMs;
     ctx.life.track((async () => {
@@ -58,8 +64,14 @@ export class HeartbeatMonitor {
         if (!cur || cur.pid === null || !cur.enabled) continue;
         const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, beat.seen);
         beat.seen = false;
-        // Only changes are journaled: a healthy beating entity writes nothing.
-        if (r.next.missed !== cur.hbMissed || r.next.health !== cur.hbHealth) {
+        // Transitions are journaled, not ticks: a change of health, or missed going back to
+        // 0. The count in between is volatile like lastBeat (a takeover counts on from the
+        // last transition), so an entity that never beats writes a record per threshold,
+        // not one per period.
+        const transition = r.next.health !== cur.hbHealth ||
+          (r.next.missed === 0 && beat.journaledMissed !== 0);
+        if (transition) {
+          beat.journaledMissed = r.next.missed;
           void ctx.journal.write([{
             t: "heartbeat",
             entity: name,
@@ -67,6 +79,8 @@ export class HeartbeatMonitor {
             health: r.next.health,
             lastBeat: cur.lastBeat,
           }]);
+        } else {
+          cur.hbMissed = r.next.missed; // Volatile by design: see Entity.hbMissed.
         }
         for (const type of r.fire) {
           ctx.events.emit({

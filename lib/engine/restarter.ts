@@ -10,7 +10,7 @@ import type { ActionSite } from "./action_runner.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { ActionParams } from "../core/model.ts";
 import type { EngineParts, Watching } from "./seams.ts";
-import { decideRestart } from "../core/restart_policy.ts";
+import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 /** The parameters of a restart action. */
@@ -58,9 +58,11 @@ export class Restarter {
    */
   async #applyPolicy(name: string, params: RestartParams): Promise<boolean> {
     const ctx = this.#ctx;
-    const policy = params.policy;
+    // A restart action without a policy gets the default one (5 starts in 10 s, with a
+    // backoff): a command that exits at once is not restarted in a tight loop.
+    const policy = params.policy ?? POLICY_DEFAULTS;
     const e = ctx.journal.state.entities.get(name);
-    if (!policy || !e) return true;
+    if (!e) return true;
     const d = decideRestart(policy, e.recentRestarts ?? [], ctx.clock.now(), Math.random());
     if (d.kind === "now") return true;
     if (d.kind === "backoff") {

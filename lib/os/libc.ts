@@ -71,6 +71,8 @@ export const WAIT = {
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 
+/** `RLIMIT_NOFILE`, the resource of the descriptor limit (the same on x86-64 and arm64). */
+export const RLIMIT_NOFILE = 7;
 /** `fcntl()` commands and flags ham uses (the same on x86-64 and arm64). */
 export const FCNTL = {
   F_GETFD: 1,
@@ -112,6 +114,8 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "u64"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
@@ -150,6 +154,10 @@ export interface Libc {
   close(fd: number): number;
   /** `kill(pid, sig)`. */
   kill(pid: number, sig: number): number;
+  /** `getrlimit(resource, rlim)`; `rlim` is a `struct rlimit` (two u64: soft, hard). */
+  getrlimit(resource: number, rlim: Uint8Array): number;
+  /** `setrlimit(resource, rlim)`. */
+  setrlimit(resource: number, rlim: Uint8Array): number;
   /** `getsockopt(fd, level, name, value, &length)`: the length is in and out. */
   getsockopt(
     fd: number,
@@ -193,6 +201,8 @@ function load(): Libc | null {
       write: (fd, buf) => Number(s.write(fd, buf, BigInt(buf.length))),
       close: (fd) => s.close(fd),
       kill: (pid, sig) => s.kill(pid, sig),
+      getrlimit: (resource, rlim) => s.getrlimit(resource, rlim),
+      setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
       getsockopt: (fd, level, name, value, length) =>
         s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
       fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),

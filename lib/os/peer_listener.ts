@@ -12,6 +12,7 @@
  * @module
  */
 
+import { outOfDescriptors } from "./fd_reserve.ts";
 import net from "node:net";
 import { errno, FCNTL, libc, libcAvailable, SOCKOPT } from "./libc.ts";
 
@@ -146,7 +147,9 @@ export class PeerListener {
       else this.#pending.push(conn);
     });
     server.on("error", (err: Error) => {
-      this.#error = err;
+      // Out of descriptors is an episode, not the end: the server keeps listening (the
+      // control server refuses connections until descriptors free).
+      if (!outOfDescriptors(err)) this.#error = err;
       for (const w of this.#waiters.splice(0)) w.reject(err);
     });
   }

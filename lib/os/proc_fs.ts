@@ -12,6 +12,7 @@
  */
 
 import { cString, ERRNO, errno, type Libc, libc, libcAvailable, OPEN } from "./libc.ts";
+import { spendReserve } from "./fd_reserve.ts";
 
 const READ_FLAGS = OPEN.O_RDONLY | OPEN.O_CLOEXEC;
 const DIR_FLAGS = OPEN.O_RDONLY | OPEN.O_DIRECTORY | OPEN.O_CLOEXEC;
@@ -53,7 +54,12 @@ export function readFileBytes(path: string): Uint8Array | null {
   const lib = ffi();
   if (lib === null) return attempt(() => Deno.readFileSync(path));
   const fd = openPath(lib, path, READ_FLAGS);
-  if (fd < 0) return null;
+  if (fd < 0) {
+    const err = errno();
+    // Out of descriptors: read it with the reserve one (the HAM must keep seeing processes).
+    if (err !== ERRNO.EMFILE && err !== ERRNO.ENFILE) return null;
+    return spendReserve(() => readFileBytes(path));
+  }
   try {
     let length = 0;
     for (;;) {

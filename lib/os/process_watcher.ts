@@ -102,12 +102,16 @@ export class ProcessWatcher {
   /** Pidfds opened earlier (by a Guardian as it mirrored), by pid, for the first watch. */
   #adopted = new Map<number, { fd: number; startTime: string }>();
   #poller: PidfdPoller<Entry> | ProcPoller<Entry>;
+  /** In pidfd mode, the `/proc` poller of processes watched while out of descriptors. */
+  #fallback: ProcPoller<Entry> | null = null;
+  #procPollMs: number;
   #closing: Promise<void> | null = null;
 
   /** Creates a watcher; it holds no resource until the first {@linkcode watch}. */
   constructor(options: ProcessWatcherOptions = {}) {
     const lib = libcAvailable() ? libc() : null;
     this.#lib = lib;
+    this.#procPollMs = options.procPollIntervalMs ?? 50;
     if (!options.forceProcPoll && lib !== null && pidfdWorks(lib)) {
       this.mode = "pidfd";
       this.#poller = new PidfdPoller<Entry>(lib, (entry) => this.#exited(entry, true));
@@ -187,6 +191,7 @@ export class ProcessWatcher {
     if (this.mode === "proc-poll") return signalByKill(this.#lib, pid, signal, startTime);
     const entry = this.#entries.get(pid);
     if (entry !== undefined && (startTime === null || startTime === entry.startTime)) {
+      if (entry.fd < 0) return signalByKill(this.#lib, pid, signal, entry.startTime);
       return sendSignal(this.#lib!, pid, entry.fd, signal);
     }
     signalByPidfd(this.#lib!, pid, signal, startTime);
@@ -210,6 +215,7 @@ export class ProcessWatcher {
     this.#entries.clear();
     this.dropAdopted();
     await this.#poller.close();
+    await this.#fallback?.close();
   }
 
   /** Starts watching a live process with that start time (when given). */
@@ -231,17 +237,57 @@ export class ProcessWatcher {
       this.#lib!.close(adopted.fd);
     }
     // Open the pidfd first: the stat then describes the process the pidfd refers to.
-    const fd = this.mode === "pidfd" ? openPidfd(this.#lib!, "watch", pid) : -1;
+    const fd = this.mode === "pidfd" ? this.#openPidfd(pid) : -1;
+    let entry: Entry;
     try {
       const stat = processStat(pid);
       checkAlive("watch", pid, stat, startTime);
-      const entry = { pid, fd, startTime: stat.startTime, watchers: new Set<Watcher>() };
-      this.#poller.add(entry);
-      return entry;
+      entry = { pid, fd, startTime: stat.startTime, watchers: new Set<Watcher>() };
     } catch (err) {
       if (fd >= 0) this.#lib!.close(fd);
       throw err;
     }
+    try {
+      this.#pollerOf(entry).add(entry);
+    } catch (err) {
+      // The pidfd poller's own descriptor (its first watch) may be what is missing.
+      if (fd < 0 || (err as HamError).code !== "ENOMEM") throw err;
+      this.#lib!.close(fd);
+      entry.fd = -1;
+      this.#procFallback().add(entry);
+    }
+    return entry;
+  }
+
+  /**
+   * A pidfd for `pid`, or -1 when the process is out of descriptors: that process is then
+   * watched by polling `/proc` (which reads with the reserve descriptor) instead of failing.
+   */
+  #openPidfd(pid: number): number {
+    try {
+      return openPidfd(this.#lib!, "watch", pid);
+    } catch (err) {
+      if ((err as HamError).code !== "ENOMEM") throw err;
+      this.#procFallback();
+      return -1;
+    }
+  }
+
+  #procFallback(): ProcPoller<Entry> {
+    this.#fallback ??= new ProcPoller<Entry>(this.#procPollMs, (entry, zombie) => {
+      this.#exited(entry, zombie);
+    });
+    return this.#fallback;
+  }
+
+  /** The poller of an entry: the pidfd one, or the `/proc` one for an entry without a pidfd. */
+  #pollerOf(entry: Entry): PidfdPoller<Entry> | ProcPoller<Entry> {
+    return entry.fd < 0 && this.#fallback !== null ? this.#fallback : this.#poller;
+  }
+
+  /** Processes watched by polling `/proc` for want of descriptors (pidfd mode only). */
+  get polledForWantOfDescriptors(): number {
+    return [...this.#entries.values()].filter((e) => e.fd < 0 && this.mode === "pidfd").length;
   }
 
   #cancel(entry: Entry, watcher: Watcher): void {
@@ -249,7 +295,7 @@ export class ProcessWatcher {
     watcher.resolve(null);
     if (entry.watchers.size > 0 || this.#entries.get(entry.pid) !== entry) return;
     this.#entries.delete(entry.pid);
-    this.#poller.delete(entry);
+    this.#pollerOf(entry).delete(entry);
   }
 
   /**
@@ -271,7 +317,7 @@ export class ProcessWatcher {
   /** Delivers an exit to every watcher of `entry` and forgets it. */
   #finish(entry: Entry, status: ExitStatus): void {
     if (this.#entries.get(entry.pid) === entry) this.#entries.delete(entry.pid);
-    this.#poller.delete(entry);
+    this.#pollerOf(entry).delete(entry);
     for (const watcher of entry.watchers) watcher.resolve({ ...status });
     entry.watchers.clear();
   }

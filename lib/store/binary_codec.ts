@@ -12,7 +12,8 @@
 import { HamError } from "../core/errors.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a string that starts with U+FEFF keeps it (the default would strip it).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const latin1 = new TextDecoder("latin1");
 /** Biggest heap the writer grows to: row offsets are u32. */
 export const MAX_HEAP_BYTES = 0xffff_fff0;

@@ -20,7 +20,14 @@ let tempCounter = 0;
 /** The temporary name used while writing `path`: same directory, ends in `.tmp`. */
 export function tempPathFor(path: string): string {
   tempCounter = (tempCounter + 1) % 1_000_000;
-  return join(dirname(path), `.${basename(path)}.${Deno.pid}-${tempCounter}.tmp`);
+  // At most 100 bytes of the name, so that the temp name of a 255-byte name fits too (the
+  // pid and counter keep it unique).
+  let name = "";
+  for (const ch of basename(path)) {
+    if (encoder.encode(name + ch).length > 100) break;
+    name += ch;
+  }
+  return join(dirname(path), `.${name}.${Deno.pid}-${tempCounter}.tmp`);
 }
 
 /**

@@ -19,7 +19,8 @@ import { DEFAULTS } from "../core/defaults.ts";
 export const JOURNAL_DIR = "journal";
 const HEADER = 8;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a string that starts with U+FEFF keeps it (the default would strip it).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** `{"seq":`, how every payload starts; used to find valid frames after a bad one. */
 const PAYLOAD_START = encoder.encode('{"seq":');
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDirSync } from "./durable.ts";
 import { findFrames, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";
@@ -70,7 +70,7 @@ function corrupt(seg: Segment, offset: number, reason: string, state: HamState, 
   return new HamError(
     "EIO",
     `Journal "${seg.path}" is corrupt at offset ${offset}: ${reason}; start with --recover ` +
-      `to keep the ${n} records before it (up to seq ${state.seq})`,
+      `to keep the ${n} records before it (up to seq ${state.seq}) and move the rest aside`,
   );
 }
 
@@ -96,29 +96,71 @@ function highestSeq(bytes: Uint8Array, from: number, firstSeq: number): number {
   return found.reduce((max, r) => Math.max(max, r.seq), 0);
 }
 
-/** `recover`: cuts the journal at `offset` of `segments[i]`, drops the later segments. */
-function cutJournal(
-  segments: Segment[],
-  i: number,
+/** The folder `recover` moves damaged files into: `<dir>/recovered-<UTC date and time>`. */
+function recoveredDir(dir: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  let path = join(dir, `recovered-${stamp}`);
+  for (let n = 2; exists(path); n++) path = join(dir, `recovered-${stamp}-${n}`);
+  Deno.mkdirSync(path, { recursive: true, mode: 0o700 });
+  return path;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `recover`: never deletes. The damaged segment is copied whole into a dated folder and the
+ * live one cut at `offset` (the records before it are kept); every later segment is moved
+ * into the folder. Logs the file and offset, what was kept and what was moved where.
+ * Returns the number of records no longer replayed.
+ */
+function moveAside(
+  dir: string,
+  seg: Segment,
   bytes: Uint8Array,
   offset: number,
   reason: string,
   state: HamState,
   log: StoreLog,
 ): number {
-  let maxSeq = highestSeq(bytes, offset, segments[i].firstSeq);
-  truncateSync(segments[i].path, offset);
-  for (const later of segments.slice(i + 1)) {
-    maxSeq = Math.max(maxSeq, highestSeq(Deno.readFileSync(later.path), 0, later.firstSeq));
-    truncateSync(later.path, 0);
+  const aside = recoveredDir(dir);
+  const later = listSegmentsSync(dir).filter((s) => s.firstSeq > seg.firstSeq);
+  let maxSeq = highestSeq(bytes, offset, seg.firstSeq);
+  const moved: string[] = [];
+  try {
+    Deno.writeFileSync(join(aside, basename(seg.path)), bytes);
+    moved.push(`a copy of "${basename(seg.path)}"`);
+    if (offset === 0) {
+      Deno.removeSync(seg.path); // Its copy is aside: nothing of it is lost.
+    } else {
+      truncateSync(seg.path, offset);
+    }
+    for (const s of later) {
+      if (s.size > 0) {
+        maxSeq = Math.max(maxSeq, highestSeq(Deno.readFileSync(s.path), 0, s.firstSeq));
+      }
+      Deno.renameSync(s.path, join(aside, basename(s.path)));
+      moved.push(`"${basename(s.path)}"`);
+    }
+    fsyncDirSync(aside);
+    fsyncDirSync(join(seg.path, ".."));
+  } catch (err) {
+    throw fileError("Cannot move damaged journal files aside into", aside, err);
   }
-  fsyncDirSync(join(segments[i].path, ".."));
-  const lost = Math.max(1, maxSeq - state.seq);
+  const lost = Math.max(0, maxSeq - state.seq);
   log(
     "error",
-    `Recovered journal "${segments[i].path}" by cutting it at offset ${offset} (${reason}), ` +
-      `dropping ${bytes.length - offset} bytes and ${segments.length - i - 1} later ` +
-      `segments: ${lost} records after seq ${state.seq} are lost`,
+    `Recovered from journal "${seg.path}" damaged at offset ${offset} (${reason}): kept ` +
+      `the records up to seq ${state.seq} (${offset} bytes of it); moved ${moved.join(", ")} ` +
+      `into "${aside}"${
+        lost > 0 ? ` (${lost} records after seq ${state.seq} are not replayed)` : ""
+      }`,
   );
   return lost;
 }
@@ -127,7 +169,8 @@ function cutJournal(
  * Rebuilds the state from the newest valid snapshot in `dir` and the journal records after
  * it, in order, through `applyRecord()`. Synchronous, so that nothing can change the state
  * or the journal while it runs. A torn last record is cut off; corruption anywhere else
- * throws EIO unless `recover` is set, which cuts the journal there.
+ * throws EIO unless `recover` is set, which keeps what precedes the damage and moves the
+ * rest into a dated `recovered-*` folder of `dir` (it never deletes).
  *
  * @throws {HamError} EIO when the journal is corrupt or cannot be read.
  */
@@ -156,6 +199,24 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
     const expect = state.seq + 1;
     // A segment that starts past where the journal got to: records are missing before it.
     const gap = started ? seg.firstSeq !== expect : seg.firstSeq > expect;
+    if (gap && !started && !readOnly) {
+      // The journal starts past what the snapshots hold: a snapshot is missing, not a
+      // corrupt journal.
+      const what = `Journal "${seg.path}" starts at seq ${seg.firstSeq}, but ` +
+        (snapshot === null
+          ? `no snapshot in "${join(dir, SNAPSHOT_DIR)}" holds the ${
+            seg.firstSeq - 1
+          } records before it (it was deleted or is unreadable)`
+          : `the newest readable snapshot ends at seq ${state.seq}`);
+      if (!options.recover) {
+        throw new HamError(
+          "EIO",
+          `${what}; start with --recover to move the journal aside (nothing is deleted) and start from seq ${state.seq}`,
+        );
+      }
+      report.lostRecords = moveAside(dir, seg, bytes, 0, what, state, log);
+      break;
+    }
     const scan = gap
       ? { records: [], end: 0, error: `it starts at seq ${seg.firstSeq}, not ${expect}` }
       : scanFrames(bytes, seg.firstSeq);
@@ -184,7 +245,7 @@ export function replaySync(dir: string, options: ReplayOptions = {}): Replay {
       break;
     }
     if (!options.recover) throw corrupt(seg, scan.end, scan.error, state, report.replayed);
-    report.lostRecords = cutJournal(segments, i, bytes, scan.end, scan.error, state, log);
+    report.lostRecords = moveAside(dir, seg, bytes, scan.end, scan.error, state, log);
     break;
   }
   if (readOnly && state.seq < upTo) {

@@ -85,6 +85,11 @@ export class StateStore {
   #failed: HamError | null = null;
   /** Called after the state was reloaded from disk because a journal write failed. */
   onReload: (() => void) | null = null;
+  /**
+   * Called after a commit that left the journal due for compaction: every record counts,
+   * whoever wrote it (an engine record, like heartbeat bookkeeping, as well as a request).
+   */
+  onCompactDue: (() => void) | null = null;
 
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
@@ -167,6 +172,7 @@ export class StateStore {
       this.#tables.touch(touchedEntities(r));
     }
     await durable;
+    if (this.onCompactDue !== null && this.shouldCompact()) this.onCompactDue();
     return records;
   }
 

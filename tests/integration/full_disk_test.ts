@@ -51,12 +51,11 @@ Deno.test(
     Deno.kill(web, "SIGKILL");
     await ham.waitEvent("web", "dead", since);
     // Reads work.
-    for (let i = 0; i < 3; i++) equal((await ham.ctl("status", "web", "--json")).code, 0);
+    for (let i = 0; i < 3; i++) equal((await ham.ctl("status", "--json")).code, 0);
     const full = await ham.status();
     ok(full.logLinesLost > 0, `lost log lines are counted (${full.logLinesLost})`);
     equal(full.entities.some((e) => e.name === refusedName), false, "nothing refused appears");
     for (const name of acknowledged) ok(full.entities.some((e) => e.name === name), name);
-    ok(full.entities.some((e) => e.name === "web"));
 
     const freed = await ham.seq();
     await Deno.remove(filler);
@@ -70,7 +69,6 @@ Deno.test(
     equal(pids.hamPid, before.hamPid, "the HAM lived through the full disk");
     equal(pids.guardianPid, before.guardianPid, "so did its Guardian");
     const log = await Deno.readTextFile(`${stateDir}/ham.log`);
-    match(log, /web died/);
     match(log, /\d+ log lines were lost \(.*No space left on device/i);
   },
 );

@@ -85,6 +85,8 @@ export interface HamProcessOptions {
   guardian?: boolean;
   /** Extra environment of the HAM (and so of its Guardians). @default {} */
   env?: Record<string, string>;
+  /** A command the HAM runs under, e.g. `["prlimit", "--nofile=64:64", "--"]`. @default [] */
+  wrapper?: string[];
 }
 
 /** The pids of the HAM serving a state directory and of its Guardian. */
@@ -168,6 +170,7 @@ export class HamProcess implements AsyncDisposable {
         'log="$1"; shift; exec "$@" >>"$log" 2>&1',
         "sh",
         log,
+        ...opts.wrapper ?? [],
         `${BIN}/ham`,
         "--foreground",
         "--state-dir",

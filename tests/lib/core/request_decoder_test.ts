@@ -502,8 +502,8 @@ Deno.test("decodePolicy() fills the defaults and raises the cap to the first del
     backoffMs: 60_000,
     maxBackoffMs: 60_000,
     jitter: 0,
-    intensity: 0,
-    windowMs: 60_000,
+    intensity: 5,
+    windowMs: 10_000,
     cooldownMs: 0,
   });
   for (const jitter of [-0.1, 1.1, "0.5"]) {
@@ -791,4 +791,31 @@ Deno.test("decodeRequest() throws only HamError when a field is nested 100000 le
   ) {
     assert.equal(check(input), "error");
   }
+});
+
+Deno.test("decodeRequest() refuses a lone surrogate anywhere with EINVAL, and keeps pairs", () => {
+  const lone = [
+    String.raw`{"id":1,"op":"entity","entity":"a\ud800b","flags":0}`,
+    String.raw`{"id":1,"op":"entity","entity":"\udfff","flags":0}`,
+    String
+      .raw`{"id":1,"op":"attach","entity":"w","argv":["/bin/sh","\ud83d"],"pid":null,"cwd":null,"env":null,"flags":0,"heartbeat":null}`,
+    String
+      .raw`{"id":1,"op":"attach","entity":"w","argv":["/bin/true"],"pid":null,"cwd":null,"env":{"\uDC00":"x"},"flags":0,"heartbeat":null}`,
+  ];
+  for (const line of lone) {
+    assert.throws(() => decodeRequest(line), (err: HamError) => {
+      assert.equal(err.code, "EINVAL", line);
+      assert.match(err.message, /not well-formed UTF-16 \(a lone surrogate\)/);
+      return true;
+    });
+  }
+  const pair = decodeRequest(String.raw`{"id":1,"op":"entity","entity":"a\ud83d\ude00","flags":0}`);
+  assert.equal((pair as { entity: string }).entity, "a😀");
+});
+
+Deno.test("decodeRequest() throws only HamError for a lone surrogate nested 100000 levels deep", () => {
+  const line = `{"id":1,"op":"entity","entity":"w","flags":0,"x":${"[".repeat(100_000)}"\\ud800"${
+    "]".repeat(100_000)
+  }}`;
+  assert.throws(() => decodeRequest(line), (err: HamError) => err instanceof HamError);
 });

@@ -5,6 +5,8 @@ import { GLOBAL_ENTITY } from "../../../lib/core/names.ts";
 import type { RecordBody } from "../../../lib/core/records.ts";
 import { applyRecord } from "../../../lib/core/reducer.ts";
 import { writeStatusTree } from "../../../lib/daemon/status_files.ts";
+import { Rng } from "../../support/fault_model.ts";
+import { randomName } from "../../support/random_strings.ts";
 import {
   type ActionView,
   type ConditionView,
@@ -270,6 +272,54 @@ Deno.test("statusFileName() keeps item names from clashing with .info files", ()
     { t: "cond-add", entity: "web", condition: ".info", type: "death", flags: 0, match: null },
   ]);
   assert.ok(statusFiles(state, HAM).has("web/%2Einfo/.info"));
+});
+
+Deno.test("statusFileName() gives every valid name a distinct file name that fits", () => {
+  const enc = new TextEncoder();
+  const seen = new Map<string, string>();
+  const names = [
+    "%".repeat(200),
+    "%".repeat(255),
+    "." + "a".repeat(254),
+    "." + "a".repeat(253) + "b",
+    "%2E" + "a".repeat(252),
+    "é".repeat(127) + "%",
+    "😀".repeat(63) + "%%%",
+  ];
+  const rng = new Rng(20261203);
+  for (let i = 0; i < 1000; i++) names.push(randomName(rng));
+  // Names that share a long head and differ only past where a shortened name is cut.
+  for (let i = 0; i < 50; i++) names.push("%".repeat(80) + "x".repeat(i) + "y");
+  for (const name of names) {
+    const file = statusFileName(name);
+    assert.ok(enc.encode(file).length <= 255, `${enc.encode(file).length} bytes for ${name}`);
+    assert.ok(!file.startsWith("."), file);
+    assert.ok(!file.includes("/"), file);
+    const other = seen.get(file);
+    assert.ok(
+      other === undefined || other === name,
+      `"${name}" and "${other}" both map to ${file}`,
+    );
+    seen.set(file, name);
+  }
+});
+
+Deno.test("writeStatusTree() writes the mirror of names that fill 255 bytes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const long = "." + "x".repeat(254);
+    const state = build([attach(long, 1), attach("%".repeat(200), 2), attach("web", 3)]);
+    await writeStatusTree(dir, statusFiles(state, HAM), new Map());
+    const listed = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.equal(listed.length, 4); // .info and three entity directories
+    assert.ok(listed.includes("web"));
+    assert.match(
+      Deno.readTextFileSync(`${dir}/${statusFileName(long)}/.info`),
+      new RegExp(`^Path {14}: \\.x{254}\n`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("writeStatusTree() writes changes only and removes what went stale", async () => {

@@ -1,3 +1,4 @@
+import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
 /**
  * The death path (`lib/engine/deaths.ts`): deaths of one entity handled one at a time and
  * each judged on its own, and "journal first, then act" checked by crashing the engine at
@@ -58,6 +59,9 @@ async function settle(engine: Engine, clock?: FakeClock): Promise<void> {
   await flush();
 }
 
+/** A restart policy without backoff or limit (the default one has both). */
+const UNLIMITED = { ...POLICY_DEFAULTS, backoffMs: 0, intensity: 0 };
+
 Deno.test("Deaths.exited() handles a death that arrives while the previous death's list runs, after it", async () => {
   const clock = new FakeClock(0);
   const procs = new FakeProcesses(clock);
@@ -68,7 +72,8 @@ Deno.test("Deaths.exited() handles a death that arrives while the previous death
   // then a wait; and a `restart` condition with a log action.
   new Tree(store)
     .condition("srv/death", "death", R)
-    .action("srv/death/restart", P.restart(["flaky"]), R)
+    // Two restarts at once: relaxed explicitly (the default policy would back off).
+    .action("srv/death/restart", { kind: "restart", argv: ["flaky"], policy: UNLIMITED }, R)
     .action("srv/death/settle", P.waitfor(300), R)
     .condition("srv/up", "restart", R)
     .action("srv/up/note", P.log("restarted"), R);

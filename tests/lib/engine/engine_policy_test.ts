@@ -45,7 +45,7 @@ async function crash(h: Awaited<ReturnType<typeof setup>>): Promise<void> {
 }
 
 Deno.test("Engine holds a storm of crashes to the configured intensity and raises restart-limit", async () => {
-  const h = await setup({ intensity: 3, windowMs: 60_000 });
+  const h = await setup({ intensity: 3, windowMs: 60_000, backoffMs: 0 });
   for (let i = 0; i < 3; i++) await crash(h);
   assert.equal(h.store.state.entities.get("web")!.restarts, 3);
   await crash(h);
@@ -89,4 +89,39 @@ Deno.test("Engine retries once after the cool-down when the limit is hit", async
   assert.equal(web.restarts, 2);
   assert.equal(web.restartBlocked, null);
   h.engine.stop();
+});
+
+Deno.test("Engine holds a restart action without a policy to the default one (5 in 10 s)", async () => {
+  const clock = new FakeClock(1_000_000);
+  const procs = new FakeProcesses(clock);
+  const store = new MemoryStore();
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  await engine.attach({
+    entity: "web",
+    argv: ["web-server"],
+    pid: null,
+    cwd: null,
+    env: null,
+    flags: 0x2,
+    heartbeat: null,
+    kind: "attached",
+  });
+  new Tree(store)
+    .condition("web/death", "death", 1)
+    .action("web/death/restart", P.restart(), 1 | 0x8)
+    .condition("web/limit", "restart-limit", 1)
+    .action("web/limit/page", P.exec("page-operator"), 1);
+  const h = { clock, procs, store, engine };
+  // A command that exits at once: each restart within the window waits 100, 200, 400, 800 ms.
+  for (let i = 0; i < 10 && store.state.entities.get("web")?.pid; i++) {
+    await crash(h);
+    await clock.advance(1_000);
+    await flush();
+  }
+  await engine.idle();
+  const web = store.state.entities.get("web")!;
+  assert.equal(web.restarts, 5, "restarted 5 times, not 10");
+  assert.match(web.restartBlocked ?? "", /5 restarts within 10000 ms \(limit 5\): given up/);
+  assert.deepEqual(procs.runs, ["page-operator"], "restart-limit fired");
+  engine.stop();
 });

@@ -6,6 +6,7 @@
  * outcome is its own `Deno.test`.
  */
 
+import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
 import assert from "node:assert/strict";
 import type { EventBody } from "../../../lib/core/protocol.ts";
 import { type AttachSpec, Engine } from "../../../lib/engine/engine.ts";
@@ -75,6 +76,8 @@ async function settle(h: Harness): Promise<void> {
 }
 
 const HB: HeartbeatSpec = { periodMs: 10, low: 2, high: 4 };
+/** A restart policy without backoff or limit (the default one has both). */
+const UNLIMITED = { ...POLICY_DEFAULTS, backoffMs: 0, intensity: 0 };
 
 function spec(entity: string, extra: Partial<AttachSpec> = {}): AttachSpec {
   return {
@@ -1497,7 +1500,22 @@ Deno.test("Engine stops heartbeat accounting when the entity dies", async () => 
   await h.clock.advanceTo(100);
   assert.equal(h.clock.pending, 0);
   assert.deepEqual(h.procs.runs, []);
-  assert.equal(h.store.recordsOf("heartbeat").length, 1); // the miss of [0, 10)
+  // The miss of [0, 10) is below low: counted in memory, not journaled (transitions only).
+  assert.equal(h.store.recordsOf("heartbeat").length, 0);
+});
+
+Deno.test("Engine journals heartbeat transitions, not ticks, when an entity never beats", async () => {
+  const h = await heartbeating();
+  await h.clock.advanceTo(10_000); // 1,000 periods without a beat
+  const e = h.store.state.entities.get("app")!;
+  assert.equal(e.hbMissed, 1000, "the count is kept, in memory");
+  assert.equal(e.hbHealth, "missed-high");
+  // missed-low at 2, missed-high at 4: two records, not 1,000.
+  assert.deepEqual(
+    h.store.recordsOf("heartbeat").map((r) => [r.missed, r.health]),
+    [[2, "missed-low"], [4, "missed-high"]],
+  );
+  await stop(h);
 });
 
 Deno.test("Engine escalates from hb-missed-high to a kill and a restart when the entity hangs", async () => {
@@ -1506,7 +1524,12 @@ Deno.test("Engine escalates from hb-missed-high to a kill and a restart when the
   h.tree.condition("app/hung", "hb-missed-high", HREARMAFTERRESTART)
     .action("app/hung/kill", P.signal(9))
     .condition("app/died", "death", HREARMAFTERRESTART)
-    .action("app/died/restart", P.restart(), HREARMAFTERRESTART);
+    // Two restarts within 80 ms: relaxed explicitly (the default policy would back off).
+    .action(
+      "app/died/restart",
+      { kind: "restart", argv: null, policy: UNLIMITED },
+      HREARMAFTERRESTART,
+    );
   await h.clock.advanceTo(40);
   const e = h.store.state.entities.get("app")!;
   assert.equal(h.procs.isAlive(pid), false);

@@ -255,7 +255,7 @@ Deno.test("StateStore.open() refuses a journal corrupt in the middle with EIO na
       assert.equal(
         err.message,
         `Journal "${segmentPath(dir, 1)}" is corrupt at offset ${offset}: bad checksum; ` +
-          "start with --recover to keep the 9 records before it (up to seq 9)",
+          "start with --recover to keep the 9 records before it (up to seq 9) and move the rest aside",
       );
       return true;
     });
@@ -268,7 +268,8 @@ Deno.test("StateStore.open() with recover keeps the records before the corruptio
     await commitLives(store, 4);
     const total = store.state.seq;
     await store.close();
-    corruptRecord(dir, 10);
+    const offset = corruptRecord(dir, 10);
+    const damaged = Deno.readFileSync(segmentPath(dir, 1));
     const lines: string[] = [];
     const again = await reopened(dir, {
       recover: true,
@@ -276,10 +277,20 @@ Deno.test("StateStore.open() with recover keeps the records before the corruptio
     });
     assert.equal(again.state.seq, 9);
     assert.equal(again.report.lostRecords, total - 9);
+    const aside = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("recovered-"))!.name;
+    assert.match(aside, /^recovered-\d{8}T\d{6}Z$/);
     assert.match(
       lines.join("\n"),
-      new RegExp(`error: Recovered journal .* ${total - 9} records after seq 9 are lost`),
+      new RegExp(
+        `error: Recovered from journal ".*0000000000000001\\.log" damaged at offset ${offset} ` +
+          `\\(bad checksum\\): kept the records up to seq 9 \\(${offset} bytes of it\\); moved a copy ` +
+          `of "0000000000000001\\.log" into ".*${aside}" \\(${
+            total - 9
+          } records after seq 9 are not replayed\\)`,
+      ),
     );
+    // Nothing was deleted: the damaged segment is aside as it was.
+    assert.deepEqual(Deno.readFileSync(`${dir}/${aside}/0000000000000001.log`), damaged);
     await again.commit([{ t: "verbosity", value: 5 }]);
     await again.close();
     const third = await reopened(dir);
@@ -305,6 +316,14 @@ Deno.test("StateStore.open() refuses a bad frame at the end of a segment that is
     assert.equal(recovered.report.lostRecords, 1);
     assert.equal(recovered.state.verbosity, 3);
     await recovered.close();
+    // The later segment was moved aside, not deleted, and the HAM starts again after.
+    const aside = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("recovered-"))!.name;
+    const moved = [...Deno.readDirSync(`${dir}/${aside}`)].map((e) => e.name).sort();
+    assert.equal(moved.length, 2, moved.join(", "));
+    assert.equal(moved[0], "0000000000000001.log");
+    const again = await reopened(dir);
+    assert.equal(again.state.verbosity, 3);
+    await again.close();
   });
 });
 
@@ -540,5 +559,43 @@ Deno.test("StateStore replays every acknowledged record after a SIGKILL at any m
       assert.equal(state.verbosity, state.seq);
     }
     assert.ok(listSnapshotsSync(`${dir}/state`).length > 0, "the child never compacted");
+  });
+});
+
+Deno.test("StateStore.open() says a snapshot is missing, not that the journal is corrupt", async () => {
+  await withDir(async (dir) => {
+    const store = await reopened(dir, { compactRecords: 20 });
+    await commitLives(store, 5);
+    await store.compact();
+    await commitLives(store, 2, 10);
+    await store.compact();
+    await store.close();
+    for (const snap of listSnapshotsSync(dir)) Deno.removeSync(snap.path);
+    const first = listSegmentsSync(dir)[0];
+    await assert.rejects(reopened(dir), (err: HamError) => {
+      assert.equal(err.code, "EIO");
+      assert.doesNotMatch(err.message, /corrupt/);
+      assert.match(
+        err.message,
+        new RegExp(
+          `^Journal ".*${first.path.split("/").at(-1)}" starts at seq ${first.firstSeq}, but no ` +
+            `snapshot in ".*snapshot" holds the ${first.firstSeq - 1} records before it ` +
+            `\\(it was deleted or is unreadable\\); start with --recover`,
+        ),
+      );
+      return true;
+    });
+    // --recover moves the journal aside (nothing is deleted) and starts.
+    const lines: string[] = [];
+    const recovered = await reopened(dir, { recover: true, log: (_, m) => lines.push(m) });
+    assert.equal(recovered.state.seq, 0);
+    await recovered.commit([{ t: "verbosity", value: 4 }]);
+    await recovered.close();
+    const aside = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("recovered-"))!.name;
+    assert.ok(Deno.readDirSync(`${dir}/${aside}`).toArray().length >= 1);
+    assert.match(lines.join("\n"), /moved a copy of ".*\.log".* into ".*recovered-/);
+    const again = await reopened(dir);
+    assert.equal(again.state.verbosity, 4);
+    await again.close();
   });
 });
