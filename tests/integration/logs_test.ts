@@ -151,7 +151,11 @@ Deno.test(
       );
       await lineIn(log, /notice: Restarted entity "web" as pid \d+/, "restart");
       assertEquals((await hamctl(dir, "attach", "web", "--", "/bin/true")).code, 6);
-      await lineIn(log, /notice: Refused "attach" from hamctl (uid \d+ )?pid \d+: EEXIST: /, "refusal");
+      await lineIn(
+        log,
+        /notice: Refused "attach" from hamctl (uid \d+ )?pid \d+: EEXIST: /,
+        "refusal",
+      );
       const status = JSON.parse(await ok(dir, "status", "--json"));
       Deno.kill(status.hamPid, "SIGKILL");
       await lineIn(log, /warn: Guardian \d+ took over from HAM \d+/, "takeover");
