@@ -228,6 +228,16 @@ export class Connection {
     } catch { /* already closed */ }
   }
 
+  /**
+   * Resolves once the writes queued so far are handed to the kernel, or after the grace a
+   * client that does not read gets (what a stop awaits before the process exits).
+   */
+  flushed(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((r) => timer = setTimeout(r, LAST_WORDS_MS));
+    return Promise.race([this.#writes, grace]).finally(() => clearTimeout(timer));
+  }
+
   /** Closes the connection (after pending writes). */
   close(): void {
     if (this.#closed) return;
@@ -583,7 +593,11 @@ export class ControlServer {
     try {
       this.#listener.close();
     } catch { /* already closed */ }
-    for (const c of this.connections) c.close();
+    const open = [...this.connections];
+    for (const c of open) c.close();
+    // The last lines (a stop's last event and `stopping`) reach the clients before the
+    // process can exit.
+    await Promise.all(open.map((c) => c.flushed()));
     await this.#accepting;
     try {
       this.#reserve?.close();

@@ -49,6 +49,9 @@ const EXPECTED = [
   "takeover-handled-10",
   "takeover-cpu-10",
   "status-full-10",
+  "hostile.unread_output_rss",
+  "hostile.request_under_flood",
+  "hostile.change_cost_10k",
   // With etcd installed (.ci/run installs it): the cross-node failover.
   ...(etcdBinary() === null ? [] : ["cluster.failover", "cluster.overlaps"]),
 ];
@@ -79,8 +82,12 @@ Deno.test("bench/main.ts --quick --json reports a positive finite number for eve
     for (const [name, v] of [["median", f.median], ["p95", f.p95]] as const) {
       // An idle HAM may well use no CPU at all over the quick run's window, and a missed
       // heartbeat can be seen a fraction of a millisecond before its computed deadline.
-      // No overlap between copies is the target: 0.
-      const inRange = f.id.startsWith("idle_cpu.") || f.id === "cluster.overlaps"
+      // No overlap between copies is the target: 0. One change may cost less CPU than the
+      // clock's tick, and the HAM's memory under the unread-output attack may even shrink.
+      const inRange = f.id === "hostile.unread_output_rss"
+        ? true
+        : f.id.startsWith("idle_cpu.") || f.id === "cluster.overlaps" ||
+            f.id === "hostile.change_cost_10k"
         ? v >= 0
         : f.id === "heartbeat.lateness"
         ? v > -50
