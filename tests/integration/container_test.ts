@@ -9,13 +9,18 @@ import { BIN, deadline, hamctl, pidsOf, processesOf, until } from "../support/ha
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** The children of `pid`, by the parent field of every process's stat (as `ps` finds them). */
 function children(pid: number): number[] {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
-      .filter((x) => x !== "").map(Number);
-  } catch {
-    return [];
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(entry.name));
+    } catch { /* gone */ }
   }
+  return found.sort((a, b) => a - b);
 }
 
 function cmdline(pid: number): string {

@@ -366,6 +366,10 @@ export class HamProcess implements AsyncDisposable {
     for (const e of view?.entities ?? []) if (e.pid !== null) monitored.add(e.pid);
     await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
       .catch(() => {});
+    // A restart that was under way when the status was taken: its pid is in the HAM's log.
+    for (const m of this.log().matchAll(/Restarted entity "[^"]*" as pid (\d+)/g)) {
+      monitored.add(Number(m[1]));
+    }
     const leaks: string[] = [];
     await deadline(this.child.status, 5_000, "ham to exit").catch(() => {
       leaks.push(`the HAM (pid ${this.child.pid}) did not exit on stop`);
