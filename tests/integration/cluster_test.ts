@@ -173,7 +173,11 @@ Deno.test({
     }, "the edits on n1");
     Deno.kill(web.pid!, "SIGKILL");
     await e1.next((ev) => ev.type === "restart" && ev.entity === "web", "local restart on n1");
-    const elsewhere = await status<HamView>(n3, null);
+    // n3 learns the holder at its next read of the cluster's keys (once per tick).
+    const elsewhere = await until(async () => {
+      const v = await status<HamView>(n3, null);
+      return v.cluster?.entities[0]?.node === "n1" ? v : null;
+    }, "n3 to see web on n1");
     assertEquals(elsewhere.cluster?.entities, [{
       name: "web",
       node: "n1",
