@@ -17,6 +17,12 @@ import { type SelfAttached, startSelfAttached } from "./fault_self_attach.ts";
 import { FaultModel, type ProcessesByEntity, Rng } from "./fault_model.ts";
 import { alive, HamProcess, processesOf, until } from "./ham_process.ts";
 
+/**
+ * The harness kills its workers far faster than the default restart policy allows (5 in
+ * 10 s): it tests takeover, not restart limits, so its restarts are unlimited.
+ */
+const UNLIMITED = { backoffMs: 0, intensity: 0 };
+
 /** Journal records between compactions: low, so that faults hit compactions too. */
 const COMPACT_RECORDS = 64;
 const MAX_WORKERS = 10;
@@ -151,7 +157,7 @@ export class FaultHarness implements AsyncDisposable {
             "-c",
             `if [ -e "${once}" ]; then exec /bin/sleep 1000; fi; : >"${once}"; exit 1`,
           ];
-          await death.restart("restart", { argv, flags: ["rearm"] });
+          await death.restart("restart", { argv, flags: ["rearm"], policy: UNLIMITED });
           m.ack(w, "death", "restart");
           m.entities.get(w)!.restarts = true;
           await death.waitfor("settle", 50 + this.rng.int(250), null, { flags: ["rearm"] });
@@ -165,7 +171,7 @@ export class FaultHarness implements AsyncDisposable {
         // A delay before the restart: a fault right after a kill lands mid action list.
         await death.waitfor("settle", 50 + this.rng.int(250), null, { flags: ["rearm"] });
         m.ack(w, "death", "settle");
-        await death.restart("restart", { flags: ["rearm"] });
+        await death.restart("restart", { flags: ["rearm"], policy: UNLIMITED });
         m.ack(w, "death", "restart");
         m.entities.get(w)!.restarts = true;
         return;
