@@ -62,9 +62,15 @@ export async function runKeeper(opts: KeeperOptions): Promise<number> {
     // The HAM is gone without a stop: its Guardian takes over (and holds the lock), or none
     // does, and then a new HAM recovers the state.
     while (!stopping) {
-      const free = await Promise.race([waitForLock(opts.stateDir), stop.promise]);
+      const waiting = waitForLock(opts.stateDir);
+      const free = await Promise.race([waiting, stop.promise]);
       if (free) free.close();
-      if (stopping) break;
+      if (stopping) {
+        // This wait still stands: once the stop frees the lock it must let it go at once, or
+        // the stop's own wait for the free lock below would wait behind it.
+        if (!free) waiting.then((f) => f.close(), () => {});
+        break;
+      }
       await Promise.race([new Promise((r) => setTimeout(r, opts.takeoverGraceMs)), stop.promise]);
       const probe = await openLockFile(opts.stateDir);
       const nobody = await probe.tryLock(true);
