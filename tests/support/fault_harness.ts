@@ -282,8 +282,13 @@ export class FaultHarness implements AsyncDisposable {
     const before = this.model.workerKills;
     // The HAM takes the kill point at its next step, which may come from work already under
     // way: it may die before it answers this kill's status request.
-    await this.#run("kill", "", this.#n++).catch((err) => {
-      if (alive(hamPid)) throw err;
+    // A HAM in the middle of exiting has closed its socket but is not a zombie yet: give
+    // it a moment to be seen dead before taking the lost connection for a failure.
+    await this.#run("kill", "", this.#n++).catch(async (err) => {
+      await until(() => Promise.resolve(!alive(hamPid) || null), "the HAM to exit", 2_000)
+        .catch(() => {
+          throw err;
+        });
     });
     if (this.model.workerKills > before) {
       await until(
