@@ -50,6 +50,7 @@ import {
 import type { ActionParams, HeartbeatSpec } from "./model.ts";
 import { GLOBAL_ENTITY, validateEntityName, validateName } from "./names.ts";
 import { decodeHeartbeat, decodeParams } from "./request_decoder.ts";
+import type { RequestOf } from "./protocol.ts";
 import type { HamView } from "./status_view.ts";
 
 /** A key path in the config data, such as `["entities", "web", "conditions", "death"]`. */
@@ -83,18 +84,11 @@ export interface ActionSpec {
   fails: FailSpec[];
 }
 
-/** A condition as configured. */
-export interface ConditionSpec {
+/** A condition as configured: the `condition` request's fields, its name and its actions. */
+export type ConditionSpec = Omit<RequestOf<"condition">, "id" | "op" | "path"> & {
   name: string;
-  type: ConditionType;
-  flags: number;
-  from: number;
-  to: number;
-  rtype: number;
-  rclass: number;
-  rseverity: number;
   actions: ActionSpec[];
-}
+};
 
 /** An entity as configured. */
 export interface EntitySpec {
