@@ -100,6 +100,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: null,
       flags: HENTITYKEEPONDEATH,
       heartbeat: null,
+      killMode: "control-group",
     },
   ],
   [
@@ -123,6 +124,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: { A: "1" },
       flags: 0,
       heartbeat: { periodMs: 1000, low: 2, high: 0 },
+      killMode: "control-group",
     },
   ],
   [
