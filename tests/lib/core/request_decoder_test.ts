@@ -821,3 +821,15 @@ Deno.test("decodeRequest() throws only HamError for a lone surrogate nested 1000
   }}`;
   assert.throws(() => decodeRequest(line), (err: HamError) => err instanceof HamError);
 });
+
+Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill mode", () => {
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "group" }),
+    "EINVAL",
+    /"killMode" "group": expected control-group or process/,
+  );
+  const ok = decodeRequest(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "process" }),
+  );
+  assert.equal(ok.op === "attach" && ok.killMode, "process");
+});
