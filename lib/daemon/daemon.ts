@@ -33,7 +33,7 @@ import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
-import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
@@ -282,6 +282,14 @@ export class HamDaemon {
         ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
         : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
+      if (!opts.cluster) {
+        try {
+          refuseUnclustered(opts.stateDir, store.state.entities.keys());
+        } catch (err) {
+          await store.close();
+          throw err;
+        }
+      }
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
       if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
