@@ -171,6 +171,12 @@ export const DEFAULTS = Object.freeze({
   entityLogFiles: 5,
   /** Longest entity output line, in bytes; a longer one is cut into several log lines. */
   maxEntityLogLineBytes: 16 * 1024,
+  /**
+   * How often the status mirror's heartbeat fields (`Last Heartbeat`, `Missed Heartbeats`:
+   * they move without a journal record) are looked at and, where they moved, written, in
+   * ms; no timer runs while no entity has a heartbeat.
+   */
+  statusHeartbeatRefreshMs: 1000,
 
   // --- Memory and idle CPU ---
   /**
