@@ -192,6 +192,12 @@ Deno.test(
       const text = await ham.ok("status", "keep");
       assert.match(text, /Kill Mode\s+: process/);
       assert.match(text, new RegExp(`Leftovers\\s+: ${pids.join(" ")}`));
+      // And in the status mirror.
+      const info = `${ham.stateDir}/status/keep/.info`;
+      await until(
+        () => Deno.readTextFile(info).then((t) => /Leftovers\s+: \d+/.test(t) || null, () => null),
+        "the status mirror to list the leftovers",
+      );
 
       // One ends: it drops off the list.
       Deno.kill(pids[0], "SIGKILL");
