@@ -28,3 +28,22 @@ Deno.test("deno doc --lint is clean on the entry points mod.ts and ha.ts", async
   const r = await deno("doc", "--lint", "mod.ts", "ha.ts");
   assert.equal(r.code, 0, r.err);
 });
+
+/** The exported names of an entry point whose declarations carry no `@example`. */
+async function withoutExample(entry: string): Promise<string[]> {
+  const r = await deno("doc", "--json", entry);
+  assert.equal(r.code, 0, r.err);
+  type Decl = { jsDoc?: { tags?: { kind: string }[] } };
+  const doc = JSON.parse(r.out) as {
+    nodes: Record<string, { symbols?: { name: string; declarations?: Decl[] }[] }>;
+  };
+  return Object.values(doc.nodes).flatMap((m) => m.symbols ?? [])
+    .filter((s) =>
+      !(s.declarations ?? []).some((d) => d.jsDoc?.tags?.some((t) => t.kind === "example"))
+    )
+    .map((s) => s.name);
+}
+
+Deno.test("every export of mod.ts has an @example (run by the test task's deno test --doc)", async () => {
+  assert.deepEqual(await withoutExample("mod.ts"), []);
+});

@@ -19,7 +19,20 @@ import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { Dialer } from "./node_dialer.ts";
 
-/** Options of {@linkcode HamClient.connect}. */
+/**
+ * Options of {@linkcode HamClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectOptions } from "./client.ts";
+ *
+ * // The HAM of a temporary state directory, with a 5 s limit per request.
+ * const local: ConnectOptions = { stateDir: "/tmp/ham-demo", client: "deploy", timeoutMs: 5_000 };
+ * // The HAM of node "n2" of the nodes file, over mutual TLS.
+ * const remote: ConnectOptions = { node: "n2", nodes: "/etc/ham/nodes.yaml" };
+ * console.log(local.client, remote.node); // "deploy n2"
+ * ```
+ */
 export interface ConnectOptions {
   /** The state directory of the HAM. @default {resolveStateDir()} */
   stateDir?: string;
@@ -50,7 +63,18 @@ function startTimeout(ms: number, onExpire: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
-/** Options of one request. */
+/**
+ * Options of one request.
+ *
+ * @example
+ * ```ts
+ * import type { RequestOptions } from "./client.ts";
+ *
+ * // A `wait` that may take a minute overrides the connection's limit for that one request.
+ * const opts: RequestOptions = { timeoutMs: 60_000 };
+ * console.log(opts.timeoutMs); // 60000
+ * ```
+ */
 export interface RequestOptions {
   /** Time limit in ms; 0 = none. @default {the connection's `timeoutMs`} */
   timeoutMs?: number;
@@ -67,7 +91,23 @@ export type RequestArgs<O extends keyof Requests> = Record<never, never> extends
 /** Sends one request of the contract and resolves with its result. */
 type Requester = <O extends Op>(op: O, ...args: RequestArgs<O>) => Promise<Results[O]>;
 
-/** Options of {@linkcode HamClient.reconnect}. */
+/**
+ * Options of {@linkcode HamClient.reconnect}.
+ *
+ * @example
+ * ```ts
+ * import type { ReconnectOptions } from "./client.ts";
+ *
+ * // Try for 10 s; on each new connection, attach this process again before anything else.
+ * const opts: ReconnectOptions = {
+ *   totalMs: 10_000,
+ *   onReconnect: async (request) => {
+ *     await request("attach-self", { entity: "worker", pid: Deno.pid });
+ *   },
+ * };
+ * console.log(opts.totalMs); // 10000
+ * ```
+ */
 export interface ReconnectOptions {
   /** Give up after this long without a connection, in ms. @default {30000} */
   totalMs?: number;
@@ -79,7 +119,26 @@ export interface ReconnectOptions {
   onReconnect?: (request: HamClient["request"]) => Promise<void>;
 }
 
-/** What {@linkcode HamClient.subscribe} answers. */
+/**
+ * What {@linkcode HamClient.subscribe} answers.
+ *
+ * @example
+ * ```ts
+ * import type { HamClient, SubscriptionHandle } from "./client.ts";
+ *
+ * // Prints the next event's type, then stops listening.
+ * export async function firstEvent(client: HamClient): Promise<void> {
+ *   const { promise, resolve } = Promise.withResolvers<void>();
+ *   const handle: SubscriptionHandle = await client.subscribe({}, (push) => {
+ *     if (push.type === "event") console.log(push.event.type);
+ *     resolve();
+ *   });
+ *   console.log(`from #${handle.since}`);
+ *   await promise;
+ *   handle.close();
+ * }
+ * ```
+ */
 export interface SubscriptionHandle {
   /** The first sequence number the subscription covers. */
   since: number;

@@ -26,7 +26,18 @@ import {
   type StateSpec,
 } from "../core/requests.ts";
 
-/** Options of {@linkcode EntityHandle.conditionState}. */
+/**
+ * Options of {@linkcode EntityHandle.conditionState}.
+ *
+ * @example
+ * ```ts
+ * import type { StateConditionOptions } from "./handles.ts";
+ *
+ * // Fires when the entity leaves state 1 or 2 for any state but 0.
+ * const opts: StateConditionOptions = { from: { set: [1, 2] }, to: { set: [0], invert: true } };
+ * console.log(JSON.stringify(opts.to)); // {"set":[0],"invert":true}
+ * ```
+ */
 export interface StateConditionOptions {
   /** The state left: a state, or a set of states. @default {0 (any)} */
   from?: StateSpec;
@@ -36,13 +47,39 @@ export interface StateConditionOptions {
   flags?: FlagsInput;
 }
 
-/** Options of the calls that add an action. */
+/**
+ * Options of the calls that add an action.
+ *
+ * @example
+ * ```ts
+ * import type { ActionOptions } from "./handles.ts";
+ *
+ * // Kept across restarts, and the rest of the list stops when it fails.
+ * const opts: ActionOptions = { flags: ["rearm", "break-on-fail"] };
+ * console.log(opts.flags); // ["rearm", "break-on-fail"]
+ * ```
+ */
 export interface ActionOptions {
   /** Action flags: `rearm`, `do-now`, `break-on-fail`, `keep-on-fail`. @default {0} */
   flags?: FlagsInput;
 }
 
-/** Options of {@linkcode ConditionHandle.restart}. */
+/**
+ * Options of {@linkcode ConditionHandle.restart}.
+ *
+ * @example
+ * ```ts
+ * import type { RestartOptions } from "./handles.ts";
+ *
+ * // Restart with a safe-mode command, backing off from 100 ms, at most 3 times a minute.
+ * const opts: RestartOptions = {
+ *   flags: ["rearm"],
+ *   argv: ["/usr/sbin/httpd", "--safe-mode"],
+ *   policy: { backoffMs: 100, intensity: 3, windowMs: 60_000 },
+ * };
+ * console.log(opts.policy?.intensity); // 3
+ * ```
+ */
 export interface RestartOptions extends ActionOptions {
   /** The command to restart with. @default {the entity's own command} */
   argv?: string[];
@@ -50,7 +87,18 @@ export interface RestartOptions extends ActionOptions {
   policy?: Partial<RestartPolicy>;
 }
 
-/** Options of {@linkcode ConditionHandle.log}. */
+/**
+ * Options of {@linkcode ConditionHandle.log}.
+ *
+ * @example
+ * ```ts
+ * import type { LogOptions } from "./handles.ts";
+ *
+ * // Logged without the item's path, only at verbosity 2 or more.
+ * const opts: LogOptions = { prefix: false, verbosity: 2, flags: ["rearm"] };
+ * console.log(opts.verbosity); // 2
+ * ```
+ */
 export interface LogOptions extends ActionOptions, LogFields {}
 
 /**

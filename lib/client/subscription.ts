@@ -11,7 +11,22 @@ import type { HamClient, SubscriptionHandle } from "./client.ts";
 import type { Push } from "../core/protocol.ts";
 import type { HamEvent } from "../core/protocol.ts";
 
-/** Options of `Ham.subscribe()`. */
+/**
+ * Options of `Ham.subscribe()`.
+ *
+ * @example
+ * ```ts
+ * import type { SubscribeOptions } from "./subscription.ts";
+ *
+ * // A named subscriber of the "pager" channel that resumes where it left off.
+ * const opts: SubscribeOptions = {
+ *   channel: "pager",
+ *   subscriber: "pager-1",
+ *   onSkipped: (from, to) => console.warn(`events ${from}..${to} were no longer kept`),
+ * };
+ * console.log(opts.channel); // "pager"
+ * ```
+ */
 export interface SubscribeOptions {
   /** The first sequence number wanted. @default {from now; for a channel, its backlog} */
   since?: number;

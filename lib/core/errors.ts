@@ -39,7 +39,21 @@ export const ERROR_CODES = {
   EACCES: "credentials refused: no client certificate, or an identity with no role",
 } as const;
 
-/** An errno-style error code, as a string. */
+/**
+ * An errno-style error code, as a string.
+ *
+ * @example
+ * ```ts
+ * import { ERROR_CODES, type ErrorCode, HamError } from "./errors.ts";
+ *
+ * // Treats a missing item as done, anything else as a failure.
+ * export function alreadyGone(err: unknown): boolean {
+ *   const code: ErrorCode | null = err instanceof HamError ? err.code : null;
+ *   return code === "ENOENT";
+ * }
+ * console.log(alreadyGone(new HamError("ENOENT", "no such entity")), ERROR_CODES.ENOENT);
+ * ```
+ */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** True when `value` is one of the codes in {@linkcode ERROR_CODES}. */

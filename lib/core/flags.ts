@@ -112,7 +112,17 @@ export function flagNames(item: ItemType, flags: number): string[] {
   return Object.entries(FLAG_NAMES[item]).filter(([, bit]) => (flags & bit) !== 0).map(([n]) => n);
 }
 
-/** A condition type name (the keys of {@linkcode CONDITION_TYPES}, checked by the compiler). */
+/**
+ * A condition type name (the keys of {@linkcode CONDITION_TYPES}, checked by the compiler).
+ *
+ * @example
+ * ```ts
+ * import { CONDITION_TYPES, type ConditionType } from "./flags.ts";
+ *
+ * const type: ConditionType = "hb-missed-high";
+ * console.log(CONDITION_TYPES[type]); // 5, QNX's CONDHBEATMISSEDHIGH
+ * ```
+ */
 export type ConditionType =
   | "any"
   | "death"
@@ -149,7 +159,17 @@ export function isConditionType(value: unknown): value is ConditionType {
   return typeof value === "string" && Object.hasOwn(CONDITION_TYPES, value);
 }
 
-/** An action kind name (the keys of {@linkcode ACTION_KINDS}, checked by the compiler). */
+/**
+ * An action kind name (the keys of {@linkcode ACTION_KINDS}, checked by the compiler).
+ *
+ * @example
+ * ```ts
+ * import { ACTION_KINDS, type ActionKind } from "./flags.ts";
+ *
+ * const kind: ActionKind = "waitfor";
+ * console.log(kind in ACTION_KINDS); // true
+ * ```
+ */
 export type ActionKind =
   | "restart"
   | "execute"

@@ -8,7 +8,25 @@
 
 import type { Entity, HamState, LastExit } from "./model.ts";
 
-/** One row of `list`. */
+/**
+ * One row of `list`.
+ *
+ * @example
+ * ```ts
+ * import type { ListRow } from "./list_view.ts";
+ *
+ * const row: ListRow = {
+ *   name: "web",
+ *   pid: 4242,
+ *   state: "running",
+ *   restarts: 2,
+ *   deaths: 2,
+ *   uptimeMs: 61_000,
+ *   lastExit: { pid: 4100, code: null, signal: "SIGKILL", at: 0 },
+ * };
+ * console.log(`${row.name} ${row.state} restarts=${row.restarts}`); // "web running restarts=2"
+ * ```
+ */
 export interface ListRow {
   /** The entity's name. */
   name: string;

@@ -19,7 +19,20 @@ export interface ExitStatus {
   signal: string | null;
 }
 
-/** The last death of an entity. */
+/**
+ * The last death of an entity.
+ *
+ * @example
+ * ```ts
+ * import type { LastExit } from "./model.ts";
+ *
+ * // "exited with code 3" or "killed by SIGKILL".
+ * export function howItDied(exit: LastExit): string {
+ *   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+ * }
+ * console.log(howItDied({ pid: 42, code: 3, signal: null, at: 0 })); // "exited with code 3"
+ * ```
+ */
 export interface LastExit {
   /** The pid that died. */
   pid: number;
@@ -34,7 +47,18 @@ export interface LastExit {
 /** How an entity came to be. */
 export type EntityKind = "attached" | "self" | "placeholder" | "global";
 
-/** Heartbeat parameters of a self-attached (or `--heartbeat`) entity. */
+/**
+ * Heartbeat parameters of a self-attached (or `--heartbeat`) entity.
+ *
+ * @example
+ * ```ts
+ * import type { HeartbeatSpec } from "./model.ts";
+ *
+ * // A beat every 2 s; hb-missed-low after 1 missed period, hb-missed-high after 3.
+ * const spec: HeartbeatSpec = { periodMs: 2_000, low: 1, high: 3 };
+ * console.log(spec.periodMs * spec.high); // 6000 ms of silence before hb-missed-high
+ * ```
+ */
 export interface HeartbeatSpec {
   /** Period in milliseconds. */
   periodMs: number;
@@ -44,10 +68,40 @@ export interface HeartbeatSpec {
   high: number;
 }
 
-/** Heartbeat health, latched until a heartbeat-healthy action or a restart. */
+/**
+ * Heartbeat health, latched until a heartbeat-healthy action or a restart.
+ *
+ * @example
+ * ```ts
+ * import type { HeartbeatHealth } from "./model.ts";
+ *
+ * export function isHealthy(health: HeartbeatHealth): boolean {
+ *   return health === "healthy";
+ * }
+ * console.log(isHealthy("missed-low")); // false
+ * ```
+ */
 export type HeartbeatHealth = "healthy" | "missed-low" | "missed-high";
 
-/** Restart-storm protection carried by a restart action. */
+/**
+ * Restart-storm protection carried by a restart action.
+ *
+ * @example
+ * ```ts
+ * import type { RestartPolicy } from "./model.ts";
+ *
+ * // Exponential backoff from 100 ms to 5 s; at most 5 restarts in 10 s, then one retry after 60 s.
+ * const policy: RestartPolicy = {
+ *   backoffMs: 100,
+ *   maxBackoffMs: 5_000,
+ *   jitter: 0.1,
+ *   intensity: 5,
+ *   windowMs: 10_000,
+ *   cooldownMs: 60_000,
+ * };
+ * console.log(policy.intensity); // 5
+ * ```
+ */
 export interface RestartPolicy {
   /** First backoff delay in ms (0 = restart at once). */
   backoffMs: number;
@@ -63,7 +117,31 @@ export interface RestartPolicy {
   cooldownMs: number;
 }
 
-/** The parameters of an action, by kind. */
+/**
+ * The parameters of an action, by kind.
+ *
+ * @example
+ * ```ts
+ * import type { ActionParams } from "./model.ts";
+ *
+ * // A one-line description of what an action does.
+ * export function describe(p: ActionParams): string {
+ *   switch (p.kind) {
+ *     case "restart":
+ *       return p.argv ? `restart as ${p.argv.join(" ")}` : "restart";
+ *     case "execute":
+ *       return `run ${p.argv.join(" ")}`;
+ *     case "signal":
+ *       return `signal ${p.signal}`;
+ *     case "notify":
+ *       return `notify ${p.channel}`;
+ *     default:
+ *       return p.kind;
+ *   }
+ * }
+ * console.log(describe({ kind: "execute", argv: ["/bin/true"] })); // "run /bin/true"
+ * ```
+ */
 export type ActionParams =
   | { kind: "restart"; argv: string[] | null; policy: RestartPolicy | null }
   | { kind: "execute"; argv: string[] }
@@ -92,7 +170,18 @@ export interface Action {
   fails: ActionFail[];
 }
 
-/** What a `state` condition matches (0 = any; sets are bitmaps, see the HCONDSTATE flags). */
+/**
+ * What a `state` condition matches (0 = any; sets are bitmaps, see the HCONDSTATE flags).
+ *
+ * @example
+ * ```ts
+ * import type { StateMatch } from "./model.ts";
+ *
+ * // Any state to state 2 (0 = any).
+ * const match: StateMatch = { from: 0, to: 2 };
+ * console.log(match); // { from: 0, to: 2 }
+ * ```
+ */
 export interface StateMatch {
   /** The state left (a state, or a bit set of states with the HCONDSTATEFROMSET flag). */
   from: number;
@@ -100,7 +189,18 @@ export interface StateMatch {
   to: number;
 }
 
-/** What a `raise` condition matches (0 = any, per field). */
+/**
+ * What a `raise` condition matches (0 = any, per field).
+ *
+ * @example
+ * ```ts
+ * import type { RaiseMatch } from "./model.ts";
+ *
+ * // Any raise of type 2 with severity 5, whatever its class.
+ * const match: RaiseMatch = { rtype: 2, rclass: 0, rseverity: 5 };
+ * console.log(match.rclass === 0 ? "any class" : match.rclass); // "any class"
+ * ```
+ */
 export interface RaiseMatch {
   /** The type raised. */
   rtype: number;

@@ -41,7 +41,18 @@ export const PROTOCOL_VERSION = 1;
 // ---------------------------------------------------------------------------
 // Vocabulary
 
-/** Control commands (QNX HENABLE … HGETFLAGS). */
+/**
+ * Control commands (QNX HENABLE … HGETFLAGS).
+ *
+ * @example
+ * ```ts
+ * import type { ControlCommand, Requests } from "./protocol.ts";
+ *
+ * const command: ControlCommand = "disable";
+ * const fields: Requests["control"] = { path: "web/death", command, recurse: true };
+ * console.log(fields.command); // "disable"
+ * ```
+ */
 export type ControlCommand =
   | "enable"
   | "disable"
@@ -50,13 +61,47 @@ export type ControlCommand =
   | "set-flags"
   | "get-flags";
 
-/** Verbosity commands (QNX VERBOSE_SET_INCR … VERBOSE_GET). */
+/**
+ * Verbosity commands (QNX VERBOSE_SET_INCR … VERBOSE_GET).
+ *
+ * @example
+ * ```ts
+ * import type { Requests, VerboseCommand } from "./protocol.ts";
+ *
+ * const command: VerboseCommand = "incr";
+ * const fields: Requests["verbose"] = { command, value: 1 };
+ * console.log(fields); // { command: "incr", value: 1 }
+ * ```
+ */
 export type VerboseCommand = "get" | "set" | "incr" | "decr";
 
-/** Conditions `hamctl wait` and `wait` can wait for. */
+/**
+ * Conditions `hamctl wait` and `wait` can wait for.
+ *
+ * @example
+ * ```ts
+ * import type { Requests, WaitFor } from "./protocol.ts";
+ *
+ * // Until "web" runs with a pid other than 4242, for at most 10 s.
+ * const what: WaitFor = "restarted";
+ * const fields: Requests["wait"] = { entity: "web", for: what, pid: 4242, timeoutMs: 10_000 };
+ * console.log(fields.for); // "restarted"
+ * ```
+ */
 export type WaitFor = "running" | "dead" | "restarted" | "detached" | ConditionType;
 
-/** A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`. */
+/**
+ * A flag word: a number, or a list of flag names such as `["rearm", "nowait"]`.
+ *
+ * @example
+ * ```ts
+ * import type { FlagsInput } from "./protocol.ts";
+ * import { parseFlags } from "./flags.ts";
+ *
+ * const byName: FlagsInput = ["rearm"];
+ * console.log(parseFlags("action", byName) === parseFlags("action", ["rearm"])); // true
+ * ```
+ */
 export type FlagsInput = number | readonly string[];
 
 // ---------------------------------------------------------------------------
@@ -95,7 +140,18 @@ export type EventBody = Omit<HamEvent, "seq" | "at">;
 // ---------------------------------------------------------------------------
 // What clients send
 
-/** The kind-specific fields of an action or action-fail request, as a client sends them. */
+/**
+ * The kind-specific fields of an action or action-fail request, as a client sends them.
+ *
+ * @example
+ * ```ts
+ * import type { ActionFields, Requests } from "./protocol.ts";
+ *
+ * const signal: ActionFields = { kind: "signal", signal: "SIGHUP", pid: null };
+ * const fields: Requests["action"] = { path: "web/death/reload", flags: ["rearm"], ...signal };
+ * console.log(fields.kind); // "signal"
+ * ```
+ */
 export type ActionFields =
   | { kind: "restart"; argv?: string[] | null; policy?: Partial<RestartPolicy> | null }
   | { kind: "execute"; argv: string[] }
@@ -105,7 +161,19 @@ export type ActionFields =
   | { kind: "heartbeat-healthy" }
   | { kind: "notify"; channel: string; code?: number; value?: number };
 
-/** The three numbers of a raised condition, as a client sends them; absent or 0 means any. */
+/**
+ * The three numbers of a raised condition, as a client sends them; absent or 0 means any.
+ *
+ * @example
+ * ```ts
+ * import type { RaiseFields, Requests } from "./protocol.ts";
+ *
+ * // Raise type 2, class 1, severity 5 on "disk"; a condition matching rtype 2 fires.
+ * const raised: RaiseFields = { rtype: 2, rclass: 1, rseverity: 5 };
+ * const fields: Requests["raise"] = { entity: "disk", ...raised };
+ * console.log(fields); // { entity: "disk", rtype: 2, rclass: 1, rseverity: 5 }
+ * ```
+ */
 export interface RaiseFields {
   /** The type of what is raised. */
   rtype?: number;
@@ -119,6 +187,16 @@ export interface RaiseFields {
  * What a client sends for each operation, apart from `id` and `op`: paths as
  * `"entity/condition"` strings, flags as numbers or names, absent optional fields taking
  * their defaults.
+ *
+ * @example
+ * ```ts
+ * import type { Requests } from "./protocol.ts";
+ *
+ * // Type-checked request fields: a wrong field name or type does not compile.
+ * const attach: Requests["attach"] = { entity: "web", argv: ["/usr/sbin/httpd", "-f"] };
+ * const condition: Requests["condition"] = { path: "web/death", type: "death", flags: ["rearm"] };
+ * console.log(JSON.stringify({ id: 1, op: "attach", ...attach }), condition.type);
+ * ```
  */
 export interface Requests {
   /** The handshake. */
@@ -346,7 +424,18 @@ export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
 /** What the HAM answers to `hello`. */
 export type HelloResult = Results["hello"];
 
-/** What `attach` and `attach-self` answer. */
+/**
+ * What `attach` and `attach-self` answer.
+ *
+ * @example
+ * ```ts
+ * import type { AttachResult } from "./protocol.ts";
+ *
+ * // What `attach` answers for a command the HAM started as pid 4242.
+ * const result: AttachResult = { entity: "web", pid: 4242 };
+ * console.log(`${result.entity} runs as ${result.pid}`);
+ * ```
+ */
 export interface AttachResult {
   /** The entity's name. */
   entity: string;
@@ -358,7 +447,20 @@ export interface AttachResult {
   placement?: string[];
 }
 
-/** What a control request answers: the item's enabled bit and flags after the change. */
+/**
+ * What a control request answers: the item's enabled bit and flags after the change.
+ *
+ * @example
+ * ```ts
+ * import type { ControlResult } from "./protocol.ts";
+ *
+ * // Says whether a `get-flags` answer shows the item enabled and kept across restarts.
+ * export function armed(result: ControlResult): boolean {
+ *   return result.enabled && result.flagNames.includes("rearm");
+ * }
+ * console.log(armed({ path: "web/death", enabled: true, flags: 1, flagNames: ["rearm"] })); // true
+ * ```
+ */
 export interface ControlResult {
   /** The item's path. */
   path: string;
@@ -370,7 +472,17 @@ export interface ControlResult {
   flagNames: string[];
 }
 
-/** What publishing a state answers: the transition the HAM raised. */
+/**
+ * What publishing a state answers: the transition the HAM raised.
+ *
+ * @example
+ * ```ts
+ * import type { StateResult } from "./protocol.ts";
+ *
+ * const result: StateResult = { entity: "db", from: 1, to: 2 };
+ * console.log(`${result.entity}: state ${result.from} -> ${result.to}`); // "db: state 1 -> 2"
+ * ```
+ */
 export interface StateResult {
   /** The entity's name. */
   entity: string;
@@ -380,7 +492,20 @@ export interface StateResult {
   to: number;
 }
 
-/** What `wait` answers: what was reached, and the event that showed it (null: already so). */
+/**
+ * What `wait` answers: what was reached, and the event that showed it (null: already so).
+ *
+ * @example
+ * ```ts
+ * import type { WaitResult } from "./protocol.ts";
+ *
+ * // `seq` is null when what was waited for already held when the wait began.
+ * export function describe(r: WaitResult): string {
+ *   return r.seq === null ? `${r.entity} was already ${r.reached}` : `${r.entity} ${r.reached} (#${r.seq})`;
+ * }
+ * console.log(describe({ entity: "web", reached: "running", seq: null }));
+ * ```
+ */
 export interface WaitResult {
   /** The entity's name. */
   entity: string;
@@ -390,7 +515,21 @@ export interface WaitResult {
   seq: number | null;
 }
 
-/** What `events` answers: events oldest first, and the `since` that continues after them. */
+/**
+ * What `events` answers: events oldest first, and the `since` that continues after them.
+ *
+ * @example
+ * ```ts
+ * import type { EventsResult } from "./protocol.ts";
+ *
+ * // Prints a page of events and returns the `since` of the next call.
+ * export function printPage(page: EventsResult): number {
+ *   for (const ev of page.events) console.log(ev.seq, ev.type, ev.entity);
+ *   return page.next;
+ * }
+ * console.log(printPage({ events: [], next: 1 })); // 1
+ * ```
+ */
 export interface EventsResult {
   /** The events, oldest first. */
   events: HamEvent[];
@@ -398,7 +537,19 @@ export interface EventsResult {
   next: number;
 }
 
-/** What the HAM answers to each operation. */
+/**
+ * What the HAM answers to each operation.
+ *
+ * @example
+ * ```ts
+ * import type { Results } from "./protocol.ts";
+ *
+ * // Each operation's answer has its own type.
+ * const hello: Results["hello"] = { version: 1, hamPid: 100, guardianPid: 101 };
+ * const detach: Results["detach"] = { entity: "web" };
+ * console.log(hello.guardianPid !== null, detach.entity); // true "web"
+ * ```
+ */
 export interface Results {
   /** The HAM's version and pids. */
   hello: {
@@ -517,6 +668,26 @@ export type SubscribeResult = Results["subscribe"];
  * - `stopping` (to every client): the HAM is stopping on request, so a self-attached
  *   client does not try to reconnect (after a takeover it does). It comes after the
  *   HAM's last event, `stop`.
+ *
+ * @example
+ * ```ts
+ * import type { Push } from "./protocol.ts";
+ *
+ * // What a subscriber does with each kind of push.
+ * export function onPush(push: Push): string {
+ *   switch (push.type) {
+ *     case "event":
+ *       return `event #${push.event.seq}`;
+ *     case "skipped":
+ *       return `events ${push.from}..${push.to} are gone; carrying on`;
+ *     case "ended":
+ *       return `dropped (${push.reason}); subscribe again since ${push.next}`;
+ *     case "stopping":
+ *       return "the HAM is stopping";
+ *   }
+ * }
+ * console.log(onPush({ type: "skipped", sub: 1, from: 3, to: 9 }));
+ * ```
  */
 export type Push =
   | { type: "event"; sub: number; event: HamEvent }

@@ -10,10 +10,37 @@ import { parseFlags, parseSignal } from "./flags.ts";
 import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
 import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
 
-/** What to attach: a command for the HAM to start, or a running process. */
+/**
+ * What to attach: a command for the HAM to start, or a running process.
+ *
+ * @example
+ * ```ts
+ * import type { AttachTarget } from "./requests.ts";
+ *
+ * const start: AttachTarget = { argv: ["/usr/sbin/httpd", "-f"] }; // a command the HAM starts
+ * const adopt: AttachTarget = { pid: Deno.pid }; // a process that already runs
+ * console.log("argv" in start, "pid" in adopt); // true true
+ * ```
+ */
 export type AttachTarget = { argv: string[] } | { pid: number };
 
-/** Options of `Ham.attach()`. */
+/**
+ * Options of `Ham.attach()`.
+ *
+ * @example
+ * ```ts
+ * import type { AttachOptions } from "./requests.ts";
+ *
+ * // Kept when its process dies; expected to beat every second (missed 2: low, 5: high).
+ * const opts: AttachOptions = {
+ *   flags: ["keep-on-death"],
+ *   heartbeat: { periodMs: 1_000, low: 2, high: 5 },
+ *   cwd: "/srv/web",
+ *   env: { PORT: "8080" },
+ * };
+ * console.log(opts.heartbeat?.periodMs); // 1000
+ * ```
+ */
 export interface AttachOptions {
   /** Entity flags: `keep-on-death`. @default {0} */
   flags?: FlagsInput;
@@ -25,7 +52,18 @@ export interface AttachOptions {
   env?: Record<string, string> | null;
 }
 
-/** Options of `Ham.attachSelf()`. */
+/**
+ * Options of `Ham.attachSelf()`.
+ *
+ * @example
+ * ```ts
+ * import type { SelfAttachOptions } from "./requests.ts";
+ *
+ * // This process promises a heartbeat every 500 ms.
+ * const opts: SelfAttachOptions = { heartbeat: { periodMs: 500, low: 1, high: 4 } };
+ * console.log(opts.heartbeat?.high); // 4
+ * ```
+ */
 export interface SelfAttachOptions {
   /** Heartbeat period and thresholds; send `heartbeat` once a period. */
   heartbeat?: HeartbeatSpec | null;
@@ -38,7 +76,18 @@ export function raiseFields(f: RaiseFields): { rtype: number; rclass: number; rs
   return { rtype: f.rtype ?? 0, rclass: f.rclass ?? 0, rseverity: f.rseverity ?? 0 };
 }
 
-/** One side of a state match: a state (0 = any), or a set of states (bit n = state n). */
+/**
+ * One side of a state match: a state (0 = any), or a set of states (bit n = state n).
+ *
+ * @example
+ * ```ts
+ * import { stateField, type StateSpec } from "./requests.ts";
+ *
+ * const one: StateSpec = 3; // exactly state 3
+ * const notIdle: StateSpec = { set: [0], invert: true }; // any state but 0
+ * console.log(stateField(one, "to").value, stateField(notIdle, "to").value); // 3 1
+ * ```
+ */
 export type StateSpec = number | { set: readonly number[]; invert?: boolean };
 
 /** The bit set of a list of states (bit n = state n, states 0–31). */
@@ -65,7 +114,18 @@ export function stateField(
   return { value: stateSet(spec.set), flags: parseFlags("condition", names) };
 }
 
-/** How a log action or action-fail item writes its message. */
+/**
+ * How a log action or action-fail item writes its message.
+ *
+ * @example
+ * ```ts
+ * import { actionParams, type LogFields } from "./requests.ts";
+ *
+ * const quiet: LogFields = { prefix: false, verbosity: 3 };
+ * console.log(actionParams.log("disk almost full", quiet));
+ * // { kind: "log", message: "disk almost full", prefix: false, verbosity: 3 }
+ * ```
+ */
 export interface LogFields {
   /** Prefix the message with the item's path. @default {true} */
   prefix?: boolean;

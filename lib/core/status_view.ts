@@ -35,7 +35,17 @@ export interface HamInfo {
   logLinesLost?: number;
 }
 
-/** The last death of an entity; `at` is an ISO time. */
+/**
+ * The last death of an entity; `at` is an ISO time.
+ *
+ * @example
+ * ```ts
+ * import type { LastExitView } from "./status_view.ts";
+ *
+ * const last: LastExitView = { pid: 42, code: null, signal: "SIGKILL", at: "2026-12-03T10:00:00.000Z" };
+ * console.log(`${last.pid} died at ${last.at}`);
+ * ```
+ */
 export interface LastExitView {
   /** The pid that died. */
   pid: number;
@@ -47,7 +57,28 @@ export interface LastExitView {
   at: string;
 }
 
-/** Heartbeat parameters and health of an entity; `lastBeat` is an ISO time. */
+/**
+ * Heartbeat parameters and health of an entity; `lastBeat` is an ISO time.
+ *
+ * @example
+ * ```ts
+ * import type { HeartbeatView } from "./status_view.ts";
+ *
+ * // How long ago the last beat came, in ms, or null if none came yet.
+ * export function silence(hb: HeartbeatView, now = Date.now()): number | null {
+ *   return hb.lastBeat === null ? null : now - Date.parse(hb.lastBeat);
+ * }
+ * const hb: HeartbeatView = {
+ *   periodMs: 1_000,
+ *   low: 2,
+ *   high: 5,
+ *   lastBeat: "2026-12-03T10:00:00.000Z",
+ *   missed: 3,
+ *   health: "missed-low",
+ * };
+ * console.log(silence(hb, Date.parse("2026-12-03T10:00:03.500Z"))); // 3500
+ * ```
+ */
 export interface HeartbeatView {
   /** The heartbeat period in ms. */
   periodMs: number;
@@ -63,7 +94,23 @@ export interface HeartbeatView {
   health: HeartbeatHealth;
 }
 
-/** An item of an action-fail list. */
+/**
+ * An item of an action-fail list.
+ *
+ * @example
+ * ```ts
+ * import type { ActionFailView } from "./status_view.ts";
+ *
+ * const item: ActionFailView = {
+ *   name: "page",
+ *   kind: "execute",
+ *   params: { kind: "execute", argv: ["/usr/local/bin/page-oncall", "web"] },
+ *   runs: 1,
+ *   failures: 0,
+ * };
+ * console.log(`${item.name} ran ${item.runs} time(s)`); // "page ran 1 time(s)"
+ * ```
+ */
 export interface ActionFailView {
   /** The item's name in the list. */
   name: string;
@@ -77,7 +124,22 @@ export interface ActionFailView {
   failures: number;
 }
 
-/** An action (`/proc/ham/<entity>/<condition>/<action>`). */
+/**
+ * An action (`/proc/ham/<entity>/<condition>/<action>`).
+ *
+ * @example
+ * ```ts
+ * import type { ActionView } from "./status_view.ts";
+ *
+ * // Actions that failed at least once, with how their fail lists fared.
+ * export function troubled(actions: ActionView[]): string[] {
+ *   return actions.filter((a) => a.failures > 0).map((a) =>
+ *     `${a.path}: ${a.failures} failure(s), fail list ${a.fails.map((f) => f.name).join(", ")}`
+ *   );
+ * }
+ * console.log(troubled([])); // []
+ * ```
+ */
 export interface ActionView {
   /** `entity/condition/action`. */
   path: string;
@@ -101,7 +163,21 @@ export interface ActionView {
   fails: ActionFailView[];
 }
 
-/** A condition (`/proc/ham/<entity>/<condition>/.info`). */
+/**
+ * A condition (`/proc/ham/<entity>/<condition>/.info`).
+ *
+ * @example
+ * ```ts
+ * import type { ConditionView } from "./status_view.ts";
+ *
+ * // The conditions that have fired, most often first.
+ * export function busiest(conditions: ConditionView[]): string[] {
+ *   return [...conditions].filter((c) => c.fired > 0).sort((a, b) => b.fired - a.fired)
+ *     .map((c) => `${c.path} (${c.type}) fired ${c.fired}`);
+ * }
+ * console.log(busiest([])); // []
+ * ```
+ */
 export interface ConditionView {
   /** `entity/condition`. */
   path: string;
@@ -125,7 +201,20 @@ export interface ConditionView {
 
 /** The `Entity type` of `/proc/ham`. */
 
-/** An entity (`/proc/ham/<entity>/.info`); times are ISO strings. */
+/**
+ * An entity (`/proc/ham/<entity>/.info`); times are ISO strings.
+ *
+ * @example
+ * ```ts
+ * import type { EntityView } from "./status_view.ts";
+ *
+ * // One line per entity, as a dashboard would show it.
+ * export function line(e: EntityView): string {
+ *   const hb = e.heartbeat ? ` heartbeat ${e.heartbeat.health}` : "";
+ *   return `${e.name} ${e.running ? `pid ${e.pid}` : "down"} restarts=${e.restarts}${hb}`;
+ * }
+ * ```
+ */
 export interface EntityView {
   /** The entity's name (`@global` for the global entity). */
   name: string;
@@ -174,7 +263,21 @@ export interface EntityView {
 /** How an entity came to be, as `status` shows it (QNX's names). */
 export type EntityTypeName = EntityView["type"];
 
-/** The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings. */
+/**
+ * The whole HAM (`/proc/ham/.info` and everything below it); times are ISO strings.
+ *
+ * @example
+ * ```ts
+ * import type { HamView } from "./status_view.ts";
+ *
+ * // Whether the HAM is protected by a Guardian, and how often one took over.
+ * export function guarded(ham: HamView): string {
+ *   return ham.guardianPid === null
+ *     ? "no Guardian"
+ *     : `Guardian ${ham.guardianPid}, ${ham.hamFailures} takeover(s)`;
+ * }
+ * ```
+ */
 export interface HamView {
   /** The HAM's pid. */
   hamPid: number;
@@ -214,7 +317,22 @@ export interface HamView {
 /** Where the cluster entities run, as a clustered HAM (`ham --cluster`) last saw it. */
 export type ClusterStatusView = NonNullable<HamView["cluster"]>;
 
-/** What `status` returns: the whole HAM, or the entity, condition or action a path names. */
+/**
+ * What `status` returns: the whole HAM, or the entity, condition or action a path names.
+ *
+ * @example
+ * ```ts
+ * import type { EntityView, HamView, StatusView } from "./status_view.ts";
+ *
+ * // `status` answers the whole HAM, or the item a path names: tell them apart by their fields.
+ * export function isHam(view: StatusView): view is HamView {
+ *   return "hamPid" in view;
+ * }
+ * export function isEntity(view: StatusView): view is EntityView {
+ *   return "conditions" in view && "name" in view;
+ * }
+ * ```
+ */
 export type StatusView = HamView | EntityView | ConditionView | ActionView;
 
 const TYPE_NAMES: Record<Entity["kind"], EntityTypeName> = {
