@@ -37,6 +37,7 @@ import { measureJournalThroughput } from "./journal_throughput.ts";
 import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
 import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
+import { measureMirrorChange } from "./status_mirror.ts";
 import { measureClusterFailover } from "./cluster_failover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
@@ -78,6 +79,8 @@ export interface BenchPlan {
   snapshotRounds: number;
   /** The hostile-client run's [clients, seconds, entities, changes], when not the full one. */
   quickHostile?: [number, number, number, number];
+  /** The status mirror's change cost: [entities, changes]. */
+  mirror: [number, number];
 }
 
 /** The plan of a run. */
@@ -107,6 +110,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       snapshotEntities: 1000,
       snapshotRounds: 1,
       quickHostile: [5, 2, 1000, 3],
+      mirror: [1000, 3],
       clusterFailovers: 1,
     };
   }
@@ -134,6 +138,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     snapshotEntities: 10_000,
     snapshotRounds: 3,
     clusterFailovers: 10,
+    mirror: [10_000, 20],
   };
 }
 
@@ -250,6 +255,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     progress(`one change with ${entities} entities (${changes} changes)`);
     figures.push(await measureChangeCost(h, entities, changes));
   }
+  progress(`status mirror: one change with ${p.mirror[0]} entities (${p.mirror[1]} changes)`);
+  await step(figures, () => measureMirrorChange(...p.mirror));
   for (const [entities, rounds] of p.takeovers) {
     progress(`takeover with ${entities} entities (${rounds} rounds)`);
     await step(figures, () => measureTakeover(entities, rounds));

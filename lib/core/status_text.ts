@@ -146,6 +146,8 @@ function entityLines(v: EntityView): Line[] {
     ["Enabled", onOff(v.enabled)],
     ["Flags", flagsText(v.flags, v.flagNames)],
     ["Command", v.command ? quoteArgv(v.command) : "none"],
+    ...(v.type === "ATTACHED" && v.command ? [["Kill Mode", v.killMode] as Line] : []),
+    ...(v.leftovers?.length ? [["Leftovers", v.leftovers.join(" ")] as Line] : []),
     ["State", v.state],
     ["Num Conditions", v.conditions.length],
     ["Created", v.created],
@@ -272,22 +274,37 @@ function lastName(path: string): string {
   return statusFileName(path.slice(path.lastIndexOf("/") + 1));
 }
 
+/** The text of the mirror's top `.info`: the HAM's own facts (its `entities` are not read). */
+export function renderHamInfo(view: HamView): string {
+  return block(hamLines(view), 0);
+}
+
+/**
+ * The mirror files of one entity, as relative path → contents: `<entity>/.info`,
+ * `<entity>/<condition>/.info` and `<entity>/<condition>/<action>` (which also lists its
+ * action-fail items). Names go through {@linkcode statusFileName}.
+ */
+export function renderEntityFiles(
+  e: EntityView,
+  files: Map<string, string> = new Map(),
+): Map<string, string> {
+  const dir = statusFileName(e.name);
+  files.set(`${dir}/.info`, block(entityLines(e), 0));
+  for (const c of e.conditions) {
+    const cdir = `${dir}/${lastName(c.path)}`;
+    files.set(`${cdir}/.info`, block(conditionLines(c), 0));
+    for (const a of c.actions) files.set(`${cdir}/${lastName(a.path)}`, actionText(a, 0));
+  }
+  return files;
+}
+
 /**
  * The plain-file mirror of a status view, as relative path → contents: `.info` for the
- * HAM, `<entity>/.info`, `<entity>/<condition>/.info` and `<entity>/<condition>/<action>`
- * (which also lists its action-fail items). Names go through {@linkcode statusFileName}.
+ * HAM ({@linkcode renderHamInfo}) and each entity's files ({@linkcode renderEntityFiles}).
  */
 export function renderStatusFiles(view: HamView): Map<string, string> {
-  const files = new Map<string, string>([[".info", block(hamLines(view), 0)]]);
-  for (const e of view.entities) {
-    const dir = statusFileName(e.name);
-    files.set(`${dir}/.info`, block(entityLines(e), 0));
-    for (const c of e.conditions) {
-      const cdir = `${dir}/${lastName(c.path)}`;
-      files.set(`${cdir}/.info`, block(conditionLines(c), 0));
-      for (const a of c.actions) files.set(`${cdir}/${lastName(a.path)}`, actionText(a, 0));
-    }
-  }
+  const files = new Map<string, string>([[".info", renderHamInfo(view)]]);
+  for (const e of view.entities) renderEntityFiles(e, files);
   return files;
 }
 

@@ -18,6 +18,7 @@ import {
   getEntity,
   type HamState,
   type HeartbeatHealth,
+  type KillMode,
   type RaiseMatch,
   type StateMatch,
 } from "./model.ts";
@@ -236,6 +237,10 @@ export interface EntityView {
   cwd: string | null;
   /** The command's extra environment, or null. */
   env: Record<string, string> | null;
+  /** What is done with what its process leaves behind when it ends (`--kill-mode`). */
+  killMode: KillMode;
+  /** With kill mode `process`: the pids its processes left behind that still run. */
+  leftovers: number[];
   /** When it was created. */
   created: string;
   /** Times it was restarted. */
@@ -381,7 +386,8 @@ function conditionView(path: string, c: Condition): ConditionView {
   };
 }
 
-function entityView(e: Entity): EntityView {
+/** The view of one entity and everything below it. */
+export function entityView(e: Entity): EntityView {
   const hb = e.heartbeat;
   return {
     name: e.name,
@@ -394,6 +400,8 @@ function entityView(e: Entity): EntityView {
     command: e.argv,
     cwd: e.cwd,
     env: e.env,
+    killMode: e.killMode ?? "control-group",
+    leftovers: (e.leftovers ?? []).map((l) => l.pid),
     created: iso(e.created),
     restarts: e.restarts,
     deaths: e.deaths,
@@ -438,12 +446,26 @@ export function statusView(state: HamState, path: ItemPath | null, ham: HamInfo)
   );
 }
 
-/** The view of the whole HAM: its facts and every entity. */
-export function hamView(state: HamState, ham: HamInfo): HamView {
-  const entities = [...state.entities.values()]
-    .filter((e) => e.name !== GLOBAL_ENTITY || e.conditions.size > 0)
-    .map(entityView);
-  const conditions = entities.flatMap((e) => e.conditions);
+/** What {@linkcode hamSummary} counts: the listed entities and their conditions and actions. */
+export interface HamCounts {
+  /** Entities listed. */
+  entities: number;
+  /** Their conditions. */
+  conditions: number;
+  /** Those conditions' actions. */
+  actions: number;
+}
+
+/** True for the entities a view lists: all but the global one, which only with conditions. */
+export function listedInView(e: Entity): boolean {
+  return e.name !== GLOBAL_ENTITY || e.conditions.size > 0;
+}
+
+/**
+ * The HAM's own facts with the counts given, and no entities: what `.info` at the top of
+ * the mirror shows, without building every entity's view.
+ */
+export function hamSummary(state: HamState, ham: HamInfo, counts: HamCounts): HamView {
   return {
     hamPid: ham.hamPid,
     guardianPid: ham.guardianPid,
@@ -453,9 +475,21 @@ export function hamView(state: HamState, ham: HamInfo): HamView {
     lastTakeover: state.lastTakeover === null ? null : iso(state.lastTakeover),
     logLinesLost: ham.logLinesLost ?? 0,
     verbosity: state.verbosity,
-    numEntities: entities.length,
-    numConditions: conditions.length,
-    numActions: conditions.reduce((n, c) => n + c.actions.length, 0),
-    entities,
+    numEntities: counts.entities,
+    numConditions: counts.conditions,
+    numActions: counts.actions,
+    entities: [],
   };
+}
+
+/** The view of the whole HAM: its facts and every entity. */
+export function hamView(state: HamState, ham: HamInfo): HamView {
+  const entities = [...state.entities.values()].filter(listedInView).map(entityView);
+  const conditions = entities.flatMap((e) => e.conditions);
+  const counts = {
+    entities: entities.length,
+    conditions: conditions.length,
+    actions: conditions.reduce((n, c) => n + c.actions.length, 0),
+  };
+  return { ...hamSummary(state, ham, counts), entities };
 }

@@ -33,7 +33,7 @@ import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
-import { ClusterNode, type ClusterOptions } from "../cluster/cluster_node.ts";
+import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
@@ -41,8 +41,7 @@ import { takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
-import { statusFiles } from "../core/status_text.ts";
-import { writeStatusTree } from "./status_files.ts";
+import { StatusMirror } from "./status_mirror.ts";
 import { EntityOutput } from "../os/entity_output.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
@@ -139,11 +138,8 @@ export class HamDaemon {
   #lock: Deno.FsFile;
   #stopping: Promise<void> | null = null;
   #stopped = Promise.withResolvers<void>();
-  /** What the status tree holds, so that a change writes only the difference. */
-  #statusKnown = new Map<string, string>();
-  #statusTimer: ReturnType<typeof setTimeout> | undefined;
-  #statusWriting: Promise<void> = Promise.resolve();
-  #statusQueued = false;
+  /** The plain-file status mirror (`<state-dir>/status/`). */
+  #mirror: StatusMirror;
   #keeper: GuardianKeeper | null = null;
   #policy: Policy;
   #policySource: { path: string; required: boolean };
@@ -153,7 +149,6 @@ export class HamDaemon {
   /** Removed entities whose detached process is still writing. */
   #draining = new Set<string>();
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
-  #statusFailing = false;
 
   private constructor(
     opts: HamOptions,
@@ -213,10 +208,25 @@ export class HamDaemon {
       notify: (channel, message) => this.subscriptions.notify(channel, message),
       onStep: killPointFromEnv(),
     });
+    this.#mirror = new StatusMirror({
+      dir: statusDir(opts.stateDir),
+      state: () => store.state,
+      info: () => this.info(),
+      clock: systemClock,
+      log: (level, msg) => log.log(level, msg),
+      afterWrite: async () => {
+        if (!store.shouldCompact()) return;
+        await store.compact().catch((err) =>
+          log.log("warn", `Cannot compact the journal: ${(err as Error).message}`)
+        );
+      },
+    });
+    store.onTouched = (names) => this.#mirror.touch(names);
+    store.onCompactDue = () => this.changed();
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
-    store.onCompactDue = () => this.changed();
     store.onReload = () => {
+      this.#mirror.touchAll();
       this.#rewatchTimer ??= setTimeout(() => {
         this.#rewatchTimer = undefined;
         this.engine.rewatch();
@@ -282,6 +292,14 @@ export class HamDaemon {
         ? await StateStore.fromReplay(opts.stateDir, live, storeOptions)
         : await StateStore.open(opts.stateDir, storeOptions);
       replayedSeq = store.state.seq;
+      if (!opts.cluster) {
+        try {
+          refuseUnclustered(opts.stateDir, store.state.entities.keys());
+        } catch (err) {
+          await store.close();
+          throw err;
+        }
+      }
       timing.replay = performance.now() - t0;
       const records: RecordBody[] = [];
       if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
@@ -457,39 +475,14 @@ export class HamDaemon {
     };
   }
 
-  /** Schedules a refresh of the status files (coalesced) and compaction when due. */
+  /**
+   * Schedules a refresh of the status files (coalesced: only the entities the journal
+   * touched since are rendered again) and compaction when due.
+   */
   changed(): void {
     this.#reconcileOutput();
-    if (this.#statusTimer !== undefined || this.#statusQueued || this.#stopping) return;
-    this.#statusTimer = setTimeout(() => {
-      this.#statusTimer = undefined;
-      // At most one write waits behind the running one: it takes the state as it is then.
-      this.#statusQueued = true;
-      this.#statusWriting = this.#statusWriting.then(async () => {
-        this.#statusQueued = false;
-        try {
-          await writeStatusTree(
-            statusDir(this.stateDir),
-            statusFiles(this.store.state, this.info()),
-            this.#statusKnown,
-          );
-          if (this.#statusFailing) this.log.log("info", "Status files are written again");
-          this.#statusFailing = false;
-        } catch (err) {
-          this.#statusKnown.clear(); // Walk the tree again next time.
-          // Once per episode (a full disk would otherwise log at every change).
-          if (!this.#statusFailing) {
-            this.log.log("warn", `Cannot write status files: ${(err as Error).message}`);
-          }
-          this.#statusFailing = true;
-        }
-        if (this.store.shouldCompact()) {
-          await this.store.compact().catch((err) =>
-            this.log.log("warn", `Cannot compact the journal: ${(err as Error).message}`)
-          );
-        }
-      });
-    }, 20);
+    if (this.#stopping) return;
+    void this.#mirror.schedule();
   }
 
   /**
@@ -532,7 +525,6 @@ export class HamDaemon {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
-      clearTimeout(this.#statusTimer);
       clearTimeout(this.#rewatchTimer);
       // The last event: followers print it and end.
       this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });
@@ -547,7 +539,7 @@ export class HamDaemon {
       await this.#remoteServer?.close();
       this.#channels.close();
       this.hub.close();
-      await this.#statusWriting;
+      await this.#mirror.close();
       this.#reaper.stop();
       this.output.close();
       await this.#metricsServer?.shutdown();

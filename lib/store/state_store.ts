@@ -90,6 +90,11 @@ export class StateStore {
    * whoever wrote it (an engine record, like heartbeat bookkeeping, as well as a request).
    */
   onCompactDue: (() => void) | null = null;
+  /**
+   * Called with the entities each applied record may have changed (`touchedEntities()`),
+   * as it is applied: what the status mirror renders again.
+   */
+  onTouched: ((entities: readonly string[]) => void) | null = null;
 
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
@@ -169,7 +174,9 @@ export class StateStore {
     const { records, durable } = this.journal.append(bodies);
     for (const r of records) {
       applyRecord(this.state, r);
-      this.#tables.touch(touchedEntities(r));
+      const touched = touchedEntities(r);
+      this.#tables.touch(touched);
+      this.onTouched?.(touched);
     }
     await durable;
     if (this.onCompactDue !== null && this.shouldCompact()) this.onCompactDue();

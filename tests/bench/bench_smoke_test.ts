@@ -52,6 +52,8 @@ const EXPECTED = [
   "hostile.unread_output_rss",
   "hostile.request_under_flood",
   "hostile.change_cost_10k",
+  "status.change",
+  "status.change_full",
   // With etcd installed (.ci/run installs it): the cross-node failover.
   ...(etcdBinary() === null ? [] : ["cluster.failover", "cluster.overlaps"]),
 ];

@@ -100,6 +100,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: null,
       flags: HENTITYKEEPONDEATH,
       heartbeat: null,
+      killMode: "control-group",
     },
   ],
   [
@@ -123,6 +124,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: { A: "1" },
       flags: 0,
       heartbeat: { periodMs: 1000, low: 2, high: 0 },
+      killMode: "control-group",
     },
   ],
   [
@@ -818,4 +820,16 @@ Deno.test("decodeRequest() throws only HamError for a lone surrogate nested 1000
     "]".repeat(100_000)
   }}`;
   assert.throws(() => decodeRequest(line), (err: HamError) => err instanceof HamError);
+});
+
+Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill mode", () => {
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "group" }),
+    "EINVAL",
+    /"killMode" "group": expected control-group or process/,
+  );
+  const ok = decodeRequest(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "process" }),
+  );
+  assert.equal(ok.op === "attach" && ok.killMode, "process");
 });
