@@ -35,6 +35,7 @@ import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
+import { nodeForwarder } from "./node_forwarder.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -206,6 +207,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      forward: nodeForwarder({ stateDir: opts.stateDir, nodes: opts.nodes }),
       onStep: killPointFromEnv(),
     });
     this.#mirror = new StatusMirror({

@@ -128,7 +128,13 @@ export class Subscriptions {
       entity: String(message.entity ?? ""),
       condition: String(message.condition ?? ""),
       action: String(message.action ?? ""),
-      detail: { channel, code: message.code, value: message.value },
+      detail: {
+        channel,
+        code: message.code,
+        value: message.value,
+        // A notification another node's HAM forwarded: the identity it connected with.
+        ...(typeof message.from === "string" ? { from: message.from } : {}),
+      },
     });
     return true;
   }
