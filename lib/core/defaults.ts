@@ -152,6 +152,14 @@ export const DEFAULTS = Object.freeze({
   /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
   clusterRankTicks: 2,
 
+  // --- An entity's own children ---
+  /** What is done with what an entity's process leaves behind (`--kill-mode`): `control-group` ends it, `process` keeps and lists it. */
+  killMode: "control-group" as "control-group" | "process",
+  /** Kill mode `control-group`: wait after SIGTERM to the leftovers before SIGKILL, in ms (a restart waits for them). */
+  leftoverStopTimeoutMs: 5_000,
+  /** Kill mode `process`: most leftovers listed (and watched) per entity; more are kept unlisted. */
+  maxLeftovers: 256,
+
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */
   restartStopTimeoutMs: 10_000,

@@ -19,7 +19,7 @@
  */
 
 import type { ConditionType } from "./flags.ts";
-import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
+import type { ActionParams, HeartbeatSpec, KillMode, RestartPolicy } from "./model.ts";
 import type { ListRow } from "./list_view.ts";
 
 export type { ListRow } from "./list_view.ts";
@@ -228,6 +228,12 @@ export interface Requests {
     flags?: FlagsInput;
     heartbeat?: HeartbeatSpec | null;
     /**
+     * What is done with the processes the command leaves behind when it ends (systemd's
+     * `KillMode=`): `control-group` ends them, `process` keeps them and lists them under
+     * the entity. @default {"control-group"}
+     */
+    killMode?: KillMode;
+    /**
      * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
      * among `placement` (most preferred first; empty: any node). Absent: a local entity.
      */
@@ -350,6 +356,7 @@ export type Request =
     env: Record<string, string> | null;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    killMode: KillMode;
     /** A cluster entity's placement; absent for a local entity. */
     cluster?: { placement: string[] };
   }

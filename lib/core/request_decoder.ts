@@ -16,7 +16,13 @@ import {
   parseFlags,
   parseSignal,
 } from "./flags.ts";
-import type { ActionParams, HeartbeatSpec, RestartPolicy } from "./model.ts";
+import {
+  type ActionParams,
+  type HeartbeatSpec,
+  KILL_MODES,
+  type KillMode,
+  type RestartPolicy,
+} from "./model.ts";
 import {
   NODE_NAME,
   parsePath,
@@ -117,6 +123,18 @@ function cluster(v: unknown): { cluster?: { placement: string[] } } {
     );
   }
   return { cluster: { placement: placement as string[] } };
+}
+
+/** The `killMode` field of an attach: absent takes the default. */
+export function decodeKillMode(v: unknown): KillMode {
+  if (v === undefined || v === null) return DEFAULTS.killMode;
+  if (!KILL_MODES.includes(v as KillMode)) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "killMode" ${JSON.stringify(v)}: expected ${KILL_MODES.join(" or ")}`,
+    );
+  }
+  return v as KillMode;
 }
 
 const UINT32 = 0xffffffff;
@@ -365,6 +383,7 @@ export function decodeRequest(line: string): Request {
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
+        killMode: decodeKillMode(o.killMode),
         ...cluster(o.cluster),
       };
     }

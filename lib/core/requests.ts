@@ -8,7 +8,7 @@
 
 import { parseFlags, parseSignal } from "./flags.ts";
 import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
-import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
+import type { HeartbeatSpec, KillMode, RestartPolicy } from "./model.ts";
 
 /**
  * What to attach: a command for the HAM to start, or a running process.
@@ -50,6 +50,12 @@ export interface AttachOptions {
   cwd?: string | null;
   /** Extra environment of the command. @default {none} */
   env?: Record<string, string> | null;
+  /**
+   * What is done with the processes the command leaves behind when it ends (systemd's
+   * `KillMode=`): `control-group` ends them (SIGTERM, then SIGKILL), `process` keeps them
+   * and `status` lists them under the entity. @default {"control-group"}
+   */
+  killMode?: KillMode;
 }
 
 /**

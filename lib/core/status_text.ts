@@ -153,6 +153,8 @@ function entityLines(v: EntityView): Line[] {
     ["Enabled", onOff(v.enabled)],
     ["Flags", flagsText(v.flags, v.flagNames)],
     ["Command", v.command ? quoteArgv(v.command) : "none"],
+    ...(v.type === "ATTACHED" && v.command ? [["Kill Mode", v.killMode] as Line] : []),
+    ...(v.leftovers?.length ? [["Leftovers", v.leftovers.join(" ")] as Line] : []),
     ["State", v.state],
     ["Num Conditions", v.conditions.length],
     ["Created", v.created],

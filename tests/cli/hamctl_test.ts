@@ -47,6 +47,13 @@ const FORMS: [string[], Record<string, unknown>][] = [
     cwd: "/srv",
     flags: 2,
   }],
+  [["attach", "kp", "--kill-mode", "process", "--", "/bin/true"], {
+    ...attachBase,
+    entity: "kp",
+    argv: ["/bin/true"],
+    pid: null,
+    killMode: "process",
+  }],
   [["entity", "later"], { op: "entity", entity: "later", flags: 0 }],
   [["detach", "web"], { op: "detach", entity: "web" }],
   [["condition", "web/death", "death", "--rearm"], {

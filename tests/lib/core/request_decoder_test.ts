@@ -100,6 +100,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: null,
       flags: HENTITYKEEPONDEATH,
       heartbeat: null,
+      killMode: "control-group",
     },
   ],
   [
@@ -123,6 +124,7 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
       env: { A: "1" },
       flags: 0,
       heartbeat: { periodMs: 1000, low: 2, high: 0 },
+      killMode: "control-group",
     },
   ],
   [
@@ -867,4 +869,16 @@ Deno.test("decodeRequest() decodes a notify request with its defaults", () => {
   });
   rejects(line({ id: 5, op: "notify", channel: "a/b" }), "EINVAL");
   rejects(line({ id: 6, op: "notify", channel: "ops", code: 2 ** 31 }), "EINVAL");
+});
+
+Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill mode", () => {
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "group" }),
+    "EINVAL",
+    /"killMode" "group": expected control-group or process/,
+  );
+  const ok = decodeRequest(
+    line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "process" }),
+  );
+  assert.equal(ok.op === "attach" && ok.killMode, "process");
 });
