@@ -9,7 +9,7 @@
  */
 
 import type { EventBody, HamEvent } from "../core/protocol.ts";
-import type { EventLog } from "./event_log.ts";
+import type { EventLog, EventLogReader } from "./event_log.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -103,6 +103,24 @@ export class EventHub {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /**
+   * Up to `max` events of the in-memory window from `from` on (from at least
+   * {@linkcode windowSeq}), oldest first.
+   */
+  window(from: number, max: number): HamEvent[] {
+    const ring = this.#ring;
+    if (ring.length === 0) return [];
+    let i = Math.max(0, from - ring[0].seq);
+    // The window is numbered without gaps (one publish, one number); this is in case not.
+    if (i >= ring.length || ring[i].seq !== from) i = ring.findIndex((e) => e.seq >= from);
+    return i < 0 ? [] : ring.slice(i, i + max);
+  }
+
+  /** A reader of the durable log from `since` on, or null when events are in memory only. */
+  logReader(since: number): EventLogReader | null {
+    return this.#log?.reader(since) ?? null;
   }
 
   /** The oldest sequence number kept in memory (the next one when none is). */
