@@ -8,6 +8,7 @@
 import type { HamClient } from "../../lib/client/client.ts";
 import type { AttachResult } from "../../lib/core/protocol.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
+import { KILL_MODES, type KillMode } from "../../lib/core/model.ts";
 import {
   anyOrNumber,
   booleans,
@@ -34,7 +35,7 @@ function entityName(cmd: string, name: string): string {
 function parseAttach(args: string[]): HamctlCommand {
   const cmd = "attach";
   const p = parseCommandArgs(cmd, args, {
-    ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout", "placement"]),
+    ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout", "placement", "kill-mode"]),
     ...booleans(["keep-on-death", "wait", "cluster"]),
   });
   const [name] = positionals(cmd, p, ["NAME"]);
@@ -56,6 +57,13 @@ function parseAttach(args: string[]): HamctlCommand {
     ? null
     : { periodMs: duration(cmd, "--heartbeat", hbText), low: count("low"), high: count("high") };
   const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "10s");
+  const killMode = str(p, "kill-mode");
+  if (killMode !== undefined && !KILL_MODES.includes(killMode as KillMode)) {
+    throw new UsageError(
+      `Invalid --kill-mode "${killMode}": expected ${KILL_MODES.join(" or ")}`,
+      cmd,
+    );
+  }
   const request = {
     op: "attach" as const,
     entity,
@@ -65,6 +73,7 @@ function parseAttach(args: string[]): HamctlCommand {
     env: null,
     flags: flagOptions(cmd, "entity", p, ["keep-on-death"]),
     heartbeat,
+    ...(killMode === undefined ? {} : { killMode: killMode as KillMode }),
     ...clusterField(cmd, p),
   };
   const render = (r: unknown) => request.cluster ? null : String((r as AttachResult).pid);
@@ -152,7 +161,8 @@ export const ENTITY_COMMANDS: Subcommand[] = [
     name: "attach",
     usage:
       "attach NAME (-- COMMAND [ARG...] | --pid PID) [--heartbeat DURATION --low N --high N]\n" +
-      "       [--cwd DIR] [--keep-on-death] [--wait [--timeout DURATION]]\n" +
+      "       [--cwd DIR] [--keep-on-death] [--kill-mode control-group|process]\n" +
+      "       [--wait [--timeout DURATION]]\n" +
       "       [--cluster [--placement NODE,...]]",
     parse: parseAttach,
   },

@@ -86,6 +86,7 @@ export class Ham implements AsyncDisposable {
       env: opts.env ?? null,
       flags: parseFlags("entity", opts.flags),
       heartbeat: opts.heartbeat ?? null,
+      ...(opts.killMode ? { killMode: opts.killMode } : {}),
     });
     return new EntityHandle(this.client, r.entity, r.pid);
   }

@@ -89,6 +89,38 @@ const NODES = `${CLUSTER_PREFIX}nodes/`;
 const ENTITIES = `${CLUSTER_PREFIX}entities/`;
 const OWNERS = `${CLUSTER_PREFIX}owner/`;
 
+/** Where a node keeps its lease and what it holds: `<state-dir>/cluster.json`. */
+export function clusterFile(stateDir: string): string {
+  return `${stateDir}/cluster.json`;
+}
+
+/**
+ * Refuses to run a HAM without `--cluster` on a state directory whose local entities
+ * include cluster entities this node held (by `cluster.json`): resuming them from the
+ * journal would run a copy that no lease covers, beside the one another node runs.
+ *
+ * @throws {HamError} EINVAL naming the entities, the node and the `--cluster` option.
+ */
+export function refuseUnclustered(stateDir: string, localNames: Iterable<string>): void {
+  const file = clusterFile(stateDir);
+  let saved: Persisted;
+  try {
+    saved = JSON.parse(Deno.readTextFileSync(file));
+  } catch {
+    return; // Never clustered (or nothing readable that it held).
+  }
+  const local = new Set(localNames);
+  const held = Object.keys(saved?.held ?? {}).filter((name) => local.has(name));
+  if (held.length === 0) return;
+  const names = held.map((n) => `"${n}"`).join(", ");
+  throw new HamError(
+    "EINVAL",
+    `Cannot start without --cluster: this state directory holds cluster entities of node ` +
+      `"${saved.node}" (${names}), which only a cluster member may run; start ham with ` +
+      `--cluster URL --node-name ${saved.node}, or remove "${file}" to keep them as local entities`,
+  );
+}
+
 /** What {@linkcode ClusterNode.edit} returns for a name that is not a cluster entity. */
 export const NOT_DECLARED: unique symbol = Symbol("not declared");
 
@@ -120,7 +152,7 @@ export class ClusterNode {
     this.#tickMs = opts.ttlMs / DEFAULTS.clusterTicksPerTtl;
     this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * DEFAULTS.clusterRequestFraction);
     this.#host = host;
-    this.#file = `${stateDir}/cluster.json`;
+    this.#file = clusterFile(stateDir);
     this.#view = { node: this.name, nodes: [], entities: [] };
   }
 

@@ -24,11 +24,16 @@ import {
   planEntity,
 } from "../core/operations.ts";
 import type { Request } from "../core/protocol.ts";
+import type { KillMode } from "../core/model.ts";
 import { applyRecord } from "../core/reducer.ts";
 
-/** The attach request of a cluster entity (a command: a pid means nothing on another node). */
-export type ClusterAttach = Omit<Extract<Request, { op: "attach" }>, "id" | "pid"> & {
+/**
+ * The attach request of a cluster entity (a command: a pid means nothing on another node;
+ * no kill mode in a definition stored before kill modes: the default).
+ */
+export type ClusterAttach = Omit<Extract<Request, { op: "attach" }>, "id" | "pid" | "killMode"> & {
   argv: string[];
+  killMode?: KillMode;
 };
 
 /** The verbs that edit an entity's conditions and actions. */

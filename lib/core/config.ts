@@ -13,6 +13,7 @@
  *     cwd: /srv/web
  *     env: { MODE: prod }
  *     keepOnDeath: false
+ *     killMode: control-group             # or process (systemd's KillMode=)
  *     heartbeat: { period: 1s, low: 2, high: 4 }
  *     conditions:
  *       death:
@@ -47,7 +48,7 @@ import {
   parseFlags,
   signalName,
 } from "./flags.ts";
-import type { ActionParams, HeartbeatSpec } from "./model.ts";
+import { type ActionParams, type HeartbeatSpec, KILL_MODES, type KillMode } from "./model.ts";
 import { GLOBAL_ENTITY, validateEntityName, validateName } from "./names.ts";
 import { decodeHeartbeat, decodeParams } from "./request_decoder.ts";
 import type { RequestOf } from "./protocol.ts";
@@ -98,6 +99,8 @@ export interface EntitySpec {
   env: Record<string, string> | null;
   flags: number;
   heartbeat: HeartbeatSpec | null;
+  /** What is done with what its command leaves behind. @default {"control-group"} */
+  killMode: KillMode;
   conditions: ConditionSpec[];
 }
 
@@ -168,10 +171,10 @@ const PARAM_KEYS: Record<ActionKind, string[]> = {
   restart: ["command", "policy"],
   execute: ["command"],
   waitfor: ["delay", "path"],
-  signal: ["signal", "pid"],
+  signal: ["signal", "pid", "node", "entity"],
   log: ["message", "verbosity", "prefix"],
   "heartbeat-healthy": [],
-  notify: ["channel", "code", "value"],
+  notify: ["channel", "code", "value", "node"],
 };
 
 const POLICY_KEYS = ["backoff", "maxBackoff", "jitter", "intensity", "window", "cooldown"];
@@ -209,7 +212,20 @@ function params(v: unknown, key: KeyPath, allowed: readonly ActionKind[], extra:
   }
   if (o.delay !== undefined) wire.delayMs = dur(o.delay, [...key, "delay"]);
   if (o.path !== undefined) wire.pathname = o.path;
-  for (const f of ["signal", "pid", "message", "verbosity", "prefix", "channel", "code", "value"]) {
+  for (
+    const f of [
+      "signal",
+      "pid",
+      "node",
+      "entity",
+      "message",
+      "verbosity",
+      "prefix",
+      "channel",
+      "code",
+      "value",
+    ]
+  ) {
     if (o[f] !== undefined) wire[f] = o[f];
   }
   return { o, params: at(key, () => decodeParams(wire, allowed)) };
@@ -290,11 +306,14 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
     "cwd",
     "env",
     "keepOnDeath",
+    "killMode",
     "heartbeat",
     "conditions",
   ]);
   const global = name === GLOBAL_ENTITY;
-  if (global && (o.command !== undefined || o.heartbeat !== undefined)) {
+  if (
+    global && (o.command !== undefined || o.heartbeat !== undefined || o.killMode !== undefined)
+  ) {
     throw new ConfigError(key, `The global entity "${GLOBAL_ENTITY}" has conditions only`);
   }
   let env: Record<string, string> | null = null;
@@ -318,6 +337,9 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
   if (o.keepOnDeath !== undefined && typeof o.keepOnDeath !== "boolean") {
     throw new ConfigError([...key, "keepOnDeath"], "Expected true or false");
   }
+  if (o.killMode !== undefined && !KILL_MODES.includes(o.killMode as KillMode)) {
+    throw new ConfigError([...key, "killMode"], `Expected ${KILL_MODES.join(" or ")}`);
+  }
   const conditions: ConditionSpec[] = [];
   if (o.conditions !== undefined) {
     const ck = [...key, "conditions"];
@@ -340,6 +362,7 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
     env,
     flags: o.keepOnDeath === true ? parseFlags("entity", ["keep-on-death"]) : 0,
     heartbeat,
+    killMode: (o.killMode as KillMode | undefined) ?? "control-group",
     conditions,
   };
 }
@@ -362,6 +385,7 @@ export function fromView(view: HamView): EntitySpec[] {
     flags: e.flags,
     heartbeat: e.heartbeat &&
       { periodMs: e.heartbeat.periodMs, low: e.heartbeat.low, high: e.heartbeat.high },
+    killMode: e.killMode ?? "control-group",
     conditions: e.conditions.map((c) => {
       const m = (c.match ?? {}) as Partial<
         Record<"from" | "to" | "rtype" | "rclass" | "rseverity", number>
@@ -461,12 +485,13 @@ function entityRequests(e: EntitySpec): PlanRequest[] {
     env: e.env,
     flags: e.flags,
     heartbeat: e.heartbeat,
+    killMode: e.killMode,
   }];
 }
 
 /**
  * What to do to make `current` match `desired`: entities and conditions to create, update
- * (a condition is replaced whole; an entity whose command, cwd, env or heartbeat changed
+ * (a condition is replaced whole; an entity whose command, cwd, env, heartbeat or kill mode changed
  * is replaced: its process is stopped with SIGTERM and its command started again) or, with
  * `prune`, remove (entities are detached: their processes keep running).
  */
@@ -494,6 +519,7 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
       cwd: e.cwd,
       env: e.env,
       heartbeat: e.heartbeat,
+      killMode: e.killMode,
     });
     if (d.name !== GLOBAL_ENTITY && !same(shape(c), shape(d))) {
       changes.push({
@@ -624,13 +650,20 @@ function paramsData(p: ActionParams): Obj {
         kind: p.kind,
         signal: signalName(p.signal),
         ...(p.pid !== null ? { pid: p.pid } : {}),
+        ...(p.node !== undefined ? { node: p.node, entity: p.entity } : {}),
       };
     case "log":
       return { kind: p.kind, message: p.message, verbosity: p.verbosity, prefix: p.prefix };
     case "heartbeat-healthy":
       return { kind: p.kind };
     case "notify":
-      return { kind: p.kind, channel: p.channel, code: p.code, value: p.value };
+      return {
+        kind: p.kind,
+        channel: p.channel,
+        code: p.code,
+        value: p.value,
+        ...(p.node !== undefined ? { node: p.node } : {}),
+      };
   }
 }
 
@@ -644,6 +677,7 @@ export function toConfigData(entities: EntitySpec[]): Obj {
     if (e.cwd) o.cwd = e.cwd;
     if (e.env) o.env = e.env;
     if (e.name !== GLOBAL_ENTITY) o.keepOnDeath = e.flags !== 0;
+    if (e.argv && e.killMode !== "control-group") o.killMode = e.killMode;
     if (e.heartbeat) {
       o.heartbeat = {
         period: formatDuration(e.heartbeat.periodMs),

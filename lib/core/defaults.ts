@@ -144,6 +144,8 @@ export const DEFAULTS = Object.freeze({
   // --- Other nodes and the cluster ---
   /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
   nodeConnectTimeoutMs: 5_000,
+  /** Time limit of a notify or signal action forwarded to another node: connection, handshake and answer, in ms. */
+  nodeForwardTimeoutMs: 5_000,
   /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
   clusterTtlMs: 2_000,
   /** Lease renewals and placement checks per TTL ("renew often"). */
@@ -154,6 +156,14 @@ export const DEFAULTS = Object.freeze({
   clusterRequestFraction: 0.25,
   /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
   clusterRankTicks: 2,
+
+  // --- An entity's own children ---
+  /** What is done with what an entity's process leaves behind (`--kill-mode`): `control-group` ends it, `process` keeps and lists it. */
+  killMode: "control-group" as "control-group" | "process",
+  /** Kill mode `control-group`: wait after SIGTERM to the leftovers before SIGKILL, in ms (a restart waits for them). */
+  leftoverStopTimeoutMs: 5_000,
+  /** Kill mode `process`: most leftovers listed (and watched) per entity; more are kept unlisted. */
+  maxLeftovers: 256,
 
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */

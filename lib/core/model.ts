@@ -44,6 +44,23 @@ export interface LastExit {
   at: number;
 }
 
+/**
+ * What the HAM does with the processes an entity's process leaves behind when it ends
+ * (systemd's `KillMode=`): `control-group` ends them (SIGTERM, then SIGKILL after
+ * `leftoverStopTimeoutMs`), `process` keeps them and lists them under the entity.
+ */
+export type KillMode = "control-group" | "process";
+
+/** The kill modes, the default first. */
+export const KILL_MODES: readonly KillMode[] = ["control-group", "process"];
+
+/** A process an entity's process left behind; its start time tells it from a reused pid. */
+export interface Leftover {
+  pid: number;
+  /** Field 22 of `/proc/PID/stat`. */
+  startTime: string;
+}
+
 /** How an entity came to be. */
 export type EntityKind = "attached" | "self" | "placeholder" | "global";
 
@@ -146,10 +163,25 @@ export type ActionParams =
   | { kind: "restart"; argv: string[] | null; policy: RestartPolicy | null }
   | { kind: "execute"; argv: string[] }
   | { kind: "waitfor"; delayMs: number; pathname: string | null }
-  | { kind: "signal"; pid: number | null; signal: number }
+  | {
+    kind: "signal";
+    pid: number | null;
+    signal: number;
+    /** Another node: its HAM signals `entity`'s process there (pid is then null). */
+    node?: string;
+    /** With `node`: the entity of that node whose process is signalled. */
+    entity?: string;
+  }
   | { kind: "log"; message: string; prefix: boolean; verbosity: number }
   | { kind: "heartbeat-healthy" }
-  | { kind: "notify"; channel: string; code: number; value: number };
+  | {
+    kind: "notify";
+    channel: string;
+    code: number;
+    value: number;
+    /** Another node: its HAM delivers the notification to its subscribers of `channel`. */
+    node?: string;
+  };
 
 /** One item of an action's action-fail list. */
 export interface ActionFail {
@@ -240,6 +272,13 @@ export interface Entity {
   spawnId: string | null;
   /** True when the HAM started the current process. */
   spawned: boolean;
+  /** What is done with the processes its process leaves behind when it ends. */
+  killMode: KillMode;
+  /**
+   * With kill mode `process`: the processes its processes left behind that still run (at
+   * most `maxLeftovers`), listed by `status`; empty with `control-group`.
+   */
+  leftovers: Leftover[];
   created: number;
   restarts: number;
   deaths: number;
@@ -328,6 +367,8 @@ export function newEntity(name: string, kind: EntityKind, created: number): Enti
     env: null,
     spawnId: null,
     spawned: false,
+    killMode: DEFAULTS.killMode,
+    leftovers: [],
     created,
     restarts: 0,
     deaths: 0,

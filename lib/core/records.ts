@@ -12,6 +12,8 @@ import type {
   EntityKind,
   HeartbeatHealth,
   HeartbeatSpec,
+  KillMode,
+  Leftover,
   RaiseMatch,
   RunEvent,
   StateMatch,
@@ -36,6 +38,8 @@ export type RecordBody =
     spawned: boolean;
     flags: number;
     heartbeat: HeartbeatSpec | null;
+    /** Absent in journals written before kill modes: `control-group`. */
+    killMode?: KillMode;
     at: number;
   }
   /** An attach is about to spawn a process carrying `spawnId` (journaled before it does). */
@@ -97,6 +101,8 @@ export type RecordBody =
   }
   /** A restart policy delays (backoff) or holds back (limit reached) a restart. */
   | { t: "restart-policy"; entity: string; backoffMs: number; blocked: string | null }
+  /** The processes its processes left behind that the entity keeps (kill mode `process`). */
+  | { t: "leftovers"; entity: string; procs: Leftover[] }
   /** The entity is now followed at another pid (a daemon that forked). */
   | { t: "follow"; entity: string; pid: number; startTime: string | null }
   /**

@@ -94,6 +94,7 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       e.env = r.env;
       e.spawnId = r.spawnId;
       e.spawned = r.spawned;
+      e.killMode = r.killMode ?? "control-group";
       // Filling a placeholder (or a kept dead entity) adds to the flags it already holds.
       e.flags |= r.flags;
       e.heartbeat = r.heartbeat;
@@ -238,6 +239,11 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       if (!e) return;
       e.backoffMs = r.backoffMs;
       e.restartBlocked = r.blocked;
+      return;
+    }
+    case "leftovers": {
+      const e = state.entities.get(r.entity);
+      if (e) e.leftovers = r.procs.map((p) => ({ pid: p.pid, startTime: p.startTime }));
       return;
     }
     case "follow": {

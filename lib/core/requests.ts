@@ -8,7 +8,7 @@
 
 import { parseFlags, parseSignal } from "./flags.ts";
 import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
-import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
+import type { HeartbeatSpec, KillMode, RestartPolicy } from "./model.ts";
 
 /**
  * What to attach: a command for the HAM to start, or a running process.
@@ -50,6 +50,12 @@ export interface AttachOptions {
   cwd?: string | null;
   /** Extra environment of the command. @default {none} */
   env?: Record<string, string> | null;
+  /**
+   * What is done with the processes the command leaves behind when it ends (systemd's
+   * `KillMode=`): `control-group` ends them (SIGTERM, then SIGKILL), `process` keeps them
+   * and `status` lists them under the entity. @default {"control-group"}
+   */
+  killMode?: KillMode;
 }
 
 /**
@@ -169,5 +175,26 @@ export const actionParams = {
     channel,
     code,
     value,
+  }),
+  /**
+   * Sends `(code, value)` to the subscribers of `channel` on another node: that node's HAM
+   * (by its name in the nodes file) delivers it (`ham_action_notify_pulse_node`).
+   */
+  notifyNode: (node: string, channel: string, code: number, value: number): ActionFields => ({
+    kind: "notify",
+    channel,
+    code,
+    value,
+    node,
+  }),
+  /**
+   * Sends a signal (absent: `SIGTERM`) to the process of `entity` on another node, through
+   * that node's HAM (`ham_action_notify_signal_node`).
+   */
+  signalNode: (node: string, entity: string, signal?: string | number): ActionFields => ({
+    kind: "signal",
+    ...(signal === undefined ? {} : { signal: parseSignal(signal) }),
+    node,
+    entity,
   }),
 };

@@ -97,7 +97,9 @@ function paramLines(p: ActionParams): Line[] {
     case "waitfor":
       return [["Wait Delay", `${p.delayMs} ms`], ["Wait Path", p.pathname ?? "none"]];
     case "signal":
-      return [["Signal", signalName(p.signal)], ["Signal Pid", p.pid ?? "the entity"]];
+      return p.node === undefined
+        ? [["Signal", signalName(p.signal)], ["Signal Pid", p.pid ?? "the entity"]]
+        : [["Signal", signalName(p.signal)], ["Signal Node", p.node], ["Signal Entity", p.entity!]];
     case "log":
       return [
         ["Log Message", JSON.stringify(p.message)],
@@ -107,7 +109,12 @@ function paramLines(p: ActionParams): Line[] {
     case "heartbeat-healthy":
       return [];
     case "notify":
-      return [["Notify Channel", p.channel], ["Notify Code", p.code], ["Notify Value", p.value]];
+      return [
+        ["Notify Channel", p.channel],
+        ["Notify Code", p.code],
+        ["Notify Value", p.value],
+        ...(p.node === undefined ? [] : [["Notify Node", p.node] as Line]),
+      ];
   }
 }
 
@@ -146,6 +153,8 @@ function entityLines(v: EntityView): Line[] {
     ["Enabled", onOff(v.enabled)],
     ["Flags", flagsText(v.flags, v.flagNames)],
     ["Command", v.command ? quoteArgv(v.command) : "none"],
+    ...(v.type === "ATTACHED" && v.command ? [["Kill Mode", v.killMode] as Line] : []),
+    ...(v.leftovers?.length ? [["Leftovers", v.leftovers.join(" ")] as Line] : []),
     ["State", v.state],
     ["Num Conditions", v.conditions.length],
     ["Created", v.created],

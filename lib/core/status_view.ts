@@ -18,6 +18,7 @@ import {
   getEntity,
   type HamState,
   type HeartbeatHealth,
+  type KillMode,
   type RaiseMatch,
   type StateMatch,
 } from "./model.ts";
@@ -236,6 +237,10 @@ export interface EntityView {
   cwd: string | null;
   /** The command's extra environment, or null. */
   env: Record<string, string> | null;
+  /** What is done with what its process leaves behind when it ends (`--kill-mode`). */
+  killMode: KillMode;
+  /** With kill mode `process`: the pids its processes left behind that still run. */
+  leftovers: number[];
   /** When it was created. */
   created: string;
   /** Times it was restarted. */
@@ -395,6 +400,8 @@ export function entityView(e: Entity): EntityView {
     command: e.argv,
     cwd: e.cwd,
     env: e.env,
+    killMode: e.killMode ?? "control-group",
+    leftovers: (e.leftovers ?? []).map((l) => l.pid),
     created: iso(e.created),
     restarts: e.restarts,
     deaths: e.deaths,

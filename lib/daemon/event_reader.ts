@@ -68,7 +68,7 @@ export class EventReader {
       this.next = to + 1;
     };
     skip(hub.oldestSeq - 1);
-    if (this.next < hub.windowSeq) {
+    if (this.next < hub.memorySeq) {
       if (this.#log === null || this.#log.next !== this.next) {
         this.#log = hub.logReader(this.next);
       }
@@ -81,7 +81,7 @@ export class EventReader {
       // The log has nothing more: events before the window were never written (a failed
       // append) or are gone.
       this.#log = null;
-      skip(hub.windowSeq - 1);
+      skip(hub.memorySeq - 1);
     }
     const events = hub.window(this.next, WINDOW_BATCH);
     if (events.length > 0) {

@@ -60,7 +60,7 @@ export async function waitFor(
     getEntity(store.state, req.entity);
     if (reached(store, req)) return { entity: req.entity, reached: req.for, seq: null };
   } else if (req.since !== null) {
-    if (req.since >= hub.windowSeq) {
+    if (req.since >= hub.memorySeq) {
       const past = hub.since(req.since, req.entity).find((ev) => matches(req, ev));
       if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
     } else {

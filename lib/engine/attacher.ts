@@ -7,7 +7,8 @@
  */
 
 import { HamError } from "../core/errors.ts";
-import { getEntity } from "../core/model.ts";
+import { DEFAULTS } from "../core/defaults.ts";
+import { getEntity, type KillMode } from "../core/model.ts";
 import type { ProcessOps } from "./process_ops.ts";
 import type { Request } from "../core/protocol.ts";
 import type { RecordBody } from "../core/records.ts";
@@ -15,8 +16,10 @@ import type { EngineParts, Watching } from "./seams.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 /** What to attach: the fields of an `attach` request, and whether it attaches itself. */
-export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op"> & {
+export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op" | "killMode"> & {
   kind?: "attached" | "self";
+  /** @default {DEFAULTS.killMode} */
+  killMode?: KillMode;
 };
 
 /** What {@linkcode Attacher} may do: the engine's parts, watching, and ending a process. */
@@ -100,6 +103,7 @@ export class Attacher {
           spawned: spawned !== null,
           flags: spec.flags,
           heartbeat: spec.heartbeat,
+          killMode: spec.killMode ?? DEFAULTS.killMode,
           at: ctx.clock.now(),
         }]);
       } catch (err) {
@@ -138,6 +142,7 @@ export class Attacher {
       spawned: e.spawned,
       flags: spec.flags,
       heartbeat: spec.heartbeat,
+      killMode: e.killMode,
       at: ctx.clock.now(),
     }]);
     if (spec.heartbeat) ctx.watching.heartbeat(e.name);

@@ -11,7 +11,7 @@
 
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
-import type { ExitStatus } from "../core/model.ts";
+import type { Entity, ExitStatus } from "../core/model.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { EngineParts } from "./seams.ts";
 import type { RestartParams } from "./restarter.ts";
@@ -33,6 +33,8 @@ export interface DeathParts extends EngineParts {
   fireDurably(ev: EntityEvent, before: RecordBody[], adopt: boolean): Promise<void>;
   /** Follows the daemon a command left behind when it exited 0; false when there is none. */
   follow(name: string): boolean;
+  /** The process of `e` (as it ran) died: ends or keeps what it left behind (kill mode). */
+  leftBehind(e: Entity): void;
   /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
   takeRestartRequest(name: string): RestartParams | null;
   /** The restart action. */
@@ -73,6 +75,8 @@ export class Deaths {
     const queued = this.#queues.get(name)?.pids.has(pid) ?? false;
     if (!e || e.pid !== pid || queued) return Promise.resolve();
     if (st.code === 0 && e.spawnId && this.#parts.follow(name)) return Promise.resolve();
+    // Before the death is queued: a restart it leads to waits until they are gone.
+    this.#parts.leftBehind(e);
     const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
     events.emit({
       type: "death",

@@ -9,6 +9,7 @@
 
 import {
   type ActionSite,
+  type Forward,
   listOf,
   runCondition,
   type RunnerContext,
@@ -22,6 +23,7 @@ import { EngineJournal, type Store } from "./engine_journal.ts";
 import { HamError } from "../core/errors.ts";
 import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import { Lanes } from "./lanes.ts";
+import { Leftovers } from "./leftovers.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
 import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
@@ -63,11 +65,19 @@ export interface EngineOptions {
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
   /**
+   * Hands a notify or signal action that names another node to that node's HAM; rejects
+   * with the `HamError` of the failure (EHOSTUNREACH, EKEYREJECTED, EACCES, ENOENT, ...).
+   * @default {rejecting with ENOENT: no node is known}
+   */
+  forward?: Forward;
+  /**
    * Called at each step boundary of the engine (a journal write, its durability, an
    * action about to run, a process spawned). Test-only: the HAM's `HAM_TEST_KILL_AT`
    * kill point counts these.
    */
   onStep?: (step: string) => void;
+  /** Wait after SIGTERM to an entity's leftovers before SIGKILL, in ms. @default {DEFAULTS.leftoverStopTimeoutMs} */
+  leftoverStopTimeoutMs?: number;
 }
 
 interface Selected {
@@ -88,6 +98,7 @@ export class Engine {
   #journal: EngineJournal;
   #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
+  #forward: Forward;
   #onStep: (step: string) => void;
   #monitors = new Map<string, Monitor>();
   #lanes = new Lanes();
@@ -101,6 +112,7 @@ export class Engine {
   #restarter: Restarter;
   #attacher: Attacher;
   #deaths: Deaths;
+  #leftovers: Leftovers;
   /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
   #restartRequested = new Map<string, RestartParams>();
 
@@ -111,6 +123,9 @@ export class Engine {
     this.log = opts.log;
     this.#emit = opts.emit ?? (() => {});
     this.#notify = opts.notify ?? (() => false);
+    this.#forward = opts.forward ??
+      ((node) =>
+        Promise.reject(new HamError("ENOENT", `Cannot find node "${node}": no nodes are known`)));
     this.#onStep = opts.onStep ?? (() => {});
     this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep);
     const stopped = () => this.#stopped;
@@ -147,15 +162,22 @@ export class Engine {
       ...this.#parts,
       restart: (name, params, site) => this.restart(name, params, site),
       notify: (channel, message) => this.#notify(channel, message),
+      forward: (node, request) => this.#forward(node, request),
     };
     const kill = (pid: number, startTime: string | null) => this.#kill(pid, startTime);
     this.#heartbeats = new HeartbeatMonitor(this.#parts);
-    this.#restarter = new Restarter({ ...this.#parts, watching: this.#watching });
+    this.#leftovers = new Leftovers(this.#parts, { stopTimeoutMs: opts.leftoverStopTimeoutMs });
+    this.#restarter = new Restarter({
+      ...this.#parts,
+      watching: this.#watching,
+      leftoversSettled: (name) => this.#leftovers.settled(name),
+    });
     this.#attacher = new Attacher({ ...this.#parts, watching: this.#watching, kill });
     this.#deaths = new Deaths({
       ...this.#parts,
       fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),
       follow: (name) => this.#follow(name),
+      leftBehind: (e) => void this.#leftovers.ended(e),
       takeRestartRequest: (name) => {
         const requested = this.#restartRequested.get(name) ?? null;
         this.#restartRequested.delete(name);
@@ -218,6 +240,8 @@ export class Engine {
     }
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
+    // QNX's detach never ends anything: kept leftovers run on, untracked, like the process.
+    this.#leftovers.forget(name);
     this.#emit({ type: "detach", entity: name });
     await this.fire({ type: "detach", entity: name });
     await this.write([{ t: "remove", entity: name }]);
@@ -235,6 +259,8 @@ export class Engine {
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
     if (e.pid !== null) this.#kill(e.pid, e.startTime);
+    this.#leftovers.ended(e);
+    this.#leftovers.forget(name);
     await this.write([{ t: "remove", entity: name }]);
   }
 
@@ -292,6 +318,8 @@ export class Engine {
     } catch {
       return false;
     }
+    // The daemon (and what it forks) is the entity now; anything else the command left is not.
+    this.#leftovers.ended(e, pid);
     void this.write([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
     this.#monitorWatch(name, pid, w);
     this.log.log("info", `Entity "${name}" daemonized: following pid ${pid}`);
@@ -381,6 +409,7 @@ export class Engine {
    * takeover); see {@linkcode resume}.
    */
   resume(): void {
+    this.#leftovers.resume();
     resume({
       ...this.#parts,
       watching: this.#watching,
@@ -420,6 +449,7 @@ export class Engine {
     for (const m of this.#monitors.values()) m.cancel();
     this.#monitors.clear();
     this.#heartbeats.stopAll();
+    this.#leftovers.stop();
   }
 
   /**

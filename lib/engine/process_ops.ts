@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ExitStatus } from "../core/model.ts";
+import type { ExitStatus, Leftover } from "../core/model.ts";
+import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
 import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
 import type { ProcessWatcher } from "../os/process_watcher.ts";
@@ -44,6 +45,8 @@ export interface ProcessOps {
   findDaemon(spawnId: string, known: Set<number>): number | null;
   /** Any live process carrying this spawn marker (adopting a restart after a takeover). */
   findSpawned(spawnId: string): number | null;
+  /** What a process the HAM spawned left behind (see `os/leftovers.ts`). */
+  leftovers(query: LeftoverQuery): Leftover[];
   waitForPath(path: string, delayMs: number): Promise<boolean>;
 }
 
@@ -91,6 +94,7 @@ export function realProcessOps(
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
+    leftovers: (query) => findLeftovers(query, selfPid),
     waitForPath,
   };
 }

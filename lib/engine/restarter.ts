@@ -19,6 +19,8 @@ export type RestartParams = Extract<ActionParams, { kind: "restart" }>;
 /** What {@linkcode Restarter} may do: the engine's parts, and watching processes. */
 export interface RestartParts extends EngineParts {
   readonly watching: Watching;
+  /** Resolves once what the entity's last process left behind has been ended. */
+  leftoversSettled(name: string): Promise<void>;
 }
 
 /** Restarts entities for the engine. */
@@ -45,6 +47,8 @@ export class Restarter {
       return false;
     }
     if (!await this.#applyPolicy(name, params)) return false;
+    // The new copy never meets the old one's children (kill mode control-group).
+    await ctx.leftoversSettled(name);
     if (ctx.life.stopped || ctx.journal.state.entities.get(name)?.pid !== null) {
       return !ctx.life.stopped;
     }

@@ -3,7 +3,9 @@
  * of `execute` actions. Children are started with `Deno.Command`; their exit status comes
  * from the child's status promise. Every entity process gets `HAM_ENTITY` and a unique
  * `HAM_SPAWN_ID` in its environment, inherited by anything it forks, so the HAM can
- * follow a command that daemonizes (see `findDaemon`).
+ * follow a command that daemonizes (see `findDaemon`) and find what it left behind (see
+ * `leftovers.ts`). Each entity process starts a session of its own (`setsid()`, Deno's
+ * `detached`), so it leads its own process group: its pgid is its pid.
  *
  * @module
  */
@@ -76,7 +78,7 @@ export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess 
   const env = { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId };
   const child = opts.output
     ? spawnRedirected(argv, env, opts.cwd, opts.output)
-    : spawnChild(argv, env, opts.cwd);
+    : spawnChild(argv, env, opts.cwd, true);
   denoChildren.add(child.pid);
   let startTime: string | null = null;
   try {
@@ -114,6 +116,7 @@ function spawnRedirected(
     ["/bin/sh", "-c", REDIRECT, "sh", output.stdout, output.stderr, ...argv],
     env,
     cwd,
+    true,
   );
 }
 
@@ -135,17 +138,22 @@ function checkExecutable(command: string, cwd: string | null, path: string): voi
     : new HamError("ENOENT", `Cannot spawn "${command}": no such file`);
 }
 
-/** Starts `argv` with no stdin and the HAM's stdout and stderr. */
+/**
+ * Starts `argv` with no stdin and the HAM's stdout and stderr; `ownGroup`: in a session
+ * and process group of its own (`setsid()`), as every entity process is.
+ */
 function spawnChild(
   argv: string[],
   env: Record<string, string>,
   cwd: string | null,
+  ownGroup = false,
 ): Deno.ChildProcess {
   try {
     return new Deno.Command(argv[0], {
       args: argv.slice(1),
       env,
       cwd: cwd ?? undefined,
+      detached: ownGroup,
       stdin: "null",
       stdout: "inherit",
       stderr: "inherit",

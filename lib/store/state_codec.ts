@@ -3,6 +3,8 @@
  * actions and action-fail lists inside it) and one row for the rest of the state (seq,
  * verbosity, failure counts, running action lists, pending spawns). Fields are written in
  * a fixed order with no names or tags; `SCHEMA_VERSION` changes whenever the order does.
+ * Fields added later go at the end of a row and are read only when the row has bytes left
+ * (an entity's kill mode and leftovers): images written before them load unchanged.
  *
  * @module
  */
@@ -18,6 +20,8 @@ import type {
   EntityKind,
   HamState,
   HeartbeatHealth,
+  KillMode,
+  Leftover,
   RunEvent,
   RunState,
 } from "../core/model.ts";
@@ -29,6 +33,7 @@ export const SCHEMA_VERSION = 1;
 const KINDS: EntityKind[] = ["attached", "self", "placeholder", "global"];
 const HEALTH: HeartbeatHealth[] = ["healthy", "missed-low", "missed-high"];
 const LANES: RunState["lane"][] = ["nowait", "independent", "other"];
+const KILL_MODES: KillMode[] = ["control-group", "process"];
 
 function enumIndex<T>(table: readonly T[], v: T, what: string): number {
   const i = table.indexOf(v);
@@ -41,7 +46,27 @@ function enumValue<T>(table: readonly T[], i: number, what: string): T {
   return table[i];
 }
 
+/**
+ * Writes an action's parameters. A signal or notify action naming another node is tagged
+ * `signal-node` / `notify-node` with its extra fields after the others, so rows written
+ * before those forms existed read the same (no change of {@linkcode SCHEMA_VERSION}).
+ */
 function writeParams(w: ByteWriter, p: ActionParams): void {
+  if (p.kind === "signal" && p.node !== undefined) {
+    w.str("signal-node");
+    w.f64(p.signal);
+    w.str(p.node);
+    w.str(p.entity ?? "");
+    return;
+  }
+  if (p.kind === "notify" && p.node !== undefined) {
+    w.str("notify-node");
+    w.str(p.channel);
+    w.f64(p.code);
+    w.f64(p.value);
+    w.str(p.node);
+    return;
+  }
   w.str(p.kind);
   switch (p.kind) {
     case "restart":
@@ -109,6 +134,10 @@ function readParams(r: ByteReader): ActionParams {
       return { kind };
     case "notify":
       return { kind, channel: r.str(), code: r.f64(), value: r.f64() };
+    case "signal-node":
+      return { kind: "signal", pid: null, signal: r.f64(), node: r.str(), entity: r.str() };
+    case "notify-node":
+      return { kind: "notify", channel: r.str(), code: r.f64(), value: r.f64(), node: r.str() };
   }
   throw new HamError("EIO", `bad action kind ${JSON.stringify(kind)}`);
 }
@@ -239,6 +268,13 @@ export function writeEntity(w: ByteWriter, e: Entity): void {
   w.bool(e.deathFired);
   w.u32(e.conditions.size);
   for (const c of e.conditions.values()) writeCondition(w, c);
+  // Added after the first layout: at the end, read only when present.
+  w.u8(enumIndex(KILL_MODES, e.killMode, "kill mode"));
+  w.u32(e.leftovers.length);
+  for (const l of e.leftovers) {
+    w.f64(l.pid);
+    w.str(l.startTime);
+  }
 }
 
 /** Reads one entity row. */
@@ -283,6 +319,12 @@ export function readEntity(r: ByteReader): Entity {
     const c = readCondition(r);
     conditions.set(c.name, c);
   }
+  let killMode: KillMode = "control-group";
+  const leftovers: Leftover[] = [];
+  if (!r.done) {
+    killMode = enumValue(KILL_MODES, r.u8(), "kill mode");
+    for (let n = r.u32(); n > 0; n--) leftovers.push({ pid: r.f64(), startTime: r.str() });
+  }
   return {
     name,
     kind,
@@ -295,6 +337,8 @@ export function readEntity(r: ByteReader): Entity {
     env,
     spawnId,
     spawned,
+    killMode,
+    leftovers,
     created,
     restarts,
     deaths,

@@ -9,7 +9,7 @@ import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
-import { deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
+import { BIN, deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
 
@@ -282,3 +282,54 @@ async function ownerLeaseAlive(etcd: EtcdProcess, after: number): Promise<true |
   const ttl = await post("lease/timetolive", { ID: lease });
   return Number(ttl.TTL ?? -1) > 0 ? true : null;
 }
+
+Deno.test({
+  name: "ham refuses to start without --cluster when its state holds a cluster entity",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    await using nodes = await startNodes(["n1", etcd.url, "--cluster-ttl", "2s"]);
+    const [n1] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    await declare(n1, n1, tok, "n1");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    await e1[Symbol.asyncDispose]();
+    // The whole node dies (HAM, Guardian, worker); its journal still says web runs there.
+    for (const pid of await processesOf(n1.stateDir)) Deno.kill(pid, "SIGKILL");
+    await until(() => Promise.resolve(sampler.last === 0 ? true : null), "no copy");
+    // Started again without --cluster: resuming web would restart it with no lease.
+    const child = new Deno.Command(`${BIN}/ham`, {
+      args: ["--foreground", "--no-guardian", "--state-dir", n1.stateDir],
+      env: { HAM_STATE_DIR: n1.stateDir },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // A HAM that does not refuse serves on: end it so that the test fails instead of hanging.
+    const out = await deadline(child.output(), 20_000, "ham to refuse").catch((err) => {
+      child.kill("SIGKILL");
+      throw err;
+    });
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assert(
+      /^ham: EINVAL: Cannot start without --cluster: .*cluster entities of node "n1" \("web"\).*--cluster URL --node-name n1/m
+        .test(stderr),
+      stderr,
+    );
+    assertEquals(sampler.max, 1, "a second copy ran");
+    assertEquals(sampler.last, 0, "web was started without a lease");
+    // With --cluster it starts, and runs web again under a new lease.
+    await n1.restart(["--cluster", etcd.url, "--node-name", "n1"]);
+    await until(
+      async () => {
+        const v = await status<EntityView>(n1, "web");
+        return v.pid !== null && v.node === "n1" ? v : null;
+      },
+      "web running on n1 again",
+      15_000,
+    );
+    assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});

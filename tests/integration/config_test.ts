@@ -28,6 +28,7 @@ const EVERYTHING = `entities:
     cwd: /tmp
     env: { MODE: test }
     keepOnDeath: true
+    killMode: process
     heartbeat: { period: 1h, low: 2, high: 4 }
     conditions:
       death:
@@ -150,11 +151,12 @@ Deno.test("hamctl apply takes every kind and flag, and export round-trips it", o
   try {
     assertEquals(await ham.ok("apply", f), "create api\ncreate later\ncreate @global");
     const api = await ham.ok("status", "api", "--json");
-    assertEquals([api.cwd, api.env, api.flagNames, api.heartbeat.periodMs], [
+    assertEquals([api.cwd, api.env, api.flagNames, api.heartbeat.periodMs, api.killMode], [
       "/tmp",
       { MODE: "test" },
       ["keep-on-death"],
       3_600_000,
+      "process",
     ]);
     const death = api.conditions[0];
     assertEquals(death.actions[0].params.policy, {
@@ -173,6 +175,7 @@ Deno.test("hamctl apply takes every kind and flag, and export round-trips it", o
     const exported = (await ham.ctl("export")).stdout;
     assertMatch(exported, /^entities:\n/);
     assertMatch(exported, /\n {2}api:\n {4}command:\n {6}- \/bin\/sh\n/);
+    assertMatch(exported, /\n {4}killMode: process\n/);
     await Deno.writeTextFile(g, exported);
     assertEquals(await ham.ok("apply", g), `No changes: the HAM already matches "${g}"`);
     // JSON is YAML: the JSON export applies the same way.
@@ -198,6 +201,10 @@ Deno.test("hamctl apply errors name the file, the line and the key", opts, async
     [
       ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeth: false"),
       /:4: key "entities\.web\.keepOnDeth": Unknown key/,
+    ],
+    [
+      ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeath: false\n    killMode: group"),
+      /:5: key "entities\.web\.killMode": Expected control-group or process/,
     ],
     [
       ISSUE_FORM.replace("kind: log", "kind: lg"),

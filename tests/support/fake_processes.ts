@@ -9,7 +9,8 @@
 
 import { HamError } from "../../lib/core/errors.ts";
 import { signalName } from "../../lib/core/flags.ts";
-import type { ExitStatus } from "../../lib/core/model.ts";
+import type { ExitStatus, Leftover } from "../../lib/core/model.ts";
+import type { LeftoverQuery } from "../../lib/os/leftovers.ts";
 import type { ProcessDescription, ProcessOps, WatchHandle } from "../../lib/engine/process_ops.ts";
 import type { SpawnedProcess, SpawnOptions } from "../../lib/os/spawner.ts";
 import type { FakeClock } from "./fake_clock.ts";
@@ -24,6 +25,7 @@ export type FakeCall =
     | { op: "describe"; pid: number }
     | { op: "findDaemon"; spawnId: string; known: number[] }
     | { op: "findSpawned"; spawnId: string }
+    | { op: "leftovers"; query: LeftoverQuery }
     | { op: "waitForPath"; path: string; delayMs: number }
   )
   & { at: number };
@@ -62,6 +64,8 @@ export class FakeProcesses implements ProcessOps {
   readonly spawnedById = new Map<string, number>();
   /** When true, `findSpawned` also finds live processes spawned here, by their marker. */
   findsOwnSpawns = false;
+  /** Fake processes left behind, by the spawn marker of the process that forked them. */
+  readonly leftoversById = new Map<string, number[]>();
   /** Pids whose `watch` throws ESRCH (the process is gone). */
   readonly unwatchable = new Set<number>();
 
@@ -143,6 +147,12 @@ export class FakeProcesses implements ProcessOps {
     };
     this.#described.set(pid, d);
     this.#live.set(pid, { argv: d.argv, startTime: d.startTime!, exit: () => {}, watchers: [] });
+  }
+
+  /** Declares running processes forked by the process carrying `spawnId` (leftovers once it ends). */
+  addLeftovers(spawnId: string, pids: number[]): void {
+    for (const pid of pids) this.addProcess(pid);
+    this.leftoversById.set(spawnId, [...(this.leftoversById.get(spawnId) ?? []), ...pids]);
   }
 
   /** Makes `path` exist, waking the `waitForPath` calls waiting for it. */
@@ -236,6 +246,15 @@ export class FakeProcesses implements ProcessOps {
       c.opts.spawnId === spawnId && c.pid !== null && this.#live.has(c.pid)
     );
     return own?.pid ?? null;
+  }
+
+  leftovers(query: LeftoverQuery): Leftover[] {
+    this.calls.push({ op: "leftovers", query, at: this.#clock.now() });
+    return (this.leftoversById.get(query.spawnId) ?? []).flatMap((pid) => {
+      const p = this.#live.get(pid);
+      if (!p || pid === query.spare || query.skip.has(pid)) return [];
+      return [{ pid, startTime: p.startTime }];
+    });
   }
 
   findDaemon(spawnId: string, known: Set<number>): number | null {

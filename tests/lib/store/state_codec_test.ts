@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import { createState, type HamState } from "../../../lib/core/model.ts";
 import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
 import { applyRecord, touchedEntities } from "../../../lib/core/reducer.ts";
@@ -26,8 +27,16 @@ function randomRecords(rng: Rng): RecordBody[] {
       spawned: true,
       flags: 0,
       heartbeat: null,
+      ...(rng.int(2) ? { killMode: "process" as const } : {}),
       at: 1_700_000_000_000 + i,
     });
+    if (rng.int(2)) {
+      const procs = Array.from({ length: rng.int(4) }, (_, k) => ({
+        pid: 5000 + k,
+        startTime: `${rng.int(1e9)}`,
+      }));
+      out.push({ t: "leftovers", entity, procs });
+    }
     out.push({ t: "cond-add", entity, condition, type: "death", flags: 0, match: null });
     out.push({
       t: "action-add",
@@ -56,4 +65,106 @@ Deno.test("a state image round-trips exactly what the reducer holds, for random 
     }
     assert.deepEqual(loadImage(tables.image(state)).state, state, `seed ${seed}`);
   }
+});
+
+Deno.test("a state image keeps notify and signal actions that name another node", () => {
+  const state: HamState = createState();
+  const tables = StateTables.of(state);
+  const bodies: RecordBody[] = [
+    { t: "entity", entity: "web", flags: 0, at: 1 },
+    { t: "cond-add", entity: "web", condition: "death", type: "death", flags: 0, match: null },
+    {
+      t: "action-add",
+      entity: "web",
+      condition: "death",
+      action: "far",
+      flags: 0,
+      params: { kind: "notify", channel: "ops", code: -3, value: 4, node: "n2" },
+    },
+    {
+      t: "action-add",
+      entity: "web",
+      condition: "death",
+      action: "hup",
+      flags: 0,
+      params: { kind: "signal", pid: null, signal: 1, node: "n2", entity: "db" },
+    },
+    {
+      t: "fail-add",
+      entity: "web",
+      condition: "death",
+      action: "far",
+      name: "local",
+      params: { kind: "notify", channel: "ops", code: 0, value: 0 },
+    },
+  ];
+  let seq = 0;
+  for (const body of bodies) {
+    const record = { seq: ++seq, ...body } as HamRecord;
+    applyRecord(state, record);
+    tables.touch(touchedEntities(record));
+  }
+  const loaded = loadImage(tables.image(state)).state;
+  assert.deepEqual(loaded, state);
+  const actions = loaded.entities.get("web")!.conditions.get("death")!.actions;
+  assert.deepEqual(actions.map((a) => a.params), [
+    { kind: "notify", channel: "ops", code: -3, value: 4, node: "n2" },
+    { kind: "signal", pid: null, signal: 1, node: "n2", entity: "db" },
+  ]);
+  assert.deepEqual(actions[0].fails[0].params, {
+    kind: "notify",
+    channel: "ops",
+    code: 0,
+    value: 0,
+  });
+});
+
+Deno.test("loadImage() reads an entity row written before kill modes as kill mode control-group", () => {
+  const state = createState();
+  applyRecord(state, {
+    seq: 1,
+    t: "attach",
+    entity: "old",
+    kind: "attached",
+    pid: 10,
+    startTime: "1",
+    argv: ["x"],
+    cwd: null,
+    env: null,
+    spawnId: "s",
+    spawned: true,
+    flags: 0,
+    heartbeat: null,
+    killMode: "process",
+    at: 1,
+  });
+  applyRecord(state, {
+    seq: 2,
+    t: "leftovers",
+    entity: "old",
+    procs: [{ pid: 11, startTime: "2" }],
+  });
+  const image = StateTables.of(state).image(state);
+  assert.deepEqual(loadImage(image).state.entities.get("old")!.leftovers, [{
+    pid: 11,
+    startTime: "2",
+  }]);
+  // The same image without the row's trailing fields (kill mode u8, leftovers u32 + 1 × (f64 + str)).
+  const trailing = 1 + 4 + 8 + 4 + 1;
+  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const rows = view.getUint32(12, true);
+  const at = 32 + (rows - 1) * 12; // the last row's index entry: the entity "old"
+  const len = view.getUint32(at + 4, true) - trailing;
+  const old = new Uint8Array(image.length - trailing);
+  old.set(image.subarray(0, old.length));
+  const oldView = new DataView(old.buffer);
+  oldView.setUint32(at + 4, len, true);
+  const rowsAt = 32 + rows * 12;
+  const off = rowsAt + oldView.getUint32(at, true);
+  oldView.setUint32(at + 8, crc32(old.subarray(off, off + len)), true);
+  oldView.setUint32(16, oldView.getUint32(16, true) - trailing, true);
+  oldView.setUint32(20, crc32(old.subarray(24, rowsAt), crc32(old.subarray(0, 20))), true);
+  const e = loadImage(old).state.entities.get("old")!;
+  assert.equal(e.killMode, "control-group");
+  assert.deepEqual(e.leftovers, []);
 });

@@ -1,0 +1,248 @@
+/**
+ * What an entity's process leaves behind when it ends: the children it forked that outlive
+ * it (found by process group and spawn marker, see `os/leftovers.ts`). By the entity's kill
+ * mode (systemd's `KillMode=`):
+ *
+ * - `control-group` (the default): they are ended — SIGTERM, then SIGKILL to whatever is
+ *   still there (or was forked meanwhile) after `leftoverStopTimeoutMs` — each through a
+ *   pidfd opened after checking its start time, so a reused pid is never signalled. A
+ *   restart of the entity waits until they are gone.
+ * - `process`: they are kept, journaled under the entity (`status` lists them) and watched,
+ *   so each drops off the list when it ends.
+ *
+ * A daemonizing command the HAM now follows keeps its daemon and what the daemon forked;
+ * everything else the command left is ended (or kept) the same way. Only processes the HAM
+ * spawned have leftovers: a process attached by pid is not the HAM's to clean up after.
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "../core/defaults.ts";
+import type { Entity, Leftover } from "../core/model.ts";
+import type { LeftoverQuery } from "../os/leftovers.ts";
+import type { EngineParts } from "./seams.ts";
+import type { WatchHandle } from "./process_ops.ts";
+
+/** Rounds of SIGKILL (each after a new look for leftovers) before giving up on the rest. */
+const KILL_ROUNDS = 3;
+
+/** Options of {@linkcode Leftovers}. */
+export interface LeftoverOptions {
+  /** Wait after SIGTERM before SIGKILL, in ms. @default {DEFAULTS.leftoverStopTimeoutMs} */
+  stopTimeoutMs?: number;
+}
+
+interface Kept {
+  proc: Leftover;
+  watch: WatchHandle;
+}
+
+/** The leftovers of every entity: ended, or kept and watched. */
+export class Leftovers {
+  #parts: EngineParts;
+  #stopTimeoutMs: number;
+  /** Endings under way, by entity: a restart waits for its entity's. */
+  #ending = new Map<string, Promise<void>>();
+  /** Kept leftovers being watched, by entity, then pid. */
+  #kept = new Map<string, Map<number, Kept>>();
+  /** Entities whose kept list changed and is not journaled yet. */
+  #dirty = new Set<string>();
+  #flushing = false;
+
+  /** Creates the tracker over the engine's parts. */
+  constructor(parts: EngineParts, options: LeftoverOptions = {}) {
+    this.#parts = parts;
+    this.#stopTimeoutMs = options.stopTimeoutMs ?? DEFAULTS.leftoverStopTimeoutMs;
+  }
+
+  /**
+   * The process of `e` (as it was while it ran: pid, start time, spawn marker) ended, or
+   * exited leaving the daemon `spare` that the entity follows now: ends or keeps what it
+   * left behind, by the entity's kill mode. Returns the pids found.
+   */
+  ended(e: Entity, spare: number | null = null): number[] {
+    if (e.spawnId === null || e.pid === null || this.#parts.life.stopped) return [];
+    const query: LeftoverQuery = {
+      spawnId: e.spawnId,
+      group: e.startTime === null ? null : e.pid,
+      since: e.startTime,
+      spare,
+      skip: this.#entityPids(),
+    };
+    return this.#handle(e.name, e.killMode, query);
+  }
+
+  /**
+   * After a takeover: a death the previous HAM recorded and did not finish handling may
+   * have left processes it had no time to end. They are looked for by spawn marker only
+   * (the dead process's start time is gone, and with it the proof that a process group of
+   * its pid is still its own). Kept leftovers that still run are watched again.
+   */
+  resume(): void {
+    const { journal } = this.#parts;
+    for (const e of journal.state.entities.values()) {
+      // No process yet: not restarted since, so the marker is still the dead process's.
+      if (e.deathPending && e.pid === null && e.spawnId !== null) {
+        const query = { spawnId: e.spawnId, group: null, since: null, spare: null };
+        this.#handle(e.name, e.killMode, { ...query, skip: this.#entityPids() });
+      }
+      if (e.leftovers.length > 0) {
+        const before = e.leftovers.length;
+        this.#keep(e.name, e.leftovers);
+        if ((this.#kept.get(e.name)?.size ?? 0) !== before) this.#changed(e.name);
+      }
+    }
+  }
+
+  /** Resolves once the ending of `name`'s leftovers (if under way) is over. */
+  settled(name: string): Promise<void> {
+    return this.#ending.get(name) ?? Promise.resolve();
+  }
+
+  /** Stops watching `name`'s kept leftovers (detached or removed: they run on, untracked). */
+  forget(name: string): void {
+    for (const k of this.#kept.get(name)?.values() ?? []) k.watch.cancel();
+    this.#kept.delete(name);
+    this.#dirty.delete(name);
+  }
+
+  /** Stops watching every kept leftover (the engine stops). */
+  stop(): void {
+    for (const name of [...this.#kept.keys()]) this.forget(name);
+  }
+
+  #entityPids(): Set<number> {
+    const pids = new Set<number>();
+    for (const e of this.#parts.journal.state.entities.values()) {
+      if (e.pid !== null) pids.add(e.pid);
+    }
+    return pids;
+  }
+
+  #handle(name: string, mode: Entity["killMode"], query: LeftoverQuery): number[] {
+    const { processes, log, events } = this.#parts;
+    const found = processes.leftovers(query);
+    if (found.length === 0) return [];
+    const pids = found.map((l) => l.pid);
+    const list = pids.length > 10 ? `${pids.slice(0, 10).join(" ")} ...` : pids.join(" ");
+    if (mode === "process") {
+      log.log("notice", `Entity "${name}" left ${pids.length} process(es) behind: kept (${list})`);
+      events.emit({ type: "leftovers", entity: name, detail: { pids, action: "kept" } });
+      this.#keep(name, found);
+      this.#changed(name);
+      return pids;
+    }
+    log.log(
+      "notice",
+      `Entity "${name}" left ${pids.length} process(es) behind: ending them (${list})`,
+    );
+    events.emit({ type: "leftovers", entity: name, detail: { pids, action: "ended" } });
+    const before = this.#ending.get(name) ?? Promise.resolve();
+    const ending = this.#parts.life.track(before.then(() => this.#end(name, found, query)));
+    this.#ending.set(name, ending);
+    void ending.finally(() => {
+      if (this.#ending.get(name) === ending) this.#ending.delete(name);
+    });
+    return pids;
+  }
+
+  /**
+   * SIGTERM to each, then, once they are gone or the grace is over, SIGKILL to whatever is
+   * left or was forked meanwhile, looking again each round.
+   */
+  async #end(name: string, found: Leftover[], query: LeftoverQuery): Promise<void> {
+    const { processes, log } = this.#parts;
+    // Gone in time or not, look again: one of them may have forked as it went.
+    await this.#signalAndWait(found, 15);
+    let rest = processes.leftovers(query);
+    for (let round = 0; round < KILL_ROUNDS && rest.length > 0; round++) {
+      if (this.#parts.life.stopped) return;
+      log.log(
+        "notice",
+        `Entity "${name}": ${rest.length} leftover process(es) still there: sending SIGKILL`,
+      );
+      await this.#signalAndWait(rest, 9);
+      rest = processes.leftovers(query);
+    }
+    if (rest.length > 0) {
+      const pids = rest.map((l) => l.pid).join(" ");
+      log.log("warn", `Entity "${name}": leftover process(es) ${pids} did not end on SIGKILL`);
+    }
+  }
+
+  /**
+   * Sends `signal` to each process (checked by start time) and waits until all are gone or
+   * the grace is over; true when they all went.
+   */
+  async #signalAndWait(procs: Leftover[], signal: number): Promise<boolean> {
+    const { processes, clock, life } = this.#parts;
+    const exits: Promise<unknown>[] = [];
+    const watches: WatchHandle[] = [];
+    for (const p of procs) {
+      try {
+        const w = processes.watch(p.pid, p.startTime);
+        watches.push(w);
+        exits.push(w.exited);
+        processes.signal(p.pid, signal, p.startTime);
+      } catch { /* gone already (or its pid is another's now) */ }
+    }
+    if (exits.length === 0) return true;
+    const timer = new AbortController();
+    const abort = AbortSignal.any([timer.signal, life.haltSignal]);
+    const gone = await Promise.race([
+      Promise.all(exits).then(() => true),
+      clock.sleep(this.#stopTimeoutMs, abort).then(() => false),
+    ]);
+    timer.abort();
+    for (const w of watches) w.cancel();
+    return gone;
+  }
+
+  /** Watches `procs` as kept leftovers of `name` (those still running), up to the cap. */
+  #keep(name: string, procs: Leftover[]): void {
+    const { processes } = this.#parts;
+    let kept = this.#kept.get(name);
+    if (!kept) {
+      kept = new Map();
+      this.#kept.set(name, kept);
+    }
+    const map = kept;
+    for (const proc of procs) {
+      if (map.has(proc.pid)) continue;
+      if (map.size >= DEFAULTS.maxLeftovers) break;
+      let watch: WatchHandle;
+      try {
+        watch = processes.watch(proc.pid, proc.startTime);
+      } catch {
+        continue; // gone already
+      }
+      map.set(proc.pid, { proc, watch });
+      watch.exited.then((st) => {
+        if (st === null || map.get(proc.pid)?.watch !== watch) return;
+        map.delete(proc.pid);
+        this.#changed(name);
+      });
+    }
+  }
+
+  /** Journals the kept list of `name` soon, once for every change made meanwhile. */
+  #changed(name: string): void {
+    this.#dirty.add(name);
+    if (this.#flushing) return;
+    this.#flushing = true;
+    queueMicrotask(() => {
+      this.#flushing = false;
+      const { journal } = this.#parts;
+      const bodies = [...this.#dirty].flatMap((n) => {
+        if (!journal.state.entities.has(n)) {
+          this.forget(n);
+          return [];
+        }
+        const procs = [...(this.#kept.get(n)?.values() ?? [])].map((k) => k.proc);
+        return [{ t: "leftovers" as const, entity: n, procs }];
+      });
+      this.#dirty.clear();
+      if (bodies.length > 0 && !this.#parts.life.stopped) void journal.write(bodies);
+    });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * findLeftovers() with real processes: a shell carrying a spawn marker leads its own
+ * session (as the HAM starts entities) and forks children, which it then waits for.
+ */
+
+import * as assert from "node:assert/strict";
+import { findLeftovers, type LeftoverQuery } from "../../../lib/os/leftovers.ts";
+import { processStat, readCmdline } from "../../../lib/os/proc.ts";
+import { until } from "../../support/ham_process.ts";
+
+Deno.test("findLeftovers() finds the marker's carriers and the group's unmarked members, not others", async () => {
+  const spawnId = crypto.randomUUID();
+  // A plain child; one that left the group (setsid); one that cleared its environment
+  // (still in the group); one carrying another spawn's marker (in the group too).
+  const script = "sleep 1001 >/dev/null & echo $!; setsid sleep 1002 >/dev/null & echo $!; " +
+    "env -i sleep 1003 >/dev/null & echo $!; HAM_SPAWN_ID=other sleep 1004 >/dev/null & " +
+    "echo $!; exec >/dev/null; wait";
+  const leader = new Deno.Command("/bin/sh", {
+    args: ["-c", script],
+    env: { HAM_SPAWN_ID: spawnId },
+    detached: true,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const kids = (await new Response(leader.stdout).text()).trim().split("\n").map(Number);
+  try {
+    assert.equal(kids.length, 4);
+    const [plain, left, cleared, other] = kids;
+    // Each runs its sleep (environment and group as the test means them) once it has exec'd.
+    await until(
+      () => Promise.resolve(kids.every((p) => readCmdline(p)?.[0] === "sleep") || null),
+      "the children to exec sleep",
+    );
+    const pgid = leader.pid;
+    const query: LeftoverQuery = {
+      spawnId,
+      group: pgid,
+      since: processStat(pgid)?.startTime ?? null,
+      spare: null,
+      skip: new Set([pgid]),
+    };
+    const found = findLeftovers(query);
+    assert.deepEqual(found.map((l) => l.pid), [plain, left, cleared]);
+    assert.ok(!found.some((l) => l.pid === other));
+    for (const l of found) assert.equal(processStat(l.pid)?.startTime, l.startTime);
+    // Without the group (its leader's start time unknown): the marker's carriers only.
+    const byMarker = findLeftovers({ ...query, group: null, since: null });
+    assert.deepEqual(byMarker.map((l) => l.pid), [plain, left]);
+    // A group member that started before the leader is not its child (a reused pgid).
+    const later = findLeftovers({ ...query, since: String(Number(query.since) + 1e9) });
+    assert.deepEqual(later.map((l) => l.pid), [plain, left]);
+    // A spared pid (a followed daemon) is left out.
+    const spared = findLeftovers({ ...query, spare: plain });
+    assert.deepEqual(spared.map((l) => l.pid), [left, cleared]);
+  } finally {
+    for (const pid of [...kids, leader.pid]) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await leader.status;
+  }
+});
