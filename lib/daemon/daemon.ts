@@ -202,7 +202,7 @@ export class HamDaemon {
       const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
       if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
     });
-    this.#watcher = new ProcessWatcher();
+    this.#watcher = new ProcessWatcher({ log: (level, msg) => log.log(level, msg) });
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
       isWatched: (pid) => this.#watcher.isWatching(pid),

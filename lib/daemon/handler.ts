@@ -10,6 +10,7 @@
 import type { Engine, Store } from "../engine/engine.ts";
 import { HamError } from "../core/errors.ts";
 import type { EventHub } from "./event_hub.ts";
+import { collectEvents } from "./event_reader.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { waitFor } from "./waits.ts";
 import { HACTIONDONOW } from "../core/flags.ts";
@@ -161,10 +162,9 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       }),
     // Released at once when the connection closes.
     wait: (req, conn) => waitFor(ctx.store, ctx.hub, req, conn.signal),
-    events: (req) => {
-      const events = ctx.hub.since(req.since, req.entity, req.limit, req.channel);
-      return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
-    },
+    // Read a chunk of the log per turn: a 16 MiB log does not stall other clients.
+    events: (req) =>
+      collectEvents(ctx.hub, req.since, { entity: req.entity, channel: req.channel }, req.limit),
     subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
     notify: (req, conn) => {
