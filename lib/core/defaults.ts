@@ -64,6 +64,11 @@ export const DEFAULTS = Object.freeze({
   maxEventsLimit: 100_000,
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
+  /**
+   * Unsent output of a connection above which the catch-up replay of its subscription (the
+   * events before it went live, read from the log a chunk at a time) waits for it to drain, in bytes.
+   */
+  catchUpHighWaterBytes: 256 * 1024,
 
   // --- Connections (what one client can cost the HAM) ---
   /** Connections served at once; more are refused with `ENOMEM`. */
@@ -139,6 +144,8 @@ export const DEFAULTS = Object.freeze({
   // --- Other nodes and the cluster ---
   /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
   nodeConnectTimeoutMs: 5_000,
+  /** Time limit of a notify or signal action forwarded to another node: connection, handshake and answer, in ms. */
+  nodeForwardTimeoutMs: 5_000,
   /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
   clusterTtlMs: 2_000,
   /** Lease renewals and placement checks per TTL ("renew often"). */

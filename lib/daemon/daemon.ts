@@ -35,6 +35,7 @@ import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
+import { nodeForwarder } from "./node_forwarder.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -201,7 +202,7 @@ export class HamDaemon {
       const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
       if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
     });
-    this.#watcher = new ProcessWatcher();
+    this.#watcher = new ProcessWatcher({ log: (level, msg) => log.log(level, msg) });
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
       isWatched: (pid) => this.#watcher.isWatching(pid),
@@ -216,6 +217,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      forward: nodeForwarder({ stateDir: opts.stateDir, nodes: opts.nodes }),
       onStep: killPointFromEnv(),
     });
     this.#mirror = new StatusMirror({
