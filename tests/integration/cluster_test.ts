@@ -12,6 +12,7 @@ import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
 import { BIN, deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
+import { freePort, makeCerts } from "../support/tls_certs.ts";
 
 const skip = etcdBinary() === null;
 if (skip) console.log("cluster tests skipped: etcd is not installed (apt-get install etcd-server)");
@@ -420,6 +421,60 @@ Deno.test({
       assertEquals(sampler.last, 1);
     } finally {
       await Deno.remove(file);
+    }
+  },
+});
+
+Deno.test({
+  name: "a notify action reaches a member of the cluster by name through the registry",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const certs = await makeCerts([]);
+    try {
+      // Each member serves mutual TLS with the one server certificate (CN "server"), which
+      // is also what it dials the others with: no nodes file anywhere.
+      const tls = (port: number) => [
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--tls-cert",
+        certs.serverCert,
+        "--tls-key",
+        certs.serverKey,
+        "--tls-ca",
+        certs.ca,
+        "--tls-role",
+        "server=report",
+      ];
+      const ttl = ["--cluster-ttl", "3s"];
+      await using nodes = await startNodes(
+        ["n1", etcd.url, ...ttl, ...tls(freePort())],
+        ["n2", etcd.url, ...ttl, ...tls(freePort())],
+      );
+      const [n1, n2] = nodes;
+      await until(async () => {
+        const v = await status<HamView>(n1, null);
+        return v.cluster?.nodes.includes("n2") ? v : null;
+      }, "n1 to see n2 in the registry");
+      await using onB = await connect({ stateDir: n2.stateDir, client: "test" });
+      const ops = await onB.subscribe({ channel: "ops" });
+      await using onA = await connect({ stateDir: n1.stateDir, client: "test" });
+      const fallback = await onA.subscribe({ channel: "fallback" });
+      await n1.ok("attach", "web", "--", "/bin/sleep", "1000");
+      await n1.ok("condition", "web/death", "death");
+      await n1.ok("action", "web/death/far", "notify", "--channel", "ops", "--to-node", "n2");
+      await n1.ok("action", "web/death/gone", "notify", "--channel", "ops", "--to-node", "n9");
+      await n1.ok("action-fail", "web/death/gone", "tell", "notify", "--channel", "fallback");
+      const web = (await n1.status()).entities.find((e) => e.name === "web")!;
+      Deno.kill(web.pid!, "SIGKILL");
+      const got = (await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on n2")).value!;
+      assertEquals([got.entity, got.action, got.detail?.from], ["web", "far", "server"]);
+      // A node that is neither in a nodes file nor in the registry: ENOENT, the fail list runs.
+      const told = await deadline(fallback[Symbol.asyncIterator]().next(), 20_000, "fallback");
+      assertEquals(told.value?.action, "gone");
+      assert(/cannot forward it to node "n9": ENOENT/.test(n1.log()), n1.log());
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
     }
   },
 });
