@@ -26,8 +26,8 @@ export interface LeftoverQuery {
    */
   group: number | null;
   /**
-   * Its start time: a group member that started earlier is not one of its children (the
-   * group id is a pid, which the kernel may have handed out again).
+   * Its start time: a process that started earlier is not one of its children (and a group
+   * member that did is in a group of a pid the kernel handed out again). Null: unknown.
    */
   since: string | null;
   /** A daemon the HAM follows now: it and its descendants are not leftovers. */
@@ -43,8 +43,8 @@ function notBefore(a: string, b: string): boolean {
 
 /**
  * The live processes (not zombies, not this process) left behind by the process a query
- * describes, ascending by pid. Scans every process in `/proc`: a death's cost, never a
- * request's.
+ * describes, ascending by pid. Scans every process in `/proc` (its `stat`; the environment
+ * only of those that started after it): a death's cost, never a request's.
  */
 export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] {
   const found: Leftover[] = [];
@@ -57,10 +57,13 @@ export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] 
     if (stat === null) continue;
     parents.set(pid, stat.ppid);
     if (stat.state === "Z" || stat.state === "X" || q.skip.has(pid)) continue;
+    // What it forked started after it: older processes (most of them, for a process that
+    // ran a while) cost no read of their environment.
+    if (q.since !== null && !notBefore(stat.startTime, q.since)) continue;
     const marker = readEnviron(pid)?.get(SPAWN_ID_VAR);
     const ours = marker === q.spawnId;
     const grouped = q.group !== null && stat.pgid === q.group && q.since !== null &&
-      marker === undefined && notBefore(stat.startTime, q.since);
+      marker === undefined;
     if (ours || grouped) found.push({ pid, startTime: stat.startTime });
   }
   if (q.spare === null) return found.sort((a, b) => a.pid - b.pid);
