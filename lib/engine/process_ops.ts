@@ -10,7 +10,7 @@ import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
 import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
-import type { ProcessWatcher } from "../os/process_watcher.ts";
+import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
   findDaemon,
   findSpawned,
@@ -94,7 +94,8 @@ export function realProcessOps(
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
-    leftovers: (query) => findLeftovers(query, selfPid),
+    leftovers: (query) =>
+      findLeftovers({ ...query, local: (query.local ?? false) && isChildSubreaper() }, selfPid),
     waitForPath,
   };
 }
