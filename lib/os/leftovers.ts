@@ -14,7 +14,7 @@
 import type { Leftover } from "../core/model.ts";
 import { processStat, readEnviron } from "./proc.ts";
 import { readDirNames, readFileBytes } from "./proc_fs.ts";
-import { SPAWN_ID_VAR } from "./spawner.ts";
+import { carriesMarker, SPAWN_ID_VAR } from "./spawner.ts";
 
 /** What {@linkcode findLeftovers} looks for. */
 export interface LeftoverQuery {
@@ -68,8 +68,9 @@ export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] 
     // What it forked started after it: older processes (most of them, for a process that
     // ran a while) cost no read of their environment.
     if (q.since !== null && !notBefore(stat.startTime, q.since)) continue;
-    const marker = readEnviron(pid)?.get(SPAWN_ID_VAR);
-    const ours = marker === q.spawnId;
+    const env = readEnviron(pid);
+    const marker = env?.get(SPAWN_ID_VAR);
+    const ours = carriesMarker(env, q.spawnId);
     const grouped = q.group !== null && stat.pgid === q.group && q.since !== null &&
       marker === undefined;
     if (ours || grouped) found.push({ pid, startTime: stat.startTime });
