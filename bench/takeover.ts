@@ -9,9 +9,10 @@
 import { HamClient } from "../lib/client/client.ts";
 import type { HamView } from "../lib/core/status_view.ts";
 import { connect } from "../lib/client/ham.ts";
-import { HamProcess } from "../tests/support/ham_process.ts";
+import { HamProcess, until } from "../tests/support/ham_process.ts";
 import { attachSleepersByPid } from "./fleet.ts";
 import { threadCpuNs } from "./proc_stats.ts";
+import { UNLIMITED_RESTARTS } from "./restart_latency.ts";
 import { type Figure, figure } from "./stats.ts";
 
 async function answerWithState(stateDir: string, oldPid: number): Promise<number> {
@@ -63,7 +64,7 @@ export async function measureTakeover(entities: number, rounds: number): Promise
     const names = Array.from({ length: entities }, (_, i) => `s${i}`);
     await attachSleepersByPid(ham, names);
     await (await ham.entityHandle("s0")).condition("death", "death", { flags: ["rearm"] })
-      .then((c) => c.restart("restart", { flags: ["rearm"] }));
+      .then((c) => c.restart("restart", { flags: ["rearm"], policy: UNLIMITED_RESTARTS }));
   } finally {
     ham.close();
   }
@@ -73,6 +74,12 @@ export async function measureTakeover(entities: number, rounds: number): Promise
   const status: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const guardian = await h.waitGuardian();
+    // In a steady state: the Guardian has its live copy and pidfds (its log line says so).
+    await until(
+      () => Promise.resolve(h.log().includes(`Guardian ${guardian} watching HAM`) || null),
+      `Guardian ${guardian} to be ready`,
+      60_000,
+    );
     const old = await h.hamPid();
     // The Guardian has mirrored every record once its live copy is at the journal's seq.
     await settle(h.stateDir);

@@ -106,7 +106,7 @@ export async function guardian(args: string[]): Promise<number> {
   log.log(
     "warn",
     `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +
-      `(${g.pidfds} processes watched ahead by pidfd)`,
+      `(${g.pidfds} processes watched ahead by pidfd, the output FIFOs of ${g.pipes} held open)`,
   );
   try {
     const remote = flags as RemoteFlags;

@@ -18,7 +18,9 @@ import { HamDaemon, type HamOptions } from "../lib/daemon/daemon.ts";
 import { JournalTail } from "../lib/store/journal_tail.ts";
 import type { Logger } from "../lib/os/logger.ts";
 import { type HamGone, HamWatch } from "./ham_watch.ts";
+import { OutputMirror } from "./output_mirror.ts";
 import { PidfdMirror } from "./pidfd_mirror.ts";
+import { raiseDescriptorLimit } from "../lib/os/fd_reserve.ts";
 
 /** Options of {@linkcode Guardian.start}. */
 export interface GuardianOptions {
@@ -40,22 +42,30 @@ export class Guardian {
   readonly #opts: GuardianOptions;
   readonly #watch: HamWatch;
   readonly #pidfds: PidfdMirror;
+  readonly #pipes: OutputMirror;
 
   private constructor(
     opts: GuardianOptions,
     tail: JournalTail,
     watch: HamWatch,
     pidfds: PidfdMirror,
+    pipes: OutputMirror,
   ) {
     this.#opts = opts;
     this.tail = tail;
     this.#watch = watch;
     this.#pidfds = pidfds;
+    this.#pipes = pipes;
   }
 
   /** How many monitored processes it holds a verified pidfd on, ready for a takeover. */
   get pidfds(): number {
     return this.#pidfds.size;
+  }
+
+  /** How many spawned entities' output FIFOs it holds open, ready for a takeover. */
+  get pipes(): number {
+    return this.#pipes.size;
   }
 
   /**
@@ -65,12 +75,20 @@ export class Guardian {
    */
   static async start(opts: GuardianOptions): Promise<Guardian> {
     const { log } = opts;
+    // It holds up to three descriptors per monitored process, as the HAM does.
+    raiseDescriptorLimit();
     const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
     const pidfds = new PidfdMirror();
-    pidfds.sync(tail.state, tail.drainTouched());
+    const pipes = new OutputMirror(opts.stateDir);
+    const sync = () => {
+      const touched = tail.drainTouched();
+      pidfds.sync(tail.state, touched);
+      pipes.sync(tail.state, touched);
+    };
+    sync();
     tail.follow({
       onApplied: (n) => {
-        pidfds.sync(tail.state, tail.drainTouched());
+        sync();
         log.log("debug", `Guardian: applied ${n} records, at seq ${tail.seq}`);
       },
     });
@@ -80,9 +98,10 @@ export class Guardian {
     } catch (err) {
       tail.close();
       pidfds.close();
+      pipes.close();
       throw err;
     }
-    return new Guardian(opts, tail, watch, pidfds);
+    return new Guardian(opts, tail, watch, pidfds, pipes);
   }
 
   /**
@@ -99,10 +118,11 @@ export class Guardian {
   /**
    * Becomes the HAM: starts a {@linkcode HamDaemon} on the lock already held from the live
    * copy, caught up to the end of the journal (or, when the files need it — a torn record
-   * to cut —, from a replay of the files), with the pidfds opened while mirroring; it
-   * journals the HAM failure, resumes, serves and starts a new Guardian.
+   * to cut —, from a replay of the files), with the pidfds and output FIFOs opened while
+   * mirroring; it journals the HAM failure, resumes, serves and starts a new Guardian.
    */
   takeOver(gone: HamGone, opts: TakeoverOptions): Promise<HamDaemon> {
+    const replay = this.tail.handOver();
     return HamDaemon.start({
       ...opts,
       stateDir: this.#opts.stateDir,
@@ -112,8 +132,10 @@ export class Guardian {
         noticedAt: gone.noticedAt,
         noticedBy: gone.noticedBy,
         liveSeq: this.tail.seq,
-        replay: this.tail.handOver(),
+        lockedAt: gone.lockedAt,
+        replay,
         pidfds: this.#pidfds.take(),
+        pipes: this.#pipes.take(),
       },
     });
   }

@@ -25,6 +25,8 @@ export interface HamGone {
   noticedAt: number;
   /** Which signal came first: `lock`, `connection` or `pidfd`. */
   noticedBy: string;
+  /** `performance.now()` when the lock was taken. */
+  lockedAt: number;
 }
 
 /** Options of {@linkcode HamWatch.start}. */
@@ -52,6 +54,7 @@ export class HamWatch {
       this.#notice("lock");
       return {
         lock,
+        lockedAt: performance.now(),
         stopRequested: this.#stopRequested,
         noticedAt: this.#noticed!.at,
         noticedBy: this.#noticed!.by,

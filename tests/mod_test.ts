@@ -47,3 +47,7 @@ async function withoutExample(entry: string): Promise<string[]> {
 Deno.test("every export of mod.ts has an @example (run by the test task's deno test --doc)", async () => {
   assert.deepEqual(await withoutExample("mod.ts"), []);
 });
+
+Deno.test("every export of ha.ts has an @example (run by the test task's deno test --doc)", async () => {
+  assert.deepEqual(await withoutExample("ha.ts"), []);
+});

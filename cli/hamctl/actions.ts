@@ -8,7 +8,7 @@
 
 import { ACTION_KINDS, type ActionKind, FAIL_KINDS, isActionKind } from "../../lib/core/flags.ts";
 import type { RestartPolicy } from "../../lib/core/model.ts";
-import { validateName } from "../../lib/core/names.ts";
+import { validateEntityName, validateName, validateNodeName } from "../../lib/core/names.ts";
 import { actionParams } from "../../lib/core/requests.ts";
 import type { ActionFields } from "../../lib/core/protocol.ts";
 import {
@@ -34,10 +34,10 @@ const KIND_OPTIONS: Record<ActionKind, string[]> = {
   "restart": ["backoff", "max-backoff", "jitter", "intensity", "window", "cooldown"],
   "execute": [],
   "waitfor": ["delay", "path"],
-  "signal": ["signal", "pid"],
+  "signal": ["signal", "pid", "to-node", "to-entity"],
   "log": ["message", "verbosity", "no-prefix"],
   "heartbeat-healthy": [],
-  "notify": ["channel", "code", "value"],
+  "notify": ["channel", "code", "value", "to-node"],
 };
 const ALL_KIND_OPTIONS = Object.values(KIND_OPTIONS).flat();
 const KIND_SPEC = {
@@ -102,11 +102,25 @@ function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ActionFields {
       );
     case "signal": {
       const pid = str(p, "pid");
-      return checked(cmd, () =>
-        actionParams.signal(
-          str(p, "signal"),
-          pid === undefined ? null : integer(cmd, "--pid", pid, { max: 4194304 }),
-        ));
+      const node = str(p, "to-node");
+      const entity = str(p, "to-entity");
+      if (node === undefined) {
+        if (entity !== undefined) throw new UsageError("--to-entity needs --to-node", cmd);
+        return checked(cmd, () =>
+          actionParams.signal(
+            str(p, "signal"),
+            pid === undefined ? null : integer(cmd, "--pid", pid, { max: 4194304 }),
+          ));
+      }
+      if (pid !== undefined || entity === undefined) {
+        throw new UsageError(
+          "A signal action with --to-node signals an entity of that node: give --to-entity NAME, not --pid",
+          cmd,
+        );
+      }
+      checked(cmd, () => validateNodeName("--to-node", node));
+      checked(cmd, () => validateEntityName(entity, false));
+      return checked(cmd, () => actionParams.signalNode(node, entity, str(p, "signal")));
     }
     case "log": {
       const verbosity = str(p, "verbosity");
@@ -126,7 +140,10 @@ function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ActionFields {
       };
       const channel = required(cmd, p, "channel", kind);
       checked(cmd, () => validateName("channel", channel));
-      return actionParams.notify(channel, num("code"), num("value"));
+      const node = str(p, "to-node");
+      if (node === undefined) return actionParams.notify(channel, num("code"), num("value"));
+      checked(cmd, () => validateNodeName("--to-node", node));
+      return actionParams.notifyNode(node, channel, num("code"), num("value"));
     }
   }
 }
@@ -188,8 +205,9 @@ function parseRemove(cmd: "action-remove" | "action-fail-remove") {
 const KIND_USAGE = "       restart [--backoff D] [--max-backoff D] [--jitter F] [--intensity N]\n" +
   "               [--window D] [--cooldown D] [-- COMMAND [ARG...]]\n" +
   "       execute -- COMMAND [ARG...]      waitfor --delay D [--path FILE]\n" +
-  "       signal [--signal SIG] [--pid PID] log --message TEXT [--verbosity N] [--no-prefix]\n" +
-  "       notify --channel NAME [--code N] [--value N]   heartbeat-healthy";
+  "       signal [--signal SIG] [--pid PID | --to-node NODE --to-entity NAME]\n" +
+  "       log --message TEXT [--verbosity N] [--no-prefix]   heartbeat-healthy\n" +
+  "       notify --channel NAME [--code N] [--value N] [--to-node NODE]";
 
 /** The action and action-fail subcommands. */
 export const ACTION_COMMANDS: Subcommand[] = [

@@ -311,6 +311,36 @@ export class ConditionHandle extends ItemHandle {
     return this.#add(name, actionParams.notify(channel, code, value), opts);
   }
 
+  /**
+   * Adds an action notifying the subscribers of `channel` on another node: this HAM hands
+   * it to the HAM of `node` (by its name in the nodes file, over mutual TLS); a failure to
+   * reach it fails the action (`ham_action_notify_pulse_node`).
+   */
+  notifyNode(
+    name: string,
+    node: string,
+    channel: string,
+    code: number,
+    value: number,
+    opts: ActionOptions = {},
+  ): Promise<ActionHandle> {
+    return this.#add(name, actionParams.notifyNode(node, channel, code, value), opts);
+  }
+
+  /**
+   * Adds an action signalling the process of `entity` on another node, through that node's
+   * HAM (`ham_action_notify_signal_node`).
+   */
+  signalNode(
+    name: string,
+    node: string,
+    entity: string,
+    signal: string | number,
+    opts: ActionOptions = {},
+  ): Promise<ActionHandle> {
+    return this.#add(name, actionParams.signalNode(node, entity, signal), opts);
+  }
+
   /** Removes the condition and its actions (`ham_condition_remove`). */
   async remove(): Promise<void> {
     await this.client.request("condition-remove", { path: this.path });
@@ -364,6 +394,27 @@ export class ActionHandle extends ItemHandle {
   /** Adds a notification to the action-fail list (`ham_action_fail_notify_pulse`). */
   failNotify(name: string, channel: string, code: number, value: number): Promise<void> {
     return this.#fail(name, actionParams.notify(channel, code, value));
+  }
+
+  /** Adds a notification on another node to the action-fail list (`ham_action_fail_notify_pulse_node`). */
+  failNotifyNode(
+    name: string,
+    node: string,
+    channel: string,
+    code: number,
+    value: number,
+  ): Promise<void> {
+    return this.#fail(name, actionParams.notifyNode(node, channel, code, value));
+  }
+
+  /** Adds a signal to an entity of another node to the action-fail list (`ham_action_fail_notify_signal_node`). */
+  failSignalNode(
+    name: string,
+    node: string,
+    entity: string,
+    signal: string | number,
+  ): Promise<void> {
+    return this.#fail(name, actionParams.signalNode(node, entity, signal));
   }
 
   /** Removes an item of the action-fail list (`ham_action_fail_remove`). */

@@ -171,10 +171,10 @@ const PARAM_KEYS: Record<ActionKind, string[]> = {
   restart: ["command", "policy"],
   execute: ["command"],
   waitfor: ["delay", "path"],
-  signal: ["signal", "pid"],
+  signal: ["signal", "pid", "node", "entity"],
   log: ["message", "verbosity", "prefix"],
   "heartbeat-healthy": [],
-  notify: ["channel", "code", "value"],
+  notify: ["channel", "code", "value", "node"],
 };
 
 const POLICY_KEYS = ["backoff", "maxBackoff", "jitter", "intensity", "window", "cooldown"];
@@ -212,7 +212,20 @@ function params(v: unknown, key: KeyPath, allowed: readonly ActionKind[], extra:
   }
   if (o.delay !== undefined) wire.delayMs = dur(o.delay, [...key, "delay"]);
   if (o.path !== undefined) wire.pathname = o.path;
-  for (const f of ["signal", "pid", "message", "verbosity", "prefix", "channel", "code", "value"]) {
+  for (
+    const f of [
+      "signal",
+      "pid",
+      "node",
+      "entity",
+      "message",
+      "verbosity",
+      "prefix",
+      "channel",
+      "code",
+      "value",
+    ]
+  ) {
     if (o[f] !== undefined) wire[f] = o[f];
   }
   return { o, params: at(key, () => decodeParams(wire, allowed)) };
@@ -637,13 +650,20 @@ function paramsData(p: ActionParams): Obj {
         kind: p.kind,
         signal: signalName(p.signal),
         ...(p.pid !== null ? { pid: p.pid } : {}),
+        ...(p.node !== undefined ? { node: p.node, entity: p.entity } : {}),
       };
     case "log":
       return { kind: p.kind, message: p.message, verbosity: p.verbosity, prefix: p.prefix };
     case "heartbeat-healthy":
       return { kind: p.kind };
     case "notify":
-      return { kind: p.kind, channel: p.channel, code: p.code, value: p.value };
+      return {
+        kind: p.kind,
+        channel: p.channel,
+        code: p.code,
+        value: p.value,
+        ...(p.node !== undefined ? { node: p.node } : {}),
+      };
   }
 }
 

@@ -139,6 +139,8 @@ export const DEFAULTS = Object.freeze({
   // --- Other nodes and the cluster ---
   /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
   nodeConnectTimeoutMs: 5_000,
+  /** Time limit of a notify or signal action forwarded to another node: connection, handshake and answer, in ms. */
+  nodeForwardTimeoutMs: 5_000,
   /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
   clusterTtlMs: 2_000,
   /** Lease renewals and placement checks per TTL ("renew often"). */

@@ -163,10 +163,25 @@ export type ActionParams =
   | { kind: "restart"; argv: string[] | null; policy: RestartPolicy | null }
   | { kind: "execute"; argv: string[] }
   | { kind: "waitfor"; delayMs: number; pathname: string | null }
-  | { kind: "signal"; pid: number | null; signal: number }
+  | {
+    kind: "signal";
+    pid: number | null;
+    signal: number;
+    /** Another node: its HAM signals `entity`'s process there (pid is then null). */
+    node?: string;
+    /** With `node`: the entity of that node whose process is signalled. */
+    entity?: string;
+  }
   | { kind: "log"; message: string; prefix: boolean; verbosity: number }
   | { kind: "heartbeat-healthy" }
-  | { kind: "notify"; channel: string; code: number; value: number };
+  | {
+    kind: "notify";
+    channel: string;
+    code: number;
+    value: number;
+    /** Another node: its HAM delivers the notification to its subscribers of `channel`. */
+    node?: string;
+  };
 
 /** One item of an action's action-fail list. */
 export interface ActionFail {

@@ -39,6 +39,20 @@ const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 /** Every character a name may not hold because a reader cannot see it: BIDI, zero-width. */
 const INVISIBLE = /[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 
+/** What a node name may be: a letter or digit, then letters, digits, `_`, `.`, `-` (63 at most). */
+export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Throws EINVAL unless `name` is a valid node name (see {@linkcode NODE_NAME}). */
+export function validateNodeName(key: string, name: unknown): string {
+  if (typeof name !== "string" || !NODE_NAME.test(name)) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid ${key} ${JSON.stringify(name)}: expected a node name (letters, digits, _ . -)`,
+    );
+  }
+  return name;
+}
+
 /** Throws EINVAL or ENAMETOOLONG unless `name` is a valid item name. */
 export function validateName(kind: string, name: unknown): string {
   if (typeof name !== "string" || name.length === 0) {

@@ -6,7 +6,7 @@
  *
  * - `read`: look (`status`, `events`, `subscribe`, `wait`, `ping`, `policy`);
  * - `report`: what a supervised program says about itself (`heartbeat`, `state`, `raise`,
- *   `attach-self` for its own process tree, `detach-self`);
+ *   `notify`, `attach-self` for its own process tree, `detach-self`);
  * - `admin`: everything else, including anything that runs a command or sends a signal.
  *
  * Root and the HAM's own uid are always `admin`; a policy file grants the others. A verb
@@ -61,6 +61,7 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   heartbeat: "report",
   state: "report",
   raise: "report",
+  notify: "report",
   "attach-self": "report",
   "detach-self": "report",
   attach: "admin",

@@ -156,10 +156,25 @@ export type ActionFields =
   | { kind: "restart"; argv?: string[] | null; policy?: Partial<RestartPolicy> | null }
   | { kind: "execute"; argv: string[] }
   | { kind: "waitfor"; delayMs: number; pathname?: string | null }
-  | { kind: "signal"; signal?: string | number; pid?: number | null }
+  | {
+    kind: "signal";
+    signal?: string | number;
+    pid?: number | null;
+    /** Another node (by its name in the nodes file): signal `entity`'s process there. */
+    node?: string | null;
+    /** With `node`: the entity of that node whose process is signalled. */
+    entity?: string | null;
+  }
   | { kind: "log"; message: string; prefix?: boolean; verbosity?: number }
   | { kind: "heartbeat-healthy" }
-  | { kind: "notify"; channel: string; code?: number; value?: number };
+  | {
+    kind: "notify";
+    channel: string;
+    code?: number;
+    value?: number;
+    /** Another node (by its name in the nodes file): notify its subscribers of `channel`. */
+    node?: string | null;
+  };
 
 /**
  * The three numbers of a raised condition, as a client sends them; absent or 0 means any.
@@ -282,6 +297,19 @@ export interface Requests {
   };
   /** Send a signal (absent: `SIGTERM`) to an entity's process. */
   kill: { entity: string; signal?: string | number };
+  /**
+   * Deliver a notification to this HAM's subscribers of `channel`, as a notify action does
+   * (what a notify action naming this node sends from another node's HAM): `entity`,
+   * `condition` and `action` say where it comes from.
+   */
+  notify: {
+    channel: string;
+    code?: number;
+    value?: number;
+    entity?: string | null;
+    condition?: string | null;
+    action?: string | null;
+  };
   /** Restart an entity now: stop its process and start it again. */
   restart: { entity: string };
   /** One row per entity. */
@@ -398,6 +426,16 @@ export type Request =
     pid: number | null;
   }
   | { id: number; op: "kill"; entity: string; signal: number }
+  | {
+    id: number;
+    op: "notify";
+    channel: string;
+    code: number;
+    value: number;
+    entity: string | null;
+    condition: string | null;
+    action: string | null;
+  }
   | { id: number; op: "restart"; entity: string }
   | { id: number; op: "list" }
   | { id: number; op: "policy" }
@@ -609,6 +647,8 @@ export interface Results {
   wait: WaitResult;
   /** The entity and the pid signalled. */
   kill: AttachResult;
+  /** The channel notified. */
+  notify: { channel: string };
   /** The entity and the pid being replaced (null when it had no process). */
   restart: { entity: string; pid: number | null };
   /** One row per entity, in creation order. */

@@ -23,7 +23,13 @@ import {
   type KillMode,
   type RestartPolicy,
 } from "./model.ts";
-import { parsePath, validateEntityName, validateName } from "./names.ts";
+import {
+  NODE_NAME,
+  parsePath,
+  validateEntityName,
+  validateName,
+  validateNodeName,
+} from "./names.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { POLICY_DEFAULTS } from "./restart_policy.ts";
 import type { ControlCommand, Request, WaitFor } from "./protocol.ts";
@@ -52,6 +58,18 @@ function int(o: Obj, key: string, min: number, max: number, dflt?: number): numb
     throw new HamError(
       "EINVAL",
       `Invalid field "${key}" ${JSON.stringify(v)}: expected an integer from ${min} to ${max}`,
+    );
+  }
+  return v;
+}
+
+/** An optional string of at most `DEFAULTS.maxPathBytes` characters (a name or a path). */
+function optText(o: Obj, key: string): string | null {
+  const v = optStr(o, key);
+  if (v !== null && v.length > DEFAULTS.maxPathBytes) {
+    throw new HamError(
+      "ENAMETOOLONG",
+      `Invalid field "${key}": longer than ${DEFAULTS.maxPathBytes}`,
     );
   }
   return v;
@@ -97,7 +115,7 @@ function cluster(v: unknown): { cluster?: { placement: string[] } } {
   const placement = (v as Obj).placement ?? [];
   if (
     typeof v !== "object" || !Array.isArray(placement) || placement.length > 64 ||
-    !placement.every((n) => typeof n === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(n))
+    !placement.every((n) => typeof n === "string" && NODE_NAME.test(n))
   ) {
     throw new HamError(
       "EINVAL",
@@ -192,7 +210,27 @@ export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionPara
     }
     case "signal": {
       const pid = o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX);
-      return { kind, pid, signal: parseSignal(o.signal ?? DEFAULTS.signalActionSignal) };
+      const signal = parseSignal(o.signal ?? DEFAULTS.signalActionSignal);
+      const node = o.node === undefined || o.node === null
+        ? null
+        : validateNodeName("node", o.node);
+      const hasEntity = o.entity !== undefined && o.entity !== null;
+      if (node === null) {
+        if (hasEntity) {
+          throw new HamError(
+            "EINVAL",
+            `Invalid field "entity": a signal action names an entity only with "node"`,
+          );
+        }
+        return { kind, pid, signal };
+      }
+      if (pid !== null || !hasEntity) {
+        throw new HamError(
+          "EINVAL",
+          `Invalid signal action for node "${node}": it signals an entity of that node; give "entity", not "pid"`,
+        );
+      }
+      return { kind, pid: null, signal, node, entity: validateEntityName(o.entity, false) };
     }
     case "log": {
       const message = str(o, "message");
@@ -211,13 +249,18 @@ export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionPara
     }
     case "heartbeat-healthy":
       return { kind };
-    case "notify":
+    case "notify": {
+      const node = o.node === undefined || o.node === null
+        ? null
+        : validateNodeName("node", o.node);
       return {
         kind,
         channel: validateName("channel", o.channel),
         code: int(o, "code", -(2 ** 31), 2 ** 31 - 1, 0),
         value: int(o, "value", -(2 ** 31), 2 ** 31 - 1, 0),
+        ...(node === null ? {} : { node }),
       };
+    }
   }
 }
 
@@ -495,6 +538,17 @@ export function decodeRequest(line: string): Request {
       };
     case "restart":
       return { id, op, entity: validateEntityName(o.entity, false) };
+    case "notify":
+      return {
+        id,
+        op,
+        channel: validateName("channel", o.channel),
+        code: int(o, "code", -(2 ** 31), 2 ** 31 - 1, 0),
+        value: int(o, "value", -(2 ** 31), 2 ** 31 - 1, 0),
+        entity: optText(o, "entity"),
+        condition: optText(o, "condition"),
+        action: optText(o, "action"),
+      };
     case "list":
     case "policy":
     case "metrics":

@@ -176,4 +176,25 @@ export const actionParams = {
     code,
     value,
   }),
+  /**
+   * Sends `(code, value)` to the subscribers of `channel` on another node: that node's HAM
+   * (by its name in the nodes file) delivers it (`ham_action_notify_pulse_node`).
+   */
+  notifyNode: (node: string, channel: string, code: number, value: number): ActionFields => ({
+    kind: "notify",
+    channel,
+    code,
+    value,
+    node,
+  }),
+  /**
+   * Sends a signal (absent: `SIGTERM`) to the process of `entity` on another node, through
+   * that node's HAM (`ham_action_notify_signal_node`).
+   */
+  signalNode: (node: string, entity: string, signal?: string | number): ActionFields => ({
+    kind: "signal",
+    ...(signal === undefined ? {} : { signal: parseSignal(signal) }),
+    node,
+    entity,
+  }),
 };

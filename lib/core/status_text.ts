@@ -97,7 +97,9 @@ function paramLines(p: ActionParams): Line[] {
     case "waitfor":
       return [["Wait Delay", `${p.delayMs} ms`], ["Wait Path", p.pathname ?? "none"]];
     case "signal":
-      return [["Signal", signalName(p.signal)], ["Signal Pid", p.pid ?? "the entity"]];
+      return p.node === undefined
+        ? [["Signal", signalName(p.signal)], ["Signal Pid", p.pid ?? "the entity"]]
+        : [["Signal", signalName(p.signal)], ["Signal Node", p.node], ["Signal Entity", p.entity!]];
     case "log":
       return [
         ["Log Message", JSON.stringify(p.message)],
@@ -107,7 +109,12 @@ function paramLines(p: ActionParams): Line[] {
     case "heartbeat-healthy":
       return [];
     case "notify":
-      return [["Notify Channel", p.channel], ["Notify Code", p.code], ["Notify Value", p.value]];
+      return [
+        ["Notify Channel", p.channel],
+        ["Notify Code", p.code],
+        ["Notify Value", p.value],
+        ...(p.node === undefined ? [] : [["Notify Node", p.node] as Line]),
+      ];
   }
 }
 

@@ -35,6 +35,7 @@ import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve
 import { listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
+import { nodeForwarder } from "./node_forwarder.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
 import { takeLock, writeLockHolder } from "../store/state_lock.ts";
@@ -42,7 +43,7 @@ import { StateStore } from "../store/state_store.ts";
 import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { StatusMirror } from "./status_mirror.ts";
-import { EntityOutput } from "../os/entity_output.ts";
+import { closePipes, EntityOutput } from "../os/entity_output.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
@@ -109,6 +110,13 @@ export interface TakeoverInfo {
    * replay the files.
    */
   replay?: Replay | null;
+  /**
+   * The output FIFOs of spawned entities, opened by the Guardian as it mirrored (read-write,
+   * non-blocking): read from the start on, without opening a file per entity.
+   */
+  pipes?: readonly { entity: string; stdout: number; stderr: number }[];
+  /** `performance.now()` when the Guardian held the lock. @default {noticedAt} */
+  lockedAt?: number;
 }
 
 /**
@@ -179,14 +187,17 @@ export class HamDaemon {
       onError: (entity, err) =>
         log.log("warn", `Cannot write the output of entity "${entity}": ${err.message}`),
     });
-    // Output of processes a previous HAM started is read again; gone entities' FIFOs go.
-    const keep = new Set<string>();
+    // Output of processes a previous HAM spawned is read again (through the FIFOs a
+    // Guardian taking over holds open already); the FIFOs of entities gone go, once serving.
+    const held = new Map((opts.takeover?.pipes ?? []).map((p) => [p.entity, p]));
     for (const e of store.state.entities.values()) {
-      if (e.argv === null) continue;
-      this.output.ensure(e.name);
-      keep.add(statusFileName(e.name));
+      if (e.argv === null || !e.spawned) continue;
+      const pipes = held.get(e.name);
+      held.delete(e.name);
+      if (pipes) this.output.adopt(e.name, pipes);
+      else this.output.ensure(e.name);
     }
-    this.output.removeStale(keep);
+    for (const p of held.values()) closePipes(p);
     this.hub.listen((ev) => {
       const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
       if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
@@ -206,6 +217,7 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
+      forward: nodeForwarder({ stateDir: opts.stateDir, nodes: opts.nodes }),
       onStep: killPointFromEnv(),
     });
     this.#mirror = new StatusMirror({
@@ -270,8 +282,8 @@ export class HamDaemon {
     let store: StateStore;
     let replayedSeq = 0;
     let policy: Policy;
-    const timing = { replay: 0, resume: 0 };
     const t0 = performance.now();
+    const timing = new TakeoverTiming(opts.takeover?.lockedAt ?? t0, t0);
     try {
       if (opts.lock) await writeLockHolder(lock);
       policy = loadPolicy(
@@ -300,13 +312,14 @@ export class HamDaemon {
           throw err;
         }
       }
-      timing.replay = performance.now() - t0;
+      timing.mark("state");
       const records: RecordBody[] = [];
       if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
       if (opts.verbosity !== undefined && opts.verbosity !== store.state.verbosity) {
         records.push({ t: "verbosity", value: opts.verbosity });
       }
       if (records.length > 0) await store.commit(records);
+      timing.mark("failure record");
     } catch (err) {
       lock.close();
       throw err;
@@ -343,11 +356,11 @@ export class HamDaemon {
       await d.#cluster.recover([...store.state.entities.keys()]);
     }
     d.#reaper.start();
-    const t1 = performance.now();
+    timing.mark("set-up");
     for (const p of opts.takeover?.pidfds ?? []) d.#watcher.adopt(p.pid, p.fd, p.startTime);
     d.engine.resume();
     d.#watcher.dropAdopted();
-    timing.resume = performance.now() - t1;
+    timing.mark("resume");
     const local = createHandler({
       store,
       engine: d.engine,
@@ -382,6 +395,7 @@ export class HamDaemon {
       opts.socketGroup ?? null,
       serverLog,
     );
+    timing.mark("listen");
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
@@ -394,9 +408,14 @@ export class HamDaemon {
       d.hub.publish({
         type: "takeover",
         entity: "",
-        detail: { hamPid: Deno.pid, replayMs: timing.replay, resumeMs: timing.resume },
+        detail: {
+          hamPid: Deno.pid,
+          replayMs: timing.ms("state"),
+          resumeMs: timing.ms("resume"),
+        },
       });
     }
+    d.#removeStaleOutput();
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     d.#keeper?.start();
     d.#cluster?.start();
@@ -404,17 +423,26 @@ export class HamDaemon {
     return d;
   }
 
-  #logTakeover(t: TakeoverInfo, seq: number, timing: { replay: number; resume: number }): void {
+  #logTakeover(t: TakeoverInfo, seq: number, timing: TakeoverTiming): void {
     const ms = (performance.now() - t.noticedAt).toFixed(1);
     const from = t.replay ? "state from the live copy" : "replay of the files";
-    const parts = `${from} ${timing.replay.toFixed(1)} ms, resume ${timing.resume.toFixed(1)} ms`;
     const behind = seq - t.liveSeq;
     this.log.log(
       "warn",
-      `Guardian ${Deno.pid} took over from HAM ${t.deadHamPid ?? "?"} in ${ms} ms (${parts}; ` +
-        `noticed by ${t.noticedBy}; live copy at seq ${t.liveSeq}, journal at seq ${seq}` +
-        `${behind > 0 ? `, ${behind} records behind` : ""})`,
+      `Guardian ${Deno.pid} took over from HAM ${t.deadHamPid ?? "?"} in ${ms} ms (${from} ` +
+        `${timing.text()}; noticed by ${t.noticedBy}, lock ` +
+        `${((t.lockedAt ?? t.noticedAt) - t.noticedAt).toFixed(1)} ms later; live copy at seq ` +
+        `${t.liveSeq}, journal at seq ${seq}${behind > 0 ? `, ${behind} records behind` : ""})`,
     );
+  }
+
+  /** Removes the FIFOs no entity can write into any more (entities gone meanwhile). */
+  #removeStaleOutput(): void {
+    const keep = new Set<string>();
+    for (const e of this.store.state.entities.values()) {
+      if (e.argv !== null) keep.add(statusFileName(e.name));
+    }
+    this.output.removeStale(keep);
   }
 
   /** The effective access policy. */
@@ -589,5 +617,37 @@ function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
       `Cannot open the event log, events are kept in memory only: ${(err as Error).message}`,
     );
     return undefined;
+  }
+}
+
+/**
+ * Where a start's time goes, phase by phase (the takeover's log line): each phase runs
+ * from the end of the one before; the first from `lockedAt` (the lock held) through the
+ * handover of the live copy to the state built.
+ */
+class TakeoverTiming {
+  #last: number;
+  #phases: Array<[string, number]> = [];
+
+  constructor(lockedAt: number, now: number) {
+    this.#last = Math.min(lockedAt, now);
+  }
+
+  /** Ends the phase `name` now. */
+  mark(name: string): void {
+    const now = performance.now();
+    this.#phases.push([name, now - this.#last]);
+    this.#last = now;
+  }
+
+  /** The phase's milliseconds (0 when not marked). */
+  ms(name: string): number {
+    return this.#phases.find(([n]) => n === name)?.[1] ?? 0;
+  }
+
+  /** `12.3 ms, failure record 1.2 ms, set-up ...`: the first phase's name is the caller's. */
+  text(): string {
+    return this.#phases.map(([n, ms], i) => `${i === 0 ? "" : `${n} `}${ms.toFixed(1)} ms`)
+      .join(", ");
   }
 }

@@ -26,6 +26,9 @@ export interface EventHubOptions {
   log?: EventLog;
 }
 
+/** What every `notify` event's line in the log holds (`JSON.stringify` of the event). */
+const NOTIFY_MARK = '"type":"notify"';
+
 /** Numbers, keeps and fans out events. */
 export class EventHub {
   #ring: HamEvent[] = [];
@@ -34,6 +37,10 @@ export class EventHub {
   #now: () => number;
   #listeners = new Set<Listener>();
   #log: EventLog | null;
+  /** The window's events older than this hub are still on disk only (read on first use). */
+  #ringLoaded: boolean;
+  /** Where the window the log held at start begins. */
+  #windowFrom: number;
 
   /** Creates a hub, continuing the numbering of `log` when given. */
   constructor(opts: EventHubOptions = {}) {
@@ -41,9 +48,20 @@ export class EventHub {
     this.#log = opts.log ?? null;
     this.#next = this.#log ? this.#log.lastSeq + 1 : opts.firstSeq ?? 1;
     this.#now = opts.now ?? Date.now;
-    if (this.#log) {
-      this.#ring = this.#log.read(Math.max(1, this.#next - this.#capacity));
+    // Read on first use, not here: a HAM taking over answers before it parses its window.
+    this.#ringLoaded = this.#log === null;
+    this.#windowFrom = Math.max(1, this.#next - this.#capacity);
+  }
+
+  /** The in-memory window, with the events the log held when this hub started. */
+  #window(): HamEvent[] {
+    if (!this.#ringLoaded) {
+      this.#ringLoaded = true;
+      const first = this.#ring[0]?.seq ?? this.#next;
+      const older = this.#log!.read(this.#windowFrom).filter((e) => e.seq < first);
+      this.#ring = older.concat(this.#ring);
     }
+    return this.#ring;
   }
 
   /** True when events are kept in a durable log (not only in memory). */
@@ -92,10 +110,12 @@ export class EventHub {
     channel: string | null = null,
   ): HamEvent[] {
     const out: HamEvent[] = [];
-    const ringStart = this.#ring[0]?.seq ?? this.#next;
+    // What was published since start is in memory: the window is read only for older events.
+    const ring = since >= (this.#ring[0]?.seq ?? this.#next) ? this.#ring : this.#window();
+    const ringStart = ring[0]?.seq ?? this.#next;
     const source = this.#log && since < ringStart
-      ? this.#log.read(since).filter((e) => e.seq < ringStart).concat(this.#ring)
-      : this.#ring;
+      ? this.#log.read(since).filter((e) => e.seq < ringStart).concat(ring)
+      : ring;
     for (const ev of source) {
       if (ev.seq < since || (entity !== null && ev.entity !== entity)) continue;
       if (channel !== null && !(ev.type === "notify" && ev.detail?.channel === channel)) continue;
@@ -105,9 +125,25 @@ export class EventHub {
     return out;
   }
 
+  /**
+   * The `notify` events with `seq >= since` still kept, oldest first. Unlike
+   * {@linkcode since}, it reads the log without parsing the events of other types.
+   */
+  notifications(since: number): HamEvent[] {
+    const start = this.#ring[0]?.seq ?? this.#next;
+    const isNotify = (ev: HamEvent) => ev.type === "notify" && ev.seq >= since;
+    const older = this.#log && since < start
+      ? this.#log.read(since, Infinity, NOTIFY_MARK).filter((e) => e.seq < start && isNotify(e))
+      : [];
+    return older.concat(this.#ring.filter(isNotify));
+  }
+
   /** The oldest sequence number kept in memory (the next one when none is). */
   get windowSeq(): number {
-    return this.#ring[0]?.seq ?? this.#next;
+    const first = this.#ring[0]?.seq ?? this.#next;
+    if (this.#ringLoaded) return first;
+    // Where the window will begin once read: the log may hold less than the capacity.
+    return Math.min(Math.max(this.#windowFrom, this.#log!.oldestSeq), first);
   }
 
   /** The oldest sequence number still kept (or the next one when empty). */

@@ -33,8 +33,11 @@ function segName(seq: number): string {
   return `${String(seq).padStart(16, "0")}.jsonl`;
 }
 
-/** Reads the events of one segment; a torn or corrupt line ends it. */
-function readSegment(path: string): HamEvent[] {
+/**
+ * Reads the events of one segment; a torn or corrupt line ends it. With `mustContain`, only
+ * the lines that contain it are parsed (and returned).
+ */
+function readSegment(path: string, mustContain?: string): HamEvent[] {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -44,6 +47,11 @@ function readSegment(path: string): HamEvent[] {
   const out: HamEvent[] = [];
   for (const line of text.split("\n")) {
     if (line.length === 0) continue;
+    if (mustContain !== undefined && !line.includes(mustContain)) {
+      // Not parsed: a torn or corrupt line can only be the last, or hold a NUL byte.
+      if (line.includes("\0")) break;
+      continue;
+    }
     try {
       const ev = JSON.parse(line) as HamEvent;
       if (typeof ev.seq !== "number") break;
@@ -53,6 +61,31 @@ function readSegment(path: string): HamEvent[] {
     }
   }
   return out;
+}
+
+/**
+ * The end of the last whole line of a segment (where a torn tail starts) and that line's
+ * seq, when the segment can only have been torn at its end: no NUL byte in it (a machine
+ * crash can leave zeroed blocks) and a last whole line that is an event. Null otherwise:
+ * the segment is read event by event.
+ */
+function lastWholeLine(path: string): { end: number; size: number; seq: number | null } | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch {
+    return null;
+  }
+  if (bytes.indexOf(0) >= 0) return null;
+  const end = bytes.lastIndexOf(10) + 1;
+  if (end === 0) return bytes.length === 0 ? { end: 0, size: 0, seq: null } : null;
+  const start = bytes.lastIndexOf(10, end - 2) + 1;
+  try {
+    const ev = JSON.parse(new TextDecoder().decode(bytes.subarray(start, end - 1)));
+    return typeof ev?.seq === "number" ? { end, size: bytes.length, seq: ev.seq } : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The on-disk event log. */
@@ -86,23 +119,35 @@ export class EventLog {
     });
     const last = segments.at(-1);
     if (last !== undefined) {
-      const events = readSegment(join(dir, segName(last)));
-      log.lastSeq = events.at(-1)?.seq ?? last - 1;
-      // Rewrite the last segment without a torn tail before appending to it.
-      const clean = events.map((e) => JSON.stringify(e) + "\n").join("");
-      Deno.writeTextFileSync(join(dir, segName(last)), clean);
-      log.#bytes = encoder.encode(clean).length;
+      const path = join(dir, segName(last));
+      const fast = lastWholeLine(path);
+      if (fast !== null) {
+        // Only a torn last line to cut (if any): no need to read every event.
+        log.lastSeq = fast.seq ?? last - 1;
+        if (fast.end < fast.size) Deno.truncateSync(path, fast.end);
+        log.#bytes = fast.end;
+      } else {
+        const events = readSegment(path);
+        log.lastSeq = events.at(-1)?.seq ?? last - 1;
+        // Rewrite the last segment without a torn tail before appending to it.
+        const clean = events.map((e) => JSON.stringify(e) + "\n").join("");
+        Deno.writeTextFileSync(path, clean);
+        log.#bytes = encoder.encode(clean).length;
+      }
     }
     return log;
   }
 
-  /** Events with `seq >= since`, oldest first, at most `limit`. */
-  read(since: number, limit = Infinity): HamEvent[] {
+  /**
+   * Events with `seq >= since`, oldest first, at most `limit`; with `mustContain`, only those
+   * whose line contains it (the others are not parsed).
+   */
+  read(since: number, limit = Infinity, mustContain?: string): HamEvent[] {
     const out: HamEvent[] = [];
     for (let i = 0; i < this.#segments.length; i++) {
       const next = this.#segments[i + 1];
       if (next !== undefined && next <= since) continue;
-      for (const ev of readSegment(join(this.dir, segName(this.#segments[i])))) {
+      for (const ev of readSegment(join(this.dir, segName(this.#segments[i])), mustContain)) {
         if (ev.seq < since) continue;
         out.push(ev);
         if (out.length >= limit) return out;

@@ -157,6 +157,20 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
     },
     subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
+    notify: (req, conn) => {
+      const { channel, code, value, entity, condition, action } = req;
+      // Who sent it: the certificate's identity of a remote caller, as the server saw it.
+      const from = conn.peer.identity;
+      const message = { code, value, entity, condition, action, ...(from ? { from } : {}) };
+      if (!ctx.subscriptions.notify(channel, message)) {
+        throw new HamError(
+          "ENOENT",
+          `Cannot notify channel "${channel}": no subscriber of it is connected and the ` +
+            "channel cannot keep the notification (no durable event log, or its backlog is full)",
+        );
+      }
+      return { channel };
+    },
     restart: (req) => ctx.engine.restartEntity(req.entity, DEFAULTS.restartStopTimeoutMs),
     policy: (_req, conn) => ctx.policy(conn),
     list: () => ({

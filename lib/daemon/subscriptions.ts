@@ -46,9 +46,9 @@ export class Subscriptions {
   catchUp(): void {
     if (!this.#channels.durable) return;
     const from = Math.max(this.#channels.highest + 1, this.#hub.windowSeq);
-    for (const ev of this.#hub.since(from)) {
+    for (const ev of this.#hub.notifications(from)) {
       const channel = ev.detail?.channel;
-      if (ev.type === "notify" && typeof channel === "string") this.#channels.keep(channel, ev.seq);
+      if (typeof channel === "string") this.#channels.keep(channel, ev.seq);
     }
   }
 
@@ -128,7 +128,13 @@ export class Subscriptions {
       entity: String(message.entity ?? ""),
       condition: String(message.condition ?? ""),
       action: String(message.action ?? ""),
-      detail: { channel, code: message.code, value: message.value },
+      detail: {
+        channel,
+        code: message.code,
+        value: message.value,
+        // A notification another node's HAM forwarded: the identity it connected with.
+        ...(typeof message.from === "string" ? { from: message.from } : {}),
+      },
     });
     return true;
   }

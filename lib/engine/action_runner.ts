@@ -9,7 +9,18 @@
 import type { EntityEvent, Firing } from "../core/dispatch.ts";
 import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "../core/flags.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
+import type { WireRequest } from "../core/protocol.ts";
+import { toHamError } from "../core/errors.ts";
 import type { EngineParts } from "./seams.ts";
+
+/** What a notify or signal action naming another node asks of that node's HAM. */
+export type NodeRequest = Extract<WireRequest, { op: "notify" } | { op: "kill" }>;
+
+/**
+ * Sends `request` to the HAM of `node` (over mutual TLS); resolves once it was carried out
+ * there, rejects with the `HamError` of the failure.
+ */
+export type Forward = (node: string, request: NodeRequest) => Promise<void>;
 
 /** What the runner may do: the engine's parts, restarting an entity, and notifying. */
 export interface RunnerContext
@@ -20,6 +31,28 @@ export interface RunnerContext
     site?: ActionSite,
   ): Promise<boolean>;
   notify(channel: string, message: Record<string, unknown>): boolean;
+  /** Hands a notify or signal action naming another node to that node's HAM. */
+  forward: Forward;
+}
+
+/** Forwards an action to another node; a failure (logged with its code) is the action's. */
+async function forwarded(
+  ctx: RunnerContext,
+  path: string,
+  node: string,
+  request: NodeRequest,
+): Promise<boolean> {
+  try {
+    await ctx.forward(node, request);
+    return true;
+  } catch (err) {
+    const e = toHamError(err);
+    ctx.log.log(
+      "warn",
+      `Action "${path}" failed: cannot forward it to node "${node}": ${e.code}: ${e.message}`,
+    );
+    return false;
+  }
 }
 
 /** Where an action runs: its own path, and the entity the event happened to. */
@@ -79,6 +112,13 @@ export async function runAction(
         return seen;
       }
       case "signal": {
+        if (params.node !== undefined) {
+          return await forwarded(ctx, path, params.node, {
+            op: "kill",
+            entity: params.entity!,
+            signal: params.signal,
+          });
+        }
         const pid = params.pid ?? subject?.pid ?? null;
         if (pid === null) {
           ctx.log.log("warn", `Action "${path}" failed: entity "${site.subject}" has no process`);
@@ -107,6 +147,17 @@ export async function runAction(
         return true;
       }
       case "notify": {
+        if (params.node !== undefined) {
+          return await forwarded(ctx, path, params.node, {
+            op: "notify",
+            channel: params.channel,
+            code: params.code,
+            value: params.value,
+            entity: site.subject,
+            condition: `${site.owner}/${site.condition}`,
+            action: site.action,
+          });
+        }
         // The condition by its path: a global condition's is `@global/COND`.
         const sent = ctx.notify(params.channel, {
           code: params.code,

@@ -9,6 +9,7 @@
 
 import {
   type ActionSite,
+  type Forward,
   listOf,
   runCondition,
   type RunnerContext,
@@ -64,6 +65,12 @@ export interface EngineOptions {
   /** Delivers a notify action's message to a channel; false when it cannot. */
   notify?: (channel: string, message: Record<string, unknown>) => boolean;
   /**
+   * Hands a notify or signal action that names another node to that node's HAM; rejects
+   * with the `HamError` of the failure (EHOSTUNREACH, EKEYREJECTED, EACCES, ENOENT, ...).
+   * @default {rejecting with ENOENT: no node is known}
+   */
+  forward?: Forward;
+  /**
    * Called at each step boundary of the engine (a journal write, its durability, an
    * action about to run, a process spawned). Test-only: the HAM's `HAM_TEST_KILL_AT`
    * kill point counts these.
@@ -91,6 +98,7 @@ export class Engine {
   #journal: EngineJournal;
   #emit: (ev: EventBody) => void;
   #notify: (channel: string, message: Record<string, unknown>) => boolean;
+  #forward: Forward;
   #onStep: (step: string) => void;
   #monitors = new Map<string, Monitor>();
   #lanes = new Lanes();
@@ -115,6 +123,9 @@ export class Engine {
     this.log = opts.log;
     this.#emit = opts.emit ?? (() => {});
     this.#notify = opts.notify ?? (() => false);
+    this.#forward = opts.forward ??
+      ((node) =>
+        Promise.reject(new HamError("ENOENT", `Cannot find node "${node}": no nodes are known`)));
     this.#onStep = opts.onStep ?? (() => {});
     this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep);
     const stopped = () => this.#stopped;
@@ -157,6 +168,7 @@ export class Engine {
       ...this.#parts,
       restart: (name, params, site) => this.restart(name, params, site),
       notify: (channel, message) => this.#notify(channel, message),
+      forward: (node, request) => this.#forward(node, request),
     };
     const kill = (pid: number, startTime: string | null) => this.#kill(pid, startTime);
     this.#heartbeats = new HeartbeatMonitor(this.#parts);

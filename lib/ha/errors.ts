@@ -21,6 +21,24 @@ import { HamError } from "../core/errors.ts";
  * | `ConnectionRefused` | connecting while the server restarts (nothing listens yet) |
  * | `BadResource` | the underlying handle is gone (a stale file handle, or closed behind the wrapper's back) |
  * | `UnexpectedEof` | end of input where more was due, including EOF on a read when "EOF means the server died" |
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEAD_SERVER_ERRORS } from "./errors.ts";
+ *
+ * // Writing to a connection whose server died.
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/server.sock` } as const;
+ * using listener = Deno.listen(address);
+ * const conn = await Deno.connect(address);
+ * (await listener.accept()).close(); // the server's end goes away
+ * const err = await conn.write(new Uint8Array(1)).catch((e) => e);
+ * assert.ok(err instanceof Deno.errors.BrokenPipe);
+ * assert.ok(DEAD_SERVER_ERRORS.some((cls) => err instanceof cls)); // recovery would run
+ * conn.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export const DEAD_SERVER_ERRORS: readonly (new (...args: never[]) => Error)[] = [
   Deno.errors.BrokenPipe,
@@ -36,6 +54,17 @@ export const DEAD_SERVER_ERRORS: readonly (new (...args: never[]) => Error)[] = 
  * The errno codes that count as a dead server when an error carries one without being of
  * a class in {@linkcode DEAD_SERVER_ERRORS}: `ESTALE` is what a file handle on a restarted
  * NFS server answers, `ENOTCONN` what a file on a dead FUSE server answers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEAD_SERVER_CODES, isDeadServerError } from "./errors.ts";
+ *
+ * // A stale NFS handle: an error of no dead-server class, but with the ESTALE code.
+ * const stale = Object.assign(new Error("Stale file handle"), { code: "ESTALE" });
+ * assert.ok(DEAD_SERVER_CODES.includes(stale.code));
+ * assert.ok(isDeadServerError(stale));
+ * ```
  */
 export const DEAD_SERVER_CODES: readonly string[] = [
   "ESTALE",

@@ -12,7 +12,35 @@ import type { RecoveryCore, RecoveryFn } from "./recovery_core.ts";
 import { connectTo, type ServerAddress } from "./server_address.ts";
 import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.ts";
 
-/** Options of an HA connection. */
+/**
+ * Options of an HA connection.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/server.sock` } as const;
+ * // The server is still starting: `waitMs` lets the connect wait for it.
+ * const connecting = haConnect(address, (failed) => reconnect(failed), null, {
+ *   waitMs: 5000,
+ *   eofIsDeath: true, // a server that closes the connection has died: recover
+ * });
+ * using listener = Deno.listen(address);
+ * using conn = await connecting;
+ * (await listener.accept()).close(); // the server drops the connection
+ * const answered = listener.accept().then(async (c) => {
+ *   await c.write(new Uint8Array([42]));
+ *   return c;
+ * });
+ * const buf = new Uint8Array(1);
+ * assert.equal(await conn.read(buf), 1); // not null: recovered and read again
+ * (await answered).close();
+ * assert.equal(buf[0], 42);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface HaConnOptions {
   /**
    * Treat an end of input on `read` as the server's death: recover and re-issue the read
@@ -33,6 +61,32 @@ export interface HaConnOptions {
  * `read`, which reads from the connection and throws `UnexpectedEof` at the end of input
  * (the server died mid-pair). It must read exactly the reply: bytes it reads past it are
  * lost to the next call.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ReplyReader } from "./ha_conn.ts";
+ *
+ * // A reply of a 4-byte big-endian length, then that many bytes.
+ * const framed: ReplyReader<Uint8Array> = async (read) => {
+ *   const fill = async (buf: Uint8Array) => {
+ *     for (let done = 0; done < buf.length;) done += await read(buf.subarray(done));
+ *     return buf;
+ *   };
+ *   const size = new DataView((await fill(new Uint8Array(4))).buffer).getUint32(0);
+ *   return await fill(new Uint8Array(size));
+ * };
+ * // Try it on bytes arriving in pieces, as a socket delivers them.
+ * const pieces = [[0, 0, 0], [3, 7], [8, 9]].map((p) => new Uint8Array(p));
+ * const read = (p: Uint8Array) => {
+ *   const piece = pieces.shift();
+ *   if (!piece) throw new Deno.errors.UnexpectedEof("the server closed the connection");
+ *   p.set(piece.subarray(0, p.length));
+ *   if (piece.length > p.length) pieces.unshift(piece.subarray(p.length));
+ *   return Promise.resolve(Math.min(piece.length, p.length));
+ * };
+ * assert.deepEqual(await framed(read), new Uint8Array([7, 8, 9]));
+ * ```
  */
 export type ReplyReader<R> = (read: (p: Uint8Array) => Promise<number>) => Promise<R>;
 
@@ -40,6 +94,22 @@ export type ReplyReader<R> = (read: (p: Uint8Array) => Promise<number>) => Promi
  * A {@linkcode ReplyReader} for line protocols where one request gets one line back: reads
  * until a chunk ends with a newline and answers the text without it. A reply longer than
  * `maxBytes` is an error (`InvalidData`), not a recoverable failure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haConnect, lineReply, reconnect } from "./ha_conn.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/server.sock` } as const;
+ * using listener = Deno.listen(address);
+ * using conn = await haConnect(address, (failed) => reconnect(failed), null);
+ * using server = await listener.accept();
+ * await server.write(new TextEncoder().encode("pong\n"));
+ * const reply = await conn.sendReceive(new TextEncoder().encode("ping\n"), lineReply(1024));
+ * assert.equal(reply, "pong");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function lineReply(maxBytes = 64 * 1024): ReplyReader<string> {
   return async (read) => {
@@ -59,7 +129,34 @@ export function lineReply(maxBytes = 64 * 1024): ReplyReader<string> {
   };
 }
 
-/** Options of {@linkcode reconnect}. */
+/**
+ * Options of {@linkcode reconnect}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ *
+ * // The server comes back on another socket; the recovery function moves there.
+ * const dir = await Deno.makeTempDir();
+ * const first = { transport: "unix", path: `${dir}/a.sock` } as const;
+ * const second = { transport: "unix", path: `${dir}/b.sock` } as const;
+ * let listener = Deno.listen(first);
+ * using conn = await haConnect(first, async (failed) => {
+ *   await reconnect(failed, { address: second, waitMs: 5000 }); // kept for later reconnects
+ *   return true;
+ * }, null);
+ * (await listener.accept()).close();
+ * listener.close(); // the server dies...
+ * listener = Deno.listen(second); // ...and is restarted elsewhere
+ * await conn.write(new Uint8Array([1])); // fails, recovers, is written again
+ * using server = await listener.accept();
+ * assert.equal(await server.read(new Uint8Array(1)), 1);
+ * assert.deepEqual(conn.address, second);
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ReconnectOptions {
   /** Connect to this address from now on instead of the current one. @default {the current address} */
   address?: ServerAddress;
@@ -77,6 +174,7 @@ interface Shared {
 /**
  * An HA-aware connection, usable wherever a `Deno.Conn` is. Its operations recover when
  * they fail the way a dead server makes them fail; see `recovery_core.ts` for the loop.
+ * Make one with {@linkcode haConnect}, or with `haAttach` on a connected `Deno.Conn`.
  *
  * Bytes in flight when the server died:
  * - A `write` (or `writeAll`, or a chunk on `writable`) that failed is re-issued after
@@ -90,6 +188,47 @@ interface Shared {
  * - Reads are never duplicated by the library: it keeps no copy of bytes read, and a
  *   read re-issued after recovery reads from the new connection. An answer the old server
  *   sent before dying is still read when the kernel had received it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ *
+ * // An echo server that answers one read, then closes the connection.
+ * async function echoOnce(listener: Deno.Listener) {
+ *   using conn = await listener.accept();
+ *   const buf = new Uint8Array(64);
+ *   const n = await conn.read(buf);
+ *   await conn.write(buf.subarray(0, n ?? 0));
+ * }
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/echo.sock` } as const;
+ * let listener = Deno.listen(address);
+ * const h = { recoveries: 0 };
+ * using conn = await haConnect(address, async (failed, h) => {
+ *   h.recoveries++;
+ *   await reconnect(failed, { waitMs: 5000 }); // wait for the restarted server
+ *   return true; // the library re-issues the failed operation
+ * }, h);
+ * async function ask(text: string): Promise<string> {
+ *   await conn.writeAll(new TextEncoder().encode(text));
+ *   const buf = new Uint8Array(64);
+ *   const n = await conn.read(buf);
+ *   return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+ * }
+ *
+ * let served = echoOnce(listener);
+ * assert.equal(await ask("one"), "one");
+ * await served;
+ * listener.close(); // the server dies, and is restarted on the same socket
+ * listener = Deno.listen(address);
+ * served = echoOnce(listener);
+ * assert.equal(await ask("two"), "two"); // the write met the dead server: recovered
+ * await served;
+ * assert.equal(h.recoveries, 1);
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export class HaConn<H = unknown> extends Recoverable<Deno.Conn, HaConn<H>, H> {
   #shared: Shared;
@@ -308,7 +447,30 @@ export async function haConnect<H>(
   return HaConn.wrap(conn, address, recover, handle, opts);
 }
 
-/** `failed.reconnect(opts)`: the `ha_ReConnectAttach` form, for recovery functions. */
+/**
+ * `failed.reconnect(opts)`: the `ha_ReConnectAttach` form, for recovery functions. It
+ * answers the same object, which is a valid answer of a recovery function.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/server.sock` } as const;
+ * let listener = Deno.listen(address);
+ * using conn = await haConnect(address, (failed) => reconnect(failed, { waitMs: 5000 }), null);
+ * (await listener.accept()).close();
+ * listener.close(); // the server dies
+ * const writing = conn.write(new Uint8Array([1])); // fails; recovery waits for the server
+ * listener = Deno.listen(address); // restarted
+ * using server = await listener.accept();
+ * assert.equal(await writing, 1);
+ * assert.equal(await server.read(new Uint8Array(1)), 1);
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export function reconnect<H>(failed: HaConn<H>, opts: ReconnectOptions = {}): Promise<HaConn<H>> {
   return failed.reconnect(opts);
 }

@@ -16,6 +16,29 @@ import { recoveringReadable, recoveringWritable, writeAllWith } from "./streams.
  * An `fopen` mode: `r`, `w`, `a`, each optionally with `+`, and optionally with `b`
  * before or after the `+` (`rb`, `wb`, `r+b`, `rb+`, ...). As on POSIX, `b` changes
  * nothing: files are bytes.
+ *
+ * | mode | opens for | creates | truncates |
+ * |---|---|---|---|
+ * | `r` | reading | no | no |
+ * | `r+` | reading and writing | no | no |
+ * | `w` | writing | yes | yes |
+ * | `w+` | reading and writing | yes | yes |
+ * | `a` | appending | yes | no |
+ * | `a+` | reading and appending | yes | no |
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type FopenMode, haFopen, haReopen } from "./ha_file.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abc");
+ * const mode: FopenMode = "rb+"; // the same as "r+": read and write, no truncation
+ * using file = await haFopen(path, mode, (failed) => haReopen(failed), null);
+ * await file.writeAll(new TextEncoder().encode("X"));
+ * assert.equal(await Deno.readTextFile(path), "Xbc");
+ * await Deno.remove(path);
+ * ```
  */
 export type FopenMode =
   | "r"
@@ -52,6 +75,34 @@ const FOPEN_MODES: Record<TextMode, Deno.OpenOptions> = {
  * re-issued in full after recovery, at the offset the recovery function restored; reads
  * are never duplicated by the library. A `seek` relative to the current offset that
  * fails is re-issued relative to the offset after recovery.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ *
+ * // libha's own example: the recovery function reopens the file and seeks to the offset
+ * // the reader saved; the reading loop never sees the failure.
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "0123456789");
+ * const h = { offset: 0, recoveries: 0 };
+ * using file = await haOpen(path, { read: true }, async (failed, h) => {
+ *   await haReopen(failed);
+ *   await failed.seek(h.offset, Deno.SeekMode.Start);
+ *   h.recoveries++;
+ *   return true;
+ * }, h);
+ * const buf = new Uint8Array(4);
+ * let text = "";
+ * for (let n; (n = await file.read(buf)) !== null;) {
+ *   text += new TextDecoder().decode(buf.subarray(0, n));
+ *   h.offset += n;
+ *   if (h.offset === 4) file.raw.close(); // the file server restarts: a stale handle
+ * }
+ * assert.equal(text, "0123456789"); // every byte once
+ * assert.equal(h.recoveries, 1);
+ * await Deno.remove(path);
+ * ```
  */
 export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> {
   #shared: { path: string; options: Deno.OpenOptions };
@@ -213,6 +264,31 @@ export async function haOpen<H>(
 /**
  * Creates (or truncates) a file for writing with a recovery function (`ha_creat`).
  * Reopening it for recovery does not truncate it again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haCreate, haReopen } from "./ha_file.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "old contents");
+ * const h = { written: 0 };
+ * using out = await haCreate(path, async (failed, h) => {
+ *   await haReopen(failed); // not truncated again
+ *   await failed.seek(h.written, Deno.SeekMode.Start);
+ *   return true;
+ * }, h, { mode: 0o600 });
+ * const write = async (text: string) => {
+ *   const bytes = new TextEncoder().encode(text);
+ *   await out.writeAll(bytes);
+ *   h.written += bytes.length;
+ * };
+ * await write("first ");
+ * out.raw.close(); // a stale handle
+ * await write("second");
+ * assert.equal(await Deno.readTextFile(path), "first second");
+ * await Deno.remove(path);
+ * ```
  */
 export function haCreate<H>(
   path: string,
@@ -231,6 +307,22 @@ export function haCreate<H>(
 /**
  * Opens a file with an `fopen` mode (`r`, `w+`, `rb`, `r+b`, ...) and a recovery function
  * (`ha_fopen`); EINVAL on a bad mode.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type FopenMode, haFopen, haReopen } from "./ha_file.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * // "a": every write goes to the end, also after a reopen, so no seek is needed.
+ * using log = await haFopen(path, "a", (failed) => haReopen(failed), null);
+ * await log.writeAll(new TextEncoder().encode("one\n"));
+ * log.raw.close(); // a stale handle
+ * await log.writeAll(new TextEncoder().encode("two\n"));
+ * assert.equal(await Deno.readTextFile(path), "one\ntwo\n");
+ * await assert.rejects(haFopen(path, "rw" as FopenMode, () => false, null), { code: "EINVAL" });
+ * await Deno.remove(path);
+ * ```
  */
 export function haFopen<H>(
   path: string,
@@ -247,7 +339,31 @@ export function haFopen<H>(
   return haOpen(path, { ...options }, recover, handle);
 }
 
-/** `failed.reopen(path, options)`: the `ha_reopen` form, for recovery functions. */
+/**
+ * `failed.reopen(path, options)`: the `ha_reopen` form, for recovery functions. It
+ * answers the same object, which is a valid answer of a recovery function. The new file's
+ * offset is 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ *
+ * // The restarted server serves the data at a new path: reopen there (kept for later).
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/v1`, "old");
+ * await Deno.writeTextFile(`${dir}/v2`, "new");
+ * using file = await haOpen(`${dir}/v1`, { read: true }, (failed) => {
+ *   return haReopen(failed, `${dir}/v2`, { read: true });
+ * }, null);
+ * file.raw.close(); // a stale handle
+ * const buf = new Uint8Array(3);
+ * await file.read(buf);
+ * assert.equal(new TextDecoder().decode(buf), "new");
+ * assert.equal(file.path, `${dir}/v2`);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export function haReopen<H>(
   failed: HaFile<H>,
   path?: string,

@@ -17,7 +17,26 @@ import {
   type RecoveryStats,
 } from "./recovery_core.ts";
 
-/** Options of attaching a recovery function (`ha_attach` flags). */
+/**
+ * Options of attaching a recovery function (`ha_attach` flags).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HAREPLACERECOVERYFN } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, () => false, null);
+ * // One recovery function at a time: attaching another is EEXIST unless it replaces.
+ * assert.throws(() => file.attach((failed) => haReopen(failed), null), { code: "EEXIST" });
+ * file.attach((failed) => haReopen(failed), null, { replace: true });
+ * file.attach((failed) => haReopen(failed), null, { flags: HAREPLACERECOVERYFN }); // the same
+ * file.raw.close(); // a stale handle: the replacement recovers it
+ * assert.equal(await file.read(new Uint8Array(8)), null);
+ * await Deno.remove(path);
+ * ```
+ */
 export interface HaAttachOptions {
   /** Replace the recovery function of an attached object (HAREPLACERECOVERYFN). @default {false} */
   replace?: boolean;
@@ -28,6 +47,31 @@ export interface HaAttachOptions {
 /**
  * An HA-aware object wrapping a resource `U` (a `Deno.Conn`, a `Deno.FsFile`): `T` is the
  * concrete wrapper class, `H` the recovery handle. Dups share one {@linkcode RecoveryCore}.
+ * What {@linkcode HaConn} and {@linkcode HaFile} have in common: `raw`, `attached`,
+ * `closed`, `stats`, `attach`, `detach`, `control`, `adopt`, `close`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen } from "./ha_file.ts";
+ * import { Recoverable } from "./recoverable.ts";
+ *
+ * // Works on any HA object: how often has it recovered?
+ * function recoveries<U, T, H>(obj: Recoverable<U, T, H>): number {
+ *   return obj.stats.acount;
+ * }
+ * const path = await Deno.makeTempFile();
+ * // A recovery function that builds the new resource itself and adopts it.
+ * using file = await haOpen(path, { read: true }, async (failed) => {
+ *   failed.adopt(await Deno.open(path, { read: true }));
+ *   return true;
+ * }, null);
+ * assert.ok(file instanceof Recoverable);
+ * file.raw.close(); // a stale handle
+ * assert.equal(await file.read(new Uint8Array(8)), null);
+ * assert.equal(recoveries(file), 1);
+ * await Deno.remove(path);
+ * ```
  */
 export abstract class Recoverable<U, T, H> implements Disposable {
   #core: RecoveryCore<U, T, H>;

@@ -15,6 +15,24 @@ import { isDeadServerError, serverEof } from "./errors.ts";
  * What a recovery function answers: `true`, or the failed object itself (or a dup of it),
  * when the connection was re-established (QNX: the same coid); `false` to give up, so the
  * caller gets the original error. Throwing also gives up.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const h = { giveUp: true };
+ * // Answers false (give up) or, after reopening, the same object (recovered).
+ * using file = await haOpen(path, { read: true }, (failed, h) => {
+ *   return h.giveUp ? false : haReopen(failed);
+ * }, h);
+ * file.raw.close(); // a stale handle
+ * await assert.rejects(file.read(new Uint8Array(8)), Deno.errors.BadResource); // gave up
+ * h.giveUp = false;
+ * assert.equal(await file.read(new Uint8Array(8)), null); // recovered
+ * await Deno.remove(path);
+ * ```
  */
 export type RecoveryResult<T> = boolean | T;
 
@@ -23,32 +41,216 @@ export type RecoveryResult<T> = boolean | T;
  * handle registered with it. It re-establishes the connection (for example with
  * `reconnect(failed)` or `haReopen(failed)`), rebuilds the state the server lost, and
  * answers whether it succeeded; the library then re-issues the failed operation.
+ * Operations on `failed` inside it run once, without recovery (to replay a handshake).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type HaFile, haOpen, haReopen } from "./ha_file.ts";
+ * import type { RecoveryFn } from "./recovery_core.ts";
+ *
+ * type Saved = { offset: number };
+ * const resume: RecoveryFn<HaFile<Saved>, Saved> = async (failed, saved) => {
+ *   await haReopen(failed);
+ *   await failed.seek(saved.offset, Deno.SeekMode.Start);
+ *   return failed;
+ * };
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abcdef");
+ * const saved = { offset: 0 };
+ * using file = await haOpen(path, { read: true }, resume, saved);
+ * saved.offset += (await file.read(new Uint8Array(2))) ?? 0;
+ * file.raw.close(); // a stale handle
+ * const buf = new Uint8Array(4);
+ * await file.read(buf);
+ * assert.equal(new TextDecoder().decode(buf), "cdef");
+ * await Deno.remove(path);
+ * ```
  */
 export type RecoveryFn<T, H> = (
   failed: T,
   handle: H,
 ) => RecoveryResult<T> | Promise<RecoveryResult<T>>;
 
-/** `ha_attach` flag: replace the recovery function of an attached connection. */
+/**
+ * `ha_attach` flag: replace the recovery function of an attached connection (the same as
+ * `{ replace: true }`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haAttach } from "./covers.ts";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HAREPLACERECOVERYFN } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, () => false, null);
+ * haAttach(file, (failed) => haReopen(failed), null, { flags: HAREPLACERECOVERYFN });
+ * file.raw.close(); // a stale handle: the new function recovers it
+ * assert.equal(await file.read(new Uint8Array(8)), null);
+ * await Deno.remove(path);
+ * ```
+ */
 export const HAREPLACERECOVERYFN = 0x0001;
-/** Control command: limit the recoveries over the connection's life (negative = unlimited). */
+/**
+ * Control command: limit the recoveries over the connection's life (negative = unlimited).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ACOUNT } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, (failed) => haReopen(failed), null);
+ * file.control(HA_RECOVERY_ACOUNT, 1); // recover once in this file's life
+ * file.raw.close();
+ * assert.equal(await file.read(new Uint8Array(8)), null); // recovered
+ * file.raw.close();
+ * await assert.rejects(file.read(new Uint8Array(8)), Deno.errors.BadResource); // no more
+ * await Deno.remove(path);
+ * ```
+ */
 export const HA_RECOVERY_ACOUNT = 0x0001;
 /**
  * Control command: limit the recovery attempts for one failure (negative = unlimited): a
  * failing operation calls the recovery function at most this many times (a re-issued
  * operation that fails again counts as a further attempt), then the error surfaces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ICOUNT } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const h = { calls: 0 };
+ * // A recovery function that reports success but cannot mend anything (the server is
+ * // not back): each re-issued read fails again.
+ * using file = await haOpen(path, { read: true }, (_failed, h) => {
+ *   h.calls++;
+ *   return true;
+ * }, h);
+ * file.control(HA_RECOVERY_ICOUNT, 3);
+ * file.raw.close();
+ * await assert.rejects(file.read(new Uint8Array(8)), Deno.errors.BadResource);
+ * assert.equal(h.calls, 3); // three attempts, then the error surfaced
+ * assert.equal(file.stats.icount, 0); // counted afresh for the next failure
+ * await Deno.remove(path);
+ * ```
  */
 export const HA_RECOVERY_ICOUNT = 0x0002;
-/** Control command: suspend recovery; the connection behaves like a plain one. */
+/**
+ * Control command: suspend recovery; the connection behaves like a plain one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HA_RECOVERY_SUSPEND } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, (failed) => haReopen(failed), null);
+ * file.control(HA_RECOVERY_SUSPEND);
+ * assert.ok(file.stats.suspended);
+ * file.raw.close();
+ * await assert.rejects(file.read(new Uint8Array(8)), Deno.errors.BadResource);
+ * await Deno.remove(path);
+ * ```
+ */
 export const HA_RECOVERY_SUSPEND = 0x0003;
-/** Control command: enable recovery again, other settings untouched. */
+/**
+ * Control command: enable recovery again, other settings untouched.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ENABLE, HA_RECOVERY_ICOUNT, HA_RECOVERY_SUSPEND } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, (failed) => haReopen(failed), null);
+ * file.control(HA_RECOVERY_ICOUNT, 2);
+ * file.control(HA_RECOVERY_SUSPEND);
+ * file.control(HA_RECOVERY_ENABLE);
+ * assert.deepEqual([file.stats.suspended, file.stats.icountLimit], [false, 2]);
+ * file.raw.close();
+ * assert.equal(await file.read(new Uint8Array(8)), null); // recovered again
+ * await Deno.remove(path);
+ * ```
+ */
 export const HA_RECOVERY_ENABLE = 0x0004;
-/** Control command: zero the attempts counted for the current failure. */
+/**
+ * Control command: zero the attempts counted for the current failure. A recovery
+ * function that made progress can use it so that the `HA_RECOVERY_ICOUNT` limit counts
+ * only the attempts since.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ICOUNT, HA_RECOVERY_RESET_ICOUNT } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const seen: number[] = [];
+ * // Never mends the file; on its first call it resets the count once (as after progress).
+ * using file = await haOpen(path, { read: true }, (failed) => {
+ *   seen.push(failed.stats.icount);
+ *   if (seen.length === 1) failed.control(HA_RECOVERY_RESET_ICOUNT);
+ *   return true;
+ * }, null);
+ * file.control(HA_RECOVERY_ICOUNT, 2);
+ * file.raw.close();
+ * await assert.rejects(file.read(new Uint8Array(8)), Deno.errors.BadResource);
+ * assert.deepEqual(seen, [1, 1, 2]); // three calls where the limit alone allows two
+ * await Deno.remove(path);
+ * ```
+ */
 export const HA_RECOVERY_RESET_ICOUNT = 0x0005;
-/** Control command: zero the recoveries counted over the connection's life. */
+/**
+ * Control command: zero the recoveries counted over the connection's life, which gives
+ * an `HA_RECOVERY_ACOUNT` limit its full budget again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ACOUNT, HA_RECOVERY_RESET_ACOUNT } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, (failed) => haReopen(failed), null);
+ * file.control(HA_RECOVERY_ACOUNT, 1);
+ * file.raw.close();
+ * await file.read(new Uint8Array(8)); // recovered: the one recovery is used up
+ * assert.equal(file.stats.acount, 1);
+ * file.control(HA_RECOVERY_RESET_ACOUNT);
+ * assert.equal(file.stats.acount, 0);
+ * file.raw.close();
+ * assert.equal(await file.read(new Uint8Array(8)), null); // recovered once more
+ * await Deno.remove(path);
+ * ```
+ */
 export const HA_RECOVERY_RESET_ACOUNT = 0x0006;
 
-/** A command of `ha_connection_ctrl`. */
+/**
+ * A command of `ha_connection_ctrl`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import { HA_RECOVERY_ACOUNT, HA_RECOVERY_ICOUNT, type RecoveryCommand } from "./recovery_core.ts";
+ *
+ * // A recovery policy kept as data, applied to each new HA object.
+ * const policy: [RecoveryCommand, number][] = [[HA_RECOVERY_ICOUNT, 3], [HA_RECOVERY_ACOUNT, 100]];
+ * const path = await Deno.makeTempFile();
+ * using file = await haOpen(path, { read: true }, (failed) => haReopen(failed), null);
+ * for (const [command, value] of policy) file.control(command, value);
+ * assert.deepEqual([file.stats.icountLimit, file.stats.acountLimit], [3, 100]);
+ * assert.throws(() => file.control(99 as RecoveryCommand), { code: "EINVAL" });
+ * await Deno.remove(path);
+ * ```
+ */
 export type RecoveryCommand =
   | typeof HA_RECOVERY_ACOUNT
   | typeof HA_RECOVERY_ICOUNT
@@ -57,7 +259,33 @@ export type RecoveryCommand =
   | typeof HA_RECOVERY_RESET_ICOUNT
   | typeof HA_RECOVERY_RESET_ACOUNT;
 
-/** The counters and settings of a connection's recovery, shared by its dups. */
+/**
+ * The counters and settings of a connection's recovery, shared by its dups.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { haOpen, haReopen } from "./ha_file.ts";
+ * import type { RecoveryStats } from "./recovery_core.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const h = { fail: false };
+ * using file = await haOpen(path, { read: true }, (failed, h) => {
+ *   if (h.fail) throw new Error("the server is gone for good");
+ *   return haReopen(failed);
+ * }, h);
+ * file.raw.close();
+ * await file.read(new Uint8Array(8)); // recovered
+ * h.fail = true;
+ * file.raw.close();
+ * await file.read(new Uint8Array(8)).catch(() => {}); // the recovery function threw
+ * const stats: RecoveryStats = file.stats;
+ * assert.equal(stats.acount, 2);
+ * assert.equal(stats.icount, 0);
+ * assert.equal((stats.lastRecoveryError as Error).message, "the server is gone for good");
+ * await Deno.remove(path);
+ * ```
+ */
 export interface RecoveryStats {
   /** Recovery function calls over the connection's life (ACOUNT counter). */
   acount: number;
@@ -82,7 +310,27 @@ const recovering = new AsyncLocalStorage<readonly object[]>();
 /**
  * The shared recovery state of an HA object and its dups. `U` is the underlying resource
  * (`Deno.Conn`, `Deno.FsFile`), `T` the wrapper handed to the recovery function, `H` the
- * recovery handle.
+ * recovery handle. {@linkcode HaConn} and {@linkcode HaFile} are built on it; it is
+ * exported for reading its type (`stats`), and can drive recovery of other resources.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RecoveryCore } from "./recovery_core.ts";
+ *
+ * // A link to a server that died: its first use fails as a dead server's would.
+ * type Link = { alive: boolean };
+ * const core = new RecoveryCore<Link, "owner", null>({ alive: false }, () => {
+ *   core.swap({ alive: true }); // the recovery function puts a new link in place
+ *   return true;
+ * }, null, () => false);
+ * const answer = await core.run("owner", () => true, (link) => {
+ *   if (!link.alive) return Promise.reject(new Deno.errors.BrokenPipe("server died"));
+ *   return Promise.resolve("answered");
+ * });
+ * assert.equal(answer, "answered");
+ * assert.equal(core.stats.acount, 1);
+ * ```
  */
 export class RecoveryCore<U, T, H> {
   /** The recovery function, or null when none was ever attached. */

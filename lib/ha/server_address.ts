@@ -8,10 +8,43 @@
 import { HamError } from "../core/errors.ts";
 import { isNotListening } from "./errors.ts";
 
-/** Where a server listens: TCP options or Unix-socket options of `Deno.connect`. */
+/**
+ * Where a server listens: TCP options or Unix-socket options of `Deno.connect`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectTo, type ServerAddress } from "./server_address.ts";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const tcp: ServerAddress = { hostname: "127.0.0.1", port: listener.addr.port };
+ * const unix: ServerAddress = { transport: "unix", path: "/run/myserver.sock" };
+ * using conn = await connectTo(tcp, 0);
+ * (await listener.accept()).close();
+ * assert.equal(conn.remoteAddr.transport, "tcp");
+ * assert.equal(unix.transport, "unix");
+ * ```
+ */
 export type ServerAddress = Deno.ConnectOptions | Deno.UnixConnectOptions;
 
-/** The address to reconnect a connected `conn` to: its remote address. EINVAL when unknown. */
+/**
+ * The address to reconnect a connected `conn` to: its remote address. EINVAL when unknown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { addressOf } from "./server_address.ts";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * (await listener.accept()).close();
+ * assert.deepEqual(addressOf(conn), {
+ *   transport: "tcp",
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * ```
+ */
 export function addressOf(conn: Deno.Conn): ServerAddress {
   const addr = conn.remoteAddr;
   if (addr.transport === "unix" && addr.path) return { transport: "unix", path: addr.path };
@@ -24,7 +57,23 @@ export function addressOf(conn: Deno.Conn): ServerAddress {
 /** `Deno.connect` for either kind of address (its TCP and Unix forms are two overloads). */
 const connect = Deno.connect as (address: ServerAddress) => Promise<Deno.Conn>;
 
-/** Connects to `address`, retrying for up to `waitMs` while nothing listens there. */
+/**
+ * Connects to `address`, retrying for up to `waitMs` while nothing listens there (refused,
+ * or no socket file yet), with a growing delay. Other errors are thrown at once.
+ *
+ * @example
+ * ```ts
+ * import { connectTo } from "./server_address.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address = { transport: "unix", path: `${dir}/server.sock` } as const;
+ * const connecting = connectTo(address, 5000); // the server is not up yet
+ * using listener = Deno.listen(address); // now it is
+ * using conn = await connecting;
+ * (await listener.accept()).close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function connectTo(address: ServerAddress, waitMs: number): Promise<Deno.Conn> {
   const end = Date.now() + waitMs;
   let delay = 5;

@@ -8,17 +8,57 @@
 import { connect } from "../client/ham.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 
-/** What the HAM reported: the restarted entity, and the restart event's sequence number. */
+/**
+ * What the HAM reported: the restarted entity, and the restart event's sequence number.
+ * Move the `since` of the next wait past it, so the same restart is not seen twice.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RestartSeen } from "./wait_restart.ts";
+ *
+ * // The `since` of the wait for the next restart.
+ * function sinceAfter(seen: RestartSeen, since: number): number {
+ *   return (seen.seq ?? since) + 1;
+ * }
+ * assert.equal(sinceAfter({ entity: "server", seq: 41 }, 30), 42);
+ * ```
+ */
 export interface RestartSeen {
   /** The entity. */
   entity: string;
-  /** The sequence number of its `restart` event. */
+  /**
+   * The sequence number of its `restart` event (null only when the HAM answers from its
+   * state instead of an event, which a wait for a restart does not do).
+   */
   seq: number | null;
 }
 
 /**
  * What {@linkcode waitForRestart} and {@linkcode nextEventSeq} need of an open connection
- * to the HAM; the `Ham` that `connect()` (mod.ts) answers is one.
+ * to the HAM; the `Ham` that `connect()` (mod.ts) answers is one. A stand-in lets a
+ * recovery function be tested without a HAM.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HamError } from "../core/errors.ts";
+ * import { type HamEvents, nextEventSeq, waitForRestart } from "./wait_restart.ts";
+ *
+ * // A stand-in HAM whose event log holds one restart of "server", as event 7.
+ * const restarts = [7];
+ * const ham: HamEvents = {
+ *   wait(entity, _target, { since = Infinity }) {
+ *     const seq = restarts.find((seq) => seq >= since);
+ *     if (seq === undefined) return Promise.reject(new HamError("ETIMEDOUT", "no restart"));
+ *     return Promise.resolve({ entity, seq });
+ *   },
+ *   events: () => Promise.resolve({ next: 8 }),
+ * };
+ * assert.equal(await nextEventSeq({ ham }), 8);
+ * assert.deepEqual(await waitForRestart("server", { ham, since: 5 }), { entity: "server", seq: 7 });
+ * await assert.rejects(waitForRestart("server", { ham, since: 8 }), { code: "ETIMEDOUT" });
+ * ```
  */
 export interface HamEvents {
   /** Waits for `entity` to be restarted. */
@@ -31,7 +71,31 @@ export interface HamEvents {
   events(opts: { since?: number; limit?: number }): Promise<{ next: number }>;
 }
 
-/** Options of {@linkcode waitForRestart}. */
+/**
+ * Options of {@linkcode waitForRestart}.
+ *
+ * @example
+ * ```ts
+ * import { HamError } from "../core/errors.ts";
+ * import type { HaConn } from "./ha_conn.ts";
+ * import { type HamEvents, waitForRestart } from "./wait_restart.ts";
+ *
+ * // A recovery function on one HAM connection that gives up after 10 s without a restart.
+ * export function recoverWith(ham: HamEvents, entity: string) {
+ *   return async (failed: HaConn<{ since: number }>, h: { since: number }) => {
+ *     try {
+ *       const seen = await waitForRestart(entity, { ham, since: h.since, timeoutMs: 10_000 });
+ *       h.since = (seen.seq ?? h.since) + 1;
+ *     } catch (err) {
+ *       if (err instanceof HamError && err.code === "ETIMEDOUT") return false; // give up
+ *       throw err;
+ *     }
+ *     await failed.reconnect({ waitMs: 5000 });
+ *     return true;
+ *   };
+ * }
+ * ```
+ */
 export interface WaitForRestartOptions {
   /** The HAM's state directory, when no `ham` connection is given. @default {resolveStateDir()} */
   stateDir?: string;
@@ -85,7 +149,26 @@ export async function waitForRestart(
 
 /**
  * The sequence number the HAM's next event will get: the `since` of a later
- * {@linkcode waitForRestart} that must not miss a restart from now on.
+ * {@linkcode waitForRestart} that must not miss a restart from now on. Asks on `ham` when
+ * given, otherwise on a connection opened for the call to the HAM of `stateDir`.
+ *
+ * @example
+ * ```ts
+ * import type { Ham } from "../client/ham.ts";
+ * import { haConnect, reconnect } from "./ha_conn.ts";
+ * import { nextEventSeq, waitForRestart } from "./wait_restart.ts";
+ *
+ * // Take the seq right after connecting, while the server is known to be up.
+ * export async function connectSupervised(ham: Ham, entity: string, path: string) {
+ *   const h = { since: await nextEventSeq({ ham }) };
+ *   return await haConnect({ transport: "unix", path }, async (failed, h) => {
+ *     const seen = await waitForRestart(entity, { ham, since: h.since });
+ *     h.since = (seen.seq ?? h.since) + 1;
+ *     await reconnect(failed, { waitMs: 5000 });
+ *     return true;
+ *   }, h, { eofIsDeath: true });
+ * }
+ * ```
  */
 export async function nextEventSeq(
   opts: { stateDir?: string; ham?: HamEvents } = {},

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { cString, ERRNO, errno, libc, libcAvailable, OPEN } from "./libc.ts";
+import { cString, ERRNO, errno, type Libc, libc, libcAvailable, OPEN } from "./libc.ts";
 import { PidfdPoller } from "./pidfd_poller.ts";
 import { RotatingLog, type RotatingLogOptions } from "./rotating_log.ts";
 import { ensureDirNoFollowSync } from "./safe_open.ts";
@@ -60,6 +60,37 @@ interface Pipe {
 /** Read-write (never blocks for a writer, never sees end-of-file), and non-blocking. */
 const FIFO_FLAGS = OPEN.O_RDWR | OPEN.O_NONBLOCK | OPEN.O_CLOEXEC;
 
+/** The FIFOs of the entity whose file name is `fileName`, in `<stateDir>/pipes`. */
+export function outputPipes(stateDir: string, fileName: string): OutputPipes {
+  const base = `${stateDir}/pipes/${fileName}`;
+  return { stdout: `${base}.stdout`, stderr: `${base}.stderr` };
+}
+
+/**
+ * Opens existing FIFOs the way the HAM reads them (read-write, non-blocking), without
+ * making them; null when either cannot be opened. {@linkcode EntityOutput.adopt} takes them.
+ */
+export function openPipes(
+  lib: Libc,
+  pipes: OutputPipes,
+): { stdout: number; stderr: number } | null {
+  const stdout = lib.open(cString(pipes.stdout), FIFO_FLAGS);
+  if (stdout < 0) return null;
+  const stderr = lib.open(cString(pipes.stderr), FIFO_FLAGS);
+  if (stderr < 0) {
+    lib.close(stdout);
+    return null;
+  }
+  return { stdout, stderr };
+}
+
+/** Closes FIFOs opened by {@linkcode openPipes} and not adopted. */
+export function closePipes(fds: { stdout: number; stderr: number }): void {
+  if (!libcAvailable()) return;
+  libc().close(fds.stdout);
+  libc().close(fds.stderr);
+}
+
 /** The output collector of a HAM. */
 export class EntityOutput {
   #opts: EntityOutputOptions;
@@ -72,6 +103,7 @@ export class EntityOutput {
    */
   #poller: PidfdPoller<Pipe> | null = null;
   #buf = new Uint8Array(64 * 1024);
+  #dirsReady = false;
 
   /** A collector over `<stateDir>/logs` and `<stateDir>/pipes`. */
   constructor(opts: EntityOutputOptions) {
@@ -95,8 +127,7 @@ export class EntityOutput {
 
   /** The FIFOs of an entity. */
   pipesOf(entity: string): OutputPipes {
-    const base = `${this.pipeDir}/${this.#opts.fileName(entity)}`;
-    return { stdout: `${base}.stdout`, stderr: `${base}.stderr` };
+    return outputPipes(this.#opts.stateDir, this.#opts.fileName(entity));
   }
 
   /**
@@ -108,37 +139,71 @@ export class EntityOutput {
     if (this.#readers.has(entity)) return pipes;
     if (!libcAvailable()) return null;
     try {
-      ensureDirNoFollowSync(this.logDir);
-      ensureDirNoFollowSync(this.pipeDir);
+      this.#ensureDirs();
       const lib = libc();
       const fds = STREAMS.map((s) => {
-        const path = pipes[s];
-        if (lib.mkfifo(cString(path), 0o600) !== 0 && errno() !== ERRNO.EEXIST) {
-          throw new Error(`Cannot make the FIFO "${path}" (errno ${errno()})`);
+        const path = cString(pipes[s]);
+        // Most often the FIFO is there already (a restart, a HAM starting again): open it
+        // first, and make it only when missing.
+        let fd = lib.open(path, FIFO_FLAGS);
+        if (fd < 0) {
+          if (lib.mkfifo(path, 0o600) !== 0 && errno() !== ERRNO.EEXIST) {
+            throw new Error(`Cannot make the FIFO "${pipes[s]}" (errno ${errno()})`);
+          }
+          fd = lib.open(path, FIFO_FLAGS);
         }
-        const fd = lib.open(cString(path), FIFO_FLAGS);
-        if (fd < 0) throw new Error(`Cannot open the FIFO "${path}" (errno ${errno()})`);
+        if (fd < 0) throw new Error(`Cannot open the FIFO "${pipes[s]}" (errno ${errno()})`);
         return fd;
       });
-      const reader: Reader = {
-        pipes: [],
-        log: new RotatingLog(this.logPath(entity), this.#opts),
-        failing: false,
-      };
-      this.#readers.set(entity, reader);
-      this.#poller ??= new PidfdPoller<Pipe>(lib, (pipe) => this.#drain(pipe), {
-        persistent: true,
-      });
-      STREAMS.forEach((stream, i) => {
-        const pipe = { pid: 0, fd: fds[i], entity, reader, stream, pending: new Uint8Array(0) };
-        reader.pipes.push(pipe);
-        this.#poller!.add(pipe);
-      });
+      this.#read(entity, fds);
       return pipes;
     } catch (err) {
       this.#opts.onError?.(entity, err as Error);
       return null;
     }
+  }
+
+  /**
+   * Reads an entity's FIFOs through descriptors opened elsewhere (read-write and
+   * non-blocking, as {@linkcode ensure} opens them: a Guardian opens them ahead of a
+   * takeover); it owns them from now on. Closes them instead when it reads the entity
+   * already, or cannot read at all.
+   */
+  adopt(entity: string, fds: { stdout: number; stderr: number }): void {
+    if (this.#readers.has(entity) || !libcAvailable()) return closePipes(fds);
+    try {
+      this.#ensureDirs();
+    } catch (err) {
+      this.#opts.onError?.(entity, err as Error);
+    }
+    this.#read(entity, [fds.stdout, fds.stderr]);
+  }
+
+  /** The two directories, checked (and made) once: a HAM never removes them. */
+  #ensureDirs(): void {
+    if (this.#dirsReady) return;
+    ensureDirNoFollowSync(this.logDir);
+    ensureDirNoFollowSync(this.pipeDir);
+    this.#dirsReady = true;
+  }
+
+  /** Starts reading `fds` (stdout, stderr) as the entity's output. */
+  #read(entity: string, fds: number[]): void {
+    const lib = libc();
+    const reader: Reader = {
+      pipes: [],
+      log: new RotatingLog(this.logPath(entity), this.#opts),
+      failing: false,
+    };
+    this.#readers.set(entity, reader);
+    this.#poller ??= new PidfdPoller<Pipe>(lib, (pipe) => this.#drain(pipe), {
+      persistent: true,
+    });
+    STREAMS.forEach((stream, i) => {
+      const pipe = { pid: 0, fd: fds[i], entity, reader, stream, pending: new Uint8Array(0) };
+      reader.pipes.push(pipe);
+      this.#poller!.add(pipe);
+    });
   }
 
   /** Reads what a readable FIFO holds, until it would block, and logs its whole lines. */

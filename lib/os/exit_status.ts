@@ -49,3 +49,15 @@ export function collectExit(lib: Libc, idtype: number, id: number): ExitStatus |
   const view = new DataView(siginfo.buffer);
   return view.getInt32(16, true) === 0 ? null : decodeSiginfo(siginfo);
 }
+
+/**
+ * True when some child of this process has ended and waits to be collected: a peek with
+ * `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`, which collects nothing (the child stays
+ * for whoever waits for it). One system call instead of a scan of every process.
+ */
+export function hasEndedChild(lib: Libc): boolean {
+  siginfo.fill(0);
+  const flags = WAIT.WEXITED | WAIT.WNOHANG | WAIT.WNOWAIT;
+  if (lib.waitid(WAIT.P_ALL, 0, siginfo, flags) !== 0) return false; // ECHILD: no children
+  return new DataView(siginfo.buffer).getInt32(16, true) !== 0;
+}

@@ -64,10 +64,12 @@ export const OPEN = HERE.open;
 
 /** `waitid()` id types and options, and the `prctl()` option ham uses. */
 export const WAIT = {
+  P_ALL: 0,
   P_PID: 1,
   P_PIDFD: 3,
   WNOHANG: 1,
   WEXITED: 4,
+  WNOWAIT: 0x01000000,
   PR_SET_CHILD_SUBREAPER: 36,
 } as const;
 

@@ -5,12 +5,13 @@
  * the children Deno spawned (Deno collects their status itself: a reaped one makes
  * `ChildProcess.status` reject with ECHILD) and the watched ones (the watcher collects
  * theirs; while a watched zombie waits, the reaper sweeps again every 100 ms, for the
- * watches that do not reap). It never calls `waitid(P_ALL)`.
+ * watches that do not reap). It never collects with `waitid(P_ALL)`: it only peeks with
+ * it (`WNOWAIT`), to skip the scan of every process when no child has ended.
  *
  * @module
  */
 
-import { collectExit } from "./exit_status.ts";
+import { collectExit, hasEndedChild } from "./exit_status.ts";
 import { libc, libcAvailable, WAIT } from "./libc.ts";
 import type { ExitStatus } from "../core/model.ts";
 import { childrenOf, processStat } from "./proc.ts";
@@ -120,6 +121,8 @@ export class ZombieReaper {
     const { isDenoChild, isWatched, onReaped } = this.#options;
     const reaped: Array<[number, ExitStatus]> = [];
     let watchedZombies = false;
+    // The scan reads every process's stat: most sweeps find no zombie child at all.
+    if (!hasEndedChild(lib)) return { reaped: [], watchedZombies };
     for (const pid of childrenOf(Deno.pid)) {
       if (isDenoChild(pid)) continue;
       // A zombie keeps its pid until reaped: the waitid() below cannot reach another process.

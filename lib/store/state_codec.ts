@@ -46,7 +46,27 @@ function enumValue<T>(table: readonly T[], i: number, what: string): T {
   return table[i];
 }
 
+/**
+ * Writes an action's parameters. A signal or notify action naming another node is tagged
+ * `signal-node` / `notify-node` with its extra fields after the others, so rows written
+ * before those forms existed read the same (no change of {@linkcode SCHEMA_VERSION}).
+ */
 function writeParams(w: ByteWriter, p: ActionParams): void {
+  if (p.kind === "signal" && p.node !== undefined) {
+    w.str("signal-node");
+    w.f64(p.signal);
+    w.str(p.node);
+    w.str(p.entity ?? "");
+    return;
+  }
+  if (p.kind === "notify" && p.node !== undefined) {
+    w.str("notify-node");
+    w.str(p.channel);
+    w.f64(p.code);
+    w.f64(p.value);
+    w.str(p.node);
+    return;
+  }
   w.str(p.kind);
   switch (p.kind) {
     case "restart":
@@ -114,6 +134,10 @@ function readParams(r: ByteReader): ActionParams {
       return { kind };
     case "notify":
       return { kind, channel: r.str(), code: r.f64(), value: r.f64() };
+    case "signal-node":
+      return { kind: "signal", pid: null, signal: r.f64(), node: r.str(), entity: r.str() };
+    case "notify-node":
+      return { kind: "notify", channel: r.str(), code: r.f64(), value: r.f64(), node: r.str() };
   }
   throw new HamError("EIO", `bad action kind ${JSON.stringify(kind)}`);
 }

@@ -240,6 +240,39 @@ const FORMS: [string[], Record<string, unknown>][] = [
     code: -1,
     value: 0,
   }],
+  [["action", "web/death/far", "notify", "--channel", "ops", "--to-node", "n2"], {
+    ...actionBase("web/death/far"),
+    kind: "notify",
+    channel: "ops",
+    code: 0,
+    value: 0,
+    node: "n2",
+  }],
+  [["action", "w/d/hup", "signal", "--signal", "HUP", "--to-node", "n2", "--to-entity", "db"], {
+    ...actionBase("w/d/hup"),
+    kind: "signal",
+    signal: 1,
+    node: "n2",
+    entity: "db",
+  }],
+  [["action-fail", R, "far", "notify", "--channel", "ops", "--to-node=n2"], {
+    op: "action-fail",
+    path: R,
+    name: "far",
+    kind: "notify",
+    channel: "ops",
+    code: 0,
+    value: 0,
+    node: "n2",
+  }],
+  [["action-fail", R, "stop", "signal", "--to-node", "n2", "--to-entity", "db"], {
+    op: "action-fail",
+    path: R,
+    name: "stop",
+    kind: "signal",
+    node: "n2",
+    entity: "db",
+  }],
   [["action-fail-remove", R, "fallback"], { op: "action-fail-remove", path: R, name: "fallback" }],
   [["enable", "web"], { op: "control", path: "web", command: "enable", flags: 0, recurse: false }],
   [["disable", "web/death", "--recurse"], {
@@ -361,6 +394,34 @@ Deno.test("parseHamctl() takes --state-dir after the subcommand, and --state-dir
   assert.ok(joined.kind === "run" && joined.stateDir === "/b");
   const none = await parseHamctl(["ping"]);
   assert.ok(none.kind === "run" && none.stateDir === undefined);
+});
+
+Deno.test("parseHamctl() tells the global --node from an action's --to-node", async () => {
+  const inv = await parseHamctl([
+    "--node",
+    "n1",
+    "action",
+    "web/death/far",
+    "notify",
+    "--channel",
+    "ops",
+    "--to-node",
+    "n2",
+  ]);
+  assert.ok(inv.kind === "run");
+  assert.equal(inv.node, "n1");
+  assert.equal((inv.command.request as { node?: string }).node, "n2");
+  for (
+    const bad of [
+      ["action", "w/d/a", "signal", "--to-node", "n2"],
+      ["action", "w/d/a", "signal", "--to-node", "n2", "--to-entity", "db", "--pid", "7"],
+      ["action", "w/d/a", "signal", "--to-entity", "db"],
+      ["action", "w/d/a", "notify", "--channel", "ops", "--to-node", "no/de"],
+      ["action", "w/d/a", "log", "--message", "x", "--to-node", "n2"],
+    ]
+  ) {
+    await assert.rejects(() => parseHamctl(bad), { name: "UsageError" }, bad.join(" "));
+  }
 });
 
 Deno.test("parseHamctl() sets json from --json on reads", async () => {

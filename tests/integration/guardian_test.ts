@@ -77,7 +77,11 @@ Deno.test(
     // Hot standby: the state handed over from the live copy, the processes watched by the
     // pidfds the Guardian opened while mirroring.
     assertMatch(ham.log(), /took over from HAM .*\(state from the live copy /);
-    assertMatch(ham.log(), /taking over \(\d+ processes watched ahead by pidfd\)/);
+    // pidfds and output FIFOs the Guardian opened while mirroring (three spawned workers).
+    assertMatch(
+      ham.log(),
+      /taking over \(3 processes watched ahead by pidfd, the output FIFOs of 3 held open\)/,
+    );
   },
 );
 

@@ -7,7 +7,7 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import { connect } from "../../lib/client/ham.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
-import { alive, BIN, type CtlResult, HamProcess, until } from "../support/ham_process.ts";
+import { alive, BIN, type CtlResult, deadline, HamProcess, until } from "../support/ham_process.ts";
 import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
@@ -183,3 +183,113 @@ Deno.test("a remote HAM refuses each bad credential with its own code", opts, as
   const err = await connect({ node: "n2-stranger", nodes: remote.nodes }).catch((e) => e);
   assert(err instanceof HamError && err.code === "EACCES", String(err));
 });
+
+Deno.test(
+  "notify and signal actions naming a node are delivered by that node's HAM; a failure runs the fail list",
+  opts,
+  async () => {
+    await using remote = await startRemote();
+    const b = remote.ham;
+    // Node A knows node B as "n2" (and its other entries) through the same nodes file.
+    await using a = await HamProcess.start({ args: ["--nodes", remote.nodes] });
+    // On B: a subscriber of channel "ops", and an entity whose process A will signal.
+    await using onB = await connect({ stateDir: b.stateDir, client: "test" });
+    const ops = await onB.subscribe({ channel: "ops" });
+    const db = await onB.attach("db", { argv: ["/bin/sleep", "1000"] });
+    const bEvents = await onB.subscribe({ entity: "db" });
+    // On A: a subscriber of the channel the fail lists notify.
+    await using onA = await connect({ stateDir: a.stateDir, client: "test" });
+    const fallback = await onA.subscribe({ channel: "fallback" });
+    // web's death on A: notify B's "ops", SIGTERM B's "db", then two that cannot be
+    // forwarded (nothing listens; a certificate with no role there), each with a fail list.
+    await a.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
+    await a.ok("condition", "web/death", "death");
+    await a.ok(
+      "action",
+      "web/death/far",
+      "notify",
+      "--channel",
+      "ops",
+      "--code",
+      "7",
+      "--to-node",
+      "n2",
+    );
+    await a.ok(
+      "action",
+      "web/death/stop-db",
+      "signal",
+      "--signal",
+      "TERM",
+      "--to-node",
+      "n2",
+      "--to-entity",
+      "db",
+    );
+    await a.ok("action", "web/death/down", "notify", "--channel", "ops", "--to-node", "n2-down");
+    await a.ok(
+      "action-fail",
+      "web/death/down",
+      "tell",
+      "notify",
+      "--channel",
+      "fallback",
+      "--code",
+      "1",
+    );
+    // The same through the library: a notify to a node whose HAM refuses our credentials.
+    await using lib = await connect({ stateDir: a.stateDir, client: "test" });
+    const refused = await lib.conditionHandle("web/death").then((c) =>
+      c.notifyNode("refused", "n2-stranger", "ops", 0, 0)
+    );
+    await refused.failNotify("tell", "fallback", 2, 0);
+    const text = await a.ok("status", "web/death/far");
+    assertMatch(text, /Notify Node +: n2/);
+
+    const web = (await a.status()).entities.find((e) => e.name === "web")!;
+    Deno.kill(web.pid!, "SIGKILL");
+    const got = await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on B");
+    const ev = got.value!;
+    assertEquals(
+      [ev.type, ev.entity, ev.condition, ev.action, ev.detail],
+      ["notify", "web", "web/death", "far", { channel: "ops", code: 7, value: 0, from: "admin" }],
+    );
+    const dbDeath = await deadline(
+      (async () => {
+        for await (const e of bEvents) if (e.type === "death" && e.entity === "db") return e;
+      })(),
+      20_000,
+      "db's death on B",
+    );
+    assertEquals([dbDeath?.detail?.pid, dbDeath?.detail?.signal], [db.pid, "SIGTERM"]);
+    // Both unforwardable actions failed, each with its own code, and ran their fail lists.
+    const codes = await deadline(
+      (async () => {
+        const codes: number[] = [];
+        for await (const e of fallback) {
+          codes.push(e.detail?.code as number);
+          if (codes.length === 2) return codes;
+        }
+        return codes;
+      })(),
+      20_000,
+      "both fail lists on A",
+    );
+    assertEquals(codes.sort(), [1, 2]);
+    const log = a.log();
+    assertMatch(
+      log,
+      /Action "web\/death\/down" failed: cannot forward it to node "n2-down": EHOSTUNREACH/,
+    );
+    assertMatch(
+      log,
+      /Action "web\/death\/refused" failed: cannot forward it to node "n2-stranger": EACCES/,
+    );
+    // A failed action is removed (no keep-on-fail); the forwarded ones stay.
+    const after = await a.ok("status", "web/death", "--json");
+    assertEquals(
+      after.actions.map((x: { path: string }) => x.path),
+      ["web/death/far", "web/death/stop-db"],
+    );
+  },
+);

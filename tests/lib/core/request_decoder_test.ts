@@ -822,6 +822,55 @@ Deno.test("decodeRequest() throws only HamError for a lone surrogate nested 1000
   assert.throws(() => decodeRequest(line), (err: HamError) => err instanceof HamError);
 });
 
+Deno.test("decodeRequest() keeps the node of a notify or signal action that names one", () => {
+  const far = decodeRequest(
+    line({ id: 1, op: "action", path: "w/d/far", kind: "notify", channel: "ops", node: "n2" }),
+  );
+  assert.ok(far.op === "action");
+  assert.deepEqual(far.params, { kind: "notify", channel: "ops", code: 0, value: 0, node: "n2" });
+  const hup = decodeRequest(line({
+    id: 2,
+    op: "action-fail",
+    path: "w/d/far",
+    name: "hup",
+    kind: "signal",
+    signal: "HUP",
+    node: "n2",
+    entity: "db",
+  }));
+  assert.ok(hup.op === "action-fail");
+  assert.deepEqual(hup.params, { kind: "signal", pid: null, signal: 1, node: "n2", entity: "db" });
+  const local = decodeRequest(
+    line({ id: 3, op: "action", path: "w/d/n", kind: "notify", channel: "ops", node: null }),
+  );
+  assert.ok(local.op === "action" && !("node" in local.params));
+});
+
+Deno.test("decodeRequest() throws EINVAL for a bad node, or a node signal without its entity", () => {
+  const action = (o: Obj) => line({ id: 1, op: "action", path: "w/d/a", ...o });
+  rejects(action({ kind: "notify", channel: "ops", node: "no/de" }), "EINVAL", /node name/);
+  rejects(action({ kind: "notify", channel: "ops", node: "" }), "EINVAL", /node name/);
+  rejects(action({ kind: "signal", node: "n2" }), "EINVAL", /give "entity", not "pid"/);
+  rejects(action({ kind: "signal", node: "n2", entity: "db", pid: 7 }), "EINVAL", /not "pid"/);
+  rejects(action({ kind: "signal", entity: "db" }), "EINVAL", /only with "node"/);
+  rejects(action({ kind: "signal", node: "n2", entity: "a/b" }), "EINVAL");
+});
+
+Deno.test("decodeRequest() decodes a notify request with its defaults", () => {
+  assert.deepEqual(decodeRequest(line({ id: 4, op: "notify", channel: "ops" })), {
+    id: 4,
+    op: "notify",
+    channel: "ops",
+    code: 0,
+    value: 0,
+    entity: null,
+    condition: null,
+    action: null,
+  });
+  rejects(line({ id: 5, op: "notify", channel: "a/b" }), "EINVAL");
+  rejects(line({ id: 6, op: "notify", channel: "ops", code: 2 ** 31 }), "EINVAL");
+});
+
 Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill mode", () => {
   rejects(
     line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "group" }),

@@ -41,6 +41,28 @@ Deno.test("EventLog.open() ignores a torn last line", async () => {
   }
 });
 
+Deno.test("EventLog.open() drops what follows zeroed bytes (a machine crash's unwritten blocks)", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir);
+    log.append({ seq: 1, at: 1, type: "death", entity: "a" });
+    log.close();
+    const seg = `${dir}/events/${"1".padStart(16, "0")}.jsonl`;
+    const zeroed = new Uint8Array(64);
+    Deno.writeFileSync(seg, zeroed, { append: true });
+    Deno.writeTextFileSync(seg, '\n{"seq":3,"at":3,"type":"death","entity":"c"}\n', {
+      append: true,
+    });
+    const again = EventLog.open(dir);
+    assert.equal(again.lastSeq, 1);
+    again.append({ seq: 2, at: 2, type: "death", entity: "b" });
+    assert.deepEqual(again.read(1).map((e) => e.entity), ["a", "b"]);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("EventLog rotates segments and drops the oldest beyond retention", async () => {
   const dir = await tempDir();
   try {
@@ -68,6 +90,47 @@ Deno.test("EventHub.since() reads events older than its window from the log", as
     assert.deepEqual(hub.since(2, null, 3).map((e) => e.seq), [2, 3, 4]);
     assert.deepEqual(hub.since(1, "e5").map((e) => e.seq), [5]);
     hub.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventHub reads its window from the log on first use, before the events published since", async () => {
+  const dir = await tempDir();
+  try {
+    const hub = new EventHub({ log: EventLog.open(dir), capacity: 3 });
+    for (let i = 1; i <= 4; i++) hub.publish({ type: "death", entity: `old${i}` });
+    hub.close();
+    const again = new EventHub({ log: EventLog.open(dir), capacity: 3 });
+    again.publish({ type: "takeover", entity: "" });
+    // The window: the last 3 events the log held, then the one published since.
+    assert.equal(again.windowSeq, 2);
+    assert.deepEqual(again.since(3).map((e) => e.entity), ["old3", "old4", ""]);
+    assert.deepEqual(again.since(1).map((e) => e.seq), [1, 2, 3, 4, 5]);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventHub.notifications() returns the notify events kept, from the log and since", async () => {
+  const dir = await tempDir();
+  try {
+    const hub = new EventHub({ log: EventLog.open(dir) });
+    hub.publish({ type: "death", entity: "a" });
+    hub.publish({ type: "notify", entity: "a", detail: { channel: "c1" } });
+    hub.publish({ type: "death", entity: "notify" });
+    hub.close();
+    const again = new EventHub({ log: EventLog.open(dir) });
+    again.publish({ type: "notify", entity: "b", detail: { channel: "c2" } });
+    assert.deepEqual(again.notifications(1).map((e) => [e.seq, e.detail?.channel]), [
+      [2, "c1"],
+      [4, "c2"],
+    ]);
+    assert.deepEqual(again.notifications(3).map((e) => e.seq), [4]);
+    // Without reading the window: it begins at the log's first event.
+    assert.equal(again.windowSeq, 1);
+    again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { collectExit, decodeSiginfo, unknownStatus } from "../../../lib/os/exit_status.ts";
+import {
+  collectExit,
+  decodeSiginfo,
+  hasEndedChild,
+  unknownStatus,
+} from "../../../lib/os/exit_status.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { startOrphans } from "../../support/orphans.ts";
@@ -58,4 +63,17 @@ Deno.test("collectExit() returns null while a child runs, then reaps it once it 
   await within(watch.exited, "the orphan's exit");
   assert.deepEqual(collectExit(libc(), WAIT.P_PID, pid), { code: 4, signal: null });
   assert.equal(collectExit(libc(), WAIT.P_PID, pid), null);
+});
+
+Deno.test("hasEndedChild() sees a child that ended without collecting it", async () => {
+  assert.equal(setChildSubreaper(), true);
+  await using watcher = new ProcessWatcher();
+  await using orphans = await startOrphans("/bin/sh -c 'read x; exit 5'");
+  const [pid] = orphans.pids;
+  const watch = watcher.watch(pid, null, { reap: false });
+  await orphans.release();
+  await within(watch.exited, "the orphan's exit");
+  // Other test files' children may have ended too: only the positive answer is certain.
+  assert.equal(hasEndedChild(libc()), true);
+  assert.deepEqual(collectExit(libc(), WAIT.P_PID, pid), { code: 5, signal: null });
 });

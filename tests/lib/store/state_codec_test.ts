@@ -67,6 +67,58 @@ Deno.test("a state image round-trips exactly what the reducer holds, for random 
   }
 });
 
+Deno.test("a state image keeps notify and signal actions that name another node", () => {
+  const state: HamState = createState();
+  const tables = StateTables.of(state);
+  const bodies: RecordBody[] = [
+    { t: "entity", entity: "web", flags: 0, at: 1 },
+    { t: "cond-add", entity: "web", condition: "death", type: "death", flags: 0, match: null },
+    {
+      t: "action-add",
+      entity: "web",
+      condition: "death",
+      action: "far",
+      flags: 0,
+      params: { kind: "notify", channel: "ops", code: -3, value: 4, node: "n2" },
+    },
+    {
+      t: "action-add",
+      entity: "web",
+      condition: "death",
+      action: "hup",
+      flags: 0,
+      params: { kind: "signal", pid: null, signal: 1, node: "n2", entity: "db" },
+    },
+    {
+      t: "fail-add",
+      entity: "web",
+      condition: "death",
+      action: "far",
+      name: "local",
+      params: { kind: "notify", channel: "ops", code: 0, value: 0 },
+    },
+  ];
+  let seq = 0;
+  for (const body of bodies) {
+    const record = { seq: ++seq, ...body } as HamRecord;
+    applyRecord(state, record);
+    tables.touch(touchedEntities(record));
+  }
+  const loaded = loadImage(tables.image(state)).state;
+  assert.deepEqual(loaded, state);
+  const actions = loaded.entities.get("web")!.conditions.get("death")!.actions;
+  assert.deepEqual(actions.map((a) => a.params), [
+    { kind: "notify", channel: "ops", code: -3, value: 4, node: "n2" },
+    { kind: "signal", pid: null, signal: 1, node: "n2", entity: "db" },
+  ]);
+  assert.deepEqual(actions[0].fails[0].params, {
+    kind: "notify",
+    channel: "ops",
+    code: 0,
+    value: 0,
+  });
+});
+
 Deno.test("loadImage() reads an entity row written before kill modes as kill mode control-group", () => {
   const state = createState();
   applyRecord(state, {

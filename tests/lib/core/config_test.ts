@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { ConfigError, readConfig, toConfigData } from "../../../lib/core/config.ts";
+
+Deno.test("readConfig() and toConfigData() round-trip notify and signal actions naming a node", () => {
+  const data = {
+    entities: {
+      web: {
+        command: ["/bin/sleep", "1000"],
+        conditions: {
+          death: {
+            type: "death",
+            actions: {
+              far: {
+                kind: "notify",
+                channel: "ops",
+                code: 1,
+                node: "n2",
+                fails: { hup: { kind: "signal", signal: "HUP", node: "n2", entity: "db" } },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+  const specs = readConfig(data);
+  const far = specs[0].conditions[0].actions[0];
+  assert.deepEqual(far.params, { kind: "notify", channel: "ops", code: 1, value: 0, node: "n2" });
+  assert.deepEqual(far.fails[0].params, {
+    kind: "signal",
+    pid: null,
+    signal: 1,
+    node: "n2",
+    entity: "db",
+  });
+  const written = toConfigData(specs) as { entities: { web: { conditions: unknown } } };
+  assert.deepEqual(written.entities.web.conditions, {
+    death: {
+      type: "death",
+      actions: {
+        far: {
+          kind: "notify",
+          channel: "ops",
+          code: 1,
+          value: 0,
+          node: "n2",
+          fails: { hup: { kind: "signal", signal: "SIGHUP", node: "n2", entity: "db" } },
+        },
+      },
+    },
+  });
+  assert.deepEqual(readConfig(written), specs);
+});
+
+Deno.test("readConfig() names the key of a signal action naming a node without an entity", () => {
+  const data = {
+    entities: {
+      web: {
+        conditions: { death: { type: "death", actions: { hup: { kind: "signal", node: "n2" } } } },
+      },
+    },
+  };
+  assert.throws(() => readConfig(data), (err) => {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.key, ["entities", "web", "conditions", "death", "actions", "hup"]);
+    assert.match(err.message, /give "entity"/);
+    return true;
+  });
+});
