@@ -12,6 +12,7 @@ import { waitForPath } from "../os/path_waiter.ts";
 import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
 import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
+  denoChildren,
   findDaemon,
   findSpawned,
   runCommand,
@@ -90,7 +91,8 @@ export function realProcessOps(
       if (startTime === null) return null;
       return { startTime, argv: readCmdline(pid), cwd: readCwd(pid) };
     },
-    watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: true }),
+    // A child Deno spawned is Deno's to reap (else its status rejects with ECHILD).
+    watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: !denoChildren.has(pid) }),
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
