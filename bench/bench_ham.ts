@@ -62,9 +62,15 @@ export class BenchHam implements AsyncDisposable {
     this.pid = ham.client.server.hamPid;
   }
 
-  /** Starts a HAM on a fresh temporary state directory; resolves once it answers. */
-  static async start(): Promise<BenchHam> {
+  /**
+   * Starts a HAM on a fresh temporary state directory (after `prepare` has put what it
+   * wants there); resolves once it answers.
+   */
+  static async start(
+    opts: { prepare?: (stateDir: string) => void | Promise<void> } = {},
+  ): Promise<BenchHam> {
     const stateDir = await Deno.makeTempDir({ prefix: "ham-bench-" });
+    await opts.prepare?.(stateDir);
     const child = new Deno.Command("/bin/sh", {
       args: [
         "-c",

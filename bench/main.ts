@@ -38,6 +38,7 @@ import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
 import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
 import { measureMirrorChange } from "./status_mirror.ts";
+import { measureCatchUp } from "./catch_up.ts";
 import { measureClusterFailover } from "./cluster_failover.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
@@ -81,6 +82,8 @@ export interface BenchPlan {
   quickHostile?: [number, number, number, number];
   /** The status mirror's change cost: [entities, changes]. */
   mirror: [number, number];
+  /** The catch-up replay: [event log MiB, subscribers that never read]. */
+  catchUp: [number, number];
 }
 
 /** The plan of a run. */
@@ -111,6 +114,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       snapshotRounds: 1,
       quickHostile: [5, 2, 1000, 3],
       mirror: [1000, 3],
+      catchUp: [1, 2],
       clusterFailovers: 1,
     };
   }
@@ -139,6 +143,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     snapshotRounds: 3,
     clusterFailovers: 10,
     mirror: [10_000, 20],
+    catchUp: [16, 20],
   };
 }
 
@@ -257,6 +262,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   }
   progress(`status mirror: one change with ${p.mirror[0]} entities (${p.mirror[1]} changes)`);
   await step(figures, () => measureMirrorChange(...p.mirror));
+  progress(`catch-up of a ${p.catchUp[0]} MiB event log (${p.catchUp[1]} stalled subscribers)`);
+  await step(figures, () => measureCatchUp(p.catchUp[0] * 1024 * 1024, p.catchUp[1]));
   for (const [entities, rounds] of p.takeovers) {
     progress(`takeover with ${entities} entities (${rounds} rounds)`);
     await step(figures, () => measureTakeover(entities, rounds));

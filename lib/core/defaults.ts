@@ -64,6 +64,11 @@ export const DEFAULTS = Object.freeze({
   maxEventsLimit: 100_000,
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
+  /**
+   * Unsent output of a connection above which the catch-up replay of its subscription (the
+   * events before it went live, read from the log a chunk at a time) waits for it to drain, in bytes.
+   */
+  catchUpHighWaterBytes: 256 * 1024,
 
   // --- Connections (what one client can cost the HAM) ---
   /** Connections served at once; more are refused with `ENOMEM`. */

@@ -262,6 +262,8 @@ export interface EntityView {
   conditions: ConditionView[];
   /** For a cluster entity: the node that runs it (null while none does). */
   node?: string | null;
+  /** For a cluster entity: the nodes it may run on, most preferred first (empty: any). */
+  placement?: string[];
 }
 
 /** How an entity came to be, as `status` shows it (QNX's names). */

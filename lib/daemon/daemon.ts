@@ -32,7 +32,7 @@ import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
-import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { formatAddress, listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { nodeForwarder } from "./node_forwarder.ts";
@@ -202,7 +202,7 @@ export class HamDaemon {
       const e = ev.type === "detach" ? this.store.state.entities.get(ev.entity) : undefined;
       if (e?.pid) this.#detached.set(e.name, { pid: e.pid, startTime: e.startTime });
     });
-    this.#watcher = new ProcessWatcher();
+    this.#watcher = new ProcessWatcher({ log: (level, msg) => log.log(level, msg) });
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
       isWatched: (pid) => this.#watcher.isWatching(pid),
@@ -217,7 +217,12 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
-      forward: nodeForwarder({ stateDir: opts.stateDir, nodes: opts.nodes }),
+      forward: nodeForwarder({
+        stateDir: opts.stateDir,
+        nodes: opts.nodes,
+        registry: (node) => this.#cluster?.addressOf(node) ?? null,
+        tls: opts.listen,
+      }),
       onStep: killPointFromEnv(),
     });
     this.#mirror = new StatusMirror({
@@ -352,7 +357,9 @@ export class HamDaemon {
         log,
         changed: () => d.changed(),
       });
-      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      // Published in the registry, so that the other members reach this HAM by name.
+      const address = opts.listen && formatAddress(opts.listen);
+      d.#cluster = new ClusterNode({ ...opts.cluster, address }, opts.stateDir, host);
       await d.#cluster.recover([...store.state.entities.keys()]);
     }
     d.#reaper.start();

@@ -9,7 +9,7 @@
  */
 
 import type { EventBody, HamEvent } from "../core/protocol.ts";
-import type { EventLog } from "./event_log.ts";
+import type { EventLog, EventLogReader } from "./event_log.ts";
 
 /** A live subscriber: gets every event (after `filter`) until it unsubscribes. */
 export type Listener = (ev: HamEvent) => void;
@@ -123,6 +123,32 @@ export class EventHub {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /**
+   * The oldest sequence number in memory now, without reading the window the log held at
+   * start (the next one when none is): what a reader takes from memory, not the log.
+   */
+  get memorySeq(): number {
+    return this.#ring[0]?.seq ?? this.#next;
+  }
+
+  /**
+   * Up to `max` of the events in memory from `from` on (from at least
+   * {@linkcode memorySeq}), oldest first.
+   */
+  window(from: number, max: number): HamEvent[] {
+    const ring = this.#ring;
+    if (ring.length === 0) return [];
+    let i = Math.max(0, from - ring[0].seq);
+    // The window is numbered without gaps (one publish, one number); this is in case not.
+    if (i >= ring.length || ring[i].seq !== from) i = ring.findIndex((e) => e.seq >= from);
+    return i < 0 ? [] : ring.slice(i, i + max);
+  }
+
+  /** A reader of the durable log from `since` on, or null when events are in memory only. */
+  logReader(since: number): EventLogReader | null {
+    return this.#log?.reader(since) ?? null;
   }
 
   /**

@@ -156,6 +156,24 @@ export class EventLog {
     return out;
   }
 
+  /** The first sequence numbers of the segments on disk, oldest first. */
+  get segments(): readonly number[] {
+    return this.#segments;
+  }
+
+  /** The path of the segment whose first event is `firstSeq`. */
+  segmentPath(firstSeq: number): string {
+    return join(this.dir, segName(firstSeq));
+  }
+
+  /**
+   * A reader of the events from `since` on, a chunk at a time (a catch-up replay never
+   * parses the whole log in one turn of the event loop, nor holds it in memory).
+   */
+  reader(since: number): EventLogReader {
+    return new EventLogReader(this, since);
+  }
+
   /** The oldest sequence number still on disk (lastSeq + 1 when empty). */
   get oldestSeq(): number {
     return this.#segments[0] ?? this.lastSeq + 1;
@@ -219,5 +237,132 @@ export class EventLog {
     this.flush();
     this.#file?.close();
     this.#file = null;
+  }
+}
+
+/** Bytes of the log one {@linkcode EventLogReader.read} reads (more for one longer line). */
+export const READ_CHUNK_BYTES = 64 * 1024;
+/** A line this long is not an event: the rest of its segment is skipped. */
+const MAX_EVENT_LINE_BYTES = 16 * 1024 * 1024;
+const SEQ_PREFIX = /^\{"seq":(\d+)[,}]/;
+
+/**
+ * Reads the durable log from a sequence number on, one bounded chunk per
+ * {@linkcode EventLogReader.read}, opening the segment for each chunk (so a reader that
+ * waits holds no descriptor, and a segment deleted meanwhile is simply gone: the events
+ * after it come next, and the gap shows in their sequence numbers).
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./event_log.ts";
+ * const dir = await Deno.makeTempDir();
+ * const log = EventLog.open(dir);
+ * for (let seq = 1; seq <= 3; seq++) log.append({ seq, at: seq, type: "state", entity: "a" });
+ * const reader = log.reader(2);
+ * console.log((await reader.read())?.map((e) => e.seq)); // [2, 3]
+ * console.log(await reader.read()); // null
+ * log.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class EventLogReader {
+  #log: EventLog;
+  #segment: number | null = null;
+  #offset = 0;
+  /** The sequence number of the next event to read. */
+  next: number;
+
+  /** A reader of `log` from `since` on. */
+  constructor(log: EventLog, since: number) {
+    this.#log = log;
+    this.next = since;
+  }
+
+  /**
+   * The next events on disk (sequence numbers from {@linkcode next} on, ascending), from
+   * about `chunkBytes` of the file; null once everything on disk now has been read.
+   */
+  async read(chunkBytes = READ_CHUNK_BYTES): Promise<HamEvent[] | null> {
+    const decoder = new TextDecoder();
+    for (;;) {
+      const segs = this.#log.segments;
+      if (this.#segment === null) {
+        // The segment that holds `next`.
+        if (segs.length === 0) return null;
+        this.#segment = segs[Math.max(0, segs.findLastIndex((first) => first <= this.next))];
+        this.#offset = 0;
+      } else if (!segs.includes(this.#segment)) {
+        // Deleted while being read (retention): on with the first segment after it.
+        if (!this.#nextSegment()) return null;
+      }
+      const chunk = await this.#readAt(this.#segment, this.#offset, chunkBytes);
+      const end = chunk === null ? -1 : chunk.lastIndexOf(10);
+      if (chunk === null || end < 0) {
+        if (chunk !== null && chunk.length === chunkBytes && chunkBytes < MAX_EVENT_LINE_BYTES) {
+          chunkBytes *= 2; // One line longer than a chunk.
+          continue;
+        }
+        // The end of the segment (or a torn tail): on to the next one, if any.
+        if (!this.#nextSegment()) return null;
+        continue;
+      }
+      this.#offset += end + 1;
+      const events: HamEvent[] = [];
+      let corrupt = false;
+      for (const line of decoder.decode(chunk.subarray(0, end)).split("\n")) {
+        if (line.length === 0) continue;
+        const m = SEQ_PREFIX.exec(line);
+        if (m === null) {
+          corrupt = true;
+          break;
+        }
+        if (Number(m[1]) < this.next) continue;
+        try {
+          events.push(JSON.parse(line) as HamEvent);
+        } catch {
+          corrupt = true;
+          break;
+        }
+      }
+      if (corrupt && !this.#nextSegment() && events.length === 0) return null;
+      if (events.length > 0) {
+        this.next = events[events.length - 1].seq + 1;
+        return events;
+      }
+    }
+  }
+
+  /** Moves on to the segment after the current one; false when there is none. */
+  #nextSegment(): boolean {
+    const after = this.#log.segments.find((f) => f > this.#segment!);
+    if (after === undefined) return false;
+    this.#segment = after;
+    this.#offset = 0;
+    return true;
+  }
+
+  /** Up to `bytes` of segment `first` from `offset`; null when the segment is gone. */
+  async #readAt(first: number, offset: number, bytes: number): Promise<Uint8Array | null> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#log.segmentPath(first), { read: true });
+    } catch {
+      return null;
+    }
+    try {
+      await file.seek(offset, Deno.SeekMode.Start);
+      const buf = new Uint8Array(bytes);
+      let got = 0;
+      while (got < bytes) {
+        const n = await file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    } catch {
+      return null;
+    } finally {
+      file.close();
+    }
   }
 }

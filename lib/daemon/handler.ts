@@ -10,6 +10,7 @@
 import type { Engine, Store } from "../engine/engine.ts";
 import { HamError } from "../core/errors.ts";
 import type { EventHub } from "./event_hub.ts";
+import { collectEvents } from "./event_reader.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { waitFor } from "./waits.ts";
 import { HACTIONDONOW } from "../core/flags.ts";
@@ -83,7 +84,17 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       throw new HamError("EPROTO", "Already greeted");
     },
     ping: () => ({ pong: true }),
-    attach: async (req) => changed(await ctx.engine.attach({ ...req, kind: "attached" })),
+    attach: async (req) => {
+      // A clustered HAM routes declarations to its cluster node before they get here.
+      if (req.cluster) {
+        throw new HamError(
+          "EINVAL",
+          `Cannot declare cluster entity "${req.entity}": this HAM is not in a cluster ` +
+            "(start it with --cluster URL --node-name NAME)",
+        );
+      }
+      return changed(await ctx.engine.attach({ ...req, kind: "attached" }));
+    },
     "attach-self": async (req, conn) => {
       const r = await ctx.engine.attach({
         entity: req.entity,
@@ -151,10 +162,9 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       }),
     // Released at once when the connection closes.
     wait: (req, conn) => waitFor(ctx.store, ctx.hub, req, conn.signal),
-    events: (req) => {
-      const events = ctx.hub.since(req.since, req.entity, req.limit, req.channel);
-      return { events, next: events.at(-1) ? events.at(-1)!.seq + 1 : ctx.hub.nextSeq };
-    },
+    // Read a chunk of the log per turn: a 16 MiB log does not stall other clients.
+    events: (req) =>
+      collectEvents(ctx.hub, req.since, { entity: req.entity, channel: req.channel }, req.limit),
     subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
     notify: (req, conn) => {

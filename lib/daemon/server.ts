@@ -474,7 +474,7 @@ export class ControlServer {
       );
       this.#refusedForDescriptors!++;
     }
-    this.#reserve = openReserve();
+    this.#reserve = await retakeReserve();
   }
 
   #refuseOverCap(conn: Transport): void {
@@ -628,6 +628,20 @@ async function refuseConn(conn: Transport, err: HamError, waitMs: number): Promi
   try {
     conn.close();
   } catch { /* already closed */ }
+}
+
+/**
+ * The reserve descriptor again, after the connection refused with it was closed: a socket's
+ * descriptor is released a moment after its close, so a few short tries (null if another
+ * part of the process took it first).
+ */
+async function retakeReserve(): Promise<Deno.FsFile | null> {
+  for (let i = 0; i < 10; i++) {
+    const fd = openReserve();
+    if (fd !== null) return fd;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return null;
 }
 
 /** A reserve descriptor (`/dev/null`), or null when none can be opened now. */

@@ -19,9 +19,18 @@ import type { HamEvent, RequestOf, SubscribeResult } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { ChannelCursors } from "./channel_cursors.ts";
 import type { EventHub } from "./event_hub.ts";
+import { EventReader } from "./event_reader.ts";
 import type { Connection } from "./server.ts";
 
 type SubscribeRequest = RequestOf<"subscribe">;
+
+/** Options of {@linkcode Subscriptions}. */
+export interface SubscriptionsOptions {
+  /** A live subscriber's unsent backlog past which it lags. @default DEFAULTS.maxSubscriberBacklogBytes */
+  maxBacklogBytes?: number;
+  /** Unsent output above which a catch-up replay waits. @default DEFAULTS.catchUpHighWaterBytes */
+  catchUpHighWaterBytes?: number;
+}
 
 /** The live subscriptions of a HAM, and notify delivery. */
 export class Subscriptions {
@@ -30,12 +39,17 @@ export class Subscriptions {
   #maxBacklog: number;
   /** Channel → subscriptions connected to it now. */
   #live = new Map<string, number>();
+  /** Unsent output of a connection above which its catch-up replay waits. */
+  #highWater: number;
+  /** Catch-up replays under way. */
+  #replays = new Set<Promise<void>>();
 
   /** Serves subscriptions of `hub`; `channels` keeps the notify backlogs and cursors. */
-  constructor(hub: EventHub, channels: ChannelCursors, opts: { maxBacklogBytes?: number } = {}) {
+  constructor(hub: EventHub, channels: ChannelCursors, opts: SubscriptionsOptions = {}) {
     this.#hub = hub;
     this.#channels = channels;
     this.#maxBacklog = opts.maxBacklogBytes ?? DEFAULTS.maxSubscriberBacklogBytes;
+    this.#highWater = opts.catchUpHighWaterBytes ?? DEFAULTS.catchUpHighWaterBytes;
   }
 
   /**
@@ -58,9 +72,12 @@ export class Subscriptions {
   }
 
   /**
-   * Opens a subscription on `conn`: pushes what it asked for that is already past (after a
-   * `skipped` for what is no longer kept), then every new event until the connection ends
-   * or the subscriber lags.
+   * Opens a subscription on `conn`: replays what it asked for that is already past (after a
+   * `skipped` for what is no longer kept), then pushes every new event until the connection
+   * ends or the subscriber lags. The replay is streamed ({@linkcode EventReader}): a batch
+   * at a time, paused while the connection's unsent output is above `catchUpHighWaterBytes`
+   * (a subscriber that does not read is not fed the log), and the subscription goes live in
+   * the turn it catches up.
    */
   subscribe(req: SubscribeRequest, conn: Connection): SubscribeResult {
     const { channel, entity, subscriber } = req;
@@ -70,24 +87,19 @@ export class Subscriptions {
       channel !== null
         ? ev.type === "notify" && ev.detail?.channel === channel
         : entity === null || ev.entity === entity;
-    let since = req.since ??
+    const since = req.since ??
       (channel !== null ? this.#channels.startOf(channel, subscriber) : null) ?? hub.nextSeq;
     if (channel !== null && subscriber !== null) {
       this.#channels.admit(channel, subscriber);
       // Registered now, so its backlog is kept while it is away from here on.
       this.#channels.received(channel, subscriber, since - 1);
     }
-    const first = since;
-    if (since < hub.oldestSeq) {
-      conn.send({ push: { type: "skipped", sub, from: since, to: hub.oldestSeq - 1 } });
-      since = hub.oldestSeq;
-    }
     const deliver = (ev: HamEvent) => {
       conn.send({ push: { type: "event", sub, event: ev } });
       if (channel !== null) this.#channels.received(channel, subscriber, ev.seq);
     };
-    for (const ev of hub.since(since)) if (wanted(ev)) deliver(ev);
     let open = true;
+    let stop = () => {};
     const end = () => {
       if (!open) return;
       open = false;
@@ -97,19 +109,52 @@ export class Subscriptions {
       if (left > 0) this.#live.set(channel, left);
       else this.#live.delete(channel);
     };
-    const stop = hub.listen((ev) => {
-      if (!wanted(ev)) return;
-      if (conn.queuedBytes > this.#maxBacklog) {
-        // Never dropped silently: it is told, with where to subscribe again from.
-        end();
-        conn.send({ push: { type: "ended", sub, reason: "lagged", next: ev.seq } });
-        return;
-      }
-      deliver(ev);
-    });
+    const live = () => {
+      stop = hub.listen((ev) => {
+        if (!wanted(ev)) return;
+        if (conn.queuedBytes > this.#maxBacklog) {
+          // Never dropped silently: it is told, with where to subscribe again from.
+          end();
+          conn.send({ push: { type: "ended", sub, reason: "lagged", next: ev.seq } });
+          return;
+        }
+        deliver(ev);
+      });
+    };
+    // Connected from now on: a notify meanwhile reaches it through the replay.
     if (channel !== null) this.#live.set(channel, this.connectedTo(channel) + 1);
     conn.onClose.push(end);
-    return { sub, since: first };
+    const reader = new EventReader(hub, since);
+    const replay = (async () => {
+      for (;;) {
+        if (!open) return;
+        // Checked and listened to in one turn: no event falls between the two.
+        if (reader.caughtUp) return live();
+        await conn.drained(this.#highWater);
+        if (!open || conn.closed) return;
+        const step = await reader.read();
+        if (step === null || !open) continue;
+        if (step.skipped) conn.send({ push: { type: "skipped", sub, ...step.skipped } });
+        // One write per batch, not one per event.
+        const lines: string[] = [];
+        for (const ev of step.events) {
+          if (!wanted(ev)) continue;
+          lines.push(JSON.stringify({ push: { type: "event", sub, event: ev } }));
+          if (channel !== null) this.#channels.received(channel, subscriber, ev.seq);
+        }
+        if (lines.length > 0) conn.send(lines.join("\n"));
+        // Other connections get a turn between batches.
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    })().catch(end);
+    this.#replays.add(replay);
+    replay.finally(() => this.#replays.delete(replay));
+    return { sub, since };
+  }
+
+  /** Resolves once every catch-up replay under way now has caught up or ended (for tests). */
+  async settled(): Promise<void> {
+    while (this.#replays.size > 0) await Promise.all([...this.#replays]);
   }
 
   /**

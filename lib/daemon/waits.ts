@@ -10,6 +10,7 @@ import { HamError } from "../core/errors.ts";
 import { getEntity, type HamState } from "../core/model.ts";
 import type { HamEvent, RequestOf, Results } from "../core/protocol.ts";
 import type { EventHub } from "./event_hub.ts";
+import { collectEvents } from "./event_reader.ts";
 
 type WaitRequest = RequestOf<"wait">;
 
@@ -59,12 +60,39 @@ export async function waitFor(
     getEntity(store.state, req.entity);
     if (reached(store, req)) return { entity: req.entity, reached: req.for, seq: null };
   } else if (req.since !== null) {
-    const past = hub.since(req.since, req.entity).find((ev) => matches(req, ev));
-    if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
+    if (req.since >= hub.memorySeq) {
+      const past = hub.since(req.since, req.entity).find((ev) => matches(req, ev));
+      if (past) return { entity: req.entity, reached: req.for, seq: past.seq };
+    } else {
+      // Older than the window: the log is read a chunk per turn, while listening already
+      // (so an event published meanwhile is not missed).
+      const found = new AbortController();
+      const stop = () => found.abort();
+      signal?.addEventListener("abort", stop, { once: true });
+      const live = hub.waitFor((e) => matches(req, e), req.timeoutMs, found.signal);
+      const past = await collectEvents(
+        hub,
+        req.since,
+        { entity: req.entity },
+        1,
+        (ev) => matches(req, ev) && !found.signal.aborted,
+      );
+      if (past.events.length > 0) found.abort();
+      const ev = past.events[0] ?? await live;
+      signal?.removeEventListener("abort", stop);
+      return answer(req, ev, signal);
+    }
   } else if (reached(store, req)) {
     return { entity: req.entity, reached: req.for, seq: null };
   }
-  const ev = await hub.waitFor((e) => matches(req, e), req.timeoutMs, signal);
+  return answer(req, await hub.waitFor((e) => matches(req, e), req.timeoutMs, signal), signal);
+}
+
+function answer(
+  req: WaitRequest,
+  ev: HamEvent | null,
+  signal: AbortSignal | undefined,
+): Results["wait"] {
   if (!ev && signal?.aborted) {
     throw new HamError(
       "ECANCELED",

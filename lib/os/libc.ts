@@ -102,6 +102,7 @@ export const ERRNO = {
   ENFILE: 23,
   EMFILE: 24,
   ERANGE: 34,
+  ECONNABORTED: 103,
   ENOSYS: 38,
   ELOOP: 40,
 } as const;
@@ -126,6 +127,9 @@ const SYMBOLS = {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
@@ -176,6 +180,12 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   /** `sendto(fd, buf, buf.length, flags, addr, addr.length)`. */
   sendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array): number;
+  /** `bind(fd, addr, addr.length)`. */
+  bind(fd: number, addr: Uint8Array): number;
+  /** `listen(fd, backlog)`. */
+  listen(fd: number, backlog: number): number;
+  /** `accept4(fd, NULL, NULL, flags)`: the accepted descriptor, without its address. */
+  accept4(fd: number, flags: number): number;
 }
 
 let loaded: Libc | null | undefined;
@@ -212,6 +222,9 @@ function load(): Libc | null {
       socket: (domain, type, protocol) => s.socket(domain, type, protocol),
       sendto: (fd, buf, flags, addr) =>
         Number(s.sendto(fd, buf, BigInt(buf.length), flags, addr, addr.length)),
+      bind: (fd, addr) => s.bind(fd, addr, addr.length),
+      listen: (fd, backlog) => s.listen(fd, backlog),
+      accept4: (fd, flags) => s.accept4(fd, null, null, flags),
     };
   } catch {
     loaded = null;

@@ -3,18 +3,20 @@
  * `SO_PEERCRED` (pid, uid, gid at connect time) and `SO_PEERGROUPS` (every group), read
  * through FFI on each accepted descriptor.
  *
- * Deno's own `Deno.listen` keeps descriptors out of reach, so the listener is `node:net`'s,
- * whose accepted pipe handle exposes its descriptor; each connection is then presented
- * with the `read`/`write`/`close` of a `Deno.Conn`, so the control server reads it the same
- * way. A connection whose credentials cannot be read has `peer: null` (and is trusted with
- * nothing).
+ * Deno's own `Deno.listen` keeps descriptors out of reach, so connections are accepted by
+ * {@linkcode UnixListener} (libc's `accept4`: a descriptor, and an accept loop that survives
+ * running out of descriptors, which `node:net`'s server does not), and each descriptor is
+ * handed to a `node:net` socket, presented with the `read`/`write`/`close` of a `Deno.Conn`
+ * so the control server reads it the same way. A connection whose credentials cannot be
+ * read has `peer: null` (and is trusted with nothing).
  *
  * @module
  */
 
 import { outOfDescriptors } from "./fd_reserve.ts";
 import net from "node:net";
-import { errno, FCNTL, libc, libcAvailable, SOCKOPT } from "./libc.ts";
+import { errno, libc, libcAvailable, SOCKOPT } from "./libc.ts";
+import { UnixListener } from "./unix_listener.ts";
 
 /** Who is on the other end of a connection, as the kernel saw it at connect time. */
 export interface PeerCredentials {
@@ -130,6 +132,61 @@ export class PeerConn {
 
 /** A listening Unix socket whose accepted connections carry their peer's credentials. */
 export class PeerListener {
+  #source: { accept(): Promise<PeerConn>; close(): void };
+
+  private constructor(source: { accept(): Promise<PeerConn>; close(): void }) {
+    this.#source = source;
+  }
+
+  /**
+   * Listens on `path`; resolves once the socket file exists. The accept loop is ours
+   * ({@linkcode UnixListener}), each accepted descriptor handed to a `node:net` socket;
+   * without FFI, `node:net`'s own server accepts (and credentials are unknown).
+   */
+  static async listen(path: string): Promise<PeerListener> {
+    if (!libcAvailable()) return new PeerListener(await NetSource.listen(path));
+    const lib = libc();
+    const listener = UnixListener.open(lib, path);
+    return new PeerListener({
+      accept: async () => {
+        const fd = await listener.accept();
+        const credentials = peerCredentials(fd);
+        try {
+          const socket = new net.Socket({
+            fd,
+            readable: true,
+            writable: true,
+            allowHalfOpen: true,
+          });
+          return new PeerConn(socket, credentials);
+        } catch (err) {
+          lib.close(fd);
+          throw err;
+        }
+      },
+      close: () => listener.close(),
+    });
+  }
+
+  /**
+   * The next connection; rejects once closed, and (without taking it) when out of
+   * descriptors: the connection waits, and the next call tries again.
+   */
+  accept(): Promise<PeerConn> {
+    return this.#source.accept();
+  }
+
+  /** Stops listening; pending and later `accept` calls reject. */
+  close(): void {
+    this.#source.close();
+  }
+}
+
+/**
+ * `node:net`'s server: the listener without FFI (its listening descriptor is inherited by
+ * the processes the HAM starts, and running out of descriptors stops it for good).
+ */
+class NetSource {
   #server: net.Server;
   #pending: PeerConn[] = [];
   #waiters: Array<{ resolve(c: PeerConn): void; reject(e: Error): void }> = [];
@@ -155,24 +212,14 @@ export class PeerListener {
   }
 
   /** Listens on `path`; resolves once the socket file exists. */
-  static listen(path: string): Promise<PeerListener> {
+  static listen(path: string): Promise<NetSource> {
     const server = net.createServer({ allowHalfOpen: true });
     // Serving from the start: a client may connect before the "listening" callback runs.
-    const listener = new PeerListener(server);
+    const listener = new NetSource(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => {
         server.off("error", reject);
-        // node:net leaves the listening descriptor inheritable: every process the HAM
-        // starts (its Guardian, the workers) would keep the socket listening after the
-        // HAM died, and clients would hang in a backlog that no one accepts.
-        // deno-lint-ignore no-explicit-any
-        const fd = (server as any)._handle?.fd;
-        if (typeof fd === "number" && fd >= 0 && libcAvailable()) {
-          const lib = libc();
-          const flags = lib.fcntl(fd, FCNTL.F_GETFD, 0);
-          if (flags >= 0) lib.fcntl(fd, FCNTL.F_SETFD, flags | FCNTL.FD_CLOEXEC);
-        }
         resolve(listener);
       });
     });

@@ -56,6 +56,11 @@ export interface ProcessWatcherOptions {
   forceProcPoll?: boolean;
   /** Period of the `/proc` polling fallback, in milliseconds. @default {50} */
   procPollIntervalMs?: number;
+  /**
+   * Told when watching falls back to `/proc` polling for want of descriptors (once per
+   * episode) and when pidfds open again. @default {silent}
+   */
+  log?: (level: "warn" | "info", message: string) => void;
 }
 
 interface Watcher {
@@ -114,12 +119,16 @@ export class ProcessWatcher {
   #fallback: ProcPoller<Entry> | null = null;
   #procPollMs: number;
   #closing: Promise<void> | null = null;
+  #log: (level: "warn" | "info", message: string) => void;
+  /** True from a pidfd refused for want of descriptors until one opens again. */
+  #starved = false;
 
   /** Creates a watcher; it holds no resource until the first {@linkcode watch}. */
   constructor(options: ProcessWatcherOptions = {}) {
     const lib = libcAvailable() ? libc() : null;
     this.#lib = lib;
     this.#procPollMs = options.procPollIntervalMs ?? 50;
+    this.#log = options.log ?? (() => {});
     if (!options.forceProcPoll && lib !== null && pidfdWorks(lib)) {
       this.mode = "pidfd";
       this.#poller = new PidfdPoller<Entry>(lib, (entry) => this.#exited(entry, true));
@@ -273,9 +282,20 @@ export class ProcessWatcher {
    */
   #openPidfd(pid: number): number {
     try {
-      return openPidfd(this.#lib!, "watch", pid);
+      const fd = openPidfd(this.#lib!, "watch", pid);
+      if (this.#starved) this.#log("info", "Watching processes through pidfds again");
+      this.#starved = false;
+      return fd;
     } catch (err) {
       if ((err as HamError).code !== "ENOMEM") throw err;
+      if (!this.#starved) {
+        this.#log(
+          "warn",
+          `Out of file descriptors: watching pid ${pid} (and any other until some are free) ` +
+            `by polling /proc`,
+        );
+      }
+      this.#starved = true;
       this.#procFallback();
       return -1;
     }

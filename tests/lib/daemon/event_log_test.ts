@@ -95,6 +95,32 @@ Deno.test("EventHub.since() reads events older than its window from the log", as
   }
 });
 
+Deno.test("EventLogReader.read() returns a bounded chunk at a time, in order, then null", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir, { segmentBytes: 4096 });
+    for (let seq = 1; seq <= 500; seq++) log.append({ seq, at: seq, type: "state", entity: "w" });
+    const reader = log.reader(42);
+    const seqs: number[] = [];
+    let batches = 0;
+    for (let b = await reader.read(1024); b !== null; b = await reader.read(1024)) {
+      batches++;
+      // At most a chunk's worth of lines (each ~50 bytes).
+      assert.ok(b.length <= 1024 / 40, `${b.length} events in one batch`);
+      seqs.push(...b.map((e) => e.seq));
+    }
+    assert.deepEqual(seqs, Array.from({ length: 459 }, (_, i) => i + 42));
+    assert.ok(batches > 10);
+    // Appended later: the reader carries on from where it stopped.
+    log.append({ seq: 501, at: 501, type: "state", entity: "w" });
+    assert.deepEqual((await reader.read())?.map((e) => e.seq), [501]);
+    assert.equal(await reader.read(), null);
+    log.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("EventHub reads its window from the log on first use, before the events published since", async () => {
   const dir = await tempDir();
   try {
@@ -108,6 +134,29 @@ Deno.test("EventHub reads its window from the log on first use, before the event
     assert.deepEqual(again.since(3).map((e) => e.entity), ["old3", "old4", ""]);
     assert.deepEqual(again.since(1).map((e) => e.seq), [1, 2, 3, 4, 5]);
     again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventLogReader.read() carries on past a segment deleted under it", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir, { segmentBytes: 500, maxSegments: 3 });
+    for (let seq = 1; seq <= 30; seq++) log.append({ seq, at: seq, type: "state", entity: "w" });
+    const reader = log.reader(1);
+    const first = (await reader.read(128))!;
+    assert.equal(first[0].seq, log.segments[0]);
+    // Retention deletes the segment being read (and more).
+    for (let seq = 31; seq <= 60; seq++) log.append({ seq, at: seq, type: "state", entity: "w" });
+    const rest: number[] = [];
+    for (let b = await reader.read(); b !== null; b = await reader.read()) {
+      rest.push(...b.map((e) => e.seq));
+    }
+    assert.equal(rest[0], log.segments[0], "on with the oldest segment left");
+    assert.equal(rest.at(-1), 60);
+    assert.deepEqual(rest, Array.from({ length: rest.length }, (_, i) => rest[0] + i));
+    log.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -10,11 +10,15 @@ function fakeConn() {
   const pushes: Push[] = [];
   const conn = {
     queuedBytes: 0,
+    closed: false,
     onClose: [] as Array<() => void>,
     send(obj: unknown) {
-      pushes.push((obj as { push: Push }).push);
+      // An object, or lines of JSON (a batch of a catch-up replay).
+      const lines = typeof obj === "string" ? obj.split("\n").map((l) => JSON.parse(l)) : [obj];
+      for (const line of lines) pushes.push((line as { push: Push }).push);
       return Promise.resolve();
     },
+    drained: () => Promise.resolve(),
   };
   return { conn, asConnection: conn as unknown as Connection, pushes };
 }
@@ -36,12 +40,13 @@ function subscribeReq(
 
 const message = { entity: "srv", condition: "srv/a", action: "tell", code: 1, value: 2 };
 
-Deno.test("Subscriptions.subscribe() says which events are skipped, then carries on", () => {
+Deno.test("Subscriptions.subscribe() says which events are skipped, then carries on", async () => {
   const hub = new EventHub({ capacity: 2 });
   for (let i = 0; i < 5; i++) hub.publish({ type: "state", entity: "p" });
   const subs = new Subscriptions(hub, ChannelCursors.open(null));
   const { asConnection, pushes } = fakeConn();
   const r = subs.subscribe(subscribeReq(7, { since: 1 }), asConnection);
+  await subs.settled();
   assert.deepEqual(r, { sub: 7, since: 1 });
   const oldest = hub.oldestSeq;
   assert.deepEqual(pushes[0], { type: "skipped", sub: 7, from: 1, to: oldest - 1 });
@@ -85,12 +90,14 @@ Deno.test("Subscriptions.notify() fails when a named subscriber's backlog is ful
     assert.equal(subs.notify("ops", message), true, "kept: the channel has a durable backlog");
     const { conn, asConnection } = fakeConn();
     subs.subscribe(subscribeReq(1, { channel: "ops", subscriber: "pager" }), asConnection);
+    await subs.settled();
     for (const f of conn.onClose) f(); // pager got the backlog and went away.
     assert.equal(subs.notify("ops", message), true);
     assert.equal(subs.notify("ops", message), true);
     assert.equal(subs.notify("ops", message), false, "two wait for pager already");
     const again = fakeConn();
     subs.subscribe(subscribeReq(2, { channel: "ops", subscriber: "pager" }), again.asConnection);
+    await subs.settled();
     assert.equal(again.pushes.length, 2, "pager gets what it missed");
     for (const f of again.conn.onClose) f();
     assert.equal(subs.notify("ops", message), true, "room again once pager caught up");
@@ -111,6 +118,36 @@ Deno.test("Subscriptions.catchUp() keeps the notifications the channels' file mi
     assert.deepEqual(channels.kept("ops"), [lost.seq]);
     channels.close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Subscriptions.subscribe() pauses its replay while the connection does not drain, then goes live", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
+  const { EventLog } = await import("../../../lib/daemon/event_log.ts");
+  const hub = new EventHub({ capacity: 50, log: EventLog.open(dir) });
+  try {
+    for (let i = 0; i < 3000; i++) hub.publish({ type: "state", entity: "p" });
+    const subs = new Subscriptions(hub, ChannelCursors.open(null));
+    const { conn, asConnection, pushes } = fakeConn();
+    // The client reads nothing until the gate opens.
+    const gate = Promise.withResolvers<void>();
+    let asked = 0;
+    conn.drained = () => ++asked === 1 ? Promise.resolve() : gate.promise;
+    subs.subscribe(subscribeReq(9, { since: 1 }), asConnection);
+    await new Promise((r) => setTimeout(r, 50));
+    const paused = pushes.length;
+    assert.ok(paused > 0 && paused < 3000, `${paused} events before the pause`);
+    for (let i = 0; i < 100; i++) hub.publish({ type: "raise", entity: "q" });
+    assert.equal(pushes.length, paused, "nothing more while paused, live events included");
+    conn.drained = () => Promise.resolve();
+    gate.resolve();
+    await subs.settled();
+    hub.publish({ type: "detach", entity: "last" });
+    const seqs = pushes.map((p) => p.type === "event" ? p.event.seq : -1);
+    assert.deepEqual(seqs, Array.from({ length: 3101 }, (_, i) => i + 1));
+  } finally {
+    hub.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
