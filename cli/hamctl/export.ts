@@ -1,12 +1,12 @@
 /**
  * `hamctl export [--json]`: the running configuration in the config file's format (YAML,
- * or JSON with `--json`); applying it to the same HAM changes nothing.
+ * or JSON with `--json`); applying it to the same HAM changes nothing. On a clustered HAM,
+ * the cluster's entities are in it too, with `cluster: true` and their placement.
  *
  * @module
  */
 
-import { fromView, toConfigData } from "../../lib/core/config.ts";
-import type { HamView } from "../../lib/core/status_view.ts";
+import { toConfigData } from "../../lib/core/config.ts";
 import { loadConfigModule } from "./config_module.ts";
 import { type HamctlCommand, parseCommandArgs, positionals, type Subcommand } from "./common.ts";
 
@@ -19,9 +19,8 @@ function parseExport(args: string[]): HamctlCommand {
     json: false,
     render: () => null,
     run: async (client, io) => {
-      const data = toConfigData(
-        fromView(await client.request("status", { path: null }) as HamView),
-      );
+      const { currentConfig } = await import("../../lib/client/config_apply.ts");
+      const data = toConfigData(await currentConfig(client));
       if (json) io.out(JSON.stringify(data, null, 2));
       else io.out((await loadConfigModule()).configText(data).trimEnd());
       return 0;

@@ -274,6 +274,17 @@ export class HamClient implements AsyncDisposable {
     return await HamClient.#over(await dial(path), path, opts);
   }
 
+  /**
+   * Connects through a dialer of another node's HAM resolved elsewhere (the HAM's node
+   * forwarder, for a node the cluster's registry knows); `where` names it in messages.
+   */
+  static async connectThrough(
+    remote: { address: string; dial: Dialer },
+    opts: ConnectOptions = {},
+  ): Promise<HamClient> {
+    return await HamClient.#over(await remote.dial(), "", opts, remote);
+  }
+
   static async #over(
     conn: Deno.Conn,
     path: string,

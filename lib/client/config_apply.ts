@@ -6,9 +6,9 @@
  */
 
 import type { HamClient } from "./client.ts";
-import { type Change, fromView, planApply } from "../core/config.ts";
+import { type Change, ConfigError, type EntitySpec, fromView, planApply } from "../core/config.ts";
 import { HamError, toHamError } from "../core/errors.ts";
-import type { HamView } from "../core/status_view.ts";
+import type { EntityView, HamView } from "../core/status_view.ts";
 import type { ConfigFile } from "../os/config_file.ts";
 
 /** Options of {@linkcode applyConfig}. */
@@ -26,20 +26,43 @@ export function changeLine(c: Change): string {
   return `${c.change} ${c.item}`;
 }
 
+/**
+ * The configuration the HAM has now: its entities and, on a clustered HAM, the cluster's
+ * entities (each by its own `status NAME`, which gives a definition where another node runs
+ * it), as `hamctl export` prints it.
+ */
+export async function currentConfig(client: HamClient): Promise<EntitySpec[]> {
+  const view = await client.request("status", { path: null }) as HamView;
+  const clustered: EntityView[] = [];
+  for (const e of view.cluster?.entities ?? []) {
+    try {
+      clustered.push(await client.request("status", { path: e.name }) as EntityView);
+    } catch (err) {
+      if (toHamError(err).code !== "ENOENT") throw err; // Undeclared meanwhile.
+    }
+  }
+  return fromView(view, clustered);
+}
+
 /** Makes the HAM match `file`; returns the changes (none: it matched already). */
 export async function applyConfig(
   client: HamClient,
   file: ConfigFile,
   opts: ApplyOptions = {},
 ): Promise<Change[]> {
-  const view = await client.request("status", { path: null }) as HamView;
   // Plan requests are built from checked config data; they go out as they are.
   const send = client.request.bind(client) as (
     op: string,
     fields: Record<string, unknown>,
     opts?: { timeoutMs?: number },
   ) => Promise<unknown>;
-  const changes = planApply(fromView(view), file.entities, opts.prune ?? false);
+  let changes: Change[];
+  try {
+    changes = planApply(await currentConfig(client), file.entities, opts.prune ?? false);
+  } catch (err) {
+    if (err instanceof ConfigError) throw file.error(err.key, err.message);
+    throw err;
+  }
   for (const change of changes) {
     opts.onChange?.(change);
     if (opts.dryRun) continue;

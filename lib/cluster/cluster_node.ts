@@ -42,6 +42,11 @@ export interface ClusterOptions {
   nodeName: string;
   /** The lease TTL in ms (whole seconds, at least 2 s). */
   ttlMs: number;
+  /**
+   * Where this node's HAM serves mutual TLS (`ham --listen HOST:PORT`), published in the
+   * registry so that the other members can reach it by name. @default {not published}
+   */
+  address?: string;
 }
 
 /** What the cluster node needs of its HAM (`lib/daemon/cluster_host.ts`). */
@@ -141,6 +146,9 @@ export class ClusterNode {
   #freeSince = new Map<string, number>();
   #view: ClusterView;
   #specs = new Map<string, ClusterSpec>();
+  /** The `--listen` address each live node published, as last seen. */
+  #addresses = new Map<string, string>();
+  #address: string | null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #fenceTimer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> = Promise.resolve();
@@ -153,6 +161,7 @@ export class ClusterNode {
     this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * DEFAULTS.clusterRequestFraction);
     this.#host = host;
     this.#file = clusterFile(stateDir);
+    this.#address = opts.address ?? null;
     this.#view = { node: this.name, nodes: [], entities: [] };
   }
 
@@ -205,6 +214,22 @@ export class ClusterNode {
   /** The cluster as last seen. */
   view(): ClusterView {
     return this.#view;
+  }
+
+  /**
+   * The address a live node's HAM serves mutual TLS on, as it published it in the registry
+   * (as last seen), or null: not a live node, or one without `--listen`.
+   */
+  addressOf(node: string): string | null {
+    return this.#addresses.get(node) ?? null;
+  }
+
+  /** This node's registry value: its pid and, with `--listen`, its address. */
+  #registration(): string {
+    return JSON.stringify({
+      pid: Deno.pid,
+      ...(this.#address === null ? {} : { address: this.#address }),
+    });
   }
 
   /** The definition of a cluster entity, as last seen. */
@@ -342,7 +367,7 @@ export class ClusterNode {
         this.#lease = id;
         this.#renewed(sent);
         await this.#save();
-        await this.#etcd.put(NODES + this.name, JSON.stringify({ pid: Deno.pid }), id);
+        await this.#etcd.put(NODES + this.name, this.#registration(), id);
         this.#host.log("info", `Cluster node "${this.name}" joined with lease ${id}`);
       } catch (err) {
         if (!(err instanceof EtcdUnavailable)) throw err;
@@ -374,9 +399,14 @@ export class ClusterNode {
   }
 
   async #sync(all: KeyValue[]): Promise<void> {
-    const nodes = all.filter((k) => k.key.startsWith(NODES)).map((k) => k.key.slice(NODES.length));
+    const registered = all.filter((k) => k.key.startsWith(NODES));
+    const nodes = registered.map((k) => k.key.slice(NODES.length));
+    this.#addresses = new Map(registered.flatMap((k) => {
+      const address = addressIn(k.value);
+      return address === null ? [] : [[k.key.slice(NODES.length), address]];
+    }));
     if (!nodes.includes(this.name) && this.#lease !== null) {
-      await this.#etcd.put(NODES + this.name, JSON.stringify({ pid: Deno.pid }), this.#lease)
+      await this.#etcd.put(NODES + this.name, this.#registration(), this.#lease)
         .catch(() => {});
       nodes.push(this.name);
     }
@@ -481,6 +511,16 @@ export class ClusterNode {
       held: Object.fromEntries(this.#held),
     };
     await writeFileAtomic(this.#file, JSON.stringify(saved));
+  }
+}
+
+/** The `address` of a registry value, or null. */
+function addressIn(value: string): string | null {
+  try {
+    const address = (JSON.parse(value) as { address?: unknown }).address;
+    return typeof address === "string" && address !== "" ? address : null;
+  } catch {
+    return null;
   }
 }
 

@@ -109,6 +109,23 @@ export function scratchState(spec: ClusterSpec): HamState {
   return state;
 }
 
+/**
+ * The state a definition describes, for showing it (`status NAME` on a node that does not
+ * run it, `hamctl export`): the scratch state with the declaration's command, cwd,
+ * environment, heartbeat and flags on its entity. Never journaled.
+ */
+export function definitionState(spec: ClusterSpec): HamState {
+  const state = scratchState(spec);
+  const entity = state.entities.get(spec.name)!;
+  entity.argv = spec.attach.argv;
+  entity.cwd = spec.attach.cwd;
+  entity.env = spec.attach.env;
+  entity.heartbeat = spec.attach.heartbeat;
+  entity.flags |= spec.attach.flags;
+  if (spec.attach.killMode) entity.killMode = spec.attach.killMode;
+  return state;
+}
+
 /** Checks an edit against a definition and returns the definition with it and its result. */
 export function withEdit(
   spec: ClusterSpec,

@@ -49,10 +49,10 @@ import {
   signalName,
 } from "./flags.ts";
 import { type ActionParams, type HeartbeatSpec, KILL_MODES, type KillMode } from "./model.ts";
-import { GLOBAL_ENTITY, validateEntityName, validateName } from "./names.ts";
+import { GLOBAL_ENTITY, validateEntityName, validateName, validateNodeName } from "./names.ts";
 import { decodeHeartbeat, decodeParams } from "./request_decoder.ts";
 import type { RequestOf } from "./protocol.ts";
-import type { HamView } from "./status_view.ts";
+import type { EntityView, HamView } from "./status_view.ts";
 
 /** A key path in the config data, such as `["entities", "web", "conditions", "death"]`. */
 export type KeyPath = (string | number)[];
@@ -94,6 +94,11 @@ export type ConditionSpec = Omit<RequestOf<"condition">, "id" | "op" | "path"> &
 /** An entity as configured. */
 export interface EntitySpec {
   name: string;
+  /**
+   * A cluster entity (`cluster: true`): declared for the cluster, run on one live node of
+   * `placement` (most preferred first; empty: any node). Absent: an entity of this HAM.
+   */
+  cluster?: { placement: string[] };
   argv: string[] | null;
   cwd: string | null;
   env: Record<string, string> | null;
@@ -309,8 +314,11 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
     "killMode",
     "heartbeat",
     "conditions",
+    "cluster",
+    "placement",
   ]);
   const global = name === GLOBAL_ENTITY;
+  const cluster = clusterOf(o, key, global);
   if (
     global && (o.command !== undefined || o.heartbeat !== undefined || o.killMode !== undefined)
   ) {
@@ -355,15 +363,45 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
   if (cwd !== null && !cwd.startsWith("/")) {
     throw new ConfigError([...key, "cwd"], `Invalid cwd "${cwd}": must be absolute`);
   }
+  const argv = o.command === undefined ? null : stringList(o.command, [...key, "command"]);
+  if (cluster && argv === null) {
+    throw new ConfigError(
+      [...key, "cluster"],
+      "A cluster entity needs a command (it is started on whichever node runs it)",
+    );
+  }
   return {
     name,
-    argv: o.command === undefined ? null : stringList(o.command, [...key, "command"]),
+    ...(cluster ? { cluster } : {}),
+    argv,
     cwd,
     env,
     flags: o.keepOnDeath === true ? parseFlags("entity", ["keep-on-death"]) : 0,
     heartbeat,
     killMode: (o.killMode as KillMode | undefined) ?? "control-group",
     conditions,
+  };
+}
+
+/** The `cluster` and `placement` keys of an entity: absent for a local entity. */
+function clusterOf(o: Obj, key: KeyPath, global: boolean): { placement: string[] } | undefined {
+  if (o.cluster !== undefined && typeof o.cluster !== "boolean") {
+    throw new ConfigError([...key, "cluster"], "Expected true or false");
+  }
+  if (o.cluster !== true) {
+    if (o.placement !== undefined) {
+      throw new ConfigError([...key, "placement"], "A placement needs cluster: true");
+    }
+    return undefined;
+  }
+  if (global) {
+    throw new ConfigError([...key, "cluster"], `The global entity "${GLOBAL_ENTITY}" is local`);
+  }
+  if (o.placement === undefined || o.placement === null) return { placement: [] };
+  const pk = [...key, "placement"];
+  if (!Array.isArray(o.placement)) throw new ConfigError(pk, "Expected a list of node names");
+  return {
+    placement: o.placement.map((n, i) => at([...pk, i], () => validateNodeName("node", n))),
   };
 }
 
@@ -375,11 +413,19 @@ export function readConfig(data: unknown): EntitySpec[] {
   return Object.entries(list).map(([name, v]) => readEntity(name, v, ["entities", name]));
 }
 
-/** The configuration a running HAM has, from its status (self-attached entities left out). */
-export function fromView(view: HamView): EntitySpec[] {
-  return view.entities.filter((e) => e.type !== "ATTACHEDSELF").map((e) => ({
+/**
+ * The configuration a running HAM has, from its status (self-attached entities left out).
+ * A clustered HAM's cluster entities come from `clustered`: the `status NAME` of each one
+ * of `view.cluster` (its definition, where it runs elsewhere); its local copies of them are
+ * not local entities.
+ */
+export function fromView(view: HamView, clustered: EntityView[] = []): EntitySpec[] {
+  const cluster = new Set((view.cluster?.entities ?? []).map((e) => e.name));
+  const local = view.entities.filter((e) => e.type !== "ATTACHEDSELF" && !cluster.has(e.name));
+  return [...local, ...clustered].map((e) => ({
     name: e.name,
-    argv: e.type === "ATTACHED" ? e.command : null,
+    ...(e.placement !== undefined ? { cluster: { placement: e.placement } } : {}),
+    argv: e.type === "ATTACHED" || e.placement !== undefined ? e.command : null,
     cwd: e.cwd ?? null,
     env: e.env ?? null,
     flags: e.flags,
@@ -486,6 +532,7 @@ function entityRequests(e: EntitySpec): PlanRequest[] {
     flags: e.flags,
     heartbeat: e.heartbeat,
     killMode: e.killMode,
+    ...(e.cluster ? { cluster: e.cluster } : {}),
   }];
 }
 
@@ -515,6 +562,7 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
       continue;
     }
     const shape = (e: EntitySpec) => ({
+      cluster: e.cluster ?? null,
       argv: e.argv,
       cwd: e.cwd,
       env: e.env,
@@ -522,6 +570,16 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
       killMode: e.killMode,
     });
     if (d.name !== GLOBAL_ENTITY && !same(shape(c), shape(d))) {
+      if (c.cluster || d.cluster) {
+        // Replacing stops the process first, and only the node that runs a cluster entity
+        // can: an edit of one goes through its conditions, not by replacing it.
+        throw new ConfigError(
+          key,
+          `Cannot update cluster entity "${d.name}" in place: its command, cwd, env, ` +
+            `heartbeat, placement or cluster key changed; detach it (hamctl detach ` +
+            `${d.name}) and apply again`,
+        );
+      }
       changes.push({
         change: "update",
         item: d.name,
@@ -673,6 +731,10 @@ export function toConfigData(entities: EntitySpec[]): Obj {
   for (const e of entities) {
     if (e.name === GLOBAL_ENTITY && e.conditions.length === 0) continue;
     const o: Obj = {};
+    if (e.cluster) {
+      o.cluster = true;
+      if (e.cluster.placement.length > 0) o.placement = e.cluster.placement;
+    }
     if (e.argv) o.command = e.argv;
     if (e.cwd) o.cwd = e.cwd;
     if (e.env) o.env = e.env;

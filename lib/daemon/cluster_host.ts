@@ -9,7 +9,7 @@
 
 import type { ClusterHost, ClusterNode } from "../cluster/cluster_node.ts";
 import { clusterAttach, NOT_DECLARED } from "../cluster/cluster_node.ts";
-import { isEdit, planEdit, scratchState } from "../cluster/cluster_spec.ts";
+import { definitionState, isEdit, planEdit } from "../cluster/cluster_spec.ts";
 import type { Engine } from "../engine/engine.ts";
 import { planEntity } from "../core/operations.ts";
 import { type HamView, statusView } from "../core/status_view.ts";
@@ -124,9 +124,11 @@ export function clusterRoutes(
     const local = node.holds(where.name) || !spec;
     const result = local
       ? await handler(req, conn)
-      : statusView(scratchState(spec), req.path, { hamPid: 0, guardianPid: null, startedAt: 0 });
+      : statusView(definitionState(spec), req.path, { hamPid: 0, guardianPid: null, startedAt: 0 });
     return answer(
-      req.path.condition === undefined ? { ...result as object, node: where.node } : result,
+      req.path.condition === undefined
+        ? { ...result as object, node: where.node, placement: where.placement }
+        : result,
     );
   };
 }

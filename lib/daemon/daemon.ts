@@ -32,7 +32,7 @@ import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
-import { listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { formatAddress, listenTls, type TlsListenOptions } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { nodeForwarder } from "./node_forwarder.ts";
@@ -217,7 +217,12 @@ export class HamDaemon {
         this.changed();
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
-      forward: nodeForwarder({ stateDir: opts.stateDir, nodes: opts.nodes }),
+      forward: nodeForwarder({
+        stateDir: opts.stateDir,
+        nodes: opts.nodes,
+        registry: (node) => this.#cluster?.addressOf(node) ?? null,
+        tls: opts.listen,
+      }),
       onStep: killPointFromEnv(),
     });
     this.#mirror = new StatusMirror({
@@ -352,7 +357,9 @@ export class HamDaemon {
         log,
         changed: () => d.changed(),
       });
-      d.#cluster = new ClusterNode(opts.cluster, opts.stateDir, host);
+      // Published in the registry, so that the other members reach this HAM by name.
+      const address = opts.listen && formatAddress(opts.listen);
+      d.#cluster = new ClusterNode({ ...opts.cluster, address }, opts.stateDir, host);
       await d.#cluster.recover([...store.state.entities.keys()]);
     }
     d.#reaper.start();
@@ -525,7 +532,10 @@ export class HamDaemon {
       this.#detached.delete(name);
       let exited: Promise<unknown> | null = null;
       try {
-        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+        // A process this HAM spawned is Deno's to reap: a reaping watch would make its
+        // `ChildProcess.status` reject with ECHILD (an unhandled rejection ends the HAM).
+        const reap = last ? !denoChildren.has(last.pid) : false;
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime, { reap }).exited;
       } catch { /* already gone */ }
       if (exited === null) {
         this.output.remove(name);

@@ -84,7 +84,17 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       throw new HamError("EPROTO", "Already greeted");
     },
     ping: () => ({ pong: true }),
-    attach: async (req) => changed(await ctx.engine.attach({ ...req, kind: "attached" })),
+    attach: async (req) => {
+      // A clustered HAM routes declarations to its cluster node before they get here.
+      if (req.cluster) {
+        throw new HamError(
+          "EINVAL",
+          `Cannot declare cluster entity "${req.entity}": this HAM is not in a cluster ` +
+            "(start it with --cluster URL --node-name NAME)",
+        );
+      }
+      return changed(await ctx.engine.attach({ ...req, kind: "attached" }));
+    },
     "attach-self": async (req, conn) => {
       const r = await ctx.engine.attach({
         entity: req.entity,

@@ -1,18 +1,25 @@
 /**
  * Cross-node notify and signal (`ham_action_notify_pulse_node`,
  * `ham_action_notify_signal_node`): {@linkcode nodeForwarder} is the engine's `forward`
- * effect. It dials the HAM of the node named by the action (the nodes file: `ham --nodes
- * FILE`, else `$HAM_NODES`, else `<state-dir>/nodes.yaml`) over mutual TLS, as
- * `hamctl --node` does, and sends the request: `notify` (delivered to that HAM's
+ * effect. It dials the HAM of the node named by the action over mutual TLS, as
+ * `hamctl --node` does, and sends one request: `notify` (delivered to that HAM's
  * subscribers of the channel; the `report` role there) or `kill` (the entity's process
  * there, through its pidfd; the `admin` role). Each delivery has its own connection, so an
  * edited nodes file or a restarted node needs nothing more.
+ *
+ * The node's name is looked up in the nodes file (`ham --nodes FILE`, else `$HAM_NODES`,
+ * else `<state-dir>/nodes.yaml`); when it is not there and this HAM is in a cluster, in the
+ * cluster's registry, where a member started with `--listen` publishes its address: this
+ * HAM then dials it with its own `--tls-ca`, `--tls-cert` and `--tls-key` (the members of a
+ * cluster share a CA, and each one's certificate is also its client certificate).
  *
  * @module
  */
 
 import { HamClient } from "../client/client.ts";
+import { dialNode } from "../client/node_dialer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { HamError } from "../core/errors.ts";
 import type { Forward } from "../engine/action_runner.ts";
 
 /** Options of {@linkcode nodeForwarder}. */
@@ -23,19 +30,38 @@ export interface ForwarderOptions {
   nodes?: string;
   /** Time for the connection, the handshake and the answer, in ms. @default {DEFAULTS.nodeForwardTimeoutMs} */
   timeoutMs?: number;
+  /** The address a member of this HAM's cluster published, or null (not clustered: always). */
+  registry?: (node: string) => string | null;
+  /** This HAM's own TLS material (`--listen`), for members found in the registry. */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 /** The engine's `forward` effect, over mutual TLS to the node's HAM. */
 export function nodeForwarder(opts: ForwarderOptions): Forward {
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.nodeForwardTimeoutMs;
+  const connect = async (node: string): Promise<HamClient> => {
+    const fields = { stateDir: opts.stateDir, client: "ham", timeoutMs };
+    try {
+      return await HamClient.connect({ ...fields, node, nodes: opts.nodes });
+    } catch (err) {
+      // Not in the nodes file (or no such file): a member of the cluster, maybe.
+      const address = opts.registry?.(node) ?? null;
+      if (!(err instanceof HamError && err.code === "ENOENT") || address === null || !opts.tls) {
+        throw err;
+      }
+      const entry = { name: node, address, ca: "", cert: "", key: "" };
+      const tls = opts.tls;
+      return await HamClient.connectThrough(
+        {
+          address: `node "${node}" (${address}, from the cluster)`,
+          dial: () => dialNode(entry, tls),
+        },
+        fields,
+      );
+    }
+  };
   return async (node, request) => {
-    await using client = await HamClient.connect({
-      stateDir: opts.stateDir,
-      node,
-      nodes: opts.nodes,
-      client: "ham",
-      timeoutMs,
-    });
+    await using client = await connect(node);
     const { op, ...fields } = request;
     if (op === "notify") await client.request(op, fields as Omit<typeof request, "op">);
     else await client.request(op, fields as Omit<typeof request, "op">);

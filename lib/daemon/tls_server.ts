@@ -30,6 +30,13 @@ export interface TlsListenOptions {
   roleOf(identity: string): Role | null;
 }
 
+/** `HOST:PORT` (`[::1]:PORT` for IPv6), as {@linkcode parseAddress} reads it. */
+export function formatAddress(addr: { hostname: string; port: number }): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
 /** Parses `HOST:PORT` (`[::1]:PORT` for IPv6); throws EINVAL. */
 export function parseAddress(text: string): { hostname: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);

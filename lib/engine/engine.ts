@@ -154,8 +154,14 @@ export class Engine {
       log: this.log,
     };
     this.#watching = {
-      spawned: (name, p) => this.#monitorSpawned(name, p),
-      watched: (name, pid, w) => this.#monitorWatch(name, pid, w),
+      spawned: (name, p) => {
+        this.#leftovers.own(name, true);
+        this.#monitorSpawned(name, p);
+      },
+      watched: (name, pid, w) => {
+        this.#leftovers.own(name, false);
+        this.#monitorWatch(name, pid, w);
+      },
       heartbeat: (name, graceMs) => this.#heartbeats.start(name, graceMs),
     };
     this.#runner = {

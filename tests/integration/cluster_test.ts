@@ -12,6 +12,7 @@ import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
 import { BIN, deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
+import { freePort, makeCerts } from "../support/tls_certs.ts";
 
 const skip = etcdBinary() === null;
 if (skip) console.log("cluster tests skipped: etcd is not installed (apt-get install etcd-server)");
@@ -331,5 +332,149 @@ Deno.test({
       15_000,
     );
     assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
+
+Deno.test({
+  name: "hamctl apply declares an entity marked cluster: true, and export writes it back",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const ttl = ["--cluster-ttl", "3s"];
+    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
+    const [n1, n2] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    const file = `${n2.stateDir}.ham.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "entities:",
+        "  web:",
+        "    cluster: true",
+        "    placement: [n1, n2]",
+        `    command: [/bin/sleep, "${tok}"]`,
+        "    conditions:",
+        "      death:",
+        "        type: death",
+        "        flags: [rearm]",
+        "        actions:",
+        "          restart: { kind: restart, flags: [rearm] }",
+        "",
+      ].join("\n"),
+    );
+    try {
+      // Applied through n2, placed on n1 (the most preferred), with its condition.
+      assertEquals(await n2.ok("apply", file), "create web");
+      await e1.next(placedOn("n1"), "web placed on n1");
+      const held = await until(async () => {
+        const v = await status<EntityView>(n1, "web");
+        return v.pid !== null && v.node === "n1" && v.conditions[0]?.actions.length === 1
+          ? v
+          : null;
+      }, "web running on n1 with its restart action");
+      assertEquals(held.placement, ["n1", "n2"]);
+      assertEquals((await n2.status()).entities.some((e) => e.name === "web"), false);
+      // Export writes it back as a cluster entity, from the node that runs it and from the
+      // one that does not; applying the file or an export again changes nothing.
+      const want = {
+        entities: {
+          web: {
+            cluster: true,
+            placement: ["n1", "n2"],
+            command: ["/bin/sleep", tok],
+            keepOnDeath: false,
+            conditions: {
+              death: {
+                type: "death",
+                flags: ["rearm"],
+                actions: { restart: { kind: "restart", flags: ["rearm"] } },
+              },
+            },
+          },
+        },
+      };
+      // n2 learns the holder at its next read of the cluster's keys (once per tick).
+      await until(async () => {
+        const v = await status<HamView>(n2, null);
+        return v.cluster?.entities[0]?.node === "n1" ? v : null;
+      }, "n2 to see web on n1");
+      for (const node of [n1, n2]) {
+        const exported = await node.ok("export", "--json");
+        assertEquals(exported, want, `export on ${node.stateDir}`);
+        assertEquals(await node.ok("apply", file), `No changes: the HAM already matches "${file}"`);
+      }
+      const again = `${n2.stateDir}.export.yaml`;
+      await Deno.writeTextFile(again, await n1.ok("export"));
+      try {
+        assertEquals(await n2.ok("apply", again), `No changes: the HAM already matches "${again}"`);
+      } finally {
+        await Deno.remove(again);
+      }
+      // A changed command is refused, naming the way: the HAM replaces only local entities.
+      await Deno.writeTextFile(file, (await Deno.readTextFile(file)).replace(tok, `${tok}1`));
+      const refused = await n2.ctl("apply", file);
+      assertEquals(refused.code, 1, refused.stderr);
+      assert(/Cannot update cluster entity "web" in place/.test(refused.stderr), refused.stderr);
+      assertEquals(sampler.max, 1, "two copies ran at once");
+      assertEquals(sampler.last, 1);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+});
+
+Deno.test({
+  name: "a notify action reaches a member of the cluster by name through the registry",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const certs = await makeCerts([]);
+    try {
+      // Each member serves mutual TLS with the one server certificate (CN "server"), which
+      // is also what it dials the others with: no nodes file anywhere.
+      const tls = (port: number) => [
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--tls-cert",
+        certs.serverCert,
+        "--tls-key",
+        certs.serverKey,
+        "--tls-ca",
+        certs.ca,
+        "--tls-role",
+        "server=report",
+      ];
+      const ttl = ["--cluster-ttl", "3s"];
+      await using nodes = await startNodes(
+        ["n1", etcd.url, ...ttl, ...tls(freePort())],
+        ["n2", etcd.url, ...ttl, ...tls(freePort())],
+      );
+      const [n1, n2] = nodes;
+      await until(async () => {
+        const v = await status<HamView>(n1, null);
+        return v.cluster?.nodes.includes("n2") ? v : null;
+      }, "n1 to see n2 in the registry");
+      await using onB = await connect({ stateDir: n2.stateDir, client: "test" });
+      const ops = await onB.subscribe({ channel: "ops" });
+      await using onA = await connect({ stateDir: n1.stateDir, client: "test" });
+      const fallback = await onA.subscribe({ channel: "fallback" });
+      await n1.ok("attach", "web", "--", "/bin/sleep", "1000");
+      await n1.ok("condition", "web/death", "death");
+      await n1.ok("action", "web/death/far", "notify", "--channel", "ops", "--to-node", "n2");
+      await n1.ok("action", "web/death/gone", "notify", "--channel", "ops", "--to-node", "n9");
+      await n1.ok("action-fail", "web/death/gone", "tell", "notify", "--channel", "fallback");
+      const web = (await n1.status()).entities.find((e) => e.name === "web")!;
+      Deno.kill(web.pid!, "SIGKILL");
+      const got = (await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on n2")).value!;
+      assertEquals([got.entity, got.action, got.detail?.from], ["web", "far", "server"]);
+      // A node that is neither in a nodes file nor in the registry: ENOENT, the fail list runs.
+      const told = await deadline(fallback[Symbol.asyncIterator]().next(), 20_000, "fallback");
+      assertEquals(told.value?.action, "gone");
+      assert(/cannot forward it to node "n9": ENOENT/.test(n1.log()), n1.log());
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
   },
 });

@@ -213,6 +213,10 @@ Deno.test("hamctl apply errors name the file, the line and the key", opts, async
     ["entities:\n  web: [1,\n", /:\d+: /],
     // Refused by the HAM: still located.
     [
+      ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeath: false\n    cluster: true"),
+      /:2: key "entities\.web": cannot create web: Cannot declare cluster entity "web": this HAM is not in a cluster/,
+    ],
+    [
       ISSUE_FORM.replace("type: death", "type: attach"),
       /:10: key "entities\.web\.conditions\.death\.actions\.restart": cannot create web: .*restart belongs on a death/,
     ],

@@ -90,7 +90,8 @@ export async function makeCerts(clientCns: string[]): Promise<Certs> {
     "ca",
     "server",
     "server",
-    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    // Also a client certificate: cluster members dial each other with their own.
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
   );
   const clients: Certs["clients"] = {};
   for (const cn of clientCns) {

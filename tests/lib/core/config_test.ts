@@ -67,3 +67,34 @@ Deno.test("readConfig() names the key of a signal action naming a node without a
     return true;
   });
 });
+
+Deno.test("readConfig() reads cluster: true and its placement, and toConfigData() writes them", () => {
+  const web = { cluster: true, placement: ["n1", "n2"], command: ["/bin/sleep", "1"] };
+  const [spec] = readConfig({ entities: { web } });
+  assert.deepEqual(spec.cluster, { placement: ["n1", "n2"] });
+  const any = readConfig({ entities: { web: { cluster: true, command: ["/x"] } } })[0];
+  assert.deepEqual(any.cluster, { placement: [] });
+  assert.equal(readConfig({ entities: { web: { command: ["/x"] } } })[0].cluster, undefined);
+  const written = toConfigData([spec]) as { entities: Record<string, Record<string, unknown>> };
+  assert.equal(written.entities.web.cluster, true);
+  assert.deepEqual(written.entities.web.placement, ["n1", "n2"]);
+  assert.deepEqual(readConfig(written), [spec]);
+});
+
+Deno.test("readConfig() names the key of a bad cluster entity", () => {
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ web: { placement: ["n1"], command: ["/x"] } }, "placement", /needs cluster: true/],
+    [{ web: { cluster: "yes", command: ["/x"] } }, "cluster", /true or false/],
+    [{ web: { cluster: true } }, "cluster", /needs a command/],
+    [{ web: { cluster: true, command: ["/x"], placement: ["a b"] } }, "placement", /node name/],
+    [{ "@global": { cluster: true } }, "cluster", /is local/],
+  ];
+  for (const [entities, last, message] of cases) {
+    assert.throws(() => readConfig({ entities }), (err) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.ok(err.key.includes(last), `${JSON.stringify(entities)}: ${err.key.join(".")}`);
+      assert.match(err.message, message);
+      return true;
+    });
+  }
+});
