@@ -477,7 +477,6 @@ export class HamClient implements AsyncDisposable {
 
   async #readLoop(conn: ByteConn): Promise<void> {
     const decoder = new TextDecoder();
-    let partial = "";
     let failure = new HamError(
       "ECONNRESET",
       `Lost the connection to the HAM at ${this.#where}`,
@@ -485,11 +484,20 @@ export class HamClient implements AsyncDisposable {
     try {
       // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
       const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      // A long line (a full status at 10,000 entities is ~4 MiB) comes in many reads: its
+      // pieces are kept apart and joined once, not concatenated and split at every read.
+      const pieces: string[] = [];
       for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
-        const chunk = buffer.subarray(0, n);
-        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) if (line.trim() !== "") this.#onLine(line);
+        const text = decoder.decode(buffer.subarray(0, n), { stream: true });
+        let start = 0;
+        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+          pieces.push(text.slice(start, nl));
+          const line = pieces.length === 1 ? pieces[0] : pieces.join("");
+          pieces.length = 0;
+          start = nl + 1;
+          if (line.trim() !== "") this.#onLine(line);
+        }
+        if (start < text.length) pieces.push(text.slice(start));
       }
     } catch (err) {
       if (err instanceof HamError) failure = err;

@@ -232,7 +232,7 @@ export interface Requests {
      * `KillMode=`): `control-group` ends them, `process` keeps them and lists them under
      * the entity. @default {"control-group"}
      */
-    killMode?: KillMode;
+    killMode?: "control-group" | "process";
     /**
      * Declares a cluster entity (`ham --cluster`): run on one live node at a time, chosen
      * among `placement` (most preferred first; empty: any node). Absent: a local entity.

@@ -8,7 +8,7 @@
 
 import { parseFlags, parseSignal } from "./flags.ts";
 import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
-import type { HeartbeatSpec, KillMode, RestartPolicy } from "./model.ts";
+import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
 
 /**
  * What to attach: a command for the HAM to start, or a running process.
@@ -55,7 +55,7 @@ export interface AttachOptions {
    * `KillMode=`): `control-group` ends them (SIGTERM, then SIGKILL), `process` keeps them
    * and `status` lists them under the entity. @default {"control-group"}
    */
-  killMode?: KillMode;
+  killMode?: "control-group" | "process";
 }
 
 /**

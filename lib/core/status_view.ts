@@ -18,7 +18,6 @@ import {
   getEntity,
   type HamState,
   type HeartbeatHealth,
-  type KillMode,
   type RaiseMatch,
   type StateMatch,
 } from "./model.ts";
@@ -238,7 +237,7 @@ export interface EntityView {
   /** The command's extra environment, or null. */
   env: Record<string, string> | null;
   /** What is done with what its process leaves behind when it ends (`--kill-mode`). */
-  killMode: KillMode;
+  killMode: "control-group" | "process";
   /** With kill mode `process`: the pids its processes left behind that still run. */
   leftovers: number[];
   /** When it was created. */

@@ -532,7 +532,10 @@ export class HamDaemon {
       this.#detached.delete(name);
       let exited: Promise<unknown> | null = null;
       try {
-        if (last) exited = this.#watcher.watch(last.pid, last.startTime).exited;
+        // A process this HAM spawned is Deno's to reap: a reaping watch would make its
+        // `ChildProcess.status` reject with ECHILD (an unhandled rejection ends the HAM).
+        const reap = last ? !denoChildren.has(last.pid) : false;
+        if (last) exited = this.#watcher.watch(last.pid, last.startTime, { reap }).exited;
       } catch { /* already gone */ }
       if (exited === null) {
         this.output.remove(name);

@@ -154,8 +154,14 @@ export class Engine {
       log: this.log,
     };
     this.#watching = {
-      spawned: (name, p) => this.#monitorSpawned(name, p),
-      watched: (name, pid, w) => this.#monitorWatch(name, pid, w),
+      spawned: (name, p) => {
+        this.#leftovers.own(name, true);
+        this.#monitorSpawned(name, p);
+      },
+      watched: (name, pid, w) => {
+        this.#leftovers.own(name, false);
+        this.#monitorWatch(name, pid, w);
+      },
       heartbeat: (name, graceMs) => this.#heartbeats.start(name, graceMs),
     };
     this.#runner = {
@@ -172,7 +178,12 @@ export class Engine {
       watching: this.#watching,
       leftoversSettled: (name) => this.#leftovers.settled(name),
     });
-    this.#attacher = new Attacher({ ...this.#parts, watching: this.#watching, kill });
+    this.#attacher = new Attacher({
+      ...this.#parts,
+      watching: this.#watching,
+      kill,
+      leftoversSettled: (name) => this.#leftovers.settled(name),
+    });
     this.#deaths = new Deaths({
       ...this.#parts,
       fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),

@@ -45,6 +45,8 @@ export class Leftovers {
   #ending = new Map<string, Promise<void>>();
   /** Kept leftovers being watched, by entity, then pid. */
   #kept = new Map<string, Map<number, Kept>>();
+  /** Entities whose process this engine spawned (its orphans come to this HAM). */
+  #local = new Set<string>();
   /** Entities whose kept list changed and is not journaled yet. */
   #dirty = new Set<string>();
   #flushing = false;
@@ -53,6 +55,16 @@ export class Leftovers {
   constructor(parts: EngineParts, options: LeftoverOptions = {}) {
     this.#parts = parts;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? DEFAULTS.leftoverStopTimeoutMs;
+  }
+
+  /**
+   * Whether the current process of `name` is this HAM's own (spawned by it), so what it
+   * leaves is found among the HAM's descendants; false for one watched by pid (a previous
+   * HAM's, after a takeover).
+   */
+  own(name: string, spawnedHere: boolean): void {
+    if (spawnedHere) this.#local.add(name);
+    else this.#local.delete(name);
   }
 
   /**
@@ -68,6 +80,7 @@ export class Leftovers {
       since: e.startTime,
       spare,
       skip: this.#entityPids(),
+      local: this.#local.has(e.name),
     };
     return this.#handle(e.name, e.killMode, query);
   }
@@ -83,7 +96,7 @@ export class Leftovers {
     for (const e of journal.state.entities.values()) {
       // No process yet: not restarted since, so the marker is still the dead process's.
       if (e.deathPending && e.pid === null && e.spawnId !== null) {
-        const query = { spawnId: e.spawnId, group: null, since: null, spare: null };
+        const query = { spawnId: e.spawnId, group: null, since: null, spare: null, local: false };
         this.#handle(e.name, e.killMode, { ...query, skip: this.#entityPids() });
       }
       if (e.leftovers.length > 0) {
@@ -104,6 +117,7 @@ export class Leftovers {
     for (const k of this.#kept.get(name)?.values() ?? []) k.watch.cancel();
     this.#kept.delete(name);
     this.#dirty.delete(name);
+    this.#local.delete(name);
   }
 
   /** Stops watching every kept leftover (the engine stops). */

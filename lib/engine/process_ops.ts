@@ -10,8 +10,9 @@ import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
 import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
-import type { ProcessWatcher } from "../os/process_watcher.ts";
+import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
+  denoChildren,
   findDaemon,
   findSpawned,
   runCommand,
@@ -90,11 +91,13 @@ export function realProcessOps(
       if (startTime === null) return null;
       return { startTime, argv: readCmdline(pid), cwd: readCwd(pid) };
     },
-    watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: true }),
+    // A child Deno spawned is Deno's to reap (else its status rejects with ECHILD).
+    watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: !denoChildren.has(pid) }),
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
-    leftovers: (query) => findLeftovers(query, selfPid),
+    leftovers: (query) =>
+      findLeftovers({ ...query, local: (query.local ?? false) && isChildSubreaper() }, selfPid),
     waitForPath,
   };
 }

@@ -13,8 +13,8 @@
 
 import type { Leftover } from "../core/model.ts";
 import { processStat, readEnviron } from "./proc.ts";
-import { readDirNames } from "./proc_fs.ts";
-import { SPAWN_ID_VAR } from "./spawner.ts";
+import { readDirNames, readFileBytes } from "./proc_fs.ts";
+import { carriesMarker, SPAWN_ID_VAR } from "./spawner.ts";
 
 /** What {@linkcode findLeftovers} looks for. */
 export interface LeftoverQuery {
@@ -26,14 +26,23 @@ export interface LeftoverQuery {
    */
   group: number | null;
   /**
-   * Its start time: a group member that started earlier is not one of its children (the
-   * group id is a pid, which the kernel may have handed out again).
+   * Its start time: a process that started earlier is not one of its children (and a group
+   * member that did is in a group of a pid the kernel handed out again). Null: unknown.
    */
   since: string | null;
   /** A daemon the HAM follows now: it and its descendants are not leftovers. */
   spare: number | null;
   /** Pids that are never leftovers (the processes of entities). */
   skip: ReadonlySet<number>;
+  /**
+   * The process that ended was this process's own (it spawned it, or the daemon it left
+   * was re-parented here) and this process is a child subreaper: what it left behind is
+   * among this process's descendants, read from the kernel's `children` lists, subtrees
+   * of skipped pids left out, instead of among every process. False (after a takeover, the
+   * processes of a previous HAM are not this one's descendants): every process.
+   * @default {false}
+   */
+  local?: boolean;
 }
 
 /** True when the decimal start time `a` is not before `b`. */
@@ -43,24 +52,27 @@ function notBefore(a: string, b: string): boolean {
 
 /**
  * The live processes (not zombies, not this process) left behind by the process a query
- * describes, ascending by pid. Scans every process in `/proc`: a death's cost, never a
- * request's.
+ * describes, ascending by pid. Reads the `stat` of this process's descendants (`local`) or
+ * of every process, and the environment only of those that started after the one that
+ * ended: a death's cost, never a request's.
  */
 export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] {
   const found: Leftover[] = [];
   const parents = new Map<number, number>();
-  for (const name of readDirNames("/proc") ?? []) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
+  for (const pid of candidates(q, selfPid)) {
     if (pid === selfPid) continue;
     const stat = processStat(pid);
     if (stat === null) continue;
     parents.set(pid, stat.ppid);
     if (stat.state === "Z" || stat.state === "X" || q.skip.has(pid)) continue;
-    const marker = readEnviron(pid)?.get(SPAWN_ID_VAR);
-    const ours = marker === q.spawnId;
+    // What it forked started after it: older processes (most of them, for a process that
+    // ran a while) cost no read of their environment.
+    if (q.since !== null && !notBefore(stat.startTime, q.since)) continue;
+    const env = readEnviron(pid);
+    const marker = env?.get(SPAWN_ID_VAR);
+    const ours = carriesMarker(env, q.spawnId);
     const grouped = q.group !== null && stat.pgid === q.group && q.since !== null &&
-      marker === undefined && notBefore(stat.startTime, q.since);
+      marker === undefined;
     if (ours || grouped) found.push({ pid, startTime: stat.startTime });
   }
   if (q.spare === null) return found.sort((a, b) => a.pid - b.pid);
@@ -73,4 +85,45 @@ export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] 
     return false;
   };
   return found.filter((l) => !spared(l.pid)).sort((a, b) => a.pid - b.pid);
+}
+
+/** The pids to look at: this process's descendants when local and listed, else all. */
+function candidates(q: LeftoverQuery, selfPid: number): number[] {
+  const all = () =>
+    (readDirNames("/proc") ?? []).filter((n) => /^\d+$/.test(n)).map((n) => Number(n));
+  if (!q.local) return all();
+  // Orphans are re-parented to the main thread of a subreaper: its own list is enough.
+  const top = childrenList(selfPid, selfPid);
+  if (top === null) return all(); // A kernel without CONFIG_PROC_CHILDREN.
+  const out: number[] = [];
+  const queue = top.filter((p) => !q.skip.has(p));
+  // Bounded: a pid is visited once, and there are at most pid_max of them.
+  const seen = new Set<number>(queue);
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    out.push(pid);
+    for (const c of childrenOfAll(pid)) {
+      if (seen.has(c) || q.skip.has(c)) continue;
+      seen.add(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+/** `/proc/PID/task/TID/children`: the children thread TID of PID forked; null if unreadable. */
+function childrenList(pid: number, tid: number): number[] | null {
+  const bytes = readFileBytes(`/proc/${pid}/task/${tid}/children`);
+  if (bytes === null) return null;
+  const text = new TextDecoder().decode(bytes).trim();
+  return text === "" ? [] : text.split(" ").map(Number);
+}
+
+/** The children of every thread of `pid` (none when it is gone). */
+function childrenOfAll(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readDirNames(`/proc/${pid}/task`) ?? []) {
+    out.push(...childrenList(pid, Number(tid)) ?? []);
+  }
+  return out;
 }

@@ -77,9 +77,17 @@ interface Entry {
   watchers: Set<Watcher>;
 }
 
+let subreaper = false;
+
 /** Makes the HAM the reaper of its orphaned descendants. False when prctl is unavailable. */
 export function setChildSubreaper(): boolean {
-  return libcAvailable() && libc().prctl(WAIT.PR_SET_CHILD_SUBREAPER, 1) === 0;
+  subreaper ||= libcAvailable() && libc().prctl(WAIT.PR_SET_CHILD_SUBREAPER, 1) === 0;
+  return subreaper;
+}
+
+/** True once {@linkcode setChildSubreaper} succeeded: orphans of descendants come here. */
+export function isChildSubreaper(): boolean {
+  return subreaper;
 }
 
 /**

@@ -29,7 +29,6 @@ export function selfCommand(): string[] {
   if (override) return JSON.parse(override) as string[];
   const main = Deno.mainModule;
   if (main.startsWith("file:") && /\.(ts|js|mjs)$/.test(main) && !isCompiled()) {
-    const config = new URL("../../deno.json", import.meta.url);
     const args = [
       Deno.execPath(),
       "run",
@@ -38,15 +37,27 @@ export function selfCommand(): string[] {
       `--v8-flags=${DEFAULTS.daemonV8Flags}`,
       ...DAEMON_PERMISSIONS,
     ];
-    if (config.protocol === "file:") {
-      try {
-        Deno.statSync(fromFileUrl(config));
-        args.push("--config", fromFileUrl(config));
-      } catch { /* bundled: no config next to it */ }
+    // A bundle (bin/ham's dist/ham.js) has the config one directory up: its import map
+    // resolves the npm packages left out of it.
+    const config = main.endsWith(".js")
+      ? new URL("../deno.json", main)
+      : new URL("../../deno.json", import.meta.url);
+    if (config.protocol === "file:" && isFile(fromFileUrl(config))) {
+      args.push("--config", fromFileUrl(config));
+    } else {
+      args.push("--no-config");
     }
     return [...args, fromFileUrl(main)];
   }
   return [Deno.execPath()];
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 function isCompiled(): boolean {

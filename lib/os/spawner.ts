@@ -171,18 +171,45 @@ function spawnChild(
 export function findDaemon(selfPid: number, spawnId: string, known: Set<number>): number | null {
   const candidates = childrenOf(selfPid).filter((p) => !known.has(p)).sort((a, b) => a - b);
   for (const pid of candidates) {
-    const env = readEnviron(pid);
-    if (env?.get(SPAWN_ID_VAR) === spawnId) return pid;
+    if (carriesMarker(readEnviron(pid), spawnId)) return pid;
   }
   return null;
 }
 
-/** Any live process (not a zombie) whose environment carries `spawnId`. */
+/**
+ * True when an environment carries the spawn marker `spawnId` of a HAM on this state
+ * directory. Markers of restarts are derived from the step (so that a HAM that takes over
+ * finds what its predecessor spawned) and so repeat across HAMs: a HAM on another state
+ * directory with an entity of the same name has processes with the same marker. Every
+ * process a HAM spawns inherits its `HAM_STATE_DIR`, which tells them apart.
+ */
+export function carriesMarker(
+  env: Map<string, string> | null,
+  spawnId: string,
+  stateDir: string | null = ownStateDir(),
+): boolean {
+  if (env?.get(SPAWN_ID_VAR) !== spawnId) return false;
+  return stateDir === null || env.get(STATE_DIR_VAR) === stateDir;
+}
+
+/** The environment variable naming the HAM's state directory (set by the HAM for its children). */
+export const STATE_DIR_VAR = "HAM_STATE_DIR";
+
+/** This HAM's state directory, as its children inherit it; null when unset. */
+function ownStateDir(): string | null {
+  try {
+    return Deno.env.get(STATE_DIR_VAR) ?? null;
+  } catch {
+    return null; // No env permission: the marker alone.
+  }
+}
+
+/** Any live process (not a zombie) carrying this HAM's spawn marker `spawnId`. */
 export function findSpawned(spawnId: string): number | null {
   for (const name of readDirNames("/proc") ?? []) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    if (readEnviron(pid)?.get(SPAWN_ID_VAR) !== spawnId) continue;
+    if (!carriesMarker(readEnviron(pid), spawnId)) continue;
     if (processStat(pid)?.state !== "Z") return pid;
   }
   return null;

@@ -363,7 +363,11 @@ export class HamProcess implements AsyncDisposable {
     // A HAM killed just before (a takeover under way) answers again within seconds.
     const view = await until(() => deadline(this.status(), 5_000, "status"), "status", 10_000)
       .catch(() => null);
-    for (const e of view?.entities ?? []) if (e.pid !== null) monitored.add(e.pid);
+    for (const e of view?.entities ?? []) {
+      if (e.pid !== null) monitored.add(e.pid);
+      // Kept by design too: what an entity left behind with kill mode `process`.
+      for (const pid of e.leftovers ?? []) monitored.add(pid);
+    }
     await deadline(this.ctl("stop", "--wait", "--timeout", "10s"), 15_000, "hamctl stop")
       .catch(() => {});
     // A restart that was under way when the status was taken: its pid is in the HAM's log.

@@ -6,7 +6,9 @@
 import * as assert from "node:assert/strict";
 import { findLeftovers, type LeftoverQuery } from "../../../lib/os/leftovers.ts";
 import { processStat, readCmdline } from "../../../lib/os/proc.ts";
+import { setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { until } from "../../support/ham_process.ts";
+import { killAndReap } from "../../support/orphans.ts";
 
 Deno.test("findLeftovers() finds the marker's carriers and the group's unmarked members, not others", async () => {
   const spawnId = crypto.randomUUID();
@@ -46,18 +48,24 @@ Deno.test("findLeftovers() finds the marker's carriers and the group's unmarked 
     // Without the group (its leader's start time unknown): the marker's carriers only.
     const byMarker = findLeftovers({ ...query, group: null, since: null });
     assert.deepEqual(byMarker.map((l) => l.pid), [plain, left]);
-    // A group member that started before the leader is not its child (a reused pgid).
+    // Processes that started before the one that ended are not its children (in a group
+    // of its pid, they are in a group of a pid the kernel handed out again).
     const later = findLeftovers({ ...query, since: String(Number(query.since) + 1e9) });
-    assert.deepEqual(later.map((l) => l.pid), [plain, left]);
+    assert.deepEqual(later, []);
     // A spared pid (a followed daemon) is left out.
     const spared = findLeftovers({ ...query, spare: plain });
     assert.deepEqual(spared.map((l) => l.pid), [left, cleared]);
-  } finally {
-    for (const pid of [...kids, leader.pid]) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
+    // The leader ends: its children are re-parented to this process (a subreaper), and
+    // found among its descendants alone (the kernel's children lists) as among all.
+    assert.ok(setChildSubreaper());
+    leader.kill("SIGKILL");
     await leader.status;
+    assert.deepEqual(findLeftovers({ ...query, local: true }), found);
+  } finally {
+    try {
+      leader.kill("SIGKILL");
+    } catch { /* gone */ }
+    await leader.status;
+    for (const pid of kids) killAndReap(pid);
   }
 });
