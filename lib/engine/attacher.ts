@@ -25,6 +25,8 @@ export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op" | 
 /** What {@linkcode Attacher} may do: the engine's parts, watching, and ending a process. */
 export interface AttachParts extends EngineParts {
   readonly watching: Watching;
+  /** Resolves once what the entity's last process left behind has been ended. */
+  leftoversSettled(name: string): Promise<void>;
   /** Ends a process this engine spawned (SIGKILL; already gone is fine). */
   kill(pid: number, startTime: string | null): void;
 }
@@ -61,6 +63,8 @@ export class Attacher {
       let watch: ReturnType<ProcessOps["watch"]> | null = null;
       const spawnId = spec.argv ? newSpawnId() : null;
       if (spec.argv) {
+        // Filling a kept dead entity: its new process never meets the old one's children.
+        if (filling) await ctx.leftoversSettled(name);
         // Journaled first: a HAM that dies between this spawn and the attach record leaves a
         // process that the next HAM finds by its marker and ends (the attach was never
         // acknowledged).

@@ -178,7 +178,12 @@ export class Engine {
       watching: this.#watching,
       leftoversSettled: (name) => this.#leftovers.settled(name),
     });
-    this.#attacher = new Attacher({ ...this.#parts, watching: this.#watching, kill });
+    this.#attacher = new Attacher({
+      ...this.#parts,
+      watching: this.#watching,
+      kill,
+      leftoversSettled: (name) => this.#leftovers.settled(name),
+    });
     this.#deaths = new Deaths({
       ...this.#parts,
       fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),

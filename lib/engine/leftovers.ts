@@ -96,7 +96,7 @@ export class Leftovers {
     for (const e of journal.state.entities.values()) {
       // No process yet: not restarted since, so the marker is still the dead process's.
       if (e.deathPending && e.pid === null && e.spawnId !== null) {
-        const query = { spawnId: e.spawnId, group: null, since: null, spare: null };
+        const query = { spawnId: e.spawnId, group: null, since: null, spare: null, local: false };
         this.#handle(e.name, e.killMode, { ...query, skip: this.#entityPids() });
       }
       if (e.leftovers.length > 0) {

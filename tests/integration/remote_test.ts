@@ -243,6 +243,26 @@ Deno.test(
       c.notifyNode("refused", "n2-stranger", "ops", 0, 0)
     );
     await refused.failNotify("tell", "fallback", 2, 0);
+    // And to a node whose certificate our CA did not sign.
+    await a.ok(
+      "action",
+      "web/death/untrusted",
+      "notify",
+      "--channel",
+      "ops",
+      "--to-node",
+      "n2-untrusted",
+    );
+    await a.ok(
+      "action-fail",
+      "web/death/untrusted",
+      "tell",
+      "notify",
+      "--channel",
+      "fallback",
+      "--code",
+      "3",
+    );
     const text = await a.ok("status", "web/death/far");
     assertMatch(text, /Notify Node +: n2/);
 
@@ -268,14 +288,14 @@ Deno.test(
         const codes: number[] = [];
         for await (const e of fallback) {
           codes.push(e.detail?.code as number);
-          if (codes.length === 2) return codes;
+          if (codes.length === 3) return codes;
         }
         return codes;
       })(),
       20_000,
       "both fail lists on A",
     );
-    assertEquals(codes.sort(), [1, 2]);
+    assertEquals(codes.sort(), [1, 2, 3]);
     const log = a.log();
     assertMatch(
       log,
@@ -284,6 +304,10 @@ Deno.test(
     assertMatch(
       log,
       /Action "web\/death\/refused" failed: cannot forward it to node "n2-stranger": EACCES/,
+    );
+    assertMatch(
+      log,
+      /Action "web\/death\/untrusted" failed: cannot forward it to node "n2-untrusted": EKEYREJECTED/,
     );
     // A failed action is removed (no keep-on-fail); the forwarded ones stay.
     const after = await a.ok("status", "web/death", "--json");

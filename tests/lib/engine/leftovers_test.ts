@@ -190,3 +190,63 @@ Deno.test("Leftovers.resume() watches the kept ones again when a HAM takes over"
   await settle(h);
   assert.deepEqual(store.state.entities.get("web")!.leftovers, []);
 });
+
+Deno.test("Leftovers.resume() ends by marker only what a death left when a HAM takes over mid-way", async () => {
+  const store = new MemoryStore();
+  store.commit([
+    {
+      t: "attach",
+      entity: "web",
+      kind: "attached",
+      pid: 500,
+      startTime: "st-500",
+      argv: ["web-server"],
+      cwd: null,
+      env: null,
+      spawnId: "old",
+      spawned: true,
+      flags: 0,
+      heartbeat: null,
+      at: 1,
+    },
+    { t: "death", entity: "web", pid: 500, code: 3, signal: null, at: 2 },
+  ]);
+  const h = setup(store);
+  h.procs.fatalSignals.delete(15);
+  h.procs.addLeftovers("old", [2001]);
+  h.tree.condition("web/died", "death").action("web/died/again", P.restart());
+  h.engine.resume();
+  await flush();
+  const [query] = h.procs.callsOf("leftovers").map((c) => c.query);
+  assert.deepEqual([query.spawnId, query.group, query.since, query.local], [
+    "old",
+    null,
+    null,
+    false,
+  ]);
+  assert.deepEqual(h.procs.effects, ["signal 2001 15"]);
+  await h.clock.advance(GRACE);
+  await settle(h);
+  assert.deepEqual(h.procs.effects, ["signal 2001 15", "signal 2001 9", "spawn web-server"]);
+});
+
+Deno.test("Engine.attach() waits for the old process's leftovers when it fills a kept dead entity", async () => {
+  const h = setup();
+  h.procs.fatalSignals.delete(15);
+  const { pid } = await h.engine.attach({ ...spec("web"), flags: 2 }); // keep-on-death
+  h.procs.addLeftovers(h.procs.callsOf("spawn")[0].opts.spawnId, [2001]);
+  h.procs.kill(pid, { code: 3, signal: null });
+  await flush();
+  await flush();
+  const attached = h.engine.attach(spec("web"));
+  await flush();
+  assert.equal(h.procs.callsOf("spawn").length, 1, "not before the leftover is gone");
+  await h.clock.advance(GRACE);
+  await attached;
+  assert.deepEqual(h.procs.effects, [
+    "spawn web-server",
+    "signal 2001 15",
+    "signal 2001 9",
+    "spawn web-server",
+  ]);
+});
