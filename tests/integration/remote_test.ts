@@ -197,9 +197,6 @@ Deno.test(
     const ops = await onB.subscribe({ channel: "ops" });
     const db = await onB.attach("db", { argv: ["/bin/sleep", "1000"] });
     const bEvents = await onB.subscribe({ entity: "db" });
-    // On A: a subscriber of the channel the fail lists notify.
-    await using onA = await connect({ stateDir: a.stateDir, client: "test" });
-    const fallback = await onA.subscribe({ channel: "fallback" });
     // web's death on A: notify B's "ops", SIGTERM B's "db", then two that cannot be
     // forwarded (nothing listens; a certificate with no role there), each with a fail list.
     await a.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
@@ -266,6 +263,12 @@ Deno.test(
     const text = await a.ok("status", "web/death/far");
     assertMatch(text, /Notify Node +: n2/);
 
+    // The actions naming nodes survive a takeover (the Guardian's copy of the state, and
+    // its HAM forwards with the same nodes file).
+    await a.waitTakeover(await a.killHam());
+    // On A: a subscriber of the channel the fail lists notify.
+    await using onA = await connect({ stateDir: a.stateDir, client: "test" });
+    const fallback = await onA.subscribe({ channel: "fallback" });
     const web = (await a.status()).entities.find((e) => e.name === "web")!;
     Deno.kill(web.pid!, "SIGKILL");
     const got = await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on B");
