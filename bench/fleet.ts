@@ -26,8 +26,9 @@ export async function attachSleepers(ham: Ham, names: string[], batch = 50): Pro
 }
 
 /**
- * Starts a sleeper for each of `names` (from the bench, carrying `HAM_STATE_DIR` so the
- * cleanup finds them) and attaches it by pid, `batch` requests in flight at a time;
+ * Starts a sleeper for each of `names` (or for each `perProcess` of them: the same process
+ * attached under several names), from the bench, carrying `HAM_STATE_DIR` so the cleanup
+ * finds them, and attaches it by pid, `batch` requests in flight at a time;
  * resolves with their pids, in order. The entities of the memory, idle and takeover
  * measurements: the HAM watches them by pidfd and holds no pipe of theirs.
  */
@@ -35,11 +36,14 @@ export async function attachSleepersByPid(
   ham: Ham,
   names: string[],
   batch = 50,
+  perProcess = 1,
 ): Promise<number[]> {
   const stateDir = ham.client.socketPath.slice(0, ham.client.socketPath.lastIndexOf("/"));
   const pids: number[] = [];
+  let pid = 0;
   for (let i = 0; i < names.length; i += batch) {
-    const group = names.slice(i, i + batch).map((name) => {
+    const group = names.slice(i, i + batch).map((name, k) => {
+      if ((i + k) % perProcess !== 0) return { name, pid };
       const child = new Deno.Command(SLEEPER[0], {
         args: SLEEPER.slice(1),
         env: { HAM_STATE_DIR: stateDir },
@@ -49,7 +53,8 @@ export async function attachSleepersByPid(
       }).spawn();
       child.status.catch(() => {});
       child.unref();
-      return { name, pid: child.pid };
+      pid = child.pid;
+      return { name, pid };
     });
     await Promise.all(group.map(({ name, pid }) => ham.attach(name, { pid })));
     pids.push(...group.map((g) => g.pid));

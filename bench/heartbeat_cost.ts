@@ -176,7 +176,7 @@ export async function measureHeartbeatCost(
     id,
     label: `HAM CPU, ${load.entities} entities beating at ${load.hz} Hz`,
     unit: "% core",
-    target: null,
+    target: { median: 8, text: "≤ 8 % of one core" },
     note: `${beatsPerSecond} beats/s (${answered.toFixed(0)}/s answered) from ${load.clients} ` +
       `client processes (one connection each), ${seconds} s window, utime+stime, taken once ` +
       `the HAM had settled after the attaches (${settledAfter.toFixed(0)} s): main thread ` +

@@ -12,7 +12,8 @@
  *
  * - `--quick`: few samples, small fleets (the smoke test's mode; figures are not meaningful)
  * - `--json`: print `{ quick, long, worker, figures }` as JSON instead of the table
- * - `--long`: measure idle CPU over 30 s instead of 10 s
+ * - `--long`: measure idle CPU over 30 s instead of 10 s, a takeover at 10,000 entities,
+ *   and 100,000 entities attached by pid (load, run, take over)
  *
  * @module
  */
@@ -31,20 +32,25 @@ import { measureRequests } from "./request_latency.ts";
 import { measureRestart } from "./restart_latency.ts";
 import { measureSpawnFloor } from "./spawn_floor.ts";
 import { buildStampHelper } from "./stamp_helper.ts";
-import { type Figure, loadAverage, withFloor } from "./stats.ts";
+import { aboveFloor, type Figure, loadAverage, withFloor } from "./stats.ts";
+import { measurePidfdFloor } from "./pidfd_floor.ts";
 import { renderTable } from "./table.ts";
 import { measureJournalThroughput } from "./journal_throughput.ts";
 import { measureSnapshot } from "./snapshot_size.ts";
 import { measureTakeover } from "./takeover.ts";
+import { measureFullStatus } from "./status_full.ts";
+import { measureScale } from "./scale.ts";
 import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
 import { measureMirrorChange } from "./status_mirror.ts";
 import { measureCatchUp } from "./catch_up.ts";
 import { measureClusterFailover } from "./cluster_failover.ts";
+import { measureCrossNodeNotify } from "./cross_node_notify.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
   --quick  few samples and short windows (a smoke test; the figures mean little)
   --json   print the figures as JSON instead of a table
-  --long   measure idle CPU over 30 s instead of 10 s, and a takeover at 10,000 entities`;
+  --long   measure idle CPU over 30 s instead of 10 s, a takeover at 10,000 entities, and
+           100,000 entities attached by pid (load, run, take over)`;
 
 /** How many samples each measurement takes. */
 export interface BenchPlan {
@@ -75,9 +81,15 @@ export interface BenchPlan {
   journalSeconds: number;
   /** Cross-node failovers measured (etcd, three HAMs). */
   clusterFailovers: number;
+  /** Notifications forwarded to another node's HAM, measured. */
+  crossNodeNotifies: number;
   /** Entities of the snapshot measurement, and its rounds. */
   snapshotEntities: number;
   snapshotRounds: number;
+  /** The scale run's [entities, entities per process, takeovers], or null for none. */
+  scale: [number, number, number] | null;
+  /** Full status requests at the hostile run's entity count. */
+  statusSamples: number;
   /** The hostile-client run's [clients, seconds, entities, changes], when not the full one. */
   quickHostile?: [number, number, number, number];
   /** The status mirror's change cost: [entities, changes]. */
@@ -113,9 +125,12 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       snapshotEntities: 1000,
       snapshotRounds: 1,
       quickHostile: [5, 2, 1000, 3],
+      statusSamples: 3,
+      scale: null,
       mirror: [1000, 3],
       catchUp: [1, 2],
       clusterFailovers: 1,
+      crossNodeNotifies: 3,
     };
   }
   return {
@@ -142,6 +157,9 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     snapshotEntities: 10_000,
     snapshotRounds: 3,
     clusterFailovers: 10,
+    crossNodeNotifies: 50,
+    statusSamples: 20,
+    scale: opts.long ? [100_000, 100, 2] : null,
     mirror: [10_000, 20],
     catchUp: [16, 20],
   };
@@ -179,7 +197,17 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   {
     await using h = await BenchHam.start();
     progress(`death → condition (${p.deaths} samples)`);
-    await step(figures, () => measureDeath(h, { worker, samples: p.deaths }));
+    const death: Figure[] = [];
+    await step(death, () => measureDeath(h, { worker, samples: p.deaths }));
+    progress(`kill → pidfd readable floor (${p.deaths} samples)`);
+    const [pidfdFloor] = await step(figures, () => measurePidfdFloor(p.deaths));
+    figures.push(
+      ...death.map((f) =>
+        f.id === "death.received"
+          ? aboveFloor(f, pidfdFloor, 0.5, "≤ 0.5 ms above the pidfd floor")
+          : f
+      ),
+    );
     progress(`restart after SIGKILL (${p.restarts} samples)`);
     const restart: Figure[] = [];
     await step(restart, () => measureRestart(h, { worker, stampDir, samples: p.restarts }));
@@ -259,6 +287,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     figures.push(...await measureUnreadOutput(h, clients, seconds));
     progress(`one change with ${entities} entities (${changes} changes)`);
     figures.push(await measureChangeCost(h, entities, changes));
+    progress(`full status with ${entities} entities (${p.statusSamples} requests)`);
+    await step(figures, () => measureFullStatus(h.ham, entities, p.statusSamples));
   }
   progress(`status mirror: one change with ${p.mirror[0]} entities (${p.mirror[1]} changes)`);
   await step(figures, () => measureMirrorChange(...p.mirror));
@@ -268,8 +298,15 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     progress(`takeover with ${entities} entities (${rounds} rounds)`);
     await step(figures, () => measureTakeover(entities, rounds));
   }
+  if (p.scale) {
+    const [entities, perProcess, rounds] = p.scale;
+    progress(`${entities} entities attached by pid: load, run, ${rounds} takeovers`);
+    await step(figures, () => measureScale(entities, perProcess, rounds));
+  }
   progress(`cluster failover (${p.clusterFailovers} rounds)`);
   figures.push(...await measureClusterFailover(p.clusterFailovers));
+  progress(`cross-node notify (${p.crossNodeNotifies} rounds)`);
+  figures.push(...await measureCrossNodeNotify(p.crossNodeNotifies));
   return { worker: helper.kind, figures };
 }
 

@@ -37,7 +37,7 @@ export interface Figure {
    * The floor measured in the same run and this figure's median (and p95) as multiples of
    * its median, when the figure is compared to one (`withFloor`).
    */
-  floor?: { id: string; median: number; ratio: number; p95Ratio: number };
+  floor?: { id: string; median: number; ratio: number; p95Ratio: number; excess?: number };
   /** The load average (1 min) before and after the measurement. */
   load?: { before: number; after: number };
   /** The target, or null when the issue sets none. */
@@ -91,6 +91,26 @@ export function withFloor(f: Figure, floor: Figure, target?: RatioTarget): Figur
       (target.p95 === undefined || p95Ratio <= target.p95);
   }
   return out;
+}
+
+/**
+ * Relates `f` to a floor measured in the same run by difference: its median minus the
+ * floor's median (`floor.excess`, in `f`'s unit), and `met` when that is at most `limit`.
+ */
+export function aboveFloor(f: Figure, floor: Figure, limit: number, text: string): Figure {
+  const excess = f.median - floor.median;
+  return {
+    ...f,
+    floor: {
+      id: floor.id,
+      median: floor.median,
+      ratio: f.median / floor.median,
+      p95Ratio: f.p95 / floor.median,
+      excess,
+    },
+    target: { text, others: f.target?.others },
+    met: excess <= limit,
+  };
 }
 
 /** The 1-minute load average of the machine. */

@@ -28,7 +28,9 @@ export function renderTable(figures: readonly Figure[]): string {
       label += ` [${notes.length}]`;
     }
     const single = f.n === 1;
-    const floor = f.floor
+    const floor = f.floor?.excess !== undefined
+      ? `+${formatValue(f.floor.excess)} over ${formatValue(f.floor.median)}`
+      : f.floor
       ? `${f.floor.ratio.toFixed(2)}× (p95 ${f.floor.p95Ratio.toFixed(2)}×) of ${
         formatValue(f.floor.median)
       }`

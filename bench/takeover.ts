@@ -15,7 +15,7 @@ import { threadCpuNs } from "./proc_stats.ts";
 import { UNLIMITED_RESTARTS } from "./restart_latency.ts";
 import { type Figure, figure } from "./stats.ts";
 
-async function answerWithState(stateDir: string, oldPid: number): Promise<number> {
+export async function answerWithState(stateDir: string, oldPid: number): Promise<number> {
   for (;;) {
     try {
       const c = await HamClient.connect({ stateDir, client: "bench", timeoutMs: 5000 });
@@ -45,7 +45,7 @@ function cpuSinceMs(pid: number, before: Map<string, bigint>): number {
 }
 
 /** Waits until no record is being written: two status reads at the same seq, 50 ms apart. */
-async function settle(stateDir: string): Promise<void> {
+export async function settle(stateDir: string): Promise<void> {
   let last = -1;
   for (;;) {
     await using c = await connect({ stateDir });

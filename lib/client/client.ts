@@ -17,7 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
-import type { Dialer } from "./node_dialer.ts";
+import type { ByteConn, Dialer } from "./node_dialer.ts";
 
 /**
  * Options of {@linkcode HamClient.connect}.
@@ -222,7 +222,7 @@ export class HamClient implements AsyncDisposable {
   /** Resolves when the connection has ended for good, whichever side ended it. */
   readonly closed: Promise<void>;
   #closed = Promise.withResolvers<void>();
-  #conn: Deno.Conn;
+  #conn: ByteConn;
   #dial: Dialer;
   /** The read loop of `#conn`. */
   #loop: Promise<void>;
@@ -244,7 +244,7 @@ export class HamClient implements AsyncDisposable {
   #stopping = false;
 
   private constructor(
-    conn: Deno.Conn,
+    conn: ByteConn,
     path: string,
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
@@ -286,7 +286,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   static async #over(
-    conn: Deno.Conn,
+    conn: ByteConn,
     path: string,
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
@@ -469,15 +469,14 @@ export class HamClient implements AsyncDisposable {
     return promise;
   }
 
-  async #writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  async #writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void> {
     for (let off = 0; off < bytes.length && !this.#ended && conn === this.#conn;) {
       off += await conn.write(bytes.subarray(off));
     }
   }
 
-  async #readLoop(conn: Deno.Conn): Promise<void> {
+  async #readLoop(conn: ByteConn): Promise<void> {
     const decoder = new TextDecoder();
-    let partial = "";
     let failure = new HamError(
       "ECONNRESET",
       `Lost the connection to the HAM at ${this.#where}`,
@@ -485,11 +484,20 @@ export class HamClient implements AsyncDisposable {
     try {
       // conn.read, not conn.readable: web streams cost a short-lived `hamctl` ~9 ms of CPU.
       const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      // A long line (a full status at 10,000 entities is ~4 MiB) comes in many reads: its
+      // pieces are kept apart and joined once, not concatenated and split at every read.
+      const pieces: string[] = [];
       for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
-        const chunk = buffer.subarray(0, n);
-        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) if (line.trim() !== "") this.#onLine(line);
+        const text = decoder.decode(buffer.subarray(0, n), { stream: true });
+        let start = 0;
+        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+          pieces.push(text.slice(start, nl));
+          const line = pieces.length === 1 ? pieces[0] : pieces.join("");
+          pieces.length = 0;
+          start = nl + 1;
+          if (line.trim() !== "") this.#onLine(line);
+        }
+        if (start < text.length) pieces.push(text.slice(start));
       }
     } catch (err) {
       if (err instanceof HamError) failure = err;
@@ -501,7 +509,7 @@ export class HamClient implements AsyncDisposable {
    * A connection ended (EOF, an error, a protocol violation): what was sent on it fails;
    * then the client ends, or reconnects when that is on and the HAM did not say it stops.
    */
-  #lost(conn: Deno.Conn, reason: HamError): void {
+  #lost(conn: ByteConn, reason: HamError): void {
     if (this.#ended || conn !== this.#conn) return;
     if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
       return this.#end(reason);
@@ -524,7 +532,7 @@ export class HamClient implements AsyncDisposable {
   async #reestablish(reason: HamError): Promise<boolean> {
     const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
-      let conn: Deno.Conn | null = null;
+      let conn: ByteConn | null = null;
       try {
         conn = await this.#dial();
         if (this.#ended) {

@@ -12,10 +12,22 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const PERMISSIONS = DAEMON_PERMISSIONS;
 
 /** The figures every run reports (a full run adds `memory.rss_1000`). */
+/** True when `openssl` is installed (bench/cross_node_notify.ts needs it). */
+function hasOpenssl(): boolean {
+  return ["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
 const EXPECTED = [
   "death.received",
   "death.stamped",
   "death.detected",
+  "death.floor",
   "restart.running",
   "restart.floor",
   "request.ping",
@@ -52,6 +64,8 @@ const EXPECTED = [
   "hostile.unread_output_rss",
   "hostile.request_under_flood",
   "hostile.change_cost_10k",
+  "status.full_1000",
+  "status.full_floor_1000",
   "status.change",
   "status.change_full",
   "catch_up.ping",
@@ -60,6 +74,8 @@ const EXPECTED = [
   "catch_up.rss",
   // With etcd installed (.ci/run installs it): the cross-node failover.
   ...(etcdBinary() === null ? [] : ["cluster.failover", "cluster.overlaps"]),
+  // With openssl installed (.ci/run installs it): a notify forwarded to another node.
+  ...(hasOpenssl() ? ["cross_node.notify"] : []),
 ];
 
 interface Figure {

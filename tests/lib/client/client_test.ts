@@ -106,6 +106,20 @@ Deno.test("HamClient frames lines split across writes and several lines in one w
   assert.deepEqual((await pushes.next()).value, { type: "event", n: 2 });
 });
 
+Deno.test("HamClient reads a line of several MiB, with multi-byte characters, over many reads", async () => {
+  const big = "é€".repeat(700_000); // 3.5 MiB of UTF-8, characters cut across reads
+  await using ham = await startFakeHam(async (req, conn) => {
+    if (req.op !== "status") return;
+    const line = JSON.stringify({ id: req.id, ok: true, result: { big } });
+    for (let i = 0; i < line.length; i += 50_000) await conn.raw(line.slice(i, i + 50_000));
+    await conn.raw(`\n${JSON.stringify({ push: { type: "event", n: 1 } })}\n`);
+  });
+  await using client = await HamClient.connect({ stateDir: ham.stateDir });
+  const pushes = client.pushes();
+  assert.deepEqual(await client.request("status", { path: null }), { big });
+  assert.deepEqual((await pushes.next()).value, { type: "event", n: 1 });
+});
+
 Deno.test("HamClient.pushes() gives each iterator every push and ends with the connection", async () => {
   await using ham = await startFakeHam(async (req, conn) => {
     await conn.push({ type: "stopping" });

@@ -1,0 +1,95 @@
+/**
+ * Scale: a HAM (with its Guardian) loading, running and taking over with a very large
+ * number of entities attached by pid (the issue: 100,000; no target yet). The entities
+ * share sleepers, `perProcess` names per process, so that the machine is not asked for
+ * 100,000 processes: the HAM still watches, journals and mirrors every entity.
+ *
+ * @module
+ */
+
+import { connect } from "../lib/client/ham.ts";
+import { HamProcess, until } from "../tests/support/ham_process.ts";
+import { attachSleepersByPid } from "./fleet.ts";
+import { cpuTickMs, rssBytes } from "./proc_stats.ts";
+import { sleep } from "./sleep.ts";
+import { type Figure, figure } from "./stats.ts";
+import { measureFullStatus } from "./status_full.ts";
+import { answerWithState, settle } from "./takeover.ts";
+
+/** Measures loading, running and `takeovers` takeovers with `entities` entities. */
+export async function measureScale(
+  entities: number,
+  perProcess: number,
+  takeovers: number,
+): Promise<Figure[]> {
+  const count = entities.toLocaleString("en-US");
+  await using h = await HamProcess.start();
+  const figures: Figure[] = [];
+  {
+    await using ham = await connect({ stateDir: h.stateDir });
+    const names = Array.from({ length: entities }, (_, i) => `x${i}`);
+    const t0 = performance.now();
+    await attachSleepersByPid(ham, names, 100, perProcess);
+    const loadS = (performance.now() - t0) / 1000;
+    figures.push(figure({
+      id: `scale.load_${entities}`,
+      label: `attach ${count} entities by pid (100 requests in flight, one connection)`,
+      unit: "s",
+      target: null,
+      note: `${(entities / loadS).toFixed(0)} attaches/s; ${perProcess} entities per process`,
+    }, [loadS]));
+  }
+  await settle(h.stateDir);
+  await sleep(2000);
+  const pids = await h.pids();
+  const idle0 = cpuTickMs(pids.hamPid) + cpuTickMs(pids.guardianPid!);
+  await sleep(10_000);
+  const idleMs = cpuTickMs(pids.hamPid) + cpuTickMs(pids.guardianPid!) - idle0;
+  const mib = (pid: number) => rssBytes(pid) / 1048576;
+  figures.push(
+    figure({
+      id: `scale.rss_${entities}`,
+      label: `HAM + Guardian RSS, ${count} entities`,
+      unit: "MiB",
+      target: null,
+      note: `HAM ${mib(pids.hamPid).toFixed(0)} + Guardian ${
+        mib(pids.guardianPid!).toFixed(0)
+      } MiB`,
+    }, [mib(pids.hamPid) + mib(pids.guardianPid!)]),
+    figure({
+      id: `scale.idle_${entities}`,
+      label: `HAM + Guardian CPU while idle, ${count} entities, per 10 s`,
+      unit: "ms",
+      target: null,
+    }, [idleMs]),
+  );
+  {
+    await using ham = await connect({ stateDir: h.stateDir });
+    figures.push(...await measureFullStatus(ham, entities, 5));
+  }
+  const answers: number[] = [];
+  for (let r = 0; r < takeovers; r++) {
+    const guardian = await h.waitGuardian(null, 600_000);
+    await until(
+      () => Promise.resolve(h.log().includes(`Guardian ${guardian} watching HAM`) || null),
+      `Guardian ${guardian} to be ready`,
+      600_000,
+    );
+    await settle(h.stateDir);
+    const old = await h.hamPid();
+    const t0 = performance.now();
+    Deno.kill(old, "SIGKILL");
+    const seen = await answerWithState(h.stateDir, old);
+    answers.push(performance.now() - t0);
+    if (seen < entities) throw new Error(`takeover answered with ${seen} of ${entities} entities`);
+  }
+  const took = h.log().split("\n").filter((l) => l.includes("took over from HAM")).at(-1);
+  figures.push(figure({
+    id: `scale.takeover_${entities}`,
+    label: `takeover: SIGKILL → socket answers with full state, ${count} entities`,
+    unit: "ms",
+    target: null,
+    note: `the last one's log line: ${took?.replace(/^.*took over/, "took over") ?? "none"}`,
+  }, answers));
+  return figures;
+}
