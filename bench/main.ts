@@ -44,6 +44,7 @@ import { measureChangeCost, measureUnreadOutput } from "./hostile_clients.ts";
 import { measureMirrorChange } from "./status_mirror.ts";
 import { measureCatchUp } from "./catch_up.ts";
 import { measureClusterFailover } from "./cluster_failover.ts";
+import { measureCrossNodeNotify } from "./cross_node_notify.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--json] [--long]
   --quick  few samples and short windows (a smoke test; the figures mean little)
@@ -80,6 +81,8 @@ export interface BenchPlan {
   journalSeconds: number;
   /** Cross-node failovers measured (etcd, three HAMs). */
   clusterFailovers: number;
+  /** Notifications forwarded to another node's HAM, measured. */
+  crossNodeNotifies: number;
   /** Entities of the snapshot measurement, and its rounds. */
   snapshotEntities: number;
   snapshotRounds: number;
@@ -127,6 +130,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
       mirror: [1000, 3],
       catchUp: [1, 2],
       clusterFailovers: 1,
+      crossNodeNotifies: 3,
     };
   }
   return {
@@ -153,6 +157,7 @@ export function plan(opts: { quick: boolean; long: boolean }): BenchPlan {
     snapshotEntities: 10_000,
     snapshotRounds: 3,
     clusterFailovers: 10,
+    crossNodeNotifies: 50,
     statusSamples: 20,
     scale: opts.long ? [100_000, 100, 2] : null,
     mirror: [10_000, 20],
@@ -300,6 +305,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   }
   progress(`cluster failover (${p.clusterFailovers} rounds)`);
   figures.push(...await measureClusterFailover(p.clusterFailovers));
+  progress(`cross-node notify (${p.crossNodeNotifies} rounds)`);
+  figures.push(...await measureCrossNodeNotify(p.crossNodeNotifies));
   return { worker: helper.kind, figures };
 }
 

@@ -44,7 +44,9 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     example: "hamctl condition-remove web/death",
   },
   action: {
-    summary: "Add an action to a condition's list.",
+    summary: "Add an action to a condition's list. A notify or signal action may name another " +
+      "node with --to-node NAME (its HAM delivers it; --node NAME before the subcommand picks " +
+      "the HAM to talk to instead); a signal to another node names its entity with --to-entity.",
     example: "hamctl action web/death/restart restart --rearm --backoff 100ms --intensity 5",
   },
   "action-remove": { summary: "Remove an action.", example: "hamctl action-remove web/death/note" },

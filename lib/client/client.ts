@@ -17,7 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
-import type { Dialer } from "./node_dialer.ts";
+import type { ByteConn, Dialer } from "./node_dialer.ts";
 
 /**
  * Options of {@linkcode HamClient.connect}.
@@ -222,7 +222,7 @@ export class HamClient implements AsyncDisposable {
   /** Resolves when the connection has ended for good, whichever side ended it. */
   readonly closed: Promise<void>;
   #closed = Promise.withResolvers<void>();
-  #conn: Deno.Conn;
+  #conn: ByteConn;
   #dial: Dialer;
   /** The read loop of `#conn`. */
   #loop: Promise<void>;
@@ -244,7 +244,7 @@ export class HamClient implements AsyncDisposable {
   #stopping = false;
 
   private constructor(
-    conn: Deno.Conn,
+    conn: ByteConn,
     path: string,
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
@@ -286,7 +286,7 @@ export class HamClient implements AsyncDisposable {
   }
 
   static async #over(
-    conn: Deno.Conn,
+    conn: ByteConn,
     path: string,
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
@@ -469,13 +469,13 @@ export class HamClient implements AsyncDisposable {
     return promise;
   }
 
-  async #writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  async #writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void> {
     for (let off = 0; off < bytes.length && !this.#ended && conn === this.#conn;) {
       off += await conn.write(bytes.subarray(off));
     }
   }
 
-  async #readLoop(conn: Deno.Conn): Promise<void> {
+  async #readLoop(conn: ByteConn): Promise<void> {
     const decoder = new TextDecoder();
     let failure = new HamError(
       "ECONNRESET",
@@ -509,7 +509,7 @@ export class HamClient implements AsyncDisposable {
    * A connection ended (EOF, an error, a protocol violation): what was sent on it fails;
    * then the client ends, or reconnects when that is on and the HAM did not say it stops.
    */
-  #lost(conn: Deno.Conn, reason: HamError): void {
+  #lost(conn: ByteConn, reason: HamError): void {
     if (this.#ended || conn !== this.#conn) return;
     if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
       return this.#end(reason);
@@ -532,7 +532,7 @@ export class HamClient implements AsyncDisposable {
   async #reestablish(reason: HamError): Promise<boolean> {
     const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
     for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
-      let conn: Deno.Conn | null = null;
+      let conn: ByteConn | null = null;
       try {
         conn = await this.#dial();
         if (this.#ended) {

@@ -15,13 +15,26 @@ import { defaultNodesFile, findNode, type NodeEntry } from "./nodes_file.ts";
 
 const HANDSHAKE_MS = DEFAULTS.nodeConnectTimeoutMs;
 
-/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
-export type Dialer = () => Promise<Deno.Conn>;
+/** What the client needs of a connection to a HAM: a byte stream it can close. */
+export type ByteConn = Pick<Deno.Conn, "read" | "write" | "close">;
 
-/** Resolves `node` in the nodes file (`opts.nodes`, else the default of `opts.stateDir`). */
+/** Opens the byte stream to a HAM; throws HamError (EBADF, EHOSTUNREACH, EKEYREJECTED). */
+export type Dialer = () => Promise<ByteConn>;
+
+/** Connects to a node's HAM with the PEM texts of its entry (classifying failures). */
+export type NodeDial = (
+  entry: NodeEntry,
+  pems: { ca: string; cert: string; key: string },
+) => Promise<ByteConn>;
+
+/**
+ * Resolves `node` in the nodes file (`opts.nodes`, else the default of `opts.stateDir`);
+ * the dialer it returns connects with `dial` (default {@linkcode dialNode}).
+ */
 export async function remoteDialer(
   node: string,
   opts: { stateDir?: string; nodes?: string },
+  dial: NodeDial = dialNode,
 ): Promise<{ address: string; dial: Dialer }> {
   const file = opts.nodes ?? defaultNodesFile(resolveStateDir(opts.stateDir));
   const entry = await findNode(file, node);
@@ -37,7 +50,7 @@ export async function remoteDialer(
     cert: pem("certificate", entry.cert),
     key: pem("key", entry.key),
   };
-  return { address: `node "${node}" (${entry.address})`, dial: () => dialNode(entry, tls) };
+  return { address: `node "${node}" (${entry.address})`, dial: () => dial(entry, tls) };
 }
 
 /** Connects and completes the TLS handshake, classifying failures. */

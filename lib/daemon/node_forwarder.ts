@@ -11,13 +11,15 @@
  * else `<state-dir>/nodes.yaml`); when it is not there and this HAM is in a cluster, in the
  * cluster's registry, where a member started with `--listen` publishes its address: this
  * HAM then dials it with its own `--tls-ca`, `--tls-cert` and `--tls-key` (the members of a
- * cluster share a CA, and each one's certificate is also its client certificate).
+ * cluster share a CA, and each one's certificate is also its client certificate). It dials
+ * with `node:tls` (`node_tls_dialer.ts`), Nagle's algorithm off.
  *
  * @module
  */
 
 import { HamClient } from "../client/client.ts";
-import { dialNode } from "../client/node_dialer.ts";
+import { type Dialer, remoteDialer } from "../client/node_dialer.ts";
+import { dialNodeTls } from "./node_tls_dialer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import type { Forward } from "../engine/action_runner.ts";
@@ -39,10 +41,10 @@ export interface ForwarderOptions {
 /** The engine's `forward` effect, over mutual TLS to the node's HAM. */
 export function nodeForwarder(opts: ForwarderOptions): Forward {
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.nodeForwardTimeoutMs;
-  const connect = async (node: string): Promise<HamClient> => {
-    const fields = { stateDir: opts.stateDir, client: "ham", timeoutMs };
+  const fields = { stateDir: opts.stateDir, client: "ham", timeoutMs };
+  const resolve = async (node: string): Promise<{ address: string; dial: Dialer }> => {
     try {
-      return await HamClient.connect({ ...fields, node, nodes: opts.nodes });
+      return await remoteDialer(node, { stateDir: opts.stateDir, nodes: opts.nodes }, dialNodeTls);
     } catch (err) {
       // Not in the nodes file (or no such file): a member of the cluster, maybe.
       const address = opts.registry?.(node) ?? null;
@@ -51,19 +53,16 @@ export function nodeForwarder(opts: ForwarderOptions): Forward {
       }
       const entry = { name: node, address, ca: "", cert: "", key: "" };
       const tls = opts.tls;
-      return await HamClient.connectThrough(
-        {
-          address: `node "${node}" (${address}, from the cluster)`,
-          dial: () => dialNode(entry, tls),
-        },
-        fields,
-      );
+      return {
+        address: `node "${node}" (${address}, from the cluster)`,
+        dial: () => dialNodeTls(entry, tls),
+      };
     }
   };
   return async (node, request) => {
-    await using client = await connect(node);
-    const { op, ...fields } = request;
-    if (op === "notify") await client.request(op, fields as Omit<typeof request, "op">);
-    else await client.request(op, fields as Omit<typeof request, "op">);
+    await using client = await HamClient.connectThrough(await resolve(node), fields);
+    const { op, ...rest } = request;
+    if (op === "notify") await client.request(op, rest as Omit<typeof request, "op">);
+    else await client.request(op, rest as Omit<typeof request, "op">);
   };
 }

@@ -138,6 +138,9 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
       requestCert: true,
       rejectUnauthorized: false,
     }, (socket) => {
+      // Answers are lines: send each at once (Nagle's wait for an ACK that the peer delays
+      // costs 40 ms and more per exchange).
+      socket.setNoDelay(true);
       const t = new TlsTransport(socket, opts.roleOf);
       const take = waiting.shift();
       if (take) take(t);

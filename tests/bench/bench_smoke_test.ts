@@ -12,6 +12,17 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const PERMISSIONS = DAEMON_PERMISSIONS;
 
 /** The figures every run reports (a full run adds `memory.rss_1000`). */
+/** True when `openssl` is installed (bench/cross_node_notify.ts needs it). */
+function hasOpenssl(): boolean {
+  return ["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
 const EXPECTED = [
   "death.received",
   "death.stamped",
@@ -63,6 +74,8 @@ const EXPECTED = [
   "catch_up.rss",
   // With etcd installed (.ci/run installs it): the cross-node failover.
   ...(etcdBinary() === null ? [] : ["cluster.failover", "cluster.overlaps"]),
+  // With openssl installed (.ci/run installs it): a notify forwarded to another node.
+  ...(hasOpenssl() ? ["cross_node.notify"] : []),
 ];
 
 interface Figure {

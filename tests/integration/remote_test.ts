@@ -197,9 +197,6 @@ Deno.test(
     const ops = await onB.subscribe({ channel: "ops" });
     const db = await onB.attach("db", { argv: ["/bin/sleep", "1000"] });
     const bEvents = await onB.subscribe({ entity: "db" });
-    // On A: a subscriber of the channel the fail lists notify.
-    await using onA = await connect({ stateDir: a.stateDir, client: "test" });
-    const fallback = await onA.subscribe({ channel: "fallback" });
     // web's death on A: notify B's "ops", SIGTERM B's "db", then two that cannot be
     // forwarded (nothing listens; a certificate with no role there), each with a fail list.
     await a.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
@@ -243,9 +240,35 @@ Deno.test(
       c.notifyNode("refused", "n2-stranger", "ops", 0, 0)
     );
     await refused.failNotify("tell", "fallback", 2, 0);
+    // And to a node whose certificate our CA did not sign.
+    await a.ok(
+      "action",
+      "web/death/untrusted",
+      "notify",
+      "--channel",
+      "ops",
+      "--to-node",
+      "n2-untrusted",
+    );
+    await a.ok(
+      "action-fail",
+      "web/death/untrusted",
+      "tell",
+      "notify",
+      "--channel",
+      "fallback",
+      "--code",
+      "3",
+    );
     const text = await a.ok("status", "web/death/far");
     assertMatch(text, /Notify Node +: n2/);
 
+    // The actions naming nodes survive a takeover (the Guardian's copy of the state, and
+    // its HAM forwards with the same nodes file).
+    await a.waitTakeover(await a.killHam());
+    // On A: a subscriber of the channel the fail lists notify.
+    await using onA = await connect({ stateDir: a.stateDir, client: "test" });
+    const fallback = await onA.subscribe({ channel: "fallback" });
     const web = (await a.status()).entities.find((e) => e.name === "web")!;
     Deno.kill(web.pid!, "SIGKILL");
     const got = await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on B");
@@ -268,14 +291,14 @@ Deno.test(
         const codes: number[] = [];
         for await (const e of fallback) {
           codes.push(e.detail?.code as number);
-          if (codes.length === 2) return codes;
+          if (codes.length === 3) return codes;
         }
         return codes;
       })(),
       20_000,
       "both fail lists on A",
     );
-    assertEquals(codes.sort(), [1, 2]);
+    assertEquals(codes.sort(), [1, 2, 3]);
     const log = a.log();
     assertMatch(
       log,
@@ -284,6 +307,10 @@ Deno.test(
     assertMatch(
       log,
       /Action "web\/death\/refused" failed: cannot forward it to node "n2-stranger": EACCES/,
+    );
+    assertMatch(
+      log,
+      /Action "web\/death\/untrusted" failed: cannot forward it to node "n2-untrusted": EKEYREJECTED/,
     );
     // A failed action is removed (no keep-on-fail); the forwarded ones stay.
     const after = await a.ok("status", "web/death", "--json");
