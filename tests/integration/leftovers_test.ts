@@ -9,6 +9,7 @@
 import * as assert from "node:assert/strict";
 import { processStat, readCmdline } from "../../lib/os/proc.ts";
 import { readDirNames } from "../../lib/os/proc_fs.ts";
+import { connect } from "../../lib/client/ham.ts";
 import { HamProcess, processesOf, until } from "../support/ham_process.ts";
 
 /**
@@ -259,3 +260,16 @@ Deno.test(
     assert.deepEqual(st.leftovers, []);
   },
 );
+
+Deno.test("Ham.attach() passes killMode, and status shows the default otherwise", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  await using lib = await connect({ stateDir: ham.stateDir, client: "test" });
+  await lib.attach("kept", { argv: ["/bin/sleep", "1000"] }, { killMode: "process" });
+  await lib.attach("plain", { argv: ["/bin/sleep", "1000"] });
+  const bad = await ham.ctl("attach", "x", "--kill-mode", "group", "--", "/bin/true");
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /Invalid --kill-mode "group": expected control-group or process/);
+  const view = await ham.status();
+  const mode = (name: string) => view.entities.find((e) => e.name === name)?.killMode;
+  assert.deepEqual([mode("kept"), mode("plain")], ["process", "control-group"]);
+});

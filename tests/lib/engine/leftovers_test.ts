@@ -250,3 +250,16 @@ Deno.test("Engine.attach() waits for the old process's leftovers when it fills a
     "spawn web-server",
   ]);
 });
+
+Deno.test("Leftovers.ended() lists at most maxLeftovers when a process leaves more", async () => {
+  const h = setup();
+  const pid = await webWithChildren(h, "process");
+  const spawnId = h.procs.callsOf("spawn")[0].opts.spawnId;
+  const many = Array.from({ length: DEFAULTS.maxLeftovers + 10 }, (_, i) => 3000 + i);
+  h.procs.addLeftovers(spawnId, many);
+  h.procs.kill(pid, { code: 3, signal: null });
+  await settle(h);
+  const listed = h.store.state.entities.get("web")!.leftovers;
+  assert.equal(listed.length, DEFAULTS.maxLeftovers);
+  assert.deepEqual(h.procs.callsOf("signal"), [], "the unlisted ones are kept too");
+});
