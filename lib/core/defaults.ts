@@ -189,6 +189,12 @@ export const DEFAULTS = Object.freeze({
    * ms; no timer runs while no entity has a heartbeat.
    */
   statusHeartbeatRefreshMs: 1000,
+  /**
+   * Entities whose heartbeat fields one refresh of the status mirror writes at most: those
+   * whose missed count moved first, then the longest unrefreshed (1,000 entities beating
+   * cost 100 files a second, not 1,000).
+   */
+  statusHeartbeatRefreshBatch: 100,
 
   // --- Memory and idle CPU ---
   /**

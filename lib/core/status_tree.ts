@@ -162,18 +162,24 @@ export class StatusTree {
 
   /**
    * The entities whose heartbeat fields on file differ from `state` now (a beat came, or a
-   * period was missed, neither of which writes a record): what a refresh renders again.
+   * period was missed, neither of which writes a record): what a refresh renders again. At
+   * most `max`: those whose missed count moved first, then those whose last beat moved,
+   * each the longest unrendered first (a rendered entity goes to the back of the line), so
+   * a large fleet of beating entities costs `max` files per refresh and none waits forever.
    */
-  staleHeartbeats(state: HamState): string[] {
-    const stale: string[] = [];
+  staleHeartbeats(state: HamState, max = Infinity): string[] {
+    const missed: string[] = [];
+    const beaten: string[] = [];
     for (const name of this.#beating) {
       const e = state.entities.get(name);
       const beat = this.#entities.get(name)?.beat;
-      if (!e || !beat || e.lastBeat !== beat.lastBeat || e.hbMissed !== beat.missed) {
-        stale.push(name);
+      if (!e || !beat || e.hbMissed !== beat.missed) missed.push(name);
+      else if (e.lastBeat !== beat.lastBeat && missed.length + beaten.length < max) {
+        beaten.push(name);
       }
+      if (missed.length >= max) break;
     }
-    return stale;
+    return missed.concat(beaten).slice(0, max);
   }
 
   #entity(name: string, e: Entity | null): StatusWrites {
@@ -197,8 +203,9 @@ export class StatusTree {
     this.#entities.set(name, { files, conditions, actions, beat });
     this.#conditions += conditions;
     this.#actions += actions;
+    // To the back of the line of heartbeat refreshes.
+    this.#beating.delete(name);
     if (beat) this.#beating.add(name);
-    else this.#beating.delete(name);
     return writes;
   }
 }

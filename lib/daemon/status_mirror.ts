@@ -4,8 +4,9 @@
  * entities the journal records touched since the last one ({@linkcode StatusTree}), so one
  * change costs its entity, not the 10,000 others. Heartbeat fields that move without a
  * record (`Last Heartbeat`, `Missed Heartbeats`) are refreshed every
- * `DEFAULTS.statusHeartbeatRefreshMs`, for the entities whose fields moved, and only while
- * some entity has a heartbeat: with none, the mirror has no timer at all.
+ * `DEFAULTS.statusHeartbeatRefreshMs`, for the entities whose fields moved (at most
+ * `DEFAULTS.statusHeartbeatRefreshBatch` of them, missed counts first), and only while some
+ * entity has a heartbeat: with none, the mirror has no timer at all.
  *
  * @module
  */
@@ -40,6 +41,8 @@ export interface StatusMirrorOptions {
   firstDelayMs?: number;
   /** How often heartbeat fields are looked at, ms. @default DEFAULTS.statusHeartbeatRefreshMs */
   heartbeatRefreshMs?: number;
+  /** Entities whose heartbeat fields one refresh writes at most. @default DEFAULTS.statusHeartbeatRefreshBatch */
+  heartbeatRefreshBatch?: number;
   /** Runs after each write, in the same queue (the HAM compacts its journal there). */
   afterWrite?: () => Promise<void>;
 }
@@ -164,10 +167,11 @@ export class StatusMirror {
     this.#refreshing = true;
     const { clock } = this.#opts;
     const every = this.#opts.heartbeatRefreshMs ?? DEFAULTS.statusHeartbeatRefreshMs;
+    const batch = this.#opts.heartbeatRefreshBatch ?? DEFAULTS.statusHeartbeatRefreshBatch;
     (async () => {
       while (this.#tree.heartbeats > 0) {
         if (!await clock.sleep(every, this.#stop.signal)) break;
-        const stale = this.#tree.staleHeartbeats(this.#opts.state());
+        const stale = this.#tree.staleHeartbeats(this.#opts.state(), batch);
         if (stale.length === 0) continue;
         this.touch(stale);
         await this.schedule();

@@ -189,3 +189,26 @@ Deno.test("StatusTree.staleHeartbeats() names entities whose beat or missed coun
   tree.update(state, HAM, apply(state, { t: "remove", entity: "a" }));
   assert.equal(tree.heartbeats, 1);
 });
+
+Deno.test("StatusTree.staleHeartbeats() with a limit puts missed counts first, then takes turns", () => {
+  const state = createState();
+  const tree = new StatusTree();
+  const hb = { periodMs: 100, low: 0, high: 0 };
+  const names = ["a", "b", "c", "d", "e"];
+  tree.update(
+    state,
+    HAM,
+    names.flatMap((n, i) => apply(state, attach(n, 10 + i, { kind: "self", heartbeat: hb }))),
+  );
+  const beat = (at: number) => names.forEach((n) => state.entities.get(n)!.lastBeat = at);
+  beat(T0 + 100);
+  state.entities.get("d")!.hbMissed = 2;
+  assert.deepEqual(tree.staleHeartbeats(state, 1), ["d"], "a missed count before a beat");
+  assert.deepEqual(tree.staleHeartbeats(state, 3), ["d", "a", "b"]);
+  tree.update(state, HAM, tree.staleHeartbeats(state, 3));
+  // The rendered ones go to the back of the line: the others come first now.
+  assert.deepEqual(tree.staleHeartbeats(state, 3), ["c", "e"]);
+  tree.update(state, HAM, ["c", "e"]);
+  beat(T0 + 200);
+  assert.deepEqual(tree.staleHeartbeats(state, 2), ["d", "a"]);
+});

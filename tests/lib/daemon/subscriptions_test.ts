@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { ChannelCursors } from "../../../lib/daemon/channel_cursors.ts";
 import { EventHub } from "../../../lib/daemon/event_hub.ts";
+import { EventLog } from "../../../lib/daemon/event_log.ts";
 import type { Connection } from "../../../lib/daemon/server.ts";
 import { Subscriptions } from "../../../lib/daemon/subscriptions.ts";
 import type { Push, Request } from "../../../lib/core/protocol.ts";
@@ -124,7 +125,6 @@ Deno.test("Subscriptions.catchUp() keeps the notifications the channels' file mi
 
 Deno.test("Subscriptions.subscribe() pauses its replay while the connection does not drain, then goes live", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
-  const { EventLog } = await import("../../../lib/daemon/event_log.ts");
   const hub = new EventHub({ capacity: 50, log: EventLog.open(dir) });
   try {
     for (let i = 0; i < 3000; i++) hub.publish({ type: "state", entity: "p" });
@@ -132,10 +132,15 @@ Deno.test("Subscriptions.subscribe() pauses its replay while the connection does
     const { conn, asConnection, pushes } = fakeConn();
     // The client reads nothing until the gate opens.
     const gate = Promise.withResolvers<void>();
+    const waiting = Promise.withResolvers<void>();
     let asked = 0;
-    conn.drained = () => ++asked === 1 ? Promise.resolve() : gate.promise;
+    conn.drained = () => {
+      if (++asked === 1) return Promise.resolve();
+      waiting.resolve(); // The replay sent its first batch and waits for the client.
+      return gate.promise;
+    };
     subs.subscribe(subscribeReq(9, { since: 1 }), asConnection);
-    await new Promise((r) => setTimeout(r, 50));
+    await waiting.promise;
     const paused = pushes.length;
     assert.ok(paused > 0 && paused < 3000, `${paused} events before the pause`);
     for (let i = 0; i < 100; i++) hub.publish({ type: "raise", entity: "q" });
