@@ -17,7 +17,7 @@ import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { startServiceNotify } from "../lib/daemon/service_notify.ts";
-import { EXIT_CODES, HamError } from "../lib/core/errors.ts";
+import { EXIT_CODES, HamError, isErrorCode } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
   createLogger,
@@ -141,7 +141,7 @@ export async function ham(args: string[]): Promise<number> {
     prepareStateDir(stateDir);
     if (flags["socket-group"] !== undefined) socketGroup = resolveGroup(flags["socket-group"]);
   } catch (err) {
-    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    const e = asHamError(err);
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
@@ -153,7 +153,7 @@ export async function ham(args: string[]): Promise<number> {
       // Checked before anything starts: a bad file is an error at once.
       config = await (await import("../lib/os/config_file.ts")).loadConfig(flags.config);
     } catch (err) {
-      const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+      const e = asHamError(err);
       console.error(`ham: ${e.code}: ${e.message}`);
       return EXIT_CODES.failed;
     }
@@ -166,7 +166,7 @@ export async function ham(args: string[]): Promise<number> {
   try {
     write = logFileWriter(flags.log);
   } catch (err) {
-    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    const e = asHamError(err);
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
@@ -217,7 +217,7 @@ export async function ham(args: string[]): Promise<number> {
       socketGroup,
     });
   } catch (err) {
-    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    const e = asHamError(err);
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
@@ -226,6 +226,19 @@ export async function ham(args: string[]): Promise<number> {
     if (code !== EXIT_CODES.ok) return code;
   }
   return await serve(daemon);
+}
+
+/**
+ * `err` as a HamError. The config reader and `apply` are loaded on use, outside the daemon's
+ * one-file bundle, so their HamError is another class: known by its code, not `instanceof`.
+ */
+function asHamError(err: unknown): HamError {
+  if (err instanceof HamError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (isErrorCode(code)) {
+    return new HamError(code, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  return new HamError("EIO", String(err));
 }
 
 /** `args` without `--config FILE` (the detached HAM's; the parent applies the file). */
@@ -251,7 +264,7 @@ async function applyAtStart(stateDir: string, file: ConfigFile, log?: Logger): P
     });
     return EXIT_CODES.ok;
   } catch (err) {
-    const e = err instanceof HamError ? err : new HamError("EIO", String(err));
+    const e = asHamError(err);
     console.error(`ham: ${e.code}: ${e.message}`);
     await requestStop(client);
     return EXIT_CODES.failed;

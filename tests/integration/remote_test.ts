@@ -5,6 +5,7 @@
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { connect } from "../../lib/client/ham.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, BIN, type CtlResult, deadline, HamProcess, until } from "../support/ham_process.ts";
@@ -196,7 +197,8 @@ Deno.test(
     await using onB = await connect({ stateDir: b.stateDir, client: "test" });
     const ops = await onB.subscribe({ channel: "ops" });
     const db = await onB.attach("db", { argv: ["/bin/sleep", "1000"] });
-    const bEvents = await onB.subscribe({ entity: "db" });
+    const db2 = await onB.attach("db2", { argv: ["/bin/sleep", "1000"] });
+    const bEvents = await onB.subscribe({});
     // web's death on A: notify B's "ops", SIGTERM B's "db", then two that cannot be
     // forwarded (nothing listens; a certificate with no role there), each with a fail list.
     await a.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
@@ -240,6 +242,9 @@ Deno.test(
       c.notifyNode("refused", "n2-stranger", "ops", 0, 0)
     );
     await refused.failNotify("tell", "fallback", 2, 0);
+    // The library's fail forms naming a node: a notification, and a signal, to node n2.
+    await refused.failNotifyNode("far", "n2", "ops", 9, 0);
+    await refused.failSignalNode("stop-db2", "n2", "db2", "KILL");
     // And to a node whose certificate our CA did not sign.
     await a.ok(
       "action",
@@ -277,14 +282,25 @@ Deno.test(
       [ev.type, ev.entity, ev.condition, ev.action, ev.detail],
       ["notify", "web", "web/death", "far", { channel: "ops", code: 7, value: 0, from: "admin" }],
     );
-    const dbDeath = await deadline(
+    const deaths = await deadline(
       (async () => {
-        for await (const e of bEvents) if (e.type === "death" && e.entity === "db") return e;
+        const deaths = new Map<string, HamEvent>();
+        for await (const e of bEvents) {
+          if (e.type === "death") deaths.set(e.entity, e);
+          if (deaths.size === 2) return deaths;
+        }
       })(),
       20_000,
-      "db's death on B",
+      "the deaths of db and db2 on B",
     );
-    assertEquals([dbDeath?.detail?.pid, dbDeath?.detail?.signal], [db.pid, "SIGTERM"]);
+    const death = (
+      name: string,
+    ) => [deaths?.get(name)?.detail?.pid, deaths?.get(name)?.detail?.signal];
+    assertEquals(death("db"), [db.pid, "SIGTERM"]);
+    assertEquals(death("db2"), [db2.pid, "SIGKILL"]);
+    // The fail list's notification to n2 came after the action's own.
+    const second = await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops on B again");
+    assertEquals([second.value?.action, second.value?.detail?.code], ["refused", 9]);
     // Both unforwardable actions failed, each with its own code, and ran their fail lists.
     const codes = await deadline(
       (async () => {
