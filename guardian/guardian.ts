@@ -21,6 +21,8 @@ import { type HamGone, HamWatch } from "./ham_watch.ts";
 import { OutputMirror } from "./output_mirror.ts";
 import { PidfdMirror } from "./pidfd_mirror.ts";
 import { raiseDescriptorLimit } from "../lib/os/fd_reserve.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
+import { FdBudget } from "./fd_budget.ts";
 
 /** Options of {@linkcode Guardian.start}. */
 export interface GuardianOptions {
@@ -75,11 +77,15 @@ export class Guardian {
    */
   static async start(opts: GuardianOptions): Promise<Guardian> {
     const { log } = opts;
-    // It holds up to three descriptors per monitored process, as the HAM does.
-    raiseDescriptorLimit();
+    // It holds up to three descriptors per monitored process, as the HAM does, within a
+    // share of the limit (the rest is for following the journal, and for serving).
+    const limit = raiseDescriptorLimit();
+    const budget = new FdBudget(
+      limit === null ? Infinity : Math.floor(Number(limit.soft) * DEFAULTS.guardianStandbyFdShare),
+    );
     const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
-    const pidfds = new PidfdMirror();
-    const pipes = new OutputMirror(opts.stateDir);
+    const pidfds = new PidfdMirror(budget);
+    const pipes = new OutputMirror(opts.stateDir, budget);
     const sync = () => {
       const touched = tail.drainTouched();
       pidfds.sync(tail.state, touched);

@@ -17,6 +17,7 @@ import { statusFileName } from "../lib/core/status_text.ts";
 import { openPipes, outputPipes } from "../lib/os/entity_output.ts";
 import { type Libc, libc, libcAvailable } from "../lib/os/libc.ts";
 import { readLinkText } from "../lib/os/proc_fs.ts";
+import { FdBudget } from "./fd_budget.ts";
 
 /** An entity's two FIFOs, held open. */
 export interface MirroredPipes {
@@ -29,12 +30,17 @@ export interface MirroredPipes {
 export class OutputMirror {
   #lib: Libc | null;
   #stateDir: string;
+  #budget: FdBudget;
   #byEntity = new Map<string, MirroredPipes>();
 
-  /** A mirror of `<stateDir>/pipes`; it holds nothing where libc cannot be called. */
-  constructor(stateDir: string) {
+  /**
+   * A mirror of `<stateDir>/pipes`, holding at most what `budget` allows; it holds nothing
+   * where libc cannot be called.
+   */
+  constructor(stateDir: string, budget: FdBudget = new FdBudget(Infinity)) {
     this.#stateDir = stateDir;
     this.#lib = libcAvailable() ? libc() : null;
+    this.#budget = budget;
   }
 
   /** How many entities' FIFOs it holds. */
@@ -63,14 +69,17 @@ export class OutputMirror {
       }
       if (have && !this.#unlinked(have)) continue;
       if (have) this.#close(name);
+      if (!this.#budget.take(2)) continue; // Opened at the takeover instead.
       const fds = openPipes(this.#lib, outputPipes(this.#stateDir, statusFileName(name)));
       if (fds !== null) this.#byEntity.set(name, { entity: name, ...fds });
+      else this.#budget.give(2);
     }
   }
 
   /** Hands over every pair (the caller owns them from now on) and empties the mirror. */
   take(): MirroredPipes[] {
     const all = [...this.#byEntity.values()];
+    this.#budget.give(2 * all.length);
     this.#byEntity.clear();
     return all;
   }
@@ -92,5 +101,6 @@ export class OutputMirror {
     this.#byEntity.delete(name);
     this.#lib!.close(have.stdout);
     this.#lib!.close(have.stderr);
+    this.#budget.give(2);
   }
 }

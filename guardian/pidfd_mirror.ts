@@ -13,6 +13,7 @@ import type { HamState } from "../lib/core/model.ts";
 import { type Libc, libc, libcAvailable } from "../lib/os/libc.ts";
 import { openPidfd, pidfdWorks } from "../lib/os/pidfd.ts";
 import { processStat } from "../lib/os/proc.ts";
+import { FdBudget } from "./fd_budget.ts";
 
 /** A pidfd on an entity's process, and the start time it was verified to have. */
 export interface MirroredPidfd {
@@ -21,78 +22,111 @@ export interface MirroredPidfd {
   fd: number;
 }
 
+/** A held pidfd and the entities that share it (one process attached under several names). */
+interface Held extends MirroredPidfd {
+  entities: Set<string>;
+}
+
 /** One pidfd per monitored process of a mirrored state, kept in step with it. */
 export class PidfdMirror {
   #lib: Libc | null;
-  #byEntity = new Map<string, MirroredPidfd>();
+  #budget: FdBudget;
+  /** By `pid:startTime`. */
+  #byProcess = new Map<string, Held>();
+  #byEntity = new Map<string, Held>();
 
-  /** A mirror; it holds nothing (and does nothing) where pidfds cannot be opened. */
-  constructor() {
+  /**
+   * A mirror holding at most what `budget` allows; it holds nothing (and does nothing)
+   * where pidfds cannot be opened.
+   */
+  constructor(budget: FdBudget = new FdBudget(Infinity)) {
     const lib = libcAvailable() ? libc() : null;
     this.#lib = lib !== null && pidfdWorks(lib) ? lib : null;
+    this.#budget = budget;
   }
 
-  /** How many pidfds it holds. */
+  /** How many monitored processes it holds a pidfd on. */
   get size(): number {
-    return this.#byEntity.size;
+    return this.#byProcess.size;
   }
 
   /**
    * Brings the pidfds of `names` (every entity when null) in step with `state`: a pidfd
-   * for each entity with a pid and a start time, opened when its pid or start time changed,
-   * kept only when the process has that start time; closed for entities gone or stopped.
+   * for each entity with a pid and a start time (shared by the entities of one process),
+   * opened when its pid or start time changed, kept only when the process has that start
+   * time; closed once no entity (gone or stopped) uses it.
    */
   sync(state: HamState, names: Iterable<string> | null): void {
     if (this.#lib === null) return;
     if (names === null) {
       for (const name of [...this.#byEntity.keys()]) {
-        if (!state.entities.has(name)) this.#close(name);
+        if (!state.entities.has(name)) this.#release(name);
       }
     }
     for (const name of names ?? state.entities.keys()) {
       const e = state.entities.get(name);
       const have = this.#byEntity.get(name);
       if (e?.pid == null || !e.startTime) {
-        if (have) this.#close(name);
+        if (have) this.#release(name);
         continue;
       }
       if (have?.pid === e.pid && have.startTime === e.startTime) continue;
-      if (have) this.#close(name);
-      this.#open(name, e.pid, e.startTime);
+      if (have) this.#release(name);
+      this.#hold(name, e.pid, e.startTime);
     }
   }
 
   /** Hands over every pidfd (the caller owns them from now on) and empties the mirror. */
   take(): MirroredPidfd[] {
-    const all = [...this.#byEntity.values()];
+    const all = [...this.#byProcess.values()].map(({ pid, startTime, fd }) => ({
+      pid,
+      startTime,
+      fd,
+    }));
+    this.#budget.give(this.#byProcess.size);
+    this.#byProcess.clear();
     this.#byEntity.clear();
     return all;
   }
 
   /** Closes every pidfd. */
   close(): void {
-    for (const name of [...this.#byEntity.keys()]) this.#close(name);
+    for (const name of [...this.#byEntity.keys()]) this.#release(name);
   }
 
-  #open(name: string, pid: number, startTime: string): void {
-    let fd: number;
-    try {
-      fd = openPidfd(this.#lib!, "mirror", pid);
-    } catch {
-      return; // Gone already: the takeover's own watch will say so.
+  #hold(name: string, pid: number, startTime: string): void {
+    const key = `${pid}:${startTime}`;
+    let held = this.#byProcess.get(key);
+    if (held === undefined) {
+      if (!this.#budget.take(1)) return; // Watched at the takeover instead.
+      let fd: number;
+      try {
+        fd = openPidfd(this.#lib!, "mirror", pid);
+      } catch {
+        this.#budget.give(1);
+        return; // Gone already: the takeover's own watch will say so.
+      }
+      // After opening: the start time now describes the process the pidfd refers to.
+      if (processStat(pid)?.startTime !== startTime) {
+        this.#lib!.close(fd);
+        this.#budget.give(1);
+        return;
+      }
+      held = { pid, startTime, fd, entities: new Set() };
+      this.#byProcess.set(key, held);
     }
-    // After opening: the start time now describes the process the pidfd refers to.
-    if (processStat(pid)?.startTime !== startTime) {
-      this.#lib!.close(fd);
-      return;
-    }
-    this.#byEntity.set(name, { pid, startTime, fd });
+    held.entities.add(name);
+    this.#byEntity.set(name, held);
   }
 
-  #close(name: string): void {
-    const have = this.#byEntity.get(name);
-    if (have === undefined) return;
+  #release(name: string): void {
+    const held = this.#byEntity.get(name);
+    if (held === undefined) return;
     this.#byEntity.delete(name);
-    this.#lib!.close(have.fd);
+    held.entities.delete(name);
+    if (held.entities.size > 0) return;
+    this.#byProcess.delete(`${held.pid}:${held.startTime}`);
+    this.#lib!.close(held.fd);
+    this.#budget.give(1);
   }
 }

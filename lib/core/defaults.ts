@@ -177,6 +177,11 @@ export const DEFAULTS = Object.freeze({
    * the dead HAM's until then: right but for its pids), in ms.
    */
   takeoverMirrorDelayMs: 250,
+  /**
+   * Share of its descriptor limit the Guardian's hot standby (pidfds, held FIFOs) may hold;
+   * what does not fit is opened at a takeover.
+   */
+  guardianStandbyFdShare: 0.5,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

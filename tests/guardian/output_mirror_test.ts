@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { FdBudget } from "../../guardian/fd_budget.ts";
 import { OutputMirror } from "../../guardian/output_mirror.ts";
 import { createState, newEntity } from "../../lib/core/model.ts";
 import { closePipes, EntityOutput, outputPipes } from "../../lib/os/entity_output.ts";
@@ -84,6 +85,29 @@ Deno.test("OutputMirror.sync() opens the new FIFOs of an entity removed and atta
     ]);
     assert.equal(mirror.size, 0);
     closePipes(held);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("OutputMirror.sync() holds no more FIFOs than its budget allows", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-mirror-" });
+  try {
+    makeFifos(dir, "web", "db");
+    const state = createState();
+    for (const name of ["web", "db"]) {
+      const e = newEntity(name, "attached", 0);
+      e.argv = ["/bin/sleep", "1"];
+      e.spawned = true;
+      state.entities.set(name, e);
+    }
+    const budget = new FdBudget(3);
+    const mirror = new OutputMirror(dir, budget);
+    mirror.sync(state, null);
+    assert.equal(mirror.size, 1);
+    assert.equal(budget.used, 2);
+    for (const held of mirror.take()) closePipes(held);
+    assert.equal(budget.used, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

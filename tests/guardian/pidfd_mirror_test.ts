@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { FdBudget } from "../../guardian/fd_budget.ts";
 import { PidfdMirror } from "../../guardian/pidfd_mirror.ts";
 import { createState, newEntity } from "../../lib/core/model.ts";
 import { libc } from "../../lib/os/libc.ts";
@@ -61,4 +62,35 @@ Deno.test("PidfdMirror.sync() with every entity closes the pidfds of entities go
   assert.equal(mirror.size, 0);
   assert.deepEqual(openFds(), before);
   a.kill();
+});
+
+Deno.test("PidfdMirror.sync() shares one pidfd among the entities of one process, within its budget", async () => {
+  await using a = new Deno.Command("/bin/sleep", { args: ["30"] }).spawn();
+  await using b = new Deno.Command("/bin/sleep", { args: ["30"] }).spawn();
+  const state = createState();
+  for (const [name, pid] of [["a1", a.pid], ["a2", a.pid], ["b1", b.pid]] as const) {
+    const e = newEntity(name, "attached", 0);
+    e.pid = pid;
+    e.startTime = processStartTime(pid);
+    state.entities.set(name, e);
+  }
+  const budget = new FdBudget(1);
+  const mirror = new PidfdMirror(budget);
+  mirror.sync(state, null);
+  // a's pidfd serves a1 and a2; b's would pass the budget: b is watched at a takeover.
+  assert.equal(mirror.size, 1);
+  assert.equal(budget.used, 1);
+  state.entities.delete("a1");
+  mirror.sync(state, null);
+  assert.equal(mirror.size, 1, "a2 still uses the pidfd");
+  // Once a's pidfd is closed, b's fits.
+  state.entities.delete("a2");
+  mirror.sync(state, null);
+  assert.equal(budget.used, 1);
+  const taken = mirror.take();
+  assert.deepEqual(taken.map((p) => p.pid), [b.pid]);
+  assert.equal(budget.used, 0);
+  libc().close(taken[0].fd);
+  a.kill();
+  b.kill();
 });
