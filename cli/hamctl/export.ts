@@ -22,7 +22,7 @@ function parseExport(args: string[]): HamctlCommand {
       const { currentConfig } = await import("../../lib/client/config_apply.ts");
       const data = toConfigData(await currentConfig(client));
       if (json) io.out(JSON.stringify(data, null, 2));
-      else io.out((await loadConfigModule()).configText(data).trimEnd());
+      else io.out((await (await loadConfigModule()).configText(data)).trimEnd());
       return 0;
     },
   };

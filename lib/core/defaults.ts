@@ -172,6 +172,11 @@ export const DEFAULTS = Object.freeze({
   keeperStopTimeoutMs: 30_000,
   /** PID 1 keeper: how long a Guardian gets to take over a free lock before a new HAM starts, in ms. */
   keeperTakeoverGraceMs: 2000,
+  /**
+   * A Guardian that took over writes the status files this long after it answers (they are
+   * the dead HAM's until then: right but for its pids), in ms.
+   */
+  takeoverMirrorDelayMs: 250,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

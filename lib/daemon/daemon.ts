@@ -231,6 +231,7 @@ export class HamDaemon {
       info: () => this.info(),
       clock: systemClock,
       log: (level, msg) => log.log(level, msg),
+      firstDelayMs: opts.takeover ? DEFAULTS.takeoverMirrorDelayMs : undefined,
       afterWrite: async () => {
         if (!store.shouldCompact()) return;
         await store.compact().catch((err) =>

@@ -33,6 +33,12 @@ export interface StatusMirrorOptions {
   log: (level: "warn" | "info", message: string) => void;
   /** Delay that coalesces the changes of a burst into one write, ms. @default 20 */
   delayMs?: number;
+  /**
+   * Delay of the first write, ms: a Guardian taking over finds the files of the HAM that
+   * died (right but for its pids) and answers its clients before it walks them.
+   * @default delayMs
+   */
+  firstDelayMs?: number;
   /** How often heartbeat fields are looked at, ms. @default DEFAULTS.statusHeartbeatRefreshMs */
   heartbeatRefreshMs?: number;
   /** Entities whose heartbeat fields one refresh writes at most. @default DEFAULTS.statusHeartbeatRefreshBatch */
@@ -98,8 +104,11 @@ export class StatusMirror {
     if (this.#stop.signal.aborted) return Promise.resolve();
     if (this.#scheduled) return this.#queue.then(() => {});
     this.#scheduled = true;
+    const delayMs = this.#full
+      ? this.#opts.firstDelayMs ?? this.#opts.delayMs ?? 20
+      : this.#opts.delayMs ?? 20;
     this.#queue = this.#queue.then(async () => {
-      await this.#opts.clock.sleep(this.#opts.delayMs ?? 20, this.#stop.signal);
+      await this.#opts.clock.sleep(delayMs, this.#stop.signal);
       this.#scheduled = false;
       if (this.#stop.signal.aborted) return;
       await this.#write();

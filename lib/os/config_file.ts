@@ -1,12 +1,12 @@
 /**
  * Config files: YAML (so JSON too) read with the npm `yaml` package, errors located by
  * file, line and key; and the YAML text of a configuration. Loaded only by `hamctl apply`,
- * `hamctl export` and `ham --config` (never on `hamctl`'s other paths).
+ * `hamctl export` and `ham --config` (never on `hamctl`'s other paths); the `yaml` package
+ * itself only once a file is read or written (the HAM's bundle leaves it out until then).
  *
  * @module
  */
 
-import { isMap, isScalar, LineCounter, parseDocument, stringify } from "yaml";
 import { ConfigError, type EntitySpec, type KeyPath, readConfig } from "../core/config.ts";
 import { HamError } from "../core/errors.ts";
 
@@ -31,7 +31,8 @@ export interface ConfigFile {
 }
 
 /** Parses config text (`path` names it in errors). */
-export function parseConfig(text: string, path: string): ConfigFile {
+export async function parseConfig(text: string, path: string): Promise<ConfigFile> {
+  const { isMap, isScalar, LineCounter, parseDocument } = await import("yaml");
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -74,10 +75,11 @@ export async function loadConfig(path: string): Promise<ConfigFile> {
     const code = err instanceof Deno.errors.NotFound ? "ENOENT" : "EIO";
     throw new HamError(code, `Cannot read config file "${path}": ${(err as Error).message}`);
   }
-  return parseConfig(text, path);
+  return await parseConfig(text, path);
 }
 
 /** The YAML text of config data. */
-export function configText(data: unknown): string {
+export async function configText(data: unknown): Promise<string> {
+  const { stringify } = await import("yaml");
   return stringify(data, { lineWidth: 0 });
 }

@@ -201,3 +201,34 @@ Deno.test("StatusMirror walks the directory again after a failed write, logging 
     await t.cleanup();
   }
 });
+
+Deno.test("StatusMirror waits firstDelayMs before its first write only", async () => {
+  const dir = await Deno.makeTempDir();
+  const clock = new FakeClock(1_000_000);
+  const mirror = new StatusMirror({
+    dir,
+    state: () => createState(),
+    info: () => HAM,
+    clock,
+    log: () => {},
+    firstDelayMs: 250,
+  });
+  const last = () => mirror.last;
+  try {
+    let done = false;
+    const first = mirror.schedule().then(() => done = true);
+    await clock.advance(20);
+    assert.equal(done, false, "written after the ordinary delay");
+    assert.equal(last(), null);
+    await clock.advance(230);
+    await first;
+    assert.equal(last()?.full, true);
+    const second = mirror.schedule();
+    await clock.advance(20);
+    await second;
+    assert.equal(last()?.full, false);
+  } finally {
+    await mirror.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
