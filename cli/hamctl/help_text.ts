@@ -88,6 +88,11 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     summary: "Wait until an entity is running, dead, restarted, detached, or a condition fires.",
     example: 'hamctl wait web --for restarted --pid "$old"',
   },
+  notify: {
+    summary: "Notify the subscribers of a channel, as a notify action does (with --node NAME " +
+      "before the subcommand: those of another node).",
+    example: "hamctl notify ops --code 1 --value 42",
+  },
   kill: {
     summary: "Signal an entity's process (through its pidfd); its conditions decide what follows.",
     example: "hamctl kill web --signal KILL",

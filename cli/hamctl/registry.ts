@@ -58,6 +58,11 @@ export const FAMILIES: readonly SubcommandFamily[] = [
     load: async () => [(await import("./kill.ts")).KILL_COMMAND],
   },
   {
+    file: "notify.ts",
+    names: ["notify"],
+    load: async () => [(await import("./notify.ts")).NOTIFY_COMMAND],
+  },
+  {
     file: "restart.ts",
     names: ["restart"],
     load: async () => [(await import("./restart.ts")).RESTART_COMMAND],

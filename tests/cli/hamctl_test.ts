@@ -273,6 +273,13 @@ const FORMS: [string[], Record<string, unknown>][] = [
     node: "n2",
     entity: "db",
   }],
+  [["notify", "ops", "--code", "1", "--value=-2"], {
+    op: "notify",
+    channel: "ops",
+    code: 1,
+    value: -2,
+  }],
+  [["notify", "ops"], { op: "notify", channel: "ops", code: 0, value: 0 }],
   [["action-fail-remove", R, "fallback"], { op: "action-fail-remove", path: R, name: "fallback" }],
   [["enable", "web"], { op: "control", path: "web", command: "enable", flags: 0, recurse: false }],
   [["disable", "web/death", "--recurse"], {

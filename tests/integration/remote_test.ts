@@ -328,6 +328,13 @@ Deno.test(
       log,
       /Action "web\/death\/untrusted" failed: cannot forward it to node "n2-untrusted": EKEYREJECTED/,
     );
+    // hamctl notify: the same delivery by hand, with the report role there (read is not enough).
+    ok(await remote.ctl("n2", "notify", "ops", "--code", "5"), "notify");
+    const byHand = await deadline(ops[Symbol.asyncIterator]().next(), 20_000, "ops by hand");
+    assertEquals([byHand.value?.detail?.code, byHand.value?.detail?.from], [5, "admin"]);
+    const viewer = await remote.ctl("n2-viewer", "notify", "ops");
+    assertEquals(viewer.code, 1, viewer.stderr);
+    assertMatch(viewer.stderr, /EPERM: .*"notify".*report/);
     // A failed action is removed (no keep-on-fail); the forwarded ones stay.
     const after = await a.ok("status", "web/death", "--json");
     assertEquals(
