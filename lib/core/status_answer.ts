@@ -1,0 +1,212 @@
+/**
+ * The answer to a full `status` request, kept rendered ({@linkcode StatusAnswer}): each
+ * entity's JSON is held as UTF-8 bytes and rendered again only when a record touched the
+ * entity (`touchedEntities()` beside the reducer, the change tracking of the status mirror)
+ * or a heartbeat field that moves without a record did, so the answer at 10,000 entities is
+ * a copy of bytes, not a view, a `JSON.stringify` and an encoding of ~4 MiB. The bytes are
+ * exactly those of `JSON.stringify(hamView(state, info))` ({@linkcode EncodedJson}). Pure.
+ *
+ * @module
+ */
+
+import type { Entity, HamState } from "./model.ts";
+import { entityView, type HamInfo, hamSummary, listedInView } from "./status_view.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * A JSON object already encoded as UTF-8, in pieces: the server writes its bytes inside the
+ * response line instead of stringifying a value.
+ *
+ * @example
+ * ```ts
+ * import { EncodedJson } from "./status_answer.ts";
+ * const e = new TextEncoder();
+ * const json = new EncodedJson([e.encode('{"a":1')], e.encode("}")).withField("b", [2]);
+ * console.log(new TextDecoder().decode(json.response(7)));
+ * // {"id":7,"ok":true,"result":{"a":1,"b":[2]}}\n
+ * ```
+ */
+export class EncodedJson {
+  /** Everything but the closing bytes, in order. */
+  readonly #parts: readonly Uint8Array[];
+  /** The closing bytes (`}` or `]}`), after which no field can be added. */
+  readonly #end: Uint8Array;
+  readonly #bytes: number;
+
+  /** The object whose bytes are `parts` then `end` (`end` holds at least its `}`). */
+  constructor(parts: readonly Uint8Array[], end: Uint8Array) {
+    this.#parts = parts;
+    this.#end = end;
+    let n = end.length;
+    for (const p of parts) n += p.length;
+    this.#bytes = n;
+  }
+
+  /** Its length in bytes. */
+  get byteLength(): number {
+    return this.#bytes;
+  }
+
+  /** The same object with `key` added last, as `{ ...obj, [key]: value }` would. */
+  withField(key: string, value: unknown): EncodedJson {
+    const close = this.#end.length - 1;
+    const field = encoder.encode(`,${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    return new EncodedJson(
+      [...this.#parts, this.#end.subarray(0, close), field],
+      encoder.encode("}"),
+    );
+  }
+
+  /** The bytes of the object alone. */
+  bytes(): Uint8Array {
+    return this.#join([], []);
+  }
+
+  /** The response line that carries it: `{"id":ID,"ok":true,"result":OBJECT}` and a newline. */
+  response(id: number): Uint8Array {
+    return this.#join(encoder.encode(`{"id":${id},"ok":true,"result":`), encoder.encode("}\n"));
+  }
+
+  #join(head: Uint8Array | [], tail: Uint8Array | []): Uint8Array {
+    const out = new Uint8Array(head.length + this.#bytes + tail.length);
+    out.set(head, 0);
+    let off = head.length;
+    for (const p of this.#parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    out.set(this.#end, off);
+    out.set(tail, off + this.#end.length);
+    return out;
+  }
+}
+
+/** One entity as rendered: its JSON after a comma, and what it adds to the counts. */
+interface Fragment {
+  /** `,` and the entity's JSON, UTF-8. */
+  bytes: Uint8Array;
+  conditions: number;
+  actions: number;
+  /** The heartbeat fields it was rendered with (they move without a record), or null. */
+  beat: { lastBeat: number | null; missed: number; health: string } | null;
+}
+
+function beatOf(e: Entity): Fragment["beat"] {
+  return e.heartbeat === null
+    ? null
+    : { lastBeat: e.lastBeat, missed: e.hbMissed, health: e.hbHealth };
+}
+
+function render(e: Entity): Fragment {
+  const view = entityView(e);
+  let actions = 0;
+  for (const c of view.conditions) actions += c.actions.length;
+  return {
+    bytes: encoder.encode(`,${JSON.stringify(view)}`),
+    conditions: view.conditions.length,
+    actions,
+    beat: beatOf(e),
+  };
+}
+
+function fresh(f: Fragment, e: Entity): boolean {
+  const b = f.beat;
+  if (b === null) return e.heartbeat === null;
+  return e.heartbeat !== null && b.lastBeat === e.lastBeat && b.missed === e.hbMissed &&
+    b.health === e.hbHealth;
+}
+
+/**
+ * The full status answer, kept rendered between requests: {@linkcode touch} the entities
+ * each applied record changed (or {@linkcode touchAll} after a reload of the state), and
+ * {@linkcode answer} renders again only those (and any whose heartbeat fields moved).
+ *
+ * @example
+ * ```ts
+ * import { createState } from "./model.ts";
+ * import { applyRecord, touchedEntities } from "./reducer.ts";
+ * import { hamView } from "./status_view.ts";
+ * import { StatusAnswer } from "./status_answer.ts";
+ * const state = createState();
+ * const answers = new StatusAnswer();
+ * const info = { hamPid: 1, guardianPid: null, startedAt: 0 };
+ * const r = { seq: 1, t: "entity", entity: "web", flags: 0, at: 0 } as const;
+ * applyRecord(state, r);
+ * answers.touch(touchedEntities(r));
+ * const text = new TextDecoder().decode(answers.answer(state, info).bytes());
+ * console.log(text === JSON.stringify(hamView(state, info))); // true
+ * ```
+ */
+export class StatusAnswer {
+  #fragments = new Map<string, Fragment>();
+
+  /** Entities held rendered. */
+  get size(): number {
+    return this.#fragments.size;
+  }
+
+  /** Notes entities a record changed: they are rendered again when next answered. */
+  touch(names: Iterable<string>): void {
+    for (const n of names) this.#fragments.delete(n);
+  }
+
+  /** Notes that anything may have changed (the state was reloaded): all is rendered again. */
+  touchAll(): void {
+    this.#fragments.clear();
+  }
+
+  /**
+   * Renders the entities of `state` that are not held (at most `max` of them), without
+   * answering: what a Guardian does while it mirrors, so that its first answer after a
+   * takeover is a copy. Returns how many it rendered.
+   */
+  warm(state: HamState, max = Infinity): number {
+    let n = 0;
+    for (const e of state.entities.values()) {
+      if (n >= max) break;
+      if (!listedInView(e)) continue;
+      const f = this.#fragments.get(e.name);
+      if (f !== undefined && fresh(f, e)) continue;
+      this.#fragments.set(e.name, render(e));
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * The whole HAM's status, the bytes of `JSON.stringify(hamView(state, info))`: held
+   * fragments are reused, the rest rendered (and held).
+   */
+  answer(state: HamState, info: HamInfo): EncodedJson {
+    const parts: Uint8Array[] = [new Uint8Array(0)];
+    let conditions = 0;
+    let actions = 0;
+    for (const e of state.entities.values()) {
+      if (!listedInView(e)) continue;
+      let f = this.#fragments.get(e.name);
+      if (f === undefined || !fresh(f, e)) {
+        f = render(e);
+        this.#fragments.set(e.name, f);
+      }
+      conditions += f.conditions;
+      actions += f.actions;
+      parts.push(parts.length === 1 ? f.bytes.subarray(1) : f.bytes);
+    }
+    const entities = parts.length - 1;
+    // Entities gone without a touch cannot be, but the holding stays bounded by the state.
+    if (this.#fragments.size > entities) this.#prune(state);
+    const summary = hamSummary(state, info, { entities, conditions, actions });
+    const text = JSON.stringify(summary);
+    // `..."entities":[]}` without its `]}`: the fragments go between.
+    parts[0] = encoder.encode(text.slice(0, -2));
+    return new EncodedJson(parts, encoder.encode("]}"));
+  }
+
+  #prune(state: HamState): void {
+    for (const name of this.#fragments.keys()) {
+      const e = state.entities.get(name);
+      if (e === undefined || !listedInView(e)) this.#fragments.delete(name);
+    }
+  }
+}
