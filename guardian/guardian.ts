@@ -90,7 +90,10 @@ export class Guardian {
     const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
     const pidfds = new PidfdMirror(budget);
     const pipes = new OutputMirror(opts.stateDir, budget);
-    const answers = new StatusWarmer(tail);
+    const answers = new StatusWarmer(
+      tail,
+      (n) => log.log("debug", `Guardian: full status answer rendered for ${n} entities`),
+    );
     const sync = () => {
       const touched = tail.drainTouched();
       pidfds.sync(tail.state, touched);
@@ -167,10 +170,12 @@ export class Guardian {
 class StatusWarmer {
   readonly answer = new StatusAnswer();
   readonly #tail: JournalTail;
+  readonly #rendered: (entities: number) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(tail: JournalTail) {
+  constructor(tail: JournalTail, rendered: (entities: number) => void) {
     this.#tail = tail;
+    this.#rendered = rendered;
   }
 
   /** Notes what a batch touched (null: anything) and schedules the rendering. */
@@ -181,7 +186,8 @@ class StatusWarmer {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.answer.warm(this.#tail.state);
+      const n = this.answer.warm(this.#tail.state);
+      if (n > 0) this.#rendered(n);
     }, DEFAULTS.guardianStatusWarmMs);
   }
 

@@ -15,16 +15,18 @@ import { entityView, type HamInfo, hamSummary, listedInView } from "./status_vie
 const encoder = new TextEncoder();
 
 /**
- * A JSON object already encoded as UTF-8, in pieces: the server writes its bytes inside the
- * response line instead of stringifying a value.
+ * A JSON object already encoded as UTF-8, in pieces (written one after the other: the
+ * entities of a full status are one piece, kept between answers while none changed): the
+ * server writes its bytes inside the response line instead of stringifying a value.
  *
  * @example
  * ```ts
  * import { EncodedJson } from "./status_answer.ts";
  * const e = new TextEncoder();
  * const json = new EncodedJson([e.encode('{"a":1')], e.encode("}")).withField("b", [2]);
- * console.log(new TextDecoder().decode(json.response(7)));
- * // {"id":7,"ok":true,"result":{"a":1,"b":[2]}}\n
+ * console.log(new TextDecoder().decode(json.bytes())); // {"a":1,"b":[2]}
+ * const line = json.response(7).map((p) => new TextDecoder().decode(p)).join("");
+ * console.log(line); // {"id":7,"ok":true,"result":{"a":1,"b":[2]}}\n
  * ```
  */
 export class EncodedJson {
@@ -52,34 +54,42 @@ export class EncodedJson {
   withField(key: string, value: unknown): EncodedJson {
     const close = this.#end.length - 1;
     const field = encoder.encode(`,${JSON.stringify(key)}:${JSON.stringify(value)}`);
-    return new EncodedJson(
-      [...this.#parts, this.#end.subarray(0, close), field],
-      encoder.encode("}"),
-    );
+    const parts = close > 0 ? [...this.#parts, this.#end.subarray(0, close)] : [...this.#parts];
+    return new EncodedJson([...parts, field], encoder.encode("}"));
   }
 
-  /** The bytes of the object alone. */
+  /** The bytes of the object, joined. */
   bytes(): Uint8Array {
-    return this.#join([], []);
-  }
-
-  /** The response line that carries it: `{"id":ID,"ok":true,"result":OBJECT}` and a newline. */
-  response(id: number): Uint8Array {
-    return this.#join(encoder.encode(`{"id":${id},"ok":true,"result":`), encoder.encode("}\n"));
-  }
-
-  #join(head: Uint8Array | [], tail: Uint8Array | []): Uint8Array {
-    const out = new Uint8Array(head.length + this.#bytes + tail.length);
-    out.set(head, 0);
-    let off = head.length;
-    for (const p of this.#parts) {
+    const out = new Uint8Array(this.#bytes);
+    let off = 0;
+    for (const p of [...this.#parts, this.#end]) {
       out.set(p, off);
       off += p.length;
     }
-    out.set(this.#end, off);
-    out.set(tail, off + this.#end.length);
     return out;
   }
+
+  /**
+   * The response line that carries it, `{"id":ID,"ok":true,"result":OBJECT}` and a newline,
+   * as pieces to write in order (the object's own pieces are not copied).
+   */
+  response(id: number): Uint8Array[] {
+    const head = encoder.encode(`{"id":${id},"ok":true,"result":`);
+    const [first, ...rest] = this.#parts;
+    const end = new Uint8Array(this.#end.length + 2);
+    end.set(this.#end);
+    end.set(CLOSE_LINE, this.#end.length);
+    return first === undefined ? [head, end] : [concat(head, first), ...rest, end];
+  }
+}
+
+const CLOSE_LINE = encoder.encode("}\n");
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** One entity as rendered: its JSON after a comma, and what it adds to the counts. */
@@ -140,6 +150,14 @@ function fresh(f: Fragment, e: Entity): boolean {
  */
 export class StatusAnswer {
   #fragments = new Map<string, Fragment>();
+  /** The entities' part of the last answer (`,`-joined fragments, `]}` excluded), or null. */
+  #body: {
+    bytes: Uint8Array;
+    state: HamState;
+    entities: number;
+    conditions: number;
+    actions: number;
+  } | null = null;
 
   /** Entities held rendered. */
   get size(): number {
@@ -148,12 +166,16 @@ export class StatusAnswer {
 
   /** Notes entities a record changed: they are rendered again when next answered. */
   touch(names: Iterable<string>): void {
-    for (const n of names) this.#fragments.delete(n);
+    for (const n of names) {
+      this.#fragments.delete(n);
+      this.#body = null;
+    }
   }
 
   /** Notes that anything may have changed (the state was reloaded): all is rendered again. */
   touchAll(): void {
     this.#fragments.clear();
+    this.#body = null;
   }
 
   /**
@@ -169,6 +191,7 @@ export class StatusAnswer {
       const f = this.#fragments.get(e.name);
       if (f !== undefined && fresh(f, e)) continue;
       this.#fragments.set(e.name, render(e));
+      this.#body = null;
       n++;
     }
     return n;
@@ -176,31 +199,45 @@ export class StatusAnswer {
 
   /**
    * The whole HAM's status, the bytes of `JSON.stringify(hamView(state, info))`: held
-   * fragments are reused, the rest rendered (and held).
+   * fragments are reused, the rest rendered (and held); when none changed since the last
+   * answer, its entities' bytes are reused whole.
    */
   answer(state: HamState, info: HamInfo): EncodedJson {
-    const parts: Uint8Array[] = [new Uint8Array(0)];
+    let body = this.#body?.state === state ? this.#body : null;
+    const fragments: Uint8Array[] = [];
     let conditions = 0;
     let actions = 0;
+    let bytes = 0;
     for (const e of state.entities.values()) {
       if (!listedInView(e)) continue;
       let f = this.#fragments.get(e.name);
       if (f === undefined || !fresh(f, e)) {
         f = render(e);
         this.#fragments.set(e.name, f);
+        body = null;
       }
       conditions += f.conditions;
       actions += f.actions;
-      parts.push(parts.length === 1 ? f.bytes.subarray(1) : f.bytes);
+      fragments.push(f.bytes);
+      bytes += f.bytes.length;
     }
-    const entities = parts.length - 1;
-    // Entities gone without a touch cannot be, but the holding stays bounded by the state.
-    if (this.#fragments.size > entities) this.#prune(state);
-    const summary = hamSummary(state, info, { entities, conditions, actions });
-    const text = JSON.stringify(summary);
-    // `..."entities":[]}` without its `]}`: the fragments go between.
-    parts[0] = encoder.encode(text.slice(0, -2));
-    return new EncodedJson(parts, encoder.encode("]}"));
+    const entities = fragments.length;
+    if (body === null || body.entities !== entities) {
+      // Entities gone without a touch cannot be, but the holding stays bounded by the state.
+      if (this.#fragments.size > entities) this.#prune(state);
+      const joined = new Uint8Array(Math.max(0, bytes - 1));
+      let off = 0;
+      for (const [i, f] of fragments.entries()) {
+        const piece = i === 0 ? f.subarray(1) : f;
+        joined.set(piece, off);
+        off += piece.length;
+      }
+      body = this.#body = { bytes: joined, state, entities, conditions, actions };
+    }
+    const summary = hamSummary(state, info, body);
+    // `..."entities":[]}` without its `]}`: the entities go between.
+    const head = encoder.encode(JSON.stringify(summary).slice(0, -2));
+    return new EncodedJson([head, body.bytes], END);
   }
 
   #prune(state: HamState): void {
@@ -210,3 +247,5 @@ export class StatusAnswer {
     }
   }
 }
+
+const END = encoder.encode("]}");

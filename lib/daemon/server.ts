@@ -177,14 +177,20 @@ export class Connection {
     );
   }
 
-  /** Sends one line already encoded, its newline included, as {@linkcode Connection.send}. */
-  sendBytes(bytes: Uint8Array): Promise<void> {
+  /**
+   * Sends one line already encoded (its newline included), in pieces written in order, as
+   * {@linkcode Connection.send}.
+   */
+  sendBytes(...pieces: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    if (this.#queued > 0 && this.#queued + bytes.length > this.#limits.maxOutputBytes) {
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    if (this.#queued > 0 && this.#queued + n > this.#limits.maxOutputBytes) {
       this.#overflow();
       return Promise.resolve();
     }
-    return this.#write(bytes);
+    for (const p of pieces.slice(0, -1)) void this.#write(p);
+    return this.#write(pieces.at(-1)!);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -557,7 +563,7 @@ export class ControlServer {
         this.#handler(req, c).then(
           (result) =>
             result instanceof EncodedJson
-              ? c.sendBytes(result.response(req.id))
+              ? c.sendBytes(...result.response(req.id))
               : c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());

@@ -224,10 +224,15 @@ Deno.test("EncodedJson.response() and withField() give the bytes encodeResponse(
   const answers = new StatusAnswer();
   const view = hamView(state, info);
   const encoded = answers.answer(state, info);
+  const line = (pieces: Uint8Array[]) => pieces.map((p) => decoder.decode(p)).join("");
   assert.equal(
-    decoder.decode(encoded.response(42)),
+    line(encoded.response(42)),
     encodeResponse({ id: 42, ok: true, result: view }) + "\n",
   );
+  // The entities' bytes are kept while none changes: the next answer writes the same ones.
+  const again = answers.answer(state, info).response(43);
+  assert.equal(line(again), encodeResponse({ id: 43, ok: true, result: view }) + "\n");
+  assert.equal(again[1], encoded.response(1)[1]);
   const cluster = { node: "n1", nodes: ["n1"], entities: [] };
   assert.equal(
     decoder.decode(encoded.withField("cluster", cluster).bytes()),
