@@ -60,7 +60,10 @@ export class FaultHarness implements AsyncDisposable {
   #conn: Ham;
   #self: SelfAttached;
   #n = 0;
+  #round = 0;
   #killed = new Set<number>();
+  /** What the harness did, one line each (with the time, to read beside the HAM's log). */
+  #trail: string[] = [];
 
   #killFile: string;
 
@@ -96,8 +99,20 @@ export class FaultHarness implements AsyncDisposable {
     }
   }
 
+  /** Notes what the harness does, for {@linkcode trail}. */
+  #note(what: string): void {
+    this.#trail.push(`${new Date().toISOString()} ${what}`);
+    if (this.#trail.length > 400) this.#trail.splice(0, 100);
+  }
+
+  /** The last `lines` things the harness did (kills, faults, rounds), oldest first. */
+  trail(lines = 80): string {
+    return this.#trail.slice(-lines).join("\n");
+  }
+
   /** One round: some requests, one fault, the recovery, the invariants. */
   async round(): Promise<void> {
+    this.#note(`round ${++this.#round}`);
     for (let i = 4 + this.rng.int(8); i > 0; i--) await this.#op(false);
     await this.#fault();
     await this.check();
@@ -133,6 +148,7 @@ export class FaultHarness implements AsyncDisposable {
         const recovery = this.rng.pick(["plain", "plain", "flaky", "doomed"] as const);
         const h = await c.attach(w, { argv: ["/bin/sleep", "1000"] }, { heartbeat });
         m.add(w, "worker").recovery = recovery;
+        this.#note(`attached ${w} (${recovery})`);
         const death = await h.condition("death", "death", { flags: ["rearm"] });
         m.ack(w, "death");
         if (recovery === "doomed") {
@@ -209,6 +225,7 @@ export class FaultHarness implements AsyncDisposable {
         if (v.pid === null || this.#killed.has(v.pid) || !alive(v.pid)) return;
         this.#killed.add(v.pid);
         Deno.kill(v.pid, "SIGKILL");
+        this.#note(`killed ${w} (${m.entities.get(w)!.recovery}) pid ${v.pid}`);
         const e = m.entities.get(w)!;
         e.kills++;
         if (e.recovery === "doomed") e.removed = true;
@@ -233,6 +250,7 @@ export class FaultHarness implements AsyncDisposable {
       ? "ham"
       : this.rng.pick(["ham", "ham", "ham", "guardian", "both"] as const);
     const timing = stepped ? "step" : this.rng.pick(["quiet", "burst", "burst", "list"] as const);
+    this.#note(`fault: ${victim} (HAM ${hamPid}, Guardian ${guardianPid}), ${timing}`);
     let inflight: Promise<void>[] = [];
     if (timing === "burst") {
       inflight = Array.from({ length: 10 + this.rng.int(40) }, () => this.#op(true));
@@ -267,6 +285,7 @@ export class FaultHarness implements AsyncDisposable {
       this.model.bothKills++;
     }
     this.#conn = await connect({ stateDir: this.ham.stateDir, client: "fault" });
+    this.#note(`recovered: ${JSON.stringify(await this.ham.pids())}`);
   }
 
   /**
@@ -279,6 +298,7 @@ export class FaultHarness implements AsyncDisposable {
       ? String(1 + this.rng.int(16))
       : `${this.rng.pick(KILL_POINTS)}:${1 + this.rng.int(2)}`;
     await Deno.writeTextFile(this.#killFile, point);
+    this.#note(`kill point armed: "${point}"`);
     const before = this.model.workerKills;
     // The HAM takes the kill point at its next step, which may come from work already under
     // way: it may die before it answers this kill's status request.
@@ -298,9 +318,11 @@ export class FaultHarness implements AsyncDisposable {
       ).catch(() => {});
     }
     if (!alive(hamPid)) {
+      this.#note(`the HAM ${hamPid} died at its kill point`);
       this.stepKills++;
       return;
     }
+    this.#note(`the kill point was not reached: disarmed`);
     await Deno.remove(this.#killFile).catch(() => {});
     try {
       Deno.kill(hamPid, "SIGKILL");
