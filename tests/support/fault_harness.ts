@@ -25,6 +25,12 @@ const UNLIMITED = { backoffMs: 0, intensity: 0 };
 
 /** Journal records between compactions: low, so that faults hit compactions too. */
 const COMPACT_RECORDS = 64;
+/**
+ * How long a recovery (a takeover, a new Guardian, `ham` restarted, every kill answered)
+ * may take. Generous: on a loaded machine a takeover's resume alone took 5 s (its scans of
+ * `/proc` cost ~1 ms per process there), and one took longer than 15 s.
+ */
+const RECOVERY_MS = 60_000;
 const MAX_WORKERS = 10;
 /**
  * Step boundaries of a death's handling to kill the HAM at (`HAM_TEST_KILL_AT`, see
@@ -274,14 +280,14 @@ export class FaultHarness implements AsyncDisposable {
     await Promise.allSettled(inflight);
     this.#conn.close();
     if (victim === "ham") {
-      await this.ham.waitTakeover(hamPid);
+      await this.ham.waitTakeover(hamPid, RECOVERY_MS);
       this.model.hamKills++;
     } else if (victim === "guardian") {
-      await this.ham.waitGuardian(guardianPid);
+      await this.ham.waitGuardian(guardianPid, RECOVERY_MS);
       this.model.guardianKills++;
     } else {
       await until(() => Promise.resolve(!alive(hamPid) && !alive(guardianPid!) || null), "both");
-      await this.ham.restart();
+      await this.ham.restart([], RECOVERY_MS);
       this.model.bothKills++;
     }
     this.#conn = await connect({ stateDir: this.ham.stateDir, client: "fault" });
@@ -330,7 +336,7 @@ export class FaultHarness implements AsyncDisposable {
   }
 
   /** Waits until every kill has been answered: the death seen and the worker running again. */
-  async #settled(ms = 10_000): Promise<HamView> {
+  async #settled(ms = RECOVERY_MS): Promise<HamView> {
     let waiting = "";
     try {
       return await until(
@@ -379,10 +385,14 @@ export class FaultHarness implements AsyncDisposable {
   /** Waits for the recovery to settle, then checks every invariant. */
   async check(): Promise<void> {
     await this.#settled();
-    await until(async () => {
-      const s = await this.#conn.status(SELF) as EntityView;
-      return s.type === "ATTACHEDSELF" && s.pid === this.#self.pid && s.deaths === 0 || null;
-    }, "the self-attached client to be attached with its pid");
+    await until(
+      async () => {
+        const s = await this.#conn.status(SELF) as EntityView;
+        return s.type === "ATTACHEDSELF" && s.pid === this.#self.pid && s.deaths === 0 || null;
+      },
+      "the self-attached client to be attached with its pid",
+      RECOVERY_MS,
+    );
     const view = await this.#conn.status() as HamView;
     const processes = await this.#processes();
     this.model.check(view, processes, alive);
