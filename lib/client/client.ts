@@ -231,6 +231,10 @@ export class HamClient implements AsyncDisposable {
   #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
+  /** Ids of the last requests sent without a reply wanted ({@linkcode post}), oldest first. */
+  #unanswered = new Set<number>();
+  /** A refusal of one of them, not yet reported. */
+  #refusal: HamError | null = null;
   #pushed = new Set<ReadableStreamDefaultController<Push>>();
   /** Open subscriptions by the id of the request that opened them on this connection. */
   #subs = new Map<number, Sub>();
@@ -344,6 +348,32 @@ export class HamClient implements AsyncDisposable {
   ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
+  }
+
+  /**
+   * Sends a request that is answered only when refused (a `heartbeat` with `reply: false`):
+   * resolves once it is handed to the socket. When the HAM refuses one, the next `post`
+   * rejects with that error (each refusal is reported once; the
+   * `DEFAULTS.unansweredRequestsTracked` most recent requests are recognized).
+   */
+  async post(op: "heartbeat", fields: Requests["heartbeat"] & { reply: false }): Promise<void> {
+    if (this.#refusal) {
+      const refused = this.#refusal;
+      this.#refusal = null;
+      throw refused;
+    }
+    if (this.#reconnecting && !await this.#reconnecting) throw this.#ended;
+    if (this.#ended) throw this.#ended;
+    const id = this.#nextId++;
+    this.#unanswered.add(id);
+    if (this.#unanswered.size > DEFAULTS.unansweredRequestsTracked) {
+      this.#unanswered.delete(this.#unanswered.values().next().value!);
+    }
+    const conn = this.#conn;
+    const bytes = encoder.encode(JSON.stringify({ ...fields, id, op }) + "\n");
+    await (this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
+      this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
+    }));
   }
 
   /**
@@ -594,6 +624,9 @@ export class HamClient implements AsyncDisposable {
     if (!pending) {
       // The HAM closing this connection says why with an error for id 0 (output unread).
       if (o.id === 0 && o.ok === false) throw lineError(o.error, "the connection");
+      if (this.#unanswered.delete(o.id as number) && o.ok === false) {
+        this.#refusal = lineError(o.error, `"heartbeat"`);
+      }
       return; // an answer that came after its time limit
     }
     this.#pending.delete(o.id as number);

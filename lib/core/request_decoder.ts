@@ -493,6 +493,7 @@ export function decodeRequest(line: string): Request {
         entity: o.entity === undefined || o.entity === null
           ? null
           : validateEntityName(o.entity, false),
+        reply: bool(o, "reply", true),
       };
     case "state":
       return {

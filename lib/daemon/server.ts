@@ -120,6 +120,15 @@ export class Connection {
   inFlight = 0;
   /** Called once when the output cap is passed. */
   onOverflow: (() => void) | null = null;
+  /**
+   * While set (the lines of one read are being handled), answers are gathered in
+   * `#pending` and written together at the next flush: one `write` for a read's worth of
+   * pipelined requests (heartbeats) instead of one each.
+   */
+  #corked = false;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #pendingDone: PromiseWithResolvers<void> | null = null;
 
   constructor(
     conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null },
@@ -155,6 +164,7 @@ export class Connection {
    * closed: a producer (a catch-up replay) awaits it between chunks.
    */
   async drained(bytes = 0): Promise<void> {
+    this.flush();
     while (!this.#closed && this.#queued > bytes) await this.#progress.promise;
   }
 
@@ -178,7 +188,36 @@ export class Connection {
       this.#overflow();
       return Promise.resolve();
     }
+    if (this.#corked) {
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+      this.#queued += bytes.length;
+      this.#pendingDone ??= Promise.withResolvers<void>();
+      return this.#pendingDone.promise;
+    }
     return this.#write(bytes);
+  }
+
+  /** Writes the answers gathered while corked (see {@linkcode lines}), in one write. */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    const parts = this.#pending;
+    const total = this.#pendingBytes;
+    const done = this.#pendingDone!;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#pendingDone = null;
+    let bytes = parts[0];
+    if (parts.length > 1) {
+      bytes = new Uint8Array(total);
+      let off = 0;
+      for (const p of parts) {
+        bytes.set(p, off);
+        off += p.length;
+      }
+    }
+    this.#queued -= total; // Counted again by #write.
+    this.#write(bytes).then(done.resolve);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -216,6 +255,8 @@ export class Connection {
    */
   refuse(last: Response): void {
     if (this.#closed) return;
+    this.#corked = false;
+    this.flush();
     this.#write(this.#encoder.encode(JSON.stringify(last) + "\n"));
     const timer = setTimeout(() => this.#hardClose(), LAST_WORDS_MS);
     this.#writes.finally(() => clearTimeout(timer));
@@ -241,6 +282,8 @@ export class Connection {
   /** Closes the connection (after pending writes). */
   close(): void {
     if (this.#closed) return;
+    this.#corked = false;
+    this.flush();
     this.#closed = true;
     this.#closedCtl.abort();
     this.#notify();
@@ -256,7 +299,9 @@ export class Connection {
   /**
    * Reads lines until EOF; a line over the limit ends the connection with EMSGSIZE. Reading
    * pauses while the client's unsent answers pass `pauseReadingBytes` or its requests in
-   * flight reach `maxRequestsInFlight` (backpressure instead of buffering).
+   * flight reach `maxRequestsInFlight` (backpressure instead of buffering). The answers
+   * to the lines of one read are written together (corked), before the next read and
+   * before any wait.
    */
   async *lines(): AsyncGenerator<string> {
     const decoder = new TextDecoder();
@@ -266,12 +311,15 @@ export class Connection {
       await this.#mayRead();
       if (this.#closed) return;
       let n: number | null;
+      this.#corked = false;
+      this.flush();
       try {
         n = await this.#conn.read(buf);
       } catch {
         return;
       }
       if (n === null) return;
+      this.#corked = true;
       const chunk = new Uint8Array(pending.length + n);
       chunk.set(pending);
       chunk.set(buf.subarray(0, n), pending.length);
@@ -287,12 +335,14 @@ export class Connection {
         if (this.#closed) return;
         if (++this.#sinceYield >= YIELD_EVERY_LINES) {
           this.#sinceYield = 0;
+          this.flush();
           await new Promise((r) => setTimeout(r, 0));
         }
         yield line;
       }
       pending = chunk.slice(start);
       if (pending.length > DEFAULTS.maxLineBytes) {
+        this.#corked = false;
         await this.send(
           errorResponse(
             0,
@@ -310,7 +360,10 @@ export class Connection {
       !this.#closed &&
       (this.#queued > this.#limits.pauseReadingBytes ||
         this.inFlight >= this.#limits.maxRequestsInFlight)
-    ) await this.#progress.promise;
+    ) {
+      this.flush();
+      await this.#progress.promise;
+    }
   }
 
   #sinceYield = 0;
@@ -327,6 +380,13 @@ export type RequestHandler = (req: Request, conn: Connection) => Promise<Results
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
+}
+
+/** Sends `line` past the cork (the hello's answer is awaited before reading on). */
+function sendNow(c: Connection, line: ServerLine): Promise<void> {
+  const written = c.send(line);
+  c.flush();
+  return written;
 }
 
 function requestId(line: string): number {
@@ -542,7 +602,11 @@ export class ControlServer {
         }
         c.inFlight++;
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
+          (result) => {
+            // A beat that asked for no answer is answered only when refused.
+            if (req.op === "heartbeat" && !req.reply) return;
+            c.send(encodeResponse({ id: req.id, ok: true, result }));
+          },
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());
       }
@@ -558,32 +622,40 @@ export class ControlServer {
     try {
       req = decodeRequest(line);
     } catch (err) {
-      await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      await sendNow(c, errorResponse(requestId(line), toHamError(err, "EPROTO")));
       return false;
     }
     if (c.peer.refusal) {
-      await c.send(errorResponse(req.id, c.peer.refusal));
+      await sendNow(c, errorResponse(req.id, c.peer.refusal));
       return false;
     }
     if (req.op !== "hello") {
-      await c.send(
+      await sendNow(
+        c,
         errorResponse(req.id, new HamError("EPROTO", `Expected hello, got "${req.op}"`)),
       );
       return false;
     }
     if (req.version !== PROTOCOL_VERSION) {
-      await c.send(errorResponse(
-        req.id,
-        new HamError(
-          "EPROTO",
-          `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+      await sendNow(
+        c,
+        errorResponse(
+          req.id,
+          new HamError(
+            "EPROTO",
+            `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+          ),
         ),
-      ));
+      );
       return false;
     }
     c.pid = req.pid;
     c.client = req.client;
-    await c.send({ id: req.id, ok: true, result: { version: PROTOCOL_VERSION, ...this.#hello() } });
+    await sendNow(c, {
+      id: req.id,
+      ok: true,
+      result: { version: PROTOCOL_VERSION, ...this.#hello() },
+    });
     return true;
   }
 

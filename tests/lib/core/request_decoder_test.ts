@@ -253,7 +253,18 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     { id: 15, op: "verbose", command: "incr", value: 0 },
   ],
   ["status", { id: 16, op: "status" }, { id: 16, op: "status", path: null }],
-  ["heartbeat", { id: 17, op: "heartbeat" }, { id: 17, op: "heartbeat", entity: null }],
+  ["heartbeat", { id: 17, op: "heartbeat" }, {
+    id: 17,
+    op: "heartbeat",
+    entity: null,
+    reply: true,
+  }],
+  ["heartbeat without a reply", { id: 18, op: "heartbeat", entity: "w", reply: false }, {
+    id: 18,
+    op: "heartbeat",
+    entity: "w",
+    reply: false,
+  }],
   ["state", { id: 18, op: "state", entity: "web", to: 2 }, {
     id: 18,
     op: "state",
