@@ -239,6 +239,12 @@ export class HamClient implements AsyncDisposable {
   /** Open subscriptions by the id of the request that opened them on this connection. */
   #subs = new Map<number, Sub>();
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Requests waiting for the write in progress, and the connection they are for: written
+   * together by the next write (requests made in one turn cost one write, and the HAM one
+   * read: a process beating for many entities wakes it once, not once per entity).
+   */
+  #batch: { conn: ByteConn; parts: Uint8Array[]; written: Promise<void> } | null = null;
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
   #reconnect: ReconnectOptions | null = null;
@@ -371,9 +377,7 @@ export class HamClient implements AsyncDisposable {
     }
     const conn = this.#conn;
     const bytes = encoder.encode(JSON.stringify({ ...fields, id, op }) + "\n");
-    await (this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
-      this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
-    }));
+    await this.#queueWrite(conn, bytes);
   }
 
   /**
@@ -490,13 +494,38 @@ export class HamClient implements AsyncDisposable {
       if (this.#pending.get(id) !== pending) return; // Timed out or failed meanwhile.
       pending.sent = true;
       const conn = this.#conn;
-      this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
-        this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
-      });
+      this.#queueWrite(conn, bytes);
     };
     if (this.#reconnecting && !direct) this.#reconnecting.then((ok) => ok && write());
     else write();
     return promise;
+  }
+
+  /** Writes `bytes` to `conn` after the writes before it, with the others queued meanwhile. */
+  #queueWrite(conn: ByteConn, bytes: Uint8Array): Promise<void> {
+    if (this.#batch?.conn === conn) {
+      this.#batch.parts.push(bytes);
+      return this.#batch.written;
+    }
+    const batch = { conn, parts: [bytes], written: Promise.resolve() };
+    this.#batch = batch;
+    batch.written = this.#writing = this.#writing.then(() => {
+      if (this.#batch === batch) this.#batch = null;
+      const { parts } = batch;
+      let all = parts[0];
+      if (parts.length > 1) {
+        all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let off = 0;
+        for (const p of parts) {
+          all.set(p, off);
+          off += p.length;
+        }
+      }
+      return this.#writeAll(conn, all);
+    }).catch((err) => {
+      this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
+    });
+    return batch.written;
   }
 
   async #writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void> {
