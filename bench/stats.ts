@@ -113,10 +113,13 @@ export function aboveFloor(f: Figure, floor: Figure, limit: number, text: string
   };
 }
 
-/** The 1-minute load average of the machine. */
+/**
+ * The 1-minute load average of the machine (`Deno.loadavg()`: Deno refuses to read
+ * `/proc/loadavg` without `--allow-all`).
+ */
 export function loadAverage(): number {
   try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+    return Math.round(Deno.loadavg()[0] * 100) / 100;
   } catch {
     return Number.NaN;
   }

@@ -28,6 +28,7 @@ import {
   type ServerLine,
 } from "../core/protocol.ts";
 import { decodeRequest } from "../core/request_decoder.ts";
+import { EncodedJson } from "../core/status_answer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "../os/fd_reserve.ts";
 import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
@@ -82,6 +83,8 @@ export type ServerLog = (level: "warn" | "info", message: string) => void;
 
 /** How long a connection being refused or overflowing gets to take its last line, ms. */
 const LAST_WORDS_MS = 1000;
+/** Answers up to this size are gathered while corked; a bigger one is written as it is. */
+const CORK_MAX_BYTES = 64 * 1024;
 /** Lines of one connection handled before others get a turn of the event loop. */
 const YIELD_EVERY_LINES = 32;
 /** How long a connection refused for want of descriptors gets to send its hello, ms. */
@@ -181,21 +184,34 @@ export class Connection {
    */
   send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const bytes = this.#encoder.encode(
-      (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
+    return this.sendBytes(
+      this.#encoder.encode((typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n"),
     );
-    if (this.#queued > 0 && this.#queued + bytes.length > this.#limits.maxOutputBytes) {
+  }
+
+  /**
+   * Sends one line already encoded (its newline included), in pieces written in order, as
+   * {@linkcode Connection.send}.
+   */
+  sendBytes(...pieces: Uint8Array[]): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    if (this.#queued > 0 && this.#queued + n > this.#limits.maxOutputBytes) {
       this.#overflow();
       return Promise.resolve();
     }
-    if (this.#corked) {
-      this.#pending.push(bytes);
-      this.#pendingBytes += bytes.length;
-      this.#queued += bytes.length;
+    if (this.#corked && n <= CORK_MAX_BYTES) {
+      for (const p of pieces) this.#pending.push(p);
+      this.#pendingBytes += n;
+      this.#queued += n;
       this.#pendingDone ??= Promise.withResolvers<void>();
       return this.#pendingDone.promise;
     }
-    return this.#write(bytes);
+    // A big answer (a full status) is written as it is, after what was gathered before it.
+    this.flush();
+    for (const p of pieces.slice(0, -1)) void this.#write(p);
+    return this.#write(pieces.at(-1)!);
   }
 
   /** Writes the answers gathered while corked (see {@linkcode lines}), in one write. */
@@ -375,8 +391,15 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; resolves with its result or rejects with a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
+/**
+ * Handles one decoded request; resolves with its result or rejects with a HamError. A
+ * result may come already encoded ({@linkcode EncodedJson}: the full status answer), and
+ * is written as it is.
+ */
+export type RequestHandler = (
+  req: Request,
+  conn: Connection,
+) => Promise<Results[Op] | EncodedJson>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -605,7 +628,8 @@ export class ControlServer {
           (result) => {
             // A beat that asked for no answer is answered only when refused.
             if (req.op === "heartbeat" && !req.reply) return;
-            c.send(encodeResponse({ id: req.id, ok: true, result }));
+            if (result instanceof EncodedJson) c.sendBytes(...result.response(req.id));
+            else c.send(encodeResponse({ id: req.id, ok: true, result }));
           },
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());

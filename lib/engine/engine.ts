@@ -389,7 +389,9 @@ export class Engine {
         list: s.list,
       })),
     };
-    await this.write([...before, fire]);
+    // Written, not durable: a death is no client's request, and a Guardian that takes over
+    // reads what is written (see README, "Decisions": the event path).
+    await this.#journal.written([...before, fire]);
     await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
   }
 

@@ -15,6 +15,12 @@ import type { JournalWriter } from "./seams.ts";
 export interface Store {
   readonly state: HamState;
   commit(bodies: RecordBody[]): Promise<unknown>;
+  /**
+   * Applies records at once, like `commit`; `written` resolves once they are where a HAM
+   * that takes over reads them (the journal file), `durable` once fdatasync'd. Without it,
+   * records count as written when durable.
+   */
+  append?(bodies: RecordBody[]): { written: Promise<unknown>; durable: Promise<unknown> };
 }
 
 /** Writes records through a {@linkcode Store}: applied now, durable when it resolves. */
@@ -40,20 +46,45 @@ export class EngineJournal implements JournalWriter {
    * then rejects (a caller that does not wait leaves it handled).
    */
   write(bodies: RecordBody[]): Promise<void> {
-    let commit: Promise<unknown>;
+    return this.#append(bodies).durable;
+  }
+
+  /**
+   * Applies `bodies` at once; resolves when they are written (in the journal file, where a
+   * Guardian that takes over reads them), before they are durable: for the event path,
+   * which acts on a death without waiting for the fdatasync (see `written` in
+   * `JournalWriter`). Rejects when the write failed; a failure of the fdatasync after it
+   * is logged, and the store reloads the state.
+   */
+  written(bodies: RecordBody[]): Promise<void> {
+    return this.#append(bodies).written;
+  }
+
+  #append(bodies: RecordBody[]): { written: Promise<void>; durable: Promise<void> } {
+    let written: Promise<unknown>, durable: Promise<unknown>;
     try {
-      commit = this.#store.commit(bodies);
+      if (this.#store.append) {
+        ({ written, durable } = this.#store.append(bodies));
+      } else {
+        written = durable = this.#store.commit(bodies);
+      }
     } catch (err) {
-      commit = Promise.reject(err);
+      written = durable = Promise.reject(err);
     }
     const types = bodies.map((b) => b.t).join(", ");
     this.#step(`wrote ${types}`);
-    const done = commit.then(() => this.#step(`durable ${types}`), (err) => {
+    const failed = (err: unknown) => {
       const e = toHamError(err);
       this.#log.log("error", `Cannot record ${types}: ${e.message}`);
       throw e;
-    });
+    };
+    const done = durable.then(() => this.#step(`durable ${types}`), failed);
     done.catch(() => {});
-    return done;
+    // A failed write rejects both: it is logged once, by `durable`.
+    const inFile = written.then(() => {}, (err) => {
+      throw toHamError(err);
+    });
+    inFile.catch(() => {});
+    return { written: inFile, durable: done };
   }
 }

@@ -84,7 +84,8 @@ export function realProcessOps(
   output?: (entity: string) => OutputPipes | null,
 ): ProcessOps {
   return {
-    spawn: (argv, opts) => spawnEntity(argv, { ...opts, output: output?.(opts.entity) ?? null }),
+    spawn: (argv, opts) =>
+      spawnEntity(argv, { ...opts, output: output?.(opts.entity) ?? null }, watcher),
     run: runCommand,
     describe(pid) {
       const startTime = processStartTime(pid);

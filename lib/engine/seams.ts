@@ -25,6 +25,13 @@ export interface JournalWriter {
   /** The current state (read-only by convention: change it through `write`). */
   readonly state: HamState;
   write(bodies: RecordBody[]): Promise<void>;
+  /**
+   * Applies `bodies` at once; resolves when they are written to the journal file, before
+   * they are durable. A HAM that takes over (after this one died, its machine running on)
+   * reads what was written; only a crash of the machine loses it, and that crash ends the
+   * monitored processes too. The event path acts on a death once it is written.
+   */
+  written(bodies: RecordBody[]): Promise<void>;
 }
 
 /** The engine's lifetime: the work {@linkcode Engine.idle} waits for, and its stop. */

@@ -1,11 +1,17 @@
 /**
  * Starting processes: entity processes (attach with a command, restart) and the commands
- * of `execute` actions. Children are started with `Deno.Command`; their exit status comes
- * from the child's status promise. Every entity process gets `HAM_ENTITY` and a unique
- * `HAM_SPAWN_ID` in its environment, inherited by anything it forks, so the HAM can
- * follow a command that daemonizes (see `findDaemon`) and find what it left behind (see
- * `leftovers.ts`). Each entity process starts a session of its own (`setsid()`, Deno's
- * `detached`), so it leads its own process group: its pgid is its pid.
+ * of `execute` actions. Every entity process gets `HAM_ENTITY` and a unique `HAM_SPAWN_ID`
+ * in its environment, inherited by anything it forks, so the HAM can follow a command that
+ * daemonizes (see `findDaemon`) and find what it left behind (see `leftovers.ts`). Each
+ * entity process starts a session of its own (`setsid()`), so it leads its own process
+ * group: its pgid is its pid.
+ *
+ * Entity processes are started with `posix_spawn()` (`posix_spawn.ts`: sub-millisecond,
+ * where `Deno.Command`'s `detached` forks the whole daemon) and their exit status comes
+ * from a {@linkcode ProcessWatcher} (pidfd, `waitid()`). Without one, or without FFI, they
+ * fall back to `Deno.Command` with `detached` (and a `/bin/sh` that opens their output
+ * FIFOs), whose child status promise gives the exit status. The commands of `execute`
+ * actions always run through `Deno.Command`.
  *
  * @module
  */
@@ -15,6 +21,10 @@ import type { ExitStatus } from "../core/model.ts";
 import { childrenOf, processStartTime, processStat, readEnviron } from "./proc.ts";
 import { readDirNames } from "./proc_fs.ts";
 import type { OutputPipes } from "./entity_output.ts";
+import { collectExit, unknownStatus } from "./exit_status.ts";
+import { libc, WAIT } from "./libc.ts";
+import { posixSpawn, posixSpawnAvailable } from "./posix_spawn.ts";
+import type { ProcessWatcher } from "./process_watcher.ts";
 
 /** A process the HAM started. */
 export interface SpawnedProcess {
@@ -73,9 +83,20 @@ function spawnError(argv: string[], err: unknown): HamError {
   return new HamError(code, `Cannot spawn "${argv[0]}": ${reason}`, { cause: err });
 }
 
-/** Starts an entity process. Throws a {@linkcode HamError} when it cannot be started. */
-export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess {
+/**
+ * Starts an entity process. With a `watcher` in pidfd mode (the HAM's), it is started by
+ * `posix_spawn()` and watched (and reaped) by `watcher`; otherwise by `Deno.Command`.
+ * Throws a {@linkcode HamError} when it cannot be started.
+ */
+export function spawnEntity(
+  argv: string[],
+  opts: SpawnOptions,
+  watcher?: ProcessWatcher,
+): SpawnedProcess {
   const env = { ...(opts.env ?? {}), HAM_ENTITY: opts.entity, [SPAWN_ID_VAR]: opts.spawnId };
+  if (watcher?.mode === "pidfd" && posixSpawnAvailable()) {
+    return spawnWatched(argv, env, opts, watcher);
+  }
   const child = opts.output
     ? spawnRedirected(argv, env, opts.cwd, opts.output)
     : spawnChild(argv, env, opts.cwd, true);
@@ -85,6 +106,38 @@ export function spawnEntity(argv: string[], opts: SpawnOptions): SpawnedProcess 
     startTime = processStartTime(child.pid);
   } catch { /* unknown start time: pid checks fall back to the pid alone */ }
   return { pid: child.pid, startTime, status: register(child).then(toExit) };
+}
+
+/** Starts an entity process with `posix_spawn()`; `watcher` reports (and reaps) its exit. */
+function spawnWatched(
+  argv: string[],
+  env: Record<string, string>,
+  opts: SpawnOptions,
+  watcher: ProcessWatcher,
+): SpawnedProcess {
+  const fullEnv = { ...Deno.env.toObject(), ...env };
+  const path = resolveExecutable(argv[0], opts.cwd, fullEnv.PATH ?? "/usr/bin:/bin");
+  const pid = posixSpawn({
+    path,
+    argv,
+    env: fullEnv,
+    cwd: opts.cwd,
+    stdout: opts.output?.stdout ?? null,
+    stderr: opts.output?.stderr ?? null,
+  });
+  // Nothing reaps it before this watch: the zombie reaper runs from a timer, never within
+  // this synchronous run, and leaves watched processes alone.
+  const startTime = processStartTime(pid);
+  try {
+    const watch = watcher.watch(pid, startTime, { reap: true });
+    const status = watch.exited.then((st) => st ?? new Promise<ExitStatus>(() => {}) // The watcher closed: the HAM is stopping.
+    );
+    return { pid, startTime, status };
+  } catch {
+    // Already a zombie (it exited at once): collect it here.
+    const st = collectExit(libc(), WAIT.P_PID, pid) ?? unknownStatus();
+    return { pid, startTime, status: Promise.resolve(st) };
+  }
 }
 
 /** Runs a command to completion (the `execute` action). */
@@ -111,7 +164,7 @@ function spawnRedirected(
   output: OutputPipes,
 ): Deno.ChildProcess {
   // The shell would start anyway and fail later: say at once that the command is missing.
-  checkExecutable(argv[0], cwd, env.PATH ?? Deno.env.get("PATH") ?? "/usr/bin:/bin");
+  resolveExecutable(argv[0], cwd, env.PATH ?? Deno.env.get("PATH") ?? "/usr/bin:/bin");
   return spawnChild(
     ["/bin/sh", "-c", REDIRECT, "sh", output.stdout, output.stderr, ...argv],
     env,
@@ -120,16 +173,21 @@ function spawnRedirected(
   );
 }
 
-/** Throws ENOENT or EPERM as spawning `command` directly would. */
-function checkExecutable(command: string, cwd: string | null, path: string): void {
+/**
+ * The file `command` runs: itself when it names a path (relative to `cwd`, where the
+ * process starts), else the first executable file of that name in `path`'s directories.
+ * Throws ENOENT or EPERM as spawning `command` directly would.
+ */
+function resolveExecutable(command: string, cwd: string | null, path: string): string {
   const candidates = command.includes("/")
-    ? [command.startsWith("/") || cwd === null ? command : `${cwd}/${command}`]
+    ? [command]
     : path.split(":").filter((d) => d !== "").map((d) => `${d}/${command}`);
   let denied = false;
   for (const file of candidates) {
+    const at = file.startsWith("/") || cwd === null ? file : `${cwd}/${file}`;
     try {
-      const st = Deno.statSync(file);
-      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return;
+      const st = Deno.statSync(at);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return file;
       denied = true;
     } catch { /* not there */ }
   }

@@ -170,17 +170,33 @@ export class StateStore {
    * @throws {HamError} ENOSPC when the disk is full, EIO for other write failures.
    */
   async commit(bodies: RecordBody[]): Promise<HamRecord[]> {
+    return await this.append(bodies).durable;
+  }
+
+  /**
+   * Journals `bodies` and applies them to `state` at once, like {@linkcode commit};
+   * `written` resolves as soon as they are in the journal file (where a Guardian that takes
+   * over reads them), before `durable`. A failed fdatasync after `written` reloads the
+   * state all the same, and rejects `durable`.
+   *
+   * @throws {HamError} as `commit` rejects, when nothing could be queued.
+   */
+  append(bodies: RecordBody[]): { written: Promise<void>; durable: Promise<HamRecord[]> } {
     if (this.#failed) throw this.#failed;
-    const { records, durable } = this.journal.append(bodies);
+    const { records, durable, written } = this.journal.append(bodies);
     for (const r of records) {
       applyRecord(this.state, r);
       const touched = touchedEntities(r);
       this.#tables.touch(touched);
       this.onTouched?.(touched);
     }
-    await durable;
-    if (this.onCompactDue !== null && this.shouldCompact()) this.onCompactDue();
-    return records;
+    return {
+      written,
+      durable: durable.then(() => {
+        if (this.onCompactDue !== null && this.shouldCompact()) this.onCompactDue();
+        return records;
+      }),
+    };
   }
 
   /**

@@ -63,8 +63,7 @@ function numbers(out: string, re: RegExp): number[] {
 
 /** The checks of each example beyond exit code and cleanup, by file name. */
 const CHECKS: Record<string, (out: string, ms: number) => void> = {
-  "demo.ts": (out, ms) => {
-    assert(ms < 10_000, `the demo runs in under 10 s (took ${ms} ms)`);
+  "demo.ts": (out) => {
     const [killed] = numbers(out, /kill -KILL (\d+) \(ticker\)/);
     const [restarted] = numbers(out, /restarted "ticker" as pid (\d+)/);
     assert(killed > 0 && restarted > 0 && killed !== restarted, "the ticker got a new pid");

@@ -1,8 +1,10 @@
 /**
- * A store for crash tests of the engine: records apply at once (as in the real store),
- * but become durable only a macrotask later, like an fsync; {@linkcode CrashableStore.crash}
- * freezes it and returns what was durable at that instant — what a HAM that takes over
- * would replay.
+ * A store for crash tests of the engine: records apply at once (as in the real store), are
+ * written (in the journal file) a macrotask later and durable a macrotask after that, like
+ * a write and then an fsync; {@linkcode CrashableStore.crash} freezes it and returns what
+ * was written at that instant — what a HAM that takes over would replay (a HAM's death
+ * leaves the page cache to the Guardian; only the machine's crash loses written records,
+ * and that one ends the monitored processes too).
  *
  * @module
  */
@@ -13,17 +15,30 @@ import type { HamRecord, RecordBody } from "../../lib/core/records.ts";
 import { applyRecord } from "../../lib/core/reducer.ts";
 import { MemoryStore } from "./memory_store.ts";
 
-/** A store whose writes turn durable asynchronously, and that can crash. */
+/** A store whose writes turn written, then durable, asynchronously, and that can crash. */
 export class CrashableStore implements Store {
   readonly state: HamState = createState();
   readonly records: HamRecord[] = [];
+  /** While true, nothing turns durable (a slow fsync) until {@linkcode releaseSync}. */
+  stallSync = false;
+  #writtenSeq = 0;
   #durableSeq = 0;
   #crashed = false;
+  #stalled: Array<() => void> = [];
 
-  /** Applies `bodies` now; resolves on a later macrotask, once they are "durable". */
+  /** Applies `bodies` now; resolves once they are durable (see {@linkcode append}). */
   commit(bodies: RecordBody[]): Promise<HamRecord[]> {
+    return this.append(bodies).durable;
+  }
+
+  /** Applies `bodies` now; `written` on a later macrotask, `durable` on one after it. */
+  append(bodies: RecordBody[]): { written: Promise<void>; durable: Promise<HamRecord[]> } {
     // A dead HAM never hears back; rejecting lets the dead engine's work settle.
-    if (this.#crashed) return Promise.reject(new Error("crashed"));
+    if (this.#crashed) {
+      const dead = Promise.reject(new Error("crashed"));
+      dead.catch(() => {});
+      return { written: dead, durable: dead };
+    }
     const out: HamRecord[] = [];
     for (const body of bodies) {
       const record = { ...body, seq: this.state.seq + 1 } as HamRecord;
@@ -32,20 +47,46 @@ export class CrashableStore implements Store {
       out.push(record);
     }
     const last = this.state.seq;
-    return new Promise((resolve, reject) =>
+    const written = new Promise<void>((resolve, reject) =>
       setTimeout(() => {
         if (this.#crashed) return reject(new Error("crashed"));
-        this.#durableSeq = Math.max(this.#durableSeq, last);
-        resolve(out);
+        this.#writtenSeq = Math.max(this.#writtenSeq, last);
+        resolve();
       }, 0)
     );
+    const durable = written.then(() =>
+      new Promise<HamRecord[]>((resolve, reject) => {
+        const sync = () =>
+          setTimeout(() => {
+            if (this.#crashed) return reject(new Error("crashed"));
+            this.#durableSeq = Math.max(this.#durableSeq, last);
+            resolve(out);
+          }, 0);
+        if (this.stallSync) this.#stalled.push(sync);
+        else sync();
+      })
+    );
+    written.catch(() => {});
+    durable.catch(() => {});
+    return { written, durable };
   }
 
-  /** Freezes the store; returns a store holding only the records durable until now. */
+  /** The seq of the last durable record. */
+  get durableSeq(): number {
+    return this.#durableSeq;
+  }
+
+  /** Ends a {@linkcode stallSync}: what waited turns durable. */
+  releaseSync(): void {
+    this.stallSync = false;
+    for (const sync of this.#stalled.splice(0)) sync();
+  }
+
+  /** Freezes the store; returns a store holding only the records written until now. */
   crash(): MemoryStore {
     this.#crashed = true;
     const next = new MemoryStore();
-    void next.commit(this.records.filter((r) => r.seq <= this.#durableSeq));
+    void next.commit(this.records.filter((r) => r.seq <= this.#writtenSeq));
     return next;
   }
 

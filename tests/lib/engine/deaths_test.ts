@@ -3,7 +3,7 @@ import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
  * The death path (`lib/engine/deaths.ts`): deaths of one entity handled one at a time and
  * each judged on its own, and "journal first, then act" checked by crashing the engine at
  * every one of its step boundaries and letting a new engine take over from what was
- * durable at that instant.
+ * written at that instant (the event path acts once a death is written, not durable).
  */
 
 import assert from "node:assert/strict";
@@ -118,7 +118,7 @@ Deno.test("Deaths.exited() removes an entity whose death was not restarted only 
   assert.equal(events.filter((e) => e.type === "remove").length, 1);
 });
 
-Deno.test("Engine.handleExit() runs nothing before the death and its runs are durable", async () => {
+Deno.test("Engine.handleExit() runs nothing before the death and its runs are written", async () => {
   const clock = new FakeClock(0);
   const procs = new FakeProcesses(clock);
   const store = new CrashableStore();
@@ -130,11 +130,34 @@ Deno.test("Engine.handleExit() runs nothing before the death and its runs are du
   await flush();
   const spawnsBefore = procs.callsOf("spawn").length;
   procs.kill(pid, EXIT1);
-  // The death is applied at once; its write turns durable on a later macrotask.
+  // The death is applied at once; its write lands in the file on a later macrotask.
   for (let i = 0; i < 100; i++) await Promise.resolve();
-  assert.equal(procs.callsOf("spawn").length, spawnsBefore, "restarted before durable");
+  assert.equal(procs.callsOf("spawn").length, spawnsBefore, "restarted before written");
   await settle(engine);
   assert.equal(procs.callsOf("spawn").length, spawnsBefore + 1);
+});
+
+Deno.test("Engine.handleExit() restarts without waiting for the death to be durable", async () => {
+  const clock = new FakeClock(0);
+  const procs = new FakeProcesses(clock);
+  const store = new CrashableStore();
+  const { engine } = newEngine(store, procs, clock);
+  const pid = await attachSrv(engine);
+  new Tree(store as unknown as MemoryStore)
+    .condition("srv/death", "death", R)
+    .action("srv/death/restart", P.restart(), R);
+  await flush();
+  const spawnsBefore = procs.callsOf("spawn").length;
+  const durableBefore = store.durableSeq;
+  store.stallSync = true; // An fsync that takes its time.
+  procs.kill(pid, EXIT1);
+  await flush();
+  assert.equal(procs.callsOf("spawn").length, spawnsBefore + 1, "restarted once written");
+  assert.equal(store.durableSeq, durableBefore, "nothing durable yet");
+  store.releaseSync();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, spawnsBefore + 1);
+  assert.equal(store.durableSeq, store.state.seq);
 });
 
 /**
@@ -156,7 +179,7 @@ async function crashAt(
   const old = newEngine(store, procs, clock, () => {
     if (!counting || after) return;
     if (++steps === k) {
-      after = store.crash(); // SIGKILL: what is durable now is all the next HAM gets.
+      after = store.crash(); // SIGKILL: what is written now is all the next HAM gets.
       old.engine.stop();
     }
   });

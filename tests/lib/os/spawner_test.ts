@@ -4,8 +4,10 @@
  */
 
 import * as assert from "node:assert/strict";
+import type { HamError } from "../../../lib/core/errors.ts";
 import { carriesMarker, spawnEntity } from "../../../lib/os/spawner.ts";
 import { processStat } from "../../../lib/os/proc.ts";
+import { ProcessWatcher } from "../../../lib/os/process_watcher.ts";
 
 Deno.test("spawnEntity() starts the process as the leader of its own session and group", async () => {
   const p = spawnEntity(["/bin/sleep", "1000"], {
@@ -21,6 +23,54 @@ Deno.test("spawnEntity() starts the process as the leader of its own session and
   } finally {
     Deno.kill(p.pid, "SIGKILL");
     await p.status;
+  }
+});
+
+Deno.test("spawnEntity() with a watcher starts a session leader by posix_spawn and reports its exit", async () => {
+  await using watcher = new ProcessWatcher();
+  const dir = await Deno.makeTempDir();
+  try {
+    const output = { stdout: `${dir}/out`, stderr: `${dir}/err` };
+    const p = spawnEntity(["sh", "-c", 'echo "$HAM_ENTITY $HAM_SPAWN_ID $X"; kill -9 $$'], {
+      entity: "e",
+      spawnId: "s1",
+      cwd: dir,
+      env: { X: "x" },
+      output,
+    }, watcher);
+    assert.deepEqual(await p.status, { code: null, signal: "SIGKILL" });
+    assert.equal(await Deno.readTextFile(output.stdout), "e s1 x\n");
+    const q = spawnEntity(["/bin/sleep", "1000"], {
+      entity: "e",
+      spawnId: "s2",
+      cwd: null,
+      env: null,
+    }, watcher);
+    assert.ok(watcher.isWatching(q.pid), "watched (and so reaped) by the watcher");
+    const st = processStat(q.pid);
+    assert.deepEqual([st?.pgid, st?.sid, st?.startTime], [q.pid, q.pid, q.startTime]);
+    watcher.signal(q.pid, 15);
+    assert.deepEqual(await q.status, { code: null, signal: "SIGTERM" });
+    const r = spawnEntity(["/bin/sh", "-c", "exit 3"], {
+      entity: "e",
+      spawnId: "s3",
+      cwd: null,
+      env: null,
+    }, watcher);
+    assert.deepEqual(await r.status, { code: 3, signal: null });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawnEntity() with a watcher throws ENOENT for a missing command, found or not in PATH", async () => {
+  await using watcher = new ProcessWatcher();
+  const opts = { entity: "e", spawnId: "s", cwd: null, env: null };
+  for (const command of ["no-such-command-here", "/no/such/file"]) {
+    assert.throws(
+      () => spawnEntity([command], opts, watcher),
+      (e: unknown) => (e as HamError).code === "ENOENT" && (e as Error).message.includes(command),
+    );
   }
 });
 

@@ -45,10 +45,22 @@ class FakeOps implements JournalFileOps {
   failSyncs = 0;
   /** Awaited before each fdatasync. */
   gate: Promise<void> | null = null;
+  /** Offer `writeSync` (as `Deno.FsFile` does), which the journal then uses. */
+  constructor(readonly syncWrites = false) {}
 
   async open(path: string): Promise<JournalFile> {
-    const file = await denoFileOps.open(path);
+    const file = await denoFileOps.open(path) as Deno.FsFile;
+    const writeSync = (data: Uint8Array) => {
+      this.writes++;
+      if (this.failWrites > 0) {
+        this.failWrites--;
+        file.writeSync(data.subarray(0, data.length >> 1));
+        throw new Error("No space left on device (os error 28)");
+      }
+      return file.writeSync(data);
+    };
     return {
+      ...(this.syncWrites ? { writeSync } : {}),
       write: async (data) => {
         this.writes++;
         if (this.failWrites > 0) {
@@ -202,6 +214,45 @@ Deno.test("Journal.append() rejects with EIO and cuts the segment when fdatasync
     assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3]);
   });
 });
+
+for (const syncWrites of [false, true]) {
+  const how = syncWrites ? "writeSync" : "write";
+  Deno.test(`Journal.append() says written before the fdatasync is over (${how})`, async () => {
+    await withDir(async (dir) => {
+      const ops = new FakeOps(syncWrites);
+      const journal = await Journal.open(dir, { fileOps: ops });
+      let release!: () => void;
+      ops.gate = new Promise((resolve) => release = resolve);
+      const { written, durable } = journal.append(bodies(3));
+      let isDurable = false;
+      void durable.then(() => isDurable = true);
+      await written;
+      // In the file (where a Guardian reads it), and not durable yet.
+      assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3]);
+      assert.equal(isDurable, false);
+      assert.equal(journal.lastDurableSeq, 0);
+      release();
+      await durable;
+      assert.equal(journal.lastDurableSeq, 3);
+      await journal.close();
+    });
+  });
+
+  Deno.test(`Journal.append() rejects written when the write fails (${how})`, async () => {
+    await withDir(async (dir) => {
+      const ops = new FakeOps(syncWrites);
+      const journal = await Journal.open(dir, { fileOps: ops });
+      ops.failWrites = 1;
+      const { written, durable } = journal.append(bodies(2));
+      await assert.rejects(written, { name: "HamError", code: "ENOSPC" });
+      await assert.rejects(durable, { name: "HamError", code: "ENOSPC" });
+      assert.deepEqual(readAll(dir), []);
+      await journal.append(bodies(1)).durable;
+      await journal.close();
+      assert.deepEqual(readAll(dir).map((r) => r.seq), [1]);
+    });
+  });
+}
 
 Deno.test("Journal.rotate() starts a new segment once earlier records are durable", async () => {
   await withDir(async (dir) => {
