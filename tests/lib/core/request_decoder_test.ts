@@ -893,3 +893,34 @@ Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill
   );
   assert.equal(ok.op === "attach" && ok.killMode, "process");
 });
+
+Deno.test("decodeRequest() decodes the library's heartbeat line as the generic path does", () => {
+  // The library's field order takes the fast path; the same fields in another order do not.
+  const fields = [
+    { entity: "w", reply: false },
+    { entity: "w" },
+    { entity: null },
+    { entity: "w-ü.1", reply: true },
+  ];
+  for (const [i, f] of fields.entries()) {
+    const fast = decodeRequest(JSON.stringify({ ...f, id: 40 + i, op: "heartbeat" }));
+    const generic = decodeRequest(JSON.stringify({ op: "heartbeat", id: 40 + i, ...f }));
+    assert.deepEqual(fast, generic);
+  }
+  // Refused the same way: a reserved name, a control character, a leading zero.
+  for (
+    const line of [
+      '{"entity":"@x","id":1,"op":"heartbeat"}',
+      '{"entity":"a\u0001","id":1,"op":"heartbeat"}',
+      '{"entity":"a","id":01,"op":"heartbeat"}',
+    ]
+  ) {
+    let fastCode = "";
+    try {
+      decodeRequest(line);
+    } catch (err) {
+      fastCode = (err as HamError).code;
+    }
+    assert.ok(fastCode !== "", `refused: ${line}`);
+  }
+});
