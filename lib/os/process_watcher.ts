@@ -348,10 +348,6 @@ export class ProcessWatcher {
    * pidfd, or a zombie with the same start time) and every watcher wants it reaped.
    */
   #exited(entry: Entry, collectable: boolean): void {
-    Deno.writeTextFileSync(
-      `A0_pidfd ${performance.timeOrigin + performance.now()}\n`,
-      { append: true },
-    );
     if (this.#entries.get(entry.pid) !== entry) return;
     let status: ExitStatus | null = null;
     if (collectable && this.#lib !== null && [...entry.watchers].every((w) => w.reap)) {
