@@ -23,6 +23,7 @@ import { PidfdMirror } from "./pidfd_mirror.ts";
 import { raiseDescriptorLimit } from "../lib/os/fd_reserve.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 import { FdBudget } from "./fd_budget.ts";
+import { StatusAnswer } from "../lib/core/status_answer.ts";
 
 /** Options of {@linkcode Guardian.start}. */
 export interface GuardianOptions {
@@ -45,6 +46,7 @@ export class Guardian {
   readonly #watch: HamWatch;
   readonly #pidfds: PidfdMirror;
   readonly #pipes: OutputMirror;
+  readonly #answers: StatusWarmer;
 
   private constructor(
     opts: GuardianOptions,
@@ -52,12 +54,14 @@ export class Guardian {
     watch: HamWatch,
     pidfds: PidfdMirror,
     pipes: OutputMirror,
+    answers: StatusWarmer,
   ) {
     this.#opts = opts;
     this.tail = tail;
     this.#watch = watch;
     this.#pidfds = pidfds;
     this.#pipes = pipes;
+    this.#answers = answers;
   }
 
   /** How many monitored processes it holds a verified pidfd on, ready for a takeover. */
@@ -86,10 +90,15 @@ export class Guardian {
     const tail = JournalTail.open(opts.stateDir, { log: (level, msg) => log.log(level, msg) });
     const pidfds = new PidfdMirror(budget);
     const pipes = new OutputMirror(opts.stateDir, budget);
+    const answers = new StatusWarmer(
+      tail,
+      (n) => log.log("debug", `Guardian: full status answer rendered for ${n} entities`),
+    );
     const sync = () => {
       const touched = tail.drainTouched();
       pidfds.sync(tail.state, touched);
       pipes.sync(tail.state, touched);
+      answers.sync(touched);
     };
     sync();
     tail.follow({
@@ -105,9 +114,10 @@ export class Guardian {
       tail.close();
       pidfds.close();
       pipes.close();
+      answers.close();
       throw err;
     }
-    return new Guardian(opts, tail, watch, pidfds, pipes);
+    return new Guardian(opts, tail, watch, pidfds, pipes, answers);
   }
 
   /**
@@ -117,6 +127,7 @@ export class Guardian {
   async hamGone(): Promise<HamGone> {
     const gone = await this.#watch.gone;
     this.tail.close();
+    this.#answers.close();
     await this.#watch.close();
     return gone;
   }
@@ -129,6 +140,9 @@ export class Guardian {
    */
   takeOver(gone: HamGone, opts: TakeoverOptions): Promise<HamDaemon> {
     const replay = this.tail.handOver();
+    // What the catch-up applied is rendered again when first asked.
+    this.#answers.sync(this.tail.drainTouched());
+    this.#answers.close();
     return HamDaemon.start({
       ...opts,
       stateDir: this.#opts.stateDir,
@@ -142,7 +156,44 @@ export class Guardian {
         replay,
         pidfds: this.#pidfds.take(),
         pipes: this.#pipes.take(),
+        statusAnswer: this.#answers.answer,
       },
     });
+  }
+}
+
+/**
+ * The full status answer kept rendered for the live copy: told of the entities each batch
+ * of mirrored records touched, it renders them again `guardianStatusWarmMs` after the last
+ * batch (a burst is rendered once), so the first full status after a takeover is a copy.
+ */
+class StatusWarmer {
+  readonly answer = new StatusAnswer();
+  readonly #tail: JournalTail;
+  readonly #rendered: (entities: number) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(tail: JournalTail, rendered: (entities: number) => void) {
+    this.#tail = tail;
+    this.#rendered = rendered;
+  }
+
+  /** Notes what a batch touched (null: anything) and schedules the rendering. */
+  sync(touched: ReadonlySet<string> | null): void {
+    if (touched === null) this.answer.touchAll();
+    else if (touched.size === 0 && this.answer.size > 0) return;
+    else this.answer.touch(touched);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const n = this.answer.warm(this.#tail.state);
+      if (n > 0) this.#rendered(n);
+    }, DEFAULTS.guardianStatusWarmMs);
+  }
+
+  /** Stops the timer (what is rendered is kept). */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }

@@ -178,10 +178,20 @@ export const DEFAULTS = Object.freeze({
    */
   takeoverMirrorDelayMs: 250,
   /**
+   * A Guardian that took over starts its own Guardian this long after it answers (its
+   * start-up would compete with the first answers for the CPU), in ms.
+   */
+  takeoverGuardianDelayMs: 250,
+  /**
    * Share of its descriptor limit the Guardian's hot standby (pidfds, held FIFOs) may hold;
    * what does not fit is opened at a takeover.
    */
   guardianStandbyFdShare: 0.5,
+  /**
+   * The Guardian renders the full status answer of the entities that changed this long after
+   * the last record it mirrored, in ms (a burst of changes is rendered once, after it).
+   */
+  guardianStatusWarmMs: 50,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

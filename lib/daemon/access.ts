@@ -23,6 +23,7 @@ import {
   ROLES,
 } from "../core/policy.ts";
 import type { Op, Request, Results } from "../core/protocol.ts";
+import type { EncodedJson } from "../core/status_answer.ts";
 import { ancestorsOf } from "../os/proc.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { Connection, RequestHandler } from "./server.ts";
@@ -120,7 +121,10 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       detail: { verb: req.op, outcome, uid: id.uid ?? null, pid: id.pid ?? null, ...extra },
     });
 
-  return async function checked(req: Request, conn: Connection): Promise<Results[Op]> {
+  return async function checked(
+    req: Request,
+    conn: Connection,
+  ): Promise<Results[Op] | EncodedJson> {
     const identity = identityOf(conn);
     const policy = ctx.policy();
     const role = roleOf(policy, conn);

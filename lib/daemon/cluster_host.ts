@@ -13,6 +13,7 @@ import { definitionState, isEdit, planEdit } from "../cluster/cluster_spec.ts";
 import type { Engine } from "../engine/engine.ts";
 import { planEntity } from "../core/operations.ts";
 import { type HamView, statusView } from "../core/status_view.ts";
+import { EncodedJson } from "../core/status_answer.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { RequestHandler } from "./server.ts";
 import type { Logger } from "../os/logger.ts";
@@ -116,7 +117,10 @@ export function clusterRoutes(
     if (req.op !== "status") return await handler(req, conn);
     const view = node.view();
     if (req.path === null) {
-      return answer({ ...(await handler(req, conn)) as HamView, cluster: view });
+      const whole = await handler(req, conn);
+      return whole instanceof EncodedJson
+        ? whole.withField("cluster", view)
+        : answer({ ...whole as HamView, cluster: view });
     }
     const where = view.entities.find((e) => e.name === req.path!.entity);
     if (!where) return await handler(req, conn);

@@ -43,6 +43,7 @@ import { StateStore } from "../store/state_store.ts";
 import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { StatusMirror } from "./status_mirror.ts";
+import { StatusAnswer } from "../core/status_answer.ts";
 import { closePipes, EntityOutput } from "../os/entity_output.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
@@ -117,6 +118,11 @@ export interface TakeoverInfo {
   pipes?: readonly { entity: string; stdout: number; stderr: number }[];
   /** `performance.now()` when the Guardian held the lock. @default {noticedAt} */
   lockedAt?: number;
+  /**
+   * The full status answer the Guardian kept rendered as it mirrored, for the state of
+   * `replay` (unused without it): the first full status after the takeover is a copy.
+   */
+  statusAnswer?: StatusAnswer;
 }
 
 /**
@@ -148,6 +154,8 @@ export class HamDaemon {
   #stopped = Promise.withResolvers<void>();
   /** The plain-file status mirror (`<state-dir>/status/`). */
   #mirror: StatusMirror;
+  /** The full status answer, kept rendered: told of every change, as the mirror is. */
+  readonly #answers: StatusAnswer;
   #keeper: GuardianKeeper | null = null;
   #policy: Policy;
   #policySource: { path: string; required: boolean };
@@ -240,12 +248,18 @@ export class HamDaemon {
         );
       },
     });
-    store.onTouched = (names) => this.#mirror.touch(names);
+    // The Guardian's rendering is of its live copy: good for this state only if it is that copy.
+    this.#answers = (opts.takeover?.replay && opts.takeover.statusAnswer) || new StatusAnswer();
+    store.onTouched = (names) => {
+      this.#mirror.touch(names);
+      this.#answers.touch(names);
+    };
     store.onCompactDue = () => this.changed();
     // A refused write (a full disk) rolled the state back: look again, a second later, at
     // processes whose death or restart was not recorded.
     store.onReload = () => {
       this.#mirror.touchAll();
+      this.#answers.touchAll();
       this.#rewatchTimer ??= setTimeout(() => {
         this.#rewatchTimer = undefined;
         this.engine.rewatch();
@@ -380,6 +394,7 @@ export class HamDaemon {
       stop: () => void setTimeout(() => d.stop(), 0),
       changed: () => d.changed(),
       fsync,
+      statusAnswer: d.#answers,
       policy: (conn) => policyView(d.#policy, conn),
     });
     const routed = d.#cluster
@@ -426,7 +441,8 @@ export class HamDaemon {
     }
     d.#removeStaleOutput();
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
-    d.#keeper?.start();
+    // After a takeover, the clients waiting for an answer come before the new standby.
+    d.#keeper?.start(opts.takeover ? DEFAULTS.takeoverGuardianDelayMs : 0);
     d.#cluster?.start();
     d.changed();
     return d;

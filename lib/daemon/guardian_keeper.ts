@@ -70,10 +70,11 @@ export class GuardianKeeper {
     return this.#starts;
   }
 
-  /** Starts the first Guardian. Idempotent. */
-  start(): void {
+  /** Starts the first Guardian, at once or after `delayMs`. Idempotent. */
+  start(delayMs = 0): void {
     if (this.#stopping || this.#child || this.#timer !== undefined) return;
-    this.#spawn();
+    if (delayMs > 0) this.#timer = setTimeout(() => this.#spawn(), delayMs);
+    else this.#spawn();
   }
 
   /**

@@ -30,6 +30,7 @@ import {
 import type { Op, RequestOf, Results } from "../core/protocol.ts";
 import type { Connection, RequestHandler } from "./server.ts";
 import { type HamInfo, statusView } from "../core/status_view.ts";
+import type { EncodedJson, StatusAnswer } from "../core/status_answer.ts";
 import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
@@ -52,13 +53,24 @@ export interface HandlerContext {
   policy(conn: Connection): Results["policy"];
   /** Durations of the journal's fdatasyncs, for `metrics`. @default an empty histogram */
   fsync?: Histogram;
+  /**
+   * The full status answer kept rendered (told of every change by the daemon); without it
+   * each full status is built, stringified and encoded whole. @default none
+   */
+  statusAnswer?: StatusAnswer;
 }
 
-/** A handler of one operation: gets its decoded request and answers the contract's result. */
+/**
+ * A handler of one operation: gets its decoded request and answers the contract's result
+ * (or, for a full `status`, its bytes: {@linkcode EncodedJson}).
+ */
 export type Handler<O extends Op> = (
   req: RequestOf<O>,
   conn: Connection,
-) => Results[O] | Promise<Results[O]>;
+) => Answer<O> | Promise<Answer<O>>;
+
+/** What a handler answers: the contract's result, or a full status already encoded. */
+type Answer<O extends Op> = O extends "status" ? Results[O] | EncodedJson : Results[O];
 
 /** A handler for every operation of the contract. */
 export type Handlers = { [O in Op]: Handler<O> };
@@ -151,7 +163,10 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       ctx.stop();
       return { stopping: true };
     },
-    status: (req) => statusView(state(), req.path, ctx.info()),
+    status: (req) =>
+      req.path === null && ctx.statusAnswer
+        ? ctx.statusAnswer.answer(state(), ctx.info())
+        : statusView(state(), req.path, ctx.info()),
     heartbeat: (req, conn) => ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now()),
     state: async (req) => changed(await ctx.engine.publishState(req.entity, req.to)),
     raise: (req) =>
@@ -197,7 +212,7 @@ function dispatch<O extends Op>(
   handlers: Handlers,
   req: RequestOf<O>,
   conn: Connection,
-): Results[O] | Promise<Results[O]> {
+): Answer<O> | Promise<Answer<O>> {
   return (handlers[req.op as O] as Handler<O>)(req, conn);
 }
 

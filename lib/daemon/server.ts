@@ -28,6 +28,7 @@ import {
   type ServerLine,
 } from "../core/protocol.ts";
 import { decodeRequest } from "../core/request_decoder.ts";
+import { EncodedJson } from "../core/status_answer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "../os/fd_reserve.ts";
 import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
@@ -171,14 +172,25 @@ export class Connection {
    */
   send(obj: ServerLine | string): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const bytes = this.#encoder.encode(
-      (typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n",
+    return this.sendBytes(
+      this.#encoder.encode((typeof obj === "string" ? obj : JSON.stringify(obj)) + "\n"),
     );
-    if (this.#queued > 0 && this.#queued + bytes.length > this.#limits.maxOutputBytes) {
+  }
+
+  /**
+   * Sends one line already encoded (its newline included), in pieces written in order, as
+   * {@linkcode Connection.send}.
+   */
+  sendBytes(...pieces: Uint8Array[]): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    if (this.#queued > 0 && this.#queued + n > this.#limits.maxOutputBytes) {
       this.#overflow();
       return Promise.resolve();
     }
-    return this.#write(bytes);
+    for (const p of pieces.slice(0, -1)) void this.#write(p);
+    return this.#write(pieces.at(-1)!);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -322,8 +334,15 @@ export class Connection {
   }
 }
 
-/** Handles one decoded request; resolves with its result or rejects with a HamError. */
-export type RequestHandler = (req: Request, conn: Connection) => Promise<Results[Op]>;
+/**
+ * Handles one decoded request; resolves with its result or rejects with a HamError. A
+ * result may come already encoded ({@linkcode EncodedJson}: the full status answer), and
+ * is written as it is.
+ */
+export type RequestHandler = (
+  req: Request,
+  conn: Connection,
+) => Promise<Results[Op] | EncodedJson>;
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -542,7 +561,10 @@ export class ControlServer {
         }
         c.inFlight++;
         this.#handler(req, c).then(
-          (result) => c.send(encodeResponse({ id: req.id, ok: true, result })),
+          (result) =>
+            result instanceof EncodedJson
+              ? c.sendBytes(...result.response(req.id))
+              : c.send(encodeResponse({ id: req.id, ok: true, result })),
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());
       }

@@ -85,6 +85,44 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a full status after a takeover is each entity's own status, before and after more changes",
+  async () => {
+    await using ham = await HamProcess.start();
+    await workers(ham, 2);
+    await ham.ok("entity", "later");
+    await ham.ok("condition", "later/up", "attach");
+    await ham.ok("action", "later/up/note", "log", "--message", "later attached");
+    await ham.ok("entity", "gone");
+    await ham.ok("detach", "gone");
+    const guardian = (await ham.pids()).guardianPid;
+    // The Guardian renders the full status answer of what it mirrored, and hands it over.
+    await until(
+      () => Promise.resolve(/Guardian: full status answer rendered for/.test(ham.log()) || null),
+      "the Guardian to render the full status answer",
+    );
+    const dead = await ham.killHam("SIGKILL");
+    await ham.waitTakeover(dead);
+    assert(ham.log().includes(`Guardian ${guardian} took over`));
+    await using c = await connect({ stateDir: ham.stateDir, client: "test" });
+    const matches = async (what: string, names: string[]) => {
+      const full = await c.status() as { entities: EntityView[] };
+      assertEquals(full.entities.map((e) => e.name), names, what);
+      for (const e of full.entities) assertEquals(e, await c.status(e.name), `${what}: ${e.name}`);
+    };
+    await matches("after the takeover", ["w0", "w1", "later"]);
+    // Changes after it: a death and restart, a new condition, a detach, a new entity.
+    const w0 = await c.status("w0") as EntityView;
+    const since = await ham.seq();
+    Deno.kill(w0.pid!, "SIGKILL");
+    await ham.waitEvent("w0", "restarted", since);
+    await ham.ok("condition", "w1/gone", "death");
+    await ham.ok("detach", "later");
+    await ham.ok("entity", "last");
+    await matches("after more changes", ["w0", "w1", "last"]);
+  },
+);
+
 Deno.test("a worker killed while no HAM is up is handled exactly once", async () => {
   await using ham = await HamProcess.start();
   await workers(ham, 2);
