@@ -196,6 +196,23 @@ export class ProcessWatcher {
   }
 
   /**
+   * Reports the watch of `pid` now if it is a child of this process that has ended and
+   * that every watch of it wants reaped: collects its status through its pidfd (so never
+   * another process's), without waiting for the poll to see the pidfd readable. A `SIGCHLD`
+   * handler calls it (see `reaper.ts`): the signal wakes the main thread at once, where the
+   * poll's answer comes from a thread of the pool. True when it was reported.
+   */
+  collect(pid: number): boolean {
+    const entry = this.#entries.get(pid);
+    if (entry === undefined || entry.fd < 0 || this.#lib === null) return false;
+    if (![...entry.watchers].every((w) => w.reap)) return false;
+    const status = collectExit(this.#lib, WAIT.P_PIDFD, entry.fd);
+    if (status === null) return false; // Not ended, or not our child.
+    this.#finish(entry, status);
+    return true;
+  }
+
+  /**
    * Sends signal number `signal` (0 only checks) to `pid` through a pidfd: the watched one,
    * or a temporary one after checking `startTime` when it is given.
    *

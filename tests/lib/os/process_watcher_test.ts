@@ -4,7 +4,8 @@ import { processStartTime, processStat } from "../../../lib/os/proc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { libc, SYS } from "../../../lib/os/libc.ts";
 import { killAndReap, startOrphans } from "../../support/orphans.ts";
-import { within } from "../../support/within.ts";
+import { spinUntil, within } from "../../support/within.ts";
+import { posixSpawn } from "../../../lib/os/posix_spawn.ts";
 
 // Orphans of the processes these tests start are adopted by the test process itself.
 const SUBREAPER = setChildSubreaper();
@@ -341,4 +342,30 @@ Deno.test("ProcessWatcher.watch() of an adopted pidfd watches by /proc when out 
     early: "alive",
     exited: { code: null, signal: null },
   });
+});
+
+Deno.test("ProcessWatcher.collect() reports an ended child at once, before the poll does", async () => {
+  await using watcher = new ProcessWatcher();
+  const req = { env: {}, cwd: null, stdout: null, stderr: null };
+  const pid = posixSpawn({ ...req, path: "/bin/sleep", argv: ["sleep", "1000"] });
+  const watch = watcher.watch(pid, processStat(pid)?.startTime ?? null);
+  assert.equal(watcher.collect(pid), false, "still running");
+  Deno.kill(pid, "SIGKILL");
+  // Synchronously: the poll's answer cannot be handled meanwhile.
+  spinUntil(() => processStat(pid)?.state === "Z", "the child to be a zombie");
+  assert.equal(watcher.collect(pid), true);
+  assert.equal(watcher.isWatching(pid), false);
+  assert.deepEqual(await watch.exited, { code: null, signal: "SIGKILL" });
+  assert.equal(watcher.collect(pid), false, "reported once");
+});
+
+Deno.test("ProcessWatcher.collect() leaves a child to Deno when a watch does not reap", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = new Deno.Command("/bin/sleep", { args: ["1000"] }).spawn();
+  const watch = watcher.watch(child.pid, null, { reap: false });
+  child.kill("SIGKILL");
+  spinUntil(() => processStat(child.pid)?.state === "Z", "the child to be a zombie");
+  assert.equal(watcher.collect(child.pid), false);
+  assert.equal((await child.status).signal, "SIGKILL", "collected by Deno");
+  await watch.exited;
 });
