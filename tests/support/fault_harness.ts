@@ -249,7 +249,11 @@ export class FaultHarness implements AsyncDisposable {
    * ...), so the windows between acting and journaling are hit for certain.
    */
   async #fault(): Promise<void> {
-    const { hamPid, guardianPid } = await this.ham.pids();
+    const { hamPid, guardianPid } = await until(
+      () => this.ham.pids(),
+      "the HAM's pids",
+      RECOVERY_MS,
+    );
     const stepped = this.model.killable().length > 0 && this.rng.int(2) === 0;
     if (stepped) await this.#stepFault(hamPid);
     const victim = stepped
@@ -290,8 +294,14 @@ export class FaultHarness implements AsyncDisposable {
       await this.ham.restart([], RECOVERY_MS);
       this.model.bothKills++;
     }
-    this.#conn = await connect({ stateDir: this.ham.stateDir, client: "fault" });
-    this.#note(`recovered: ${JSON.stringify(await this.ham.pids())}`);
+    // A HAM just recovered on a loaded machine may answer its first hello late.
+    this.#conn = await until(
+      () => connect({ stateDir: this.ham.stateDir, client: "fault" }),
+      "the recovered HAM to accept a connection",
+      RECOVERY_MS,
+    );
+    const { hamPid: ham, guardianPid: guardian } = this.#conn.client.server;
+    this.#note(`recovered: HAM ${ham}, Guardian ${guardian}`);
   }
 
   /**
