@@ -3,12 +3,13 @@
  * self-attaches COUNT entities (`PREFIX-0` … `PREFIX-<COUNT-1>`, one connection can hold
  * many) with a heartbeat of PERIOD_MS and missed-low at 1 (so that a single empty period
  * is reported), prints `ready`, and then beats each entity HZ times a second, in ten
- * slices per beat interval so the beats are spread rather than sent in one burst. When
+ * slices per beat interval so the beats are spread rather than sent in one burst. With
+ * `noreply`, the beats ask for no answer (`heartbeat(name, { reply: false })`). When
  * its stdin ends it prints one JSON line (`{ beats, errors, maxLagMs, seconds }`: beats
- * answered, beats refused, how late its own timer ran at worst, and for how long it beat)
- * and exits.
+ * answered (sent, without replies), beats refused, how late its own timer ran at worst,
+ * and for how long it beat) and exits.
  *
- * Run: bin/deno run --allow-read --allow-write --allow-net --allow-env bench/heartbeat_client.ts STATE_DIR PREFIX COUNT HZ PERIOD_MS
+ * Run: bin/deno run --allow-read --allow-write --allow-net --allow-env bench/heartbeat_client.ts STATE_DIR PREFIX COUNT HZ PERIOD_MS [reply|noreply]
  *
  * @module
  */
@@ -19,9 +20,9 @@ const SLICES = 10;
 /** Attach-self requests in flight at once (the HAM journals them in group commits). */
 const ATTACH_BATCH = 200;
 
-const [stateDir, prefix, countText, hzText, periodText] = Deno.args;
+const [stateDir, prefix, countText, hzText, periodText, mode = "reply"] = Deno.args;
 if (periodText === undefined) {
-  console.error("Usage: heartbeat_client.ts STATE_DIR PREFIX COUNT HZ PERIOD_MS");
+  console.error("Usage: heartbeat_client.ts STATE_DIR PREFIX COUNT HZ PERIOD_MS [reply|noreply]");
   Deno.exit(2);
 }
 const count = Number(countText);
@@ -48,7 +49,10 @@ function beatSlice(): void {
   maxLagMs = Math.max(maxLagMs, performance.now() - due);
   const from = (slice % SLICES) * perSlice;
   for (const name of names.slice(from, from + perSlice)) {
-    ham.client.request("heartbeat", { entity: name }, { timeoutMs: 0 }).then(
+    const beat = mode === "noreply"
+      ? ham.heartbeat(name, { reply: false })
+      : ham.client.request("heartbeat", { entity: name }, { timeoutMs: 0 });
+    beat.then(
       () => void beats++,
       () => void errors++,
     );

@@ -18,11 +18,15 @@ import { type Figure, figure } from "./stats.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/** One load: `entities` beating at `hz`, spread over `clients` processes. */
+/**
+ * One load: `entities` beating at `hz`, spread over `clients` processes; with `reply:
+ * false`, beats that ask for no answer.
+ */
 export interface HeartbeatLoad {
   entities: number;
   hz: number;
   clients: number;
+  reply?: boolean;
 }
 
 interface ClientStats {
@@ -53,6 +57,7 @@ class Client implements AsyncDisposable {
         String(count),
         String(load.hz),
         String(2000 / load.hz),
+        load.reply === false ? "noreply" : "reply",
       ],
       env: { HAM_STATE_DIR: h.stateDir },
       stdin: "piped",
@@ -174,10 +179,12 @@ export async function measureHeartbeatCost(
   const falseMissed = new Set(missed.map((e) => e.entity)).size;
   return figure({
     id,
-    label: `HAM CPU, ${load.entities} entities beating at ${load.hz} Hz`,
+    label: `HAM CPU, ${load.entities} entities beating at ${load.hz} Hz` +
+      (load.reply === false ? " (no replies)" : ""),
     unit: "% core",
     target: { median: 8, text: "≤ 8 % of one core" },
-    note: `${beatsPerSecond} beats/s (${answered.toFixed(0)}/s answered) from ${load.clients} ` +
+    note: `${beatsPerSecond} beats/s (${answered.toFixed(0)}/s ` +
+      `${load.reply === false ? "sent, without replies" : "answered"}) from ${load.clients} ` +
       `client processes (one connection each), ${seconds} s window, utime+stime, taken once ` +
       `the HAM had settled after the attaches (${settledAfter.toFixed(0)} s): main thread ` +
       `${mainPct.toFixed(0)}%, other threads ${otherPct.toFixed(0)}%; ` +

@@ -68,7 +68,10 @@ export interface BenchPlan {
   events: number;
   /** Missed-high lateness samples. */
   lateness: number;
-  /** The heartbeat loads (fast, then slow), each measured on a HAM of its own. */
+  /**
+   * The heartbeat loads (fast, then slow), each measured on a HAM of its own: answered
+   * beats, then beats without replies.
+   */
   heartbeatLoads: [HeartbeatLoad, HeartbeatLoad];
   /** The window of each heartbeat load, in seconds. */
   heartbeatSeconds: number;
@@ -265,6 +268,8 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     const [load, id] of [
       [p.heartbeatLoads[0], "heartbeat.cpu_fast"],
       [p.heartbeatLoads[1], "heartbeat.cpu_slow"],
+      [{ ...p.heartbeatLoads[0], reply: false }, "heartbeat.cpu_fast_noreply"],
+      [{ ...p.heartbeatLoads[1], reply: false }, "heartbeat.cpu_slow_noreply"],
     ] as const
   ) {
     await using h = await BenchHam.start();

@@ -10,8 +10,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Guardian } from "../guardian/guardian.ts";
+import { parseRoleOptions } from "./hamctl/parse_args.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
 import { compactRecordsFromEnv, guardianArgs, parseListen, reopenLog, serve } from "./ham.ts";
@@ -33,30 +33,25 @@ The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 export async function guardian(args: string[]): Promise<number> {
   let flags;
   try {
-    flags = parseArgs({
-      args,
-      options: {
-        "state-dir": { type: "string" },
-        "ham-pid": { type: "string" },
-        log: { type: "string" },
-        timestamps: { type: "string", default: "absolute" },
-        "log-format": { type: "string", default: "text" },
-        policy: { type: "string" },
-        "socket-group": { type: "string" },
-        "metrics-listen": { type: "string" },
-        ...REMOTE_OPTIONS,
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    flags = parseRoleOptions(args, {
+      "state-dir": { type: "string" },
+      "ham-pid": { type: "string" },
+      log: { type: "string" },
+      timestamps: { type: "string" },
+      "log-format": { type: "string" },
+      policy: { type: "string" },
+      "socket-group": { type: "string" },
+      "metrics-listen": { type: "string" },
+      ...REMOTE_OPTIONS,
+    });
   } catch (err) {
     console.error(`guardian: ${(err as Error).message}\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   const stateDir = flags["state-dir"];
   const hamPid = flags["ham-pid"] === undefined ? null : Number(flags["ham-pid"]);
-  const ts = flags.timestamps;
-  const logFormat = flags["log-format"];
+  const ts = flags.timestamps ?? "absolute";
+  const logFormat = flags["log-format"] ?? "text";
   if (
     !stateDir || (hamPid !== null && !(Number.isSafeInteger(hamPid) && hamPid > 0)) ||
     !isTimestampStyle(ts) || !isLogFormat(logFormat)

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { HamClient } from "../lib/client/client.ts";
+import { parseRoleOptions } from "./hamctl/parse_args.ts";
 import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
@@ -81,28 +81,23 @@ for tests, which use a low value to make compactions frequent).
 export async function ham(args: string[]): Promise<number> {
   let flags;
   try {
-    flags = parseArgs({
-      args,
-      options: {
-        "state-dir": { type: "string" },
-        foreground: { type: "boolean", default: false },
-        v: { type: "boolean", short: "v", multiple: true },
-        log: { type: "string" },
-        timestamps: { type: "string" },
-        "log-format": { type: "string" },
-        config: { type: "string" },
-        "metrics-listen": { type: "string" },
-        recover: { type: "boolean", default: false },
-        "no-guardian": { type: "boolean", default: false },
-        policy: { type: "string" },
-        "socket-group": { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-        ...REMOTE_OPTIONS,
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    flags = parseRoleOptions(args, {
+      "state-dir": { type: "string" },
+      foreground: { type: "boolean" },
+      v: { type: "boolean", short: "v", multiple: true },
+      log: { type: "string" },
+      timestamps: { type: "string" },
+      "log-format": { type: "string" },
+      config: { type: "string" },
+      "metrics-listen": { type: "string" },
+      recover: { type: "boolean" },
+      "no-guardian": { type: "boolean" },
+      policy: { type: "string" },
+      "socket-group": { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
+      ...REMOTE_OPTIONS,
+    });
   } catch (err) {
     console.error(`ham: ${(err as Error).message}\n${USAGE}`);
     return EXIT_CODES.usage;
@@ -198,7 +193,7 @@ export async function ham(args: string[]): Promise<number> {
       timestamps: ts,
       logFormat,
       metricsListen,
-      recover: flags.recover,
+      recover: flags.recover ?? false,
       write,
       guardian: !flags["no-guardian"],
       guardianArgs: [

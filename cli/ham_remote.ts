@@ -13,7 +13,7 @@ import { parseAddress, type TlsListenOptions } from "../lib/daemon/tls_server.ts
 import type { ClusterOptions } from "../lib/cluster/cluster_node.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 
-/** The `parseArgs` option specs. */
+/** The option specs (`parseRoleOptions`). */
 export const REMOTE_OPTIONS = {
   listen: { type: "string" },
   "tls-cert": { type: "string" },

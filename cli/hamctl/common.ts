@@ -93,7 +93,12 @@ export function parseCommandArgs(cmd: string, args: string[], options: OptionSpe
       dd < 0 ? args : args.slice(0, dd),
       { json: { type: "boolean" }, ...options },
     );
-    return { values, positionals, rest: dd < 0 ? null : args.slice(dd + 1) };
+    // No subcommand option is `multiple`: every value is a string or a boolean.
+    return {
+      values: values as ParsedArgs["values"],
+      positionals,
+      rest: dd < 0 ? null : args.slice(dd + 1),
+    };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err), cmd);
   }

@@ -7,19 +7,26 @@
  */
 
 /** Option specs: each long option's name and whether it takes a value. */
-export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+export type OptionSpec = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+>;
 
-/** The options that were given (a repeated option keeps its last value) and the positionals. */
+/**
+ * The options that were given (a repeated option keeps its last value, or all of them in
+ * order when `multiple`) and the positionals.
+ */
 export interface ParsedOptions {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
 }
 
 /**
  * Parses `args` (without any `--` and what follows it) against `options`: `--name`,
  * `--name VALUE` and `--name=VALUE` for string options, `--name` for booleans, and every
- * other word as a positional (`-` included). Throws an `Error` whose message names the
- * option, such as `Unknown option "--bogus"`.
+ * other word as a positional (`-` included); `-x` for an option whose `short` is `x`, and
+ * `-xy` for two boolean ones (`-vv`). Throws an `Error` whose message names the option,
+ * such as `Unknown option "--bogus"`.
  *
  * @example
  * ```ts
@@ -29,26 +36,36 @@ export interface ParsedOptions {
  * ```
  */
 export function parseOptions(args: readonly string[], options: OptionSpec): ParsedOptions {
-  const values: Record<string, string | boolean | undefined> = {};
+  const values: ParsedOptions["values"] = {};
   const positionals: string[] = [];
+  const set = (name: string, value: string | boolean) => {
+    const prev = values[name];
+    values[name] = options[name].multiple ? [...(Array.isArray(prev) ? prev : []), value] : value;
+  };
+  const shortName = (c: string) => Object.keys(options).find((k) => options[k].short === c);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg.length < 2 || arg[0] !== "-") {
       positionals.push(arg);
       continue;
     }
+    if (arg[1] !== "-" && arg.length > 2 && !arg.includes("=")) {
+      const names = [...arg.slice(1)].map(shortName);
+      if (names.every((n) => n !== undefined && options[n].type === "boolean")) {
+        for (const n of names) set(n!, true);
+        continue;
+      }
+    }
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const name = flag.startsWith("--")
-      ? flag.slice(2)
-      : Object.keys(options).find((k) => options[k].short === flag.slice(1)) ?? "";
+    const name = flag.startsWith("--") ? flag.slice(2) : shortName(flag.slice(1)) ?? "";
     const spec = Object.hasOwn(options, name) ? options[name] : undefined;
     if (spec === undefined) throw new Error(`Unknown option "${flag}"`);
     if (spec.type === "boolean") {
       if (eq >= 0) throw new Error(`Option "${flag}" does not take an argument`);
-      values[name] = true;
+      set(name, true);
     } else if (eq >= 0) {
-      values[name] = arg.slice(eq + 1);
+      set(name, arg.slice(eq + 1));
     } else {
       const value = args[i + 1];
       if (value === undefined) throw new Error(`Option "${flag} <value>" argument missing`);
@@ -57,9 +74,29 @@ export function parseOptions(args: readonly string[], options: OptionSpec): Pars
           `Option "${flag}" argument is ambiguous: to give a value starting with "-", write ${flag}=${value}`,
         );
       }
-      values[name] = value;
+      set(name, value);
       i++;
     }
   }
   return { values, positionals };
 }
+
+/**
+ * Parses the options of a daemon role (`ham`, `guardian`): as {@linkcode parseOptions}, and
+ * no positionals. Typed by the spec: a `multiple` option is an array, a boolean one a boolean.
+ */
+export function parseRoleOptions<const S extends OptionSpec>(
+  args: readonly string[],
+  options: S,
+): RoleValues<S> {
+  const { values, positionals } = parseOptions(args, options);
+  if (positionals.length > 0) throw new Error(`Unexpected argument "${positionals[0]}"`);
+  return values as RoleValues<S>;
+}
+
+/** The values {@linkcode parseRoleOptions} gives for a spec. */
+export type RoleValues<S extends OptionSpec> = {
+  [K in keyof S]?: S[K]["type"] extends "boolean"
+    ? (S[K] extends { multiple: true } ? boolean[] : boolean)
+    : (S[K] extends { multiple: true } ? string[] : string);
+};

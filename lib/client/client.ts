@@ -231,10 +231,20 @@ export class HamClient implements AsyncDisposable {
   #startTimer: StartTimer;
   #nextId = 1;
   #pending = new Map<number, Pending>();
+  /** Ids of the last requests sent without a reply wanted ({@linkcode post}), oldest first. */
+  #unanswered = new Set<number>();
+  /** A refusal of one of them, not yet reported. */
+  #refusal: HamError | null = null;
   #pushed = new Set<ReadableStreamDefaultController<Push>>();
   /** Open subscriptions by the id of the request that opened them on this connection. */
   #subs = new Map<number, Sub>();
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Requests waiting for the write in progress, and the connection they are for: written
+   * together by the next write (requests made in one turn cost one write, and the HAM one
+   * read: a process beating for many entities wakes it once, not once per entity).
+   */
+  #batch: { conn: ByteConn; parts: Uint8Array[]; written: Promise<void> } | null = null;
   #ended: HamError | null = null;
   #server: HelloResult | null = null;
   #reconnect: ReconnectOptions | null = null;
@@ -344,6 +354,30 @@ export class HamClient implements AsyncDisposable {
   ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
+  }
+
+  /**
+   * Sends a request that is answered only when refused (a `heartbeat` with `reply: false`):
+   * resolves once it is handed to the socket. When the HAM refuses one, the next `post`
+   * rejects with that error (each refusal is reported once; the
+   * `DEFAULTS.unansweredRequestsTracked` most recent requests are recognized).
+   */
+  async post(op: "heartbeat", fields: Requests["heartbeat"] & { reply: false }): Promise<void> {
+    if (this.#refusal) {
+      const refused = this.#refusal;
+      this.#refusal = null;
+      throw refused;
+    }
+    if (this.#reconnecting && !await this.#reconnecting) throw this.#ended;
+    if (this.#ended) throw this.#ended;
+    const id = this.#nextId++;
+    this.#unanswered.add(id);
+    if (this.#unanswered.size > DEFAULTS.unansweredRequestsTracked) {
+      this.#unanswered.delete(this.#unanswered.values().next().value!);
+    }
+    const conn = this.#conn;
+    const bytes = encoder.encode(JSON.stringify({ ...fields, id, op }) + "\n");
+    await this.#queueWrite(conn, bytes);
   }
 
   /**
@@ -460,13 +494,38 @@ export class HamClient implements AsyncDisposable {
       if (this.#pending.get(id) !== pending) return; // Timed out or failed meanwhile.
       pending.sent = true;
       const conn = this.#conn;
-      this.#writing = this.#writing.then(() => this.#writeAll(conn, bytes)).catch((err) => {
-        this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
-      });
+      this.#queueWrite(conn, bytes);
     };
     if (this.#reconnecting && !direct) this.#reconnecting.then((ok) => ok && write());
     else write();
     return promise;
+  }
+
+  /** Writes `bytes` to `conn` after the writes before it, with the others queued meanwhile. */
+  #queueWrite(conn: ByteConn, bytes: Uint8Array): Promise<void> {
+    if (this.#batch?.conn === conn) {
+      this.#batch.parts.push(bytes);
+      return this.#batch.written;
+    }
+    const batch = { conn, parts: [bytes], written: Promise.resolve() };
+    this.#batch = batch;
+    batch.written = this.#writing = this.#writing.then(() => {
+      if (this.#batch === batch) this.#batch = null;
+      const { parts } = batch;
+      let all = parts[0];
+      if (parts.length > 1) {
+        all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let off = 0;
+        for (const p of parts) {
+          all.set(p, off);
+          off += p.length;
+        }
+      }
+      return this.#writeAll(conn, all);
+    }).catch((err) => {
+      this.#lost(conn, new HamError("ECONNRESET", `Lost the connection to the HAM: ${err}`));
+    });
+    return batch.written;
   }
 
   async #writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void> {
@@ -594,6 +653,9 @@ export class HamClient implements AsyncDisposable {
     if (!pending) {
       // The HAM closing this connection says why with an error for id 0 (output unread).
       if (o.id === 0 && o.ok === false) throw lineError(o.error, "the connection");
+      if (this.#unanswered.delete(o.id as number) && o.ok === false) {
+        this.#refusal = lineError(o.error, `"heartbeat"`);
+      }
       return; // an answer that came after its time limit
     }
     this.#pending.delete(o.id as number);

@@ -130,6 +130,11 @@ export const DEFAULTS = Object.freeze({
   // --- Clients and waits ---
   /** Time limit of the handshake and of each client request, in ms; 0 means none. */
   requestTimeoutMs: 30_000,
+  /**
+   * Requests sent without a reply wanted (`heartbeat` with `reply: false`) a client keeps
+   * the ids of, to recognize the HAM's refusal of one.
+   */
+  unansweredRequestsTracked: 1024,
   /** Time limit of `wait` (and `hamctl wait`, `waitRestart`), in ms. */
   waitTimeoutMs: 30_000,
   /** How long a reconnecting client keeps trying to reach a HAM, in ms. */

@@ -278,8 +278,12 @@ export interface Requests {
   stop: Record<never, never>;
   /** The status tree, or one item of it. */
   status: { path?: string | null };
-  /** `ham_heartbeat`: of a named entity, or of the one this connection self-attached. */
-  heartbeat: { entity?: string | null };
+  /**
+   * `ham_heartbeat`: of a named entity, or of the one this connection self-attached. With
+   * `reply: false` a beat that is taken is not answered (only a refused one is, with its
+   * error): a client beating often saves the HAM a write and itself a wake-up per beat.
+   */
+  heartbeat: { entity?: string | null; reply?: boolean };
   /** `ham_entity_condition_state`: publish a state. */
   state: { entity: string; to: number };
   /** `ham_entity_condition_raise`. */
@@ -411,7 +415,7 @@ export type Request =
   | { id: number; op: "verbose"; command: VerboseCommand; value: number }
   | { id: number; op: "stop" }
   | { id: number; op: "status"; path: ItemPath | null }
-  | { id: number; op: "heartbeat"; entity: string | null }
+  | { id: number; op: "heartbeat"; entity: string | null; reply: boolean }
   | { id: number; op: "state"; entity: string; to: number }
   | { id: number; op: "raise"; entity: string; rtype: number; rclass: number; rseverity: number }
   | {

@@ -312,10 +312,28 @@ function checkWellFormed(request: Obj, op: string): void {
 }
 
 /**
+ * A heartbeat exactly as the library writes one (`{"entity":…,"reply":…,"id":…,"op":
+ * "heartbeat"}`, a name without escapes or control characters): decoded without
+ * `JSON.parse` and the generic walk, the same request as the generic path gives.
+ */
+// deno-lint-ignore no-control-regex -- JSON refuses raw control characters in a string.
+const BEAT_LINE =
+  /^\{"entity":(?:"([^"\\\u0000-\u001f]*)"|null),(?:"reply":(true|false),)?"id":(0|[1-9]\d{0,14}),"op":"heartbeat"\}$/;
+
+/**
  * Parses and validates one request line. Throws a {@linkcode HamError} (EPROTO for
  * malformed JSON or a missing id/op, EINVAL/ENAMETOOLONG for bad fields) and nothing else.
  */
 export function decodeRequest(line: string): Request {
+  const beat = line.length < 512 ? BEAT_LINE.exec(line) : null;
+  if (beat !== null) {
+    return {
+      id: Number(beat[3]),
+      op: "heartbeat",
+      entity: beat[1] === undefined ? null : validateEntityName(beat[1], false),
+      reply: beat[2] !== "false",
+    };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(line);
@@ -493,6 +511,7 @@ export function decodeRequest(line: string): Request {
         entity: o.entity === undefined || o.entity === null
           ? null
           : validateEntityName(o.entity, false),
+        reply: bool(o, "reply", true),
       };
     case "state":
       return {

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../core/paths.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { openNoFollowSync } from "../os/safe_open.ts";
 import { HamError } from "../core/errors.ts";

@@ -214,6 +214,7 @@ export class HamDaemon {
     this.#reaper = new ZombieReaper({
       isDenoChild: (pid) => denoChildren.has(pid),
       isWatched: (pid) => this.#watcher.isWatching(pid),
+      collectWatched: (pid) => this.#watcher.collect(pid),
     });
     this.engine = new Engine({
       store,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../core/paths.ts";
 import type { HamEvent } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { ensureDirNoFollowSync, openNoFollowSync } from "../os/safe_open.ts";

@@ -83,6 +83,8 @@ export type ServerLog = (level: "warn" | "info", message: string) => void;
 
 /** How long a connection being refused or overflowing gets to take its last line, ms. */
 const LAST_WORDS_MS = 1000;
+/** Answers up to this size are gathered while corked; a bigger one is written as it is. */
+const CORK_MAX_BYTES = 64 * 1024;
 /** Lines of one connection handled before others get a turn of the event loop. */
 const YIELD_EVERY_LINES = 32;
 /** How long a connection refused for want of descriptors gets to send its hello, ms. */
@@ -121,6 +123,15 @@ export class Connection {
   inFlight = 0;
   /** Called once when the output cap is passed. */
   onOverflow: (() => void) | null = null;
+  /**
+   * While set (the lines of one read are being handled), answers are gathered in
+   * `#pending` and written together at the next flush: one `write` for a read's worth of
+   * pipelined requests (heartbeats) instead of one each.
+   */
+  #corked = false;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #pendingDone: PromiseWithResolvers<void> | null = null;
 
   constructor(
     conn: Transport & Partial<Peer> & { credentials?: PeerCredentials | null },
@@ -156,6 +167,7 @@ export class Connection {
    * closed: a producer (a catch-up replay) awaits it between chunks.
    */
   async drained(bytes = 0): Promise<void> {
+    this.flush();
     while (!this.#closed && this.#queued > bytes) await this.#progress.promise;
   }
 
@@ -189,8 +201,39 @@ export class Connection {
       this.#overflow();
       return Promise.resolve();
     }
+    if (this.#corked && n <= CORK_MAX_BYTES) {
+      for (const p of pieces) this.#pending.push(p);
+      this.#pendingBytes += n;
+      this.#queued += n;
+      this.#pendingDone ??= Promise.withResolvers<void>();
+      return this.#pendingDone.promise;
+    }
+    // A big answer (a full status) is written as it is, after what was gathered before it.
+    this.flush();
     for (const p of pieces.slice(0, -1)) void this.#write(p);
     return this.#write(pieces.at(-1)!);
+  }
+
+  /** Writes the answers gathered while corked (see {@linkcode lines}), in one write. */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    const parts = this.#pending;
+    const total = this.#pendingBytes;
+    const done = this.#pendingDone!;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#pendingDone = null;
+    let bytes = parts[0];
+    if (parts.length > 1) {
+      bytes = new Uint8Array(total);
+      let off = 0;
+      for (const p of parts) {
+        bytes.set(p, off);
+        off += p.length;
+      }
+    }
+    this.#queued -= total; // Counted again by #write.
+    this.#write(bytes).then(done.resolve);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -228,6 +271,8 @@ export class Connection {
    */
   refuse(last: Response): void {
     if (this.#closed) return;
+    this.#corked = false;
+    this.flush();
     this.#write(this.#encoder.encode(JSON.stringify(last) + "\n"));
     const timer = setTimeout(() => this.#hardClose(), LAST_WORDS_MS);
     this.#writes.finally(() => clearTimeout(timer));
@@ -253,6 +298,8 @@ export class Connection {
   /** Closes the connection (after pending writes). */
   close(): void {
     if (this.#closed) return;
+    this.#corked = false;
+    this.flush();
     this.#closed = true;
     this.#closedCtl.abort();
     this.#notify();
@@ -268,7 +315,9 @@ export class Connection {
   /**
    * Reads lines until EOF; a line over the limit ends the connection with EMSGSIZE. Reading
    * pauses while the client's unsent answers pass `pauseReadingBytes` or its requests in
-   * flight reach `maxRequestsInFlight` (backpressure instead of buffering).
+   * flight reach `maxRequestsInFlight` (backpressure instead of buffering). The answers
+   * to the lines of one read are written together (corked), before the next read and
+   * before any wait.
    */
   async *lines(): AsyncGenerator<string> {
     const decoder = new TextDecoder();
@@ -278,12 +327,15 @@ export class Connection {
       await this.#mayRead();
       if (this.#closed) return;
       let n: number | null;
+      this.#corked = false;
+      this.flush();
       try {
         n = await this.#conn.read(buf);
       } catch {
         return;
       }
       if (n === null) return;
+      this.#corked = true;
       const chunk = new Uint8Array(pending.length + n);
       chunk.set(pending);
       chunk.set(buf.subarray(0, n), pending.length);
@@ -299,12 +351,14 @@ export class Connection {
         if (this.#closed) return;
         if (++this.#sinceYield >= YIELD_EVERY_LINES) {
           this.#sinceYield = 0;
+          this.flush();
           await new Promise((r) => setTimeout(r, 0));
         }
         yield line;
       }
       pending = chunk.slice(start);
       if (pending.length > DEFAULTS.maxLineBytes) {
+        this.#corked = false;
         await this.send(
           errorResponse(
             0,
@@ -322,7 +376,10 @@ export class Connection {
       !this.#closed &&
       (this.#queued > this.#limits.pauseReadingBytes ||
         this.inFlight >= this.#limits.maxRequestsInFlight)
-    ) await this.#progress.promise;
+    ) {
+      this.flush();
+      await this.#progress.promise;
+    }
   }
 
   #sinceYield = 0;
@@ -346,6 +403,13 @@ export type RequestHandler = (
 
 function errorResponse(id: number, err: HamError): Response {
   return { id, ok: false, error: { code: err.code, message: err.message } };
+}
+
+/** Sends `line` past the cork (the hello's answer is awaited before reading on). */
+function sendNow(c: Connection, line: ServerLine): Promise<void> {
+  const written = c.send(line);
+  c.flush();
+  return written;
 }
 
 function requestId(line: string): number {
@@ -561,10 +625,12 @@ export class ControlServer {
         }
         c.inFlight++;
         this.#handler(req, c).then(
-          (result) =>
-            result instanceof EncodedJson
-              ? c.sendBytes(...result.response(req.id))
-              : c.send(encodeResponse({ id: req.id, ok: true, result })),
+          (result) => {
+            // A beat that asked for no answer is answered only when refused.
+            if (req.op === "heartbeat" && !req.reply) return;
+            if (result instanceof EncodedJson) c.sendBytes(...result.response(req.id));
+            else c.send(encodeResponse({ id: req.id, ok: true, result }));
+          },
           (err) => c.send(errorResponse(req.id, toHamError(err))),
         ).finally(() => c.settled());
       }
@@ -580,32 +646,40 @@ export class ControlServer {
     try {
       req = decodeRequest(line);
     } catch (err) {
-      await c.send(errorResponse(requestId(line), toHamError(err, "EPROTO")));
+      await sendNow(c, errorResponse(requestId(line), toHamError(err, "EPROTO")));
       return false;
     }
     if (c.peer.refusal) {
-      await c.send(errorResponse(req.id, c.peer.refusal));
+      await sendNow(c, errorResponse(req.id, c.peer.refusal));
       return false;
     }
     if (req.op !== "hello") {
-      await c.send(
+      await sendNow(
+        c,
         errorResponse(req.id, new HamError("EPROTO", `Expected hello, got "${req.op}"`)),
       );
       return false;
     }
     if (req.version !== PROTOCOL_VERSION) {
-      await c.send(errorResponse(
-        req.id,
-        new HamError(
-          "EPROTO",
-          `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+      await sendNow(
+        c,
+        errorResponse(
+          req.id,
+          new HamError(
+            "EPROTO",
+            `Protocol version ${req.version} is not supported: this HAM speaks ${PROTOCOL_VERSION}`,
+          ),
         ),
-      ));
+      );
       return false;
     }
     c.pid = req.pid;
     c.client = req.client;
-    await c.send({ id: req.id, ok: true, result: { version: PROTOCOL_VERSION, ...this.#hello() } });
+    await sendNow(c, {
+      id: req.id,
+      ok: true,
+      result: { version: PROTOCOL_VERSION, ...this.#hello() },
+    });
     return true;
   }
 

@@ -56,8 +56,16 @@ export function collectExit(lib: Libc, idtype: number, id: number): ExitStatus |
  * for whoever waits for it). One system call instead of a scan of every process.
  */
 export function hasEndedChild(lib: Libc): boolean {
+  return endedChild(lib) !== 0;
+}
+
+/**
+ * The pid of a child of this process that has ended and waits to be collected, or 0: the
+ * same peek as {@linkcode hasEndedChild}, which collects nothing.
+ */
+export function endedChild(lib: Libc): number {
   siginfo.fill(0);
   const flags = WAIT.WEXITED | WAIT.WNOHANG | WAIT.WNOWAIT;
-  if (lib.waitid(WAIT.P_ALL, 0, siginfo, flags) !== 0) return false; // ECHILD: no children
-  return new DataView(siginfo.buffer).getInt32(16, true) !== 0;
+  if (lib.waitid(WAIT.P_ALL, 0, siginfo, flags) !== 0) return 0; // ECHILD: no children
+  return new DataView(siginfo.buffer).getInt32(16, true);
 }

@@ -96,7 +96,14 @@ function candidates(q: LeftoverQuery, selfPid: number): number[] {
   const top = childrenList(selfPid, selfPid);
   if (top === null) return all(); // A kernel without CONFIG_PROC_CHILDREN.
   const out: number[] = [];
-  const queue = top.filter((p) => !q.skip.has(p));
+  // A child of this process that started before the one that ended (the Guardian, another
+  // entity's process) is not its descendant, nor is anything below it: orphans go up to
+  // this process, never sideways. Its subtree is not walked.
+  const older = (pid: number) => {
+    const started = q.since === null ? null : processStat(pid)?.startTime ?? null;
+    return started !== null && !notBefore(started, q.since!);
+  };
+  const queue = top.filter((p) => !q.skip.has(p) && !older(p));
   // Bounded: a pid is visited once, and there are at most pid_max of them.
   const seen = new Set<number>(queue);
   while (queue.length > 0) {

@@ -7,8 +7,8 @@
  * or libc cannot be loaded.
  *
  * Every function returns what the C function returns (`-1` on failure); read the cause
- * with {@linkcode errno} right after a failed synchronous call. `poll` is the only
- * nonblocking call: it runs on Deno's blocking thread pool, so its errno is lost.
+ * with {@linkcode errno} right after a failed synchronous call. `poll` and `epoll_wait` are
+ * the only nonblocking calls: they run on Deno's blocking thread pool, so their errno is lost.
  *
  * @module
  */
@@ -102,6 +102,8 @@ export const ERRNO = {
   ENFILE: 23,
   EMFILE: 24,
   ERANGE: 34,
+  EPIPE: 32,
+  ECONNRESET: 104,
   ECONNABORTED: 103,
   ENOSYS: 38,
   ELOOP: 40,
@@ -131,6 +133,10 @@ const SYMBOLS = {
   listen: { parameters: ["i32", "i32"], result: "i32" },
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"], result: "i64" },
+  send: { parameters: ["i32", "buffer", "u64", "i32"], result: "i64" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -186,6 +192,22 @@ export interface Libc {
   listen(fd: number, backlog: number): number;
   /** `accept4(fd, NULL, NULL, flags)`: the accepted descriptor, without its address. */
   accept4(fd: number, flags: number): number;
+  /** `send(fd, buf, buf.length, flags)`. */
+  send(fd: number, buf: Uint8Array, flags: number): number;
+  /** `epoll_create1(flags)`. */
+  epoll_create1(flags: number): number;
+  /** `epoll_ctl(epfd, op, fd, event)`; `event` is a `struct epoll_event`. */
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  /**
+   * `epoll_wait(epfd, events, maxevents, timeoutMs)` on the thread pool; `events` must stay
+   * untouched until it settles.
+   */
+  epoll_wait(
+    epfd: number,
+    events: Uint8Array,
+    maxEvents: number,
+    timeoutMs: number,
+  ): Promise<number>;
 }
 
 let loaded: Libc | null | undefined;
@@ -225,6 +247,11 @@ function load(): Libc | null {
       bind: (fd, addr) => s.bind(fd, addr, addr.length),
       listen: (fd, backlog) => s.listen(fd, backlog),
       accept4: (fd, flags) => s.accept4(fd, null, null, flags),
+      send: (fd, buf, flags) => Number(s.send(fd, buf, BigInt(buf.length), flags)),
+      epoll_create1: (flags) => s.epoll_create1(flags),
+      epoll_ctl: (epfd, op, fd, event) => s.epoll_ctl(epfd, op, fd, event),
+      epoll_wait: (epfd, events, maxEvents, timeoutMs) =>
+        s.epoll_wait(epfd, events, maxEvents, timeoutMs),
     };
   } catch {
     loaded = null;

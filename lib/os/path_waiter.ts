@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname } from "../core/paths.ts";
 
 function exists(path: string): boolean {
   try {

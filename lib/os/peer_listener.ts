@@ -6,16 +6,19 @@
  * Deno's own `Deno.listen` keeps descriptors out of reach, so connections are accepted by
  * {@linkcode UnixListener} (libc's `accept4`: a descriptor, and an accept loop that survives
  * running out of descriptors, which `node:net`'s server does not), and each descriptor is
- * handed to a `node:net` socket, presented with the `read`/`write`/`close` of a `Deno.Conn`
- * so the control server reads it the same way. A connection whose credentials cannot be
- * read has `peer: null` (and is trusted with nothing).
+ * read and written by libc calls ({@linkcode FdConn}, readiness from one `epoll`:
+ * `fd_poller.ts`), presented with the `read`/`write`/`close` of a `Deno.Conn` so the
+ * control server reads it the same way. No `node:` module is loaded for it (the
+ * compatibility layer costs ~3.5 MiB of private memory). A connection whose credentials
+ * cannot be read has `peer: null` (and is trusted with nothing).
  *
  * @module
  */
 
+import type { Server, Socket } from "node:net";
 import { outOfDescriptors } from "./fd_reserve.ts";
-import net from "node:net";
-import { errno, libc, libcAvailable, SOCKOPT } from "./libc.ts";
+import { FdPoller } from "./fd_poller.ts";
+import { ERRNO, errno, type Libc, libc, libcAvailable, SOCKOPT } from "./libc.ts";
 import { UnixListener } from "./unix_listener.ts";
 
 /** Who is on the other end of a connection, as the kernel saw it at connect time. */
@@ -51,11 +54,86 @@ export function peerCredentials(fd: number): PeerCredentials | null {
   return { ...peer, groups: [...groups] };
 }
 
-/** An accepted connection: a `Deno.Conn`-like byte stream and its peer's credentials. */
-export class PeerConn {
+/** A `Deno.Conn`-like byte stream (what the control server reads and writes) and its peer. */
+export interface PeerConn {
   /** The peer's credentials, or null when they could not be read. */
   readonly credentials: PeerCredentials | null;
-  #socket: net.Socket;
+  /** Reads into `buf`; the number of bytes, or null at the end of the stream. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Writes all of `bytes`; resolves once they are handed to the kernel. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Closes the connection at once. */
+  close(): void;
+}
+
+const MSG_NOSIGNAL = 0x4000;
+
+/** The process's one poller of connection descriptors, created on first use. */
+let sharedPoller: FdPoller | null = null;
+
+/**
+ * An accepted connection read and written with libc calls on its non-blocking descriptor:
+ * a read or a send is tried at once, and only when the kernel says "not now" (`EAGAIN`)
+ * does it wait for readiness ({@linkcode FdPoller}). An answer costs one `send`.
+ */
+export class FdConn implements PeerConn {
+  readonly credentials: PeerCredentials | null;
+  #lib: Libc;
+  #fd: number;
+  #poller: FdPoller;
+  #closed = false;
+
+  /** Takes over descriptor `fd` (non-blocking): it is closed by {@linkcode close}. */
+  constructor(lib: Libc, fd: number, credentials: PeerCredentials | null, poller: FdPoller) {
+    this.#lib = lib;
+    this.#fd = fd;
+    this.credentials = credentials;
+    this.#poller = poller;
+  }
+
+  async read(buf: Uint8Array): Promise<number | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      const n = this.#lib.read(this.#fd, buf);
+      if (n > 0) return n;
+      if (n === 0) return null;
+      const err = errno();
+      if (err === ERRNO.EINTR) continue;
+      if (err === ERRNO.ECONNRESET) return null;
+      if (err !== ERRNO.EAGAIN) throw new Error(`Cannot read a connection: errno ${err}`);
+      await this.#poller.wait(this.#fd, "read");
+    }
+  }
+
+  async write(bytes: Uint8Array): Promise<number> {
+    let off = 0;
+    while (off < bytes.length) {
+      if (this.#closed) throw new Error("Connection closed");
+      const n = this.#lib.send(this.#fd, off === 0 ? bytes : bytes.subarray(off), MSG_NOSIGNAL);
+      if (n >= 0) {
+        off += n;
+        continue;
+      }
+      const err = errno();
+      if (err === ERRNO.EINTR) continue;
+      if (err !== ERRNO.EAGAIN) throw new Error(`Cannot write a connection: errno ${err}`);
+      await this.#poller.wait(this.#fd, "write");
+    }
+    return bytes.length;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poller.forget(this.#fd);
+    this.#lib.close(this.#fd);
+  }
+}
+
+/** A connection of `node:net`'s server (the listener without FFI), as a {@linkcode PeerConn}. */
+class NetConn implements PeerConn {
+  readonly credentials: PeerCredentials | null;
+  #socket: Socket;
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #ended = false;
@@ -65,13 +143,13 @@ export class PeerConn {
   /** Buffered input past which the socket stops reading until `read` takes some. */
   static readonly HIGH_WATER = 256 * 1024;
 
-  constructor(socket: net.Socket, credentials: PeerCredentials | null) {
+  constructor(socket: Socket, credentials: PeerCredentials | null) {
     this.#socket = socket;
     this.credentials = credentials;
     socket.on("data", (data: Uint8Array) => {
       this.#chunks.push(data);
       this.#buffered += data.length;
-      if (this.#buffered > PeerConn.HIGH_WATER) socket.pause();
+      if (this.#buffered > NetConn.HIGH_WATER) socket.pause();
       this.#signal();
     });
     socket.on("end", () => {
@@ -94,7 +172,6 @@ export class PeerConn {
     wake?.();
   }
 
-  /** Reads into `buf`; the number of bytes, or null at the end of the stream. */
   async read(buf: Uint8Array): Promise<number | null> {
     while (this.#chunks.length === 0) {
       if (this.#error) throw this.#error;
@@ -107,11 +184,10 @@ export class PeerConn {
     if (n === first.length) this.#chunks.shift();
     else this.#chunks[0] = first.subarray(n);
     this.#buffered -= n;
-    if (this.#buffered <= PeerConn.HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    if (this.#buffered <= NetConn.HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
     return n;
   }
 
-  /** Writes all of `bytes`; resolves once they are handed to the kernel. */
   write(bytes: Uint8Array): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.#socket.destroyed) {
@@ -122,7 +198,6 @@ export class PeerConn {
     });
   }
 
-  /** Closes the connection at once. */
   close(): void {
     this.#socket.destroy();
     this.#ended = true;
@@ -140,8 +215,9 @@ export class PeerListener {
 
   /**
    * Listens on `path`; resolves once the socket file exists. The accept loop is ours
-   * ({@linkcode UnixListener}), each accepted descriptor handed to a `node:net` socket;
-   * without FFI, `node:net`'s own server accepts (and credentials are unknown).
+   * ({@linkcode UnixListener}), each accepted descriptor read and written by libc calls
+   * ({@linkcode FdConn}); without FFI, `node:net`'s own server accepts (loaded then only:
+   * the `node:` compatibility layer costs ~3.5 MiB), and credentials are unknown.
    */
   static async listen(path: string): Promise<PeerListener> {
     if (!libcAvailable()) return new PeerListener(await NetSource.listen(path));
@@ -150,19 +226,13 @@ export class PeerListener {
     return new PeerListener({
       accept: async () => {
         const fd = await listener.accept();
-        const credentials = peerCredentials(fd);
         try {
-          const socket = new net.Socket({
-            fd,
-            readable: true,
-            writable: true,
-            allowHalfOpen: true,
-          });
-          return new PeerConn(socket, credentials);
+          sharedPoller ??= new FdPoller(lib);
         } catch (err) {
           lib.close(fd);
           throw err;
         }
+        return new FdConn(lib, fd, peerCredentials(fd), sharedPoller);
       },
       close: () => listener.close(),
     });
@@ -187,18 +257,18 @@ export class PeerListener {
  * the processes the HAM starts, and running out of descriptors stops it for good).
  */
 class NetSource {
-  #server: net.Server;
+  #server: Server;
   #pending: PeerConn[] = [];
   #waiters: Array<{ resolve(c: PeerConn): void; reject(e: Error): void }> = [];
   #closed = false;
   #error: Error | null = null;
 
-  private constructor(server: net.Server) {
+  private constructor(server: Server) {
     this.#server = server;
-    server.on("connection", (socket: net.Socket) => {
+    server.on("connection", (socket: Socket) => {
       // deno-lint-ignore no-explicit-any
       const fd = (socket as any)._handle?.fd;
-      const conn = new PeerConn(socket, typeof fd === "number" ? peerCredentials(fd) : null);
+      const conn = new NetConn(socket, typeof fd === "number" ? peerCredentials(fd) : null);
       const waiter = this.#waiters.shift();
       if (waiter) waiter.resolve(conn);
       else this.#pending.push(conn);
@@ -212,7 +282,8 @@ class NetSource {
   }
 
   /** Listens on `path`; resolves once the socket file exists. */
-  static listen(path: string): Promise<NetSource> {
+  static async listen(path: string): Promise<NetSource> {
+    const net = await import("node:net");
     const server = net.createServer({ allowHalfOpen: true });
     // Serving from the start: a client may connect before the "listening" callback runs.
     const listener = new NetSource(server);

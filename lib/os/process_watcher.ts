@@ -196,6 +196,23 @@ export class ProcessWatcher {
   }
 
   /**
+   * Reports the watch of `pid` now if it is a child of this process that has ended and
+   * that every watch of it wants reaped: collects its status through its pidfd (so never
+   * another process's), without waiting for the poll to see the pidfd readable. A `SIGCHLD`
+   * handler calls it (see `reaper.ts`): the signal wakes the main thread at once, where the
+   * poll's answer comes from a thread of the pool. True when it was reported.
+   */
+  collect(pid: number): boolean {
+    const entry = this.#entries.get(pid);
+    if (entry === undefined || entry.fd < 0 || this.#lib === null) return false;
+    if (![...entry.watchers].every((w) => w.reap)) return false;
+    const status = collectExit(this.#lib, WAIT.P_PIDFD, entry.fd);
+    if (status === null) return false; // Not ended, or not our child.
+    this.#finish(entry, status);
+    return true;
+  }
+
+  /**
    * Sends signal number `signal` (0 only checks) to `pid` through a pidfd: the watched one,
    * or a temporary one after checking `startTime` when it is given.
    *
@@ -243,12 +260,7 @@ export class ProcessWatcher {
       if (startTime === null || startTime === adopted.startTime) {
         const { fd } = adopted;
         const entry = { pid, fd, startTime: adopted.startTime, watchers: new Set<Watcher>() };
-        try {
-          this.#poller.add(entry);
-        } catch (err) {
-          this.#lib!.close(fd);
-          throw err;
-        }
+        this.#poll(entry);
         return entry;
       }
       this.#lib!.close(adopted.fd);
@@ -264,16 +276,26 @@ export class ProcessWatcher {
       if (fd >= 0) this.#lib!.close(fd);
       throw err;
     }
+    this.#poll(entry);
+    return entry;
+  }
+
+  /**
+   * Puts a verified entry in its poller. When the pidfd poller cannot take it for want of
+   * a descriptor (its own eventfd, made at its first watch), the entry is watched by
+   * polling `/proc` instead, by the start time it was verified to have: a live process is
+   * never reported dead for want of a descriptor (a takeover out of descriptors would
+   * otherwise take every process whose pidfd the Guardian handed over for dead).
+   */
+  #poll(entry: Entry): void {
     try {
       this.#pollerOf(entry).add(entry);
     } catch (err) {
-      // The pidfd poller's own descriptor (its first watch) may be what is missing.
-      if (fd < 0 || (err as HamError).code !== "ENOMEM") throw err;
-      this.#lib!.close(fd);
+      if (entry.fd >= 0) this.#lib!.close(entry.fd);
+      if (entry.fd < 0 || (err as HamError).code !== "ENOMEM") throw err;
       entry.fd = -1;
       this.#procFallback().add(entry);
     }
-    return entry;
   }
 
   /**

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { collectExit, hasEndedChild } from "./exit_status.ts";
+import { collectExit, endedChild, hasEndedChild } from "./exit_status.ts";
 import { libc, libcAvailable, WAIT } from "./libc.ts";
 import type { ExitStatus } from "../core/model.ts";
 import { childrenOf, processStat } from "./proc.ts";
@@ -34,6 +34,11 @@ export interface ZombieReaperOptions {
   isWatched(pid: number): boolean;
   /** Called with each reaped pid and how it ended. @default {undefined} */
   onReaped?(pid: number, status: ExitStatus): void;
+  /**
+   * Asked, as soon as `SIGCHLD` arrives, to collect a watched child that ended
+   * (`ProcessWatcher.collect`): true when it did. @default {undefined}
+   */
+  collectWatched?(pid: number): boolean;
 }
 
 /**
@@ -61,7 +66,10 @@ export class ZombieReaper {
   #listening = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerDelay = 0;
-  #onSignal = (): void => this.#schedule();
+  #onSignal = (): void => {
+    this.#collectWatched();
+    this.#schedule();
+  };
 
   /** Creates a reaper; it does nothing until {@linkcode start} or {@linkcode sweep}. */
   constructor(options: ZombieReaperOptions) {
@@ -115,6 +123,22 @@ export class ZombieReaper {
     return this.#sweep().reaped;
   }
 
+  /**
+   * Hands the watched children that ended to their watcher at once, while the one that
+   * `waitid(P_ALL, WNOWAIT)` peeks at is one: the death of a monitored process reaches the
+   * HAM on this signal's wake-up, before the poll of its pidfd returns.
+   */
+  #collectWatched(): void {
+    const { collectWatched, isDenoChild, isWatched } = this.#options;
+    if (!collectWatched || !libcAvailable()) return;
+    const lib = libc();
+    // Bounded: each round reaps one child.
+    for (let round = 0; round < 64; round++) {
+      const pid = endedChild(lib);
+      if (pid === 0 || isDenoChild(pid) || !isWatched(pid) || !collectWatched(pid)) return;
+    }
+  }
+
   #sweep(): { reaped: number[]; watchedZombies: boolean } {
     if (!libcAvailable()) return { reaped: [], watchedZombies: false };
     const lib = libc();
@@ -128,7 +152,7 @@ export class ZombieReaper {
       // A zombie keeps its pid until reaped: the waitid() below cannot reach another process.
       if (processStat(pid)?.state !== "Z") continue;
       if (isWatched(pid)) {
-        watchedZombies = true;
+        if (!this.#options.collectWatched?.(pid)) watchedZombies = true;
         continue;
       }
       const status = collectExit(lib, WAIT.P_PID, pid);

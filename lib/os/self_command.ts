@@ -5,7 +5,6 @@
  * @module
  */
 
-import { fileURLToPath as fromFileUrl } from "node:url";
 import { DEFAULTS } from "../core/defaults.ts";
 
 /** Deno permissions of the `ham` and `guardian` roles. */
@@ -50,6 +49,11 @@ export function selfCommand(): string[] {
     return [...args, fromFileUrl(main)];
   }
   return [Deno.execPath()];
+}
+
+/** The path of a `file:` URL (what `node:url`'s `fileURLToPath` gives, without `node:`). */
+function fromFileUrl(url: string | URL): string {
+  return decodeURIComponent(new URL(url).pathname);
 }
 
 function isFile(path: string): boolean {

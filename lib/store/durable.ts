@@ -11,7 +11,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../core/paths.ts";
 import { HamError, toHamError } from "../core/errors.ts";
 
 const encoder = new TextEncoder();

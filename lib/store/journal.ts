@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../core/paths.ts";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
@@ -94,6 +94,8 @@ interface Pending {
   rotateTo?: number;
   /** Settles `written` (a no-op once it has settled). */
   wrote: (err?: HamError) => void;
+  /** Its bytes are in the file already (written while an earlier batch was being synced). */
+  inFile?: boolean;
   resolve: () => void;
   reject: (err: HamError) => void;
 }
@@ -132,6 +134,7 @@ function deferred(
 
 function concat(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
+  if (parts.length === 0) return new Uint8Array();
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {
@@ -186,6 +189,10 @@ export class Journal {
   #loop: Promise<void> | null = null;
   /** Bytes past `#durableOffset` may be in the file and must be cut before the next write. */
   #dirty = false;
+  /** True while an fdatasync is in flight: appends are written at once meanwhile. */
+  #syncing = false;
+  /** A write ahead failed: the bytes past the in-flight batch must be cut and rewritten. */
+  #torn = false;
   #closed = false;
   #broken: HamError | null = null;
 
@@ -372,6 +379,7 @@ export class Journal {
     const [pending, durable, written] = deferred(records, bytes);
     pending.rotateTo = rotateTo;
     this.#queue.push(pending);
+    this.#writeAhead(pending);
     // A microtask later, so appends made in the same turn share one write.
     this.#loop ??= Promise.resolve().then(() => this.#run());
     return [durable, written];
@@ -394,6 +402,32 @@ export class Journal {
     }
   }
 
+  /**
+   * While a batch is being fdatasync'd, writes `pending` at once, behind it (so that it is
+   * written without waiting a whole fdatasync): only records, only when everything queued
+   * before it is in the file too (no barrier between), and only with a synchronous write.
+   * The next batch then syncs it; a failure of either cuts it with the rest (`#rollback`).
+   * A failed write leaves it to the loop, which first cuts whatever it half wrote.
+   */
+  #writeAhead(pending: Pending): void {
+    const file = this.#file;
+    if (!this.#syncing || !file.writeSync || pending.records.length === 0) return;
+    if (!this.#queue.every((p) => p === pending || p.inFile)) return;
+    try {
+      for (let off = 0; off < pending.bytes.length;) {
+        const n = file.writeSync(pending.bytes.subarray(off));
+        if (n <= 0) throw new Error(`short write at offset ${off}`);
+        off += n;
+      }
+    } catch {
+      // Rewritten by the loop, after it cuts back to the last durable byte.
+      this.#torn = true;
+      return;
+    }
+    pending.inFile = true;
+    pending.wrote();
+  }
+
   async #clean(): Promise<void> {
     if (!this.#dirty) return;
     await this.#file.truncate(this.#durableOffset);
@@ -403,12 +437,24 @@ export class Journal {
   async #write(batch: Pending[]): Promise<void> {
     const bytes = concat(batch.map((p) => p.bytes));
     try {
+      if (this.#torn) {
+        // A write ahead failed half-way: cut back to the last durable byte, write it all.
+        this.#dirty = true;
+        this.#torn = false;
+        for (const p of batch) p.inFile = false;
+      }
       await this.#clean();
       this.#dirty = true;
-      await writeAll(this.#file, bytes);
+      // Those written ahead (while the previous batch synced) lead the batch.
+      await writeAll(this.#file, concat(batch.filter((p) => !p.inFile).map((p) => p.bytes)));
       for (const p of batch) p.wrote();
       const t0 = performance.now();
-      await this.#file.syncData();
+      this.#syncing = true;
+      try {
+        await this.#file.syncData();
+      } finally {
+        this.#syncing = false;
+      }
       this.#onSync?.((performance.now() - t0) / 1000);
       this.#dirty = false;
     } catch (err) {
@@ -421,6 +467,7 @@ export class Journal {
   }
 
   async #rollback(error: HamError, batch: Pending[]): Promise<void> {
+    this.#torn = false; // What was written ahead is cut with the rest.
     await this.#clean().catch(() => {}); // On failure, retried before the next write.
     const failed = [...batch, ...this.#queue];
     this.#queue = [];

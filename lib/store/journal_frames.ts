@@ -9,8 +9,8 @@
  * @module
  */
 
-import { join } from "node:path";
-import { crc32 } from "node:zlib";
+import { join } from "../core/paths.ts";
+import { crc32 } from "../core/crc32.ts";
 import type { HamRecord } from "../core/records.ts";
 import { fileError } from "./durable.ts";
 import { DEFAULTS } from "../core/defaults.ts";

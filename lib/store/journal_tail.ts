@@ -13,7 +13,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../core/paths.ts";
 import { JOURNAL_DIR, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";
 import type { HamState } from "../core/model.ts";
 import { applyRecord, touchedEntities } from "../core/reducer.ts";

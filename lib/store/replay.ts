@@ -7,7 +7,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../core/paths.ts";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDirSync } from "./durable.ts";
 import { findFrames, listSegmentsSync, scanFrames, type Segment } from "./journal_frames.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../core/paths.ts";
 import { fileError, fsyncDir, writeFileDurable } from "./durable.ts";
 import type { HamState } from "../core/model.ts";
 import { loadImage, StateTables } from "./state_tables.ts";

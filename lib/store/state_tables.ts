@@ -22,7 +22,7 @@
  * @module
  */
 
-import { crc32 } from "node:zlib";
+import { crc32 } from "../core/crc32.ts";
 import { ByteReader, ByteWriter, MAX_HEAP_BYTES } from "./binary_codec.ts";
 import { HamError } from "../core/errors.ts";
 import type { Entity, HamState } from "../core/model.ts";

@@ -317,6 +317,61 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "heartbeat() with reply false keeps an entity healthy, and reports a refused beat at the next call",
+  async () => {
+    await using ham = await HamProcess.start();
+    await using client = await ham.client();
+    const since = await ham.seq();
+    await using worker = Worker.script(
+      ham,
+      `const { connect } = await import(HAM);
+      const ham = await connect({ stateDir: DIR });
+      await ham.attachSelf("quiet", { heartbeat: { periodMs: 100, low: 2, high: 4 } });
+      // A beat of an entity that does not exist: refused, reported at the next call.
+      await ham.heartbeat("no-such-entity", { reply: false });
+      await ham.client.request("ping"); // answered after the refusal
+      try {
+        await ham.heartbeat(undefined, { reply: false });
+        console.log("not refused");
+      } catch (err) {
+        console.log("refused " + err.code);
+      }
+      await ham.heartbeat(undefined, { reply: false });
+      console.log("next beat taken");
+      let go = true;
+      Deno.addSignalListener("SIGHUP", () => void (go = false));
+      const timer = setInterval(() => {
+        if (go) ham.heartbeat(undefined, { reply: false }).catch((e) => console.log(e.code));
+      }, 20);
+      console.log("beating");
+      await new Promise((r) => Deno.addSignalListener("SIGTERM", r));
+      clearInterval(timer);`,
+    );
+    assertEquals(await worker.line(), "refused ENOENT");
+    assertEquals(await worker.line(), "next beat taken");
+    assertEquals(await worker.line(), "beating");
+    const beating = await statusUntil(
+      client,
+      "quiet",
+      (e) => e.heartbeat?.lastBeat !== null,
+      "a first beat",
+    );
+    assertEquals(beating.heartbeat?.health, "healthy");
+    // Beats without replies count: a few periods in, nothing was missed.
+    const t0 = Date.now();
+    await statusUntil(client, "quiet", () => Date.now() - t0 >= 500, "5 periods");
+    assertEquals(crossings(await eventsOf(ham, "quiet", since)), []);
+    const next = await ham.seq();
+    Deno.kill(worker.pid, "SIGHUP"); // no more beats
+    await statusUntil(client, "quiet", (e) => e.heartbeat?.health === "missed-high", "missed");
+    assertEquals(crossings(await eventsOf(ham, "quiet", next)).map((c) => c.condition), [
+      "hb-missed-low",
+      "hb-missed-high",
+    ]);
+  },
+);
+
 Deno.test("a heartbeat-healthy action resets the latched health", async () => {
   await using ham = await HamProcess.start();
   await using client = await ham.client();

@@ -1,22 +1,21 @@
 import assert from "node:assert/strict";
-import { parseOptions } from "../../../cli/hamctl/parse_args.ts";
+import { parseOptions, parseRoleOptions } from "../../../cli/hamctl/parse_args.ts";
 
-const SPEC = { pid: { type: "string" }, wait: { type: "boolean" } } as const;
-
-Deno.test("parseOptions() takes --name VALUE, --name=VALUE, booleans and positionals in any order", () => {
-  assert.deepEqual(parseOptions(["web", "--pid", "42", "--wait", "-", "x"], SPEC), {
-    values: { pid: "42", wait: true },
-    positionals: ["web", "-", "x"],
+Deno.test("parseOptions() gathers a multiple option's values and a group of short booleans", () => {
+  const p = parseOptions(["-vv", "--role", "a", "--role=b", "x"], {
+    v: { type: "boolean", short: "v", multiple: true },
+    role: { type: "string", multiple: true },
   });
-  assert.deepEqual(parseOptions(["--pid=-7", "--pid=8"], SPEC).values, { pid: "8" });
-  assert.deepEqual(parseOptions(["--pid="], SPEC).values, { pid: "" });
+  assert.deepEqual(p.values, { v: [true, true], role: ["a", "b"] });
+  assert.deepEqual(p.positionals, ["x"]);
 });
 
-Deno.test("parseOptions() names the option when one is unknown, missing its value or given one it does not take", () => {
-  assert.throws(() => parseOptions(["--bogus"], SPEC), /^Error: Unknown option "--bogus"$/);
-  assert.throws(() => parseOptions(["-p"], SPEC), /Unknown option "-p"/);
-  assert.throws(() => parseOptions(["--toString"], SPEC), /Unknown option "--toString"/);
-  assert.throws(() => parseOptions(["--pid"], SPEC), /Option "--pid <value>" argument missing/);
-  assert.throws(() => parseOptions(["--wait=yes"], SPEC), /"--wait" does not take an argument/);
-  assert.throws(() => parseOptions(["--pid", "--wait"], SPEC), /ambiguous.*--pid=--wait/);
+Deno.test("parseRoleOptions() refuses a positional and an unknown option", () => {
+  const spec = { "state-dir": { type: "string" }, foreground: { type: "boolean" } } as const;
+  assert.deepEqual(parseRoleOptions(["--state-dir", "/s", "--foreground"], spec), {
+    "state-dir": "/s",
+    foreground: true,
+  });
+  assert.throws(() => parseRoleOptions(["extra"], spec), /Unexpected argument "extra"/);
+  assert.throws(() => parseRoleOptions(["--bogus"], spec), /Unknown option "--bogus"/);
 });

@@ -253,7 +253,18 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     { id: 15, op: "verbose", command: "incr", value: 0 },
   ],
   ["status", { id: 16, op: "status" }, { id: 16, op: "status", path: null }],
-  ["heartbeat", { id: 17, op: "heartbeat" }, { id: 17, op: "heartbeat", entity: null }],
+  ["heartbeat", { id: 17, op: "heartbeat" }, {
+    id: 17,
+    op: "heartbeat",
+    entity: null,
+    reply: true,
+  }],
+  ["heartbeat without a reply", { id: 18, op: "heartbeat", entity: "w", reply: false }, {
+    id: 18,
+    op: "heartbeat",
+    entity: "w",
+    reply: false,
+  }],
   ["state", { id: 18, op: "state", entity: "web", to: 2 }, {
     id: 18,
     op: "state",
@@ -881,4 +892,35 @@ Deno.test("decodeRequest() throws EINVAL when an attach's killMode is not a kill
     line({ id: 1, op: "attach", entity: "w", argv: ["/bin/true"], killMode: "process" }),
   );
   assert.equal(ok.op === "attach" && ok.killMode, "process");
+});
+
+Deno.test("decodeRequest() decodes the library's heartbeat line as the generic path does", () => {
+  // The library's field order takes the fast path; the same fields in another order do not.
+  const fields = [
+    { entity: "w", reply: false },
+    { entity: "w" },
+    { entity: null },
+    { entity: "w-ü.1", reply: true },
+  ];
+  for (const [i, f] of fields.entries()) {
+    const fast = decodeRequest(JSON.stringify({ ...f, id: 40 + i, op: "heartbeat" }));
+    const generic = decodeRequest(JSON.stringify({ op: "heartbeat", id: 40 + i, ...f }));
+    assert.deepEqual(fast, generic);
+  }
+  // Refused the same way: a reserved name, a control character, a leading zero.
+  for (
+    const line of [
+      '{"entity":"@x","id":1,"op":"heartbeat"}',
+      '{"entity":"a\u0001","id":1,"op":"heartbeat"}',
+      '{"entity":"a","id":01,"op":"heartbeat"}',
+    ]
+  ) {
+    let fastCode = "";
+    try {
+      decodeRequest(line);
+    } catch (err) {
+      fastCode = (err as HamError).code;
+    }
+    assert.ok(fastCode !== "", `refused: ${line}`);
+  }
 });

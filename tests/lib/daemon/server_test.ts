@@ -151,3 +151,30 @@ Deno.test("Connection.signal aborts when the connection closes", async () => {
     "the abort",
   );
 });
+
+Deno.test(
+  "ControlServer answers pipelined requests in order, and a heartbeat with reply false not at all",
+  async () => {
+    await using s = await server({});
+    const conn = await s.raw();
+    const lines = [
+      HELLO,
+      ...[1, 2, 3].map((id) => JSON.stringify({ id, op: "ping" }) + "\n"),
+      JSON.stringify({ id: 4, op: "heartbeat", entity: "w", reply: false }) + "\n",
+      JSON.stringify({ id: 5, op: "heartbeat", entity: "w" }) + "\n",
+      JSON.stringify({ id: 6, op: "ping" }) + "\n",
+    ];
+    // One write: the answers to one read go out together (corked), in request order.
+    await conn.write(encoder.encode(lines.join("")));
+    let text = "";
+    const buf = new Uint8Array(65536);
+    while (text.split("\n").length < 7) {
+      const n = await deadline(conn.read(buf), 5000, "the answers");
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    conn.close();
+    const ids = text.trim().split("\n").map((l) => JSON.parse(l).id);
+    equal(ids.join(","), "0,1,2,3,5,6");
+  },
+);

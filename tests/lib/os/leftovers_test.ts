@@ -69,3 +69,65 @@ Deno.test("findLeftovers() finds the marker's carriers and the group's unmarked 
     for (const pid of kids) killAndReap(pid);
   }
 });
+
+Deno.test("findLeftovers() does not look below a child of this process older than the one that ended", async () => {
+  assert.ok(setChildSubreaper());
+  const spawnId = crypto.randomUUID();
+  // An older child (as the Guardian is; here an orphan adopted by this process) that forks,
+  // on its stdin's word, a process carrying the marker: not a descendant of the process
+  // that ended, so not its leftover.
+  const parent = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      "exec 3<&0; (read -r go <&3; sleep 1006 >/dev/null 3<&- & echo $!; exec >/dev/null 3<&-; " +
+      "wait) & echo $!",
+    ],
+    env: { HAM_SPAWN_ID: spawnId },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = parent.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const older = Number((await lines.read()).value!.trim());
+  await parent.status;
+  let ended: Deno.ChildProcess | null = null;
+  let stray = 0;
+  try {
+    const olderStart = processStat(older)!.startTime;
+    // The one that ends must have started at a later clock tick than the older child.
+    ended = await until(async () => {
+      const p = new Deno.Command("/bin/sleep", { args: ["1007"], detached: true }).spawn();
+      if (processStat(p.pid)!.startTime !== olderStart) return p;
+      p.kill("SIGKILL");
+      await p.status;
+      return null;
+    }, "a process started at a later clock tick");
+    const writer = parent.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("go\n"));
+    stray = Number((await lines.read()).value!.trim());
+    await until(() => Promise.resolve(readCmdline(stray)?.[0] === "sleep" || null), "sleep");
+    assert.equal(processStat(stray)?.ppid, older);
+    const query: LeftoverQuery = {
+      spawnId,
+      group: ended.pid,
+      since: processStat(ended.pid)!.startTime,
+      spare: null,
+      skip: new Set([ended.pid]),
+    };
+    // Among every process it is found (it carries the marker and started later) ...
+    assert.ok(findLeftovers(query).some((l) => l.pid === stray));
+    // ... but not among this process's descendants: the older child's subtree is not walked.
+    const local = findLeftovers({ ...query, local: true });
+    const started = (pid: number) => `${pid} started ${processStat(pid)?.startTime}`;
+    assert.deepEqual(local, [], [older, ended.pid, stray].map(started).join(", "));
+    await writer.close();
+  } finally {
+    if (stray) killAndReap(stray);
+    killAndReap(older);
+    await lines.cancel().catch(() => {});
+    if (ended) {
+      ended.kill("SIGKILL");
+      await ended.status;
+    }
+  }
+});

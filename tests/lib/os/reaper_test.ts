@@ -3,6 +3,8 @@ import type { ExitStatus } from "../../../lib/core/model.ts";
 import { processStat } from "../../../lib/os/proc.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { ZombieReaper } from "../../../lib/os/reaper.ts";
+import { collectExit } from "../../../lib/os/exit_status.ts";
+import { libc, WAIT } from "../../../lib/os/libc.ts";
 import { startOrphans } from "../../support/orphans.ts";
 import { spinUntil, within } from "../../support/within.ts";
 
@@ -21,10 +23,14 @@ class Harness implements Disposable {
   readonly reaper: ZombieReaper;
   #waiters = new Map<number, (status: ExitStatus) => void>();
 
-  constructor(isWatched: (pid: number) => boolean = () => false) {
+  constructor(
+    isWatched: (pid: number) => boolean = () => false,
+    collectWatched?: (pid: number) => boolean,
+  ) {
     this.reaper = new ZombieReaper({
       isDenoChild: (pid) => !this.targets.has(pid) || this.denoChildren.has(pid),
       isWatched,
+      collectWatched,
       onReaped: (pid, status) => {
         this.reaped.set(pid, status);
         this.#waiters.get(pid)?.(status);
@@ -162,4 +168,21 @@ Deno.test("ZombieReaper.stop() removes the listener and is idempotent", () => {
   harness.reaper.stop();
   harness.reaper.stop();
   assert.equal(harness.reaper.listening, false);
+});
+
+Deno.test("ZombieReaper hands a watched child that ended to collectWatched on SIGCHLD", async () => {
+  const collected = Promise.withResolvers<number>();
+  let watched = 0;
+  using harness = new Harness((pid) => pid === watched, (pid) => {
+    // What a watcher does: collect the status (reaping it), and say so.
+    if (collectExit(libc(), WAIT.P_PID, pid) === null) return false;
+    collected.resolve(pid);
+    return true;
+  });
+  harness.reaper.start();
+  await using orphans = await startOrphans("/bin/sh -c 'read x; exit 4'");
+  watched = harness.target(orphans.pids[0]);
+  await orphans.release();
+  assert.equal(await within(collected.promise, "the watched child's collection"), watched);
+  assert.equal(harness.reaped.has(watched), false, "left to its watcher, not reaped");
 });

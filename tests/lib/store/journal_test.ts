@@ -254,6 +254,72 @@ for (const syncWrites of [false, true]) {
   });
 }
 
+Deno.test("Journal.append() writes at once while an earlier batch is being synced", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    const journal = await Journal.open(dir, { fileOps: ops });
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    const first = journal.append(bodies(2));
+    await first.written; // seq 1-2, now in fdatasync
+    const second = journal.append(bodies(1, 2)); // seq 3
+    const third = journal.append(bodies(1, 3)); // seq 4
+    await second.written;
+    await third.written;
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3, 4], "in the file already");
+    assert.equal(journal.lastDurableSeq, 0);
+    ops.gate = null;
+    release();
+    await third.durable;
+    assert.equal(ops.syncs, 2, "the two written ahead share the next fdatasync");
+    assert.equal(journal.lastDurableSeq, 4);
+    await journal.append(bodies(1, 4)).durable;
+    await journal.close();
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3, 4, 5]);
+  });
+});
+
+Deno.test("Journal.append() cuts what it wrote ahead when the fdatasync before it fails", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    const journal = await Journal.open(dir, { fileOps: ops });
+    await journal.append(bodies(1)).durable;
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    ops.failSyncs = 1;
+    const failing = journal.append(bodies(2, 1)); // seq 2-3
+    await failing.written;
+    const ahead = journal.append(bodies(1, 3)); // seq 4, written ahead
+    await ahead.written;
+    release();
+    await assert.rejects(failing.durable, { name: "HamError", code: "EIO" });
+    await assert.rejects(ahead.durable, { name: "HamError", code: "EIO" });
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1], "cut back to the durable end");
+    ops.gate = null;
+    await journal.append(bodies(1)).durable;
+    await journal.close();
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2]);
+  });
+});
+
+Deno.test("Journal.append() rewrites a batch whose write ahead failed half-way", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    const journal = await Journal.open(dir, { fileOps: ops });
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    const first = journal.append(bodies(1)); // seq 1
+    await first.written;
+    ops.failWrites = 1; // The write ahead of seq 2-4 writes half, then fails.
+    const torn = journal.append(bodies(3, 1));
+    ops.gate = null;
+    release();
+    await torn.durable; // Rewritten by the loop, after the half was cut.
+    await journal.close();
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2, 3, 4]);
+  });
+});
+
 Deno.test("Journal.rotate() starts a new segment once earlier records are durable", async () => {
   await withDir(async (dir) => {
     const journal = await Journal.open(dir);
