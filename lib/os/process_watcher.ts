@@ -260,12 +260,7 @@ export class ProcessWatcher {
       if (startTime === null || startTime === adopted.startTime) {
         const { fd } = adopted;
         const entry = { pid, fd, startTime: adopted.startTime, watchers: new Set<Watcher>() };
-        try {
-          this.#poller.add(entry);
-        } catch (err) {
-          this.#lib!.close(fd);
-          throw err;
-        }
+        this.#poll(entry);
         return entry;
       }
       this.#lib!.close(adopted.fd);
@@ -281,16 +276,26 @@ export class ProcessWatcher {
       if (fd >= 0) this.#lib!.close(fd);
       throw err;
     }
+    this.#poll(entry);
+    return entry;
+  }
+
+  /**
+   * Puts a verified entry in its poller. When the pidfd poller cannot take it for want of
+   * a descriptor (its own eventfd, made at its first watch), the entry is watched by
+   * polling `/proc` instead, by the start time it was verified to have: a live process is
+   * never reported dead for want of a descriptor (a takeover out of descriptors would
+   * otherwise take every process whose pidfd the Guardian handed over for dead).
+   */
+  #poll(entry: Entry): void {
     try {
       this.#pollerOf(entry).add(entry);
     } catch (err) {
-      // The pidfd poller's own descriptor (its first watch) may be what is missing.
-      if (fd < 0 || (err as HamError).code !== "ENOMEM") throw err;
-      this.#lib!.close(fd);
+      if (entry.fd >= 0) this.#lib!.close(entry.fd);
+      if (entry.fd < 0 || (err as HamError).code !== "ENOMEM") throw err;
       entry.fd = -1;
       this.#procFallback().add(entry);
     }
-    return entry;
   }
 
   /**

@@ -23,7 +23,8 @@ Deno.test(
       } catch (err) {
         const failed = new Error(
           `Round ${round} of fault-injection seed=${seed} failed: ${(err as Error).message}\n` +
-            `(${h.summary()})\n${h.ham.log().split("\n").slice(-60).join("\n")}`,
+            `(${h.summary()})\nWhat the harness did:\n${h.trail()}\nThe HAM's log:\n` +
+            h.ham.log().split("\n").slice(-80).join("\n"),
           { cause: err },
         );
         // Printed now: a leak found by the disposal below would otherwise hide it.

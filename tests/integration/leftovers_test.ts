@@ -252,7 +252,11 @@ Deno.test(
     ).catch((err) => {
       throw new Error(`${err.message}\n${ham.log()}`);
     });
-    assert.deepEqual(readCmdline(daemon), ["sleep", "1001"]);
+    // The daemon is followed as soon as the command exits: it may not have exec'd yet.
+    await until(
+      () => Promise.resolve(readCmdline(daemon)?.join(" ") === "sleep 1001" || null),
+      `the daemon to run "sleep 1001" (it runs ${readCmdline(daemon)?.join(" ")})`,
+    );
     const worker = await until(async () => (await byArgs("sleep 1003"))[0], "the worker");
     assert.equal(processStat(worker)?.ppid, daemon, "the worker is the daemon's");
     const st = await ham.ok("status", "dmn", "--json");

@@ -25,6 +25,12 @@ const UNLIMITED = { backoffMs: 0, intensity: 0 };
 
 /** Journal records between compactions: low, so that faults hit compactions too. */
 const COMPACT_RECORDS = 64;
+/**
+ * How long a recovery (a takeover, a new Guardian, `ham` restarted, every kill answered)
+ * may take. Generous: on a loaded machine a takeover's resume alone took 5 s (its scans of
+ * `/proc` cost ~1 ms per process there), and one took longer than 15 s.
+ */
+const RECOVERY_MS = 60_000;
 const MAX_WORKERS = 10;
 /**
  * Step boundaries of a death's handling to kill the HAM at (`HAM_TEST_KILL_AT`, see
@@ -60,7 +66,10 @@ export class FaultHarness implements AsyncDisposable {
   #conn: Ham;
   #self: SelfAttached;
   #n = 0;
+  #round = 0;
   #killed = new Set<number>();
+  /** What the harness did, one line each (with the time, to read beside the HAM's log). */
+  #trail: string[] = [];
 
   #killFile: string;
 
@@ -96,8 +105,20 @@ export class FaultHarness implements AsyncDisposable {
     }
   }
 
+  /** Notes what the harness does, for {@linkcode trail}. */
+  #note(what: string): void {
+    this.#trail.push(`${new Date().toISOString()} ${what}`);
+    if (this.#trail.length > 400) this.#trail.splice(0, 100);
+  }
+
+  /** The last `lines` things the harness did (kills, faults, rounds), oldest first. */
+  trail(lines = 80): string {
+    return this.#trail.slice(-lines).join("\n");
+  }
+
   /** One round: some requests, one fault, the recovery, the invariants. */
   async round(): Promise<void> {
+    this.#note(`round ${++this.#round}`);
     for (let i = 4 + this.rng.int(8); i > 0; i--) await this.#op(false);
     await this.#fault();
     await this.check();
@@ -133,6 +154,7 @@ export class FaultHarness implements AsyncDisposable {
         const recovery = this.rng.pick(["plain", "plain", "flaky", "doomed"] as const);
         const h = await c.attach(w, { argv: ["/bin/sleep", "1000"] }, { heartbeat });
         m.add(w, "worker").recovery = recovery;
+        this.#note(`attached ${w} (${recovery})`);
         const death = await h.condition("death", "death", { flags: ["rearm"] });
         m.ack(w, "death");
         if (recovery === "doomed") {
@@ -209,6 +231,7 @@ export class FaultHarness implements AsyncDisposable {
         if (v.pid === null || this.#killed.has(v.pid) || !alive(v.pid)) return;
         this.#killed.add(v.pid);
         Deno.kill(v.pid, "SIGKILL");
+        this.#note(`killed ${w} (${m.entities.get(w)!.recovery}) pid ${v.pid}`);
         const e = m.entities.get(w)!;
         e.kills++;
         if (e.recovery === "doomed") e.removed = true;
@@ -226,13 +249,18 @@ export class FaultHarness implements AsyncDisposable {
    * ...), so the windows between acting and journaling are hit for certain.
    */
   async #fault(): Promise<void> {
-    const { hamPid, guardianPid } = await this.ham.pids();
+    const { hamPid, guardianPid } = await until(
+      () => this.ham.pids(),
+      "the HAM's pids",
+      RECOVERY_MS,
+    );
     const stepped = this.model.killable().length > 0 && this.rng.int(2) === 0;
     if (stepped) await this.#stepFault(hamPid);
     const victim = stepped
       ? "ham"
       : this.rng.pick(["ham", "ham", "ham", "guardian", "both"] as const);
     const timing = stepped ? "step" : this.rng.pick(["quiet", "burst", "burst", "list"] as const);
+    this.#note(`fault: ${victim} (HAM ${hamPid}, Guardian ${guardianPid}), ${timing}`);
     let inflight: Promise<void>[] = [];
     if (timing === "burst") {
       inflight = Array.from({ length: 10 + this.rng.int(40) }, () => this.#op(true));
@@ -256,17 +284,24 @@ export class FaultHarness implements AsyncDisposable {
     await Promise.allSettled(inflight);
     this.#conn.close();
     if (victim === "ham") {
-      await this.ham.waitTakeover(hamPid);
+      await this.ham.waitTakeover(hamPid, RECOVERY_MS);
       this.model.hamKills++;
     } else if (victim === "guardian") {
-      await this.ham.waitGuardian(guardianPid);
+      await this.ham.waitGuardian(guardianPid, RECOVERY_MS);
       this.model.guardianKills++;
     } else {
       await until(() => Promise.resolve(!alive(hamPid) && !alive(guardianPid!) || null), "both");
-      await this.ham.restart();
+      await this.ham.restart([], RECOVERY_MS);
       this.model.bothKills++;
     }
-    this.#conn = await connect({ stateDir: this.ham.stateDir, client: "fault" });
+    // A HAM just recovered on a loaded machine may answer its first hello late.
+    this.#conn = await until(
+      () => connect({ stateDir: this.ham.stateDir, client: "fault" }),
+      "the recovered HAM to accept a connection",
+      RECOVERY_MS,
+    );
+    const { hamPid: ham, guardianPid: guardian } = this.#conn.client.server;
+    this.#note(`recovered: HAM ${ham}, Guardian ${guardian}`);
   }
 
   /**
@@ -279,6 +314,7 @@ export class FaultHarness implements AsyncDisposable {
       ? String(1 + this.rng.int(16))
       : `${this.rng.pick(KILL_POINTS)}:${1 + this.rng.int(2)}`;
     await Deno.writeTextFile(this.#killFile, point);
+    this.#note(`kill point armed: "${point}"`);
     const before = this.model.workerKills;
     // The HAM takes the kill point at its next step, which may come from work already under
     // way: it may die before it answers this kill's status request.
@@ -298,9 +334,11 @@ export class FaultHarness implements AsyncDisposable {
       ).catch(() => {});
     }
     if (!alive(hamPid)) {
+      this.#note(`the HAM ${hamPid} died at its kill point`);
       this.stepKills++;
       return;
     }
+    this.#note(`the kill point was not reached: disarmed`);
     await Deno.remove(this.#killFile).catch(() => {});
     try {
       Deno.kill(hamPid, "SIGKILL");
@@ -308,7 +346,7 @@ export class FaultHarness implements AsyncDisposable {
   }
 
   /** Waits until every kill has been answered: the death seen and the worker running again. */
-  async #settled(ms = 10_000): Promise<HamView> {
+  async #settled(ms = RECOVERY_MS): Promise<HamView> {
     let waiting = "";
     try {
       return await until(
@@ -357,10 +395,14 @@ export class FaultHarness implements AsyncDisposable {
   /** Waits for the recovery to settle, then checks every invariant. */
   async check(): Promise<void> {
     await this.#settled();
-    await until(async () => {
-      const s = await this.#conn.status(SELF) as EntityView;
-      return s.type === "ATTACHEDSELF" && s.pid === this.#self.pid && s.deaths === 0 || null;
-    }, "the self-attached client to be attached with its pid");
+    await until(
+      async () => {
+        const s = await this.#conn.status(SELF) as EntityView;
+        return s.type === "ATTACHEDSELF" && s.pid === this.#self.pid && s.deaths === 0 || null;
+      },
+      "the self-attached client to be attached with its pid",
+      RECOVERY_MS,
+    );
     const view = await this.#conn.status() as HamView;
     const processes = await this.#processes();
     this.model.check(view, processes, alive);

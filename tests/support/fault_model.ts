@@ -150,13 +150,14 @@ export class FaultModel {
       // A flaky worker's first restart ever dies at once: one more death, answered by one
       // more restart (unless the HAM died before that restart was journaled).
       const extra = want.recovery === "flaky" && kills > 0 ? [0, 1] : [0];
+      const procs = processes.get(name) ?? [];
       if (!extra.some((x) => got!.deaths === kills + x && got!.restarts === kills + x)) {
         fail(
-          `worker "${name}" has ${got!.deaths} deaths and ${got!.restarts} restarts; ` +
-            `it was killed ${kills} times`,
+          `worker "${name}" (${want.recovery}) has ${got!.deaths} deaths and ` +
+            `${got!.restarts} restarts; it was killed ${kills} times (monitored at pid ${pid}, ` +
+            `its live processes are ${procs}, its last exit ${JSON.stringify(got!.lastExit)})`,
         );
       }
-      const procs = processes.get(name) ?? [];
       if (procs.length !== 1 || procs[0] !== pid) {
         fail(`worker "${name}" is monitored at pid ${pid}, its live processes are ${procs}`);
       }

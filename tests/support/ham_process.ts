@@ -184,11 +184,14 @@ export class HamProcess implements AsyncDisposable {
     }).spawn();
   }
 
-  /** Starts a new HAM process on the same state directory (after a stop or a kill). */
-  async restart(args: string[] = []): Promise<void> {
+  /**
+   * Starts a new HAM process on the same state directory (after a stop or a kill); waits up
+   * to `ms` for it to answer, and as long again for its Guardian.
+   */
+  async restart(args: string[] = [], ms = 15_000): Promise<void> {
     this.child = HamProcess.#spawn(this.#opts, this.#log, args);
-    await this.ready();
-    if (this.#opts.guardian ?? true) await this.waitGuardian();
+    await this.ready(ms);
+    if (this.#opts.guardian ?? true) await this.waitGuardian(null, ms);
   }
 
   /** Waits until the control socket answers (or the HAM exits, which fails). */

@@ -274,6 +274,76 @@ Deno.test("ProcessWatcher.watch() ignores an adopted pidfd whose start time diff
   other.kill("SIGKILL");
 });
 
+/**
+ * Runs in a process of its own (see the test below) under a hard limit of 64 descriptors:
+ * a pidfd opened while descriptors were left, then every descriptor taken, then the pidfd
+ * adopted and watched as a takeover does (the watcher's first watch: its poller has no
+ * eventfd yet). Prints what happened as JSON.
+ */
+const ADOPT_OUT_OF_DESCRIPTORS = `
+  import { ProcessWatcher } from "${new URL(
+  "../../../lib/os/process_watcher.ts",
+  import.meta.url,
+)}";
+  import { processStartTime } from "${new URL("../../../lib/os/proc.ts", import.meta.url)}";
+  import { holdReserve } from "${new URL("../../../lib/os/fd_reserve.ts", import.meta.url)}";
+  import { libc, SYS } from "${new URL("../../../lib/os/libc.ts", import.meta.url)}";
+  const watcher = new ProcessWatcher({ procPollIntervalMs: 20 });
+  holdReserve(); // As the HAM does: /proc stays readable when out of descriptors.
+  const child = new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" })
+    .spawn();
+  const startTime = processStartTime(child.pid);
+  const fd = libc().syscall(SYS.pidfd_open, child.pid, 0);
+  const filler = [];
+  for (;;) {
+    try {
+      filler.push(Deno.openSync("/dev/null"));
+    } catch {
+      break;
+    }
+  }
+  watcher.adopt(child.pid, fd, startTime);
+  let watch = null, error = null;
+  try {
+    watch = watcher.watch(child.pid, startTime, { reap: false });
+  } catch (err) {
+    error = String(err);
+  }
+  const polled = watcher.polledForWantOfDescriptors;
+  for (const f of filler) f.close();
+  // Alive: not reported dead for want of a descriptor; then its death is seen.
+  const early = await Promise.race([watch?.exited, new Promise((r) => setTimeout(() => r("alive"), 200))]);
+  child.kill("SIGKILL");
+  const exited = watch ? await watch.exited : null;
+  await child.status;
+  await watcher.close();
+  console.log(JSON.stringify({ error, polled, early, exited }));
+`;
+
+Deno.test("ProcessWatcher.watch() of an adopted pidfd watches by /proc when out of descriptors instead of failing", async () => {
+  const out = await new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'ulimit -n 64 && exec "$@"',
+      "sh",
+      new URL("../../../bin/deno", import.meta.url).pathname,
+      "eval",
+      "--quiet",
+      ADOPT_OUT_OF_DESCRIPTORS,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(JSON.parse(text), {
+    error: null,
+    polled: 1,
+    early: "alive",
+    exited: { code: null, signal: null },
+  });
+});
+
 Deno.test("ProcessWatcher.collect() reports an ended child at once, before the poll does", async () => {
   await using watcher = new ProcessWatcher();
   const req = { env: {}, cwd: null, stdout: null, stderr: null };
