@@ -114,7 +114,6 @@ export class Guardian {
       tail.close();
       pidfds.close();
       pipes.close();
-      answers.close();
       throw err;
     }
     return new Guardian(opts, tail, watch, pidfds, pipes, answers);
@@ -127,7 +126,6 @@ export class Guardian {
   async hamGone(): Promise<HamGone> {
     const gone = await this.#watch.gone;
     this.tail.close();
-    this.#answers.close();
     await this.#watch.close();
     return gone;
   }
@@ -142,7 +140,6 @@ export class Guardian {
     const replay = this.tail.handOver();
     // What the catch-up applied is rendered again when first asked.
     this.#answers.sync(this.tail.drainTouched());
-    this.#answers.close();
     return HamDaemon.start({
       ...opts,
       stateDir: this.#opts.stateDir,
@@ -163,37 +160,27 @@ export class Guardian {
 }
 
 /**
- * The full status answer kept rendered for the live copy: told of the entities each batch
- * of mirrored records touched, it renders them again `guardianStatusWarmMs` after the last
- * batch (a burst is rendered once), so the first full status after a takeover is a copy.
+ * The full status answer kept rendered for the live copy: the entities each batch of
+ * mirrored records touched are rendered again at once (a batch renders each entity once),
+ * so the first full status after a takeover is a copy, however soon after a change the HAM
+ * died.
  */
 class StatusWarmer {
   readonly answer = new StatusAnswer();
   readonly #tail: JournalTail;
   readonly #rendered: (entities: number) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(tail: JournalTail, rendered: (entities: number) => void) {
     this.#tail = tail;
     this.#rendered = rendered;
   }
 
-  /** Notes what a batch touched (null: anything) and schedules the rendering. */
+  /** Renders again what a batch touched (null: anything). */
   sync(touched: ReadonlySet<string> | null): void {
     if (touched === null) this.answer.touchAll();
-    else if (touched.size === 0 && this.answer.size > 0) return;
+    else if (touched.size === 0) return;
     else this.answer.touch(touched);
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      const n = this.answer.warm(this.#tail.state);
-      if (n > 0) this.#rendered(n);
-    }, DEFAULTS.guardianStatusWarmMs);
-  }
-
-  /** Stops the timer (what is rendered is kept). */
-  close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    const n = this.answer.warm(this.#tail.state, touched ?? undefined);
+    if (n > 0) this.#rendered(n);
   }
 }

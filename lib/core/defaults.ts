@@ -192,11 +192,6 @@ export const DEFAULTS = Object.freeze({
    * what does not fit is opened at a takeover.
    */
   guardianStandbyFdShare: 0.5,
-  /**
-   * The Guardian renders the full status answer of the entities that changed this long after
-   * the last record it mirrored, in ms (a burst of changes is rendered once, after it).
-   */
-  guardianStatusWarmMs: 50,
   /** Size of an entity's output log (`<state-dir>/logs/NAME.log`), in bytes, past which it rotates. */
   entityLogBytes: 10 * 1024 * 1024,
   /** Rotated entity output logs kept (`NAME.log.1` … `NAME.log.N`); older ones are deleted. */

@@ -179,14 +179,16 @@ export class StatusAnswer {
   }
 
   /**
-   * Renders the entities of `state` that are not held (at most `max` of them), without
+   * Renders the entities of `state` that are not held (of `names` only, when given), without
    * answering: what a Guardian does while it mirrors, so that its first answer after a
    * takeover is a copy. Returns how many it rendered.
    */
-  warm(state: HamState, max = Infinity): number {
+  warm(state: HamState, names?: Iterable<string>): number {
     let n = 0;
-    for (const e of state.entities.values()) {
-      if (n >= max) break;
+    const entities = names === undefined
+      ? state.entities.values()
+      : Iterator.from(names).map((name) => state.entities.get(name)).filter((e) => e !== undefined);
+    for (const e of entities) {
       if (!listedInView(e)) continue;
       const f = this.#fragments.get(e.name);
       if (f !== undefined && fresh(f, e)) continue;

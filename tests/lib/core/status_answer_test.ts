@@ -168,7 +168,7 @@ Deno.test("StatusAnswer.answer() equals JSON.stringify(hamView()) after random c
         }
       }
       if (rnd() < 0.1) info.guardianPid = rnd() < 0.5 ? null : 11 + step;
-      if (rnd() < 0.05) answers.warm(state, Math.floor(rnd() * 3));
+      if (rnd() < 0.05) answers.warm(state, NAMES.slice(0, Math.floor(rnd() * 3)));
       if (rnd() < 0.3 && step < 399) continue; // Several changes between two answers.
       assert.equal(
         rendered(answers, state, info),
@@ -200,14 +200,14 @@ Deno.test("StatusAnswer.answer() reuses what it rendered until the entity is tou
   assert.match(rendered(answers, state, info), /"state":6/);
 });
 
-Deno.test("StatusAnswer.warm() renders ahead, at most max entities, and forgets the removed", () => {
+Deno.test("StatusAnswer.warm() renders ahead, all or the entities named, and forgets the removed", () => {
   const state = createState();
   const answers = new StatusAnswer();
   for (let i = 0; i < 5; i++) {
     applyRecord(state, { t: "entity", entity: `e${i}`, flags: 0, at: T0, seq: i + 1 });
   }
-  assert.equal(answers.warm(state, 3), 3);
-  assert.equal(answers.warm(state), 2);
+  assert.equal(answers.warm(state, ["e0", "e2", "e9"]), 2);
+  assert.equal(answers.warm(state), 3);
   assert.equal(answers.warm(state), 0);
   assert.equal(answers.size, 5);
   applyRecord(state, { t: "remove", entity: "e1", seq: 6 });
