@@ -79,6 +79,11 @@ export const DEFAULTS = Object.freeze({
   helloTimeoutMs: 10_000,
   /** Unsent answers and pushes of one connection past which it is told (`ENOMEM`) and closed, in bytes. */
   maxOutputBytes: 16 * 1024 * 1024,
+  /**
+   * The most a connection's kernel send buffer is raised to when a big answer fills it
+   * (the kernel also caps it at `net.core.wmem_max`).
+   */
+  maxSendBufferBytes: 4 * 1024 * 1024,
   /** Unsent output of one connection past which its requests are not read until it drains, in bytes. */
   pauseReadingBytes: 1024 * 1024,
   /** Requests of one connection handled at once; reading its requests pauses at this many. */

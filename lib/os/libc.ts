@@ -82,9 +82,10 @@ export const FCNTL = {
   FD_CLOEXEC: 1,
 } as const;
 
-/** `getsockopt()` levels and options: the peer credentials of a Unix socket (the same on x86-64 and arm64). */
+/** `getsockopt()`/`setsockopt()` levels and options: a socket's send buffer, the peer credentials of a Unix socket (the same on x86-64 and arm64). */
 export const SOCKOPT = {
   SOL_SOCKET: 1,
+  SO_SNDBUF: 7,
   SO_PEERCRED: 17,
   SO_PEERGROUPS: 59,
 } as const;
@@ -126,6 +127,7 @@ const SYMBOLS = {
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -178,6 +180,8 @@ export interface Libc {
     value: Uint8Array,
     length: Uint32Array,
   ): number;
+  /** `setsockopt(fd, level, name, value, value.length)`. */
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
   /** `fcntl(fd, cmd, arg)` with an integer argument. */
   fcntl(fd: number, cmd: number, arg: number): number;
   /** `mkfifo(path, mode)`; `path` is NUL-terminated. */
@@ -239,6 +243,7 @@ function load(): Libc | null {
       setrlimit: (resource, rlim) => s.setrlimit(resource, rlim),
       getsockopt: (fd, level, name, value, length) =>
         s.getsockopt(fd, level, name, value, new Uint8Array(length.buffer)),
+      setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
       fcntl: (fd, cmd, arg) => s.fcntl(fd, cmd, arg),
       mkfifo: (path, mode) => s.mkfifo(path, mode),
       socket: (domain, type, protocol) => s.socket(domain, type, protocol),

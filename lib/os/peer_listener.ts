@@ -16,6 +16,7 @@
  */
 
 import type { Server, Socket } from "node:net";
+import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "./fd_reserve.ts";
 import { FdPoller } from "./fd_poller.ts";
 import { ERRNO, errno, type Libc, libc, libcAvailable, SOCKOPT } from "./libc.ts";
@@ -82,6 +83,8 @@ export class FdConn implements PeerConn {
   #fd: number;
   #poller: FdPoller;
   #closed = false;
+  /** Whether the send buffer was raised for a big answer (done once). */
+  #raised = false;
 
   /** Takes over descriptor `fd` (non-blocking): it is closed by {@linkcode close}. */
   constructor(lib: Libc, fd: number, credentials: PeerCredentials | null, poller: FdPoller) {
@@ -117,9 +120,23 @@ export class FdConn implements PeerConn {
       const err = errno();
       if (err === ERRNO.EINTR) continue;
       if (err !== ERRNO.EAGAIN) throw new Error(`Cannot write a connection: errno ${err}`);
+      if (!this.#raised) this.#raiseSendBuffer(bytes.length - off);
       await this.#poller.wait(this.#fd, "write");
     }
     return bytes.length;
+  }
+
+  /**
+   * A big answer (a full status at 10,000 entities is ~4 MiB) filled the kernel's send
+   * buffer: it is raised once, to what remains (at most `DEFAULTS.maxSendBufferBytes`; the
+   * kernel caps it at `net.core.wmem_max`), so the rest goes in a few sends instead of one
+   * readiness wait on the thread pool per ~200 KiB.
+   */
+  #raiseSendBuffer(remaining: number): void {
+    this.#raised = true;
+    const size = new Uint8Array(4);
+    new DataView(size.buffer).setInt32(0, Math.min(remaining, DEFAULTS.maxSendBufferBytes), true);
+    this.#lib.setsockopt(this.#fd, SOCKOPT.SOL_SOCKET, SOCKOPT.SO_SNDBUF, size);
   }
 
   close(): void {
