@@ -576,7 +576,7 @@ export class Engine {
     const e = getEntity(this.state, name);
     if (!e.heartbeat) return { entity: name };
     e.lastBeat = now; // Volatile by design: see Entity.lastBeat.
-    this.#heartbeats.seen(name);
+    this.#heartbeats.seen(name, now);
     return { entity: name };
   }
 }
