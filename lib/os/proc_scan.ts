@@ -45,16 +45,26 @@ export interface ProcView {
 /** A snapshot of `/proc`: pid → stat, read once; environments read lazily, once each. */
 export class ProcScan implements ProcView {
   #reader: ProcReader;
-  #stats = new Map<number, ProcessStat>();
+  #scanned: Map<number, ProcessStat> | null = null;
   #envs = new Map<number, Map<string, string> | null>();
 
-  /** Scans `/proc` (through `reader`) now. */
+  /**
+   * A scan of `/proc` (through `reader`), made at the first question: a resume that asks
+   * none (nothing was pending) reads nothing.
+   */
   constructor(reader: ProcReader = procReader) {
     this.#reader = reader;
-    for (const pid of reader.pids()) {
-      const stat = reader.stat(pid);
-      if (stat !== null) this.#stats.set(pid, stat);
+  }
+
+  get #stats(): Map<number, ProcessStat> {
+    if (this.#scanned === null) {
+      this.#scanned = new Map();
+      for (const pid of this.#reader.pids()) {
+        const stat = this.#reader.stat(pid);
+        if (stat !== null) this.#scanned.set(pid, stat);
+      }
     }
+    return this.#scanned;
   }
 
   /** The pids the scan saw, ascending. */

@@ -257,3 +257,16 @@ Deno.test("Engine.resume() scans /proc once for several pending deaths and still
   const ended = procs.callsOf("signal").filter((c) => c.signal === 15).map((c) => c.pid);
   assert.deepEqual(ended.sort(), [2000, 2001, 2002, 2003], "only what the deaths left");
 });
+
+Deno.test("Engine.resume() reads no process list when nothing was pending", async () => {
+  const { store } = previousHam("death", [["restart", P.restart()]]);
+  const clock = new FakeClock(1000);
+  const procs = new ScannedProcesses(clock);
+  procs.addProcess(500);
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.proc.scans, 0);
+  assert.equal(store.state.entities.get("web")!.pid, 500, "watched again");
+  await engine.stop();
+});

@@ -25,6 +25,7 @@ Deno.test("ProcScan answers many spawn-marker and leftover questions from one sc
   proc.add(403, marker("c")).add(404, marker("c")).add(405, { ...marker("d"), X: "1" });
   proc.add(406, { HAM_SPAWN_ID: "d", HAM_STATE_DIR: "/another" });
   const scan = new ProcScan(proc);
+  assert.equal(proc.scans, 0, "nothing read before the first question");
   assert.equal(scan.findSpawned("a", "/state"), 400);
   assert.equal(scan.findSpawned("b", "/state"), 402);
   assert.equal(scan.findSpawned("d", "/state"), 405, "not another state directory's");
@@ -43,6 +44,7 @@ Deno.test("ProcScan.findSpawned() skips a pid handed out again since the scan", 
   const proc = new FakeProcReader();
   proc.add(500, marker("r:0")).add(501, marker("r:0")).add(502, marker("s:0"));
   const scan = new ProcScan(proc);
+  assert.equal(scan.sawAlive(502, "50200"), true);
   // 500 ended and its pid went to another process; 502 ended.
   proc.add(500, marker("r:0"), { startTime: "99999" });
   proc.remove(502);
