@@ -167,6 +167,8 @@ export const DEFAULTS = Object.freeze({
   /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
   clusterRankTicks: 2,
 
+  /** Heartbeats: later periods whose beats are kept while the period-end timer runs late (a beat counts in the period it arrived in). */
+  heartbeatPeriodsAhead: 16,
   // --- An entity's own children ---
   /** What is done with what an entity's process leaves behind (`--kill-mode`): `control-group` ends it, `process` keeps and lists it. */
   killMode: "control-group" as "control-group" | "process",

@@ -316,8 +316,8 @@ function checkWellFormed(request: Obj, op: string): void {
  * "heartbeat"}`, a name without escapes or control characters): decoded without
  * `JSON.parse` and the generic walk, the same request as the generic path gives.
  */
-// deno-lint-ignore no-control-regex -- JSON refuses raw control characters in a string.
 const BEAT_LINE =
+  // deno-lint-ignore no-control-regex -- JSON refuses raw control characters in a string.
   /^\{"entity":(?:"([^"\\\u0000-\u001f]*)"|null),(?:"reply":(true|false),)?"id":(0|[1-9]\d{0,14}),"op":"heartbeat"\}$/;
 
 /**

@@ -27,7 +27,7 @@ import { Leftovers } from "./leftovers.ts";
 import type { Logger } from "../os/logger.ts";
 import { getEntity } from "../core/model.ts";
 import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../core/model.ts";
-import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
+import type { Clock, ProcessLookup, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
 import { resume } from "./resume.ts";
@@ -110,6 +110,8 @@ export class Engine {
   #runner: RunnerContext;
   #heartbeats: HeartbeatMonitor;
   #restarter: Restarter;
+  /** The scan a resume made, until the runs and deaths it picked up are over. */
+  #resumeLookup: ProcessLookup | null = null;
   #attacher: Attacher;
   #deaths: Deaths;
   #leftovers: Leftovers;
@@ -177,6 +179,7 @@ export class Engine {
       ...this.#parts,
       watching: this.#watching,
       leftoversSettled: (name) => this.#leftovers.settled(name),
+      lookup: () => this.#resumeLookup ?? this.#parts.processes,
     });
     this.#attacher = new Attacher({
       ...this.#parts,
@@ -422,15 +425,27 @@ export class Engine {
    * takeover); see {@linkcode resume}.
    */
   resume(): void {
-    this.#leftovers.resume();
-    resume({
-      ...this.#parts,
-      watching: this.#watching,
-      deaths: this.#deaths,
-      kill: (pid, startTime) => this.#kill(pid, startTime),
-      monitored: (name) => this.#monitors.has(name),
-      runOnLane: (spec) => this.#runOnLane(spec),
-      refire: (ev) => this.#fire(ev, [], true),
+    // One scan of every process answers every question of the resume (the leftovers of
+    // each pending death, each unacknowledged spawn, each restart it adopts), until the
+    // runs and deaths it picked up are over.
+    const lookup = this.#parts.processes.lookup();
+    this.#resumeLookup = lookup;
+    let picked: Promise<unknown> = Promise.resolve();
+    this.#leftovers.scanning(lookup, () => {
+      this.#leftovers.resume();
+      picked = resume({
+        ...this.#parts,
+        lookup,
+        watching: this.#watching,
+        deaths: this.#deaths,
+        kill: (pid, startTime) => this.#kill(pid, startTime),
+        monitored: (name) => this.#monitors.has(name),
+        runOnLane: (spec) => this.#runOnLane(spec),
+        refire: (ev) => this.#fire(ev, [], true),
+      });
+    });
+    void picked.finally(() => {
+      if (this.#resumeLookup === lookup) this.#resumeLookup = null;
     });
   }
 
@@ -561,7 +576,7 @@ export class Engine {
     const e = getEntity(this.state, name);
     if (!e.heartbeat) return { entity: name };
     e.lastBeat = now; // Volatile by design: see Entity.lastBeat.
-    this.#heartbeats.seen(name);
+    this.#heartbeats.seen(name, now);
     return { entity: name };
   }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../core/defaults.ts";
 import { periodEnd, tick } from "../core/heartbeat.ts";
 import type { EngineParts } from "./seams.ts";
 
@@ -23,8 +24,14 @@ interface Beat {
   origin: number;
   /** The end of the current period. */
   end: number;
-  /** The current period has seen a beat. */
+  /** The current period (the one ending at `end`) has seen a beat. */
   seen: boolean;
+  /**
+   * The ends of later periods that have seen a beat, earliest first: a beat that arrives
+   * after `end` while the timer is late counts in its own period, not the ended one (else
+   * a late timer makes a beating entity miss the next period).
+   */
+  ahead: number[];
   /** What the journal says of missed, so a reset is journaled only when it holds a count. */
   journaledMissed: number;
   /** False once replaced or stopped: left in the heap, skipped when it comes up. */
@@ -49,10 +56,22 @@ export class HeartbeatMonitor {
     this.#ctx = ctx;
   }
 
-  /** Notes that an entity's current period has seen a beat. */
-  seen(name: string): void {
+  /** Notes a beat at time `at` in the period that holds it. */
+  seen(name: string, at: number): void {
     const b = this.#beats.get(name);
-    if (b) b.seen = true;
+    if (!b) return;
+    if (at < b.end) {
+      b.seen = true;
+      return;
+    }
+    // The timer has not yet handled the end of the current period: the beat is the next
+    // period's (or a later one's, when the timer is late by several periods).
+    const spec = this.#ctx.journal.state.entities.get(name)?.heartbeat;
+    if (!spec) return;
+    const end = periodEnd(b.origin, spec.periodMs, at);
+    if (b.ahead.at(-1) === end) return;
+    if (b.ahead.length >= DEFAULTS.heartbeatPeriodsAhead) b.ahead.shift();
+    b.ahead.push(end);
   }
 
   /** Stops the accounting of every entity. */
@@ -81,6 +100,7 @@ export class HeartbeatMonitor {
       origin,
       end: periodEnd(origin, e.heartbeat.periodMs, origin),
       seen: false,
+      ahead: [],
       journaledMissed: e.hbMissed ?? 0,
       live: true,
     };
@@ -140,9 +160,13 @@ export class HeartbeatMonitor {
     const spec = cur.heartbeat;
     const end = b.end;
     b.end = periodEnd(b.origin, spec.periodMs, end);
+    const seen = b.seen;
+    // The next period starts with the beats that arrived in it before this end was handled.
+    while (b.ahead.length > 0 && b.ahead[0] < b.end) b.ahead.shift();
+    b.seen = b.ahead[0] === b.end;
+    if (b.seen) b.ahead.shift();
     if (!cur.enabled) return true;
-    const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, b.seen);
-    b.seen = false;
+    const r = tick(spec, { missed: cur.hbMissed, health: cur.hbHealth }, seen);
     // Transitions are journaled, not ticks: a change of health, or missed going back to
     // 0. The count in between is volatile like lastBeat (a takeover counts on from the
     // last transition), so an entity that never beats writes a record per threshold,
@@ -165,7 +189,9 @@ export class HeartbeatMonitor {
       ctx.events.emit({
         type: "heartbeat",
         entity: name,
-        detail: { condition: type, missed: r.next.missed },
+        // The period end that crossed and the last beat (ms since the epoch): the crossing
+        // itself, whatever the timer's lateness in firing it.
+        detail: { condition: type, missed: r.next.missed, periodEnd: end, lastBeat: cur.lastBeat },
       });
       ctx.life.track(ctx.events.fire({ type, entity: name }));
     }

@@ -21,7 +21,7 @@ import { DEFAULTS } from "../core/defaults.ts";
 import type { Entity, Leftover } from "../core/model.ts";
 import type { LeftoverQuery } from "../os/leftovers.ts";
 import type { EngineParts } from "./seams.ts";
-import type { WatchHandle } from "./process_ops.ts";
+import type { ProcessLookup, WatchHandle } from "./process_ops.ts";
 
 /** Rounds of SIGKILL (each after a new look for leftovers) before giving up on the rest. */
 const KILL_ROUNDS = 3;
@@ -50,6 +50,8 @@ export class Leftovers {
   /** Entities whose kept list changed and is not journaled yet. */
   #dirty = new Set<string>();
   #flushing = false;
+  /** The scan of a resume under way (see {@linkcode Leftovers.scanning}), else null. */
+  #lookup: ProcessLookup | null = null;
 
   /** Creates the tracker over the engine's parts. */
   constructor(parts: EngineParts, options: LeftoverOptions = {}) {
@@ -82,7 +84,25 @@ export class Leftovers {
       skip: this.#entityPids(),
       local: this.#local.has(e.name),
     };
-    return this.#handle(e.name, e.killMode, query);
+    // The resume's scan, when the process had ended before it was made (so whatever it
+    // forked was there to be seen): else a look of its own.
+    const look = this.#lookup;
+    const scanned = look !== null && !look.sawAlive(e.pid, e.startTime) ? look : null;
+    return this.#handle(e.name, e.killMode, query, scanned);
+  }
+
+  /**
+   * Runs `fn` (a resume, synchronous) with `lookup` answering its first looks for
+   * leftovers: one scan of every process for all of them. Later looks (each round of
+   * ending them) read the processes anew.
+   */
+  scanning(lookup: ProcessLookup, fn: () => void): void {
+    this.#lookup = lookup;
+    try {
+      fn();
+    } finally {
+      this.#lookup = null;
+    }
   }
 
   /**
@@ -93,11 +113,12 @@ export class Leftovers {
    */
   resume(): void {
     const { journal } = this.#parts;
+    const skip = this.#entityPids();
     for (const e of journal.state.entities.values()) {
       // No process yet: not restarted since, so the marker is still the dead process's.
       if (e.deathPending && e.pid === null && e.spawnId !== null) {
         const query = { spawnId: e.spawnId, group: null, since: null, spare: null, local: false };
-        this.#handle(e.name, e.killMode, { ...query, skip: this.#entityPids() });
+        this.#handle(e.name, e.killMode, { ...query, skip }, this.#lookup);
       }
       if (e.leftovers.length > 0) {
         const before = e.leftovers.length;
@@ -133,9 +154,14 @@ export class Leftovers {
     return pids;
   }
 
-  #handle(name: string, mode: Entity["killMode"], query: LeftoverQuery): number[] {
+  #handle(
+    name: string,
+    mode: Entity["killMode"],
+    query: LeftoverQuery,
+    lookup: ProcessLookup | null = null,
+  ): number[] {
     const { processes, log, events } = this.#parts;
-    const found = processes.leftovers(query);
+    const found = (lookup ?? processes).leftovers(query);
     if (found.length === 0) return [];
     const pids = found.map((l) => l.pid);
     const list = pids.length > 10 ? `${pids.slice(0, 10).join(" ")} ...` : pids.join(" ");

@@ -10,6 +10,7 @@ import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
 import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
+import { type ProcReader, procReader, ProcScan } from "../os/proc_scan.ts";
 import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
   denoChildren,
@@ -48,7 +49,19 @@ export interface ProcessOps {
   findSpawned(spawnId: string): number | null;
   /** What a process the HAM spawned left behind (see `os/leftovers.ts`). */
   leftovers(query: LeftoverQuery): Leftover[];
+  /**
+   * One look at every process, answering many {@linkcode ProcessLookup} questions (a
+   * resume's, see `os/proc_scan.ts`): what it finds to act on is checked again by start
+   * time, so it being a little stale never adopts or signals another process.
+   */
+  lookup(): ProcessLookup;
   waitForPath(path: string, delayMs: number): Promise<boolean>;
+}
+
+/** The questions a resume asks of every process, answered from one scan. */
+export interface ProcessLookup extends Pick<ProcessOps, "findSpawned" | "leftovers"> {
+  /** True when the scan saw `pid` alive with that start time (it may have ended since). */
+  sawAlive(pid: number, startTime: string | null): boolean;
 }
 
 /** Time, injectable. */
@@ -82,6 +95,7 @@ export function realProcessOps(
   watcher: ProcessWatcher,
   selfPid = Deno.pid,
   output?: (entity: string) => OutputPipes | null,
+  reader: ProcReader = procReader,
 ): ProcessOps {
   return {
     spawn: (argv, opts) =>
@@ -99,6 +113,19 @@ export function realProcessOps(
     findSpawned,
     leftovers: (query) =>
       findLeftovers({ ...query, local: (query.local ?? false) && isChildSubreaper() }, selfPid),
+    lookup() {
+      const scan = new ProcScan(reader);
+      return {
+        findSpawned: (spawnId) => scan.findSpawned(spawnId),
+        sawAlive: (pid, startTime) => scan.sawAlive(pid, startTime),
+        leftovers: (query) =>
+          findLeftovers(
+            { ...query, local: (query.local ?? false) && isChildSubreaper() },
+            selfPid,
+            scan,
+          ),
+      };
+    },
     waitForPath,
   };
 }

@@ -9,6 +9,7 @@
 import type { ActionSite } from "./action_runner.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { ActionParams } from "../core/model.ts";
+import type { ProcessLookup } from "./process_ops.ts";
 import type { EngineParts, Watching } from "./seams.ts";
 import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
@@ -21,6 +22,8 @@ export interface RestartParts extends EngineParts {
   readonly watching: Watching;
   /** Resolves once what the entity's last process left behind has been ended. */
   leftoversSettled(name: string): Promise<void>;
+  /** Where a process to adopt is looked for: a resume's scan while one is under way. */
+  lookup(): Pick<ProcessLookup, "findSpawned">;
 }
 
 /** Restarts entities for the engine. */
@@ -145,7 +148,7 @@ export class Restarter {
 
   #adoptSpawned(spawnId: string) {
     const ctx = this.#ctx;
-    const pid = ctx.processes.findSpawned(spawnId);
+    const pid = ctx.lookup().findSpawned(spawnId);
     if (pid === null) return null;
     const d = ctx.processes.describe(pid);
     if (!d) return null;

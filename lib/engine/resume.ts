@@ -8,12 +8,15 @@ import type { RunSpec } from "./action_runner.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS } from "../core/flags.ts";
 import type { Deaths } from "./deaths.ts";
+import type { ProcessLookup } from "./process_ops.ts";
 import type { EngineParts, Watching } from "./seams.ts";
 
 /** What {@linkcode resume} may do. */
 export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "processes" | "log"> {
   readonly watching: Watching;
   readonly deaths: Pick<Deaths, "exited" | "resumed">;
+  /** One scan of every process, for all the resume's looks (see `os/proc_scan.ts`). */
+  readonly lookup: Pick<ProcessLookup, "findSpawned">;
   /** Ends a process (SIGKILL; already gone is fine). */
   kill(pid: number, startTime: string | null): void;
   /** True when the engine already watches the entity's process. */
@@ -30,12 +33,14 @@ export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "pro
  * that had not completed, adopting by spawn marker what any of their steps spawned; a
  * death whose conditions were never fired is fired now, once; a process still alive with
  * the same start time is watched again without a restart; one that died while no HAM was
- * watching has its death handled, after the death of it that was being handled.
+ * watching has its death handled, after the death of it that was being handled. Settles
+ * once every run and death it picked up is over.
  */
-export function resume(ctx: ResumeParts): void {
+export function resume(ctx: ResumeParts): Promise<unknown> {
   const { journal, processes, log } = ctx;
+  const picked: Promise<unknown>[] = [];
   for (const spawnId of [...(journal.state.pendingSpawns ?? [])]) {
-    const pid = processes.findSpawned(spawnId);
+    const pid = ctx.lookup.findSpawned(spawnId);
     if (pid !== null) {
       log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
       ctx.kill(pid, processes.describe(pid)?.startTime ?? null);
@@ -59,6 +64,7 @@ export function resume(ctx: ResumeParts): void {
       start: run.next,
       resumed: true,
     }));
+    picked.push(p);
     if (ev.type === "death" || ev.type === "abnormal-death") {
       deathRuns.set(ev.entity, [...deathRuns.get(ev.entity) ?? [], p]);
     }
@@ -69,13 +75,13 @@ export function resume(ctx: ResumeParts): void {
       const signal = e.lastExit?.signal ?? null;
       const type = signal !== null && CORE_SIGNALS.has(signal) ? "abnormal-death" : "death";
       const fired = e.deathFired;
-      void ctx.deaths.resumed(
+      picked.push(ctx.deaths.resumed(
         name,
         () =>
           fired
             ? Promise.all(deathRuns.get(name) ?? []).then(() => {})
             : ctx.refire({ type, entity: name }),
-      );
+      ));
     }
     if (e.pid === null || ctx.monitored(name)) continue;
     const pid = e.pid;
@@ -84,11 +90,12 @@ export function resume(ctx: ResumeParts): void {
       w = processes.watch(pid, e.startTime);
     } catch {
       log.log("warn", `Entity "${name}" (pid ${pid}) died while no HAM was watching`);
-      void ctx.deaths.exited(name, pid, { code: null, signal: null });
+      picked.push(ctx.deaths.exited(name, pid, { code: null, signal: null }));
       continue;
     }
     ctx.watching.watched(name, pid, w);
     // A grace of one full period after a restart of the HAM or a takeover.
     if (e.heartbeat) ctx.watching.heartbeat(name);
   }
+  return Promise.allSettled(picked);
 }

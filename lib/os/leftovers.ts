@@ -12,8 +12,8 @@
  */
 
 import type { Leftover } from "../core/model.ts";
-import { processStat, readEnviron } from "./proc.ts";
 import { readDirNames, readFileBytes } from "./proc_fs.ts";
+import { procReader, type ProcView } from "./proc_scan.ts";
 import { carriesMarker, SPAWN_ID_VAR } from "./spawner.ts";
 
 /** What {@linkcode findLeftovers} looks for. */
@@ -54,21 +54,26 @@ function notBefore(a: string, b: string): boolean {
  * The live processes (not zombies, not this process) left behind by the process a query
  * describes, ascending by pid. Reads the `stat` of this process's descendants (`local`) or
  * of every process, and the environment only of those that started after the one that
- * ended: a death's cost, never a request's.
+ * ended: a death's cost, never a request's. `view`: where processes are read (a
+ * `ProcScan` shared by many queries, or `/proc` itself).
  */
-export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] {
+export function findLeftovers(
+  q: LeftoverQuery,
+  selfPid = Deno.pid,
+  view: ProcView = procReader,
+): Leftover[] {
   const found: Leftover[] = [];
   const parents = new Map<number, number>();
-  for (const pid of candidates(q, selfPid)) {
+  for (const pid of candidates(q, selfPid, view)) {
     if (pid === selfPid) continue;
-    const stat = processStat(pid);
+    const stat = view.stat(pid);
     if (stat === null) continue;
     parents.set(pid, stat.ppid);
     if (stat.state === "Z" || stat.state === "X" || q.skip.has(pid)) continue;
     // What it forked started after it: older processes (most of them, for a process that
     // ran a while) cost no read of their environment.
     if (q.since !== null && !notBefore(stat.startTime, q.since)) continue;
-    const env = readEnviron(pid);
+    const env = view.environ(pid);
     const marker = env?.get(SPAWN_ID_VAR);
     const ours = carriesMarker(env, q.spawnId);
     const grouped = q.group !== null && stat.pgid === q.group && q.since !== null &&
@@ -80,7 +85,7 @@ export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] 
   const spared = (pid: number): boolean => {
     for (let p = pid, hops = 0; p > 1 && hops < 4096; hops++) {
       if (p === q.spare) return true;
-      p = parents.get(p) ?? processStat(p)?.ppid ?? 0;
+      p = parents.get(p) ?? view.stat(p)?.ppid ?? 0;
     }
     return false;
   };
@@ -88,9 +93,8 @@ export function findLeftovers(q: LeftoverQuery, selfPid = Deno.pid): Leftover[] 
 }
 
 /** The pids to look at: this process's descendants when local and listed, else all. */
-function candidates(q: LeftoverQuery, selfPid: number): number[] {
-  const all = () =>
-    (readDirNames("/proc") ?? []).filter((n) => /^\d+$/.test(n)).map((n) => Number(n));
+function candidates(q: LeftoverQuery, selfPid: number, view: ProcView): number[] {
+  const all = () => view.pids();
   if (!q.local) return all();
   // Orphans are re-parented to the main thread of a subreaper: its own list is enough.
   const top = childrenList(selfPid, selfPid);
@@ -100,7 +104,7 @@ function candidates(q: LeftoverQuery, selfPid: number): number[] {
   // entity's process) is not its descendant, nor is anything below it: orphans go up to
   // this process, never sideways. Its subtree is not walked.
   const older = (pid: number) => {
-    const started = q.since === null ? null : processStat(pid)?.startTime ?? null;
+    const started = q.since === null ? null : view.stat(pid)?.startTime ?? null;
     return started !== null && !notBefore(started, q.since!);
   };
   const queue = top.filter((p) => !q.skip.has(p) && !older(p));

@@ -162,17 +162,20 @@ Deno.test(
     ]);
     const [low, high] = hb.map((c) => c.ev);
     assert(low.seq < high.seq);
-    // Both are period ends of the same clock: exactly high - low periods apart, give or
-    // take timer lateness.
-    const apart = high.at - low.at;
-    const expected = (BEATER.high - BEATER.low) * BEATER.periodMs;
-    assert(apart >= expected - 50 && apart <= expected + 150, `low -> high ${apart} ms`);
-    const lowAfter = low.at - hungAt;
+    // Both crossings are period ends of the same clock: exactly high - low periods apart
+    // (the events' own times add the timer's lateness, which a busy machine stretches).
+    const [lowEnd, highEnd] = [low, high].map((e) => Number(e.detail?.periodEnd));
+    assertEquals(highEnd - lowEnd, (BEATER.high - BEATER.low) * BEATER.periodMs);
+    // The last beat fell in the period before the `low` empty ones: missed-low is the end
+    // of the low-th period after it, and the beat came before the hang.
+    const lastBeat = Number(low.detail?.lastBeat);
+    assertEquals(high.detail?.lastBeat, lastBeat);
+    const sinceBeat = lowEnd - lastBeat;
     assert(
-      lowAfter >= (BEATER.low - 1) * BEATER.periodMs &&
-        lowAfter <= (BEATER.low + 1) * BEATER.periodMs + 200,
-      `hang -> missed-low ${lowAfter} ms`,
+      sinceBeat > BEATER.low * BEATER.periodMs && sinceBeat <= (BEATER.low + 1) * BEATER.periodMs,
+      `last beat -> missed-low period end ${sinceBeat} ms`,
     );
+    assert(lowEnd > hungAt, `missed-low's period ends after the hang (${lowEnd - hungAt} ms)`);
     // Each condition fired once and ran its action, in seq order after its crossing.
     const fired = events.filter((e) => e.type === "condition").map((e) => [e.condition, e.seq]);
     assertEquals(fired.map(([c]) => c), ["hb/low", "hb/high"]);
@@ -225,13 +228,17 @@ Deno.test(
       ["hb-missed-low", 2],
       ["hb-missed-high", high],
     ]);
-    // The last beat falls in some period; `high` empty periods after it end at most
-    // (high + 1) periods later. 100 ms of slack for timers and the event.
-    const caught = hb[1].ev.at - blockedAt;
+    // The last beat falls in some period; the `high` empty periods after it end more than
+    // high and at most (high + 1) periods after it (the period end itself: the event's own
+    // time adds the timer's lateness on a busy machine). The beat came before the block.
+    const caughtAt = Number(hb[1].ev.detail?.periodEnd);
+    const lastBeat = Number(hb[1].ev.detail?.lastBeat);
+    const caught = caughtAt - lastBeat;
     assert(
-      caught >= (high - 1) * periodMs && caught <= (high + 1) * periodMs + 100,
-      `blocked -> missed-high after ${caught} ms (period ${periodMs} ms, high ${high})`,
+      caught > high * periodMs && caught <= (high + 1) * periodMs,
+      `last beat -> missed-high period end ${caught} ms (period ${periodMs} ms, high ${high})`,
     );
+    assert(caughtAt > blockedAt, `missed-high's period ends after the block`);
     assert(alive(worker.pid));
   },
 );

@@ -11,7 +11,12 @@ import { HamError } from "../../lib/core/errors.ts";
 import { signalName } from "../../lib/core/flags.ts";
 import type { ExitStatus, Leftover } from "../../lib/core/model.ts";
 import type { LeftoverQuery } from "../../lib/os/leftovers.ts";
-import type { ProcessDescription, ProcessOps, WatchHandle } from "../../lib/engine/process_ops.ts";
+import type {
+  ProcessDescription,
+  ProcessLookup,
+  ProcessOps,
+  WatchHandle,
+} from "../../lib/engine/process_ops.ts";
 import type { SpawnedProcess, SpawnOptions } from "../../lib/os/spawner.ts";
 import type { FakeClock } from "./fake_clock.ts";
 
@@ -26,6 +31,7 @@ export type FakeCall =
     | { op: "findDaemon"; spawnId: string; known: number[] }
     | { op: "findSpawned"; spawnId: string }
     | { op: "leftovers"; query: LeftoverQuery }
+    | { op: "lookup" }
     | { op: "waitForPath"; path: string; delayMs: number }
   )
   & { at: number };
@@ -255,6 +261,22 @@ export class FakeProcesses implements ProcessOps {
       if (!p || pid === query.spare || query.skip.has(pid)) return [];
       return [{ pid, startTime: p.startTime }];
     });
+  }
+
+  /**
+   * One scan (recorded as a `lookup` call): its questions are answered as `findSpawned`
+   * and `leftovers` are (and recorded as such), `sawAlive` from the
+   * processes live when it was made.
+   */
+  lookup(): ProcessLookup {
+    this.calls.push({ op: "lookup", at: this.#clock.now() });
+    const seen = new Map([...this.#live].map(([pid, p]) => [pid, p.startTime]));
+    return {
+      findSpawned: (spawnId) => this.findSpawned(spawnId),
+      leftovers: (query) => this.leftovers(query),
+      sawAlive: (pid, startTime) =>
+        seen.has(pid) && (startTime === null || seen.get(pid) === startTime),
+    };
   }
 
   findDaemon(spawnId: string, known: Set<number>): number | null {

@@ -8,7 +8,12 @@ import * as assert from "node:assert/strict";
 import { Engine } from "../../../lib/engine/engine.ts";
 import { memoryLogger } from "../../../lib/os/logger.ts";
 import type { Action } from "../../../lib/core/model.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
+import type { ProcessLookup } from "../../../lib/engine/process_ops.ts";
+import { findLeftovers } from "../../../lib/os/leftovers.ts";
+import { ProcScan } from "../../../lib/os/proc_scan.ts";
 import { FakeClock } from "../../support/fake_clock.ts";
+import { FakeProcReader } from "../../support/fake_proc_reader.ts";
 import { FakeProcesses } from "../../support/fake_processes.ts";
 import { MemoryStore } from "../../support/memory_store.ts";
 import { P, Tree } from "../../support/tree.ts";
@@ -182,4 +187,86 @@ Deno.test("Engine.resume() adopts a restart spawned before the death's runs were
   assert.equal(procs.callsOf("spawn").length, 0, "the death fired again, and adopted");
   assert.equal(store.state.entities.get("web")!.pid, 888);
   assert.equal(store.state.entities.get("web")!.restarts, 1);
+});
+
+/** Fake processes whose resume scan is a real {@linkcode ProcScan} over a fake `/proc`. */
+class ScannedProcesses extends FakeProcesses {
+  readonly proc = new FakeProcReader();
+  override lookup(): ProcessLookup {
+    super.lookup();
+    const scan = new ProcScan(this.proc);
+    return {
+      findSpawned: (spawnId) => scan.findSpawned(spawnId, null),
+      leftovers: (query) => findLeftovers(query, 1, scan),
+      sawAlive: (pid, startTime) => scan.sawAlive(pid, startTime),
+    };
+  }
+}
+
+Deno.test("Engine.resume() scans /proc once for several pending deaths and still picks the right processes", async () => {
+  const store = new MemoryStore();
+  const clock = new FakeClock(1000);
+  const procs = new ScannedProcesses(clock);
+  const names = ["web0", "web1", "web2", "web3"];
+  for (const [i, name] of names.entries()) {
+    store.commit([{
+      t: "attach",
+      entity: name,
+      kind: "attached",
+      pid: 500 + i,
+      startTime: `st-${500 + i}`,
+      argv: [`${name}-server`],
+      cwd: null,
+      env: null,
+      spawnId: `old${i}`,
+      spawned: true,
+      flags: 0,
+      heartbeat: null,
+      at: 1,
+    }]);
+    new Tree(store).condition(`${name}/c`, "death", 1).action(`${name}/c/restart`, P.restart(), 1);
+    // It died; the previous HAM journaled the death, spawned the restart and died.
+    store.commit([{
+      t: "death",
+      entity: name,
+      pid: 500 + i,
+      code: null,
+      signal: "SIGKILL",
+      at: 2,
+    }]);
+    // What it left (one each), and the restart to adopt; other processes around them.
+    const leftover = 2000 + i, restarted = 3000 + i;
+    procs.addProcess(leftover, { startTime: `${leftover}00` });
+    procs.proc.add(leftover, { HAM_SPAWN_ID: `old${i}` });
+    procs.addProcess(restarted, { startTime: `${restarted}00` });
+    procs.proc.add(restarted, { HAM_SPAWN_ID: `${name}#1/${name}/c:0` });
+  }
+  for (let pid = 100; pid < 340; pid++) procs.proc.add(pid, { HAM_SPAWN_ID: `other${pid}` });
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  engine.resume();
+  await settle(engine);
+  await clock.advance(DEFAULTS.leftoverStopTimeoutMs);
+  await settle(engine);
+  assert.equal(procs.proc.scans, 1, "one scan of /proc for the whole resume");
+  assert.equal(procs.callsOf("lookup").length, 1);
+  assert.equal(procs.callsOf("spawn").length, 0, "each restart adopted");
+  for (const [i, name] of names.entries()) {
+    const e = store.state.entities.get(name)!;
+    assert.deepEqual([e.pid, e.restarts, e.deathPending], [3000 + i, 1, false]);
+  }
+  const ended = procs.callsOf("signal").filter((c) => c.signal === 15).map((c) => c.pid);
+  assert.deepEqual(ended.sort(), [2000, 2001, 2002, 2003], "only what the deaths left");
+});
+
+Deno.test("Engine.resume() reads no process list when nothing was pending", async () => {
+  const { store } = previousHam("death", [["restart", P.restart()]]);
+  const clock = new FakeClock(1000);
+  const procs = new ScannedProcesses(clock);
+  procs.addProcess(500);
+  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.proc.scans, 0);
+  assert.equal(store.state.entities.get("web")!.pid, 500, "watched again");
+  await engine.stop();
 });

@@ -1480,6 +1480,36 @@ Deno.test("Engine fires hb-missed-low again when a heartbeat-healthy action rese
   await stop(h);
 });
 
+Deno.test("Engine counts a beat in the period it arrived in when the period-end timer runs late", async () => {
+  const h = await heartbeating({ periodMs: 10, low: 1, high: 3 });
+  await h.clock.advanceTo(5);
+  h.engine.heartbeat("app", 5); // [0, 10)
+  await h.clock.advanceTo(9);
+  // The timer of the end at 10 has not run yet (a busy HAM) when beats of [10, 20) and
+  // [20, 30) arrive: neither may be taken for [0, 10)'s, which would leave them empty.
+  h.engine.heartbeat("app", 12);
+  h.engine.heartbeat("app", 25);
+  await h.clock.advanceTo(30);
+  assert.deepEqual(h.procs.timedRuns, []);
+  assert.equal(h.store.state.entities.get("app")!.hbMissed, 0);
+  await h.clock.advanceTo(40); // [30, 40) is empty
+  assert.deepEqual(h.procs.timedRuns, ["low@40"]);
+  await stop(h);
+});
+
+Deno.test("Engine's heartbeat event names the period end that crossed and the last beat", async () => {
+  const h = await heartbeating({ periodMs: 10, low: 2, high: 4 });
+  await h.clock.advanceTo(13);
+  h.engine.heartbeat("app", 13); // [10, 20) seen; [20, 30) and [30, 40) empty: low at 40
+  await h.clock.advanceTo(100);
+  const hb = h.events.filter((e) => e.type === "heartbeat").map((e) => e.detail);
+  assert.deepEqual(hb, [
+    { condition: "hb-missed-low", missed: 2, periodEnd: 40, lastBeat: 13 },
+    { condition: "hb-missed-high", missed: 4, periodEnd: 60, lastBeat: 13 },
+  ]);
+  await stop(h);
+});
+
 Deno.test("Engine journals nothing for the heartbeat when the entity beats every period", async () => {
   const h = await heartbeating();
   const before = h.store.records.length;
