@@ -43,3 +43,32 @@ Deno.test("PeerListener keeps its listening socket out of the processes it start
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("FdConn.write() hands over a 4 MiB answer whole and in order when it fills the send buffer", async () => {
+  const dir = await Deno.makeTempDir();
+  const listener = await PeerListener.listen(`${dir}/s.sock`);
+  try {
+    const client = await Deno.connect({ transport: "unix", path: `${dir}/s.sock` });
+    const conn = await listener.accept();
+    // More than the default send buffer (~208 KiB): the write waits, raises it, and goes on.
+    const bytes = new Uint8Array(4 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 12)) & 0xff;
+    const written = conn.write(bytes);
+    const got = new Uint8Array(bytes.length);
+    let off = 0;
+    const buf = new Uint8Array(64 * 1024);
+    while (off < got.length) {
+      const n = await client.read(buf);
+      assert.ok(n !== null, `the stream ended after ${off} bytes`);
+      got.set(buf.subarray(0, n), off);
+      off += n;
+    }
+    assert.equal(await written, bytes.length);
+    assert.deepEqual(got, bytes);
+    client.close();
+    conn.close();
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
