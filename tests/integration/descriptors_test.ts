@@ -8,7 +8,6 @@
 import { equal, match, ok } from "node:assert/strict";
 import { HamClient } from "../../lib/client/client.ts";
 import { HamError } from "../../lib/core/errors.ts";
-import type { HamView } from "../../lib/core/status_view.ts";
 import { HamProcess, until } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -60,18 +59,20 @@ Deno.test(
           heartbeat: null,
         });
       let polled: Deno.ChildProcess | null = null;
+      let entity = "";
       for (let i = 0; polled === null && i < 100; i++) {
         const sleeper = sleep();
         await attach(`w${i}`, sleeper.pid);
-        if (ham.log().includes(`watching pid ${sleeper.pid} `)) polled = sleeper;
+        if (ham.log().includes(`watching pid ${sleeper.pid} `)) {
+          [polled, entity] = [sleeper, `w${i}`];
+        }
       }
       ok(polled !== null, "no attach fell back to /proc polling");
       match(ham.log(), new RegExp(`watching pid ${polled.pid} .*by polling /proc`));
       const since = await eventSeq(held);
       polled.kill("SIGKILL");
       await polled.status;
-      const entity = (await held.request("status", { path: null }) as HamView).entities
-        .find((e) => e.pid === polled!.pid)!.name;
+      // The entity is known from its attach: a status taken now may already show it dead.
       const dead = await held.request(
         "wait",
         { entity, for: "dead", since, timeoutMs: 20_000 },
