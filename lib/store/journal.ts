@@ -145,9 +145,17 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 async function writeAll(file: JournalFile, bytes: Uint8Array): Promise<void> {
+  if (file.writeSync) return writeAllSync(file.writeSync.bind(file), bytes);
   for (let off = 0; off < bytes.length;) {
-    const rest = bytes.subarray(off);
-    const n = file.writeSync ? file.writeSync(rest) : await file.write(rest);
+    const n = await file.write(bytes.subarray(off));
+    if (n <= 0) throw new Error(`short write at offset ${off}`);
+    off += n;
+  }
+}
+
+function writeAllSync(writeSync: (data: Uint8Array) => number, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length;) {
+    const n = writeSync(bytes.subarray(off));
     if (n <= 0) throw new Error(`short write at offset ${off}`);
     off += n;
   }
@@ -412,13 +420,11 @@ export class Journal {
   #writeAhead(pending: Pending): void {
     const file = this.#file;
     if (!this.#syncing || !file.writeSync || pending.records.length === 0) return;
-    if (!this.#queue.every((p) => p === pending || p.inFile)) return;
+    // Those written ahead are a prefix of the queue: the one before says for all before.
+    const before = this.#queue.at(-2);
+    if (before && !before.inFile) return;
     try {
-      for (let off = 0; off < pending.bytes.length;) {
-        const n = file.writeSync(pending.bytes.subarray(off));
-        if (n <= 0) throw new Error(`short write at offset ${off}`);
-        off += n;
-      }
+      writeAllSync(file.writeSync.bind(file), pending.bytes);
     } catch {
       // Rewritten by the loop, after it cuts back to the last durable byte.
       this.#torn = true;
