@@ -51,6 +51,8 @@ function beatSlice(): void {
   for (const name of names.slice(from, from + perSlice)) {
     const beat = mode === "noreply"
       ? ham.heartbeat(name, { reply: false })
+      : mode === "slot"
+      ? ham.heartbeat(name)
       : ham.client.request("heartbeat", { entity: name }, { timeoutMs: 0 });
     beat.then(
       () => void beats++,

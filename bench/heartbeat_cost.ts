@@ -27,6 +27,12 @@ export interface HeartbeatLoad {
   hz: number;
   clients: number;
   reply?: boolean;
+  /**
+   * How the clients beat: `slot` (the library's default: a heartbeat slot, the socket only
+   * for the first beat), `reply` (every beat a request over the socket, answered) or
+   * `noreply` (over the socket, unanswered). @default from `reply`
+   */
+  path?: "slot" | "reply" | "noreply";
 }
 
 interface ClientStats {
@@ -51,13 +57,14 @@ class Client implements AsyncDisposable {
         "--allow-write",
         "--allow-net",
         "--allow-env",
+        "--allow-ffi",
         `${ROOT}bench/heartbeat_client.ts`,
         h.stateDir,
         prefix,
         String(count),
         String(load.hz),
         String(2000 / load.hz),
-        load.reply === false ? "noreply" : "reply",
+        load.path ?? (load.reply === false ? "noreply" : "reply"),
       ],
       env: { HAM_STATE_DIR: h.stateDir },
       stdin: "piped",

@@ -227,6 +227,7 @@ export class HamClient implements AsyncDisposable {
   readonly closed: Promise<void>;
   #closed = Promise.withResolvers<void>();
   #conn: ByteConn;
+  #generation = 0;
   #dial: Dialer;
   /** The read loop of `#conn`. */
   #loop: Promise<void>;
@@ -330,6 +331,14 @@ export class HamClient implements AsyncDisposable {
 
   get #where(): string {
     return this.remote ? this.address : `"${this.address}"`;
+  }
+
+  /**
+   * Counts the connections this client has had: 0 for the first, one more at each
+   * reconnection (what the HAM gave the previous one, such as heartbeat slots, is gone).
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** The HAM's answer to `hello`: protocol version and the pids of the HAM and its Guardian. */
@@ -603,6 +612,7 @@ export class HamClient implements AsyncDisposable {
           break;
         }
         this.#conn = conn;
+        this.#generation++;
         this.#loop = this.#readLoop(conn);
         await this.#hello();
         const direct: Requester = (op, ...[fields, opts]) =>

@@ -30,6 +30,8 @@ import {
 import type { StatusView } from "../core/status_view.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { beatSlot } from "../core/heartbeat_slot.ts";
+import type { MappedSlot } from "../os/beat_slot_file.ts";
 
 /**
  * A connection to the HAM (`ham_connect`). Everything it adds outlives it, except
@@ -62,6 +64,12 @@ export class Ham implements AsyncDisposable {
   readonly client: HamClient;
   #self = new Map<string, Requests["attach-self"]>();
   #reattachWithinMs: number;
+  /** Heartbeat slots mapped, by the entity named in `heartbeat` ("" for its own). */
+  #slots = new Map<string, { mapped: MappedSlot; generation: number }>();
+  /** FFI is permitted (null: not asked yet). */
+  #ffi: boolean | null = null;
+  /** A slot could not be mapped: every beat goes over the socket. */
+  #noSlots = false;
 
   /**
    * Wraps a connected client. `reattachWithinMs` bounds the reconnection of a connection
@@ -204,16 +212,61 @@ export class Ham implements AsyncDisposable {
 
   /**
    * Sends a heartbeat for `entity`, or for the entity this process self-attached
-   * (`ham_heartbeat`); resolves once the HAM took it. With `{ reply: false }` it resolves
-   * once the beat is sent, and the HAM answers only a refused beat (the next such call
-   * rejects with it): for a process that beats often, half the messages and no wake-up
-   * per beat (the HAM's cost per beat: README, "Figures of issue 13").
+   * (`ham_heartbeat`).
+   *
+   * By default the first beat asks the HAM for a heartbeat slot, and the next beats are
+   * stores into that slot (a shared page the HAM reads once per period end): no message,
+   * no system call, nothing for the HAM to do per beat. The promise then resolves at once.
+   * A beat goes over the socket instead, answered, when there is no slot to use: a remote
+   * HAM, no `--allow-ffi`, the entity no longer counted (detached, dead, its heartbeat
+   * removed: the beat then gets the HAM's answer, such as `ENOENT`), or after a
+   * reconnection until the new HAM hands out a new slot.
+   *
+   * With `{ reply: true }` every beat goes over the socket and resolves once the HAM took
+   * it. With `{ reply: false }` it goes over the socket and resolves once sent; the HAM
+   * answers only a refused beat (the next such call rejects with it).
    */
   async heartbeat(entity?: string, opts: { reply?: boolean } = {}): Promise<void> {
     if (opts.reply === false) {
       return await this.client.post("heartbeat", { entity: entity ?? null, reply: false });
     }
-    await this.client.request("heartbeat", { entity: entity ?? null });
+    if (opts.reply === true || !this.#slotsPossible()) {
+      await this.client.request("heartbeat", { entity: entity ?? null });
+      return;
+    }
+    const key = entity ?? "";
+    const generation = this.client.generation;
+    const held = this.#slots.get(key);
+    if (held) {
+      if (held.generation === generation && beatSlot(held.mapped.view, Date.now()) === "marked") {
+        return;
+      }
+      this.#slots.delete(key);
+      held.mapped.unmap();
+    }
+    const r = await this.client.request("heartbeat", { entity: entity ?? null, slot: true });
+    if (!r.slot || this.#slots.has(key) || this.client.generation !== generation) return;
+    try {
+      const { mapBeatSlot } = await import("../os/beat_slot_file.ts");
+      if (this.#slots.has(key)) return;
+      this.#slots.set(key, { mapped: mapBeatSlot(r.slot), generation });
+    } catch {
+      // The file cannot be opened or mapped (another user's HAM): beat over the socket.
+      this.#noSlots = true;
+    }
+  }
+
+  /** True while beats may use slots: a local HAM, and FFI permitted to map them. */
+  #slotsPossible(): boolean {
+    if (this.#noSlots || this.client.socketPath === "") return false;
+    if (this.#ffi === null) {
+      try {
+        this.#ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+      } catch {
+        this.#ffi = false;
+      }
+    }
+    return this.#ffi;
   }
 
   /** Publishes entity `entity`'s new state (`ham_entity_condition_state`). */
@@ -276,11 +329,18 @@ export class Ham implements AsyncDisposable {
   /** Closes the connection (`ham_disconnect`). */
   close(): void {
     this.client.close();
+    this.#unmapSlots();
   }
 
   /** Closes the connection and waits until it has ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.client[Symbol.asyncDispose]();
+    this.#unmapSlots();
+  }
+
+  #unmapSlots(): void {
+    for (const held of this.#slots.values()) held.mapped.unmap();
+    this.#slots.clear();
   }
 }
 

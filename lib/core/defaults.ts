@@ -169,6 +169,8 @@ export const DEFAULTS = Object.freeze({
 
   /** Heartbeats: later periods whose beats are kept while the period-end timer runs late (a beat counts in the period it arrived in). */
   heartbeatPeriodsAhead: 16,
+  /** Heartbeat slots (beats through shared memory) one connection can hold: one per entity it beats for; more beat over the socket. */
+  heartbeatSlotsPerConnection: 65_536,
   // --- An entity's own children ---
   /** What is done with what an entity's process leaves behind (`--kill-mode`): `control-group` ends it, `process` keeps and lists it. */
   killMode: "control-group" as "control-group" | "process",

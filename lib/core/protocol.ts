@@ -282,8 +282,10 @@ export interface Requests {
    * `ham_heartbeat`: of a named entity, or of the one this connection self-attached. With
    * `reply: false` a beat that is taken is not answered (only a refused one is, with its
    * error): a client beating often saves the HAM a write and itself a wake-up per beat.
+   * With `slot: true` (and a reply) the answer also hands out a heartbeat slot, through
+   * which the process's next beats cost no message at all (`lib/core/heartbeat_slot.ts`).
    */
-  heartbeat: { entity?: string | null; reply?: boolean };
+  heartbeat: { entity?: string | null; reply?: boolean; slot?: boolean };
   /** `ham_entity_condition_state`: publish a state. */
   state: { entity: string; to: number };
   /** `ham_entity_condition_raise`. */
@@ -415,7 +417,7 @@ export type Request =
   | { id: number; op: "verbose"; command: VerboseCommand; value: number }
   | { id: number; op: "stop" }
   | { id: number; op: "status"; path: ItemPath | null }
-  | { id: number; op: "heartbeat"; entity: string | null; reply: boolean }
+  | { id: number; op: "heartbeat"; entity: string | null; reply: boolean; slot: boolean }
   | { id: number; op: "state"; entity: string; to: number }
   | { id: number; op: "raise"; entity: string; rtype: number; rclass: number; rseverity: number }
   | {
@@ -641,8 +643,11 @@ export interface Results {
   stop: { stopping: true };
   /** The tree, or one item of it. */
   status: StatusView;
-  /** The entity that beat. */
-  heartbeat: { entity: string };
+  /**
+   * The entity that beat; with `slot` asked for, the slot file and offset its process may
+   * beat through from now on (null: none to give, keep beating over the socket).
+   */
+  heartbeat: { entity: string; slot?: { path: string; offset: number } | null };
   /** The transition. */
   state: StateResult;
   /** The entity raised on. */

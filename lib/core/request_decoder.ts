@@ -332,6 +332,7 @@ export function decodeRequest(line: string): Request {
       op: "heartbeat",
       entity: beat[1] === undefined ? null : validateEntityName(beat[1], false),
       reply: beat[2] !== "false",
+      slot: false,
     };
   }
   let raw: unknown;
@@ -512,6 +513,7 @@ export function decodeRequest(line: string): Request {
           ? null
           : validateEntityName(o.entity, false),
         reply: bool(o, "reply", true),
+        slot: bool(o, "slot", false),
       };
     case "state":
       return {

@@ -13,6 +13,8 @@ import { EventHub } from "./event_hub.ts";
 import { EventLog } from "./event_log.ts";
 import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
+import { BeatSlots } from "./beat_slots.ts";
+import { resetBeatsDir } from "../os/beat_slot_file.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { guard, policyView } from "./access.ts";
@@ -384,6 +386,7 @@ export class HamDaemon {
     d.engine.resume();
     d.#watcher.dropAdopted();
     timing.mark("resume");
+    resetBeatsDir(opts.stateDir);
     const local = createHandler({
       store,
       engine: d.engine,
@@ -395,6 +398,7 @@ export class HamDaemon {
       changed: () => d.changed(),
       fsync,
       statusAnswer: d.#answers,
+      beatSlots: new BeatSlots(opts.stateDir, d.engine),
       policy: (conn) => policyView(d.#policy, conn),
     });
     const routed = d.#cluster

@@ -36,6 +36,7 @@ import { listRows } from "../core/list_view.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { processStartedAt } from "../os/proc.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import type { BeatSlots } from "./beat_slots.ts";
 
 /** What the handler works with. */
 export interface HandlerContext {
@@ -58,6 +59,8 @@ export interface HandlerContext {
    * each full status is built, stringified and encoded whole. @default none
    */
   statusAnswer?: StatusAnswer;
+  /** Hands out heartbeat slots; without it, `slot` is answered null. @default none */
+  beatSlots?: BeatSlots;
 }
 
 /**
@@ -167,7 +170,11 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       req.path === null && ctx.statusAnswer
         ? ctx.statusAnswer.answer(state(), ctx.info())
         : statusView(state(), req.path, ctx.info()),
-    heartbeat: (req, conn) => ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now()),
+    heartbeat: (req, conn) => {
+      const r = ctx.engine.heartbeat(req.entity ?? ownSelfEntity(conn), now());
+      if (!req.slot) return r;
+      return { ...r, slot: ctx.beatSlots?.grant(conn, r.entity) ?? null };
+    },
     state: async (req) => changed(await ctx.engine.publishState(req.entity, req.to)),
     raise: (req) =>
       ctx.engine.raise(req.entity, {

@@ -22,6 +22,7 @@ import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch
 import { EngineJournal, type Store } from "./engine_journal.ts";
 import { HamError } from "../core/errors.ts";
 import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
+import type { BeatSlot } from "../core/heartbeat_slot.ts";
 import { Lanes } from "./lanes.ts";
 import { Leftovers } from "./leftovers.ts";
 import type { Logger } from "../os/logger.ts";
@@ -578,5 +579,23 @@ export class Engine {
     e.lastBeat = now; // Volatile by design: see Entity.lastBeat.
     this.#heartbeats.seen(name, now);
     return { entity: name };
+  }
+
+  /**
+   * Lets `name` beat through `slot` from now on (see `lib/core/heartbeat_slot.ts`); false
+   * when its heartbeat is not being counted (it has none, or no process).
+   */
+  heartbeatSlot(name: string, slot: BeatSlot): boolean {
+    return this.#heartbeats.setSlot(name, slot);
+  }
+
+  /** True while `name`'s heartbeat periods are being counted. */
+  heartbeatCounted(name: string): boolean {
+    return this.#heartbeats.counting(name);
+  }
+
+  /** Forgets `slot` as `name`'s (its file is being closed). */
+  dropHeartbeatSlot(name: string, slot: BeatSlot): void {
+    this.#heartbeats.dropSlot(name, slot);
   }
 }

@@ -7,11 +7,22 @@
  * (One sleeping loop per entity cost a timer, a promise and an abort listener per entity
  * and period: at 1,000 entities with 200 ms periods, 5,000 of each a second.)
  *
+ * Beats come two ways: over the socket ({@linkcode HeartbeatMonitor.seen}), and through a
+ * heartbeat slot (`lib/core/heartbeat_slot.ts`) that the monitor reads when a period ends
+ * without a beat seen over the socket. A slot is armed with the accounting's origin and
+ * period whenever the accounting (re)starts, and revoked when it ends.
+ *
  * @module
  */
 
 import { DEFAULTS } from "../core/defaults.ts";
 import { periodEnd, tick } from "../core/heartbeat.ts";
+import {
+  type BeatSlot,
+  periodIndexEnding,
+  slotLastBeat,
+  slotSeen,
+} from "../core/heartbeat_slot.ts";
 import type { EngineParts } from "./seams.ts";
 
 /** What {@linkcode HeartbeatMonitor} may do. */
@@ -42,6 +53,8 @@ interface Beat {
 export class HeartbeatMonitor {
   #ctx: HeartbeatParts;
   #beats = new Map<string, Beat>();
+  /** The slots of entities that beat through one, by entity. */
+  #slots = new Map<string, BeatSlot>();
   /** Period ends, earliest first (a binary heap on `end`). */
   #heap: Beat[] = [];
   /** The timer loop runs. */
@@ -74,10 +87,38 @@ export class HeartbeatMonitor {
     b.ahead.push(end);
   }
 
+  /** True while `name`'s periods are counted. */
+  counting(name: string): boolean {
+    return this.#beats.has(name) && !!this.#ctx.journal.state.entities.get(name)?.heartbeat;
+  }
+
+  /**
+   * Gives `name` a heartbeat slot (replacing and revoking the one it had), armed for its
+   * current accounting. False, and the slot left alone, when `name` has no accounting
+   * running (it does not heartbeat, or is dead).
+   */
+  setSlot(name: string, slot: BeatSlot): boolean {
+    const b = this.#beats.get(name);
+    const spec = this.#ctx.journal.state.entities.get(name)?.heartbeat;
+    if (!b || !spec) return false;
+    const old = this.#slots.get(name);
+    if (old && old !== slot) old.revoke();
+    this.#slots.set(name, slot);
+    slot.arm(b.origin, spec.periodMs);
+    return true;
+  }
+
+  /** Forgets `name`'s slot if it is `slot` (its file is closing), without revoking it. */
+  dropSlot(name: string, slot: BeatSlot): void {
+    if (this.#slots.get(name) === slot) this.#slots.delete(name);
+  }
+
   /** Stops the accounting of every entity. */
   stopAll(): void {
     for (const b of this.#beats.values()) b.live = false;
     this.#beats.clear();
+    for (const slot of this.#slots.values()) slot.revoke();
+    this.#slots.clear();
     this.#heap = [];
     this.#rearm.abort();
   }
@@ -93,7 +134,10 @@ export class HeartbeatMonitor {
     if (old) old.live = false;
     this.#beats.delete(name);
     const e = ctx.journal.state.entities.get(name);
-    if (!e || e.pid === null || !e.heartbeat || ctx.life.stopped) return;
+    if (!e || e.pid === null || !e.heartbeat || ctx.life.stopped) {
+      this.#endSlot(name);
+      return;
+    }
     const origin = ctx.clock.now() + graceMs;
     const beat: Beat = {
       name,
@@ -105,6 +149,7 @@ export class HeartbeatMonitor {
       live: true,
     };
     this.#beats.set(name, beat);
+    this.#slots.get(name)?.arm(origin, e.heartbeat.periodMs);
     this.#push(beat);
     if (!this.#running) {
       this.#running = true;
@@ -137,7 +182,10 @@ export class HeartbeatMonitor {
           if (this.#periodEnded(b)) this.#push(b);
           else {
             b.live = false;
-            if (this.#beats.get(b.name) === b) this.#beats.delete(b.name);
+            if (this.#beats.get(b.name) === b) {
+              this.#beats.delete(b.name);
+              this.#endSlot(b.name);
+            }
           }
         }
       }
@@ -160,7 +208,16 @@ export class HeartbeatMonitor {
     const spec = cur.heartbeat;
     const end = b.end;
     b.end = periodEnd(b.origin, spec.periodMs, end);
-    const seen = b.seen;
+    let seen = b.seen;
+    const slot = this.#slots.get(name);
+    if (slot) {
+      const v = slot.read();
+      if (v !== null) {
+        seen ||= slotSeen(v, periodIndexEnding(b.origin, spec.periodMs, end));
+        const last = slotLastBeat(v, cur.lastBeat, ctx.clock.now());
+        if (last !== null) cur.lastBeat = last; // Volatile by design: see Entity.lastBeat.
+      }
+    }
     // The next period starts with the beats that arrived in it before this end was handled.
     while (b.ahead.length > 0 && b.ahead[0] < b.end) b.ahead.shift();
     b.seen = b.ahead[0] === b.end;
@@ -196,6 +253,14 @@ export class HeartbeatMonitor {
       ctx.life.track(ctx.events.fire({ type, entity: name }));
     }
     return true;
+  }
+
+  /** The accounting of `name` ended: its slot is revoked (its process beats over the socket). */
+  #endSlot(name: string): void {
+    const slot = this.#slots.get(name);
+    if (!slot) return;
+    slot.revoke();
+    this.#slots.delete(name);
   }
 
   #push(b: Beat): void {

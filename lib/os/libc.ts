@@ -32,6 +32,9 @@ export const ARCH_CONSTANTS = {
       O_NONBLOCK: 0o4000,
       O_DIRECTORY: 0o200000,
       O_CLOEXEC: 0o2000000,
+      O_CREAT: 0o100,
+      O_EXCL: 0o200,
+      O_NOFOLLOW: 0o400000,
     },
   },
   aarch64: {
@@ -42,6 +45,9 @@ export const ARCH_CONSTANTS = {
       O_NONBLOCK: 0o4000,
       O_DIRECTORY: 0o40000,
       O_CLOEXEC: 0o2000000,
+      O_CREAT: 0o100,
+      O_EXCL: 0o200,
+      O_NOFOLLOW: 0o100000,
     },
   },
 } as const;
@@ -90,6 +96,9 @@ export const SOCKOPT = {
   SO_PEERGROUPS: 59,
 } as const;
 
+/** `mmap()` protections and flags (the same on x86-64 and arm64). */
+export const MMAP = { PROT_READ: 1, PROT_WRITE: 2, MAP_SHARED: 1 } as const;
+
 /** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
   EPERM: 1,
@@ -123,6 +132,13 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  pread: { parameters: ["i32", "buffer", "usize", "isize"], result: "isize" },
+  pwrite: { parameters: ["i32", "buffer", "usize", "isize"], result: "isize" },
+  ftruncate: { parameters: ["i32", "isize"], result: "i32" },
+  posix_fallocate: { parameters: ["i32", "isize", "isize"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "isize"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
@@ -156,8 +172,30 @@ export interface Libc {
   eventfd(initval: number, flags: number): number;
   /** `read(fd, buf, buf.length)`. */
   read(fd: number, buf: Uint8Array): number;
-  /** `open(path, flags, 0)`; `path` is NUL-terminated (see {@linkcode cString}). */
-  open(path: Uint8Array, flags: number): number;
+  /** `open(path, flags, mode)`; `path` is NUL-terminated (see {@linkcode cString}). */
+  open(path: Uint8Array, flags: number, mode?: number): number;
+  /** `pread(fd, buf, buf.length, offset)`. */
+  pread(fd: number, buf: Uint8Array, offset: number): number;
+  /** `pwrite(fd, buf, buf.length, offset)`. */
+  pwrite(fd: number, buf: Uint8Array, offset: number): number;
+  /** `ftruncate(fd, length)`. */
+  ftruncate(fd: number, length: number): number;
+  /** `posix_fallocate(fd, offset, length)`: 0, or the error number itself (not -1). */
+  posix_fallocate(fd: number, offset: number, length: number): number;
+  /** `fchown(fd, uid, gid)`. */
+  fchown(fd: number, uid: number, gid: number): number;
+  /**
+   * `mmap(NULL, length, prot, flags, fd, offset)`: the mapping, or null for `MAP_FAILED`.
+   */
+  mmap(
+    length: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: number,
+  ): Deno.PointerObject | null;
+  /** `munmap(addr, length)`. */
+  munmap(addr: Deno.PointerObject, length: number): number;
   /** `readlink(path, buf, buf.length)`: the length of the target, which is not terminated. */
   readlink(path: Uint8Array, buf: Uint8Array): number;
   /** `syscall(SYS_getdents64, fd, buf, buf.length)`: bytes of `linux_dirent64` records. */
@@ -232,7 +270,19 @@ function load(): Libc | null {
       waitid: (idtype, id, siginfo, options) => s.waitid(idtype, id, siginfo, options),
       eventfd: (initval, flags) => s.eventfd(initval, flags),
       read: (fd, buf) => Number(s.read(fd, buf, BigInt(buf.length))),
-      open: (path, flags) => s.open(path, flags, 0),
+      open: (path, flags, mode = 0) => s.open(path, flags, mode),
+      pread: (fd, buf, offset) => Number(s.pread(fd, buf, BigInt(buf.length), BigInt(offset))),
+      pwrite: (fd, buf, offset) => Number(s.pwrite(fd, buf, BigInt(buf.length), BigInt(offset))),
+      ftruncate: (fd, length) => s.ftruncate(fd, BigInt(length)),
+      posix_fallocate: (fd, offset, length) =>
+        s.posix_fallocate(fd, BigInt(offset), BigInt(length)),
+      fchown: (fd, uid, gid) => s.fchown(fd, uid, gid),
+      mmap: (length, prot, flags, fd, offset) => {
+        const p = s.mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
+        // MAP_FAILED is (void *) -1.
+        return p === null || BigInt(Deno.UnsafePointer.value(p)) === 0xffffffffffffffffn ? null : p;
+      },
+      munmap: (addr, length) => s.munmap(addr, BigInt(length)),
       readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
       getdents64: (fd, buf) =>
         Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),

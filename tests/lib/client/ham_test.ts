@@ -86,7 +86,7 @@ Deno.test("Ham sends one request per connection-level call", async () => {
     { op: "verbose", command: "set", value: 3 },
     { op: "status", path: "web/death" },
     { op: "status", path: null },
-    { op: "heartbeat", entity: "hb" },
+    { op: "heartbeat", entity: "hb", slot: true },
     { op: "state", entity: "hb", to: 2 },
     { op: "raise", entity: "hb", rtype: 3, rclass: 0, rseverity: 0 },
     { op: "wait", entity: "web", for: "running", timeoutMs: 1000, since: null },

@@ -258,12 +258,21 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     op: "heartbeat",
     entity: null,
     reply: true,
+    slot: false,
+  }],
+  ["heartbeat asking for a slot", { id: 17, op: "heartbeat", slot: true }, {
+    id: 17,
+    op: "heartbeat",
+    entity: null,
+    reply: true,
+    slot: true,
   }],
   ["heartbeat without a reply", { id: 18, op: "heartbeat", entity: "w", reply: false }, {
     id: 18,
     op: "heartbeat",
     entity: "w",
     reply: false,
+    slot: false,
   }],
   ["state", { id: 18, op: "state", entity: "web", to: 2 }, {
     id: 18,
