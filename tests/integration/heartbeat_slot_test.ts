@@ -145,7 +145,7 @@ Deno.test("a process beating through its slot sends one heartbeat request and is
 
   // The slot file goes with the connection.
   await b.send("exit");
-  await until(async () => slotFiles(ham).length === 0 || null, "the slot file removed");
+  await until(() => Promise.resolve(slotFiles(ham).length === 0 || null), "the slot file removed");
 });
 
 Deno.test("a beat through a slot after its entity is detached goes over the socket and gets ENOENT", async () => {
