@@ -83,12 +83,13 @@ export function slotSeen(v: DataView, k: number): boolean {
 }
 
 /**
- * The slot's last beat, when it is a plausible time: after `after` (the last beat the HAM
- * knew) and not ahead of `now` by more than a second (a process may write anything).
+ * The slot's last beat, when there is one and it is a plausible time: after `after` (the
+ * last beat the HAM knew) and not ahead of `now` by more than a second (a process may
+ * write anything, NaN included).
  */
 export function slotLastBeat(v: DataView, after: number | null, now: number): number | null {
   const t = v.getFloat64(SLOT.lastBeat, true);
-  if (!Number.isFinite(t) || t > now + 1000 || (after !== null && t <= after)) return null;
+  if (!(t > 0) || t > now + 1000 || (after !== null && t <= after)) return null;
   return t;
 }
 
