@@ -64,7 +64,7 @@ class Client implements AsyncDisposable {
         String(count),
         String(load.hz),
         String(2000 / load.hz),
-        load.path ?? (load.reply === false ? "noreply" : "reply"),
+        pathOf(load),
       ],
       env: { HAM_STATE_DIR: h.stateDir },
       stdin: "piped",
@@ -109,6 +109,17 @@ async function nextSeq(h: BenchHam): Promise<number> {
 function threadDelta(a: Map<string, bigint>, b: Map<string, bigint>, tid: string): bigint {
   return (b.get(tid) ?? 0n) - (a.get(tid) ?? 0n);
 }
+
+/** How the clients of `load` beat. */
+function pathOf(load: HeartbeatLoad): "slot" | "reply" | "noreply" {
+  return load.path ?? (load.reply === false ? "noreply" : "reply");
+}
+
+const PATH_LABEL = {
+  slot: " (heartbeat slots: the library's default)",
+  reply: " (over the socket, answered)",
+  noreply: " (over the socket, no replies)",
+} as const;
 
 /** The HAM's CPU over `ms`, in % of one core. */
 async function cpuOver(h: BenchHam, ms: number): Promise<number> {
@@ -167,6 +178,7 @@ export async function measureHeartbeatCost(
   settleLimitMs = 60_000,
 ): Promise<Figure> {
   const periodMs = 2000 / load.hz;
+  const path = pathOf(load);
   await using stack = new AsyncDisposableStack();
   const clients: Client[] = [];
   for (let c = 0; c < load.clients; c++) {
@@ -206,12 +218,12 @@ export async function measureHeartbeatCost(
   const falseMissed = new Set(missed.map((e) => e.entity)).size;
   return figure({
     id,
-    label: `HAM CPU, ${load.entities} entities beating at ${load.hz} Hz` +
-      (load.reply === false ? " (no replies)" : ""),
+    label: `HAM CPU, ${load.entities} entities beating at ${load.hz} Hz` + PATH_LABEL[path],
     unit: "% core",
     target: { median: 8, text: "≤ 8 % of one core" },
     note: `${beatsPerSecond} beats/s (${answered.toFixed(0)}/s ` +
-      `${load.reply === false ? "sent, without replies" : "answered"}) from ${load.clients} ` +
+      `${path === "reply" ? "answered" : path === "slot" ? "made" : "sent, without replies"}` +
+      `) from ${load.clients} ` +
       `client processes (one connection each), ${seconds} s window, utime+stime, taken once ` +
       `the HAM had settled after the attaches (status mirror written after ` +
       `${mirrored.toFixed(0)} s, steady after ${settledAfter.toFixed(0)} s): main thread ` +

@@ -266,10 +266,12 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
   }
   for (
     const [load, id] of [
-      [p.heartbeatLoads[0], "heartbeat.cpu_fast"],
-      [p.heartbeatLoads[1], "heartbeat.cpu_slow"],
-      [{ ...p.heartbeatLoads[0], reply: false }, "heartbeat.cpu_fast_noreply"],
-      [{ ...p.heartbeatLoads[1], reply: false }, "heartbeat.cpu_slow_noreply"],
+      [{ ...p.heartbeatLoads[0], path: "slot" }, "heartbeat.cpu_fast"],
+      [{ ...p.heartbeatLoads[1], path: "slot" }, "heartbeat.cpu_slow"],
+      [{ ...p.heartbeatLoads[0], path: "reply" }, "heartbeat.cpu_fast_socket"],
+      [{ ...p.heartbeatLoads[1], path: "reply" }, "heartbeat.cpu_slow_socket"],
+      [{ ...p.heartbeatLoads[0], path: "noreply" }, "heartbeat.cpu_fast_noreply"],
+      [{ ...p.heartbeatLoads[1], path: "noreply" }, "heartbeat.cpu_slow_noreply"],
     ] as const
   ) {
     await using h = await BenchHam.start();
