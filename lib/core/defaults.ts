@@ -228,6 +228,12 @@ export const DEFAULTS = Object.freeze({
    * 70–90 ms of CPU of an otherwise idle HAM and Guardian, for ~3 MiB).
    */
   daemonV8Flags: "--max-semi-space-size=1,--no-memory-reducer",
+  /**
+   * After this long, a started HAM or Guardian drops from its page tables the read-only
+   * pages of the Deno executable it touched (`madvise(MADV_DONTNEED)`: start-up code and
+   * snapshot; the code still in use faults back in), in ms.
+   */
+  startUpPagesDropMs: 2_000,
 });
 
 /** The name of a row of {@linkcode DEFAULTS}. */

@@ -15,6 +15,7 @@ import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
 import { BeatSlots } from "./beat_slots.ts";
 import { resetBeatsDir } from "../os/beat_slot_file.ts";
+import { dropStartUpPages } from "../os/start_up_pages.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { guard, policyView } from "./access.ts";
@@ -148,6 +149,8 @@ export class HamDaemon {
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #remoteServer: ControlServer | null = null;
+  /** The timer that drops the start-up pages (cleared by a stop before it fires). */
+  #dropPages: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
@@ -424,6 +427,10 @@ export class HamDaemon {
       serverLog,
     );
     timing.mark("listen");
+    d.#dropPages = setTimeout(() => {
+      const kib = dropStartUpPages();
+      log.log("debug", `Dropped ${kib} KiB of start-up pages of the executable`);
+    }, DEFAULTS.startUpPagesDropMs);
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
@@ -583,6 +590,7 @@ export class HamDaemon {
    * the lock. Only this ends both: a HAM that merely dies is taken over.
    */
   stop(): Promise<void> {
+    clearTimeout(this.#dropPages);
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#rewatchTimer);
