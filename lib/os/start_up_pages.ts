@@ -1,73 +1,96 @@
 /**
  * Lets go of the pages of the Deno executable that a long-lived daemon touched while it
- * started and will not touch again: its read-only mappings of the executable (code, the
- * start-up snapshot, constant data) are dropped from this process's page tables with
+ * started and will not touch again: its code and its read-only data (the start-up
+ * snapshot, constants) are dropped from this process's page tables with
  * `madvise(MADV_DONTNEED)`. They are clean and file-backed: they stay in the page cache,
  * the code still running faults its pages back in at once (a minor fault each), and what
  * the daemon never runs again (start-up, module loading, the snapshot's deserialization)
- * stops counting in its RSS and PSS. A mapping with a private (copied-on-write) page is
- * left alone: dropping it would undo that write.
+ * stops counting in its RSS and PSS.
+ *
+ * Only mappings that were never written are dropped (dropping a page copied on write
+ * would undo the write): the executable's code (`r-xp`; ham's Deno has no text
+ * relocations) and its first read-only segment (`r--p` at file offset 0: headers,
+ * constants, the snapshot), never its data segment, whose read-only part (RELRO) was
+ * written by the dynamic loader. The mappings are read from `/proc/self/maps`, a few tens
+ * of KiB (`smaps` would be ~250 KiB of text whose garbage grows a heap that keeps its
+ * pages).
  *
  * @module
  */
 
-import { libc, libcAvailable } from "./libc.ts";
-import { readFileBytes } from "./proc_fs.ts";
+import { cString, type Libc, libc, libcAvailable, OPEN } from "./libc.ts";
 
 /** `madvise()` advice: drop the pages from the page tables. */
 const MADV_DONTNEED = 4;
 
-/** One mapping of the executable, from `/proc/self/smaps`. */
+/** One mapping of the executable, from `/proc/self/maps`. */
 export interface ExecutableMapping {
   start: bigint;
   end: bigint;
   perms: string;
-  rssKiB: number;
-  privateKiB: number;
+  offset: number;
 }
 
-/** The mappings of `path` in the text of a `/proc/PID/smaps`. */
-export function mappingsOf(smaps: string, path: string): ExecutableMapping[] {
+/** The mappings of `path` in the text of a `/proc/PID/maps`. */
+export function mappingsOf(maps: string, path: string): ExecutableMapping[] {
   const out: ExecutableMapping[] = [];
-  let cur: ExecutableMapping | null = null;
-  for (const line of smaps.split("\n")) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \d+(?:\s+(.*))?$/.exec(line);
-    if (head) {
-      cur = (head[4] ?? "") === path
-        ? {
-          start: BigInt(`0x${head[1]}`),
-          end: BigInt(`0x${head[2]}`),
-          perms: head[3],
-          rssKiB: 0,
-          privateKiB: 0,
-        }
-        : null;
-      if (cur) out.push(cur);
-      continue;
-    }
-    if (!cur) continue;
-    const field = /^(Rss|Private_Dirty|Anonymous):\s+(\d+) kB/.exec(line);
-    if (field?.[1] === "Rss") cur.rssKiB = Number(field[2]);
-    else if (field) cur.privateKiB += Number(field[2]);
+  for (const line of maps.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \d+(?:\s+(.*))?$/.exec(line);
+    if (!m || !m[5] || m[5] !== path) continue;
+    out.push({
+      start: BigInt(`0x${m[1]}`),
+      end: BigInt(`0x${m[2]}`),
+      perms: m[3],
+      offset: parseInt(m[4], 16),
+    });
   }
   return out;
 }
 
-/** The mappings whose pages can be dropped: read-only, private, never written. */
+/** The mappings whose pages can be dropped: the code, and the first read-only segment. */
 export function droppable(mappings: ExecutableMapping[]): ExecutableMapping[] {
-  return mappings.filter((m) =>
-    m.perms[1] === "-" && m.perms[3] === "p" && m.privateKiB === 0 && m.rssKiB > 0
-  );
+  return mappings.filter((m) => m.perms === "r-xp" || (m.perms === "r--p" && m.offset === 0));
+}
+
+/** The whole (small) file at `path`, read with libc; null when it cannot be read. */
+function readSmall(c: Libc, path: string): string | null {
+  const fd = c.open(cString(path), OPEN.O_RDONLY | OPEN.O_CLOEXEC);
+  if (fd < 0) return null;
+  try {
+    const parts: Uint8Array[] = [];
+    for (;;) {
+      const buf = new Uint8Array(16 * 1024);
+      const n = c.read(fd, buf);
+      if (n < 0) return null;
+      if (n === 0) break;
+      parts.push(buf.subarray(0, n));
+    }
+    const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return new TextDecoder().decode(all);
+  } finally {
+    c.close(fd);
+  }
+}
+
+/** This process's resident KiB (`Rss` of `/proc/self/smaps_rollup`), or null. */
+function rssKiB(c: Libc): number | null {
+  const text = readSmall(c, "/proc/self/smaps_rollup");
+  const m = text === null ? null : /^Rss:\s+(\d+) kB/m.exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 /**
- * Drops the resident read-only pages of the Deno executable from this process's page
- * tables. Answers the KiB dropped (0 when FFI is not permitted or nothing could be read).
+ * Drops the resident code and read-only data of the Deno executable from this process's
+ * page tables. Answers the KiB by which this process's RSS fell (0 when FFI is not
+ * permitted or the mappings could not be read).
  */
 export function dropStartUpPages(): number {
   if (!libcAvailable()) return 0;
-  const bytes = readFileBytes("/proc/self/smaps");
-  if (bytes === null) return 0;
   let exe: string;
   try {
     exe = Deno.execPath();
@@ -75,12 +98,13 @@ export function dropStartUpPages(): number {
     return 0;
   }
   const c = libc();
-  let dropped = 0;
-  for (const m of droppable(mappingsOf(new TextDecoder().decode(bytes), exe))) {
+  const maps = readSmall(c, "/proc/self/maps");
+  if (maps === null) return 0;
+  const before = rssKiB(c);
+  for (const m of droppable(mappingsOf(maps, exe))) {
     const ptr = Deno.UnsafePointer.create(m.start);
-    if (ptr !== null && c.madvise(ptr, Number(m.end - m.start), MADV_DONTNEED) === 0) {
-      dropped += m.rssKiB;
-    }
+    if (ptr !== null) c.madvise(ptr, Number(m.end - m.start), MADV_DONTNEED);
   }
-  return dropped;
+  const after = rssKiB(c);
+  return before === null || after === null ? 0 : Math.max(0, before - after);
 }
