@@ -171,6 +171,8 @@ export const DEFAULTS = Object.freeze({
   heartbeatPeriodsAhead: 16,
   /** Heartbeat slots (beats through shared memory) one connection can hold: one per entity it beats for; more beat over the socket. */
   heartbeatSlotsPerConnection: 65_536,
+  /** Heartbeat slots of all connections together (128 B each, allocated on disk by pages of 32): beyond it, beats go over the socket. */
+  heartbeatSlotsTotal: 262_144,
   // --- An entity's own children ---
   /** What is done with what an entity's process leaves behind (`--kill-mode`): `control-group` ends it, `process` keeps and lists it. */
   killMode: "control-group" as "control-group" | "process",

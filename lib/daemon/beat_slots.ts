@@ -3,7 +3,7 @@
  * connection that asks (`<state>/beats/<HAM pid>-<connection id>`, see `lib/os/beat_slot_file.ts`),
  * one slot in it per entity that connection beats for, the file closed and removed with
  * the connection. A connection that cannot have slots (a remote one, FFI not permitted,
- * a full disk, its maximum reached) gets none, and beats over the socket.
+ * a full disk, its maximum or the HAM's reached) gets none, and beats over the socket.
  *
  * @module
  */
@@ -14,6 +14,11 @@ import type { Engine } from "../engine/engine.ts";
 import { beatsDir, BeatSlotFile, beatSlotsAvailable } from "../os/beat_slot_file.ts";
 import type { Connection } from "./server.ts";
 
+/** What the slots need of the engine. */
+export type SlotEngine = Pick<Engine, "heartbeatCounted" | "heartbeatSlot" | "dropHeartbeatSlot">;
+/** What the slots need of a connection. */
+export type SlotConnection = Pick<Connection, "id" | "credentials" | "onClose">;
+
 /** The slots of one connection. */
 interface ConnectionSlots {
   file: BeatSlotFile;
@@ -23,14 +28,22 @@ interface ConnectionSlots {
 /** The heartbeat slots of every connection of a HAM on state directory `stateDir`. */
 export class BeatSlots {
   #dir: string;
-  #engine: Engine;
+  #engine: SlotEngine;
   #available: boolean;
   /** By connection; null for one that asked and cannot have slots. */
-  #byConn = new WeakMap<Connection, ConnectionSlots | null>();
+  #byConn = new WeakMap<SlotConnection, ConnectionSlots | null>();
+  /** Slots handed out to the connections still open. */
+  #total = 0;
+  #maxTotal: number;
 
-  constructor(stateDir: string, engine: Engine) {
+  constructor(
+    stateDir: string,
+    engine: SlotEngine,
+    maxTotal: number = DEFAULTS.heartbeatSlotsTotal,
+  ) {
     this.#dir = beatsDir(stateDir);
     this.#engine = engine;
+    this.#maxTotal = maxTotal;
     this.#available = beatSlotsAvailable();
   }
 
@@ -40,7 +53,7 @@ export class BeatSlots {
    * entity's heartbeat is not counted (no heartbeat, no process) or the connection cannot
    * have slots.
    */
-  grant(conn: Connection, entity: string): SlotPlace | null {
+  grant(conn: SlotConnection, entity: string): SlotPlace | null {
     if (!this.#available || conn.credentials === null) return null;
     let slots = this.#byConn.get(conn);
     if (slots === undefined) {
@@ -50,9 +63,10 @@ export class BeatSlots {
     if (slots === null) return null;
     let held = slots.byEntity.get(entity);
     if (!held) {
-      if (!this.#engine.heartbeatCounted(entity)) return null;
+      if (!this.#engine.heartbeatCounted(entity) || this.#total >= this.#maxTotal) return null;
       const offset = slots.file.allocate();
       if (offset === null) return null;
+      this.#total++;
       held = { offset, slot: slots.file.slot(offset) };
       slots.byEntity.set(entity, held);
     }
@@ -60,7 +74,7 @@ export class BeatSlots {
     return { path: slots.file.path, offset: held.offset };
   }
 
-  #open(conn: Connection): ConnectionSlots | null {
+  #open(conn: SlotConnection): ConnectionSlots | null {
     const cred = conn.credentials;
     let file: BeatSlotFile;
     try {
@@ -77,6 +91,7 @@ export class BeatSlots {
       for (const [entity, held] of slots.byEntity) {
         this.#engine.dropHeartbeatSlot(entity, held.slot);
       }
+      this.#total -= slots.file.used;
       slots.byEntity.clear();
       file.close();
     });
