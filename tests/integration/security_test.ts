@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { BIN, hamctl, HamProcess } from "../support/ham_process.ts";
+import { BIN, hamctl, HamProcess, until } from "../support/ham_process.ts";
 import { type Unprivileged, unprivileged } from "../support/unprivileged.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 
@@ -173,6 +173,25 @@ Deno.test(
     assert.match(r.stdout, /^EPERM: Permission denied: "attach-self" needs the report role/);
     const status = await ham.ok("status", "--json");
     assert.ok(!JSON.stringify(status).includes('"spoof"'));
+  },
+);
+
+Deno.test(
+  "an unprivileged process gets a heartbeat slot file of its own uid from a root HAM, and beats through it",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    const r = await u.client([ham.stateDir, "slotted", "slot"], who.report);
+    assert.equal(r.stdout.trim(), `slot marked uid=${u.uid}`, r.stderr);
+    // Its slot file went with its connection.
+    await until(
+      () => Promise.resolve([...Deno.readDirSync(`${ham.stateDir}/beats`)].length === 0 || null),
+      "the slot file removed",
+    );
+    const mode = Deno.statSync(`${ham.stateDir}/beats`).mode! & 0o777;
+    assert.equal(mode, 0o711, "the slot directory is reachable, not listable");
   },
 );
 

@@ -1,10 +1,13 @@
 /**
  * A client that self-attaches, for the access-control tests:
  *
- * `attach_self_client.ts STATE_DIR ENTITY self|child|PID`
+ * `attach_self_client.ts STATE_DIR ENTITY self|child|PID|slot`
  *
  * claims its own pid (`self`), the pid of a child it starts (`child`), or any given pid,
  * in `attach-self`; prints `ok` or `CODE: message`, detaches what it attached, and exits.
+ * With `slot` it self-attaches with a heartbeat, asks for a heartbeat slot, maps it and
+ * beats through it, and prints `slot BEAT uid=OWNER` (what the beat did, and the uid
+ * owning the slot file) instead of `ok`.
  *
  * @module
  */
@@ -15,7 +18,7 @@ import { HamError } from "../../lib/core/errors.ts";
 const [stateDir, entity, claim] = Deno.args;
 let child: Deno.ChildProcess | null = null;
 let pid: number;
-if (claim === "self") pid = Deno.pid;
+if (claim === "self" || claim === "slot") pid = Deno.pid;
 else if (claim === "child") {
   child = new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
   pid = child.pid;
@@ -23,9 +26,26 @@ else if (claim === "child") {
 
 const client = await HamClient.connect({ stateDir, client: "attach-self-test" });
 try {
-  await client.request("attach-self", { entity, pid });
-  await client.request("detach-self", { entity });
-  console.log("ok");
+  if (claim === "slot") {
+    await client.request("attach-self", {
+      entity,
+      pid,
+      heartbeat: { periodMs: 100, low: 1, high: 0 },
+    });
+    const r = await client.request("heartbeat", { entity, slot: true });
+    if (!r.slot) throw new Error("no slot was given");
+    const { mapBeatSlot } = await import("../../lib/os/beat_slot_file.ts");
+    const { beatSlot } = await import("../../lib/core/heartbeat_slot.ts");
+    const mapped = mapBeatSlot(r.slot);
+    const beat = beatSlot(mapped.view, Date.now());
+    mapped.unmap();
+    await client.request("detach-self", { entity });
+    console.log(`slot ${beat} uid=${Deno.statSync(r.slot.path).uid}`);
+  } else {
+    await client.request("attach-self", { entity, pid });
+    await client.request("detach-self", { entity });
+    console.log("ok");
+  }
 } catch (err) {
   console.log(err instanceof HamError ? `${err.code}: ${err.message}` : String(err));
 } finally {

@@ -35,7 +35,7 @@ export interface Unprivileged {
     args: string[],
     ids?: { gid?: number; groups?: number[] },
   ): Promise<RunResult>;
-  /** Runs `tests/support/attach_self_client.ts ARGS` as the user. */
+  /** Runs `tests/support/attach_self_client.ts ARGS` as the user (FFI permitted, to map slots). */
   client(args: string[], ids?: { gid?: number; groups?: number[] }): Promise<RunResult>;
 }
 
@@ -141,6 +141,12 @@ export async function unprivileged(): Promise<Unprivileged | string> {
         ...args,
       ], who),
     client: (args, who) =>
-      as([...perms, "--allow-run", `${copy}/tests/support/attach_self_client.ts`, ...args], who),
+      as([
+        ...perms,
+        "--allow-run",
+        "--allow-ffi",
+        `${copy}/tests/support/attach_self_client.ts`,
+        ...args,
+      ], who),
   };
 }
