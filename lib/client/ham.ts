@@ -66,6 +66,8 @@ export class Ham implements AsyncDisposable {
   #reattachWithinMs: number;
   /** Heartbeat slots mapped, by the entity named in `heartbeat` ("" for its own). */
   #slots = new Map<string, { mapped: MappedSlot; generation: number }>();
+  /** The slot requests in flight, by the same key. */
+  #asking = new Map<string, Promise<void>>();
   /** FFI is permitted (null: not asked yet). */
   #ffi: boolean | null = null;
   /** A slot could not be mapped: every beat goes over the socket. */
@@ -235,6 +237,10 @@ export class Ham implements AsyncDisposable {
       return;
     }
     const key = entity ?? "";
+    // A beat made while this entity's slot is being asked for waits for that answer (a
+    // second request would be a second message, and would map the slot twice).
+    const asking = this.#asking.get(key);
+    if (asking) await asking;
     const generation = this.client.generation;
     const held = this.#slots.get(key);
     if (held) {
@@ -244,6 +250,18 @@ export class Ham implements AsyncDisposable {
       this.#slots.delete(key);
       held.mapped.unmap();
     }
+    const ask = this.#askSlot(key, entity, generation);
+    const mine = ask.catch(() => {});
+    this.#asking.set(key, mine);
+    try {
+      await ask;
+    } finally {
+      if (this.#asking.get(key) === mine) this.#asking.delete(key);
+    }
+  }
+
+  /** A beat over the socket that asks for a slot, and the slot mapped when one is given. */
+  async #askSlot(key: string, entity: string | undefined, generation: number): Promise<void> {
     const r = await this.client.request("heartbeat", { entity: entity ?? null, slot: true });
     if (!r.slot || this.#slots.has(key) || this.client.generation !== generation) return;
     try {

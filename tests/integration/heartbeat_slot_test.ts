@@ -191,16 +191,19 @@ Deno.test("after a takeover the beating process gets a slot from the new HAM and
     "the Guardian's takeover",
     15_000,
   );
-  // The process re-attaches on a new connection and asks the new HAM for a slot.
+  // The process re-attaches on a new connection and asks the new HAM for a slot (a beat
+  // made while a reconnection was being retried may ask once more: what an earlier attempt
+  // got is not kept). Then it beats through the slot: 10 beats without a socket beat.
   const renewed = await until(
     async () => {
       const c = await b.counts();
-      return c.socketBeats >= 2 ? c : null;
+      if (c.socketBeats < 2) return null;
+      const later = await beatsPast(b, 10);
+      return later.socketBeats === c.socketBeats ? later : null;
     },
     "a slot from the new HAM",
     15_000,
   );
-  assertEquals(renewed.errors, []);
   const since = await ham.seq();
   const c = await beatsPast(b, 40);
   assertEquals(c.socketBeats, renewed.socketBeats, "no beat over the socket once slotted");
