@@ -1,12 +1,8 @@
 /** Heartbeat accounting after the restart of a self-attached entity, on a fake clock. */
 
 import * as assert from "node:assert/strict";
-import { Engine } from "../../../lib/engine/engine.ts";
 import { DEFAULTS } from "../../../lib/core/defaults.ts";
-import { memoryLogger } from "../../../lib/os/logger.ts";
-import { FakeClock } from "../../support/fake_clock.ts";
-import { FakeProcesses } from "../../support/fake_processes.ts";
-import { MemoryStore } from "../../support/memory_store.ts";
+import { selfAttachedEngine } from "../../support/self_attached_engine.ts";
 import { P, Tree } from "../../support/tree.ts";
 
 const flush = async () => {
@@ -14,21 +10,7 @@ const flush = async () => {
 };
 
 async function restartedSelf() {
-  const clock = new FakeClock(0);
-  const procs = new FakeProcesses(clock);
-  const store = new MemoryStore();
-  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
-  procs.addProcess(700, { argv: ["app"] });
-  await engine.attach({
-    entity: "app",
-    argv: null,
-    pid: 700,
-    cwd: null,
-    env: null,
-    flags: 0,
-    heartbeat: { periodMs: 10, low: 2, high: 4 },
-    kind: "self",
-  });
+  const { clock, procs, store, engine } = await selfAttachedEngine();
   new Tree(store).condition("app/death", "death", 1).action("app/death/restart", P.restart(), 1)
     .condition("app/low", "hb-missed-low", 1).action("app/low/note", P.exec("low"), 1);
   engine.connectionLost("app", 700);

@@ -1,7 +1,6 @@
 /** Heartbeat accounting through heartbeat slots, on a fake clock and an in-memory slot. */
 
 import * as assert from "node:assert/strict";
-import { Engine } from "../../../lib/engine/engine.ts";
 import {
   armedBytes,
   type BeatSlot,
@@ -10,10 +9,7 @@ import {
   SLOT_BYTES,
   SLOT_REVOKED,
 } from "../../../lib/core/heartbeat_slot.ts";
-import { memoryLogger } from "../../../lib/os/logger.ts";
-import { FakeClock } from "../../support/fake_clock.ts";
-import { FakeProcesses } from "../../support/fake_processes.ts";
-import { MemoryStore } from "../../support/memory_store.ts";
+import { selfAttachedEngine } from "../../support/self_attached_engine.ts";
 import { P, Tree } from "../../support/tree.ts";
 
 const flush = async () => {
@@ -44,21 +40,7 @@ class MemorySlot implements BeatSlot {
 }
 
 async function beating() {
-  const clock = new FakeClock(0);
-  const procs = new FakeProcesses(clock);
-  const store = new MemoryStore();
-  const engine = new Engine({ store, processes: procs, clock, log: memoryLogger(0) });
-  procs.addProcess(700, { argv: ["app"] });
-  await engine.attach({
-    entity: "app",
-    argv: null,
-    pid: 700,
-    cwd: null,
-    env: null,
-    flags: 0,
-    heartbeat: { periodMs: 10, low: 2, high: 4 },
-    kind: "self",
-  });
+  const { clock, procs, store, engine } = await selfAttachedEngine();
   new Tree(store)
     .condition("app/low", "hb-missed-low", 1).action("app/low/note", P.exec("low"), 1)
     .condition("app/death", "death", 1).action("app/death/restart", P.restart(), 1);
