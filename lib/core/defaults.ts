@@ -148,8 +148,8 @@ export const DEFAULTS = Object.freeze({
   reattachWithinMs: 30_000,
   /** How long `hamctl events --follow` keeps trying to reach a HAM after losing it, in ms. */
   followReconnectMs: 30_000,
-  /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach). */
-  restartHeartbeatGraceMs: 1000,
+  /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach: a restarted Deno process took 1.6 s to start and attach on a loaded 2-core machine). */
+  restartHeartbeatGraceMs: 5_000,
 
   // --- Other nodes and the cluster ---
   /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
