@@ -151,6 +151,8 @@ export class HamDaemon {
   #remoteServer: ControlServer | null = null;
   /** The timer that drops the start-up pages (cleared by a stop before it fires). */
   #dropPages: ReturnType<typeof setTimeout> | undefined;
+  /** The timer of the removal of stale FIFOs after a takeover. */
+  #staleOutputTimer: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
@@ -187,7 +189,7 @@ export class HamDaemon {
     this.#lock = lock;
     this.store = store;
     this.log = log;
-    this.hub = new EventHub({ log: openEventLog(opts.stateDir, log) });
+    this.hub = new EventHub({ log: openEventLog(opts.stateDir, log, opts.takeover !== undefined) });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
     this.subscriptions.catchUp();
@@ -450,7 +452,13 @@ export class HamDaemon {
         },
       });
     }
-    d.#removeStaleOutput();
+    // After a takeover, once the first answers are out (the dead HAM's FIFOs harm no one).
+    if (opts.takeover) {
+      d.#staleOutputTimer = setTimeout(
+        () => d.#removeStaleOutput(),
+        DEFAULTS.takeoverMirrorDelayMs,
+      );
+    } else d.#removeStaleOutput();
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     // After a takeover, the clients waiting for an answer come before the new standby.
     d.#keeper?.start(opts.takeover ? DEFAULTS.takeoverGuardianDelayMs : 0);
@@ -591,6 +599,7 @@ export class HamDaemon {
    */
   stop(): Promise<void> {
     clearTimeout(this.#dropPages);
+    clearTimeout(this.#staleOutputTimer);
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#rewatchTimer);
@@ -647,10 +656,13 @@ function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
     }
   };
 }
-/** Opens the durable event log; without it (unwritable directory) events stay in memory. */
-function openEventLog(stateDir: string, log: Logger): EventLog | undefined {
+/**
+ * Opens the durable event log; without it (unwritable directory) events stay in memory. A
+ * takeover reads only the end of the log: the HAM that died opened it (see `checkedBefore`).
+ */
+function openEventLog(stateDir: string, log: Logger, takeover: boolean): EventLog | undefined {
   try {
-    return EventLog.open(stateDir);
+    return EventLog.open(stateDir, { checkedBefore: takeover });
   } catch (err) {
     log.log(
       "warn",

@@ -24,6 +24,14 @@ export interface EventLogOptions {
   maxSegments?: number;
   /** Flush to disk at most this often, ms. @default 200 */
   syncMs?: number;
+  /**
+   * The segments were opened (checked, and cleaned when they needed it) by the HAM that
+   * wrote them since, with whole lines only: what a Guardian taking over finds, the HAM
+   * being gone but not the machine. Only the tail of the last segment is read then, for a
+   * torn last line; zeroed blocks (from a machine crash, which a later open would have
+   * found) cannot be in them. @default false
+   */
+  checkedBefore?: boolean;
 }
 
 const NAME = /^(\d{16})\.jsonl$/;
@@ -44,21 +52,46 @@ function readSegment(path: string, mustContain?: string): HamEvent[] {
   } catch {
     return [];
   }
+  if (mustContain !== undefined) return parseMarked(text, mustContain);
   const out: HamEvent[] = [];
   for (const line of text.split("\n")) {
     if (line.length === 0) continue;
-    if (mustContain !== undefined && !line.includes(mustContain)) {
-      // Not parsed: a torn or corrupt line can only be the last, or hold a NUL byte.
-      if (line.includes("\0")) break;
-      continue;
-    }
-    try {
-      const ev = JSON.parse(line) as HamEvent;
-      if (typeof ev.seq !== "number") break;
-      out.push(ev);
-    } catch {
-      break;
-    }
+    const ev = parseEvent(line);
+    if (ev === null) break;
+    out.push(ev);
+  }
+  return out;
+}
+
+/** The event on `line`, or null when it is not one (torn or corrupt). */
+function parseEvent(line: string): HamEvent | null {
+  try {
+    const ev = JSON.parse(line) as HamEvent;
+    return typeof ev?.seq === "number" ? ev : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The events of a segment's text on the lines that contain `mark`, found by searching the
+ * whole text (the other lines are neither parsed nor split off: a catch-up looking for a
+ * few notifications reads a segment at the speed of `indexOf`). As when every line is
+ * read, a torn or corrupt line ends the segment: one that holds a NUL byte (a machine
+ * crash's unwritten blocks), wherever it is, or a marked line that is not an event.
+ */
+function parseMarked(text: string, mark: string): HamEvent[] {
+  const nul = text.indexOf("\0");
+  const end = nul < 0 ? text.length : text.lastIndexOf("\n", nul) + 1;
+  const out: HamEvent[] = [];
+  for (let at = text.indexOf(mark); at >= 0 && at < end; at = text.indexOf(mark, at)) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    const stop = text.indexOf("\n", at);
+    const ev = parseEvent(text.slice(start, stop < 0 ? end : stop));
+    if (ev === null) break;
+    out.push(ev);
+    if (stop < 0) break;
+    at = stop;
   }
   return out;
 }
@@ -85,6 +118,49 @@ function lastWholeLine(path: string): { end: number; size: number; seq: number |
     return typeof ev?.seq === "number" ? { end, size: bytes.length, seq: ev.seq } : null;
   } catch {
     return null;
+  }
+}
+
+/** Bytes of a segment's end {@linkcode tailWholeLine} reads first (twice as many each time). */
+const TAIL_BYTES = 16 * 1024;
+
+/**
+ * {@linkcode lastWholeLine} from the end of the segment only: what a takeover reads of a
+ * segment the HAM that died had opened and appended whole lines to. Null when that cannot
+ * tell (a NUL byte or no event in the tail read): the whole segment is read then.
+ */
+function tailWholeLine(path: string): { end: number; size: number; seq: number | null } | null {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return null;
+  }
+  try {
+    const size = file.statSync().size;
+    for (let want = TAIL_BYTES;; want *= 2) {
+      const from = Math.max(0, size - want);
+      const bytes = new Uint8Array(size - from);
+      file.seekSync(from, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < bytes.length) {
+        const n = file.readSync(bytes.subarray(got));
+        if (n === null) return null;
+        got += n;
+      }
+      if (bytes.indexOf(0) >= 0) return null;
+      const end = bytes.lastIndexOf(10) + 1;
+      if (end === 0 && from > 0) continue; // One line longer than what was read.
+      if (end === 0) return size === 0 ? { end: 0, size: 0, seq: null } : null;
+      const start = bytes.lastIndexOf(10, end - 2) + 1;
+      if (start === 0 && from > 0) continue; // The last whole line begins before it.
+      const ev = parseEvent(new TextDecoder().decode(bytes.subarray(start, end - 1)));
+      return ev === null ? null : { end: from + end, size, seq: ev.seq };
+    }
+  } catch {
+    return null;
+  } finally {
+    file.close();
   }
 }
 
@@ -116,11 +192,14 @@ export class EventLog {
       segmentBytes: opts.segmentBytes ?? DEFAULTS.eventSegmentBytes,
       maxSegments: opts.maxSegments ?? DEFAULTS.eventSegments,
       syncMs: opts.syncMs ?? DEFAULTS.eventSyncMs,
+      checkedBefore: opts.checkedBefore ?? false,
     });
     const last = segments.at(-1);
     if (last !== undefined) {
       const path = join(dir, segName(last));
-      const fast = lastWholeLine(path);
+      const fast = opts.checkedBefore
+        ? tailWholeLine(path) ?? lastWholeLine(path)
+        : lastWholeLine(path);
       if (fast !== null) {
         // Only a torn last line to cut (if any): no need to read every event.
         log.lastSeq = fast.seq ?? last - 1;

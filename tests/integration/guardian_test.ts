@@ -39,6 +39,15 @@ function snapshotImage(dir: string): Uint8Array | null {
   return null;
 }
 
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function entity(ham: HamProcess, name: string): Promise<EntityView> {
   return await ham.ok("status", name, "--json");
 }
@@ -84,6 +93,23 @@ Deno.test(
     );
   },
 );
+
+Deno.test("a Guardian that took over removes the output FIFOs no entity has, once it answers", async () => {
+  await using ham = await HamProcess.start();
+  await workers(ham, 1);
+  const pipes = `${ham.stateDir}/pipes`;
+  const own = [...Deno.readDirSync(pipes)].map((f) => f.name).sort();
+  assertEquals(own.length, 2, "w0's stdout and stderr FIFOs");
+  // What a HAM that died between removing an entity and its FIFOs leaves.
+  Deno.writeTextFileSync(`${pipes}/ghost.stdout`, "");
+  const dead = await ham.killHam("SIGKILL");
+  await ham.waitTakeover(dead);
+  await until(
+    () => Promise.resolve(!existsSync(`${pipes}/ghost.stdout`) || null),
+    "the FIFO of no entity to be removed after the takeover",
+  );
+  assertEquals([...Deno.readDirSync(pipes)].map((f) => f.name).sort(), own);
+});
 
 Deno.test(
   "a full status after a takeover is each entity's own status, before and after more changes",

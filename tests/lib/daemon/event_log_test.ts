@@ -63,6 +63,76 @@ Deno.test("EventLog.open() drops what follows zeroed bytes (a machine crash's un
   }
 });
 
+Deno.test("EventLog.open() with checkedBefore cuts a torn last line, reading only the tail", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir);
+    for (let seq = 1; seq <= 300; seq++) log.append({ seq, at: seq, type: "death", entity: "a" });
+    // A last whole line longer than the first tail read (16 KiB), then a torn one.
+    log.append({ seq: 301, at: 301, type: "death", entity: "b".repeat(40_000) });
+    log.close();
+    const seg = `${dir}/events/${"1".padStart(16, "0")}.jsonl`;
+    const whole = Deno.statSync(seg).size;
+    Deno.writeTextFileSync(seg, '{"seq":302,"at":302,"ty', { append: true });
+    const again = EventLog.open(dir, { checkedBefore: true });
+    assert.equal(again.lastSeq, 301);
+    assert.equal(Deno.statSync(seg).size, whole);
+    again.append({ seq: 302, at: 302, type: "death", entity: "c" });
+    assert.deepEqual(again.read(300).map((e) => e.entity.slice(0, 1)), ["a", "b", "c"]);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventLog.open() with checkedBefore reads the whole segment when its tail holds zeroed bytes", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir);
+    log.append({ seq: 1, at: 1, type: "death", entity: "a" });
+    log.close();
+    const seg = `${dir}/events/${"1".padStart(16, "0")}.jsonl`;
+    Deno.writeFileSync(seg, new Uint8Array(64), { append: true });
+    Deno.writeTextFileSync(seg, '\n{"seq":3,"at":3,"type":"death","entity":"c"}\n', {
+      append: true,
+    });
+    const again = EventLog.open(dir, { checkedBefore: true });
+    assert.equal(again.lastSeq, 1);
+    again.append({ seq: 2, at: 2, type: "death", entity: "b" });
+    assert.deepEqual(again.read(1).map((e) => e.entity), ["a", "b"]);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("EventLog.read() with mustContain returns only the lines holding it, up to zeroed bytes", async () => {
+  const dir = await tempDir();
+  try {
+    const log = EventLog.open(dir);
+    for (let seq = 1; seq <= 6; seq++) {
+      log.append({ seq, at: seq, type: seq % 2 === 0 ? "notify" : "death", entity: `e${seq}` });
+    }
+    log.close();
+    const again = EventLog.open(dir);
+    const mark = '"type":"notify"';
+    assert.deepEqual(again.read(0, Infinity, mark).map((e) => e.seq), [2, 4, 6]);
+    assert.deepEqual(again.read(3, Infinity, mark).map((e) => e.seq), [4, 6]);
+    assert.deepEqual(again.read(0, 2, mark).map((e) => e.seq), [2, 4]);
+    again.close();
+    // A NUL byte on a line without the mark ends the segment there, as a torn marked line does.
+    const seg = `${dir}/events/${"1".padStart(16, "0")}.jsonl`;
+    const text = Deno.readTextFileSync(seg).split("\n");
+    text[2] = text[2].replace("death", "de\0th");
+    Deno.writeTextFileSync(seg, text.join("\n") + '{"seq":7,"at":7,"type":"notify","ent');
+    const torn = EventLog.open(dir);
+    assert.deepEqual(torn.read(0, Infinity, mark).map((e) => e.seq), [2]);
+    torn.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("EventLog rotates segments and drops the oldest beyond retention", async () => {
   const dir = await tempDir();
   try {
