@@ -40,10 +40,15 @@ export function beatsDir(dir: string): string {
 /**
  * Empties (creating it when missing, mode 0711: reachable, not listable) the slot
  * directory of a HAM that starts or takes over: the files of the connections of a HAM
- * that ended are no one's (their processes ask the new HAM for new slots).
+ * that ended are no one's (their processes ask the new HAM for new slots). Something else
+ * in its place (a file, a symbolic link) is removed first, never followed.
  */
 export function resetBeatsDir(dir: string): void {
   const beats = beatsDir(dir);
+  try {
+    const info = Deno.lstatSync(beats);
+    if (!info.isDirectory) Deno.removeSync(beats);
+  } catch { /* missing: made below */ }
   try {
     for (const e of Deno.readDirSync(beats)) {
       try {

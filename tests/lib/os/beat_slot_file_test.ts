@@ -106,6 +106,17 @@ Deno.test("resetBeatsDir() makes the directory reachable but not listable, and e
   equal([...Deno.readDirSync(`${t.dir}/beats`)].length, 0);
 });
 
+Deno.test("resetBeatsDir() replaces a symbolic link in the slot directory's place, never following it", async () => {
+  await using t = await tempFile();
+  const target = `${t.dir}/elsewhere`;
+  Deno.mkdirSync(target);
+  Deno.writeTextFileSync(`${target}/precious`, "keep");
+  Deno.symlinkSync(target, `${t.dir}/beats`);
+  resetBeatsDir(t.dir);
+  ok(Deno.lstatSync(`${t.dir}/beats`).isDirectory);
+  equal(Deno.readTextFileSync(`${target}/precious`), "keep");
+});
+
 Deno.test("on a full disk a slot file cannot grow: no slot, and no SIGBUS later", async () => {
   await using fs = await mountTmpfs(64 * 1024, "a full disk for slot files");
   if (fs === null) return;
