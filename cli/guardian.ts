@@ -11,6 +11,7 @@
  */
 
 import { Guardian } from "../guardian/guardian.ts";
+import { rehearseTakeover } from "../guardian/rehearsal.ts";
 import { parseRoleOptions } from "./hamctl/parse_args.ts";
 import { EXIT_CODES } from "../lib/core/errors.ts";
 import { createLogger, isLogFormat, isTimestampStyle, logFileWriter } from "../lib/os/logger.ts";
@@ -86,6 +87,13 @@ export async function guardian(args: string[]): Promise<number> {
     return EXIT_CODES.failed;
   }
   verbosity = () => g.tail.state.verbosity;
+  // Before it says it is ready: a HAM that dies meanwhile is taken over once it is done.
+  try {
+    const ms = await rehearseTakeover();
+    log.log("debug", `Guardian ${Deno.pid} rehearsed a takeover in ${ms.toFixed(1)} ms`);
+  } catch (err) {
+    log.log("info", `Guardian ${Deno.pid} cannot rehearse a takeover: ${(err as Error).message}`);
+  }
   log.log(
     "info",
     `Guardian ${Deno.pid} watching HAM ${hamPid ?? "?"} on "${stateDir}" ` +

@@ -86,6 +86,8 @@ Deno.test(
     // Hot standby: the state handed over from the live copy, the processes watched by the
     // pidfds the Guardian opened while mirroring.
     assertMatch(ham.log(), /took over from HAM .*\(state from the live copy /);
+    // It had run the takeover's code once, on a scratch state of its own, when it started.
+    assertMatch(ham.log(), /Guardian \d+ rehearsed a takeover in /);
     // pidfds and output FIFOs the Guardian opened while mirroring (three spawned workers).
     assertMatch(
       ham.log(),

@@ -1,0 +1,65 @@
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+
+/**
+ * Runs `body` (a module's text, with `rehearseTakeover` imported) in a Deno process of its
+ * own with `TMPDIR` set to `tmp` (its descriptors are counted: other tests running in this
+ * process would move them); returns what it printed, parsed.
+ */
+async function inProcess(body: string, tmp: string): Promise<Record<string, unknown>> {
+  const url = new URL("../../guardian/rehearsal.ts", import.meta.url).href;
+  const script = `${tmp}.ts`;
+  await Deno.writeTextFile(script, `import { rehearseTakeover } from "${url}";\n${body}`);
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", script],
+      env: { TMPDIR: tmp, HAM_STATE_DIR: "/somewhere/else" },
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(out.success, `the rehearsal's process failed: ${stderr}`);
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  } finally {
+    await Deno.remove(script).catch(() => {});
+  }
+}
+
+Deno.test(
+  "rehearseTakeover() takes over a scratch state and leaves no file, descriptor or variable behind",
+  async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "ham-rehearsal-test-" });
+    try {
+      const got = await inProcess(
+        `const fds = () => [...Deno.readDirSync("/proc/self/fd")].map((f) => f.name).sort();
+        const first = await rehearseTakeover();
+        const left = [...Deno.readDirSync(Deno.env.get("TMPDIR"))].map((f) => f.name);
+        // The first one opened the process's shared pollers (kept for the real takeover): a
+        // second one opens nothing it does not close.
+        const before = fds();
+        await rehearseTakeover();
+        console.log(JSON.stringify({
+          first, left, env: Deno.env.get("HAM_STATE_DIR"), before, after: fds(),
+        }));`,
+        tmp,
+      );
+      assert((got.first as number) > 0);
+      assertEquals(got.left, [], "the scratch state directory is removed");
+      assertEquals(got.env, "/somewhere/else", "HAM_STATE_DIR is set back");
+      assertEquals(got.after, got.before, "its lock, socket, pidfds and files are closed");
+      assertEquals([...Deno.readDirSync(tmp)], []);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test("rehearseTakeover() fails, leaving nothing, without a temporary directory", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ham-rehearsal-test-" });
+  await Deno.remove(tmp);
+  const got = await inProcess(
+    `const failed = await rehearseTakeover().then(() => null, (err) => String(err));
+    console.log(JSON.stringify({ failed, env: Deno.env.get("HAM_STATE_DIR") }));`,
+    tmp,
+  );
+  assert(typeof got.failed === "string", "it failed");
+  assertEquals(got.env, "/somewhere/else");
+});
