@@ -151,8 +151,8 @@ export class HamDaemon {
   #remoteServer: ControlServer | null = null;
   /** The timer that drops the start-up pages (cleared by a stop before it fires). */
   #dropPages: ReturnType<typeof setTimeout> | undefined;
-  /** The timer of the removal of stale FIFOs after a takeover. */
-  #staleOutputTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The timer of what a takeover leaves until its first answers are out. */
+  #afterAnswersTimer: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
@@ -192,7 +192,9 @@ export class HamDaemon {
     this.hub = new EventHub({ log: openEventLog(opts.stateDir, log, opts.takeover !== undefined) });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
-    this.subscriptions.catchUp();
+    // After a takeover, once the first answers are out (or at the first subscription or
+    // notification): it reads the window of the event log.
+    if (!opts.takeover) this.subscriptions.catchUp();
     this.output = new EntityOutput({
       stateDir: opts.stateDir,
       maxBytes: DEFAULTS.entityLogBytes,
@@ -454,10 +456,10 @@ export class HamDaemon {
     }
     // After a takeover, once the first answers are out (the dead HAM's FIFOs harm no one).
     if (opts.takeover) {
-      d.#staleOutputTimer = setTimeout(
-        () => d.#removeStaleOutput(),
-        DEFAULTS.takeoverMirrorDelayMs,
-      );
+      d.#afterAnswersTimer = setTimeout(() => {
+        d.#removeStaleOutput();
+        d.subscriptions.catchUp();
+      }, DEFAULTS.takeoverMirrorDelayMs);
     } else d.#removeStaleOutput();
     if (opts.metricsListen) d.#serveMetrics(opts.metricsListen, fsync);
     // After a takeover, the clients waiting for an answer come before the new standby.
@@ -599,7 +601,7 @@ export class HamDaemon {
    */
   stop(): Promise<void> {
     clearTimeout(this.#dropPages);
-    clearTimeout(this.#staleOutputTimer);
+    clearTimeout(this.#afterAnswersTimer);
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#rewatchTimer);
@@ -614,6 +616,8 @@ export class HamDaemon {
       await this.#cluster?.stop();
       await this.#server.close();
       await this.#remoteServer?.close();
+      // The channels' file knows every notification when this HAM is done.
+      this.subscriptions.catchUp();
       this.#channels.close();
       this.hub.close();
       await this.#mirror.close();

@@ -43,6 +43,8 @@ export class Subscriptions {
   #highWater: number;
   /** Catch-up replays under way. */
   #replays = new Set<Promise<void>>();
+  /** True once {@linkcode catchUp} ran. */
+  #caughtUp = false;
 
   /** Serves subscriptions of `hub`; `channels` keeps the notify backlogs and cursors. */
   constructor(hub: EventHub, channels: ChannelCursors, opts: SubscriptionsOptions = {}) {
@@ -55,9 +57,12 @@ export class Subscriptions {
   /**
    * Keeps the notifications the channels' file does not know yet (it is written a moment
    * after them, so a HAM that died may not have written the last ones), from the events
-   * in memory. Run once, when the HAM starts.
+   * in memory. Runs once: when the HAM starts (a HAM taking over runs it a moment after it
+   * answers), or before, when a subscription or a notification comes first.
    */
   catchUp(): void {
+    if (this.#caughtUp) return;
+    this.#caughtUp = true;
     if (!this.#channels.durable) return;
     const from = Math.max(this.#channels.highest + 1, this.#hub.windowSeq);
     for (const ev of this.#hub.notifications(from)) {
@@ -80,6 +85,7 @@ export class Subscriptions {
    * the turn it catches up.
    */
   subscribe(req: SubscribeRequest, conn: Connection): SubscribeResult {
+    this.catchUp();
     const { channel, entity, subscriber } = req;
     const hub = this.#hub;
     const sub = req.id;
@@ -164,6 +170,7 @@ export class Subscriptions {
    * or the channel's backlog is full).
    */
   notify(channel: string, message: Record<string, unknown>): boolean {
+    this.catchUp();
     const live = this.connectedTo(channel) > 0;
     if (!live && (!this.#channels.durable || this.#channels.full(channel))) return false;
     const seq = this.#hub.nextSeq;

@@ -123,6 +123,25 @@ Deno.test("Subscriptions.catchUp() keeps the notifications the channels' file mi
   }
 });
 
+Deno.test("Subscriptions.notify() catches up first when catchUp() has not run yet, once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
+  try {
+    const hub = new EventHub();
+    const lost = hub.publish({ type: "notify", entity: "srv", detail: { channel: "ops" } });
+    const channels = ChannelCursors.open(dir); // Never written: the HAM died first.
+    // A HAM that took over: its catch-up comes after its first answers, or now.
+    const subs = new Subscriptions(hub, channels);
+    assert.equal(subs.notify("ops", { entity: "srv" }), true);
+    const next = hub.nextSeq - 1;
+    assert.deepEqual(channels.kept("ops"), [lost.seq, next], "the missed one first, then the new");
+    subs.catchUp(); // The timer's, later: nothing twice.
+    assert.deepEqual(channels.kept("ops"), [lost.seq, next]);
+    channels.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Subscriptions.subscribe() pauses its replay while the connection does not drain, then goes live", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ham-subs-" });
   const hub = new EventHub({ capacity: 50, log: EventLog.open(dir) });
