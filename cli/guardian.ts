@@ -10,6 +10,7 @@
  * @module
  */
 
+import { scrubDaemonEnv } from "../lib/os/daemon_env.ts";
 import { Guardian } from "../guardian/guardian.ts";
 import { rehearseTakeover } from "../guardian/rehearsal.ts";
 import { parseRoleOptions } from "./hamctl/parse_args.ts";
@@ -32,6 +33,7 @@ The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
 /** Runs the `guardian` role; returns the exit code. */
 export async function guardian(args: string[]): Promise<number> {
+  scrubDaemonEnv();
   let flags;
   try {
     flags = parseRoleOptions(args, {

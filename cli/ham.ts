@@ -28,6 +28,7 @@ import {
   type Logger,
 } from "../lib/os/logger.ts";
 import { selfCommand } from "../lib/os/self_command.ts";
+import { daemonEnv, scrubDaemonEnv } from "../lib/os/daemon_env.ts";
 import { logPath, prepareStateDir, resolveStateDir } from "../lib/os/state_dir.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
 import { openNoFollowSync } from "../lib/os/safe_open.ts";
@@ -79,6 +80,7 @@ for tests, which use a low value to make compactions frequent).
 
 /** Runs the `ham` role; returns the exit code. */
 export async function ham(args: string[]): Promise<number> {
+  scrubDaemonEnv();
   let flags;
   try {
     flags = parseRoleOptions(args, {
@@ -374,6 +376,7 @@ async function detach(stateDir: string, args: string[], log: string): Promise<nu
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],
+    env: daemonEnv(),
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -334,8 +334,8 @@ export class HamClient implements AsyncDisposable {
   }
 
   /**
-   * Counts the connections this client has had: 0 for the first, one more at each
-   * reconnection (what the HAM gave the previous one, such as heartbeat slots, is gone).
+   * Changes whenever what the HAM gave this client's connection (heartbeat slots) stops
+   * being good: when the connection is lost, when it is replaced, when the client ends.
    */
   get generation(): number {
     return this.#generation;
@@ -583,6 +583,8 @@ export class HamClient implements AsyncDisposable {
    */
   #lost(conn: ByteConn, reason: HamError): void {
     if (this.#ended || conn !== this.#conn) return;
+    // What the HAM gave this connection (heartbeat slots) is not to be used any more.
+    this.#generation++;
     if (!this.#reconnect || this.#stopping || reason.code !== "ECONNRESET") {
       return this.#end(reason);
     }
@@ -681,6 +683,7 @@ export class HamClient implements AsyncDisposable {
   #end(reason: HamError): void {
     if (this.#ended) return;
     this.#ended = reason;
+    this.#generation++;
     try {
       this.#conn.close();
     } catch { /* already closed by the peer */ }

@@ -8,6 +8,7 @@
 
 import type { Logger } from "../os/logger.ts";
 import { selfCommand } from "../os/self_command.ts";
+import { daemonEnv } from "../os/daemon_env.ts";
 import { denoChildren } from "../os/spawner.ts";
 
 /** Options of the {@linkcode GuardianKeeper} constructor. */
@@ -125,8 +126,13 @@ export class GuardianKeeper {
     const [cmd, ...args] = this.#command();
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(cmd, { args, stdin: "null", stdout: "inherit", stderr: "inherit" })
-        .spawn();
+      child = new Deno.Command(cmd, {
+        args,
+        env: daemonEnv(),
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
     } catch (err) {
       this.#opts.log.log("error", `Cannot start a Guardian: ${(err as Error).message}`);
       this.#retry(true);

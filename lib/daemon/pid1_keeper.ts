@@ -14,6 +14,7 @@
  * @module
  */
 
+import { daemonEnv } from "../os/daemon_env.ts";
 import { HamClient } from "../client/client.ts";
 import { requestStop } from "../client/ham.ts";
 import type { Logger } from "../os/logger.ts";
@@ -52,6 +53,7 @@ export async function runKeeper(opts: KeeperOptions): Promise<number> {
   while (!stopping) {
     const child = new Deno.Command(opts.command[0], {
       args: opts.command.slice(1),
+      env: daemonEnv(),
       stdin: "null",
     }).spawn();
     denoChildren.add(child.pid);

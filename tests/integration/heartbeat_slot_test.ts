@@ -223,3 +223,26 @@ Deno.test("a process without --allow-ffi beats over the socket, every beat answe
   assertEquals(slotFiles(ham), []);
   assertEquals(await crossings(ham, "plain", since), []);
 });
+
+Deno.test("a beat after the HAM died is refused, not stored in a slot nobody reads", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const sleeper = new Deno.Command("/bin/sleep", { args: ["1000"] }).spawn();
+  try {
+    await ham.ok("attach", "target", "--pid", String(sleeper.pid), "--heartbeat", `${PERIOD_MS}ms`);
+    // It beats for an entity it did not attach: no reconnection, its client ends.
+    await using b = new Beater(ham, ["orphan", "target"]);
+    assertEquals(await b.line(), "ready");
+    const slotted = await beatsPast(b, 8);
+    assertEquals([slotted.socketBeats, slotted.errors], [1, []]);
+    // Killed, not stopped: nothing revokes the slot; the end of the connection must.
+    await ham.killHam("SIGKILL");
+    const refused = await until(async () => {
+      const c = await b.counts();
+      return c.errors.length > 0 ? c : null;
+    }, "a refused beat");
+    assert(refused.socketBeats >= 2, "the beat went to the socket, and failed there");
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+});

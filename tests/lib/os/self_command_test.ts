@@ -10,3 +10,8 @@ Deno.test("selfCommand(), bin/ham and deno task compile run the daemon with DEFA
   assert.ok((await Deno.readTextFile(`${ROOT}bin/ham`)).includes(flag), "bin/ham");
   assert.ok((await Deno.readTextFile(`${ROOT}deno.json`)).includes(flag), "deno.json compile");
 });
+
+Deno.test("bin/ham sets DEFAULTS.daemonMallocEnv for the daemons", async () => {
+  const text = await Deno.readTextFile(`${ROOT}bin/ham`);
+  assert.ok(text.includes(`malloc="${DEFAULTS.daemonMallocEnv}"`), "bin/ham");
+});

@@ -1,5 +1,5 @@
 import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
-import { droppable, dropStartUpPages, mappingsOf } from "../../../lib/os/start_up_pages.ts";
+import { droppable, mappingsOf } from "../../../lib/os/start_up_pages.ts";
 
 const MAPS = `55fdf2331000-55fdf3ebf000 r--p 00000000 fd:01 123                        /opt/deno
 55fdf4135000-55fdf7e29000 r-xp 01c03000 fd:01 123                        /opt/deno
