@@ -4,10 +4,26 @@ import { PidfdMirror } from "../../guardian/pidfd_mirror.ts";
 import { createState, newEntity } from "../../lib/core/model.ts";
 import { libc } from "../../lib/os/libc.ts";
 import { processStartTime } from "../../lib/os/proc.ts";
-import { readDirNames } from "../../lib/os/proc_fs.ts";
+import { readDirNames, readFileBytes } from "../../lib/os/proc_fs.ts";
 
-function openFds(): Set<string> {
-  return new Set(readDirNames(`/proc/${Deno.pid}/fd`) ?? []);
+/**
+ * This process's pidfds on `pid` (their `fdinfo` names the pid): other tests running in this
+ * process at the same time open and close descriptors of their own, never pidfds on it.
+ */
+function pidfdsOn(pid: number): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readDirNames(`/proc/${Deno.pid}/fdinfo`) ?? []) {
+    const info = readFileBytes(`/proc/${Deno.pid}/fdinfo/${fd}`); // Null: closed meanwhile.
+    if (info && new RegExp(`^Pid:\\s+${pid}$`, "m").test(new TextDecoder().decode(info))) {
+      out.add(fd);
+    }
+  }
+  return out;
+}
+
+/** The pidfds on `pid` opened since `before`. */
+function newPidfds(pid: number, before: Set<string>): string[] {
+  return [...pidfdsOn(pid)].filter((fd) => !before.has(fd));
 }
 
 Deno.test("PidfdMirror.sync() keeps one pidfd per entity whose process has its start time", async () => {
@@ -23,10 +39,12 @@ Deno.test("PidfdMirror.sync() keeps one pidfd per entity whose process has its s
   state.entities.set("web", web);
   state.entities.set("db", db);
   const mirror = new PidfdMirror();
-  const before = openFds();
+  const beforeA = pidfdsOn(a.pid);
+  const beforeB = pidfdsOn(b.pid);
   mirror.sync(state, null);
   assert.equal(mirror.size, 1);
-  assert.equal([...openFds()].filter((fd) => !before.has(fd)).length, 1);
+  assert.equal(newPidfds(a.pid, beforeA).length, 1);
+  assert.equal(newPidfds(b.pid, beforeB).length, 0);
 
   // Only the named entities are looked at; a stopped entity's pidfd is closed.
   web.pid = null;
@@ -34,7 +52,7 @@ Deno.test("PidfdMirror.sync() keeps one pidfd per entity whose process has its s
   assert.equal(mirror.size, 1);
   mirror.sync(state, ["web"]);
   assert.equal(mirror.size, 0);
-  assert.deepEqual(openFds(), before);
+  assert.deepEqual(newPidfds(a.pid, beforeA), []);
 
   web.pid = a.pid;
   mirror.sync(state, ["web"]);
@@ -54,13 +72,14 @@ Deno.test("PidfdMirror.sync() with every entity closes the pidfds of entities go
   web.startTime = processStartTime(a.pid);
   state.entities.set("web", web);
   const mirror = new PidfdMirror();
-  const before = openFds();
+  const before = pidfdsOn(a.pid);
   mirror.sync(state, null);
   assert.equal(mirror.size, 1);
+  assert.equal(newPidfds(a.pid, before).length, 1);
   state.entities.delete("web");
   mirror.sync(state, null);
   assert.equal(mirror.size, 0);
-  assert.deepEqual(openFds(), before);
+  assert.deepEqual(newPidfds(a.pid, before), []);
   a.kill();
 });
 
