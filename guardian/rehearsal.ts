@@ -12,7 +12,8 @@
  * It touches nothing of the HAM it guards: the state directory, lock, socket, journal and
  * event log are the scratch directory's; `HAM_STATE_DIR` is set back. It is best-effort:
  * when it cannot be done (no writable temporary directory), the takeover compiles as it
- * goes, as before.
+ * goes, as before. A Guardian killed while it rehearsed leaves its scratch directory: the
+ * next rehearsal removes those older than {@linkcode STALE_MS} whose lock nobody holds.
  *
  * @module
  */
@@ -27,6 +28,13 @@ import { takeLock } from "../lib/store/state_lock.ts";
 
 /** The entity of the rehearsal: this process, watched by pid. */
 const ENTITY = "rehearsal";
+/** How the scratch directories are named, in the temporary directory. */
+const PREFIX = "ham-rehearsal-";
+/**
+ * A scratch directory untouched this long whose lock is free is what a Guardian killed while
+ * it rehearsed left (a rehearsal holds its lock from the moment it has made it), in ms.
+ */
+export const STALE_MS = 60_000;
 
 /**
  * Rehearses a takeover on a scratch state directory; resolves with how long it took (ms).
@@ -35,38 +43,39 @@ const ENTITY = "rehearsal";
  */
 export async function rehearseTakeover(): Promise<number> {
   const t0 = performance.now();
-  const stateDir = await Deno.makeTempDir({ prefix: "ham-rehearsal-" });
+  await removeStale();
+  const stateDir = await Deno.makeTempDir({ prefix: PREFIX });
   const env = Deno.env.get("HAM_STATE_DIR");
   try {
-    await seed(stateDir);
-    const tail = JournalTail.open(stateDir);
     const lock = await takeLock(stateDir);
-    const answer = new StatusAnswer();
-    answer.warm(tail.state);
-    const noticedAt = performance.now();
-    let daemon: HamDaemon;
+    let daemon: HamDaemon | null = null;
     try {
-      daemon = await HamDaemon.start({
-        stateDir,
-        lock,
-        write: () => {},
-        guardian: false,
-        takeover: {
-          deadHamPid: null,
-          noticedAt,
-          noticedBy: "rehearsal",
-          liveSeq: tail.seq,
-          lockedAt: noticedAt,
-          replay: tail.handOver(),
-          pidfds: [],
-          pipes: [],
-          statusAnswer: answer,
-        },
-      });
-    } finally {
-      tail.close();
-    }
-    try {
+      await seed(stateDir);
+      const tail = JournalTail.open(stateDir);
+      try {
+        const answer = new StatusAnswer();
+        answer.warm(tail.state);
+        const noticedAt = performance.now();
+        daemon = await HamDaemon.start({
+          stateDir,
+          lock,
+          write: () => {},
+          guardian: false,
+          takeover: {
+            deadHamPid: null,
+            noticedAt,
+            noticedBy: "rehearsal",
+            liveSeq: tail.seq,
+            lockedAt: noticedAt,
+            replay: tail.handOver(),
+            pidfds: [],
+            pipes: [],
+            statusAnswer: answer,
+          },
+        });
+      } finally {
+        tail.close();
+      }
       const client = await HamClient.connect({ stateDir, client: "rehearsal", timeoutMs: 5000 });
       try {
         await client.request("status", { path: null });
@@ -76,13 +85,48 @@ export async function rehearseTakeover(): Promise<number> {
         await client.closed;
       }
     } finally {
-      await daemon.stop();
+      // The daemon's stop releases the lock; without a daemon, it is released here.
+      if (daemon !== null) await daemon.stop();
+      else {
+        try {
+          lock.close();
+        } catch { /* A start that failed closed it. */ }
+      }
     }
     return performance.now() - t0;
   } finally {
     if (env === undefined) Deno.env.delete("HAM_STATE_DIR");
     else Deno.env.set("HAM_STATE_DIR", env);
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Removes the scratch directories of rehearsals that died (see {@linkcode STALE_MS}). */
+async function removeStale(): Promise<void> {
+  const tmp = Deno.env.get("TMPDIR") || "/tmp";
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(tmp)].filter((e) => e.isDirectory && e.name.startsWith(PREFIX))
+      .map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = `${tmp}/${name}`;
+    let lock: Deno.FsFile | null = null;
+    try {
+      const mtime = Deno.lstatSync(dir).mtime?.getTime() ?? Date.now();
+      if (Date.now() - mtime < STALE_MS) continue;
+      try {
+        lock = await Deno.open(`${dir}/ham.lock`, { read: true, write: true });
+      } catch { /* None: it died before it made it. */ }
+      if (lock !== null && !await lock.tryLock(true)) continue; // Rehearsing still.
+      await Deno.remove(dir, { recursive: true });
+    } catch {
+      /* Another user's, or gone meanwhile. */
+    } finally {
+      lock?.close();
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { STALE_MS } from "../../guardian/rehearsal.ts";
 
 /**
  * Runs `body` (a module's text, with `rehearseTakeover` imported) in a Deno process of its
@@ -62,4 +63,32 @@ Deno.test("rehearseTakeover() fails, leaving nothing, without a temporary direct
   );
   assert(typeof got.failed === "string", "it failed");
   assertEquals(got.env, "/somewhere/else");
+});
+
+Deno.test("rehearseTakeover() removes the scratch directories of rehearsals that died, only", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ham-rehearsal-test-" });
+  const old = new Date(Date.now() - 2 * STALE_MS);
+  const make = (name: string, lockFile: boolean, at: Date | null) => {
+    Deno.mkdirSync(`${tmp}/${name}/journal`, { recursive: true });
+    if (lockFile) Deno.writeTextFileSync(`${tmp}/${name}/ham.lock`, "");
+    if (at !== null) Deno.utimeSync(`${tmp}/${name}`, at, at);
+  };
+  make("ham-rehearsal-died", true, old); // A Guardian killed while it rehearsed.
+  make("ham-rehearsal-died-early", false, old); // Killed before it took its lock.
+  make("ham-rehearsal-held", true, old); // Rehearsing still (slowly): its lock is held.
+  make("ham-rehearsal-young", false, null); // Just made: its lock comes next.
+  make("someone-else", false, old);
+  await using held = await Deno.open(`${tmp}/ham-rehearsal-held/ham.lock`, { write: true });
+  await held.lock(true);
+  try {
+    const got = await inProcess(
+      `await rehearseTakeover();
+      const left = [...Deno.readDirSync(Deno.env.get("TMPDIR"))].map((f) => f.name).sort();
+      console.log(JSON.stringify({ left }));`,
+      tmp,
+    );
+    assertEquals(got.left, ["ham-rehearsal-held", "ham-rehearsal-young", "someone-else"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });
