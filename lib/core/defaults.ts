@@ -231,9 +231,9 @@ export const DEFAULTS = Object.freeze({
    */
   daemonV8Flags: "--max-semi-space-size=1,--no-memory-reducer",
   /**
-   * glibc malloc of the HAM and Guardian (set by `bin/ham` and for the daemons they start,
-   * never passed on to entities): one arena for all threads, 64 KiB trim and mmap
-   * thresholds, no top pad (HAM + Guardian Pss_Anon −1.5 to −2 MiB with 100 entities).
+   * glibc malloc of the HAM (set by `bin/ham` and for the HAMs it starts; not the
+   * Guardian's, whose takeover it slowed; never passed on to entities): one arena for all
+   * threads, 64 KiB trim and mmap thresholds, no top pad (the HAM's Pss_Anon −0.7 MiB).
    */
   daemonMallocEnv:
     "MALLOC_ARENA_MAX=1 MALLOC_TOP_PAD_=0 MALLOC_TRIM_THRESHOLD_=65536 MALLOC_MMAP_THRESHOLD_=65536",

@@ -7,8 +7,10 @@
  *
  * glibc reads these variables once, when the process starts, so they must be in the
  * daemon's environment at its `exec`: `bin/ham` sets them for the first process, and a
- * daemon that starts another (the Guardian, the detached HAM) adds them to its
- * environment with {@linkcode daemonEnv}. Both name what they added in `HAM_DAEMON_ENV`;
+ * process that starts a HAM (the detaching `ham`, the PID 1 keeper) adds them to its
+ * environment with {@linkcode daemonEnv}. The Guardian runs with glibc's defaults: the one
+ * arena cost a takeover 5–8 ms of CPU at 1,000 entities (paired) and saved the Guardian
+ * only ~0.3 MiB; the HAM saves ~0.7 MiB. Both name what they added in `HAM_DAEMON_ENV`;
  * the daemon removes those variables (and that one) from its own environment as it starts
  * ({@linkcode scrubDaemonEnv}), so the entities it spawns inherit the user's environment,
  * not ham's tuning. A variable the user had set is left as the user set it.
