@@ -169,6 +169,8 @@ export const DEFAULTS = Object.freeze({
 
   /** Heartbeats: later periods whose beats are kept while the period-end timer runs late (a beat counts in the period it arrived in). */
   heartbeatPeriodsAhead: 16,
+  /** After a takeover or restart of the HAM: how long it looks again for the process of an attach the previous HAM never acknowledged (forked, not yet exec'd), to end it, in ms. */
+  abandonedSpawnLookMs: 2_000,
   /** Heartbeat slots (beats through shared memory) one connection can hold: one per entity it beats for; more beat over the socket. */
   heartbeatSlotsPerConnection: 65_536,
   /** Heartbeat slots of all connections together (128 B each, allocated on disk by pages of 32): beyond it, beats go over the socket. */

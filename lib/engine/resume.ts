@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../core/defaults.ts";
 import type { RunSpec } from "./action_runner.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS } from "../core/flags.ts";
@@ -12,7 +13,8 @@ import type { ProcessLookup } from "./process_ops.ts";
 import type { EngineParts, Watching } from "./seams.ts";
 
 /** What {@linkcode resume} may do. */
-export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "processes" | "log"> {
+export interface ResumeParts
+  extends Pick<EngineParts, "journal" | "life" | "processes" | "log" | "clock"> {
   readonly watching: Watching;
   readonly deaths: Pick<Deaths, "exited" | "resumed">;
   /** One scan of every process, for all the resume's looks (see `os/proc_scan.ts`). */
@@ -27,6 +29,34 @@ export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "pro
   refire(ev: EntityEvent): Promise<void>;
 }
 
+/** Ends a process whose attach the previous HAM never acknowledged. */
+function endAbandoned(ctx: ResumeParts, pid: number): void {
+  ctx.log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
+  ctx.kill(pid, ctx.processes.describe(pid)?.startTime ?? null);
+}
+
+/**
+ * Looks again, for a while ({@linkcode DEFAULTS.abandonedSpawnLookMs}, at doubling
+ * intervals), for the processes of abandoned attaches not found at the resume: a process
+ * the dead HAM had forked and not yet `exec`'d carries its spawn marker only once it has
+ * (and on a loaded machine that can come after a takeover), and would run on unwatched.
+ */
+async function lookAgain(ctx: ResumeParts, spawnIds: string[]): Promise<void> {
+  let left = [...spawnIds];
+  let waited = 0;
+  for (let delay = 25; left.length > 0 && waited < DEFAULTS.abandonedSpawnLookMs; delay *= 2) {
+    const step = Math.min(delay, DEFAULTS.abandonedSpawnLookMs - waited);
+    if (!await ctx.clock.sleep(step, ctx.life.haltSignal)) return;
+    waited += step;
+    left = left.filter((spawnId) => {
+      const pid = ctx.processes.findSpawned(spawnId);
+      if (pid === null) return true;
+      endAbandoned(ctx, pid);
+      return false;
+    });
+  }
+}
+
 /**
  * Picks up a recovered state (start-up on an existing state directory, or a Guardian
  * takeover): action lists a previous HAM left unfinished continue at their first action
@@ -39,14 +69,15 @@ export interface ResumeParts extends Pick<EngineParts, "journal" | "life" | "pro
 export function resume(ctx: ResumeParts): Promise<unknown> {
   const { journal, processes, log } = ctx;
   const picked: Promise<unknown>[] = [];
+  const unseen: string[] = [];
   for (const spawnId of [...(journal.state.pendingSpawns ?? [])]) {
     const pid = ctx.lookup.findSpawned(spawnId);
-    if (pid !== null) {
-      log.log("warn", `Ending pid ${pid}: its attach was never acknowledged`);
-      ctx.kill(pid, processes.describe(pid)?.startTime ?? null);
-    }
+    if (pid !== null) endAbandoned(ctx, pid);
+    else unseen.push(spawnId);
     void journal.write([{ t: "attach-abandoned", spawnId }]);
   }
+  // Not waited for by the engine's idle(): it ends at its deadline or at the stop.
+  if (unseen.length > 0) void lookAgain(ctx, unseen).catch(() => {});
   const deathRuns = new Map<string, Promise<void>[]>();
   for (const run of [...journal.state.runs.values()]) {
     const ev = run.event as EntityEvent;

@@ -6,6 +6,7 @@
  * outcome is its own `Deno.test`.
  */
 
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 import { POLICY_DEFAULTS } from "../../../lib/core/restart_policy.ts";
 import assert from "node:assert/strict";
 import type { EventBody } from "../../../lib/core/protocol.ts";
@@ -1186,6 +1187,43 @@ Deno.test("Engine.resume() ends a process whose attach was never acknowledged", 
   assert.equal(s.signal, 9);
   assert.deepEqual(h.store.state.pendingSpawns, []);
   assert.equal(h.store.state.entities.has("web"), false);
+});
+
+Deno.test("Engine.resume() ends the process of an abandoned attach that appears only later (forked, not yet exec'd)", async () => {
+  const h = setup();
+  h.store.commit([{ t: "attach-intent", entity: "web", spawnId: "sp-2" }]);
+  h.engine.resume();
+  await flush();
+  assert.deepEqual(h.procs.callsOf("signal"), [], "nothing carries the marker yet");
+  assert.deepEqual(h.store.state.pendingSpawns, []);
+  // It execs now, with the marker: the next look finds and ends it.
+  h.procs.addProcess(901);
+  h.procs.spawnedById.set("sp-2", 901);
+  await h.clock.advance(100);
+  await flush();
+  const [s] = h.procs.callsOf("signal");
+  assert.equal(s?.pid, 901);
+  assert.equal(s?.signal, 9);
+  // The looks stop after abandonedSpawnLookMs.
+  const looks = h.procs.callsOf("findSpawned").length;
+  await h.clock.advance(DEFAULTS.abandonedSpawnLookMs * 2);
+  await flush();
+  assert.equal(h.procs.callsOf("findSpawned").length, looks, "found: no more looks");
+});
+
+Deno.test("Engine.resume() stops looking for an abandoned attach's process after abandonedSpawnLookMs", async () => {
+  const h = setup();
+  h.store.commit([{ t: "attach-intent", entity: "web", spawnId: "sp-3" }]);
+  h.engine.resume();
+  await flush();
+  for (let t = 0; t < DEFAULTS.abandonedSpawnLookMs + 100; t += 50) await h.clock.advance(50);
+  await flush();
+  const looks = h.procs.callsOf("findSpawned").length;
+  assert.ok(looks >= 4 && looks <= 10, `${looks} looks`);
+  await h.clock.advance(10_000);
+  await flush();
+  assert.equal(h.procs.callsOf("findSpawned").length, looks);
+  assert.deepEqual(h.procs.callsOf("signal"), []);
 });
 
 Deno.test("Engine.attach() re-attaches a self entity when the same pid attaches again", async () => {
