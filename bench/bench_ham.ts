@@ -52,6 +52,8 @@ export class BenchHam implements AsyncDisposable {
   readonly ham: Ham;
   /** The HAM's pid, as it answered the handshake. */
   readonly pid: number;
+  /** When it answered first (`performance.now()` of the bench). */
+  readonly startedAt = performance.now();
   readonly #child: Deno.ChildProcess;
   #disposed: Promise<void> | null = null;
 

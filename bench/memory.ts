@@ -11,6 +11,7 @@ import { attachSleepersByPid } from "./fleet.ts";
 import { rssBytes } from "./proc_stats.ts";
 import { readFileBytes } from "../lib/os/proc_fs.ts";
 import { sleep } from "./sleep.ts";
+import { DEFAULTS } from "../lib/core/defaults.ts";
 import { type Figure, figure, type Target } from "./stats.ts";
 
 /** Targets of the issue, by entity count. */
@@ -82,6 +83,9 @@ function pss(pid: number): { pss: number; anon: number } {
  * part of it, `Pss_Anon`), with the HAM's current `entities` entities.
  */
 export async function measureDaemonPss(h: BenchHam, entities: number): Promise<Figure[]> {
+  // Steady state: after both daemons dropped their start-up pages (the Guardian starts a
+  // moment after the HAM answers).
+  await sleep(Math.max(0, DEFAULTS.startUpPagesDropMs + 1500 - (performance.now() - h.startedAt)));
   const guardian = (await h.ham.status() as { guardianPid: number | null }).guardianPid;
   const pids = guardian ? [h.pid, guardian] : [h.pid];
   const each = pids.map(pss);
