@@ -329,10 +329,11 @@ Deno.test({
         return v.pid !== null && v.node === "n1" ? v : null;
       },
       "web running on n1 again",
-      // The old lease expires first (TTL 2 s), then placement: generous, for a loaded machine
-      // (a full parallel run once took more than 15 s).
-      45_000,
-    );
+      // The old lease expires first (TTL 2 s), then placement: generous, for a loaded machine.
+      30_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${n1.log()}`);
+    });
     assertEquals(sampler.max, 1, "two copies ran at once");
   },
 });
