@@ -22,7 +22,7 @@ import { OutputMirror } from "./output_mirror.ts";
 import { PidfdMirror } from "./pidfd_mirror.ts";
 import { raiseDescriptorLimit } from "../lib/os/fd_reserve.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
-import { dropStartUpPages } from "../lib/os/start_up_pages.ts";
+import { dropStartUpPagesLater } from "../lib/os/start_up_pages.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { StatusAnswer } from "../lib/core/status_answer.ts";
 
@@ -48,8 +48,8 @@ export class Guardian {
   readonly #pidfds: PidfdMirror;
   readonly #pipes: OutputMirror;
   readonly #answers: StatusWarmer;
-  /** The timer that drops the start-up pages. */
-  #dropPages: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the drop of the start-up pages (a takeover before it is due). */
+  #cancelDropPages: () => void = () => {};
 
   private constructor(
     opts: GuardianOptions,
@@ -120,10 +120,7 @@ export class Guardian {
       throw err;
     }
     const g = new Guardian(opts, tail, watch, pidfds, pipes, answers);
-    g.#dropPages = setTimeout(() => {
-      const kib = dropStartUpPages();
-      log.log("debug", `Guardian: dropped ${kib} KiB of start-up pages of the executable`);
-    }, DEFAULTS.startUpPagesDropMs);
+    g.#cancelDropPages = dropStartUpPagesLater(log, "Guardian");
     return g;
   }
 
@@ -133,7 +130,7 @@ export class Guardian {
    */
   async hamGone(): Promise<HamGone> {
     const gone = await this.#watch.gone;
-    clearTimeout(this.#dropPages);
+    this.#cancelDropPages();
     this.tail.close();
     await this.#watch.close();
     return gone;

@@ -614,7 +614,6 @@ export class HamClient implements AsyncDisposable {
           break;
         }
         this.#conn = conn;
-        this.#generation++;
         this.#loop = this.#readLoop(conn);
         await this.#hello();
         const direct: Requester = (op, ...[fields, opts]) =>

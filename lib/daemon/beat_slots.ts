@@ -55,6 +55,8 @@ export class BeatSlots {
    */
   grant(conn: SlotConnection, entity: string): SlotPlace | null {
     if (!this.#available || conn.credentials === null) return null;
+    // Checked first: a beat for an entity that does not heartbeat opens no file.
+    if (!this.#engine.heartbeatCounted(entity)) return null;
     let slots = this.#byConn.get(conn);
     if (slots === undefined) {
       slots = this.#open(conn);
@@ -63,7 +65,7 @@ export class BeatSlots {
     if (slots === null) return null;
     let held = slots.byEntity.get(entity);
     if (!held) {
-      if (!this.#engine.heartbeatCounted(entity) || this.#total >= this.#maxTotal) return null;
+      if (this.#total >= this.#maxTotal) return null;
       const offset = slots.file.allocate();
       if (offset === null) return null;
       this.#total++;

@@ -15,7 +15,7 @@ import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
 import { BeatSlots } from "./beat_slots.ts";
 import { resetBeatsDir } from "../os/beat_slot_file.ts";
-import { dropStartUpPages } from "../os/start_up_pages.ts";
+import { dropStartUpPagesLater } from "../os/start_up_pages.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { guard, policyView } from "./access.ts";
@@ -149,8 +149,8 @@ export class HamDaemon {
   readonly startedAt = Date.now();
   #server!: ControlServer;
   #remoteServer: ControlServer | null = null;
-  /** The timer that drops the start-up pages (cleared by a stop before it fires). */
-  #dropPages: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the drop of the start-up pages (a stop before it is due). */
+  #cancelDropPages: () => void = () => {};
   /** The timer of what a takeover leaves until its first answers are out. */
   #afterAnswersTimer: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
@@ -431,10 +431,7 @@ export class HamDaemon {
       serverLog,
     );
     timing.mark("listen");
-    d.#dropPages = setTimeout(() => {
-      const kib = dropStartUpPages();
-      log.log("debug", `Dropped ${kib} KiB of start-up pages of the executable`);
-    }, DEFAULTS.startUpPagesDropMs);
+    d.#cancelDropPages = dropStartUpPagesLater(log, "HAM");
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
@@ -600,7 +597,7 @@ export class HamDaemon {
    * the lock. Only this ends both: a HAM that merely dies is taken over.
    */
   stop(): Promise<void> {
-    clearTimeout(this.#dropPages);
+    this.#cancelDropPages();
     clearTimeout(this.#afterAnswersTimer);
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);

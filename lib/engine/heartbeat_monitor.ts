@@ -8,8 +8,8 @@
  * and period: at 1,000 entities with 200 ms periods, 5,000 of each a second.)
  *
  * Beats come two ways: over the socket ({@linkcode HeartbeatMonitor.seen}), and through a
- * heartbeat slot (`lib/core/heartbeat_slot.ts`) that the monitor reads when a period ends
- * without a beat seen over the socket. A slot is armed with the accounting's origin and
+ * heartbeat slot (`lib/core/heartbeat_slot.ts`) that the monitor reads at each period end
+ * (for the period's mark, and the last beat). A slot is armed with the accounting's origin and
  * period whenever the accounting (re)starts, and revoked when it ends.
  *
  * @module

@@ -18,7 +18,10 @@
  * @module
  */
 
-import { cString, type Libc, libc, libcAvailable, OPEN } from "./libc.ts";
+import { DEFAULTS } from "../core/defaults.ts";
+import { libc, libcAvailable } from "./libc.ts";
+import type { Logger } from "./logger.ts";
+import { readFileBytes } from "./proc_fs.ts";
 
 /** `madvise()` advice: drop the pages from the page tables. */
 const MADV_DONTNEED = 4;
@@ -52,34 +55,15 @@ export function droppable(mappings: ExecutableMapping[]): ExecutableMapping[] {
   return mappings.filter((m) => m.perms === "r-xp" || (m.perms === "r--p" && m.offset === 0));
 }
 
-/** The whole (small) file at `path`, read with libc; null when it cannot be read. */
-function readSmall(c: Libc, path: string): string | null {
-  const fd = c.open(cString(path), OPEN.O_RDONLY | OPEN.O_CLOEXEC);
-  if (fd < 0) return null;
-  try {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const buf = new Uint8Array(16 * 1024);
-      const n = c.read(fd, buf);
-      if (n < 0) return null;
-      if (n === 0) break;
-      parts.push(buf.subarray(0, n));
-    }
-    const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      all.set(p, at);
-      at += p.length;
-    }
-    return new TextDecoder().decode(all);
-  } finally {
-    c.close(fd);
-  }
+/** The text of a small file under `/proc`, read with libc; null when it cannot be read. */
+function readText(path: string): string | null {
+  const bytes = readFileBytes(path);
+  return bytes === null ? null : new TextDecoder().decode(bytes);
 }
 
 /** This process's resident KiB (`Rss` of `/proc/self/smaps_rollup`), or null. */
-function rssKiB(c: Libc): number | null {
-  const text = readSmall(c, "/proc/self/smaps_rollup");
+function rssKiB(): number | null {
+  const text = readText("/proc/self/smaps_rollup");
   const m = text === null ? null : /^Rss:\s+(\d+) kB/m.exec(text);
   return m ? Number(m[1]) : null;
 }
@@ -98,13 +82,27 @@ export function dropStartUpPages(): number {
     return 0;
   }
   const c = libc();
-  const maps = readSmall(c, "/proc/self/maps");
+  const maps = readText("/proc/self/maps");
   if (maps === null) return 0;
-  const before = rssKiB(c);
+  const before = rssKiB();
   for (const m of droppable(mappingsOf(maps, exe))) {
     const ptr = Deno.UnsafePointer.create(m.start);
     if (ptr !== null) c.madvise(ptr, Number(m.end - m.start), MADV_DONTNEED);
   }
-  const after = rssKiB(c);
+  const after = rssKiB();
   return before === null || after === null ? 0 : Math.max(0, before - after);
+}
+
+/**
+ * Drops the start-up pages {@linkcode DEFAULTS.startUpPagesDropMs} from now, and logs what
+ * it let go of as `who` (`HAM`, `Guardian`). Answers the cancel (for a stop before then).
+ */
+export function dropStartUpPagesLater(
+  log: Pick<Logger, "log">,
+  who: string,
+): () => void {
+  const timer = setTimeout(() => {
+    log.log("debug", `${who} ${Deno.pid}: dropped ${dropStartUpPages()} KiB of start-up pages`);
+  }, DEFAULTS.startUpPagesDropMs);
+  return () => clearTimeout(timer);
 }

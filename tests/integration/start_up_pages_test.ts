@@ -9,10 +9,7 @@ import { HamProcess, until } from "../support/ham_process.ts";
 
 /** The KiB a process's "dropped" log line reports, once it is logged. */
 function dropped(log: string, who: "HAM" | "Guardian"): number | null {
-  const re = who === "HAM"
-    ? /ham\[\d+\] debug: Dropped (\d+) KiB of start-up pages/
-    : /debug: Guardian: dropped (\d+) KiB of start-up pages/;
-  const m = re.exec(log);
+  const m = new RegExp(`debug: ${who} \\d+: dropped (\\d+) KiB of start-up pages`).exec(log);
   return m ? Number(m[1]) : null;
 }
 

@@ -67,6 +67,15 @@ Deno.test("BeatSlots gives a connection one file, one slot per entity, the same 
   equal([...Deno.readDirSync(`${dir}/beats`)].length, 0);
 });
 
+Deno.test("BeatSlots opens no file for a connection that beats only for entities not counted", async () => {
+  await using dir = await stateDir();
+  const beats = new BeatSlots(`${dir}`, fakeEngine(["a"]).engine);
+  const conn = fakeConn();
+  equal(beats.grant(conn, "quiet"), null);
+  equal([...Deno.readDirSync(`${dir}/beats`)].length, 0);
+  conn.close();
+});
+
 Deno.test("BeatSlots gives none to a connection without peer credentials (a remote one)", async () => {
   await using dir = await stateDir();
   const beats = new BeatSlots(`${dir}`, fakeEngine(["a"]).engine);
