@@ -139,6 +139,14 @@ async function status<T>(ham: HamProcess, path: string | null): Promise<T> {
   return (await c.request("status", { path })) as unknown as T;
 }
 
+/** Waits until the holder applied `declare`'s edits (a death condition with its restart). */
+async function editsApplied(holder: HamProcess): Promise<void> {
+  await until(async () => {
+    const v = await status<EntityView>(holder, "web");
+    return v.conditions[0]?.actions.length === 1 ? v : null;
+  }, `the edits on ${holder.stateDir}`);
+}
+
 const placedOn = (name: string) => (ev: HamEvent) =>
   ev.type === "placed" && ev.entity === "web" && ev.detail?.node === name;
 
@@ -168,10 +176,7 @@ Deno.test({
     const web = local.entities.find((e) => e.name === "web")!;
     assert(web.pid !== null);
     // The edits reached the holder: a death is handled there by its restart action.
-    await until(async () => {
-      const v = await status<EntityView>(n1, "web");
-      return v.conditions[0]?.actions.length === 1 ? v : null;
-    }, "the edits on n1");
+    await editsApplied(n1);
     Deno.kill(web.pid!, "SIGKILL");
     await e1.next((ev) => ev.type === "restart" && ev.entity === "web", "local restart on n1");
     // n3 learns the holder at its next read of the cluster's keys (once per tick).
@@ -297,6 +302,10 @@ Deno.test({
     await declare(n1, n1, tok, "n1");
     await e1.next(placedOn("n1"), "web placed on n1");
     await e1[Symbol.asyncDispose]();
+    // The edits reached the holder: web's death while no HAM watches is handled at the
+    // restart by its restart action. (Killed before, web would die without one and stay
+    // down under the kept lease: the decision "Cluster entity after a death without restart".)
+    await editsApplied(n1);
     // The whole node dies (HAM, Guardian, worker); its journal still says web runs there.
     for (const pid of await processesOf(n1.stateDir)) Deno.kill(pid, "SIGKILL");
     await until(() => Promise.resolve(sampler.last === 0 ? true : null), "no copy");
