@@ -45,7 +45,7 @@ export async function eventPathRound(samples: number, workDir: string): Promise<
   const [spawnFloor] = await step(() => measureSpawnFloor({ worker, stampDir, samples, env }));
   return [
     ...death.map((f) =>
-      f.id === "death.received"
+      f.id === "death.stamped"
         ? aboveFloor(f, pidfdFloor, 0.5, "≤ 0.5 ms above the pidfd floor")
         : f
     ),

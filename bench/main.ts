@@ -206,7 +206,7 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
     const [pidfdFloor] = await step(figures, () => measurePidfdFloor(p.deaths));
     figures.push(
       ...death.map((f) =>
-        f.id === "death.received"
+        f.id === "death.stamped"
           ? aboveFloor(f, pidfdFloor, 0.5, "≤ 0.5 ms above the pidfd floor")
           : f
       ),

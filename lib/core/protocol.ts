@@ -120,7 +120,7 @@ export type FlagsInput = number | readonly string[];
 export interface HamEvent {
   /** Its sequence number: increasing, never reused by this HAM. */
   seq: number;
-  /** When it happened, in ms since the epoch. */
+  /** When it happened, in ms since the epoch, to the microsecond (a fraction of a ms). */
   at: number;
   /** What happened: `attach`, `death`, `restart`, `condition`, `action`, `detach`, ... */
   type: string;

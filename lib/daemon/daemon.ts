@@ -51,6 +51,7 @@ import { closePipes, EntityOutput } from "../os/entity_output.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { wallClockMs } from "../os/wall_clock.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
 export interface HamOptions {
@@ -189,7 +190,10 @@ export class HamDaemon {
     this.#lock = lock;
     this.store = store;
     this.log = log;
-    this.hub = new EventHub({ log: openEventLog(opts.stateDir, log, opts.takeover !== undefined) });
+    this.hub = new EventHub({
+      log: openEventLog(opts.stateDir, log, opts.takeover !== undefined),
+      now: wallClockMs,
+    });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
     // After a takeover, once the first answers are out (or at the first subscription or
