@@ -85,12 +85,16 @@ if (import.meta.main) {
     const waited = await nextEvent(events, (e) => e.action === "wait-ready", 5_000, "ready", seen);
     await nextEvent(events, lastMount(false), 5_000, "the remounts", seen);
     tl.mark(
-      `kill -> restarted ${restart.at - killedAt} ms, -> ready ${waited.at - killedAt} ms, ` +
+      `kill -> restarted ${Math.round(restart.at - killedAt)} ms, -> ready ${
+        Math.round(waited.at - killedAt)
+      } ms, ` +
         `-> remounted ${Date.now() - killedAt} ms`,
     );
     tl.check(
       waited.at - restart.at >= STARTUP_S * 1000 * 0.8,
-      `wait-ready held the mounts until the server was ready (${waited.at - restart.at} ms)`,
+      `wait-ready held the mounts until the server was ready (${
+        Math.round(waited.at - restart.at)
+      } ms)`,
     );
     const all = Deno.readTextFileSync(mounts).trim().split("\n");
     tl.check(

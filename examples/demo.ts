@@ -135,7 +135,7 @@ async function killAndRestart(demo: Demo, ticker: EntityHandle): Promise<void> {
   const newPid = restarted.detail?.pid as number;
   h.track(newPid);
   timeline.mark(
-    `kill -> restarted: ${restarted.at - killedAt} ms by the HAM's clock, ` +
+    `kill -> restarted: ${Math.round(restarted.at - killedAt)} ms by the HAM's clock, ` +
       `${heardAt - killedAt} ms until this client was told`,
   );
   const lastOld = readTicks(ticks).filter((t) => t.pid === oldPid).at(-1)!;
@@ -253,7 +253,9 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
     `pid ${newPid} to beat`,
   );
   timeline.mark(
-    `hang -> restarted: ${restarted.at - hungAt} ms (${high} periods of ${periodMs} ms)`,
+    `hang -> restarted: ${
+      Math.round(restarted.at - hungAt)
+    } ms (${high} periods of ${periodMs} ms)`,
   );
   timeline.check(
     newPid !== worker.pid && beating.health === "healthy" && beating.missed === 0,

@@ -215,7 +215,7 @@ export async function runHeartbeatStory(tl: Timeline, story: HeartbeatStory): Pr
     atLow.heartbeat?.health === "missed-low" && atLow.heartbeat.missed >= low,
     `status showed health missed-low (latched) after the low threshold`,
   );
-  const beatToHigh = highEv.at - Date.parse(lastBeat);
+  const beatToHigh = Math.round(highEv.at - Date.parse(lastBeat));
   tl.mark(
     `${story.troubleName} at +${tl.rel(trouble.at)} ms; last beat +${
       tl.rel(Date.parse(lastBeat))

@@ -31,7 +31,7 @@ export class Timeline {
 
   /** Milliseconds from the start to `at` (ms since the epoch, as in a HAM event). */
   rel(at: number = Date.now()): number {
-    return at - this.t0;
+    return Math.round(at - this.t0); // HAM events are stamped to the µs.
   }
 
   /** Prints `text` stamped with the time `at`. @default {now} */

@@ -28,9 +28,15 @@ export interface DeathParts extends EngineParts {
   /**
    * Journals `before` with the runs `ev` fires, durably, then runs them; resolves when
    * they have run. Rejects (nothing run) when the journal write failed. `adopt`: the
-   * steps may have run under a previous HAM.
+   * steps may have run under a previous HAM. `fired` is called once the runs have started
+   * (their `condition` events emitted, unless a lane is busy), before any of them waits.
    */
-  fireDurably(ev: EntityEvent, before: RecordBody[], adopt: boolean): Promise<void>;
+  fireDurably(
+    ev: EntityEvent,
+    before: RecordBody[],
+    adopt: boolean,
+    fired?: () => void,
+  ): Promise<void>;
   /** Follows the daemon a command left behind when it exited 0; false when there is none. */
   follow(name: string): boolean;
   /** The process of `e` (as it ran) died: ends or keeps what it left behind (kill mode). */
@@ -75,15 +81,17 @@ export class Deaths {
     const queued = this.#queues.get(name)?.pids.has(pid) ?? false;
     if (!e || e.pid !== pid || queued) return Promise.resolve();
     if (st.code === 0 && e.spawnId && this.#parts.follow(name)) return Promise.resolve();
-    // Before the death is queued: a restart it leads to waits until they are gone.
-    this.#parts.leftBehind(e);
+    // The process as it ran, for the look for what it left behind: made once the death's
+    // conditions fired (off the event path), and always before a restart it leads to,
+    // which waits until they are gone.
+    const ran: Entity = { ...e };
     const abnormal = st.signal !== null && CORE_SIGNALS.has(st.signal);
     events.emit({
       type: "death",
       entity: name,
       detail: { pid, code: st.code, signal: st.signal, abnormal },
     });
-    return this.#enqueue(name, pid, () => this.#handle(name, pid, st, abnormal));
+    return this.#enqueue(name, pid, () => this.#handle(name, pid, st, abnormal, ran));
   }
 
   /**
@@ -118,12 +126,23 @@ export class Deaths {
   }
 
   /** One death, in its turn: journaled with its runs (durably, first), run, judged. */
-  async #handle(name: string, pid: number, st: ExitStatus, abnormal: boolean): Promise<void> {
+  async #handle(
+    name: string,
+    pid: number,
+    st: ExitStatus,
+    abnormal: boolean,
+    ran: Entity,
+  ): Promise<void> {
     const { journal, life } = this.#parts;
     if (life.stopped) return;
+    let looked = false;
+    const leftBehind = () => {
+      if (!looked) this.#parts.leftBehind(ran);
+      looked = true;
+    };
     const e = journal.state.entities.get(name);
     // Attached anew, or removed, while it waited: that process's death is not this one.
-    if (!e || e.pid !== pid) return;
+    if (!e || e.pid !== pid) return leftBehind();
     const death: RecordBody = {
       t: "death",
       entity: name,
@@ -135,6 +154,7 @@ export class Deaths {
     this.#parts.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
     const requested = this.#parts.takeRestartRequest(name);
     if (!e.enabled || requested) {
+      leftBehind();
       await journal.write([death, { t: "death-done", entity: name }]).catch(() => {});
       // An operator's restart: the death it caused fires nothing; the entity is started again.
       if (requested && e.enabled) await this.#parts.restart(name, requested);
@@ -142,8 +162,9 @@ export class Deaths {
     }
     const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };
     try {
-      await this.#parts.fireDurably(ev, [death], false);
+      await this.#parts.fireDurably(ev, [death], false, leftBehind);
     } catch {
+      leftBehind();
       return; // Logged by the journal: nothing was acted on, the state is as it was.
     }
     this.#judge(name);

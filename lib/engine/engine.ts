@@ -190,7 +190,7 @@ export class Engine {
     });
     this.#deaths = new Deaths({
       ...this.#parts,
-      fireDurably: (ev, before, adopt) => this.#fire(ev, before, adopt),
+      fireDurably: (ev, before, adopt, fired) => this.#fire(ev, before, adopt, fired),
       follow: (name) => this.#follow(name),
       leftBehind: (e) => void this.#leftovers.ended(e),
       takeRestartRequest: (name) => {
@@ -355,10 +355,15 @@ export class Engine {
    * condition), so a HAM that takes over and fires the same death again reproduces the
    * same step markers and adopts what this HAM spawned (`adopt`).
    */
-  async #fire(ev: EntityEvent, before: RecordBody[], adopt = false): Promise<void> {
+  async #fire(
+    ev: EntityEvent,
+    before: RecordBody[],
+    adopt = false,
+    fired?: () => void,
+  ): Promise<void> {
     const selected = this.#select(ev);
-    if (selected.length === 0 && before.length === 0) return;
-    await this.#dispatch(ev, selected, adopt, before);
+    if (selected.length === 0 && before.length === 0) return fired?.();
+    await this.#dispatch(ev, selected, adopt, before, fired);
   }
 
   // A restart by an earlier list (which prunes) or a later edit does not change what an
@@ -368,6 +373,7 @@ export class Engine {
     selected: Selected[],
     adopt = false,
     before: RecordBody[] = [],
+    fired?: () => void,
   ): Promise<void> {
     const death = ev.type === "death" || ev.type === "abnormal-death";
     // The death record (in `before`) counts this death.
@@ -396,7 +402,10 @@ export class Engine {
     // Written, not durable: a death is no client's request, and a Guardian that takes over
     // reads what is written (see README, "Decisions": the event path).
     await this.#journal.written([...before, fire]);
-    await Promise.all(specs.map((spec) => this.#runOnLane(spec)));
+    const runs = specs.map((spec) => this.#runOnLane(spec));
+    // A microtask after the runs: they start (and emit `condition`) first.
+    if (fired) queueMicrotask(fired);
+    await Promise.all(runs);
   }
 
   /** Which conditions fire, with their lists taken as they are now. */

@@ -90,6 +90,19 @@ export const systemClock: Clock = {
     }),
 };
 
+/**
+ * A look for leftovers as this process makes it: among its descendants only when it is a
+ * subreaper, and never at the children Deno spawned (the Guardian, `execute` commands),
+ * which nothing the entity forked can be: skipping them spares a read of each.
+ */
+function localQuery(query: LeftoverQuery): LeftoverQuery {
+  return {
+    ...query,
+    local: (query.local ?? false) && isChildSubreaper(),
+    skip: denoChildren.size === 0 ? query.skip : new Set([...query.skip, ...denoChildren]),
+  };
+}
+
 /** The real process effects, over a {@linkcode ProcessWatcher}. */
 export function realProcessOps(
   watcher: ProcessWatcher,
@@ -111,19 +124,13 @@ export function realProcessOps(
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
-    leftovers: (query) =>
-      findLeftovers({ ...query, local: (query.local ?? false) && isChildSubreaper() }, selfPid),
+    leftovers: (query) => findLeftovers(localQuery(query), selfPid),
     lookup() {
       const scan = new ProcScan(reader);
       return {
         findSpawned: (spawnId) => scan.findSpawned(spawnId),
         sawAlive: (pid, startTime) => scan.sawAlive(pid, startTime),
-        leftovers: (query) =>
-          findLeftovers(
-            { ...query, local: (query.local ?? false) && isChildSubreaper() },
-            selfPid,
-            scan,
-          ),
+        leftovers: (query) => findLeftovers(localQuery(query), selfPid, scan),
       };
     },
     waitForPath,

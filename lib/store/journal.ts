@@ -411,15 +411,18 @@ export class Journal {
   }
 
   /**
-   * While a batch is being fdatasync'd, writes `pending` at once, behind it (so that it is
-   * written without waiting a whole fdatasync): only records, only when everything queued
-   * before it is in the file too (no barrier between), and only with a synchronous write.
-   * The next batch then syncs it; a failure of either cuts it with the rest (`#rollback`).
-   * A failed write leaves it to the loop, which first cuts whatever it half wrote.
+   * Writes `pending` at once, with a synchronous write, when nothing is under way (an idle
+   * journal: `written` resolves without waiting for the loop, which then syncs it), or
+   * while a batch is being fdatasync'd, behind it (so that it is written without waiting a
+   * whole fdatasync). Only records, and only when everything queued before it is in the
+   * file too (no barrier between). The next batch then syncs it; a failure of either cuts
+   * it with the rest (`#rollback`). A failed write leaves it to the loop, which first cuts
+   * whatever it half wrote.
    */
   #writeAhead(pending: Pending): void {
     const file = this.#file;
-    if (!this.#syncing || !file.writeSync || pending.records.length === 0) return;
+    const idle = this.#loop === null && !this.#dirty && !this.#torn;
+    if (!(this.#syncing || idle) || !file.writeSync || pending.records.length === 0) return;
     // Those written ahead are a prefix of the queue: the one before says for all before.
     const before = this.#queue.at(-2);
     if (before && !before.inFile) return;

@@ -263,3 +263,31 @@ Deno.test("Leftovers.ended() lists at most maxLeftovers when a process leaves mo
   assert.equal(listed.length, DEFAULTS.maxLeftovers);
   assert.deepEqual(h.procs.callsOf("signal"), [], "the unlisted ones are kept too");
 });
+
+Deno.test("Leftovers are looked for once the death's condition fired, and before its restart", async () => {
+  const h = setup();
+  const pid = await webWithChildren(h);
+  const order: string[] = [];
+  const look = h.procs.leftovers.bind(h.procs);
+  h.procs.leftovers = (query) => {
+    order.push("look for leftovers");
+    return look(query);
+  };
+  const spawn = h.procs.spawn.bind(h.procs);
+  h.procs.spawn = (argv, opts) => {
+    order.push("spawn");
+    return spawn(argv, opts);
+  };
+  const seen = h.events.length;
+  h.procs.kill(pid, { code: 3, signal: null });
+  await settle(h);
+  const events = h.events.slice(seen).map((e) => e.type);
+  // The death is reported, and its condition fired, before any look at what it left.
+  assert.deepEqual(events.slice(0, 2), ["death", "condition"]);
+  assert.equal(order[0], "look for leftovers");
+  assert.equal(order.indexOf("spawn"), order.lastIndexOf("spawn"));
+  assert.ok(order.indexOf("look for leftovers") < order.indexOf("spawn"), order.join(", "));
+  const leftovers = events.indexOf("leftovers");
+  assert.ok(leftovers > events.indexOf("condition"), events.join(", "));
+  assert.ok(leftovers < events.indexOf("restart"), events.join(", "));
+});

@@ -36,6 +36,14 @@ function readAll(dir: string): HamRecord[] {
 }
 
 /** Real file operations that count calls and fail or pause on demand. */
+/** Resolves once `ops` has begun an fdatasync (a few turns of the loop at most). */
+async function syncStarted(ops: FakeOps): Promise<void> {
+  for (let turn = 0; ops.syncs === 0; turn++) {
+    if (turn > 1000) throw new Error("no fdatasync began");
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 class FakeOps implements JournalFileOps {
   writes = 0;
   syncs = 0;
@@ -242,7 +250,9 @@ for (const syncWrites of [false, true]) {
     await withDir(async (dir) => {
       const ops = new FakeOps(syncWrites);
       const journal = await Journal.open(dir, { fileOps: ops });
-      ops.failWrites = 1;
+      // With writeSync, an idle journal writes at once and the loop writes again what
+      // that left torn: both fail here.
+      ops.failWrites = syncWrites ? 2 : 1;
       const { written, durable } = journal.append(bodies(2));
       await assert.rejects(written, { name: "HamError", code: "ENOSPC" });
       await assert.rejects(durable, { name: "HamError", code: "ENOSPC" });
@@ -254,6 +264,21 @@ for (const syncWrites of [false, true]) {
   });
 }
 
+Deno.test("Journal.append() on an idle journal writes at once, in the same turn", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    const journal = await Journal.open(dir, { fileOps: ops });
+    const { durable } = journal.append(bodies(2));
+    // Before any await: the records are in the file (a Guardian reads them from here).
+    assert.deepEqual(readAll(dir).map((r) => r.seq), [1, 2]);
+    assert.equal(ops.writes, 1);
+    await durable;
+    assert.equal(ops.writes, 1, "the loop only syncs what was written at once");
+    assert.equal(ops.syncs, 1);
+    await journal.close();
+  });
+});
+
 Deno.test("Journal.append() writes at once while an earlier batch is being synced", async () => {
   await withDir(async (dir) => {
     const ops = new FakeOps(true);
@@ -261,7 +286,8 @@ Deno.test("Journal.append() writes at once while an earlier batch is being synce
     let release!: () => void;
     ops.gate = new Promise((resolve) => release = resolve);
     const first = journal.append(bodies(2));
-    await first.written; // seq 1-2, now in fdatasync
+    await first.written; // seq 1-2, written at once (the journal was idle)
+    await syncStarted(ops); // and now in fdatasync
     const second = journal.append(bodies(1, 2)); // seq 3
     const third = journal.append(bodies(1, 3)); // seq 4
     await second.written;
@@ -310,6 +336,7 @@ Deno.test("Journal.append() rewrites a batch whose write ahead failed half-way",
     ops.gate = new Promise((resolve) => release = resolve);
     const first = journal.append(bodies(1)); // seq 1
     await first.written;
+    await syncStarted(ops);
     ops.failWrites = 1; // The write ahead of seq 2-4 writes half, then fails.
     const torn = journal.append(bodies(3, 1));
     ops.gate = null;
