@@ -52,6 +52,7 @@ import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { statusFileName } from "../core/status_text.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { wallClockMs } from "../os/wall_clock.ts";
+import { forgetInheritedEnv } from "../os/spawn_env.ts";
 
 /** Options of {@linkcode HamDaemon.start}. */
 export interface HamOptions {
@@ -305,6 +306,7 @@ export class HamDaemon {
     const lock = opts.lock ?? await takeLock(opts.stateDir);
     // Processes the HAM starts find their HAM (mod.ts, hamctl) through this.
     Deno.env.set("HAM_STATE_DIR", opts.stateDir);
+    forgetInheritedEnv();
     let storeRef: StateStore | null = null;
     const fsync = new Histogram(FSYNC_BUCKETS);
     const log = createLogger({

@@ -19,6 +19,7 @@
  */
 
 import { DEFAULTS } from "../core/defaults.ts";
+import { forgetInheritedEnv } from "./spawn_env.ts";
 
 /** The variable naming what was added: space-separated names. */
 export const DAEMON_ENV_VAR = "HAM_DAEMON_ENV";
@@ -56,5 +57,6 @@ export function scrubDaemonEnv(): void {
     if (names === undefined) return;
     for (const name of names.split(/\s+/)) if (name !== "") Deno.env.delete(name);
     Deno.env.delete(DAEMON_ENV_VAR);
+    forgetInheritedEnv();
   } catch { /* no --allow-env: nothing was added either */ }
 }

@@ -81,8 +81,8 @@ export interface PosixSpawnRequest {
   path: string;
   /** Its arguments, `argv[0]` included. */
   argv: string[];
-  /** Its whole environment. */
-  env: Record<string, string>;
+  /** Its whole environment, or a ready `envp` (`spawn_env.ts`). */
+  env: Record<string, string> | Uint8Array;
   /** Its working directory. @default this process's */
   cwd: string | null;
   /** Opened read-write (created if missing) as its stdout; null: this process's stdout. */
@@ -93,22 +93,28 @@ export interface PosixSpawnRequest {
 
 /**
  * A NULL-terminated array of pointers to NUL-terminated strings (`char *const []`), in one
- * buffer that holds the strings too: passing it to the call keeps them alive.
+ * buffer that holds the strings too: passing it to the call keeps them alive. `parts` are
+ * the strings, each encoded with its NUL.
  */
-function stringArray(items: string[]): Uint8Array {
-  const enc = new TextEncoder();
-  const parts = items.map((s) => enc.encode(`${s}\0`));
-  const head = (items.length + 1) * 8;
-  const buf = new Uint8Array(head + parts.reduce((n, p) => n + p.length, 0));
-  const pointers = new BigUint64Array(buf.buffer, 0, items.length + 1);
+export function cStringArray(parts: Uint8Array[]): Uint8Array {
+  const head = (parts.length + 1) * 8;
+  let size = head;
+  for (const p of parts) size += p.length;
+  const buf = new Uint8Array(size);
+  const pointers = new BigUint64Array(buf.buffer, 0, parts.length + 1);
   const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
   let off = head;
-  for (const [i, p] of parts.entries()) {
-    buf.set(p, off);
+  for (let i = 0; i < parts.length; i++) {
+    buf.set(parts[i], off);
     pointers[i] = base + BigInt(off);
-    off += p.length;
+    off += parts[i].length;
   }
   return buf;
+}
+
+function stringArray(items: string[]): Uint8Array {
+  const enc = new TextEncoder();
+  return cStringArray(items.map((s) => enc.encode(`${s}\0`)));
 }
 
 function cStr(text: string): Uint8Array {
@@ -169,7 +175,9 @@ export function posixSpawn(req: PosixSpawnRequest): number {
     failed ||= s.posix_spawn_file_actions_addclosefrom_np(actions, 3);
     if (failed !== 0) throw spawnErrno(req.argv[0], failed);
     const argv = stringArray(req.argv);
-    const envp = stringArray(Object.entries(req.env).map(([k, v]) => `${k}=${v}`));
+    const envp = req.env instanceof Uint8Array
+      ? req.env
+      : stringArray(Object.entries(req.env).map(([k, v]) => `${k}=${v}`));
     const pid = new Int32Array(1);
     const err = s.posix_spawn(
       new Uint8Array(pid.buffer),

@@ -24,6 +24,7 @@ import type { OutputPipes } from "./entity_output.ts";
 import { collectExit, unknownStatus } from "./exit_status.ts";
 import { libc, WAIT } from "./libc.ts";
 import { posixSpawn, posixSpawnAvailable } from "./posix_spawn.ts";
+import { envBlock, spawnVar } from "./spawn_env.ts";
 import type { ProcessWatcher } from "./process_watcher.ts";
 
 /** A process the HAM started. */
@@ -115,12 +116,11 @@ function spawnWatched(
   opts: SpawnOptions,
   watcher: ProcessWatcher,
 ): SpawnedProcess {
-  const fullEnv = { ...Deno.env.toObject(), ...env };
-  const path = resolveExecutable(argv[0], opts.cwd, fullEnv.PATH ?? "/usr/bin:/bin");
+  const path = resolveExecutable(argv[0], opts.cwd, spawnVar("PATH", env) ?? "/usr/bin:/bin");
   const pid = posixSpawn({
     path,
     argv,
-    env: fullEnv,
+    env: envBlock(env),
     cwd: opts.cwd,
     stdout: opts.output?.stdout ?? null,
     stderr: opts.output?.stderr ?? null,
@@ -179,9 +179,9 @@ function spawnRedirected(
  * Throws ENOENT or EPERM as spawning `command` directly would.
  */
 function resolveExecutable(command: string, cwd: string | null, path: string): string {
-  const candidates = command.includes("/")
-    ? [command]
-    : path.split(":").filter((d) => d !== "").map((d) => `${d}/${command}`);
+  // A path is the spawn's to check: it fails with ENOENT or EACCES as this would.
+  if (command.includes("/")) return command;
+  const candidates = path.split(":").filter((d) => d !== "").map((d) => `${d}/${command}`);
   let denied = false;
   for (const file of candidates) {
     const at = file.startsWith("/") || cwd === null ? file : `${cwd}/${file}`;

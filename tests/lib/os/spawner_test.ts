@@ -74,6 +74,26 @@ Deno.test("spawnEntity() with a watcher throws ENOENT for a missing command, fou
   }
 });
 
+Deno.test("spawnEntity() with a watcher throws EPERM for a path it cannot execute (a directory, no x bit)", async () => {
+  await using watcher = new ProcessWatcher();
+  const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
+  try {
+    const file = `${dir}/not-executable`;
+    await Deno.writeTextFile(file, "#!/bin/sh\n", { mode: 0o644 });
+    const opts = { entity: "e", spawnId: "s", cwd: null, env: null };
+    for (const command of [dir, file]) {
+      assert.throws(
+        () => spawnEntity([command], opts, watcher),
+        (e: unknown) =>
+          (e as HamError).code === "EPERM" &&
+          (e as Error).message === `Cannot spawn "${command}": permission denied`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("carriesMarker() is false when the marker comes with another HAM's state directory", () => {
   const env = new Map([["HAM_SPAWN_ID", "web#1/web/death:0"], ["HAM_STATE_DIR", "/run/a"]]);
   assert.equal(carriesMarker(env, "web#1/web/death:0", "/run/a"), true);
