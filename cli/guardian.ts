@@ -111,7 +111,8 @@ export async function guardian(args: string[]): Promise<number> {
   log.log(
     "warn",
     `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +
-      `(${g.pidfds} processes watched ahead by pidfd, the output FIFOs of ${g.pipes} held open)`,
+      `(${g.pidfds} processes watched ahead by pidfd, the output FIFOs of ${g.pipes} held open, ` +
+      `the full status answer ${g.answerJoined ? "joined" : "to join"})`,
   );
   try {
     const remote = flags as RemoteFlags;

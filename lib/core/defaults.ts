@@ -201,6 +201,12 @@ export const DEFAULTS = Object.freeze({
    */
   takeoverGuardianDelayMs: 250,
   /**
+   * A Guardian joins the full status answer of its live copy once the mirrored changes
+   * pause this long (or ten times the last join, if longer), in ms: the first answer after
+   * its takeover is then a copy.
+   */
+  guardianAnswerPrepareMs: 25,
+  /**
    * Share of its descriptor limit the Guardian's hot standby (pidfds, held FIFOs) may hold;
    * what does not fit is opened at a takeover.
    */

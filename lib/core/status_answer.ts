@@ -151,13 +151,7 @@ function fresh(f: Fragment, e: Entity): boolean {
 export class StatusAnswer {
   #fragments = new Map<string, Fragment>();
   /** The entities' part of the last answer (`,`-joined fragments, `]}` excluded), or null. */
-  #body: {
-    bytes: Uint8Array;
-    state: HamState;
-    entities: number;
-    conditions: number;
-    actions: number;
-  } | null = null;
+  #body: Body | null = null;
 
   /** Entities held rendered. */
   get size(): number {
@@ -205,6 +199,30 @@ export class StatusAnswer {
    * answer, its entities' bytes are reused whole.
    */
   answer(state: HamState, info: HamInfo): EncodedJson {
+    const body = this.#entities(state);
+    const summary = hamSummary(state, info, body);
+    // `..."entities":[]}` without its `]}`: the entities go between.
+    const head = encoder.encode(JSON.stringify(summary).slice(0, -2));
+    return new EncodedJson([head, body.bytes], END);
+  }
+
+  /**
+   * Makes the entities' part of the next answer now (rendering what is not held, and
+   * joining the fragments), so that the answer is a copy when it is asked for: a Guardian
+   * does it as it mirrors, and the first full status after its takeover costs no walk of
+   * every entity through code the HAM never ran.
+   */
+  prepare(state: HamState): void {
+    this.#entities(state);
+  }
+
+  /** True when the entities' part of an answer for `state` is held joined (none touched since). */
+  prepared(state: HamState): boolean {
+    return this.#body !== null && this.#body.state === state;
+  }
+
+  /** The entities' part of an answer for `state`, held from the last one when nothing moved. */
+  #entities(state: HamState): Body {
     let body = this.#body?.state === state ? this.#body : null;
     const fragments: Uint8Array[] = [];
     let conditions = 0;
@@ -224,22 +242,18 @@ export class StatusAnswer {
       bytes += f.bytes.length;
     }
     const entities = fragments.length;
-    if (body === null || body.entities !== entities) {
-      // Entities gone without a touch cannot be, but the holding stays bounded by the state.
-      if (this.#fragments.size > entities) this.#prune(state);
-      const joined = new Uint8Array(Math.max(0, bytes - 1));
-      let off = 0;
-      for (const [i, f] of fragments.entries()) {
-        const piece = i === 0 ? f.subarray(1) : f;
-        joined.set(piece, off);
-        off += piece.length;
-      }
-      body = this.#body = { bytes: joined, state, entities, conditions, actions };
+    if (body !== null && body.entities === entities) return body;
+    // Entities gone without a touch cannot be, but the holding stays bounded by the state.
+    if (this.#fragments.size > entities) this.#prune(state);
+    const joined = new Uint8Array(Math.max(0, bytes - 1));
+    let off = 0;
+    for (let i = 0; i < fragments.length; i++) {
+      const piece = i === 0 ? fragments[i].subarray(1) : fragments[i];
+      joined.set(piece, off);
+      off += piece.length;
     }
-    const summary = hamSummary(state, info, body);
-    // `..."entities":[]}` without its `]}`: the entities go between.
-    const head = encoder.encode(JSON.stringify(summary).slice(0, -2));
-    return new EncodedJson([head, body.bytes], END);
+    this.#body = { bytes: joined, state, entities, conditions, actions };
+    return this.#body;
   }
 
   #prune(state: HamState): void {
@@ -251,3 +265,12 @@ export class StatusAnswer {
 }
 
 const END = encoder.encode("]}");
+
+/** The entities' part of an answer, and the counts the summary gives. */
+interface Body {
+  bytes: Uint8Array;
+  state: HamState;
+  entities: number;
+  conditions: number;
+  actions: number;
+}

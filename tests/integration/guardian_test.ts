@@ -62,6 +62,12 @@ Deno.test(
     await ham.ok("action", "later/up/note", "log", "--message", "later attached");
     const before = await ham.ok("status", "--json");
     const starts = before.entities.map((e: EntityView) => e.pid && processStartTime(e.pid));
+    // As it mirrors, the Guardian joins the full status answer of its copy ahead of need.
+    await until(
+      () =>
+        Promise.resolve(/Guardian: full status answer joined at seq \d+/.test(ham.log()) || null),
+      "the Guardian to join the full status answer",
+    );
     const dead = await ham.killHam("SIGKILL");
     const pids = await ham.waitTakeover(dead);
     assertNotEquals(pids.guardianPid, dead);
@@ -91,7 +97,7 @@ Deno.test(
     // pidfds and output FIFOs the Guardian opened while mirroring (three spawned workers).
     assertMatch(
       ham.log(),
-      /taking over \(3 processes watched ahead by pidfd, the output FIFOs of 3 held open\)/,
+      /taking over \(3 processes watched ahead by pidfd, the output FIFOs of 3 held open, the full status answer (joined|to join)\)/,
     );
   },
 );

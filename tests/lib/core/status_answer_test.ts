@@ -217,6 +217,27 @@ Deno.test("StatusAnswer.warm() renders ahead, all or the entities named, and for
   assert.equal(rendered(answers, state, info), JSON.stringify(hamView(state, info)));
 });
 
+Deno.test("StatusAnswer.prepare() joins the next answer ahead, until an entity is touched", () => {
+  const state = createState();
+  const answers = new StatusAnswer();
+  const info = { hamPid: 1, guardianPid: null, startedAt: 0 };
+  for (let i = 0; i < 3; i++) {
+    applyRecord(state, { t: "entity", entity: `e${i}`, flags: 0, at: T0, seq: i + 1 });
+  }
+  assert.equal(answers.prepared(state), false);
+  answers.prepare(state);
+  assert.equal(answers.prepared(state), true);
+  assert.equal(answers.prepared(createState()), false, "held for that state only");
+  assert.equal(rendered(answers, state, info), JSON.stringify(hamView(state, info)));
+  applyRecord(state, { t: "state", entity: "e1", to: 4, seq: 4 });
+  answers.touch(["e1"]);
+  assert.equal(answers.prepared(state), false);
+  answers.prepare(state);
+  assert.equal(answers.prepared(state), true);
+  assert.equal(rendered(answers, state, info), JSON.stringify(hamView(state, info)));
+  assert.match(rendered(answers, state, info), /"state":4/);
+});
+
 Deno.test("EncodedJson.response() and withField() give the bytes encodeResponse() gives", () => {
   const state = createState();
   applyRecord(state, { t: "entity", entity: "web", flags: 0, at: T0, seq: 1 });
