@@ -403,8 +403,17 @@ export class Engine {
     // reads what is written (see README, "Decisions": the event path).
     await this.#journal.written([...before, fire]);
     const runs = specs.map((spec) => this.#runOnLane(spec));
-    // A microtask after the runs: they start (and emit `condition`) first.
-    if (fired) queueMicrotask(fired);
+    // A microtask after the runs: they start (and emit `condition`) first. What it does is
+    // not the runs' to fail, nor may it throw where nothing catches.
+    if (fired) {
+      queueMicrotask(() => {
+        try {
+          fired();
+        } catch (err) {
+          this.log.log("error", `After firing ${ev.type} of "${ev.entity}": ${err}`);
+        }
+      });
+    }
     await Promise.all(runs);
   }
 
