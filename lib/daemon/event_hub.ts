@@ -41,6 +41,8 @@ export class EventHub {
   #ringLoaded: boolean;
   /** Where the window the log held at start begins. */
   #windowFrom: number;
+  /** The last published event and its JSON (see {@linkcode json}). */
+  #last: { ev: HamEvent; json: string } | null = null;
 
   /** Creates a hub, continuing the numbering of `log` when given. */
   constructor(opts: EventHubOptions = {}) {
@@ -79,6 +81,14 @@ export class EventHub {
     this.#log?.close();
   }
 
+  /**
+   * `JSON.stringify(ev)`, made once for the event being published (the log's line and every
+   * subscriber's push share it) and for any other event anew.
+   */
+  json(ev: HamEvent): string {
+    return this.#last?.ev === ev ? this.#last.json : JSON.stringify(ev);
+  }
+
   /** The sequence number the next event will get. */
   get nextSeq(): number {
     return this.#next;
@@ -87,8 +97,10 @@ export class EventHub {
   /** Numbers an event, keeps it, and passes it to every listener. */
   publish(ev: EventBody): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
+    const json = JSON.stringify(full);
+    this.#last = { ev: full, json };
     try {
-      this.#log?.append(full);
+      this.#log?.append(full, json);
     } catch { /* the in-memory window still has it; the log catches up on the next event */ }
     this.#ring.push(full);
     // Trimmed in chunks (amortized O(1) per event), never below the capacity.

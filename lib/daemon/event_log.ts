@@ -258,10 +258,10 @@ export class EventLog {
     return this.#segments[0] ?? this.lastSeq + 1;
   }
 
-  /** Appends one event (its seq must be lastSeq + 1). */
-  append(ev: HamEvent): void {
+  /** Appends one event (its seq must be lastSeq + 1); `json` is its `JSON.stringify`. */
+  append(ev: HamEvent, json: string = JSON.stringify(ev)): void {
     if (!this.#file || this.#bytes >= this.#opts.segmentBytes) this.#rotate(ev.seq);
-    const bytes = encoder.encode(JSON.stringify(ev) + "\n");
+    const bytes = encoder.encode(json + "\n");
     let off = 0;
     while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
     this.#bytes += bytes.length;

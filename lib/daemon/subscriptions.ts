@@ -100,8 +100,11 @@ export class Subscriptions {
       // Registered now, so its backlog is kept while it is away from here on.
       this.#channels.received(channel, subscriber, since - 1);
     }
+    // The bytes of JSON.stringify({ push: { type: "event", sub, event } }), with the event's
+    // JSON made once for every subscriber (and the log).
+    const head = `{"push":{"type":"event","sub":${JSON.stringify(sub)},"event":`;
     const deliver = (ev: HamEvent) => {
-      conn.send({ push: { type: "event", sub, event: ev } });
+      conn.send(`${head}${hub.json(ev)}}}`);
       if (channel !== null) this.#channels.received(channel, subscriber, ev.seq);
     };
     let open = true;

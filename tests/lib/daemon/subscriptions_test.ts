@@ -175,3 +175,31 @@ Deno.test("Subscriptions.subscribe() pauses its replay while the connection does
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("A live push is the bytes of JSON.stringify() of it, the event's JSON made once", async () => {
+  const hub = new EventHub();
+  const subs = new Subscriptions(hub, ChannelCursors.open(null));
+  const lines: string[] = [];
+  const conn = {
+    queuedBytes: 0,
+    closed: false,
+    onClose: [] as Array<() => void>,
+    send(obj: unknown) {
+      lines.push(typeof obj === "string" ? obj : JSON.stringify(obj));
+      return Promise.resolve();
+    },
+    drained: () => Promise.resolve(),
+  };
+  subs.subscribe(subscribeReq(11), conn as unknown as Connection);
+  subs.subscribe(subscribeReq(12), conn as unknown as Connection);
+  await subs.settled();
+  const ev = hub.publish({ type: "death", entity: "web", detail: { pid: 7, note: 'a "b"\n' } });
+  assert.deepEqual(lines, [
+    JSON.stringify({ push: { type: "event", sub: 11, event: ev } }),
+    JSON.stringify({ push: { type: "event", sub: 12, event: ev } }),
+  ]);
+  assert.equal(hub.json(ev), JSON.stringify(ev));
+  // Another event (one not just published) is stringified anew.
+  const other = { ...ev, seq: 99 };
+  assert.equal(hub.json(other), JSON.stringify(other));
+});
