@@ -191,9 +191,9 @@ class StatusWarmer {
   readonly #rendered: (entities: number) => void;
   readonly #joined: (ms: number) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** How long the last join took, ms (0 after the first). */
+  /** How long the last join took, ms (0 after the first, which runs cold). */
   #lastMs = 0;
-  #joins = 0;
+  #cold = true;
 
   constructor(
     tail: JournalTail,
@@ -222,7 +222,8 @@ class StatusWarmer {
       this.answer.prepare(this.#tail.state);
       const ms = performance.now() - t0;
       // The first join runs cold (~10 times slower): it would hold off the next for seconds.
-      this.#lastMs = this.#joins++ === 0 ? 0 : ms;
+      this.#lastMs = this.#cold ? 0 : ms;
+      this.#cold = false;
       this.#joined(ms);
     }, delay);
   }

@@ -137,8 +137,9 @@ export class Deaths {
     if (life.stopped) return;
     let looked = false;
     const leftBehind = () => {
-      if (!looked) this.#parts.leftBehind(ran);
-      looked = true;
+      if (looked) return;
+      looked = true; // Once, even if it throws.
+      this.#parts.leftBehind(ran);
     };
     const e = journal.state.entities.get(name);
     // Attached anew, or removed, while it waited: that process's death is not this one.

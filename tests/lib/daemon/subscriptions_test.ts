@@ -6,14 +6,19 @@ import type { Connection } from "../../../lib/daemon/server.ts";
 import { Subscriptions } from "../../../lib/daemon/subscriptions.ts";
 import type { Push, Request } from "../../../lib/core/protocol.ts";
 
-/** A connection that records what is pushed, with a settable unwritten backlog. */
+/**
+ * A connection that records what is pushed (and each send's text, as it would be written),
+ * with a settable unwritten backlog.
+ */
 function fakeConn() {
   const pushes: Push[] = [];
+  const sent: string[] = [];
   const conn = {
     queuedBytes: 0,
     closed: false,
     onClose: [] as Array<() => void>,
     send(obj: unknown) {
+      sent.push(typeof obj === "string" ? obj : JSON.stringify(obj));
       // An object, or lines of JSON (a batch of a catch-up replay).
       const lines = typeof obj === "string" ? obj.split("\n").map((l) => JSON.parse(l)) : [obj];
       for (const line of lines) pushes.push((line as { push: Push }).push);
@@ -21,7 +26,7 @@ function fakeConn() {
     },
     drained: () => Promise.resolve(),
   };
-  return { conn, asConnection: conn as unknown as Connection, pushes };
+  return { conn, asConnection: conn as unknown as Connection, pushes, sent };
 }
 
 function subscribeReq(
@@ -179,22 +184,12 @@ Deno.test("Subscriptions.subscribe() pauses its replay while the connection does
 Deno.test("A live push is the bytes of JSON.stringify() of it, the event's JSON made once", async () => {
   const hub = new EventHub();
   const subs = new Subscriptions(hub, ChannelCursors.open(null));
-  const lines: string[] = [];
-  const conn = {
-    queuedBytes: 0,
-    closed: false,
-    onClose: [] as Array<() => void>,
-    send(obj: unknown) {
-      lines.push(typeof obj === "string" ? obj : JSON.stringify(obj));
-      return Promise.resolve();
-    },
-    drained: () => Promise.resolve(),
-  };
-  subs.subscribe(subscribeReq(11), conn as unknown as Connection);
-  subs.subscribe(subscribeReq(12), conn as unknown as Connection);
+  const { asConnection, sent } = fakeConn();
+  subs.subscribe(subscribeReq(11), asConnection);
+  subs.subscribe(subscribeReq(12), asConnection);
   await subs.settled();
   const ev = hub.publish({ type: "death", entity: "web", detail: { pid: 7, note: 'a "b"\n' } });
-  assert.deepEqual(lines, [
+  assert.deepEqual(sent, [
     JSON.stringify({ push: { type: "event", sub: 11, event: ev } }),
     JSON.stringify({ push: { type: "event", sub: 12, event: ev } }),
   ]);
