@@ -12,7 +12,7 @@ import { createState, type HamState } from "../lib/core/model.ts";
 import type { HamRecord, RecordBody } from "../lib/core/records.ts";
 import { applyRecord, touchedEntities } from "../lib/core/reducer.ts";
 import { statusFiles } from "../lib/core/status_text.ts";
-import type { Clock } from "../lib/engine/process_ops.ts";
+import type { Clock } from "../lib/os/clock.ts";
 import { writeStatusTree } from "../lib/daemon/status_files.ts";
 import { StatusMirror } from "../lib/daemon/status_mirror.ts";
 import { type Figure, figure } from "./stats.ts";

@@ -22,6 +22,7 @@ import { OutputMirror } from "./output_mirror.ts";
 import { PidfdMirror } from "./pidfd_mirror.ts";
 import { raiseDescriptorLimit } from "../lib/os/fd_reserve.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
+import { daemonQuietTrim, type QuietTrim } from "../lib/os/quiet_trim.ts";
 import { dropStartUpPagesLater } from "../lib/os/start_up_pages.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { StatusAnswer } from "../lib/core/status_answer.ts";
@@ -50,6 +51,8 @@ export class Guardian {
   readonly #answers: StatusWarmer;
   /** Cancels the drop of the start-up pages (a takeover before it is due). */
   #cancelDropPages: () => void = () => {};
+  /** Gives memory back once the mirrored changes stop for a while (null: it cannot). */
+  readonly #trim: QuietTrim | null;
 
   private constructor(
     opts: GuardianOptions,
@@ -58,6 +61,7 @@ export class Guardian {
     pidfds: PidfdMirror,
     pipes: OutputMirror,
     answers: StatusWarmer,
+    trim: QuietTrim | null,
   ) {
     this.#opts = opts;
     this.tail = tail;
@@ -65,6 +69,7 @@ export class Guardian {
     this.#pidfds = pidfds;
     this.#pipes = pipes;
     this.#answers = answers;
+    this.#trim = trim;
   }
 
   /** How many monitored processes it holds a verified pidfd on, ready for a takeover. */
@@ -107,7 +112,9 @@ export class Guardian {
           `Guardian: full status answer joined at seq ${tail.seq} in ${ms.toFixed(1)} ms`,
         ),
     );
+    const trim = daemonQuietTrim(log, "Guardian");
     const sync = () => {
+      trim?.touch();
       const touched = tail.drainTouched();
       pidfds.sync(tail.state, touched);
       pipes.sync(tail.state, touched);
@@ -127,9 +134,10 @@ export class Guardian {
       tail.close();
       pidfds.close();
       pipes.close();
+      trim?.stop();
       throw err;
     }
-    const g = new Guardian(opts, tail, watch, pidfds, pipes, answers);
+    const g = new Guardian(opts, tail, watch, pidfds, pipes, answers, trim);
     g.#cancelDropPages = dropStartUpPagesLater(log, "Guardian");
     return g;
   }
@@ -141,6 +149,7 @@ export class Guardian {
   async hamGone(): Promise<HamGone> {
     const gone = await this.#watch.gone;
     this.#cancelDropPages();
+    this.#trim?.stop();
     this.#answers.stop();
     this.tail.close();
     await this.#watch.close();

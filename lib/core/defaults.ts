@@ -234,10 +234,23 @@ export const DEFAULTS = Object.freeze({
   /**
    * V8 flags of the HAM and Guardian (long-lived daemons): a young generation of at most
    * 1 MiB per semi-space (`--max-semi-space-size`: fewer and shorter scavenges' worth of
-   * memory), and no memory reducer (its collections come ~25 s after a burst of requests:
-   * 70–90 ms of CPU of an otherwise idle HAM and Guardian, for ~3 MiB).
+   * memory), no memory reducer (its collections come ~25 s after a burst of requests:
+   * 70–90 ms of CPU of an otherwise idle HAM and Guardian; the quiet trim does its work
+   * sooner), and `gc()` for the quiet trim (`--expose-gc`).
    */
-  daemonV8Flags: "--max-semi-space-size=1,--no-memory-reducer",
+  daemonV8Flags: "--max-semi-space-size=1,--no-memory-reducer,--expose-gc",
+  /**
+   * After work, a HAM or Guardian quiet this long trims its memory (a compacting V8
+   * collection, then `malloc_trim`) when its V8 heap grew since the last trim, in ms.
+   */
+  quietTrimMs: 500,
+  /** Growth of a daemon's V8 heap since its last trim that makes a quiet trim worth it, in bytes. */
+  quietTrimGrowthBytes: 1024 * 1024,
+  /**
+   * Largest share of a core quiet trims may take: the next trim waits at least the last
+   * one's time divided by this.
+   */
+  quietTrimCostShare: 0.02,
   /**
    * glibc malloc of the HAM (set by `bin/ham` and for the HAMs it starts; not the
    * Guardian's, whose takeover it slowed; never passed on to entities): one arena for all

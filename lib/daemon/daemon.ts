@@ -15,6 +15,7 @@ import { GuardianKeeper } from "./guardian_keeper.ts";
 import { createHandler } from "./handler.ts";
 import { BeatSlots } from "./beat_slots.ts";
 import { resetBeatsDir } from "../os/beat_slot_file.ts";
+import { daemonQuietTrim, type QuietTrim } from "../os/quiet_trim.ts";
 import { dropStartUpPagesLater } from "../os/start_up_pages.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
@@ -28,7 +29,8 @@ import {
   type Logger,
   type TimestampStyle,
 } from "../os/logger.ts";
-import { realProcessOps, systemClock } from "../engine/process_ops.ts";
+import { realProcessOps } from "../engine/process_ops.ts";
+import { systemClock } from "../os/clock.ts";
 import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
@@ -153,6 +155,8 @@ export class HamDaemon {
   #remoteServer: ControlServer | null = null;
   /** Cancels the drop of the start-up pages (a stop before it is due). */
   #cancelDropPages: () => void = () => {};
+  /** Gives memory back once the HAM goes quiet after work (null: it cannot). */
+  #trim: QuietTrim | null = null;
   /** The timer of what a takeover leaves until its first answers are out. */
   #afterAnswersTimer: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
@@ -417,15 +421,20 @@ export class HamDaemon {
     const routed = d.#cluster
       ? clusterRoutes(d.#cluster, local, (name) => store.state.entities.has(name))
       : local;
-    // Every request is checked (roles, own tree, protected pids) and audited, then routed.
-    const handler = logRefusals(
-      guard(routed, {
-        policy: () => d.#policy,
-        hub: d.hub,
-        hamPid: Deno.pid,
-        guardianPid: () => d.guardianPid,
-      }),
-      log,
+    const trim = d.#trim = daemonQuietTrim(log, "HAM");
+    // Every request is work (for the quiet trim), is checked (roles, own tree, protected
+    // pids) and audited, then routed.
+    const handler = touching(
+      logRefusals(
+        guard(routed, {
+          policy: () => d.#policy,
+          hub: d.hub,
+          hamPid: Deno.pid,
+          guardianPid: () => d.guardianPid,
+        }),
+        log,
+      ),
+      trim,
     );
     const hello = () => ({ hamPid: Deno.pid, guardianPid: d.guardianPid });
     const serverLog = { log: (level: "warn" | "info", msg: string) => log.log(level, msg) };
@@ -438,6 +447,8 @@ export class HamDaemon {
     );
     timing.mark("listen");
     d.#cancelDropPages = dropStartUpPagesLater(log, "HAM");
+    // Start-up is work: the first trim comes once it is over.
+    trim?.touch();
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
@@ -557,6 +568,7 @@ export class HamDaemon {
    * touched since are rendered again) and compaction when due.
    */
   changed(): void {
+    this.#trim?.touch();
     this.#reconcileOutput();
     if (this.#stopping) return;
     void this.#mirror.schedule();
@@ -604,6 +616,7 @@ export class HamDaemon {
    */
   stop(): Promise<void> {
     this.#cancelDropPages();
+    this.#trim?.stop();
     clearTimeout(this.#afterAnswersTimer);
     this.#stopping ??= (async () => {
       this.log.log("info", `HAM ${Deno.pid} stopping`);
@@ -638,6 +651,15 @@ export class HamDaemon {
     })();
     return this.#stopping;
   }
+}
+
+/** Tells the quiet trim of every request: a trim waits until the HAM has been quiet a while. */
+function touching(handle: RequestHandler, trim: QuietTrim | null): RequestHandler {
+  if (trim === null) return handle;
+  return (req, conn) => {
+    trim.touch();
+    return handle(req, conn);
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ import type { HamState } from "../core/model.ts";
 import type { HamInfo } from "../core/status_view.ts";
 import { StatusTree, type StatusWrites } from "../core/status_tree.ts";
 import { DEFAULTS } from "../core/defaults.ts";
-import type { Clock } from "../engine/process_ops.ts";
+import type { Clock } from "../os/clock.ts";
 import { writeFileAtomic } from "../store/durable.ts";
 import { writeStatusTree } from "./status_files.ts";
 

@@ -64,32 +64,6 @@ export interface ProcessLookup extends Pick<ProcessOps, "findSpawned" | "leftove
   sawAlive(pid: number, startTime: string | null): boolean;
 }
 
-/** Time, injectable. */
-export interface Clock {
-  /** Wall-clock ms since the epoch (for records and display). */
-  now(): number;
-  /** Sleeps `ms`; resolves early with false if `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<boolean>;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal?.aborted) return resolve(false);
-      const t = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(true);
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        resolve(false);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
-
 /**
  * A look for leftovers as this process makes it: among its descendants only when it is a
  * subreaper, and never at the children Deno spawned (the Guardian, `execute` commands),

@@ -12,7 +12,8 @@ import type { EventBody } from "../core/protocol.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { Logger } from "../os/logger.ts";
 import type { SpawnedProcess } from "../os/spawner.ts";
-import type { Clock, ProcessOps, WatchHandle } from "./process_ops.ts";
+import type { Clock } from "../os/clock.ts";
+import type { ProcessOps, WatchHandle } from "./process_ops.ts";
 
 /**
  * The journal, written the one way. `write` applies the records to `state` at once and

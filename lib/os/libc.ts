@@ -140,6 +140,7 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "isize"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
@@ -199,6 +200,8 @@ export interface Libc {
   munmap(addr: Deno.PointerObject, length: number): number;
   /** `madvise(addr, length, advice)`. */
   madvise(addr: Deno.PointerObject, length: number, advice: number): number;
+  /** `malloc_trim(pad)`: 1 when glibc gave memory back to the system, else 0. */
+  malloc_trim(pad: number): number;
   /** `readlink(path, buf, buf.length)`: the length of the target, which is not terminated. */
   readlink(path: Uint8Array, buf: Uint8Array): number;
   /** `syscall(SYS_getdents64, fd, buf, buf.length)`: bytes of `linux_dirent64` records. */
@@ -287,6 +290,7 @@ function load(): Libc | null {
       },
       munmap: (addr, length) => s.munmap(addr, BigInt(length)),
       madvise: (addr, length, advice) => s.madvise(addr, BigInt(length), advice),
+      malloc_trim: (pad) => s.malloc_trim(BigInt(pad)),
       readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
       getdents64: (fd, buf) =>
         Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),

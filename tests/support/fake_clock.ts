@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Clock } from "../../lib/engine/process_ops.ts";
+import type { Clock } from "../../lib/os/clock.ts";
 
 interface Sleeper {
   due: number;
