@@ -252,6 +252,11 @@ export const DEFAULTS = Object.freeze({
    */
   quietTrimCostShare: 0.02,
   /**
+   * Largest V8 heap a quiet trim compacts, in bytes: a bigger one is left to V8's own
+   * collections (its trim would stop the daemon ~5 ms per MiB, and a death in that time waits).
+   */
+  quietTrimMaxHeapBytes: 24 * 1024 * 1024,
+  /**
    * glibc malloc of the HAM (set by `bin/ham` and for the HAMs it starts; not the
    * Guardian's, whose takeover it slowed; never passed on to entities): one arena for all
    * threads, 64 KiB trim and mmap thresholds, no top pad (the HAM's Pss_Anon −0.7 MiB).

@@ -13,7 +13,10 @@
  * collections until nothing more is freed, the freed pages given back), then glibc's
  * `malloc_trim(0)`. A trim of a HAM with 100 entities takes ~15–30 ms; the next waits at
  * least the trim's time divided by {@linkcode DEFAULTS.quietTrimCostShare}, so trims never
- * take more than that share of a core. No timer runs while the daemon is idle.
+ * take more than that share of a core. A heap over {@linkcode DEFAULTS.quietTrimMaxHeapBytes}
+ * is left to V8's own collections: its trim would stop the daemon for too long (at 10,000
+ * entities, a 40–55 MiB heap, 100–260 ms, and a death in that time waits). No timer runs
+ * while the daemon is idle.
  *
  * The collection needs V8's `--expose-gc` (in `DEFAULTS.daemonV8Flags`), `malloc_trim`
  * FFI; each part is skipped when not permitted.
@@ -51,6 +54,7 @@ export interface QuietTrimOptions {
   quietMs?: number;
   growthBytes?: number;
   costShare?: number;
+  maxHeapBytes?: number;
 }
 
 /** Trims a daemon's memory when it goes quiet after work. */
@@ -61,6 +65,7 @@ export class QuietTrim {
   readonly #quietMs: number;
   readonly #growthBytes: number;
   readonly #costShare: number;
+  readonly #maxHeapBytes: number;
   readonly #stop = new AbortController();
   /** Work done so far: a count, compared across a quiet wait. */
   #work = 0;
@@ -77,6 +82,7 @@ export class QuietTrim {
     this.#quietMs = opts.quietMs ?? DEFAULTS.quietTrimMs;
     this.#growthBytes = opts.growthBytes ?? DEFAULTS.quietTrimGrowthBytes;
     this.#costShare = opts.costShare ?? DEFAULTS.quietTrimCostShare;
+    this.#maxHeapBytes = opts.maxHeapBytes ?? DEFAULTS.quietTrimMaxHeapBytes;
   }
 
   /** Says the daemon did some work: a trim waits until it has been quiet for a while. */
@@ -109,6 +115,7 @@ export class QuietTrim {
   #trimIfGrown(): void {
     const beforeBytes = this.#effects.heapBytes();
     if (beforeBytes - this.#baseline < this.#growthBytes) return;
+    if (beforeBytes > this.#maxHeapBytes) return;
     const ms = this.#effects.trim();
     const afterBytes = this.#effects.heapBytes();
     this.#baseline = afterBytes;

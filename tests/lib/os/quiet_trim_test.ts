@@ -116,3 +116,26 @@ Deno.test("QuietTrim.stop() ends the wait; touches after it start none", async (
   await clock.advance(10_000);
   assert.deepEqual(heap.trims, []);
 });
+
+Deno.test("QuietTrim leaves a heap over maxHeapBytes to V8 (its trim would pause too long)", async () => {
+  const clock = new FakeClock(0);
+  const heap = new FakeHeap(clock);
+  const trim = new QuietTrim({
+    effects: heap,
+    clock,
+    quietMs: 500,
+    growthBytes: MIB,
+    costShare: 0.02,
+    maxHeapBytes: 24 * MIB,
+  });
+  heap.bytes = 24 * MIB + 1;
+  trim.touch();
+  await clock.advance(500);
+  assert.deepEqual(heap.trims, []);
+  assert.equal(clock.pending, 0);
+  heap.bytes = 24 * MIB;
+  trim.touch();
+  await clock.advance(500);
+  assert.deepEqual(heap.trims, [1000]);
+  trim.stop();
+});
