@@ -113,10 +113,12 @@ export class Leftovers {
    */
   resume(): void {
     const { journal } = this.#parts;
-    const skip = this.#entityPids();
+    // Built at the first death it is needed for (a takeover at 10,000 entities has none).
+    let skip: Set<number> | null = null;
     for (const e of journal.state.entities.values()) {
       // No process yet: not restarted since, so the marker is still the dead process's.
       if (e.deathPending && e.pid === null && e.spawnId !== null) {
+        skip ??= this.#entityPids();
         const query = { spawnId: e.spawnId, group: null, since: null, spare: null, local: false };
         this.#handle(e.name, e.killMode, { ...query, skip }, this.#lookup);
       }
