@@ -141,7 +141,14 @@ export class PidfdPoller<T extends PidfdItem> {
         continue;
       }
       failures = 0;
-      if (ready > 0) this.#collect(ready - (this.#pollView.getInt16(6, true) !== 0 ? 1 : 0));
+      const exits = ready > 0
+        ? this.#collect(ready - (this.#pollView.getInt16(6, true) !== 0 ? 1 : 0))
+        : 0;
+      // What the exits started (a death's handling, up to its restart) runs before the poll
+      // is armed again: arming (the pollfd array laid out anew, O(items), and a call handed
+      // to the thread pool) is not on the event path. Exits meanwhile wait in their pidfds.
+      // (Output FIFOs, `persistent`, are polled again at once: reading them is the work.)
+      if (exits > 0 && !this.#persistent) await new Promise((r) => setTimeout(r, 0));
     }
   }
 
@@ -163,15 +170,21 @@ export class PidfdPoller<T extends PidfdItem> {
     this.#dirty = false;
   }
 
-  /** Reports the items whose pidfd is readable (`count` of them) and still held. */
-  #collect(count: number): void {
+  /**
+   * Reports the items whose pidfd is readable (`count` of them) and still held; answers
+   * how many it reported.
+   */
+  #collect(count: number): number {
+    let reported = 0;
     for (let i = 0; i < this.#polled.length && count > 0; i++) {
       if (this.#pollView.getInt16(8 * (i + 1) + 6, true) === 0) continue;
       count--;
       const item = this.#polled[i];
       if (!this.#items.has(item)) continue;
+      reported++;
       this.#onExit(item);
       if (!this.#persistent) this.delete(item);
     }
+    return reported;
   }
 }

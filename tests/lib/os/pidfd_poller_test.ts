@@ -115,3 +115,36 @@ Deno.test("PidfdPoller.close() closes every pidfd and its eventfd", async () => 
   );
   libc().close(c.item.fd);
 });
+
+Deno.test("PidfdPoller arms its poll again only once what an exit started has run", async () => {
+  const real = libc();
+  let polls = 0;
+  const lib: Libc = {
+    ...real,
+    poll: (fds, nfds, timeoutMs) => {
+      polls++;
+      return real.poll(fds, nfds, timeoutMs);
+    },
+  };
+  let atExit = -1;
+  let whenDone = -1;
+  const done = Promise.withResolvers<void>();
+  const poller = new PidfdPoller<Item>(lib, () => {
+    atExit = polls;
+    // A death's handling: a chain of promise hops (the watch, the engine, the journal).
+    void (async () => {
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      whenDone = polls;
+      done.resolve();
+    })();
+  });
+  await using a = sleeper();
+  await using b = sleeper(); // still polled after a's exit: the poll is armed again
+  poller.add(a.item);
+  poller.add(b.item);
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the poll call starts
+  a.child.kill("SIGKILL");
+  await within(done.promise, "the exit's handling");
+  assert.equal(whenDone, atExit, "no poll call before the exit's handling ran");
+  await poller.close();
+});
