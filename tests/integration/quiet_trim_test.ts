@@ -6,6 +6,7 @@
 
 import { ok } from "node:assert/strict";
 import { HamProcess, until } from "../support/ham_process.ts";
+import { assertStillWorks } from "../support/still_works.ts";
 
 /** The V8 heap before and after a daemon's first trim, in MiB, once it is logged. */
 function trimmed(log: string, who: "HAM" | "Guardian"): [number, number] | null {
@@ -28,16 +29,5 @@ Deno.test("the HAM and its Guardian trim their memory once quiet, and go on work
   ok(hamAfter < hamBefore, `HAM: V8 heap ${hamBefore} → ${hamAfter} MiB`);
   ok(guardianAfter < guardianBefore, `Guardian: V8 heap ${guardianBefore} → ${guardianAfter} MiB`);
 
-  const since = await ham.seq();
-  await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
-  await ham.ok("condition", "w/death", "death");
-  await ham.ok("action", "w/death/again", "restart");
-  const first = (await ham.ok("status", "w", "--json")).pid as number;
-  Deno.kill(first, "SIGKILL");
-  await ham.waitEvent("w", "restarted", since);
-  const old = await ham.hamPid();
-  await ham.killHam("SIGKILL");
-  await until(async () => (await ham.hamPid().catch(() => old)) !== old || null, "a takeover");
-  const st = await ham.ok("status", "w", "--json");
-  ok(st.pid !== first && st.pid !== null, `running again: ${st.pid}`);
+  await assertStillWorks(ham);
 });

@@ -6,6 +6,7 @@
 
 import { ok } from "node:assert/strict";
 import { HamProcess, until } from "../support/ham_process.ts";
+import { assertStillWorks } from "../support/still_works.ts";
 
 /** The KiB a process's "dropped" log line reports, once it is logged. */
 function dropped(log: string, who: "HAM" | "Guardian"): number | null {
@@ -26,16 +27,5 @@ Deno.test("the HAM and its Guardian drop their start-up pages and go on working"
   ok(hamKiB > 1024 && guardianKiB > 1024, `HAM ${hamKiB} KiB, Guardian ${guardianKiB} KiB`);
 
   // Code that has not run since: attach, death, restart, status, takeover.
-  const since = await ham.seq();
-  await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
-  await ham.ok("condition", "w/death", "death");
-  await ham.ok("action", "w/death/again", "restart");
-  const first = (await ham.ok("status", "w", "--json")).pid as number;
-  Deno.kill(first, "SIGKILL");
-  await ham.waitEvent("w", "restarted", since);
-  const old = await ham.hamPid();
-  await ham.killHam("SIGKILL");
-  await until(async () => (await ham.hamPid().catch(() => old)) !== old || null, "a takeover");
-  const st = await ham.ok("status", "w", "--json");
-  ok(st.pid !== first && st.pid !== null, `running again: ${st.pid}`);
+  await assertStillWorks(ham);
 });
