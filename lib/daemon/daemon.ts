@@ -447,8 +447,6 @@ export class HamDaemon {
     );
     timing.mark("listen");
     d.#cancelDropPages = dropStartUpPagesLater(log, "HAM");
-    // Start-up is work: the first trim comes once it is over.
-    trim?.touch();
     if (remote) {
       d.#remoteServer = new ControlServer(remote, handler, hello, serverLog);
       log.log(
@@ -479,6 +477,7 @@ export class HamDaemon {
     // After a takeover, the clients waiting for an answer come before the new standby.
     d.#keeper?.start(opts.takeover ? DEFAULTS.takeoverGuardianDelayMs : 0);
     d.#cluster?.start();
+    // Also the quiet trim's first work: it trims once start-up is over.
     d.changed();
     return d;
   }

@@ -21,7 +21,7 @@ class FakeHeap implements TrimEffects {
   }
 }
 
-function setUp(opts: { costShare?: number } = {}) {
+function setUp(opts: { costShare?: number; maxHeapBytes?: number } = {}) {
   const clock = new FakeClock(0);
   const heap = new FakeHeap(clock);
   const told: Trimmed[] = [];
@@ -32,6 +32,7 @@ function setUp(opts: { costShare?: number } = {}) {
     quietMs: 500,
     growthBytes: MIB,
     costShare: opts.costShare ?? 0.02,
+    maxHeapBytes: opts.maxHeapBytes ?? Infinity,
   });
   return { clock, heap, told, trim };
 }
@@ -118,16 +119,7 @@ Deno.test("QuietTrim.stop() ends the wait; touches after it start none", async (
 });
 
 Deno.test("QuietTrim leaves a heap over maxHeapBytes to V8 (its trim would pause too long)", async () => {
-  const clock = new FakeClock(0);
-  const heap = new FakeHeap(clock);
-  const trim = new QuietTrim({
-    effects: heap,
-    clock,
-    quietMs: 500,
-    growthBytes: MIB,
-    costShare: 0.02,
-    maxHeapBytes: 24 * MIB,
-  });
+  const { clock, heap, trim } = setUp({ maxHeapBytes: 24 * MIB });
   heap.bytes = 24 * MIB + 1;
   trim.touch();
   await clock.advance(500);
