@@ -182,6 +182,8 @@ export const DEFAULTS = Object.freeze({
   leftoverStopTimeoutMs: 5_000,
   /** Kill mode `process`: most leftovers listed (and watched) per entity; more are kept unlisted. */
   maxLeftovers: 256,
+  /** A process in the middle of an `execve()` shows no environment (nor arguments) yet: how long its spawn marker is read again before it counts as absent, in ms. */
+  execSettleMs: 250,
 
   // --- Operating ham ---
   /** `hamctl restart`: wait after SIGTERM before SIGKILL, in ms. */

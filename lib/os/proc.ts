@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../core/defaults.ts";
 import { readDirNames, readFileBytes, readLinkText } from "./proc_fs.ts";
 
 /** The fields of `/proc/PID/stat` that ham uses. */
@@ -85,11 +86,32 @@ export function readCwd(pid: number): string | null {
 
 /**
  * The initial environment of a process (`/proc/PID/environ`); null when the process is
- * gone, is a zombie, or belongs to another user.
+ * gone, is a zombie, or belongs to another user. A process in the middle of an `execve()`
+ * shows an empty one (its new memory has no environment yet: for a short program started
+ * on a busy machine, much of its first millisecond): it is read again, every ms for up to
+ * `settleMs`, so that a process just spawned or exec'ing is not taken for one without a
+ * spawn marker (a daemon not followed, a spawn not adopted and run twice). `read`: how a
+ * file of `/proc` is read (a test's fake).
  */
-export function readEnviron(pid: number): Map<string, string> | null {
+export function readEnviron(
+  pid: number,
+  settleMs: number = DEFAULTS.execSettleMs,
+  read: (path: string) => Uint8Array | null = readFileBytes,
+): Map<string, string> | null {
   if (!isPid(pid)) return null;
-  const bytes = readFileBytes(`/proc/${pid}/environ`);
+  const path = `/proc/${pid}/environ`;
+  let bytes = read(path);
+  // Read again at least once (the arguments are written just before the environment),
+  // and for as long as the exec is under way.
+  if (bytes?.length === 0 && settleMs > 0 && execState(pid, read) !== "none") {
+    const deadline = performance.now() + settleMs;
+    do {
+      sleepSync(1);
+      bytes = read(path);
+    } while (
+      bytes?.length === 0 && performance.now() < deadline && execState(pid, read) === "exec"
+    );
+  }
   if (bytes === null) return null;
   const env = new Map<string, string>();
   for (const entry of splitNul(bytes)) {
@@ -98,6 +120,40 @@ export function readEnviron(pid: number): Map<string, string> | null {
   }
   return env;
 }
+
+/** `PF_KTHREAD` in the flags of `/proc/PID/stat` (field 9): a kernel thread. */
+const PF_KTHREAD = 0x0020_0000;
+
+/**
+ * Where a process whose environment reads empty is, as far as `/proc` tells:
+ * - `exec`: in the middle of an `execve()`. Between the kernel installing its new memory
+ *   and writing the new argument vector and environment into it, both read empty.
+ * - `args`: its arguments are there: an exec writing its environment just now, or a
+ *   process started with none (`env -i`).
+ * - `none`: gone, a zombie or a kernel thread (whose environments always read empty).
+ */
+export function execState(
+  pid: number,
+  read: (path: string) => Uint8Array | null = readFileBytes,
+): "exec" | "args" | "none" {
+  const stat = read(`/proc/${pid}/stat`);
+  if (stat === null) return "none";
+  const text = new TextDecoder().decode(stat);
+  const fields = text.slice(text.lastIndexOf(")") + 1).trim().split(" ");
+  // fields[0] is field 3 (state), so field 9 (flags) is fields[6].
+  const flags = Number(fields[6]);
+  if (fields[0] === "Z" || fields[0] === "X" || !Number.isFinite(flags)) return "none";
+  if ((flags & PF_KTHREAD) !== 0) return "none";
+  const cmdline = read(`/proc/${pid}/cmdline`);
+  return cmdline === null ? "none" : cmdline.length === 0 ? "exec" : "args";
+}
+
+/** Blocks this thread for `ms` (a wait measured in ms, where an await cannot be). */
+function sleepSync(ms: number): void {
+  Atomics.wait(SLEEPER, 0, 0, ms);
+}
+
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /** The pids of the processes whose parent is `ppid`, ascending. Scans every process. */
 export function childrenOf(ppid: number): number[] {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
 import {
   childrenOf,
+  execState,
   isAlive,
   parseStat,
   processStartTime,
@@ -173,5 +174,93 @@ Deno.test("isAlive() is false and readEnviron() null for a zombie", async () => 
     await helper[Symbol.asyncDispose]();
     // This process inherited the zombie: reap it.
     libc().waitid(WAIT.P_PID, pid, new Uint8Array(128), WAIT.WEXITED);
+  }
+});
+
+/**
+ * A fake `/proc` for one process: its `stat` line (state, flags), and what its `cmdline`
+ * and `environ` read, each a list of answers (the last repeats); counts the reads.
+ */
+function fakeProc(
+  state: string,
+  flags: number,
+  cmdline: string[],
+  environ: string[],
+): { read: (path: string) => Uint8Array | null; reads: Map<string, number> } {
+  const reads = new Map<string, number>();
+  const next = (file: string, answers: string[]) => {
+    const n = reads.get(file) ?? 0;
+    reads.set(file, n + 1);
+    return new TextEncoder().encode(answers[Math.min(n, answers.length - 1)]);
+  };
+  const stat = `77 (sh) ${state} 1 77 77 0 -1 ${flags} 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0`;
+  return {
+    reads,
+    read: (path) => {
+      const file = path.slice(path.lastIndexOf("/") + 1);
+      if (file === "stat") return next(file, [stat]);
+      if (file === "cmdline") return next(file, cmdline);
+      if (file === "environ") return next(file, environ);
+      return null;
+    },
+  };
+}
+
+Deno.test("readEnviron() reads again a process in the middle of an execve(), until its environment is there", () => {
+  // Mid-exec, the new memory has no arguments and no environment yet: both read empty.
+  const p = fakeProc("R", 0x40_0000, ["", "", "", "sleep\u00001001\u0000"], [
+    "",
+    "",
+    "A=1\u0000M=x\u0000",
+  ]);
+  assert.equal(execState(77, p.read), "exec");
+  assert.deepEqual(readEnviron(77, 250, p.read), new Map([["A", "1"], ["M", "x"]]));
+  assert.equal(p.reads.get("environ"), 3);
+});
+
+Deno.test("readEnviron() gives up on a process still mid-exec after the settle time", () => {
+  const p = fakeProc("R", 0x40_0000, [""], [""]);
+  const t0 = performance.now();
+  assert.deepEqual(readEnviron(77, 30, p.read), new Map());
+  const took = performance.now() - t0;
+  assert.ok(took >= 30, `it waited ${took} ms`);
+  assert.ok((p.reads.get("environ") ?? 0) >= 2);
+});
+
+Deno.test("readEnviron() does not wait for an empty environment that is not an exec's", () => {
+  // A kernel thread (PF_KTHREAD) and a zombie: read once.
+  for (const p of [fakeProc("S", 0x20_8040, [""], [""]), fakeProc("Z", 0x40_0000, [""], [""])]) {
+    assert.equal(execState(77, p.read), "none");
+    assert.deepEqual(readEnviron(77, 1_000, p.read), new Map());
+    assert.equal(p.reads.get("environ"), 1);
+  }
+  // A process started with no environment (its arguments are there): read once more, as
+  // an exec that wrote its arguments and not yet its environment would be.
+  const bare = fakeProc("S", 0x40_0000, ["sleep\u00001\u0000"], [""]);
+  assert.equal(execState(77, bare.read), "args");
+  assert.deepEqual(readEnviron(77, 1_000, bare.read), new Map());
+  assert.equal(bare.reads.get("environ"), 2);
+  const late = fakeProc("R", 0x40_0000, ["sleep\u00001\u0000"], ["", "M=x\u0000"]);
+  assert.deepEqual(readEnviron(77, 1_000, late.read), new Map([["M", "x"]]));
+});
+
+Deno.test("execState() of a live process that runs, and of one that does not exist", async () => {
+  assert.equal(execState(Deno.pid), "args");
+  assert.equal(execState(NO_SUCH_PID), "none");
+  const child = new Deno.Command("/bin/sleep", { args: ["30"], env: {}, clearEnv: true }).spawn();
+  try {
+    await within(
+      (async () => {
+        while (readCmdline(child.pid)?.[0] !== "/bin/sleep") {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })(),
+      "the child's exec",
+    );
+    assert.equal(execState(child.pid), "args");
+    assert.deepEqual(readEnviron(child.pid), new Map());
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
   }
 });

@@ -5,9 +5,11 @@
 
 import * as assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
-import { carriesMarker, spawnEntity } from "../../../lib/os/spawner.ts";
-import { processStat } from "../../../lib/os/proc.ts";
-import { ProcessWatcher } from "../../../lib/os/process_watcher.ts";
+import { libc, WAIT } from "../../../lib/os/libc.ts";
+import { carriesMarker, findDaemon, spawnEntity } from "../../../lib/os/spawner.ts";
+import { childrenOf, processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
+import { readDirNames } from "../../../lib/os/proc_fs.ts";
+import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 
 Deno.test("spawnEntity() starts the process as the leader of its own session and group", async () => {
   const p = spawnEntity(["/bin/sleep", "1000"], {
@@ -101,4 +103,68 @@ Deno.test("carriesMarker() is false when the marker comes with another HAM's sta
   assert.equal(carriesMarker(env, "web#2/web/death:0", "/run/a"), false);
   assert.equal(carriesMarker(env, "web#1/web/death:0", null), true);
   assert.equal(carriesMarker(null, "x", null), false);
+});
+
+/**
+ * Kills every process carrying `spawnId` (one may fork as it goes: until none is left) and
+ * reaps those that were this process's orphans.
+ */
+async function endMarked(spawnId: string): Promise<void> {
+  const info = new Uint8Array(128);
+  for (let tries = 0; tries < 500; tries++) {
+    const marked = (readDirNames("/proc") ?? []).map(Number).filter((pid) =>
+      pid > 0 && processStat(pid)?.state !== "Z" &&
+      readEnviron(pid)?.get("HAM_SPAWN_ID") === spawnId
+    );
+    for (const pid of marked) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    for (const pid of childrenOf(Deno.pid)) {
+      if (processStat(pid)?.state === "Z") libc().waitid(WAIT.P_PID, pid, info, WAIT.WEXITED);
+    }
+    if (marked.length === 0) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`processes carrying ${spawnId} do not end`);
+}
+
+Deno.test("findDaemon() finds the first-forked daemon even while it is exec'ing", async () => {
+  // The command forks a daemon (which exec's twice: setsid, then sh) and a plain child, and
+  // exits at once: findDaemon() runs while the daemon is often in the middle of an exec,
+  // when its environment reads empty (about 1 in 25 rounds here before readEnviron() read
+  // such a process again; the plain child was followed instead).
+  assert.equal(setChildSubreaper(), true);
+  await using watcher = new ProcessWatcher();
+  const script = `setsid sh -c 'sleep 1003 & exec sleep 1001' & sleep 1002 & exit 0`;
+  const wrong: string[] = [];
+  for (let round = 0; round < 40; round++) {
+    const spawnId = `daemon-test-${round}`;
+    const p = spawnEntity(["/bin/sh", "-c", script], {
+      entity: "e",
+      spawnId,
+      cwd: null,
+      env: null,
+    }, watcher);
+    assert.deepEqual(await p.status, { code: 0, signal: null });
+    const left = childrenOf(Deno.pid).filter((c) => processStat(c)?.state !== "Z");
+    try {
+      const daemon = findDaemon(Deno.pid, spawnId, new Set());
+      // The daemon forked first: the lowest of the command's orphans (both are this
+      // process's).
+      if (daemon !== Math.min(...left)) {
+        wrong.push(
+          `round ${round}: ${daemon} of ${
+            left.map((c) =>
+              `${c} ${readCmdline(c)?.join(" ")} ${processStat(c)?.state} ${processStat(c)?.sid}`
+            )
+          }`,
+        );
+      }
+    } finally {
+      await endMarked(spawnId);
+    }
+  }
+  assert.deepEqual(wrong, []);
 });
