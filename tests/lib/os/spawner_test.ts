@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
 import { carriesMarker, findDaemon, spawnEntity } from "../../../lib/os/spawner.ts";
-import { childrenOf, processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
+import { processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
 import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 
@@ -107,27 +107,29 @@ Deno.test("carriesMarker() is false when the marker comes with another HAM's sta
 
 /**
  * Kills every process carrying `spawnId` (one may fork as it goes: until none is left) and
- * reaps those that were this process's orphans.
+ * reaps them: they are this process's orphans. No other process is touched (other test
+ * files may run beside this one, in this process).
  */
 async function endMarked(spawnId: string): Promise<void> {
   const info = new Uint8Array(128);
+  const seen = new Set<number>();
   for (let tries = 0; tries < 500; tries++) {
     const marked = (readDirNames("/proc") ?? []).map(Number).filter((pid) =>
       pid > 0 && processStat(pid)?.state !== "Z" &&
       readEnviron(pid)?.get("HAM_SPAWN_ID") === spawnId
     );
     for (const pid of marked) {
+      seen.add(pid);
       try {
         Deno.kill(pid, "SIGKILL");
       } catch { /* gone */ }
     }
-    for (const pid of childrenOf(Deno.pid)) {
-      if (processStat(pid)?.state === "Z") libc().waitid(WAIT.P_PID, pid, info, WAIT.WEXITED);
-    }
-    if (marked.length === 0) return;
+    if (marked.length === 0) break;
     await new Promise((r) => setTimeout(r, 5));
   }
-  throw new Error(`processes carrying ${spawnId} do not end`);
+  // ECHILD at once for one that is not this process's child.
+  for (const pid of seen) libc().waitid(WAIT.P_PID, pid, info, WAIT.WEXITED);
+  if (seen.size === 0) throw new Error(`no process carried ${spawnId}`);
 }
 
 Deno.test("findDaemon() finds the first-forked daemon even while it is exec'ing", async () => {
@@ -137,34 +139,33 @@ Deno.test("findDaemon() finds the first-forked daemon even while it is exec'ing"
   // such a process again; the plain child was followed instead).
   assert.equal(setChildSubreaper(), true);
   await using watcher = new ProcessWatcher();
-  const script = `setsid sh -c 'sleep 1003 & exec sleep 1001' & sleep 1002 & exit 0`;
+  const dir = await Deno.makeTempDir();
   const wrong: string[] = [];
-  for (let round = 0; round < 40; round++) {
-    const spawnId = `daemon-test-${round}`;
-    const p = spawnEntity(["/bin/sh", "-c", script], {
-      entity: "e",
-      spawnId,
-      cwd: null,
-      env: null,
-    }, watcher);
-    assert.deepEqual(await p.status, { code: 0, signal: null });
-    const left = childrenOf(Deno.pid).filter((c) => processStat(c)?.state !== "Z");
-    try {
-      const daemon = findDaemon(Deno.pid, spawnId, new Set());
-      // The daemon forked first: the lowest of the command's orphans (both are this
-      // process's).
-      if (daemon !== Math.min(...left)) {
-        wrong.push(
-          `round ${round}: ${daemon} of ${
-            left.map((c) =>
-              `${c} ${readCmdline(c)?.join(" ")} ${processStat(c)?.state} ${processStat(c)?.sid}`
-            )
-          }`,
-        );
+  try {
+    for (let round = 0; round < 40; round++) {
+      const spawnId = `daemon-test-${round}`;
+      // The command writes the daemon's pid before it exits ($! of its first job).
+      const script = `setsid sh -c 'sleep 1003 & exec sleep 1001' & echo $! >${dir}/${round}; ` +
+        `sleep 1002 & exit 0`;
+      const p = spawnEntity(["/bin/sh", "-c", script], {
+        entity: "e",
+        spawnId,
+        cwd: null,
+        env: null,
+      }, watcher);
+      assert.deepEqual(await p.status, { code: 0, signal: null });
+      try {
+        const daemon = findDaemon(Deno.pid, spawnId, new Set());
+        const expected = Number(await Deno.readTextFile(`${dir}/${round}`));
+        if (daemon !== expected) {
+          wrong.push(`round ${round}: ${daemon} (${readCmdline(daemon ?? 0)}), not ${expected}`);
+        }
+      } finally {
+        await endMarked(spawnId);
       }
-    } finally {
-      await endMarked(spawnId);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
   assert.deepEqual(wrong, []);
 });
