@@ -41,6 +41,8 @@ export interface DeathParts extends EngineParts {
   follow(name: string): boolean;
   /** The process of `e` (as it ran) died: ends or keeps what it left behind (kill mode). */
   leftBehind(e: Entity): void;
+  /** {@linkcode leftBehind} of `name` will be called soon: a restart waits for it. */
+  leftoversDue(name: string): void;
   /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
   takeRestartRequest(name: string): RestartParams | null;
   /** The restart action. */
@@ -107,6 +109,7 @@ export class Deaths {
 
   #enqueue(name: string, pid: number | null, handle: () => Promise<void>): Promise<void> {
     let q = this.#queues.get(name);
+    const idle = q === undefined;
     if (!q) {
       q = { tail: Promise.resolve(), pending: 0, pids: new Set() };
       this.#queues.set(name, q);
@@ -114,15 +117,22 @@ export class Deaths {
     const queue = q;
     queue.pending++;
     if (pid !== null) queue.pids.add(pid);
-    const done = queue.tail.then(handle).finally(() => {
+    // The tail is set first: a death queued while this one runs its synchronous part waits.
+    const before = queue.tail;
+    const turn = Promise.withResolvers<void>();
+    queue.tail = turn.promise;
+    // No earlier death to wait for: handled now, in this turn (the event path), not after
+    // whatever else the turn queued.
+    const done = (idle ? handle() : before.then(handle)).finally(() => {
       queue.pending--;
       if (pid !== null) queue.pids.delete(pid);
       if (queue.pending === 0 && this.#queues.get(name) === queue) this.#queues.delete(name);
     });
-    queue.tail = done.catch((err) =>
+    const settled = done.catch((err) =>
       this.#parts.log.log("error", `Cannot handle a death of entity "${name}": ${err}`)
     );
-    return this.#parts.life.track(queue.tail);
+    void settled.then(turn.resolve);
+    return this.#parts.life.track(settled);
   }
 
   /** One death, in its turn: journaled with its runs (durably, first), run, judged. */
@@ -163,6 +173,7 @@ export class Deaths {
     }
     const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };
     try {
+      this.#parts.leftoversDue(name);
       await this.#parts.fireDurably(ev, [death], false, leftBehind);
     } catch {
       leftBehind();

@@ -194,6 +194,7 @@ export class Engine {
       fireDurably: (ev, before, adopt, fired) => this.#fire(ev, before, adopt, fired),
       follow: (name) => this.#follow(name),
       leftBehind: (e) => void this.#leftovers.ended(e),
+      leftoversDue: (name) => this.#leftovers.due(name),
       takeRestartRequest: (name) => {
         const requested = this.#restartRequested.get(name) ?? null;
         this.#restartRequested.delete(name);
@@ -285,19 +286,19 @@ export class Engine {
   // with its runs durably (#fire) → the runs go to their lanes (#dispatch) → the action
   // runner runs each step → `Deaths` judges the entity.
 
+  // The exit comes by callback, not promise: its handling starts in the turn the exit is
+  // learnt in, before whatever else that turn queued (see README, "The event path").
   #monitorSpawned(name: string, p: SpawnedProcess): void {
     let live = true;
     this.#monitors.set(name, { pid: p.pid, cancel: () => (live = false) });
-    p.status.then((st) => {
+    p.onExit((st) => {
       if (live) this.#exited(name, p.pid, st);
     });
   }
 
   #monitorWatch(name: string, pid: number, w: WatchHandle): void {
     this.#monitors.set(name, { pid, cancel: () => w.cancel() });
-    w.exited.then((st) => {
-      if (st) this.#exited(name, pid, st);
-    });
+    w.onExit((st) => this.#exited(name, pid, st));
   }
 
   #exited(name: string, pid: number, st: ExitStatus): void {
@@ -401,8 +402,10 @@ export class Engine {
       })),
     };
     // Written, not durable: a death is no client's request, and a Guardian that takes over
-    // reads what is written (see README, "Decisions": the event path).
-    await this.#journal.written([...before, fire]);
+    // reads what is written (see README, "Decisions": the event path). Written at once (an
+    // idle journal): the runs start in this turn.
+    const written = this.#journal.writtenOrNow([...before, fire]);
+    if (written !== null) await written;
     const runs = specs.map((spec) => this.#runOnLane(spec));
     // A microtask after the runs: they start (and emit `condition`) first. What it does is
     // not the runs' to fail, nor may it throw where nothing catches.

@@ -20,7 +20,9 @@ export interface Store {
    * that takes over reads them (the journal file), `durable` once fdatasync'd. Without it,
    * records count as written when durable.
    */
-  append?(bodies: RecordBody[]): { written: Promise<unknown>; durable: Promise<unknown> };
+  append?(
+    bodies: RecordBody[],
+  ): { written: Promise<unknown>; durable: Promise<unknown>; inFile?: boolean };
 }
 
 /** Writes records through a {@linkcode Store}: applied now, durable when it resolves. */
@@ -52,19 +54,24 @@ export class EngineJournal implements JournalWriter {
   /**
    * Applies `bodies` at once; resolves when they are written (in the journal file, where a
    * Guardian that takes over reads them), before they are durable: for the event path,
-   * which acts on a death without waiting for the fdatasync (see `written` in
-   * `JournalWriter`). Rejects when the write failed; a failure of the fdatasync after it
-   * is logged, and the store reloads the state.
+   * which acts on a death without waiting for the fdatasync (see `writtenOrNow` in
+   * `JournalWriter`). Null when they were in the file before this returned (an idle
+   * journal writes at once): the caller goes on in this turn. Rejects when the write
+   * failed; a failure of the fdatasync after it is logged, and the store reloads the state.
    */
-  written(bodies: RecordBody[]): Promise<void> {
-    return this.#append(bodies).written;
+  writtenOrNow(bodies: RecordBody[]): Promise<void> | null {
+    const { written, inFile } = this.#append(bodies);
+    return inFile ? null : written;
   }
 
-  #append(bodies: RecordBody[]): { written: Promise<void>; durable: Promise<void> } {
+  #append(
+    bodies: RecordBody[],
+  ): { written: Promise<void>; durable: Promise<void>; inFile: boolean } {
     let written: Promise<unknown>, durable: Promise<unknown>;
+    let inFile = false;
     try {
       if (this.#store.append) {
-        ({ written, durable } = this.#store.append(bodies));
+        ({ written, durable, inFile = false } = this.#store.append(bodies));
       } else {
         written = durable = this.#store.commit(bodies);
       }
@@ -81,10 +88,10 @@ export class EngineJournal implements JournalWriter {
     const done = durable.then(() => this.#step(`durable ${types}`), failed);
     done.catch(() => {});
     // A failed write rejects both: it is logged once, by `durable`.
-    const inFile = written.then(() => {}, (err) => {
+    const inTheFile = written.then(() => {}, (err) => {
       throw toHamError(err);
     });
-    inFile.catch(() => {});
-    return { written: inFile, durable: done };
+    inTheFile.catch(() => {});
+    return { written: inTheFile, durable: done, inFile };
   }
 }

@@ -14,6 +14,8 @@ export class Lanes {
     nowait: Promise.resolve(),
     other: Promise.resolve(),
   };
+  /** Tasks scheduled on each FIFO lane and not finished. */
+  #queued: Record<"nowait" | "other", number> = { nowait: 0, other: 0 };
   #pending = new Set<Promise<void>>();
 
   /**
@@ -32,8 +34,20 @@ export class Lanes {
     if (lane === "independent") {
       p = guarded();
     } else {
-      p = this.#tails[lane].then(guarded);
-      this.#tails[lane] = p;
+      // An idle lane starts the task now, in this turn (the event path); a busy one after
+      // the task before it. The tail is set first: a task scheduled while this one runs
+      // its synchronous part waits for it.
+      const before = this.#tails[lane];
+      const busy = this.#queued[lane] > 0;
+      const done = Promise.withResolvers<void>();
+      this.#tails[lane] = done.promise;
+      this.#queued[lane]++;
+      p = busy ? before.then(guarded) : guarded();
+      const counted = lane;
+      p.then(() => {
+        this.#queued[counted]--;
+        done.resolve();
+      });
     }
     this.#pending.add(p);
     p.finally(() => this.#pending.delete(p));

@@ -50,6 +50,8 @@ export class Leftovers {
   /** Entities whose kept list changed and is not journaled yet. */
   #dirty = new Set<string>();
   #flushing = false;
+  /** Looks announced by {@linkcode Leftovers.due} and not made yet, by entity. */
+  #due = new Map<string, PromiseWithResolvers<void>>();
   /** The scan of a resume under way (see {@linkcode Leftovers.scanning}), else null. */
   #lookup: ProcessLookup | null = null;
 
@@ -75,6 +77,29 @@ export class Leftovers {
    * left behind, by the entity's kill mode. Returns the pids found.
    */
   ended(e: Entity, spare: number | null = null): number[] {
+    try {
+      return this.#ended(e, spare);
+    } finally {
+      this.#made(e.name);
+    }
+  }
+
+  /**
+   * A look for what the process of `name` left behind is due: made soon, off the event
+   * path (once the death's conditions fired), by {@linkcode Leftovers.ended}. Until it is
+   * made, {@linkcode Leftovers.settled} waits for it, so a restart that runs at once (its
+   * lane idle) still waits for what the look finds to end.
+   */
+  due(name: string): void {
+    if (!this.#due.has(name)) this.#due.set(name, Promise.withResolvers());
+  }
+
+  #made(name: string): void {
+    this.#due.get(name)?.resolve();
+    this.#due.delete(name);
+  }
+
+  #ended(e: Entity, spare: number | null): number[] {
     if (e.spawnId === null || e.pid === null || this.#parts.life.stopped) return [];
     const query: LeftoverQuery = {
       spawnId: e.spawnId,
@@ -130,8 +155,13 @@ export class Leftovers {
     }
   }
 
-  /** Resolves once the ending of `name`'s leftovers (if under way) is over. */
+  /**
+   * Resolves once the ending of `name`'s leftovers (if under way) is over, after the look
+   * for them when one is due.
+   */
   settled(name: string): Promise<void> {
+    const due = this.#due.get(name);
+    if (due) return due.promise.then(() => this.settled(name));
     return this.#ending.get(name) ?? Promise.resolve();
   }
 
@@ -141,6 +171,7 @@ export class Leftovers {
     this.#kept.delete(name);
     this.#dirty.delete(name);
     this.#local.delete(name);
+    this.#made(name);
   }
 
   /** Stops watching every kept leftover (the engine stops). */

@@ -28,6 +28,11 @@ export interface WatchHandle {
   /** Resolves with the exit status (null fields when unknown), or null when cancelled. */
   exited: Promise<ExitStatus | null>;
   cancel(): void;
+  /**
+   * Has `fn` called once with the exit status, as soon as it is known (synchronously, for
+   * the real watcher: see `Watch.onExit`); never when cancelled.
+   */
+  onExit(fn: (status: ExitStatus) => void): void;
 }
 
 /** What the engine knows about a process it is asked to attach to. */

@@ -30,9 +30,11 @@ export interface JournalWriter {
    * Applies `bodies` at once; resolves when they are written to the journal file, before
    * they are durable. A HAM that takes over (after this one died, its machine running on)
    * reads what was written; only a crash of the machine loses it, and that crash ends the
-   * monitored processes too. The event path acts on a death once it is written.
+   * monitored processes too. The event path acts on a death once it is written. Null
+   * when they were written before this returned (an idle journal writes at once): the
+   * event path goes on in the same turn.
    */
-  written(bodies: RecordBody[]): Promise<void>;
+  writtenOrNow(bodies: RecordBody[]): Promise<void> | null;
 }
 
 /** The engine's lifetime: the work {@linkcode Engine.idle} waits for, and its stop. */

@@ -37,6 +37,14 @@ export interface Watch {
   readonly exited: Promise<ExitStatus | null>;
   /** Stops watching; `exited` resolves with `null`. Does nothing once it has settled. */
   cancel(): void;
+  /**
+   * Has `fn` called with how the process ended, synchronously, as the watcher learns of it
+   * (the poll's answer, a `SIGCHLD`): before `exited`'s reactions, and before anything
+   * else queued in that turn (see README, "The event path"). Never called when the watch is
+   * cancelled or the watcher closed. One callback per watch (a second replaces the first);
+   * one given after the exit was delivered is called a microtask later.
+   */
+  onExit(fn: (status: ExitStatus) => void): void;
 }
 
 /** Options of {@linkcode ProcessWatcher.watch}. */
@@ -58,7 +66,8 @@ export interface ProcessWatcherOptions {
   procPollIntervalMs?: number;
   /**
    * Told when watching falls back to `/proc` polling for want of descriptors (once per
-   * episode) and when pidfds open again. @default {silent}
+   * episode), when pidfds open again, and when an `onExit` callback throws.
+   * @default {silent}
    */
   log?: (level: "warn" | "info", message: string) => void;
 }
@@ -66,6 +75,9 @@ export interface ProcessWatcherOptions {
 interface Watcher {
   reap: boolean;
   resolve(status: ExitStatus | null): void;
+  onExit: ((status: ExitStatus) => void) | null;
+  /** How the process ended, once delivered (for an `onExit` given only after that). */
+  ended: ExitStatus | null;
 }
 
 interface Entry {
@@ -158,17 +170,29 @@ export class ProcessWatcher {
       const stat = processStat(pid);
       checkAlive("watch", pid, stat, startTime);
       // The watched process died and its pid was reused before the poller noticed.
-      if (stat.startTime !== entry.startTime) this.#finish(entry, unknownStatus());
+      // (Its callbacks a microtask later: this is the middle of someone's watch() call.)
+      if (stat.startTime !== entry.startTime) this.#finish(entry, unknownStatus(), false);
     }
     if (entry === undefined || !this.#entries.has(pid)) {
       entry = this.#open(pid, startTime);
       this.#entries.set(pid, entry);
     }
     const { promise, resolve } = Promise.withResolvers<ExitStatus | null>();
-    const watcher: Watcher = { reap: opts.reap ?? true, resolve };
+    const watcher: Watcher = { reap: opts.reap ?? true, resolve, onExit: null, ended: null };
     entry.watchers.add(watcher);
     const watched = entry;
-    return { pid, exited: promise, cancel: () => this.#cancel(watched, watcher) };
+    return {
+      pid,
+      exited: promise,
+      cancel: () => this.#cancel(watched, watcher),
+      onExit: (fn) => {
+        // Given after the exit was delivered (its watcher awaited something first): a
+        // microtask later, as the exit's promise would.
+        const ended = watcher.ended;
+        if (ended !== null) queueMicrotask(() => fn({ ...ended }));
+        else watcher.onExit = fn;
+      },
+    };
   }
 
   /**
@@ -364,11 +388,31 @@ export class ProcessWatcher {
     this.#finish(entry, status ?? unknownStatus());
   }
 
-  /** Delivers an exit to every watcher of `entry` and forgets it. */
-  #finish(entry: Entry, status: ExitStatus): void {
+  /**
+   * Delivers an exit to every watcher of `entry` and forgets it: the `onExit` callbacks
+   * first, synchronously when `sync` (the poll's answer, a `SIGCHLD`: a turn of the event
+   * loop of its own), else a microtask later. A callback that throws harms no other.
+   */
+  #finish(entry: Entry, status: ExitStatus, sync = true): void {
     if (this.#entries.get(entry.pid) === entry) this.#entries.delete(entry.pid);
     this.#pollerOf(entry).delete(entry);
-    for (const watcher of entry.watchers) watcher.resolve({ ...status });
+    // Taken first: a callback that cancels a watch of this entry finds it settled.
+    const watchers = [...entry.watchers];
     entry.watchers.clear();
+    for (const watcher of watchers) {
+      watcher.ended = status;
+      const fn = watcher.onExit;
+      if (fn === null) continue;
+      const call = () => {
+        try {
+          fn({ ...status });
+        } catch (err) {
+          this.#log("warn", `Handling the exit of pid ${entry.pid} failed: ${err}`);
+        }
+      };
+      if (sync) call();
+      else queueMicrotask(call);
+    }
+    for (const watcher of watchers) watcher.resolve({ ...status });
   }
 }

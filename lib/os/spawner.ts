@@ -33,6 +33,17 @@ export interface SpawnedProcess {
   startTime: string | null;
   /** Resolves when the process exits. */
   status: Promise<ExitStatus>;
+  /**
+   * Has `fn` called once with how the process ended: synchronously as the watcher learns of
+   * it, for a process the HAM's watcher watches (see `Watch.onExit`); else when `status`
+   * resolves.
+   */
+  onExit(fn: (status: ExitStatus) => void): void;
+}
+
+/** `onExit` of a process whose end is known only through `status`. */
+function onStatus(status: Promise<ExitStatus>): SpawnedProcess["onExit"] {
+  return (fn) => void status.then(fn);
 }
 
 /** How to start an entity process. */
@@ -106,7 +117,8 @@ export function spawnEntity(
   try {
     startTime = processStartTime(child.pid);
   } catch { /* unknown start time: pid checks fall back to the pid alone */ }
-  return { pid: child.pid, startTime, status: register(child).then(toExit) };
+  const status = register(child).then(toExit);
+  return { pid: child.pid, startTime, status, onExit: onStatus(status) };
 }
 
 /** Starts an entity process with `posix_spawn()`; `watcher` reports (and reaps) its exit. */
@@ -132,11 +144,11 @@ function spawnWatched(
     const watch = watcher.watch(pid, startTime, { reap: true });
     const status = watch.exited.then((st) => st ?? new Promise<ExitStatus>(() => {}) // The watcher closed: the HAM is stopping.
     );
-    return { pid, startTime, status };
+    return { pid, startTime, status, onExit: (fn) => watch.onExit(fn) };
   } catch {
     // Already a zombie (it exited at once): collect it here.
-    const st = collectExit(libc(), WAIT.P_PID, pid) ?? unknownStatus();
-    return { pid, startTime, status: Promise.resolve(st) };
+    const status = Promise.resolve(collectExit(libc(), WAIT.P_PID, pid) ?? unknownStatus());
+    return { pid, startTime, status, onExit: onStatus(status) };
   }
 }
 

@@ -315,16 +315,18 @@ export class Journal {
    * (ENOSPC for a full disk, else EIO) when they could not be: callers should await it
    * before acknowledging anything. `written` resolves as soon as they are in the file
    * (before the fdatasync), and rejects when the write itself failed; a failed fdatasync
-   * after it rolls them back all the same (and rejects `durable`).
+   * after it rolls them back all the same (and rejects `durable`). `inFile`: they were
+   * written before this returned (an idle journal writes at once), so `written` has
+   * resolved.
    *
    * @throws {HamError} ECANCELED when the journal is closed.
    */
   append(
     bodies: RecordBody[],
-  ): { records: HamRecord[]; durable: Promise<void>; written: Promise<void> } {
+  ): { records: HamRecord[]; durable: Promise<void>; written: Promise<void>; inFile: boolean } {
     this.#check("append to");
     if (bodies.length === 0) {
-      return { records: [], durable: Promise.resolve(), written: Promise.resolve() };
+      return { records: [], durable: Promise.resolve(), written: Promise.resolve(), inFile: true };
     }
     const records = bodies.map((body, i) => {
       const record = { seq: 0, ...body } as HamRecord;
@@ -333,8 +335,8 @@ export class Journal {
     });
     const bytes = concat(records.map(encodeFrame));
     this.#nextSeq += records.length;
-    const [durable, written] = this.#enqueueWith(records, bytes);
-    return { records, durable, written };
+    const [durable, written, pending] = this.#enqueueWith(records, bytes);
+    return { records, durable, written, inFile: pending.inFile === true };
   }
 
   /** The records appended but not yet durable, in order. */
@@ -383,14 +385,14 @@ export class Journal {
     records: HamRecord[],
     bytes: Uint8Array,
     rotateTo?: number,
-  ): [Promise<void>, Promise<void>] {
+  ): [Promise<void>, Promise<void>, Pending] {
     const [pending, durable, written] = deferred(records, bytes);
     pending.rotateTo = rotateTo;
     this.#queue.push(pending);
     this.#writeAhead(pending);
     // A microtask later, so appends made in the same turn share one write.
     this.#loop ??= Promise.resolve().then(() => this.#run());
-    return [durable, written];
+    return [durable, written, pending];
   }
 
   async #run(): Promise<void> {

@@ -176,14 +176,17 @@ export class StateStore {
   /**
    * Journals `bodies` and applies them to `state` at once, like {@linkcode commit};
    * `written` resolves as soon as they are in the journal file (where a Guardian that takes
-   * over reads them), before `durable`. A failed fdatasync after `written` reloads the
-   * state all the same, and rejects `durable`.
+   * over reads them), before `durable`; `inFile` when they were written before this
+   * returned. A failed fdatasync after `written` reloads the state all the same, and
+   * rejects `durable`.
    *
    * @throws {HamError} as `commit` rejects, when nothing could be queued.
    */
-  append(bodies: RecordBody[]): { written: Promise<void>; durable: Promise<HamRecord[]> } {
+  append(
+    bodies: RecordBody[],
+  ): { written: Promise<void>; durable: Promise<HamRecord[]>; inFile: boolean } {
     if (this.#failed) throw this.#failed;
-    const { records, durable, written } = this.journal.append(bodies);
+    const { records, durable, written, inFile } = this.journal.append(bodies);
     for (const r of records) {
       applyRecord(this.state, r);
       const touched = touchedEntities(r);
@@ -192,6 +195,7 @@ export class StateStore {
     }
     return {
       written,
+      inFile,
       durable: durable.then(() => {
         if (this.onCompactDue !== null && this.shouldCompact()) this.onCompactDue();
         return records;

@@ -44,6 +44,8 @@ interface Live {
   startTime: string;
   exit: (st: ExitStatus) => void;
   watchers: Array<(st: ExitStatus | null) => void>;
+  /** `onExit` callbacks: called synchronously by `kill()`, as the real watcher's are. */
+  callbacks: Array<(st: ExitStatus) => void>;
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -140,6 +142,7 @@ export class FakeProcesses implements ProcessOps {
     if (!p) throw new Error(`FakeProcesses.kill(): no live fake process ${pid}`);
     this.#live.delete(pid);
     this.#described.delete(pid);
+    for (const fn of p.callbacks) fn({ ...status });
     p.exit(status);
     for (const w of p.watchers) w(status);
   }
@@ -152,7 +155,13 @@ export class FakeProcesses implements ProcessOps {
       cwd: desc.cwd ?? null,
     };
     this.#described.set(pid, d);
-    this.#live.set(pid, { argv: d.argv, startTime: d.startTime!, exit: () => {}, watchers: [] });
+    this.#live.set(pid, {
+      argv: d.argv,
+      startTime: d.startTime!,
+      exit: () => {},
+      watchers: [],
+      callbacks: [],
+    });
   }
 
   /** Declares running processes forked by the process carrying `spawnId` (leftovers once it ends). */
@@ -190,9 +199,19 @@ export class FakeProcesses implements ProcessOps {
     this.calls.push({ op: "spawn", argv, opts, pid, at: this.#clock.now() });
     const d = deferred<ExitStatus>();
     const startTime = `st-${pid}`;
-    this.#live.set(pid, { argv, startTime, exit: d.resolve, watchers: [] });
+    const live: Live = { argv, startTime, exit: d.resolve, watchers: [], callbacks: [] };
+    this.#live.set(pid, live);
     this.#described.set(pid, { startTime, argv, cwd: opts.cwd });
-    return { pid, startTime, status: d.promise };
+    return {
+      pid,
+      startTime,
+      status: d.promise,
+      // Given after the exit (its watcher awaited something first): a microtask later.
+      onExit: (fn) => {
+        if (this.#live.get(pid) === live) live.callbacks.push(fn);
+        else void d.promise.then(fn);
+      },
+    };
   }
 
   async run(
@@ -226,11 +245,18 @@ export class FakeProcesses implements ProcessOps {
     }
     const d = deferred<ExitStatus | null>();
     p.watchers.push(d.resolve);
+    let callback: ((st: ExitStatus) => void) | null = null;
     return {
       exited: d.promise,
       cancel: () => {
         p.watchers = p.watchers.filter((w) => w !== d.resolve);
+        p.callbacks = p.callbacks.filter((fn) => fn !== callback);
         d.resolve(null);
+      },
+      onExit: (fn) => {
+        callback = fn;
+        if (this.#live.get(pid) === p) p.callbacks.push(fn);
+        else void d.promise.then((st) => st && fn(st));
       },
     };
   }

@@ -33,6 +33,17 @@ export class MemoryStore implements Store {
     return Promise.resolve(out);
   }
 
+  /**
+   * Like `commit`, as an idle journal appends: written at once (`inFile`), so the event
+   * path goes on in the same turn, and durable as soon as the promise is looked at.
+   */
+  append(
+    bodies: RecordBody[],
+  ): { written: Promise<HamRecord[]>; durable: Promise<HamRecord[]>; inFile: boolean } {
+    const done = this.commit(bodies);
+    return { written: done, durable: done, inFile: this.failCommits === null };
+  }
+
   /** The committed records of one type. */
   recordsOf<T extends HamRecord["t"]>(t: T): Extract<HamRecord, { t: T }>[] {
     return this.records.filter((r): r is Extract<HamRecord, { t: T }> => r.t === t);

@@ -532,6 +532,24 @@ Deno.test("Engine.fire() runs the nowait lane FIFO across conditions when both f
   assert.deepEqual(h.procs.runs, ["one", "two"]);
 });
 
+Deno.test("A death with nothing before it fires its conditions in the turn its exit is learnt in", async () => {
+  const h = setup();
+  const pid = await attach(h, "web", { flags: HENTITYKEEPONDEATH });
+  h.tree.condition("web/died", "death")
+    .action("web/died/x", P.exec("died"))
+    .condition("web/fast", "death", HCONDNOWAIT)
+    .action("web/fast/x", P.exec("fast"));
+  await settle(h);
+  const before = h.events.length;
+  h.procs.kill(pid, EXIT1);
+  // No await: the exit's callback, the death's queue (idle), the journal (written at once)
+  // and both lanes (idle) run in this turn: nothing else queued in it comes first.
+  const fired = h.events.slice(before).map((e) => [e.type, e.condition ?? null]);
+  assert.deepEqual(fired, [["death", null], ["condition", "web/died"], ["condition", "web/fast"]]);
+  await settle(h);
+  assert.deepEqual(h.procs.runs.sort(), ["died", "fast"]);
+});
+
 // ---------------------------------------------------------------------------
 // Failure handling (QNX §5.1)
 

@@ -183,6 +183,49 @@ Deno.test("Watch.cancel() resolves exited with null and stops watching", async (
   assert.deepEqual(await within(watch.exited, "the death"), { code: null, signal: null });
 });
 
+Deno.test("Watch.onExit() calls back before exited's reactions; a throwing callback harms no other", async () => {
+  const logged: string[] = [];
+  await using watcher = new ProcessWatcher({ log: (level, msg) => logged.push(`${level} ${msg}`) });
+  await using orphans = await startOrphans("/bin/sleep 30");
+  const [pid] = orphans.pids;
+  const startTime = startTimeOf(pid);
+  const order: string[] = [];
+  const first = watcher.watch(pid, startTime);
+  const second = watcher.watch(pid, startTime);
+  first.exited.then(() => order.push("first exited"));
+  first.onExit(() => {
+    order.push("first callback");
+    throw new Error("boom");
+  });
+  second.onExit((st) => order.push(`second callback ${st.signal}`));
+  Deno.kill(pid, "SIGKILL");
+  await within(second.exited, "the death");
+  await Promise.resolve();
+  assert.deepEqual(order, ["first callback", "second callback SIGKILL", "first exited"]);
+  assert.deepEqual(logged, [`warn Handling the exit of pid ${pid} failed: Error: boom`]);
+  // Given after the exit was delivered: called all the same, a microtask later.
+  const late = Promise.withResolvers<string | null>();
+  first.onExit((st) => late.resolve(st.signal));
+  assert.equal(await within(late.promise, "the late callback"), "SIGKILL");
+});
+
+Deno.test("Watch.onExit() is never called for a cancelled watch", async () => {
+  await using watcher = new ProcessWatcher();
+  await using child = spawnSleep();
+  const startTime = startTimeOf(child.pid);
+  const called: string[] = [];
+  const cancelled = watcher.watch(child.pid, startTime, { reap: false });
+  cancelled.onExit(() => called.push("cancelled"));
+  cancelled.cancel();
+  const watch = watcher.watch(child.pid, startTime, { reap: false });
+  watch.onExit(() => called.push("watched"));
+  child.kill("SIGKILL");
+  await within(watch.exited, "the death");
+  cancelled.onExit(() => called.push("cancelled, late"));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(called, ["watched"]);
+});
+
 Deno.test("ProcessWatcher.signal() delivers SIGTERM through the watched pidfd", async () => {
   await using watcher = new ProcessWatcher();
   await using child = spawnSleep();
