@@ -172,6 +172,8 @@ export class EventLog {
   #bytes = 0;
   #dirty = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Events appended and not written yet (a microtask later, see `append`). */
+  #pending: { seq: number; line: string }[] = [];
   #opts: Required<EventLogOptions>;
   /** Sequence number of the last event on disk (0 when empty). */
   lastSeq = 0;
@@ -222,6 +224,7 @@ export class EventLog {
    * whose line contains it (the others are not parsed).
    */
   read(since: number, limit = Infinity, mustContain?: string): HamEvent[] {
+    this.writePending();
     const out: HamEvent[] = [];
     for (let i = 0; i < this.#segments.length; i++) {
       const next = this.#segments[i + 1];
@@ -250,6 +253,7 @@ export class EventLog {
    * parses the whole log in one turn of the event loop, nor holds it in memory).
    */
   reader(since: number): EventLogReader {
+    this.writePending();
     return new EventLogReader(this, since);
   }
 
@@ -258,14 +262,49 @@ export class EventLog {
     return this.#segments[0] ?? this.lastSeq + 1;
   }
 
-  /** Appends one event (its seq must be lastSeq + 1); `json` is its `JSON.stringify`. */
+  /**
+   * Appends one event (its seq must follow the last one appended); `json` is its
+   * `JSON.stringify`. It is written a microtask later, with whatever else this turn of the
+   * event loop appends, in one write: after the work that published it (a death's whole
+   * path to its conditions), before what was queued after it (the pushes of the same events
+   * to subscribers, so none sees an event that is not in the file). Reading or flushing
+   * the log writes what is pending first. A write that fails loses its events from the
+   * file only (they are in the hub's memory window).
+   */
   append(ev: HamEvent, json: string = JSON.stringify(ev)): void {
-    if (!this.#file || this.#bytes >= this.#opts.segmentBytes) this.#rotate(ev.seq);
-    const bytes = encoder.encode(json + "\n");
+    this.#pending.push({ seq: ev.seq, line: json + "\n" });
+    if (this.#pending.length === 1) queueMicrotask(() => this.writePending());
+  }
+
+  /**
+   * Writes the appended events not written yet, in as few writes as segments (a reader
+   * calls it before it reads the file).
+   */
+  writePending(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    try {
+      let text = "";
+      for (const { seq, line } of batch) {
+        if (!this.#file || this.#bytes >= this.#opts.segmentBytes) {
+          this.#write(text);
+          text = "";
+          this.#rotate(seq);
+        }
+        text += line;
+        this.#bytes += encoder.encode(line).length;
+        this.lastSeq = seq;
+      }
+      this.#write(text);
+    } catch { /* the in-memory window still has them; the next batch tries again */ }
+  }
+
+  #write(text: string): void {
+    if (text === "") return;
+    const bytes = encoder.encode(text);
     let off = 0;
     while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
-    this.#bytes += bytes.length;
-    this.lastSeq = ev.seq;
     this.#dirty = true;
     this.#timer ??= setTimeout(() => this.flush(false), this.#opts.syncMs);
   }
@@ -298,6 +337,7 @@ export class EventLog {
    * must not delay a restart); `sync` is for close and rotation.
    */
   flush(sync = true): void {
+    this.writePending();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#dirty || !this.#file) return;
@@ -362,6 +402,7 @@ export class EventLogReader {
    * about `chunkBytes` of the file; null once everything on disk now has been read.
    */
   async read(chunkBytes = READ_CHUNK_BYTES): Promise<HamEvent[] | null> {
+    this.#log.writePending();
     const decoder = new TextDecoder();
     for (;;) {
       const segs = this.#log.segments;

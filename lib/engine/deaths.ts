@@ -162,7 +162,8 @@ export class Deaths {
       signal: st.signal,
       at: this.#parts.clock.now(),
     };
-    this.#parts.log.log("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
+    // Written once the conditions fired (off the event path), before any line after it.
+    this.#parts.log.soon("notice", `Entity "${name}" (pid ${pid}) ${describeExit(st)}`);
     const requested = this.#parts.takeRestartRequest(name);
     if (!e.enabled || requested) {
       leftBehind();

@@ -77,6 +77,12 @@ export function isLogFormat(value: unknown): value is LogFormat {
 /** Writes log lines; `verbosity` is read on every call so `ham_verbose` acts at once. */
 export interface Logger {
   log(level: Level, message: string): void;
+  /**
+   * Like `log`, but written a microtask later: off the event path (a death's line is
+   * written once its conditions fired). Stamped now; a line logged before it is written
+   * comes after it, so the order holds.
+   */
+  soon(level: Level, message: string): void;
   /** Writes a message gated by an explicit verbosity (the `log` action). */
   logAt(verbosity: number, message: string): void;
   /** Lines that could not be written (a full disk, a closed stderr): counted, never fatal. */
@@ -147,7 +153,18 @@ export function createLogger(opts: LoggerOptions): Logger {
       return false;
     }
   };
+  /** Lines of `soon`, formatted and not written yet. */
+  let later: string[] = [];
+  const writeLater = () => {
+    const texts = later;
+    later = [];
+    for (const text of texts) put(text);
+  };
   const emit = (tag: string, message: string) => {
+    if (later.length > 0) writeLater();
+    put(line(tag, message));
+  };
+  const put = (text: string) => {
     if (unreported > 0) {
       const note = line("warn", `${unreported} log lines were lost (${lastError})`);
       if (!tryWrite(note)) {
@@ -157,7 +174,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       }
       unreported = 0;
     }
-    if (!tryWrite(line(tag, message))) {
+    if (!tryWrite(text)) {
       lost++;
       unreported++;
     }
@@ -165,6 +182,11 @@ export function createLogger(opts: LoggerOptions): Logger {
   return {
     log(level, message) {
       if (opts.verbosity() >= THRESHOLD[level]) emit(level, message);
+    },
+    soon(level, message) {
+      if (opts.verbosity() < THRESHOLD[level]) return;
+      later.push(line(level, message));
+      if (later.length === 1) queueMicrotask(writeLater);
     },
     logAt(verbosity, message) {
       if (opts.verbosity() >= verbosity) emit("log", message);

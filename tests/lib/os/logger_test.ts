@@ -1,5 +1,5 @@
-import { equal, match } from "node:assert/strict";
-import { createLogger, LogFile } from "../../../lib/os/logger.ts";
+import { deepEqual, equal, match } from "node:assert/strict";
+import { createLogger, LogFile, memoryLogger } from "../../../lib/os/logger.ts";
 
 Deno.test("createLogger() counts lines it cannot write and reports them when it can again", () => {
   const lines: string[] = [];
@@ -54,4 +54,20 @@ Deno.test("createLogger().reopen() keeps the old file when the path cannot be op
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("Logger.soon() writes a microtask later, and before any line logged after it", async () => {
+  const log = memoryLogger(1);
+  log.soon("notice", "first, soon");
+  log.soon("debug", "below the verbosity: never");
+  deepEqual(log.lines, [], "not yet");
+  log.log("warn", "second");
+  deepEqual(
+    log.lines,
+    ["notice: first, soon", "warn: second"].map((l) => `ham[${Deno.pid}] ${l}`),
+  );
+  log.soon("notice", "third, soon");
+  await Promise.resolve();
+  equal(log.lines.at(-1), `ham[${Deno.pid}] notice: third, soon`);
+  equal(log.lines.length, 3);
 });
