@@ -41,8 +41,11 @@ export interface DeathParts extends EngineParts {
   follow(name: string): boolean;
   /** The process of `e` (as it ran) died: ends or keeps what it left behind (kill mode). */
   leftBehind(e: Entity): void;
-  /** {@linkcode leftBehind} of `name` will be called soon: a restart waits for it. */
-  leftoversDue(name: string): void;
+  /**
+   * `look` (the death's {@linkcode leftBehind}, made once) will be called soon: a restart
+   * waits for it, or makes it at once.
+   */
+  leftoversDue(name: string, look: () => void): void;
   /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
   takeRestartRequest(name: string): RestartParams | null;
   /** The restart action. */
@@ -174,7 +177,7 @@ export class Deaths {
     }
     const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };
     try {
-      this.#parts.leftoversDue(name);
+      this.#parts.leftoversDue(name, leftBehind);
       await this.#parts.fireDurably(ev, [death], false, leftBehind);
     } catch {
       leftBehind();

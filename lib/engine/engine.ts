@@ -180,7 +180,7 @@ export class Engine {
     this.#restarter = new Restarter({
       ...this.#parts,
       watching: this.#watching,
-      leftoversSettled: (name) => this.#leftovers.settled(name),
+      leftoversSettled: (name) => this.#leftovers.settledNow(name),
       lookup: () => this.#resumeLookup ?? this.#parts.processes,
     });
     this.#attacher = new Attacher({
@@ -194,7 +194,7 @@ export class Engine {
       fireDurably: (ev, before, adopt, fired) => this.#fire(ev, before, adopt, fired),
       follow: (name) => this.#follow(name),
       leftBehind: (e) => void this.#leftovers.ended(e),
-      leftoversDue: (name) => this.#leftovers.due(name),
+      leftoversDue: (name, look) => this.#leftovers.due(name, look),
       takeRestartRequest: (name) => {
         const requested = this.#restartRequested.get(name) ?? null;
         this.#restartRequested.delete(name);

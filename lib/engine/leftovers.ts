@@ -51,7 +51,7 @@ export class Leftovers {
   #dirty = new Set<string>();
   #flushing = false;
   /** Looks announced by {@linkcode Leftovers.due} and not made yet, by entity. */
-  #due = new Map<string, PromiseWithResolvers<void>>();
+  #due = new Map<string, { made: PromiseWithResolvers<void>; look: (() => void) | null }>();
   /** The scan of a resume under way (see {@linkcode Leftovers.scanning}), else null. */
   #lookup: ProcessLookup | null = null;
 
@@ -90,12 +90,12 @@ export class Leftovers {
    * made, {@linkcode Leftovers.settled} waits for it, so a restart that runs at once (its
    * lane idle) still waits for what the look finds to end.
    */
-  due(name: string): void {
-    if (!this.#due.has(name)) this.#due.set(name, Promise.withResolvers());
+  due(name: string, look: (() => void) | null = null): void {
+    if (!this.#due.has(name)) this.#due.set(name, { made: Promise.withResolvers(), look });
   }
 
   #made(name: string): void {
-    this.#due.get(name)?.resolve();
+    this.#due.get(name)?.made.resolve();
     this.#due.delete(name);
   }
 
@@ -161,8 +161,19 @@ export class Leftovers {
    */
   settled(name: string): Promise<void> {
     const due = this.#due.get(name);
-    if (due) return due.promise.then(() => this.settled(name));
+    if (due) return due.made.promise.then(() => this.settled(name));
     return this.#ending.get(name) ?? Promise.resolve();
+  }
+
+  /**
+   * Like {@linkcode Leftovers.settled}, for a restart about to spawn: a look that is due
+   * and was given its `look` is made now (the restart needs it first); null when nothing
+   * is left to wait for, so the restart spawns in this turn.
+   */
+  settledNow(name: string): Promise<void> | null {
+    this.#due.get(name)?.look?.();
+    if (this.#due.has(name)) return this.settled(name);
+    return this.#ending.get(name) ?? null;
   }
 
   /** Stops watching `name`'s kept leftovers (detached or removed: they run on, untracked). */

@@ -8,10 +8,10 @@
 
 import type { ActionSite } from "./action_runner.ts";
 import { DEFAULTS } from "../core/defaults.ts";
-import type { ActionParams } from "../core/model.ts";
+import type { ActionParams, RestartPolicy } from "../core/model.ts";
 import type { ProcessLookup } from "./process_ops.ts";
 import type { EngineParts, Watching } from "./seams.ts";
-import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
+import { decideRestart, POLICY_DEFAULTS, type RestartDecision } from "../core/restart_policy.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 /** The parameters of a restart action. */
@@ -20,8 +20,11 @@ export type RestartParams = Extract<ActionParams, { kind: "restart" }>;
 /** What {@linkcode Restarter} may do: the engine's parts, and watching processes. */
 export interface RestartParts extends EngineParts {
   readonly watching: Watching;
-  /** Resolves once what the entity's last process left behind has been ended. */
-  leftoversSettled(name: string): Promise<void>;
+  /**
+   * Resolves once what the entity's last process left behind has been ended; null when
+   * nothing is left to wait for (a look for it that was due is made at once).
+   */
+  leftoversSettled(name: string): Promise<void> | null;
   /** Where a process to adopt is looked for: a resume's scan while one is under way. */
   lookup(): Pick<ProcessLookup, "findSpawned">;
 }
@@ -49,9 +52,13 @@ export class Restarter {
       ctx.log.log("warn", `Cannot restart entity "${name}": it has no command`);
       return false;
     }
-    if (!await this.#applyPolicy(name, params)) return false;
+    // Awaited only when there is something to wait for: a restart the policy allows now,
+    // with nothing left behind to end, spawns in the turn its condition fired in.
+    const allowed = this.#applyPolicy(name, params);
+    if (allowed !== true && !await allowed) return false;
     // The new copy never meets the old one's children (kill mode control-group).
-    await ctx.leftoversSettled(name);
+    const settled = ctx.leftoversSettled(name);
+    if (settled !== null) await settled;
     if (ctx.life.stopped || ctx.journal.state.entities.get(name)?.pid !== null) {
       return !ctx.life.stopped;
     }
@@ -61,9 +68,9 @@ export class Restarter {
   /**
    * Restart-storm protection: waits out a backoff, or on hitting the intensity limit
    * raises `restart-limit` and either gives up or waits the cool-down for one slow retry.
-   * True when the restart may go ahead.
+   * True (at once, when it may go ahead now) or a promise of whether it may go ahead.
    */
-  async #applyPolicy(name: string, params: RestartParams): Promise<boolean> {
+  #applyPolicy(name: string, params: RestartParams): true | Promise<boolean> {
     const ctx = this.#ctx;
     // A restart action without a policy gets the default one (5 starts in 10 s, with a
     // backoff): a command that exits at once is not restarted in a tight loop.
@@ -72,6 +79,15 @@ export class Restarter {
     if (!e) return true;
     const d = decideRestart(policy, e.recentRestarts ?? [], ctx.clock.now(), Math.random());
     if (d.kind === "now") return true;
+    return this.#wait(name, policy, d);
+  }
+
+  async #wait(
+    name: string,
+    policy: RestartPolicy,
+    d: Exclude<RestartDecision, { kind: "now" }>,
+  ): Promise<boolean> {
+    const ctx = this.#ctx;
     if (d.kind === "backoff") {
       void ctx.journal.write([{
         t: "restart-policy",

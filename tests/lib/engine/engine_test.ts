@@ -550,6 +550,21 @@ Deno.test("A death with nothing before it fires its conditions in the turn its e
   assert.deepEqual(h.procs.runs.sort(), ["died", "fast"]);
 });
 
+Deno.test("A restart the policy allows now, with nothing left behind, spawns in the turn the exit is learnt in", async () => {
+  const h = setup();
+  const pid = await attach(h, "web");
+  h.tree.condition("web/died", "death")
+    .action("web/died/again", { kind: "restart", argv: null, policy: UNLIMITED });
+  await settle(h);
+  h.procs.kill(pid, EXIT1);
+  // No await: the look for leftovers the restart needs first is made at once.
+  assert.equal(h.procs.callsOf("spawn").length, 2, "spawned again in this turn");
+  assert.equal(h.procs.callsOf("leftovers").length, 1, "looked once, before the spawn");
+  await settle(h);
+  assert.equal(h.procs.callsOf("leftovers").length, 1, "and not again after");
+  assert.notEqual(h.store.state.entities.get("web")?.pid, pid);
+});
+
 // ---------------------------------------------------------------------------
 // Failure handling (QNX §5.1)
 
