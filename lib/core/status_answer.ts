@@ -9,6 +9,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import type { Entity, HamState } from "./model.ts";
 import { entityView, type HamInfo, hamSummary, listedInView } from "./status_view.ts";
 
@@ -79,18 +80,11 @@ export class EncodedJson {
     const end = new Uint8Array(this.#end.length + 2);
     end.set(this.#end);
     end.set(CLOSE_LINE, this.#end.length);
-    return first === undefined ? [head, end] : [concat(head, first), ...rest, end];
+    return first === undefined ? [head, end] : [concatBytes([head, first]), ...rest, end];
   }
 }
 
 const CLOSE_LINE = encoder.encode("}\n");
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 /** One entity as rendered: its JSON after a comma, and what it adds to the counts. */
 interface Fragment {

@@ -99,9 +99,8 @@ export class EventHub {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
     const json = JSON.stringify(full);
     this.#last = { ev: full, json };
-    try {
-      this.#log?.append(full, json);
-    } catch { /* the in-memory window still has it; the log catches up on the next event */ }
+    // Written a microtask later; a write that fails loses it from the file only.
+    this.#log?.append(full, json);
     this.#ring.push(full);
     // Trimmed in chunks (amortized O(1) per event), never below the capacity.
     if (this.#ring.length >= this.#capacity * 1.5) {

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/bytes.ts";
 import { join } from "../core/paths.ts";
 import type { HamEvent } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
@@ -253,7 +254,6 @@ export class EventLog {
    * parses the whole log in one turn of the event loop, nor holds it in memory).
    */
   reader(since: number): EventLogReader {
-    this.writePending();
     return new EventLogReader(this, since);
   }
 
@@ -285,24 +285,26 @@ export class EventLog {
     if (batch.length === 0) return;
     this.#pending = [];
     try {
-      let text = "";
+      let lines: Uint8Array[] = [];
       for (const { seq, line } of batch) {
         if (!this.#file || this.#bytes >= this.#opts.segmentBytes) {
-          this.#write(text);
-          text = "";
+          this.#write(lines);
+          lines = [];
           this.#rotate(seq);
         }
-        text += line;
-        this.#bytes += encoder.encode(line).length;
+        const bytes = encoder.encode(line);
+        lines.push(bytes);
+        this.#bytes += bytes.length;
         this.lastSeq = seq;
       }
-      this.#write(text);
+      this.#write(lines);
     } catch { /* the in-memory window still has them; the next batch tries again */ }
   }
 
-  #write(text: string): void {
-    if (text === "") return;
-    const bytes = encoder.encode(text);
+  /** Writes `lines` (encoded) with one write. */
+  #write(lines: Uint8Array[]): void {
+    if (lines.length === 0) return;
+    const bytes = concatBytes(lines);
     let off = 0;
     while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
     this.#dirty = true;

@@ -51,7 +51,7 @@ export class Leftovers {
   #dirty = new Set<string>();
   #flushing = false;
   /** Looks announced by {@linkcode Leftovers.due} and not made yet, by entity. */
-  #due = new Map<string, { made: PromiseWithResolvers<void>; look: (() => void) | null }>();
+  #due = new Map<string, { made: PromiseWithResolvers<void>; look: () => void }>();
   /** The scan of a resume under way (see {@linkcode Leftovers.scanning}), else null. */
   #lookup: ProcessLookup | null = null;
 
@@ -85,12 +85,12 @@ export class Leftovers {
   }
 
   /**
-   * A look for what the process of `name` left behind is due: made soon, off the event
-   * path (once the death's conditions fired), by {@linkcode Leftovers.ended}. Until it is
-   * made, {@linkcode Leftovers.settled} waits for it, so a restart that runs at once (its
-   * lane idle) still waits for what the look finds to end.
+   * A look for what the process of `name` left behind is due: `look` makes it (through
+   * {@linkcode Leftovers.ended}) soon, off the event path, once the death's conditions
+   * fired. Until it is made, {@linkcode Leftovers.settled} waits for it, and
+   * {@linkcode Leftovers.settledNow} makes it at once.
    */
-  due(name: string, look: (() => void) | null = null): void {
+  due(name: string, look: () => void): void {
     if (!this.#due.has(name)) this.#due.set(name, { made: Promise.withResolvers(), look });
   }
 
@@ -166,12 +166,12 @@ export class Leftovers {
   }
 
   /**
-   * Like {@linkcode Leftovers.settled}, for a restart about to spawn: a look that is due
-   * and was given its `look` is made now (the restart needs it first); null when nothing
-   * is left to wait for, so the restart spawns in this turn.
+   * Like {@linkcode Leftovers.settled}, for a restart about to spawn: a look that is due is
+   * made now (the restart needs it first); null when nothing is left to wait for, so the
+   * restart spawns in this turn.
    */
   settledNow(name: string): Promise<void> | null {
-    this.#due.get(name)?.look?.();
+    this.#due.get(name)?.look();
     if (this.#due.has(name)) return this.settled(name);
     return this.#ending.get(name) ?? null;
   }

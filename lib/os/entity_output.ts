@@ -13,6 +13,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/bytes.ts";
 import { cString, ERRNO, errno, type Libc, libc, libcAvailable, OPEN } from "./libc.ts";
 import { PidfdPoller } from "./pidfd_poller.ts";
 import { RotatingLog, type RotatingLogOptions } from "./rotating_log.ts";
@@ -214,7 +215,7 @@ export class EntityOutput {
       if (n <= 0 || this.#readers.get(pipe.entity) !== pipe.reader) return;
       const chunk = pipe.pending.length === 0
         ? this.#buf.slice(0, n)
-        : concat(pipe.pending, this.#buf.subarray(0, n));
+        : concatBytes([pipe.pending, this.#buf.subarray(0, n)]);
       let start = 0;
       for (let i = 0; i < chunk.length; i++) {
         if (chunk[i] === 10) {
@@ -233,7 +234,7 @@ export class EntityOutput {
     const now = this.#opts.now ?? Date.now;
     const prefix = this.#enc.encode(`${new Date(now()).toISOString()} ${stream} `);
     try {
-      reader.log.write(concat(prefix, text, NEWLINE));
+      reader.log.write(concatBytes([prefix, text, NEWLINE]));
       reader.failing = false;
     } catch (err) {
       if (!reader.failing) this.#opts.onError?.(entity, err as Error);
@@ -290,13 +291,3 @@ export class EntityOutput {
 }
 
 const NEWLINE = new Uint8Array([10]);
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

@@ -144,9 +144,11 @@ export class PidfdPoller<T extends PidfdItem> {
       const exits = ready > 0
         ? this.#collect(ready - (this.#pollView.getInt16(6, true) !== 0 ? 1 : 0))
         : 0;
-      // What the exits started (a death's handling, up to its restart) runs before the poll
-      // is armed again: arming (the pollfd array laid out anew, O(items), and a call handed
-      // to the thread pool) is not on the event path. Exits meanwhile wait in their pidfds.
+      // A death's handling ran in #collect, up to its condition (and its restart's spawn);
+      // what it queued after (the event log's write, the `SIGCHLD` listener) runs before the
+      // poll is armed again: arming (the pollfd array laid out anew, O(items), and a call
+      // handed to the thread pool) is not on a restart's path. Exits meanwhile wait in
+      // their pidfds.
       // (Output FIFOs, `persistent`, are polled again at once: reading them is the work.)
       if (exits > 0 && !this.#persistent) await new Promise((r) => setTimeout(r, 0));
     }

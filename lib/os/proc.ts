@@ -23,7 +23,12 @@ export interface ProcessStat {
   state: string;
   /** Field 22, the start time in clock ticks since boot, as a decimal string. */
   startTime: string;
+  /** `PF_KTHREAD` in field 9 (flags): a kernel thread (no environment, no arguments). */
+  kernelThread: boolean;
 }
+
+/** `PF_KTHREAD` in the flags of `/proc/PID/stat` (field 9). */
+const PF_KTHREAD = 0x0020_0000;
 
 function isPid(pid: number): boolean {
   return Number.isSafeInteger(pid) && pid > 0;
@@ -46,6 +51,7 @@ export function parseStat(text: string): ProcessStat | null {
     pgid: Number(fields[2]),
     sid: Number(fields[3]),
     startTime,
+    kernelThread: (Number(fields[6]) & PF_KTHREAD) !== 0,
   };
 }
 
@@ -101,16 +107,15 @@ export function readEnviron(
   if (!isPid(pid)) return null;
   const path = `/proc/${pid}/environ`;
   let bytes = read(path);
-  // Read again at least once (the arguments are written just before the environment),
-  // and for as long as the exec is under way.
-  if (bytes?.length === 0 && settleMs > 0 && execState(pid, read) !== "none") {
+  if (bytes?.length === 0 && settleMs > 0) {
     const deadline = performance.now() + settleMs;
-    do {
-      sleepSync(1);
+    for (let state = execState(pid, read); state !== "none"; state = execState(pid, read)) {
+      // Mid-exec: the kernel has yet to write it. Arguments there: the exec may have ended
+      // since the read above (or the process has no environment): one more read tells.
+      if (state === "exec") sleepSync(1);
       bytes = read(path);
-    } while (
-      bytes?.length === 0 && performance.now() < deadline && execState(pid, read) === "exec"
-    );
+      if (bytes?.length !== 0 || state === "args" || performance.now() >= deadline) break;
+    }
   }
   if (bytes === null) return null;
   const env = new Map<string, string>();
@@ -120,9 +125,6 @@ export function readEnviron(
   }
   return env;
 }
-
-/** `PF_KTHREAD` in the flags of `/proc/PID/stat` (field 9): a kernel thread. */
-const PF_KTHREAD = 0x0020_0000;
 
 /**
  * Where a process whose environment reads empty is, as far as `/proc` tells:
@@ -136,14 +138,11 @@ export function execState(
   pid: number,
   read: (path: string) => Uint8Array | null = readFileBytes,
 ): "exec" | "args" | "none" {
-  const stat = read(`/proc/${pid}/stat`);
-  if (stat === null) return "none";
-  const text = new TextDecoder().decode(stat);
-  const fields = text.slice(text.lastIndexOf(")") + 1).trim().split(" ");
-  // fields[0] is field 3 (state), so field 9 (flags) is fields[6].
-  const flags = Number(fields[6]);
-  if (fields[0] === "Z" || fields[0] === "X" || !Number.isFinite(flags)) return "none";
-  if ((flags & PF_KTHREAD) !== 0) return "none";
+  const bytes = read(`/proc/${pid}/stat`);
+  const stat = bytes === null ? null : parseStat(new TextDecoder().decode(bytes));
+  if (stat === null || stat.state === "Z" || stat.state === "X" || stat.kernelThread) {
+    return "none";
+  }
   const cmdline = read(`/proc/${pid}/cmdline`);
   return cmdline === null ? "none" : cmdline.length === 0 ? "exec" : "args";
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/bytes.ts";
 import { join } from "../core/paths.ts";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
@@ -130,18 +131,6 @@ function deferred(
   durable.promise.catch(() => {});
   written.promise.catch(() => {});
   return [pending, durable.promise, written.promise];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  if (parts.length === 0) return new Uint8Array();
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 async function writeAll(file: JournalFile, bytes: Uint8Array): Promise<void> {
@@ -333,7 +322,7 @@ export class Journal {
       record.seq = this.#nextSeq + i;
       return record;
     });
-    const bytes = concat(records.map(encodeFrame));
+    const bytes = concatBytes(records.map(encodeFrame));
     this.#nextSeq += records.length;
     const [durable, written, pending] = this.#enqueueWith(records, bytes);
     return { records, durable, written, inFile: pending.inFile === true };
@@ -446,7 +435,7 @@ export class Journal {
   }
 
   async #write(batch: Pending[]): Promise<void> {
-    const bytes = concat(batch.map((p) => p.bytes));
+    const bytes = concatBytes(batch.map((p) => p.bytes));
     try {
       if (this.#torn) {
         // A write ahead failed half-way: cut back to the last durable byte, write it all.
@@ -457,7 +446,7 @@ export class Journal {
       await this.#clean();
       this.#dirty = true;
       // Those written ahead (while the previous batch synced) lead the batch.
-      await writeAll(this.#file, concat(batch.filter((p) => !p.inFile).map((p) => p.bytes)));
+      await writeAll(this.#file, concatBytes(batch.filter((p) => !p.inFile).map((p) => p.bytes)));
       for (const p of batch) p.wrote();
       const t0 = performance.now();
       this.#syncing = true;

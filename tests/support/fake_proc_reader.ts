@@ -31,6 +31,7 @@ export class FakeProcReader implements ProcReader {
         sid: pid,
         state: "S",
         startTime: `${pid}00`,
+        kernelThread: false,
         ...stat,
       },
       env: new Map(Object.entries(env)),

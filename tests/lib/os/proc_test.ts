@@ -66,6 +66,7 @@ Deno.test("parseStat() reads the fields after the last parenthesis of the comman
     sid: 41,
     state: "S",
     startTime: "987654",
+    kernelThread: false,
   });
 });
 
