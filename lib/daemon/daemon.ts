@@ -157,6 +157,8 @@ export class HamDaemon {
   #cancelDropPages: () => void = () => {};
   /** Gives memory back once the HAM goes quiet after work (null: it cannot). */
   #trim: QuietTrim | null = null;
+  /** A `changed()` is queued for the events emitted this turn. */
+  #changeQueued = false;
   /** The timer of what a takeover leaves until its first answers are out. */
   #afterAnswersTimer: ReturnType<typeof setTimeout> | undefined;
   #cluster: ClusterNode | null = null;
@@ -198,6 +200,7 @@ export class HamDaemon {
     this.hub = new EventHub({
       log: openEventLog(opts.stateDir, log, opts.takeover !== undefined),
       now: wallClockMs,
+      onListenerError: (err) => log.log("error", `An event listener failed: ${err}`),
     });
     this.#channels = ChannelCursors.open(this.hub.dir);
     this.subscriptions = new Subscriptions(this.hub, this.#channels);
@@ -239,9 +242,16 @@ export class HamDaemon {
       processes: realProcessOps(this.#watcher, Deno.pid, (entity) => this.output.ensure(entity)),
       clock: systemClock,
       log,
+      // The event and what it changed are the hub's and `changed()`'s a microtask later:
+      // an event on the event path (a death, a condition) costs it its number and time.
       emit: (ev) => {
         this.hub.publish(ev);
-        this.changed();
+        if (this.#changeQueued) return;
+        this.#changeQueued = true;
+        queueMicrotask(() => {
+          this.#changeQueued = false;
+          this.changed();
+        });
       },
       notify: (channel, message) => this.subscriptions.notify(channel, message),
       forward: nodeForwarder({
@@ -338,6 +348,7 @@ export class HamDaemon {
         compactRecords: opts.compactRecords,
         log: storeLog,
         onSync: (seconds: number) => fsync.observe(seconds),
+        bell: true,
       };
       const live = opts.takeover?.replay;
       store = live

@@ -1,9 +1,15 @@
 /**
  * The event stream: every attach, detach, death, restart, condition fired and action run
  * gets a sequence number and a time, is written to the durable {@linkcode EventLog} (when
- * given), kept in a bounded in-memory window, and handed to subscribers and waiters as it
- * happens. Notify actions are events of type `notify` for a named channel (their
- * backlogs and subscribers' cursors are `channel_cursors.ts`'s).
+ * given), kept in a bounded in-memory window, and handed to subscribers and waiters. Notify
+ * actions are events of type `notify` for a named channel (their backlogs and subscribers'
+ * cursors are `channel_cursors.ts`'s).
+ *
+ * Publishing numbers, stamps and keeps an event at once; its JSON, its log line and its
+ * delivery to listeners come a microtask later, for every event of the turn together and
+ * in order: an event published on the event path (a death, a condition) costs that path
+ * only its number and time. A listener gets exactly the events published after it was
+ * added, as if delivery were immediate.
  *
  * @module
  */
@@ -22,6 +28,8 @@ export interface EventHubOptions {
   firstSeq?: number;
   /** Clock. @default Date.now */
   now?: () => number;
+  /** Told of a listener that threw (the others still get the event). @default console.error */
+  onListenerError?: (err: unknown) => void;
   /** The durable log; numbering continues after its last event. */
   log?: EventLog;
 }
@@ -35,7 +43,11 @@ export class EventHub {
   #capacity: number;
   #next: number;
   #now: () => number;
-  #listeners = new Set<Listener>();
+  /** Each listener with the seq of the first event it gets (the next one when it was added). */
+  #listeners = new Map<Listener, number>();
+  /** Published, not yet delivered (see {@linkcode publish}). */
+  #pending: HamEvent[] = [];
+  #onListenerError: (err: unknown) => void;
   #log: EventLog | null;
   /** The window's events older than this hub are still on disk only (read on first use). */
   #ringLoaded: boolean;
@@ -50,6 +62,8 @@ export class EventHub {
     this.#log = opts.log ?? null;
     this.#next = this.#log ? this.#log.lastSeq + 1 : opts.firstSeq ?? 1;
     this.#now = opts.now ?? Date.now;
+    this.#onListenerError = opts.onListenerError ??
+      ((err) => console.error(`An event listener failed: ${err}`));
     // Read on first use, not here: a HAM taking over answers before it parses its window.
     this.#ringLoaded = this.#log === null;
     this.#windowFrom = Math.max(1, this.#next - this.#capacity);
@@ -78,6 +92,7 @@ export class EventHub {
 
   /** Flushes and closes the log. */
   close(): void {
+    this.flush();
     this.#log?.close();
   }
 
@@ -94,20 +109,46 @@ export class EventHub {
     return this.#next;
   }
 
-  /** Numbers an event, keeps it, and passes it to every listener. */
+  /**
+   * Numbers an event, stamps it and keeps it (`since` has it at once); a microtask later it
+   * goes to the log and to every listener (see the module's note).
+   */
   publish(ev: EventBody): HamEvent {
     const full: HamEvent = { seq: this.#next++, at: this.#now(), ...ev };
-    const json = JSON.stringify(full);
-    this.#last = { ev: full, json };
-    // Written a microtask later; a write that fails loses it from the file only.
-    this.#log?.append(full, json);
     this.#ring.push(full);
-    // Trimmed in chunks (amortized O(1) per event), never below the capacity.
+    if (this.#pending.push(full) === 1) queueMicrotask(() => this.flush());
+    return full;
+  }
+
+  /**
+   * Hands the events published since the last delivery to the log and the listeners now
+   * (it happens by itself a microtask after a publish; `close` and tests call it).
+   */
+  flush(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    for (const full of batch) {
+      const json = JSON.stringify(full);
+      this.#last = { ev: full, json };
+      // Written a microtask later, before the pushes below; a failed write loses it from
+      // the file only.
+      this.#log?.append(full, json);
+      for (const [l, from] of [...this.#listeners]) {
+        if (full.seq < from) continue;
+        try {
+          l(full);
+        } catch (err) {
+          this.#onListenerError(err);
+        }
+      }
+    }
+    // Trimmed in chunks (amortized O(1) per event), never below the capacity, and only once
+    // the events are in the log (or gone for good): what `since` cannot find in memory it
+    // reads there.
     if (this.#ring.length >= this.#capacity * 1.5) {
       this.#ring.splice(0, this.#ring.length - this.#capacity);
     }
-    for (const l of [...this.#listeners]) l(full);
-    return full;
   }
 
   /**
@@ -192,7 +233,7 @@ export class EventHub {
 
   /** Adds a listener; returns the function that removes it. */
   listen(l: Listener): () => void {
-    this.#listeners.add(l);
+    this.#listeners.set(l, this.#next);
     return () => this.#listeners.delete(l);
   }
 

@@ -48,6 +48,7 @@ Deno.test("EventReader reads the log below the window, then the window, every ev
 Deno.test("EventReader says which events are no longer kept, then carries on", async () => {
   await withHub({ capacity: 50, segmentBytes: 2000, maxSegments: 2 }, async (hub) => {
     for (let i = 0; i < 300; i++) hub.publish({ type: "state", entity: "p" });
+    hub.flush();
     const { events, skipped } = await readAll(new EventReader(hub, 1));
     assert.deepEqual(skipped, [{ from: 1, to: hub.oldestSeq - 1 }]);
     assert.equal(events[0].seq, hub.oldestSeq);

@@ -49,6 +49,7 @@ const message = { entity: "srv", condition: "srv/a", action: "tell", code: 1, va
 Deno.test("Subscriptions.subscribe() says which events are skipped, then carries on", async () => {
   const hub = new EventHub({ capacity: 2 });
   for (let i = 0; i < 5; i++) hub.publish({ type: "state", entity: "p" });
+  hub.flush(); // Delivered (and the window trimmed) a microtask later: now.
   const subs = new Subscriptions(hub, ChannelCursors.open(null));
   const { asConnection, pushes } = fakeConn();
   const r = subs.subscribe(subscribeReq(7, { since: 1 }), asConnection);
@@ -65,9 +66,11 @@ Deno.test("Subscriptions.subscribe() ends a subscription that lags, with where t
   const { conn, asConnection, pushes } = fakeConn();
   subs.subscribe(subscribeReq(3), asConnection);
   hub.publish({ type: "state", entity: "p" });
+  hub.flush();
   conn.queuedBytes = 1000; // The client stopped reading.
   const missed = hub.publish({ type: "state", entity: "p" });
   hub.publish({ type: "state", entity: "p" });
+  hub.flush();
   assert.deepEqual(pushes.map((p) => p.type), ["event", "ended"]);
   assert.deepEqual(pushes[1], { type: "ended", sub: 3, reason: "lagged", next: missed.seq });
 });
@@ -81,6 +84,7 @@ Deno.test("Subscriptions.notify() fails without a subscriber when nothing is dur
   subs.subscribe(subscribeReq(1, { channel: "ops" }), asConnection);
   assert.equal(subs.connectedTo("ops"), 1);
   assert.equal(subs.notify("ops", message), true);
+  hub.flush();
   assert.equal(pushes[0].type === "event" && pushes[0].event.condition, "srv/a");
   for (const f of conn.onClose) f();
   assert.equal(subs.connectedTo("ops"), 0);
@@ -152,6 +156,7 @@ Deno.test("Subscriptions.subscribe() pauses its replay while the connection does
   const hub = new EventHub({ capacity: 50, log: EventLog.open(dir) });
   try {
     for (let i = 0; i < 3000; i++) hub.publish({ type: "state", entity: "p" });
+    hub.flush();
     const subs = new Subscriptions(hub, ChannelCursors.open(null));
     const { conn, asConnection, pushes } = fakeConn();
     // The client reads nothing until the gate opens.
@@ -168,11 +173,13 @@ Deno.test("Subscriptions.subscribe() pauses its replay while the connection does
     const paused = pushes.length;
     assert.ok(paused > 0 && paused < 3000, `${paused} events before the pause`);
     for (let i = 0; i < 100; i++) hub.publish({ type: "raise", entity: "q" });
+    hub.flush();
     assert.equal(pushes.length, paused, "nothing more while paused, live events included");
     conn.drained = () => Promise.resolve();
     gate.resolve();
     await subs.settled();
     hub.publish({ type: "detach", entity: "last" });
+    hub.flush();
     const seqs = pushes.map((p) => p.type === "event" ? p.event.seq : -1);
     assert.deepEqual(seqs, Array.from({ length: 3101 }, (_, i) => i + 1));
   } finally {
@@ -189,6 +196,8 @@ Deno.test("A live push is the bytes of JSON.stringify() of it, the event's JSON 
   subs.subscribe(subscribeReq(12), asConnection);
   await subs.settled();
   const ev = hub.publish({ type: "death", entity: "web", detail: { pid: 7, note: 'a "b"\n' } });
+  assert.deepEqual(sent, [], "delivered a microtask later");
+  await Promise.resolve();
   assert.deepEqual(sent, [
     JSON.stringify({ push: { type: "event", sub: 11, event: ev } }),
     JSON.stringify({ push: { type: "event", sub: 12, event: ev } }),
