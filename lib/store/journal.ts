@@ -86,6 +86,12 @@ export interface JournalOptions {
   onRollback?: (lastDurableSeq: number) => void;
   /** Called with the duration of each fdatasync, in seconds (for metrics). */
   onSync?: (seconds: number) => void;
+  /**
+   * Called after each batch of records became durable, and after a failed write was cut
+   * back: when a follower of the files (the Guardian, through `journal_bell.ts`) should
+   * read them again. Not called for a write alone: the event path does not pay for it.
+   */
+  onFileChanged?: () => void;
 }
 
 interface Pending {
@@ -175,6 +181,7 @@ export class Journal {
   readonly #ops: JournalFileOps;
   readonly #onRollback?: (lastDurableSeq: number) => void;
   readonly #onSync?: (seconds: number) => void;
+  readonly #onFileChanged?: () => void;
   #file: JournalFile;
   #segment: Segment;
   #durableOffset: number;
@@ -205,6 +212,7 @@ export class Journal {
     this.#ops = options.fileOps ?? denoFileOps;
     this.#onRollback = options.onRollback;
     this.#onSync = options.onSync;
+    this.#onFileChanged = options.onFileChanged;
     this.#file = file;
     this.#segment = segment;
     this.#durableOffset = offset;
@@ -464,6 +472,14 @@ export class Journal {
     this.#sizeBytes += bytes.length;
     this.#lastDurableSeq = batch.at(-1)!.records.at(-1)!.seq;
     for (const p of batch) p.resolve();
+    this.#fileChanged();
+  }
+
+  /** Tells the follower of the files; what the hook throws is its own business. */
+  #fileChanged(): void {
+    try {
+      this.#onFileChanged?.();
+    } catch { /* the hook reports its own errors */ }
   }
 
   async #rollback(error: HamError, batch: Pending[]): Promise<void> {
@@ -478,6 +494,7 @@ export class Journal {
     } catch {
       // The hook reports its own errors; the appends fail either way.
     }
+    this.#fileChanged();
     for (const p of failed) p.reject(error);
   }
 

@@ -21,6 +21,7 @@ import { listSnapshotsSync } from "./snapshot.ts";
 import { type Replay, replaySync, type StoreLog } from "./replay.ts";
 import type { StateTables } from "./state_tables.ts";
 import { openNoFollowSync } from "../os/safe_open.ts";
+import { journalBellPath } from "./journal_bell.ts";
 
 /** Options of {@linkcode JournalTail.open}. */
 export interface JournalTailOptions {
@@ -183,9 +184,12 @@ export class JournalTail {
   }
 
   /**
-   * Catches up whenever the journal directory changes (inotify through `Deno.watchFs`,
-   * changes coalesced), or on a timer when it cannot be watched, until {@linkcode close}.
-   * Compactions need no watch of their own: each one starts a new segment first.
+   * Catches up whenever the HAM rings the journal bell (`journal_bell.ts`: after records
+   * became durable, or a failed write was cut back; inotify through `Deno.watchFs`, rings
+   * coalesced), until {@linkcode close}. Without a bell file (a HAM that could not create
+   * it), whenever the journal directory changes; on a timer when neither can be watched.
+   * Compactions need no watch of their own: each one starts a new segment, found by the
+   * catch-up after the next ring.
    */
   follow(options: FollowOptions = {}): void {
     if (this.#closed || this.#watcher) return;
@@ -203,10 +207,18 @@ export class JournalTail {
     const schedule = (ms: number) => {
       if (this.#timer === undefined && !this.#closed) this.#timer = setTimeout(run, ms);
     };
+    const bell = journalBellPath(this.dir);
+    let watched = bell;
     try {
-      this.#watcher = Deno.watchFs(join(this.dir, JOURNAL_DIR), { recursive: false });
+      if (!Deno.statSync(bell).isFile) throw new Error("not a file");
+    } catch {
+      watched = join(this.dir, JOURNAL_DIR);
+      this.#log("warn", `No journal bell at "${bell}": following "${watched}" itself`);
+    }
+    try {
+      this.#watcher = Deno.watchFs(watched, { recursive: false });
     } catch (err) {
-      this.#log("warn", `Cannot watch "${join(this.dir, JOURNAL_DIR)}": ${err}; polling it`);
+      this.#log("warn", `Cannot watch "${watched}": ${err}; polling the journal`);
       const poll = () => {
         run();
         if (!this.#closed) this.#timer = setTimeout(poll, options.pollMs ?? 250);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { JournalBell } from "./journal_bell.ts";
 import { HamError, toHamError } from "../core/errors.ts";
 import { fileError } from "./durable.ts";
 import { Journal, type JournalFileOps } from "./journal.ts";
@@ -37,6 +38,11 @@ export interface StateStoreOptions {
   fileOps?: JournalFileOps;
   /** Called with the duration of each journal fdatasync, in seconds (for metrics). */
   onSync?: (seconds: number) => void;
+  /**
+   * Ring the state directory's journal bell (`journal_bell.ts`) whenever records became
+   * durable: the HAM's store, which a Guardian follows. @default false
+   */
+  bell?: boolean;
   /** {@linkcode StateStore.shouldCompact} past this many journal bytes. @default 4 MiB */
   compactBytes?: number;
   /** {@linkcode StateStore.shouldCompact} past this many records. @default 50,000 */
@@ -96,6 +102,8 @@ export class StateStore {
    */
   onTouched: ((entities: readonly string[]) => void) | null = null;
 
+  #bell: JournalBell | null = null;
+
   private constructor(dir: string, replay: Replay, journal: Journal, options: StateStoreOptions) {
     this.dir = dir;
     this.state = replay.state;
@@ -147,15 +155,26 @@ export class StateStore {
   ): Promise<StateStore> {
     const log = options.log ?? stderrLog;
     const created: { store?: StateStore } = {};
-    const journal = await Journal.open(dir, {
-      nextSeq: replay.state.seq + 1,
-      sizeBytes: replay.sizeBytes,
-      newestEnd: replay.newestEnd,
-      fileOps: options.fileOps,
-      onSync: options.onSync,
-      onRollback: () => created.store && created.store.#rolledBack(),
-    });
+    const bell = options.bell
+      ? JournalBell.open(dir, (err) => log("warn", `Cannot ring the journal bell: ${err}`))
+      : null;
+    let journal: Journal;
+    try {
+      journal = await Journal.open(dir, {
+        nextSeq: replay.state.seq + 1,
+        sizeBytes: replay.sizeBytes,
+        newestEnd: replay.newestEnd,
+        fileOps: options.fileOps,
+        onSync: options.onSync,
+        onFileChanged: bell ? () => bell.ring() : undefined,
+        onRollback: () => created.store && created.store.#rolledBack(),
+      });
+    } catch (err) {
+      bell?.close();
+      throw err;
+    }
     const store = created.store = new StateStore(dir, replay, journal, options);
+    store.#bell = bell;
     const { snapshotSeq, replayed } = replay.report;
     const loaded = `snapshot at seq ${snapshotSeq} and ${replayed} journal records`;
     log("info", `Loaded the state at seq ${replay.state.seq} from ${loaded}`);
@@ -241,6 +260,7 @@ export class StateStore {
   async close(): Promise<void> {
     await this.#compacting?.catch(() => {});
     await this.journal.close();
+    this.#bell?.close();
   }
 
   async #compact(): Promise<void> {

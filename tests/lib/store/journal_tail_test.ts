@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { encodeFrame, listSegmentsSync, segmentPath } from "../../../lib/store/journal_frames.ts";
 import { JournalTail } from "../../../lib/store/journal_tail.ts";
+import { JOURNAL_BELL, JournalBell } from "../../../lib/store/journal_bell.ts";
 import type { HamRecord, RecordBody } from "../../../lib/core/records.ts";
 import { StateStore } from "../../../lib/store/state_store.ts";
 import { replaySync } from "../../../lib/store/replay.ts";
@@ -195,6 +196,49 @@ Deno.test("JournalTail.follow() catches up by itself when records are appended",
     await commitEntities(store, 0, 10);
     await within(seen.promise, "the tail to reach seq 10");
     assert.deepEqual(tail.state, store.state);
+    await store.close();
+  });
+});
+
+Deno.test("JournalTail.follow() follows the journal bell of a HAM's store, not the journal's writes", async () => {
+  await withDir(async (dir) => {
+    const store = await StateStore.open(dir, { bell: true });
+    const bell = `${dir}/${JOURNAL_BELL}`;
+    assert.ok(Deno.statSync(bell).isFile, "the HAM's store made the bell");
+    const warnings: string[] = [];
+    using tail = JournalTail.open(dir, { log: (_level, msg) => warnings.push(msg) });
+    let reached = Promise.withResolvers<void>();
+    let target = 10;
+    tail.follow({ onApplied: () => tail.seq >= target && reached.resolve() });
+    await commitEntities(store, 0, 10);
+    await within(reached.promise, "the tail to reach seq 10");
+    assert.deepEqual(tail.state, store.state);
+    // A frame written to the journal without a ring is read at the next ring.
+    const path = listSegmentsSync(dir).at(-1)!.path;
+    append(path, encodeFrame({ seq: 11, ...entity(10) } as HamRecord));
+    reached = Promise.withResolvers<void>();
+    target = 11;
+    const rung = JournalBell.open(dir, (err) => warnings.push(String(err)));
+    rung.ring();
+    rung.close();
+    await within(reached.promise, "the tail to read the frame once the bell rang");
+    assert.ok(tail.state.entities.has("e10"));
+    assert.deepEqual(warnings, []);
+    await store.close();
+  });
+});
+
+Deno.test("JournalTail.follow() follows the journal directory when there is no bell", async () => {
+  await withDir(async (dir) => {
+    const store = await StateStore.open(dir);
+    const warnings: string[] = [];
+    using tail = JournalTail.open(dir, { log: (_level, msg) => warnings.push(msg) });
+    const seen = Promise.withResolvers<void>();
+    tail.follow({ onApplied: () => tail.seq === 3 && seen.resolve() });
+    await commitEntities(store, 0, 3);
+    await within(seen.promise, "the tail to reach seq 3");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /No journal bell/);
     await store.close();
   });
 });

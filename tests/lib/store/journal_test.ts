@@ -305,6 +305,41 @@ Deno.test("Journal.append() writes at once while an earlier batch is being synce
   });
 });
 
+Deno.test("Journal tells onFileChanged after a batch is durable, not when it is written", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    let changed = 0;
+    const journal = await Journal.open(dir, { fileOps: ops, onFileChanged: () => changed++ });
+    let release!: () => void;
+    ops.gate = new Promise((resolve) => release = resolve);
+    const first = journal.append(bodies(2));
+    assert.equal(first.inFile, true, "written at once");
+    assert.equal(changed, 0, "not on the write: the event path does not pay for it");
+    await syncStarted(ops);
+    assert.equal(changed, 0, "nor before the fdatasync is over");
+    ops.gate = null;
+    release();
+    await first.durable;
+    assert.equal(changed, 1);
+    await journal.append(bodies(1, 2)).durable;
+    assert.equal(changed, 2, "once per batch");
+    await journal.close();
+  });
+});
+
+Deno.test("Journal tells onFileChanged after a failed write was cut back", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps(true);
+    let changed = 0;
+    const journal = await Journal.open(dir, { fileOps: ops, onFileChanged: () => changed++ });
+    ops.failSyncs = 1;
+    await assert.rejects(journal.append(bodies(2)).durable, /EIO|Input\/output/);
+    assert.equal(changed, 1, "the cut is a change a follower must read");
+    assert.deepEqual(readAll(dir), []);
+    await journal.close();
+  });
+});
+
 Deno.test("Journal.append() cuts what it wrote ahead when the fdatasync before it fails", async () => {
   await withDir(async (dir) => {
     const ops = new FakeOps(true);
