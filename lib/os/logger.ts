@@ -130,18 +130,18 @@ export function createLogger(opts: LoggerOptions): Logger {
   let lost = 0;
   let unreported = 0;
   let lastError = "";
-  const line = (tag: string, message: string) => {
+  const line = (tag: string, message: string, at = now()) => {
     if (opts.format === "json") {
       const time = style === "none"
         ? {}
-        : { time: style === "relative" ? (now() - start) / 1000 : new Date(now()).toISOString() };
+        : { time: style === "relative" ? (at - start) / 1000 : new Date(at).toISOString() };
       return `${JSON.stringify({ ...time, pid: Deno.pid, level: tag, msg: message })}\n`;
     }
     const ts = style === "none"
       ? ""
       : style === "relative"
-      ? `${((now() - start) / 1000).toFixed(3)} `
-      : `${new Date(now()).toISOString()} `;
+      ? `${((at - start) / 1000).toFixed(3)} `
+      : `${new Date(at).toISOString()} `;
     return `${ts}ham[${Deno.pid}] ${tag}: ${message}\n`;
   };
   const tryWrite = (text: string): boolean => {
@@ -153,12 +153,12 @@ export function createLogger(opts: LoggerOptions): Logger {
       return false;
     }
   };
-  /** Lines of `soon`, formatted and not written yet. */
-  let later: string[] = [];
+  /** Lines of `soon`, stamped and not written yet (formatted as they are written). */
+  let later: Array<{ tag: string; message: string; at: number }> = [];
   const writeLater = () => {
-    const texts = later;
+    const lines = later;
     later = [];
-    for (const text of texts) put(text);
+    for (const l of lines) put(line(l.tag, l.message, l.at));
   };
   const emit = (tag: string, message: string) => {
     if (later.length > 0) writeLater();
@@ -185,7 +185,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     soon(level, message) {
       if (opts.verbosity() < THRESHOLD[level]) return;
-      later.push(line(level, message));
+      later.push({ tag: level, message, at: now() });
       if (later.length === 1) queueMicrotask(writeLater);
     },
     logAt(verbosity, message) {

@@ -36,6 +36,8 @@ export class PidfdPoller<T extends PidfdItem> {
   #eventfd = -1;
   #loop: Promise<void> | null = null;
   #inFlight = false;
+  /** True while `#collect` reports exits (see `#release`). */
+  #collecting = false;
   #woken = false;
   #dirty = true;
   #pollfds = new Uint8Array(0);
@@ -104,9 +106,13 @@ export class PidfdPoller<T extends PidfdItem> {
     this.#lib.write(this.#eventfd, WAKE);
   }
 
-  /** Closes a pidfd, or defers it while the poll call may still be reading it. */
+  /**
+   * Closes a pidfd, or defers it while the poll call may still be reading it, or while
+   * exits are being reported: a death's handling runs inside `#collect`, and the `close()`
+   * is not on its path (closed before the poll is armed again).
+   */
   #release(fd: number): void {
-    if (this.#inFlight) this.#deferred.push(fd);
+    if (this.#inFlight || this.#collecting) this.#deferred.push(fd);
     else this.#lib.close(fd);
   }
 
@@ -128,6 +134,7 @@ export class PidfdPoller<T extends PidfdItem> {
     const lib = this.#lib;
     let failures = 0;
     while (!this.#closed && this.#items.size > 0) {
+      this.#closeDeferred();
       if (this.#dirty) this.#rebuild();
       this.#inFlight = true;
       const ready = await lib.poll(this.#pollfds, this.#polled.length + 1, -1);
@@ -152,6 +159,7 @@ export class PidfdPoller<T extends PidfdItem> {
       // (Output FIFOs, `persistent`, are polled again at once: reading them is the work.)
       if (exits > 0 && !this.#persistent) await new Promise((r) => setTimeout(r, 0));
     }
+    this.#closeDeferred(); // The last items' pidfds, released as they were reported.
   }
 
   /** Lays out the pollfd array: the eventfd, then one pidfd per item. */
@@ -177,6 +185,15 @@ export class PidfdPoller<T extends PidfdItem> {
    * how many it reported.
    */
   #collect(count: number): number {
+    this.#collecting = true;
+    try {
+      return this.#report(count);
+    } finally {
+      this.#collecting = false;
+    }
+  }
+
+  #report(count: number): number {
     let reported = 0;
     for (let i = 0; i < this.#polled.length && count > 0; i++) {
       if (this.#pollView.getInt16(8 * (i + 1) + 6, true) === 0) continue;

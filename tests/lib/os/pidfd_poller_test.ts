@@ -32,16 +32,21 @@ function recordingPoller() {
     },
   };
   const exited: number[] = [];
+  /** The descriptors closed when each exit was reported. */
+  const closedAtExit: number[][] = [];
   const waiters = new Map<number, () => void>();
   const poller = new PidfdPoller<Item>(lib, (item) => {
     exited.push(item.pid);
+    closedAtExit.push([...closed]);
+    // The poller's own delete of the item (after this returns) is not a close either.
+    queueMicrotask(() => closedAtExit.at(-1)!.push(...closed.slice(closedAtExit.at(-1)!.length)));
     waiters.get(item.pid)?.();
   });
   const exitOf = (pid: number) =>
     exited.includes(pid)
       ? Promise.resolve()
       : new Promise<void>((resolve) => waiters.set(pid, resolve));
-  return { poller, exited, exitOf, closed, eventfds };
+  return { poller, exited, exitOf, closed, closedAtExit, eventfds };
 }
 
 /** A `/bin/sleep 30` child of Deno, with a pidfd the test hands to a poller. */
@@ -55,13 +60,21 @@ function sleeper(): { child: Deno.ChildProcess; item: Item } & AsyncDisposable {
 }
 
 Deno.test("PidfdPoller reports an item once its process exits, then closes its pidfd", async () => {
-  const { poller, exited, exitOf, closed } = recordingPoller();
+  const { poller, exited, exitOf, closed, closedAtExit } = recordingPoller();
   await using a = sleeper();
   poller.add(a.item);
   a.child.kill("SIGKILL");
   await within(exitOf(a.child.pid), "the exit");
   assert.deepEqual(exited, [a.child.pid]);
   await Promise.resolve();
+  // Not in the turn of the report (a death's handling runs in it): before the next poll.
+  assert.deepEqual(closedAtExit, [[]]);
+  await within(
+    (async () => {
+      while (!closed.includes(a.item.fd)) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    "the pidfd closed",
+  );
   assert.deepEqual(closed, [a.item.fd]);
   await poller.close();
 });
