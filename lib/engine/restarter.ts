@@ -131,7 +131,9 @@ export class Restarter {
     } else {
       let p: SpawnedProcess;
       try {
-        p = ctx.processes.spawn(argv, { entity: name, spawnId, cwd: e.cwd, env: e.env });
+        // The new process runs first: what follows (its watch, record and event) waits.
+        const opts = { entity: name, spawnId, cwd: e.cwd, env: e.env, yieldCpu: true };
+        p = ctx.processes.spawn(argv, opts);
       } catch (err) {
         ctx.log.log("warn", `Cannot restart entity "${name}": ${(err as Error).message}`);
         return false;

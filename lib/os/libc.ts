@@ -141,6 +141,7 @@ const SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   malloc_trim: { parameters: ["usize"], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
@@ -180,6 +181,8 @@ export interface Libc {
   pread(fd: number, buf: Uint8Array, offset: number): number;
   /** `pwrite(fd, buf, buf.length, offset)`. */
   pwrite(fd: number, buf: Uint8Array, offset: number): number;
+  /** `sched_yield()`. */
+  sched_yield(): number;
   /** `ftruncate(fd, length)`. */
   ftruncate(fd: number, length: number): number;
   /** `posix_fallocate(fd, offset, length)`: 0, or the error number itself (not -1). */
@@ -291,6 +294,7 @@ function load(): Libc | null {
       munmap: (addr, length) => s.munmap(addr, BigInt(length)),
       madvise: (addr, length, advice) => s.madvise(addr, BigInt(length), advice),
       malloc_trim: (pad) => s.malloc_trim(BigInt(pad)),
+      sched_yield: () => s.sched_yield(),
       readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
       getdents64: (fd, buf) =>
         Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),

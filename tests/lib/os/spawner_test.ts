@@ -65,6 +65,23 @@ Deno.test("spawnEntity() with a watcher starts a session leader by posix_spawn a
   }
 });
 
+Deno.test("spawnEntity() with yieldCpu reports the exit of a process that ended while the HAM yielded", async () => {
+  await using watcher = new ProcessWatcher();
+  for (let i = 0; i < 20; i++) {
+    const p = spawnEntity(["/bin/sh", "-c", `exit ${i % 7}`], {
+      entity: "e",
+      spawnId: `y${i}`,
+      cwd: null,
+      env: null,
+      yieldCpu: true,
+    }, watcher);
+    assert.equal(typeof p.startTime, "string", "its start time read, even as a zombie");
+    const told = new Promise((resolve) => p.onExit(resolve));
+    assert.deepEqual(await p.status, { code: i % 7, signal: null });
+    assert.deepEqual(await told, { code: i % 7, signal: null });
+  }
+});
+
 Deno.test("spawnEntity() with a watcher throws ENOENT for a missing command, found or not in PATH", async () => {
   await using watcher = new ProcessWatcher();
   const opts = { entity: "e", spawnId: "s", cwd: null, env: null };
