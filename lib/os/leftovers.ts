@@ -14,7 +14,7 @@
 import type { Leftover } from "../core/model.ts";
 import { readDirNames, readFileBytes } from "./proc_fs.ts";
 import { procReader, type ProcView } from "./proc_scan.ts";
-import { carriesMarker, SPAWN_ID_VAR } from "./spawner.ts";
+import { carriesMarker, denoChildren, SPAWN_ID_VAR } from "./spawner.ts";
 
 /** What {@linkcode findLeftovers} looks for. */
 export interface LeftoverQuery {
@@ -107,7 +107,9 @@ function candidates(q: LeftoverQuery, selfPid: number, view: ProcView): number[]
     const started = q.since === null ? null : view.stat(pid)?.startTime ?? null;
     return started !== null && !notBefore(started, q.since!);
   };
-  const queue = top.filter((p) => !q.skip.has(p) && !older(p));
+  // Nor is a child this process started through Deno (the Guardian, an `execute` command):
+  // known without reading its `stat`.
+  const queue = top.filter((p) => !q.skip.has(p) && !denoChildren.has(p) && !older(p));
   // Bounded: a pid is visited once, and there are at most pid_max of them.
   const seen = new Set<number>(queue);
   while (queue.length > 0) {

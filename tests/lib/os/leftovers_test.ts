@@ -5,8 +5,10 @@
 
 import * as assert from "node:assert/strict";
 import { findLeftovers, type LeftoverQuery } from "../../../lib/os/leftovers.ts";
-import { processStat, readCmdline } from "../../../lib/os/proc.ts";
+import { childrenOf, processStat, readCmdline } from "../../../lib/os/proc.ts";
+import { procReader } from "../../../lib/os/proc_scan.ts";
 import { setChildSubreaper } from "../../../lib/os/process_watcher.ts";
+import { denoChildren } from "../../../lib/os/spawner.ts";
 import { until } from "../../support/ham_process.ts";
 import { killAndReap } from "../../support/orphans.ts";
 
@@ -129,5 +131,53 @@ Deno.test("findLeftovers() does not look below a child of this process older tha
       ended.kill("SIGKILL");
       await ended.status;
     }
+  }
+});
+
+Deno.test("findLeftovers() neither reads nor walks below a child this process started through Deno", async () => {
+  // A shell stands for the HAM (findLeftovers takes the pid whose children it walks: the
+  // HAM's main thread). It starts A, a shell whose child carries the marker, and B, which
+  // carries it itself. With A registered as started through Deno (as the HAM registers the
+  // Guardian and every `execute` command), only B is a leftover, and A's stat is not read.
+  const spawnId = crypto.randomUUID();
+  const top = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      "sh -c 'sleep 1011 & wait' & echo $!; sleep 1012 & echo $!; exec >/dev/null; wait",
+    ],
+    env: { HAM_SPAWN_ID: spawnId },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = top.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (text.split("\n").length < 3) text += (await lines.read()).value ?? "";
+  const [a, b] = text.trim().split("\n").map(Number);
+  const inner = await until(() => Promise.resolve(childrenOf(a)[0] ?? null), "A's sleep");
+  await until(() => Promise.resolve(readCmdline(inner)?.[0] === "sleep" || null), "sleep");
+  const statted = new Set<number>();
+  const view = { ...procReader, stat: (pid: number) => (statted.add(pid), procReader.stat(pid)) };
+  denoChildren.add(a);
+  try {
+    const query: LeftoverQuery = {
+      spawnId,
+      group: null,
+      since: processStat(top.pid)!.startTime,
+      spare: null,
+      skip: new Set([top.pid]),
+      local: true,
+    };
+    const found = findLeftovers(query, top.pid, view).map((l) => l.pid);
+    assert.deepEqual(found, [b]);
+    assert.ok(!statted.has(a) && !statted.has(inner), "neither read nor walked");
+    denoChildren.delete(a);
+    const all = findLeftovers(query, top.pid, view).map((l) => l.pid);
+    assert.deepEqual(all, [a, inner, b].sort((x, y) => x - y), "without it: A and its child too");
+  } finally {
+    denoChildren.delete(a);
+    for (const pid of [inner, b, a]) killAndReap(pid);
+    top.kill("SIGKILL");
+    await top.status;
+    await lines.cancel().catch(() => {});
   }
 });
