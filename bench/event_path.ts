@@ -16,7 +16,7 @@ import { measurePidfdFloor } from "./pidfd_floor.ts";
 import { measureRestart } from "./restart_latency.ts";
 import { measureSpawnFloor } from "./spawn_floor.ts";
 import { buildStampHelper } from "./stamp_helper.ts";
-import { aboveFloor, type Figure, loadAverage, withFloor } from "./stats.ts";
+import { aboveFloor, type Figure, leastRestart, loadAverage, withFloor } from "./stats.ts";
 import { renderTable } from "./table.ts";
 
 function option(name: string, fallback: number): number {
@@ -56,6 +56,7 @@ export async function eventPathRound(samples: number, workDir: string): Promise<
       text: "median ≤ 1.25×, p95 ≤ 2× spawn floor",
     }),
     spawnFloor,
+    leastRestart(restart[0], pidfdFloor, spawnFloor),
   ];
 }
 
@@ -69,6 +70,7 @@ if (import.meta.main) {
       console.log(`round ${r} of ${rounds} (${samples} samples each)`);
       console.log(renderTable(figures));
       for (const f of figures) {
+        if (f.id === "restart.least") console.log(`${f.id}: ${f.median.toFixed(2)} ms: ${f.note}`);
         if (!f.floor) continue;
         const load = f.load ? ` load ${f.load.before}→${f.load.after}` : "";
         const over = f.floor.excess !== undefined

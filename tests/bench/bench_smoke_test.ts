@@ -30,6 +30,7 @@ const EXPECTED = [
   "death.floor",
   "restart.running",
   "restart.floor",
+  "restart.least",
   "request.ping",
   "request.status",
   "cli.hamctl_ping",
