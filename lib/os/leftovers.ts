@@ -12,7 +12,7 @@
  */
 
 import type { Leftover } from "../core/model.ts";
-import { readDirNames, readFileBytes } from "./proc_fs.ts";
+import { ProcFile, readDirNames, readFileBytes } from "./proc_fs.ts";
 import { procReader, type ProcView } from "./proc_scan.ts";
 import { carriesMarker, denoChildren, SPAWN_ID_VAR } from "./spawner.ts";
 
@@ -124,9 +124,15 @@ function candidates(q: LeftoverQuery, selfPid: number, view: ProcView): number[]
   return out;
 }
 
+/** This process's main thread's `children` list, read at every death: kept open. */
+let ownChildren: ProcFile | null = null;
+
 /** `/proc/PID/task/TID/children`: the children thread TID of PID forked; null if unreadable. */
 function childrenList(pid: number, tid: number): number[] | null {
-  const bytes = readFileBytes(`/proc/${pid}/task/${tid}/children`);
+  const path = `/proc/${pid}/task/${tid}/children`;
+  const own = pid === Deno.pid && tid === pid;
+  if (own) ownChildren ??= new ProcFile(path);
+  const bytes = own ? ownChildren!.read() : readFileBytes(path);
   if (bytes === null) return null;
   const text = new TextDecoder().decode(bytes).trim();
   return text === "" ? [] : text.split(" ").map(Number);

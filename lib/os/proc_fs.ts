@@ -49,6 +49,51 @@ function openPath(lib: Libc, path: string, flags: number): number {
   }
 }
 
+/**
+ * A `/proc` file read again and again through one descriptor kept open: `pread` from offset
+ * 0 regenerates a seq_file's content (a process's `children` list: the look for leftovers
+ * reads this process's own at every death). Two system calls a read instead of four, on the
+ * event path. While the descriptor cannot be opened, or after a read fails, it reads as
+ * {@linkcode readFileBytes} does (and opens again next time).
+ */
+export class ProcFile {
+  readonly path: string;
+  #fd = -1;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** The file's whole content now; null when it cannot be read. */
+  read(): Uint8Array | null {
+    const lib = ffi();
+    if (lib === null) return readFileBytes(this.path);
+    if (this.#fd < 0) this.#fd = openPath(lib, this.path, READ_FLAGS);
+    if (this.#fd < 0) return readFileBytes(this.path);
+    let length = 0;
+    for (;;) {
+      if (length === scratch.length) {
+        const bigger = new Uint8Array(scratch.length * 2);
+        bigger.set(scratch);
+        scratch = bigger;
+      }
+      const n = lib.pread(this.#fd, scratch.subarray(length), length);
+      if (n > 0) length += n;
+      else if (n === 0) return scratch.slice(0, length);
+      else if (errno() !== ERRNO.EINTR) {
+        this.close();
+        return readFileBytes(this.path);
+      }
+    }
+  }
+
+  /** Closes the descriptor (a later read opens it again). */
+  close(): void {
+    if (this.#fd >= 0) ffi()?.close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
 /** The whole content of the file at `path`; null when it cannot be opened or read. */
 export function readFileBytes(path: string): Uint8Array | null {
   const lib = ffi();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readDirNames, readFileBytes, readLinkText } from "../../../lib/os/proc_fs.ts";
+import { ProcFile, readDirNames, readFileBytes, readLinkText } from "../../../lib/os/proc_fs.ts";
 
 /** A temporary directory, removed on disposal. */
 function tempDir(): { path: string } & Disposable {
@@ -59,4 +59,49 @@ Deno.test("readDirNames() returns null for a missing directory or a file", () =>
   Deno.writeFileSync(`${dir.path}/file`, new Uint8Array(0));
   assert.equal(readDirNames(`${dir.path}/missing`), null);
   assert.equal(readDirNames(`${dir.path}/file`), null);
+});
+
+Deno.test("ProcFile reads a process's children list anew at every read, through one descriptor", async () => {
+  const sh = new Deno.Command("/bin/sh", {
+    args: ["-c", "read a; sleep 1013 & echo $!; read b; kill $!; wait; echo gone; read c"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = sh.stdin.getWriter();
+  const lines = sh.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const say = () => writer.write(new TextEncoder().encode("go\n"));
+  const file = new ProcFile(`/proc/${sh.pid}/task/${sh.pid}/children`);
+  const text = () => new TextDecoder().decode(file.read()!).trim();
+  try {
+    assert.equal(text(), "");
+    await say();
+    const sleeper = (await lines.read()).value!.trim();
+    assert.equal(text(), sleeper);
+    await say();
+    assert.equal((await lines.read()).value!.trim(), "gone");
+    assert.equal(text(), "");
+    await say();
+    await sh.status;
+    assert.equal(file.read()?.length ?? 0, 0, "the process is gone: nothing listed");
+  } finally {
+    file.close();
+    await writer.close().catch(() => {});
+    await lines.cancel().catch(() => {});
+    try {
+      sh.kill("SIGKILL");
+    } catch { /* gone */ }
+    await sh.status;
+  }
+});
+
+Deno.test("ProcFile reads a file larger than its first buffer, byte for byte, and null when missing", () => {
+  using dir = tempDir();
+  const content = new Uint8Array(100_000).map((_, i) => (i * 11) & 0xff);
+  Deno.writeFileSync(`${dir.path}/big`, content);
+  const big = new ProcFile(`${dir.path}/big`);
+  assert.deepEqual(big.read(), content);
+  assert.deepEqual(big.read(), content, "again, from the start");
+  big.close();
+  assert.equal(new ProcFile(`${dir.path}/missing`).read(), null);
 });
