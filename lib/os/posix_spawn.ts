@@ -37,7 +37,6 @@ const SYMBOLS = {
     result: "i32",
   },
   posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
-  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
   posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
   posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
   posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
@@ -68,6 +67,30 @@ function load(): Spawn | null {
     loaded = null;
   }
   return loaded;
+}
+
+/**
+ * The spawn attributes, the same for every spawn (a session of its own, an empty signal
+ * mask, every signal at its default action): made once, and never destroyed (glibc's
+ * `posix_spawn()` only reads them). Five calls fewer on a restart's path.
+ */
+let attributes: Uint8Array | null = null;
+
+function spawnAttributes(s: Spawn): Uint8Array {
+  if (attributes !== null) return attributes;
+  const attr = new Uint8Array(OPAQUE_BYTES);
+  const empty = new Uint8Array(OPAQUE_BYTES);
+  const all = new Uint8Array(OPAQUE_BYTES);
+  s.sigemptyset(empty);
+  s.sigfillset(all);
+  s.posix_spawnattr_init(attr);
+  s.posix_spawnattr_setflags(
+    attr,
+    POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF,
+  );
+  s.posix_spawnattr_setsigmask(attr, empty);
+  s.posix_spawnattr_setsigdefault(attr, all);
+  return attributes = attr;
 }
 
 /** True when {@linkcode posixSpawn} can be used: FFI permitted, glibc ≥ 2.34. */
@@ -145,21 +168,10 @@ export function posixSpawn(req: PosixSpawnRequest): number {
   if (s === null) {
     throw new HamError("EPERM", `Cannot spawn "${req.argv[0]}": posix_spawn is not available`);
   }
-  const attr = new Uint8Array(OPAQUE_BYTES);
+  const attr = spawnAttributes(s);
   const actions = new Uint8Array(OPAQUE_BYTES);
-  const empty = new Uint8Array(OPAQUE_BYTES);
-  const all = new Uint8Array(OPAQUE_BYTES);
-  s.sigemptyset(empty);
-  s.sigfillset(all);
-  s.posix_spawnattr_init(attr);
   s.posix_spawn_file_actions_init(actions);
   try {
-    s.posix_spawnattr_setflags(
-      attr,
-      POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF,
-    );
-    s.posix_spawnattr_setsigmask(attr, empty);
-    s.posix_spawnattr_setsigdefault(attr, all);
     // glibc copies the paths of file actions.
     const paths = [cStr("/dev/null"), cStr(req.stdout ?? ""), cStr(req.stderr ?? "")];
     const rw = OPEN.O_RDWR | O_CREAT;
@@ -191,6 +203,5 @@ export function posixSpawn(req: PosixSpawnRequest): number {
     return pid[0];
   } finally {
     s.posix_spawn_file_actions_destroy(actions);
-    s.posix_spawnattr_destroy(attr);
   }
 }
