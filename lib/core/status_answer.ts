@@ -144,6 +144,12 @@ function fresh(f: Fragment, e: Entity): boolean {
  */
 export class StatusAnswer {
   #fragments = new Map<string, Fragment>();
+  /**
+   * The entities held rendered with a heartbeat: the only ones that can change without a
+   * record (their heartbeat fields), so the only ones an answer checks while no record
+   * touched anything since the last.
+   */
+  #beating = new Set<string>();
   /** The entities' part of the last answer (`,`-joined fragments, `]}` excluded), or null. */
   #body: Body | null = null;
 
@@ -156,6 +162,7 @@ export class StatusAnswer {
   touch(names: Iterable<string>): void {
     for (const n of names) {
       this.#fragments.delete(n);
+      this.#beating.delete(n);
       this.#body = null;
     }
   }
@@ -163,6 +170,7 @@ export class StatusAnswer {
   /** Notes that anything may have changed (the state was reloaded): all is rendered again. */
   touchAll(): void {
     this.#fragments.clear();
+    this.#beating.clear();
     this.#body = null;
   }
 
@@ -180,7 +188,7 @@ export class StatusAnswer {
       if (!listedInView(e)) continue;
       const f = this.#fragments.get(e.name);
       if (f !== undefined && fresh(f, e)) continue;
-      this.#fragments.set(e.name, render(e));
+      this.#hold(e.name, render(e));
       this.#body = null;
       n++;
     }
@@ -215,8 +223,32 @@ export class StatusAnswer {
     return this.#body !== null && this.#body.state === state;
   }
 
+  #hold(name: string, f: Fragment): void {
+    this.#fragments.set(name, f);
+    if (f.beat === null) this.#beating.delete(name);
+    else this.#beating.add(name);
+  }
+
+  /**
+   * The last answer's entities' part when it is still right for `state`: no record touched
+   * an entity since (a touch drops it), and no heartbeat field moved. O(entities with a
+   * heartbeat), not O(entities): at 10,000 entities the walk of every one cost ~2 ms.
+   */
+  #held(state: HamState): Body | null {
+    const body = this.#body;
+    if (body === null || body.state !== state) return null;
+    for (const name of this.#beating) {
+      const f = this.#fragments.get(name);
+      const e = state.entities.get(name);
+      if (f === undefined || e === undefined || !fresh(f, e)) return null;
+    }
+    return body;
+  }
+
   /** The entities' part of an answer for `state`, held from the last one when nothing moved. */
   #entities(state: HamState): Body {
+    const held = this.#held(state);
+    if (held !== null) return held;
     let body = this.#body?.state === state ? this.#body : null;
     const fragments: Uint8Array[] = [];
     let conditions = 0;
@@ -227,7 +259,7 @@ export class StatusAnswer {
       let f = this.#fragments.get(e.name);
       if (f === undefined || !fresh(f, e)) {
         f = render(e);
-        this.#fragments.set(e.name, f);
+        this.#hold(e.name, f);
         body = null;
       }
       conditions += f.conditions;
@@ -253,7 +285,9 @@ export class StatusAnswer {
   #prune(state: HamState): void {
     for (const name of this.#fragments.keys()) {
       const e = state.entities.get(name);
-      if (e === undefined || !listedInView(e)) this.#fragments.delete(name);
+      if (e !== undefined && listedInView(e)) continue;
+      this.#fragments.delete(name);
+      this.#beating.delete(name);
     }
   }
 }

@@ -265,3 +265,44 @@ Deno.test("EncodedJson.response() and withField() give the bytes encodeResponse(
   assert.ok(empty instanceof EncodedJson);
   assert.equal(empty.byteLength, empty.bytes().length);
 });
+
+Deno.test("StatusAnswer.answer() with nothing touched checks only the entities with a heartbeat", () => {
+  const state = createState();
+  const answers = new StatusAnswer();
+  const info = { hamPid: 1, guardianPid: null, startedAt: 0 };
+  let seq = 0;
+  for (let i = 0; i < 50; i++) {
+    const rec = {
+      t: "attach",
+      entity: `e${i}`,
+      kind: "attached",
+      pid: 100 + i,
+      startTime: null,
+      argv: null,
+      cwd: null,
+      env: null,
+      spawnId: null,
+      spawned: false,
+      flags: 0,
+      heartbeat: i === 7 ? { periodMs: 200, low: 2, high: 4 } : null,
+      at: T0,
+      seq: ++seq,
+    } as HamRecord;
+    applyRecord(state, rec);
+    answers.touch(touchedEntities(rec));
+  }
+  const expected = JSON.stringify(hamView(state, info));
+  assert.equal(rendered(answers, state, info), expected);
+  // No walk of every entity: the held answer is checked against the one with a heartbeat.
+  const walk = state.entities.values;
+  state.entities.values = () => {
+    throw new Error("walked every entity");
+  };
+  assert.equal(rendered(answers, state, info), expected);
+  // Its heartbeat fields move without a record: seen all the same (a walk, then).
+  state.entities.get("e7")!.lastBeat = T0 + 5;
+  assert.throws(() => rendered(answers, state, info), /walked every entity/);
+  state.entities.values = walk;
+  assert.equal(rendered(answers, state, info), JSON.stringify(hamView(state, info)));
+  assert.notEqual(rendered(answers, state, info), expected, "the beat is in the answer");
+});
