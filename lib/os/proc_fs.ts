@@ -50,6 +50,26 @@ function openPath(lib: Libc, path: string, flags: number): number {
 }
 
 /**
+ * Reads until end of file with `read(into, offset)` (`offset`: the bytes read so far) into
+ * the shared scratch buffer, grown as needed; a copy of the bytes, or null when a read
+ * fails (other than EINTR).
+ */
+function readToEnd(read: (into: Uint8Array, offset: number) => number): Uint8Array | null {
+  let length = 0;
+  for (;;) {
+    if (length === scratch.length) {
+      const bigger = new Uint8Array(scratch.length * 2);
+      bigger.set(scratch);
+      scratch = bigger;
+    }
+    const n = read(scratch.subarray(length), length);
+    if (n > 0) length += n;
+    else if (n === 0) return scratch.slice(0, length);
+    else if (errno() !== ERRNO.EINTR) return null;
+  }
+}
+
+/**
  * A `/proc` file read again and again through one descriptor kept open: `pread` from offset
  * 0 regenerates a seq_file's content (a process's `children` list: the look for leftovers
  * reads this process's own at every death). Two system calls a read instead of four, on the
@@ -70,21 +90,11 @@ export class ProcFile {
     if (lib === null) return readFileBytes(this.path);
     if (this.#fd < 0) this.#fd = openPath(lib, this.path, READ_FLAGS);
     if (this.#fd < 0) return readFileBytes(this.path);
-    let length = 0;
-    for (;;) {
-      if (length === scratch.length) {
-        const bigger = new Uint8Array(scratch.length * 2);
-        bigger.set(scratch);
-        scratch = bigger;
-      }
-      const n = lib.pread(this.#fd, scratch.subarray(length), length);
-      if (n > 0) length += n;
-      else if (n === 0) return scratch.slice(0, length);
-      else if (errno() !== ERRNO.EINTR) {
-        this.close();
-        return readFileBytes(this.path);
-      }
-    }
+    const fd = this.#fd;
+    const bytes = readToEnd((into, at) => lib.pread(fd, into, at));
+    if (bytes !== null) return bytes;
+    this.close();
+    return readFileBytes(this.path);
   }
 
   /** Closes the descriptor (a later read opens it again). */
@@ -106,18 +116,7 @@ export function readFileBytes(path: string): Uint8Array | null {
     return spendReserve(() => readFileBytes(path));
   }
   try {
-    let length = 0;
-    for (;;) {
-      if (length === scratch.length) {
-        const bigger = new Uint8Array(scratch.length * 2);
-        bigger.set(scratch);
-        scratch = bigger;
-      }
-      const n = lib.read(fd, scratch.subarray(length));
-      if (n > 0) length += n;
-      else if (n === 0) return scratch.slice(0, length);
-      else if (errno() !== ERRNO.EINTR) return null; // ESRCH: the process died meanwhile
-    }
+    return readToEnd((into) => lib.read(fd, into)); // null on ESRCH: the process died meanwhile
   } finally {
     lib.close(fd);
   }

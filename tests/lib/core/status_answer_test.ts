@@ -272,24 +272,12 @@ Deno.test("StatusAnswer.answer() with nothing touched checks only the entities w
   const info = { hamPid: 1, guardianPid: null, startedAt: 0 };
   let seq = 0;
   for (let i = 0; i < 50; i++) {
-    const rec = {
-      t: "attach",
-      entity: `e${i}`,
-      kind: "attached",
-      pid: 100 + i,
-      startTime: null,
-      argv: null,
-      cwd: null,
-      env: null,
-      spawnId: null,
-      spawned: false,
-      flags: 0,
-      heartbeat: i === 7 ? { periodMs: 200, low: 2, high: 4 } : null,
-      at: T0,
-      seq: ++seq,
-    } as HamRecord;
-    applyRecord(state, rec);
-    answers.touch(touchedEntities(rec));
+    const heartbeat = i === 7 ? { periodMs: 200, low: 2, high: 4 } : null;
+    const unknown = { startTime: null, argv: null, cwd: null, env: null, spawnId: null };
+    const attached = { kind: "attached", pid: 100 + i, spawned: false, flags: 0, at: T0 };
+    const rec = { t: "attach", entity: `e${i}`, ...attached, ...unknown, heartbeat, seq: ++seq };
+    applyRecord(state, rec as HamRecord);
+    answers.touch(touchedEntities(rec as HamRecord));
   }
   const expected = JSON.stringify(hamView(state, info));
   assert.equal(rendered(answers, state, info), expected);
