@@ -142,6 +142,7 @@ const SYMBOLS = {
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   malloc_trim: { parameters: ["usize"], result: "i32" },
   sched_yield: { parameters: [], result: "i32" },
+  sched_getscheduler: { parameters: ["i32"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
   // The same variadic syscall(), declared with a pointer as its third argument.
   getdents64: { name: "syscall", parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
@@ -183,6 +184,8 @@ export interface Libc {
   pwrite(fd: number, buf: Uint8Array, offset: number): number;
   /** `sched_yield()`. */
   sched_yield(): number;
+  /** `sched_getscheduler(pid)`: the scheduling policy (0 for this process's). */
+  sched_getscheduler(pid: number): number;
   /** `ftruncate(fd, length)`. */
   ftruncate(fd: number, length: number): number;
   /** `posix_fallocate(fd, offset, length)`: 0, or the error number itself (not -1). */
@@ -295,6 +298,7 @@ function load(): Libc | null {
       madvise: (addr, length, advice) => s.madvise(addr, BigInt(length), advice),
       malloc_trim: (pad) => s.malloc_trim(BigInt(pad)),
       sched_yield: () => s.sched_yield(),
+      sched_getscheduler: (pid) => s.sched_getscheduler(pid),
       readlink: (path, buf) => Number(s.readlink(path, buf, BigInt(buf.length))),
       getdents64: (fd, buf) =>
         Number(s.getdents64(BigInt(SYS.getdents64), BigInt(fd), buf, BigInt(buf.length))),

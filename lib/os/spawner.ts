@@ -129,6 +129,25 @@ export function spawnEntity(
   return { pid: child.pid, startTime, status, onExit: onStatus(status) };
 }
 
+/**
+ * True for the policies whose tasks share a CPU by fairness (`SCHED_OTHER` 0, `SCHED_BATCH`
+ * 3, `SCHED_IDLE` 5), where a yield hands the CPU to the new process for a slice at most.
+ * False for the real-time and deadline ones (`SCHED_FIFO` 1, `SCHED_RR` 2, `SCHED_DEADLINE`
+ * 6, a HAM run under `chrt` or systemd's `CPUSchedulingPolicy=`): there a new process that
+ * inherited the policy and never blocks could keep the HAM off that CPU.
+ */
+export function yieldsFor(policy: number): boolean {
+  return policy === 0 || policy === 3 || policy === 5;
+}
+
+let fair: boolean | undefined;
+
+/** {@linkcode yieldsFor} this process's policy, read once. */
+function fairlyScheduled(): boolean {
+  fair ??= yieldsFor(libc().sched_getscheduler(0));
+  return fair;
+}
+
 /** Starts an entity process with `posix_spawn()`; `watcher` reports (and reaps) its exit. */
 function spawnWatched(
   argv: string[],
@@ -145,7 +164,7 @@ function spawnWatched(
     stdout: opts.output?.stdout ?? null,
     stderr: opts.output?.stderr ?? null,
   });
-  if (opts.yieldCpu) libc().sched_yield();
+  if (opts.yieldCpu && fairlyScheduled()) libc().sched_yield();
   // Nothing reaps it before this watch: the zombie reaper runs from a timer, never within
   // this synchronous run, and leaves watched processes alone.
   const startTime = processStartTime(pid);

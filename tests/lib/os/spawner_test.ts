@@ -6,7 +6,7 @@
 import * as assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
-import { carriesMarker, findDaemon, spawnEntity } from "../../../lib/os/spawner.ts";
+import { carriesMarker, findDaemon, spawnEntity, yieldsFor } from "../../../lib/os/spawner.ts";
 import { processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
 import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
@@ -185,4 +185,44 @@ Deno.test("findDaemon() finds the first-forked daemon even while it is exec'ing"
     await Deno.remove(dir, { recursive: true });
   }
   assert.deepEqual(wrong, []);
+});
+
+Deno.test("yieldsFor(): a restart yields under the fair policies only, never under real-time ones", () => {
+  assert.deepEqual([0, 1, 2, 3, 5, 6].map(yieldsFor), [true, false, false, true, true, false]);
+  assert.equal(yieldsFor(libc().sched_getscheduler(0)), true, "this process: SCHED_OTHER");
+});
+
+Deno.test({
+  name: "yieldsFor(): a process run under SCHED_FIFO (chrt -f) is told not to yield",
+  ignore: Deno.uid() !== 0 || !["/usr/bin/chrt", "/bin/chrt"].some((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  }),
+  async fn() {
+    const root = new URL("../../../", import.meta.url).pathname;
+    const code = `import { libc } from "${root}lib/os/libc.ts";
+import { yieldsFor } from "${root}lib/os/spawner.ts";
+const p = libc().sched_getscheduler(0);
+console.log(p, yieldsFor(p));`;
+    const out = await new Deno.Command("chrt", {
+      args: [
+        "-f",
+        "1",
+        `${root}bin/deno`,
+        "eval",
+        "--allow-ffi",
+        "--allow-read",
+        "--allow-env",
+        code,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.equal(text, "1 false");
+  },
 });
