@@ -5,7 +5,9 @@
  * @module
  */
 
+import { collectExit } from "../../lib/os/exit_status.ts";
 import { libc, WAIT } from "../../lib/os/libc.ts";
+import { sendSignal } from "../../lib/os/pidfd.ts";
 
 /** Kills an adopted orphan and reaps it (ECHILD, harmlessly, when it is not our child). */
 export function killAndReap(pid: number): void {
@@ -56,4 +58,36 @@ export async function startOrphans(command: string, count = 1): Promise<Orphans>
       for (const pid of pids) killAndReap(pid);
     },
   };
+}
+
+/**
+ * Ends processes through pidfds opened while they lived (`fds`, with their `pids`), so that
+ * no signal or reap reaches another process that got the pid of one already gone (test files
+ * run in parallel in one process: such a pid may be another test's child). SIGKILL to each,
+ * then, once each has ended, a reap of those that are this process's zombies; closes `fds`.
+ */
+export async function endByPidfd(pids: number[], fds: number[]): Promise<void> {
+  const lib = libc();
+  for (const [i, fd] of fds.entries()) {
+    try {
+      sendSignal(lib, pids[i], fd, 9);
+    } catch { /* already gone */ }
+  }
+  const polled = new Uint8Array(8 * fds.length);
+  const view = new DataView(polled.buffer);
+  fds.forEach((fd, i) => {
+    view.setInt32(8 * i, fd, true);
+    view.setInt16(8 * i + 4, 1, true); // POLLIN: the process ended
+  });
+  const end = performance.now() + 10_000;
+  for (;;) {
+    for (let i = 0; i < fds.length; i++) view.setInt16(8 * i + 6, 0, true);
+    await lib.poll(polled, fds.length, 100);
+    if (fds.every((_, i) => view.getInt16(8 * i + 6, true) !== 0)) break;
+    if (performance.now() > end) break;
+  }
+  for (const fd of fds) {
+    collectExit(lib, WAIT.P_PIDFD, fd); // Reaps it if it is this process's zombie.
+    lib.close(fd);
+  }
 }

@@ -10,7 +10,9 @@ import { procReader } from "../../../lib/os/proc_scan.ts";
 import { setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { denoChildren } from "../../../lib/os/spawner.ts";
 import { until } from "../../support/ham_process.ts";
-import { killAndReap } from "../../support/orphans.ts";
+import { endByPidfd, killAndReap } from "../../support/orphans.ts";
+import { libc } from "../../../lib/os/libc.ts";
+import { openPidfd } from "../../../lib/os/pidfd.ts";
 
 Deno.test("findLeftovers() finds the marker's carriers and the group's unmarked members, not others", async () => {
   const spawnId = crypto.randomUUID();
@@ -155,6 +157,9 @@ Deno.test("findLeftovers() neither reads nor walks below a child this process st
   const [a, b] = text.trim().split("\n").map(Number);
   const inner = await until(() => Promise.resolve(childrenOf(a)[0] ?? null), "A's sleep");
   await until(() => Promise.resolve(readCmdline(inner)?.[0] === "sleep" || null), "sleep");
+  // Ended through pidfds opened while they live: killed by pid once one of them had ended
+  // (and been reaped by its shell), a pid could name another test's child by then.
+  const fds = [inner, b, a].map((pid) => openPidfd(libc(), "watch", pid));
   const statted = new Set<number>();
   const view = { ...procReader, stat: (pid: number) => (statted.add(pid), procReader.stat(pid)) };
   denoChildren.add(a);
@@ -175,9 +180,10 @@ Deno.test("findLeftovers() neither reads nor walks below a child this process st
     assert.deepEqual(all, [a, inner, b].sort((x, y) => x - y), "without it: A and its child too");
   } finally {
     denoChildren.delete(a);
-    for (const pid of [inner, b, a]) killAndReap(pid);
+    // The shell first: its children are then this process's (a subreaper), to reap.
     top.kill("SIGKILL");
     await top.status;
+    await endByPidfd([inner, b, a], fds);
     await lines.cancel().catch(() => {});
   }
 });
