@@ -48,17 +48,20 @@ export interface ZombieReaperOptions {
  * ```ts
  * import { ZombieReaper } from "./reaper.ts";
  *
- * const denoChildren = new Set<number>();
+ * // In the HAM, `isDenoChild` asks the set of children started through Deno (`denoChildren`
+ * // in spawner.ts: Deno collects their status itself), and the reaper takes every other
+ * // zombie child. Where other code spawns in the same process (a test run, this example),
+ * // say narrowly what it may take: here only the pids in `ours`, so none.
+ * const ours = new Set<number>();
  * using reaper = new ZombieReaper({
- *   isDenoChild: (pid) => denoChildren.has(pid),
+ *   isDenoChild: (pid) => !ours.has(pid),
  *   isWatched: () => false,
  *   onReaped: (pid, status) => console.log(`reaped ${pid}`, status),
  * });
  * reaper.start();
  * const child = new Deno.Command("/bin/true").spawn();
- * denoChildren.add(child.pid);
- * await child.status; // still Deno's to collect
- * denoChildren.delete(child.pid);
+ * await child.status; // Deno's to collect: the reaper left it alone
+ * console.log(reaper.sweep()); // []
  * ```
  */
 export class ZombieReaper {
