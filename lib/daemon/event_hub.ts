@@ -128,12 +128,12 @@ export class EventHub {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    for (const full of batch) {
-      const json = JSON.stringify(full);
+    const lines = batch.map((ev) => ({ ev, json: JSON.stringify(ev) }));
+    // In the file before any listener has them (no subscriber sees an event the log lacks),
+    // in one write.
+    this.#log?.appendAll(lines);
+    for (const { ev: full, json } of lines) {
       this.#last = { ev: full, json };
-      // Written a microtask later, before the pushes below; a failed write loses it from
-      // the file only.
-      this.#log?.append(full, json);
       for (const [l, from] of [...this.#listeners]) {
         if (full.seq < from) continue;
         try {

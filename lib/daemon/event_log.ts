@@ -173,8 +173,6 @@ export class EventLog {
   #bytes = 0;
   #dirty = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Events appended and not written yet (a microtask later, see `append`). */
-  #pending: { seq: number; line: string }[] = [];
   #opts: Required<EventLogOptions>;
   /** Sequence number of the last event on disk (0 when empty). */
   lastSeq = 0;
@@ -225,7 +223,6 @@ export class EventLog {
    * whose line contains it (the others are not parsed).
    */
   read(since: number, limit = Infinity, mustContain?: string): HamEvent[] {
-    this.writePending();
     const out: HamEvent[] = [];
     for (let i = 0; i < this.#segments.length; i++) {
       const next = this.#segments[i + 1];
@@ -262,43 +259,33 @@ export class EventLog {
     return this.#segments[0] ?? this.lastSeq + 1;
   }
 
-  /**
-   * Appends one event (its seq must follow the last one appended); `json` is its
-   * `JSON.stringify`. It is written a microtask later, with whatever else this turn of the
-   * event loop appends, in one write: after the work that published it (a death's whole
-   * path to its conditions), before what was queued after it (the pushes of the same events
-   * to subscribers, so none sees an event that is not in the file). Reading or flushing
-   * the log writes what is pending first. A write that fails loses its events from the
-   * file only (they are in the hub's memory window).
-   */
+  /** Appends one event (its seq must follow the last one appended), as {@linkcode appendAll}. */
   append(ev: HamEvent, json: string = JSON.stringify(ev)): void {
-    this.#pending.push({ seq: ev.seq, line: json + "\n" });
-    if (this.#pending.length === 1) queueMicrotask(() => this.writePending());
+    this.appendAll([{ ev, json }]);
   }
 
   /**
-   * Writes the appended events not written yet, in as few writes as segments (a reader
-   * calls it before it reads the file).
+   * Appends events in order (each seq following the one before), now, in as few writes as
+   * segments: the hub hands it the events of one turn together (`EventHub.flush`). `json`
+   * is each event's `JSON.stringify`. Never throws: a write that fails loses its events
+   * from the file only (they are in the hub's memory window).
    */
-  writePending(): void {
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
+  appendAll(batch: readonly { ev: HamEvent; json: string }[]): void {
     try {
       let lines: Uint8Array[] = [];
-      for (const { seq, line } of batch) {
+      for (const { ev: { seq }, json } of batch) {
         if (!this.#file || this.#bytes >= this.#opts.segmentBytes) {
           this.#write(lines);
           lines = [];
           this.#rotate(seq);
         }
-        const bytes = encoder.encode(line);
+        const bytes = encoder.encode(json + "\n");
         lines.push(bytes);
         this.#bytes += bytes.length;
         this.lastSeq = seq;
       }
       this.#write(lines);
-    } catch { /* the in-memory window still has them; the next batch tries again */ }
+    } catch { /* the in-memory window still has them; the next batch is tried anew */ }
   }
 
   /** Writes `lines` (encoded) with one write. */
@@ -339,7 +326,6 @@ export class EventLog {
    * must not delay a restart); `sync` is for close and rotation.
    */
   flush(sync = true): void {
-    this.writePending();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#dirty || !this.#file) return;
@@ -404,7 +390,6 @@ export class EventLogReader {
    * about `chunkBytes` of the file; null once everything on disk now has been read.
    */
   async read(chunkBytes = READ_CHUNK_BYTES): Promise<HamEvent[] | null> {
-    this.#log.writePending();
     const decoder = new TextDecoder();
     for (;;) {
       const segs = this.#log.segments;

@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import { EventHub } from "../../../lib/daemon/event_hub.ts";
+import { EventLog } from "../../../lib/daemon/event_log.ts";
 import type { HamEvent } from "../../../lib/core/protocol.ts";
 
 Deno.test("EventHub.publish() numbers and stamps at once; listeners get the turn's events a microtask later, in order", async () => {
@@ -51,4 +52,24 @@ Deno.test("EventHub: the window is trimmed only once its events were delivered",
   assert.equal(hub.since(1).length, 10, "nothing dropped before delivery");
   hub.flush();
   assert.deepEqual(hub.since(1).map((e) => e.seq), [7, 8, 9, 10]);
+});
+
+Deno.test("EventHub: a turn's events are in the log's file before any listener gets them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-hub-" });
+  try {
+    const log = EventLog.open(dir);
+    const hub = new EventHub({ log });
+    const inFileWhenHeard: number[][] = [];
+    hub.listen(() => {
+      const text = Deno.readTextFileSync(log.segmentPath(log.segments[0]));
+      inFileWhenHeard.push(text.trim().split("\n").map((l) => JSON.parse(l).seq));
+    });
+    hub.publish({ type: "death", entity: "w" });
+    hub.publish({ type: "condition", entity: "w", condition: "w/c" });
+    await Promise.resolve();
+    assert.deepEqual(inFileWhenHeard, [[1, 2], [1, 2]]);
+    hub.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -243,30 +243,24 @@ Deno.test("EventHub.notifications() returns the notify events kept, from the log
   }
 });
 
-Deno.test("EventLog.append() writes a microtask later, a turn's events together; a read writes them first", async () => {
+Deno.test("EventLog.appendAll() writes a batch at once, one write a segment, across a rotation", async () => {
   const dir = await tempDir();
   try {
-    const log = EventLog.open(dir);
-    const segment = () => {
-      try {
-        return Deno.readTextFileSync(log.segmentPath(log.segments[0] ?? 1));
-      } catch {
-        return "";
-      }
-    };
-    for (let seq = 1; seq <= 3; seq++) log.append({ seq, at: seq, type: "state", entity: "w" });
-    // Not yet: the work that published them comes first.
-    assert.equal(segment(), "");
-    await Promise.resolve();
-    assert.deepEqual(segment().trim().split("\n").map((l) => JSON.parse(l).seq), [1, 2, 3]);
-    assert.equal(log.lastSeq, 3);
-    // A read in the same turn as the append sees it.
-    log.append({ seq: 4, at: 4, type: "state", entity: "w" });
-    assert.deepEqual(log.read(4).map((e) => e.seq), [4]);
+    const log = EventLog.open(dir, { segmentBytes: 120 });
+    const batch = Array.from({ length: 5 }, (_, i) => {
+      const ev = { seq: i + 1, at: i + 1, type: "state" as const, entity: "w" };
+      return { ev, json: JSON.stringify(ev) };
+    });
+    log.appendAll(batch);
+    assert.equal(log.lastSeq, 5);
+    assert.ok(log.segments.length > 1, "rotated within the batch");
+    const onDisk = log.segments.flatMap((first) =>
+      Deno.readTextFileSync(log.segmentPath(first)).trim().split("\n").map((l) => JSON.parse(l).seq)
+    );
+    assert.deepEqual(onDisk, [1, 2, 3, 4, 5], "in the files, before any await");
     log.close();
-    // A log opened again continues after the last event written.
-    const again = EventLog.open(dir);
-    assert.equal(again.lastSeq, 4);
+    const again = EventLog.open(dir, { segmentBytes: 120 });
+    assert.equal(again.lastSeq, 5);
     again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
