@@ -134,6 +134,7 @@ export class PidfdPoller<T extends PidfdItem> {
     const lib = this.#lib;
     let failures = 0;
     while (!this.#closed && this.#items.size > 0) {
+      // What was released while the last poll call ran, or while its exits were reported.
       this.#closeDeferred();
       if (this.#dirty) this.#rebuild();
       this.#inFlight = true;
@@ -141,7 +142,6 @@ export class PidfdPoller<T extends PidfdItem> {
       this.#inFlight = false;
       if (this.#woken) lib.read(this.#eventfd, new Uint8Array(8));
       this.#woken = false;
-      this.#closeDeferred();
       if (ready < 0) {
         // Most likely EINTR (the pool thread's errno is lost): retry, but never spin.
         if (++failures > POLL_FAST_RETRIES) await new Promise((r) => setTimeout(r, POLL_RETRY_MS));
