@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { measureBareRestart } from "./bare_restart.ts";
 import { BenchHam, liveHams } from "./bench_ham.ts";
 import { measureCli } from "./cli_latency.ts";
 import { measureDeath } from "./death_latency.ts";
@@ -32,7 +33,7 @@ import { measureRequests } from "./request_latency.ts";
 import { measureRestart } from "./restart_latency.ts";
 import { measureSpawnFloor } from "./spawn_floor.ts";
 import { buildStampHelper } from "./stamp_helper.ts";
-import { aboveFloor, type Figure, leastRestart, loadAverage, withFloor } from "./stats.ts";
+import { aboveFloor, type Figure, loadAverage, withFloor } from "./stats.ts";
 import { measurePidfdFloor } from "./pidfd_floor.ts";
 import { renderTable } from "./table.ts";
 import { measureJournalThroughput } from "./journal_throughput.ts";
@@ -226,7 +227,11 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
         p95: 2,
         text: "median ≤ 1.25×, p95 ≤ 2× spawn floor",
       }),
-      leastRestart(restart[0], pidfdFloor, floor),
+    );
+    progress(`restart by a bare loop (${p.restarts} samples)`);
+    await step(
+      figures,
+      () => measureBareRestart({ worker, stampDir, samples: p.restarts, env }, restart[0]),
     );
     progress(`library requests (${p.requests} of each)`);
     await step(figures, () => measureRequests(h.ham, "restarter", p.requests));

@@ -94,27 +94,6 @@ export function withFloor(f: Figure, floor: Figure, target?: RatioTarget): Figur
 }
 
 /**
- * The least time a restart can take, from the floors of the same run: seeing the death
- * (kill → pidfd readable) plus starting the process (spawn → running). A figure of one
- * reading, with `restart`'s median as a multiple of it in its note: the issue's ratio is to
- * the spawn floor alone, which no supervisor can reach (it must see the death first).
- */
-export function leastRestart(restart: Figure, pidfdFloor: Figure, spawnFloor: Figure): Figure {
-  const least = pidfdFloor.median + spawnFloor.median;
-  return {
-    ...figure({
-      id: "restart.least",
-      label: "kill → pidfd readable + spawn → running (the two floors summed)",
-      unit: "ms",
-      target: null,
-      note:
-        `no restart is faster; the restart's median is ${(restart.median / least).toFixed(2)}× ` +
-        `this (+${(restart.median - least).toFixed(2)} ms)`,
-    }, [least]),
-  };
-}
-
-/**
  * Relates `f` to a floor measured in the same run by difference: its median minus the
  * floor's median (`floor.excess`, in `f`'s unit), and `met` when that is at most `limit`.
  */

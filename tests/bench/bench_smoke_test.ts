@@ -30,7 +30,7 @@ const EXPECTED = [
   "death.floor",
   "restart.running",
   "restart.floor",
-  "restart.least",
+  "restart.bare",
   "request.ping",
   "request.status",
   "cli.hamctl_ping",
