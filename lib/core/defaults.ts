@@ -182,6 +182,8 @@ export const DEFAULTS = Object.freeze({
   leftoverStopTimeoutMs: 5_000,
   /** Kill mode `process`: most leftovers listed (and watched) per entity; more are kept unlisted. */
   maxLeftovers: 256,
+  /** File actions of `posix_spawn()` kept for reuse, one per distinct streams and directory (a restart reuses its entity's). */
+  spawnActionsKept: 64,
   /** A process in the middle of an `execve()` shows no environment (nor arguments) yet: how long its spawn marker is read again before it counts as absent, in ms. */
   execSettleMs: 250,
 

@@ -133,9 +133,23 @@ function childrenList(pid: number, tid: number): number[] | null {
   const own = pid === Deno.pid && tid === pid;
   if (own) ownChildren ??= new ProcFile(path);
   const bytes = own ? ownChildren!.read() : readFileBytes(path);
-  if (bytes === null) return null;
-  const text = new TextDecoder().decode(bytes).trim();
-  return text === "" ? [] : text.split(" ").map(Number);
+  return bytes === null ? null : parsePids(bytes);
+}
+
+/** The pids of a `children` list ("12 345 "), read from its bytes as they are. */
+export function parsePids(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  let n = -1;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c >= 48 && c <= 57) n = (n < 0 ? 0 : n * 10) + c - 48;
+    else if (n >= 0) {
+      out.push(n);
+      n = -1;
+    }
+  }
+  if (n >= 0) out.push(n);
+  return out;
 }
 
 /** The children of every thread of `pid` (none when it is gone). */

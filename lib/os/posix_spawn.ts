@@ -16,6 +16,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { ERRNO, OPEN } from "./libc.ts";
 
@@ -169,39 +170,68 @@ export function posixSpawn(req: PosixSpawnRequest): number {
     throw new HamError("EPERM", `Cannot spawn "${req.argv[0]}": posix_spawn is not available`);
   }
   const attr = spawnAttributes(s);
+  const actions = fileActions(s, req);
+  const argv = stringArray(req.argv);
+  const envp = req.env instanceof Uint8Array
+    ? req.env
+    : stringArray(Object.entries(req.env).map(([k, v]) => `${k}=${v}`));
+  const pid = new Int32Array(1);
+  const err = s.posix_spawn(
+    new Uint8Array(pid.buffer),
+    cStr(req.path),
+    actions,
+    attr,
+    argv,
+    envp,
+  );
+  if (err !== 0) throw spawnErrno(req.argv[0], err);
+  return pid[0];
+}
+
+/** The file actions kept, by streams and directory, least recently used first. */
+const keptActions = new Map<string, Uint8Array>();
+
+/** How many file actions are kept for reuse (at most `DEFAULTS.spawnActionsKept`). */
+export function keptFileActions(): number {
+  return keptActions.size;
+}
+
+/**
+ * The file actions of a spawn: stdin from `/dev/null`, the streams asked for, the working
+ * directory, every other descriptor closed. Kept and reused for the same streams and
+ * directory (a restart's are those of the entity's last spawn: four calls into libc fewer
+ * on its path), up to `DEFAULTS.spawnActionsKept` of them.
+ */
+function fileActions(s: Spawn, req: PosixSpawnRequest): Uint8Array {
+  const key = JSON.stringify([req.stdout, req.stderr, req.cwd]);
+  const kept = keptActions.get(key);
+  if (kept !== undefined) {
+    keptActions.delete(key);
+    keptActions.set(key, kept);
+    return kept;
+  }
   const actions = new Uint8Array(OPAQUE_BYTES);
   s.posix_spawn_file_actions_init(actions);
-  try {
-    // glibc copies the paths of file actions.
-    const paths = [cStr("/dev/null"), cStr(req.stdout ?? ""), cStr(req.stderr ?? "")];
-    const rw = OPEN.O_RDWR | O_CREAT;
-    let failed = s.posix_spawn_file_actions_addopen(actions, 0, paths[0], OPEN.O_RDONLY, 0);
-    if (req.stdout !== null) {
-      failed ||= s.posix_spawn_file_actions_addopen(actions, 1, paths[1], rw, 0o666);
-    }
-    if (req.stderr !== null) {
-      failed ||= s.posix_spawn_file_actions_addopen(actions, 2, paths[2], rw, 0o666);
-    }
-    const cwd = cStr(req.cwd ?? "");
-    if (req.cwd !== null) failed ||= s.posix_spawn_file_actions_addchdir_np(actions, cwd);
-    failed ||= s.posix_spawn_file_actions_addclosefrom_np(actions, 3);
-    if (failed !== 0) throw spawnErrno(req.argv[0], failed);
-    const argv = stringArray(req.argv);
-    const envp = req.env instanceof Uint8Array
-      ? req.env
-      : stringArray(Object.entries(req.env).map(([k, v]) => `${k}=${v}`));
-    const pid = new Int32Array(1);
-    const err = s.posix_spawn(
-      new Uint8Array(pid.buffer),
-      cStr(req.path),
-      actions,
-      attr,
-      argv,
-      envp,
-    );
-    if (err !== 0) throw spawnErrno(req.argv[0], err);
-    return pid[0];
-  } finally {
-    s.posix_spawn_file_actions_destroy(actions);
+  // glibc copies the paths of file actions.
+  const rw = OPEN.O_RDWR | O_CREAT;
+  let failed = s.posix_spawn_file_actions_addopen(actions, 0, cStr("/dev/null"), OPEN.O_RDONLY, 0);
+  if (req.stdout !== null) {
+    failed ||= s.posix_spawn_file_actions_addopen(actions, 1, cStr(req.stdout), rw, 0o666);
   }
+  if (req.stderr !== null) {
+    failed ||= s.posix_spawn_file_actions_addopen(actions, 2, cStr(req.stderr), rw, 0o666);
+  }
+  if (req.cwd !== null) failed ||= s.posix_spawn_file_actions_addchdir_np(actions, cStr(req.cwd));
+  failed ||= s.posix_spawn_file_actions_addclosefrom_np(actions, 3);
+  if (failed !== 0) {
+    s.posix_spawn_file_actions_destroy(actions);
+    throw spawnErrno(req.argv[0], failed);
+  }
+  keptActions.set(key, actions);
+  if (keptActions.size > DEFAULTS.spawnActionsKept) {
+    const [oldest, dropped] = keptActions.entries().next().value!;
+    keptActions.delete(oldest);
+    s.posix_spawn_file_actions_destroy(dropped);
+  }
+  return actions;
 }

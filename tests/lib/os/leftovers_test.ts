@@ -4,7 +4,7 @@
  */
 
 import * as assert from "node:assert/strict";
-import { findLeftovers, type LeftoverQuery } from "../../../lib/os/leftovers.ts";
+import { findLeftovers, type LeftoverQuery, parsePids } from "../../../lib/os/leftovers.ts";
 import { childrenOf, processStat, readCmdline } from "../../../lib/os/proc.ts";
 import { procReader } from "../../../lib/os/proc_scan.ts";
 import { setChildSubreaper } from "../../../lib/os/process_watcher.ts";
@@ -186,4 +186,12 @@ Deno.test("findLeftovers() neither reads nor walks below a child this process st
     await endByPidfd([inner, b, a], fds);
     await lines.cancel().catch(() => {});
   }
+});
+
+Deno.test("parsePids() reads a children list as the kernel writes it", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  assert.deepEqual(parsePids(bytes("")), []);
+  assert.deepEqual(parsePids(bytes("12 345 ")), [12, 345]);
+  assert.deepEqual(parsePids(bytes("7")), [7]);
+  assert.deepEqual(parsePids(bytes("4194304 1 \n")), [4194304, 1]);
 });

@@ -7,7 +7,8 @@ import * as assert from "node:assert/strict";
 import { HamError } from "../../../lib/core/errors.ts";
 import { collectExit } from "../../../lib/os/exit_status.ts";
 import { cString, libc, WAIT } from "../../../lib/os/libc.ts";
-import { posixSpawn } from "../../../lib/os/posix_spawn.ts";
+import { keptFileActions, posixSpawn } from "../../../lib/os/posix_spawn.ts";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 import { processStat } from "../../../lib/os/proc.ts";
 import { until } from "../../support/ham_process.ts";
 
@@ -77,6 +78,36 @@ Deno.test("posixSpawn() throws ENOENT for a missing file and EPERM for one it ca
       () => posixSpawn({ ...req, path: `${dir}/plain`, argv: ["plain"] }),
       (e: unknown) => e instanceof HamError && e.code === "EPERM",
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("posixSpawn() reuses the file actions of the same streams and directory, and keeps a bounded number", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/out`;
+    const req = { path: "/bin/sh", env: { PATH: "/usr/bin:/bin" }, cwd: dir, stderr: null };
+    // The same streams and directory twice (a restart): both processes get them.
+    const real = await Deno.realPath(dir);
+    for (const word of ["first", "second"]) {
+      const pid = posixSpawn({ ...req, argv: ["sh", "-c", `echo ${word} $(pwd)`], stdout: out });
+      assert.deepEqual(await reap(pid), { code: 0, signal: null });
+      assert.equal(await Deno.readTextFile(out), `${word} ${real}\n`);
+      await Deno.truncate(out);
+    }
+    // More distinct streams than are kept: the oldest are let go, every spawn still right.
+    const many = DEFAULTS.spawnActionsKept + 5;
+    for (let i = 0; i < many; i++) {
+      const pid = posixSpawn({ ...req, argv: ["sh", "-c", `echo ${i}`], stdout: `${dir}/o${i}` });
+      assert.deepEqual(await reap(pid), { code: 0, signal: null });
+      assert.ok(keptFileActions() <= DEFAULTS.spawnActionsKept);
+    }
+    for (const i of [0, many - 1]) assert.equal(await Deno.readTextFile(`${dir}/o${i}`), `${i}\n`);
+    // The first streams were let go: asked again, they are made anew, and still right.
+    const pid = posixSpawn({ ...req, argv: ["sh", "-c", "echo third"], stdout: out });
+    assert.deepEqual(await reap(pid), { code: 0, signal: null });
+    assert.equal(await Deno.readTextFile(out), "third\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
