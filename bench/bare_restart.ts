@@ -16,11 +16,9 @@ import { libc } from "../lib/os/libc.ts";
 import { openPidfd } from "../lib/os/pidfd.ts";
 import { realtimeMs } from "./clock.ts";
 import { sleep } from "./sleep.ts";
-import { readStamp } from "./stamp_helper.ts";
+import { pollReadable } from "./pidfd_floor.ts";
+import { readStamp, startWorker } from "./stamp_helper.ts";
 import { type Figure, figure } from "./stats.ts";
-
-/** `POLLIN` of `poll()`. */
-const POLLIN = 1;
 
 /** Options of {@linkcode measureBareRestart}. */
 export interface BareRestartOptions {
@@ -36,16 +34,6 @@ export interface BareRestartOptions {
   gapMs?: number;
 }
 
-function start(opts: BareRestartOptions): Deno.ChildProcess {
-  return new Deno.Command(opts.worker[0], {
-    args: opts.worker.slice(1),
-    env: opts.env,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-}
-
 /**
  * Measures SIGKILL → restarted worker running, restarted by this process. `restart`, when
  * given, is the HAM's figure of the same run: its note says how far it is from this floor.
@@ -56,23 +44,19 @@ export async function measureBareRestart(
 ): Promise<Figure> {
   const lib = libc();
   const samples: number[] = [];
-  let child = start(opts);
+  let child = startWorker(opts.worker, opts.env);
   try {
     await readStamp(opts.stampDir, child.pid);
     for (let i = 0; i < opts.samples; i++) {
       const old = child;
       const fd = openPidfd(lib, "watch", old.pid);
       try {
-        const pollfd = new Uint8Array(8);
-        const view = new DataView(pollfd.buffer);
-        view.setInt32(0, fd, true);
-        view.setInt16(4, POLLIN, true);
-        const ready = lib.poll(pollfd, 1, -1);
+        const ready = pollReadable(lib, fd);
         await sleep(opts.gapMs ?? 50);
         const t0 = realtimeMs();
         old.kill("SIGKILL");
         await ready;
-        child = start(opts);
+        child = startWorker(opts.worker, opts.env);
         samples.push(await readStamp(opts.stampDir, child.pid) - t0);
       } finally {
         try {

@@ -7,13 +7,22 @@
  */
 
 import { realtimeMs } from "./clock.ts";
-import { libc } from "../lib/os/libc.ts";
+import { type Libc, libc } from "../lib/os/libc.ts";
 import { openPidfd } from "../lib/os/pidfd.ts";
 import { sleep } from "./sleep.ts";
 import { type Figure, figure } from "./stats.ts";
 
 /** `POLLIN` of `poll()`. */
 const POLLIN = 1;
+
+/** One `poll()` of `fd` for readability on Deno's thread pool; resolves when it answers. */
+export function pollReadable(lib: Libc, fd: number): Promise<number> {
+  const pollfd = new Uint8Array(8);
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN, true);
+  return lib.poll(pollfd, 1, -1);
+}
 
 /** Measures `samples` kills of a sleeper → its pidfd readable. */
 export async function measurePidfdFloor(samples: number, gapMs = 50): Promise<Figure> {
@@ -28,11 +37,7 @@ export async function measurePidfdFloor(samples: number, gapMs = 50): Promise<Fi
     }).spawn();
     const fd = openPidfd(lib, "watch", child.pid);
     try {
-      const pollfd = new Uint8Array(8);
-      const view = new DataView(pollfd.buffer);
-      view.setInt32(0, fd, true);
-      view.setInt16(4, POLLIN, true);
-      const ready = lib.poll(pollfd, 1, -1);
+      const ready = pollReadable(lib, fd);
       await sleep(gapMs);
       const t0 = realtimeMs();
       child.kill("SIGKILL");

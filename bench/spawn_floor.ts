@@ -9,7 +9,7 @@
 
 import { realtimeMs } from "./clock.ts";
 import { sleep } from "./sleep.ts";
-import { readStamp } from "./stamp_helper.ts";
+import { readStamp, startWorker } from "./stamp_helper.ts";
 import { type Figure, figure } from "./stats.ts";
 
 /** Options of {@linkcode measureSpawnFloor}. */
@@ -32,13 +32,7 @@ export async function measureSpawnFloor(opts: SpawnFloorOptions): Promise<Figure
   for (let i = 0; i < opts.samples; i++) {
     await sleep(opts.gapMs ?? 20);
     const t0 = realtimeMs();
-    const child = new Deno.Command(opts.worker[0], {
-      args: opts.worker.slice(1),
-      env: opts.env,
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    const child = startWorker(opts.worker, opts.env);
     try {
       samples.push(await readStamp(opts.stampDir, child.pid) - t0);
     } finally {

@@ -65,6 +65,17 @@ export async function buildStampHelper(workDir: string): Promise<StampHelper> {
   };
 }
 
+/** Starts a worker (`argv`, from {@linkcode StampHelper.argv}) with `Deno.Command`, as the floors do. */
+export function startWorker(argv: string[], env?: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+}
+
 /**
  * The start instant (ms since the epoch) worker `pid` stamped into `dir`, once it has
  * written it in full; the stamp file is removed. Throws after `timeoutMs`.
