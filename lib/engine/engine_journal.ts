@@ -6,6 +6,7 @@
  */
 
 import { toHamError } from "../core/errors.ts";
+import type { PidSet } from "../core/entity_pids.ts";
 import type { HamState } from "../core/model.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { Logger } from "../os/logger.ts";
@@ -14,6 +15,8 @@ import type { JournalWriter } from "./seams.ts";
 /** The part of the state store the engine uses. `commit` applies records at once. */
 export interface Store {
   readonly state: HamState;
+  /** The entities' pids of `state`, indexed; without it they are looked for in `state`. */
+  readonly entityPids?: PidSet;
   commit(bodies: RecordBody[]): Promise<unknown>;
   /**
    * Applies records at once, like `commit`; `written` resolves once they are where a HAM
@@ -41,6 +44,11 @@ export class EngineJournal implements JournalWriter {
   /** The current state. */
   get state(): HamState {
     return this.#store.state;
+  }
+
+  /** The entities' pids, indexed by the store; null when it keeps no index. */
+  get entityPids(): PidSet | null {
+    return this.#store.entityPids ?? null;
   }
 
   /**

@@ -18,6 +18,7 @@
  */
 
 import { DEFAULTS } from "../core/defaults.ts";
+import type { PidSet } from "../core/entity_pids.ts";
 import type { Entity, Leftover } from "../core/model.ts";
 import type { LeftoverQuery } from "../os/leftovers.ts";
 import type { EngineParts } from "./seams.ts";
@@ -139,7 +140,7 @@ export class Leftovers {
   resume(): void {
     const { journal } = this.#parts;
     // Built at the first death it is needed for (a takeover at 10,000 entities has none).
-    let skip: Set<number> | null = null;
+    let skip: PidSet | null = null;
     for (const e of journal.state.entities.values()) {
       // No process yet: not restarted since, so the marker is still the dead process's.
       if (e.deathPending && e.pid === null && e.spawnId !== null) {
@@ -190,9 +191,12 @@ export class Leftovers {
     for (const name of [...this.#kept.keys()]) this.forget(name);
   }
 
-  #entityPids(): Set<number> {
+  /** The entities' pids: the store's index, or (a store that keeps none) a set of them. */
+  #entityPids(): PidSet {
+    const { journal } = this.#parts;
+    if (journal.entityPids) return journal.entityPids;
     const pids = new Set<number>();
-    for (const e of this.#parts.journal.state.entities.values()) {
+    for (const e of journal.state.entities.values()) {
       if (e.pid !== null) pids.add(e.pid);
     }
     return pids;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { PidSet } from "../core/entity_pids.ts";
 import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
@@ -78,8 +79,13 @@ function localQuery(query: LeftoverQuery): LeftoverQuery {
   return {
     ...query,
     local: (query.local ?? false) && isChildSubreaper(),
-    skip: denoChildren.size === 0 ? query.skip : new Set([...query.skip, ...denoChildren]),
+    skip: denoChildren.size === 0 ? query.skip : eitherOf(query.skip, denoChildren),
   };
+}
+
+/** The pids in `a` or `b`, without a copy of either (the entities' pids may be 10,000). */
+function eitherOf(a: PidSet, b: PidSet): PidSet {
+  return { has: (pid) => a.has(pid) || b.has(pid) };
 }
 
 /** The real process effects, over a {@linkcode ProcessWatcher}. */

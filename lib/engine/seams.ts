@@ -7,6 +7,7 @@
  */
 
 import type { EntityEvent } from "../core/dispatch.ts";
+import type { PidSet } from "../core/entity_pids.ts";
 import type { HamState } from "../core/model.ts";
 import type { EventBody } from "../core/protocol.ts";
 import type { RecordBody } from "../core/records.ts";
@@ -25,6 +26,8 @@ import type { ProcessOps, WatchHandle } from "./process_ops.ts";
 export interface JournalWriter {
   /** The current state (read-only by convention: change it through `write`). */
   readonly state: HamState;
+  /** The entities' pids of `state`, indexed; null (or absent) when none is kept. */
+  readonly entityPids?: PidSet | null;
   write(bodies: RecordBody[]): Promise<void>;
   /**
    * Applies `bodies` at once; resolves when they are written to the journal file, before

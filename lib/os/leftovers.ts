@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { PidSet } from "../core/entity_pids.ts";
 import type { Leftover } from "../core/model.ts";
 import { ProcFile, readDirNames, readFileBytes } from "./proc_fs.ts";
 import { procReader, type ProcView } from "./proc_scan.ts";
@@ -33,7 +34,7 @@ export interface LeftoverQuery {
   /** A daemon the HAM follows now: it and its descendants are not leftovers. */
   spare: number | null;
   /** Pids that are never leftovers (the processes of entities). */
-  skip: ReadonlySet<number>;
+  skip: PidSet;
   /**
    * The process that ended was this process's own (it spawned it, or the daemon it left
    * was re-parented here) and this process is a child subreaper: what it left behind is

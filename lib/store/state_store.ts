@@ -12,6 +12,7 @@ import { fileError } from "./durable.ts";
 import { Journal, type JournalFileOps } from "./journal.ts";
 import type { HamState } from "../core/model.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
+import { EntityPids } from "../core/entity_pids.ts";
 import { applyRecord, touchedEntities } from "../core/reducer.ts";
 import { listSnapshotsSync, writeEncodedSnapshot } from "./snapshot.ts";
 import { StateTables } from "./state_tables.ts";
@@ -101,6 +102,8 @@ export class StateStore {
    * as it is applied: what the status mirror renders again.
    */
   onTouched: ((entities: readonly string[]) => void) | null = null;
+  /** The entities' pids of {@linkcode StateStore.state}, indexed (kept as records apply). */
+  readonly entityPids: EntityPids = new EntityPids(() => this.state);
 
   #bell: JournalBell | null = null;
 
@@ -210,6 +213,7 @@ export class StateStore {
       applyRecord(this.state, r);
       const touched = touchedEntities(r);
       this.#tables.touch(touched);
+      this.entityPids.touch(touched);
       this.onTouched?.(touched);
     }
     return {
@@ -310,6 +314,7 @@ export class StateStore {
       replay.tables.touch(touchedEntities(r));
     }
     Object.assign(this.state, replay.state);
+    this.entityPids.reset();
     this.#snapshotSeq = replay.report.snapshotSeq;
     this.#tables = replay.tables;
   }

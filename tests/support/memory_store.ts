@@ -9,7 +9,8 @@ import type { Store } from "../../lib/engine/engine.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { createState, type HamState } from "../../lib/core/model.ts";
 import type { HamRecord, RecordBody } from "../../lib/core/records.ts";
-import { applyRecord } from "../../lib/core/reducer.ts";
+import { applyRecord, touchedEntities } from "../../lib/core/reducer.ts";
+import { EntityPids } from "../../lib/core/entity_pids.ts";
 
 /** A store that keeps everything in memory. */
 export class MemoryStore implements Store {
@@ -17,6 +18,8 @@ export class MemoryStore implements Store {
   readonly state: HamState = createState();
   /** Every committed record, in order. */
   readonly records: HamRecord[] = [];
+  /** The entities' pids, indexed as the state store keeps them. */
+  readonly entityPids: EntityPids = new EntityPids(() => this.state);
   /** When set, `commit` rejects with this error and applies nothing (a full disk). */
   failCommits: HamError | null = null;
 
@@ -27,6 +30,7 @@ export class MemoryStore implements Store {
     for (const body of bodies) {
       const record = { ...body, seq: this.state.seq + 1 } as HamRecord;
       applyRecord(this.state, record);
+      this.entityPids.touch(touchedEntities(record));
       this.records.push(record);
       out.push(record);
     }

@@ -334,14 +334,18 @@ Deno.test("StateStore.commit() rejects with ENOSPC, reloads the durable state, t
     await commitLives(store, 3);
     const acknowledged = structuredClone(store.state);
     const stateObject = store.state;
+    const web0 = store.state.entities.get("web0")!.pid!;
+    assert.ok(store.entityPids.has(web0));
     ops.full = true;
     const failing = [
       store.commit([{ t: "verbosity", value: 9 }]),
       store.commit([{ t: "remove", entity: "web0" }, { t: "state", entity: "web1", to: 7 }]),
     ];
     assert.equal(store.state.verbosity, 9); // Applied at once...
+    assert.ok(!store.entityPids.has(web0));
     for (const p of failing) await assert.rejects(p, { name: "HamError", code: "ENOSPC" });
     assertSameState(store.state, acknowledged); // ...and gone once the write failed.
+    assert.ok(store.entityPids.has(web0)); // The index follows the state rolled back.
     assert.equal(store.state, stateObject);
     ops.full = false;
     await store.commit([{ t: "state", entity: "web0", to: 3 }]);
