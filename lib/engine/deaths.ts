@@ -171,8 +171,9 @@ export class Deaths {
     if (!e.enabled || requested) {
       leftBehind();
       await journal.write([death, { t: "death-done", entity: name }]).catch(() => {});
-      // An operator's restart: the death it caused fires nothing; the entity is started again.
-      if (requested && e.enabled) await this.#parts.restart(name, requested);
+      // An operator's restart: the death it caused fires nothing; the entity is started
+      // again, disabled or not (disabled, its conditions do not fire; see README, "Decisions").
+      if (requested) await this.#parts.restart(name, requested);
       return;
     }
     const ev: EntityEvent = { type: abnormal ? "abnormal-death" : "death", entity: name };

@@ -92,6 +92,11 @@ Deno.test(
     const plainOld = (await ham.ok("status", "plain", "--json")).pid;
     const plain = Number(await ham.ok("restart", "plain", "--wait"));
     assert(plain !== plainOld && alive(plain));
+    // A disabled entity is started again too, and stays disabled.
+    await ham.ok("disable", "plain");
+    const off = Number(await ham.ok("restart", "plain", "--wait"));
+    assert(off !== plain && alive(off));
+    assertEquals((await ham.ok("status", "plain", "--json")).enabled, false);
     // A placeholder has no command.
     await ham.ok("entity", "ghost");
     assertEquals((await ham.ctl("restart", "ghost")).code, 1);
