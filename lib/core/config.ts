@@ -35,6 +35,7 @@
  * @module
  */
 
+import { DEFAULTS } from "./defaults.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { HamError } from "./errors.ts";
 import {
@@ -520,6 +521,11 @@ function conditionRequests(entity: string, c: ConditionSpec): PlanRequest[] {
   ];
 }
 
+/** A wait of up to `timeoutMs` for entity `name` to be dead. */
+function dead(name: string, timeoutMs: number, tolerate: string[]): PlanRequest {
+  return { op: "wait", entity: name, for: "dead", timeoutMs, since: null, tolerate };
+}
+
 function entityRequests(e: EntitySpec): PlanRequest[] {
   if (e.name === GLOBAL_ENTITY) return [];
   return e.argv === null ? [{ op: "entity", entity: e.name, flags: e.flags }] : [{
@@ -534,6 +540,11 @@ function entityRequests(e: EntitySpec): PlanRequest[] {
     killMode: e.killMode,
     ...(e.cluster ? { cluster: e.cluster } : {}),
   }];
+}
+
+/** The requests that create entity `e` as the file describes it, conditions included. */
+export function creationRequests(e: EntitySpec): PlanRequest[] {
+  return [...entityRequests(e), ...e.conditions.flatMap((x) => conditionRequests(e.name, x))];
 }
 
 /**
@@ -554,10 +565,7 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
         change: "create",
         item: d.name,
         key,
-        requests: [
-          ...entityRequests(d),
-          ...d.conditions.flatMap((x) => conditionRequests(d.name, x)),
-        ],
+        requests: creationRequests(d),
       });
       continue;
     }
@@ -585,19 +593,18 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
         item: d.name,
         key,
         requests: [
+          // Removed first: the death the replacement causes fires none of them.
           ...c.conditions.map((x) => ({ op: "condition-remove", path: `${d.name}/${x.name}` })),
+          // Stopped as `hamctl restart` stops it: SIGTERM, then SIGKILL after the grace.
           { op: "kill", entity: d.name, signal: 15, tolerate: ["ESRCH", "ENOENT"] },
-          {
-            op: "wait",
-            entity: d.name,
-            for: "dead",
-            timeoutMs: 30_000,
-            since: null,
-            tolerate: ["ENOENT"],
-          },
+          dead(d.name, DEFAULTS.restartStopTimeoutMs, ["ENOENT", "ETIMEDOUT"]),
+          { op: "kill", entity: d.name, signal: 9, tolerate: ["ESRCH", "ENOENT"] },
+          dead(d.name, 30_000, ["ENOENT"]),
           { op: "detach", entity: d.name, tolerate: ["ENOENT"] },
-          ...entityRequests(d),
-          ...d.conditions.flatMap((x) => conditionRequests(d.name, x)),
+          ...creationRequests(d),
+          // Without prune, the conditions the file does not have are kept: added again.
+          ...(prune ? [] : c.conditions.filter((x) => !d.conditions.some((y) => y.name === x.name)))
+            .flatMap((x) => conditionRequests(d.name, x)),
         ],
       });
       continue;

@@ -8,6 +8,7 @@
  */
 
 import { ConfigError, type EntitySpec, type KeyPath, readConfig } from "../core/config.ts";
+import { checkConfig } from "../core/config_check.ts";
 import { HamError } from "../core/errors.ts";
 
 /** A config file that is not valid: EINVAL naming the file, the line and the key. */
@@ -59,7 +60,9 @@ export async function parseConfig(text: string, path: string): Promise<ConfigFil
   const error = (key: KeyPath, message: string) =>
     new ConfigFileError(path, lineOf(key), key, message);
   try {
-    return { path, entities: readConfig(doc.toJS()), lineOf, error };
+    const entities = readConfig(doc.toJS());
+    checkConfig(entities);
+    return { path, entities, lineOf, error };
   } catch (err) {
     if (err instanceof ConfigError) throw error(err.key, err.message);
     throw err;

@@ -121,6 +121,34 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "hamctl apply replacing a process keeps the conditions the file lacks, and ends one that ignores SIGTERM",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const stubborn = (n: number) =>
+      ISSUE_FORM.replace(
+        '["/bin/sleep", "1000"]',
+        // Ignored, SIGTERM stays ignored across the exec; nothing is left behind.
+        `[/bin/sh, -c, 'trap "" TERM; exec sleep ${n}']`,
+      );
+    const f = await file(ham, "web.yaml", stubborn(1000));
+    try {
+      await ham.ok("apply", f);
+      const old = (await ham.ok("status", "web", "--json")).pid;
+      await ham.ok("condition", "web/more", "restart");
+      await Deno.writeTextFile(f, stubborn(1001));
+      assertEquals(await ham.ok("apply", f), "update web");
+      const web = await ham.ok("status", "web", "--json");
+      assert(web.pid !== old && alive(web.pid) && !alive(old));
+      assertEquals(web.conditions.map((c: { path: string }) => c.path), ["web/death", "web/more"]);
+      assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+    } finally {
+      await Deno.remove(f);
+    }
+  },
+);
+
 Deno.test("hamctl apply removes what the file lacks only with --prune", opts, async () => {
   await using ham = await HamProcess.start();
   const f = await file(ham, "web.yaml", ISSUE_FORM);
@@ -216,18 +244,33 @@ Deno.test("hamctl apply errors name the file, the line and the key", opts, async
       ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeath: false\n    cluster: true"),
       /:2: key "entities\.web": cannot create web: Cannot declare cluster entity "web": this HAM is not in a cluster/,
     ],
+    // What the HAM would refuse half-way is refused before any change, still located.
     [
       ISSUE_FORM.replace("type: death", "type: attach"),
-      /:10: key "entities\.web\.conditions\.death\.actions\.restart": cannot create web: .*restart belongs on a death/,
+      /:10: key "entities\.web\.conditions\.death\.actions\.restart": Cannot add action "web\/death\/restart": a restart belongs on a death/,
+    ],
+    [
+      ISSUE_FORM.replace("keepOnDeath: false", 'keepOnDeath: false\n    env: { "A=B": x }'),
+      /:2: key "entities\.web": Invalid field "env": bad entry "A=B"/,
+    ],
+    [
+      `${ISSUE_FORM}      again:\n        type: abnormal-death\n        actions:\n          r: { kind: restart }\n`,
+      /:15: key "entities\.web\.conditions\.again\.actions\.r": .*already has restart action "web\/death\/restart"/,
     ],
   ];
   for (const [text, re] of cases) {
     const f = await file(ham, "bad.yaml", text);
-    const r = await ham.ctl("apply", f);
+    // Only the HAM knows whether it is in a cluster: a dry run cannot tell.
+    const clustered = text.includes("cluster: true");
+    for (const dry of clustered ? [[]] : [["--dry-run"], []]) {
+      const r = await ham.ctl("apply", f, ...dry);
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, new RegExp(`^hamctl: EINVAL: ${f.replaceAll(".", "\\.")}${re.source}`));
+    }
     await Deno.remove(f);
-    assertEquals(r.code, 1, r.stderr);
-    assertMatch(r.stderr, new RegExp(`^hamctl: EINVAL: ${f.replaceAll(".", "\\.")}${re.source}`));
   }
+  // Nothing of them was made.
+  assertEquals((await ham.status()).entities.length, 0);
 });
 
 Deno.test("ham --config FILE applies the file at start-up", opts, async () => {
@@ -256,9 +299,29 @@ Deno.test("ham --config FILE applies the file at start-up", opts, async () => {
       new TextDecoder().decode(bad.stderr),
       /^ham: EINVAL: .*:7: key "entities\.web\.conditions\.death\.type"/,
     );
+    // One the HAM would refuse half-way (a restart on a state condition), after an entity
+    // it would have started: refused before anything starts, nothing left running.
+    await Deno.writeTextFile(
+      f,
+      `${ISSUE_FORM}  other:\n    command: [/bin/sleep, "1001"]\n    conditions:\n` +
+        `      s: { type: state, actions: { r: { kind: restart } } }\n`,
+    );
+    const half = await new Deno.Command(`${BIN}/ham`, {
+      args: ["--state-dir", `${dir}/half`, "--config", f],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(half.code, 1);
+    assertMatch(
+      new TextDecoder().decode(half.stderr),
+      /^ham: EINVAL: .*:15: key "entities\.other\.conditions\.s\.actions\.r": .*a restart belongs on a death/,
+    );
+    assertEquals(await processesOf(`${dir}/half`), []);
   } finally {
     await hamctl(dir, "stop");
-    for (const pid of await processesOf(dir)) Deno.kill(pid, "SIGKILL");
+    for (const d of [dir, `${dir}/half`]) {
+      for (const pid of await processesOf(d)) Deno.kill(pid, "SIGKILL");
+    }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.remove(f);
   }
