@@ -136,7 +136,7 @@ export async function runAction(
         return true;
       case "heartbeat-healthy": {
         if (subject) {
-          void ctx.journal.write([{
+          void ctx.journal.record([{
             t: "heartbeat",
             entity: site.subject,
             missed: 0,
@@ -238,14 +238,14 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       adopt: spec.adopt === true || spec.resumed,
     };
     if (live && !live.enabled) {
-      void ctx.journal.write([{ ...base(site), fail: null, ok: true, run, index }]);
+      void ctx.journal.record([{ ...base(site), fail: null, ok: true, run, index }]);
       continue;
     }
     const ok = await runStep(ctx, snap, live, site, { run, index, ev: ev.entity, cpath });
     if (ok === null) return;
     if (!ok && ((live?.flags ?? snap.flags) & HACTIONBREAKONFAIL)) break;
   }
-  void ctx.journal.write([{ t: "run-end", run }]);
+  void ctx.journal.record([{ t: "run-end", run }]);
 }
 
 /** Where a step belongs: its run (absent for a do-now action) and the event's entity. */
@@ -278,7 +278,7 @@ export async function runStep(
   const ok = await runAction(ctx, snap.params, site);
   if (ctx.life.stopped) return null;
   const at = step.run === undefined ? {} : { run: step.run, index: step.index };
-  void ctx.journal.write([{ ...base(site), fail: null, ok, ...at }]);
+  void ctx.journal.record([{ ...base(site), fail: null, ok, ...at }]);
   const now = step.now ? { now: true } : {};
   ctx.events.emit({
     type: "action",
@@ -293,7 +293,7 @@ export async function runStep(
   for (const f of snap.fails) {
     const fok = await runAction(ctx, f.params, site);
     if (ctx.life.stopped) return null;
-    void ctx.journal.write([{ ...base(site), fail: f.name, ok: fok }]);
+    void ctx.journal.record([{ ...base(site), fail: f.name, ok: fok }]);
     ctx.events.emit({
       type: "action-fail",
       entity: step.ev,
@@ -303,7 +303,7 @@ export async function runStep(
     });
   }
   if (!(flags & HACTIONKEEPONFAIL) && live) {
-    void ctx.journal.write([{ t: "action-remove", ...pathOf(site), auto: true }]);
+    void ctx.journal.record([{ t: "action-remove", ...pathOf(site), auto: true }]);
   }
   return false;
 }

@@ -78,7 +78,7 @@ export class Attacher {
             env: spec.env,
           });
         } catch (err) {
-          void ctx.journal.write([{ t: "attach-abandoned", spawnId: spawnId! }]);
+          void ctx.journal.record([{ t: "attach-abandoned", spawnId: spawnId! }]);
           throw err;
         }
         pid = spawned.pid;

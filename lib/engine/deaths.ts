@@ -170,7 +170,8 @@ export class Deaths {
     const requested = this.#parts.takeRestartRequest(name);
     if (!e.enabled || requested) {
       leftBehind();
-      await journal.write([death, { t: "death-done", entity: name }]).catch(() => {});
+      // Kept while the journal refuses it (never taken back): the request is not lost.
+      await journal.record([death, { t: "death-done", entity: name }]).catch(() => {});
       // An operator's restart: the death it caused fires nothing; the entity is started
       // again, disabled or not (disabled, its conditions do not fire; see README, "Decisions").
       if (requested) await this.#parts.restart(name, requested);
@@ -198,7 +199,7 @@ export class Deaths {
     const later = (this.#queues.get(name)?.pending ?? 0) > 1;
     const kept = (after.flags & HENTITYKEEPONDEATH) !== 0;
     const remove = !later && after.pid === null && !kept && after.enabled;
-    void journal.write([
+    void journal.record([
       remove ? { t: "remove", entity: name } : { t: "death-done", entity: name },
     ]);
     if (remove) events.emit({ type: "remove", entity: name, detail: { reason: "not restarted" } });

@@ -337,7 +337,7 @@ export class Engine {
     }
     // The daemon (and what it forks) is the entity now; anything else the command left is not.
     this.#leftovers.ended(e, pid);
-    void this.write([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
+    void this.#journal.record([{ t: "follow", entity: name, pid, startTime: d.startTime }]);
     this.#monitorWatch(name, pid, w);
     this.log.log("info", `Entity "${name}" daemonized: following pid ${pid}`);
     this.#emit({ type: "follow", entity: name, detail: { pid } });

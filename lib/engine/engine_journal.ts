@@ -25,6 +25,7 @@ export interface Store {
    */
   append?(
     bodies: RecordBody[],
+    opts?: { retry?: boolean },
   ): { written: Promise<unknown>; durable: Promise<unknown>; inFile?: boolean };
 }
 
@@ -68,18 +69,28 @@ export class EngineJournal implements JournalWriter {
    * failed; a failure of the fdatasync after it is logged, and the store reloads the state.
    */
   writtenOrNow(bodies: RecordBody[]): Promise<void> | null {
-    const { written, inFile } = this.#append(bodies);
+    const { written, inFile } = this.#append(bodies, true);
     return inFile ? null : written;
+  }
+
+  /**
+   * Applies `bodies` at once: what has happened already (see `record` in
+   * `JournalWriter`), kept and written again while the journal refuses it, never rolled
+   * back. Resolves when they are written.
+   */
+  record(bodies: RecordBody[]): Promise<void> {
+    return this.#append(bodies, true).written;
   }
 
   #append(
     bodies: RecordBody[],
+    retry = false,
   ): { written: Promise<void>; durable: Promise<void>; inFile: boolean } {
     let written: Promise<unknown>, durable: Promise<unknown>;
     let inFile = false;
     try {
       if (this.#store.append) {
-        ({ written, durable, inFile = false } = this.#store.append(bodies));
+        ({ written, durable, inFile = false } = this.#store.append(bodies, { retry }));
       } else {
         written = durable = this.#store.commit(bodies);
       }

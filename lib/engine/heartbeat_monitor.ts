@@ -232,7 +232,7 @@ export class HeartbeatMonitor {
       (r.next.missed === 0 && b.journaledMissed !== 0);
     if (transition) {
       b.journaledMissed = r.next.missed;
-      void ctx.journal.write([{
+      void ctx.journal.record([{
         t: "heartbeat",
         entity: name,
         missed: r.next.missed,

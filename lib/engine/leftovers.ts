@@ -330,7 +330,7 @@ export class Leftovers {
         return [{ t: "leftovers" as const, entity: n, procs }];
       });
       this.#dirty.clear();
-      if (bodies.length > 0 && !this.#parts.life.stopped) void journal.write(bodies);
+      if (bodies.length > 0 && !this.#parts.life.stopped) void journal.record(bodies);
     });
   }
 }

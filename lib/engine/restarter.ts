@@ -89,7 +89,7 @@ export class Restarter {
   ): Promise<boolean> {
     const ctx = this.#ctx;
     if (d.kind === "backoff") {
-      void ctx.journal.write([{
+      void ctx.journal.record([{
         t: "restart-policy",
         entity: name,
         backoffMs: d.delayMs,
@@ -101,7 +101,7 @@ export class Restarter {
     const blocked = policy.cooldownMs > 0
       ? `${d.reason}: retrying once after ${policy.cooldownMs} ms`
       : `${d.reason}: given up`;
-    void ctx.journal.write([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
+    void ctx.journal.record([{ t: "restart-policy", entity: name, backoffMs: 0, blocked }]);
     ctx.log.log("warn", `Entity "${name}" is not being restarted: ${blocked}`);
     ctx.events.emit({ type: "restart-limit", entity: name, detail: { reason: blocked } });
     // Not awaited: the restart-limit lists may share this lane.
@@ -142,7 +142,7 @@ export class Restarter {
       ctx.watching.spawned(name, p);
     }
     ctx.life.step("restart spawned");
-    void ctx.journal.write([{
+    void ctx.journal.record([{
       t: "restart",
       entity: name,
       pid,

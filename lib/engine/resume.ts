@@ -74,7 +74,7 @@ export function resume(ctx: ResumeParts): Promise<unknown> {
     const pid = ctx.lookup.findSpawned(spawnId);
     if (pid !== null) endAbandoned(ctx, pid);
     else unseen.push(spawnId);
-    void journal.write([{ t: "attach-abandoned", spawnId }]);
+    void journal.record([{ t: "attach-abandoned", spawnId }]);
   }
   // Not waited for by the engine's idle(): it ends at its deadline or at the stop.
   if (unseen.length > 0) void lookAgain(ctx, unseen).catch(() => {});

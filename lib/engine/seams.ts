@@ -38,6 +38,15 @@ export interface JournalWriter {
    * event path goes on in the same turn.
    */
   writtenOrNow(bodies: RecordBody[]): Promise<void> | null;
+  /**
+   * Applies `bodies` at once: records of what has happened already (a process started,
+   * an action's result, a death handled), which a refused write cannot take back as it
+   * takes back a refused request. Kept instead, and written again every
+   * `refusedWriteRetryMs` until the journal takes them (`writtenOrNow` is the same);
+   * resolves when they are written. Requests' changes use `write`, and fail at once while
+   * such records wait.
+   */
+  record(bodies: RecordBody[]): Promise<void>;
 }
 
 /** The engine's lifetime: the work {@linkcode Engine.idle} waits for, and its stop. */

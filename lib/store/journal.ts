@@ -11,6 +11,7 @@
 
 import { concatBytes } from "../core/bytes.ts";
 import { join } from "../core/paths.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDir } from "./durable.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
@@ -92,6 +93,25 @@ export interface JournalOptions {
    * read them again. Not called for a write alone: the event path does not pay for it.
    */
   onFileChanged?: () => void;
+  /**
+   * Called when a failed write keeps records appended with `retry` (with the error and
+   * how many records wait), and with null once they are written after all.
+   */
+  onRetry?: (error: HamError | null, records: number) => void;
+  /** How long a kept batch waits before it is written again, in ms. @default DEFAULTS.refusedWriteRetryMs */
+  retryMs?: number;
+}
+
+/** Options of {@linkcode Journal.append}. */
+export interface AppendOptions {
+  /**
+   * The records tell what has happened already (a process died, a process was started):
+   * were a write of them to fail, they could not be taken back as a refused request's
+   * are. They are kept instead, with everything queued with them, and written again
+   * every `retryMs` until the file takes them; meanwhile appends without `retry` fail at
+   * once, and appends with it wait behind them. @default false
+   */
+  retry?: boolean;
 }
 
 interface Pending {
@@ -103,6 +123,8 @@ interface Pending {
   wrote: (err?: HamError) => void;
   /** Its bytes are in the file already (written while an earlier batch was being synced). */
   inFile?: boolean;
+  /** Appended with `retry`: kept, not rolled back, when a write fails. */
+  retry?: boolean;
   resolve: () => void;
   reject: (err: HamError) => void;
 }
@@ -182,6 +204,8 @@ export class Journal {
   readonly #onRollback?: (lastDurableSeq: number) => void;
   readonly #onSync?: (seconds: number) => void;
   readonly #onFileChanged?: () => void;
+  readonly #onRetry?: (error: HamError | null, records: number) => void;
+  readonly #retryMs: number;
   #file: JournalFile;
   #segment: Segment;
   #durableOffset: number;
@@ -199,6 +223,10 @@ export class Journal {
   #torn = false;
   #closed = false;
   #broken: HamError | null = null;
+  /** Why the kept batches at the head of the queue wait (see `AppendOptions.retry`). */
+  #retrying: HamError | null = null;
+  /** Ends the wait before the next attempt (the journal is closing). */
+  #wake: (() => void) | null = null;
 
   private constructor(
     dir: string,
@@ -213,6 +241,8 @@ export class Journal {
     this.#onRollback = options.onRollback;
     this.#onSync = options.onSync;
     this.#onFileChanged = options.onFileChanged;
+    this.#onRetry = options.onRetry;
+    this.#retryMs = options.retryMs ?? DEFAULTS.refusedWriteRetryMs;
     this.#file = file;
     this.#segment = segment;
     this.#durableOffset = offset;
@@ -314,14 +344,18 @@ export class Journal {
    * (before the fdatasync), and rejects when the write itself failed; a failed fdatasync
    * after it rolls them back all the same (and rejects `durable`). `inFile`: they were
    * written before this returned (an idle journal writes at once), so `written` has
-   * resolved.
+   * resolved. With `retry` (see {@linkcode AppendOptions}) a failed write neither rolls
+   * them back nor rejects: they are written again until the file takes them.
    *
-   * @throws {HamError} ECANCELED when the journal is closed.
+   * @throws {HamError} ECANCELED when the journal is closed; the error that keeps records
+   * waiting (ENOSPC...), for an append without `retry` while they wait.
    */
   append(
     bodies: RecordBody[],
+    opts: AppendOptions = {},
   ): { records: HamRecord[]; durable: Promise<void>; written: Promise<void>; inFile: boolean } {
     this.#check("append to");
+    if (this.#retrying !== null && !opts.retry) throw this.#retrying;
     if (bodies.length === 0) {
       return { records: [], durable: Promise.resolve(), written: Promise.resolve(), inFile: true };
     }
@@ -332,7 +366,7 @@ export class Journal {
     });
     const bytes = concatBytes(records.map(encodeFrame));
     this.#nextSeq += records.length;
-    const [durable, written, pending] = this.#enqueueWith(records, bytes);
+    const [durable, written, pending] = this.#enqueueWith(records, bytes, undefined, opts.retry);
     return { records, durable, written, inFile: pending.inFile === true };
   }
 
@@ -360,6 +394,7 @@ export class Journal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wake?.();
     while (this.#loop) await this.#loop;
     this.#file.close();
   }
@@ -382,9 +417,11 @@ export class Journal {
     records: HamRecord[],
     bytes: Uint8Array,
     rotateTo?: number,
+    retry = false,
   ): [Promise<void>, Promise<void>, Pending] {
     const [pending, durable, written] = deferred(records, bytes);
     pending.rotateTo = rotateTo;
+    pending.retry = retry;
     this.#queue.push(pending);
     this.#writeAhead(pending);
     // A microtask later, so appends made in the same turn share one write.
@@ -395,6 +432,7 @@ export class Journal {
   async #run(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        if (this.#retrying !== null && !await this.#waitToRetry()) return;
         if (this.#queue[0].records.length === 0) {
           await this.#barrier(this.#queue.shift()!);
           continue;
@@ -472,6 +510,12 @@ export class Journal {
     this.#sizeBytes += bytes.length;
     this.#lastDurableSeq = batch.at(-1)!.records.at(-1)!.seq;
     for (const p of batch) p.resolve();
+    if (this.#retrying !== null) {
+      this.#retrying = null;
+      try {
+        this.#onRetry?.(null, batch.reduce((n, p) => n + p.records.length, 0));
+      } catch { /* the hook reports its own errors */ }
+    }
     this.#fileChanged();
   }
 
@@ -486,6 +530,7 @@ export class Journal {
     this.#torn = false; // What was written ahead is cut with the rest.
     await this.#clean().catch(() => {}); // On failure, retried before the next write.
     const failed = [...batch, ...this.#queue];
+    if (failed.some((p) => p.retry)) return this.#keep(error, failed);
     this.#queue = [];
     this.#inFlight = [];
     this.#nextSeq = this.#lastDurableSeq + 1;
@@ -496,6 +541,49 @@ export class Journal {
     }
     this.#fileChanged();
     for (const p of failed) p.reject(error);
+  }
+
+  /**
+   * A failed write of records appended with `retry`: nothing is rolled back. They and
+   * everything queued with them (in order: a later record may rest on an earlier one) keep
+   * their seqs and wait at the head of the queue, to be written again after `retryMs`.
+   */
+  #keep(error: HamError, failed: Pending[]): void {
+    for (const p of failed) p.inFile = false;
+    this.#queue = failed;
+    this.#inFlight = [];
+    const first = this.#retrying === null;
+    this.#retrying = error;
+    if (first) {
+      try {
+        this.#onRetry?.(error, failed.reduce((n, p) => n + p.records.length, 0));
+      } catch { /* the hook reports its own errors */ }
+    }
+    this.#fileChanged(); // Cut back to the last durable byte.
+  }
+
+  /**
+   * Waits `retryMs` before the kept batches are written again; false when the journal
+   * closed meanwhile (they are rejected: what is not durable is what a HAM that takes
+   * over resumes from).
+   */
+  async #waitToRetry(): Promise<boolean> {
+    if (!this.#closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#retryMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+    if (!this.#closed) return true;
+    const error = this.#retrying!;
+    const failed = this.#queue;
+    this.#queue = [];
+    for (const p of failed) p.reject(error);
+    return false;
   }
 
   async #barrier(barrier: Pending): Promise<void> {

@@ -9,7 +9,7 @@
 import { JournalBell } from "./journal_bell.ts";
 import { HamError, toHamError } from "../core/errors.ts";
 import { fileError } from "./durable.ts";
-import { Journal, type JournalFileOps } from "./journal.ts";
+import { type AppendOptions, Journal, type JournalFileOps } from "./journal.ts";
 import type { HamState } from "../core/model.ts";
 import type { HamRecord, RecordBody } from "../core/records.ts";
 import { EntityPids } from "../core/entity_pids.ts";
@@ -171,6 +171,12 @@ export class StateStore {
         onSync: options.onSync,
         onFileChanged: bell ? () => bell.ring() : undefined,
         onRollback: () => created.store && created.store.#rolledBack(),
+        onRetry: (err, records) =>
+          err === null ? log("warn", `The journal takes records again: ${records} written`) : log(
+            "error",
+            `${err.message}: keeping ${records} records (what happened is not taken back) ` +
+              `and trying again every ${DEFAULTS.refusedWriteRetryMs} ms`,
+          ),
       });
     } catch (err) {
       bell?.close();
@@ -202,13 +208,18 @@ export class StateStore {
    * returned. A failed fdatasync after `written` reloads the state all the same, and
    * rejects `durable`.
    *
+   * With `retry` (records of what has happened already, see `AppendOptions` in
+   * `journal.ts`) a failed write neither reloads the state nor rejects: they are written
+   * again until the journal takes them.
+   *
    * @throws {HamError} as `commit` rejects, when nothing could be queued.
    */
   append(
     bodies: RecordBody[],
+    opts: AppendOptions = {},
   ): { written: Promise<void>; durable: Promise<HamRecord[]>; inFile: boolean } {
     if (this.#failed) throw this.#failed;
-    const { records, durable, written, inFile } = this.journal.append(bodies);
+    const { records, durable, written, inFile } = this.journal.append(bodies, opts);
     for (const r of records) {
       applyRecord(this.state, r);
       const touched = touchedEntities(r);

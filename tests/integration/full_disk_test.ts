@@ -4,8 +4,8 @@
  * live on, lost log lines are counted, and service resumes by itself when space frees.
  */
 
-import { equal, match, ok } from "node:assert/strict";
-import { HamProcess } from "../support/ham_process.ts";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { HamProcess, until } from "../support/ham_process.ts";
 import { mountTmpfs } from "../support/tmpfs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -70,5 +70,133 @@ Deno.test(
     equal(pids.guardianPid, before.guardianPid, "so did its Guardian");
     const log = await Deno.readTextFile(`${stateDir}/ham.log`);
     match(log, /\d+ log lines were lost \(.*No space left on device/i);
+  },
+);
+
+/** The live processes of entity `name` running `/bin/sleep ARG` (by their environment). */
+async function processesOfEntity(name: string, arg: string): Promise<number[]> {
+  // /proc/PID/environ of another process is readable by a shell, not by Deno without -A.
+  const script = `for f in $(grep -lzx -- "HAM_ENTITY=$1" /proc/[0-9]*/environ 2>/dev/null); do
+    d=\${f%/environ}
+    [ "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" = "/bin/sleep $2 " ] || continue
+    [ "$(cut -d')' -f2 $d/stat 2>/dev/null | cut -d' ' -f2)" = Z ] && continue
+    echo \${d#/proc/}
+  done; true`;
+  const found = await new Deno.Command("/bin/sh", {
+    args: ["-c", script, "sh", name, arg],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(found.stdout).split("\n").filter((l) => /^\d+$/.test(l))
+    .map(Number).sort((a, b) => a - b);
+}
+
+Deno.test(
+  "a restart, an operator's restart and an abnormal death during a full disk: nothing taken back, each process once",
+  opts,
+  async () => {
+    const ARGS: Record<string, string> = { r: "100001", c: "100002", b: "100003" };
+    await using fs = await mountTmpfs(8 << 20, "the full-disk restart test");
+    if (fs === null) return;
+    const stateDir = `${fs.path}/state`;
+    await Deno.mkdir(stateDir, { mode: 0o700 });
+    await using ham = await HamProcess.start({ stateDir, args: ["--log", `${stateDir}/ham.log`] });
+    // r restarts after a backoff; c has no restart action (an operator restarts it); b's
+    // abnormal death is noted, and it is restarted at once.
+    await ham.ok("attach", "r", "--", "/bin/sleep", "100001");
+    await ham.ok("condition", "r/death", "death", "--rearm");
+    await ham.ok(
+      "action",
+      "r/death/again",
+      "restart",
+      "--rearm",
+      "--backoff",
+      "4s",
+      "--intensity",
+      "0",
+    );
+    await ham.ok("attach", "c", "--keep-on-death", "--", "/bin/sleep", "100002");
+    await ham.ok("attach", "b", "--", "/bin/sleep", "100003");
+    await ham.ok("condition", "b/ab", "abnormal-death", "--rearm");
+    await ham.ok("action", "b/ab/note", "log", "--message", "b crashed", "--rearm");
+    await ham.ok("condition", "b/death", "death", "--rearm");
+    await ham.ok("action", "b/death/again", "restart", "--rearm", "--intensity", "0");
+    const pidOf = async (name: string) =>
+      (await ham.status()).entities.find((e) => e.name === name)?.pid ?? null;
+    const [r0, c0, b0] = [await pidOf("r"), await pidOf("c"), await pidOf("b")];
+
+    // r's second death is recorded before the disk fills; its restart waits out the backoff.
+    let since = await ham.seq();
+    Deno.kill(r0!, "SIGKILL");
+    await ham.waitEvent("r", "restarted", since);
+    const rA = await pidOf("r");
+    since = await ham.seq();
+    Deno.kill(rA!, "SIGKILL");
+    await ham.waitEvent("r", "dead", since);
+    const filler = await fs.fill([`${stateDir}/ham.log`]);
+    {
+      await using c = await ham.client();
+      for (let i = 0; i < 1000; i++) {
+        const code = await c.request("entity", { entity: `e${i}`, flags: 0 }).then(
+          () => "ok",
+          (err) => String(err.code),
+        );
+        if (code !== "ok") break;
+      }
+    }
+    // The restart spawns while the journal refuses its record: kept, not taken back.
+    const r1 = await until(
+      async () => {
+        const pid = await pidOf("r");
+        return pid !== null && pid !== rA ? pid : null;
+      },
+      "r restarted during the full disk",
+      20_000,
+    );
+    await ham.ok("restart", "c");
+    Deno.kill(b0!, "SIGSEGV");
+    equal((await ham.ctl("entity", "refused")).code, 1, "requests still get ENOSPC");
+
+    await Deno.remove(filler);
+    const c1 = await until(
+      async () => {
+        const pid = await pidOf("c");
+        return pid !== null && pid !== c0 ? pid : null;
+      },
+      "c restarted once space freed",
+      20_000,
+    );
+    const b1 = await until(
+      async () => {
+        const pid = await pidOf("b");
+        return pid !== null && pid !== b0 ? pid : null;
+      },
+      "b restarted once space freed",
+      20_000,
+    );
+    await until(async () => (await ham.ctl("entity", "db")).code === 0 || null, "the journal");
+    const b = await ham.ok("status", "b", "--json");
+    equal(
+      b.conditions.find((x: { path: string }) => x.path === "b/ab").fired,
+      1,
+      "abnormal-death fired",
+    );
+    equal(b.lastExit.signal, "SIGSEGV");
+    for (const [name, pid] of [["r", r1], ["c", c1], ["b", b1]] as const) {
+      equal(await pidOf(name), pid, `${name} as it ran`);
+      const live = await processesOfEntity(name, ARGS[name]);
+      deepEqual(live, [pid], `${name} runs once: ${live} (status: ${pid})`);
+    }
+    // What is durable says the same: a takeover finds each process, and starts none.
+    const old = await ham.killHam();
+    await ham.waitTakeover(old);
+    for (const [name, pid] of [["r", r1], ["c", c1], ["b", b1]] as const) {
+      equal(await pidOf(name), pid, `${name} after the takeover`);
+      deepEqual(
+        await processesOfEntity(name, ARGS[name]),
+        [pid],
+        `${name} runs once after the takeover`,
+      );
+    }
   },
 );

@@ -207,6 +207,75 @@ Deno.test("Journal.append() rejects the failing batch and those queued behind it
   });
 });
 
+Deno.test("Journal.append() with retry keeps what a failed write holds, writes it again, and fails other appends meanwhile", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const rollbacks: number[] = [];
+    const retries: [string | null, number][] = [];
+    const journal = await Journal.open(dir, {
+      fileOps: ops,
+      retryMs: 20,
+      onRollback: (seq) => rollbacks.push(seq),
+      onRetry: (err, n) => retries.push([err?.code ?? null, n]),
+    });
+    await journal.append(bodies(2)).durable;
+    ops.failWrites = 3;
+    const fact = journal.append(bodies(2, 10), { retry: true }); // seq 3-4
+    const request = journal.append(bodies(1, 20)); // seq 5: queued with the fact, kept with it
+    let settled = false;
+    void Promise.allSettled([fact.durable, request.durable]).then(() => settled = true);
+    // While they wait, an append without retry fails at once; one with retry waits too.
+    for (let turn = 0; retries.length === 0; turn++) {
+      if (turn > 1000) throw new Error("no retry began");
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.throws(
+      () => journal.append(bodies(1, 30)),
+      (err) => err instanceof HamError && err.code === "ENOSPC",
+    );
+    const later = journal.append(bodies(1, 40), { retry: true }); // seq 6
+    assert.equal(settled, false);
+    assert.deepEqual(journal.pending().map((r) => r.seq), [3, 4, 5, 6]);
+    await Promise.all([fact.durable, request.durable, later.durable]);
+    assert.deepEqual(rollbacks, []); // Nothing was taken back.
+    assert.deepEqual(retries, [["ENOSPC", 3], [null, 4]]);
+    assert.equal(ops.failWrites, 0);
+    await journal.close();
+    const back = readAll(dir);
+    assert.deepEqual(back.map((r) => r.seq), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(back.map((r) => (r as { entity?: string }).entity), [
+      "e0",
+      "e1",
+      "e10",
+      "e11",
+      "e20",
+      "e40",
+    ]);
+  });
+});
+
+Deno.test("Journal.close() ends the wait of kept records and rejects them", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const journal = await Journal.open(dir, { fileOps: ops, retryMs: 60_000 });
+    ops.failWrites = 1_000;
+    const retrying = Promise.withResolvers<void>();
+    const fact = journal.append(bodies(1), { retry: true });
+    // Kept, and waiting a minute before the next attempt.
+    (async () => {
+      while (journal.pending().length === 0 || ops.writes === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      retrying.resolve();
+    })();
+    await retrying.promise;
+    const t0 = performance.now();
+    await journal.close();
+    assert.ok(performance.now() - t0 < 30_000, "close does not wait the retry out");
+    await assert.rejects(fact.durable, (err) => err instanceof HamError && err.code === "ENOSPC");
+  });
+});
+
 Deno.test("Journal.append() rejects with EIO and cuts the segment when fdatasync fails", async () => {
   await withDir(async (dir) => {
     const ops = new FakeOps();
