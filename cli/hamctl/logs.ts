@@ -10,6 +10,7 @@
 import { HamError } from "../../lib/core/errors.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
 import { statusFileName } from "../../lib/core/status_text.ts";
+import { LogFollower } from "../../lib/os/log_follower.ts";
 import { resolveStateDir } from "../../lib/os/state_dir.ts";
 import {
   checked,
@@ -27,55 +28,14 @@ export function entityLogPath(stateDir: string, entity: string): string {
   return `${stateDir}/logs/${statusFileName(entity)}.log`;
 }
 
-/** The last `n` lines of `text` (without the final newline). */
-export function lastLines(text: string, n: number): string[] {
-  if (n === 0) return [];
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  return lines.slice(-n);
-}
-
-function readOrEmpty(path: string): Uint8Array {
-  try {
-    return Deno.readFileSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return new Uint8Array(0);
-    throw err;
-  }
-}
-
-async function follow(path: string, offset: number, io: HamctlIO): Promise<number> {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  const dec = new TextDecoder();
-  let ino = statOrNull(path)?.ino ?? null;
-  let partial = "";
-  const drain = () => {
-    const st = statOrNull(path);
-    if (st === null) return;
-    if (st.ino !== ino || st.size < offset) {
-      ino = st.ino; // Rotated or truncated: the new file from its start.
-      offset = 0;
-    }
-    if (st.size === offset) return;
-    const bytes = readOrEmpty(path).subarray(offset);
-    offset += bytes.length;
-    const text = partial + dec.decode(bytes);
-    const lines = text.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) io.out(line);
-  };
+/** Prints what is written to the log after `log`'s last read, until interrupted. */
+async function follow(log: LogFollower, io: HamctlIO): Promise<number> {
+  const dir = log.path.slice(0, log.path.lastIndexOf("/"));
+  const print = (lines: string[]) => io.out(lines.join("\n"));
   using watcher = Deno.watchFs(dir, { recursive: false });
-  drain();
-  for await (const _ of watcher) drain();
+  log.read(print); // What was written before the watch began.
+  for await (const _ of watcher) log.read(print);
   return 0;
-}
-
-function statOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.statSync(path);
-  } catch {
-    return null;
-  }
 }
 
 function parseLogs(args: string[]): HamctlCommand {
@@ -97,12 +57,19 @@ function parseLogs(args: string[]): HamctlCommand {
     local: async (stateDir, io) => {
       const dir = resolveStateDir(stateDir);
       const path = entityLogPath(dir, entity);
-      const bytes = readOrEmpty(path);
-      if (bytes.length === 0 && statOrNull(path) === null && !following) {
+      using log = new LogFollower(path);
+      if (!log.found && !following) {
         throw new HamError("ENOENT", `Cannot find a log of entity "${entity}" at "${path}"`);
       }
-      for (const line of lastLines(new TextDecoder().decode(bytes), n)) io.out(line);
-      return following ? await follow(path, bytes.length, io) : 0;
+      const last: string[] = [];
+      log.read((lines) => {
+        for (const line of lines) last.push(line);
+        if (last.length > 2 * n) last.splice(0, last.length - n);
+      });
+      // Not following, an unfinished last line counts; following, it is printed once done.
+      if (!following && log.partial !== "") last.push(log.partial);
+      for (const line of n === 0 ? [] : last.slice(-n)) io.out(line);
+      return following ? await follow(log, io) : 0;
     },
   };
 }

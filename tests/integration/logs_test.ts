@@ -6,6 +6,7 @@
  */
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 import { BIN, deadline, hamctl, HamProcess, processesOf, until } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -84,6 +85,89 @@ Deno.test("hamctl logs --follow prints the lines written after it started", opts
     await Deno.remove(go).catch(() => {});
   }
 });
+
+/**
+ * Hands `each` the lines of `stream` until it returns true (then the reader is let go);
+ * fails if the stream ends first. Keeps no line: for streams of many megabytes.
+ */
+async function eachLine(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+  each: (line: string) => boolean,
+): Promise<void> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("The stream ended");
+      buffer += value;
+      let start = 0;
+      for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n", start)) {
+        const line = buffer.slice(start, nl);
+        start = nl + 1;
+        if (each(line)) return;
+      }
+      buffer = buffer.slice(start);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+Deno.test(
+  "hamctl logs -n 0 --follow prints every line once, in order, across rotations",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const go = `${ham.stateDir}.go`;
+    // About 1 KiB a line, enough of them for the log to rotate twice (entityLogBytes).
+    const count = Math.ceil(2.2 * DEFAULTS.entityLogBytes / 1_040);
+    const script = `until [ -e "${go}" ]; do echo waiting; sleep 0.05; done; ` +
+      `awk 'BEGIN { for (i = 0; i < ${count}; i++) printf "line %06d %01000d\\n", i, 0 }'; ` +
+      "echo done; exec sleep 600";
+    await ham.ok("attach", "rot", "--", "/bin/sh", "-c", script);
+    const child = new Deno.Command(`${BIN}/hamctl`, {
+      args: ["--state-dir", ham.stateDir, "logs", "rot", "-n", "0", "--follow"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const numbers: number[] = [];
+    const odd: string[] = [];
+    let last = "";
+    const seen = () =>
+      `${numbers.length} numbered lines, the last ${JSON.stringify(last.slice(0, 60))}`;
+    try {
+      // A line written after hamctl began shows it follows; then the burst, to "done".
+      const following = eachLine(child.stdout, (line) => {
+        last = line;
+        if (!LINE.test(line)) odd.push(line.slice(0, 80));
+        if (line.endsWith(" waiting")) Deno.writeTextFileSync(go, "");
+        const m = /stdout line (\d{6}) 0{1000}$/.exec(line);
+        if (m !== null) numbers.push(Number(m[1]));
+        return line.endsWith(" done");
+      });
+      await deadline(following, 120_000, "the last line").catch((err) => {
+        throw new Error(`${err.message}: ${seen()}`);
+      });
+      const missing = count - new Set(numbers).size;
+      const outOfPlace = numbers.findIndex((n, i) => n !== i);
+      assertEquals(
+        { lines: numbers.length, missing, outOfPlace, odd },
+        { lines: count, missing: 0, outOfPlace: -1, odd: [] },
+        `around line ${outOfPlace}: ${
+          JSON.stringify(numbers.slice(outOfPlace - 2, outOfPlace + 3))
+        }`,
+      );
+      assert(Deno.statSync(`${ham.stateDir}/logs/rot.log.2`).isFile, "the log rotated twice");
+    } finally {
+      child.kill();
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+      await Deno.remove(go).catch(() => {});
+    }
+  },
+);
 
 Deno.test("a Guardian that takes over reads the entities' output on", opts, async () => {
   await using ham = await HamProcess.start();
