@@ -32,6 +32,7 @@ import type { Clock } from "../os/clock.ts";
 import type { ProcessLookup, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams } from "./restarter.ts";
+import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { resume } from "./resume.ts";
 import type { EngineParts, Events, Lifetime, Watching } from "./seams.ts";
 import type { EventBody } from "../core/protocol.ts";
@@ -578,6 +579,20 @@ export class Engine {
       { kind: "restart" as const, argv: null, policy: null };
     if (e.kind === "global" || (params.argv ?? e.argv) === null) {
       throw new HamError("EINVAL", `Cannot restart entity "${name}": it has no command`);
+    }
+    // Refused before anything is stopped when the restart policy would not start it again
+    // (systemd's start limit counts manual starts too, and refuses them up front).
+    const d = decideRestart(
+      params.policy ?? POLICY_DEFAULTS,
+      e.recentRestarts ?? [],
+      this.clock.now(),
+      0,
+    );
+    if (d.kind === "limit") {
+      throw new HamError(
+        "EBUSY",
+        `Cannot restart entity "${name}": its restart limit is reached (${d.reason}); try again later`,
+      );
     }
     const old = e.pid;
     if (old === null) {

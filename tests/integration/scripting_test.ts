@@ -104,6 +104,24 @@ Deno.test(
 );
 
 Deno.test(
+  "hamctl restart past the restart limit is refused with EBUSY before anything is stopped",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    await ham.ok("attach", "rl", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "rl/death", "death", "--rearm");
+    await ham.ok("action", "rl/death/restart", "restart", "--rearm", "--intensity", "2");
+    for (let i = 0; i < 2; i++) await ham.ok("restart", "rl", "--wait");
+    const running = (await ham.ok("status", "rl", "--json")).pid;
+    const refused = await ham.ctl("restart", "rl", "--wait");
+    assertEquals(refused.code, 1, refused.stderr);
+    assertMatch(refused.stderr, /^hamctl: EBUSY: .*restart limit is reached \(2 restarts within/);
+    assert(alive(running));
+    assertEquals((await ham.ok("status", "rl", "--json")).pid, running);
+  },
+);
+
+Deno.test(
   "hamctl list shows one line per entity with state, restarts, uptime, last exit",
   opts,
   async () => {
