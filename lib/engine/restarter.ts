@@ -52,6 +52,11 @@ export class Restarter {
       ctx.log.log("warn", `Cannot restart entity "${name}": it has no command`);
       return false;
     }
+    // A process a previous HAM spawned for this very step runs already: adopted at once
+    // (that HAM waited out the policy, and ended what was left behind, before it spawned).
+    if (site?.adopt && site.spawnId && ctx.lookup().findSpawned(site.spawnId) !== null) {
+      return this.#spawnRestart(name, params, argv, site);
+    }
     // Awaited only when there is something to wait for: a restart the policy allows now,
     // with nothing left behind to end, spawns in the turn its condition fired in.
     const allowed = this.#applyPolicy(name, params);

@@ -189,6 +189,48 @@ Deno.test("Engine.resume() adopts a restart spawned before the death's runs were
   assert.equal(store.state.entities.get("web")!.restarts, 1);
 });
 
+Deno.test("Engine.resume() adopts a restart the previous HAM spawned without waiting its backoff again", async () => {
+  const policy = {
+    backoffMs: 60_000,
+    maxBackoffMs: 60_000,
+    jitter: 0,
+    intensity: 0,
+    windowMs: 600_000,
+    cooldownMs: 0,
+  };
+  const { store, list } = previousHam("death", [["restart", {
+    kind: "restart",
+    argv: null,
+    policy,
+  }]]);
+  // Restarted once already: the next restart waits a minute. The previous HAM waited it,
+  // spawned, and died before it recorded the restart.
+  store.commit([
+    {
+      t: "restart",
+      entity: "web",
+      pid: 500,
+      argv: null,
+      startTime: "st-500",
+      spawnId: "x",
+      at: 500,
+    },
+    { t: "death", entity: "web", pid: 500, code: null, signal: "SIGKILL", at: 600 },
+    {
+      t: "fire",
+      event: { type: "death", entity: "web" },
+      runs: [{ run: "r5", owner: "web", condition: "c", lane: "other", list }],
+    },
+  ]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(889);
+  procs.spawnedById.set("r5:0", 889);
+  engine.resume();
+  await settle(engine); // The fake clock stands still: a backoff would never end.
+  assert.equal(procs.callsOf("spawn").length, 0);
+  assert.equal(store.state.entities.get("web")!.pid, 889);
+});
+
 /** Fake processes whose resume scan is a real {@linkcode ProcScan} over a fake `/proc`. */
 class ScannedProcesses extends FakeProcesses {
   readonly proc = new FakeProcReader();
