@@ -172,7 +172,7 @@ export async function hamctl(args: string[], io: HamctlIO = CONSOLE_IO): Promise
       startTimer,
     });
     const { command } = inv;
-    return await runCommand(client, command, io);
+    return await runCommand(client, command, io, inv.stateDir);
   } catch (err) {
     const e = toHamError(err);
     io.err(`hamctl: ${e.code}: ${e.message}`);

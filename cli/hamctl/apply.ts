@@ -8,7 +8,6 @@
  */
 
 import type { HamClient } from "../../lib/client/client.ts";
-import { loadConfigModule } from "./config_module.ts";
 import {
   booleans,
   type HamctlCommand,
@@ -26,7 +25,7 @@ function parseApply(args: string[]): HamctlCommand {
   const prune = p.values.prune === true;
   const json = p.values.json === true;
   const run = async (client: HamClient, io: HamctlIO) => {
-    const { loadConfig } = await loadConfigModule();
+    const { loadConfig } = await import("../../lib/os/config_file.ts");
     const { applyConfig, changeLine } = await import("../../lib/client/config_apply.ts");
     const file = await loadConfig(path);
     const changes = await applyConfig(client, file, {

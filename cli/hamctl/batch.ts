@@ -3,8 +3,10 @@
  * connection (for scripts that make many changes: one process start and one handshake for
  * all of them). A line is a command as it would follow `hamctl` on a shell command line,
  * without `--state-dir`: words split at blanks, with `'...'`, `"..."` and `\` quoting;
- * blank lines and lines starting with `#` are skipped. Like `ip -batch`, the first failing
- * line ends the batch, unless `--keep-going`; the exit code is the first failure's.
+ * blank lines and lines starting with `#` are skipped. Commands that read files (`logs`,
+ * `completion`) run as they would alone; `logs --follow` is refused, as it never ends. Like
+ * `ip -batch`, the first failing line ends the batch, unless `--keep-going`; the exit code is
+ * the first failure's.
  *
  * @module
  */
@@ -83,7 +85,10 @@ async function* stdinLines(): AsyncGenerator<string> {
   if (partial !== "") yield partial;
 }
 
-/** Parses one batch line; null for a blank line or a comment. */
+/**
+ * Parses one batch line; null for a blank line or a comment. Refuses what never ends
+ * (`logs --follow`): the lines after it would never run.
+ */
 async function parseLine(words: string[]): Promise<HamctlCommand | null> {
   if (words.length === 0) return null;
   const [name, ...rest] = words;
@@ -97,7 +102,11 @@ async function parseLine(words: string[]): Promise<HamctlCommand | null> {
       name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
     );
   }
-  return sub.parse(rest);
+  const cmd = sub.parse(rest);
+  if (cmd.endless) {
+    throw new UsageError("A batch cannot run what follows until interrupted (--follow)", name);
+  }
+  return cmd;
 }
 
 /** Runs every line of `lines` on `client`; returns the exit code of the first failure, or 0. */
@@ -105,7 +114,7 @@ export async function runBatch(
   client: HamClient,
   io: HamctlIO,
   lines: AsyncIterable<string>,
-  opts: { keepGoing: boolean; json: boolean },
+  opts: { keepGoing: boolean; json: boolean; stateDir?: string },
 ): Promise<number> {
   let status = 0;
   let lineNo = 0;
@@ -116,7 +125,7 @@ export async function runBatch(
       const cmd = await parseLine(splitWords(line));
       if (cmd === null) continue;
       if (opts.json) cmd.json = true;
-      code = await runCommand(client, cmd, io);
+      code = await runCommand(client, cmd, io, opts.stateDir);
     } catch (err) {
       if (err instanceof UsageError) {
         io.err(
@@ -147,7 +156,8 @@ function parseBatch(args: string[]): HamctlCommand {
     request: { op: "ping" },
     json,
     render: quiet,
-    run: (client, io) => runBatch(client, io, io.lines?.() ?? stdinLines(), { keepGoing, json }),
+    run: (client, io, stateDir) =>
+      runBatch(client, io, io.lines?.() ?? stdinLines(), { keepGoing, json, stateDir }),
   };
 }
 

@@ -34,10 +34,15 @@ export interface HamctlCommand {
   render(result: unknown): string | null;
   /** Time limit of the request in ms, when not the connection's default. */
   timeoutMs?: number;
-  /** Replaces the default "send, print" for commands that do more (wait, follow). */
-  run?(client: HamClient, io: HamctlIO): Promise<number>;
+  /**
+   * Replaces the default "send, print" for commands that do more (wait, follow); given the
+   * `--state-dir` option too (`batch` runs its `local` commands with it).
+   */
+  run?(client: HamClient, io: HamctlIO, stateDir: string | undefined): Promise<number>;
   /** Runs without connecting to the HAM (reads files): given the `--state-dir` option. */
   local?(stateDir: string | undefined, io: HamctlIO): Promise<number>;
+  /** Runs until interrupted (`logs --follow`): a batch refuses it, as its next lines would wait. */
+  endless?: boolean;
 }
 
 /** A subcommand: its name, its usage lines, and its parser. */
@@ -47,13 +52,18 @@ export interface Subcommand {
   parse(args: string[]): HamctlCommand;
 }
 
-/** Runs a parsed command on `client`: its own `run`, else "send the request, print the result". */
+/**
+ * Runs a parsed command: a `local` one on the files of `stateDir`, else on `client`, by its
+ * own `run` or else "send the request, print the result".
+ */
 export async function runCommand(
   client: HamClient,
   cmd: HamctlCommand,
   io: HamctlIO,
+  stateDir?: string,
 ): Promise<number> {
-  if (cmd.run) return await cmd.run(client, io);
+  if (cmd.local) return await cmd.local(stateDir, io);
+  if (cmd.run) return await cmd.run(client, io, stateDir);
   const { op, ...fields } = cmd.request;
   const opts = cmd.timeoutMs === undefined ? {} : { timeoutMs: cmd.timeoutMs };
   const result = await client.request(op, fields, opts);

@@ -7,7 +7,6 @@
  */
 
 import { toConfigData } from "../../lib/core/config.ts";
-import { loadConfigModule } from "./config_module.ts";
 import { type HamctlCommand, parseCommandArgs, positionals, type Subcommand } from "./common.ts";
 
 function parseExport(args: string[]): HamctlCommand {
@@ -22,7 +21,7 @@ function parseExport(args: string[]): HamctlCommand {
       const { currentConfig } = await import("../../lib/client/config_apply.ts");
       const data = toConfigData(await currentConfig(client));
       if (json) io.out(JSON.stringify(data, null, 2));
-      else io.out((await (await loadConfigModule()).configText(data)).trimEnd());
+      else io.out((await (await import("../../lib/os/config_file.ts")).configText(data)).trimEnd());
       return 0;
     },
   };

@@ -54,6 +54,7 @@ function parseLogs(args: string[]): HamctlCommand {
     request: { op: "ping" },
     json: false,
     render: () => null,
+    ...(following ? { endless: true } : {}),
     local: async (stateDir, io) => {
       const dir = resolveStateDir(stateDir);
       const path = entityLogPath(dir, entity);

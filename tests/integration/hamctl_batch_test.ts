@@ -5,13 +5,23 @@
  */
 
 import assert from "node:assert/strict";
-import { BIN, HamProcess } from "../support/ham_process.ts";
+import { BIN, deadline, HamProcess, until } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 async function batch(stateDir: string, input: string, ...args: string[]) {
+  return await batchWith({}, stateDir, input, ...args);
+}
+
+async function batchWith(
+  env: Record<string, string>,
+  stateDir: string,
+  input: string,
+  ...args: string[]
+) {
   const child = new Deno.Command(`${BIN}/hamctl`, {
     args: ["--state-dir", stateDir, "batch", ...args],
+    env,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -19,7 +29,12 @@ async function batch(stateDir: string, input: string, ...args: string[]) {
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(input));
   await writer.close();
-  const out = await child.output();
+  const output = child.output();
+  const out = await deadline(output, 60_000, "hamctl batch to exit").catch(async (err) => {
+    child.kill("SIGKILL");
+    await output.catch(() => {});
+    throw err;
+  });
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -63,5 +78,53 @@ Deno.test(
     assert.match(lines[0], /^hamctl: batch: line 2: ENOENT: /);
     assert.match(lines[1], /^hamctl: batch: line 4: Unknown subcommand "frobnicate"$/);
     assert.equal((await h.ctl("status", "kc")).code, 0, "line 5 did not run");
+  },
+);
+
+Deno.test(
+  "hamctl batch runs apply and export from the bundle and from the sources",
+  opts,
+  async () => {
+    await using h = await HamProcess.start({ guardian: false });
+    const file = `${h.stateDir}.config.yaml`;
+    await Deno.writeTextFile(file, "entities:\n  cfg:\n    keepOnDeath: true\n");
+    try {
+      for (const bundle of [true, false]) {
+        const env = { HAM_NO_BUNDLE: bundle ? "" : "1" };
+        const r = await batchWith(env, h.stateDir, `apply ${file}\nexport --json\nexport\n`);
+        assert.equal(r.code, 0, `bundle ${bundle}: ${r.stderr}`);
+        assert.equal(r.stderr, "");
+        assert.match(r.stdout, bundle ? /^create cfg\n/ : /^No changes/);
+        assert.match(r.stdout, /"cfg": \{\n\s+"keepOnDeath": true/);
+        assert.ok(r.stdout.endsWith("\nentities:\n  cfg:\n    keepOnDeath: true\n"), r.stdout);
+      }
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+Deno.test(
+  "hamctl batch runs logs and completion, and refuses logs --follow naming its line",
+  opts,
+  async () => {
+    await using h = await HamProcess.start({ guardian: false });
+    await h.ok("attach", "lg", "--", "/bin/sh", "-c", "echo one; echo two; exec sleep 300");
+    const log = `${h.stateDir}/logs/lg.log`;
+    await until(
+      async () => (await Deno.readTextFile(log).catch(() => "")).includes(" two\n") || null,
+      "the log of lg to have both lines",
+    );
+    const r = await batch(h.stateDir, "logs lg -n 1\ncompletion bash\nping\n");
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.match(lines[0], /^\S+Z stdout two$/);
+    assert.ok(lines.includes("complete -o default -F _hamctl hamctl"), r.stdout);
+    assert.equal(lines.at(-1), "pong");
+
+    const follow = await batch(h.stateDir, "ping\nlogs lg --follow\nping\n");
+    assert.equal(follow.code, 2);
+    assert.equal(follow.stdout, "pong\n");
+    assert.match(follow.stderr, /^hamctl: batch: line 2: logs: .*--follow/);
   },
 );
