@@ -75,6 +75,7 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
   if (name === undefined) throw new UsageError("Missing a subcommand");
   if (name === "--version" || name === "-V") return { kind: "version" };
   if (name === "help" || name === "--help" || name === "-h") {
+    if (rest.length > 1) throw new UsageError(`Unexpected argument "${rest[1]}"`, "help");
     if (rest[0] !== undefined && !isSubcommand(rest[0]) && rest[0] !== "help") {
       throw new UsageError(`Unknown subcommand "${rest[0]}"`);
     }

@@ -160,7 +160,7 @@ function actionKind(cmd: string, kind: string, allowed: readonly ActionKind[]): 
 
 function parseAction(args: string[]): HamctlCommand {
   const cmd = "action";
-  const p = parseCommandArgs(cmd, args, { ...KIND_SPEC, ...booleans(ACTION_FLAGS) });
+  const p = parseCommandArgs(cmd, args, { ...KIND_SPEC, ...booleans(ACTION_FLAGS) }, true);
   const [path, kindText] = positionals(cmd, p, ["ENTITY/CONDITION/ACTION", "KIND"]);
   itemPath(cmd, path, 3);
   const kind = actionKind(cmd, kindText, Object.keys(ACTION_KINDS) as ActionKind[]);
@@ -174,7 +174,7 @@ function parseAction(args: string[]): HamctlCommand {
 
 function parseActionFail(args: string[]): HamctlCommand {
   const cmd = "action-fail";
-  const p = parseCommandArgs(cmd, args, KIND_SPEC);
+  const p = parseCommandArgs(cmd, args, KIND_SPEC, true);
   const [path, name, kindText] = positionals(cmd, p, ["ENTITY/CONDITION/ACTION", "NAME", "KIND"]);
   itemPath(cmd, path, 3);
   checked(cmd, () => validateName("action-fail", name));

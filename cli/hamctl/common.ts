@@ -88,16 +88,31 @@ export class UsageError extends Error {
   }
 }
 
-/** Parsed options, positionals, and the words after `--` (null when there is no `--`). */
+/**
+ * Parsed options, positionals, and the COMMAND after `--` of a subcommand that takes one
+ * (null when there is no `--`, and always for the others).
+ */
 export interface ParsedArgs {
   values: Record<string, string | boolean | undefined>;
   positionals: string[];
   rest: string[] | null;
 }
 
-/** Parses a subcommand's arguments strictly; `--json` is accepted everywhere. */
-export function parseCommandArgs(cmd: string, args: string[], options: OptionSpec): ParsedArgs {
+/**
+ * Parses a subcommand's arguments strictly; `--json` is accepted everywhere. A `--` ends the
+ * options: what follows it is the COMMAND of a subcommand that takes one (`takesCommand`:
+ * `attach`, `action`, `action-fail`), and more positionals (operands, as POSIX has it) of
+ * any other, so `hamctl detach -- -web` detaches `-web` and `hamctl kill web -- extra` is a
+ * usage error ({@linkcode positionals} refuses what is left over).
+ */
+export function parseCommandArgs(
+  cmd: string,
+  args: string[],
+  options: OptionSpec,
+  takesCommand = false,
+): ParsedArgs {
   const dd = args.indexOf("--");
+  const after = dd < 0 ? null : args.slice(dd + 1);
   try {
     const { values, positionals } = parseOptions(
       dd < 0 ? args : args.slice(0, dd),
@@ -106,8 +121,8 @@ export function parseCommandArgs(cmd: string, args: string[], options: OptionSpe
     // No subcommand option is `multiple`: every value is a string or a boolean.
     return {
       values: values as ParsedArgs["values"],
-      positionals,
-      rest: dd < 0 ? null : args.slice(dd + 1),
+      positionals: takesCommand || after === null ? positionals : [...positionals, ...after],
+      rest: takesCommand ? after : null,
     };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err), cmd);

@@ -37,7 +37,7 @@ function parseAttach(args: string[]): HamctlCommand {
   const p = parseCommandArgs(cmd, args, {
     ...strings(["pid", "heartbeat", "low", "high", "cwd", "timeout", "placement", "kill-mode"]),
     ...booleans(["keep-on-death", "wait", "cluster"]),
-  });
+  }, true);
   const [name] = positionals(cmd, p, ["NAME"]);
   const entity = entityName(cmd, name);
   const pidText = str(p, "pid");

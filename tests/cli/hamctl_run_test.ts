@@ -38,6 +38,13 @@ const USAGE_ERRORS: [string, string[], RegExp][] = [
   ["verbose set with no level", ["verbose", "set"], /Missing LEVEL/],
   ["wait with no --for", ["wait", "web"], /Missing --for/],
   ["a surplus argument", ["ping", "extra"], /Unexpected argument "extra"/],
+  [
+    "an operand after --",
+    ["kill", "web", "--", "extra"],
+    /^hamctl: kill: Unexpected argument "extra"$/,
+  ],
+  ["a missing operand after --", ["detach", "--"], /^hamctl: detach: Missing ENTITY$/],
+  ["a second subcommand to help", ["help", "kill", "ping"], /Unexpected argument "ping"/],
 ];
 
 for (const [what, args, message] of USAGE_ERRORS) {

@@ -384,6 +384,8 @@ const FORMS: [string[], Record<string, unknown>][] = [
     since: 7,
   }],
   [["ping"], { op: "ping" }],
+  [["detach", "--", "-web"], { op: "detach", entity: "-web" }],
+  [["status", "--", "-web"], { op: "status", path: "-web" }],
   [["stop"], { op: "stop" }],
   [["stop", "--wait"], { op: "stop" }],
 ];
