@@ -7,6 +7,7 @@
  */
 
 import type { HamClient } from "../../lib/client/client.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { type ItemPath, parsePath } from "../../lib/core/names.ts";
@@ -156,7 +157,10 @@ export function itemPath(cmd: string, path: string, depth: 1 | 2 | 3 | "any"): I
   return checked(cmd, () => parsePath(path, depth));
 }
 
-/** Parses a duration (`500us`, `250ms`, `5s`, `1m`, `1h`, `2d`, or ms); the error names `flag`. */
+/**
+ * Parses a duration (`500us`, `250ms`, `5s`, `1m`, `1h`, `2d`, or ms) of at most
+ * `DEFAULTS.maxDurationMs` (~24.8 days); the usage error names `flag`.
+ */
 export function duration(cmd: string, flag: string, text: string): number {
   return checked(cmd, () => parseDuration(text, flag));
 }
@@ -230,7 +234,8 @@ export function str(p: ParsedArgs, name: string): string | undefined {
  * keep `hamctl` running.
  */
 export function startTimer(ms: number, onExpire: () => void): () => void {
-  const signal = AbortSignal.timeout(ms);
+  // Past the 32-bit limit a timer would fire at once: a wait's margin must not get there.
+  const signal = AbortSignal.timeout(Math.min(ms, DEFAULTS.maxDurationMs));
   signal.addEventListener("abort", onExpire, { once: true });
   return () => signal.removeEventListener("abort", onExpire);
 }

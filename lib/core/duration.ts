@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULTS } from "./defaults.ts";
 import { HamError } from "./errors.ts";
 
 const UNITS: Record<string, number> = {
@@ -18,7 +19,9 @@ const UNITS: Record<string, number> = {
 
 /**
  * Parses a duration into whole milliseconds (a non-zero duration under 1 ms is 1 ms).
- * Throws EINVAL naming `what` (`--timeout`, a config key) for a malformed or negative one.
+ * Throws EINVAL naming `what` (`--timeout`, a config key) for a malformed or negative one,
+ * and for one longer than `max` (what the HAM accepts: a longer one would be refused only
+ * once sent, naming a wire field).
  *
  * @example
  * ```ts
@@ -26,13 +29,26 @@ const UNITS: Record<string, number> = {
  * console.log(parseDuration("1h", "--timeout")); // 3600000
  * ```
  */
-export function parseDuration(text: string | number, what: string): number {
+export function parseDuration(
+  text: string | number,
+  what: string,
+  max: number = DEFAULTS.maxDurationMs,
+): number {
+  let ms = NaN;
   if (typeof text === "number") {
-    if (Number.isFinite(text) && text >= 0) return Math.ceil(text);
+    if (Number.isFinite(text) && text >= 0) ms = Math.ceil(text);
   } else {
     const m = /^(\d+(?:\.\d+)?)(us|ms|s|m|h|d)?$/.exec(text.trim());
-    if (m) return Math.ceil(Number(m[1]) * UNITS[m[2] ?? "ms"]);
+    if (m) ms = Math.ceil(Number(m[1]) * UNITS[m[2] ?? "ms"]);
   }
+  if (ms > max) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid duration ${JSON.stringify(text)} for ${what}: longer than the longest accepted, ` +
+        `${max} ms (${Math.floor(max / UNITS.d * 10) / 10} days)`,
+    );
+  }
+  if (!Number.isNaN(ms)) return ms;
   throw new HamError(
     "EINVAL",
     `Invalid duration ${JSON.stringify(text)} for ${what}: expected a number of ms, or a ` +

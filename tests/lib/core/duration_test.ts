@@ -1,4 +1,5 @@
 import { deepEqual as assertEquals, throws } from "node:assert/strict";
+import { DEFAULTS } from "../../../lib/core/defaults.ts";
 import { formatDuration, parseDuration } from "../../../lib/core/duration.ts";
 
 Deno.test("parseDuration() accepts us, ms, s, m, h, d and bare milliseconds", () => {
@@ -21,6 +22,16 @@ Deno.test("parseDuration() names the option for a negative or malformed duration
   for (const bad of ["-1s", "5x", "", "1 h", "s", -3]) {
     throws(() => parseDuration(bad, "--timeout"), /Invalid duration .* for --timeout/);
   }
+});
+
+Deno.test("parseDuration() refuses a duration longer than DEFAULTS.maxDurationMs, naming the option", () => {
+  const max = DEFAULTS.maxDurationMs;
+  assertEquals(parseDuration(`${max}`, "--x"), max);
+  assertEquals(parseDuration("24d", "--x"), 24 * 86_400_000);
+  for (const bad of [`${max + 1}`, "25d", "1000d", max + 1]) {
+    throws(() => parseDuration(bad, "--delay"), /Invalid duration .* for --delay: longer than/);
+  }
+  throws(() => parseDuration("2s", "--x", 1000), /longer than the longest accepted, 1000 ms/);
 });
 
 Deno.test("formatDuration() writes the largest unit that divides", () => {
