@@ -21,7 +21,10 @@ import {
 
 export type { HamctlCommand, HamctlIO } from "./hamctl/common.ts";
 
-/** Options taken anywhere before `--`, whatever the subcommand, with what their value is. */
+/**
+ * Options taken anywhere before `--`, whatever the subcommand, with what their value is; and
+ * `--json`, which every subcommand takes, also before the subcommand's name.
+ */
 const GLOBAL_OPTIONS = { "state-dir": "a directory", node: "a node name", nodes: "a file" };
 
 /** What the arguments ask for: help, or a subcommand to run against a state directory. */
@@ -57,8 +60,13 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
   const head = dd < 0 ? args : args.slice(0, dd);
   const global: Partial<Record<keyof typeof GLOBAL_OPTIONS, string>> = {};
   const words: string[] = [];
+  let json = false;
   for (let i = 0; i < head.length; i++) {
     const a = head[i];
+    if (a === "--json" && words.length === 0) {
+      json = true;
+      continue;
+    }
     const option = Object.keys(GLOBAL_OPTIONS).find((o) =>
       a === `--${o}` || a.startsWith(`--${o}=`)
     ) as keyof typeof GLOBAL_OPTIONS | undefined;
@@ -96,7 +104,8 @@ export async function parseHamctl(args: string[]): Promise<Invocation> {
     ...(global.node === undefined ? {} : { node: global.node }),
     ...(global.nodes === undefined ? {} : { nodes: global.nodes }),
   };
-  return { kind: "run", name, stateDir, ...remote, command: sub.parse(rest) };
+  const command = sub.parse(json ? ["--json", ...rest] : rest);
+  return { kind: "run", name, stateDir, ...remote, command };
 }
 
 /** The usage text: of one subcommand, or of all of them. */

@@ -2,7 +2,8 @@
  * `hamctl logs NAME [-n N] [--follow]`: the last N lines (10 by default) of an entity's
  * output log, `<state-dir>/logs/NAME.log`, and with `--follow` every line written after
  * them (across rotations) until interrupted. Reads the files: works whether or not a HAM
- * runs.
+ * runs. With `--json`, one JSON array of {@linkcode LogLine} objects, or with `--follow` one
+ * object per line of output.
  *
  * @module
  */
@@ -15,7 +16,6 @@ import { resolveStateDir } from "../../lib/os/state_dir.ts";
 import {
   checked,
   type HamctlCommand,
-  type HamctlIO,
   integer,
   parseCommandArgs,
   positionals,
@@ -28,10 +28,39 @@ export function entityLogPath(stateDir: string, entity: string): string {
   return `${stateDir}/logs/${statusFileName(entity)}.log`;
 }
 
+/** A line of an entity's log as `logs --json` prints it. */
+export interface LogLine {
+  /** When the HAM read it (ISO 8601), or null for a line without the HAM's prefix. */
+  time: string | null;
+  /** The stream it came from, or null for a line without the HAM's prefix. */
+  stream: "stdout" | "stderr" | null;
+  /** The line as the entity wrote it. */
+  text: string;
+}
+
+const PREFIXED = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (stdout|stderr) (.*)$/s;
+
+/**
+ * Splits a log line into its time, stream and text (`lib/os/entity_output.ts` writes
+ * `TIME STREAM TEXT`).
+ *
+ * @example
+ * ```ts
+ * import { logLine } from "./logs.ts";
+ * logLine("2026-12-03T18:41:29.657Z stderr connection refused");
+ * // { time: "2026-12-03T18:41:29.657Z", stream: "stderr", text: "connection refused" }
+ * ```
+ */
+export function logLine(line: string): LogLine {
+  const m = PREFIXED.exec(line);
+  return m === null
+    ? { time: null, stream: null, text: line }
+    : { time: m[1], stream: m[2] as "stdout" | "stderr", text: m[3] };
+}
+
 /** Prints what is written to the log after `log`'s last read, until interrupted. */
-async function follow(log: LogFollower, io: HamctlIO): Promise<number> {
+async function follow(log: LogFollower, print: (lines: string[]) => void): Promise<number> {
   const dir = log.path.slice(0, log.path.lastIndexOf("/"));
-  const print = (lines: string[]) => io.out(lines.join("\n"));
   using watcher = Deno.watchFs(dir, { recursive: false });
   log.read(print); // What was written before the watch began.
   for await (const _ of watcher) log.read(print);
@@ -50,9 +79,9 @@ function parseLogs(args: string[]): HamctlCommand {
   const nText = str(p, "n") ?? str(p, "lines") ?? "10";
   const n = integer(cmd, "-n", nText, { max: 1_000_000 });
   const following = p.values.follow === true;
-  return {
+  const command: HamctlCommand = {
     request: { op: "ping" },
-    json: false,
+    json: p.values.json === true,
     render: () => null,
     ...(following ? { endless: true } : {}),
     local: async (stateDir, io) => {
@@ -69,10 +98,23 @@ function parseLogs(args: string[]): HamctlCommand {
       });
       // Not following, an unfinished last line counts; following, it is printed once done.
       if (!following && log.partial !== "") last.push(log.partial);
-      for (const line of n === 0 ? [] : last.slice(-n)) io.out(line);
-      return following ? await follow(log, io) : 0;
+      const shown = n === 0 ? [] : last.slice(-n);
+      // Read when run: a batch's --json sets it after parsing.
+      const json = command.json;
+      if (json && !following) {
+        io.out(JSON.stringify(shown.map(logLine), null, 2));
+        return 0;
+      }
+      const print = json
+        ? (lines: string[]) => {
+          for (const line of lines) io.out(JSON.stringify(logLine(line)));
+        }
+        : (lines: string[]) => io.out(lines.join("\n"));
+      for (const line of shown) print([line]);
+      return following ? await follow(log, print) : 0;
     },
   };
+  return command;
 }
 
 /** The logs subcommand. */

@@ -434,7 +434,16 @@ Deno.test("parseHamctl() tells the global --node from an action's --to-node", as
 });
 
 Deno.test("parseHamctl() sets json from --json on reads", async () => {
-  for (const args of [["status", "--json"], ["events", "--json"], ["verbose", "get", "--json"]]) {
+  for (
+    const args of [
+      ["status", "--json"],
+      ["events", "--json"],
+      ["verbose", "get", "--json"],
+      ["--json", "list"],
+      ["--json", "logs", "web"],
+      ["logs", "web", "--json"],
+    ]
+  ) {
     const inv = await parseHamctl(args);
     assert.ok(inv.kind === "run" && inv.command.json, args.join(" "));
   }
