@@ -139,10 +139,13 @@ export class EntityOutput {
     const pipes = this.pipesOf(entity);
     if (this.#readers.has(entity)) return pipes;
     if (!libcAvailable()) return null;
+    const lib = libc();
+    // What is opened so far, closed again when the other cannot be (EMFILE): ensure runs at
+    // every restart, and would leak one more descriptor each time.
+    const fds: number[] = [];
     try {
       this.#ensureDirs();
-      const lib = libc();
-      const fds = STREAMS.map((s) => {
+      for (const s of STREAMS) {
         const path = cString(pipes[s]);
         // Most often the FIFO is there already (a restart, a HAM starting again): open it
         // first, and make it only when missing.
@@ -154,14 +157,20 @@ export class EntityOutput {
           fd = lib.open(path, FIFO_FLAGS);
         }
         if (fd < 0) throw new Error(`Cannot open the FIFO "${pipes[s]}" (errno ${errno()})`);
-        return fd;
-      });
+        fds.push(fd);
+      }
+    } catch (err) {
+      for (const fd of fds) lib.close(fd);
+      this.#opts.onError?.(entity, err as Error);
+      return null;
+    }
+    try {
       this.#read(entity, fds);
-      return pipes;
     } catch (err) {
       this.#opts.onError?.(entity, err as Error);
       return null;
     }
+    return pipes;
   }
 
   /**
@@ -177,7 +186,11 @@ export class EntityOutput {
     } catch (err) {
       this.#opts.onError?.(entity, err as Error);
     }
-    this.#read(entity, [fds.stdout, fds.stderr]);
+    try {
+      this.#read(entity, [fds.stdout, fds.stderr]);
+    } catch (err) {
+      this.#opts.onError?.(entity, err as Error);
+    }
   }
 
   /** The two directories, checked (and made) once: a HAM never removes them. */
@@ -188,7 +201,10 @@ export class EntityOutput {
     this.#dirsReady = true;
   }
 
-  /** Starts reading `fds` (stdout, stderr) as the entity's output. */
+  /**
+   * Starts reading `fds` (stdout, stderr) as the entity's output. When the poll cannot take
+   * them (no descriptor left for its eventfd), closes them all and throws.
+   */
   #read(entity: string, fds: number[]): void {
     const lib = libc();
     const reader: Reader = {
@@ -197,13 +213,19 @@ export class EntityOutput {
       failing: false,
     };
     this.#readers.set(entity, reader);
-    this.#poller ??= new PidfdPoller<Pipe>(lib, (pipe) => this.#drain(pipe), {
+    const poller = this.#poller ??= new PidfdPoller<Pipe>(lib, (pipe) => this.#drain(pipe), {
       persistent: true,
     });
     STREAMS.forEach((stream, i) => {
       const pipe = { pid: 0, fd: fds[i], entity, reader, stream, pending: new Uint8Array(0) };
+      try {
+        poller.add(pipe);
+      } catch (err) {
+        this.#close(entity); // Closes the fds the poll holds already.
+        for (const fd of fds.slice(i)) lib.close(fd);
+        throw err;
+      }
       reader.pipes.push(pipe);
-      this.#poller!.add(pipe);
     });
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { EntityOutput, openPipes, outputPipes } from "../../../lib/os/entity_output.ts";
 import { libc } from "../../../lib/os/libc.ts";
+import { readDirNames, readLinkText } from "../../../lib/os/proc_fs.ts";
 import { until } from "../../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -74,6 +75,50 @@ Deno.test(
       );
       // Missing FIFOs cannot be opened without being made.
       assert.equal(openPipes(libc(), outputPipes(dir, "nobody")), null);
+    } finally {
+      out.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** The descriptors of this process open on `path`. */
+function fdsOn(path: string): string[] {
+  const found: string[] = [];
+  for (const fd of readDirNames("/proc/self/fd") ?? []) {
+    if (readLinkText(`/proc/self/fd/${fd}`) === path) found.push(fd);
+  }
+  return found;
+}
+
+Deno.test(
+  "EntityOutput.ensure() closes the stdout FIFO when the stderr FIFO cannot be opened",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ham-output-" });
+    const errors: string[] = [];
+    const out = new EntityOutput({
+      stateDir: dir,
+      maxBytes: 1 << 20,
+      keep: 1,
+      maxLineBytes: 4096,
+      fileName: (e) => e,
+      onError: (_, err) => errors.push(err.message),
+    });
+    try {
+      const pipes = outputPipes(dir, "web");
+      // A directory where the stderr FIFO goes: it can be neither opened nor made.
+      Deno.mkdirSync(pipes.stderr, { recursive: true });
+      for (let i = 0; i < 3; i++) assert.equal(out.ensure("web"), null); // Each restart.
+      assert.equal(errors.length, 3);
+      assert.match(errors[0], /Cannot open the FIFO ".*web\.stderr"/);
+      assert.ok(Deno.statSync(pipes.stdout).isFifo);
+      assert.deepEqual(fdsOn(pipes.stdout), []);
+      assert.deepEqual(out.entities, []);
+      // Once it can be made, the entity's output is read again.
+      Deno.removeSync(pipes.stderr);
+      assert.deepEqual(out.ensure("web"), pipes);
+      assert.equal(fdsOn(pipes.stdout).length, 1);
     } finally {
       out.close();
       await Deno.remove(dir, { recursive: true });
