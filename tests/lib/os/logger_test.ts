@@ -1,5 +1,7 @@
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createLogger, LogFile, memoryLogger } from "../../../lib/os/logger.ts";
+import { LineReader } from "../../support/line_reader.ts";
+import { mountTmpfs } from "../../support/tmpfs.ts";
 
 Deno.test("createLogger() counts lines it cannot write and reports them when it can again", () => {
   const lines: string[] = [];
@@ -71,3 +73,83 @@ Deno.test("Logger.soon() writes a microtask later, and before any line logged af
   equal(log.lines.at(-1), `ham[${Deno.pid}] notice: third, soon`);
   equal(log.lines.length, 3);
 });
+
+Deno.test(
+  "LogFile.write() cuts off a line the disk filled up half-way, so the next is not glued to it",
+  { sanitizeResources: false },
+  async () => {
+    await using fs = await mountTmpfs(1 << 20, "LogFile.write() on a full disk");
+    if (!fs) return;
+    const path = `${fs.path}/ham.log`;
+    const log = createLogger({ verbosity: () => 9, timestamps: "none", write: new LogFile(path) });
+    log.log("info", "before");
+    const filler = await fs.fill();
+    // Longer than the room left in the file's last page: written in part, then ENOSPC.
+    log.log("info", "x".repeat(8192));
+    equal(log.lostLines, 1);
+    await Deno.remove(filler);
+    log.log("info", "after");
+    const lines = (await Deno.readTextFile(path)).split("\n");
+    deepEqual(lines.map((l) => l.replace(/^ham\[\d+\] /, "").replace(/ \(.*/, "")), [
+      "info: before",
+      "warn: 1 log lines were lost",
+      "info: after",
+      "",
+    ]);
+  },
+);
+
+Deno.test(
+  "createLogger() starts a new line after a line written in part to stderr (a full disk)",
+  async () => {
+    await using fs = await mountTmpfs(1 << 20, "the stderr logger on a full disk");
+    if (!fs) return;
+    const path = `${fs.path}/ham.log`;
+    // The detached HAM's way: stderr appended to the log file by the shell.
+    const script = `
+      import { createLogger } from "${new URL("../../../lib/os/logger.ts", import.meta.url)}";
+      const log = createLogger({ verbosity: () => 9, timestamps: "none" });
+      for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+        for (const word of chunk.trim().split("\\n")) {
+          log.log("info", word === "long" ? "x".repeat(8192) : word);
+          console.log(log.lostLines);
+        }
+      }`;
+    const child = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'log="$1"; shift; exec "$@" 2>>"$log"',
+        "sh",
+        path,
+        Deno.execPath(),
+        "eval",
+        script,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const input = child.stdin.getWriter();
+    const out = new LineReader(child.stdout);
+    const say = async (word: string) => {
+      await input.write(new TextEncoder().encode(`${word}\n`));
+      return Number(await out.next(10_000, `the logger's answer to "${word}"`));
+    };
+    try {
+      equal(await say("before"), 0);
+      const filler = await fs.fill();
+      equal(await say("long"), 1);
+      await Deno.remove(filler);
+      equal(await say("after"), 1);
+    } finally {
+      await input.close();
+      await child.status;
+    }
+    const lines = (await Deno.readTextFile(path)).split("\n");
+    equal(lines[0].replace(/^ham\[\d+\] /, ""), "info: before");
+    // What the disk took of the long line, on a line of its own.
+    match(lines[1], /^ham\[\d+\] info: x+$/);
+    ok(lines[1].length < 8192);
+    match(lines[2], /^ham\[\d+\] warn: 1 log lines were lost \(/);
+    match(lines[3], /^ham\[\d+\] info: after$/);
+  },
+);
