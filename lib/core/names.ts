@@ -55,8 +55,11 @@ export function validateNodeName(key: string, name: unknown): string {
 
 /** Throws EINVAL or ENAMETOOLONG unless `name` is a valid item name. */
 export function validateName(kind: string, name: unknown): string {
-  if (typeof name !== "string" || name.length === 0) {
+  if (typeof name !== "string") {
     throw new HamError("EINVAL", `Invalid ${kind} name ${JSON.stringify(name)}: must be a string`);
+  }
+  if (name.length === 0) {
+    throw new HamError("EINVAL", `Invalid ${kind} name "": must not be empty`);
   }
   if (name.includes("/")) {
     throw new HamError("EINVAL", `Invalid ${kind} name "${name}": contains "/"`);

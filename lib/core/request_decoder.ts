@@ -385,12 +385,25 @@ export function decodeRequest(line: string): Request {
           if (typeof v !== "string" || k.includes("=") || k.length === 0) {
             throw new HamError("EINVAL", `Invalid field "env": bad entry ${JSON.stringify(k)}`);
           }
+          // The process would get it cut at the NUL, as a C string ends there.
+          if (k.includes("\0") || v.includes("\0")) {
+            throw new HamError(
+              "EINVAL",
+              `Invalid field "env": entry ${JSON.stringify(k)} contains a NUL character`,
+            );
+          }
           env[k] = v;
         }
       }
       const cwd = optStr(o, "cwd");
       if (cwd !== null && !cwd.startsWith("/")) {
         throw new HamError("EINVAL", `Invalid field "cwd" "${cwd}": must be absolute`);
+      }
+      if (cwd !== null && cwd.includes("\0")) {
+        throw new HamError(
+          "EINVAL",
+          `Invalid field "cwd" ${JSON.stringify(cwd)}: contains a NUL character`,
+        );
       }
       return {
         id,

@@ -35,9 +35,15 @@ Deno.test("validateName() returns the name when it is a valid path component", (
 });
 
 Deno.test("validateName() throws EINVAL when the name is empty or not a string", () => {
-  for (const name of ["", undefined, null, 5, ["a"], { a: 1 }]) {
-    fails("EINVAL", () => validateName("condition", name), /condition name/);
+  for (const name of [undefined, null, 5, ["a"], { a: 1 }]) {
+    fails("EINVAL", () => validateName("condition", name), /condition name .*: must be a string$/);
   }
+  fails(
+    "EINVAL",
+    () => validateName("channel", ""),
+    /^Invalid channel name "": must not be empty$/,
+  );
+  fails("EINVAL", () => validateEntityName(""), /^Invalid entity name "": must not be empty$/);
 });
 
 Deno.test("validateName() throws EINVAL when the name contains a slash", () => {

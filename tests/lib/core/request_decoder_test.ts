@@ -485,6 +485,32 @@ Deno.test("decodeRequest() throws EINVAL when the cwd is relative or env is not 
   }
 });
 
+Deno.test("decodeRequest() throws EINVAL naming the entry when an env key or value or the cwd holds a NUL", () => {
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["x"], env: { B: "1", A: "c\u0000d" } }),
+    "EINVAL",
+    /^Invalid field "env": entry "A" contains a NUL character$/,
+  );
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["x"], env: { "A\u0000B": "1" } }),
+    "EINVAL",
+    /^Invalid field "env": entry "A\\u0000B" contains a NUL character$/,
+  );
+  rejects(
+    line({ id: 1, op: "attach", entity: "w", argv: ["x"], cwd: "/tmp\u0000x" }),
+    "EINVAL",
+    /"cwd" .*NUL/,
+  );
+});
+
+Deno.test("decodeRequest() says an empty notify channel must not be empty", () => {
+  rejects(
+    line({ id: 1, op: "notify", channel: "" }),
+    "EINVAL",
+    /^Invalid channel name "": must not be empty$/,
+  );
+});
+
 Deno.test("decodeRequest() throws EINVAL when heartbeat low is above high", () => {
   rejects(
     line({
