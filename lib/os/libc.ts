@@ -108,6 +108,7 @@ export const ERRNO = {
   EAGAIN: 11,
   EACCES: 13,
   EEXIST: 17,
+  ENOTDIR: 20,
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,

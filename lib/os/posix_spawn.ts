@@ -145,8 +145,40 @@ function cStr(text: string): Uint8Array {
   return new TextEncoder().encode(`${text}\0`);
 }
 
-/** The error a failed spawn of `command` reports (`errno` as posix_spawn returned it). */
-export function spawnErrno(command: string, errno: number): HamError {
+/**
+ * The error of a spawn of `command` that failed because its working directory `cwd` is
+ * missing or is not a directory; null when it is a directory (the failure is the command's)
+ * or none was set. Asked only once a spawn failed: one stat, on no spawn that works.
+ */
+export function cwdError(command: string, cwd: string | null): HamError | null {
+  if (cwd === null) return null;
+  try {
+    if (Deno.statSync(cwd).isDirectory) return null;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      return new HamError(
+        "ENOENT",
+        `Cannot spawn "${command}": working directory "${cwd}" does not exist`,
+        { cause: err },
+      );
+    }
+    if (!(err instanceof Deno.errors.NotADirectory)) return null;
+  }
+  return new HamError(
+    "EINVAL",
+    `Cannot spawn "${command}": working directory "${cwd}" is not a directory`,
+  );
+}
+
+/**
+ * The error a failed spawn of `command` reports (`errno` as posix_spawn returned it), in
+ * working directory `cwd`: a missing one, or not a directory, is named as the cause.
+ */
+export function spawnErrno(command: string, errno: number, cwd: string | null = null): HamError {
+  if (errno === 2 || errno === ERRNO.ENOTDIR) {
+    const bad = cwdError(command, cwd);
+    if (bad !== null) return bad;
+  }
   if (errno === 2) return new HamError("ENOENT", `Cannot spawn "${command}": no such file`);
   if (errno === ERRNO.EACCES || errno === ERRNO.EPERM) {
     return new HamError("EPERM", `Cannot spawn "${command}": permission denied`);
@@ -162,7 +194,8 @@ export function spawnErrno(command: string, errno: number): HamError {
  * executed the file when this returns (glibc's `posix_spawn` waits for the `exec`).
  *
  * @throws {HamError} `ENOENT`/`EPERM` when the file cannot be executed (or an output file
- * opened), `EINVAL` for any other failure, `EPERM` when FFI is not available.
+ * opened), `ENOENT` when the working directory is missing (`EINVAL` when it is not a
+ * directory), `EINVAL` for any other failure, `EPERM` when FFI is not available.
  */
 export function posixSpawn(req: PosixSpawnRequest): number {
   const s = load();
@@ -184,7 +217,7 @@ export function posixSpawn(req: PosixSpawnRequest): number {
     argv,
     envp,
   );
-  if (err !== 0) throw spawnErrno(req.argv[0], err);
+  if (err !== 0) throw spawnErrno(req.argv[0], err, req.cwd);
   return pid[0];
 }
 

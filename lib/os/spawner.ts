@@ -23,7 +23,7 @@ import { readDirNames } from "./proc_fs.ts";
 import type { OutputPipes } from "./entity_output.ts";
 import { collectExit, unknownStatus } from "./exit_status.ts";
 import { libc, WAIT } from "./libc.ts";
-import { posixSpawn, posixSpawnAvailable } from "./posix_spawn.ts";
+import { cwdError, posixSpawn, posixSpawnAvailable } from "./posix_spawn.ts";
 import { envBlock, spawnVar } from "./spawn_env.ts";
 import type { ProcessWatcher } from "./process_watcher.ts";
 
@@ -210,6 +210,7 @@ function spawnRedirected(
     env,
     cwd,
     true,
+    argv[0],
   );
 }
 
@@ -238,13 +239,15 @@ function resolveExecutable(command: string, cwd: string | null, path: string): s
 
 /**
  * Starts `argv` with no stdin and the HAM's stdout and stderr; `ownGroup`: in a session
- * and process group of its own (`setsid()`), as every entity process is.
+ * and process group of its own (`setsid()`), as every entity process is. `command` is what
+ * an error names (the entity's command, when `argv` is the shell that starts it).
  */
 function spawnChild(
   argv: string[],
   env: Record<string, string>,
   cwd: string | null,
   ownGroup = false,
+  command = argv[0],
 ): Deno.ChildProcess {
   try {
     return new Deno.Command(argv[0], {
@@ -257,7 +260,7 @@ function spawnChild(
       stderr: "inherit",
     }).spawn();
   } catch (err) {
-    throw spawnError(argv, err);
+    throw cwdError(command, cwd) ?? spawnError(argv, err);
   }
 }
 

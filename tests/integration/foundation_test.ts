@@ -254,6 +254,27 @@ Deno.test(
   },
 );
 
+Deno.test("hamctl attach --cwd names the working directory when it is missing or a file", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const file = `${ham.stateDir}/not-a-dir`;
+  await Deno.writeTextFile(file, "");
+  const cases: Array<[string, string]> = [
+    [
+      `${ham.stateDir}/nonexistent`,
+      'ENOENT: Cannot spawn "/bin/sleep": working directory "%" does not exist',
+    ],
+    [file, 'EINVAL: Cannot spawn "/bin/sleep": working directory "%" is not a directory'],
+  ];
+  for (const [cwd, want] of cases) {
+    const r = await ham.ctl("attach", "w", "--cwd", cwd, "--", "/bin/sleep", "5");
+    assertNotEquals(r.code, 0);
+    assertMatch(r.stderr, new RegExp(RegExp.escape(want.replace("%", cwd))));
+  }
+  await ham.ok("attach", "w", "--cwd", ham.stateDir, "--", "/bin/sleep", "1000");
+  const w = await ham.ok("status", "w", "--json");
+  assert(alive(w.pid));
+});
+
 Deno.test("a second ham on the same state directory refuses with EBUSY", async () => {
   await using ham = await HamProcess.start();
   const out = await new Deno.Command(`${new URL("../../bin/ham", import.meta.url).pathname}`, {

@@ -5,6 +5,7 @@
 
 import * as assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
+import type { OutputPipes } from "../../../lib/os/entity_output.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
 import { carriesMarker, findDaemon, spawnEntity, yieldsFor } from "../../../lib/os/spawner.ts";
 import { processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
@@ -106,6 +107,57 @@ Deno.test("spawnEntity() with a watcher throws EPERM for a path it cannot execut
         (e: unknown) =>
           (e as HamError).code === "EPERM" &&
           (e as Error).message === `Cannot spawn "${command}": permission denied`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawnEntity() names the working directory when it is missing (ENOENT) or not a directory (EINVAL)", async () => {
+  await using watcher = new ProcessWatcher();
+  const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
+  try {
+    const file = `${dir}/file`;
+    await Deno.writeTextFile(file, "");
+    const cases: Array<[string, string, string]> = [
+      [`${dir}/missing`, "ENOENT", "does not exist"],
+      [file, "EINVAL", "is not a directory"],
+      [`${file}/sub`, "EINVAL", "is not a directory"],
+    ];
+    // By posix_spawn (a watcher), by Deno.Command, and by the shell that opens the FIFOs.
+    const output = { stdout: `${dir}/out`, stderr: `${dir}/err` };
+    const ways: Array<[ProcessWatcher | undefined, OutputPipes | undefined]> = [
+      [watcher, undefined],
+      [undefined, undefined],
+      [undefined, output],
+    ];
+    for (const [w, out] of ways) {
+      for (const [cwd, code, why] of cases) {
+        for (const command of ["/bin/sleep", "sleep"]) {
+          const opts = {
+            entity: "e",
+            spawnId: "s",
+            cwd,
+            env: { PATH: "/usr/bin:/bin" },
+            output: out,
+          };
+          assert.throws(
+            () => spawnEntity([command, "5"], opts, w),
+            (e: unknown) =>
+              (e as HamError).code === code &&
+              (e as Error).message ===
+                `Cannot spawn "${command}": working directory "${cwd}" ${why}`,
+          );
+        }
+      }
+      // A missing command in a good directory is still the command's.
+      const opts = { entity: "e", spawnId: "s", cwd: dir, env: null, output: out };
+      assert.throws(
+        () => spawnEntity(["no-such-command-here"], opts, w),
+        (e: unknown) =>
+          (e as HamError).code === "ENOENT" &&
+          (e as Error).message === `Cannot spawn "no-such-command-here": no such file`,
       );
     }
   } finally {
