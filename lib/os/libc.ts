@@ -102,6 +102,7 @@ export const MMAP = { PROT_READ: 1, PROT_WRITE: 2, MAP_SHARED: 1 } as const;
 /** The errno values ham tells apart (the same on x86-64 and arm64). */
 export const ERRNO = {
   EPERM: 1,
+  ENOENT: 2,
   ESRCH: 3,
   EINTR: 4,
   ECHILD: 10,

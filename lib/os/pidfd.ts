@@ -7,6 +7,7 @@
 
 import { HamError } from "../core/errors.ts";
 import { ERRNO, errno, type Libc, SYS } from "./libc.ts";
+import { threadGroupOf } from "./proc.ts";
 
 /** The {@linkcode HamError} for errno `err` when `action` on `pid` failed. */
 export function osError(action: string, pid: number, err: number): HamError {
@@ -41,14 +42,25 @@ export function pidfdWorks(lib: Libc): boolean {
 /**
  * Opens a pidfd on `pid`; the caller closes it.
  *
- * @throws {HamError} `ESRCH` when there is no such process (a thread id is none either),
- * `EPERM`, or `ENOMEM` when out of file descriptors.
+ * @throws {HamError} `ESRCH` when there is no such process, `EINVAL` when `pid` is a thread
+ * of another process, `EPERM`, or `ENOMEM` when out of file descriptors.
  */
 export function openPidfd(lib: Libc, action: string, pid: number): number {
   const fd = lib.syscall(SYS.pidfd_open, pid, 0);
   if (fd >= 0) return fd;
   const err = errno();
-  throw osError(action, pid, err === ERRNO.EINVAL ? ERRNO.ESRCH : err);
+  // A thread that does not lead its group: EINVAL, or ENOENT since Linux 6.9.
+  if (err === ERRNO.EINVAL || err === ERRNO.ENOENT) {
+    const process = threadGroupOf(pid);
+    if (process !== null && process !== pid) {
+      throw new HamError(
+        "EINVAL",
+        `Cannot ${action} pid ${pid}: pid ${pid} is a thread of process ${process}, not a process`,
+      );
+    }
+    throw osError(action, pid, ERRNO.ESRCH);
+  }
+  throw osError(action, pid, err);
 }
 
 /**

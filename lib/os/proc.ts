@@ -62,6 +62,18 @@ export function processStat(pid: number): ProcessStat | null {
   return bytes === null ? null : parseStat(new TextDecoder().decode(bytes));
 }
 
+/**
+ * The process a thread id belongs to (`Tgid:` in `/proc/PID/status`): `pid` itself for a
+ * process, another pid for one of its other threads (whose ids `/proc/PID` also answers,
+ * though it does not list them); null when there is no such thread.
+ */
+export function threadGroupOf(pid: number): number | null {
+  if (!isPid(pid)) return null;
+  const bytes = readFileBytes(`/proc/${pid}/status`);
+  const m = bytes === null ? null : /^Tgid:\s*(\d+)$/m.exec(new TextDecoder().decode(bytes));
+  return m === null ? null : Number(m[1]);
+}
+
 /** The start time (field 22 of `/proc/PID/stat`) of a process; null when it does not exist. */
 export function processStartTime(pid: number): string | null {
   return processStat(pid)?.startTime ?? null;

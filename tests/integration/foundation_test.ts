@@ -10,7 +10,8 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { waitForPath } from "../../lib/os/path_waiter.ts";
-import { alive, deadline, HamProcess } from "../support/ham_process.ts";
+import { readDirNames } from "../../lib/os/proc_fs.ts";
+import { alive, deadline, HamProcess, until } from "../support/ham_process.ts";
 import type { WaitFor } from "../../lib/core/protocol.ts";
 
 /** Runs `cause`, then waits (event-driven) until the entity reaches `what` because of it. */
@@ -344,4 +345,35 @@ Deno.test("a failing do-now action is removed like any failing action", async ()
   assertEquals(ran.detail, { kind: "execute", ok: false, now: true });
   const web = await ham.ok("status", "web", "--json");
   assertEquals(web.conditions[0].actions.map((a: { path: string }) => a.path), ["web/up/keep"]);
+});
+
+Deno.test("hamctl attach --pid of a thread that is not the process refuses with EINVAL", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  // A Deno process: a few threads from its start.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "setInterval(() => {}, 1e9)"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const tid = await until(
+      () =>
+        Promise.resolve(readDirNames(`/proc/${child.pid}/task`)?.find((t) => t !== `${child.pid}`)),
+      "a second thread in the child",
+    );
+    const r = await ham.ctl("attach", "t", "--pid", tid);
+    assertNotEquals(r.code, 0);
+    assertMatch(
+      r.stderr,
+      new RegExp(`EINVAL: .*pid ${tid} is a thread of process ${child.pid}, not a process`),
+    );
+    // The process itself is attached.
+    await ham.ok("attach", "t", "--pid", String(child.pid));
+    assertEquals((await ham.ok("status", "t", "--json")).pid, child.pid);
+    await ham.ok("detach", "t");
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
 });

@@ -10,7 +10,9 @@ import {
   readCmdline,
   readCwd,
   readEnviron,
+  threadGroupOf,
 } from "../../../lib/os/proc.ts";
+import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
 import { within } from "../../support/within.ts";
 
@@ -105,6 +107,15 @@ Deno.test("processStat() and the other readers return null for a pid that does n
     assert.equal(isAlive(pid, null), false);
   }
   assert.deepEqual(childrenOf(NO_SUCH_PID), []);
+});
+
+Deno.test("threadGroupOf() is the pid of a process, and the process of one of its threads", () => {
+  assert.equal(threadGroupOf(Deno.pid), Deno.pid);
+  const threads = (readDirNames(`/proc/${Deno.pid}/task`) ?? []).map(Number);
+  const other = threads.find((tid) => tid !== Deno.pid);
+  assert.ok(other !== undefined, `Deno runs more than one thread: ${threads}`);
+  assert.equal(threadGroupOf(other), Deno.pid);
+  for (const pid of [NO_SUCH_PID, 0, -1, 1.5]) assert.equal(threadGroupOf(pid), null);
 });
 
 Deno.test("readCmdline() returns the argument vector, empty arguments included", async () => {
