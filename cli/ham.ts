@@ -32,6 +32,7 @@ import { daemonEnv, scrubDaemonEnv } from "../lib/os/daemon_env.ts";
 import { logPath, prepareStateDir, resolveStateDir } from "../lib/os/state_dir.ts";
 import { resolveGroup } from "../lib/os/policy_file.ts";
 import { openNoFollowSync } from "../lib/os/safe_open.ts";
+import { lockBusy } from "../lib/store/state_lock.ts";
 import { DEFAULTS } from "../lib/core/defaults.ts";
 import {
   clusterOptions,
@@ -369,7 +370,12 @@ export function reopenLog(log: Logger, role: string): void {
   }
 }
 
-/** Starts `ham --foreground` in the background, its output appended to the log file. */
+/**
+ * Starts `ham --foreground` in the background, its output appended to the log file; returns
+ * once it answers on the socket. A HAM answering there that is not the one started (another
+ * HAM on the state directory: the one started then fails with EBUSY) fails as the
+ * foreground HAM does.
+ */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
   // Created (or checked) here, never through a planted link: the shell then appends to it.
   openNoFollowSync(log, { append: true, create: true, mode: DEFAULTS.lockMode }).close();
@@ -385,26 +391,42 @@ async function detach(stateDir: string, args: string[], log: string): Promise<nu
   const exited = child.status.then((s) => s.code);
   const deadline = Date.now() + 15_000;
   let delay = 5;
+  /** The pid of another HAM that answered, while the one started had not yet. */
+  let other: number | null = null;
   while (Date.now() < deadline) {
     const early = await Promise.race([
       exited,
       new Promise<null>((r) => setTimeout(() => r(null), delay)),
     ]);
+    if (early !== null && other !== null) {
+      const e = lockBusy(stateDir, other);
+      console.error(`ham: ${e.code}: ${e.message}`);
+      return EXIT_CODES.failed;
+    }
     if (early !== null) {
       console.error(`ham: the HAM exited during start-up (code ${early}); see "${log}":`);
       console.error(tail(log));
       return EXIT_CODES.failed;
     }
+    let pid: number;
     try {
       const c = await HamClient.connect({ stateDir, client: "ham", timeoutMs: 2000 });
-      const pid = c.server?.hamPid;
+      pid = c.server.hamPid;
       await c.close();
-      child.unref();
-      console.log(`ham: HAM ${pid ?? child.pid} serving "${stateDir}"`);
-      return EXIT_CODES.ok;
     } catch {
       delay = Math.min(delay * 2, 100);
+      continue;
     }
+    // The shell exec's the HAM: its pid is the one started. Another is a HAM that ran
+    // already (the one started exits with EBUSY), or one stopping (it may start yet).
+    if (pid !== child.pid) {
+      other = pid;
+      delay = Math.min(delay * 2, 100);
+      continue;
+    }
+    child.unref();
+    console.log(`ham: HAM ${pid} serving "${stateDir}"`);
+    return EXIT_CODES.ok;
   }
   console.error(`ham: the HAM did not answer within 15 s; see "${log}"`);
   child.unref();

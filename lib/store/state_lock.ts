@@ -33,6 +33,16 @@ export async function writeLockHolder(f: Deno.FsFile): Promise<void> {
   await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
 }
 
+/** The EBUSY of a HAM that cannot start on `dir`: another HAM (pid `holder`) holds its lock. */
+export function lockBusy(dir: string, holder: string | number = ""): HamError {
+  return new HamError(
+    "EBUSY",
+    `Cannot start the HAM on "${dir}": another HAM holds its lock${
+      holder !== "" ? ` (pid ${holder})` : ""
+    }`,
+  );
+}
+
 /**
  * Takes the state directory's lock at once, or throws EBUSY naming the holder's pid.
  *
@@ -46,12 +56,7 @@ export async function takeLock(dir: string): Promise<Deno.FsFile> {
       holder = Deno.readTextFileSync(lockPath(dir)).trim();
     } catch { /* unreadable */ }
     f.close();
-    throw new HamError(
-      "EBUSY",
-      `Cannot start the HAM on "${dir}": another HAM holds its lock${
-        holder ? ` (pid ${holder})` : ""
-      }`,
-    );
+    throw lockBusy(dir, holder);
   }
   await writeLockHolder(f);
   return f;

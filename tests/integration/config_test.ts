@@ -326,3 +326,41 @@ Deno.test("ham --config FILE applies the file at start-up", opts, async () => {
     await Deno.remove(f);
   }
 });
+
+Deno.test(
+  "ham detached on a state directory another HAM serves fails with EBUSY and applies no --config",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start({ guardian: false });
+    const f = `${ham.stateDir}.yaml`;
+    await Deno.writeTextFile(f, ISSUE_FORM);
+    try {
+      const out = await new Deno.Command(`${BIN}/ham`, {
+        args: ["--state-dir", ham.stateDir, "--config", f],
+        env: { HAM_STATE_DIR: ham.stateDir },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      const hamPid = await ham.hamPid();
+      assertEquals(
+        [out.code, dec.decode(out.stdout), dec.decode(out.stderr)],
+        [
+          1,
+          "",
+          `ham: EBUSY: Cannot start the HAM on "${ham.stateDir}": another HAM holds its lock ` +
+          `(pid ${hamPid})\n`,
+        ],
+      );
+      // The HAM that served goes on, and the file was not applied to it.
+      assertEquals(await ham.hamPid(), hamPid);
+      assertEquals((await ham.status()).entities.length, 0);
+      assertMatch(
+        await Deno.readTextFile(`${ham.stateDir}/ham.log`),
+        /ham: EBUSY: .*another HAM holds its lock/,
+      );
+    } finally {
+      await Deno.remove(f);
+    }
+  },
+);
