@@ -7,6 +7,7 @@
 
 import type { HamClient } from "../../lib/client/client.ts";
 import type { AttachResult } from "../../lib/core/protocol.ts";
+import { HamError } from "../../lib/core/errors.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
 import { KILL_MODES, type KillMode } from "../../lib/core/model.ts";
 import {
@@ -81,9 +82,30 @@ function parseAttach(args: string[]): HamctlCommand {
   const run = async (client: HamClient, io: HamctlIO) => {
     const { op, ...fields } = request;
     const result = await client.request(op, fields);
-    await client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
+    // Running, or already dead: a command that ends at once is reported at once, not waited
+    // out (`systemctl start` of a unit that fails says so).
+    const running = client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
-    });
+    }).then(() => true);
+    const dead = client.request("wait", { entity, for: "dead", timeoutMs, since: null }, {
+      timeoutMs: timeoutMs + 5_000,
+    }).then(() => false, () => new Promise<boolean>(() => {}));
+    if (!await Promise.race([running, dead])) {
+      const view = await client.request("status", { path: entity }).catch(() => null) as
+        | { pid: number | null; lastExit: { code: number | null; signal: string | null } | null }
+        | null;
+      const exit = view?.lastExit;
+      const how = exit?.signal
+        ? `was killed by ${exit.signal}`
+        : exit?.code !== undefined && exit?.code !== null
+        ? `exited with code ${exit.code}`
+        : "ended";
+      throw new HamError(
+        "ESRCH",
+        `Entity "${entity}" (pid ${result.pid}) ${how} as it started` +
+          (view === null ? " (removed: it is not kept on death)" : ""),
+      );
+    }
     io.out(json ? JSON.stringify(result, null, 2) : String(result.pid));
     return 0;
   };

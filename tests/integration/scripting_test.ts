@@ -122,6 +122,33 @@ Deno.test(
 );
 
 Deno.test(
+  "hamctl attach --wait reports a command that ends as it starts, at once",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const t0 = performance.now();
+    const gone = await ham.ctl("attach", "fl", "--wait", "--timeout", "60s", "--", "/bin/false");
+    assertEquals(gone.code, 1, gone.stderr);
+    assertMatch(gone.stderr, /^hamctl: ESRCH: Entity "fl" \(pid \d+\) .*as it started \(removed/);
+    const kept = await ham.ctl(
+      "attach",
+      "fk",
+      "--keep-on-death",
+      "--wait",
+      "--",
+      "/bin/sh",
+      "-c",
+      "exit 3",
+    );
+    assertEquals(kept.code, 1, kept.stderr);
+    assertMatch(kept.stderr, /exited with code 3 as it started\n$/);
+    assert(performance.now() - t0 < 30_000, "not waited out");
+    const pid = Number(await ham.ok("attach", "ok", "--wait", "--", "/bin/sleep", "1000"));
+    assert(alive(pid));
+  },
+);
+
+Deno.test(
   "hamctl list shows one line per entity with state, restarts, uptime, last exit",
   opts,
   async () => {
