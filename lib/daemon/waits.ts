@@ -88,6 +88,13 @@ export async function waitFor(
   return answer(req, await hub.waitFor((e) => matches(req, e), req.timeoutMs, signal), signal);
 }
 
+/** What a wait waits for, as words: `to be running`, `to have a death condition fire`. */
+function awaited(what: string): string {
+  return ["running", "dead", "restarted", "detached"].includes(what)
+    ? `to be ${what}`
+    : `to have a ${what} condition fire`;
+}
+
 function answer(
   req: WaitRequest,
   ev: HamEvent | null,
@@ -102,7 +109,7 @@ function answer(
   if (!ev) {
     throw new HamError(
       "ETIMEDOUT",
-      `Timed out after ${req.timeoutMs} ms waiting for entity "${req.entity}" to be ${req.for}`,
+      `Timed out after ${req.timeoutMs} ms waiting for entity "${req.entity}" ${awaited(req.for)}`,
     );
   }
   return { entity: req.entity, reached: req.for, seq: ev.seq };

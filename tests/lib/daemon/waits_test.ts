@@ -55,3 +55,31 @@ Deno.test("waitFor() releases every wait of a connection at once when it closes"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("waitFor() times out naming what it waited for in words", async () => {
+  const hub = new EventHub();
+  const store = { state: createState() };
+  try {
+    for (
+      const [what, words] of [
+        ["death", "to have a death condition fire"],
+        ["running", "to be running"],
+      ] as const
+    ) {
+      const req = {
+        id: 1,
+        op: "wait" as const,
+        entity: "web",
+        for: what,
+        since: null,
+        pid: null,
+        timeoutMs: 1,
+      };
+      const err = await waitFor(store, hub, req).then(() => null, (e) => e);
+      equal(err?.code, "ETIMEDOUT");
+      equal(err?.message, `Timed out after 1 ms waiting for entity "web" ${words}`);
+    }
+  } finally {
+    hub.close();
+  }
+});
