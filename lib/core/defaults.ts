@@ -75,6 +75,8 @@ export const DEFAULTS = Object.freeze({
   maxConnections: 2048,
   /** After a refused journal write (a full disk), how long until unrecorded deaths are looked at again, in ms. */
   refusedWriteRetryMs: 1000,
+  /** Records of what happened kept in memory while the journal refuses them (a full disk); past it they fail like requests. */
+  maxKeptRecords: 100_000,
   /** Time a new connection has to send its hello, in ms; then `ETIMEDOUT` and close. */
   helloTimeoutMs: 10_000,
   /** Unsent answers and pushes of one connection past which it is told (`ENOMEM`) and closed, in bytes. */

@@ -100,6 +100,8 @@ export interface JournalOptions {
   onRetry?: (error: HamError | null, records: number) => void;
   /** How long a kept batch waits before it is written again, in ms. @default DEFAULTS.refusedWriteRetryMs */
   retryMs?: number;
+  /** Records kept at most; past it `retry` appends fail too. @default DEFAULTS.maxKeptRecords */
+  maxKept?: number;
 }
 
 /** Options of {@linkcode Journal.append}. */
@@ -206,6 +208,7 @@ export class Journal {
   readonly #onFileChanged?: () => void;
   readonly #onRetry?: (error: HamError | null, records: number) => void;
   readonly #retryMs: number;
+  readonly #maxKept: number;
   #file: JournalFile;
   #segment: Segment;
   #durableOffset: number;
@@ -243,6 +246,7 @@ export class Journal {
     this.#onFileChanged = options.onFileChanged;
     this.#onRetry = options.onRetry;
     this.#retryMs = options.retryMs ?? DEFAULTS.refusedWriteRetryMs;
+    this.#maxKept = options.maxKept ?? DEFAULTS.maxKeptRecords;
     this.#file = file;
     this.#segment = segment;
     this.#durableOffset = offset;
@@ -355,7 +359,9 @@ export class Journal {
     opts: AppendOptions = {},
   ): { records: HamRecord[]; durable: Promise<void>; written: Promise<void>; inFile: boolean } {
     this.#check("append to");
-    if (this.#retrying !== null && !opts.retry) throw this.#retrying;
+    if (this.#retrying !== null && (!opts.retry || this.#waiting() >= this.#maxKept)) {
+      throw this.#retrying;
+    }
     if (bodies.length === 0) {
       return { records: [], durable: Promise.resolve(), written: Promise.resolve(), inFile: true };
     }
@@ -560,6 +566,13 @@ export class Journal {
       } catch { /* the hook reports its own errors */ }
     }
     this.#fileChanged(); // Cut back to the last durable byte.
+  }
+
+  /** How many records wait in the queue. */
+  #waiting(): number {
+    let n = 0;
+    for (const p of this.#queue) n += p.records.length;
+    return n;
   }
 
   /**

@@ -254,6 +254,29 @@ Deno.test("Journal.append() with retry keeps what a failed write holds, writes i
   });
 });
 
+Deno.test("Journal.append() with retry fails too once maxKept records wait", async () => {
+  await withDir(async (dir) => {
+    const ops = new FakeOps();
+    const kept = Promise.withResolvers<void>();
+    const journal = await Journal.open(dir, {
+      fileOps: ops,
+      retryMs: 60_000,
+      maxKept: 3,
+      onRetry: (err) => err && kept.resolve(),
+    });
+    ops.failWrites = 1_000;
+    journal.append(bodies(2), { retry: true });
+    await kept.promise;
+    journal.append(bodies(1, 5), { retry: true }); // 3 wait now
+    assert.throws(
+      () => journal.append(bodies(1, 9), { retry: true }),
+      (err) => err instanceof HamError && err.code === "ENOSPC",
+    );
+    assert.equal(journal.pending().length, 3);
+    await journal.close();
+  });
+});
+
 Deno.test("Journal.close() ends the wait of kept records and rejects them", async () => {
   await withDir(async (dir) => {
     const ops = new FakeOps();
