@@ -80,6 +80,8 @@ export interface FailSpec {
 /** An action as configured. */
 export interface ActionSpec {
   name: string;
+  /** False for an action disabled (`enabled: false`). @default {true} */
+  enabled?: boolean;
   /** The flag word as the HAM keeps it (with its re-arm default applied). */
   flags: number;
   params: ActionParams;
@@ -89,6 +91,8 @@ export interface ActionSpec {
 /** A condition as configured: the `condition` request's fields, its name and its actions. */
 export type ConditionSpec = Omit<RequestOf<"condition">, "id" | "op" | "path"> & {
   name: string;
+  /** False for a condition disabled (`enabled: false`). @default {true} */
+  enabled?: boolean;
   actions: ActionSpec[];
 };
 
@@ -107,6 +111,8 @@ export interface EntitySpec {
   heartbeat: HeartbeatSpec | null;
   /** What is done with what its command leaves behind. @default {"control-group"} */
   killMode: KillMode;
+  /** False for an entity disabled (`enabled: false`: not monitored). @default {true} */
+  enabled?: boolean;
   conditions: ConditionSpec[];
 }
 
@@ -246,6 +252,7 @@ function readAction(name: string, v: unknown, key: KeyPath, cond: ConditionType)
   const { o, params: p } = params(v, key, Object.keys(ACTION_KINDS) as ActionKind[], [
     "flags",
     "fails",
+    "enabled",
   ]);
   let f = flags("action", o.flags, [...key, "flags"]);
   if (!isDeathType(cond)) f |= HREARMAFTERRESTART; // The HAM's default (QNX 7.1).
@@ -259,7 +266,14 @@ function readAction(name: string, v: unknown, key: KeyPath, cond: ConditionType)
       fails.push({ name: fname, params: params(fv, [...fk, fname], FAIL_KINDS, []).params });
     }
   }
-  return { name, flags: f, params: p, fails };
+  return { name, ...enabledOf(o.enabled, [...key, "enabled"]), flags: f, params: p, fails };
+}
+
+/** The `enabled` key: absent or true is enabled (left out of the spec), false disabled. */
+function enabledOf(v: unknown, key: KeyPath): { enabled?: false } {
+  if (v === undefined || v === true) return {};
+  if (v === false) return { enabled: false };
+  throw new ConfigError(key, "Expected true or false");
 }
 
 function state(v: unknown, key: KeyPath): number {
@@ -271,7 +285,7 @@ function state(v: unknown, key: KeyPath): number {
 
 function readCondition(name: string, v: unknown, key: KeyPath): ConditionSpec {
   at(key, () => validateName("condition", name));
-  const o = object(v, key, ["type", "flags", "from", "to", "raise", "actions"]);
+  const o = object(v, key, ["type", "flags", "from", "to", "raise", "actions", "enabled"]);
   const type = o.type;
   if (typeof type !== "string" || !(type in CONDITION_TYPES)) {
     throw new ConfigError(
@@ -301,6 +315,7 @@ function readCondition(name: string, v: unknown, key: KeyPath): ConditionSpec {
     rtype: uint(raise.type, [...key, "raise", "type"]),
     rclass: uint(raise.class, [...key, "raise", "class"]),
     rseverity: uint(raise.severity, [...key, "raise", "severity"]),
+    ...enabledOf(o.enabled, [...key, "enabled"]),
     actions,
   };
 }
@@ -317,8 +332,15 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
     "conditions",
     "cluster",
     "placement",
+    "enabled",
   ]);
   const global = name === GLOBAL_ENTITY;
+  if (global && o.enabled !== undefined) {
+    throw new ConfigError(
+      [...key, "enabled"],
+      `The global entity "${GLOBAL_ENTITY}" is always enabled`,
+    );
+  }
   const cluster = clusterOf(o, key, global);
   if (
     global && (o.command !== undefined || o.heartbeat !== undefined || o.killMode !== undefined)
@@ -380,6 +402,7 @@ function readEntity(name: string, v: unknown, key: KeyPath): EntitySpec {
     flags: o.keepOnDeath === true ? parseFlags("entity", ["keep-on-death"]) : 0,
     heartbeat,
     killMode: (o.killMode as KillMode | undefined) ?? "control-group",
+    ...enabledOf(o.enabled, [...key, "enabled"]),
     conditions,
   };
 }
@@ -433,6 +456,7 @@ export function fromView(view: HamView, clustered: EntityView[] = []): EntitySpe
     heartbeat: e.heartbeat &&
       { periodMs: e.heartbeat.periodMs, low: e.heartbeat.low, high: e.heartbeat.high },
     killMode: e.killMode ?? "control-group",
+    ...(e.enabled === false && e.name !== GLOBAL_ENTITY ? { enabled: false as const } : {}),
     conditions: e.conditions.map((c) => {
       const m = (c.match ?? {}) as Partial<
         Record<"from" | "to" | "rtype" | "rclass" | "rseverity", number>
@@ -446,8 +470,10 @@ export function fromView(view: HamView, clustered: EntityView[] = []): EntitySpe
         rtype: m.rtype ?? 0,
         rclass: m.rclass ?? 0,
         rseverity: m.rseverity ?? 0,
+        ...(c.enabled === false ? { enabled: false as const } : {}),
         actions: c.actions.map((a) => ({
           name: a.path.slice(a.path.lastIndexOf("/") + 1),
+          ...(a.enabled === false ? { enabled: false as const } : {}),
           flags: a.flags,
           params: a.params,
           fails: a.fails.map((f) => ({ name: f.name, params: f.params })),
@@ -517,8 +543,15 @@ function conditionRequests(entity: string, c: ConditionSpec): PlanRequest[] {
         name: f.name,
         ...f.params,
       })),
+      ...(a.enabled === false ? [disable(`${path}/${a.name}`, [...key, "actions", a.name])] : []),
     ]),
+    ...(c.enabled === false ? [disable(path, key)] : []),
   ];
+}
+
+/** The request that disables the item at `path` (alone: not what is under it). */
+function disable(path: string, key: KeyPath): PlanRequest {
+  return { op: "control", key, path, command: "disable", recurse: false };
 }
 
 /** A wait of up to `timeoutMs` for entity `name` to be dead. */
@@ -544,7 +577,11 @@ function entityRequests(e: EntitySpec): PlanRequest[] {
 
 /** The requests that create entity `e` as the file describes it, conditions included. */
 export function creationRequests(e: EntitySpec): PlanRequest[] {
-  return [...entityRequests(e), ...e.conditions.flatMap((x) => conditionRequests(e.name, x))];
+  return [
+    ...entityRequests(e),
+    ...e.conditions.flatMap((x) => conditionRequests(e.name, x)),
+    ...(e.enabled === false ? [disable(e.name, ["entities", e.name])] : []),
+  ];
 }
 
 /**
@@ -608,6 +645,19 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
         ],
       });
       continue;
+    }
+    if ((c.enabled ?? true) !== (d.enabled ?? true) && d.name !== GLOBAL_ENTITY) {
+      changes.push({
+        change: "update",
+        item: d.name,
+        key,
+        requests: [{
+          op: "control",
+          path: d.name,
+          command: d.enabled === false ? "disable" : "enable",
+          recurse: false,
+        }],
+      });
     }
     if (c.flags !== d.flags && d.name !== GLOBAL_ENTITY) {
       changes.push({
@@ -747,6 +797,7 @@ export function toConfigData(entities: EntitySpec[]): Obj {
     if (e.env) o.env = e.env;
     if (e.name !== GLOBAL_ENTITY) o.keepOnDeath = e.flags !== 0;
     if (e.argv && e.killMode !== "control-group") o.killMode = e.killMode;
+    if (e.enabled === false) o.enabled = false;
     if (e.heartbeat) {
       o.heartbeat = {
         period: formatDuration(e.heartbeat.periodMs),
@@ -757,6 +808,7 @@ export function toConfigData(entities: EntitySpec[]): Obj {
     if (e.conditions.length > 0) {
       o.conditions = Object.fromEntries(e.conditions.map((c) => {
         const co: Obj = { type: c.type };
+        if (c.enabled === false) co.enabled = false;
         const cf = flagNames("condition", c.flags);
         if (cf.length > 0) co.flags = cf;
         if (c.type === "state") Object.assign(co, { from: c.from, to: c.to });
@@ -765,6 +817,7 @@ export function toConfigData(entities: EntitySpec[]): Obj {
         }
         co.actions = Object.fromEntries(c.actions.map((a) => {
           const ao: Obj = paramsData(a.params);
+          if (a.enabled === false) ao.enabled = false;
           const af = flagNames("action", a.flags);
           if (af.length > 0) ao.flags = af;
           if (a.fails.length > 0) {

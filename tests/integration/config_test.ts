@@ -215,6 +215,50 @@ Deno.test("hamctl apply takes every kind and flag, and export round-trips it", o
   }
 });
 
+Deno.test(
+  "hamctl apply and export keep what is disabled, and apply enables it again",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const off = ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeath: false\n    enabled: false")
+      .replace(
+        "flags: [rearm]\n        actions:",
+        "flags: [rearm]\n        enabled: false\n        actions:",
+      )
+      .replace(
+        'note: { kind: log, message: "web died", flags: [rearm] }',
+        'note: { kind: log, message: "web died", flags: [rearm], enabled: false }',
+      );
+    const f = await file(ham, "web.yaml", off);
+    const g = `${f}.export.yaml`;
+    try {
+      assertEquals(await ham.ok("apply", f), "create web");
+      const enabled = async () => {
+        const web = await ham.ok("status", "web", "--json");
+        const death = web.conditions[0];
+        return [
+          web.enabled,
+          death.enabled,
+          ...death.actions.map((a: { enabled: boolean }) => a.enabled),
+        ];
+      };
+      assertEquals(await enabled(), [false, false, true, false]);
+      assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+      const exported = (await ham.ctl("export")).stdout;
+      assertEquals(exported.match(/enabled: false/g)?.length, 3, exported);
+      await Deno.writeTextFile(g, exported);
+      assertEquals(await ham.ok("apply", g), `No changes: the HAM already matches "${g}"`);
+      // The same file without them: enabled again (the condition is replaced whole).
+      await Deno.writeTextFile(f, ISSUE_FORM);
+      assertEquals(await ham.ok("apply", f), "update web\nupdate web/death");
+      assertEquals(await enabled(), [true, true, true, true]);
+    } finally {
+      await Deno.remove(f);
+      await Deno.remove(g).catch(() => {});
+    }
+  },
+);
+
 Deno.test("hamctl apply errors name the file, the line and the key", opts, async () => {
   await using ham = await HamProcess.start();
   const cases: [string, RegExp][] = [
