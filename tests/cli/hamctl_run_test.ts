@@ -92,6 +92,8 @@ function fakeAnswer(req: FakeRequest, conn: FakeConn): Promise<void> {
     case "attach":
       return conn.reply(req.id, { entity: req.entity, pid: 31337 });
     case "wait":
+      // A running entity is not dead: that wait (attach --wait's other) is never answered.
+      if (req.for === "dead" && req.entity === "web") return Promise.resolve();
       return req.entity === "slow"
         ? conn.fail(req.id, "ETIMEDOUT", "Timed out after 10 ms waiting for entity")
         : conn.reply(req.id, { entity: req.entity, reached: req.for, seq: 3 });
@@ -166,6 +168,7 @@ Deno.test("hamctl attach prints the pid, and with --wait waits until running", a
   assert.deepEqual(fake.requests.slice(1).map((q) => [q.op, q.entity, q.for]), [
     ["attach", "web", undefined],
     ["wait", "web", "running"],
+    ["wait", "web", "dead"],
   ]);
 });
 
