@@ -6,6 +6,7 @@
  * @module
  */
 
+import { HamError } from "./errors.ts";
 import { parseFlags, parseSignal } from "./flags.ts";
 import type { ActionFields, FlagsInput, RaiseFields } from "./protocol.ts";
 import type { HeartbeatSpec, RestartPolicy } from "./model.ts";
@@ -96,9 +97,22 @@ export function raiseFields(f: RaiseFields): { rtype: number; rclass: number; rs
  */
 export type StateSpec = number | { set: readonly number[]; invert?: boolean };
 
-/** The bit set of a list of states (bit n = state n, states 0–31). */
+/**
+ * The bit set of a list of states (bit n = state n, states 0–31).
+ *
+ * @throws {HamError} EINVAL for a state that is not an integer from 0 to 31 (`1 << 33` is
+ * state 1's bit: it would match another state).
+ */
 export function stateSet(states: readonly number[]): number {
-  return states.reduce((bits, n) => (bits | (1 << n)) >>> 0, 0);
+  return states.reduce((bits, n) => {
+    if (!Number.isInteger(n) || n < 0 || n > 31) {
+      throw new HamError(
+        "EINVAL",
+        `Invalid state ${n} in a set: expected an integer from 0 to 31`,
+      );
+    }
+    return (bits | (1 << n)) >>> 0;
+  }, 0);
 }
 
 /**
