@@ -10,6 +10,7 @@
  * @module
  */
 
+import { exitOnUncaught, logFatalTo } from "../lib/os/fatal.ts";
 import { scrubDaemonEnv } from "../lib/os/daemon_env.ts";
 import { Guardian } from "../guardian/guardian.ts";
 import { rehearseTakeover } from "../guardian/rehearsal.ts";
@@ -33,6 +34,7 @@ The HAM's Guardian. The HAM starts it; it takes over when the HAM dies.`;
 
 /** Runs the `guardian` role; returns the exit code. */
 export async function guardian(args: string[]): Promise<number> {
+  exitOnUncaught("guardian");
   scrubDaemonEnv();
   let flags;
   try {
@@ -70,6 +72,7 @@ export async function guardian(args: string[]): Promise<number> {
     timestamps: ts,
     format: logFormat,
   });
+  logFatalTo((line) => log.log("error", line));
   // A Guardian exits on SIGTERM; one taking over keeps it for the HAM it is becoming.
   let takingOver = false;
   let pending: Deno.Signal | undefined;

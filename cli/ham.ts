@@ -11,6 +11,7 @@
  * @module
  */
 
+import { exitOnUncaught, logFatalTo } from "../lib/os/fatal.ts";
 import { HamClient } from "../lib/client/client.ts";
 import { parseRoleOptions } from "./hamctl/parse_args.ts";
 import { requestStop } from "../lib/client/ham.ts";
@@ -81,6 +82,7 @@ for tests, which use a low value to make compactions frequent).
 
 /** Runs the `ham` role; returns the exit code. */
 export async function ham(args: string[]): Promise<number> {
+  exitOnUncaught("ham");
   scrubDaemonEnv();
   let flags;
   try {
@@ -219,6 +221,7 @@ export async function ham(args: string[]): Promise<number> {
     console.error(`ham: ${e.code}: ${e.message}`);
     return EXIT_CODES.failed;
   }
+  logFatalTo((line) => daemon.log.log("error", line));
   if (config) {
     const code = await applyAtStart(stateDir, config, daemon.log);
     if (code !== EXIT_CODES.ok) return code;

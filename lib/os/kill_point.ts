@@ -3,8 +3,10 @@
  * each step boundary of its engine until it finds it, consumes it (removes it, so one HAM
  * takes it), and SIGKILLs itself at the step boundary it names. The file holds `N` (the
  * N-th step boundary from then on) or `PREFIX:N` (the N-th one whose name starts with
- * PREFIX, e.g. `restart spawned:1`). The fault-injection harness uses it to land kills
- * inside the engine's own windows instead of hoping a timer hits them.
+ * PREFIX, e.g. `restart spawned:1`); with `throw:` before it, the HAM does not kill itself
+ * there but throws an error nothing catches (what a bug would do). The fault-injection
+ * harness uses it to land kills inside the engine's own windows instead of hoping a timer
+ * hits them.
  *
  * @module
  */
@@ -12,14 +14,18 @@
 interface Armed {
   prefix: string;
   left: number;
+  /** Throw an uncaught error instead of SIGKILL. */
+  raise: boolean;
 }
 
 function parse(text: string): Armed | null {
-  const t = text.trim();
+  let t = text.trim();
+  const raise = t.startsWith("throw:");
+  if (raise) t = t.slice("throw:".length);
   const colon = t.lastIndexOf(":");
   const prefix = colon < 0 ? "" : t.slice(0, colon);
   const n = Number(colon < 0 ? t : t.slice(colon + 1));
-  return Number.isSafeInteger(n) && n > 0 ? { prefix, left: n } : null;
+  return Number.isSafeInteger(n) && n > 0 ? { prefix, left: n, raise } : null;
 }
 
 /**
@@ -43,6 +49,14 @@ export function killPointFromEnv(): ((step: string) => void) | undefined {
       if (!armed) return;
     }
     if (!step.startsWith(armed.prefix) || --armed.left > 0) return;
+    if (armed.raise) {
+      const at = step;
+      armed = { prefix: "\u0000never", left: 1, raise: false }; // Once.
+      queueMicrotask(() => {
+        throw new Error(`test error at step "${at}"`);
+      });
+      return;
+    }
     console.error(`ham ${Deno.pid}: test kill point at step "${step}"`);
     Deno.kill(Deno.pid, "SIGKILL");
   };

@@ -303,3 +303,19 @@ Deno.test(
     assert(Number(started.at(-1)?.[2]) > 0, "the new HAM started from a snapshot");
   },
 );
+
+Deno.test("an error nothing catches ends the HAM, logged, and its Guardian takes over", async () => {
+  const killFile = await Deno.makeTempFile();
+  await Deno.remove(killFile);
+  await using ham = await HamProcess.start({ env: { HAM_TEST_KILL_AT: killFile } });
+  const worker = Number(await ham.ok("attach", "w", "--", "/bin/sleep", "1000"));
+  const { hamPid } = await ham.pids();
+  // The next step of the engine throws where nothing catches it (what a bug would do).
+  await Deno.writeTextFile(killFile, "throw:1");
+  await ham.ctl("attach", "x", "--", "/bin/sleep", "1001");
+  const after = await ham.waitTakeover(hamPid);
+  assert(after.hamPid !== hamPid);
+  assert(alive(worker), "the worker runs on");
+  assertEquals((await ham.ok("status", "w", "--json")).pid, worker);
+  assertMatch(ham.log(), /ham \d+: fatal: an uncaught error: Error: test error at step/);
+});
