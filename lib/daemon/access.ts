@@ -138,6 +138,7 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       refuse(err as HamError);
     }
     if (req.op === "attach-self") checkOwnTree(req.pid, identity, req.entity, refuse);
+    conn.mayNameCommands = role === "admin";
     const pid = targetPid(req);
     if (pid !== null) {
       const why = protectedPidReason(pid, ctx);

@@ -120,6 +120,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         flags: req.flags,
         heartbeat: req.heartbeat,
         kind: "self",
+        commandFromProc: conn.mayNameCommands,
       });
       if (!conn.selfEntities.has(req.entity)) {
         conn.selfEntities.add(req.entity);

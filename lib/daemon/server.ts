@@ -101,6 +101,12 @@ export class Connection {
   client = "unknown";
   /** Entities this connection self-attached (its close is their death). */
   readonly selfEntities = new Set<string>();
+  /**
+   * The caller may have the HAM run what it names (the `admin` role; set by the access
+   * check before each request, true without one). A process that self-attaches without it
+   * names no command: its command line is not recorded, for the HAM would run it as itself.
+   */
+  mayNameCommands = true;
   /** Called once when the connection closes. */
   readonly onClose: Array<() => void> = [];
   /** Who the peer is, for a remote connection (see {@linkcode Peer}). */

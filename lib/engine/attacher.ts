@@ -18,6 +18,13 @@ import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 /** What to attach: the fields of an `attach` request, and whether it attaches itself. */
 export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op" | "killMode"> & {
   kind?: "attached" | "self";
+  /**
+   * Record the command line and directory of the attached pid (from `/proc`), which a
+   * restart without a command of its own runs. False for a process that attached itself
+   * without the `admin` role: the HAM would run what it chose, as the HAM's user.
+   * @default {true}
+   */
+  commandFromProc?: boolean;
   /** @default {DEFAULTS.killMode} */
   killMode?: KillMode;
 };
@@ -90,8 +97,9 @@ export class Attacher {
         if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
         watch = ctx.processes.watch(pid, d.startTime);
         startTime = d.startTime;
-        argv = d.argv && d.argv.length > 0 ? d.argv : null;
-        cwd = d.cwd;
+        const named = spec.commandFromProc ?? true;
+        argv = named && d.argv && d.argv.length > 0 ? d.argv : null;
+        cwd = named ? d.cwd : null;
       }
       try {
         await ctx.journal.write([{

@@ -177,6 +177,26 @@ Deno.test(
 );
 
 Deno.test(
+  "a process that self-attaches without the admin role names no command the HAM would run",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    // Its own command line is not recorded: a restart of it (here through a placeholder's
+    // restart action an admin set up, without a command) would run it as root.
+    await ham.ok("entity", "web");
+    await ham.ok("condition", "web/death", "death", "--rearm");
+    await ham.ok("action", "web/death/restart", "restart", "--rearm");
+    const report = await u.client([ham.stateDir, "web", "command"], who.report);
+    assert.equal(report.stdout.trim(), "null", report.stderr);
+    // With the admin role it is recorded, as for attach --pid.
+    const admin = await u.client([ham.stateDir, "own", "command"], who.admin);
+    assert.match(admin.stdout.trim(), /^\[".*deno/, admin.stderr);
+  },
+);
+
+Deno.test(
   "an unprivileged process gets a heartbeat slot file of its own uid from a root HAM, and beats through it",
   opts,
   async () => {

@@ -1,13 +1,14 @@
 /**
  * A client that self-attaches, for the access-control tests:
  *
- * `attach_self_client.ts STATE_DIR ENTITY self|child|PID|slot`
+ * `attach_self_client.ts STATE_DIR ENTITY self|child|PID|slot|command`
  *
  * claims its own pid (`self`), the pid of a child it starts (`child`), or any given pid,
  * in `attach-self`; prints `ok` or `CODE: message`, detaches what it attached, and exits.
  * With `slot` it self-attaches with a heartbeat, asks for a heartbeat slot, maps it and
  * beats through it, and prints `slot BEAT uid=OWNER` (what the beat did, and the uid
- * owning the slot file) instead of `ok`.
+ * owning the slot file) instead of `ok`. With `command` it self-attaches its own pid and
+ * prints the command the HAM recorded for the entity (JSON), instead of `ok`.
  *
  * @module
  */
@@ -18,7 +19,7 @@ import { HamError } from "../../lib/core/errors.ts";
 const [stateDir, entity, claim] = Deno.args;
 let child: Deno.ChildProcess | null = null;
 let pid: number;
-if (claim === "self" || claim === "slot") pid = Deno.pid;
+if (claim === "self" || claim === "slot" || claim === "command") pid = Deno.pid;
 else if (claim === "child") {
   child = new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
   pid = child.pid;
@@ -41,6 +42,11 @@ try {
     mapped.unmap();
     await client.request("detach-self", { entity });
     console.log(`slot ${beat} uid=${Deno.statSync(r.slot.path).uid}`);
+  } else if (claim === "command") {
+    await client.request("attach-self", { entity, pid });
+    const view = await client.request("status", { path: entity }) as { command: unknown };
+    await client.request("detach-self", { entity });
+    console.log(JSON.stringify(view.command));
   } else {
     await client.request("attach-self", { entity, pid });
     await client.request("detach-self", { entity });
