@@ -9,8 +9,16 @@
  */
 
 import { cStringArray } from "./posix_spawn.ts";
+import { HAM_NOTIFY_SOCKET } from "./sd_notify.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * Variables of the HAM's own that its entities never get: the service manager's notify
+ * socket, kept for the Guardian (which may become the HAM) under another name. An entity
+ * that had it could tell systemd `READY=1` or `MAINPID=` in the HAM's name.
+ */
+const PRIVATE = new Set([HAM_NOTIFY_SOCKET]);
 
 interface Inherited {
   /** Each variable's `NAME=value\0`, by name. */
@@ -25,6 +33,7 @@ function load(): Inherited {
   const encoded = new Map<string, Uint8Array>();
   const values = new Map<string, string>();
   for (const [name, value] of Object.entries(Deno.env.toObject())) {
+    if (PRIVATE.has(name)) continue;
     encoded.set(name, encoder.encode(`${name}=${value}\0`));
     values.set(name, value);
   }
@@ -35,6 +44,11 @@ function load(): Inherited {
 /** Reads this process's environment again at the next spawn (after it changed it). */
 export function forgetInheritedEnv(): void {
   inherited = null;
+}
+
+/** The environment a spawned process gets with `overrides` over it, as an object. */
+export function spawnEnv(overrides: Record<string, string>): Record<string, string> {
+  return { ...Object.fromEntries(load().values), ...overrides };
 }
 
 /** The value of variable `name` a spawned process gets with `overrides` over it. */

@@ -24,7 +24,7 @@ import type { OutputPipes } from "./entity_output.ts";
 import { collectExit, unknownStatus } from "./exit_status.ts";
 import { libc, WAIT } from "./libc.ts";
 import { cwdError, posixSpawn, posixSpawnAvailable } from "./posix_spawn.ts";
-import { envBlock, spawnVar } from "./spawn_env.ts";
+import { envBlock, spawnEnv, spawnVar } from "./spawn_env.ts";
 import type { ProcessWatcher } from "./process_watcher.ts";
 
 /** A process the HAM started. */
@@ -252,7 +252,9 @@ function spawnChild(
   try {
     return new Deno.Command(argv[0], {
       args: argv.slice(1),
-      env,
+      // The HAM's environment without what it keeps to itself (see `spawn_env.ts`).
+      clearEnv: true,
+      env: spawnEnv(env),
       cwd: cwd ?? undefined,
       detached: ownGroup,
       stdin: "null",
