@@ -320,6 +320,16 @@ const BEAT_LINE =
   // deno-lint-ignore no-control-regex -- JSON refuses raw control characters in a string.
   /^\{"entity":(?:"([^"\\\u0000-\u001f]*)"|null),(?:"reply":(true|false),)?"id":(0|[1-9]\d{0,14}),"op":"heartbeat"\}$/;
 
+/** `text` with each control character (C0, DEL, C1) replaced by `?`. */
+export function printable(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? "?" : ch;
+  }
+  return out;
+}
+
 /**
  * Parses and validates one request line. Throws a {@linkcode HamError} (EPROTO for
  * malformed JSON or a missing id/op, EINVAL/ENAMETOOLONG for bad fields) and nothing else.
@@ -359,7 +369,8 @@ export function decodeRequest(line: string): Request {
         id,
         op,
         version: int(o, "version", 0, 1_000_000),
-        client: typeof o.client === "string" ? o.client.slice(0, 64) : "unknown",
+        // Logged as given: no control character may forge a line of the HAM's log.
+        client: typeof o.client === "string" ? printable(o.client.slice(0, 64)) : "unknown",
         pid: o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX),
       };
     case "ping":

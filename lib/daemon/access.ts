@@ -14,6 +14,7 @@
 import { HamError } from "../core/errors.ts";
 import {
   checkAllowed,
+  describeIdentity,
   formatPolicy,
   type Identity,
   type Policy,
@@ -138,6 +139,17 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       refuse(err as HamError);
     }
     if (req.op === "attach-self") checkOwnTree(req.pid, identity, req.entity, refuse);
+    // A named subscriber's place in its channel is kept for it: moving it is not looking.
+    if (req.op === "subscribe" && req.subscriber != null && role === "read") {
+      refuse(
+        new HamError(
+          "EPERM",
+          `Permission denied: "subscribe" as a named subscriber ("${req.subscriber}") needs the report role; ${
+            describeIdentity(identity)
+          } has the read role`,
+        ),
+      );
+    }
     conn.mayNameCommands = role === "admin";
     const pid = targetPid(req);
     if (pid !== null) {

@@ -145,6 +145,17 @@ Deno.test(
       mine.filter((e) => e.detail?.outcome === "refused").map((e) => e.detail?.verb),
       ["raise", "state", "attach", "stop", "action"],
     );
+    // A named subscriber's place in its channel is kept for it: a reader may not move it.
+    const named = await u.hamctl(
+      ham.stateDir,
+      ["events", "--follow", "--channel", "ops", "--subscriber", "pager"],
+      who.read,
+    );
+    assert.equal(named.code, 1, named.stderr);
+    assert.match(
+      named.stderr,
+      /EPERM: Permission denied: "subscribe" as a named subscriber \("pager"\) needs the report role/,
+    );
   },
 );
 

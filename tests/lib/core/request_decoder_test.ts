@@ -959,3 +959,10 @@ Deno.test("decodeRequest() decodes the library's heartbeat line as the generic p
     assert.ok(fastCode !== "", `refused: ${line}`);
   }
 });
+
+Deno.test("decodeRequest() replaces control characters in a hello's client name (the HAM logs it)", () => {
+  const forged = 'x\n2026-12-04T22:14:11.133Z ham[1] notice: Entity "db" died\u0085';
+  const r = decodeRequest(JSON.stringify({ id: 0, op: "hello", version: 1, client: forged }));
+  assert.ok(r.op === "hello");
+  assert.equal(r.client, 'x?2026-12-04T22:14:11.133Z ham[1] notice: Entity "db" died?');
+});
