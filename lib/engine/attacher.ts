@@ -97,9 +97,17 @@ export class Attacher {
         if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
         watch = ctx.processes.watch(pid, d.startTime);
         startTime = d.startTime;
-        const named = spec.commandFromProc ?? true;
+        // Another user's process may rewrite its own command line: not for the HAM to run.
+        const named = (spec.commandFromProc ?? true) && d.foreign !== true;
         argv = named && d.argv && d.argv.length > 0 ? d.argv : null;
         cwd = named ? d.cwd : null;
+        if (d.foreign === true && spec.kind !== "self") {
+          ctx.log.log(
+            "notice",
+            `Entity "${name}": pid ${pid} runs as another user than the HAM: its command is ` +
+              `not recorded, and a restart of it needs a restart action that gives one`,
+          );
+        }
       }
       try {
         await ctx.journal.write([{

@@ -10,7 +10,7 @@ import type { PidSet } from "../core/entity_pids.ts";
 import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
-import { processStartTime, readCmdline, readCwd } from "../os/proc.ts";
+import { processStartTime, processUid, readCmdline, readCwd } from "../os/proc.ts";
 import { type ProcReader, procReader, ProcScan } from "../os/proc_scan.ts";
 import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
@@ -41,6 +41,11 @@ export interface ProcessDescription {
   startTime: string | null;
   argv: string[] | null;
   cwd: string | null;
+  /**
+   * It runs as another user than the HAM: its command line is its own to rewrite, and not
+   * for the HAM to run as itself. @default {false}
+   */
+  foreign?: boolean;
 }
 
 /** Process effects. Every method may throw a HamError (ESRCH, ENOENT, EPERM, EINVAL). */
@@ -95,6 +100,7 @@ export function realProcessOps(
   output?: (entity: string) => OutputPipes | null,
   reader: ProcReader = procReader,
 ): ProcessOps {
+  const selfUid = processUid(selfPid);
   return {
     spawn: (argv, opts) =>
       spawnEntity(argv, { ...opts, output: output?.(opts.entity) ?? null }, watcher),
@@ -102,7 +108,9 @@ export function realProcessOps(
     describe(pid) {
       const startTime = processStartTime(pid);
       if (startTime === null) return null;
-      return { startTime, argv: readCmdline(pid), cwd: readCwd(pid) };
+      const uid = processUid(pid);
+      const foreign = uid !== null && uid !== selfUid;
+      return { startTime, argv: readCmdline(pid), cwd: readCwd(pid), foreign };
     },
     // A child Deno spawned is Deno's to reap (else its status rejects with ECHILD).
     watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: !denoChildren.has(pid) }),

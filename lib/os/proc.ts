@@ -74,6 +74,14 @@ export function threadGroupOf(pid: number): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/** The real uid a process runs as (`Uid:` in `/proc/PID/status`); null when unknown. */
+export function processUid(pid: number): number | null {
+  if (!isPid(pid)) return null;
+  const bytes = readFileBytes(`/proc/${pid}/status`);
+  const m = bytes === null ? null : /^Uid:\s*(\d+)/m.exec(new TextDecoder().decode(bytes));
+  return m === null ? null : Number(m[1]);
+}
+
 /** The start time (field 22 of `/proc/PID/stat`) of a process; null when it does not exist. */
 export function processStartTime(pid: number): string | null {
   return processStat(pid)?.startTime ?? null;

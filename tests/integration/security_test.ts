@@ -201,9 +201,44 @@ Deno.test(
     await ham.ok("action", "web/death/restart", "restart", "--rearm");
     const report = await u.client([ham.stateDir, "web", "command"], who.report);
     assert.equal(report.stdout.trim(), "null", report.stderr);
-    // With the admin role it is recorded, as for attach --pid.
+    // Nor, with the admin role, is another user's: its process may rewrite its command line.
     const admin = await u.client([ham.stateDir, "own", "command"], who.admin);
-    assert.match(admin.stdout.trim(), /^\[".*deno/, admin.stderr);
+    assert.equal(admin.stdout.trim(), "null", admin.stderr);
+    // The HAM's own user's is recorded (as for attach --pid).
+    const root = await new Deno.Command(`${BIN}/deno`, {
+      args: [
+        "run",
+        "--allow-all",
+        new URL("../support/attach_self_client.ts", import.meta.url).pathname,
+        ham.stateDir,
+        "mine",
+        "command",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.match(new TextDecoder().decode(root.stdout).trim(), /^\[".*deno/);
+    // attach --pid of another user's process records no command either.
+    const theirs = new Deno.Command("setpriv", {
+      args: [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--clear-groups", "/bin/sleep", "1000"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await until(async () => {
+        const r = await new Deno.Command("stat", {
+          args: ["-c", "%u", `/proc/${theirs.pid}`],
+          stdout: "piped",
+        }).output();
+        return new TextDecoder().decode(r.stdout).trim() === String(u.uid) || null;
+      }, "the process to run as the test user");
+      await ham.ok("attach", "theirs", "--pid", String(theirs.pid));
+      assert.equal((await ham.ok("status", "theirs", "--json")).command, null);
+      await ham.ok("detach", "theirs");
+    } finally {
+      theirs.kill("SIGKILL");
+      await theirs.status;
+    }
   },
 );
 
