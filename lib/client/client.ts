@@ -142,8 +142,13 @@ export interface ReconnectOptions {
 export interface SubscriptionHandle {
   /** The first sequence number the subscription covers. */
   since: number;
-  /** Stops passing its pushes on (the HAM stops sending them when the connection ends). */
-  close(): void;
+  /**
+   * Stops passing its pushes on, and tells the HAM to end the subscription (`unsubscribe`,
+   * not waited for; a HAM that does not know the operation ends it with the connection).
+   * `next`, the first sequence number the caller did not take, lets a named channel
+   * subscriber get again, when it comes back, what was pushed after it.
+   */
+  close(next?: number): void;
 }
 
 /** A subscription of this client: how to open it again on a new connection. */
@@ -422,11 +427,30 @@ export class HamClient implements AsyncDisposable {
       throw err;
     }
     sub.next ??= since;
-    return { since, close: () => this.#dropSub(sub) };
+    return { since, close: (next) => this.#unsubscribe(sub, next) };
   }
 
-  #dropSub(sub: Sub): void {
-    for (const [id, s] of this.#subs) if (s === sub) this.#subs.delete(id);
+  /** Forgets `sub`; answers the id it has on the connection, or null when it had none. */
+  #dropSub(sub: Sub): number | null {
+    for (const [id, s] of this.#subs) {
+      if (s === sub) {
+        this.#subs.delete(id);
+        return id;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Forgets `sub` and asks the HAM to end it, without waiting: the answer (or an error: a
+   * HAM that does not know `unsubscribe` ends it with the connection) changes nothing. Not
+   * sent for a subscription the HAM ended, nor once the client has ended.
+   */
+  #unsubscribe(sub: Sub, next: number | undefined): void {
+    const id = this.#dropSub(sub);
+    if (id === null || this.#ended) return;
+    const fields: Requests["unsubscribe"] = next === undefined ? { sub: id } : { sub: id, next };
+    this.#send(this.#nextId++, "unsubscribe", fields, this.#timeoutMs, false).catch(() => {});
   }
 
   /** Opens the subscriptions again on a new connection, where the old one stopped. */
@@ -434,6 +458,7 @@ export class HamClient implements AsyncDisposable {
     const subs = [...new Set(this.#subs.values())].map((sub) => ({ id: this.#nextId++, sub }));
     this.#subs = new Map(subs.map(({ id, sub }) => [id, sub]));
     for (const { id, sub } of subs) {
+      if (this.#subs.get(id) !== sub) continue; // Closed meanwhile.
       const fields = { ...sub.fields, since: sub.next ?? sub.fields.since ?? null };
       await this.#send(id, "subscribe", fields, this.#timeoutMs, true);
     }

@@ -2,7 +2,7 @@
  * A subscription to the HAM's event stream, as an async iterator of events. It ends when
  * the HAM drops it for lagging ({@linkcode Subscription.endReason} `"lagged"`, subscribe
  * again from {@linkcode Subscription.resumeFrom}), when the connection ends for good, or when the
- * caller stops iterating.
+ * caller stops iterating (`return()`, `break`: the HAM is told to end it, `unsubscribe`).
  *
  * @module
  */
@@ -92,7 +92,10 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
     return this.#end;
   }
 
-  /** The sequence number after the last event received: where to subscribe again from. */
+  /**
+   * The sequence number after the last event received: where to subscribe again from (after
+   * `return()`, the first event it dropped unread, if any).
+   */
   get resumeFrom(): number {
     return this.#next;
   }
@@ -117,7 +120,8 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
   #finish(why: SubscriptionEnd): void {
     if (this.#end) return;
     this.#end = why;
-    this.#handle?.close();
+    // Where the caller stopped taking events: a named subscriber resumes there.
+    this.#handle?.close(this.#next);
     this.#waiter?.resolve({ value: undefined, done: true });
     this.#waiter = null;
   }
@@ -131,8 +135,9 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
     return this.#waiter.promise;
   }
 
-  /** Stops the subscription (events still queued are dropped). */
+  /** Stops the subscription (events still queued are dropped: not taken). */
   return(): Promise<IteratorResult<HamEvent>> {
+    if (!this.#end && this.#queue.length > 0) this.#next = this.#queue[0].seq;
     this.#queue = [];
     this.#finish("returned");
     return Promise.resolve({ value: undefined, done: true });

@@ -4,7 +4,7 @@
  *
  * Three roles, each including the one before it:
  *
- * - `read`: look (`status`, `events`, `subscribe`, `wait`, `ping`, `policy`);
+ * - `read`: look (`status`, `events`, `subscribe`, `unsubscribe`, `wait`, `ping`, `policy`);
  * - `report`: what a supervised program says about itself (`heartbeat`, `state`, `raise`,
  *   `notify`, `attach-self` for its own process tree, `detach-self`);
  * - `admin`: everything else, including anything that runs a command or sends a signal.
@@ -56,6 +56,7 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   status: "read",
   events: "read",
   subscribe: "read",
+  unsubscribe: "read",
   wait: "read",
   policy: "read",
   heartbeat: "report",

@@ -337,6 +337,15 @@ export interface Requests {
     channel?: string | null;
     subscriber?: string | null;
   };
+  /**
+   * End subscription `sub` of this connection (the id of the `subscribe` request that
+   * opened it), as its connection's end would: nothing more is pushed for it. `next`, the
+   * first sequence number its subscriber did not take, puts a named channel subscriber's
+   * cursor back there when the HAM had pushed further (what was pushed after it is received
+   * again on resuming). A sub that is not open on this connection (ended already) is no
+   * error: `ended` is then false.
+   */
+  unsubscribe: { sub: number; next?: number | null };
 }
 
 /** An operation of the protocol. */
@@ -464,6 +473,14 @@ export type Request =
     channel: string | null;
     /** With `channel`: the subscriber's name, whose cursor the HAM keeps durably. */
     subscriber: string | null;
+  }
+  | {
+    id: number;
+    op: "unsubscribe";
+    /** The subscription: the id of the `subscribe` request that opened it. */
+    sub: number;
+    /** The first sequence number its subscriber did not take, or null when not said. */
+    next: number | null;
   };
 
 /** The decoded request of one operation. */
@@ -686,6 +703,8 @@ export interface Results {
     /** The first sequence number it covers. */
     since: number;
   };
+  /** The subscription, and whether this request ended it (false: it was not open). */
+  unsubscribe: { sub: number; ended: boolean };
 }
 
 /** What `policy` answers: the effective access policy (`lib/core/policy.ts`). */
@@ -720,7 +739,8 @@ export type SubscribeResult = Results["subscribe"];
  *   with the next one (sent when it opens from a `since` older than what is kept);
  * - `ended`: it was dropped because its unwritten backlog passed
  *   `DEFAULTS.maxSubscriberBacklogBytes` (`reason: "lagged"`); subscribe again from
- *   `next`, the first event it did not get;
+ *   `next`, the first event it did not get (a subscription its client ends, `unsubscribe`,
+ *   gets no push: the answer says it);
  * - `stopping` (to every client): the HAM is stopping on request, so a self-attached
  *   client does not try to reconnect (after a takeover it does). It comes after the
  *   HAM's last event, `stop`.

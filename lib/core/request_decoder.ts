@@ -618,6 +618,15 @@ export function decodeRequest(line: string): Request {
         channel: optName(o, "channel"),
         subscriber: optName(o, "subscriber"),
       };
+    case "unsubscribe":
+      return {
+        id,
+        op,
+        sub: int(o, "sub", 0, Number.MAX_SAFE_INTEGER),
+        next: o.next === undefined || o.next === null
+          ? null
+          : int(o, "next", 0, Number.MAX_SAFE_INTEGER),
+      };
     default:
       throw new HamError("EPROTO", `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);
   }

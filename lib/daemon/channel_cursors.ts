@@ -185,6 +185,20 @@ export class ChannelCursors {
     this.#changed();
   }
 
+  /**
+   * Puts named subscriber `subscriber`'s cursor on `channel` back to `seq` when it is past
+   * it: what was pushed to it after `seq` was not taken (its client ended the subscription
+   * first), and it gets that again when it comes back, from the event log. What the backlog
+   * dropped meanwhile is not counted in it again.
+   */
+  rewind(channel: string, subscriber: string, seq: number): void {
+    const ch = this.#channels.get(channel);
+    const at = ch?.subscribers.get(subscriber);
+    if (ch === undefined || at === undefined || at <= seq) return;
+    ch.subscribers.set(subscriber, seq);
+    this.#changed();
+  }
+
   #changed(): void {
     if (this.#path === null || this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {

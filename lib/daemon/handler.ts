@@ -1,7 +1,7 @@
 /**
  * Request dispatch: maps each protocol verb onto the planner (pure checks + records), the
  * engine (effects), or the event stream (`waits.ts` for `wait`, `subscriptions.ts` for
- * `subscribe`). Tree edits are planned against the current state, journaled (fsync'd)
+ * `subscribe` and `unsubscribe`). Tree edits are planned against the current state, journaled (fsync'd)
  * and only then acknowledged.
  *
  * @module
@@ -189,6 +189,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
     events: (req) =>
       collectEvents(ctx.hub, req.since, { entity: req.entity, channel: req.channel }, req.limit),
     subscribe: (req, conn) => ctx.subscriptions.subscribe(req, conn),
+    unsubscribe: (req, conn) => ctx.subscriptions.unsubscribe(req, conn),
     kill: (req) => ctx.engine.kill(req.entity, req.signal),
     notify: (req, conn) => {
       const { channel, code, value, entity, condition, action } = req;

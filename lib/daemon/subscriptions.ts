@@ -12,10 +12,13 @@
  *   `DEFAULTS.maxSubscriberBacklogBytes` behind; the subscription is over, and `next` is the
  *   sequence number to subscribe again from.
  *
+ * A subscription ends when its connection does, or when its client asks (`unsubscribe`,
+ * {@linkcode Subscriptions.unsubscribe}): the same way for that one subscription.
+ *
  * @module
  */
 
-import type { HamEvent, RequestOf, SubscribeResult } from "../core/protocol.ts";
+import type { HamEvent, RequestOf, Results, SubscribeResult } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { ChannelCursors } from "./channel_cursors.ts";
 import type { EventHub } from "./event_hub.ts";
@@ -45,6 +48,8 @@ export class Subscriptions {
   #replays = new Set<Promise<void>>();
   /** True once {@linkcode catchUp} ran. */
   #caughtUp = false;
+  /** Open subscriptions by connection, then by sub: what ends each (see `unsubscribe`). */
+  #open = new WeakMap<Connection, Map<number, (next: number | null) => void>>();
 
   /** Serves subscriptions of `hub`; `channels` keeps the notify backlogs and cursors. */
   constructor(hub: EventHub, channels: ChannelCursors, opts: SubscriptionsOptions = {}) {
@@ -79,7 +84,7 @@ export class Subscriptions {
   /**
    * Opens a subscription on `conn`: replays what it asked for that is already past (after a
    * `skipped` for what is no longer kept), then pushes every new event until the connection
-   * ends or the subscriber lags. The replay is streamed ({@linkcode EventReader}): a batch
+   * ends, the client unsubscribes or the subscriber lags. The replay is streamed ({@linkcode EventReader}): a batch
    * at a time, paused while the connection's unsent output is above `catchUpHighWaterBytes`
    * (a subscriber that does not read is not fed the log), and the subscription goes live in
    * the turn it catches up.
@@ -109,11 +114,21 @@ export class Subscriptions {
     };
     let open = true;
     let stop = () => {};
-    const end = () => {
+    const subs = this.#open.get(conn) ?? new Map<number, (next: number | null) => void>();
+    this.#open.set(conn, subs);
+    /** `next`: the first sequence number the subscriber did not take, when it says so. */
+    const end = (next: number | null = null) => {
       if (!open) return;
       open = false;
       stop();
+      const i = conn.onClose.indexOf(closed);
+      if (i >= 0) conn.onClose.splice(i, 1);
+      if (subs.get(sub) === unsubscribe) subs.delete(sub);
       if (channel === null) return;
+      // What was pushed after it is received again when it comes back.
+      if (subscriber !== null && next !== null) {
+        this.#channels.rewind(channel, subscriber, Math.max(next, since) - 1);
+      }
       const left = this.connectedTo(channel) - 1;
       if (left > 0) this.#live.set(channel, left);
       else this.#live.delete(channel);
@@ -132,7 +147,15 @@ export class Subscriptions {
     };
     // Connected from now on: a notify meanwhile reaches it through the replay.
     if (channel !== null) this.#live.set(channel, this.connectedTo(channel) + 1);
-    conn.onClose.push(end);
+    const closed = () => end();
+    conn.onClose.push(closed);
+    // A second subscription under the same id (a client's mistake) ends with the first.
+    const before = subs.get(sub);
+    const unsubscribe = (next: number | null) => {
+      before?.(next);
+      end(next);
+    };
+    subs.set(sub, unsubscribe);
     const reader = new EventReader(hub, since);
     const replay = (async () => {
       for (;;) {
@@ -155,10 +178,23 @@ export class Subscriptions {
         // Other connections get a turn between batches.
         await new Promise((r) => setTimeout(r, 0));
       }
-    })().catch(end);
+    })().catch(() => end());
     this.#replays.add(replay);
     replay.finally(() => this.#replays.delete(replay));
     return { sub, since };
+  }
+
+  /**
+   * Ends subscription `req.sub` of `conn` (`unsubscribe`) as the connection's end would:
+   * nothing more is pushed for it, its channel counts one subscriber less, and a named
+   * subscriber's cursor stays where its pushes stopped, or goes back to before `req.next`
+   * when the HAM had pushed further than the subscriber took. A sub that is not open on
+   * `conn` (it lagged, or ended already) is no error: `ended` is false.
+   */
+  unsubscribe(req: RequestOf<"unsubscribe">, conn: Connection): Results["unsubscribe"] {
+    const end = this.#open.get(conn)?.get(req.sub);
+    end?.(req.next);
+    return { sub: req.sub, ended: end !== undefined };
   }
 
   /** Resolves once every catch-up replay under way now has caught up or ended (for tests). */

@@ -152,6 +152,30 @@ Deno.test("Ham.subscribe() ends when the HAM drops the subscription for lagging"
   assert.equal(ham.client.closed instanceof Promise, true);
 });
 
+Deno.test("Subscription.return() asks the HAM to end it, from the first event it dropped", async () => {
+  const ev = (seq: number) => ({ seq, at: 0, type: "death", entity: "web" });
+  const unsubscribed = Promise.withResolvers<FakeRequest>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    if (req.op === "unsubscribe") {
+      await conn.reply(req.id, { sub: req.sub, ended: true });
+      return unsubscribed.resolve(req);
+    }
+    await conn.reply(req.id, { sub: req.id, since: 4 });
+    for (const seq of [4, 5, 6]) await conn.push({ type: "event", sub: req.id, event: ev(seq) });
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  const pushed = ham.client.pushes();
+  const events = await ham.subscribe({ channel: "ops", subscriber: "pager" });
+  for (let i = 0; i < 3; i++) await within(pushed.next(), "the pushes");
+  assert.deepEqual((await events.next()).value, ev(4));
+  await events.return();
+  const req = await within(unsubscribed.promise, "the unsubscribe");
+  const sub = fake.requests.find((r) => r.op === "subscribe")!.id;
+  assert.deepEqual(body(req), { op: "unsubscribe", sub, next: 5 });
+  assert.equal(events.resumeFrom, 5, "5 and 6 were dropped unread");
+  await pushed.return?.();
+});
+
 Deno.test("Ham.subscribe() on a self-attached connection resumes after a lost connection", async () => {
   const ev = (seq: number) => ({ seq, at: 0, type: "death", entity: "web" });
   await using fake = await startFakeHam(async (req, conn) => {

@@ -313,6 +313,18 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     channel: "ops",
     subscriber: "pager",
   }],
+  ["unsubscribe", { id: 23, op: "unsubscribe", sub: 22 }, {
+    id: 23,
+    op: "unsubscribe",
+    sub: 22,
+    next: null,
+  }],
+  ["unsubscribe saying where it stopped", { id: 24, op: "unsubscribe", sub: 22, next: 40 }, {
+    id: 24,
+    op: "unsubscribe",
+    sub: 22,
+    next: 40,
+  }],
 ];
 
 for (const [name, input, want] of VALID) {
@@ -409,6 +421,8 @@ const NUMERIC_FIELDS: ReadonlyArray<[string, Obj, (o: Obj, v: unknown) => void]>
     (o, v) => (o.policy = { backoffMs: v }),
   ],
   ["value", { id: 1, op: "verbose", command: "set" }, (o, v) => (o.value = v)],
+  ["sub", { id: 1, op: "unsubscribe" }, (o, v) => (o.sub = v)],
+  ["next", { id: 1, op: "unsubscribe", sub: 1 }, (o, v) => (o.next = v)],
 ];
 
 const ABSURD: ReadonlyArray<[string, unknown]> = [
@@ -434,6 +448,11 @@ for (const [field, base, set] of NUMERIC_FIELDS) {
     });
   }
 }
+
+Deno.test('decodeRequest() throws EINVAL naming "sub" when unsubscribe does not say which', () => {
+  rejects(line({ id: 1, op: "unsubscribe" }), "EINVAL", /"sub"/);
+  rejects(line({ id: 1, op: "unsubscribe", sub: null }), "EINVAL", /"sub"/);
+});
 
 Deno.test("decodeRequest() throws EINVAL when a number overflows to Infinity", () => {
   rejects('{"id":1,"op":"state","entity":"w","to":1e400}', "EINVAL", /"to"/);

@@ -75,6 +75,75 @@ Deno.test("Subscriptions.subscribe() ends a subscription that lags, with where t
   assert.deepEqual(pushes[1], { type: "ended", sub: 3, reason: "lagged", next: missed.seq });
 });
 
+Deno.test("Subscriptions.unsubscribe() ends one subscription of the connection, as its close would", async () => {
+  const hub = new EventHub();
+  const subs = new Subscriptions(hub, ChannelCursors.open(null));
+  const { conn, asConnection, pushes } = fakeConn();
+  subs.subscribe(subscribeReq(1, { channel: "ops" }), asConnection);
+  subs.subscribe(subscribeReq(2, { channel: "ops" }), asConnection);
+  await subs.settled();
+  assert.equal(subs.connectedTo("ops"), 2);
+  const other = fakeConn();
+  assert.deepEqual(
+    subs.unsubscribe({ id: 3, op: "unsubscribe", sub: 1, next: null }, other.asConnection),
+    {
+      sub: 1,
+      ended: false,
+    },
+    "only a sub of the same connection",
+  );
+  assert.deepEqual(
+    subs.unsubscribe({ id: 4, op: "unsubscribe", sub: 1, next: null }, asConnection),
+    {
+      sub: 1,
+      ended: true,
+    },
+  );
+  assert.equal(subs.connectedTo("ops"), 1);
+  assert.equal(conn.onClose.length, 1, "its close handler is gone with it");
+  assert.equal(subs.notify("ops", message), true);
+  hub.flush();
+  assert.deepEqual(pushes.map((p) => p.type === "event" && p.sub), [2], "only sub 2 is pushed to");
+  assert.equal(
+    subs.unsubscribe({ id: 5, op: "unsubscribe", sub: 1, next: null }, asConnection).ended,
+    false,
+    "twice is no error",
+  );
+  for (const f of conn.onClose) f();
+  assert.equal(subs.connectedTo("ops"), 0);
+});
+
+Deno.test("Subscriptions.unsubscribe() puts a named subscriber back to where it says it stopped", async () => {
+  const hub = new EventHub();
+  const channels = ChannelCursors.open(null);
+  const subs = new Subscriptions(hub, channels);
+  const { asConnection, pushes } = fakeConn();
+  subs.subscribe(subscribeReq(1, { channel: "ops", subscriber: "pager" }), asConnection);
+  await subs.settled();
+  const start = channels.cursor("ops", "pager")!;
+  for (let i = 0; i < 3; i++) subs.notify("ops", message);
+  hub.flush();
+  const seqs = pushes.map((p) => p.type === "event" ? p.event.seq : -1);
+  assert.equal(
+    channels.cursor("ops", "pager"),
+    seqs[2],
+    "pushed: received, as far as the HAM knows",
+  );
+  // The subscriber took the first one only.
+  subs.unsubscribe({ id: 2, op: "unsubscribe", sub: 1, next: seqs[1] }, asConnection);
+  assert.equal(channels.cursor("ops", "pager"), seqs[0]);
+  // Never back before where the subscription started, nor forward.
+  subs.subscribe(subscribeReq(3, { channel: "ops", subscriber: "pager" }), asConnection);
+  await subs.settled();
+  subs.unsubscribe({ id: 4, op: "unsubscribe", sub: 3, next: 0 }, asConnection);
+  assert.equal(channels.cursor("ops", "pager"), seqs[0]);
+  subs.subscribe(subscribeReq(5, { channel: "ops", subscriber: "pager" }), asConnection);
+  await subs.settled();
+  subs.unsubscribe({ id: 6, op: "unsubscribe", sub: 5, next: 1000 }, asConnection);
+  assert.equal(channels.cursor("ops", "pager"), seqs[2]);
+  assert.ok(start < seqs[0]);
+});
+
 Deno.test("Subscriptions.notify() fails without a subscriber when nothing is durable", () => {
   const hub = new EventHub();
   const subs = new Subscriptions(hub, ChannelCursors.open(null));
