@@ -135,7 +135,8 @@ export class Subscriptions {
     };
     const live = () => {
       stop = hub.listen((ev) => {
-        if (!wanted(ev)) return;
+        // A `since` past the next event: what comes before it was not asked for.
+        if (ev.seq < since || !wanted(ev)) return;
         if (conn.queuedBytes > this.#maxBacklog) {
           // Never dropped silently: it is told, with where to subscribe again from.
           end();

@@ -95,3 +95,14 @@ Deno.test(
     assert.equal(pushed, got.length, `${pushed} event pushes for ${got.length} events`);
   },
 );
+
+Deno.test("a subscription since a number past the next event starts there", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  await ham.ok("entity", "srv");
+  await using lib = await connect({ stateDir: ham.stateDir, client: "watcher" });
+  const since = (await ham.seq()) + 5;
+  const events = await lib.subscribe({ since });
+  for (let i = 0; i < 10; i++) await lib.raise("srv", { rtype: i + 1 });
+  const first = (await deadline(events.next(), 10_000, "the first event")).value;
+  assert.equal(first.seq, since);
+});

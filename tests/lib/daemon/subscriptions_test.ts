@@ -60,6 +60,21 @@ Deno.test("Subscriptions.subscribe() says which events are skipped, then carries
   assert.deepEqual(pushes.slice(1).map((p) => p.type === "event" && p.event.seq), [oldest, 5]);
 });
 
+Deno.test("Subscriptions.subscribe() pushes nothing before a since past the next event", async () => {
+  const hub = new EventHub();
+  for (let i = 0; i < 3; i++) hub.publish({ type: "state", entity: "p" });
+  hub.flush();
+  const subs = new Subscriptions(hub, ChannelCursors.open(null));
+  const { asConnection, pushes } = fakeConn();
+  const since = hub.nextSeq + 5;
+  assert.deepEqual(subs.subscribe(subscribeReq(4, { since }), asConnection), { sub: 4, since });
+  await subs.settled();
+  for (let i = 0; i < 10; i++) hub.publish({ type: "state", entity: "p" });
+  hub.flush();
+  const seqs = pushes.map((p) => p.type === "event" ? p.event.seq : -1);
+  assert.deepEqual(seqs, Array.from({ length: 5 }, (_, i) => since + i));
+});
+
 Deno.test("Subscriptions.subscribe() ends a subscription that lags, with where to resume", () => {
   const hub = new EventHub();
   const subs = new Subscriptions(hub, ChannelCursors.open(null), { maxBacklogBytes: 100 });
