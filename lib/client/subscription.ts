@@ -1,13 +1,15 @@
 /**
  * A subscription to the HAM's event stream, as an async iterator of events. It ends when
- * the HAM drops it for lagging ({@linkcode Subscription.endReason} `"lagged"`, subscribe
- * again from {@linkcode Subscription.resumeFrom}), when the connection ends for good, or when the
+ * the HAM drops it for lagging, or when its caller leaves `DEFAULTS.maxUnreadEvents` unread
+ * ({@linkcode Subscription.endReason} `"lagged"`, subscribe again from
+ * {@linkcode Subscription.resumeFrom}), when the connection ends for good, or when the
  * caller stops iterating (`return()`, `break`: the HAM is told to end it, `unsubscribe`).
  *
  * @module
  */
 
 import type { HamClient, SubscriptionHandle } from "./client.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import type { Push } from "../core/protocol.ts";
 import type { HamEvent } from "../core/protocol.ts";
 
@@ -42,6 +44,12 @@ export interface SubscribeOptions {
   subscriber?: string;
   /** Told when events that were asked for are no longer kept (the stream carries on). */
   onSkipped?: (from: number, to: number) => void;
+  /**
+   * Events held that the caller has not read, past which the subscription ends as when the
+   * HAM drops it for lagging: `endReason` `"lagged"`, the events held still readable, and
+   * `resumeFrom` the first event it did not hold. @default {DEFAULTS.maxUnreadEvents}
+   */
+  maxUnread?: number;
 }
 
 /** Why a subscription ended. */
@@ -68,14 +76,16 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
   #end: SubscriptionEnd | null = null;
   #next = 0;
   #onSkipped: SubscribeOptions["onSkipped"];
+  #maxUnread: number;
 
-  private constructor(onSkipped: SubscribeOptions["onSkipped"]) {
-    this.#onSkipped = onSkipped;
+  private constructor(opts: SubscribeOptions) {
+    this.#onSkipped = opts.onSkipped;
+    this.#maxUnread = opts.maxUnread ?? DEFAULTS.maxUnreadEvents;
   }
 
   /** Opens a subscription on `client`. */
   static async open(client: HamClient, opts: SubscribeOptions = {}): Promise<Subscription> {
-    const s = new Subscription(opts.onSkipped);
+    const s = new Subscription(opts);
     s.#handle = await client.subscribe({
       since: opts.since ?? null,
       entity: opts.entity ?? null,
@@ -103,11 +113,15 @@ export class Subscription implements AsyncIterableIterator<HamEvent>, AsyncDispo
   #onPush(push: Push): void {
     if (this.#end) return;
     if (push.type === "event") {
-      this.#next = push.event.seq + 1;
       if (this.#waiter) {
         this.#waiter.resolve({ value: push.event, done: false });
         this.#waiter = null;
+      } else if (this.#queue.length >= this.#maxUnread) {
+        // A caller that does not read lags as behind the HAM: told, with where to resume.
+        this.#next = push.event.seq;
+        return this.#finish("lagged");
       } else this.#queue.push(push.event);
+      this.#next = push.event.seq + 1;
     } else if (push.type === "skipped") {
       this.#next = Math.max(this.#next, push.to + 1);
       this.#onSkipped?.(push.from, push.to);

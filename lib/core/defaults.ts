@@ -65,6 +65,11 @@ export const DEFAULTS = Object.freeze({
   /** Most bytes queued for one subscriber before it is told it lagged and its stream is dropped. */
   maxSubscriberBacklogBytes: 4 * 1024 * 1024,
   /**
+   * Events a library subscription holds that its caller has not read, past which it ends as
+   * the HAM ends a lagging subscriber (`endReason` `"lagged"`, `resumeFrom`).
+   */
+  maxUnreadEvents: 10_000,
+  /**
    * Unsent output of a connection above which the catch-up replay of its subscription (the
    * events before it went live, read from the log a chunk at a time) waits for it to drain, in bytes.
    */

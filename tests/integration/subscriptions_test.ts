@@ -106,3 +106,40 @@ Deno.test("a subscription since a number past the next event starts there", asyn
   const first = (await deadline(events.next(), 10_000, "the first event")).value;
   assert.equal(first.seq, since);
 });
+
+Deno.test(
+  "a library subscriber that does not read ends lagged, and resumes from there without a gap",
+  async () => {
+    await using ham = await HamProcess.start({ guardian: false });
+    await ham.ok("entity", "srv");
+    await using lib = await connect({ stateDir: ham.stateDir, client: "watcher" });
+    const since = await ham.seq();
+    const pushes = lib.client.pushes();
+    const events = await lib.subscribe({ since, entity: "srv", maxUnread: 100 });
+    await using raiser = await connect({ stateDir: ham.stateDir, client: "raiser" });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => raiser.raise("srv", { rtype: i + 1 })));
+    // The 101st event reached the client (pushes come in order): it held 100, unread.
+    for (let n = 0; n < 101;) {
+      const p = (await deadline(pushes.next(), 10_000, "the pushes")).value as Push;
+      if (p.type === "event") n++;
+    }
+    await pushes.return?.();
+    assert.equal(events.endReason, "lagged");
+    const held: number[] = [];
+    for await (const ev of events) held.push(ev.seq);
+    assert.equal(held.length, 100, "what it held is still read");
+    assert.equal(events.resumeFrom, held.at(-1)! + 1);
+
+    const again = await lib.subscribe({ since: events.resumeFrom, entity: "srv" });
+    const resumed: number[] = [];
+    while (resumed.length < 200) {
+      resumed.push((await deadline(again.next(), 10_000, "the resumed events")).value.seq);
+    }
+    const all = await lib.events({ since, entity: "srv", limit: 1000 });
+    assert.deepEqual(
+      [...held, ...resumed],
+      all.events.map((e) => e.seq).slice(0, 300),
+      "no gap, nothing twice",
+    );
+  },
+);
