@@ -39,7 +39,8 @@ export interface SubscribeOptions {
   /**
    * With `channel`: a name under which the HAM keeps this subscriber's cursor, so that it
    * gets, when it subscribes again, what it missed while away (and the channel keeps its
-   * backlog for it). @default {none: a new subscriber each time}
+   * backlog for it); without `channel` it is refused (EINVAL). @default {none: a new
+   * subscriber each time}
    */
   subscriber?: string;
   /** Told when events that were asked for are no longer kept (the stream carries on). */

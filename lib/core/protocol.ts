@@ -329,7 +329,8 @@ export interface Requests {
   /**
    * Follow the event stream (pushed as {@linkcode Push} lines carrying the subscription's
    * id, which is this request's id). With `channel`, only its notifications; `subscriber`
-   * names a channel subscriber whose cursor the HAM keeps durably.
+   * names a channel subscriber whose cursor the HAM keeps durably (without `channel`:
+   * EINVAL).
    */
   subscribe: {
     since?: number | null;

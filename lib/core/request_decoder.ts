@@ -607,7 +607,15 @@ export function decodeRequest(line: string): Request {
         limit: int(o, "limit", 1, DEFAULTS.maxEventsLimit, DEFAULTS.eventsLimit),
         channel: optName(o, "channel"),
       };
-    case "subscribe":
+    case "subscribe": {
+      const channel = optName(o, "channel");
+      const subscriber = optName(o, "subscriber");
+      if (subscriber !== null && channel === null) {
+        throw new HamError(
+          "EINVAL",
+          `Cannot subscribe as "${subscriber}": a subscriber name needs a channel`,
+        );
+      }
       return {
         id,
         op,
@@ -615,9 +623,10 @@ export function decodeRequest(line: string): Request {
           ? null
           : int(o, "since", 0, Number.MAX_SAFE_INTEGER),
         entity: o.entity === undefined || o.entity === null ? null : validateEntityName(o.entity),
-        channel: optName(o, "channel"),
-        subscriber: optName(o, "subscriber"),
+        channel,
+        subscriber,
       };
+    }
     case "unsubscribe":
       return {
         id,

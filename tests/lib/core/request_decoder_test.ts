@@ -449,6 +449,11 @@ for (const [field, base, set] of NUMERIC_FIELDS) {
   }
 }
 
+Deno.test("decodeRequest() throws EINVAL when subscribe names a subscriber without a channel", () => {
+  rejects(line({ id: 1, op: "subscribe", subscriber: "x" }), "EINVAL", /"x": .*needs a channel/);
+  rejects(line({ id: 1, op: "subscribe", subscriber: "x", channel: null }), "EINVAL");
+});
+
 Deno.test('decodeRequest() throws EINVAL naming "sub" when unsubscribe does not say which', () => {
   rejects(line({ id: 1, op: "unsubscribe" }), "EINVAL", /"sub"/);
   rejects(line({ id: 1, op: "unsubscribe", sub: null }), "EINVAL", /"sub"/);
