@@ -132,7 +132,13 @@ export class Engine {
       ((node) =>
         Promise.reject(new HamError("ENOENT", `Cannot find node "${node}": no nodes are known`)));
     this.#onStep = opts.onStep ?? (() => {});
-    this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep);
+    // A record that removes an entity or ends its process ends its heartbeat accounting at
+    // once: the next beat through its slot gets the HAM's answer, not a period later.
+    this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep, (bodies) => {
+      for (const b of bodies) {
+        if (b.t === "remove" || b.t === "death") this.#heartbeats.touched(b.entity);
+      }
+    });
     const stopped = () => this.#stopped;
     const life: Lifetime = {
       get stopped() {
@@ -258,6 +264,8 @@ export class Engine {
     }
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
+    // Its heartbeat is no longer counted either: a beat from now on gets the HAM's answer.
+    this.#heartbeats.stop(name);
     // QNX's detach never ends anything: kept leftovers run on, untracked, like the process.
     this.#leftovers.forget(name);
     this.#emit({ type: "detach", entity: name });

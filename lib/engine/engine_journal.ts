@@ -34,12 +34,22 @@ export class EngineJournal implements JournalWriter {
   #store: Store;
   #log: Logger;
   #step: (name: string) => void;
+  #applied: (bodies: readonly RecordBody[]) => void;
 
-  /** Creates a writer over `store`; `step` marks the step boundary after each write. */
-  constructor(store: Store, log: Logger, step: (name: string) => void = () => {}) {
+  /**
+   * Creates a writer over `store`; `step` marks the step boundary after each write, and
+   * `applied` is told of the records each write applied to the state, once applied.
+   */
+  constructor(
+    store: Store,
+    log: Logger,
+    step: (name: string) => void = () => {},
+    applied: (bodies: readonly RecordBody[]) => void = () => {},
+  ) {
     this.#store = store;
     this.#log = log;
     this.#step = step;
+    this.#applied = applied;
   }
 
   /** The current state. */
@@ -94,6 +104,7 @@ export class EngineJournal implements JournalWriter {
       } else {
         written = durable = this.#store.commit(bodies);
       }
+      this.#applied(bodies);
     } catch (err) {
       written = durable = Promise.reject(err);
     }

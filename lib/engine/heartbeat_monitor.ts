@@ -10,7 +10,9 @@
  * Beats come two ways: over the socket ({@linkcode HeartbeatMonitor.seen}), and through a
  * heartbeat slot (`lib/core/heartbeat_slot.ts`) that the monitor reads at each period end
  * (for the period's mark, and the last beat). A slot is armed with the accounting's origin and
- * period whenever the accounting (re)starts, and revoked when it ends.
+ * period whenever the accounting (re)starts, and revoked when it ends: at once when the
+ * entity is detached, removed or its process is gone ({@linkcode HeartbeatMonitor.touched}),
+ * so the next beat goes over the socket and gets the HAM's answer.
  *
  * @module
  */
@@ -111,6 +113,31 @@ export class HeartbeatMonitor {
   /** Forgets `name`'s slot if it is `slot` (its file is closing), without revoking it. */
   dropSlot(name: string, slot: BeatSlot): void {
     if (this.#slots.get(name) === slot) this.#slots.delete(name);
+  }
+
+  /**
+   * A record changed `name`: when it no longer has an accounting to count (removed, its
+   * process gone, its heartbeat dropped), the accounting ends now and its slot is revoked,
+   * rather than at the current period's end.
+   */
+  touched(name: string): void {
+    if (!this.#beats.has(name) && !this.#slots.has(name)) return;
+    const e = this.#ctx.journal.state.entities.get(name);
+    if (!e || e.pid === null || !e.heartbeat) this.stop(name);
+  }
+
+  /**
+   * Ends `name`'s accounting now (it is being detached, or is gone) and revokes its slot:
+   * the next beat through the slot goes over the socket. A later {@linkcode start} counts
+   * afresh.
+   */
+  stop(name: string): void {
+    const b = this.#beats.get(name);
+    if (b) {
+      b.live = false; // Left in the heap, skipped when it comes up.
+      this.#beats.delete(name);
+    }
+    this.#endSlot(name);
   }
 
   /** Stops the accounting of every entity. */

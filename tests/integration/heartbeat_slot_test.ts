@@ -4,11 +4,17 @@
  * map its slot sends one heartbeat request and no more, and is never reported missed;
  * when it stops beating, missed-low and missed-high fire at their counts; its slot file
  * goes with its connection; a beat after its entity is detached goes over the socket and
- * is refused; after a takeover the process gets a slot from the new HAM; and a process
+ * is refused, at once, as is one after a detach-self; after a takeover the process gets a slot from the new HAM; and a process
  * without `--allow-ffi` beats over the socket as before.
  */
 
-import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import {
+  deepEqual as assertEquals,
+  ok as assert,
+  rejects as assertRejects,
+} from "node:assert/strict";
+import { connect } from "../../lib/client/ham.ts";
+import { HamError } from "../../lib/core/errors.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import { alive, BIN, HamProcess, until } from "../support/ham_process.ts";
 import { LineReader } from "../support/line_reader.ts";
@@ -241,6 +247,41 @@ Deno.test("a beat after the HAM died is refused, not stored in a slot nobody rea
       return c.errors.length > 0 ? c : null;
     }, "a refused beat");
     assert(refused.socketBeats >= 2, "the beat went to the socket, and failed there");
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+});
+
+Deno.test("a slot beat right after a detach-self or a detach is refused, without waiting for the period's end", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const sleeper = new Deno.Command("/bin/sleep", { args: ["1000"] }).spawn();
+  try {
+    // This process beats, with periods long enough that no period ends during the test.
+    await using me = await connect({ stateDir: ham.stateDir, client: "test" });
+    let socketBeats = 0;
+    const request = me.client.request.bind(me.client);
+    me.client.request = ((op, ...rest) => {
+      if (op === "heartbeat") socketBeats++;
+      return request(op, ...rest);
+    }) as typeof me.client.request;
+    const refused = (code: string) => (err: unknown) =>
+      err instanceof HamError && err.code === code;
+
+    await me.attachSelf("selfhb", { heartbeat: { periodMs: 60_000, low: 1, high: 0 } });
+    await me.heartbeat();
+    await me.heartbeat();
+    assertEquals(socketBeats, 1, "the second beat went through the slot");
+    await me.detachSelf("selfhb");
+    await assertRejects(me.heartbeat(), refused("EINVAL"));
+    assertEquals(socketBeats, 2, "the refused beat went over the socket");
+
+    await ham.ok("attach", "w3", "--pid", String(sleeper.pid), "--heartbeat", "60s", "--low", "1");
+    await me.heartbeat("w3");
+    await me.heartbeat("w3");
+    assertEquals(socketBeats, 3, "the second beat for w3 went through the slot");
+    await ham.ok("detach", "w3");
+    await assertRejects(me.heartbeat("w3"), refused("ENOENT"));
   } finally {
     sleeper.kill("SIGKILL");
     await sleeper.status;

@@ -105,14 +105,40 @@ Deno.test("Engine revokes the slot when the accounting ends, and a new slot repl
   h.engine.stop();
 });
 
-Deno.test("Engine re-arms the slot with the new origin when the entity restarts", async () => {
+Deno.test("Engine revokes the slot as soon as the entity is detached, not at the period's end", async () => {
+  const h = await beating();
+  await h.clock.advanceTo(3);
+  assert.equal(h.slot.beat(3), "marked");
+  await h.engine.detach("app");
+  // The clock has not reached the period's end (10): the next beat is refused all the same.
+  assert.equal(h.slot.beat(4), "revoked", "detached: the next beat goes over the socket");
+  assert.equal(h.engine.heartbeatCounted("app"), false);
+  h.engine.stop();
+});
+
+Deno.test("Engine revokes the slot as soon as the entity's process dies, and it is removed", async () => {
+  const { clock, store, engine } = await selfAttachedEngine(); // No restart: removed.
+  const slot = new MemorySlot();
+  assert.ok(engine.heartbeatSlot("app", slot));
+  await clock.advanceTo(3);
+  assert.equal(slot.beat(3), "marked");
+  engine.connectionLost("app", 700);
+  await flush();
+  assert.equal(store.state.entities.has("app"), false, "removed: not restarted");
+  assert.equal(slot.beat(4), "revoked", "dead: the next beat goes over the socket");
+  engine.stop();
+});
+
+Deno.test("Engine revokes the slot at a death and arms a new one with the restart's origin", async () => {
   const h = await beating();
   await h.clock.advanceTo(12);
   h.engine.connectionLost("app", 700); // death: restarted, with a grace
   await flush();
   assert.notEqual(h.store.state.entities.get("app")!.pid, 700, "restarted");
-  // A process beating for the entity (not the one that died) goes on through its slot,
-  // now counted from the new origin.
+  // The process that beat for the dead one hears of it at its next beat (over the socket),
+  // before the period's end; the slot it is given then counts from the new origin.
+  assert.equal(h.slot.beat(13), "revoked");
+  assert.ok(h.engine.heartbeatSlot("app", h.slot));
   assert.equal(h.slot.arms.length, 2);
   assert.ok(h.slot.arms[1][0] > 12, `the new origin ${h.slot.arms[1][0]} is after the grace`);
   assert.equal(h.slot.beat(13), "marked");
