@@ -43,7 +43,10 @@ import type { MappedSlot } from "../os/beat_slot_file.ts";
  * reconnects to the same socket path with backoff for up to `reattachWithinMs` and renews
  * every attachment it holds; meanwhile new requests wait for it, and those in flight when
  * it was lost fail with ECONNRESET. The new HAM watches the process by pid until then, so
- * it is not taken for dead.
+ * it is not taken for dead. An attachment whose entity is gone by then (another client
+ * detached it, say) is not made again: the HAM refuses its renewal (ENOENT) and the
+ * connection forgets it, so a `heartbeat()` for it fails as on a connection that never
+ * self-attached.
  *
  * @example
  * ```ts
@@ -117,6 +120,11 @@ export class Ham implements AsyncDisposable {
     this.#keepAttached();
     try {
       const r = await this.client.request("attach-self", fields);
+      // Sent after a reconnection, it may have found its renewal refused (not made yet).
+      if (!this.#self.has(name)) {
+        this.#self.set(name, fields);
+        this.#keepAttached();
+      }
       return new EntityHandle(this.client, r.entity, r.pid);
     } catch (err) {
       if (before) this.#self.set(name, before);
@@ -132,14 +140,24 @@ export class Ham implements AsyncDisposable {
     this.client.reconnect({
       totalMs: this.#reattachWithinMs,
       onReconnect: async (request) => {
-        for (const fields of this.#self.values()) {
+        for (const [name, fields] of [...this.#self]) {
           try {
-            await request("attach-self", fields);
+            // A renewal: the HAM refuses it (ENOENT) rather than make again an entity that
+            // was detached or removed since (another client's detach, on the HAM that
+            // died). A HAM that predates `renew` ignores the field and attaches, as before.
+            await request("attach-self", { ...fields, renew: true });
           } catch (err) {
-            // A lost connection is retried; a refusal is the HAM's answer to keep.
+            // A lost connection is retried; a refusal is the HAM's answer to keep, and
+            // ENOENT says this process is no longer attached as `name`: forgotten.
             if (err instanceof HamError && err.code === "ECONNRESET") throw err;
+            if (
+              err instanceof HamError && err.code === "ENOENT" && this.#self.get(name) === fields
+            ) {
+              this.#self.delete(name);
+            }
           }
         }
+        if (this.#self.size === 0) this.client.reconnect(null);
       },
     });
   }

@@ -245,6 +245,12 @@ export interface Requests {
     pid: number;
     heartbeat?: HeartbeatSpec | null;
     flags?: FlagsInput;
+    /**
+     * Renews an attachment made on a lost connection (the library sends it after a
+     * reconnection): refused with ENOENT, creating nothing, unless the entity exists,
+     * self-attached by `pid` (it was detached or removed meanwhile). @default false
+     */
+    renew?: boolean;
   };
   /** `ham_entity`: a placeholder. */
   entity: { entity: string; flags?: FlagsInput };
@@ -383,6 +389,7 @@ export type Request =
     pid: number;
     heartbeat: HeartbeatSpec | null;
     flags: number;
+    renew: boolean;
   }
   | { id: number; op: "entity"; entity: string; flags: number }
   | { id: number; op: "detach"; entity: string }

@@ -438,6 +438,7 @@ export function decodeRequest(line: string): Request {
         pid: int(o, "pid", 1, PID_MAX),
         heartbeat: decodeHeartbeat(o.heartbeat),
         flags: parseFlags("entity", o.flags),
+        renew: bool(o, "renew", false),
       };
     case "entity":
       return {

@@ -121,6 +121,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         heartbeat: req.heartbeat,
         kind: "self",
         commandFromProc: conn.mayNameCommands,
+        renew: req.renew,
       });
       if (!conn.selfEntities.has(req.entity)) {
         conn.selfEntities.add(req.entity);

@@ -27,6 +27,11 @@ export type AttachSpec = Omit<Extract<Request, { op: "attach" }>, "id" | "op" | 
   commandFromProc?: boolean;
   /** @default {DEFAULTS.killMode} */
   killMode?: KillMode;
+  /**
+   * Only renews a self-attachment (`kind: "self"`): ENOENT, and nothing attached, unless
+   * the entity exists, self-attached by `pid`. @default false
+   */
+  renew?: boolean;
 };
 
 /** What {@linkcode Attacher} may do: the engine's parts, watching, and ending a process. */
@@ -56,6 +61,16 @@ export class Attacher {
     const ctx = this.#ctx;
     const name = spec.entity;
     const existing = ctx.journal.state.entities.get(name);
+    if (spec.renew) {
+      // After a takeover: an entity detached or removed meanwhile is not made again.
+      if (existing?.kind !== "self" || existing.pid !== spec.pid) {
+        throw new HamError(
+          "ENOENT",
+          `Cannot renew the self-attachment of entity "${name}" by pid ${spec.pid}: ` +
+            (existing ? "it is no longer self-attached by that process" : "no such entity"),
+        );
+      }
+    }
     if (spec.kind === "self" && existing && existing.pid !== null && existing.pid === spec.pid) {
       return await this.#reattachSelf(spec);
     }

@@ -8,8 +8,10 @@ import {
   match as assertMatch,
   notEqual as assertNotEquals,
   ok as assert,
+  rejects,
 } from "node:assert/strict";
 import { connect } from "../../lib/client/ham.ts";
+import { HamError } from "../../lib/core/errors.ts";
 import { JournalTail } from "../../lib/store/journal_tail.ts";
 import { processStartTime } from "../../lib/os/proc.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
@@ -260,6 +262,35 @@ Deno.test("a self-attached client re-attaches by itself after a takeover", async
   const since = await ham.seq();
   client.child.kill("SIGKILL");
   await ham.waitEvent("selfie", "dead", since);
+});
+
+Deno.test("a self-attached entity another client detached stays gone after a takeover", async () => {
+  await using ham = await HamProcess.start();
+  await using me = await connect({ stateDir: ham.stateDir, client: "test" });
+  await me.attachSelf("zombie");
+  await me.attachSelf("kept");
+  await ham.ok("detach", "zombie"); // Acknowledged: durable before the HAM dies.
+  const generation = me.client.generation;
+  const dead = await ham.killHam("SIGKILL");
+  await ham.waitTakeover(dead);
+  await until(
+    () => Promise.resolve(me.client.generation !== generation || null),
+    "the client to lose its connection",
+  );
+  await me.ping(); // Waits for the reconnection, and the renewals made on it.
+  const isEnoent = (err: unknown) => err instanceof HamError && err.code === "ENOENT";
+  await rejects(me.status("zombie"), isEnoent);
+  const { events } = await me.events({ entity: "zombie" });
+  assertEquals(
+    events.map((e) => e.type).filter((t) => ["attach", "reattach", "detach"].includes(t)),
+    ["attach", "detach"],
+  );
+  // The process hears of it: a beat for it is refused.
+  await rejects(me.heartbeat("zombie"), isEnoent);
+  // The attachment that was not detached is renewed.
+  const kept = await entity(ham, "kept");
+  assertEquals([kept.type, kept.pid], ["ATTACHEDSELF", Deno.pid]);
+  await me.detachSelf("kept");
 });
 
 Deno.test("a HAM restarted after both the HAM and its Guardian died recovers", async () => {

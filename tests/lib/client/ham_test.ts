@@ -226,7 +226,40 @@ Deno.test("Ham.attachSelf() reconnects and re-attaches when the connection is lo
   await within(ham.heartbeat(), "a heartbeat after the reconnection");
   const ops = fake.requests.map((r) => r.op);
   assert.deepEqual(ops, ["hello", "attach-self", "hello", "attach-self", "heartbeat"]);
-  assert.deepEqual(body(fake.requests[3]), body(fake.requests[1]));
+  assert.deepEqual(body(fake.requests[3]), { ...body(fake.requests[1]), renew: true });
+});
+
+Deno.test("Ham.attachSelf() forgets an attachment whose renewal is refused with ENOENT, and stops reconnecting", async () => {
+  let attaches = 0;
+  const renewed = Promise.withResolvers<void>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    if (req.op === "attach-self" && ++attaches === 1) {
+      await conn.reply(req.id, answer(req));
+      conn.close(); // The HAM dies; another client had detached "me" before.
+      return;
+    }
+    if (req.op === "attach-self") {
+      renewed.resolve();
+      await conn.fail(req.id, "ENOENT", `Cannot renew the self-attachment of entity "me"`);
+      return;
+    }
+    await conn.reply(req.id, answer(req));
+    if (req.op === "ping") conn.close(); // And dies again.
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(renewed.promise, "the renewal");
+  await within(ham.ping(), "a ping after the reconnection");
+  // Nothing is self-attached any more: a lost connection ends the client.
+  await within(ham.client.closed, "the client to end");
+  assert.deepEqual(fake.requests.map((r) => r.op), [
+    "hello",
+    "attach-self",
+    "hello",
+    "attach-self",
+    "ping",
+  ]);
+  assert.equal(fake.requests[3].renew, true);
 });
 
 Deno.test("Ham.attachSelf() does not reconnect after the HAM said it is stopping", async () => {

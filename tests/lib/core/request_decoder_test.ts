@@ -130,7 +130,12 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
   [
     "attach-self",
     { id: 4, op: "attach-self", entity: "app", pid: 7 },
-    { id: 4, op: "attach-self", entity: "app", pid: 7, heartbeat: null, flags: 0 },
+    { id: 4, op: "attach-self", entity: "app", pid: 7, heartbeat: null, flags: 0, renew: false },
+  ],
+  [
+    "attach-self (renew)",
+    { id: 4, op: "attach-self", entity: "app", pid: 7, renew: true },
+    { id: 4, op: "attach-self", entity: "app", pid: 7, heartbeat: null, flags: 0, renew: true },
   ],
   ["entity", { id: 5, op: "entity", entity: "db" }, {
     id: 5,

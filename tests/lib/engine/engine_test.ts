@@ -1274,6 +1274,29 @@ Deno.test("Engine.attach() re-attaches a self entity when the same pid attaches 
   assert.ok(h.events.some((ev) => ev.type === "reattach"));
 });
 
+Deno.test("Engine.attach() renews a self-attachment only while the entity is that process's", async () => {
+  const h = setup();
+  h.procs.addProcess(4242);
+  h.procs.addProcess(4343);
+  const self = (pid: number) => spec("app", { argv: null, pid, kind: "self", renew: true });
+  const gone = (err: unknown) => err instanceof HamError && err.code === "ENOENT";
+  // Detached meanwhile: nothing is made again.
+  await assert.rejects(h.engine.attach(self(4242)), gone);
+  assert.equal(h.store.state.entities.has("app"), false);
+  // Another process's now, or attached by pid rather than self-attached.
+  await h.engine.attach(spec("app", { argv: null, pid: 4343, kind: "self" }));
+  await assert.rejects(h.engine.attach(self(4242)), gone);
+  await h.engine.detach("app");
+  await h.engine.attach(spec("app", { argv: null, pid: 4242 }));
+  await assert.rejects(h.engine.attach(self(4242)), gone);
+  assert.equal(h.store.state.entities.get("app")?.kind, "attached");
+  await h.engine.detach("app");
+  // Still its own: renewed.
+  await h.engine.attach(spec("app", { argv: null, pid: 4242, kind: "self" }));
+  assert.deepEqual(await h.engine.attach(self(4242)), { entity: "app", pid: 4242 });
+  assert.ok(h.events.some((ev) => ev.type === "reattach"));
+});
+
 Deno.test("Engine.detach() fires detach and then removes the entity", async () => {
   const h = setup();
   const pid = await attach(h, "web");
