@@ -95,6 +95,17 @@ export const DEFAULTS = Object.freeze({
   pauseReadingBytes: 1024 * 1024,
   /** Requests of one connection handled at once; reading its requests pauses at this many. */
   maxRequestsInFlight: 1024,
+  /**
+   * Connections to `--metrics-listen` open at once; past it a new one takes the place of the
+   * oldest that has not sent its request yet (or is closed when all are being answered).
+   */
+  maxMetricsConnections: 16,
+  /** Time a metrics connection has from its accept to the end of its request head, in ms; then it is closed. */
+  metricsRequestTimeoutMs: 2_000,
+  /** Largest request head a metrics connection may send, in bytes; a bigger one is answered 431 and closed. */
+  maxMetricsRequestBytes: 8 * 1024,
+  /** Time to write a metrics answer, in ms; then its connection is closed. */
+  metricsAnswerTimeoutMs: 10_000,
 
   // --- Journal and event log ---
   /** Largest journal record frame, in bytes; a bigger length field means a corrupt frame. */

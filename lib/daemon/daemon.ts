@@ -35,6 +35,7 @@ import { ProcessWatcher, setChildSubreaper } from "../os/process_watcher.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import type { RecordBody } from "../core/records.ts";
 import { ControlServer, type RequestHandler } from "./server.ts";
+import { MetricsServer } from "./metrics_server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
 import { formatAddress, listenTls, type TlsListenOptions } from "./tls_server.ts";
@@ -174,7 +175,7 @@ export class HamDaemon {
   #keeper: GuardianKeeper | null = null;
   #policy: Policy;
   #policySource: { path: string; required: boolean };
-  #metricsServer: Deno.HttpServer | null = null;
+  #metricsServer: MetricsServer | null = null;
   /** The last process of entities being detached (see #reconcileOutput). */
   #detached = new Map<string, { pid: number; startTime: string | null }>();
   /** Removed entities whose detached process is still writing. */
@@ -537,19 +538,11 @@ export class HamDaemon {
   /** Serves `GET /metrics` (the Prometheus text format) until the HAM stops. */
   #serveMetrics(addr: { hostname: string; port: number }, fsync: Histogram): void {
     try {
-      this.#metricsServer = Deno.serve({
-        hostname: addr.hostname,
-        port: addr.port,
-        onListen: () => {},
-        onError: () => new Response("Internal error\n", { status: 500 }),
-      }, (req) => {
-        if (new URL(req.url).pathname !== "/metrics") {
-          return new Response("Not found: try /metrics\n", { status: 404 });
-        }
-        return new Response(renderMetrics(this.store.state, fsync), {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-        });
-      });
+      this.#metricsServer = MetricsServer.listen(
+        addr,
+        () => renderMetrics(this.store.state, fsync),
+        { log: (level, msg) => this.log.log(level, msg) },
+      );
     } catch (err) {
       this.log.log(
         "error",
@@ -649,7 +642,7 @@ export class HamDaemon {
       await this.#mirror.close();
       this.#reaper.stop();
       this.output.close();
-      await this.#metricsServer?.shutdown();
+      await this.#metricsServer?.close();
       await this.#watcher.close();
       await this.store.close();
       try {

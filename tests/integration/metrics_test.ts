@@ -1,11 +1,13 @@
 /**
  * Metrics with real processes: `hamctl metrics` and `ham --metrics-listen` print the
  * Prometheus text format with every required family, counting deaths, restarts, firings,
- * action failures and takeovers; the HAM a Guardian becomes serves them on.
+ * action failures and takeovers; the HAM a Guardian becomes serves them on, and hundreds
+ * of idle connections to it neither starve it nor take the HAM's descriptors.
  */
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { HamProcess, until } from "../support/ham_process.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
+import { deadline, HamProcess, until } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -112,3 +114,57 @@ Deno.test("ham --metrics-listen refuses a malformed address naming the option", 
     /^ham: Invalid --metrics-listen "localhost": expected HOST:PORT/,
   );
 });
+
+/** Resolves once the peer has closed `conn` (EOF or a reset). */
+async function closedByPeer(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(1024);
+  try {
+    while (await conn.read(buf) !== null) { /* an answer to nothing: keep reading */ }
+  } catch { /* reset */ }
+}
+
+Deno.test(
+  "ham --metrics-listen outlives hundreds of idle connections, closing them, and still answers",
+  opts,
+  async () => {
+    const port = freePort();
+    // 256 descriptors: the HAM used to die of EMFILE (Deno.serve's accept loop) near 240
+    // idle connections.
+    await using ham = await HamProcess.start({
+      args: ["--metrics-listen", `127.0.0.1:${port}`],
+      guardian: false,
+      wrapper: ["prlimit", "--nofile=256:256", "--"],
+    });
+    const hamPid = await ham.hamPid();
+    const idle: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 400; i++) {
+        idle.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        if (i % 100 === 99) await ham.ok("ping");
+      }
+      await ham.ok("ping");
+      // A scrape is answered meanwhile (it takes the place of an idle connection).
+      const text = await until(
+        () => scrape(port).catch(() => null),
+        "a scrape past 400 idle connections",
+      );
+      assertEquals(sample(text, "ham_entities"), 0);
+      // Every idle connection is closed: those past the cap at once, the rest after the
+      // time a request head has.
+      await deadline(
+        Promise.all(idle.map(closedByPeer)),
+        DEFAULTS.metricsRequestTimeoutMs + 10_000,
+        "the HAM to close 400 idle metrics connections",
+      );
+      await ham.ok("ping");
+      assertEquals(await ham.hamPid(), hamPid);
+      assertEquals(sample(await scrape(port), "ham_entities"), 0);
+    } finally {
+      for (const c of idle) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    }
+  },
+);
