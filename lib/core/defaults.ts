@@ -170,6 +170,16 @@ export const DEFAULTS = Object.freeze({
   restartHeartbeatGraceMs: 5_000,
 
   // --- Other nodes and the cluster ---
+  /**
+   * Time a connection to `ham --listen` has to finish its TLS handshake, in ms; then it is
+   * closed (each counts against the cap from its accept).
+   */
+  tlsHandshakeTimeoutMs: 5_000,
+  /**
+   * Share of the HAM's descriptor limit that connections to `ham --listen` (handshakes
+   * included) may hold: their cap is the smaller of this and `maxConnections`.
+   */
+  remoteFdShare: 0.25,
   /** Time limit of the TCP connection and TLS handshake to another node's HAM, in ms. */
   nodeConnectTimeoutMs: 5_000,
   /** Time limit of a notify or signal action forwarded to another node: connection, handshake and answer, in ms. */

@@ -38,7 +38,7 @@ import { ControlServer, type RequestHandler } from "./server.ts";
 import { MetricsServer } from "./metrics_server.ts";
 import { toHamError } from "../core/errors.ts";
 import { dropReserve, holdReserve, raiseDescriptorLimit } from "../os/fd_reserve.ts";
-import { formatAddress, listenTls, type TlsListenOptions } from "./tls_server.ts";
+import { formatAddress, listenTls, type TlsListenOptions, tlsSocketCap } from "./tls_server.ts";
 import { ClusterNode, type ClusterOptions, refuseUnclustered } from "../cluster/cluster_node.ts";
 import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { nodeForwarder } from "./node_forwarder.ts";
@@ -378,10 +378,16 @@ export class HamDaemon {
     }
     storeRef = store;
     const d = new HamDaemon(opts, lock, store, log, policy);
+    // Before listening: the cap of the TLS listener's connections follows the limit.
+    const descriptors = raiseDescriptorLimit();
     let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
     if (opts.listen) {
       try {
-        remote = await listenTls(opts.listen);
+        remote = await listenTls({
+          ...opts.listen,
+          maxSockets: tlsSocketCap(descriptors?.soft ?? null),
+          log: (level, msg) => log.log(level, msg),
+        });
       } catch (err) {
         await store.close();
         lock.close();
@@ -395,7 +401,6 @@ export class HamDaemon {
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
     );
-    raiseDescriptorLimit();
     holdReserve();
     if (opts.cluster) {
       const host = clusterHost({

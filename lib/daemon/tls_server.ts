@@ -10,13 +10,20 @@
  * certificate or without a role, EKEYREJECTED for a certificate the CA did not sign)
  * instead of a bare reset.
  *
+ * What a peer can cost before it is a connection of the control server is bounded too: every
+ * TCP connection counts from its accept, handshake or not, and past `maxSockets` (see
+ * {@linkcode tlsSocketCap}) a new one is closed at once; a handshake not done within
+ * `tlsHandshakeTimeoutMs` is closed (node:tls's default waits 120 s, and 20,000 connections
+ * that never began one took every descriptor).
+ *
  * @module
  */
 
 import type { TLSSocket } from "node:tls";
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import type { Role } from "../core/roles.ts";
-import type { Acceptor, Peer, Transport } from "./server.ts";
+import type { Acceptor, Peer, ServerLog, Transport } from "./server.ts";
 
 /** Options of {@linkcode listenTls}. */
 export interface TlsListenOptions {
@@ -28,6 +35,29 @@ export interface TlsListenOptions {
   ca: string;
   /** The role of a verified identity (certificate CN), or null to refuse it. */
   roleOf(identity: string): Role | null;
+  /**
+   * TCP connections open at once, handshakes included; more are closed at once.
+   * @default DEFAULTS.maxConnections
+   */
+  maxSockets?: number;
+  /**
+   * Time a connection has to finish its TLS handshake, ms; then it is closed.
+   * @default DEFAULTS.tlsHandshakeTimeoutMs
+   */
+  handshakeTimeoutMs?: number;
+  /** @default none */
+  log?: ServerLog;
+}
+
+/**
+ * The most TCP connections `ham --listen` keeps open: `maxConnections`, or less when the
+ * HAM's descriptor limit is low — at most `remoteFdShare` of it, so that remote peers cannot
+ * take the descriptors the control socket and the entities need.
+ */
+export function tlsSocketCap(descriptorLimit: number | bigint | null): number {
+  if (descriptorLimit === null) return DEFAULTS.maxConnections;
+  const share = Math.floor(Number(descriptorLimit) * DEFAULTS.remoteFdShare);
+  return Math.max(1, Math.min(DEFAULTS.maxConnections, share));
 }
 
 /** `HOST:PORT` (`[::1]:PORT` for IPv6), as {@linkcode parseAddress} reads it. */
@@ -126,9 +156,14 @@ class TlsTransport implements Transport, Peer {
  */
 export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
   const tls = await import("node:tls");
+  const maxSockets = opts.maxSockets ?? DEFAULTS.maxConnections;
+  const log = opts.log ?? (() => {});
   const waiting: Array<(t: TlsTransport | null) => void> = [];
   const ready: TlsTransport[] = [];
   let closed = false;
+  let sockets = 0;
+  /** Connections closed over the cap in this episode (null: not in one). */
+  let refused: number | null = null;
   let server;
   try {
     server = tls.createServer({
@@ -137,6 +172,7 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
       ca: opts.ca,
       requestCert: true,
       rejectUnauthorized: false,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULTS.tlsHandshakeTimeoutMs,
     }, (socket) => {
       // Answers are lines: send each at once (Nagle's wait for an ACK that the peer delays
       // costs 40 ms and more per exchange).
@@ -149,7 +185,31 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
   } catch (err) {
     throw new HamError("EINVAL", `Cannot use the TLS certificate or key: ${err}`, { cause: err });
   }
-  server.on("tlsClientError", () => {/* a failed handshake: the client sees it */});
+  // Every TCP connection, before its handshake: counted until it closes, closed past the cap.
+  server.on("connection", (raw: { destroy(): void; once(e: "close", f: () => void): void }) => {
+    if (sockets >= maxSockets) {
+      if (refused === null) {
+        refused = 0;
+        log(
+          "warn",
+          `Refusing TLS connections: ${sockets} are open (the cap: maxConnections, remoteFdShare)`,
+        );
+      }
+      refused++;
+      raw.destroy();
+      return;
+    }
+    sockets++;
+    raw.once("close", () => {
+      sockets--;
+      if (refused !== null && sockets < maxSockets / 2) {
+        log("info", `Accepting TLS connections again (${refused} refused over the cap)`);
+        refused = null;
+      }
+    });
+  });
+  // A failed or late handshake: node:tls reports it, and (in Deno) leaves the socket open.
+  server.on("tlsClientError", (_err: Error, socket: TLSSocket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: Error) =>
       reject(

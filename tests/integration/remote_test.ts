@@ -8,7 +8,16 @@ import { connect } from "../../lib/client/ham.ts";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
-import { alive, BIN, type CtlResult, deadline, HamProcess, until } from "../support/ham_process.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
+import {
+  alive,
+  BIN,
+  type CtlResult,
+  deadline,
+  HamProcess,
+  type HamProcessOptions,
+  until,
+} from "../support/ham_process.ts";
 import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
@@ -30,10 +39,12 @@ interface Remote extends AsyncDisposable {
   ctl(node: string, ...args: string[]): Promise<CtlResult>;
 }
 
-async function startRemote(): Promise<Remote> {
+/** A HAM listening over mutual TLS (with `how`: more options of its process). */
+async function startRemote(how: Omit<HamProcessOptions, "args"> = {}): Promise<Remote> {
   const certs = await makeCerts(["admin", "viewer", "stranger"]);
   const port = freePort();
   const ham = await HamProcess.start({
+    ...how,
     args: [
       "--listen",
       `127.0.0.1:${port}`,
@@ -341,5 +352,52 @@ Deno.test(
       after.actions.map((x: { path: string }) => x.path),
       ["web/death/far", "web/death/stop-db"],
     );
+  },
+);
+
+/** Resolves once the peer has closed `conn` (EOF or a reset). */
+async function closedByPeer(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(1024);
+  try {
+    while (await conn.read(buf) !== null) { /* what a TLS server says to a non-TLS peer */ }
+  } catch { /* reset */ }
+}
+
+Deno.test(
+  "a remote HAM closes TCP connections that never handshake, past its cap and after a timeout",
+  opts,
+  async () => {
+    // 256 descriptors: the cap is a quarter (64). 300 connections without a handshake used
+    // to take them all (node:tls waits 120 s for one), and local clients got ENOMEM.
+    await using remote = await startRemote({
+      guardian: false,
+      wrapper: ["prlimit", "--nofile=256:256", "--"],
+    });
+    const hamPid = await remote.ham.hamPid();
+    const raw: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        raw.push(await Deno.connect({ hostname: "127.0.0.1", port: remote.port }));
+        if (i % 100 === 99) await remote.ham.ok("ping");
+      }
+      await remote.ham.ok("ping");
+      // Those past the cap are closed at once, the others when their handshake is late.
+      await deadline(
+        Promise.all(raw.map(closedByPeer)),
+        DEFAULTS.tlsHandshakeTimeoutMs + 10_000,
+        "the HAM to close 300 connections that never began a TLS handshake",
+      );
+      await remote.ham.ok("ping");
+      // A client with a certificate is served as before.
+      ok(await remote.ctl("n2", "ping"), "ping over mutual TLS");
+      assertEquals(await remote.ham.hamPid(), hamPid);
+      assertMatch(remote.ham.log(), /Refusing TLS connections: 64 are open \(the cap/);
+    } finally {
+      for (const c of raw) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    }
   },
 );
