@@ -14,7 +14,9 @@
  * TCP connection counts from its accept, handshake or not, and past `maxSockets` (see
  * {@linkcode tlsSocketCap}) a new one is closed at once; a handshake not done within
  * `tlsHandshakeTimeoutMs` is closed (node:tls's default waits 120 s, and 20,000 connections
- * that never began one took every descriptor).
+ * that never began one took every descriptor). Reading a TLS connection pauses while more than
+ * `pauseReadingBytes` of what it sent wait to be read (the control server stops reading a client
+ * that does not read its answers; node:tls would buffer all it sends meanwhile).
  *
  * @module
  */
@@ -45,6 +47,12 @@ export interface TlsListenOptions {
    * @default DEFAULTS.tlsHandshakeTimeoutMs
    */
   handshakeTimeoutMs?: number;
+  /**
+   * Bytes a connection sent that wait to be read, past which reading it pauses until half
+   * of them are read.
+   * @default DEFAULTS.pauseReadingBytes
+   */
+  pauseReadingBytes?: number;
   /** @default none */
   log?: ServerLog;
 }
@@ -77,6 +85,21 @@ export function parseAddress(text: string): { hostname: string; port: number } {
   return { hostname: m[1] ?? m[2], port };
 }
 
+/** A TCP socket as node:tls's `connection` event gives it. */
+interface TcpSocket {
+  /** Its libuv-style stream handle (internal to node:net, in Node as in Deno). */
+  _handle?: { readStop?: () => unknown; readStart?: () => unknown } | null;
+  remoteAddress?: string;
+  remotePort?: number;
+  destroy(): void;
+  once(event: "close", listener: () => void): void;
+}
+
+/** The key of a connection among those of one listener: its peer's address and port. */
+function peerKey(s: { remoteAddress?: string; remotePort?: number }): string {
+  return `${s.remoteAddress} ${s.remotePort}`;
+}
+
 /** A TLS socket as a {@linkcode Transport} with its peer's identity. */
 class TlsTransport implements Transport, Peer {
   identity: string | null = null;
@@ -84,11 +107,24 @@ class TlsTransport implements Transport, Peer {
   refusal: HamError | null = null;
   #socket: TLSSocket;
   #chunks: Uint8Array[] = [];
+  /** Bytes in `#chunks`. */
+  #buffered = 0;
+  #pauseAt: number;
+  #paused = false;
+  /** The TCP socket under the TLS one: reading is paused there (see #pauseReading). */
+  #tcp: TcpSocket | null;
   #ended = false;
   #wake: (() => void) | null = null;
 
-  constructor(socket: TLSSocket, roleOf: (identity: string) => Role | null) {
+  constructor(
+    socket: TLSSocket,
+    tcp: TcpSocket | null,
+    roleOf: (identity: string) => Role | null,
+    pauseReadingBytes: number,
+  ) {
     this.#socket = socket;
+    this.#tcp = tcp;
+    this.#pauseAt = pauseReadingBytes;
     const cn = socket.getPeerCertificate()?.subject?.CN;
     const identity = typeof cn === "string" && cn !== "" ? cn : null;
     if (!socket.authorized && identity === null) {
@@ -107,6 +143,11 @@ class TlsTransport implements Transport, Peer {
     }
     socket.on("data", (d: Uint8Array) => {
       this.#chunks.push(d);
+      this.#buffered += d.length;
+      if (this.#buffered > this.#pauseAt && !this.#paused) {
+        this.#paused = true;
+        this.#pauseReading(true);
+      }
       this.#poke();
     });
     const end = () => {
@@ -116,6 +157,22 @@ class TlsTransport implements Transport, Peer {
     socket.on("end", end);
     socket.on("close", end);
     socket.on("error", end);
+  }
+
+  /**
+   * Stops or restarts reading the TCP socket's handle, as `pause()` and `resume()` of a
+   * `net.Socket` do. Not through them: in Deno (2.9), pausing the TLS socket stops its
+   * 'data' events but not its reads (it buffers all the peer sends), and `resume()` of the
+   * TCP socket under it does not restart the reads its `pause()` stopped. Without a handle
+   * to reach, the TLS socket's own `pause()` and `resume()`.
+   */
+  #pauseReading(pause: boolean): void {
+    const handle = this.#tcp?._handle;
+    if (typeof handle?.readStop === "function" && typeof handle.readStart === "function") {
+      if (pause) handle.readStop();
+      else handle.readStart();
+    } else if (pause) this.#socket.pause();
+    else this.#socket.resume();
   }
 
   #poke(): void {
@@ -134,6 +191,12 @@ class TlsTransport implements Transport, Peer {
     buf.set(chunk.subarray(0, n));
     if (n === chunk.length) this.#chunks.shift();
     else this.#chunks[0] = chunk.subarray(n);
+    this.#buffered -= n;
+    // Half drained: read on (not at zero, which would leave the reader waiting for the kernel).
+    if (this.#paused && this.#buffered <= this.#pauseAt / 2) {
+      this.#paused = false;
+      this.#pauseReading(false);
+    }
     return n;
   }
 
@@ -157,11 +220,14 @@ class TlsTransport implements Transport, Peer {
 export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
   const tls = await import("node:tls");
   const maxSockets = opts.maxSockets ?? DEFAULTS.maxConnections;
+  const pauseReadingBytes = opts.pauseReadingBytes ?? DEFAULTS.pauseReadingBytes;
   const log = opts.log ?? (() => {});
   const waiting: Array<(t: TlsTransport | null) => void> = [];
   const ready: TlsTransport[] = [];
   let closed = false;
   let sockets = 0;
+  /** The TCP sockets open, by {@linkcode peerKey}. */
+  const tcps = new Map<string, TcpSocket>();
   /** Connections closed over the cap in this episode (null: not in one). */
   let refused: number | null = null;
   let server;
@@ -177,7 +243,12 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
       // Answers are lines: send each at once (Nagle's wait for an ACK that the peer delays
       // costs 40 ms and more per exchange).
       socket.setNoDelay(true);
-      const t = new TlsTransport(socket, opts.roleOf);
+      const t = new TlsTransport(
+        socket,
+        tcps.get(peerKey(socket)) ?? null,
+        opts.roleOf,
+        pauseReadingBytes,
+      );
       const take = waiting.shift();
       if (take) take(t);
       else ready.push(t);
@@ -186,7 +257,7 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
     throw new HamError("EINVAL", `Cannot use the TLS certificate or key: ${err}`, { cause: err });
   }
   // Every TCP connection, before its handshake: counted until it closes, closed past the cap.
-  server.on("connection", (raw: { destroy(): void; once(e: "close", f: () => void): void }) => {
+  server.on("connection", (raw: TcpSocket) => {
     if (sockets >= maxSockets) {
       if (refused === null) {
         refused = 0;
@@ -200,8 +271,11 @@ export async function listenTls(opts: TlsListenOptions): Promise<Acceptor> {
       return;
     }
     sockets++;
+    const key = peerKey(raw);
+    tcps.set(key, raw);
     raw.once("close", () => {
       sockets--;
+      if (tcps.get(key) === raw) tcps.delete(key);
       if (refused !== null && sockets < maxSockets / 2) {
         log("info", `Accepting TLS connections again (${refused} refused over the cap)`);
         refused = null;

@@ -1,7 +1,7 @@
 import { equal, ok } from "node:assert/strict";
 import { DEFAULTS } from "../../../lib/core/defaults.ts";
 import { listenTls, type TlsListenOptions, tlsSocketCap } from "../../../lib/daemon/tls_server.ts";
-import { deadline } from "../../support/ham_process.ts";
+import { deadline, until } from "../../support/ham_process.ts";
 import { freePort, makeCerts } from "../../support/tls_certs.ts";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
@@ -91,6 +91,68 @@ Deno.test(
       t.close();
     } finally {
       for (const c of raw) c.close();
+    }
+  },
+);
+
+Deno.test(
+  "listenTls() stops reading a connection while what it sent is unread, and reads on after",
+  opts,
+  async () => {
+    await using l = await listener({ pauseReadingBytes: 64 * 1024 });
+    const conn = await deadline(l.client(), 5000, "an mTLS client");
+    const t = await deadline(l.acceptor.accept(), 5000, "the accept");
+    try {
+      // Far more than the kernel's buffers on both ends (tcp_wmem, tcp_rmem) can hold.
+      const total = 128 * 1024 * 1024;
+      // Each chunk has its own byte, so that a byte read twice or out of order shows.
+      const size = 256 * 1024;
+      const byteAt = (offset: number) => Math.floor(offset / size) % 251;
+      let written = 0;
+      const writing = (async () => {
+        while (written < total) {
+          const chunk = new Uint8Array(size).fill(byteAt(written));
+          let off = 0;
+          while (off < size) off += await conn.write(chunk.subarray(off));
+          written += size;
+        }
+      })();
+      // Nothing is read on the server's side: the writes stall, once the kernel's buffers are
+      // full (the server no longer takes the bytes into its own memory).
+      let seen = -1;
+      let since = performance.now();
+      await until(
+        async () => {
+          await Promise.race([writing, new Promise((r) => setTimeout(r, 100))]);
+          if (written !== seen) [seen, since] = [written, performance.now()];
+          return written >= total || performance.now() - since >= 1000 || null;
+        },
+        "the client's writes to stall or finish",
+        30_000,
+      );
+      ok(written < total / 2, `the server took ${written} bytes without reading them`);
+      // Reading takes all of it, and the writes finish.
+      const buf = new Uint8Array(64 * 1024);
+      let read = 0;
+      await deadline(
+        (async () => {
+          while (read < total) {
+            const n = await t.read(buf);
+            if (n === null) throw new Error(`EOF after ${read} bytes`);
+            for (let i = 0; i < n; i++) {
+              if (buf[i] !== byteAt(read + i)) throw new Error(`Wrong byte at ${read + i}`);
+            }
+            read += n;
+          }
+        })(),
+        30_000,
+        "reading everything the client wrote",
+      );
+      await deadline(writing, 5000, "the client's writes to finish");
+      equal(read, total);
+    } finally {
+      conn.close();
+      t.close();
     }
   },
 );
