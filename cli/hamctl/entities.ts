@@ -87,14 +87,40 @@ function parseAttach(args: string[]): HamctlCommand {
     const running = client.request("wait", { entity, for: "running", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
     }).then(() => true);
+    let deadAt: number | null = null;
     const dead = client.request("wait", { entity, for: "dead", timeoutMs, since: null }, {
       timeoutMs: timeoutMs + 5_000,
-    }).then(() => false, () => new Promise<boolean>(() => {}));
+    }).then((r) => {
+      deadAt = r.seq;
+      return false;
+    }, () => new Promise<boolean>(() => {}));
     if (!await Promise.race([running, dead])) {
       const view = await client.request("status", { path: entity }).catch(() => null) as
         | { pid: number | null; lastExit: { code: number | null; signal: string | null } | null }
         | null;
-      const exit = view?.lastExit;
+      // Removed (not kept on death): how it ended is in its death event.
+      deadAt ??= (await client.request("events", {
+        since: Number.MAX_SAFE_INTEGER,
+        entity: null,
+        limit: 1,
+        channel: null,
+      }).catch(() => ({ next: 0 }))).next;
+      const events = await client.request("events", {
+        since: Math.max(0, deadAt - 100),
+        entity,
+        limit: 1000,
+        channel: null,
+      }).catch(() => null);
+      const death = events?.events.findLast((ev) =>
+        ev.type === "death" && ev.detail?.pid === result.pid
+      );
+      const exit = view?.lastExit ??
+        (death
+          ? {
+            code: (death.detail?.code ?? null) as number | null,
+            signal: (death.detail?.signal ?? null) as string | null,
+          }
+          : null);
       const how = exit?.signal
         ? `was killed by ${exit.signal}`
         : exit?.code !== undefined && exit?.code !== null

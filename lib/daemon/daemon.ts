@@ -672,7 +672,8 @@ function touching(handle: RequestHandler, trim: QuietTrim | null): RequestHandle
 
 /**
  * Logs every refused request (at the default verbosity): who asked, what, and the error.
- * A `wait` that timed out is an answer, not a refusal.
+ * A `wait` that timed out is an answer, not a refusal; nor is a request whose caller left
+ * (ECANCELED: `hamctl attach --wait` leaves one of its two waits behind every time).
  */
 function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
   return async (req, conn) => {
@@ -680,7 +681,7 @@ function logRefusals(handle: RequestHandler, log: Logger): RequestHandler {
       return await handle(req, conn);
     } catch (err) {
       const e = toHamError(err);
-      if (e.code !== "ETIMEDOUT") {
+      if (e.code !== "ETIMEDOUT" && e.code !== "ECANCELED") {
         const peer = conn.credentials;
         const who = peer !== null
           ? `${conn.client} uid ${peer.uid} pid ${peer.pid}`
