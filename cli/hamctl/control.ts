@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 import type { HamClient } from "../../lib/client/client.ts";
 import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { requestStop } from "../../lib/client/ham.ts";
@@ -139,7 +140,10 @@ function parseStop(args: string[]): HamctlCommand {
   if (p.values.wait === true && p.values["no-wait"] === true) {
     throw new UsageError("Give either --wait or --no-wait", "stop");
   }
-  const timeoutMs = duration("stop", "--timeout", str(p, "timeout") ?? "10s");
+  const given = str(p, "timeout");
+  const timeoutMs = given === undefined
+    ? DEFAULTS.stopWaitMs
+    : duration("stop", "--timeout", given);
   const json = p.values.json === true;
   // Waiting is the default (as `systemctl stop`): a script may act once it returns.
   const wait = p.values["no-wait"] !== true;

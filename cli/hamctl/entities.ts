@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULTS } from "../../lib/core/defaults.ts";
 import type { HamClient } from "../../lib/client/client.ts";
 import type { AttachResult } from "../../lib/core/protocol.ts";
 import { HamError } from "../../lib/core/errors.ts";
@@ -57,7 +58,8 @@ function parseAttach(args: string[]): HamctlCommand {
   const heartbeat = hbText === undefined
     ? null
     : { periodMs: duration(cmd, "--heartbeat", hbText), low: count("low"), high: count("high") };
-  const timeoutMs = duration(cmd, "--timeout", str(p, "timeout") ?? "10s");
+  const given = str(p, "timeout");
+  const timeoutMs = given === undefined ? DEFAULTS.attachWaitMs : duration(cmd, "--timeout", given);
   const killMode = str(p, "kill-mode");
   if (killMode !== undefined && !KILL_MODES.includes(killMode as KillMode)) {
     throw new UsageError(

@@ -160,6 +160,10 @@ export const DEFAULTS = Object.freeze({
   unansweredRequestsTracked: 1024,
   /** Time limit of `wait` (and `hamctl wait`, `waitRestart`), in ms. */
   waitTimeoutMs: 30_000,
+  /** `hamctl attach --wait`: how long it waits for the entity to run, in ms. */
+  attachWaitMs: 10_000,
+  /** `hamctl stop`: how long it waits for the HAM and its Guardian to be gone, in ms. */
+  stopWaitMs: 10_000,
   /** How long a reconnecting client keeps trying to reach a HAM, in ms. */
   reconnectWithinMs: 30_000,
   /** How long a self-attached `Ham` keeps trying to re-attach after a HAM change, in ms. */
