@@ -23,6 +23,15 @@ import {
   type Subcommand,
 } from "./common.ts";
 
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The path of an entity's output log. */
 export function entityLogPath(stateDir: string, entity: string): string {
   return `${stateDir}/logs/${statusFileName(entity)}.log`;
@@ -89,6 +98,11 @@ function parseLogs(args: string[]): HamctlCommand {
       const path = entityLogPath(dir, entity);
       using log = new LogFollower(path);
       if (!log.found && !following) {
+        // An entity that has written nothing yet has its FIFOs and no log: nothing to print.
+        if (exists(`${dir}/pipes/${statusFileName(entity)}.stdout`)) {
+          if (command.json) io.out("[]");
+          return 0;
+        }
         throw new HamError("ENOENT", `Cannot find a log of entity "${entity}" at "${path}"`);
       }
       const last: string[] = [];

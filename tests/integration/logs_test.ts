@@ -49,6 +49,10 @@ Deno.test(
     assertMatch(r.stdout.trimEnd(), LINE);
     assertEquals((await ham.ctl("logs", "nobody")).code, 5);
     assertEquals((await ham.ctl("logs", "web", "-n", "-3")).code, 2);
+    // An entity that has written nothing yet has no log: nothing to print, not ENOENT.
+    await ham.ok("attach", "quiet", "--", "/bin/sleep", "1000");
+    const quiet = await ham.ctl("logs", "quiet", "-n", "20");
+    assertEquals([quiet.code, quiet.stdout], [0, ""], quiet.stderr);
   },
 );
 

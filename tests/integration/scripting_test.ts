@@ -129,7 +129,10 @@ Deno.test(
     const t0 = performance.now();
     const gone = await ham.ctl("attach", "fl", "--wait", "--timeout", "60s", "--", "/bin/false");
     assertEquals(gone.code, 1, gone.stderr);
-    assertMatch(gone.stderr, /^hamctl: ESRCH: Entity "fl" \(pid \d+\) exited with code 1 as it started \(removed/);
+    assertMatch(
+      gone.stderr,
+      /^hamctl: ESRCH: Entity "fl" \(pid \d+\) exited with code 1 as it started \(removed/,
+    );
     const kept = await ham.ctl(
       "attach",
       "fk",
