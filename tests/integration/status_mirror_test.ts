@@ -23,8 +23,10 @@ Deno.test("the status mirror rewrites only the files of the entity a change touc
   await ham.ok("condition", "b/death", "death");
   const seen = await until(
     async () =>
-      (await readInfo(ham, "c")) !== null && (await readInfo(ham, "b")) !== null &&
-      await Deno.stat(`${ham.stateDir}/status/b/death/.info`).then(() => true, () => null),
+      // null (not false) until all are there: until() stops at anything but null.
+      ((await readInfo(ham, "c")) !== null && (await readInfo(ham, "b")) !== null &&
+        await Deno.stat(`${ham.stateDir}/status/b/death/.info`).then(() => true, () => false)) ||
+      null,
     "the first mirror",
   );
   assert(seen);

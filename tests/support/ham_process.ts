@@ -107,7 +107,8 @@ export async function until<T>(
   while (Date.now() < end) {
     try {
       const v = await probe();
-      if (v !== null && v !== undefined) return v;
+      // false too: a probe written `a && b` answers false, not null, while it waits.
+      if (v !== null && v !== undefined && (v as unknown) !== false) return v;
     } catch (err) {
       last = err;
     }
