@@ -95,7 +95,7 @@ export interface HamPids {
   guardianPid: number | null;
 }
 
-/** Polls `probe` (with backoff) until it returns a value, or fails after `ms`. */
+/** Polls `probe` (with backoff) until it returns a value (not null, undefined or false), or fails after `ms`. */
 export async function until<T>(
   probe: () => Promise<T | null | undefined>,
   what: string,
