@@ -55,7 +55,10 @@ export interface ClusterHost {
   hasEntity(name: string): boolean;
   /** Creates the entity from its definition and starts it. */
   place(spec: ClusterSpec): Promise<void>;
-  /** Applies edits made since it was placed. */
+  /**
+   * Applies edits made since it was placed (the node passes one at a time); throws what the
+   * local HAM refuses (a {@linkcode HamError}).
+   */
   edit(name: string, edits: EditRequest[]): Promise<void>;
   /** Stops the local copy at once (SIGKILL first) and removes the entity; no condition fires. */
   withdraw(name: string): Promise<void>;
@@ -144,6 +147,8 @@ export class ClusterNode {
   #held = new Map<string, number>();
   #lastOwner = new Map<string, string>();
   #freeSince = new Map<string, number>();
+  /** The last error syncing each entity, logged once until it changes or the sync succeeds. */
+  #syncErrors = new Map<string, string>();
   #view: ClusterView;
   #specs = new Map<string, ClusterSpec>();
   /** The `--listen` address each live node published, as last seen. */
@@ -438,7 +443,22 @@ export class ClusterNode {
       await this.#etcd.delete(OWNERS + name).catch(() => {});
       await this.#save();
     }
-    for (const spec of specs) await this.#syncOne(spec, owners.get(spec.name), nodes);
+    // Each entity on its own: one that cannot be synced must not stop the others'.
+    for (const spec of specs) {
+      try {
+        await this.#syncOne(spec, owners.get(spec.name), nodes);
+        this.#syncErrors.delete(spec.name);
+      } catch (err) {
+        if (err instanceof EtcdUnavailable) throw err;
+        const text = String(err);
+        if (this.#syncErrors.get(spec.name) === text) continue;
+        this.#syncErrors.set(spec.name, text);
+        this.#host.log("error", `Cannot sync cluster entity "${spec.name}": ${text}`);
+      }
+    }
+    for (const name of this.#syncErrors.keys()) {
+      if (!this.#specs.has(name)) this.#syncErrors.delete(name);
+    }
   }
 
   async #syncOne(spec: ClusterSpec, owner: KeyValue | undefined, live: string[]): Promise<void> {
@@ -448,9 +468,9 @@ export class ClusterNode {
       const applied = this.#held.get(name);
       if (applied === undefined) return await this.#place(spec, null);
       if (applied < spec.edits.length && this.#host.hasEntity(name)) {
-        await this.#host.edit(name, spec.edits.slice(applied));
+        await this.#applyEdits(spec, applied);
       }
-      if (applied !== spec.edits.length) {
+      if (this.#held.get(name) !== spec.edits.length) {
         this.#held.set(name, spec.edits.length);
         await this.#save();
       }
@@ -486,6 +506,33 @@ export class ClusterNode {
     if (won) await this.#place(spec, this.#lastOwner.get(name) ?? null);
   }
 
+  /**
+   * Applies the edits of a held entity from `applied` on, one at a time, each counted as
+   * applied once tried: a removal whose target the local HAM already removed (a condition or
+   * action that was not re-armed goes once it fired, as in QNX) is done, and an edit that
+   * fails otherwise is logged and passed over, so that it cannot wedge the entity.
+   */
+  async #applyEdits(spec: ClusterSpec, applied: number): Promise<void> {
+    for (let i = applied; i < spec.edits.length; i++) {
+      const edit = spec.edits[i];
+      try {
+        await this.#host.edit(spec.name, [edit]);
+      } catch (err) {
+        const gone = err instanceof HamError && err.code === "ENOENT" &&
+          edit.op.endsWith("-remove");
+        if (!gone) {
+          this.#host.log(
+            "error",
+            `Cluster entity "${spec.name}": cannot apply its edit ${edit.op} ` +
+              `${editPath(edit)} here, passed over: ${err}`,
+          );
+        }
+      }
+      this.#held.set(spec.name, i + 1);
+      await this.#save();
+    }
+  }
+
   async #place(spec: ClusterSpec, previous: string | null): Promise<void> {
     const { name } = spec;
     this.#freeSince.delete(name);
@@ -512,6 +559,12 @@ export class ClusterNode {
     };
     await writeFileAtomic(this.#file, JSON.stringify(saved));
   }
+}
+
+/** An edit's path, `E/C[/A]`, for the log. */
+function editPath(edit: EditRequest): string {
+  const p = edit.path as { entity: string; condition?: string; action?: string };
+  return [p.entity, p.condition, p.action].filter((x) => x !== undefined).join("/");
 }
 
 /** The `address` of a registry value, or null. */

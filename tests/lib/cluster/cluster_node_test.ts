@@ -1,0 +1,148 @@
+/**
+ * ClusterNode on a real etcd with fake hosts (no HAM): how it applies edits, places and
+ * gives up entities. The HAM side is the fake's, so each test states what its HAM does.
+ */
+
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { type ClusterHost, ClusterNode } from "../../../lib/cluster/cluster_node.ts";
+import type { ClusterAttach, ClusterSpec, EditRequest } from "../../../lib/cluster/cluster_spec.ts";
+import { HamError } from "../../../lib/core/errors.ts";
+import { etcdBinary, EtcdProcess } from "../../support/etcd_process.ts";
+import { until } from "../../support/ham_process.ts";
+
+const skip = etcdBinary() === null;
+
+/** A HAM as the node sees it: entities with their conditions, and what was logged. */
+class FakeHost implements ClusterHost {
+  entities = new Map<string, Set<string>>();
+  logs: string[] = [];
+  events: string[] = [];
+  /** Makes `place` fail for these entities. */
+  failPlace = new Set<string>();
+  /** Makes these edits (by `op path`) fail with EINVAL. */
+  failEdit = new Set<string>();
+
+  hasEntity(name: string): boolean {
+    return this.entities.has(name);
+  }
+  async place(spec: ClusterSpec): Promise<void> {
+    await Promise.resolve();
+    this.entities.set(spec.name, new Set()); // The placeholder, before the attach.
+    if (this.failPlace.has(spec.name)) {
+      throw new HamError("ENOENT", `Cannot start "${spec.name}": no such directory`);
+    }
+    for (const edit of spec.edits) this.#apply(edit);
+  }
+  async edit(_name: string, edits: EditRequest[]): Promise<void> {
+    await Promise.resolve();
+    for (const edit of edits) this.#apply(edit);
+  }
+  #apply(edit: EditRequest): void {
+    const { entity, condition } = edit.path as { entity: string; condition: string };
+    const conditions = this.entities.get(entity)!;
+    if (this.failEdit.has(`${edit.op} ${entity}/${condition}`)) {
+      throw new HamError("EINVAL", `Cannot ${edit.op} "${entity}/${condition}"`);
+    }
+    if (edit.op === "condition") conditions.add(condition);
+    if (edit.op === "condition-remove" && !conditions.delete(condition)) {
+      throw new HamError("ENOENT", `Cannot find condition "${entity}/${condition}"`);
+    }
+  }
+  async withdraw(name: string): Promise<void> {
+    await Promise.resolve();
+    this.entities.delete(name);
+  }
+  async detach(name: string): Promise<void> {
+    await Promise.resolve();
+    this.entities.delete(name);
+  }
+  publish(type: string, entity: string, _detail: Record<string, unknown>): void {
+    this.events.push(`${type} ${entity}`);
+  }
+  log(level: string, message: string): void {
+    this.logs.push(`${level}: ${message}`);
+  }
+  errors(): string[] {
+    return this.logs.filter((l) => l.startsWith("error"));
+  }
+}
+
+/** A node on its own state directory, stopped and removed by `await using`. */
+async function startNode(etcd: EtcdProcess, name: string, host: FakeHost) {
+  const dir = await Deno.makeTempDir({ prefix: "ham-cluster-node-" });
+  const node = new ClusterNode({ endpoint: etcd.url, nodeName: name, ttlMs: 2000 }, dir, host);
+  await node.recover([]);
+  node.start();
+  return Object.assign(node, {
+    async [Symbol.asyncDispose]() {
+      await node.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
+}
+
+const attach = (entity: string): ClusterAttach => ({
+  op: "attach",
+  entity,
+  argv: ["/bin/sleep", "1000"],
+  cwd: null,
+  env: null,
+  flags: 0,
+  heartbeat: null,
+});
+
+const condition = (entity: string, name: string): EditRequest => ({
+  id: 1,
+  op: "condition",
+  path: { entity, condition: name },
+  type: "death",
+  flags: 0,
+  from: 0,
+  to: 0,
+  rtype: 0,
+  rclass: 0,
+  rseverity: 0,
+});
+
+const conditionRemove = (entity: string, name: string): EditRequest => ({
+  id: 2,
+  op: "condition-remove",
+  path: { entity, condition: name },
+});
+
+/** Resolves once a few more ticks (0.2 s each at TTL 2 s) have run on `host`'s node. */
+async function ticks(n: number): Promise<void> {
+  const end = performance.now() + n * 200;
+  await until(() => Promise.resolve(performance.now() >= end ? true : null), `${n} ticks`);
+}
+
+Deno.test({
+  name: "an edit the holder cannot apply is passed over, and wedges neither it nor the others",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const host = new FakeHost();
+    await using n1 = await startNode(etcd, "n1", host);
+    await n1.declare(attach("st"), ["n1"]);
+    await n1.edit("st", condition("st", "death"));
+    await n1.edit("st", condition("st", "bad"));
+    await until(() => Promise.resolve(host.entities.get("st")?.has("bad") || null), "st placed");
+    // Its HAM pruned "death" (not re-armed, it fired), which the definition still holds:
+    // removing it through the cluster is accepted, and is done here already.
+    host.entities.get("st")!.delete("death");
+    await n1.edit("st", conditionRemove("st", "death"));
+    // An edit that fails otherwise is logged, once, and the next ones still arrive.
+    host.failEdit.add("condition-remove st/bad");
+    await n1.edit("st", conditionRemove("st", "bad"));
+    await n1.edit("st", condition("st", "later"));
+    await until(() => Promise.resolve(host.entities.get("st")?.has("later") || null), "later");
+    // Another entity, sorted after it, is placed.
+    await n1.declare(attach("zz"), ["n1"]);
+    await until(() => Promise.resolve(host.entities.has("zz") || null), "zz placed");
+    await ticks(5);
+    const errors = host.errors();
+    assertEquals(errors.length, 1, errors.join("\n"));
+    assert(/edit condition-remove st\/bad here, passed over: HamError: Cannot/.test(errors[0]));
+    assertEquals([...host.entities.get("st")!].sort(), ["bad", "later"]);
+  },
+});
