@@ -208,12 +208,36 @@ export class ClusterNode {
     this.#schedule(0);
   }
 
-  /** Stops (keeping the lease: a stopped HAM's entities are left to etcd's expiry). */
+  /** Stops renewing and competing, keeping the lease and what it holds. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#fenceTimer);
     await this.#running;
+  }
+
+  /**
+   * Leaves the cluster (the HAM is stopped: `hamctl stop`): stops, withdraws every held copy
+   * at once (SIGKILL, as a fenced node does: event `fenced`), then revokes the lease, so that
+   * the owner keys go with it and another node starts the entities within a tick, never
+   * beside a copy here. When etcd cannot be reached the lease is left to expire.
+   */
+  async leave(): Promise<void> {
+    await this.stop();
+    const lease = this.#lease;
+    if (this.#held.size > 0) await this.#fenceAll("the node left the cluster");
+    this.#lease = null;
+    await this.#save();
+    if (lease === null) return;
+    try {
+      await this.#etcd.revoke(lease);
+      this.#host.log("info", `Cluster node "${this.name}" left: lease ${lease} revoked`);
+    } catch (err) {
+      this.#host.log(
+        "warn",
+        `Cluster node "${this.name}" left; its lease ${lease} expires: ${err}`,
+      );
+    }
   }
 
   /** The cluster as last seen. */

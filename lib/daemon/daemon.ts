@@ -617,7 +617,8 @@ export class HamDaemon {
   }
 
   /**
-   * Stops serving and monitoring; monitored processes keep running (QNX `ham_stop`). As in
+   * Stops serving and monitoring; monitored processes keep running (QNX `ham_stop`), except
+   * cluster entities: a member leaves the cluster, and they move to another node. As in
    * QNX the Guardian goes first: every client is told the HAM is stopping (so self-attached
    * ones do not try to reconnect), the Guardian is ended, then the HAM stops and releases
    * the lock. Only this ends both: a HAM that merely dies is taken over.
@@ -637,7 +638,8 @@ export class HamDaemon {
       // The engine first: nothing is restarted because of the Guardian's exit.
       this.engine.stop();
       await this.#keeper?.stop();
-      await this.#cluster?.stop();
+      // A cluster member leaves: its cluster entities end here and start on another node.
+      await this.#cluster?.leave();
       await this.#server.close();
       await this.#remoteServer?.close();
       // The channels' file knows every notification when this HAM is done.

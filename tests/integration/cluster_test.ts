@@ -9,7 +9,7 @@ import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { HamEvent } from "../../lib/core/protocol.ts";
 import type { EntityView, HamView } from "../../lib/core/status_view.ts";
 import { etcdBinary, EtcdProcess } from "../support/etcd_process.ts";
-import { BIN, deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
+import { alive, BIN, deadline, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { connect } from "../../lib/client/ham.ts";
 import { TcpRelay } from "../support/tcp_relay.ts";
 import { freePort, makeCerts } from "../support/tls_certs.ts";
@@ -205,6 +205,37 @@ Deno.test({
     assertEquals(failover.detail, { from: "n1", to: "n2" });
     await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
     assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
+
+Deno.test({
+  name: "hamctl stop on the holder ends its copy and another node starts one at once",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    // TTL 4 s: a lease left to expire would move web no sooner than 4 s after the stop.
+    const ttl = ["--cluster-ttl", "4s"];
+    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
+    const [n1, n2] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await using e1 = await events(n1);
+    await using e2 = await events(n2);
+    await declare(n2, n2, tok, "n1,n2");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    const web = (await n1.status()).entities.find((e) => e.name === "web")!;
+    assert(web.pid !== null);
+    const stoppedAt = performance.now();
+    await n1.ok("stop");
+    assert(/Cluster entity "web" fenced on "n1": the node left the cluster/.test(n1.log()));
+    await until(() => Promise.resolve(alive(web.pid!) ? null : true), "web's end on n1");
+    const placed = await e2.next(placedOn("n2"), "web placed on n2");
+    const ms = placed.at - stoppedAt;
+    assert(ms < 3000, `web moved ${ms.toFixed(0)} ms after the stop: left to the lease's expiry`);
+    await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
+    assertEquals(sampler.max, 1, "two copies ran at once");
+    // n1 stopped whole, and left nothing of web behind in its state.
+    assertEquals(await processesOf(n1.stateDir), []);
   },
 });
 
