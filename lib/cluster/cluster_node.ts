@@ -147,6 +147,8 @@ export class ClusterNode {
   #held = new Map<string, number>();
   #lastOwner = new Map<string, string>();
   #freeSince = new Map<string, number>();
+  /** Entities this node failed to place → when it last failed, and how many times in a row. */
+  #failed = new Map<string, { at: number; count: number }>();
   /** The last error syncing each entity, logged once until it changes or the sync succeeds. */
   #syncErrors = new Map<string, string>();
   #view: ClusterView;
@@ -480,8 +482,10 @@ export class ClusterNode {
         this.#host.log("error", `Cannot sync cluster entity "${spec.name}": ${text}`);
       }
     }
-    for (const name of this.#syncErrors.keys()) {
-      if (!this.#specs.has(name)) this.#syncErrors.delete(name);
+    for (const name of [...this.#syncErrors.keys(), ...this.#failed.keys()]) {
+      if (this.#specs.has(name)) continue;
+      this.#syncErrors.delete(name);
+      this.#failed.delete(name);
     }
   }
 
@@ -490,7 +494,11 @@ export class ClusterNode {
     if (owner && owner.value === this.name && owner.lease === this.#lease) {
       this.#freeSince.delete(name);
       const applied = this.#held.get(name);
-      if (applied === undefined) return await this.#place(spec, null);
+      if (applied === undefined) {
+        // Given up here, with the key not yet released (etcd could not be reached then).
+        if (this.#failed.has(name)) return await this.#release(name);
+        return await this.#place(spec, null);
+      }
       if (applied < spec.edits.length && this.#host.hasEntity(name)) {
         await this.#applyEdits(spec, applied);
       }
@@ -519,6 +527,14 @@ export class ClusterNode {
     const rank = eligible.indexOf(this.name);
     if (rank < 0 || this.#lease === null) return;
     const now = performance.now();
+    // After failing to place it, this node stands back long enough for every other eligible
+    // node to win it first (twice as long after each failure in a row, up to 8 TTLs).
+    const failed = this.#failed.get(name);
+    if (failed) {
+      const ticks = DEFAULTS.clusterRankTicks * (eligible.length + 1) * 2 ** (failed.count - 1);
+      const back = Math.min(ticks * this.#tickMs, 8 * this.ttlMs);
+      if (now - failed.at < back) return;
+    }
     const since = this.#freeSince.get(name) ?? now;
     this.#freeSince.set(name, since);
     if (now - since < rank * DEFAULTS.clusterRankTicks * this.#tickMs) return;
@@ -565,14 +581,47 @@ export class ClusterNode {
     try {
       await this.#host.place(spec);
     } catch (err) {
-      this.#host.log("error", `Cannot place cluster entity "${name}" here: ${err}`);
+      return await this.#giveUp(name, err);
     }
+    this.#failed.delete(name);
     this.#host.publish("placed", name, { node: this.name });
     if (previous !== null && previous !== this.name) {
       this.#host.publish("failover", name, { from: previous, to: this.name });
     }
     this.#lastOwner.set(name, this.name);
     this.#host.log("info", `Cluster entity "${name}" placed on "${this.name}"`);
+  }
+
+  /**
+   * Gives up an entity this node won but could not start (e.g. its cwd is missing here):
+   * withdraws what was placed, releases the owner key if it is still this node's, and
+   * stands back from it a while (see {@linkcode ClusterNode.#syncOne}) so that another
+   * eligible node takes it; this node tries again after, if none did.
+   */
+  async #giveUp(name: string, err: unknown): Promise<void> {
+    this.#held.delete(name);
+    await this.#host.withdraw(name).catch((e) =>
+      this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${e}`)
+    );
+    await this.#save();
+    const count = (this.#failed.get(name)?.count ?? 0) + 1;
+    this.#failed.set(name, { at: performance.now(), count });
+    this.#host.log(
+      "error",
+      `Cannot place cluster entity "${name}" on "${this.name}", given up for another node: ${err}`,
+    );
+    await this.#release(name);
+  }
+
+  /** Deletes the owner key of `name` if it is still this node's, under its current lease. */
+  async #release(name: string): Promise<void> {
+    const lease = this.#lease;
+    if (lease === null) return;
+    const key = OWNERS + name;
+    await this.#etcd.txn(
+      [{ key, target: "VALUE", value: this.name }, { key, target: "LEASE", lease }],
+      [{ delete: { key } }],
+    );
   }
 
   async #save(): Promise<void> {

@@ -146,3 +146,48 @@ Deno.test({
     assertEquals([...host.entities.get("st")!].sort(), ["bad", "later"]);
   },
 });
+
+Deno.test({
+  name: "a node that cannot place an entity gives it up to another eligible node",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const h1 = new FakeHost();
+    const h2 = new FakeHost();
+    h1.failPlace.add("web"); // Say its cwd is missing on n1.
+    await using n1 = await startNode(etcd, "n1", h1);
+    await using n2 = await startNode(etcd, "n2", h2);
+    await until(() => Promise.resolve(n1.view().nodes.length === 2 || null), "n1 to see n2");
+    await n2.declare(attach("web"), ["n1", "n2"]);
+    await until(() => Promise.resolve(h2.entities.has("web") || null), "web placed on n2");
+    assertEquals(h1.entities.has("web"), false, "n1 kept its placeholder");
+    assertEquals(n1.holds("web"), false);
+    assertEquals(n2.holds("web"), true);
+    await until(
+      () => Promise.resolve(n1.view().entities[0]?.node === "n2" || null),
+      "n1 to see web on n2",
+    );
+    const given = h1.errors();
+    assertEquals(given.length, 1, given.join("\n"));
+    assert(/Cannot place cluster entity "web" on "n1", given up for another node/.test(given[0]));
+    assertEquals(h2.events[0], "placed web");
+  },
+});
+
+Deno.test({
+  name: "a node that could not place an entity tries again after backing off",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const host = new FakeHost();
+    host.failPlace.add("web");
+    await using n1 = await startNode(etcd, "n1", host);
+    await n1.declare(attach("web"), ["n1"]);
+    await until(() => Promise.resolve(host.errors().length > 0 || null), "a failed placement");
+    assertEquals(n1.holds("web"), false);
+    host.failPlace.delete("web");
+    await until(() => Promise.resolve(n1.holds("web") || null), "web placed again");
+    assertEquals(host.entities.has("web"), true);
+    assertEquals(n1.view().entities[0]?.node ?? "n1", "n1");
+  },
+});
