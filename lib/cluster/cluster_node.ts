@@ -146,6 +146,8 @@ export class ClusterNode {
   /** Held entities (placed here under the current lease) → edits applied. */
   #held = new Map<string, number>();
   #lastOwner = new Map<string, string>();
+  /** Local entities (not cluster copies) named like a cluster entity, already logged. */
+  #clashes = new Set<string>();
   #freeSince = new Map<string, number>();
   /** Entities this node failed to place → when it last failed, and how many times in a row. */
   #failed = new Map<string, { at: number; count: number }>();
@@ -194,13 +196,16 @@ export class ClusterNode {
         return;
       }
     }
+    // Only the copies this node recorded as cluster copies are withdrawn: a local entity
+    // that merely has the name of a cluster entity is not this node's to kill.
     const stale = new Set(Object.keys(saved?.held ?? {}));
     const known = await this.#etcd.range(ENTITIES).catch(() => [] as KeyValue[]);
-    for (const kv of known) stale.add(kv.key.slice(ENTITIES.length));
+    const declared = new Set(known.map((kv) => kv.key.slice(ENTITIES.length)));
     for (const name of localNames) {
-      if (!stale.has(name)) continue;
-      this.#host.log("warn", `Cluster entity "${name}": the lease that held it is gone`);
-      await this.#host.withdraw(name);
+      if (stale.has(name)) {
+        this.#host.log("warn", `Cluster entity "${name}": the lease that held it is gone`);
+        await this.#host.withdraw(name);
+      } else if (declared.has(name)) this.#clash(name);
     }
     await this.#save();
   }
@@ -276,6 +281,32 @@ export class ClusterNode {
   /** True when `name` is a cluster entity (as last seen). */
   isClusterEntity(name: string): boolean {
     return this.#view.entities.some((e) => e.name === name);
+  }
+
+  /**
+   * True when `name` is a cluster entity: in the view, else in etcd (the view may be a tick
+   * old). When etcd cannot be reached, the view answers.
+   */
+  async isDeclared(name: string): Promise<boolean> {
+    if (this.isClusterEntity(name)) return true;
+    const key = ENTITIES + name;
+    try {
+      return (await this.#etcd.range(key)).some((kv) => kv.key === key);
+    } catch (err) {
+      if (err instanceof EtcdUnavailable) return false;
+      throw err;
+    }
+  }
+
+  /** Logs (once per name) a local entity that has the name of a cluster entity. */
+  #clash(name: string): void {
+    if (this.#clashes.has(name)) return;
+    this.#clashes.add(name);
+    this.#host.log(
+      "error",
+      `Cluster entity "${name}" has the name of a local entity of node "${this.name}": ` +
+        `this node leaves the local one alone and does not run the cluster one`,
+    );
   }
 
   /** Declares a cluster entity; EEXIST when one of that name exists. */
@@ -511,10 +542,10 @@ export class ClusterNode {
     if (owner) {
       this.#freeSince.delete(name);
       this.#lastOwner.set(name, owner.value);
-      if (this.#held.has(name) || this.#host.hasEntity(name)) {
+      if (this.#held.has(name)) {
         await this.#fence(name, `held by "${owner.value}"`);
         await this.#save();
-      }
+      } else if (this.#host.hasEntity(name)) this.#clash(name);
       return;
     }
     if (this.#held.has(name)) {
@@ -526,6 +557,8 @@ export class ClusterNode {
       : spec.placement.filter((n) => live.includes(n));
     const rank = eligible.indexOf(this.name);
     if (rank < 0 || this.#lease === null) return;
+    if (this.#host.hasEntity(name)) return this.#clash(name); // A local entity, not a copy.
+    this.#clashes.delete(name);
     const now = performance.now();
     // After failing to place it, this node stands back long enough for every other eligible
     // node to win it first (twice as long after each failure in a row, up to 8 TTLs).
@@ -576,6 +609,13 @@ export class ClusterNode {
   async #place(spec: ClusterSpec, previous: string | null): Promise<void> {
     const { name } = spec;
     this.#freeSince.delete(name);
+    if (!this.#held.has(name) && this.#host.hasEntity(name)) {
+      // A local entity of that name appeared since this node competed: it is not a copy,
+      // so it is left alone, and the entity is left to another node.
+      this.#clash(name);
+      await this.#etcd.delete(OWNERS + name).catch(() => {});
+      return;
+    }
     this.#held.set(name, spec.edits.length);
     await this.#save();
     try {

@@ -20,6 +20,7 @@ import type { Logger } from "../os/logger.ts";
 import type { ListRow } from "../core/list_view.ts";
 import type { Op, Results } from "../core/protocol.ts";
 import type { ClusterEntityView } from "../cluster/cluster_node.ts";
+import { HamError } from "../core/errors.ts";
 
 /** `list` rows with the node of each cluster entity, and a row for those run elsewhere. */
 function withNodes(rows: ListRow[], cluster: ClusterEntityView[]): ListRow[] {
@@ -101,7 +102,24 @@ export function clusterRoutes(
   const answer = (v: unknown) => v as Results[Op];
   return async (req, conn) => {
     if (req.op === "attach" && req.cluster) {
+      if (hasLocal(req.entity)) {
+        throw new HamError(
+          "EEXIST",
+          `Cannot declare cluster entity "${req.entity}": a local entity of that name exists ` +
+            `on node "${node.name}"`,
+        );
+      }
       return answer(await node.declare(clusterAttach(req), req.cluster.placement));
+    }
+    if (
+      (req.op === "attach" || req.op === "entity") && !hasLocal(req.entity) &&
+      await node.isDeclared(req.entity)
+    ) {
+      throw new HamError(
+        "EEXIST",
+        `Cannot create local entity "${req.entity}": it is a cluster entity ` +
+          `(attach it with --cluster, or detach it first)`,
+      );
     }
     if (isEdit(req) && (node.isClusterEntity(req.path.entity) || !hasLocal(req.path.entity))) {
       const result = await node.edit(req.path.entity, req);

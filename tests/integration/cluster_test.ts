@@ -521,3 +521,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a cluster entity never kills a local entity of the same name on another node",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const ttl = ["--cluster-ttl", "3s"];
+    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
+    const [n1, n2] = nodes;
+    await using e1 = await events(n1);
+    const tok = token();
+    await n2.ok("attach", "db", "--", "/bin/sleep", `${tok}1`);
+    const before = await status<EntityView>(n2, "db");
+    assert(before.pid !== null);
+    // Declared through the node that has a local db: refused.
+    const here = await n2.ctl("attach", "db", "--cluster", "--", "/bin/sleep", `${tok}2`);
+    assertEquals(here.code === 0, false, here.stdout);
+    assert(/EEXIST.*local entity/.test(here.stderr), here.stderr);
+    // Declared through n1, n2 preferred: n2 leaves its local db alone, n1 runs the cluster one.
+    await n1.ok("attach", "db", "--cluster", "--placement", "n2,n1", "--", "/bin/sleep", `${tok}2`);
+    await e1.next((ev) => ev.type === "placed" && ev.entity === "db", "db placed on n1");
+    await until(
+      () => Promise.resolve(/Cluster entity "db" has the name of a local entity/.test(n2.log())),
+      "n2 to see db held by n1",
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${n2.log()}`);
+    });
+    const after = (await n2.status()).entities.find((e) => e.name === "db");
+    assertEquals([after?.pid, after?.state], [before.pid, before.state]);
+    assert(!/fenced/.test(n2.log()), n2.log());
+    // A local attach of a cluster entity's name, at once (n2's view may not have it yet).
+    await n1.ok("attach", "web", "--cluster", "--placement", "n1", "--", "/bin/sleep", `${tok}3`);
+    for (const op of [["attach", "web", "--", "/bin/sleep", `${tok}4`], ["entity", "web"]]) {
+      const refused = await n2.ctl(...op);
+      assertEquals(refused.code === 0, false, refused.stdout);
+      assert(/EEXIST.*cluster entity/.test(refused.stderr), refused.stderr);
+    }
+  },
+});
