@@ -87,8 +87,17 @@ export interface ClusterView {
 interface Persisted {
   node: string;
   lease: string;
-  /** Held entities, with how many of their edits were applied. */
-  held: Record<string, number>;
+  /**
+   * Held entities: how many of their edits were applied, and the definition's identity (the
+   * `create_revision` of its key). A bare number (an older file) is the edits applied.
+   */
+  held: Record<string, number | Held>;
+}
+
+/** A held copy: the definition it runs (`rev`: "" when unknown) and its edits applied. */
+interface Held {
+  applied: number;
+  rev: string;
 }
 
 /** The key prefix of everything ham keeps in etcd. */
@@ -144,7 +153,7 @@ export class ClusterNode {
   /** `performance.now()` when the last renewal that succeeded was sent. */
   #renewedAt = -Infinity;
   /** Held entities (placed here under the current lease) → edits applied. */
-  #held = new Map<string, number>();
+  #held = new Map<string, Held>();
   #lastOwner = new Map<string, string>();
   /** Local entities (not cluster copies) named like a cluster entity, already logged. */
   #clashes = new Set<string>();
@@ -191,7 +200,9 @@ export class ClusterNode {
       if (ttl > 0) {
         this.#lease = saved.lease;
         this.#renewed(sent);
-        for (const [name, applied] of Object.entries(saved.held)) this.#held.set(name, applied);
+        for (const [name, held] of Object.entries(saved.held)) {
+          this.#held.set(name, typeof held === "number" ? { applied: held, rev: "" } : held);
+        }
         this.#host.log("info", `Cluster node "${this.name}" kept lease ${saved.lease}`);
         return;
       }
@@ -476,9 +487,11 @@ export class ClusterNode {
       all.filter((k) => k.key.startsWith(OWNERS)).map((k) => [k.key.slice(OWNERS.length), k]),
     );
     const specs: ClusterSpec[] = [];
+    const revs = new Map<string, string>();
     for (const kv of all.filter((k) => k.key.startsWith(ENTITIES))) {
       try {
         specs.push(parseSpec(kv.key.slice(ENTITIES.length), kv.value));
+        revs.set(kv.key.slice(ENTITIES.length), kv.createRevision);
       } catch (err) {
         this.#host.log("warn", (err as Error).message);
       }
@@ -503,7 +516,7 @@ export class ClusterNode {
     // Each entity on its own: one that cannot be synced must not stop the others'.
     for (const spec of specs) {
       try {
-        await this.#syncOne(spec, owners.get(spec.name), nodes);
+        await this.#syncOne(spec, revs.get(spec.name)!, owners.get(spec.name), nodes);
         this.#syncErrors.delete(spec.name);
       } catch (err) {
         if (err instanceof EtcdUnavailable) throw err;
@@ -520,21 +533,36 @@ export class ClusterNode {
     }
   }
 
-  async #syncOne(spec: ClusterSpec, owner: KeyValue | undefined, live: string[]): Promise<void> {
+  async #syncOne(
+    spec: ClusterSpec,
+    rev: string,
+    owner: KeyValue | undefined,
+    live: string[],
+  ): Promise<void> {
     const { name } = spec;
     if (owner && owner.value === this.name && owner.lease === this.#lease) {
       this.#freeSince.delete(name);
-      const applied = this.#held.get(name);
-      if (applied === undefined) {
+      const held = this.#held.get(name);
+      if (held === undefined) {
         // Given up here, with the key not yet released (etcd could not be reached then).
         if (this.#failed.has(name)) return await this.#release(name);
-        return await this.#place(spec, null);
+        return await this.#place(spec, rev, null);
       }
-      if (applied < spec.edits.length && this.#host.hasEntity(name)) {
-        await this.#applyEdits(spec, applied);
+      if (held.rev !== "" && held.rev !== rev) {
+        // Undeclared and declared again between two ticks: the copy runs the old definition.
+        this.#held.delete(name);
+        await this.#host.withdraw(name).catch((err) =>
+          this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`)
+        );
+        this.#host.log("info", `Cluster entity "${name}" was declared again: placing it anew`);
+        return await this.#place(spec, rev, null);
       }
-      if (this.#held.get(name) !== spec.edits.length) {
-        this.#held.set(name, spec.edits.length);
+      if (held.applied < spec.edits.length && this.#host.hasEntity(name)) {
+        await this.#applyEdits(spec, held.applied, rev);
+      }
+      const now = this.#held.get(name);
+      if (now === undefined || now.applied !== spec.edits.length || now.rev !== rev) {
+        this.#held.set(name, { applied: spec.edits.length, rev });
         await this.#save();
       }
       return;
@@ -576,7 +604,7 @@ export class ClusterNode {
       [{ key, target: "CREATE", createRevision: "0" }],
       [{ put: { key, value: this.name, lease: this.#lease } }],
     );
-    if (won) await this.#place(spec, this.#lastOwner.get(name) ?? null);
+    if (won) await this.#place(spec, rev, this.#lastOwner.get(name) ?? null);
   }
 
   /**
@@ -585,7 +613,7 @@ export class ClusterNode {
    * action that was not re-armed goes once it fired, as in QNX) is done, and an edit that
    * fails otherwise is logged and passed over, so that it cannot wedge the entity.
    */
-  async #applyEdits(spec: ClusterSpec, applied: number): Promise<void> {
+  async #applyEdits(spec: ClusterSpec, applied: number, rev: string): Promise<void> {
     for (let i = applied; i < spec.edits.length; i++) {
       const edit = spec.edits[i];
       try {
@@ -601,12 +629,12 @@ export class ClusterNode {
           );
         }
       }
-      this.#held.set(spec.name, i + 1);
+      this.#held.set(spec.name, { applied: i + 1, rev });
       await this.#save();
     }
   }
 
-  async #place(spec: ClusterSpec, previous: string | null): Promise<void> {
+  async #place(spec: ClusterSpec, rev: string, previous: string | null): Promise<void> {
     const { name } = spec;
     this.#freeSince.delete(name);
     if (!this.#held.has(name) && this.#host.hasEntity(name)) {
@@ -616,7 +644,7 @@ export class ClusterNode {
       await this.#etcd.delete(OWNERS + name).catch(() => {});
       return;
     }
-    this.#held.set(name, spec.edits.length);
+    this.#held.set(name, { applied: spec.edits.length, rev });
     await this.#save();
     try {
       await this.#host.place(spec);

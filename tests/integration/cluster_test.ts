@@ -560,3 +560,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a cluster entity detached and declared again between two ticks runs its new command",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const ttl = ["--cluster-ttl", "3s"];
+    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
+    const [n1, n2] = nodes;
+    const [old, now] = [token(), token()];
+    await using before = new CopySampler(old);
+    await using after = new CopySampler(now);
+    await using e1 = await events(n1);
+    await n2.ok("attach", "web", "--cluster", "--placement", "n1", "--", "/bin/sleep", old);
+    await e1.next(placedOn("n1"), "web placed on n1");
+    await until(() => Promise.resolve(before.last === 1 ? true : null), "the first command");
+    // The holder does not tick in between: its HAM is stopped for the two requests.
+    const { hamPid } = await n1.pids();
+    await using c = await n2.client();
+    Deno.kill(hamPid, "SIGSTOP");
+    try {
+      await c.request("detach", { entity: "web" });
+      await c.request("attach", {
+        entity: "web",
+        argv: ["/bin/sleep", now],
+        pid: null,
+        cwd: null,
+        env: null,
+        flags: 0,
+        heartbeat: null,
+        killMode: "control-group",
+        cluster: { placement: ["n1"] },
+      });
+    } finally {
+      Deno.kill(hamPid, "SIGCONT");
+    }
+    await until(
+      () => Promise.resolve(after.last === 1 && before.last === 0 ? true : null),
+      "the new command running, the old one ended",
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${n1.log()}`);
+    });
+    const web = await status<EntityView>(n1, "web");
+    assertEquals([web.node, web.pid !== null], ["n1", true]);
+  },
+});
