@@ -309,6 +309,23 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * A cluster entity's definition and holder as etcd has them now (for a name the view does
+   * not have yet), or null: not declared, or etcd cannot be reached.
+   */
+  async lookup(name: string): Promise<{ spec: ClusterSpec; node: string | null } | null> {
+    const key = ENTITIES + name;
+    try {
+      const kv = (await this.#etcd.range(key)).find((k) => k.key === key);
+      if (!kv) return null;
+      const owner = (await this.#etcd.range(OWNERS + name)).find((k) => k.key === OWNERS + name);
+      return { spec: parseSpec(name, kv.value), node: owner?.value ?? null };
+    } catch (err) {
+      if (err instanceof EtcdUnavailable) return null;
+      throw err;
+    }
+  }
+
   /** Logs (once per name) a local entity that has the name of a cluster entity. */
   #clash(name: string): void {
     if (this.#clashes.has(name)) return;

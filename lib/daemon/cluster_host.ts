@@ -125,7 +125,11 @@ export function clusterRoutes(
       const result = await node.edit(req.path.entity, req);
       if (result !== NOT_DECLARED) return answer(result);
     }
-    if (req.op === "detach" && node.isClusterEntity(req.entity)) {
+    if (
+      req.op === "detach" &&
+      (node.isClusterEntity(req.entity) ||
+        (!hasLocal(req.entity) && await node.isDeclared(req.entity)))
+    ) {
       return answer(await node.undeclare(req.entity));
     }
     if (req.op === "list") {
@@ -140,11 +144,18 @@ export function clusterRoutes(
         ? whole.withField("cluster", view)
         : answer({ ...whole as HamView, cluster: view });
     }
-    const where = view.entities.find((e) => e.name === req.path!.entity);
+    let where = view.entities.find((e) => e.name === req.path!.entity);
+    let spec = where && node.spec(where.name);
+    if (!where && !hasLocal(req.path.entity)) {
+      // Declared through another member since this one last read the cluster's keys, maybe.
+      const found = await node.lookup(req.path.entity);
+      if (found) {
+        where = { name: req.path.entity, node: found.node, placement: found.spec.placement };
+        spec = found.spec;
+      }
+    }
     if (!where) return await handler(req, conn);
-    const spec = node.spec(where.name);
-    const local = node.holds(where.name) || !spec;
-    const result = local
+    const result = node.holds(where.name) || !spec
       ? await handler(req, conn)
       : statusView(definitionState(spec), req.path, { hamPid: 0, guardianPid: null, startedAt: 0 });
     return answer(

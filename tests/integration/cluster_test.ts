@@ -606,3 +606,41 @@ Deno.test({
     assertEquals([web.node, web.pid !== null], ["n1", true]);
   },
 });
+
+Deno.test({
+  name: "status and detach of a cluster entity work through a member that has not ticked since",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    // TTL 60 s: a tick every 6 s, so n2 reads the cluster's keys neither between the
+    // declaration through n1 and the requests through n2, nor for a while after.
+    const ttl = ["--cluster-ttl", "60s"];
+    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
+    const [n1, n2] = nodes;
+    await until(async () => {
+      const v = await status<HamView>(n1, null);
+      return v.cluster?.nodes.length === 2 ? v : null;
+    }, "n1 to see n2");
+    const tok = token();
+    await using c1 = await n1.client();
+    await c1.request("attach", {
+      entity: "web",
+      argv: ["/bin/sleep", tok],
+      pid: null,
+      cwd: null,
+      env: null,
+      flags: 0,
+      heartbeat: null,
+      killMode: "control-group",
+      cluster: { placement: ["n1"] },
+    });
+    await using c2 = await n2.client();
+    const seen = await c2.request("status", { path: "web" }) as unknown as EntityView;
+    assertEquals(seen.placement, ["n1"]);
+    assertEquals(seen.pid, null);
+    assertEquals(await c2.request("detach", { entity: "web" }), { entity: "web" });
+    // Undeclared in etcd: the next status through n2 finds it nowhere.
+    const gone = await n2.ctl("status", "web");
+    assert(/ENOENT/.test(gone.stderr), gone.stderr);
+  },
+});
