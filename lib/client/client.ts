@@ -288,7 +288,8 @@ export class HamClient implements AsyncDisposable {
     if (opts.node !== undefined) {
       const { remoteDialer } = await import("./node_dialer.ts");
       const remote = await remoteDialer(opts.node, opts);
-      return await HamClient.#over(await remote.dial(), "", opts, remote);
+      const started = performance.now();
+      return await HamClient.#over(await remote.dial(), "", opts, remote, started);
     }
     const path = socketPath(resolveStateDir(opts.stateDir));
     return await HamClient.#over(await dial(path), path, opts);
@@ -302,7 +303,8 @@ export class HamClient implements AsyncDisposable {
     remote: { address: string; dial: Dialer },
     opts: ConnectOptions = {},
   ): Promise<HamClient> {
-    return await HamClient.#over(await remote.dial(), "", opts, remote);
+    const started = performance.now();
+    return await HamClient.#over(await remote.dial(), "", opts, remote, started);
   }
 
   static async #over(
@@ -310,10 +312,11 @@ export class HamClient implements AsyncDisposable {
     path: string,
     opts: ConnectOptions,
     remote?: { address: string; dial: Dialer },
+    started = performance.now(),
   ): Promise<HamClient> {
     const client = new HamClient(conn, path, opts, remote);
     try {
-      await client.#hello();
+      await client.#hello(remote ? client.#remoteHelloMs(started) : client.#timeoutMs);
       return client;
     } catch (err) {
       client.close();
@@ -493,13 +496,33 @@ export class HamClient implements AsyncDisposable {
     await this.closed;
   }
 
-  async #hello(): Promise<void> {
+  /**
+   * The time left for the `hello` of another node's HAM: the connection and its answer are
+   * under `nodeConnectTimeoutMs` from `started` (a peer that completes the TLS handshake and
+   * never answers is unreachable, not slow), and never more than the request timeout.
+   */
+  #remoteHelloMs(started: number): number {
+    const left = DEFAULTS.nodeConnectTimeoutMs - (performance.now() - started);
+    const ms = Math.max(1, Math.ceil(left));
+    return this.#timeoutMs > 0 ? Math.min(ms, this.#timeoutMs) : ms;
+  }
+
+  async #hello(timeoutMs = this.#timeoutMs): Promise<void> {
     const fields: Requests["hello"] = {
       version: PROTOCOL_VERSION,
       client: this.#name,
       pid: Deno.pid,
     };
-    const hello = await this.#send<HelloResult>(0, "hello", fields, this.#timeoutMs, true);
+    const hello = await this.#send<HelloResult>(0, "hello", fields, timeoutMs, true).catch(
+      (err) => {
+        if (!(this.remote && err instanceof HamError && err.code === "ETIMEDOUT")) throw err;
+        throw new HamError(
+          "EHOSTUNREACH",
+          `Cannot reach ${this.#where}: no answer to "hello" in ${timeoutMs} ms`,
+          { cause: err },
+        );
+      },
+    );
     if (hello?.version !== PROTOCOL_VERSION || typeof hello.hamPid !== "number") {
       throw new HamError(
         "EPROTO",
@@ -640,7 +663,7 @@ export class HamClient implements AsyncDisposable {
         }
         this.#conn = conn;
         this.#loop = this.#readLoop(conn);
-        await this.#hello();
+        await this.#hello(this.remote ? this.#remoteHelloMs(performance.now()) : this.#timeoutMs);
         const direct: Requester = (op, ...[fields, opts]) =>
           this.#send(this.#nextId++, op, fields ?? {}, opts?.timeoutMs ?? this.#timeoutMs, true);
         await this.#reconnect?.onReconnect?.(direct);

@@ -60,9 +60,46 @@ export function nodeForwarder(opts: ForwarderOptions): Forward {
     }
   };
   return async (node, request) => {
-    await using client = await HamClient.connectThrough(await resolve(node), fields);
-    const { op, ...rest } = request;
-    if (op === "notify") await client.request(op, rest as Omit<typeof request, "op">);
-    else await client.request(op, rest as Omit<typeof request, "op">);
+    // One deadline for the connection, the handshake, `hello` and the answer: a node that
+    // does not answer within it is unreachable, whichever step it stalls in.
+    const started = performance.now();
+    const left = () => Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
+    let client: HamClient | null = null;
+    let late = false;
+    const work = (async () => {
+      const remote = await resolve(node);
+      client = await HamClient.connectThrough(remote, { ...fields, timeoutMs: left() });
+      if (late) return;
+      const { op, ...rest } = request;
+      const ask = { timeoutMs: left() };
+      if (op === "notify") await client.request(op, rest as Omit<typeof request, "op">, ask);
+      else await client.request(op, rest as Omit<typeof request, "op">, ask);
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        reject(
+          new HamError(
+            "EHOSTUNREACH",
+            `Cannot reach node "${node}": no answer in ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([work, timeout]);
+    } catch (err) {
+      if (err instanceof HamError && err.code === "ETIMEDOUT") {
+        throw new HamError("EHOSTUNREACH", `Cannot reach node "${node}": ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      // What is still under way ends within the deadline (each step's own timeout).
+      void work.catch(() => {}).finally(() => (client as HamClient | null)?.close());
+    }
   };
 }

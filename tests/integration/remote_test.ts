@@ -19,6 +19,9 @@ import {
   until,
 } from "../support/ham_process.ts";
 import { type Certs, freePort, makeCerts } from "../support/tls_certs.ts";
+import { nodeForwarder } from "../../lib/daemon/node_forwarder.ts";
+import * as nodeTls from "node:tls";
+import type { AddressInfo, Socket } from "node:net";
 
 const opensslMissing = !["/usr/bin/openssl", "/usr/local/bin/openssl"].some((p) => {
   try {
@@ -398,6 +401,84 @@ Deno.test(
           c.close();
         } catch { /* closed */ }
       }
+    }
+  },
+);
+
+Deno.test(
+  "a node that completes the TLS handshake and never answers is EHOSTUNREACH within the connect timeout",
+  opts,
+  async () => {
+    const certs = await makeCerts(["admin"]);
+    const local = await Deno.makeTempDir({ prefix: "ham-test-local-" });
+    const sockets = new Set<Socket>();
+    const server = nodeTls.createServer({
+      cert: await Deno.readTextFile(certs.serverCert),
+      key: await Deno.readTextFile(certs.serverKey),
+      ca: await Deno.readTextFile(certs.ca),
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (socket) => {
+      // Handshaken, then silent: never a byte of answer.
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const nodes = `${certs.dir}/nodes.json`;
+      await Deno.writeTextFile(
+        nodes,
+        JSON.stringify({
+          stall: {
+            address: `127.0.0.1:${port}`,
+            ca: certs.ca,
+            cert: certs.clients.admin.cert,
+            key: certs.clients.admin.key,
+          },
+        }),
+      );
+      const child = new Deno.Command(`${BIN}/hamctl`, {
+        args: ["--state-dir", local, "--nodes", nodes, "--node", "stall", "status"],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const out = await deadline(
+        child.output(),
+        DEFAULTS.nodeConnectTimeoutMs + 5_000,
+        "hamctl --node stall to give up",
+      ).catch((err) => {
+        child.kill("SIGKILL");
+        throw err;
+      });
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 3, stderr);
+      assertMatch(stderr, /^hamctl: EHOSTUNREACH: Cannot reach node "stall".*"hello"/);
+      // The node forwarder: one deadline for the connection, hello and the request.
+      const forward = nodeForwarder({ stateDir: local, nodes, timeoutMs: 1_000 });
+      const sent = performance.now();
+      const err = await deadline(
+        forward("stall", {
+          op: "notify",
+          channel: "ops",
+          code: 0,
+          value: 0,
+          entity: null,
+          condition: null,
+          action: null,
+        }).then(() => null, (e) => e),
+        5_000,
+        "the forwarder to give up",
+      );
+      const ms = performance.now() - sent;
+      assert(err instanceof HamError && err.code === "EHOSTUNREACH", String(err));
+      assert(ms < 2_000, `the forwarder gave up after ${ms.toFixed(0)} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await Deno.remove(certs.dir, { recursive: true });
+      await Deno.remove(local, { recursive: true });
     }
   },
 );
