@@ -111,7 +111,8 @@ async function follow(
   }
   await watch;
   if (stopping) return 0;
-  throw new HamError("ECONNRESET", `Lost the connection to the HAM at "${client.socketPath}"`);
+  const where = client.remote ? client.address : `"${client.address}"`;
+  throw new HamError("ECONNRESET", `Lost the connection to the HAM at ${where}`);
 }
 
 function parseEvents(args: string[]): HamctlCommand {
