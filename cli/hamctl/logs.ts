@@ -8,6 +8,7 @@
  * @module
  */
 
+import { pathExists } from "../../lib/os/path_exists.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
 import { statusFileName } from "../../lib/core/status_text.ts";
@@ -22,15 +23,6 @@ import {
   str,
   type Subcommand,
 } from "./common.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The path of an entity's output log. */
 export function entityLogPath(stateDir: string, entity: string): string {
@@ -99,7 +91,7 @@ function parseLogs(args: string[]): HamctlCommand {
       using log = new LogFollower(path);
       if (!log.found && !following) {
         // An entity that has written nothing yet has its FIFOs and no log: nothing to print.
-        if (exists(`${dir}/pipes/${statusFileName(entity)}.stdout`)) {
+        if (pathExists(`${dir}/pipes/${statusFileName(entity)}.stdout`)) {
           if (command.json) io.out("[]");
           return 0;
         }

@@ -646,33 +646,24 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
       });
       continue;
     }
+    // The entity's own control changes (not its tree's): enabled, then its flags.
+    const control = (command: string, flags?: number) =>
+      changes.push({
+        change: "update",
+        item: d.name,
+        key,
+        requests: [{
+          op: "control",
+          path: d.name,
+          command,
+          ...(flags === undefined ? {} : { flags }),
+          recurse: false,
+        }],
+      });
     if ((c.enabled ?? true) !== (d.enabled ?? true) && d.name !== GLOBAL_ENTITY) {
-      changes.push({
-        change: "update",
-        item: d.name,
-        key,
-        requests: [{
-          op: "control",
-          path: d.name,
-          command: d.enabled === false ? "disable" : "enable",
-          recurse: false,
-        }],
-      });
+      control(d.enabled === false ? "disable" : "enable");
     }
-    if (c.flags !== d.flags && d.name !== GLOBAL_ENTITY) {
-      changes.push({
-        change: "update",
-        item: d.name,
-        key,
-        requests: [{
-          op: "control",
-          path: d.name,
-          command: "set-flags",
-          flags: d.flags,
-          recurse: false,
-        }],
-      });
-    }
+    if (c.flags !== d.flags && d.name !== GLOBAL_ENTITY) control("set-flags", d.flags);
     const conds = new Map(c.conditions.map((x) => [x.name, x]));
     for (const dc of d.conditions) {
       const ckey = [...key, "conditions", dc.name];

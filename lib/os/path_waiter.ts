@@ -6,26 +6,18 @@
  * @module
  */
 
+import { pathExists } from "./path_exists.ts";
 import { dirname } from "../core/paths.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function nearestExistingDir(path: string): string {
   let dir = dirname(path);
-  while (!exists(dir) && dir !== "/") dir = dirname(dir);
+  while (!pathExists(dir) && dir !== "/") dir = dirname(dir);
   return dir;
 }
 
 /** Waits until `path` exists or `delayMs` passes. */
 export async function waitForPath(path: string, delayMs: number): Promise<boolean> {
-  if (exists(path)) return true;
+  if (pathExists(path)) return true;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let watcher: Deno.FsWatcher | undefined;
   let done = false;
@@ -40,10 +32,10 @@ export async function waitForPath(path: string, delayMs: number): Promise<boolea
       } catch {
         return false;
       }
-      if (exists(path)) return true;
+      if (pathExists(path)) return true;
       const reaim = nearestExistingDir(path);
       for await (const _ of watcher) {
-        if (exists(path)) return true;
+        if (pathExists(path)) return true;
         if (nearestExistingDir(path) !== reaim) break;
       }
       try {

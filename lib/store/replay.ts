@@ -7,6 +7,7 @@
  * @module
  */
 
+import { pathExists } from "../os/path_exists.ts";
 import { basename, join } from "../core/paths.ts";
 import { HamError } from "../core/errors.ts";
 import { fileError, fsyncDirSync } from "./durable.ts";
@@ -100,18 +101,9 @@ function highestSeq(bytes: Uint8Array, from: number, firstSeq: number): number {
 function recoveredDir(dir: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   let path = join(dir, `recovered-${stamp}`);
-  for (let n = 2; exists(path); n++) path = join(dir, `recovered-${stamp}-${n}`);
+  for (let n = 2; pathExists(path); n++) path = join(dir, `recovered-${stamp}-${n}`);
   Deno.mkdirSync(path, { recursive: true, mode: 0o700 });
   return path;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
