@@ -150,6 +150,29 @@ async function editsApplied(holder: HamProcess): Promise<void> {
 const placedOn = (name: string) => (ev: HamEvent) =>
   ev.type === "placed" && ev.entity === "web" && ev.detail?.node === name;
 
+/**
+ * Two nodes, n1 and n2 (`n1Etcd`: n1's etcd address, which a test may route through a
+ * relay), and `web` declared through n2 to run on n1 first, placed there: its copies
+ * sampled, both nodes' events followed. Disposing of it ends all of it.
+ */
+async function webPlacedOnN1(n1Etcd: string, n2Etcd: string, extra: string[] = []) {
+  const stack = new AsyncDisposableStack();
+  try {
+    const nodes = stack.use(await startNodes(["n1", n1Etcd, ...extra], ["n2", n2Etcd, ...extra]));
+    const [n1, n2] = nodes;
+    const tok = token();
+    const sampler = stack.use(new CopySampler(tok));
+    const e1 = stack.use(await events(n1));
+    const e2 = stack.use(await events(n2));
+    await declare(n2, n2, tok, "n1,n2");
+    await e1.next(placedOn("n1"), "web placed on n1");
+    return { n1, n2, tok, sampler, e1, e2, [Symbol.asyncDispose]: () => stack.disposeAsync() };
+  } catch (err) {
+    await stack.disposeAsync();
+    throw err;
+  }
+}
+
 Deno.test({
   name: "a cluster entity runs on another node within TTL + 1 s when its node dies whole",
   ignore: skip,
@@ -214,15 +237,8 @@ Deno.test({
   fn: async () => {
     await using etcd = await EtcdProcess.start();
     // TTL 4 s: a lease left to expire would move web no sooner than 4 s after the stop.
-    const ttl = ["--cluster-ttl", "4s"];
-    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
-    const [n1, n2] = nodes;
-    const tok = token();
-    await using sampler = new CopySampler(tok);
-    await using e1 = await events(n1);
-    await using e2 = await events(n2);
-    await declare(n2, n2, tok, "n1,n2");
-    await e1.next(placedOn("n1"), "web placed on n1");
+    await using web1 = await webPlacedOnN1(etcd.url, etcd.url, ["--cluster-ttl", "4s"]);
+    const { n1, sampler, e2 } = web1;
     const web = (await n1.status()).entities.find((e) => e.name === "web")!;
     assert(web.pid !== null);
     const stoppedAt = performance.now();
@@ -245,17 +261,8 @@ Deno.test({
   fn: async () => {
     await using etcd = await EtcdProcess.start();
     await using relay = new TcpRelay(etcd.clientPort);
-    await using nodes = await startNodes(
-      ["n1", `http://127.0.0.1:${relay.port}`],
-      ["n2", etcd.url],
-    );
-    const [n1, n2] = nodes;
-    const tok = token();
-    await using sampler = new CopySampler(tok);
-    await using e1 = await events(n1);
-    await using e2 = await events(n2);
-    await declare(n2, n2, tok, "n1,n2");
-    await e1.next(placedOn("n1"), "web placed on n1");
+    await using web1 = await webPlacedOnN1(`http://127.0.0.1:${relay.port}`, etcd.url);
+    const { n1, sampler, e1, e2 } = web1;
     const pids = await n1.pids();
     await relay.cut();
     const fenced = await e1.next((ev) => ev.type === "fenced", "web fenced on n1");
@@ -275,15 +282,8 @@ Deno.test({
     await using etcd = await EtcdProcess.start();
     // TTL 4 s: fencing at 3.2 s without a renewal, which an etcd restart on this busy
     // machine stays under (0.7 to 1.9 s measured); with 2 s it would sometimes fence, rightly.
-    const ttl = ["--cluster-ttl", "4s"];
-    await using nodes = await startNodes(["n1", etcd.url, ...ttl], ["n2", etcd.url, ...ttl]);
-    const [n1, n2] = nodes;
-    const tok = token();
-    await using sampler = new CopySampler(tok);
-    await using e1 = await events(n1);
-    await using e2 = await events(n2);
-    await declare(n2, n2, tok, "n1,n2");
-    await e1.next(placedOn("n1"), "web placed on n1");
+    await using web1 = await webPlacedOnN1(etcd.url, etcd.url, ["--cluster-ttl", "4s"]);
+    const { n1, sampler, e1, e2 } = web1;
     const before = (await n1.status()).entities.find((e) => e.name === "web")!.pid;
     const down = performance.now();
     await etcd.restart();
