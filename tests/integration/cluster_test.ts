@@ -150,6 +150,21 @@ async function editsApplied(holder: HamProcess): Promise<void> {
 const placedOn = (name: string) => (ev: HamEvent) =>
   ev.type === "placed" && ev.entity === "web" && ev.detail?.node === name;
 
+/** The fields of an attach request that declares `web` for the cluster, run on `placement`. */
+function clusterAttach(argv: string[], placement: string[]) {
+  return {
+    entity: "web",
+    argv,
+    pid: null,
+    cwd: null,
+    env: null,
+    flags: 0,
+    heartbeat: null,
+    killMode: "control-group" as const,
+    cluster: { placement },
+  };
+}
+
 /**
  * Two nodes, n1 and n2 (`n1Etcd`: n1's etcd address, which a test may route through a
  * relay), and `web` declared through n2 to run on n1 first, placed there: its copies
@@ -582,17 +597,7 @@ Deno.test({
     Deno.kill(hamPid, "SIGSTOP");
     try {
       await c.request("detach", { entity: "web" });
-      await c.request("attach", {
-        entity: "web",
-        argv: ["/bin/sleep", now],
-        pid: null,
-        cwd: null,
-        env: null,
-        flags: 0,
-        heartbeat: null,
-        killMode: "control-group",
-        cluster: { placement: ["n1"] },
-      });
+      await c.request("attach", clusterAttach(["/bin/sleep", now], ["n1"]));
     } finally {
       Deno.kill(hamPid, "SIGCONT");
     }
@@ -623,17 +628,7 @@ Deno.test({
     }, "n1 to see n2");
     const tok = token();
     await using c1 = await n1.client();
-    await c1.request("attach", {
-      entity: "web",
-      argv: ["/bin/sleep", tok],
-      pid: null,
-      cwd: null,
-      env: null,
-      flags: 0,
-      heartbeat: null,
-      killMode: "control-group",
-      cluster: { placement: ["n1"] },
-    });
+    await c1.request("attach", clusterAttach(["/bin/sleep", tok], ["n1"]));
     await using c2 = await n2.client();
     const seen = await c2.request("status", { path: "web" }) as unknown as EntityView;
     assertEquals(seen.placement, ["n1"]);
