@@ -125,6 +125,8 @@ export type RecordBody =
     /** The run and the index of the action in its list, when part of a run. */
     run?: string;
     index?: number;
+    /** The action was disabled, and skipped: the run goes on past it, nothing is counted. */
+    skipped?: boolean;
   }
   /** The entity published a new state. */
   | { t: "state"; entity: string; to: number }

@@ -258,6 +258,7 @@ export function applyRecord(state: HamState, r: HamRecord): void {
         const run = state.runs.get(r.run);
         if (run) run.next = Math.max(run.next, r.index + 1);
       }
+      if (r.skipped) return; // QNX: a disabled action is skipped, not run.
       const a = findAction(state, r.entity, r.condition, r.action);
       if (!a) return;
       const item = r.fail === null ? a : a.fails.find((f) => f.name === r.fail);

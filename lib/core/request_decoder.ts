@@ -209,6 +209,16 @@ export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionPara
       return { kind, delayMs: int(o, "delayMs", 1, MAX_DURATION_MS), pathname };
     }
     case "signal": {
+      // QNX's ham_action_notify_signal carries a code and a value (a realtime signal's
+      // payload); ham's signal does not (see README, "Decisions"): refused, not dropped.
+      for (const field of ["code", "value"]) {
+        if (o[field] !== undefined && o[field] !== null) {
+          throw new HamError(
+            "EINVAL",
+            `Invalid field "${field}": a signal action carries no payload here (a notify action does)`,
+          );
+        }
+      }
       const pid = o.pid === undefined || o.pid === null ? null : int(o, "pid", 1, PID_MAX);
       const signal = parseSignal(o.signal ?? DEFAULTS.signalActionSignal);
       const node = o.node === undefined || o.node === null

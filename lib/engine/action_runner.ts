@@ -238,7 +238,7 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       adopt: spec.adopt === true || spec.resumed,
     };
     if (live && !live.enabled) {
-      void ctx.journal.record([{ ...base(site), fail: null, ok: true, run, index }]);
+      void ctx.journal.record([{ ...base(site), fail: null, ok: true, run, index, skipped: true }]);
       continue;
     }
     const ok = await runStep(ctx, snap, live, site, { run, index, ev: ev.entity, cpath });

@@ -995,3 +995,20 @@ Deno.test("decodeRequest() replaces control characters in a hello's client name 
   assert.ok(r.op === "hello");
   assert.equal(r.client, 'x?2026-12-04T22:14:11.133Z ham[1] notice: Entity "db" died?');
 });
+
+Deno.test("decodeRequest() refuses a signal action's code and value rather than drop them", () => {
+  for (const field of ["code", "value"]) {
+    const line = JSON.stringify({
+      id: 1,
+      op: "action",
+      path: "sg/r/s",
+      kind: "signal",
+      signal: 34,
+      [field]: 5,
+    });
+    assert.throws(
+      () => decodeRequest(line),
+      (e) => e instanceof HamError && e.code === "EINVAL" && e.message.includes(`"${field}"`),
+    );
+  }
+});

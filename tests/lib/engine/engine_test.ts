@@ -630,6 +630,9 @@ Deno.test("runCondition() skips a disabled action when its condition fires", asy
   await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
   await settle(h);
   assert.deepEqual(h.procs.runs, ["b"]);
+  // Skipped, not run: its count does not move (QNX: a disabled action is skipped).
+  const actions = h.store.state.entities.get("web")!.conditions.get("c")!.actions;
+  assert.deepEqual(actions.map((a) => [a.name, a.runs]), [["a", 0], ["b", 1]]);
 });
 
 Deno.test("Engine.fire() runs nothing when the condition is disabled", async () => {
