@@ -58,6 +58,19 @@ export function planCondition(state: HamState, req: RequestOf<"condition">): Pla
       `Cannot add condition "${path}": set flags apply only to state conditions`,
     );
   }
+  for (
+    const [inv, set, side] of [
+      [HCONDSTATEFROMINV, HCONDSTATEFROMSET, "from"],
+      [HCONDSTATETOINV, HCONDSTATETOSET, "to"],
+    ] as const
+  ) {
+    if ((req.flags & inv) !== 0 && (req.flags & set) === 0) {
+      throw new HamError(
+        "EINVAL",
+        `Cannot add condition "${path}": ${side}-inv inverts a set of states, and ${side}-set is not given`,
+      );
+    }
+  }
   const match = req.type === "state"
     ? { from: req.from, to: req.to }
     : req.type === "raise"

@@ -7,8 +7,10 @@ import {
   HACTIONKEEPONFAIL,
   HCONDINDEPENDENT,
   HCONDNOWAIT,
+  HCONDSTATEFROMINV,
   HCONDSTATEFROMSET,
   HCONDSTATETOINV,
+  HCONDSTATETOSET,
   HENTITYKEEPONDEATH,
   HREARMAFTERRESTART,
 } from "../../../lib/core/flags.ts";
@@ -153,6 +155,20 @@ Deno.test("planCondition() throws EINVAL when set flags are given to a non-state
     () => planCondition(state, conditionReq("web/x", "raise", HCONDSTATETOINV)),
     code("EINVAL"),
   );
+});
+
+Deno.test("planCondition() throws EINVAL for an inverted side without its set", () => {
+  const { state } = world();
+  for (const [flags, side] of [[HCONDSTATETOINV, "to"], [HCONDSTATEFROMINV, "from"]] as const) {
+    assert.throws(
+      () => planCondition(state, conditionReq("web/x", "state", flags)),
+      (e: unknown) =>
+        e instanceof HamError && e.code === "EINVAL" &&
+        e.message.includes(`${side}-inv inverts a set of states`),
+    );
+  }
+  const both = HCONDSTATETOINV | HCONDSTATETOSET;
+  assert.equal(planCondition(state, conditionReq("web/y", "state", both)).records.length, 1);
 });
 
 Deno.test("planConditionRemove() plans a cond-remove when the condition exists", () => {
