@@ -171,6 +171,16 @@ export function planActionFail(
       `Cannot add action-fail "${req.name}" to "${formatPath(req.path)}": it already exists`,
     );
   }
+  // A nowait condition waits for nothing: its actions' fail lists run on its lane too.
+  const c = getCondition(state, entity, condition);
+  if (req.params.kind === "waitfor" && (c.flags & HCONDNOWAIT)) {
+    throw new HamError(
+      "EINVAL",
+      `Cannot add action-fail "${req.name}" to "${
+        formatPath(req.path)
+      }": condition "${entity}/${condition}" is nowait and the item is a waitfor`,
+    );
+  }
   return {
     records: [{ t: "fail-add", entity, condition, action, name: req.name, params: req.params }],
     result: { path: formatPath(req.path), name: req.name },
@@ -236,7 +246,11 @@ export function planControl(state: HamState, req: RequestOf<"control">): Plan<"c
         throw new HamError("EINVAL", `Cannot set flag do-now on action "${path}" through control`);
       }
       if (type === "condition" && (flags & HCONDNOWAIT) && "actions" in item) {
-        if (item.actions.some((a) => a.params.kind === "waitfor")) {
+        if (
+          item.actions.some((a) =>
+            a.params.kind === "waitfor" || a.fails.some((f) => f.params.kind === "waitfor")
+          )
+        ) {
           throw new HamError(
             "EINVAL",
             `Cannot set flag nowait on condition "${path}": it holds a waitfor action`,

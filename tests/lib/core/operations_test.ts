@@ -351,6 +351,21 @@ Deno.test("planActionFail() throws EEXIST when the action-fail item exists", () 
   );
 });
 
+Deno.test("planActionFail() throws EINVAL for a waitfor item in a nowait condition, and nowait is refused over one", () => {
+  const { state, tree } = world();
+  assert.throws(
+    () => planActionFail(state, failReq("web/fast/log", "w", P.waitfor(100))),
+    code("EINVAL", /nowait and the item is a waitfor/),
+  );
+  // Set later: a condition whose action has a waitfor item in its fail list is not nowait.
+  tree.condition("web/later", "raise").action("web/later/log", P.log("x"))
+    .fail("web/later/log", "w", P.waitfor(100));
+  assert.throws(
+    () => planControl(state, controlReq("web/later", "add-flags", HCONDNOWAIT)),
+    code("EINVAL", /waitfor/),
+  );
+});
+
 Deno.test("planActionFail() throws ENOENT when the action does not exist", () => {
   const { state } = world();
   assert.throws(
