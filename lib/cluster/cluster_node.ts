@@ -243,9 +243,15 @@ export class ClusterNode {
   async leave(): Promise<void> {
     await this.stop();
     const lease = this.#lease;
-    if (this.#held.size > 0) await this.#fenceAll("the node left the cluster");
-    this.#lease = null;
-    await this.#save();
+    try {
+      if (this.#held.size > 0) await this.#fenceAll("the node left the cluster");
+      this.#lease = null;
+      await this.#save();
+    } catch (err) {
+      // A full disk, say: the copies are ended all the same, and the lease is revoked.
+      this.#host.log("error", `Cluster node "${this.name}" leaving: ${err}`);
+      this.#lease = null;
+    }
     if (lease === null) return;
     try {
       await this.#etcd.revoke(lease);

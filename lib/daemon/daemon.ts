@@ -639,7 +639,9 @@ export class HamDaemon {
       this.engine.stop();
       await this.#keeper?.stop();
       // A cluster member leaves: its cluster entities end here and start on another node.
-      await this.#cluster?.leave();
+      await this.#cluster?.leave().catch((err) =>
+        this.log.log("error", `Cannot leave the cluster cleanly: ${err}`)
+      );
       await this.#server.close();
       await this.#remoteServer?.close();
       // The channels' file knows every notification when this HAM is done.

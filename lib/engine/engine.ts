@@ -285,7 +285,7 @@ export class Engine {
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
     if (e.pid !== null) this.#kill(e.pid, e.startTime);
-    this.#leftovers.ended(e);
+    this.#leftovers.ended(e, null, true);
     this.#leftovers.forget(name);
     await this.write([{ t: "remove", entity: name }]);
   }

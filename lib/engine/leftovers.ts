@@ -77,9 +77,9 @@ export class Leftovers {
    * exited leaving the daemon `spare` that the entity follows now: ends or keeps what it
    * left behind, by the entity's kill mode. Returns the pids found.
    */
-  ended(e: Entity, spare: number | null = null): number[] {
+  ended(e: Entity, spare: number | null = null, fence = false): number[] {
     try {
-      return this.#ended(e, spare);
+      return this.#ended(e, spare, fence);
     } finally {
       this.#made(e.name);
     }
@@ -100,8 +100,9 @@ export class Leftovers {
     this.#due.delete(name);
   }
 
-  #ended(e: Entity, spare: number | null): number[] {
-    if (e.spawnId === null || e.pid === null || this.#parts.life.stopped) return [];
+  #ended(e: Entity, spare: number | null, fence: boolean): number[] {
+    // A fence kills even after the engine stopped (a cluster member leaving as it stops).
+    if (e.spawnId === null || e.pid === null || (this.#parts.life.stopped && !fence)) return [];
     const query: LeftoverQuery = {
       spawnId: e.spawnId,
       group: e.startTime === null ? null : e.pid,
@@ -114,7 +115,7 @@ export class Leftovers {
     // forked was there to be seen): else a look of its own.
     const look = this.#lookup;
     const scanned = look !== null && !look.sawAlive(e.pid, e.startTime) ? look : null;
-    return this.#handle(e.name, e.killMode, query, scanned);
+    return this.#handle(e.name, e.killMode, query, scanned, fence);
   }
 
   /**
@@ -207,12 +208,24 @@ export class Leftovers {
     mode: Entity["killMode"],
     query: LeftoverQuery,
     lookup: ProcessLookup | null = null,
+    fence = false,
   ): number[] {
     const { processes, log, events } = this.#parts;
     const found = (lookup ?? processes).leftovers(query);
     if (found.length === 0) return [];
     const pids = found.map((l) => l.pid);
     const list = pids.length > 10 ? `${pids.slice(0, 10).join(" ")} ...` : pids.join(" ");
+    if (fence && mode !== "process") {
+      // A copy fenced (or withdrawn as its node leaves the cluster) ends at once, whole.
+      log.log("notice", `Entity "${name}" fenced: SIGKILL to what it left (${list})`);
+      events.emit({ type: "leftovers", entity: name, detail: { pids, action: "ended" } });
+      for (const p of found) {
+        try {
+          processes.signal(p.pid, 9, p.startTime);
+        } catch { /* gone already */ }
+      }
+      return pids;
+    }
     if (mode === "process") {
       log.log("notice", `Entity "${name}" left ${pids.length} process(es) behind: kept (${list})`);
       events.emit({ type: "leftovers", entity: name, detail: { pids, action: "kept" } });

@@ -228,6 +228,8 @@ export class Journal {
   #broken: HamError | null = null;
   /** Why the kept batches at the head of the queue wait (see `AppendOptions.retry`). */
   #retrying: HamError | null = null;
+  /** How many records wait in the queue while `#retrying` (counted, not walked). */
+  #kept = 0;
   /** Ends the wait before the next attempt (the journal is closing). */
   #wake: (() => void) | null = null;
 
@@ -359,7 +361,7 @@ export class Journal {
     opts: AppendOptions = {},
   ): { records: HamRecord[]; durable: Promise<void>; written: Promise<void>; inFile: boolean } {
     this.#check("append to");
-    if (this.#retrying !== null && (!opts.retry || this.#waiting() >= this.#maxKept)) {
+    if (this.#retrying !== null && (!opts.retry || this.#kept >= this.#maxKept)) {
       throw this.#retrying;
     }
     if (bodies.length === 0) {
@@ -373,6 +375,7 @@ export class Journal {
     const bytes = concatBytes(records.map(encodeFrame));
     this.#nextSeq += records.length;
     const [durable, written, pending] = this.#enqueueWith(records, bytes, undefined, opts.retry);
+    if (this.#retrying !== null) this.#kept += records.length;
     return { records, durable, written, inFile: pending.inFile === true };
   }
 
@@ -560,19 +563,13 @@ export class Journal {
     this.#inFlight = [];
     const first = this.#retrying === null;
     this.#retrying = error;
+    this.#kept = failed.reduce((n, p) => n + p.records.length, 0);
     if (first) {
       try {
         this.#onRetry?.(error, failed.reduce((n, p) => n + p.records.length, 0));
       } catch { /* the hook reports its own errors */ }
     }
     this.#fileChanged(); // Cut back to the last durable byte.
-  }
-
-  /** How many records wait in the queue. */
-  #waiting(): number {
-    let n = 0;
-    for (const p of this.#queue) n += p.records.length;
-    return n;
   }
 
   /**

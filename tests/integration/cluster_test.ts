@@ -271,6 +271,41 @@ Deno.test({
 });
 
 Deno.test({
+  name: "hamctl stop on the holder ends its copy whole, what it forked too",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    await using nodes = await startNodes(["n1", etcd.url], ["n2", etcd.url]);
+    const [n1, n2] = nodes;
+    await using e1 = await events(n1);
+    await using e2 = await events(n2);
+    const tok = token();
+    await n2.ok(
+      "attach",
+      "web",
+      "--cluster",
+      "--placement",
+      "n1,n2",
+      "--",
+      "/bin/sh",
+      "-c",
+      '/bin/sleep "$0" & wait',
+      tok,
+    );
+    await e1.next(placedOn("n1"), "web placed on n1");
+    // The shell and the sleep it forked, both of n1.
+    await until(async () => (await processesOf(n1.stateDir)).length >= 2 || null, "web's fork");
+    await n1.ok("stop");
+    await e2.next(placedOn("n2"), "web placed on n2");
+    // Nothing of n1's copy runs beside n2's: not its child either.
+    await until(
+      async () => (await processesOf(n1.stateDir)).length === 0 || null,
+      "n1's copy gone",
+    );
+  },
+});
+
+Deno.test({
   name: "a node cut from etcd fences its copy before another node starts one",
   ignore: skip,
   fn: async () => {
