@@ -42,6 +42,15 @@ const INVISIBLE = /[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 /** What a node name may be: a letter or digit, then letters, digits, `_`, `.`, `-` (63 at most). */
 export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** A control character (C0, DEL, C1). */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** `text` with each control character replaced by `?` (a client's name, as it is logged). */
+export function printable(text: string): string {
+  return text.replace(new RegExp(CONTROL.source, "g"), "?");
+}
+
 /** Throws EINVAL unless `name` is a valid node name (see {@linkcode NODE_NAME}). */
 export function validateNodeName(key: string, name: unknown): string {
   if (typeof name !== "string" || !NODE_NAME.test(name)) {
@@ -67,8 +76,7 @@ export function validateName(kind: string, name: unknown): string {
   if (name === "." || name === "..") {
     throw new HamError("EINVAL", `Invalid ${kind} name "${name}"`);
   }
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+  if (CONTROL.test(name)) {
     throw new HamError("EINVAL", `Invalid ${kind} name ${JSON.stringify(name)}: control character`);
   }
   const invisible = INVISIBLE.exec(name);

@@ -26,6 +26,7 @@ import {
 import {
   NODE_NAME,
   parsePath,
+  printable,
   validateEntityName,
   validateName,
   validateNodeName,
@@ -329,16 +330,6 @@ function checkWellFormed(request: Obj, op: string): void {
 const BEAT_LINE =
   // deno-lint-ignore no-control-regex -- JSON refuses raw control characters in a string.
   /^\{"entity":(?:"([^"\\\u0000-\u001f]*)"|null),(?:"reply":(true|false),)?"id":(0|[1-9]\d{0,14}),"op":"heartbeat"\}$/;
-
-/** `text` with each control character (C0, DEL, C1) replaced by `?`. */
-export function printable(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? "?" : ch;
-  }
-  return out;
-}
 
 /**
  * Parses and validates one request line. Throws a {@linkcode HamError} (EPROTO for

@@ -32,29 +32,6 @@ export function resolveGroup(group: string): number {
   return gid;
 }
 
-/** The whole text of an open file, from where it is (its start, just opened). */
-function readAllSync(file: Deno.FsFile): string {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const buf = new Uint8Array(64 * 1024);
-    const n = file.readSync(buf);
-    if (n === null || n === 0) break;
-    chunks.push(buf.subarray(0, n));
-    size += n;
-    if (size > 16 * 1024 * 1024) {
-      throw new HamError("EINVAL", "Cannot use a policy file over 16 MiB");
-    }
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
-}
-
 /**
  * The effective policy: root and `hamUid` are admin, plus the grants of the file at
  * `path`. A missing file is the default policy unless `required` (`--policy FILE`).
@@ -84,7 +61,14 @@ export function loadPolicy(path: string, hamUid: number, required: boolean): Pol
         );
       }
       // From the file checked, not the path again (which could name another file by now).
-      text = readAllSync(file);
+      const bytes = new Uint8Array(info.size);
+      let got = 0;
+      while (got < bytes.length) {
+        const n = file.readSync(bytes.subarray(got));
+        if (n === null || n === 0) break;
+        got += n;
+      }
+      text = new TextDecoder().decode(bytes.subarray(0, got));
     } finally {
       file.close();
     }

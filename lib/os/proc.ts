@@ -68,17 +68,21 @@ export function processStat(pid: number): ProcessStat | null {
  * though it does not list them); null when there is no such thread.
  */
 export function threadGroupOf(pid: number): number | null {
-  if (!isPid(pid)) return null;
-  const bytes = readFileBytes(`/proc/${pid}/status`);
-  const m = bytes === null ? null : /^Tgid:\s*(\d+)$/m.exec(new TextDecoder().decode(bytes));
-  return m === null ? null : Number(m[1]);
+  return statusNumber(pid, "Tgid");
 }
 
 /** The real uid a process runs as (`Uid:` in `/proc/PID/status`); null when unknown. */
 export function processUid(pid: number): number | null {
+  return statusNumber(pid, "Uid");
+}
+
+/** The first number of line `field:` of `/proc/PID/status`; null when unknown. */
+function statusNumber(pid: number, field: string): number | null {
   if (!isPid(pid)) return null;
   const bytes = readFileBytes(`/proc/${pid}/status`);
-  const m = bytes === null ? null : /^Uid:\s*(\d+)/m.exec(new TextDecoder().decode(bytes));
+  const m = bytes === null
+    ? null
+    : new RegExp(`^${field}:\\s*(\\d+)`, "m").exec(new TextDecoder().decode(bytes));
   return m === null ? null : Number(m[1]);
 }
 
