@@ -10,6 +10,27 @@ import { mountTmpfs } from "../support/tmpfs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/**
+ * Makes entities until the journal refuses one with ENOSPC: the journal's last page may
+ * still have room once the disk is full (tmpfs allocates pages). The names acknowledged.
+ */
+async function fillJournal(ham: HamProcess): Promise<string[]> {
+  const acknowledged: string[] = [];
+  await using c = await ham.client();
+  for (let i = 0; i < 1000; i++) {
+    const answer = await c.request("entity", { entity: `e${i}`, flags: 0 }).then(
+      () => "ok",
+      (err) => String(err.code),
+    );
+    if (answer !== "ok") {
+      equal(answer, "ENOSPC");
+      break;
+    }
+    acknowledged.push(`e${i}`);
+  }
+  return acknowledged;
+}
+
 Deno.test(
   "ham answers ENOSPC when the disk is full and resumes when space frees",
   opts,
@@ -26,22 +47,7 @@ Deno.test(
     const web = (await ham.ok("status", "web", "--json")).pid;
 
     const filler = await fs.fill([`${stateDir}/ham.log`]);
-    // The journal's last page may still have room (tmpfs allocates pages): fill it too.
-    const acknowledged: string[] = [];
-    {
-      await using c = await ham.client();
-      for (let i = 0; i < 1000; i++) {
-        const answer = await c.request("entity", { entity: `e${i}`, flags: 0 }).then(
-          () => "ok",
-          (err) => String(err.code),
-        );
-        if (answer !== "ok") {
-          equal(answer, "ENOSPC");
-          break;
-        }
-        acknowledged.push(`e${i}`);
-      }
-    }
+    const acknowledged = await fillJournal(ham);
     const refusedName = `e${acknowledged.length}`;
     const refused = await ham.ctl("entity", refusedName);
     equal(refused.code, 1, refused.stderr);
@@ -123,6 +129,16 @@ Deno.test(
     await ham.ok("action", "b/death/again", "restart", "--rearm", "--intensity", "0");
     const pidOf = async (name: string) =>
       (await ham.status()).entities.find((e) => e.name === name)?.pid ?? null;
+    /** The pid `name` runs with once it is other than `old`. */
+    const newPid = (name: string, old: number | null, what: string) =>
+      until(
+        async () => {
+          const pid = await pidOf(name);
+          return pid !== null && pid !== old ? pid : null;
+        },
+        what,
+        20_000,
+      );
     const [r0, c0, b0] = [await pidOf("r"), await pidOf("c"), await pidOf("b")];
 
     // r's second death is recorded before the disk fills; its restart waits out the backoff.
@@ -134,46 +150,16 @@ Deno.test(
     Deno.kill(rA!, "SIGKILL");
     await ham.waitEvent("r", "dead", since);
     const filler = await fs.fill([`${stateDir}/ham.log`]);
-    {
-      await using c = await ham.client();
-      for (let i = 0; i < 1000; i++) {
-        const code = await c.request("entity", { entity: `e${i}`, flags: 0 }).then(
-          () => "ok",
-          (err) => String(err.code),
-        );
-        if (code !== "ok") break;
-      }
-    }
+    await fillJournal(ham);
     // The restart spawns while the journal refuses its record: kept, not taken back.
-    const r1 = await until(
-      async () => {
-        const pid = await pidOf("r");
-        return pid !== null && pid !== rA ? pid : null;
-      },
-      "r restarted during the full disk",
-      20_000,
-    );
+    const r1 = await newPid("r", rA, "r restarted during the full disk");
     await ham.ok("restart", "c");
     Deno.kill(b0!, "SIGSEGV");
     equal((await ham.ctl("entity", "refused")).code, 1, "requests still get ENOSPC");
 
     await Deno.remove(filler);
-    const c1 = await until(
-      async () => {
-        const pid = await pidOf("c");
-        return pid !== null && pid !== c0 ? pid : null;
-      },
-      "c restarted once space freed",
-      20_000,
-    );
-    const b1 = await until(
-      async () => {
-        const pid = await pidOf("b");
-        return pid !== null && pid !== b0 ? pid : null;
-      },
-      "b restarted once space freed",
-      20_000,
-    );
+    const c1 = await newPid("c", c0, "c restarted once space freed");
+    const b1 = await newPid("b", b0, "b restarted once space freed");
     await until(async () => (await ham.ctl("entity", "db")).code === 0 || null, "the journal");
     const b = await ham.ok("status", "b", "--json");
     equal(
