@@ -23,9 +23,7 @@ export function isTimestampStyle(value: unknown): value is TimestampStyle {
 export class LogFile {
   readonly path: string;
   #file: Deno.FsFile;
-  #encoder = new TextEncoder();
-  /** The file ends with part of a line that could not be taken back (see `write`). */
-  #torn = false;
+  #write = lineWriter((bytes) => this.#file.writeSync(bytes));
 
   /** Opens `path` for appending (created 0600 when missing; never through a symbolic link). */
   constructor(path: string) {
@@ -33,10 +31,8 @@ export class LogFile {
     this.#file = LogFile.#open(path);
   }
 
-  // Readable too: a line written in part is read back before it is cut off (see `write`).
   static #open(path: string): Deno.FsFile {
-    const options = { read: true, append: true, create: true, write: true, mode: 0o600 };
-    return openNoFollowSync(path, options);
+    return openNoFollowSync(path, { append: true, create: true, write: true, mode: 0o600 });
   }
 
   /** Closes the file and opens `path` again; throws when it cannot be opened. */
@@ -46,62 +42,29 @@ export class LogFile {
       this.#file?.close();
     } catch { /* already closed */ }
     this.#file = fresh;
-    this.#torn = false;
+    this.#write = lineWriter((bytes) => this.#file.writeSync(bytes));
   }
 
-  /**
-   * Appends one line (throws on a write error, ENOSPC included). A line written in part
-   * (the disk filled up half-way) is cut off the file again, so the next line does not
-   * start glued to its first bytes; when it cannot be, the next line starts on a new one.
-   */
+  /** Appends one line (throws on a write error, ENOSPC included; see {@linkcode lineWriter}). */
   write(line: string): void {
-    const bytes = this.#encoder.encode(this.#torn ? `\n${line}` : line);
-    let off = 0;
-    try {
-      while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
-    } catch (err) {
-      if (off > 0 && !this.#takeBack(bytes.subarray(0, off))) this.#torn = true;
-      throw err;
-    }
-    this.#torn = false;
-  }
-
-  /**
-   * Truncates the file back to before `written`, when it still ends with it: the Guardian
-   * appends to the same file, and a line of its own after them is left alone.
-   */
-  #takeBack(written: Uint8Array): boolean {
-    try {
-      const size = this.#file.statSync().size;
-      if (size < written.length) return false;
-      const tail = new Uint8Array(written.length);
-      this.#file.seekSync(size - written.length, Deno.SeekMode.Start);
-      for (let n = 0; n < tail.length;) {
-        const got = this.#file.readSync(tail.subarray(n));
-        if (got === null) return false;
-        n += got;
-      }
-      if (tail.some((b, i) => b !== written[i])) return false;
-      this.#file.truncateSync(size - written.length);
-      return true;
-    } catch {
-      return false;
-    }
+    this.#write(line);
   }
 }
 
 /**
- * Writes `line` to stderr; after a line written in part (a full disk under the detached
- * HAM's `ham.log`), the next one starts on a new line.
+ * Writes lines through `write` (which may write part of what it is given): after a line
+ * written in part (the disk filled up half-way), the next one starts on a new line, not
+ * glued to its first bytes. The part stays, on a line of its own: cutting it off again
+ * could cut a line the Guardian appended to the same file meanwhile.
  */
-function stderrWriter(): (line: string) => void {
+function lineWriter(write: (bytes: Uint8Array) => number): (line: string) => void {
   const encoder = new TextEncoder();
   let torn = false;
   return (line) => {
     const bytes = encoder.encode(torn ? `\n${line}` : line);
     let off = 0;
     try {
-      while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+      while (off < bytes.length) off += write(bytes.subarray(off));
     } catch (err) {
       if (off > 0) torn = true;
       throw err;
@@ -177,7 +140,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const sink = opts.write;
   const write = sink instanceof LogFile
     ? (line: string) => sink.write(line)
-    : sink ?? stderrWriter();
+    : sink ?? lineWriter((bytes) => Deno.stderr.writeSync(bytes));
   const now = opts.now ?? Date.now;
   const start = opts.start ?? now();
   const style = opts.timestamps ?? "absolute";
