@@ -20,6 +20,7 @@ import { Attacher, type AttachSpec } from "./attacher.ts";
 import { Deaths } from "./deaths.ts";
 import { type EntityEvent, type Firing, firings, laneOf } from "../core/dispatch.ts";
 import { EngineJournal, type Store } from "./engine_journal.ts";
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { HeartbeatMonitor } from "./heartbeat_monitor.ts";
 import type { BeatSlot } from "../core/heartbeat_slot.ts";
@@ -284,7 +285,23 @@ export class Engine {
     if (!e) return;
     this.#monitors.get(name)?.cancel();
     this.#monitors.delete(name);
-    if (e.pid !== null) this.#kill(e.pid, e.startTime);
+    if (e.pid !== null) {
+      let exited: Promise<unknown> | null = null;
+      try {
+        exited = this.processes.watch(e.pid, e.startTime).exited;
+      } catch { /* gone already */ }
+      this.#kill(e.pid, e.startTime);
+      // What it forked is looked for once it is gone: re-parented to this HAM (a subreaper)
+      // by then, not still under the process being killed (a look too early missed it).
+      if (exited !== null) {
+        const bound = new AbortController();
+        await Promise.race([
+          exited,
+          this.clock.sleep(DEFAULTS.leftoverStopTimeoutMs, bound.signal),
+        ]);
+        bound.abort();
+      }
+    }
     this.#leftovers.ended(e, null, true);
     this.#leftovers.forget(name);
     await this.write([{ t: "remove", entity: name }]);
