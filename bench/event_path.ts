@@ -47,6 +47,9 @@ export async function eventPathRound(samples: number, workDir: string): Promise<
   const [bare] = await step(() =>
     measureBareRestart({ worker, stampDir, samples, env }, restart[0])
   );
+  const [barePosix] = await step(() =>
+    measureBareRestart({ worker, stampDir, samples, env, spawner: "posix" }, restart[0])
+  );
   return [
     ...death.map((f) =>
       f.id === "death.stamped"
@@ -61,6 +64,7 @@ export async function eventPathRound(samples: number, workDir: string): Promise<
     }),
     spawnFloor,
     bare,
+    barePosix,
   ];
 }
 
@@ -74,7 +78,9 @@ if (import.meta.main) {
       console.log(`round ${r} of ${rounds} (${samples} samples each)`);
       console.log(renderTable(figures));
       for (const f of figures) {
-        if (f.id === "restart.bare") console.log(`${f.id}: ${f.median.toFixed(2)} ms: ${f.note}`);
+        if (f.id.startsWith("restart.bare")) {
+          console.log(`${f.id}: ${f.median.toFixed(2)} ms: ${f.note}`);
+        }
         if (!f.floor) continue;
         const load = f.load ? ` load ${f.load.before}→${f.load.after}` : "";
         const over = f.floor.excess !== undefined

@@ -233,6 +233,14 @@ export async function runBench(p: BenchPlan, workDir: string): Promise<BenchResu
       figures,
       () => measureBareRestart({ worker, stampDir, samples: p.restarts, env }, restart[0]),
     );
+    await step(
+      figures,
+      () =>
+        measureBareRestart(
+          { worker, stampDir, samples: p.restarts, env, spawner: "posix" },
+          restart[0],
+        ),
+    );
     progress(`library requests (${p.requests} of each)`);
     await step(figures, () => measureRequests(h.ham, "restarter", p.requests));
     progress(`hamctl ping and status from a shell (${p.cliRuns} runs each)`);
