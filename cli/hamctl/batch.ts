@@ -24,7 +24,6 @@ import {
   type Subcommand,
   UsageError,
 } from "./common.ts";
-import { loadSubcommand } from "./registry.ts";
 
 /**
  * Splits a batch line into words as a POSIX shell would (without expansions): blanks
@@ -89,14 +88,14 @@ async function* stdinLines(): AsyncGenerator<string> {
  * Parses one batch line; null for a blank line or a comment. Refuses what never ends
  * (`logs --follow`): the lines after it would never run.
  */
-async function parseLine(words: string[]): Promise<HamctlCommand | null> {
+async function parseLine(words: string[], lookup: Lookup): Promise<HamctlCommand | null> {
   if (words.length === 0) return null;
   const [name, ...rest] = words;
   if (name === "batch") throw new UsageError("A batch cannot run batch");
   if (name === "--state-dir" || name.startsWith("--state-dir=")) {
     throw new UsageError("--state-dir is the batch's own: give it to hamctl batch");
   }
-  const sub: Subcommand | undefined = await loadSubcommand(name);
+  const sub: Subcommand | undefined = await lookup(name);
   if (sub === undefined) {
     throw new UsageError(
       name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
@@ -109,12 +108,18 @@ async function parseLine(words: string[]): Promise<HamctlCommand | null> {
   return cmd;
 }
 
+/**
+ * Finds a subcommand by name: the registry's `loadSubcommand`, handed in by the registry
+ * itself (so that this file, which the registry loads, does not import it back).
+ */
+export type Lookup = (name: string) => Promise<Subcommand | undefined>;
+
 /** Runs every line of `lines` on `client`; returns the exit code of the first failure, or 0. */
 export async function runBatch(
   client: HamClient,
   io: HamctlIO,
   lines: AsyncIterable<string>,
-  opts: { keepGoing: boolean; json: boolean; stateDir?: string },
+  opts: { keepGoing: boolean; json: boolean; stateDir?: string; lookup: Lookup },
 ): Promise<number> {
   let status = 0;
   let lineNo = 0;
@@ -122,7 +127,7 @@ export async function runBatch(
     lineNo++;
     let code: number;
     try {
-      const cmd = await parseLine(splitWords(line));
+      const cmd = await parseLine(splitWords(line), opts.lookup);
       if (cmd === null) continue;
       if (opts.json) cmd.json = true;
       code = await runCommand(client, cmd, io, opts.stateDir);
@@ -147,7 +152,7 @@ export async function runBatch(
   return status;
 }
 
-function parseBatch(args: string[]): HamctlCommand {
+function parseBatch(args: string[], lookup: Lookup): HamctlCommand {
   const p = parseCommandArgs("batch", args, booleans(["keep-going"]));
   positionals("batch", p, []);
   const keepGoing = p.values["keep-going"] === true;
@@ -157,15 +162,17 @@ function parseBatch(args: string[]): HamctlCommand {
     json,
     render: quiet,
     run: (client, io, stateDir) =>
-      runBatch(client, io, io.lines?.() ?? stdinLines(), { keepGoing, json, stateDir }),
+      runBatch(client, io, io.lines?.() ?? stdinLines(), { keepGoing, json, stateDir, lookup }),
   };
 }
 
-/** The batch subcommand. */
-export const BATCH_COMMANDS: Subcommand[] = [
-  {
-    name: "batch",
-    usage: "batch [--keep-going]  (commands from stdin, one per line)",
-    parse: parseBatch,
-  },
-];
+/** The batch subcommand, running the subcommands `lookup` finds. */
+export function batchCommands(lookup: Lookup): Subcommand[] {
+  return [
+    {
+      name: "batch",
+      usage: "batch [--keep-going]  (commands from stdin, one per line)",
+      parse: (args) => parseBatch(args, lookup),
+    },
+  ];
+}

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { loadAllSubcommands } from "./registry.ts";
 import {
   type HamctlCommand,
   parseCommandArgs,
@@ -16,10 +15,16 @@ import {
   UsageError,
 } from "./common.ts";
 
+/**
+ * Every subcommand: the registry's `loadAllSubcommands`, handed in by the registry itself
+ * (so that this file, which the registry loads, does not import it back).
+ */
+export type LoadAll = () => Promise<Subcommand[]>;
+
 /** Each subcommand's options, from its usage text. */
-export async function subcommandOptions(): Promise<Map<string, string[]>> {
+export async function subcommandOptions(loadAll: LoadAll): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const s of await loadAllSubcommands()) {
+  for (const s of await loadAll()) {
     const opts = [...new Set([...s.usage.matchAll(/--[a-z][a-z-]*/g)].map((m) => m[0]))];
     out.set(s.name, [...opts, "--json", "--help"]);
   }
@@ -124,7 +129,7 @@ function fish(subs: Map<string, string[]>): string {
 
 const SHELLS = { bash, zsh, fish } as const;
 
-function parseCompletion(args: string[]): HamctlCommand {
+function parseCompletion(args: string[], loadAll: LoadAll): HamctlCommand {
   const cmd = "completion";
   const p = parseCommandArgs(cmd, args, {});
   const [shell] = positionals(cmd, p, ["SHELL"]);
@@ -136,15 +141,17 @@ function parseCompletion(args: string[]): HamctlCommand {
     json: false,
     render: () => null,
     local: async (_stateDir, io) => {
-      io.out(SHELLS[shell as keyof typeof SHELLS](await subcommandOptions()).trimEnd());
+      io.out(SHELLS[shell as keyof typeof SHELLS](await subcommandOptions(loadAll)).trimEnd());
       return 0;
     },
   };
 }
 
-/** The completion subcommand. */
-export const COMPLETION_COMMAND: Subcommand = {
-  name: "completion",
-  usage: "completion bash|zsh|fish",
-  parse: parseCompletion,
-};
+/** The completion subcommand, completing the subcommands `loadAll` lists. */
+export function completionCommand(loadAll: LoadAll): Subcommand {
+  return {
+    name: "completion",
+    usage: "completion bash|zsh|fish",
+    parse: (args) => parseCompletion(args, loadAll),
+  };
+}

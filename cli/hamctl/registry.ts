@@ -100,12 +100,12 @@ export const FAMILIES: readonly SubcommandFamily[] = [
   {
     file: "completion.ts",
     names: ["completion"],
-    load: async () => [(await import("./completion.ts")).COMPLETION_COMMAND],
+    load: async () => [(await import("./completion.ts")).completionCommand(loadAllSubcommands)],
   },
   {
     file: "batch.ts",
     names: ["batch"],
-    load: async () => (await import("./batch.ts")).BATCH_COMMANDS,
+    load: async () => (await import("./batch.ts")).batchCommands(loadSubcommand),
   },
 ];
 
