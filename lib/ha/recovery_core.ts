@@ -304,8 +304,18 @@ export interface RecoveryStats {
   lastRecoveryError: unknown;
 }
 
-/** The cores whose recovery function is running in the current async context. */
-const recovering = new AsyncLocalStorage<readonly object[]>();
+/** A recovery function's run: of which core, and whether it has finished. */
+interface RecoveryRun {
+  core: object;
+  done: boolean;
+}
+
+/**
+ * The runs of recovery functions that the current async context is inside. A task the
+ * recovery function started (a reader loop restarted) keeps this context after the run
+ * has finished: `done` tells it that its ops recover again.
+ */
+const recovering = new AsyncLocalStorage<readonly RecoveryRun[]>();
 
 /**
  * The shared recovery state of an HA object and its dups. `U` is the underlying resource
@@ -421,9 +431,10 @@ export class RecoveryCore<U, T, H> {
    * One recovery runs at a time: ops that fail while it runs (including ops pending on the
    * resource it replaced, which fail with Interrupted) wait for it to finish and share its
    * verdict, then are re-issued, after anything the recovery function replayed. An op
-   * issued from inside this core's own recovery function is run once, plainly, so a
-   * recovery function can replay a handshake through the object, but must not wait for an
-   * op issued outside it on the same object. When recovery is not possible or gives up,
+   * issued from inside this core's own recovery function while it runs is run once,
+   * plainly, so a recovery function can replay a handshake through the object, but must not
+   * wait for an op issued outside it on the same object (a task it starts, such as a reader
+   * loop, recovers again once the recovery function has finished). When recovery is not possible or gives up,
    * the original error (or EOF value) surfaces.
    */
   async run<R>(
@@ -432,7 +443,9 @@ export class RecoveryCore<U, T, H> {
     op: (resource: U) => Promise<R>,
     eof?: (value: R) => boolean,
   ): Promise<R> {
-    if (recovering.getStore()?.includes(this)) return await op(this.#resource);
+    if (recovering.getStore()?.some((r) => r.core === this && !r.done)) {
+      return await op(this.#resource);
+    }
     for (;;) {
       const generation = this.#generation;
       let failure: unknown;
@@ -478,7 +491,8 @@ export class RecoveryCore<U, T, H> {
     }
     s.acount++;
     s.icount++;
-    const stack = [...(recovering.getStore() ?? []), this];
+    const run: RecoveryRun = { core: this, done: false };
+    const stack = [...(recovering.getStore() ?? []).filter((r) => !r.done), run];
     try {
       const answer = await recovering.run(stack, () => fn(owner, this.handle));
       if (answer === true || (answer !== false && this.#owns(answer))) return true;
@@ -490,6 +504,8 @@ export class RecoveryCore<U, T, H> {
       }
     } catch (err) {
       s.lastRecoveryError = err;
+    } finally {
+      run.done = true;
     }
     s.icount = 0;
     return false;

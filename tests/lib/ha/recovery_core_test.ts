@@ -245,3 +245,21 @@ Deno.test("RecoveryCore.run() does not recover when mayRecover() is false", asyn
   await assert.rejects(c0.c.run(owner, () => false, use), Deno.errors.BrokenPipe);
   assert.equal(c0.h.calls, 0);
 });
+
+Deno.test("RecoveryCore.run() recovers an op of a task that the recovery function started, once it is done", async () => {
+  let later: Promise<number> | null = null;
+  const go = Promise.withResolvers<void>();
+  let next = 2;
+  const x = core((_failed, h) => {
+    h.calls++;
+    x.c.swap({ id: next++, fail: null });
+    // A reader loop restarted by the recovery function: it outlives the recovery.
+    later ??= go.promise.then(() => run(x));
+    return true;
+  });
+  assert.equal(await run(x), 2);
+  x.c.swap({ id: 9, fail: dead() }); // the server dies again
+  go.resolve();
+  assert.equal(await later, 3, "the task's op recovered");
+  assert.equal(x.h.calls, 2);
+});
