@@ -470,6 +470,9 @@ export class RecoveryCore<U, T, H> {
         if (stale && !this.#inflight) continue;
         if (await this.#recover(owner)) continue;
       }
+      // The error surfaces: the failure is over, and the next one counts its attempts
+      // afresh (unless a recovery for another op is under way).
+      if (!this.#inflight) this.#stats.icount = 0;
       if (ended) return ended.value;
       throw failure;
     }

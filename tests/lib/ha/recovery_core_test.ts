@@ -263,3 +263,19 @@ Deno.test("RecoveryCore.run() recovers an op of a task that the recovery functio
   assert.equal(await later, 3, "the task's op recovered");
   assert.equal(x.h.calls, 2);
 });
+
+Deno.test("RecoveryCore.run() counts the attempts afresh after an error that recovery does not handle surfaced", async () => {
+  let calls = 0;
+  const x = core((): boolean => {
+    calls++;
+    // Reconnected, but the re-issued op fails another way (a file reopened read-only).
+    x.c.swap({ id: 2, fail: new Deno.errors.PermissionDenied("no") });
+    return true;
+  });
+  x.c.control(HA_RECOVERY_ICOUNT, 1);
+  await assert.rejects(run(x), Deno.errors.PermissionDenied);
+  assert.equal(x.c.stats.icount, 0, "the error surfaced: the failure is over");
+  x.c.swap({ id: 3, fail: dead() }); // a new failure
+  await assert.rejects(run(x), Deno.errors.PermissionDenied);
+  assert.equal(calls, 2, "the new failure had its attempt");
+});
