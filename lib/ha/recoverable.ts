@@ -77,6 +77,8 @@ export abstract class Recoverable<U, T, H> implements Disposable {
   #core: RecoveryCore<U, T, H>;
   #attached: boolean;
   #closed = false;
+  /** Ends the waits of this object's ops for a recovery, when it is closed. */
+  #waits = new Set<(closed: null) => void>();
 
   /** Wraps `core`, which this object now holds a reference on. */
   protected constructor(core: RecoveryCore<U, T, H>, attached: boolean) {
@@ -174,10 +176,12 @@ export abstract class Recoverable<U, T, H> implements Disposable {
    * Puts `next` under this object and its dups in place of the current resource, then
    * closes the old one (the `dup2()` step of `ha_reopen`). Operations pending on the old
    * resource are re-issued on the new one. For recovery functions that build the new
-   * resource themselves.
+   * resource themselves. Once this object and all its dups are closed, `next` is closed
+   * and BadResource thrown.
    */
   adopt(next: U): void {
-    if (this.#closed) {
+    // Closed, but a dup may still use the resource: the recovery is for it.
+    if (this.#core.released) {
       this.closeResource(next);
       throw new Deno.errors.BadResource("Cannot adopt a resource: the object is closed");
     }
@@ -187,12 +191,16 @@ export abstract class Recoverable<U, T, H> implements Disposable {
 
   /**
    * Closes this object (`ha_close`: detach, then close). The underlying resource is closed
-   * when the last dup is. Throws BadResource when already closed.
+   * when the last dup is. Its operations waiting for a recovery end at once with
+   * Interrupted (the recovery function itself runs on). Throws BadResource when already
+   * closed.
    */
   close(): void {
     if (this.#closed) throw new Deno.errors.BadResource("Cannot close: already closed");
     this.#closed = true;
     this.#attached = false;
+    for (const end of this.#waits) end(null);
+    this.#waits.clear();
     if (this.#core.release()) this.#closeQuietly(this.#core.resource);
   }
 
@@ -206,7 +214,12 @@ export abstract class Recoverable<U, T, H> implements Disposable {
     if (this.#closed) {
       return Promise.reject(new Deno.errors.BadResource("Cannot use the object: it is closed"));
     }
-    return this.#core.run(this as unknown as T, () => this.attached, op, eof);
+    return this.#core.run(this as unknown as T, () => this.attached, op, eof, (recovery) => {
+      if (this.#closed) return Promise.resolve(null);
+      const { promise, resolve } = Promise.withResolvers<null>();
+      this.#waits.add(resolve);
+      return Promise.race([recovery, promise]).finally(() => this.#waits.delete(resolve));
+    });
   }
 
   /** The core, with one more reference, for a new dup. EBADF when not attached. */

@@ -392,6 +392,11 @@ export class RecoveryCore<U, T, H> {
     this.#refs++;
   }
 
+  /** True once every wrapper was closed (the resource is closed). */
+  get released(): boolean {
+    return this.#refs === 0;
+  }
+
   /** One wrapper fewer; true when it was the last, so the resource must be closed. */
   release(): boolean {
     return --this.#refs === 0;
@@ -435,13 +440,16 @@ export class RecoveryCore<U, T, H> {
    * plainly, so a recovery function can replay a handshake through the object, but must not
    * wait for an op issued outside it on the same object (a task it starts, such as a reader
    * loop, recovers again once the recovery function has finished). When recovery is not possible or gives up,
-   * the original error (or EOF value) surfaces.
+   * the original error (or EOF value) surfaces. `waiting` wraps the wait for a recovery:
+   * when it answers null (the caller's object was closed meanwhile), the op ends with
+   * Interrupted, as an op pending on a closed resource does.
    */
   async run<R>(
     owner: T,
     mayRecover: () => boolean,
     op: (resource: U) => Promise<R>,
     eof?: (value: R) => boolean,
+    waiting: (recovery: Promise<boolean>) => Promise<boolean | null> = (p) => p,
   ): Promise<R> {
     if (recovering.getStore()?.some((r) => r.core === this && !r.done)) {
       return await op(this.#resource);
@@ -468,7 +476,14 @@ export class RecoveryCore<U, T, H> {
         // Stale: the resource was replaced meanwhile; re-issue on the new one once the
         // recovery that replaced it (if one runs) is done, so replays go first.
         if (stale && !this.#inflight) continue;
-        if (await this.#recover(owner)) continue;
+        const recovered = await waiting(this.#recover(owner));
+        if (recovered === null) {
+          throw new Deno.errors.Interrupted(
+            "Cannot finish the operation: the object was closed while it was being recovered",
+            { cause: failure },
+          );
+        }
+        if (recovered) continue;
       }
       // The error surfaces: the failure is over, and the next one counts its attempts
       // afresh (unless a recovery for another op is under way).

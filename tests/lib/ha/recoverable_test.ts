@@ -7,6 +7,7 @@ import {
   type RecoveryCore,
   type RecoveryFn,
 } from "../../../lib/ha/recovery_core.ts";
+import { within } from "../../support/within.ts";
 
 /** A stand-in resource that records being closed. */
 class Res {
@@ -129,4 +130,43 @@ Deno.test("Recoverable.adopt() puts the new resource under the object and closes
   const late = new Res(4);
   assert.throws(() => t.adopt(late), Deno.errors.BadResource);
   assert.equal(late.closed, true);
+});
+
+Deno.test("Recoverable.close() ends at once an op that waits for a recovery that hangs", async () => {
+  const called = Promise.withResolvers<void>();
+  const hang = Promise.withResolvers<boolean>();
+  const r = new Res(1);
+  r.fail = new Deno.errors.BrokenPipe("pipe");
+  const t = Thing.make(r, () => {
+    called.resolve();
+    return hang.promise; // the server never comes back, and nothing gives up
+  });
+  const op = t.id();
+  await called.promise;
+  t.close();
+  await assert.rejects(within(op, "the op to end with the close"), Deno.errors.Interrupted);
+  hang.resolve(false);
+});
+
+Deno.test("Recoverable.adopt() in a recovery serves the dups of a failed object closed meanwhile", async () => {
+  const called = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const r = new Res(1);
+  r.fail = new Deno.errors.BrokenPipe("pipe");
+  const a = Thing.make(r, async (failed) => {
+    called.resolve();
+    await gate.promise;
+    failed.adopt(new Res(2));
+    return true;
+  });
+  const b = a.dup();
+  const onA = a.id();
+  await called.promise;
+  const onB = b.id();
+  a.close(); // b still holds the connection
+  gate.resolve();
+  await assert.rejects(onA, Deno.errors.Interrupted);
+  assert.equal(await onB, 2);
+  assert.equal(r.closed, true);
+  b.close();
 });
