@@ -439,10 +439,10 @@ export class RecoveryCore<U, T, H> {
    * issued from inside this core's own recovery function while it runs is run once,
    * plainly, so a recovery function can replay a handshake through the object, but must not
    * wait for an op issued outside it on the same object (a task it starts, such as a reader
-   * loop, recovers again once the recovery function has finished). When recovery is not possible or gives up,
-   * the original error (or EOF value) surfaces. `waiting` wraps the wait for a recovery:
-   * when it answers null (the caller's object was closed meanwhile), the op ends with
-   * Interrupted, as an op pending on a closed resource does.
+   * loop, recovers again once the recovery function has finished). When recovery is not
+   * possible or gives up, the original error (or EOF value) surfaces. `waiting` wraps the
+   * wait for a recovery: when it answers null (the caller's object was closed meanwhile),
+   * the op ends with Interrupted, as an op pending on a closed resource does.
    */
   async run<R>(
     owner: T,
