@@ -131,8 +131,7 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
     handle: H,
   ): HaFile<H> {
     const core = HaFile.newCore<Deno.FsFile, HaFile<H>, H>(file, recover, handle);
-    const reopen = { ...options, truncate: false, createNew: false };
-    return new HaFile(core, { path, options: reopen }, recover !== null);
+    return new HaFile(core, { path, options: reopenable(options) }, recover !== null);
   }
 
   /** The path {@linkcode haReopen} opens by default. */
@@ -212,14 +211,15 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
   /**
    * Opens the file again (`ha_reopen`), for use inside a recovery function: opens `path`
    * with `options` (by default the path and options of the object, which are kept for
-   * later reopens), puts the new file under this object and its dups, closes the old one,
+   * later reopens, without `truncate` and `createNew`: a later recovery must not empty
+   * the file again), puts the new file under this object and its dups, closes the old one,
    * and answers this same object. The new file's offset is 0: seek to the saved offset.
    */
   async reopen(path = this.#shared.path, options = this.#shared.options): Promise<this> {
     const file = await Deno.open(path, options);
     this.adopt(file);
     this.#shared.path = path;
-    this.#shared.options = options;
+    this.#shared.options = reopenable(options);
     return this;
   }
 
@@ -227,6 +227,11 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
   protected closeResource(file: Deno.FsFile): void {
     file.close();
   }
+}
+
+/** `options` for opening a file again: without truncating it or requiring it to be new. */
+function reopenable(options: Deno.OpenOptions): Deno.OpenOptions {
+  return { ...options, truncate: false, createNew: false };
 }
 
 /**

@@ -211,3 +211,25 @@ Deno.test("haReopen() opens another path when given one and keeps it", async () 
   await file.read(buf);
   assert.equal(text(buf), "2");
 });
+
+Deno.test("haReopen() keeps the options it was given for later reopens without truncating again", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/out`;
+  await Deno.writeTextFile(path, "old contents");
+  const h: H = { recoveries: 0, offset: 0 };
+  using file = await haOpen(path, { read: true, write: true }, reopenAtOffset, h);
+  // Reopened by hand with O_TRUNC, as asked (the same options as the first open, say).
+  await haReopen(file, path, { read: true, write: true, create: true, truncate: true });
+  await file.writeAll(new TextEncoder().encode("kept"));
+  h.offset = 4;
+  file.raw.close(); // the file server restarts
+  await file.writeAll(new TextEncoder().encode("!"));
+  assert.equal(await Deno.readTextFile(path), "kept!", "the recovery did not truncate");
+  assert.deepEqual(file.reopenOptions, {
+    read: true,
+    write: true,
+    create: true,
+    truncate: false,
+    createNew: false,
+  });
+});
