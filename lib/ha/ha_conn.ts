@@ -51,7 +51,9 @@ export interface HaConnOptions {
   eofIsDeath?: boolean;
   /**
    * How long connecting may wait, in ms, for a server that does not listen yet (refused, or
-   * no socket file), retrying with a growing delay. @default {0}
+   * no socket file), retrying with a growing delay; a TCP connect that gets no answer at
+   * all (a host that is down) gives up with TimedOut when it is over. 0: one attempt, as
+   * long as the kernel takes. @default {0}
    */
   waitMs?: number;
 }

@@ -58,8 +58,28 @@ export function addressOf(conn: Deno.Conn): ServerAddress {
 const connect = Deno.connect as (address: ServerAddress) => Promise<Deno.Conn>;
 
 /**
+ * Connects once; a TCP connect that has had no answer within `ms` (> 0) is abandoned with
+ * TimedOut. Without a limit, a host that is down answers nothing, and the connect waits for
+ * the kernel's SYN retries (about two minutes).
+ */
+async function connectWithin(address: ServerAddress, ms: number): Promise<Deno.Conn> {
+  if (address.transport === "unix" || ms <= 0) return await connect(address);
+  try {
+    return await connect({ ...address, signal: AbortSignal.timeout(ms) });
+  } catch (err) {
+    if (!(err instanceof DOMException && err.name === "TimeoutError")) throw err;
+    throw new Deno.errors.TimedOut(
+      `Cannot connect to ${address.hostname ?? "127.0.0.1"}:${address.port}: no answer in time`,
+      { cause: err },
+    );
+  }
+}
+
+/**
  * Connects to `address`, retrying for up to `waitMs` while nothing listens there (refused,
- * or no socket file yet), with a growing delay. Other errors are thrown at once.
+ * or no socket file yet), with a growing delay. Other errors are thrown at once. With a
+ * `waitMs`, a TCP connect that gets no answer at all (a host that is down) gives up with
+ * TimedOut once `waitMs` is over.
  *
  * @example
  * ```ts
@@ -79,7 +99,7 @@ export async function connectTo(address: ServerAddress, waitMs: number): Promise
   let delay = 5;
   for (;;) {
     try {
-      return await connect(address);
+      return await connectWithin(address, waitMs > 0 ? Math.max(1, end - Date.now()) : 0);
     } catch (err) {
       const left = end - Date.now();
       if (!isNotListening(err) || left <= 0) throw err;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
 import { addressOf, connectTo } from "../../../lib/ha/server_address.ts";
 import { LocalEcho } from "../../support/local_echo.ts";
+import { fullBacklog } from "../../support/full_backlog.ts";
 import { within } from "../../support/within.ts";
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
@@ -56,4 +57,17 @@ Deno.test("connectTo() does not retry an error other than refused or missing", a
     Deno.errors.NotADirectory,
   );
   assert.ok(Date.now() - started < 1000, "it failed at once");
+});
+
+Deno.test("connectTo() gives up after waitMs on a host that does not answer at all", async () => {
+  // The address answers nothing (as a host that is down): the connect would hang for the
+  // kernel's SYN retries, minutes, past any waitMs.
+  await using silent = await fullBacklog();
+  const started = performance.now();
+  await assert.rejects(
+    within(connectTo({ hostname: "127.0.0.1", port: silent.port }, 300), "the connect", 5000),
+    Deno.errors.TimedOut,
+  );
+  const ms = performance.now() - started;
+  assert.ok(ms >= 300 && ms < 2000, `gave up after ${ms.toFixed(0)} ms`);
 });
