@@ -53,36 +53,47 @@ export async function remoteDialer(
   return { address: `node "${node}" (${entry.address})`, dial: () => dial(entry, tls) };
 }
 
-/** Connects and completes the TLS handshake, classifying failures. */
+/**
+ * Connects and completes the TLS handshake within `timeoutMs`, classifying failures:
+ * EINVAL (a bad address, our own certificate or key unusable), EKEYREJECTED (the node's
+ * certificate is not trusted), EHOSTUNREACH (anything else, and no answer in time). A
+ * connection that completes after the time is over is closed at once.
+ */
 export async function dialNode(
   entry: NodeEntry,
   pems: { ca: string; cert: string; key: string },
+  timeoutMs: number = HANDSHAKE_MS,
 ): Promise<Deno.Conn> {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(entry.address);
-  if (!m) {
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
     throw new HamError("EINVAL", `Invalid address "${entry.address}" of node "${entry.name}"`);
   }
   const where = `node "${entry.name}" at ${entry.address}`;
   let conn: Deno.TlsConn | null = null;
+  let gaveUp = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new HamError("EHOSTUNREACH", `Cannot reach ${where}: no answer in ${HANDSHAKE_MS} ms`),
-          ),
-        HANDSHAKE_MS,
-      );
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new HamError("EHOSTUNREACH", `Cannot reach ${where}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
     });
     const open = (async () => {
-      conn = await Deno.connectTls({
+      const connected = await Deno.connectTls({
         hostname: m[1] ?? m[2],
-        port: Number(m[3]),
+        port,
         caCerts: [pems.ca],
         cert: pems.cert,
         key: pems.key,
       });
+      // Connected after the time was over (a SYN the kernel sent again): not wanted.
+      if (gaveUp) {
+        connected.close();
+        throw new HamError("EHOSTUNREACH", `Cannot reach ${where}: connected too late`);
+      }
+      conn = connected;
       await conn.handshake();
       return conn;
     })();
@@ -93,13 +104,14 @@ export async function dialNode(
     } catch { /* not open */ }
     if (err instanceof HamError) throw err;
     const message = err instanceof Error ? err.message : String(err);
-    if (/certificate|UnknownIssuer|NotValidForName|BadSignature|Expired/i.test(message)) {
-      throw new HamError("EKEYREJECTED", `Cannot trust ${where}: ${message}`, { cause: err });
-    }
-    if (/private key|PEM|pem/i.test(message)) {
+    // Our own PEM texts that rustls cannot use ("No keys found in key data", "KeyMismatch").
+    if (/No (keys|certificates) found|KeyMismatch|private key|PEM/i.test(message)) {
       throw new HamError("EINVAL", `Cannot use our credential for ${where}: ${message}`, {
         cause: err,
       });
+    }
+    if (/certificate|UnknownIssuer|NotValidForName|BadSignature|Expired/i.test(message)) {
+      throw new HamError("EKEYREJECTED", `Cannot trust ${where}: ${message}`, { cause: err });
     }
     throw new HamError("EHOSTUNREACH", `Cannot reach ${where}: ${message}`, { cause: err });
   } finally {

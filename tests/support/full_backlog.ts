@@ -10,6 +10,8 @@
 export interface FullBacklog extends AsyncDisposable {
   /** Its loopback port. */
   port: number;
+  /** The connections that filled the queue (accepted first, in order). */
+  fillers: number;
   /** Accepts the oldest queued connection (one of the fillers first), making room for one. */
   accept(): Promise<Deno.Conn>;
 }
@@ -49,6 +51,7 @@ export async function fullBacklog(): Promise<FullBacklog> {
   }
   return {
     port,
+    fillers: fillers.length,
     accept: async () => {
       const conn = await listener.accept();
       accepted.push(conn);
