@@ -133,6 +133,24 @@ function higher(a: Role | null, b: Role): Role {
   return a === null || rank(b) > rank(a) ? b : a;
 }
 
+/**
+ * The higher of two roles, either of which may be none (null): a remote caller has the
+ * higher of the role its certificate was given (`--tls-role`) and the policy's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { higherRole } from "./policy.ts";
+ *
+ * assert.equal(higherRole("read", "admin"), "admin");
+ * assert.equal(higherRole(null, "report"), "report");
+ * assert.equal(higherRole(null, null), null);
+ * ```
+ */
+export function higherRole(a: Role | null, b: Role | null): Role | null {
+  return b === null ? a : higher(a, b);
+}
+
 /** The role `policy` gives `identity`, or null when it gives none. */
 export function roleFor(policy: Policy, identity: Identity): Role | null {
   if (identity.uid !== undefined && policy.adminUids.includes(identity.uid)) return "admin";

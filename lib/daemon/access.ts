@@ -16,12 +16,12 @@ import {
   checkAllowed,
   describeIdentity,
   formatPolicy,
+  higherRole,
   type Identity,
   type Policy,
   type Role,
   roleFor,
   roleNeeded,
-  ROLES,
 } from "../core/policy.ts";
 import type { Op, Request, Results } from "../core/protocol.ts";
 import type { EncodedJson } from "../core/status_answer.ts";
@@ -58,10 +58,7 @@ export function identityOf(conn: Connection): Identity {
  * policy's (`cn:` grants) and the one its certificate was given (`ham --tls-role`).
  */
 export function roleOf(policy: Policy, conn: Connection): Role | null {
-  const role = roleFor(policy, identityOf(conn));
-  const remote = conn.peer.role;
-  if (remote === null) return role;
-  return role === null || ROLES.indexOf(remote) > ROLES.indexOf(role) ? remote : role;
+  return higherRole(roleFor(policy, identityOf(conn)), conn.peer.role);
 }
 
 /** Why `pid` may not be attached or signalled, or null when it may. */

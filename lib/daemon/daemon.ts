@@ -20,7 +20,7 @@ import { dropStartUpPagesLater } from "../os/start_up_pages.ts";
 import { ChannelCursors } from "./channel_cursors.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { guard, policyView } from "./access.ts";
-import type { Policy } from "../core/policy.ts";
+import { higherRole, type Policy, roleFor } from "../core/policy.ts";
 import { loadPolicy } from "../os/policy_file.ts";
 import {
   createLogger,
@@ -383,8 +383,12 @@ export class HamDaemon {
     let remote: Awaited<ReturnType<typeof listenTls>> | null = null;
     if (opts.listen) {
       try {
+        const tlsRoleOf = opts.listen.roleOf;
         remote = await listenTls({
           ...opts.listen,
+          // A certificate's role: the higher of its `--tls-role` and the policy's `cn:`
+          // grant (the policy as it is when the connection is made).
+          roleOf: (cn) => higherRole(tlsRoleOf(cn), roleFor(d.#policy, { cn })),
           maxSockets: tlsSocketCap(descriptors?.soft ?? null),
           log: (level, msg) => log.log(level, msg),
         });

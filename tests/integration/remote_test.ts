@@ -42,13 +42,20 @@ interface Remote extends AsyncDisposable {
   ctl(node: string, ...args: string[]): Promise<CtlResult>;
 }
 
-/** A HAM listening over mutual TLS (with `how`: more options of its process). */
-async function startRemote(how: Omit<HamProcessOptions, "args"> = {}): Promise<Remote> {
+/**
+ * A HAM listening over mutual TLS (with `how`: more options of its process; `more`: more
+ * arguments of `ham`, given the certificates' directory).
+ */
+async function startRemote(
+  how: Omit<HamProcessOptions, "args"> = {},
+  more: (certsDir: string) => Promise<string[]> = () => Promise.resolve([]),
+): Promise<Remote> {
   const certs = await makeCerts(["admin", "viewer", "stranger"]);
   const port = freePort();
   const ham = await HamProcess.start({
     ...how,
     args: [
+      ...await more(certs.dir),
       "--listen",
       `127.0.0.1:${port}`,
       "--tls-cert",
@@ -198,6 +205,27 @@ Deno.test("a remote HAM refuses each bad credential with its own code", opts, as
   const err = await connect({ node: "n2-stranger", nodes: remote.nodes }).catch((e) => e);
   assert(err instanceof HamError && err.code === "EACCES", String(err));
 });
+
+Deno.test(
+  "a remote HAM gives a certificate the role of the policy's cn: grant when it is higher",
+  opts,
+  async () => {
+    // "stranger" has no --tls-role, "viewer" has read: the policy grants them more.
+    await using remote = await startRemote({}, async (dir) => {
+      const policy = `${dir}/policy`;
+      await Deno.writeTextFile(policy, "report cn:stranger\nadmin cn:viewer\n", { mode: 0o600 });
+      return ["--policy", policy];
+    });
+    ok(await remote.ctl("n2-stranger", "status"), "status with the report role");
+    ok(await remote.ctl("n2-stranger", "notify", "ops"), "notify with the report role");
+    const refused = await remote.ctl("n2-stranger", "attach", "x", "--", "/bin/true");
+    assertEquals(refused.code, 1, refused.stderr);
+    assertMatch(refused.stderr, /EPERM: .*"attach".*admin/);
+    ok(await remote.ctl("n2-viewer", "entity", "placeholder"), "entity with the admin role");
+    const policy = JSON.parse(ok(await remote.ctl("n2-viewer", "policy", "--json"), "policy"));
+    assertEquals(policy.role, "admin");
+  },
+);
 
 Deno.test(
   "notify and signal actions naming a node are delivered by that node's HAM; a failure runs the fail list",
