@@ -120,8 +120,9 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
 
   /**
    * Wraps `file`, opened from `path` with `options`. Reopening uses the same options
-   * without `truncate` and `createNew`. With a null `recover`, the object is not HA-aware
-   * until a recovery function is attached.
+   * without `truncate` and `createNew`, and without `create` unless `append` is set (a
+   * file written at offsets that was removed is not made again, empty). With a null
+   * `recover`, the object is not HA-aware until a recovery function is attached.
    */
   static wrap<H>(
     file: Deno.FsFile,
@@ -211,7 +212,7 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
   /**
    * Opens the file again (`ha_reopen`), for use inside a recovery function: opens `path`
    * with `options` (by default the path and options of the object, which are kept for
-   * later reopens, without `truncate` and `createNew`: a later recovery must not empty
+   * later reopens as {@linkcode HaFile.wrap} keeps them: a later recovery must not empty
    * the file again), puts the new file under this object and its dups, closes the old one,
    * and answers this same object. The new file's offset is 0: seek to the saved offset.
    */
@@ -229,9 +230,16 @@ export class HaFile<H = unknown> extends Recoverable<Deno.FsFile, HaFile<H>, H> 
   }
 }
 
-/** `options` for opening a file again: without truncating it or requiring it to be new. */
+/**
+ * `options` for opening a file again: without truncating it or requiring it to be new, and
+ * creating it only when it is only appended to. A file written at offsets that is gone
+ * would come back as zeros up to the saved offset, and then the new bytes: its recovery
+ * fails (ENOENT) instead. A log is created again, as after a rotation.
+ */
 function reopenable(options: Deno.OpenOptions): Deno.OpenOptions {
-  return { ...options, truncate: false, createNew: false };
+  const create = (options.create === true || options.createNew === true) &&
+    options.append === true;
+  return { ...options, create, truncate: false, createNew: false };
 }
 
 /**

@@ -163,10 +163,11 @@ Deno.test("haFopen() opens with the fopen mode and throws EINVAL on a bad mode",
   assert.equal(text(buf.subarray(0, (await r.read(buf))!)), "1234");
   assert.deepEqual(w.reopenOptions, {
     write: true,
-    create: true,
+    create: false,
     truncate: false,
     createNew: false,
   });
+  assert.equal(a.reopenOptions.create, true, "an append-only file is created again");
   await assert.rejects(
     haFopen(path, "rw" as FopenMode, reopenAtOffset, h),
     (e) => (e as HamError).code === "EINVAL",
@@ -228,8 +229,34 @@ Deno.test("haReopen() keeps the options it was given for later reopens without t
   assert.deepEqual(file.reopenOptions, {
     read: true,
     write: true,
-    create: true,
+    create: false,
     truncate: false,
     createNew: false,
   });
+});
+
+Deno.test("HaFile does not create again on recovery a file written at offsets that was removed", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/out`;
+  const h: H = { recoveries: 0, offset: 0 };
+  using out = await haCreate(path, reopenAtOffset, h);
+  await out.writeAll(new TextEncoder().encode("hello"));
+  h.offset = 5;
+  await Deno.remove(path); // the data is gone: recovery must not hide it
+  out.raw.close(); // the file server restarts
+  await assert.rejects(out.writeAll(new TextEncoder().encode("world")), Deno.errors.BadResource);
+  assert.ok(out.stats.lastRecoveryError instanceof Deno.errors.NotFound);
+  // Not a new file of 5 zero bytes and "world".
+  await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+});
+
+Deno.test("HaFile creates again on recovery an append-only file that was removed", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/log`;
+  using log = await haFopen(path, "a", (failed) => haReopen(failed), null);
+  await log.writeAll(new TextEncoder().encode("one\n"));
+  await Deno.remove(path); // rotated away
+  log.raw.close();
+  await log.writeAll(new TextEncoder().encode("two\n"));
+  assert.equal(await Deno.readTextFile(path), "two\n");
 });
