@@ -188,6 +188,10 @@ export const DEFAULTS = Object.freeze({
   nodeConnectTimeoutMs: 5_000,
   /** Time limit of a notify or signal action forwarded to another node: connection, handshake and answer, in ms. */
   nodeForwardTimeoutMs: 5_000,
+  /** First wait before a forwarded action dials again a node that refused or lost its dial, in ms (doubling). */
+  nodeRedialMs: 10,
+  /** Longest wait between two dials of a node by a forwarded action, in ms. */
+  nodeRedialMaxMs: 250,
   /** Lease TTL of a cluster node (`--cluster-ttl`), in ms: etcd's minimum with default timing. */
   clusterTtlMs: 2_000,
   /** Lease renewals and placement checks per TTL ("renew often"). */

@@ -7,6 +7,10 @@
  * there, through its pidfd; the `admin` role). Each delivery has its own connection, so an
  * edited nodes file or a restarted node needs nothing more.
  *
+ * A dial the node refuses or loses before its HAM answers `hello` (that HAM restarting, or
+ * its Guardian taking over) is made again, with a growing delay, within the deadline;
+ * once the request is sent it is never sent again.
+ *
  * The node's name is looked up in the nodes file (`ham --nodes FILE`, else `$HAM_NODES`,
  * else `<state-dir>/nodes.yaml`); when it is not there and this HAM is in a cluster, in the
  * cluster's registry, where a member started with `--listen` publishes its address: this
@@ -23,6 +27,11 @@ import { dialNodeTls } from "./node_tls_dialer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import type { Forward } from "../engine/action_runner.ts";
+
+/** The first wait before dialling a node again, ms (doubling up to the next). */
+const FORWARD_REDIAL_MS = DEFAULTS.nodeRedialMs;
+/** The longest wait between two dials of a node, ms. */
+const FORWARD_REDIAL_MAX_MS = DEFAULTS.nodeRedialMaxMs;
 
 /** Options of {@linkcode nodeForwarder}. */
 export interface ForwarderOptions {
@@ -68,7 +77,21 @@ export function nodeForwarder(opts: ForwarderOptions): Forward {
     let late = false;
     const work = (async () => {
       const remote = await resolve(node);
-      client = await HamClient.connectThrough(remote, { ...fields, timeoutMs: left() });
+      // Nothing is sent before the node's HAM answers `hello`: a dial it refused or lost
+      // (that HAM restarting, its Guardian taking over) is made again while time is left.
+      for (
+        let delay: number = FORWARD_REDIAL_MS;;
+        delay = Math.min(delay * 2, FORWARD_REDIAL_MAX_MS)
+      ) {
+        try {
+          client = await HamClient.connectThrough(remote, { ...fields, timeoutMs: left() });
+          break;
+        } catch (err) {
+          const unreachable = err instanceof HamError && err.code === "EHOSTUNREACH";
+          if (late || !unreachable || left() <= delay) throw err;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
       if (late) return;
       const { op, ...rest } = request;
       const ask = { timeoutMs: left() };

@@ -510,3 +510,65 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "the node forwarder dials again, within its deadline, a node whose HAM does not listen yet",
+  opts,
+  async () => {
+    // The node's HAM restarting (or its Guardian taking over): the port refuses for a while.
+    const certs = await makeCerts(["admin"]);
+    const local = await Deno.makeTempDir({ prefix: "ham-test-local-" });
+    const port = freePort();
+    try {
+      const nodes = `${certs.dir}/nodes.json`;
+      await Deno.writeTextFile(
+        nodes,
+        JSON.stringify({
+          n2: {
+            address: `127.0.0.1:${port}`,
+            ca: certs.ca,
+            cert: certs.clients.admin.cert,
+            key: certs.clients.admin.key,
+          },
+        }),
+      );
+      const forward = nodeForwarder({ stateDir: local, nodes, timeoutMs: 60_000 });
+      const notify = {
+        op: "notify",
+        channel: "ops",
+        code: 3,
+        value: 0,
+        entity: null,
+        condition: null,
+        action: null,
+      } as const;
+      // Nothing was sent on a refused dial: sending once the HAM listens sends it once.
+      const sent = forward("n2", notify).then(() => null, (e) => e);
+      await using ham = await HamProcess.start({
+        guardian: false,
+        args: [
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--tls-cert",
+          certs.serverCert,
+          "--tls-key",
+          certs.serverKey,
+          "--tls-ca",
+          certs.ca,
+          "--tls-role",
+          "admin=admin",
+        ],
+      });
+      assertEquals(await deadline(sent, 60_000, "the forwarded notify"), null);
+      await using onB = await connect({ stateDir: ham.stateDir, client: "test" });
+      const backlog = await onB.subscribe({ channel: "ops" });
+      const got = await deadline(backlog[Symbol.asyncIterator]().next(), 20_000, "ops on B");
+      assertEquals([got.value?.detail?.code, got.value?.detail?.from], [3, "admin"]);
+      const more = await onB.client.request("events", { channel: "ops" } as never);
+      assertEquals((more as { events: unknown[] }).events.length, 1, "delivered once");
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+      await Deno.remove(local, { recursive: true });
+    }
+  },
+);
