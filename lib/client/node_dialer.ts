@@ -57,7 +57,9 @@ export async function remoteDialer(
  * Connects and completes the TLS handshake within `timeoutMs`, classifying failures:
  * EINVAL (a bad address, our own certificate or key unusable), EKEYREJECTED (the node's
  * certificate is not trusted), EHOSTUNREACH (anything else, and no answer in time). A
- * connection that completes after the time is over is closed at once.
+ * connection that completes after the time is over is closed. (Deno closes a TLS
+ * connection only once its handshake is over: a peer that never answers it keeps the
+ * descriptor until it closes.)
  */
 export async function dialNode(
   entry: NodeEntry,
