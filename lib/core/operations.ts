@@ -58,19 +58,7 @@ export function planCondition(state: HamState, req: RequestOf<"condition">): Pla
       `Cannot add condition "${path}": set flags apply only to state conditions`,
     );
   }
-  for (
-    const [inv, set, side] of [
-      [HCONDSTATEFROMINV, HCONDSTATEFROMSET, "from"],
-      [HCONDSTATETOINV, HCONDSTATETOSET, "to"],
-    ] as const
-  ) {
-    if ((req.flags & inv) !== 0 && (req.flags & set) === 0) {
-      throw new HamError(
-        "EINVAL",
-        `Cannot add condition "${path}": ${side}-inv inverts a set of states, and ${side}-set is not given`,
-      );
-    }
-  }
+  checkInverted(req.flags, `Cannot add condition "${path}"`);
   const match = req.type === "state"
     ? { from: req.from, to: req.to }
     : req.type === "raise"
@@ -80,6 +68,23 @@ export function planCondition(state: HamState, req: RequestOf<"condition">): Pla
     records: [{ t: "cond-add", entity, condition, type: req.type, flags: req.flags, match }],
     result: { path },
   };
+}
+
+/** Throws EINVAL when a state condition's word inverts a side without making it a set. */
+function checkInverted(flags: number, what: string): void {
+  for (
+    const [inv, set, side] of [
+      [HCONDSTATEFROMINV, HCONDSTATEFROMSET, "from"],
+      [HCONDSTATETOINV, HCONDSTATETOSET, "to"],
+    ] as const
+  ) {
+    if ((flags & inv) !== 0 && (flags & set) === 0) {
+      throw new HamError(
+        "EINVAL",
+        `${what}: ${side}-inv inverts a set of states, and ${side}-set is not given`,
+      );
+    }
+  }
 }
 
 /** Plans removing a condition and all its actions. */
@@ -265,6 +270,8 @@ export function planControl(state: HamState, req: RequestOf<"control">): Plan<"c
           `Cannot set state flags on condition "${path}": it is a ${item.type} condition`,
         );
       }
+      // The same word a new condition may hold (an -inv flag needs its -set flag).
+      if (type === "condition") checkInverted(flags, `Cannot set flags on condition "${path}"`);
       return {
         records: flags === item.flags ? [] : [{ t: "flags", path: req.path, flags }],
         result: answer(item.enabled, flags),

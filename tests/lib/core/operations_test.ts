@@ -500,6 +500,25 @@ Deno.test("planControl() throws EINVAL when state flags are set on a non-state c
   );
 });
 
+Deno.test("planControl() throws EINVAL when a flag change leaves a side inverted without its set", () => {
+  const { state, tree } = world();
+  tree.condition("web/up", "state", HCONDSTATETOSET | HCONDSTATETOINV);
+  for (
+    const [cmd, flags] of [
+      ["add-flags", HCONDSTATEFROMINV],
+      ["remove-flags", HCONDSTATETOSET],
+      ["set-flags", HCONDSTATETOINV],
+    ] as const
+  ) {
+    assert.throws(
+      () => planControl(state, controlReq("web/up", cmd, flags)),
+      code("EINVAL", /-inv inverts a set of states/),
+    );
+  }
+  const both = HCONDSTATEFROMSET | HCONDSTATEFROMINV;
+  assert.equal(planControl(state, controlReq("web/up", "add-flags", both)).records.length, 1);
+});
+
 Deno.test("planControl() throws ENOENT when the item does not exist", () => {
   const { state } = world();
   assert.throws(() => planControl(state, controlReq("web/nope", "enable")), code("ENOENT"));
