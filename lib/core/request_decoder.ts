@@ -507,16 +507,25 @@ export function decodeRequest(line: string): Request {
         : path.condition !== undefined
         ? "condition"
         : "entity";
-      return {
-        id,
-        op,
-        path,
-        command: command as ControlCommand,
-        flags: command === "enable" || command === "disable" || command === "get-flags"
-          ? 0
-          : parseFlags(item, o.flags),
-        recurse: bool(o, "recurse", false),
-      };
+      // QNX's HENABLE and HDISABLE take no flags but HRECURSE (here `recurse`), HGETFLAGS
+      // none, and HRECURSE means nothing to a flag change: refused, not ignored.
+      const toggle = command === "enable" || command === "disable";
+      const flags = parseFlags(item, o.flags);
+      if (flags !== 0 && (toggle || command === "get-flags")) {
+        throw new HamError(
+          "EINVAL",
+          `Invalid control request: "${command}" takes no flags` +
+            (toggle ? ` (give "recurse" to ${command} the children too)` : ""),
+        );
+      }
+      const recurse = bool(o, "recurse", false);
+      if (recurse && !toggle) {
+        throw new HamError(
+          "EINVAL",
+          `Invalid control request: "recurse" applies to enable and disable, not "${command}"`,
+        );
+      }
+      return { id, op, path, command: command as ControlCommand, flags, recurse };
     }
     case "verbose": {
       const command = o.command;

@@ -241,8 +241,8 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     },
   ],
   [
-    "control enable ignores flags",
-    { id: 14, op: "control", path: "web", command: "enable", flags: "junk", recurse: true },
+    "control enable with recurse",
+    { id: 14, op: "control", path: "web", command: "enable", flags: 0, recurse: true },
     {
       id: 14,
       op: "control",
@@ -485,6 +485,27 @@ Deno.test("decodeRequest() throws EINVAL when a state or raise value is above 32
 
 Deno.test("decodeRequest() throws EINVAL when a waitfor delay is 0", () => {
   rejects(line({ id: 1, op: "action", path: "w/c/a", kind: "waitfor", delayMs: 0 }), "EINVAL");
+});
+
+Deno.test("decodeRequest() throws EINVAL when enable, disable or get-flags is given flags", () => {
+  for (const command of ["enable", "disable", "get-flags"]) {
+    rejects(
+      line({ id: 1, op: "control", path: "w", command, flags: ["keep-on-death"] }),
+      "EINVAL",
+      new RegExp(`"${command}" takes no flags`),
+    );
+  }
+  rejects(line({ id: 1, op: "control", path: "w", command: "enable", flags: "junk" }), "EINVAL");
+});
+
+Deno.test("decodeRequest() throws EINVAL when recurse is given to a flag command", () => {
+  for (const command of ["add-flags", "remove-flags", "set-flags", "get-flags"]) {
+    rejects(
+      line({ id: 1, op: "control", path: "w/c", command, flags: 0, recurse: true }),
+      "EINVAL",
+      /"recurse" applies to enable and disable/,
+    );
+  }
 });
 
 // ---------------------------------------------------------------------------
