@@ -364,8 +364,9 @@ export class HamClient implements AsyncDisposable {
 
   /**
    * Sends one request and resolves with its result. An error answer is thrown as a
-   * {@linkcode HamError} with the code the HAM sent; a lost connection as ECONNRESET; no
-   * answer in time as ETIMEDOUT.
+   * {@linkcode HamError} with the code the HAM sent; a connection lost under it as
+   * ECONNRESET; a request made once the connection has ended (lost, or closed) as EBADF;
+   * no answer in time as ETIMEDOUT.
    */
   request<O extends keyof Requests>(
     op: O,
@@ -389,8 +390,8 @@ export class HamClient implements AsyncDisposable {
       this.#refusal = null;
       throw refused;
     }
-    if (this.#reconnecting && !await this.#reconnecting) throw this.#ended;
-    if (this.#ended) throw this.#ended;
+    if (this.#reconnecting) await this.#reconnecting;
+    if (this.#ended) throw this.#endedError("heartbeat");
     const id = this.#nextId++;
     this.#unanswered.add(id);
     if (this.#unanswered.size > DEFAULTS.unansweredRequestsTracked) {
@@ -534,7 +535,7 @@ export class HamClient implements AsyncDisposable {
 
   /** `direct`: write now even while reconnecting (the handshake and re-attaching). */
   #send<T>(id: number, op: Op, fields: object, timeoutMs: number, direct: boolean): Promise<T> {
-    if (this.#ended) return Promise.reject(this.#ended);
+    if (this.#ended) return Promise.reject(this.#endedError(op));
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     const cancel = timeoutMs > 0
       ? this.#startTimer(timeoutMs, () => {
@@ -560,6 +561,19 @@ export class HamClient implements AsyncDisposable {
     if (this.#reconnecting && !direct) this.#reconnecting.then((ok) => ok && write());
     else write();
     return promise;
+  }
+
+  /**
+   * The error of a request made once the connection has ended: EBADF, no valid connection
+   * (QNX's code for it), with why it ended. A request it was lost under got ECONNRESET.
+   */
+  #endedError(op: string): HamError {
+    const ended = this.#ended!;
+    return new HamError(
+      "EBADF",
+      `Cannot send "${op}" to the HAM at ${this.#where}: the connection has ended (${ended.code}: ${ended.message})`,
+      { cause: ended },
+    );
   }
 
   /** Writes `bytes` to `conn` after the writes before it, with the others queued meanwhile. */

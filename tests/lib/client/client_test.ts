@@ -142,8 +142,22 @@ Deno.test("HamClient.request() rejects with ECONNRESET when the connection is lo
   await using ham = await startFakeHam((_req, conn) => conn.close());
   await using client = await HamClient.connect({ stateDir: ham.stateDir });
   await rejectsWith(client.request("status", { path: null }), "ECONNRESET");
+});
+
+Deno.test("HamClient.request() rejects with EBADF when the connection has ended before it", async () => {
+  await using ham = await startFakeHam((_req, conn) => conn.close());
+  await using client = await HamClient.connect({ stateDir: ham.stateDir });
+  await rejectsWith(client.request("status", { path: null }), "ECONNRESET");
   await client.closed;
-  await rejectsWith(client.request("ping"), "ECONNRESET");
+  await rejectsWith(
+    client.request("ping"),
+    "EBADF",
+    /^Cannot send "ping" to the HAM at ".*": the connection has ended \(ECONNRESET: Lost/,
+  );
+  await rejectsWith(client.post("heartbeat", { entity: "w", reply: false }), "EBADF");
+  await using closed = await HamClient.connect({ stateDir: ham.stateDir });
+  closed.close();
+  await rejectsWith(closed.request("ping"), "EBADF", /has ended \(ECONNRESET: Closed/);
 });
 
 Deno.test("HamClient.request() rejects with ETIMEDOUT when no answer comes in time", async () => {
