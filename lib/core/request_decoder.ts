@@ -141,7 +141,10 @@ export function decodeKillMode(v: unknown): KillMode {
 const UINT32 = 0xffffffff;
 const PID_MAX = 4194304;
 
-/** Decodes a heartbeat spec; low ≤ high unless one is 0 (disabled). */
+/**
+ * Decodes a heartbeat spec; low ≤ high unless one is 0 (disabled). A period of 0 is no
+ * heartbeat (null), as QNX's `hp` 0: the thresholds are then checked as numbers and unused.
+ */
 export function decodeHeartbeat(v: unknown): HeartbeatSpec | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== "object" || Array.isArray(v)) {
@@ -149,10 +152,11 @@ export function decodeHeartbeat(v: unknown): HeartbeatSpec | null {
   }
   const o = v as Obj;
   const hb = {
-    periodMs: int(o, "periodMs", 1, MAX_DURATION_MS),
+    periodMs: int(o, "periodMs", 0, MAX_DURATION_MS),
     low: int(o, "low", 0, 1_000_000, 0),
     high: int(o, "high", 0, 1_000_000, 0),
   };
+  if (hb.periodMs === 0) return null;
   if (hb.low > 0 && hb.high > 0 && hb.low > hb.high) {
     throw new HamError(
       "EINVAL",
