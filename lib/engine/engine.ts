@@ -542,11 +542,23 @@ export class Engine {
     void this.#deaths.exited(name, pid, { code: null, signal: null });
   }
 
-  /** Runs a do-now action once, at registration, on its condition's lane. */
+  /**
+   * Runs a do-now action once, at registration, on its condition's lane; not when its
+   * condition or its entity is disabled (a disabled item silences what it holds).
+   */
   runNow(entity: string, condition: string, action: string): void {
-    const c = this.state.entities.get(entity)?.conditions.get(condition);
+    const e = this.state.entities.get(entity);
+    const c = e?.conditions.get(condition);
     const a = c?.actions.find((x) => x.name === action);
-    if (!c || !a) return;
+    if (!e || !c || !a) return;
+    if (!e.enabled || !c.enabled) {
+      const which = e.enabled ? `condition "${entity}/${condition}"` : `entity "${entity}"`;
+      this.log.log(
+        "info",
+        `Do-now action "${entity}/${condition}/${action}" not run: ${which} is disabled`,
+      );
+      return;
+    }
     const site = { owner: entity, condition, action, subject: entity };
     const step = { ev: entity, cpath: `${entity}/${condition}`, now: true };
     // The same rules as a step of a list: a failure runs the fail list and removes the

@@ -1118,6 +1118,21 @@ Deno.test("Engine.runNow() keeps a failing do-now action when keep-on-fail", asy
   assert.equal(cond(h, "web", "c")!.actions[0].failures, 1);
 });
 
+Deno.test("Engine.runNow() does not run a do-now action when its condition or entity is disabled", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.tree.condition("web/c", "raise").action("web/c/mount", P.exec("mount"), HACTIONDONOW)
+    .control("web/c", "disable");
+  h.engine.runNow("web", "c", "mount");
+  h.tree.condition("web/d", "raise").action("web/d/mount", P.exec("mount"), HACTIONDONOW)
+    .control("web", "disable");
+  h.engine.runNow("web", "d", "mount");
+  await settle(h);
+  assert.deepEqual(h.procs.runs, []);
+  assert.equal(cond(h, "web", "c")!.actions[0].runs, 0);
+  assert.deepEqual(actionNames(cond(h, "web", "d")), ["mount"]);
+});
+
 Deno.test("Engine.attach() keeps the flags a placeholder holds when a process fills it", async () => {
   const h = setup();
   h.tree.entity("pk", HENTITYKEEPONDEATH);
