@@ -209,9 +209,13 @@ export class Ham implements AsyncDisposable {
     return new ActionHandle(this.client, path);
   }
 
-  /** Throws ENOENT unless the item at `path` exists (reading its flags changes nothing). */
+  /**
+   * Throws ENOENT unless the item at `path` exists. A look-up, as `ham_*_handle`: it asks
+   * for the item's status, which the read role may (reading its flags through `control`
+   * needs the admin role).
+   */
   async #exists(path: string): Promise<void> {
-    await this.client.request("control", { path, command: "get-flags" });
+    await this.client.request("status", { path });
   }
 
   /** Reads or changes the HAM's verbosity (`ham_verbose`); answers the level after it. */

@@ -160,6 +160,25 @@ Deno.test(
 );
 
 Deno.test(
+  "a reader takes a handle on an entity by name, and a reporter publishes a state through it",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    await ham.ok("entity", "app");
+    // A handle is a look-up (QNX's ham_entity_handle): it asks no more than the read role.
+    const read = await u.client([ham.stateDir, "app", "handle"], who.read);
+    assert.equal(read.stdout.trim(), "ok EPERM", read.stderr);
+    const report = await u.client([ham.stateDir, "app", "handle"], who.report);
+    assert.equal(report.stdout.trim(), "ok ok", report.stderr);
+    assert.equal((await ham.ok("status", "app", "--json")).state, 3);
+    const missing = await u.client([ham.stateDir, "nope", "handle"], who.read);
+    assert.equal(missing.stdout.trim(), "ENOENT EPERM", missing.stderr);
+  },
+);
+
+Deno.test(
   "attach-self takes the caller's own pid or a child's, never another process's",
   opts,
   async () => {

@@ -8,7 +8,10 @@
  * With `slot` it self-attaches with a heartbeat, asks for a heartbeat slot, maps it and
  * beats through it, and prints `slot BEAT uid=OWNER` (what the beat did, and the uid
  * owning the slot file) instead of `ok`. With `command` it self-attaches its own pid and
- * prints the command the HAM recorded for the entity (JSON), instead of `ok`.
+ * prints the command the HAM recorded for the entity (JSON), instead of `ok`. With `handle`
+ * it attaches nothing: it takes the library's handle on the entity by name
+ * (`entityHandle()`) and publishes state 3 through it, and prints the outcome of each
+ * (`ok ok`, `ok EPERM`, ...).
  *
  * @module
  */
@@ -19,15 +22,23 @@ import { HamError } from "../../lib/core/errors.ts";
 const [stateDir, entity, claim] = Deno.args;
 let child: Deno.ChildProcess | null = null;
 let pid: number;
-if (claim === "self" || claim === "slot" || claim === "command") pid = Deno.pid;
-else if (claim === "child") {
+if (claim === "self" || claim === "slot" || claim === "command" || claim === "handle") {
+  pid = Deno.pid;
+} else if (claim === "child") {
   child = new Deno.Command("/bin/sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
   pid = child.pid;
 } else pid = Number(claim);
 
 const client = await HamClient.connect({ stateDir, client: "attach-self-test" });
 try {
-  if (claim === "slot") {
+  if (claim === "handle") {
+    const { Ham } = await import("../../lib/client/ham.ts");
+    const outcome = (p: Promise<unknown>) =>
+      p.then(() => "ok", (err) => err instanceof HamError ? err.code : String(err));
+    const found = await outcome(new Ham(client).entityHandle(entity));
+    const { EntityHandle } = await import("../../lib/client/handles.ts");
+    console.log(found, await outcome(new EntityHandle(client, entity).publishState(3)));
+  } else if (claim === "slot") {
     await client.request("attach-self", {
       entity,
       pid,

@@ -11,8 +11,8 @@ async function sent(f: (ham: Ham) => Promise<unknown>): Promise<Record<string, u
     await using ham = await connect({ stateDir: fake.stateDir });
     await f(ham);
   }
-  // The existence check of a handle's creation (a get-flags control) is left out.
-  return fake.requests.slice(1).filter((r) => r.command !== "get-flags")
+  // The existence check of a handle's creation (a status of its path) is left out.
+  return fake.requests.slice(1).filter((r) => r.op !== "status")
     .map(({ id: _id, ...rest }: FakeRequest) => rest);
 }
 
@@ -196,9 +196,7 @@ Deno.test("entityHandle(), conditionHandle() and actionHandle() throw ENOENT for
   await assert.rejects(ham.conditionHandle("web/gone"), enoent);
   await assert.rejects(ham.actionHandle("web/death/restart"), enoent);
   assert.deepEqual(
-    fake.requests.slice(1).map((r) => [r.op, r.path, r.command]),
-    ["web", "web/death", "db", "web/gone", "web/death/restart"].map((
-      p,
-    ) => ["control", p, "get-flags"]),
+    fake.requests.slice(1).map((r) => [r.op, r.path]),
+    ["web", "web/death", "db", "web/gone", "web/death/restart"].map((p) => ["status", p]),
   );
 });
