@@ -185,10 +185,16 @@ function entityLines(v: EntityView): Line[] {
   return lines;
 }
 
-function conditionLines(v: ConditionView): Line[] {
+/** `Entity Pid` of a condition's or an action's file (`/proc/ham` repeats it there). */
+function entityPid(pid: number | null | undefined): Line[] {
+  return pid === undefined ? [] : [["Entity Pid", pid ?? "none"]];
+}
+
+function conditionLines(v: ConditionView, pid?: number | null): Line[] {
   const match = matchText(v);
   return [
     ["Path", v.path],
+    ...entityPid(pid),
     ["Condition type", v.type],
     ["Enabled", onOff(v.enabled)],
     ["Condition ReArm", onOff(v.rearm)],
@@ -199,9 +205,10 @@ function conditionLines(v: ConditionView): Line[] {
   ];
 }
 
-function actionText(v: ActionView, indent: number): string {
+function actionText(v: ActionView, indent: number, pid?: number | null): string {
   const head = block([
     ["Path", v.path],
+    ...entityPid(pid),
     ["Action type", v.kind],
     ["Enabled", onOff(v.enabled)],
     ["Action ReArm", onOff(v.rearm)],
@@ -289,7 +296,8 @@ export function renderHamInfo(view: HamView): string {
 /**
  * The mirror files of one entity, as relative path → contents: `<entity>/.info`,
  * `<entity>/<condition>/.info` and `<entity>/<condition>/<action>` (which also lists its
- * action-fail items). Names go through {@linkcode statusFileName}.
+ * action-fail items), the last two with the entity's pid, as `/proc/ham`'s. Names go
+ * through {@linkcode statusFileName}.
  */
 export function renderEntityFiles(
   e: EntityView,
@@ -299,8 +307,8 @@ export function renderEntityFiles(
   files.set(`${dir}/.info`, block(entityLines(e), 0));
   for (const c of e.conditions) {
     const cdir = `${dir}/${lastName(c.path)}`;
-    files.set(`${cdir}/.info`, block(conditionLines(c), 0));
-    for (const a of c.actions) files.set(`${cdir}/${lastName(a.path)}`, actionText(a, 0));
+    files.set(`${cdir}/.info`, block(conditionLines(c, e.pid), 0));
+    for (const a of c.actions) files.set(`${cdir}/${lastName(a.path)}`, actionText(a, 0, e.pid));
   }
   return files;
 }

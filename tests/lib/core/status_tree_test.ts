@@ -86,6 +86,21 @@ const STEPS: RecordBody[] = [
   { t: "remove", entity: "web" },
 ];
 
+Deno.test("statusFiles() repeats the entity's pid in its conditions' and actions' files, as /proc/ham", () => {
+  const state = createState();
+  for (const r of [attach("web", 4242), condition("web", "death"), action("web", "death", "n")]) {
+    apply(state, r);
+  }
+  apply(state, { t: "entity", entity: "db", flags: 0, at: T0 });
+  apply(state, condition("db", "death"));
+  apply(state, action("db", "death", "n"));
+  const files = statusFiles(state, HAM);
+  for (const [file, pid] of [["web/death/.info", "4242"], ["web/death/n", "4242"]]) {
+    assert.match(files.get(file)!, new RegExp(`^Path +: .*\nEntity Pid +: ${pid}\n`), file);
+  }
+  assert.match(files.get("db/death/n")!, /\nEntity Pid +: none\n/);
+});
+
 Deno.test("diffFiles() writes new and changed files only", () => {
   const before = new Map([["a/.info", "1"], ["a/c/.info", "2"]]);
   const after = new Map([["a/.info", "1"], ["a/c/.info", "3"], ["b/.info", "4"]]);
