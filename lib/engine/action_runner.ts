@@ -12,6 +12,7 @@ import type { Action, ActionParams, HamState } from "../core/model.ts";
 import type { WireRequest } from "../core/protocol.ts";
 import { toHamError } from "../core/errors.ts";
 import type { EngineParts } from "./seams.ts";
+import type { Release } from "./lanes.ts";
 
 /** What a notify or signal action naming another node asks of that node's HAM. */
 export type NodeRequest = Extract<WireRequest, { op: "notify" } | { op: "kill" }>;
@@ -66,6 +67,11 @@ export interface ActionSite {
   spawnId?: string;
   /** The step may have started under a previous HAM: adopt what it spawned. */
   adopt?: boolean;
+  /**
+   * Lets the run's lane go on without it while the step waits for something that is not a
+   * waitfor (a restart's backoff or cool-down, the end of what the last process left).
+   */
+  release?: Release;
 }
 
 /** Runs one action; true when it succeeded. Never throws. */
@@ -201,6 +207,8 @@ export interface RunSpec {
   resumed: boolean;
   /** Every step may have run under a previous HAM (a death fired again): adopt. */
   adopt?: boolean;
+  /** Lets the run's lane go on without it (see {@linkcode ActionSite.release}). */
+  release?: Release;
 }
 
 /**
@@ -236,6 +244,7 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
       // Any step of a resumed run may have started under the previous HAM: the result of
       // the one before it need not have been durable when that HAM died.
       adopt: spec.adopt === true || spec.resumed,
+      release: spec.release,
     };
     if (live && !live.enabled) {
       void ctx.journal.record([{ ...base(site), fail: null, ok: true, run, index, skipped: true }]);

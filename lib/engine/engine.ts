@@ -452,12 +452,15 @@ export class Engine {
     return firings(this.state, ev).map((f) => ({ f, list: listOf(this.state, f) }));
   }
 
+  // Keyed by the entity the event is about: a run that leaves its lane while its restart
+  // waits (a backoff) holds up that entity's later runs only.
   #runOnLane(spec: RunSpec): Promise<void> {
     const f = spec.firing;
     return this.#lanes.run(
       f.lane,
-      () => runCondition(this.#runner, spec),
+      (release) => runCondition(this.#runner, { ...spec, release }),
       (err) => this.log.log("error", `Condition "${f.owner}/${f.condition}" failed: ${err}`),
+      spec.ev.entity,
     );
   }
 
@@ -563,9 +566,14 @@ export class Engine {
     const step = { ev: entity, cpath: `${entity}/${condition}`, now: true };
     // The same rules as a step of a list: a failure runs the fail list and removes the
     // action unless keep-on-fail.
-    this.#track(this.#lanes.run(laneOf(c.flags), async () => {
-      await runStep(this.#runner, a, a, site, step);
-    }, (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`)));
+    this.#track(this.#lanes.run(
+      laneOf(c.flags),
+      async () => {
+        await runStep(this.#runner, a, a, site, step);
+      },
+      (err) => this.log.log("error", `Action "${entity}/${condition}/${action}" failed: ${err}`),
+      entity,
+    ));
   }
 
   /** Publishes a new state for an entity and fires matching `state` conditions. */

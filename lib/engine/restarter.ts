@@ -58,12 +58,20 @@ export class Restarter {
       return this.#spawnRestart(name, params, argv, site);
     }
     // Awaited only when there is something to wait for: a restart the policy allows now,
-    // with nothing left behind to end, spawns in the turn its condition fired in.
+    // with nothing left behind to end, spawns in the turn its condition fired in. A wait
+    // is this entity's alone, not its lane's (QNX's restart does not wait): the lists of
+    // other entities behind it go ahead meanwhile.
     const allowed = this.#applyPolicy(name, params);
-    if (allowed !== true && !await allowed) return false;
+    if (allowed !== true) {
+      site?.release?.();
+      if (!await allowed) return false;
+    }
     // The new copy never meets the old one's children (kill mode control-group).
     const settled = ctx.leftoversSettled(name);
-    if (settled !== null) await settled;
+    if (settled !== null) {
+      site?.release?.();
+      await settled;
+    }
     if (ctx.life.stopped || ctx.journal.state.entities.get(name)?.pid !== null) {
       return !ctx.life.stopped;
     }

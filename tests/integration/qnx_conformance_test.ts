@@ -135,6 +135,32 @@ Deno.test(
 );
 
 Deno.test(
+  "a restart that backs off holds up its own entity's lists, not other entities' on the shared lane",
+  async () => {
+    await using ham = await HamProcess.start({ guardian: false });
+    await using lib = await connect({ stateDir: ham.stateDir });
+    const a = await lib.attach("a", { argv: ["/bin/sleep", "1000"] });
+    const death = await a.condition("death", "death", { flags: ["rearm"] });
+    await death.restart("restart", { flags: ["rearm"], policy: { backoffMs: 60_000 } });
+    const b = await lib.attach("b", { argv: ["/bin/sleep", "1000"] });
+    await (await b.condition("death", "death")).log("note", "b died");
+    let since = await ham.seq();
+    Deno.kill(a.pid!, "SIGKILL"); // the first restart in a quiet window: at once
+    const first = await ham.nextEvent(
+      (ev) => ev.type === "restart" && ev.entity === "a",
+      since,
+      "a",
+    );
+    since = await ham.seq();
+    Deno.kill(first.detail!.pid as number, "SIGKILL"); // the second backs off for a minute
+    await ham.nextEvent((ev) => ev.type === "backoff" && ev.entity === "a", since, "a's backoff");
+    Deno.kill(b.pid!, "SIGKILL");
+    await ham.nextEvent((ev) => ev.type === "action" && ev.entity === "b", since, "b's list");
+    assert.equal((await lib.status("a") as { pid: number | null }).pid, null, "still backing off");
+  },
+);
+
+Deno.test(
   "a do-now action runs at registration and at each firing, not under a disabled condition or entity",
   async () => {
     await using ham = await HamProcess.start({ guardian: false });

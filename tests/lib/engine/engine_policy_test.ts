@@ -125,3 +125,44 @@ Deno.test("Engine holds a restart action without a policy to the default one (5 
   assert.deepEqual(procs.runs, ["page-operator"], "restart-limit fired");
   engine.stop();
 });
+
+Deno.test("Engine runs another entity's lists on the shared lane while a restart backs off", async () => {
+  const h = await setup({ backoffMs: 10_000, maxBackoffMs: 10_000 });
+  // The entity's own second death condition follows its restart, as on QNX's FIFO lane.
+  new Tree(h.store).condition("web/death2", "death", 1).action(
+    "web/death2/after",
+    P.exec("after"),
+    1,
+  );
+  await h.engine.attach({
+    entity: "db",
+    argv: ["db-server"],
+    pid: null,
+    cwd: null,
+    env: null,
+    flags: 0,
+    heartbeat: null,
+  });
+  new Tree(h.store).condition("db/death", "death").action("db/death/page", P.exec("page-db"));
+  await crash(h); // first in a quiet window: at once
+  await h.engine.idle();
+  const ran = h.procs.runs.length;
+  await crash(h); // backs off 10 s, on the shared "other" lane
+  assert.equal(h.store.state.entities.get("web")!.pid, null, "held back by the backoff");
+  h.procs.kill(h.store.state.entities.get("db")!.pid!, { code: 1, signal: null });
+  for (let i = 0; i < 5; i++) await flush();
+  assert.deepEqual(
+    h.procs.runs.slice(ran),
+    ["page-db"],
+    "db's list did not wait for web's backoff",
+  );
+  await h.clock.advance(10_000);
+  await h.engine.idle();
+  assert.notEqual(h.store.state.entities.get("web")!.pid, null);
+  assert.deepEqual(
+    h.procs.runs.slice(ran),
+    ["page-db", "after"],
+    "web's next list ran after its restart",
+  );
+  h.engine.stop();
+});

@@ -74,3 +74,40 @@ Deno.test("Lanes.run() passes a task's error to onError and keeps the lane going
   assert.equal((errors[0] as Error).message, "boom");
   assert.deepEqual(order, ["next"]);
 });
+
+Deno.test("Lanes.run() lets the tasks behind a released task go ahead, except those of its key", async () => {
+  const lanes = new Lanes();
+  const order: string[] = [];
+  const gate = Promise.withResolvers<void>();
+  const task = (name: string) => () => {
+    order.push(name);
+    return Promise.resolve();
+  };
+  const a = lanes.run(
+    "other",
+    async (release) => {
+      order.push("a waits");
+      release();
+      release(); // idempotent
+      await gate.promise;
+      order.push("a ends");
+    },
+    () => {},
+    "A",
+  );
+  const a2 = lanes.run("other", task("a2"), () => {}, "A");
+  const b = lanes.run("other", task("b"), () => {}, "B");
+  await b;
+  // b went ahead of the released task; a2, of its key, waits for it, off the lane.
+  assert.deepEqual(order, ["a waits", "b"]);
+  await lanes.run("other", task("c"), () => {});
+  assert.deepEqual(order, ["a waits", "b", "c"]);
+  gate.resolve();
+  await Promise.all([a, a2]);
+  assert.deepEqual(order, ["a waits", "b", "c", "a ends", "a2"]);
+  await lanes.idle();
+  assert.equal(lanes.busy, 0);
+  // Once it has ended, a task of its key runs on the lane again, at once when idle.
+  lanes.run("other", task("a3"), () => {}, "A");
+  assert.equal(order.at(-1), "a3");
+});
