@@ -460,7 +460,7 @@ export function decodeRequest(line: string): Request {
       if (!isConditionType(type)) {
         throw new HamError("EINVAL", `Invalid condition type ${JSON.stringify(type)}`);
       }
-      return {
+      const req = {
         id,
         op,
         path: parsePath(o.path, 2),
@@ -471,7 +471,19 @@ export function decodeRequest(line: string): Request {
         rtype: int(o, "rtype", 0, UINT32, 0),
         rclass: int(o, "rclass", 0, UINT32, 0),
         rseverity: int(o, "rseverity", 0, UINT32, 0),
-      };
+      } as const;
+      // What only a state or a raise condition matches is refused elsewhere, not ignored.
+      const fields = { state: ["from", "to"], raise: ["rtype", "rclass", "rseverity"] } as const;
+      for (const [owner, keys] of Object.entries(fields)) {
+        const given = keys.find((k) => req[k] !== 0);
+        if (type !== owner && given !== undefined) {
+          throw new HamError(
+            "EINVAL",
+            `Invalid field "${given}": only a ${owner} condition matches it, not a ${type} one`,
+          );
+        }
+      }
+      return req;
     }
     case "condition-remove":
       return { id, op, path: parsePath(o.path, 2) };

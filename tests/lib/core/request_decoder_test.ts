@@ -508,6 +508,18 @@ Deno.test("decodeRequest() throws EINVAL when recurse is given to a flag command
   }
 });
 
+Deno.test("decodeRequest() throws EINVAL when a condition of another type is given a state or raise match", () => {
+  for (const [type, field] of [["death", "from"], ["raise", "to"], ["state", "rtype"]] as const) {
+    rejects(
+      line({ id: 1, op: "condition", path: "w/c", type, [field]: 3 }),
+      "EINVAL",
+      new RegExp(`"${field}": only a (state|raise) condition matches it, not a ${type} one`),
+    );
+  }
+  // 0 is "any", which every condition matches.
+  decodeRequest(line({ id: 1, op: "condition", path: "w/c", type: "death", from: 0, rtype: 0 }));
+});
+
 // ---------------------------------------------------------------------------
 // attach, heartbeat, params
 
