@@ -115,7 +115,9 @@ export class Attacher {
         // Another user's process may rewrite its own command line: not for the HAM to run.
         const named = (spec.commandFromProc ?? true) && d.foreign !== true;
         argv = named && d.argv && d.argv.length > 0 ? d.argv : null;
-        cwd = named ? d.cwd : null;
+        // A working directory the caller gives is the restarts' (as its env is); else the
+        // process's own.
+        cwd = spec.cwd ?? (named ? d.cwd : null);
         if (d.foreign === true && spec.kind !== "self") {
           ctx.log.log(
             "notice",

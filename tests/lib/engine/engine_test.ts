@@ -1206,6 +1206,16 @@ Deno.test("Engine.attach() throws ESRCH when the pid does not exist", async () =
   assert.equal(h.store.state.entities.has("web"), false);
 });
 
+Deno.test("Engine.attach() keeps the working directory it is given when it attaches a pid, for restarts", async () => {
+  const h = setup();
+  h.procs.addProcess(4242, { argv: ["/usr/sbin/inetd"], cwd: "/" });
+  await h.engine.attach(spec("inetd", { argv: null, pid: 4242, cwd: "/srv/inetd" }));
+  assert.equal(h.store.state.entities.get("inetd")!.cwd, "/srv/inetd");
+  h.procs.addProcess(4243, { argv: ["/usr/sbin/other"], cwd: "/", foreign: true });
+  await h.engine.attach(spec("other", { argv: null, pid: 4243, cwd: "/srv/other" }));
+  assert.equal(h.store.state.entities.get("other")!.cwd, "/srv/other", "given by the caller");
+});
+
 Deno.test("Engine.attach() watches the process when attached by pid and its exit is a death", async () => {
   const h = setup();
   h.procs.addProcess(4242, { argv: ["/usr/sbin/inetd"], cwd: "/" });
