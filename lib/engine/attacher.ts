@@ -110,6 +110,7 @@ export class Attacher {
         pid = spec.pid!;
         const d = ctx.processes.describe(pid);
         if (!d) throw new HamError("ESRCH", `Cannot attach entity "${name}": no process ${pid}`);
+        this.#checkOneSelf(spec, pid, d.startTime);
         watch = ctx.processes.watch(pid, d.startTime);
         startTime = d.startTime;
         // Another user's process may rewrite its own command line: not for the HAM to run.
@@ -160,6 +161,30 @@ export class Attacher {
       return { entity: name, pid };
     } finally {
       this.#reserved.delete(name);
+    }
+  }
+
+  /**
+   * A self-attached process is its one entity (QNX's `ham_heartbeat()` names none, and the
+   * connection's end is the process's death): EEXIST for a self-attachment of a process
+   * another entity watches, and for an attach by pid of a process that self-attached.
+   * Several entities may watch one process by pid (a process that beats for several).
+   */
+  #checkOneSelf(spec: AttachSpec, pid: number, startTime: string | null): void {
+    const ctx = this.#ctx;
+    // The index answers the usual case (a pid no entity has) without a walk.
+    if (ctx.journal.entityPids && !ctx.journal.entityPids.has(pid)) return;
+    const self = spec.kind === "self";
+    for (const e of ctx.journal.state.entities.values()) {
+      if (e.pid !== pid || e.name === spec.entity || (!self && e.kind !== "self")) continue;
+      // The same process: a pid handed out again is another one.
+      if (e.startTime !== null && startTime !== null && e.startTime !== startTime) continue;
+      throw new HamError(
+        "EEXIST",
+        self
+          ? `Cannot self-attach entity "${spec.entity}": pid ${pid} is already entity "${e.name}"`
+          : `Cannot attach entity "${spec.entity}": pid ${pid} self-attached as entity "${e.name}"`,
+      );
     }
   }
 

@@ -42,6 +42,7 @@ interface Harness {
   engine: Engine;
   events: EventBody[];
   notified: Array<{ channel: string; message: Record<string, unknown> }>;
+  log: ReturnType<typeof memoryLogger>;
 }
 
 /** The conditions fired so far, from the journaled `fire` records. */
@@ -55,18 +56,19 @@ function setup(opts: { notifyOk?: boolean } = {}): Harness {
   const store = new MemoryStore();
   const events: EventBody[] = [];
   const notified: Harness["notified"] = [];
+  const log = memoryLogger(9);
   const engine = new Engine({
     store,
     processes: procs,
     clock,
-    log: memoryLogger(9),
+    log,
     emit: (ev) => events.push(ev),
     notify: (channel, message) => {
       notified.push({ channel, message });
       return opts.notifyOk ?? true;
     },
   });
-  return { clock, procs, store, tree: new Tree(store), engine, events, notified };
+  return { clock, procs, store, tree: new Tree(store), engine, events, notified, log };
 }
 
 /** Lets every started handler and list finish (only when no fake sleep is pending). */
@@ -1300,6 +1302,44 @@ Deno.test("Engine.attach() re-attaches a self entity when the same pid attaches 
   const again = await h.engine.attach(spec("app", { argv: null, pid: 4242, kind: "self" }));
   assert.deepEqual(again, { entity: "app", pid: 4242 });
   assert.ok(h.events.some((ev) => ev.type === "reattach"));
+});
+
+Deno.test("Engine.attach() refuses a second entity for a self-attached process with EEXIST", async () => {
+  const h = setup();
+  h.procs.addProcess(4242);
+  const exists = (err: unknown) => err instanceof HamError && err.code === "EEXIST";
+  await h.engine.attach(spec("app", { argv: null, pid: 4242, kind: "self" }));
+  // The same process under another name: self-attached, or attached by pid.
+  await assert.rejects(
+    h.engine.attach(spec("app2", { argv: null, pid: 4242, kind: "self" })),
+    exists,
+  );
+  await assert.rejects(h.engine.attach(spec("byPid", { argv: null, pid: 4242 })), exists);
+  assert.deepEqual([...h.store.state.entities.keys()].filter((n) => n !== GLOBAL_ENTITY), ["app"]);
+  // Nor may a process that another entity watches self-attach under a name of its own.
+  h.procs.addProcess(5151);
+  await h.engine.attach(spec("db", { argv: null, pid: 5151 }));
+  await assert.rejects(
+    h.engine.attach(spec("dbself", { argv: null, pid: 5151, kind: "self" })),
+    exists,
+  );
+  // Several entities by pid stay allowed (a process that beats for several of them).
+  assert.deepEqual(await h.engine.attach(spec("db2", { argv: null, pid: 5151 })), {
+    entity: "db2",
+    pid: 5151,
+  });
+});
+
+Deno.test("Engine.attach() lets a recycled pid self-attach while the old entity's death is unseen", async () => {
+  const h = setup();
+  h.procs.addProcess(4242, { startTime: "100" });
+  await h.engine.attach(spec("old", { argv: null, pid: 4242, kind: "self" }));
+  // Pid 4242 ended and was handed out again before its death was handled.
+  h.procs.addProcess(4242, { startTime: "200" });
+  assert.deepEqual(
+    await h.engine.attach(spec("new", { argv: null, pid: 4242, kind: "self" })),
+    { entity: "new", pid: 4242 },
+  );
 });
 
 Deno.test("Engine.attach() renews a self-attachment only while the entity is that process's", async () => {
