@@ -8,6 +8,7 @@
  */
 
 import type { HamClient } from "../../lib/client/client.ts";
+import { firesNothing, firesNothingNote } from "../../lib/core/heartbeat.ts";
 import {
   booleans,
   type HamctlCommand,
@@ -28,6 +29,11 @@ function parseApply(args: string[]): HamctlCommand {
     const { loadConfig } = await import("../../lib/os/config_file.ts");
     const { applyConfig, changeLine } = await import("../../lib/client/config_apply.ts");
     const file = await loadConfig(path);
+    for (const e of file.entities) {
+      if (e.heartbeat && firesNothing(e.heartbeat)) {
+        io.err(`hamctl: warning: ${path}: ${firesNothingNote(e.name, e.heartbeat)}`);
+      }
+    }
     const changes = await applyConfig(client, file, {
       dryRun,
       prune,

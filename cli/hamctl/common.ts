@@ -33,6 +33,8 @@ export interface HamctlCommand {
   json: boolean;
   /** The text form of the result; null or "" prints nothing. */
   render(result: unknown): string | null;
+  /** Warnings printed on stderr (`hamctl: warning: ...`) before the request is sent. */
+  warnings?: string[];
   /** Time limit of the request in ms, when not the connection's default. */
   timeoutMs?: number;
   /**
@@ -64,6 +66,7 @@ export async function runCommand(
   stateDir?: string,
 ): Promise<number> {
   if (cmd.local) return await cmd.local(stateDir, io);
+  for (const w of cmd.warnings ?? []) io.err(`hamctl: warning: ${w}`);
   if (cmd.run) return await cmd.run(client, io, stateDir);
   const { op, ...fields } = cmd.request;
   const opts = cmd.timeoutMs === undefined ? {} : { timeoutMs: cmd.timeoutMs };

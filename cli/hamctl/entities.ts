@@ -9,6 +9,7 @@ import { DEFAULTS } from "../../lib/core/defaults.ts";
 import type { HamClient } from "../../lib/client/client.ts";
 import type { AttachResult } from "../../lib/core/protocol.ts";
 import { HamError } from "../../lib/core/errors.ts";
+import { firesNothing, firesNothingNote } from "../../lib/core/heartbeat.ts";
 import { validateEntityName } from "../../lib/core/names.ts";
 import { KILL_MODES, type KillMode } from "../../lib/core/model.ts";
 import {
@@ -137,7 +138,10 @@ function parseAttach(args: string[]): HamctlCommand {
     io.out(json ? JSON.stringify(result, null, 2) : String(result.pid));
     return 0;
   };
-  return { request, json, render, ...(p.values.wait === true ? { run } : {}) };
+  const warnings = heartbeat && firesNothing(heartbeat)
+    ? [`${firesNothingNote(entity, heartbeat)}: give --low N and/or --high N`]
+    : [];
+  return { request, json, render, warnings, ...(p.values.wait === true ? { run } : {}) };
 }
 
 /** `--cluster [--placement N1,N2]`: a cluster entity, run on one node of those named. */

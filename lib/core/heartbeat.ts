@@ -48,3 +48,17 @@ export function periodEnd(origin: number, periodMs: number, t: number): number {
   const n = Math.floor((t - origin) / periodMs) + 1;
   return origin + n * periodMs;
 }
+
+/**
+ * True when a heartbeat fires no condition: both thresholds are 0 (QNX 7.1 lets either be
+ * 0 to disable its condition). Missed periods are still counted (`status` shows them).
+ */
+export function firesNothing(spec: HeartbeatSpec): boolean {
+  return spec.low === 0 && spec.high === 0;
+}
+
+/** What `hamctl` and the HAM's log say of a heartbeat that {@linkcode firesNothing}. */
+export function firesNothingNote(entity: string, spec: HeartbeatSpec): string {
+  return `Entity "${entity}" has a heartbeat every ${spec.periodMs} ms with neither a low nor ` +
+    `a high threshold: a missed beat fires no condition (missed periods are only counted)`;
+}

@@ -8,6 +8,7 @@
 
 import { HamError } from "../core/errors.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { firesNothing, firesNothingNote } from "../core/heartbeat.ts";
 import { getEntity, type KillMode } from "../core/model.ts";
 import type { ProcessOps } from "./process_ops.ts";
 import type { Request } from "../core/protocol.ts";
@@ -151,7 +152,12 @@ export class Attacher {
       }
       if (spawned) ctx.watching.spawned(name, spawned);
       else ctx.watching.watched(name, pid, watch!);
-      if (spec.heartbeat) ctx.watching.heartbeat(name);
+      if (spec.heartbeat) {
+        ctx.watching.heartbeat(name);
+        if (firesNothing(spec.heartbeat)) {
+          ctx.log.log("notice", firesNothingNote(name, spec.heartbeat));
+        }
+      }
       ctx.events.emit({
         type: "attach",
         entity: name,

@@ -172,6 +172,44 @@ Deno.test("hamctl attach prints the pid, and with --wait waits until running", a
   ]);
 });
 
+Deno.test("hamctl attach --heartbeat without --low or --high attaches and warns on stderr", async () => {
+  await using fake = await startFakeHam(fakeAnswer);
+  const bare = await run(
+    "--state-dir",
+    fake.stateDir,
+    "attach",
+    "w",
+    "--pid",
+    "7",
+    "--heartbeat",
+    "1s",
+  );
+  assert.equal(bare.code, 0);
+  assert.deepEqual(bare.out, ["31337"]);
+  assert.deepEqual(bare.err, [
+    'hamctl: warning: Entity "w" has a heartbeat every 1000 ms with neither a low nor a high ' +
+    "threshold: a missed beat fires no condition (missed periods are only counted): give " +
+    "--low N and/or --high N",
+  ]);
+  assert.deepEqual(fake.requests.at(-1)?.heartbeat, { periodMs: 1000, low: 0, high: 0 });
+  // One threshold is enough.
+  for (const t of ["--low", "--high"]) {
+    const one = await run(
+      "--state-dir",
+      fake.stateDir,
+      "attach",
+      "w",
+      "--pid",
+      "7",
+      "--heartbeat",
+      "1s",
+      t,
+      "2",
+    );
+    assert.deepEqual([one.code, one.err], [0, []]);
+  }
+});
+
 Deno.test("hamctl events lists every page of the kept events", async () => {
   await using fake = await startFakeHam(fakeAnswer);
   const r = await run("--state-dir", fake.stateDir, "events");

@@ -39,3 +39,24 @@ async function assertRejectsWith(p: Promise<unknown>, c: string, message: RegExp
   assert(code(c)(err), `expected ${c}, got ${err}`);
   assertMatch((err as HamError).message, message);
 }
+
+Deno.test("hamctl apply of an entity whose heartbeat has no threshold applies it and warns on stderr", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const file = `${ham.stateDir}.yaml`;
+  await Deno.writeTextFile(
+    file,
+    "entities:\n  w:\n    command: [/bin/sleep, '1000']\n    heartbeat: { period: 1s }\n",
+  );
+  try {
+    const r = await ham.ctl("apply", file);
+    assertEquals([r.code, r.stdout.trim()], [0, "create w"], r.stderr);
+    assertEquals(r.stderr.trim().split("\n"), [
+      `hamctl: warning: ${file}: Entity "w" has a heartbeat every 1000 ms with neither a low ` +
+      "nor a high threshold: a missed beat fires no condition (missed periods are only counted)",
+    ]);
+    assertEquals((await ham.ok("status", "w", "--json")).heartbeat?.periodMs, 1000);
+    assertMatch(ham.log(), /Entity "w" has a heartbeat every 1000 ms with neither/);
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -1330,6 +1330,19 @@ Deno.test("Engine.attach() refuses a second entity for a self-attached process w
   });
 });
 
+Deno.test("Engine.attach() logs a notice for a heartbeat with neither threshold, and accepts it", async () => {
+  const h = setup();
+  h.procs.addProcess(4242);
+  await h.engine.attach(
+    spec("quiet", { argv: null, pid: 4242, heartbeat: { periodMs: 10, low: 0, high: 0 } }),
+  );
+  await h.engine.attach(spec("loud", { argv: null, pid: 4242, heartbeat: HB }));
+  const notes = h.log.lines.filter((l) => l.includes("neither a low nor a high threshold"));
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /Entity "quiet" has a heartbeat every 10 ms/);
+  assert.equal(h.store.state.entities.get("quiet")?.heartbeat?.periodMs, 10);
+});
+
 Deno.test("Engine.attach() lets a recycled pid self-attach while the old entity's death is unseen", async () => {
   const h = setup();
   h.procs.addProcess(4242, { startTime: "100" });
