@@ -32,7 +32,7 @@ import {
 
 const KIND_OPTIONS: Record<ActionKind, string[]> = {
   "restart": ["backoff", "max-backoff", "jitter", "intensity", "window", "cooldown"],
-  "execute": [],
+  "execute": ["timeout"],
   "waitfor": ["delay", "path"],
   "signal": ["signal", "pid", "to-node", "to-entity"],
   "log": ["message", "verbosity", "no-prefix"],
@@ -92,9 +92,14 @@ function paramsFor(cmd: string, kind: ActionKind, p: ParsedArgs): ActionFields {
   switch (kind) {
     case "restart":
       return actionParams.restart(argv, restartPolicy(cmd, p));
-    case "execute":
+    case "execute": {
       if (argv === null) throw new UsageError("An execute action needs a command after --", cmd);
-      return actionParams.execute(argv);
+      const timeout = str(p, "timeout");
+      return actionParams.execute(
+        argv,
+        timeout === undefined ? undefined : duration(cmd, "--timeout", timeout),
+      );
+    }
     case "waitfor":
       return actionParams.waitfor(
         duration(cmd, "--delay", required(cmd, p, "delay", kind)),
@@ -204,7 +209,7 @@ function parseRemove(cmd: "action-remove" | "action-fail-remove") {
 
 const KIND_USAGE = "       restart [--backoff D] [--max-backoff D] [--jitter F] [--intensity N]\n" +
   "               [--window D] [--cooldown D] [-- COMMAND [ARG...]]\n" +
-  "       execute -- COMMAND [ARG...]      waitfor --delay D [--path FILE]\n" +
+  "       execute [--timeout D] -- COMMAND [ARG...]   waitfor --delay D [--path FILE]\n" +
   "       signal [--signal SIG] [--pid PID | --to-node NODE --to-entity NAME]\n" +
   "       log --message TEXT [--verbosity N] [--no-prefix]   heartbeat-healthy\n" +
   "       notify --channel NAME [--code N] [--value N] [--to-node NODE]";

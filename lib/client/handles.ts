@@ -88,6 +88,27 @@ export interface RestartOptions extends ActionOptions {
 }
 
 /**
+ * Options of {@linkcode ConditionHandle.execute} (and of
+ * {@linkcode ActionHandle.failExecute}, which takes only `timeoutMs`).
+ *
+ * @example
+ * ```ts
+ * import type { ExecuteOptions } from "./handles.ts";
+ *
+ * // Given 30 s; then it is ended (SIGTERM, then SIGKILL) and the action fails.
+ * const opts: ExecuteOptions = { timeoutMs: 30_000, flags: ["rearm"] };
+ * console.log(opts.timeoutMs); // 30000
+ * ```
+ */
+export interface ExecuteOptions extends ActionOptions {
+  /**
+   * Time limit of the command in ms (0: none); past it the command is ended and the action
+   * fails with ETIMEDOUT. @default {DEFAULTS.executeTimeoutMs (90 s)}
+   */
+  timeoutMs?: number;
+}
+
+/**
  * Options of {@linkcode ConditionHandle.log}.
  *
  * @example
@@ -265,9 +286,12 @@ export class ConditionHandle extends ItemHandle {
     return this.#add(name, actionParams.restart(opts.argv, opts.policy), opts);
   }
 
-  /** Adds an action that spawns a command (`ham_action_execute`). */
-  execute(name: string, argv: string[], opts: ActionOptions = {}): Promise<ActionHandle> {
-    return this.#add(name, actionParams.execute(argv), opts);
+  /**
+   * Adds an action that spawns a command and waits for it (`ham_action_execute`); a
+   * non-zero exit, or running past `opts.timeoutMs`, fails it.
+   */
+  execute(name: string, argv: string[], opts: ExecuteOptions = {}): Promise<ActionHandle> {
+    return this.#add(name, actionParams.execute(argv, opts.timeoutMs), opts);
   }
 
   /** Adds a delay, or a wait for `pathname` to appear (`ham_action_waitfor`). */
@@ -371,9 +395,16 @@ export class ActionHandle extends ItemHandle {
     await this.client.request("action-fail", { path: this.path, name, ...params });
   }
 
-  /** Adds a command to run when the action fails (`ham_action_fail_execute`). */
-  failExecute(name: string, argv: string[]): Promise<void> {
-    return this.#fail(name, actionParams.execute(argv));
+  /**
+   * Adds a command to run when the action fails (`ham_action_fail_execute`), given
+   * `opts.timeoutMs` as {@linkcode ConditionHandle.execute}'s is.
+   */
+  failExecute(
+    name: string,
+    argv: string[],
+    opts: Pick<ExecuteOptions, "timeoutMs"> = {},
+  ): Promise<void> {
+    return this.#fail(name, actionParams.execute(argv, opts.timeoutMs));
   }
 
   /** Adds a wait to the action-fail list (`ham_action_fail_waitfor`). */

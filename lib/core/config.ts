@@ -181,7 +181,7 @@ function str(v: unknown, key: KeyPath): string {
 
 const PARAM_KEYS: Record<ActionKind, string[]> = {
   restart: ["command", "policy"],
-  execute: ["command"],
+  execute: ["command", "timeout"],
   waitfor: ["delay", "path"],
   signal: ["signal", "pid", "node", "entity"],
   log: ["message", "verbosity", "prefix"],
@@ -223,6 +223,7 @@ function params(v: unknown, key: KeyPath, allowed: readonly ActionKind[], extra:
     wire.policy = policy;
   }
   if (o.delay !== undefined) wire.delayMs = dur(o.delay, [...key, "delay"]);
+  if (o.timeout !== undefined) wire.timeoutMs = dur(o.timeout, [...key, "timeout"]);
   if (o.path !== undefined) wire.pathname = o.path;
   for (
     const f of [
@@ -744,7 +745,11 @@ function paramsData(p: ActionParams): Obj {
       return o;
     }
     case "execute":
-      return { kind: p.kind, command: p.argv };
+      return {
+        kind: p.kind,
+        command: p.argv,
+        ...(p.timeoutMs === undefined ? {} : { timeout: formatDuration(p.timeoutMs) }),
+      };
     case "waitfor":
       return {
         kind: p.kind,

@@ -149,6 +149,10 @@ export const DEFAULTS = Object.freeze({
   logActionPrefix: true,
   /** Signal a signal action sends when none is given. */
   signalActionSignal: "SIGTERM",
+  /** Time limit of an execute action's command when the action gives none (`--timeout`), in ms (systemd's `TimeoutStartSec=`); 0 means none. */
+  executeTimeoutMs: 90_000,
+  /** Execute action past its time limit: wait after SIGTERM to the command (and what it forked) before SIGKILL, in ms. */
+  executeStopTimeoutMs: 5_000,
 
   // --- Clients and waits ---
   /** Time limit of the handshake and of each client request, in ms; 0 means none. */

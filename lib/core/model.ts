@@ -161,7 +161,15 @@ export interface RestartPolicy {
  */
 export type ActionParams =
   | { kind: "restart"; argv: string[] | null; policy: RestartPolicy | null }
-  | { kind: "execute"; argv: string[] }
+  | {
+    kind: "execute";
+    argv: string[];
+    /**
+     * Time limit of the command in ms (0: none); absent: `DEFAULTS.executeTimeoutMs`. Past
+     * it the command is ended and the action fails with ETIMEDOUT.
+     */
+    timeoutMs?: number;
+  }
   | { kind: "waitfor"; delayMs: number; pathname: string | null }
   | {
     kind: "signal";

@@ -154,7 +154,12 @@ export type EventBody = Omit<HamEvent, "seq" | "at">;
  */
 export type ActionFields =
   | { kind: "restart"; argv?: string[] | null; policy?: Partial<RestartPolicy> | null }
-  | { kind: "execute"; argv: string[] }
+  | {
+    kind: "execute";
+    argv: string[];
+    /** Time limit of the command in ms, 0 for none. @default {DEFAULTS.executeTimeoutMs} */
+    timeoutMs?: number;
+  }
   | { kind: "waitfor"; delayMs: number; pathname?: string | null }
   | {
     kind: "signal";

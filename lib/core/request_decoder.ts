@@ -204,8 +204,12 @@ export function decodeParams(o: Obj, allowed: readonly ActionKind[]): ActionPara
   switch (kind) {
     case "restart":
       return { kind, argv: optArgv(o, "argv"), policy: decodePolicy(o.policy) };
-    case "execute":
-      return { kind, argv: argv(o, "argv") };
+    case "execute": {
+      const timeout = o.timeoutMs === undefined || o.timeoutMs === null
+        ? {}
+        : { timeoutMs: int(o, "timeoutMs", 0, MAX_DURATION_MS) };
+      return { kind, argv: argv(o, "argv"), ...timeout };
+    }
     case "waitfor": {
       const pathname = optStr(o, "pathname");
       if (pathname !== null && (!pathname.startsWith("/") || pathname.includes("\0"))) {

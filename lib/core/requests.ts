@@ -161,8 +161,15 @@ export const actionParams = {
     argv: argv ?? null,
     policy: policy ?? null,
   }),
-  /** Spawns a command. */
-  execute: (argv: string[]): ActionFields => ({ kind: "execute", argv }),
+  /**
+   * Spawns a command; past `timeoutMs` (0: no limit; absent: the HAM's default,
+   * `DEFAULTS.executeTimeoutMs`) it is ended and the action fails with ETIMEDOUT.
+   */
+  execute: (argv: string[], timeoutMs?: number): ActionFields => ({
+    kind: "execute",
+    argv,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  }),
   /** Waits `delayMs`, or until `pathname` exists (failing if it has not appeared by then). */
   waitfor: (delayMs: number, pathname?: string | null): ActionFields => ({
     kind: "waitfor",

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { DEFAULTS } from "./defaults.ts";
 import { sha256 } from "./sha256.ts";
 import {
   HCONDSTATEFROMINV,
@@ -92,8 +93,13 @@ function paramLines(p: ActionParams): Line[] {
       }
       return lines;
     }
-    case "execute":
-      return [["Execute Line", quoteArgv(p.argv)]];
+    case "execute": {
+      const limit = p.timeoutMs ?? DEFAULTS.executeTimeoutMs;
+      return [["Execute Line", quoteArgv(p.argv)], [
+        "Execute Timeout",
+        limit === 0 ? "none" : `${limit} ms`,
+      ]];
+    }
     case "waitfor":
       return [["Wait Delay", `${p.delayMs} ms`], ["Wait Path", p.pathname ?? "none"]];
     case "signal":

@@ -10,7 +10,10 @@ import type { EntityEvent, Firing } from "../core/dispatch.ts";
 import { HACTIONBREAKONFAIL, HACTIONKEEPONFAIL } from "../core/flags.ts";
 import type { Action, ActionParams, HamState } from "../core/model.ts";
 import type { WireRequest } from "../core/protocol.ts";
-import { toHamError } from "../core/errors.ts";
+import { DEFAULTS } from "../core/defaults.ts";
+import { type ErrorCode, toHamError } from "../core/errors.ts";
+import { newSpawnId, SPAWN_ID_VAR } from "../os/spawner.ts";
+import { endProcesses, entityPidsOf } from "./process_end.ts";
 import type { EngineParts } from "./seams.ts";
 import type { Release } from "./lanes.ts";
 
@@ -72,13 +75,103 @@ export interface ActionSite {
    * waitfor (a restart's backoff or cool-down, the end of what the last process left).
    */
   release?: Release;
+  /** The item of the action's fail list that runs, when one does. */
+  fail?: string;
 }
 
-/** Runs one action; true when it succeeded. Never throws. */
+/**
+ * The spawn marker (`HAM_SPAWN_ID`) of an `execute` step's command: of the action at
+ * `spawnId` (a run's step, `RUN:INDEX`), or of its fail list's item `fail`. A HAM that takes
+ * over finds by it the commands a previous HAM left running (see `resume.ts`).
+ */
+export function executeMarker(spawnId: string, fail?: string): string {
+  return fail === undefined ? `${spawnId}/execute` : `${spawnId}/fail/${fail}`;
+}
+
+/** `p`'s value when it settles within `ms`; else null, and at once when the engine stops. */
+async function within<T>(ctx: RunnerContext, p: Promise<T>, ms: number): Promise<T | null> {
+  const done = new AbortController();
+  try {
+    return await Promise.race([
+      p,
+      ctx.clock.sleep(ms, AbortSignal.any([ctx.life.haltSignal, done.signal])).then(() => null),
+    ]);
+  } finally {
+    done.abort();
+  }
+}
+
+/**
+ * The `execute` action: runs the command and waits for it, up to its time limit. Past it,
+ * the command and what it forked get SIGTERM, and SIGKILL after `executeStopTimeoutMs`,
+ * and the action fails with ETIMEDOUT once they are gone.
+ */
+async function execute(
+  ctx: RunnerContext,
+  params: Extract<ActionParams, { kind: "execute" }>,
+  site: ActionSite,
+  path: string,
+  failed: (code: ErrorCode) => void,
+): Promise<boolean> {
+  const subject = ctx.journal.state.entities.get(site.subject);
+  const marker = executeMarker(site.spawnId ?? newSpawnId(), site.fail);
+  const env = {
+    HAM_ENTITY: site.subject,
+    HAM_CONDITION: site.condition,
+    HAM_ACTION: site.action,
+    HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
+    [SPAWN_ID_VAR]: marker,
+  };
+  const cmd = ctx.processes.run(params.argv, env, subject?.cwd ?? null);
+  const limit = params.timeoutMs ?? DEFAULTS.executeTimeoutMs;
+  const st = limit === 0 ? await cmd.status : await within(ctx, cmd.status, limit);
+  if (st === null) {
+    if (ctx.life.stopped) return false;
+    failed("ETIMEDOUT");
+    const grace = DEFAULTS.executeStopTimeoutMs;
+    ctx.log.log(
+      "warn",
+      `Action "${path}" failed: ETIMEDOUT: "${params.argv[0]}" (pid ${cmd.pid}) still ran ` +
+        `after its time limit of ${limit} ms: ending it (SIGTERM, then SIGKILL after ${grace} ms)`,
+    );
+    let running = true;
+    void cmd.status.then(() => (running = false));
+    const command = { pid: cmd.pid, startTime: cmd.startTime };
+    const query = {
+      spawnId: marker,
+      group: cmd.startTime === null ? null : cmd.pid,
+      since: cmd.startTime,
+      spare: null,
+      skip: entityPidsOf(ctx),
+      local: false,
+    };
+    // The command itself (a child Deno reaps, which looks for leftovers pass over) and
+    // what it forked: by its marker, or in its process group.
+    const look = () => [...(running ? [command] : []), ...ctx.processes.leftovers(query)];
+    await endProcesses(ctx, look(), look, grace, {
+      owner: `Action "${path}"`,
+      noun: "process(es) of its command",
+    });
+    return false;
+  }
+  if (st.code !== 0) {
+    ctx.log.log(
+      "warn",
+      `Action "${path}" failed: "${params.argv[0]}" exited with ${st.signal ?? `code ${st.code}`}`,
+    );
+  }
+  return st.code === 0;
+}
+
+/**
+ * Runs one action; true when it succeeded. Never throws. A failure with an error code of
+ * its own (an `execute` past its time limit: ETIMEDOUT) is also told to `failed`.
+ */
 export async function runAction(
   ctx: RunnerContext,
   params: ActionParams,
   site: ActionSite,
+  failed: (code: ErrorCode) => void = () => {},
 ): Promise<boolean> {
   const path = `${site.owner}/${site.condition}/${site.action}`;
   const subject = ctx.journal.state.entities.get(site.subject);
@@ -86,24 +179,8 @@ export async function runAction(
     switch (params.kind) {
       case "restart":
         return await ctx.restart(site.subject, params, site);
-      case "execute": {
-        const env = {
-          HAM_ENTITY: site.subject,
-          HAM_CONDITION: site.condition,
-          HAM_ACTION: site.action,
-          HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
-        };
-        const st = await ctx.processes.run(params.argv, env, subject?.cwd ?? null);
-        if (st.code !== 0) {
-          ctx.log.log(
-            "warn",
-            `Action "${path}" failed: "${params.argv[0]}" exited with ${
-              st.signal ?? `code ${st.code}`
-            }`,
-          );
-        }
-        return st.code === 0;
-      }
+      case "execute":
+        return await execute(ctx, params, site, path, failed);
       case "waitfor": {
         if (params.pathname === null) {
           return await ctx.clock.sleep(params.delayMs, ctx.life.haltSignal) || !ctx.life.stopped;
@@ -209,6 +286,8 @@ export interface RunSpec {
   adopt?: boolean;
   /** Lets the run's lane go on without it (see {@linkcode ActionSite.release}). */
   release?: Release;
+  /** Waited for before the first step: the previous HAM's commands of it being ended. */
+  after?: Promise<unknown>;
 }
 
 /**
@@ -221,6 +300,7 @@ export async function runCondition(ctx: RunnerContext, spec: RunSpec): Promise<v
   const { run, firing, ev, list } = spec;
   if (ctx.life.stopped) return;
   const cpath = `${firing.owner}/${firing.condition}`;
+  if (spec.after) await spec.after;
   if (!spec.resumed) {
     ctx.events.emit({
       type: "condition",
@@ -284,7 +364,8 @@ export async function runStep(
 ): Promise<boolean | null> {
   const flags = live?.flags ?? snap.flags;
   ctx.life.step(`action ${snap.params.kind}`);
-  const ok = await runAction(ctx, snap.params, site);
+  let error: ErrorCode | undefined;
+  const ok = await runAction(ctx, snap.params, site, (code) => (error = code));
   if (ctx.life.stopped) return null;
   const at = step.run === undefined ? {} : { run: step.run, index: step.index };
   void ctx.journal.record([{ ...base(site), fail: null, ok, ...at }]);
@@ -294,13 +375,14 @@ export async function runStep(
     entity: step.ev,
     condition: step.cpath,
     action: snap.name,
-    detail: { kind: snap.params.kind, ok, ...now },
+    detail: { kind: snap.params.kind, ok, ...(error ? { error } : {}), ...now },
   });
   if (ok) return true;
   // The action's completion is journaled before its action-fail list runs: a HAM that
   // takes over during the list goes on with the next action (fail lists are not resumed).
   for (const f of snap.fails) {
-    const fok = await runAction(ctx, f.params, site);
+    let ferror: ErrorCode | undefined;
+    const fok = await runAction(ctx, f.params, { ...site, fail: f.name }, (c) => (ferror = c));
     if (ctx.life.stopped) return null;
     void ctx.journal.record([{ ...base(site), fail: f.name, ok: fok }]);
     ctx.events.emit({
@@ -308,7 +390,7 @@ export async function runStep(
       entity: step.ev,
       condition: step.cpath,
       action: `${snap.name}/${f.name}`,
-      detail: { kind: f.params.kind, ok: fok, ...now },
+      detail: { kind: f.params.kind, ok: fok, ...(ferror ? { error: ferror } : {}), ...now },
     });
   }
   if (!(flags & HACTIONKEEPONFAIL) && live) {

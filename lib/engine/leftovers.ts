@@ -23,9 +23,7 @@ import type { Entity, Leftover } from "../core/model.ts";
 import type { LeftoverQuery } from "../os/leftovers.ts";
 import type { EngineParts } from "./seams.ts";
 import type { ProcessLookup, WatchHandle } from "./process_ops.ts";
-
-/** Rounds of SIGKILL (each after a new look for leftovers) before giving up on the rest. */
-const KILL_ROUNDS = 3;
+import { endProcesses, entityPidsOf } from "./process_end.ts";
 
 /** Options of {@linkcode Leftovers}. */
 export interface LeftoverOptions {
@@ -194,13 +192,7 @@ export class Leftovers {
 
   /** The entities' pids: the store's index, or (a store that keeps none) a set of them. */
   #entityPids(): PidSet {
-    const { journal } = this.#parts;
-    if (journal.entityPids) return journal.entityPids;
-    const pids = new Set<number>();
-    for (const e of journal.state.entities.values()) {
-      if (e.pid !== null) pids.add(e.pid);
-    }
-    return pids;
+    return entityPidsOf(this.#parts);
   }
 
   #handle(
@@ -239,64 +231,25 @@ export class Leftovers {
     );
     events.emit({ type: "leftovers", entity: name, detail: { pids, action: "ended" } });
     const before = this.#ending.get(name) ?? Promise.resolve();
-    const ending = this.#parts.life.track(before.then(() => this.#end(name, found, query)));
+    const ending = this.#parts.life.track(
+      before.then(() =>
+        endProcesses(
+          this.#parts,
+          found,
+          () => this.#parts.processes.leftovers(query),
+          this.#stopTimeoutMs,
+          {
+            owner: `Entity "${name}"`,
+            noun: "leftover process(es)",
+          },
+        )
+      ),
+    );
     this.#ending.set(name, ending);
     void ending.finally(() => {
       if (this.#ending.get(name) === ending) this.#ending.delete(name);
     });
     return pids;
-  }
-
-  /**
-   * SIGTERM to each, then, once they are gone or the grace is over, SIGKILL to whatever is
-   * left or was forked meanwhile, looking again each round.
-   */
-  async #end(name: string, found: Leftover[], query: LeftoverQuery): Promise<void> {
-    const { processes, log } = this.#parts;
-    // Gone in time or not, look again: one of them may have forked as it went.
-    await this.#signalAndWait(found, 15);
-    let rest = processes.leftovers(query);
-    for (let round = 0; round < KILL_ROUNDS && rest.length > 0; round++) {
-      if (this.#parts.life.stopped) return;
-      log.log(
-        "notice",
-        `Entity "${name}": ${rest.length} leftover process(es) still there: sending SIGKILL`,
-      );
-      await this.#signalAndWait(rest, 9);
-      rest = processes.leftovers(query);
-    }
-    if (rest.length > 0) {
-      const pids = rest.map((l) => l.pid).join(" ");
-      log.log("warn", `Entity "${name}": leftover process(es) ${pids} did not end on SIGKILL`);
-    }
-  }
-
-  /**
-   * Sends `signal` to each process (checked by start time) and waits until all are gone or
-   * the grace is over; true when they all went.
-   */
-  async #signalAndWait(procs: Leftover[], signal: number): Promise<boolean> {
-    const { processes, clock, life } = this.#parts;
-    const exits: Promise<unknown>[] = [];
-    const watches: WatchHandle[] = [];
-    for (const p of procs) {
-      try {
-        const w = processes.watch(p.pid, p.startTime);
-        watches.push(w);
-        exits.push(w.exited);
-        processes.signal(p.pid, signal, p.startTime);
-      } catch { /* gone already (or its pid is another's now) */ }
-    }
-    if (exits.length === 0) return true;
-    const timer = new AbortController();
-    const abort = AbortSignal.any([timer.signal, life.haltSignal]);
-    const gone = await Promise.race([
-      Promise.all(exits).then(() => true),
-      clock.sleep(this.#stopTimeoutMs, abort).then(() => false),
-    ]);
-    timer.abort();
-    for (const w of watches) w.cancel();
-    return gone;
   }
 
   /** Watches `procs` as kept leftovers of `name` (those still running), up to the cap. */

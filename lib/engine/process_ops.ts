@@ -18,6 +18,7 @@ import {
   findDaemon,
   findSpawned,
   runCommand,
+  type RunningCommand,
   type SpawnedProcess,
   spawnEntity,
   type SpawnOptions,
@@ -51,7 +52,8 @@ export interface ProcessDescription {
 /** Process effects. Every method may throw a HamError (ESRCH, ENOENT, EPERM, EINVAL). */
 export interface ProcessOps {
   spawn(argv: string[], opts: SpawnOptions): SpawnedProcess;
-  run(argv: string[], env: Record<string, string>, cwd: string | null): Promise<ExitStatus>;
+  /** Starts the command of an `execute` action (throws when it cannot be started). */
+  run(argv: string[], env: Record<string, string>, cwd: string | null): RunningCommand;
   describe(pid: number): ProcessDescription | null;
   watch(pid: number, startTime: string | null): WatchHandle;
   signal(pid: number, signal: number, startTime: string | null): void;

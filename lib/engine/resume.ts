@@ -5,7 +5,9 @@
  */
 
 import { DEFAULTS } from "../core/defaults.ts";
-import type { RunSpec } from "./action_runner.ts";
+import { executeMarker, type RunSpec } from "./action_runner.ts";
+import type { RunState } from "../core/model.ts";
+import { endProcesses, entityPidsOf } from "./process_end.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS } from "../core/flags.ts";
 import type { Deaths } from "./deaths.ts";
@@ -18,7 +20,7 @@ export interface ResumeParts
   readonly watching: Watching;
   readonly deaths: Pick<Deaths, "exited" | "resumed">;
   /** One scan of every process, for all the resume's looks (see `os/proc_scan.ts`). */
-  readonly lookup: Pick<ProcessLookup, "findSpawned">;
+  readonly lookup: Pick<ProcessLookup, "findSpawned" | "leftovers">;
   /** Ends a process (SIGKILL; already gone is fine). */
   kill(pid: number, startTime: string | null): void;
   /** True when the engine already watches the entity's process. */
@@ -58,6 +60,50 @@ async function lookAgain(ctx: ResumeParts, spawnIds: string[]): Promise<void> {
 }
 
 /**
+ * The `execute` commands of a run that a previous HAM may have left running: the action
+ * it stopped at, and the fail lists of that action and of the one before it (a step's
+ * result is written before its fail list runs, and may not have been when that HAM died).
+ * Found by their spawn markers in the resume's scan, they are ended (SIGTERM, then SIGKILL
+ * after `executeStopTimeoutMs`); null when none runs. Their outcome cannot be known (they
+ * are not this HAM's children): the step runs again, as a resumed step does.
+ */
+function staleCommands(ctx: ResumeParts, run: RunState): Promise<void> | null {
+  const markers: string[] = [];
+  const at = run.list[run.next];
+  if (at?.params.kind === "execute") markers.push(executeMarker(`${run.name}:${run.next}`));
+  for (const index of [run.next - 1, run.next]) {
+    for (const f of run.list[index]?.fails ?? []) {
+      if (f.params.kind === "execute") markers.push(executeMarker(`${run.name}:${index}`, f.name));
+    }
+  }
+  if (markers.length === 0) return null;
+  const skip = entityPidsOf(ctx);
+  const queries = markers.map((spawnId) => ({
+    spawnId,
+    group: null,
+    since: null,
+    spare: null,
+    skip,
+    local: false,
+  }));
+  const found = queries.flatMap((q) => ctx.lookup.leftovers(q));
+  if (found.length === 0) return null;
+  const path = `${run.owner}/${run.condition}`;
+  ctx.log.log(
+    "notice",
+    `Resuming "${path}": ending ${found.length} process(es) of its commands that the previous ` +
+      `HAM left running (${found.map((p) => p.pid).join(" ")}); the step runs again`,
+  );
+  return endProcesses(
+    ctx,
+    found,
+    () => queries.flatMap((q) => ctx.processes.leftovers(q)),
+    DEFAULTS.executeStopTimeoutMs,
+    { owner: `Condition "${path}"`, noun: "process(es) of a previous HAM's commands" },
+  );
+}
+
+/**
  * Picks up a recovered state (start-up on an existing state directory, or a Guardian
  * takeover): action lists a previous HAM left unfinished continue at their first action
  * that had not completed, adopting by spawn marker what any of their steps spawned; a
@@ -80,6 +126,10 @@ export function resume(ctx: ResumeParts): Promise<unknown> {
   if (unseen.length > 0) void lookAgain(ctx, unseen).catch(() => {});
   const deathRuns = new Map<string, Promise<void>[]>();
   for (const run of [...journal.state.runs.values()]) {
+    // Its step's command (or a fail list's) may still run, the previous HAM's: ended first,
+    // so that the step runs again alone, with its whole time limit.
+    const stale = staleCommands(ctx, run);
+    const after = stale === null ? undefined : ctx.life.track(stale);
     const ev = run.event as EntityEvent;
     log.log(
       "info",
@@ -94,6 +144,7 @@ export function resume(ctx: ResumeParts): Promise<unknown> {
       list: run.list,
       start: run.next,
       resumed: true,
+      after,
     }));
     picked.push(p);
     if (ev.type === "death" || ev.type === "abnormal-death") {

@@ -180,13 +180,33 @@ function spawnWatched(
   }
 }
 
-/** Runs a command to completion (the `execute` action). */
-export async function runCommand(
+/** A command of an `execute` action, started. */
+export interface RunningCommand {
+  pid: number;
+  /** Its start time, for signals through a pidfd; null when it could not be read. */
+  startTime: string | null;
+  /** Resolves when it exits. */
+  status: Promise<ExitStatus>;
+}
+
+/**
+ * Starts the command of an `execute` action, in a session and process group of its own
+ * (so that what it forks can be told from the HAM's, see `leftovers.ts`). Throws a
+ * {@linkcode HamError} when it cannot be started.
+ */
+export function runCommand(
   argv: string[],
   env: Record<string, string>,
   cwd: string | null,
-): Promise<ExitStatus> {
-  return toExit(await register(spawnChild(argv, env, cwd)));
+): RunningCommand {
+  const child = spawnChild(argv, env, cwd, true);
+  const status = register(child).then(toExit);
+  let startTime: string | null = null;
+  try {
+    // Unreaped until `status` resolves: the pid is still this child's.
+    startTime = processStartTime(child.pid);
+  } catch { /* unknown: signals fall back to the pid alone */ }
+  return { pid: child.pid, startTime, status };
 }
 
 /**

@@ -48,8 +48,9 @@ function enumValue<T>(table: readonly T[], i: number, what: string): T {
 
 /**
  * Writes an action's parameters. A signal or notify action naming another node is tagged
- * `signal-node` / `notify-node` with its extra fields after the others, so rows written
- * before those forms existed read the same (no change of {@linkcode SCHEMA_VERSION}).
+ * `signal-node` / `notify-node` with its extra fields after the others, and an execute
+ * action with a time limit `execute-timeout`, so rows written before those forms existed
+ * read the same (no change of {@linkcode SCHEMA_VERSION}).
  */
 function writeParams(w: ByteWriter, p: ActionParams): void {
   if (p.kind === "signal" && p.node !== undefined) {
@@ -57,6 +58,12 @@ function writeParams(w: ByteWriter, p: ActionParams): void {
     w.f64(p.signal);
     w.str(p.node);
     w.str(p.entity ?? "");
+    return;
+  }
+  if (p.kind === "execute" && p.timeoutMs !== undefined) {
+    w.str("execute-timeout");
+    w.strList(p.argv);
+    w.f64(p.timeoutMs);
     return;
   }
   if (p.kind === "notify" && p.node !== undefined) {
@@ -138,6 +145,8 @@ function readParams(r: ByteReader): ActionParams {
       return { kind: "signal", pid: null, signal: r.f64(), node: r.str(), entity: r.str() };
     case "notify-node":
       return { kind: "notify", channel: r.str(), code: r.f64(), value: r.f64(), node: r.str() };
+    case "execute-timeout":
+      return { kind: "execute", argv: r.strList(), timeoutMs: r.f64() };
   }
   throw new HamError("EIO", `bad action kind ${JSON.stringify(kind)}`);
 }

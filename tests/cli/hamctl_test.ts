@@ -200,6 +200,26 @@ const FORMS: [string[], Record<string, unknown>][] = [
     kind: "execute",
     argv: ["/x"],
   }],
+  [["action", "web/d/hook", "execute", "--timeout", "30s", "--", "/x"], {
+    ...actionBase("web/d/hook"),
+    kind: "execute",
+    argv: ["/x"],
+    timeoutMs: 30_000,
+  }],
+  [["action", "web/d/hook", "execute", "--timeout", "0", "--", "/x"], {
+    ...actionBase("web/d/hook"),
+    kind: "execute",
+    argv: ["/x"],
+    timeoutMs: 0,
+  }],
+  [["action-fail", "web/d/hook", "undo", "execute", "--timeout", "500ms", "--", "/undo"], {
+    op: "action-fail",
+    path: "web/d/hook",
+    name: "undo",
+    kind: "execute",
+    argv: ["/undo"],
+    timeoutMs: 500,
+  }],
   [["action-remove", "web/death/note"], { op: "action-remove", path: "web/death/note" }],
   [["action-fail", R, "fallback", "execute", "--", "/bin/echo", "failed"], {
     op: "action-fail",

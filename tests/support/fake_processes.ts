@@ -17,7 +17,7 @@ import type {
   ProcessOps,
   WatchHandle,
 } from "../../lib/engine/process_ops.ts";
-import type { SpawnedProcess, SpawnOptions } from "../../lib/os/spawner.ts";
+import type { RunningCommand, SpawnedProcess, SpawnOptions } from "../../lib/os/spawner.ts";
 import type { FakeClock } from "./fake_clock.ts";
 
 /** One recorded call. */
@@ -76,9 +76,12 @@ export class FakeProcesses implements ProcessOps {
   readonly leftoversById = new Map<string, number[]>();
   /** Pids whose `watch` throws ESRCH (the process is gone). */
   readonly unwatchable = new Set<number>();
+  /** Commands (`argv[0]` of `run`) that ignore SIGTERM. */
+  readonly termIgnored = new Set<string>();
 
   #clock: FakeClock;
   #nextPid: number;
+  #nextRunPid = 50_000;
   #live = new Map<number, Live>();
   #described = new Map<number, ProcessDescription>();
   #pathWaiters = new Map<string, Array<() => void>>();
@@ -182,7 +185,7 @@ export class FakeProcesses implements ProcessOps {
     this.#gated.add(command);
   }
 
-  /** Lets the blocked `run` calls of `command` finish, and stops blocking new ones. */
+  /** Lets the blocked `run` calls of `command` end (with their `runResult`), and stops blocking new ones. */
   release(command: string): void {
     this.#gated.delete(command);
     for (const go of this.#runGates.get(command) ?? []) go();
@@ -214,22 +217,33 @@ export class FakeProcesses implements ProcessOps {
     };
   }
 
-  async run(
-    argv: string[],
-    env: Record<string, string>,
-    cwd: string | null,
-  ): Promise<ExitStatus> {
+  /**
+   * Starts a fake command: a live fake process (pids from 50,000, apart from the spawned
+   * ones) that ends with its `runResult` at once, or once released when gated; a signal in
+   * `fatalSignals` ends it sooner (SIGTERM not, for a command in `termIgnored`).
+   */
+  run(argv: string[], env: Record<string, string>, cwd: string | null): RunningCommand {
     this.calls.push({ op: "run", argv, env, cwd, at: this.#clock.now() });
-    if (this.#gated.has(argv[0])) {
-      await new Promise<void>((go) => {
-        const list = this.#runGates.get(argv[0]) ?? [];
-        list.push(go);
-        this.#runGates.set(argv[0], list);
-      });
-    }
     const r = this.runResult.get(argv[0]) ?? 0;
     if (r instanceof HamError) throw r;
-    return typeof r === "number" ? { code: r, signal: null } : r;
+    const pid = this.#nextRunPid++;
+    const d = deferred<ExitStatus>();
+    const startTime = `st-${pid}`;
+    const live: Live = { argv, startTime, exit: d.resolve, watchers: [], callbacks: [] };
+    this.#live.set(pid, live);
+    this.#described.set(pid, { startTime, argv, cwd });
+    const finish = () => {
+      // The outcome as configured when it ends (a test may set it while the command runs).
+      const end = this.runResult.get(argv[0]) ?? 0;
+      if (this.#live.get(pid) !== live || end instanceof HamError) return;
+      this.kill(pid, typeof end === "number" ? { code: end, signal: null } : end);
+    };
+    if (this.#gated.has(argv[0])) {
+      const list = this.#runGates.get(argv[0]) ?? [];
+      list.push(finish);
+      this.#runGates.set(argv[0], list);
+    } else queueMicrotask(finish);
+    return { pid, startTime, status: d.promise };
   }
 
   describe(pid: number): ProcessDescription | null {
@@ -267,6 +281,7 @@ export class FakeProcesses implements ProcessOps {
     if (!p || (startTime !== null && startTime !== p.startTime)) {
       throw new HamError("ESRCH", `Cannot signal process ${pid}: no such process`);
     }
+    if (signal === 15 && p.argv !== null && this.termIgnored.has(p.argv[0])) return;
     if (this.fatalSignals.has(signal)) this.kill(pid, { code: null, signal: signalName(signal) });
   }
 

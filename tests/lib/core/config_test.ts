@@ -98,3 +98,76 @@ Deno.test("readConfig() names the key of a bad cluster entity", () => {
     });
   }
 });
+
+Deno.test("readConfig() reads an execute's timeout, and toConfigData() writes it only when given", () => {
+  const data = {
+    entities: {
+      web: {
+        command: ["/bin/sleep", "1000"],
+        conditions: {
+          death: {
+            type: "death",
+            actions: {
+              hook: {
+                kind: "execute",
+                command: ["/bin/hook"],
+                timeout: "30s",
+                fails: { undo: { kind: "execute", command: ["/bin/undo"], timeout: 0 } },
+              },
+              plain: { kind: "execute", command: ["/bin/plain"] },
+            },
+          },
+        },
+      },
+    },
+  };
+  const specs = readConfig(data);
+  const [hook, plain] = specs[0].conditions[0].actions;
+  assert.deepEqual(hook.params, { kind: "execute", argv: ["/bin/hook"], timeoutMs: 30_000 });
+  assert.deepEqual(hook.fails[0].params, { kind: "execute", argv: ["/bin/undo"], timeoutMs: 0 });
+  assert.deepEqual(plain.params, { kind: "execute", argv: ["/bin/plain"] });
+  const written = toConfigData(specs) as {
+    entities: { web: { conditions: { death: { actions: Record<string, unknown> } } } };
+  };
+  assert.deepEqual(written.entities.web.conditions.death.actions, {
+    hook: {
+      kind: "execute",
+      command: ["/bin/hook"],
+      timeout: "30s",
+      fails: { undo: { kind: "execute", command: ["/bin/undo"], timeout: "0ms" } },
+    },
+    plain: { kind: "execute", command: ["/bin/plain"] },
+  });
+  assert.deepEqual(readConfig(written), specs);
+});
+
+Deno.test("readConfig() names the key of an absurd execute timeout or heartbeat number", () => {
+  const entity = (e: Record<string, unknown>) => ({ entities: { web: { command: ["/x"], ...e } } });
+  const hook = (timeout: unknown) =>
+    entity({
+      conditions: {
+        death: { type: "death", actions: { hook: { kind: "execute", command: ["/h"], timeout } } },
+      },
+    });
+  const cases: Array<[unknown, string]> = [
+    [hook(-1), "entities.web.conditions.death.actions.hook.timeout"],
+    [hook("1e999"), "entities.web.conditions.death.actions.hook.timeout"],
+    [hook(Infinity), "entities.web.conditions.death.actions.hook.timeout"],
+    [hook(NaN), "entities.web.conditions.death.actions.hook.timeout"],
+    [hook("9007199254740992"), "entities.web.conditions.death.actions.hook.timeout"],
+    [entity({ heartbeat: { period: 2 ** 53 } }), "entities.web.heartbeat.period"],
+    [entity({ heartbeat: { period: "-5s" } }), "entities.web.heartbeat.period"],
+    [entity({ heartbeat: { period: NaN } }), "entities.web.heartbeat.period"],
+    [entity({ heartbeat: { period: "1s", low: NaN } }), "entities.web.heartbeat"],
+    [entity({ heartbeat: { period: "1s", high: Infinity } }), "entities.web.heartbeat"],
+    [entity({ heartbeat: { period: "1s", low: -1 } }), "entities.web.heartbeat"],
+    [entity({ heartbeat: { period: "1s", low: "2" } }), "entities.web.heartbeat"],
+  ];
+  for (const [data, key] of cases) {
+    assert.throws(
+      () => readConfig(data),
+      (err) => err instanceof ConfigError && err.code === "EINVAL" && err.key.join(".") === key,
+      `${JSON.stringify(data)} (${key})`,
+    );
+  }
+});

@@ -426,6 +426,26 @@ const NUMERIC_FIELDS: ReadonlyArray<[string, Obj, (o: Obj, v: unknown) => void]>
     (o, v) => (o.policy = { backoffMs: v }),
   ],
   ["value", { id: 1, op: "verbose", command: "set" }, (o, v) => (o.value = v)],
+  [
+    "timeoutMs",
+    { id: 1, op: "action", path: "w/c/a", kind: "execute", argv: ["/bin/x"] },
+    (o, v) => (o.timeoutMs = v),
+  ],
+  [
+    "timeoutMs",
+    { id: 1, op: "action-fail", path: "w/c/a", name: "f", kind: "execute", argv: ["/bin/x"] },
+    (o, v) => (o.timeoutMs = v),
+  ],
+  [
+    "low",
+    { id: 1, op: "attach-self", entity: "w", pid: 5 },
+    (o, v) => (o.heartbeat = { periodMs: 1000, low: v, high: 0 }),
+  ],
+  [
+    "high",
+    { id: 1, op: "attach", entity: "w", argv: ["x"] },
+    (o, v) => (o.heartbeat = { periodMs: 1000, low: 0, high: v }),
+  ],
   ["sub", { id: 1, op: "unsubscribe" }, (o, v) => (o.sub = v)],
   ["next", { id: 1, op: "unsubscribe", sub: 1 }, (o, v) => (o.next = v)],
 ];
@@ -481,6 +501,27 @@ Deno.test("decodeRequest() throws EINVAL when a pid is above the kernel's pid_ma
 Deno.test("decodeRequest() throws EINVAL when a state or raise value is above 32 bits", () => {
   rejects(line({ id: 1, op: "state", entity: "w", to: 2 ** 32 }), "EINVAL", /"to"/);
   rejects(line({ id: 1, op: "raise", entity: "w", rseverity: 2 ** 32 }), "EINVAL", /"rseverity"/);
+});
+
+Deno.test("decodeRequest() keeps an execute's time limit (0: none), and leaves it out when absent", () => {
+  const params = (extra: Obj) =>
+    (decodeRequest(
+      line({ id: 1, op: "action", path: "w/c/a", kind: "execute", argv: ["/x"], ...extra }),
+    ) as {
+      params: unknown;
+    }).params;
+  assert.deepEqual(params({ timeoutMs: 0 }), { kind: "execute", argv: ["/x"], timeoutMs: 0 });
+  assert.deepEqual(params({ timeoutMs: 2 ** 31 - 1 }), {
+    kind: "execute",
+    argv: ["/x"],
+    timeoutMs: 2 ** 31 - 1,
+  });
+  assert.deepEqual(params({}), { kind: "execute", argv: ["/x"] });
+  rejects(
+    line({ id: 1, op: "action", path: "w/c/a", kind: "execute", argv: ["/x"], timeoutMs: 2 ** 31 }),
+    "EINVAL",
+    /"timeoutMs"/,
+  );
 });
 
 Deno.test("decodeRequest() throws EINVAL when a waitfor delay is 0", () => {

@@ -312,3 +312,72 @@ Deno.test("Engine.resume() reads no process list when nothing was pending", asyn
   assert.equal(store.state.entities.get("web")!.pid, 500, "watched again");
   await engine.stop();
 });
+
+Deno.test("Engine.resume() ends the command of an interrupted execute step before it runs again", async () => {
+  const { store, list } = previousHam("raise", [
+    ["a", P.exec("a")],
+    ["hook", P.exec("hook")],
+  ]);
+  // Action a failed; its fail list's command and then the hook ran when the HAM died.
+  list[0] = { ...list[0], fails: [{ name: "f", params: P.exec("f"), runs: 0, failures: 0 }] };
+  store.commit([
+    {
+      t: "fire",
+      event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
+      runs: [{ run: "r9", owner: "web", condition: "c", lane: "other", list }],
+    },
+    {
+      t: "result",
+      entity: "web",
+      condition: "c",
+      action: "a",
+      fail: null,
+      ok: false,
+      run: "r9",
+      index: 0,
+    },
+  ]);
+  const { clock, procs, engine } = newHam(store);
+  procs.addProcess(500);
+  // The previous HAM's commands, found by their markers: the hook (and one it forked), and
+  // the fail list's item of the action before it.
+  procs.addLeftovers("r9:1/execute", [7001, 7002]);
+  procs.addLeftovers("r9:0/fail/f", [7003]);
+  // Another step's marker, and an entity's process carrying the marker: left alone.
+  procs.addLeftovers("r9:1", [7004]);
+  procs.addLeftovers("r9:1/execute", [500]);
+  engine.resume();
+  await flush();
+  const terms = procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`);
+  assert.deepEqual(terms.sort(), ["7001 15@1000", "7002 15@1000", "7003 15@1000"]);
+  await settle(engine);
+  assert.deepEqual(procs.timedRuns, ["hook@1000"], "the step runs again once they are gone");
+  assert.ok(procs.isAlive(7004) && procs.isAlive(500));
+  assert.equal(clock.pending, 0);
+  await engine.stop();
+});
+
+Deno.test("Engine.resume() SIGKILLs a previous HAM's execute command that ignores SIGTERM, then runs the step", async () => {
+  const { store, list } = previousHam("raise", [["hook", P.exec("hook")]]);
+  store.commit([{
+    t: "fire",
+    event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
+    runs: [{ run: "r8", owner: "web", condition: "c", lane: "other", list }],
+  }]);
+  const { clock, procs, engine } = newHam(store);
+  procs.addProcess(500);
+  procs.addLeftovers("r8:0/execute", [7001]);
+  procs.fatalSignals.delete(15);
+  engine.resume();
+  await flush();
+  await clock.advance(DEFAULTS.executeStopTimeoutMs - 1);
+  assert.deepEqual(procs.runs, [], "not run again while the old one is there");
+  await clock.advance(1);
+  await settle(engine);
+  assert.deepEqual(
+    procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`),
+    ["7001 15@1000", `7001 9@${1000 + DEFAULTS.executeStopTimeoutMs}`],
+  );
+  assert.deepEqual(procs.timedRuns, [`hook@${1000 + DEFAULTS.executeStopTimeoutMs}`]);
+  await engine.stop();
+});

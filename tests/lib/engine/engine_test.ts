@@ -739,6 +739,108 @@ Deno.test("runAction() fails an execute action when its command is killed by a s
   assert.deepEqual(autoRemoved(h, "web", "c"), ["x"]);
 });
 
+/** An execute action of `argv` with a time limit (absent: the default one). */
+function execFor(timeoutMs: number | undefined, ...argv: string[]) {
+  return { ...P.exec(...argv), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+}
+
+Deno.test("runAction() ends an execute past its time limit with SIGTERM and fails it with ETIMEDOUT", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.gate("hang");
+  h.tree.condition("web/c", "raise", HCONDKEEPONEMPTY)
+    .action("web/c/x", execFor(100, "hang"))
+    .fail("web/c/x", "tell", P.exec("tell"))
+    .action("web/c/next", P.exec("next"));
+  await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
+  await h.clock.advance(99);
+  assert.deepEqual(h.procs.callsOf("signal"), []);
+  await h.clock.advance(1);
+  await settle(h);
+  const [run] = h.procs.callsOf("run");
+  assert.deepEqual(h.procs.callsOf("signal").map((c) => [c.pid, c.signal]), [[50_000, 15]]);
+  assert.deepEqual(h.procs.timedRuns, ["hang@0", "tell@100", "next@100"]);
+  assert.deepEqual(autoRemoved(h, "web", "c"), ["x"]);
+  const ev = h.events.find((e) => e.type === "action" && e.action === "x");
+  assert.deepEqual(ev?.detail, { kind: "execute", ok: false, error: "ETIMEDOUT" });
+  assert.match(run.env.HAM_SPAWN_ID, /^.+:0\/execute$/);
+  assert.ok(h.log.lines.some((l) => /Action "web\/c\/x" failed: ETIMEDOUT: "hang"/.test(l)));
+  assert.equal(h.clock.pending, 0);
+});
+
+Deno.test("runAction() sends SIGKILL to an execute that ignores SIGTERM, after executeStopTimeoutMs", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.gate("stubborn");
+  h.procs.termIgnored.add("stubborn");
+  h.tree.condition("web/c", "raise", HCONDKEEPONEMPTY)
+    .action("web/c/x", execFor(100, "stubborn"))
+    .fail("web/c/x", "tell", P.exec("tell"));
+  await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
+  await h.clock.advance(100);
+  await flush();
+  // What the command forked, found by its marker: ended with it.
+  const marker = h.procs.callsOf("run")[0].env.HAM_SPAWN_ID;
+  h.procs.addLeftovers(marker, [7001]);
+  await h.clock.advance(DEFAULTS.executeStopTimeoutMs - 1);
+  assert.deepEqual(h.procs.runs, ["stubborn"], "the fail list waits for the command's end");
+  await h.clock.advance(1);
+  await settle(h);
+  assert.deepEqual(
+    h.procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`),
+    [
+      "50000 15@100",
+      `50000 9@${100 + DEFAULTS.executeStopTimeoutMs}`,
+      `7001 9@${100 + DEFAULTS.executeStopTimeoutMs}`,
+    ],
+  );
+  assert.deepEqual(h.procs.timedRuns, [
+    "stubborn@0",
+    `tell@${100 + DEFAULTS.executeStopTimeoutMs}`,
+  ]);
+});
+
+Deno.test("runAction() gives an execute without a time limit of its own DEFAULTS.executeTimeoutMs, and 0 none", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.gate("slow");
+  h.procs.gate("forever");
+  h.tree.condition("web/c", "raise", HCONDKEEPONEMPTY | HCONDINDEPENDENT)
+    .action("web/c/slow", execFor(undefined, "slow"));
+  h.tree.condition("web/d", "raise", HCONDKEEPONEMPTY | HCONDINDEPENDENT)
+    .action("web/d/forever", execFor(0, "forever"));
+  await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
+  await h.clock.advance(DEFAULTS.executeTimeoutMs - 1);
+  assert.deepEqual(h.procs.callsOf("signal"), []);
+  await h.clock.advance(1);
+  await flush();
+  assert.deepEqual(h.procs.callsOf("signal").map((c) => [c.pid, c.signal]), [[50_000, 15]]);
+  await h.clock.advance(DEFAULTS.maxDurationMs);
+  assert.equal(h.procs.callsOf("signal").length, 1, "the execute without a limit is left alone");
+  h.procs.release("forever");
+  await settle(h);
+  assert.deepEqual(autoRemoved(h, "web", "c"), ["slow"]);
+  assert.deepEqual(autoRemoved(h, "web", "d"), []);
+});
+
+Deno.test("runAction() times out an execute of an action-fail list too, and marks it by its item", async () => {
+  const h = setup();
+  await attach(h, "web");
+  h.procs.runResult.set("bad", 1);
+  h.procs.gate("hang");
+  h.tree.condition("web/c", "raise", HCONDKEEPONEMPTY)
+    .action("web/c/x", P.exec("bad"))
+    .fail("web/c/x", "cleanup", execFor(50, "hang"))
+    .fail("web/c/x", "tell", P.exec("tell"));
+  await h.engine.raise("web", { rtype: 1, rclass: 0, rseverity: 0 });
+  await h.clock.advance(50);
+  await settle(h);
+  assert.deepEqual(h.procs.timedRuns, ["bad@0", "hang@0", "tell@50"]);
+  assert.match(h.procs.callsOf("run")[1].env.HAM_SPAWN_ID, /:0\/fail\/cleanup$/);
+  const ev = h.events.find((e) => e.type === "action-fail" && e.action === "x/cleanup");
+  assert.deepEqual(ev?.detail, { kind: "execute", ok: false, error: "ETIMEDOUT" });
+});
+
 Deno.test("runAction() fails a notify action when the channel cannot be reached", async () => {
   const h = setup({ notifyOk: false });
   await attach(h, "web");

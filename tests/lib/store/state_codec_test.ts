@@ -119,6 +119,50 @@ Deno.test("a state image keeps notify and signal actions that name another node"
   });
 });
 
+Deno.test("a state image keeps an execute action's time limit, and none when it gives none", () => {
+  const state: HamState = createState();
+  const tables = StateTables.of(state);
+  const bodies: RecordBody[] = [
+    { t: "entity", entity: "web", flags: 0, at: 1 },
+    { t: "cond-add", entity: "web", condition: "death", type: "death", flags: 0, match: null },
+    ...[["bounded", 30_000], ["unbounded", 0], ["default", undefined]].map(([action, t]) => ({
+      t: "action-add" as const,
+      entity: "web",
+      condition: "death",
+      action: action as string,
+      flags: 0,
+      params: {
+        kind: "execute" as const,
+        argv: ["/bin/x", "y"],
+        ...(t === undefined ? {} : { timeoutMs: t as number }),
+      },
+    })),
+    {
+      t: "fail-add",
+      entity: "web",
+      condition: "death",
+      action: "default",
+      name: "f",
+      params: { kind: "execute", argv: ["/bin/f"], timeoutMs: 5 },
+    },
+  ];
+  let seq = 0;
+  for (const body of bodies) {
+    const record = { seq: ++seq, ...body } as HamRecord;
+    applyRecord(state, record);
+    tables.touch(touchedEntities(record));
+  }
+  const loaded = loadImage(tables.image(state)).state;
+  assert.deepEqual(loaded, state);
+  const actions = loaded.entities.get("web")!.conditions.get("death")!.actions;
+  assert.deepEqual(actions.map((a) => a.params), [
+    { kind: "execute", argv: ["/bin/x", "y"], timeoutMs: 30_000 },
+    { kind: "execute", argv: ["/bin/x", "y"], timeoutMs: 0 },
+    { kind: "execute", argv: ["/bin/x", "y"] },
+  ]);
+  assert.deepEqual(actions[2].fails[0].params, { kind: "execute", argv: ["/bin/f"], timeoutMs: 5 });
+});
+
 Deno.test("loadImage() reads an entity row written before kill modes as kill mode control-group", () => {
   const state = createState();
   applyRecord(state, {

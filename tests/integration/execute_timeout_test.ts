@@ -1,0 +1,159 @@
+/**
+ * The time limit of `execute` actions, with real processes: a hung command is ended
+ * (SIGTERM, then SIGKILL after `executeStopTimeoutMs`) with what it forked, its action
+ * fails with ETIMEDOUT and its fail list runs; a command in flight when the HAM dies is
+ * ended by the HAM that takes over, and its step runs again.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
+import type { HamEvent } from "../../lib/core/protocol.ts";
+import { alive, HamProcess, until } from "../support/ham_process.ts";
+
+/** The pids a command wrote to `file`, one a line. */
+async function pidsIn(file: string): Promise<number[]> {
+  const text = await Deno.readTextFile(file).catch(() => "");
+  return text.split("\n").filter((l) => l !== "").map(Number);
+}
+
+/** The first pid a command wrote to `file`, once one did. */
+function firstPid(file: string): Promise<number> {
+  return until(async () => (await pidsIn(file))[0], `a pid in ${file}`);
+}
+
+const isAction = (action: string) => (ev: HamEvent) =>
+  ev.type === "action" && ev.entity === "w" && ev.action === action;
+
+Deno.test("hamctl action execute --timeout ends a hung command and what it forked, fails it with ETIMEDOUT and runs its fail list", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const file = `${ham.stateDir}.pids`;
+  try {
+    await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "w/c", "raise", "--rearm", "--keep-on-empty");
+    await ham.ok(
+      "action",
+      "w/c/hook",
+      "execute",
+      "--timeout",
+      "300ms",
+      "--",
+      "/bin/sh",
+      "-c",
+      // Its pid, then its child's.
+      `echo $$ >> ${file}; sleep 1000 & echo $! >> ${file}; wait`,
+    );
+    await ham.ok("action-fail", "w/c/hook", "note", "log", "--message", "hook timed out");
+    const hook = await ham.ok("status", "w/c/hook", "--json");
+    assertEquals(hook.params.timeoutMs, 300);
+    const since = await ham.seq();
+    await ham.ok("raise", "w");
+    const [sh, sleep] = await until(async () => {
+      const pids = await pidsIn(file);
+      return pids.length === 2 ? pids : null;
+    }, "the command's pid and its child's");
+    const failed = await ham.nextEvent(isAction("hook"), since, "the hook's outcome");
+    assertEquals(failed.detail, { kind: "execute", ok: false, error: "ETIMEDOUT" });
+    const note = await ham.nextEvent(
+      (ev) => ev.type === "action-fail" && ev.action === "hook/note",
+      since,
+      "the fail list",
+    );
+    assertEquals(note.detail, { kind: "log", ok: true });
+    assert(!alive(sh), "the command is gone");
+    assert(!alive(sleep), "what it forked is gone");
+    assertMatch(
+      ham.log(),
+      /Action "w\/c\/hook" failed: ETIMEDOUT: "\/bin\/sh" \(pid \d+\) still ran after its time limit of 300 ms/,
+    );
+    assertMatch(ham.log(), /hook timed out/);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+    await Deno.remove(`${file}.child`).catch(() => {});
+  }
+});
+
+Deno.test("an execute that ignores SIGTERM past its time limit gets SIGKILL after executeStopTimeoutMs", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  const file = `${ham.stateDir}.pids`;
+  try {
+    await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "w/c", "raise", "--rearm");
+    await ham.ok(
+      "action",
+      "w/c/hook",
+      "execute",
+      "--rearm",
+      "--keep-on-fail",
+      "--timeout",
+      "100ms",
+      "--",
+      "/bin/sh",
+      "-c",
+      // Ignored signals stay ignored in what it forks: its sleep ignores SIGTERM too.
+      `trap '' TERM; echo $$ >> ${file}; sleep 1000; true`,
+    );
+    const since = await ham.seq();
+    const t0 = Date.now();
+    await ham.ok("raise", "w");
+    const sh = await firstPid(file);
+    const failed = await ham.nextEvent(
+      isAction("hook"),
+      since,
+      "the hook's outcome",
+      DEFAULTS.executeStopTimeoutMs + 10_000,
+    );
+    const took = Date.now() - t0;
+    assertEquals(failed.detail, { kind: "execute", ok: false, error: "ETIMEDOUT" });
+    assert(took >= DEFAULTS.executeStopTimeoutMs, `ended after ${took} ms, before the grace`);
+    assert(!alive(sh));
+    assertMatch(
+      ham.log(),
+      /Action "w\/c\/hook": \d process\(es\) of its command still there: sending SIGKILL/,
+    );
+    // Kept on fail, and still there.
+    assertEquals((await ham.ok("status", "w/c/hook", "--json")).failures, 1);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+    await Deno.remove(`${file}.child`).catch(() => {});
+  }
+});
+
+Deno.test("an execute in flight when the HAM dies is ended by the HAM that takes over, and its step runs again", async () => {
+  await using ham = await HamProcess.start();
+  const file = `${ham.stateDir}.pids`;
+  try {
+    await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "w/c", "raise", "--rearm");
+    // The first run hangs; the run after the takeover ends at once.
+    await ham.ok(
+      "action",
+      "w/c/hook",
+      "execute",
+      "--rearm",
+      "--",
+      "/bin/sh",
+      "-c",
+      `echo $$ >> ${file}; [ "$(wc -l < ${file})" -ge 2 ] && exit 0; ` +
+        `sleep 1000 & echo $! > ${file}.child; wait`,
+    );
+    await ham.ok("raise", "w");
+    const first = await firstPid(file);
+    const sleep = await firstPid(`${file}.child`);
+    const since = await ham.seq();
+    const old = await ham.killHam("SIGKILL");
+    await ham.waitTakeover(old);
+    const done = await ham.nextEvent(isAction("hook"), since, "the step run again", 20_000);
+    assertEquals(done.detail, { kind: "execute", ok: true });
+    const pids = await pidsIn(file);
+    assertEquals(pids.length, 2, "run once more, not twice");
+    assert(!alive(first), "the previous HAM's command was ended");
+    assert(!alive(sleep), "and what it forked");
+    assertMatch(
+      ham.log(),
+      /Resuming "w\/c": ending 2 process\(es\) of its commands that the previous HAM left running/,
+    );
+  } finally {
+    await Deno.remove(file).catch(() => {});
+    await Deno.remove(`${file}.child`).catch(() => {});
+  }
+});
