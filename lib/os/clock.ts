@@ -19,10 +19,12 @@ export const systemClock: Clock = {
   sleep: (ms, signal) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve(false);
+      // Never negative: Deno's timers write a `TimeoutNegativeWarning` to stderr (into the
+      // HAM's log) for one, as a late heartbeat timer's was.
       const t = setTimeout(() => {
         signal?.removeEventListener("abort", onAbort);
         resolve(true);
-      }, ms);
+      }, Math.max(0, ms));
       const onAbort = () => {
         clearTimeout(t);
         resolve(false);
