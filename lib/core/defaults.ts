@@ -207,6 +207,8 @@ export const DEFAULTS = Object.freeze({
   /** Ticks per rank a less preferred node waits before competing for a free cluster entity. */
   clusterRankTicks: 2,
 
+  /** Heartbeats: longest the HAM counts ended periods at a time before it serves requests and deaths again, in ms (more periods end than it can count: they are counted late). */
+  heartbeatTurnMs: 20,
   /** Heartbeats: later periods whose beats are kept while the period-end timer runs late (a beat counts in the period it arrived in). */
   heartbeatPeriodsAhead: 16,
   /** After a takeover or restart of the HAM: how long it looks again for the process of an attach the previous HAM never acknowledged (forked, not yet exec'd), to end it, in ms. */

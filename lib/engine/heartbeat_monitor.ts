@@ -202,8 +202,13 @@ export class HeartbeatMonitor {
         this.#sleepingUntil = Infinity;
         const now = ctx.clock.now();
         // Each ended period in order of its end: an entity late by several periods has
-        // each of them counted.
+        // each of them counted. At most `heartbeatTurnMs` of it at a time: then the loop
+        // sleeps 0 ms (a turn of the event loop) and goes on, so that requests and deaths
+        // are served even when more periods end than this HAM can count (10,000 entities
+        // beating every ms held it for seconds: its attaches timed out).
+        let handled = 0;
         while (this.#heap.length > 0 && this.#heap[0].end <= now && !ctx.life.stopped) {
+          if (++handled % 256 === 0 && ctx.clock.now() - now >= DEFAULTS.heartbeatTurnMs) break;
           const b = this.#pop();
           if (!b.live) continue;
           if (this.#periodEnded(b)) this.#push(b);

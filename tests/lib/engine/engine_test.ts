@@ -1868,3 +1868,50 @@ Deno.test("Engine.heartbeat() throws ENOENT when the entity does not exist", () 
     (e) => e instanceof HamError && e.code === "ENOENT",
   );
 });
+
+/** A fake clock whose reads move it on by `stepMs` while `ticking` (work that takes time). */
+class BusyClock extends FakeClock {
+  ticking = false;
+  #extra = 0;
+  stepMs = 25;
+  zeroSleeps = 0;
+
+  override now(): number {
+    if (this.ticking) this.#extra += this.stepMs;
+    return super.now() + this.#extra;
+  }
+
+  override sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (!(ms > 0) && this.ticking) this.zeroSleeps++;
+    return super.sleep(ms, signal);
+  }
+}
+
+Deno.test("Engine counts ended heartbeat periods DEFAULTS.heartbeatTurnMs at a time, and counts every one", async () => {
+  const clock = new BusyClock(0);
+  const procs = new FakeProcesses(clock);
+  const store = new MemoryStore();
+  const events: EventBody[] = [];
+  const engine = new Engine({
+    store,
+    processes: procs,
+    clock,
+    log: memoryLogger(0),
+    emit: (ev) => events.push(ev),
+  });
+  const n = 600;
+  for (let i = 0; i < n; i++) {
+    await engine.attach(spec(`e${i}`, { heartbeat: { periodMs: 1000, low: 1, high: 0 } }));
+  }
+  assert.ok(DEFAULTS.heartbeatTurnMs < clock.stepMs * 2);
+  // Every period ends at once; each read of the clock says 25 ms went by.
+  clock.ticking = true;
+  await clock.advance(1000);
+  await flush();
+  clock.ticking = false;
+  const crossed = events.filter((ev) => ev.type === "heartbeat").map((ev) => ev.entity);
+  assert.equal(new Set(crossed).size, n, "every ended period was counted");
+  assert.ok(clock.zeroSleeps >= 2, `${clock.zeroSleeps} turns given back`);
+  engine.stop();
+  await flush();
+});
