@@ -17,6 +17,7 @@ import {
 } from "../core/protocol.ts";
 import { resolveStateDir, socketPath } from "../os/state_dir.ts";
 import { DEFAULTS } from "../core/defaults.ts";
+import { checkFinite } from "../core/requests.ts";
 import type { ByteConn, Dialer } from "./node_dialer.ts";
 
 /**
@@ -375,6 +376,11 @@ export class HamClient implements AsyncDisposable {
       : [fields: Requests[O], opts?: RequestOptions]
   ): Promise<Results[O]> {
     const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
+    try {
+      if (fields) checkFinite(op, fields);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#send<Results[O]>(this.#nextId++, op, fields ?? {}, timeoutMs, false);
   }
 
@@ -414,6 +420,7 @@ export class HamClient implements AsyncDisposable {
     fields: Requests["subscribe"],
     onPush: (push: Push) => void,
   ): Promise<SubscriptionHandle> {
+    checkFinite("subscribe", fields);
     const sub: Sub = { fields, onPush, next: null };
     const id = this.#nextId++;
     this.#subs.set(id, sub);

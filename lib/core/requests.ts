@@ -219,3 +219,41 @@ export const actionParams = {
     entity,
   }),
 };
+
+/**
+ * Throws EINVAL naming the field when a request's fields hold a number that JSON cannot
+ * carry (`NaN`, `Infinity`): `JSON.stringify` writes it as `null`, which the HAM takes for
+ * an absent field and its default (a heartbeat `low: NaN` became 0, no threshold).
+ *
+ * @example
+ * ```ts
+ * import { checkFinite } from "./requests.ts";
+ *
+ * checkFinite("attach", { heartbeat: { periodMs: 1000, low: 2, high: 4 } }); // fine
+ * try {
+ *   checkFinite("attach", { heartbeat: { periodMs: 1000, low: NaN } });
+ * } catch (err) {
+ *   console.log((err as Error).message); // Invalid field "heartbeat.low" NaN: ...
+ * }
+ * ```
+ */
+export function checkFinite(op: string, fields: object): void {
+  // Iterative: fields may nest deeper than the call stack.
+  const stack: Array<[unknown, string]> = [[fields, ""]];
+  while (stack.length > 0) {
+    const [value, where] = stack.pop()!;
+    if (typeof value === "number") {
+      if (Number.isFinite(value)) continue;
+      throw new HamError(
+        "EINVAL",
+        `Invalid field "${where}" ${value} in a "${op}" request: expected a finite number`,
+      );
+    }
+    if (typeof value !== "object" || value === null) continue;
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === "number" || (typeof v === "object" && v !== null)) {
+        stack.push([v, where === "" ? k : `${where}.${k}`]);
+      }
+    }
+  }
+}

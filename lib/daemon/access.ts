@@ -6,7 +6,8 @@
  *
  * Beyond roles: `attach-self` may only claim the caller's own pid or a descendant of it;
  * `attach --pid` and `signal --pid` may not target a protected pid (1, the HAM, its
- * Guardian, the HAM's ancestors).
+ * Guardian, the HAM's ancestors), nor a thread that does not lead its process (`kill()` of
+ * its id would signal the whole process: one of the HAM's own threads, say).
  *
  * @module
  */
@@ -25,7 +26,7 @@ import {
 } from "../core/policy.ts";
 import type { Op, Request, Results } from "../core/protocol.ts";
 import type { EncodedJson } from "../core/status_answer.ts";
-import { ancestorsOf } from "../os/proc.ts";
+import { ancestorsOf, threadGroupOf } from "../os/proc.ts";
 import type { EventHub } from "./event_hub.ts";
 import type { Connection, RequestHandler } from "./server.ts";
 
@@ -150,6 +151,17 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
     conn.mayNameCommands = role === "admin";
     const pid = targetPid(req);
     if (pid !== null) {
+      // A thread id names its whole process to kill(): the HAM's own threads included.
+      const process = threadGroupOf(pid);
+      if (process !== null && process !== pid) {
+        refuse(
+          new HamError(
+            "EINVAL",
+            `Cannot ${req.op === "attach" ? "attach" : "signal"} pid ${pid}: ` +
+              `pid ${pid} is a thread of process ${process}, not a process`,
+          ),
+        );
+      }
       const why = protectedPidReason(pid, ctx);
       if (why !== null) {
         refuse(
