@@ -1320,6 +1320,28 @@ Deno.test("Engine.attach() keeps the working directory it is given when it attac
   assert.equal(h.store.state.entities.get("other")!.cwd, "/srv/other", "given by the caller");
 });
 
+Deno.test("Engine.attach() throws ESRCH and records nothing when the pid ends (or is reused) before its watch", async () => {
+  const h = setup();
+  const gone = (e: unknown) => e instanceof HamError && e.code === "ESRCH";
+  // Described, then gone when the pidfd is opened: the watch throws, as the real one does
+  // for a pid that ended or now names another process (start time).
+  h.procs.addProcess(4242);
+  h.procs.unwatchable.add(4242);
+  await assert.rejects(() => h.engine.attach(spec("web", { argv: null, pid: 4242 })), gone);
+  await assert.rejects(
+    () => h.engine.attach(spec("me", { argv: null, pid: 4242, kind: "self" })),
+    gone,
+  );
+  assert.deepEqual(h.store.recordsOf("attach"), []);
+  assert.deepEqual(h.events.filter((ev) => ev.type === "attach"), []);
+  // The name is free again.
+  h.procs.addProcess(4343);
+  assert.deepEqual(await h.engine.attach(spec("web", { argv: null, pid: 4343 })), {
+    entity: "web",
+    pid: 4343,
+  });
+});
+
 Deno.test("Engine.attach() watches the process when attached by pid and its exit is a death", async () => {
   const h = setup();
   h.procs.addProcess(4242, { argv: ["/usr/sbin/inetd"], cwd: "/" });
