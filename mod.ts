@@ -37,7 +37,6 @@ export type { SubscribeOptions } from "./lib/client/subscription.ts";
 export { ActionHandle, ConditionHandle, EntityHandle, ItemHandle } from "./lib/client/handles.ts";
 export type {
   ActionOptions,
-  ExecuteOptions,
   LogOptions,
   RestartOptions,
   StateConditionOptions,

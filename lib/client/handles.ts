@@ -88,27 +88,6 @@ export interface RestartOptions extends ActionOptions {
 }
 
 /**
- * Options of {@linkcode ConditionHandle.execute} (and of
- * {@linkcode ActionHandle.failExecute}, which takes only `timeoutMs`).
- *
- * @example
- * ```ts
- * import type { ExecuteOptions } from "./handles.ts";
- *
- * // Given 30 s; then it is ended (SIGTERM, then SIGKILL) and the action fails.
- * const opts: ExecuteOptions = { timeoutMs: 30_000, flags: ["rearm"] };
- * console.log(opts.timeoutMs); // 30000
- * ```
- */
-export interface ExecuteOptions extends ActionOptions {
-  /**
-   * Time limit of the command in ms (0: none); past it the command is ended and the action
-   * fails with ETIMEDOUT. @default {DEFAULTS.executeTimeoutMs (90 s)}
-   */
-  timeoutMs?: number;
-}
-
-/**
  * Options of {@linkcode ConditionHandle.log}.
  *
  * @example
@@ -288,9 +267,28 @@ export class ConditionHandle extends ItemHandle {
 
   /**
    * Adds an action that spawns a command and waits for it (`ham_action_execute`); a
-   * non-zero exit, or running past `opts.timeoutMs`, fails it.
+   * non-zero exit fails it, and so does running past `opts.timeoutMs` (0: no limit; absent:
+   * `DEFAULTS.executeTimeoutMs`, 90 s), after which the command and what it forked are
+   * ended (SIGTERM, then SIGKILL) and the action fails with ETIMEDOUT.
+   *
+   * @example
+   * ```ts
+   * import type { ConditionHandle } from "./handles.ts";
+   *
+   * // Given 30 s to page someone, kept across restarts.
+   * export async function page(death: ConditionHandle): Promise<void> {
+   *   await death.execute("page", ["/usr/local/bin/page-oncall"], {
+   *     timeoutMs: 30_000,
+   *     flags: ["rearm"],
+   *   });
+   * }
+   * ```
    */
-  execute(name: string, argv: string[], opts: ExecuteOptions = {}): Promise<ActionHandle> {
+  execute(
+    name: string,
+    argv: string[],
+    opts: ActionOptions & { timeoutMs?: number } = {},
+  ): Promise<ActionHandle> {
     return this.#add(name, actionParams.execute(argv, opts.timeoutMs), opts);
   }
 
@@ -397,12 +395,12 @@ export class ActionHandle extends ItemHandle {
 
   /**
    * Adds a command to run when the action fails (`ham_action_fail_execute`), given
-   * `opts.timeoutMs` as {@linkcode ConditionHandle.execute}'s is.
+   * `opts.timeoutMs` as {@linkcode ConditionHandle.execute}'s command is.
    */
   failExecute(
     name: string,
     argv: string[],
-    opts: Pick<ExecuteOptions, "timeoutMs"> = {},
+    opts: { timeoutMs?: number } = {},
   ): Promise<void> {
     return this.#fail(name, actionParams.execute(argv, opts.timeoutMs));
   }
