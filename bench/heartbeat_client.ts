@@ -1,8 +1,9 @@
 /**
  * A client process of the heartbeat-cost benchmark: one connection to the HAM on which it
- * self-attaches COUNT entities (`PREFIX-0` … `PREFIX-<COUNT-1>`, one connection can hold
- * many) with a heartbeat of PERIOD_MS and missed-low at 1 (so that a single empty period
- * is reported), prints `ready`, and then beats each entity HZ times a second, in ten
+ * attaches its own pid as COUNT entities (`PREFIX-0` … `PREFIX-<COUNT-1>`: a process may be
+ * several entities by pid, though it self-attaches as one) with a heartbeat of PERIOD_MS
+ * and missed-low at 1 (so that a single empty period is reported), prints `ready`, and
+ * then beats each entity by name HZ times a second, in ten
  * slices per beat interval so the beats are spread rather than sent in one burst. With
  * `noreply`, the beats ask for no answer (`heartbeat(name, { reply: false })`). When
  * its stdin ends it prints one JSON line (`{ beats, errors, maxLagMs, seconds }`: beats
@@ -17,7 +18,7 @@
 import { connect } from "../lib/client/ham.ts";
 
 const SLICES = 10;
-/** Attach-self requests in flight at once (the HAM journals them in group commits). */
+/** Attach requests in flight at once (the HAM journals them in group commits). */
 const ATTACH_BATCH = 200;
 
 const [stateDir, prefix, countText, hzText, periodText, mode = "reply"] = Deno.args;
@@ -32,7 +33,9 @@ const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
 
 const ham = await connect({ stateDir, client: prefix, timeoutMs: 120_000 });
 for (let i = 0; i < names.length; i += ATTACH_BATCH) {
-  await Promise.all(names.slice(i, i + ATTACH_BATCH).map((n) => ham.attachSelf(n, { heartbeat })));
+  await Promise.all(
+    names.slice(i, i + ATTACH_BATCH).map((n) => ham.attach(n, { pid: Deno.pid }, { heartbeat })),
+  );
 }
 console.log("ready");
 

@@ -1,7 +1,7 @@
 /**
  * Measurement: what heartbeats cost the HAM. A few client processes
- * (`heartbeat_client.ts`) each hold one connection on which they self-attach their share
- * of the entities, then beat every entity at a given rate; the HAM's CPU time
+ * (`heartbeat_client.ts`) each hold one connection on which they attach their own pid as
+ * their share of the entities, then beat every entity at a given rate; the HAM's CPU time
  * (`utime + stime` of `/proc/PID/stat`, every thread) is read over a window, as a share
  * of one core. Each entity's period is two beat intervals and its missed-low threshold 1,
  * so a single period without a beat is reported: the HAM's `heartbeat` events during the
@@ -167,8 +167,8 @@ async function mirrorCaughtUp(h: BenchHam, entities: number, limitMs: number): P
 }
 
 /**
- * Measures the HAM's CPU while `load.entities` self-attached entities beat at `load.hz`,
- * over `seconds`, once the HAM has settled (at most `settleLimitMs`). `id` names the figure.
+ * Measures the HAM's CPU while `load.entities` entities (the client processes, attached by
+ * pid) beat at `load.hz`, over `seconds`, once the HAM has settled (at most `settleLimitMs`). `id` names the figure.
  */
 export async function measureHeartbeatCost(
   h: BenchHam,
