@@ -106,7 +106,9 @@ export class Ham implements AsyncDisposable {
 
   /**
    * Attaches this process as entity `name` (`ham_attach_self`). After a Guardian takeover,
-   * the attachment is renewed on the new connection (see the class documentation).
+   * the attachment is renewed on the new connection (see the class documentation). A
+   * process is one self-attached entity: the same name again is its re-attach, another
+   * name (or a process another entity watches by pid) is EEXIST until it detaches.
    */
   async attachSelf(name: string, opts: SelfAttachOptions = {}): Promise<EntityHandle> {
     const fields: Requests["attach-self"] = {
