@@ -86,9 +86,9 @@ Deno.test("attach --pid and signal --pid of one of the HAM's threads are refused
 Deno.test("attach --pid of a zombie is refused with ESRCH, and nothing is attached", async () => {
   await using ham = await HamProcess.start({ guardian: false });
   const file = `${ham.stateDir}.zombie`;
-  // `sleep 0` ends at once, and its parent (now `sleep 1000`) never reaps it.
+  // The child ends once its parent is `sleep 1000`, which never reaps it (a shell might).
   const parent = new Deno.Command("/bin/sh", {
-    args: ["-c", `sleep 0 & echo $! > ${file}; exec sleep 1000`],
+    args: ["-c", `(sleep 0.2; exit 0) & echo $! > ${file}; exec sleep 1000`],
     env: { HAM_STATE_DIR: ham.stateDir },
   }).spawn();
   try {
