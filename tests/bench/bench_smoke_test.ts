@@ -31,6 +31,7 @@ const EXPECTED = [
   "restart.running",
   "restart.floor",
   "restart.bare",
+  "restart.bare.posix",
   "request.ping",
   "request.status",
   "cli.hamctl_ping",
