@@ -174,6 +174,12 @@ export const DEFAULTS = Object.freeze({
   reattachWithinMs: 30_000,
   /** How long `hamctl events --follow` keeps trying to reach a HAM after losing it, in ms. */
   followReconnectMs: 30_000,
+  /**
+   * Longest pause between two recoveries of one failed operation (client recovery library,
+   * `ha.ts`): the first re-issue is at once, then 1, 2, 4 ms ... up to this, so a recovery
+   * function that answers true without repairing anything cannot hold its event loop.
+   */
+  haRecoveryPauseMaxMs: 100,
   /** Heartbeat grace after restarting a self-attached entity, in ms (it ends at its re-attach: a restarted Deno process took 1.6 s to start and attach on a loaded 2-core machine). */
   restartHeartbeatGraceMs: 5_000,
 

@@ -8,6 +8,7 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
+import { DEFAULTS } from "../core/defaults.ts";
 import { HamError } from "../core/errors.ts";
 import { isDeadServerError, serverEof } from "./errors.ts";
 
@@ -361,12 +362,24 @@ export class RecoveryCore<U, T, H> {
     lastRecoveryError: undefined,
   };
 
-  /** `owns(value)` tells whether a recovery function's answer is one of this core's wrappers. */
-  constructor(resource: U, fn: RecoveryFn<T, H> | null, handle: H, owns: (v: unknown) => boolean) {
+  #pause: (ms: number) => Promise<void>;
+
+  /**
+   * `owns(value)` tells whether a recovery function's answer is one of this core's wrappers;
+   * `pause(ms)` waits between two recoveries of one op (a timer unless a test gives its own).
+   */
+  constructor(
+    resource: U,
+    fn: RecoveryFn<T, H> | null,
+    handle: H,
+    owns: (v: unknown) => boolean,
+    pause: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {
     this.#resource = resource;
     this.fn = fn;
     this.handle = handle;
     this.#owns = owns;
+    this.#pause = pause;
   }
 
   /** The current underlying resource. */
@@ -442,7 +455,12 @@ export class RecoveryCore<U, T, H> {
    * loop, recovers again once the recovery function has finished). When recovery is not
    * possible or gives up, the original error (or EOF value) surfaces. `waiting` wraps the
    * wait for a recovery: when it answers null (the caller's object was closed meanwhile),
-   * the op ends with Interrupted, as an op pending on a closed resource does.
+   * the op ends with Interrupted, as an op pending on a closed resource does. An op
+   * re-issued after a recovery is re-issued at once; after a second recovery of it, only
+   * after a pause of 1 ms, then 2, 4 ... up to `haRecoveryPauseMaxMs`: a recovery function
+   * that answers true without repairing anything (the default ICOUNT has no limit) would
+   * otherwise re-issue it in a loop of microtasks that never lets a timer or an I/O
+   * callback of its process run.
    */
   async run<R>(
     owner: T,
@@ -454,6 +472,7 @@ export class RecoveryCore<U, T, H> {
     if (recovering.getStore()?.some((r) => r.core === this && !r.done)) {
       return await op(this.#resource);
     }
+    let recoveries = 0;
     for (;;) {
       const generation = this.#generation;
       let failure: unknown;
@@ -483,7 +502,12 @@ export class RecoveryCore<U, T, H> {
             { cause: failure },
           );
         }
-        if (recovered) continue;
+        if (recovered) {
+          if (++recoveries > 1) {
+            await this.#pause(Math.min(2 ** (recoveries - 2), DEFAULTS.haRecoveryPauseMaxMs));
+          }
+          continue;
+        }
       }
       // The error surfaces: the failure is over, and the next one counts its attempts
       // afresh (unless a recovery for another op is under way).

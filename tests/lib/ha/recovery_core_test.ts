@@ -279,3 +279,46 @@ Deno.test("RecoveryCore.run() counts the attempts afresh after an error that rec
   await assert.rejects(run(x), Deno.errors.PermissionDenied);
   assert.equal(calls, 2, "the new failure had its attempt");
 });
+
+Deno.test("RecoveryCore.run() lets its event loop run while a recovery that repairs nothing is answered true", async () => {
+  // The default ICOUNT has no limit; 50,000 keeps the code before the pause finite.
+  const { c, h } = core((_failed, h) => {
+    h.calls++;
+    return true; // says it recovered, and did not
+  });
+  c.control(HA_RECOVERY_ICOUNT, 50_000);
+  let timerRan = false;
+  const tick = setTimeout(() => {
+    timerRan = true;
+    c.control(HA_RECOVERY_SUSPEND);
+  }, 0);
+  try {
+    await assert.rejects(c.run(owner, () => true, use), Deno.errors.BrokenPipe);
+  } finally {
+    clearTimeout(tick);
+  }
+  assert.equal(timerRan, true, "a timer of the process ran while the op was being recovered");
+  assert.ok(h.calls < 50_000, `${h.calls} recoveries before the timer's turn`);
+});
+
+Deno.test("RecoveryCore.run() re-issues at once after one recovery, then pauses 1, 2, 4 ms ... up to haRecoveryPauseMaxMs", async () => {
+  const pauses: number[] = [];
+  const h = { calls: 0 };
+  const c = new RecoveryCore<Res, Owner, { calls: number }>(
+    { id: 1, fail: dead() },
+    (_failed, h) => {
+      h.calls++;
+      return true;
+    },
+    h,
+    (v) => v === owner,
+    (ms) => {
+      pauses.push(ms);
+      return Promise.resolve();
+    },
+  );
+  c.control(HA_RECOVERY_ICOUNT, 12);
+  await assert.rejects(c.run(owner, () => true, use), Deno.errors.BrokenPipe);
+  assert.equal(h.calls, 12);
+  assert.deepEqual(pauses, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100, 100]);
+});
