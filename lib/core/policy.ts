@@ -83,9 +83,25 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   metrics: "read",
 };
 
+/**
+ * Requests that a verb's own role would over-protect, checked as a verb of their own (see
+ * {@linkcode verbOf}): `control`'s get-flags reads what `status` shows, so it needs what
+ * `status` needs.
+ */
+const LOOKS: Readonly<Record<string, VerbRole>> = { "control get-flags": "read" };
+
+/**
+ * The verb a request is checked as: its `op`, except for the few requests of an admin verb
+ * that only look (`control get-flags`).
+ */
+export function verbOf(req: { op: string; command?: unknown }): string {
+  return req.op === "control" && req.command === "get-flags" ? "control get-flags" : req.op;
+}
+
 /** The role `verb` needs; an unknown verb needs `admin`. */
 export function roleNeeded(verb: string): VerbRole {
-  return Object.hasOwn(VERB_ROLES, verb) ? VERB_ROLES[verb as Op] : "admin";
+  if (Object.hasOwn(VERB_ROLES, verb)) return VERB_ROLES[verb as Op];
+  return Object.hasOwn(LOOKS, verb) ? LOOKS[verb] : "admin";
 }
 
 /** Who is asking: a local caller's peer credentials, or a remote node's certificate name. */

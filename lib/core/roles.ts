@@ -6,4 +6,4 @@
  * @module
  */
 
-export { isRole, type Role, roleAllows, roleNeeded, ROLES } from "./policy.ts";
+export { isRole, type Role, roleAllows, roleNeeded, ROLES, verbOf } from "./policy.ts";

@@ -23,6 +23,7 @@ import {
   type Role,
   roleFor,
   roleNeeded,
+  verbOf,
 } from "../core/policy.ts";
 import type { Op, Request, Results } from "../core/protocol.ts";
 import type { EncodedJson } from "../core/status_answer.ts";
@@ -132,7 +133,7 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       throw err;
     };
     try {
-      checkAllowed(req.op, role, identity);
+      checkAllowed(verbOf(req), role, identity);
     } catch (err) {
       refuse(err as HamError);
     }
@@ -173,7 +174,7 @@ export function guard(inner: RequestHandler, ctx: AccessContext): RequestHandler
       }
     }
     const result = await inner(req, conn);
-    if (!quiet(req.op)) audit(req, identity, "accepted", { role });
+    if (!quiet(verbOf(req))) audit(req, identity, "accepted", { role });
     return result;
   };
 }

@@ -31,7 +31,7 @@ import { decodeRequest } from "../core/request_decoder.ts";
 import { EncodedJson } from "../core/status_answer.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { outOfDescriptors } from "../os/fd_reserve.ts";
-import { type Role, roleAllows, roleNeeded } from "../core/roles.ts";
+import { type Role, roleAllows, roleNeeded, verbOf } from "../core/roles.ts";
 import { type PeerCredentials, PeerListener } from "../os/peer_listener.ts";
 
 /** A byte stream a connection runs over: a Unix socket, or a TLS socket (`tls_server.ts`). */
@@ -618,8 +618,8 @@ export class ControlServer {
           continue;
         }
         const { role, identity } = c.peer;
-        if (role !== null && !roleAllows(role, req.op)) {
-          const need = roleNeeded(req.op);
+        if (role !== null && !roleAllows(role, verbOf(req))) {
+          const need = roleNeeded(verbOf(req));
           c.send(errorResponse(
             req.id,
             new HamError(

@@ -486,3 +486,29 @@ Deno.test(
     );
   },
 );
+
+Deno.test(
+  "the read role may read an item's flags (control get-flags), as status shows them, and not change them",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    await ham.ok("entity", "app");
+    const got = await u.hamctl(ham.stateDir, ["flags", "app", "get", "--json"], who.read);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(typeof JSON.parse(got.stdout).flags, "number", got.stdout);
+    refused(await u.hamctl(ham.stateDir, ["disable", "app"], who.read), "control", "admin");
+    refused(
+      await u.hamctl(ham.stateDir, ["flags", "app", "add", "keep-on-death"], who.read),
+      "control",
+      "admin",
+    );
+    // A look is not audited; the refusals are.
+    const mine = (await audits(ham)).filter((e) => e.detail?.uid === u.uid);
+    assert.deepEqual(mine.map((e) => [e.detail?.verb, e.detail?.outcome]), [
+      ["control", "refused"],
+      ["control", "refused"],
+    ]);
+  },
+);
