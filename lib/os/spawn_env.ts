@@ -15,10 +15,12 @@ const encoder = new TextEncoder();
 
 /**
  * Variables of the HAM's own that its entities never get: the service manager's notify
- * socket, kept for the Guardian (which may become the HAM) under another name. An entity
- * that had it could tell systemd `READY=1` or `MAINPID=` in the HAM's name.
+ * socket, under its own name and under the one it is kept for the Guardian (which may
+ * become the HAM). An entity that had it could tell systemd `READY=1` or `MAINPID=` in the
+ * HAM's name. Both are left out whenever this environment was read: the HAM moves
+ * `NOTIFY_SOCKET` only once it serves, after `ham --config` (or a resume) may have spawned.
  */
-const PRIVATE = new Set([HAM_NOTIFY_SOCKET]);
+const PRIVATE = new Set(["NOTIFY_SOCKET", HAM_NOTIFY_SOCKET]);
 
 interface Inherited {
   /** Each variable's `NAME=value\0`, by name. */

@@ -131,6 +131,46 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "ham --foreground --config keeps NOTIFY_SOCKET from the entities it starts before READY=1",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/notify.sock`;
+    const config = `${dir}/ham.yaml`;
+    // The file's entity is started before the HAM says READY=1, and restarted after.
+    await Deno.writeTextFile(
+      config,
+      "entities:\n  web:\n    command: [/bin/sleep, '1000']\n    conditions:\n" +
+        "      death: { type: death, flags: [rearm], actions: { r: { kind: restart, " +
+        "flags: [rearm] } } }\n",
+    );
+    await using sd = new Listener(path);
+    await deadline(sd.started, 15_000, "the listener");
+    await using ham = await HamProcess.start({
+      env: { NOTIFY_SOCKET: path },
+      args: ["--config", config],
+    });
+    await sd.line(/^READY=1$/, "READY=1");
+    const environOf = async (pid: number) => {
+      // Another process's environ is Deno's to read only with --allow-all: cat reads it.
+      const out = await new Deno.Command("cat", { args: [`/proc/${pid}/environ`], stdout: "piped" })
+        .output();
+      return new TextDecoder().decode(out.stdout).split("\0");
+    };
+    const first = (await ham.ok("status", "web", "--json")).pid;
+    const env = await environOf(first);
+    assert(env.includes("HAM_ENTITY=web"), `the environment was read: ${env}`);
+    assert(!env.some((v) => /^(HAM_)?NOTIFY_SOCKET=/.test(v)), `${env}`);
+    await ham.ok("kill", "web", "--signal", "KILL");
+    await ham.ok("wait", "web", "--for", "restarted", "--pid", String(first));
+    const again = await environOf((await ham.ok("status", "web", "--json")).pid);
+    assert(again.includes("HAM_ENTITY=web"), `the environment was read: ${again}`);
+    assert(!again.some((v) => /^(HAM_)?NOTIFY_SOCKET=/.test(v)), `${again}`);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  },
+);
+
 Deno.test("contrib/systemd/ham.service is a notify unit that stops through hamctl", async () => {
   const unit = await Deno.readTextFile(
     new URL("../../contrib/systemd/ham.service", import.meta.url),
