@@ -68,6 +68,25 @@ async function follow(log: LogFollower, print: (lines: string[]) => void): Promi
   return 0;
 }
 
+/**
+ * The follower of an entity's log; a log the caller may not read (`hamctl` run by another
+ * user than the HAM's: `logs/` is the HAM's alone) is EPERM naming the file, not the bare
+ * system error.
+ */
+function openLog(path: string, entity: string): LogFollower {
+  try {
+    return new LogFollower(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+    throw new HamError(
+      "EPERM",
+      `Cannot read the log of entity "${entity}" at "${path}": permission denied (the ` +
+        `entities' logs are readable by the HAM's user only)`,
+      { cause: err },
+    );
+  }
+}
+
 function parseLogs(args: string[]): HamctlCommand {
   const cmd = "logs";
   const p = parseCommandArgs(cmd, args, {
@@ -88,7 +107,7 @@ function parseLogs(args: string[]): HamctlCommand {
     local: async (stateDir, io) => {
       const dir = resolveStateDir(stateDir);
       const path = entityLogPath(dir, entity);
-      using log = new LogFollower(path);
+      using log = openLog(path, entity);
       if (!log.found && !following) {
         // An entity that has written nothing yet has its FIFOs and no log: nothing to print.
         if (pathExists(`${dir}/pipes/${statusFileName(entity)}.stdout`)) {

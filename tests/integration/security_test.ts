@@ -294,6 +294,35 @@ Deno.test(
 );
 
 Deno.test(
+  "hamctl logs names the log and why when its user may not read the HAM's logs",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    const pid = Number(
+      (await ham.ctl("attach", "talk", "--", "/bin/sh", "-c", "echo hello; exec sleep 60")).stdout,
+    );
+    try {
+      const log = `${ham.stateDir}/logs/talk.log`;
+      await until(
+        () => Deno.readTextFile(log).then((t) => t.includes("hello") || null, () => null),
+        "the entity's line in its log",
+      );
+      const r = await u.hamctl(ham.stateDir, ["logs", "talk"], who.admin);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(
+        r.stderr.trim(),
+        `hamctl: EPERM: Cannot read the log of entity "talk" at "${log}": permission denied ` +
+          `(the entities' logs are readable by the HAM's user only)`,
+      );
+    } finally {
+      Deno.kill(pid, "SIGKILL");
+    }
+  },
+);
+
+Deno.test(
   "attach --pid and signal --pid refuse pid 1, the HAM, its Guardian and its ancestors",
   opts,
   async () => {
