@@ -65,7 +65,8 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
                    this user); SIGHUP reads it again
   --socket-group G make the control socket group-accessible (mode 0660) to group G; each
                    request is still checked against the policy
-  --version        print the version
+  -h, --help       print this help
+  -V, --version    print the version
   --listen HOST:PORT  also serve over mutual TLS (needs --tls-cert, --tls-key, --tls-ca)
   --tls-cert FILE  the server's certificate (PEM)
   --tls-key FILE   its key (PEM)
@@ -75,6 +76,13 @@ Starts the High Availability Manager (and its Guardian) on a state directory.
   --cluster URL    join the cluster kept in etcd at URL (http://HOST:PORT)
   --node-name NAME this node's name in the cluster (default: the host name)
   --cluster-ttl D  the node's lease TTL (default 2s; whole seconds)
+
+Signals: SIGHUP reopens the --log file and reads the policy file again. SIGTERM or SIGINT
+to a HAM that has a Guardian is taken for a crash: the Guardian takes over (as in QNX);
+only "hamctl stop" stops both. Without a Guardian they stop the HAM.
+
+Exit codes: 0 ok (detached: once the HAM serves), 1 failed (the message says why, with its
+code, such as EBUSY: another HAM holds the state directory), 2 usage.
 
 Environment: HAM_COMPACT_RECORDS=N compacts the journal past N records (default ${DEFAULTS.compactRecords};
 for tests, which use a low value to make compactions frequent).
@@ -117,12 +125,14 @@ export async function ham(args: string[]): Promise<number> {
   }
   const ts = flags.timestamps ?? "absolute";
   if (!isTimestampStyle(ts)) {
-    console.error(`ham: invalid --timestamps "${ts}"\n${USAGE}`);
+    console.error(
+      `ham: Invalid --timestamps "${ts}": expected none, relative or absolute\n${USAGE}`,
+    );
     return EXIT_CODES.usage;
   }
   const logFormat = flags["log-format"] ?? "text";
   if (!isLogFormat(logFormat)) {
-    console.error(`ham: invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
+    console.error(`ham: Invalid --log-format "${logFormat}": expected text or json\n${USAGE}`);
     return EXIT_CODES.usage;
   }
   let metricsListen: { hostname: string; port: number } | undefined;

@@ -114,7 +114,11 @@ export async function usage(command?: string): Promise<string> {
   if (sub) {
     const { HELP } = await import("./hamctl/help_text.ts");
     const help = HELP[sub.name];
-    const line = `Usage: hamctl [--state-dir DIR] [--node NAME] ${sub.usage} [--json]`;
+    // `--json` ends the usage's first line: after its last, it read as one of the types
+    // that `condition`, `wait` and `action-fail` list there.
+    const [first, ...more] = sub.usage.split("\n");
+    const line = [`Usage: hamctl [--state-dir DIR] [--node NAME] ${first} [--json]`, ...more]
+      .join("\n");
     return help ? `${line}\n\n${help.summary}\n\nExample:\n  ${help.example}` : line;
   }
   if (command === "help") {
@@ -134,7 +138,7 @@ export async function usage(command?: string): Promise<string> {
     "  --nodes FILE     the nodes file (default: $HAM_NODES, else DIR/nodes.yaml)",
     "  --json           print the result as one JSON document (events --follow: one per line)",
     "  -h, --help       print this help",
-    "  --version        print the version",
+    "  -V, --version    print the version",
     "",
     "Durations: 250 (ms), 500us, 250ms, 5s, 1m, 1h, 2d. PATH: ENTITY[/CONDITION[/ACTION]]; @global is the",
     "global entity.",

@@ -52,7 +52,7 @@ export async function hamctlManPage(): Promise<string> {
   const lines = [
     ...header("hamctl", "control a running ham"),
     ".SH SYNOPSIS",
-    "hamctl [\\-\\-state\\-dir DIR] SUBCOMMAND [ARGS...] [\\-\\-json]",
+    roff(general.split("\n")[0].replace(/^Usage: /, "")),
     ".SH DESCRIPTION",
     ".nf",
     roff(general.split("\n\nSubcommands:")[0].replace(/^Usage: .*\n?/, "")),

@@ -1,5 +1,5 @@
 /**
- * `hamctl logs NAME [-n N] [--follow]`: the last N lines (10 by default) of an entity's
+ * `hamctl logs NAME [-n|--lines N] [-f|--follow]`: the last N lines (10 by default) of an entity's
  * output log, `<state-dir>/logs/NAME.log`, and with `--follow` every line written after
  * them (across rotations) until interrupted. Reads the files: works whether or not a HAM
  * runs. With `--json`, one JSON array of {@linkcode LogLine} objects, or with `--follow` one
@@ -145,6 +145,6 @@ function parseLogs(args: string[]): HamctlCommand {
 /** The logs subcommand. */
 export const LOGS_COMMAND: Subcommand = {
   name: "logs",
-  usage: "logs NAME [-n N] [--follow]",
+  usage: "logs NAME [-n|--lines N] [-f|--follow]",
   parse: parseLogs,
 };

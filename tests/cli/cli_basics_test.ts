@@ -90,6 +90,41 @@ Deno.test("hamctl help SUBCOMMAND explains every subcommand with an example", as
   }
 });
 
+Deno.test("hamctl help SUBCOMMAND puts --json on the usage's first line", async () => {
+  for (const name of allSubcommandNames()) {
+    const usage = (await hamctl("help", name)).stdout.split("\n\n")[0].split("\n");
+    assertMatch(usage[0], / \[--json\]$/, name);
+    // Not after the last line, where `wait` and `condition` list their types.
+    for (const line of usage.slice(1)) assert(!line.includes("--json"), `${name}: ${line}`);
+  }
+});
+
+Deno.test("hamctl help logs names the -f and --lines that logs takes", async () => {
+  const usage = (await hamctl("help", "logs")).stdout.split("\n")[0];
+  for (const option of ["-n", "--lines", "-f", "--follow"]) {
+    assert(usage.includes(`${option}`), `${option}: ${usage}`);
+  }
+  // Both parse (and find no log: exit 5), as the usage says.
+  assertEquals((await hamctl("logs", "web", "--lines", "3")).code, 5);
+  assertEquals((await hamctl("logs", "web", "-n", "3")).code, 5);
+});
+
+Deno.test("ham --help says what its signals do, and its exit codes", async () => {
+  const r = await run(`${BIN}/ham`, ["--help"]);
+  assertEquals(r.code, 0);
+  assertMatch(r.stdout, /^ {2}-h, --help /m);
+  assertMatch(r.stdout, /^ {2}-V, --version /m);
+  assertMatch(r.stdout, /^Signals: SIGHUP reopens the --log file/m);
+  assertMatch(r.stdout, /SIGTERM or SIGINT\nto a HAM that has a Guardian is taken for a crash/);
+  assertMatch(r.stdout, /^Exit codes: 0 ok/m);
+  const bad = await run(`${BIN}/ham`, ["--timestamps", "iso"]);
+  assertEquals(bad.code, 2);
+  assertEquals(
+    bad.stderr.split("\n")[0],
+    'ham: Invalid --timestamps "iso": expected none, relative or absolute',
+  );
+});
+
 Deno.test("the man pages are the ones made from the help text", async () => {
   const dir = new URL("../../man/", import.meta.url);
   assertEquals(await Deno.readTextFile(new URL("ham.8", dir)), hamManPage());
@@ -99,4 +134,6 @@ Deno.test("the man pages are the ones made from the help text", async () => {
     assert(hamctlPage.includes(`.B ${name.replaceAll("-", "\\-")}`), name);
   }
   assertMatch(hamManPage(), /\\-\\-metrics\\-listen/);
+  // The synopsis is the usage line: --node too.
+  assertMatch(hamctlPage, /^\.SH SYNOPSIS\nhamctl \[\\-\\-state\\-dir DIR\] \[\\-\\-node NAME\]/m);
 });
