@@ -538,7 +538,13 @@ export class HamDaemon {
     try {
       const { path, required } = this.#policySource;
       this.#policy = loadPolicy(path, Deno.uid() ?? 0, required);
-      this.log.log("info", `Policy reloaded from "${path}": ${this.#policy.grants.length} grants`);
+      this.log.log(
+        "info",
+        this.#policy.file === null
+          ? `Policy reloaded: no policy file at "${path}", so only root and the HAM's user ` +
+            `have a role`
+          : `Policy reloaded from "${path}": ${this.#policy.grants.length} grants`,
+      );
     } catch (err) {
       this.log.log("warn", `Cannot reload the policy, keeping it: ${(err as Error).message}`);
     }

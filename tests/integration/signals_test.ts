@@ -30,6 +30,20 @@ Deno.test("ham reopens its log file on SIGHUP and keeps running", opts, async ()
         : null;
     }, "both to reopen the log");
     match(reopened, new RegExp(`ham\\[${before.hamPid}\\] info: HAM ${before.hamPid} reopened`));
+    // The policy is read again too: without a file, the line says there is none.
+    const policy = await until(async () => {
+      const line = (await Deno.readTextFile(logFile)).split("\n").find((l) =>
+        l.includes("Policy reloaded")
+      );
+      return line ?? null;
+    }, "the policy's reload line");
+    match(
+      policy,
+      new RegExp(
+        `info: Policy reloaded: no policy file at "${ham.stateDir}/policy", so only root and ` +
+          `the HAM's user have a role$`,
+      ),
+    );
     await ham.ok("entity", "after-rotation");
     const after = await ham.pids();
     equal(after.hamPid, before.hamPid, "the HAM lives on");
