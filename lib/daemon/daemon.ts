@@ -399,8 +399,9 @@ export class HamDaemon {
       }
     }
     const r = store.report;
+    // At the default verbosity, as a death is: an operator reading the log sees its life.
     log.log(
-      "info",
+      "notice",
       `HAM ${Deno.pid} started on "${opts.stateDir}": ${
         store.state.entities.size - 1
       } entities, snapshot at ${r.snapshotSeq}, ${r.replayed} records replayed`,
@@ -638,7 +639,7 @@ export class HamDaemon {
     this.#trim?.stop();
     clearTimeout(this.#afterAnswersTimer);
     this.#stopping ??= (async () => {
-      this.log.log("info", `HAM ${Deno.pid} stopping`);
+      this.log.log("notice", `HAM ${Deno.pid} stopping`);
       clearTimeout(this.#rewatchTimer);
       // The last event: followers print it and end.
       this.hub.publish({ type: "stop", entity: "", detail: { hamPid: Deno.pid } });

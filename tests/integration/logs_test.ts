@@ -252,6 +252,24 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "ham.log records the HAM's start and its stop at the default verbosity",
+  opts,
+  async () => {
+    await withDefaultHam([], async (dir) => {
+      const log = `${dir}/ham.log`;
+      const { hamPid } = JSON.parse(await ok(dir, "status", "--json"));
+      await lineIn(
+        log,
+        new RegExp(`notice: HAM ${hamPid} started on "${dir}": 0 entities, `),
+        "the start",
+      );
+      await ok(dir, "stop");
+      await lineIn(log, new RegExp(`notice: HAM ${hamPid} stopping$`), "the stop");
+    });
+  },
+);
+
 Deno.test("ham --log-format json writes one JSON object per line", opts, async () => {
   await withDefaultHam(["--log-format", "json"], async (dir) => {
     await ok(dir, "attach", "w", "--", "/bin/sleep", "1000");
