@@ -184,3 +184,33 @@ Deno.test("contrib/systemd/ham.service is a notify unit that stops through hamct
   assertMatch(unit, /^ExecStop=\S*hamctl (--state-dir \S+ )?stop/m);
   assertMatch(unit, /^WatchdogSec=/m);
 });
+
+Deno.test("contrib/systemd/ham.service puts each setting in the section systemd reads it from", async () => {
+  const path = new URL("../../contrib/systemd/ham.service", import.meta.url).pathname;
+  const sections = new Map<string, string[]>();
+  let section = "";
+  for (const line of (await Deno.readTextFile(path)).split("\n")) {
+    const head = /^\[(\w+)\]$/.exec(line);
+    if (head) section = head[1];
+    else if (/^\w+=/.test(line)) {
+      sections.set(section, [...sections.get(section) ?? [], line.slice(0, line.indexOf("="))]);
+    }
+  }
+  // Start limits are [Unit] settings: in [Service] systemd ignores StartLimitIntervalSec.
+  for (const key of ["Description", "Documentation", "After", "StartLimitIntervalSec"]) {
+    assert(sections.get("Unit")?.includes(key), `${key} in [Unit]: ${[...sections]}`);
+  }
+  for (const key of ["Type", "ExecStart", "ExecStop", "KillMode", "Restart", "WatchdogSec"]) {
+    assert(sections.get("Service")?.includes(key), `${key} in [Service]: ${[...sections]}`);
+  }
+  assert(!sections.get("Service")?.some((k) => k.startsWith("StartLimit")), `${[...sections]}`);
+  // Where systemd's own checker is installed, it knows every key.
+  const verify = await new Deno.Command("systemd-analyze", {
+    args: ["verify", path],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (verify === null) return;
+  const said = new TextDecoder().decode(verify.stderr);
+  assert(!/Unknown (key|section)|Invalid|Failed to parse/.test(said), said);
+});
