@@ -128,3 +128,13 @@ Deno.test("contrib/Containerfile runs ham --foreground as PID 1", async () => {
   );
   assert(/^STOPSIGNAL SIGTERM$/m.test(file));
 });
+
+Deno.test("the Containerfile's build context leaves the host's node_modules and dist out", async () => {
+  // `COPY . .` comes after `npm ci`: the host's node_modules would be copied over the
+  // image's (another platform's Deno build, ~100 MiB each), and its dist/ bundles with them.
+  const ignored = (await Deno.readTextFile(new URL("../../.dockerignore", import.meta.url)))
+    .split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  for (const path of ["node_modules", "dist", ".git"]) assert(ignored.includes(path), path);
+  const file = await Deno.readTextFile(new URL("../../contrib/Containerfile", import.meta.url));
+  assert(file.indexOf("RUN npm ci") < file.indexOf("COPY . ."), file);
+});
