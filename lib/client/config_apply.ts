@@ -66,9 +66,12 @@ export async function applyConfig(
   for (const change of changes) {
     opts.onChange?.(change);
     if (opts.dryRun) continue;
-    for (const { op, tolerate, key, ...fields } of change.requests) {
+    let dead = false;
+    for (const { op, tolerate, key, unlessDead, ...fields } of change.requests) {
+      if (unlessDead && dead) continue;
       try {
         await send(op, fields, op === "wait" ? { timeoutMs: 35_000 } : {});
+        if (op === "wait" && fields.for === "dead") dead = true;
       } catch (err) {
         const e = toHamError(err);
         if (tolerate?.includes(e.code)) continue;

@@ -509,9 +509,12 @@ export interface Change {
 
 /**
  * A request of a plan; `tolerate` lists error codes that mean "already so", `key` is the
- * file's key it comes from.
+ * file's key it comes from, and `unlessDead` skips it once a `wait` of its change saw the
+ * entity dead (the SIGKILL of a replacement, sent only when SIGTERM was not enough).
  */
-export type PlanRequest = { op: string; tolerate?: string[]; key?: KeyPath } & Obj;
+export type PlanRequest =
+  & { op: string; tolerate?: string[]; key?: KeyPath; unlessDead?: boolean }
+  & Obj;
 
 function conditionRequests(entity: string, c: ConditionSpec): PlanRequest[] {
   const path = `${entity}/${c.name}`;
@@ -633,11 +636,26 @@ export function planApply(current: EntitySpec[], desired: EntitySpec[], prune: b
         requests: [
           // Removed first: the death the replacement causes fires none of them.
           ...c.conditions.map((x) => ({ op: "condition-remove", path: `${d.name}/${x.name}` })),
+          // Kept on that death, so the requests after it find it (none is refused, and
+          // logged as refused); the attach below makes it anew with the file's flags.
+          {
+            op: "control",
+            path: d.name,
+            command: "add-flags",
+            flags: parseFlags("entity", ["keep-on-death"]),
+            recurse: false,
+          },
           // Stopped as `hamctl restart` stops it: SIGTERM, then SIGKILL after the grace.
           { op: "kill", entity: d.name, signal: 15, tolerate: ["ESRCH", "ENOENT"] },
           dead(d.name, DEFAULTS.restartStopTimeoutMs, ["ENOENT", "ETIMEDOUT"]),
-          { op: "kill", entity: d.name, signal: 9, tolerate: ["ESRCH", "ENOENT"] },
-          dead(d.name, 30_000, ["ENOENT"]),
+          {
+            op: "kill",
+            entity: d.name,
+            signal: 9,
+            tolerate: ["ESRCH", "ENOENT"],
+            unlessDead: true,
+          },
+          { ...dead(d.name, 30_000, ["ENOENT"]), unlessDead: true },
           { op: "detach", entity: d.name, tolerate: ["ENOENT"] },
           ...creationRequests(d),
           // Without prune, the conditions the file does not have are kept: added again.

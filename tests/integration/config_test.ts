@@ -78,6 +78,11 @@ const EVERYTHING = `entities:
           note: { kind: log, message: "someone died" }
 `;
 
+/** The requests the HAM refused, from its log (`Refused "VERB" from ...: CODE: ...`). */
+function refusals(ham: HamProcess): string[] {
+  return ham.log().split("\n").filter((l) => l.includes("notice: Refused "));
+}
+
 async function file(ham: HamProcess, name: string, text: string): Promise<string> {
   const path = `${ham.stateDir}.${name}`;
   await Deno.writeTextFile(path, text);
@@ -115,6 +120,8 @@ Deno.test(
       assert(after.pid !== web.pid);
       assertEquals(after.command, ["/bin/sleep", "1001"]);
       assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+      // The replacement's stop asked nothing the HAM refused (and logged as refused).
+      assertEquals(refusals(ham), []);
     } finally {
       await Deno.remove(f);
     }
@@ -143,6 +150,7 @@ Deno.test(
       assert(web.pid !== old && alive(web.pid) && !alive(old));
       assertEquals(web.conditions.map((c: { path: string }) => c.path), ["web/death", "web/more"]);
       assertEquals(await ham.ok("apply", f), `No changes: the HAM already matches "${f}"`);
+      assertEquals(refusals(ham), []);
     } finally {
       await Deno.remove(f);
     }
