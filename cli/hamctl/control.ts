@@ -136,7 +136,15 @@ function parseStop(args: string[]): HamctlCommand {
     ...booleans(["wait", "no-wait"]),
     ...strings(["timeout"]),
   });
-  positionals("stop", p, []);
+  if (p.positionals.length > 0) {
+    // `systemctl stop web`, `pm2 stop web`: here that would be the HAM's own stop.
+    const name = p.positionals[0];
+    throw new UsageError(
+      `Unexpected argument "${name}": stop takes none, it stops the HAM and its Guardian ` +
+        `(to stop entity "${name}" and keep it: hamctl disable ${name} && hamctl kill ${name})`,
+      "stop",
+    );
+  }
   if (p.values.wait === true && p.values["no-wait"] === true) {
     throw new UsageError("Give either --wait or --no-wait", "stop");
   }

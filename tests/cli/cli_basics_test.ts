@@ -42,6 +42,16 @@ Deno.test("hamctl prints one did-you-mean line and exits 2 for a mistyped subcom
   }
 });
 
+Deno.test("hamctl stop NAME is a usage error that says how to stop one entity", async () => {
+  const r = await hamctl("stop", "web");
+  assertEquals([r.code, r.stdout], [2, ""]);
+  assertEquals(
+    r.stderr.split("\n")[0],
+    'hamctl: stop: Unexpected argument "web": stop takes none, it stops the HAM and its ' +
+      'Guardian (to stop entity "web" and keep it: hamctl disable web && hamctl kill web)',
+  );
+});
+
 Deno.test("hamctl names the option of a negative or malformed number or duration", async () => {
   const cases: [string[], RegExp][] = [
     [["wait", "web", "--for", "running", "--timeout", "-5s"], /--timeout/],
