@@ -4,7 +4,7 @@
  * It watches its HAM; when the HAM is gone without a stop, it takes over and from then on
  * serves as the HAM (with a Guardian of its own) until stopped.
  *
- * Exit codes: 0 when told to exit (SIGTERM, or the HAM stopping), 1 when it cannot watch
+ * Exit codes: 0 when told to exit (SIGTERM, SIGINT, or the HAM stopping), 1 when it cannot watch
  * or cannot take over, 2 for bad arguments; after a takeover, those of `ham`.
  *
  * @module
@@ -82,6 +82,17 @@ export async function guardian(args: string[]): Promise<number> {
     Deno.exit(EXIT_CODES.ok);
   };
   Deno.addSignalListener("SIGTERM", onTerm);
+  // SIGINT ends it too (a terminal's Ctrl-C reaches the HAM and its Guardian alike), and the
+  // log says so: the HAM's line says its Guardian takes over, and this one that none does.
+  const onInterrupt = () => {
+    if (takingOver) return void (pending = "SIGINT");
+    log.log(
+      "warn",
+      `Guardian ${Deno.pid} exiting on SIGINT: nothing takes over from HAM ${hamPid ?? "?"}`,
+    );
+    Deno.exit(EXIT_CODES.ok);
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   const onHangup = () => reopenLog(log, "Guardian");
   Deno.addSignalListener("SIGHUP", onHangup);
   let g: Guardian;
@@ -146,6 +157,7 @@ export async function guardian(args: string[]): Promise<number> {
       socketGroup: flags["socket-group"] === undefined ? null : resolveGroup(flags["socket-group"]),
     });
     Deno.removeSignalListener("SIGTERM", onTerm);
+    Deno.removeSignalListener("SIGINT", onInterrupt);
     Deno.removeSignalListener("SIGHUP", onHangup);
     return await serve(daemon, pending, true);
   } catch (err) {

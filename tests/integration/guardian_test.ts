@@ -217,6 +217,26 @@ Deno.test("SIGTERM to a HAM with a Guardian causes a takeover, not a stop", asyn
   assert(ham.log().includes("exiting on SIGTERM"));
 });
 
+Deno.test("SIGINT to the HAM and its Guardian (Ctrl-C) ends both, and the log says so", async () => {
+  await using ham = await HamProcess.start();
+  const { hamPid, guardianPid } = await ham.pids();
+  // Its handlers are installed once it says it is watching (a signal before would be the
+  // runtime's default).
+  await until(
+    () => Promise.resolve(ham.log().includes(`Guardian ${guardianPid} watching`) || null),
+    "the Guardian to be watching",
+  );
+  // A terminal's Ctrl-C signals its whole foreground process group.
+  Deno.kill(guardianPid!, "SIGINT");
+  Deno.kill(hamPid, "SIGINT");
+  await until(() => Promise.resolve(!alive(hamPid) && !alive(guardianPid!) || null), "both");
+  assertMatch(ham.log(), new RegExp(`HAM ${hamPid} exiting on SIGINT`));
+  assertMatch(
+    ham.log(),
+    new RegExp(`Guardian ${guardianPid} exiting on SIGINT: nothing takes over from HAM ${hamPid}`),
+  );
+});
+
 Deno.test("an action list cut by the HAM's death is resumed, not repeated", async () => {
   await using ham = await HamProcess.start();
   const out = `${ham.stateDir}/list-out`;
