@@ -38,21 +38,23 @@ const PAGE = 1000;
 
 /**
  * One event as a line: `SEQ TIME TYPE ENTITY [CONDITION[/ACTION]] [DETAIL]`. The condition
- * is shown as its full path, since it may belong to the global entity.
+ * is shown as its full path, since it may belong to the global entity. An event of no
+ * entity (`stop`, a `hamctl notify`) shows `-` there, so that ENTITY is always one word.
  */
 export function eventLine(ev: HamEvent): string {
-  const cond = ev.condition === undefined
+  const cond = ev.condition === undefined || ev.condition === ""
     ? undefined
     : ev.condition.includes("/")
     ? ev.condition
     : `${ev.entity}/${ev.condition}`;
   const item = cond === undefined
     ? ""
-    : ` ${cond}${ev.action === undefined ? "" : `/${ev.action}`}`;
+    : ` ${cond}${ev.action === undefined || ev.action === "" ? "" : `/${ev.action}`}`;
   const detail = ev.detail && Object.keys(ev.detail).length > 0
     ? ` ${JSON.stringify(ev.detail)}`
     : "";
-  return `${ev.seq} ${new Date(ev.at).toISOString()} ${ev.type} ${ev.entity}${item}${detail}`;
+  const entity = ev.entity === "" ? "-" : ev.entity;
+  return `${ev.seq} ${new Date(ev.at).toISOString()} ${ev.type} ${entity}${item}${detail}`;
 }
 
 async function list(
