@@ -18,7 +18,7 @@ import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { startServiceNotify } from "../lib/daemon/service_notify.ts";
-import { EXIT_CODES, HamError, isErrorCode } from "../lib/core/errors.ts";
+import { EXIT_CODES, HamError, isErrorCode, osReason } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
   createLogger,
@@ -177,7 +177,11 @@ export async function ham(args: string[]): Promise<number> {
     write = logFileWriter(flags.log);
   } catch (err) {
     const e = asHamError(err);
-    console.error(`ham: ${e.code}: ${e.message}`);
+    // A system error alone says neither which file nor what for.
+    const why = err instanceof HamError
+      ? e.message
+      : `Cannot open log file "${flags.log}": ${osReason(err)}`;
+    console.error(`ham: ${e.code}: ${why}`);
     return EXIT_CODES.failed;
   }
   if (Deno.pid === 1) {

@@ -109,6 +109,23 @@ export function toHamError(err: unknown, fallback: ErrorCode = "EIO"): HamError 
 }
 
 /**
+ * The reason a Deno I/O error gives, for the end of a message that has named the file
+ * already: `No such file or directory (os error 2): open '/x'` is `no such file or
+ * directory`.
+ *
+ * @example
+ * ```ts
+ * import { osReason } from "./errors.ts";
+ * osReason(new Error("Is a directory (os error 21): readfile '/tmp'")); // "is a directory"
+ * ```
+ */
+export function osReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = message.replace(/ \(os error \d+\).*$/s, "");
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
+}
+
+/**
  * `hamctl` exit codes. Stable: scripts may rely on them.
  *
  * | code | meaning |

@@ -9,7 +9,7 @@
 
 import { ConfigError, type EntitySpec, type KeyPath, readConfig } from "../core/config.ts";
 import { checkConfig } from "../core/config_check.ts";
-import { HamError } from "../core/errors.ts";
+import { HamError, osReason } from "../core/errors.ts";
 
 /** A config file that is not valid: EINVAL naming the file, the line and the key. */
 export class ConfigFileError extends HamError {
@@ -76,7 +76,9 @@ export async function loadConfig(path: string): Promise<ConfigFile> {
     text = await Deno.readTextFile(path);
   } catch (err) {
     const code = err instanceof Deno.errors.NotFound ? "ENOENT" : "EIO";
-    throw new HamError(code, `Cannot read config file "${path}": ${(err as Error).message}`);
+    throw new HamError(code, `Cannot read config file "${path}": ${osReason(err)}`, {
+      cause: err,
+    });
   }
   return await parseConfig(text, path);
 }

@@ -135,6 +135,30 @@ Deno.test("ham --help says what its signals do, and its exit codes", async () =>
   );
 });
 
+Deno.test("ham names the log or config file it cannot open, and why, in one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+  try {
+    const log = await run(`${BIN}/ham`, [
+      "--state-dir",
+      dir,
+      "--foreground",
+      "--log",
+      "/nonexistent/dir/ham.log",
+    ]);
+    assertEquals([log.code, log.stderr], [
+      1,
+      'ham: ENOENT: Cannot open log file "/nonexistent/dir/ham.log": no such file or directory\n',
+    ]);
+    const config = await run(`${BIN}/ham`, ["--state-dir", dir, "--config", "/nonexistent.yaml"]);
+    assertEquals([config.code, config.stderr], [
+      1,
+      'ham: ENOENT: Cannot read config file "/nonexistent.yaml": no such file or directory\n',
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("the man pages are the ones made from the help text", async () => {
   const dir = new URL("../../man/", import.meta.url);
   assertEquals(await Deno.readTextFile(new URL("ham.8", dir)), hamManPage());
