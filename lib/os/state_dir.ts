@@ -6,7 +6,7 @@ import { DEFAULTS } from "../core/defaults.ts";
  * @module
  */
 
-import { HamError } from "../core/errors.ts";
+import { HamError, osReason } from "../core/errors.ts";
 
 /**
  * Resolves the state directory. The first of these wins:
@@ -103,12 +103,12 @@ export function prepareStateDir(dir: string): void {
   try {
     link = Deno.lstatSync(dir);
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw refuse((err as Error).message);
+    if (!(err instanceof Deno.errors.NotFound)) throw refuse(osReason(err));
     try {
       Deno.mkdirSync(dir, { recursive: true, mode: DEFAULTS.stateDirMode });
       link = Deno.lstatSync(dir);
     } catch (err) {
-      throw refuse(`cannot create it: ${(err as Error).message}`);
+      throw refuse(`cannot create it: ${osReason(err)}`);
     }
   }
   if (link.isSymlink && link.uid !== uid && link.uid !== 0) {

@@ -66,6 +66,21 @@ Deno.test("prepareStateDir() creates a missing directory (and parents) with mode
   }
 });
 
+Deno.test("prepareStateDir() says in words why it cannot create the directory", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${base}/file`, "");
+    const dir = `${base}/file/ham`;
+    assert.throws(() => prepareStateDir(dir), (e) => {
+      assert.ok(e instanceof HamError);
+      assert.equal(e.message, `Cannot use state directory "${dir}": not a directory`);
+      return true;
+    });
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
 Deno.test("prepareStateDir() refuses a group-writable directory with EPERM saying why", async () => {
   const dir = await Deno.makeTempDir();
   try {
