@@ -86,9 +86,15 @@ async function* stdinLines(): AsyncGenerator<string> {
 
 /**
  * Parses one batch line; null for a blank line or a comment. Refuses what never ends
- * (`logs --follow`): the lines after it would never run.
+ * (`logs --follow`): the lines after it would never run. `batch --json` is given to each
+ * line's parser, as `hamctl --json SUBCOMMAND` is (a command that prints its own result,
+ * such as `restart --wait`, decides its form as it parses).
  */
-async function parseLine(words: string[], lookup: Lookup): Promise<HamctlCommand | null> {
+async function parseLine(
+  words: string[],
+  lookup: Lookup,
+  json: boolean,
+): Promise<HamctlCommand | null> {
   if (words.length === 0) return null;
   const [name, ...rest] = words;
   if (name === "batch") throw new UsageError("A batch cannot run batch");
@@ -101,7 +107,7 @@ async function parseLine(words: string[], lookup: Lookup): Promise<HamctlCommand
       name.startsWith("-") ? `Unknown option "${name}"` : `Unknown subcommand "${name}"`,
     );
   }
-  const cmd = sub.parse(rest);
+  const cmd = sub.parse(json ? ["--json", ...rest] : rest);
   if (cmd.endless) {
     throw new UsageError("A batch cannot run what follows until interrupted (--follow)", name);
   }
@@ -127,9 +133,8 @@ export async function runBatch(
     lineNo++;
     let code: number;
     try {
-      const cmd = await parseLine(splitWords(line), opts.lookup);
+      const cmd = await parseLine(splitWords(line), opts.lookup, opts.json);
       if (cmd === null) continue;
-      if (opts.json) cmd.json = true;
       code = await runCommand(client, cmd, io, opts.stateDir);
     } catch (err) {
       if (err instanceof UsageError) {

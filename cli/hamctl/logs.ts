@@ -124,7 +124,7 @@ function parseLogs(args: string[]): HamctlCommand {
       // Not following, an unfinished last line counts; following, it is printed once done.
       if (!following && log.partial !== "") last.push(log.partial);
       const shown = n === 0 ? [] : last.slice(-n);
-      // Read when run: a batch's --json sets it after parsing.
+      // Read when run, as it is now (a caller may have set it after parsing).
       const json = command.json;
       if (json && !following) {
         io.out(JSON.stringify(shown.map(logLine), null, 2));

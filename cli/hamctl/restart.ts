@@ -2,7 +2,8 @@
  * `hamctl restart NAME [--wait [--timeout DURATION]]`: restarts an entity through its
  * restart action (or, without one, its own command). A running process gets SIGTERM
  * (SIGKILL if it is still there after 10 s); its death fires nothing. With `--wait`,
- * returns once the entity runs with a new pid, and prints it.
+ * returns once the entity runs with a new pid, and prints it (`--json`: `{ entity, pid, was }`;
+ * without `--wait`, `{ entity, was }`: the pid being replaced).
  *
  * @module
  */
@@ -50,12 +51,14 @@ function parseRestart(args: string[]): HamctlCommand {
     io.out(json ? JSON.stringify({ entity, pid: now.pid, was: old.pid }, null, 2) : `${now.pid}`);
     return 0;
   };
-  return {
-    request,
-    json,
-    render: () => null,
-    ...(p.values.wait === true ? { run } : {}),
+  // Without --wait no new pid is known yet: the JSON names the one replaced `was`, as
+  // --wait's does (where `pid` is the new one).
+  const started = async (client: HamClient, io: HamctlIO) => {
+    const old = await client.request("restart", { entity });
+    if (json) io.out(JSON.stringify({ entity, was: old.pid }, null, 2));
+    return 0;
   };
+  return { request, json, render: () => null, run: p.values.wait === true ? run : started };
 }
 
 /** The restart subcommand. */

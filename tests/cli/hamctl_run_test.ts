@@ -91,6 +91,8 @@ function fakeAnswer(req: FakeRequest, conn: FakeConn): Promise<void> {
         : conn.fail(req.id, "ENOENT", `Cannot find entity "${req.path}"`);
     case "attach":
       return conn.reply(req.id, { entity: req.entity, pid: 31337 });
+    case "restart":
+      return conn.reply(req.id, { entity: req.entity, pid: 4100 });
     case "wait":
       // A running entity is not dead: that wait (attach --wait's other) is never answered.
       if (req.for === "dead" && req.entity === "web") return Promise.resolve();
@@ -237,4 +239,15 @@ Deno.test("hamctl stop --wait returns once the HAM has closed its socket", async
   await using fake = await startFakeHam(fakeAnswer);
   const r = await run("--state-dir", fake.stateDir, "stop", "--wait", "--timeout", "5s");
   assert.deepEqual(r, { code: 0, out: [], err: [] });
+});
+
+Deno.test("hamctl restart --json names the pid being replaced was, with or without --wait", async () => {
+  // With --wait, `pid` is the new process and `was` the old one; without, no new pid is
+  // known yet, and `pid` would read as the new one.
+  await using fake = await startFakeHam(fakeAnswer);
+  const r = await run("--state-dir", fake.stateDir, "restart", "web", "--json");
+  assert.equal(r.code, 0, r.err.join("\n"));
+  assert.deepEqual(JSON.parse(r.out.join("\n")), { entity: "web", was: 4100 });
+  const text = await run("--state-dir", fake.stateDir, "restart", "web");
+  assert.deepEqual(text, { code: 0, out: [], err: [] });
 });

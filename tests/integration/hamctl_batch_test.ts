@@ -128,3 +128,20 @@ Deno.test(
     assert.match(follow.stderr, /^hamctl: batch: line 2: logs: .*--follow/);
   },
 );
+
+Deno.test("hamctl batch --json prints JSON for every line, waits included", opts, async () => {
+  await using h = await HamProcess.start({ guardian: false });
+  const r = await batch(
+    h.stateDir,
+    ["attach w --wait -- /bin/sleep 1000", "restart w --wait", "restart w"].join("\n"),
+    "--json",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  // One JSON document per line: split where one ends and the next begins.
+  const docs = r.stdout.trim().split(/\n(?=\{)/).map((d) => JSON.parse(d));
+  assert.equal(docs.length, 3, r.stdout);
+  assert.equal(docs[0].entity, "w");
+  assert.ok(docs[1].pid > 0 && docs[1].was === docs[0].pid, r.stdout);
+  assert.deepEqual(docs[2], { entity: "w", was: docs[1].pid });
+  await h.ok("wait", "w", "--for", "restarted", "--pid", String(docs[1].pid));
+});
