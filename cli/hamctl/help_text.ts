@@ -6,6 +6,12 @@
  * @module
  */
 
+import { DEFAULTS } from "../../lib/core/defaults.ts";
+import { formatDuration } from "../../lib/core/duration.ts";
+
+/** A default time limit as the help shows it (`10s`). */
+const limit = (ms: number) => formatDuration(ms);
+
 /** The summary and the example of a subcommand. */
 export interface HelpText {
   summary: string;
@@ -15,7 +21,8 @@ export interface HelpText {
 /** Every subcommand's summary and example. */
 export const HELP: Readonly<Record<string, HelpText>> = {
   attach: {
-    summary: "Start a command (or watch a running pid) as an entity.",
+    summary: "Start a command (or watch a running pid) as an entity; --wait until it runs " +
+      `(--timeout: ${limit(DEFAULTS.attachWaitMs)} by default), failing if it ends as it starts.`,
     example: "hamctl attach web --wait -- /usr/bin/web --port 8080",
   },
   entity: {
@@ -73,7 +80,8 @@ export const HELP: Readonly<Record<string, HelpText>> = {
   verbose: { summary: "Show or change the HAM's log verbosity.", example: "hamctl verbose set 2" },
   ping: { summary: "Check that the HAM answers.", example: "hamctl ping" },
   stop: {
-    summary: "Stop the Guardian and the HAM; waits until both are gone (--no-wait: at once).",
+    summary: "Stop the Guardian and the HAM; waits until both are gone (--timeout: " +
+      `${limit(DEFAULTS.stopWaitMs)} by default; --no-wait: at once). Monitored processes run on.`,
     example: "hamctl stop",
   },
   status: {
@@ -85,7 +93,8 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     example: "hamctl events --follow --entity web",
   },
   wait: {
-    summary: "Wait until an entity is running, dead, restarted, detached, or a condition fires.",
+    summary: "Wait until an entity is running, dead, restarted, detached, or a condition fires " +
+      `(--timeout: ${limit(DEFAULTS.waitTimeoutMs)} by default).`,
     example: 'hamctl wait web --for restarted --pid "$old"',
   },
   notify: {
@@ -94,12 +103,14 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     example: "hamctl notify ops --code 1 --value 42",
   },
   kill: {
-    summary: "Signal an entity's process (through its pidfd); its conditions decide what follows.",
+    summary: "Signal an entity's process (SIGTERM by default) through its pidfd; its " +
+      "conditions decide what follows.",
     example: "hamctl kill web --signal KILL",
   },
   restart: {
-    summary:
-      "Restart an entity through its restart action (or its command); --wait for the new pid.",
+    summary: "Restart an entity through its restart action (or its command): SIGTERM, SIGKILL " +
+      `after ${limit(DEFAULTS.restartStopTimeoutMs)}; --wait prints the new pid (--timeout: ` +
+      `${limit(DEFAULTS.waitTimeoutMs)} by default).`,
     example: "hamctl restart web --wait",
   },
   list: {
@@ -115,11 +126,13 @@ export const HELP: Readonly<Record<string, HelpText>> = {
     example: "hamctl metrics",
   },
   logs: {
-    summary: "Show (and follow) an entity's output log.",
+    summary: "Show the last lines (10 by default) of an entity's output log, and with --follow " +
+      "what it writes next.",
     example: "hamctl logs web -n 50 --follow",
   },
   apply: {
-    summary: "Make the HAM match a config file (YAML or JSON); --dry-run shows the plan.",
+    summary: "Make the HAM match a config file (YAML or JSON); --dry-run shows the plan, " +
+      "--prune removes what the file lacks.",
     example: "hamctl apply /etc/ham/ham.yaml --dry-run",
   },
   export: {

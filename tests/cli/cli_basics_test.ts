@@ -8,6 +8,8 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import { hamctlManPage, hamManPage } from "../../cli/man_pages.ts";
 import { allSubcommandNames } from "../../cli/hamctl/registry.ts";
 import { BIN } from "../support/ham_process.ts";
+import { DEFAULTS } from "../../lib/core/defaults.ts";
+import { formatDuration } from "../../lib/core/duration.ts";
 
 async function run(cmd: string, args: string[], stdin?: string) {
   const child = new Deno.Command(cmd, {
@@ -106,6 +108,23 @@ Deno.test("hamctl help SUBCOMMAND puts --json on the usage's first line", async 
     assertMatch(usage[0], / \[--json\]$/, name);
     // Not after the last line, where `wait` and `condition` list their types.
     for (const line of usage.slice(1)) assert(!line.includes("--json"), `${name}: ${line}`);
+  }
+});
+
+Deno.test("hamctl help says the default time limits, as DEFAULTS has them", async () => {
+  const s = (ms: number) => formatDuration(ms);
+  const cases: [string, string][] = [
+    ["attach", `--timeout: ${s(DEFAULTS.attachWaitMs)} by default`],
+    ["stop", `--timeout: ${s(DEFAULTS.stopWaitMs)} by default`],
+    ["wait", `--timeout: ${s(DEFAULTS.waitTimeoutMs)} by default`],
+    ["restart", `SIGKILL after ${s(DEFAULTS.restartStopTimeoutMs)}`],
+    ["restart", `--timeout: ${s(DEFAULTS.waitTimeoutMs)} by default`],
+    ["kill", "SIGTERM by default"],
+    ["logs", "10 by default"],
+  ];
+  for (const [name, words] of cases) {
+    const r = await hamctl("help", name);
+    assert(r.stdout.includes(words), `${name}: ${words}: ${r.stdout}`);
   }
 });
 
