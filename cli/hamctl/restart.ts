@@ -3,7 +3,8 @@
  * restart action (or, without one, its own command). A running process gets SIGTERM
  * (SIGKILL if it is still there after 10 s); its death fires nothing. With `--wait`,
  * returns once the entity runs with a new pid, and prints it (`--json`: `{ entity, pid, was }`;
- * without `--wait`, `{ entity, was }`: the pid being replaced).
+ * without `--wait`, the request's answer `{ entity, pid }`, whose `pid` is the one being
+ * replaced, and `was`, the same, so that `was` is the old pid in both forms).
  *
  * @module
  */
@@ -51,11 +52,11 @@ function parseRestart(args: string[]): HamctlCommand {
     io.out(json ? JSON.stringify({ entity, pid: now.pid, was: old.pid }, null, 2) : `${now.pid}`);
     return 0;
   };
-  // Without --wait no new pid is known yet: the JSON names the one replaced `was`, as
-  // --wait's does (where `pid` is the new one).
+  // Without --wait no new pid is known yet: the JSON is the request's answer (its `pid` the
+  // one being replaced, as the library's `restart()` gives it), with `was`, as --wait's has.
   const started = async (client: HamClient, io: HamctlIO) => {
     const old = await client.request("restart", { entity });
-    if (json) io.out(JSON.stringify({ entity, was: old.pid }, null, 2));
+    if (json) io.out(JSON.stringify({ ...old, was: old.pid }, null, 2));
     return 0;
   };
   return { request, json, render: () => null, run: p.values.wait === true ? run : started };

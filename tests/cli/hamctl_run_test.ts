@@ -243,11 +243,11 @@ Deno.test("hamctl stop --wait returns once the HAM has closed its socket", async
 
 Deno.test("hamctl restart --json names the pid being replaced was, with or without --wait", async () => {
   // With --wait, `pid` is the new process and `was` the old one; without, no new pid is
-  // known yet, and `pid` would read as the new one.
+  // known yet: the request's answer (its `pid` the old one, as ever), and `was`.
   await using fake = await startFakeHam(fakeAnswer);
   const r = await run("--state-dir", fake.stateDir, "restart", "web", "--json");
   assert.equal(r.code, 0, r.err.join("\n"));
-  assert.deepEqual(JSON.parse(r.out.join("\n")), { entity: "web", was: 4100 });
+  assert.deepEqual(JSON.parse(r.out.join("\n")), { entity: "web", pid: 4100, was: 4100 });
   const text = await run("--state-dir", fake.stateDir, "restart", "web");
   assert.deepEqual(text, { code: 0, out: [], err: [] });
 });
