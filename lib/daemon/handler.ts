@@ -93,6 +93,12 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
   };
   const state = () => ctx.store.state;
   const now = () => ctx.engine.clock.now();
+  /**
+   * The connection each self-attached entity is held by: the last to self-attach it. A
+   * process that self-attaches again on another connection moves it there, so the end of
+   * the first connection is no longer its death.
+   */
+  const selfHolder = new Map<string, Connection>();
 
   const handlers: Handlers = {
     hello: () => {
@@ -123,11 +129,15 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         commandFromProc: conn.mayNameCommands,
         renew: req.renew,
       });
+      const before = selfHolder.get(req.entity);
+      if (before !== undefined && before !== conn) before.selfEntities.delete(req.entity);
+      selfHolder.set(req.entity, conn);
       if (!conn.selfEntities.has(req.entity)) {
         conn.selfEntities.add(req.entity);
         // The death of THIS process: by the time the connection's end is seen, the pidfd
         // may have reported it already and the entity been restarted with another pid.
         conn.onClose.push(() => {
+          if (selfHolder.get(req.entity) === conn) selfHolder.delete(req.entity);
           if (conn.selfEntities.has(req.entity)) ctx.engine.connectionLost(req.entity, r.pid);
         });
       }
@@ -147,6 +157,7 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
         );
       }
       conn.selfEntities.delete(req.entity);
+      if (selfHolder.get(req.entity) === conn) selfHolder.delete(req.entity);
       return changed(await ctx.engine.detach(req.entity));
     },
     condition: (req) => apply(planCondition(state(), req)),

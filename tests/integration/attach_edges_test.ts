@@ -212,3 +212,27 @@ Deno.test("absurd numbers in a config file are refused with EINVAL naming the fi
     await Deno.remove(file).catch(() => {});
   }
 });
+
+Deno.test("a process that self-attaches its entity again on a second connection moves it there: the first connection's end is not its death", async () => {
+  await using ham = await HamProcess.start({ guardian: false });
+  await using first = await connect({ stateDir: ham.stateDir, client: "first" });
+  await using second = await connect({ stateDir: ham.stateDir, client: "second" });
+  const heartbeat = { periodMs: 60_000, low: 5, high: 10 };
+  await first.attachSelf("me", { heartbeat });
+  await first.heartbeat(); // a heartbeat slot: its file goes when the connection's end is handled
+  const slots = () => [...Deno.readDirSync(`${ham.stateDir}/beats`)].map((d) => d.name);
+  const firstSlot = slots();
+  assertEquals(firstSlot.length, 1, `the first connection's slot file: ${firstSlot}`);
+  await second.attachSelf("me", { heartbeat }); // the same process, the same name: its re-attach
+  await first.close();
+  await until(
+    () => Promise.resolve(!slots().includes(firstSlot[0])),
+    "the first connection's end handled",
+  );
+  // Still held (by the second connection): it detaches it, and nothing died.
+  await second.detachSelf("me");
+  const r = await ham.ok("events", "--entity", "me", "--json");
+  const types = (r.events as { type: string }[]).map((e) => e.type);
+  assertEquals(types.filter((t) => t === "death"), [], types.join(" "));
+  assert(types.includes("reattach") && types.includes("detach"), types.join(" "));
+});
