@@ -13,7 +13,7 @@ import type { WireRequest } from "../core/protocol.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import { type ErrorCode, toHamError } from "../core/errors.ts";
 import { newSpawnId, SPAWN_ID_VAR } from "../os/spawner.ts";
-import { endProcesses, entityPidsOf } from "./process_end.ts";
+import { adoptCommand, type Command, waitCommand } from "./command_wait.ts";
 import type { EngineParts } from "./seams.ts";
 import type { Release } from "./lanes.ts";
 
@@ -88,23 +88,12 @@ export function executeMarker(spawnId: string, fail?: string): string {
   return fail === undefined ? `${spawnId}/execute` : `${spawnId}/fail/${fail}`;
 }
 
-/** `p`'s value when it settles within `ms`; else null, and at once when the engine stops. */
-async function within<T>(ctx: RunnerContext, p: Promise<T>, ms: number): Promise<T | null> {
-  const done = new AbortController();
-  try {
-    return await Promise.race([
-      p,
-      ctx.clock.sleep(ms, AbortSignal.any([ctx.life.haltSignal, done.signal])).then(() => null),
-    ]);
-  } finally {
-    done.abort();
-  }
-}
-
 /**
  * The `execute` action: runs the command and waits for it, up to its time limit. Past it,
  * the command and what it forked get SIGTERM, and SIGKILL after `executeStopTimeoutMs`,
- * and the action fails with ETIMEDOUT once they are gone.
+ * and the action fails with ETIMEDOUT once they are gone. A step of a resumed run whose
+ * command the previous HAM started and left running waits for that one instead of
+ * starting it again (`command_wait.ts`); its end counts as a success.
  */
 async function execute(
   ctx: RunnerContext,
@@ -115,45 +104,37 @@ async function execute(
 ): Promise<boolean> {
   const subject = ctx.journal.state.entities.get(site.subject);
   const marker = executeMarker(site.spawnId ?? newSpawnId(), site.fail);
-  const env = {
-    HAM_ENTITY: site.subject,
-    HAM_CONDITION: site.condition,
-    HAM_ACTION: site.action,
-    HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
-    [SPAWN_ID_VAR]: marker,
-  };
-  const cmd = ctx.processes.run(params.argv, env, subject?.cwd ?? null);
-  const limit = params.timeoutMs ?? DEFAULTS.executeTimeoutMs;
-  const st = limit === 0 ? await cmd.status : await within(ctx, cmd.status, limit);
-  if (st === null) {
-    if (ctx.life.stopped) return false;
-    failed("ETIMEDOUT");
-    const grace = DEFAULTS.executeStopTimeoutMs;
+  const adopted = site.adopt && site.spawnId !== undefined ? adoptCommand(ctx, marker) : null;
+  let cmd: Command;
+  if (adopted !== null) {
     ctx.log.log(
-      "warn",
-      `Action "${path}" failed: ETIMEDOUT: "${params.argv[0]}" (pid ${cmd.pid}) still ran ` +
-        `after its time limit of ${limit} ms: ending it (SIGTERM, then SIGKILL after ${grace} ms)`,
+      "notice",
+      `Action "${path}": waiting for pid ${adopted.pid}, the command the previous HAM started ` +
+        "for this step (its exit status cannot be known: its end counts as a success)",
     );
-    let running = true;
-    void cmd.status.then(() => (running = false));
-    const command = { pid: cmd.pid, startTime: cmd.startTime };
-    const query = {
-      spawnId: marker,
-      group: cmd.startTime === null ? null : cmd.pid,
-      since: cmd.startTime,
-      spare: null,
-      skip: entityPidsOf(ctx),
-      local: false,
+    cmd = adopted;
+  } else {
+    const env = {
+      HAM_ENTITY: site.subject,
+      HAM_CONDITION: site.condition,
+      HAM_ACTION: site.action,
+      HAM_PID: String(subject?.pid ?? subject?.lastExit?.pid ?? ""),
+      [SPAWN_ID_VAR]: marker,
     };
-    // The command itself (a child Deno reaps, which looks for leftovers pass over) and
-    // what it forked: by its marker, or in its process group.
-    const look = () => [...(running ? [command] : []), ...ctx.processes.leftovers(query)];
-    await endProcesses(ctx, look(), look, grace, {
-      owner: `Action "${path}"`,
-      noun: "process(es) of its command",
-    });
+    cmd = { ...ctx.processes.run(params.argv, env, subject?.cwd ?? null), startedAt: null };
+  }
+  const limit = params.timeoutMs ?? DEFAULTS.executeTimeoutMs;
+  const end = await waitCommand(ctx, cmd, marker, limit, {
+    owner: `Action "${path}"`,
+    command: params.argv[0],
+  });
+  if (end.kind === "stopped") return false;
+  if (end.kind === "timed-out") {
+    failed("ETIMEDOUT");
     return false;
   }
+  const st = end.status;
+  if (st.code === null && st.signal === null) return true; // Adopted: its status is unknown.
   if (st.code !== 0) {
     ctx.log.log(
       "warn",

@@ -10,7 +10,13 @@ import type { PidSet } from "../core/entity_pids.ts";
 import type { ExitStatus, Leftover } from "../core/model.ts";
 import { findLeftovers, type LeftoverQuery } from "../os/leftovers.ts";
 import { waitForPath } from "../os/path_waiter.ts";
-import { processStartTime, processUid, readCmdline, readCwd } from "../os/proc.ts";
+import {
+  processStartedAt,
+  processStartTime,
+  processUid,
+  readCmdline,
+  readCwd,
+} from "../os/proc.ts";
 import { type ProcReader, procReader, ProcScan } from "../os/proc_scan.ts";
 import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
@@ -47,6 +53,8 @@ export interface ProcessDescription {
    * for the HAM to run as itself. @default {false}
    */
   foreign?: boolean;
+  /** When it started, in ms since the epoch (to 10 ms); unknown: null or absent. */
+  startedAt?: number | null;
 }
 
 /** Process effects. Every method may throw a HamError (ESRCH, ENOENT, EPERM, EINVAL). */
@@ -112,7 +120,8 @@ export function realProcessOps(
       if (startTime === null) return null;
       const uid = processUid(pid);
       const foreign = uid !== null && uid !== selfUid;
-      return { startTime, argv: readCmdline(pid), cwd: readCwd(pid), foreign };
+      const startedAt = processStartedAt(startTime);
+      return { startTime, argv: readCmdline(pid), cwd: readCwd(pid), foreign, startedAt };
     },
     // A child Deno spawned is Deno's to reap (else its status rejects with ECHILD).
     watch: (pid, startTime) => watcher.watch(pid, startTime, { reap: !denoChildren.has(pid) }),

@@ -7,7 +7,7 @@
 import { DEFAULTS } from "../core/defaults.ts";
 import { executeMarker, type RunSpec } from "./action_runner.ts";
 import type { RunState } from "../core/model.ts";
-import { endProcesses, entityPidsOf } from "./process_end.ts";
+import { adoptCommand, waitCommand } from "./command_wait.ts";
 import type { EntityEvent } from "../core/dispatch.ts";
 import { CORE_SIGNALS } from "../core/flags.ts";
 import type { Deaths } from "./deaths.ts";
@@ -60,47 +60,37 @@ async function lookAgain(ctx: ResumeParts, spawnIds: string[]): Promise<void> {
 }
 
 /**
- * The `execute` commands of a run that a previous HAM may have left running: the action
- * it stopped at, and the fail lists of that action and of the one before it (a step's
- * result is written before its fail list runs, and may not have been when that HAM died).
- * Found by their spawn markers in the resume's scan, they are ended (SIGTERM, then SIGKILL
- * after `executeStopTimeoutMs`); null when none runs. Their outcome cannot be known (they
- * are not this HAM's children): the step runs again, as a resumed step does.
+ * The action-fail `execute` commands of a run that a previous HAM may have left running:
+ * those of the action it stopped at and of the one before it (a step's result is written
+ * before its fail list runs, and may not have been when that HAM died). Fail lists are not
+ * resumed, so these are not started again; each one still running (found by its spawn
+ * marker in the resume's scan) is waited for before the run goes on, within what is left of
+ * its time limit (`command_wait.ts`). Null when none runs. The step's own command, if it
+ * still runs, is adopted by the step itself (`execute` in `action_runner.ts`).
  */
-function staleCommands(ctx: ResumeParts, run: RunState): Promise<void> | null {
-  const markers: string[] = [];
-  const at = run.list[run.next];
-  if (at?.params.kind === "execute") markers.push(executeMarker(`${run.name}:${run.next}`));
+function leftFailCommands(ctx: ResumeParts, run: RunState): Promise<unknown> | null {
+  const waits: Promise<unknown>[] = [];
   for (const index of [run.next - 1, run.next]) {
     for (const f of run.list[index]?.fails ?? []) {
-      if (f.params.kind === "execute") markers.push(executeMarker(`${run.name}:${index}`, f.name));
+      if (f.params.kind !== "execute") continue;
+      const marker = executeMarker(`${run.name}:${index}`, f.name);
+      if (ctx.lookup.findSpawned(marker) === null) continue;
+      const cmd = adoptCommand(ctx, marker);
+      if (cmd === null) continue;
+      const path = `${run.owner}/${run.condition}/${run.list[index].name}/${f.name}`;
+      ctx.log.log(
+        "notice",
+        `Resuming "${run.owner}/${run.condition}": waiting for pid ${cmd.pid}, the command of ` +
+          `action-fail "${path}" the previous HAM started`,
+      );
+      const limit = f.params.timeoutMs ?? DEFAULTS.executeTimeoutMs;
+      waits.push(waitCommand(ctx, cmd, marker, limit, {
+        owner: `Action-fail "${path}"`,
+        command: f.params.argv[0],
+      }));
     }
   }
-  if (markers.length === 0) return null;
-  const skip = entityPidsOf(ctx);
-  const queries = markers.map((spawnId) => ({
-    spawnId,
-    group: null,
-    since: null,
-    spare: null,
-    skip,
-    local: false,
-  }));
-  const found = queries.flatMap((q) => ctx.lookup.leftovers(q));
-  if (found.length === 0) return null;
-  const path = `${run.owner}/${run.condition}`;
-  ctx.log.log(
-    "notice",
-    `Resuming "${path}": ending ${found.length} process(es) of its commands that the previous ` +
-      `HAM left running (${found.map((p) => p.pid).join(" ")}); the step runs again`,
-  );
-  return endProcesses(
-    ctx,
-    found,
-    () => queries.flatMap((q) => ctx.processes.leftovers(q)),
-    DEFAULTS.executeStopTimeoutMs,
-    { owner: `Condition "${path}"`, noun: "process(es) of a previous HAM's commands" },
-  );
+  return waits.length === 0 ? null : Promise.all(waits);
 }
 
 /**
@@ -126,9 +116,8 @@ export function resume(ctx: ResumeParts): Promise<unknown> {
   if (unseen.length > 0) void lookAgain(ctx, unseen).catch(() => {});
   const deathRuns = new Map<string, Promise<void>[]>();
   for (const run of [...journal.state.runs.values()]) {
-    // Its step's command (or a fail list's) may still run, the previous HAM's: ended first,
-    // so that the step runs again alone, with its whole time limit.
-    const stale = staleCommands(ctx, run);
+    // A fail list's command may still run, the previous HAM's: waited for first.
+    const stale = leftFailCommands(ctx, run);
     const after = stale === null ? undefined : ctx.life.track(stale);
     const ev = run.event as EntityEvent;
     log.log(

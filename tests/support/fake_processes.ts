@@ -156,6 +156,7 @@ export class FakeProcesses implements ProcessOps {
       startTime: desc.startTime ?? `st-${pid}`,
       argv: desc.argv ?? null,
       cwd: desc.cwd ?? null,
+      ...(desc.startedAt !== undefined ? { startedAt: desc.startedAt } : {}),
     };
     this.#described.set(pid, d);
     this.#live.set(pid, {

@@ -313,10 +313,11 @@ Deno.test("Engine.resume() reads no process list when nothing was pending", asyn
   await engine.stop();
 });
 
-Deno.test("Engine.resume() ends the command of an interrupted execute step before it runs again", async () => {
+Deno.test("Engine.resume() waits for the command of an interrupted execute step, and a fail list's, instead of starting them again", async () => {
   const { store, list } = previousHam("raise", [
     ["a", P.exec("a")],
     ["hook", P.exec("hook")],
+    ["after", P.exec("after")],
   ]);
   // Action a failed; its fail list's command and then the hook ran when the HAM died.
   list[0] = { ...list[0], fails: [{ name: "f", params: P.exec("f"), runs: 0, failures: 0 }] };
@@ -339,26 +340,35 @@ Deno.test("Engine.resume() ends the command of an interrupted execute step befor
   ]);
   const { clock, procs, engine } = newHam(store);
   procs.addProcess(500);
-  // The previous HAM's commands, found by their markers: the hook (and one it forked), and
-  // the fail list's item of the action before it.
-  procs.addLeftovers("r9:1/execute", [7001, 7002]);
-  procs.addLeftovers("r9:0/fail/f", [7003]);
-  // Another step's marker, and an entity's process carrying the marker: left alone.
-  procs.addLeftovers("r9:1", [7004]);
-  procs.addLeftovers("r9:1/execute", [500]);
+  // The previous HAM's commands, found by their markers: the hook's, and the fail list's
+  // item of the action before it.
+  procs.addProcess(7001);
+  procs.spawnedById.set("r9:1/execute", 7001);
+  procs.addProcess(7003);
+  procs.spawnedById.set("r9:0/fail/f", 7003);
   engine.resume();
   await flush();
-  const terms = procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`);
-  assert.deepEqual(terms.sort(), ["7001 15@1000", "7002 15@1000", "7003 15@1000"]);
+  assert.deepEqual(procs.callsOf("signal"), [], "neither is ended");
+  procs.kill(7003, { code: null, signal: null });
+  await flush();
+  assert.deepEqual(procs.runs, [], "the hook's command is still waited for");
+  procs.kill(7001, { code: null, signal: null });
   await settle(engine);
-  assert.deepEqual(procs.timedRuns, ["hook@1000"], "the step runs again once they are gone");
-  assert.ok(procs.isAlive(7004) && procs.isAlive(500));
+  // Not started again; its end (status unknown) counts as a success, and the run goes on.
+  assert.deepEqual(procs.timedRuns, ["after@1000"]);
+  const results = store.recordsOf("result").filter((r) => r.run === "r9");
+  assert.deepEqual(results.map((r) => [r.action, r.ok]), [["a", false], ["hook", true], [
+    "after",
+    true,
+  ]]);
   assert.equal(clock.pending, 0);
   await engine.stop();
 });
 
-Deno.test("Engine.resume() SIGKILLs a previous HAM's execute command that ignores SIGTERM, then runs the step", async () => {
-  const { store, list } = previousHam("raise", [["hook", P.exec("hook")]]);
+Deno.test("Engine.resume() ends an adopted execute command at what is left of its time limit, SIGKILL after the grace", async () => {
+  const { store, list } = previousHam("raise", [
+    ["hook", { kind: "execute", argv: ["hook"], timeoutMs: 10_000 }],
+  ]);
   store.commit([{
     t: "fire",
     event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
@@ -366,18 +376,23 @@ Deno.test("Engine.resume() SIGKILLs a previous HAM's execute command that ignore
   }]);
   const { clock, procs, engine } = newHam(store);
   procs.addProcess(500);
-  procs.addLeftovers("r8:0/execute", [7001]);
-  procs.fatalSignals.delete(15);
+  // Started 4 s before the takeover, and deaf to SIGTERM.
+  procs.addProcess(7001, { argv: ["hook"], startedAt: clock.now() - 4_000 });
+  procs.spawnedById.set("r8:0/execute", 7001);
+  procs.termIgnored.add("hook");
   engine.resume();
   await flush();
-  await clock.advance(DEFAULTS.executeStopTimeoutMs - 1);
-  assert.deepEqual(procs.runs, [], "not run again while the old one is there");
+  await clock.advance(5_999);
+  assert.deepEqual(procs.callsOf("signal"), [], "6 s of its 10 s are left");
   await clock.advance(1);
+  await clock.advance(DEFAULTS.executeStopTimeoutMs);
   await settle(engine);
   assert.deepEqual(
     procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`),
-    ["7001 15@1000", `7001 9@${1000 + DEFAULTS.executeStopTimeoutMs}`],
+    ["7001 15@7000", `7001 9@${7000 + DEFAULTS.executeStopTimeoutMs}`],
   );
-  assert.deepEqual(procs.timedRuns, [`hook@${1000 + DEFAULTS.executeStopTimeoutMs}`]);
+  assert.deepEqual(procs.runs, [], "never started again");
+  const results = store.recordsOf("result").filter((r) => r.run === "r8");
+  assert.deepEqual(results.map((r) => [r.action, r.ok]), [["hook", false]]);
   await engine.stop();
 });
