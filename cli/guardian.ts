@@ -122,6 +122,15 @@ export async function guardian(args: string[]): Promise<number> {
     gone.lock.close();
     return EXIT_CODES.ok;
   }
+  if (gone.replacedBy !== null) {
+    log.log(
+      "warn",
+      `Guardian ${Deno.pid} exiting: HAM ${hamPid}, which it guards, was replaced by HAM ` +
+        `${gone.replacedBy} on "${stateDir}"`,
+    );
+    gone.lock.close();
+    return EXIT_CODES.ok;
+  }
   log.log(
     "warn",
     `Guardian ${Deno.pid}: HAM ${hamPid ?? "?"} is gone, taking over ` +

@@ -6,6 +6,12 @@
  * socket, and a pidfd on the HAM's pid. The connection also carries the HAM's notice that
  * it is stopping, after which getting the lock means "exit", not "take over".
  *
+ * A Guardian takes over only from the HAM it guards. The lock file names the last HAM that
+ * held the lock: when that is another HAM, this Guardian outlived its own (stopped, say,
+ * while its HAM died and a new `ham` started on the directory) and must not take over —
+ * not from a HAM with a Guardian of its own, nor after that HAM's stop, whose notice only
+ * its connection would have carried.
+ *
  * @module
  */
 
@@ -13,7 +19,7 @@ import { HamClient } from "../lib/client/client.ts";
 import { HamError } from "../lib/core/errors.ts";
 import type { Logger } from "../lib/os/logger.ts";
 import { ProcessWatcher, type Watch } from "../lib/os/process_watcher.ts";
-import { waitForLock } from "../lib/store/state_lock.ts";
+import { readLockHolder, waitForLock } from "../lib/store/state_lock.ts";
 
 /** What {@linkcode HamWatch.gone} resolves with: the HAM is gone and its lock is ours. */
 export interface HamGone {
@@ -21,6 +27,12 @@ export interface HamGone {
   lock: Deno.FsFile;
   /** The HAM said it was stopping: exit instead of taking over. */
   stopRequested: boolean;
+  /**
+   * The pid of another HAM that held the lock after the one this Guardian guards (the lock
+   * file names it): this Guardian is stale and exits instead of taking over. Null when the
+   * last holder is the guarded HAM, or either is not known.
+   */
+  replacedBy: number | null;
   /** `performance.now()` when the HAM was first seen gone. */
   noticedAt: number;
   /** Which signal came first: `lock`, `connection` or `pidfd`. */
@@ -50,12 +62,20 @@ export class HamWatch {
 
   private constructor(opts: HamWatchOptions) {
     this.#log = opts.log;
-    this.gone = waitForLock(opts.stateDir).then((lock) => {
+    this.gone = waitForLock(opts.stateDir).then(async (lock) => {
+      const lockedAt = performance.now();
       this.#notice("lock");
+      let holder: number | null = null;
+      try {
+        holder = await readLockHolder(lock);
+      } catch { /* Unreadable: the lock alone decides, as before it named anyone. */ }
       return {
         lock,
-        lockedAt: performance.now(),
+        lockedAt,
         stopRequested: this.#stopRequested,
+        replacedBy: holder !== null && opts.hamPid !== null && holder !== opts.hamPid
+          ? holder
+          : null,
         noticedAt: this.#noticed!.at,
         noticedBy: this.#noticed!.by,
       };

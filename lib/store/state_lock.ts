@@ -33,6 +33,19 @@ export async function writeLockHolder(f: Deno.FsFile): Promise<void> {
   await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
 }
 
+/**
+ * The pid a lock file names: the last HAM that held the lock (each writes its own with
+ * {@linkcode writeLockHolder} as it starts or takes over); null when it names none.
+ */
+export async function readLockHolder(f: Deno.FsFile): Promise<number | null> {
+  const buf = new Uint8Array(32);
+  await f.seek(0, Deno.SeekMode.Start);
+  const n = await f.read(buf);
+  const m = /^\s*(\d+)\s*$/.exec(new TextDecoder().decode(buf.subarray(0, n ?? 0)));
+  const pid = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
 /** The EBUSY of a HAM that cannot start on `dir`: another HAM (pid `holder`) holds its lock. */
 export function lockBusy(dir: string, holder: string | number = ""): HamError {
   return new HamError(

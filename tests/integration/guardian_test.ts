@@ -13,10 +13,17 @@ import {
 import { connect } from "../../lib/client/ham.ts";
 import { HamError } from "../../lib/core/errors.ts";
 import { JournalTail } from "../../lib/store/journal_tail.ts";
-import { processStartTime } from "../../lib/os/proc.ts";
+import { processStartTime, processStat } from "../../lib/os/proc.ts";
+import { readDirNames } from "../../lib/os/proc_fs.ts";
 import type { EntityView } from "../../lib/core/status_view.ts";
 import { alive, HamProcess, processesOf, until } from "../support/ham_process.ts";
 import { startSelfAttached } from "../support/fault_self_attach.ts";
+
+/** True once every thread of `pid` is stopped (a SIGSTOP is delivered asynchronously). */
+function stopped(pid: number): boolean {
+  const tids = readDirNames(`/proc/${pid}/task`) ?? [];
+  return tids.length > 0 && tids.every((t) => processStat(Number(t))?.state === "T");
+}
 
 /** Attaches `n` sleeping workers `w0`… with a rearmed death → restart + log each. */
 async function workers(ham: HamProcess, n: number): Promise<void> {
@@ -371,3 +378,43 @@ Deno.test("an error nothing catches ends the HAM, logged, and its Guardian takes
   assertEquals((await ham.ok("status", "w", "--json")).pid, worker);
   assertMatch(ham.log(), /ham \d+: fatal: an uncaught error: Error: test error at step/);
 });
+
+Deno.test(
+  "a Guardian whose HAM was replaced while it was stopped never takes over, not even after a stop",
+  async () => {
+    await using ham = await HamProcess.start();
+    const first = await ham.pids();
+    const stale = first.guardianPid!;
+    await until(
+      () => Promise.resolve(ham.log().includes(`Guardian ${stale} watching HAM`)),
+      "the Guardian to watch its HAM",
+    );
+    // Stopped for longer than its HAM lives: it sees neither the death nor the new HAM.
+    Deno.kill(stale, "SIGSTOP");
+    await until(() => Promise.resolve(stopped(stale)), "the Guardian to stop");
+    Deno.kill(first.hamPid, "SIGKILL");
+    await ham.child.status;
+    try {
+      await ham.restart(); // A new HAM on the state directory, with a Guardian of its own.
+      const second = await ham.pids();
+      assertNotEquals(second.guardianPid, stale);
+      Deno.kill(stale, "SIGCONT");
+      // The new HAM dies: its own Guardian takes over, not the stale one.
+      Deno.kill(second.hamPid, "SIGKILL");
+      const third = await ham.waitTakeover(second.hamPid);
+      assertEquals(third.hamPid, second.guardianPid);
+      // A stop ends everything: the stale Guardian, once it gets the lock, exits.
+      const stop = await ham.ctl("stop", "--wait", "--timeout", "10s");
+      assertEquals(stop.code, 0, stop.stderr);
+      await until(() => Promise.resolve(!alive(stale)), "the stale Guardian to exit");
+      assertMatch(
+        ham.log(),
+        new RegExp(`Guardian ${stale} exiting: HAM ${first.hamPid}, which it guards, was replaced`),
+      );
+    } finally {
+      try {
+        Deno.kill(stale, "SIGCONT");
+      } catch { /* gone */ }
+    }
+  },
+);

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { HamError } from "../../../lib/core/errors.ts";
 import { lockPath } from "../../../lib/os/state_dir.ts";
-import { takeLock, waitForLock, writeLockHolder } from "../../../lib/store/state_lock.ts";
+import {
+  readLockHolder,
+  takeLock,
+  waitForLock,
+  writeLockHolder,
+} from "../../../lib/store/state_lock.ts";
 import { within } from "../../support/within.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -38,5 +43,20 @@ Deno.test("waitForLock() resolves once the holder releases the lock", async () =
     await writeLockHolder(mine);
     assert.equal(Deno.readTextFileSync(lockPath(dir)), `${Deno.pid}\n`);
     mine.close();
+  });
+});
+
+Deno.test("readLockHolder() reads the pid the last holder wrote, and null when none", async () => {
+  await withDir(async (dir) => {
+    const held = await takeLock(dir);
+    try {
+      assert.equal(await readLockHolder(held), Deno.pid);
+      await held.truncate(0);
+      assert.equal(await readLockHolder(held), null);
+      await held.write(new TextEncoder().encode("not a pid\n"));
+      assert.equal(await readLockHolder(held), null);
+    } finally {
+      held.close();
+    }
   });
 });
