@@ -19,12 +19,12 @@ import { HamClient } from "../lib/client/client.ts";
 import { HamError } from "../lib/core/errors.ts";
 import type { Logger } from "../lib/os/logger.ts";
 import { ProcessWatcher, type Watch } from "../lib/os/process_watcher.ts";
-import { readLockHolder, waitForLock } from "../lib/store/state_lock.ts";
+import { readLockHolder, type StateLock, waitForLock } from "../lib/store/state_lock.ts";
 
 /** What {@linkcode HamWatch.gone} resolves with: the HAM is gone and its lock is ours. */
 export interface HamGone {
   /** The state directory's lock, held: pass it to the HAM this process becomes. */
-  lock: Deno.FsFile;
+  lock: StateLock;
   /** The HAM said it was stopping: exit instead of taking over. */
   stopRequested: boolean;
   /**
@@ -67,7 +67,7 @@ export class HamWatch {
       this.#notice("lock");
       let holder: number | null = null;
       try {
-        holder = await readLockHolder(lock);
+        holder = await readLockHolder(lock.file);
       } catch { /* Unreadable: the lock alone decides, as before it named anyone. */ }
       return {
         lock,

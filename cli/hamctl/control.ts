@@ -11,7 +11,6 @@ import { type ItemType, parseFlags } from "../../lib/core/flags.ts";
 import { requestStop } from "../../lib/client/ham.ts";
 import type { ControlCommand, ControlResult } from "../../lib/core/protocol.ts";
 
-import { lockPath } from "../../lib/os/state_dir.ts";
 import {
   booleans,
   checked,
@@ -118,7 +117,8 @@ async function lockReleased(client: HamClient, ms: number): Promise<void> {
   const dir = client.socketPath.slice(0, client.socketPath.lastIndexOf("/"));
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(lockPath(dir), { read: true });
+    // The directory is the lock's authority (see `lib/store/state_lock.ts`).
+    file = await Deno.open(dir, { read: true });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return;
     throw err;

@@ -44,7 +44,7 @@ import { clusterHost, clusterRoutes } from "./cluster_host.ts";
 import { nodeForwarder } from "./node_forwarder.ts";
 import { denoChildren } from "../os/spawner.ts";
 import { policyPath, socketPath, statusDir } from "../os/state_dir.ts";
-import { takeLock, writeLockHolder } from "../store/state_lock.ts";
+import { type StateLock, takeLock, writeLockHolder } from "../store/state_lock.ts";
 import { StateStore } from "../store/state_store.ts";
 import type { Replay, StoreLog } from "../store/replay.ts";
 import type { HamInfo } from "../core/status_view.ts";
@@ -74,7 +74,7 @@ export interface HamOptions {
    * The state directory's lock, already held: a Guardian taking over passes the lock it
    * waited for. @default taken with {@linkcode takeLock} (EBUSY when another HAM holds it)
    */
-  lock?: Deno.FsFile;
+  lock?: StateLock;
   /** Set by a Guardian taking over: the HAM failure is journaled and the takeover timed. */
   takeover?: TakeoverInfo;
   /** Start a Guardian once serving, and a new one whenever it exits. @default false */
@@ -165,7 +165,7 @@ export class HamDaemon {
   #cluster: ClusterNode | null = null;
   #watcher: ProcessWatcher;
   #reaper: ZombieReaper;
-  #lock: Deno.FsFile;
+  #lock: StateLock;
   #stopping: Promise<void> | null = null;
   #stopped = Promise.withResolvers<void>();
   /** The plain-file status mirror (`<state-dir>/status/`). */
@@ -184,7 +184,7 @@ export class HamDaemon {
 
   private constructor(
     opts: HamOptions,
-    lock: Deno.FsFile,
+    lock: StateLock,
     store: StateStore,
     log: Logger,
     policy: Policy,
@@ -336,7 +336,7 @@ export class HamDaemon {
     const t0 = performance.now();
     const timing = new TakeoverTiming(opts.takeover?.lockedAt ?? t0, t0);
     try {
-      if (opts.lock) await writeLockHolder(lock);
+      if (opts.lock) await writeLockHolder(lock.file);
       policy = loadPolicy(
         opts.policyFile ?? policyPath(opts.stateDir),
         Deno.uid() ?? 0,

@@ -20,7 +20,7 @@ import { requestStop } from "../client/ham.ts";
 import type { Logger } from "../os/logger.ts";
 import { ZombieReaper } from "../os/reaper.ts";
 import { denoChildren } from "../os/spawner.ts";
-import { openLockFile, waitForLock } from "../store/state_lock.ts";
+import { lockIsFree, waitForLock } from "../store/state_lock.ts";
 
 /** Options of {@linkcode runKeeper}. */
 export interface KeeperOptions {
@@ -74,10 +74,7 @@ export async function runKeeper(opts: KeeperOptions): Promise<number> {
         break;
       }
       await Promise.race([new Promise((r) => setTimeout(r, opts.takeoverGraceMs)), stop.promise]);
-      const probe = await openLockFile(opts.stateDir);
-      const nobody = await probe.tryLock(true);
-      probe.close();
-      if (nobody) break;
+      if (await lockIsFree(opts.stateDir)) break;
     }
     if (!stopping) opts.log.log("warn", `Keeper ${Deno.pid}: no HAM serves: starting one`);
   }

@@ -24,10 +24,28 @@ Deno.test("HamWatch.gone resolves with the lock once the HAM releases it", async
     ham.release();
     const gone = await within(watch.gone, "the lock");
     assert.equal(gone.stopRequested, false);
-    assert.equal(await gone.lock.tryLock(true).then(() => true), true);
+    assert.equal(gone.replacedBy, null, "no pid to compare");
+    assert.equal(await gone.lock.dir.tryLock(true).then(() => true), true);
     gone.lock.close();
     await ham.close();
     await watch.close();
+  });
+});
+
+Deno.test("HamWatch.gone names the HAM that held the lock after the guarded one", async () => {
+  await withDir(async (dir) => {
+    // The stand-in writes this process's pid into the lock file, as a HAM writes its own.
+    for (const [hamPid, replacedBy] of [[Deno.pid, null], [Deno.pid + 1, Deno.pid]] as const) {
+      const ham = await fakeHam(dir);
+      const watch = await HamWatch.start({ stateDir: dir, hamPid, log: memoryLogger() });
+      ham.release();
+      const gone = await within(watch.gone, "the lock");
+      assert.equal(gone.replacedBy, replacedBy, `guarding pid ${hamPid}`);
+      gone.lock.close();
+      await ham.close();
+      await watch.close();
+      await Deno.remove(`${dir}/ham.sock`).catch(() => {});
+    }
   });
 });
 

@@ -287,6 +287,24 @@ Deno.test("a second ham on the same state directory refuses with EBUSY", async (
   assertMatch(new TextDecoder().decode(out.stderr), /EBUSY.*another HAM holds its lock/);
 });
 
+Deno.test("a second ham refuses with EBUSY even when the lock file was removed", async () => {
+  await using ham = await HamProcess.start();
+  const before = await ham.pids();
+  // What a clean-up script that takes it for a stale lock file does.
+  await Deno.remove(`${ham.stateDir}/ham.lock`);
+  const out = await new Deno.Command(`${new URL("../../bin/ham", import.meta.url).pathname}`, {
+    args: ["--state-dir", ham.stateDir],
+    // So that the cleanup finds a second HAM, if one started.
+    env: { HAM_STATE_DIR: ham.stateDir },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 1, stderr);
+  assertMatch(stderr, /EBUSY.*another HAM holds/);
+  assertEquals(await ham.pids(), before);
+});
+
 Deno.test("a command that daemonizes is followed to the daemon's pid", async () => {
   await using ham = await HamProcess.start();
   const since = await ham.seq();

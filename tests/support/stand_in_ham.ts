@@ -8,12 +8,12 @@
 
 import { PROTOCOL_VERSION } from "../../lib/core/protocol.ts";
 import { socketPath } from "../../lib/os/state_dir.ts";
-import { takeLock } from "../../lib/store/state_lock.ts";
+import { type StateLock, takeLock } from "../../lib/store/state_lock.ts";
 
 /** What the test does with the stand-in. */
 export interface StandInHam {
   /** The held lock. */
-  lock: Deno.FsFile;
+  lock: StateLock;
   /** Pushes `{"push": value}` on the accepted connection. */
   push(value: unknown): Promise<void>;
   /** Closes the accepted connection. */

@@ -33,6 +33,24 @@ Deno.test("takeLock() writes the holder's pid and makes a second taker fail with
   });
 });
 
+Deno.test("takeLock() refuses with EBUSY when the lock file was removed and made again", async () => {
+  await withDir(async (dir) => {
+    const held = await takeLock(dir);
+    try {
+      // A clean-up script that takes it for a stale file; the next taker makes a new one.
+      Deno.removeSync(lockPath(dir));
+      await assert.rejects(takeLock(dir), (err: unknown) => {
+        assert.ok(err instanceof HamError);
+        assert.equal(err.code, "EBUSY");
+        return true;
+      });
+    } finally {
+      held.close();
+    }
+    (await takeLock(dir)).close();
+  });
+});
+
 Deno.test("waitForLock() resolves once the holder releases the lock", async () => {
   await withDir(async (dir) => {
     const held = await takeLock(dir);
@@ -40,7 +58,7 @@ Deno.test("waitForLock() resolves once the holder releases the lock", async () =
     held.close();
     const mine = await within(waiting, "the lock");
     await assert.rejects(takeLock(dir), /EBUSY|another HAM/);
-    await writeLockHolder(mine);
+    await writeLockHolder(mine.file);
     assert.equal(Deno.readTextFileSync(lockPath(dir)), `${Deno.pid}\n`);
     mine.close();
   });
@@ -50,11 +68,11 @@ Deno.test("readLockHolder() reads the pid the last holder wrote, and null when n
   await withDir(async (dir) => {
     const held = await takeLock(dir);
     try {
-      assert.equal(await readLockHolder(held), Deno.pid);
-      await held.truncate(0);
-      assert.equal(await readLockHolder(held), null);
-      await held.write(new TextEncoder().encode("not a pid\n"));
-      assert.equal(await readLockHolder(held), null);
+      assert.equal(await readLockHolder(held.file), Deno.pid);
+      await held.file.truncate(0);
+      assert.equal(await readLockHolder(held.file), null);
+      await held.file.write(new TextEncoder().encode("not a pid\n"));
+      assert.equal(await readLockHolder(held.file), null);
     } finally {
       held.close();
     }
