@@ -19,7 +19,11 @@ import { type Figure, figure } from "./stats.ts";
 
 const INFO = { hamPid: Deno.pid, guardianPid: null, startedAt: Date.now() };
 /** No coalescing delay: the figure is the write alone. */
-const NOW: Clock = { now: () => Date.now(), sleep: () => Promise.resolve(true) };
+const NOW: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  sleep: () => Promise.resolve(true),
+};
 
 function tree(entities: number, onTouched: (names: string[]) => void): HamState {
   const state = createState();

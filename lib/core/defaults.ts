@@ -217,6 +217,8 @@ export const DEFAULTS = Object.freeze({
   heartbeatTurnMs: 20,
   /** Heartbeats: later periods whose beats are kept while the period-end timer runs late (a beat counts in the period it arrived in). */
   heartbeatPeriodsAhead: 16,
+  /** Heartbeats: a wall clock that moved this much more or less than the monotonic clock over one wait of the period-end timer (beyond 0.1% of the wait, NTP's slewing) was set: periods count again from the new time, in ms. */
+  clockStepMs: 100,
   /** After a takeover or restart of the HAM: how long it looks again for the process of an attach the previous HAM never acknowledged (forked, not yet exec'd), to end it, in ms. */
   abandonedSpawnLookMs: 2_000,
   /** Heartbeat slots (beats through shared memory) one connection can hold: one per entity it beats for; more beat over the socket. */

@@ -14,6 +14,13 @@
  * entity is detached, removed or its process is gone ({@linkcode HeartbeatMonitor.touched}),
  * so the next beat goes over the socket and gets the HAM's answer.
  *
+ * Periods are wall-clock times, as the beats' stamps are (a beating process marks its slot
+ * by its own `Date.now()`). When the wall clock is set (NTP stepping it, an operator's
+ * `date`), every accounting starts again from the new time: counted as it was, a step
+ * forward of an hour was an hour of missed periods (and a synchronous loop through each),
+ * and a step back left the timer asleep for an hour. The timer's waits are monotonic; a
+ * step shows as the wall clock moving more or less than the monotonic one over a wait.
+ *
  * @module
  */
 
@@ -28,7 +35,7 @@ import {
 import type { EngineParts } from "./seams.ts";
 
 /** What {@linkcode HeartbeatMonitor} may do. */
-export type HeartbeatParts = Pick<EngineParts, "journal" | "life" | "events" | "clock">;
+export type HeartbeatParts = Pick<EngineParts, "journal" | "life" | "events" | "clock" | "log">;
 
 /** The accounting of one entity. */
 interface Beat {
@@ -198,8 +205,11 @@ export class HeartbeatMonitor {
         }
         if (this.#rearm.signal.aborted) this.#rearm = new AbortController();
         this.#sleepingUntil = first.end;
-        await ctx.clock.sleep(first.end - ctx.clock.now(), this.#rearm.signal);
+        const wall = ctx.clock.now();
+        const mono = ctx.clock.monotonic();
+        await ctx.clock.sleep(first.end - wall, this.#rearm.signal);
         this.#sleepingUntil = Infinity;
+        if (this.#clockStepped(wall, mono)) continue;
         const now = ctx.clock.now();
         // Each ended period in order of its end: an entity late by several periods has
         // each of them counted. At most `heartbeatTurnMs` of it at a time: then the loop
@@ -225,6 +235,25 @@ export class HeartbeatMonitor {
       // In the same turn as the loop's end: a start() after it starts the loop again.
       this.#running = false;
     }
+  }
+
+  /**
+   * True when the wall clock was set since `wall` and `mono` were read together: then every
+   * accounting has started again from now (what the periods since saw is not known).
+   */
+  #clockStepped(wall: number, mono: number): boolean {
+    const ctx = this.#ctx;
+    const waited = ctx.clock.monotonic() - mono;
+    const step = ctx.clock.now() - wall - waited;
+    if (Math.abs(step) <= DEFAULTS.clockStepMs + Math.abs(waited) / 1000) return false;
+    ctx.log.log(
+      "warn",
+      `The wall clock was set ${step > 0 ? "forward" : "back"} by ${
+        Math.round(Math.abs(step))
+      } ms: heartbeat periods count again from now`,
+    );
+    for (const name of [...this.#beats.keys()]) this.start(name);
+    return true;
   }
 
   /**

@@ -9,6 +9,12 @@
 export interface Clock {
   /** Wall-clock ms since the epoch (for records and display). */
   now(): number;
+  /**
+   * Monotonic ms from an arbitrary origin: what the sleeps count in. It never steps when
+   * the wall clock is set (NTP, an operator's `date`), so the difference of its and
+   * {@linkcode now}'s movements over a wait tells a step of the wall clock.
+   */
+  monotonic(): number;
   /** Sleeps `ms`; resolves early with false if `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<boolean>;
 }
@@ -16,6 +22,7 @@ export interface Clock {
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve(false);

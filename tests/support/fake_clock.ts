@@ -1,7 +1,8 @@
 /**
  * A fake {@linkcode Clock} for unit tests: time moves only when the test calls
  * {@linkcode FakeClock.advance}, and sleepers wake in due order, each given the chance to
- * run to its next sleep before the next one wakes.
+ * run to its next sleep before the next one wakes. {@linkcode FakeClock.jump} steps the
+ * wall clock alone, as setting the system time does: sleeps count in monotonic time.
  *
  * @module
  */
@@ -25,7 +26,9 @@ export async function flush(): Promise<void> {
 
 /** A clock whose time moves only when told to. */
 export class FakeClock implements Clock {
+  /** Monotonic time; the wall clock reads it plus `#step`. */
   #now: number;
+  #step = 0;
   #order = 0;
   #sleepers: Sleeper[] = [];
 
@@ -34,9 +37,19 @@ export class FakeClock implements Clock {
     this.#now = start;
   }
 
-  /** The current fake time. */
+  /** The current fake wall-clock time. */
   now(): number {
+    return this.#now + this.#step;
+  }
+
+  /** The current fake monotonic time (equal to {@linkcode now} until a {@linkcode jump}). */
+  monotonic(): number {
     return this.#now;
+  }
+
+  /** Steps the wall clock by `ms` (back when negative) without moving monotonic time. */
+  jump(ms: number): void {
+    this.#step += ms;
   }
 
   /** Registers a sleeper that {@linkcode FakeClock.advance} wakes; a sleep of ≤ 0 ms resolves at once. */
@@ -61,7 +74,7 @@ export class FakeClock implements Clock {
     return this.#sleepers.length;
   }
 
-  /** The due times of the waiting sleepers, soonest first. */
+  /** The due times of the waiting sleepers (monotonic), soonest first. */
   get dueTimes(): number[] {
     return this.#sleepers.map((s) => s.due).sort((a, b) => a - b);
   }
@@ -87,9 +100,9 @@ export class FakeClock implements Clock {
     await flush();
   }
 
-  /** Advances to the absolute fake time `t` (no-op when already past it). */
+  /** Advances to the absolute fake wall-clock time `t` (no-op when already past it). */
   async advanceTo(t: number): Promise<void> {
-    await this.advance(Math.max(0, t - this.#now));
+    await this.advance(Math.max(0, t - this.now()));
   }
 
   #nextDue(target: number): Sleeper | undefined {

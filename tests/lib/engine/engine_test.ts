@@ -1815,6 +1815,40 @@ Deno.test("Engine's heartbeat event names the period end that crossed and the la
   await stop(h);
 });
 
+Deno.test("Engine counts no missed heartbeat when the wall clock steps forward", async () => {
+  const h = await heartbeating();
+  const beat = () => h.engine.heartbeat("app", h.clock.now());
+  for (let t = 5; t < 50; t += 10) {
+    await h.clock.advance(t === 5 ? 5 : 10);
+    beat();
+  }
+  // Set an hour ahead (NTP, an operator's date) while the entity beats on in its own time.
+  h.clock.jump(3_600_000);
+  for (let i = 0; i < 10; i++) {
+    await h.clock.advance(10);
+    beat();
+  }
+  assert.deepEqual(h.procs.timedRuns, [], "an hour of periods is not an hour of silence");
+  assert.equal(h.store.state.entities.get("app")!.hbMissed, 0);
+  assert.equal(h.store.recordsOf("heartbeat").length, 0);
+  await stop(h);
+});
+
+Deno.test("Engine still tells a silent entity in time when the wall clock steps back", async () => {
+  const h = await heartbeating();
+  for (let t = 5; t < 50; t += 10) {
+    await h.clock.advance(t === 5 ? 5 : 10);
+    h.engine.heartbeat("app", h.clock.now());
+  }
+  h.clock.jump(-3_600_000);
+  // It stops beating: two empty periods (low 2) after the next end, in monotonic time.
+  const at = h.clock.monotonic();
+  await h.clock.advance(40);
+  assert.equal(h.procs.runs.length > 0 && h.procs.runs[0], "low", "not an hour later");
+  assert.ok(h.clock.monotonic() - at <= 40);
+  await stop(h);
+});
+
 Deno.test("Engine journals nothing for the heartbeat when the entity beats every period", async () => {
   const h = await heartbeating();
   const before = h.store.records.length;
