@@ -348,9 +348,19 @@ export class Connection {
       let start = 0;
       for (let i = pending.length; i < chunk.length; i++) {
         if (chunk[i] !== 10) continue;
-        const line = decoder.decode(chunk.subarray(start, i)).trim();
+        const bytes = chunk.subarray(start, i);
+        const line = decoder.decode(bytes).trim();
         start = i + 1;
         if (line.length === 0) continue;
+        // The decoder puts U+FFFD in place of bytes that are not UTF-8: such a request is
+        // refused, not carried out on a guess (a command line with a byte changed).
+        if (line.includes("\uFFFD") && !isUtf8(bytes)) {
+          this.send(errorResponse(
+            requestId(line),
+            new HamError("EPROTO", "Cannot parse request: not valid UTF-8"),
+          ));
+          continue;
+        }
         // Backpressure between the lines of one read too (a read holds thousands of
         // pipelined requests), and a turn of the event loop for others every few lines.
         await this.#mayRead();
@@ -416,6 +426,18 @@ function sendNow(c: Connection, line: ServerLine): Promise<void> {
   const written = c.send(line);
   c.flush();
   return written;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** True when `bytes` are well-formed UTF-8. */
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function requestId(line: string): number {

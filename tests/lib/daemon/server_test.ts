@@ -178,3 +178,27 @@ Deno.test(
     equal(ids.join(","), "0,1,2,3,5,6");
   },
 );
+
+Deno.test("ControlServer refuses with EPROTO a request that is not valid UTF-8, and serves on", async () => {
+  await using s = await server({});
+  const conn = await s.raw();
+  try {
+    const bad = new Uint8Array([...encoder.encode('{"id":5,"op":"ping","x":"a'), 0xff, 0xfe]);
+    await conn.write(encoder.encode(HELLO));
+    // Not valid UTF-8: refused, not run on a guess (U+FFFD in place of the bytes).
+    await conn.write(new Uint8Array([...bad, ...encoder.encode('"}\n')]));
+    // A U+FFFD written as such is valid UTF-8: served.
+    await conn.write(encoder.encode('{"id":6,"op":"ping","x":"\uFFFD"}\n'));
+    await conn.closeWrite();
+    const answers = (await readAll(conn)).trim().split("\n").map((l) => JSON.parse(l));
+    equal(answers.length, 3);
+    equal(answers[1].id, 5);
+    equal(answers[1].ok, false);
+    equal(answers[1].error.code, "EPROTO");
+    match(answers[1].error.message, /not valid UTF-8/);
+    equal(answers[2].id, 6);
+    equal(answers[2].ok, true);
+  } finally {
+    conn.close();
+  }
+});
