@@ -365,8 +365,17 @@ export class HamDaemon {
         }
       }
       timing.mark("state");
+      if (opts.takeover) {
+        // A fact, as a death is: kept and written again while the journal refuses it (a
+        // full disk), in order before anything later; never a reason not to take over.
+        const failure: RecordBody = { t: "failure", role: "ham", at: Date.now() };
+        try {
+          store.append([failure], { retry: true }).durable.catch(() => {});
+        } catch (err) {
+          log.log("error", `Cannot record the HAM failure: ${(err as Error).message}`);
+        }
+      }
       const records: RecordBody[] = [];
-      if (opts.takeover) records.push({ t: "failure", role: "ham", at: Date.now() });
       if (opts.verbosity !== undefined && opts.verbosity !== store.state.verbosity) {
         records.push({ t: "verbosity", value: opts.verbosity });
       }

@@ -186,3 +186,35 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a Guardian takes over while the disk is full, and journals the HAM failure once space frees",
+  opts,
+  async () => {
+    await using fs = await mountTmpfs(8 << 20, "the full-disk takeover test");
+    if (fs === null) return;
+    const stateDir = `${fs.path}/state`;
+    await Deno.mkdir(stateDir, { mode: 0o700 });
+    await using ham = await HamProcess.start({ stateDir, args: ["--log", `${stateDir}/ham.log`] });
+    await ham.ok("attach", "web", "--keep-on-death", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "web/death", "death", "--rearm");
+    await ham.ok("action", "web/death/restart", "restart", "--rearm");
+    const web = (await ham.ok("status", "web", "--json")).pid;
+    const filler = await fs.fill([`${stateDir}/ham.log`]);
+    await fillJournal(ham);
+    // The HAM dies while nothing more fits in the journal, not even the HAM failure.
+    const dead = await ham.killHam("SIGKILL");
+    const first = await ham.waitTakeover(dead);
+    equal((await ham.ok("status", "web", "--json")).pid, web, "web is watched, not restarted");
+    await Deno.remove(filler);
+    // The HAM that took over handles deaths, once their records can be written.
+    const since = await ham.seq();
+    Deno.kill(web, "SIGKILL");
+    await ham.waitEvent("web", "restarted", since, 15_000);
+    // The failure is a fact: it was written once the journal took it, so the next
+    // Guardian, which knows only the journal, counts it.
+    Deno.kill(first.hamPid, "SIGKILL");
+    await ham.waitTakeover(first.hamPid);
+    equal((await ham.status()).hamFailures, 2);
+  },
+);
