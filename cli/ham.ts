@@ -18,7 +18,7 @@ import { requestStop } from "../lib/client/ham.ts";
 import type { ConfigFile } from "../lib/os/config_file.ts";
 import { HamDaemon } from "../lib/daemon/daemon.ts";
 import { startServiceNotify } from "../lib/daemon/service_notify.ts";
-import { EXIT_CODES, HamError, isErrorCode, osReason } from "../lib/core/errors.ts";
+import { EXIT_CODES, HamError, isErrorCode, osReason, toHamError } from "../lib/core/errors.ts";
 import { VERSION_LINE } from "../lib/core/version.ts";
 import {
   createLogger,
@@ -253,7 +253,7 @@ function asHamError(err: unknown): HamError {
   if (isErrorCode(code)) {
     return new HamError(code, err instanceof Error ? err.message : String(err), { cause: err });
   }
-  return new HamError("EIO", String(err));
+  return toHamError(err);
 }
 
 /** `args` without `--config FILE` (the detached HAM's; the parent applies the file). */
@@ -395,7 +395,13 @@ export function reopenLog(log: Logger, role: string): void {
  */
 async function detach(stateDir: string, args: string[], log: string): Promise<number> {
   // Created (or checked) here, never through a planted link: the shell then appends to it.
-  openNoFollowSync(log, { append: true, create: true, mode: DEFAULTS.lockMode }).close();
+  try {
+    openNoFollowSync(log, { append: true, create: true, mode: DEFAULTS.lockMode }).close();
+  } catch (err) {
+    const e = asHamError(err);
+    console.error(`ham: ${e.code}: Cannot open log file "${log}": ${osReason(err)}`);
+    return EXIT_CODES.failed;
+  }
   const cmd = [...selfCommand(), "ham", ...args, "--foreground", "--state-dir", stateDir];
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null', "sh", log, ...cmd],

@@ -190,3 +190,18 @@ Deno.test("the man pages are the ones made from the help text", async () => {
   // The synopsis is the usage line: --node too.
   assertMatch(hamctlPage, /^\.SH SYNOPSIS\nhamctl \[\\-\\-state\\-dir DIR\] \[\\-\\-node NAME\]/m);
 });
+
+Deno.test("ham names its log file and exits 1 when it cannot open it, detached or not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-log-" });
+  try {
+    const log = `${dir}/missing/ham.log`;
+    for (const extra of [[], ["--foreground", "--no-guardian"]]) {
+      const r = await run(`${BIN}/ham`, ["--state-dir", `${dir}/state`, "--log", log, ...extra]);
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, /^ham: ENOENT: .*missing\/ham\.log/);
+      assert(!/uncaught|fatal/.test(r.stderr), r.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
