@@ -319,6 +319,11 @@ export interface Entity {
   /** The pending death's conditions were fired (their runs are journaled). */
   deathFired: boolean;
   conditions: Map<string, Condition>;
+  /**
+   * An operator's restart under way (`hamctl restart`): the process it replaces (null: it
+   * had none) and the spawn marker of the new one. Absent when there is none.
+   */
+  restartRequest?: { pid: number | null; spawnId: string };
 }
 
 /** An event as journaled with a run (what fired the condition). */

@@ -99,6 +99,13 @@ export type RecordBody =
     spawnId: string | null;
     at: number;
   }
+  /**
+   * An operator asked to restart the entity (`hamctl restart`), replacing process `pid`
+   * (null: it had none), the new one to carry spawn marker `spawnId`: journaled before
+   * anything is done, so a HAM that takes over finishes it. `spawnId` null: the request is
+   * dropped (its restart could not be made).
+   */
+  | { t: "restart-request"; entity: string; pid: number | null; spawnId: string | null }
   /** A restart policy delays (backoff) or holds back (limit reached) a restart. */
   | { t: "restart-policy"; entity: string; backoffMs: number; blocked: string | null }
   /** The processes its processes left behind that the entity keeps (kill mode `process`). */

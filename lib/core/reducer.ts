@@ -217,9 +217,17 @@ export function applyRecord(state: HamState, r: HamRecord): void {
       state.runs.delete(r.run);
       return;
     }
+    case "restart-request": {
+      const e = state.entities.get(r.entity);
+      if (!e) return;
+      if (r.spawnId === null) delete e.restartRequest;
+      else e.restartRequest = { pid: r.pid, spawnId: r.spawnId };
+      return;
+    }
     case "restart": {
       const e = state.entities.get(r.entity);
       if (!e) return;
+      delete e.restartRequest; // Done, whichever restart it was.
       e.pid = r.pid;
       e.startTime = r.startTime;
       e.spawnId = r.spawnId;

@@ -14,7 +14,7 @@ import { CORE_SIGNALS, HENTITYKEEPONDEATH } from "../core/flags.ts";
 import type { Entity, ExitStatus } from "../core/model.ts";
 import type { RecordBody } from "../core/records.ts";
 import type { EngineParts } from "./seams.ts";
-import type { RestartParams } from "./restarter.ts";
+import type { RestartRequest } from "./restarter.ts";
 
 /** How a process ended, for the log: `exited with code 1`, `was killed by SIGKILL`. */
 export function describeExit(st: ExitStatus): string {
@@ -47,9 +47,9 @@ export interface DeathParts extends EngineParts {
    */
   leftoversDue(name: string, look: () => void): void;
   /** An operator's pending restart of the entity (`hamctl restart`), taken; null if none. */
-  takeRestartRequest(name: string): RestartParams | null;
-  /** The restart action. */
-  restart(name: string, params: RestartParams): Promise<boolean>;
+  takeRestartRequest(name: string): RestartRequest | null;
+  /** Carries out an operator's restart. */
+  restart(name: string, request: RestartRequest): Promise<boolean>;
 }
 
 interface Queue {

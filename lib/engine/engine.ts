@@ -8,7 +8,6 @@
  */
 
 import {
-  type ActionSite,
   type Forward,
   listOf,
   runCondition,
@@ -32,12 +31,12 @@ import type { Action, Condition, ExitStatus, HamState, RaiseMatch } from "../cor
 import type { Clock } from "../os/clock.ts";
 import type { ProcessLookup, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
-import { Restarter, type RestartParams } from "./restarter.ts";
+import { Restarter, type RestartParams, type RestartRequest, type SpawnSite } from "./restarter.ts";
 import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { resume } from "./resume.ts";
 import type { EngineParts, Events, Lifetime, Watching } from "./seams.ts";
 import type { EventBody } from "../core/protocol.ts";
-import type { SpawnedProcess } from "../os/spawner.ts";
+import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 
 export type { AttachSpec } from "./attacher.ts";
 export type { Store } from "./engine_journal.ts";
@@ -120,7 +119,7 @@ export class Engine {
   #deaths: Deaths;
   #leftovers: Leftovers;
   /** Entities an operator asked to restart (`hamctl restart`): their next death restarts them. */
-  #restartRequested = new Map<string, RestartParams>();
+  #restartRequested = new Map<string, RestartRequest>();
 
   /** Creates an engine over a store; call {@linkcode Engine.resume} to start monitoring. */
   constructor(opts: EngineOptions) {
@@ -208,7 +207,7 @@ export class Engine {
         this.#restartRequested.delete(name);
         return requested;
       },
-      restart: (name, params) => this.restart(name, params),
+      restart: (name, request) => this.#operatorRestart(name, request),
     });
   }
 
@@ -468,8 +467,54 @@ export class Engine {
    * The restart action: idempotent (a running entity is left alone), spawns the restart
    * command (or the entity's own), records the new pid and raises `restart`.
    */
-  restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
+  restart(name: string, params: RestartParams, site?: SpawnSite): Promise<boolean> {
     return this.#restarter.restart(name, params, site);
+  }
+
+  /** Carries out an operator's restart; one that cannot be made is dropped from the journal. */
+  async #operatorRestart(name: string, request: RestartRequest): Promise<boolean> {
+    const done = await this.restart(name, request.params, request);
+    const e = this.state.entities.get(name);
+    if (!done && !this.#stopped && e?.restartRequest?.spawnId === request.spawnId) {
+      await this.#journal.record([
+        { t: "restart-request", entity: name, pid: null, spawnId: null },
+      ]).catch(() => {});
+    }
+    return done;
+  }
+
+  /** SIGKILL for `pid` if it is still the entity's process after `ms` (it ignored SIGTERM). */
+  #killLater(name: string, pid: number, startTime: string | null, ms: number): void {
+    void this.clock.sleep(ms, this.#halt.signal).then((due) => {
+      if (!due || this.state.entities.get(name)?.pid !== pid) return;
+      this.log.log("notice", `Entity "${name}" (pid ${pid}) ignored SIGTERM: sending SIGKILL`);
+      this.#kill(pid, startTime);
+    });
+  }
+
+  /**
+   * Picks up the operator's restarts a previous HAM journaled and did not finish: a process
+   * still to be replaced is replaced at its death (its SIGTERM was sent; the SIGKILL after
+   * `restartStopTimeoutMs` is counted again from now), and an entity whose process is gone
+   * is started, adopting the process the previous HAM may have started already.
+   */
+  #resumeRestartRequests(): void {
+    for (const e of [...this.state.entities.values()]) {
+      const req = e.restartRequest;
+      if (!req) continue;
+      const request: RestartRequest = {
+        params: restartActionOf(e.conditions.values()) ??
+          { kind: "restart", argv: null, policy: null },
+        spawnId: req.spawnId,
+        adopt: true,
+      };
+      if (e.pid === null) {
+        this.#track(this.#operatorRestart(e.name, request));
+      } else if (e.pid === req.pid) {
+        this.#restartRequested.set(e.name, request);
+        this.#killLater(e.name, e.pid, e.startTime, DEFAULTS.restartStopTimeoutMs);
+      }
+    }
   }
 
   /**
@@ -485,6 +530,8 @@ export class Engine {
     let picked: Promise<unknown> = Promise.resolve();
     this.#leftovers.scanning(lookup, () => {
       this.#leftovers.resume();
+      // Before the re-watch: a process that died while no HAM watched is reported by it.
+      this.#resumeRestartRequests();
       picked = resume({
         ...this.#parts,
         lookup,
@@ -616,9 +663,13 @@ export class Engine {
    * action (the first in its death conditions) or else its own command. A running process
    * gets SIGTERM, then SIGKILL after `stopTimeoutMs`; its death fires nothing and is
    * followed by the restart. An entity without a process is started at once. Resolves with
-   * the pid that is being replaced (null when there was none).
+   * the pid that is being replaced (null when there was none), once the request is
+   * journaled (`restart-request`): a HAM that takes over before it is done finishes it.
    */
-  restartEntity(name: string, stopTimeoutMs: number): { entity: string; pid: number | null } {
+  async restartEntity(
+    name: string,
+    stopTimeoutMs: number,
+  ): Promise<{ entity: string; pid: number | null }> {
     const e = getEntity(this.state, name);
     const params = restartActionOf(e.conditions.values()) ??
       { kind: "restart" as const, argv: null, policy: null };
@@ -640,17 +691,28 @@ export class Engine {
       );
     }
     const old = e.pid;
+    const request: RestartRequest = { params, spawnId: newSpawnId(), adopt: false };
+    // Set first: a death while the request is written is the restart's.
+    if (old !== null) this.#restartRequested.set(name, request);
+    try {
+      await this.write([
+        { t: "restart-request", entity: name, pid: old, spawnId: request.spawnId },
+      ]);
+    } catch (err) {
+      if (this.#restartRequested.get(name) === request) this.#restartRequested.delete(name);
+      throw err;
+    }
     if (old === null) {
-      this.#track(this.restart(name, params));
+      this.#track(this.#operatorRestart(name, request));
       return { entity: name, pid: null };
     }
-    this.#restartRequested.set(name, params);
-    this.processes.signal(old, 15, e.startTime);
-    void this.clock.sleep(stopTimeoutMs, this.#halt.signal).then((due) => {
-      if (!due || this.state.entities.get(name)?.pid !== old) return;
-      this.log.log("notice", `Entity "${name}" (pid ${old}) ignored SIGTERM: sending SIGKILL`);
-      this.#kill(old, e.startTime);
-    });
+    // Unless it died meanwhile: then its death is being handled as this restart.
+    if (this.state.entities.get(name)?.pid === old) {
+      try {
+        this.processes.signal(old, 15, e.startTime);
+      } catch { /* Gone meanwhile: its death restarts it. */ }
+      this.#killLater(name, old, e.startTime, stopTimeoutMs);
+    }
     return { entity: name, pid: old };
   }
 

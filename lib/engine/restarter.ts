@@ -17,6 +17,18 @@ import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
 /** The parameters of a restart action. */
 export type RestartParams = Extract<ActionParams, { kind: "restart" }>;
 
+/** An operator's restart (`hamctl restart`), journaled as `restart-request`. */
+export interface RestartRequest {
+  params: RestartParams;
+  /** The new process's spawn marker (the record's). */
+  spawnId: string;
+  /** A previous HAM may have spawned it already: adopt it. */
+  adopt: boolean;
+}
+
+/** What a restart needs of its step: the spawn marker, whether to adopt by it, and its lane's release while it waits. */
+export type SpawnSite = Pick<ActionSite, "spawnId" | "adopt" | "release">;
+
 /** What {@linkcode Restarter} may do: the engine's parts, and watching processes. */
 export interface RestartParts extends EngineParts {
   readonly watching: Watching;
@@ -42,7 +54,7 @@ export class Restarter {
    * The restart action: idempotent (a running entity is left alone), spawns the restart
    * command (or the entity's own), records the new pid and raises `restart`.
    */
-  async restart(name: string, params: RestartParams, site?: ActionSite): Promise<boolean> {
+  async restart(name: string, params: RestartParams, site?: SpawnSite): Promise<boolean> {
     const ctx = this.#ctx;
     const e = ctx.journal.state.entities.get(name);
     if (!e || ctx.life.stopped) return false;
@@ -127,7 +139,7 @@ export class Restarter {
     name: string,
     params: RestartParams,
     argv: string[],
-    site?: ActionSite,
+    site?: SpawnSite,
   ): boolean {
     const ctx = this.#ctx;
     const e = ctx.journal.state.entities.get(name)!;

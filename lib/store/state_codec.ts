@@ -284,6 +284,11 @@ export function writeEntity(w: ByteWriter, e: Entity): void {
     w.f64(l.pid);
     w.str(l.startTime);
   }
+  w.u8(e.restartRequest ? 1 : 0);
+  if (e.restartRequest) {
+    w.num(e.restartRequest.pid);
+    w.str(e.restartRequest.spawnId);
+  }
 }
 
 /** Reads one entity row. */
@@ -334,7 +339,9 @@ export function readEntity(r: ByteReader): Entity {
     killMode = enumValue(KILL_MODES, r.u8(), "kill mode");
     for (let n = r.u32(); n > 0; n--) leftovers.push({ pid: r.f64(), startTime: r.str() });
   }
-  return {
+  let restartRequest: Entity["restartRequest"];
+  if (!r.done && r.u8() === 1) restartRequest = { pid: r.num(), spawnId: r.str() };
+  const entity: Entity = {
     name,
     kind,
     flags,
@@ -364,6 +371,9 @@ export function readEntity(r: ByteReader): Entity {
     deathFired,
     conditions,
   };
+  // Absent, not undefined, when there is none: as the reducer leaves it.
+  if (restartRequest) entity.restartRequest = restartRequest;
+  return entity;
 }
 
 function writeEvent(w: ByteWriter, ev: RunEvent): void {

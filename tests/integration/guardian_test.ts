@@ -418,3 +418,28 @@ Deno.test(
     }
   },
 );
+
+Deno.test("an operator's restart cut by the HAM's death is finished by the HAM that takes over", async () => {
+  await using ham = await HamProcess.start();
+  // A worker that takes a while to end on SIGTERM, and a death condition that must not fire.
+  await ham.ok(
+    "attach",
+    "w",
+    "--",
+    "/bin/sh",
+    "-c",
+    'trap "sleep 0.5; exit 0" TERM; while :; do sleep 0.05; done',
+  );
+  await ham.ok("condition", "w/death", "death", "--rearm");
+  await ham.ok("action", "w/death/note", "log", "--rearm", "--message", "w died by itself");
+  const old = (await entity(ham, "w")).pid!;
+  await ham.ok("restart", "w");
+  const dead = await ham.killHam("SIGKILL");
+  await ham.waitTakeover(dead);
+  const restarted = await until(async () => {
+    const e = await entity(ham, "w").catch(() => null);
+    return e && e.pid !== null && e.pid !== old ? e : null;
+  }, "w to be restarted");
+  assertEquals(restarted.restarts, 1);
+  assert(!ham.log().includes("w died by itself"), "the death the operator caused fires nothing");
+});

@@ -152,6 +152,60 @@ Deno.test("Engine.resume() adopts the process a previous HAM spawned for an inte
   assert.equal(web.deathPending, false);
 });
 
+Deno.test("Engine.resume() replaces at its death a process an operator's journaled restart is replacing", async () => {
+  const { store } = previousHam("death", [["note", P.exec("note")]]);
+  // The previous HAM journaled `hamctl restart web`, sent SIGTERM and died.
+  store.commit([{ t: "restart-request", entity: "web", pid: 500, spawnId: "op1" }]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(500);
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, 0, "it still runs: nothing yet");
+  procs.kill(500, { code: 0, signal: null });
+  await settle(engine);
+  assert.deepEqual(procs.runs, [], "the death it asked for fires nothing");
+  const spawns = procs.callsOf("spawn");
+  assert.equal(spawns.length, 1, "it is restarted, not removed");
+  assert.equal(spawns[0].opts.spawnId, "op1");
+  const web = store.state.entities.get("web")!;
+  assert.equal(web.pid, spawns[0].pid);
+  assert.equal(web.restartRequest, undefined, "done");
+  await engine.stop();
+});
+
+Deno.test("Engine.resume() adopts the process an operator's restart started before it was journaled", async () => {
+  const { store } = previousHam("death", [["note", P.exec("note")]]);
+  store.commit([
+    { t: "restart-request", entity: "web", pid: 500, spawnId: "op2" },
+    { t: "death", entity: "web", pid: 500, code: 0, signal: null, at: 2 },
+    { t: "death-done", entity: "web" },
+  ]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(777);
+  procs.spawnedById.set("op2", 777);
+  engine.resume();
+  await settle(engine);
+  assert.equal(procs.callsOf("spawn").length, 0, "no second copy");
+  assert.equal(store.state.entities.get("web")!.pid, 777);
+  assert.deepEqual(procs.runs, []);
+});
+
+Deno.test("Engine.resume() starts an entity whose operator's restart had not started it yet", async () => {
+  const { store } = previousHam("death", [["note", P.exec("note")]]);
+  store.commit([
+    { t: "restart-request", entity: "web", pid: 500, spawnId: "op3" },
+    { t: "death", entity: "web", pid: 500, code: 0, signal: null, at: 2 },
+    { t: "death-done", entity: "web" },
+  ]);
+  const { procs, engine } = newHam(store);
+  engine.resume();
+  await settle(engine);
+  const spawns = procs.callsOf("spawn");
+  assert.equal(spawns.length, 1);
+  assert.equal(spawns[0].opts.spawnId, "op3");
+  assert.equal(store.state.entities.get("web")!.pid, spawns[0].pid);
+});
+
 Deno.test("Engine.resume() spawns when an interrupted restart had not spawned yet", async () => {
   const { store, list } = previousHam("death", [["restart", P.restart()]]);
   store.commit([

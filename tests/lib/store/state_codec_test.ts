@@ -37,6 +37,11 @@ function randomRecords(rng: Rng): RecordBody[] {
       }));
       out.push({ t: "leftovers", entity, procs });
     }
+    if (rng.int(3) === 0) {
+      // An operator's restart under way (the process it replaces, or none).
+      const pid = rng.int(2) ? 1000 + i : null;
+      out.push({ t: "restart-request", entity, pid, spawnId: randomString(rng, 12) });
+    }
     out.push({ t: "cond-add", entity, condition, type: "death", flags: 0, match: null });
     out.push({
       t: "action-add",
@@ -193,8 +198,9 @@ Deno.test("loadImage() reads an entity row written before kill modes as kill mod
     pid: 11,
     startTime: "2",
   }]);
-  // The same image without the row's trailing fields (kill mode u8, leftovers u32 + 1 × (f64 + str)).
-  const trailing = 1 + 4 + 8 + 4 + 1;
+  // The same image without the row's trailing fields (kill mode u8, leftovers u32 + 1 × (f64 +
+  // str), no restart request u8).
+  const trailing = 1 + 4 + 8 + 4 + 1 + 1;
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const rows = view.getUint32(12, true);
   const at = 32 + (rows - 1) * 12; // the last row's index entry: the entity "old"
@@ -211,4 +217,5 @@ Deno.test("loadImage() reads an entity row written before kill modes as kill mod
   const e = loadImage(old).state.entities.get("old")!;
   assert.equal(e.killMode, "control-group");
   assert.deepEqual(e.leftovers, []);
+  assert.equal(e.restartRequest, undefined);
 });
