@@ -666,10 +666,7 @@ export class Engine {
    * the pid that is being replaced (null when there was none), once the request is
    * journaled (`restart-request`): a HAM that takes over before it is done finishes it.
    */
-  async restartEntity(
-    name: string,
-    stopTimeoutMs: number,
-  ): Promise<{ entity: string; pid: number | null }> {
+  restartEntity(name: string, stopTimeoutMs: number): { entity: string; pid: number | null } {
     const e = getEntity(this.state, name);
     const params = restartActionOf(e.conditions.values()) ??
       { kind: "restart" as const, argv: null, policy: null };
@@ -692,26 +689,29 @@ export class Engine {
     }
     const old = e.pid;
     const request: RestartRequest = { params, spawnId: newSpawnId(), adopt: false };
-    // Set first: a death while the request is written is the restart's.
+    // A death from now on is this restart's.
     if (old !== null) this.#restartRequested.set(name, request);
-    try {
-      await this.write([
-        { t: "restart-request", entity: name, pid: old, spawnId: request.spawnId },
-      ]);
-    } catch (err) {
-      if (this.#restartRequested.get(name) === request) this.#restartRequested.delete(name);
-      throw err;
-    }
-    if (old === null) {
-      this.#track(this.#operatorRestart(name, request));
-      return { entity: name, pid: null };
-    }
-    // Unless it died meanwhile: then its death is being handled as this restart.
-    if (this.state.entities.get(name)?.pid === old) {
+    // Journal first, then act: once the request is in the journal file (at once, on an idle
+    // journal), where a HAM that takes over finds it. Kept and written again while the
+    // journal refuses it (a full disk): the restart is carried out once it is written.
+    const act = () => {
+      if (this.#stopped) return;
+      if (old === null) return void this.#track(this.#operatorRestart(name, request));
+      // Unless it died meanwhile: then its death is being handled as this restart.
+      if (this.state.entities.get(name)?.pid !== old) return;
       try {
         this.processes.signal(old, 15, e.startTime);
       } catch { /* Gone meanwhile: its death restarts it. */ }
       this.#killLater(name, old, e.startTime, stopTimeoutMs);
+    };
+    const written = this.#journal.writtenOrNow([
+      { t: "restart-request", entity: name, pid: old, spawnId: request.spawnId },
+    ]);
+    if (written === null) act();
+    else {
+      written.then(act, () => {
+        if (this.#restartRequested.get(name) === request) this.#restartRequested.delete(name);
+      });
     }
     return { entity: name, pid: old };
   }
