@@ -142,6 +142,6 @@ Deno.test("hamctl batch --json prints JSON for every line, waits included", opts
   assert.equal(docs.length, 3, r.stdout);
   assert.equal(docs[0].entity, "w");
   assert.ok(docs[1].pid > 0 && docs[1].was === docs[0].pid, r.stdout);
-  assert.deepEqual(docs[2], { entity: "w", was: docs[1].pid });
+  assert.deepEqual(docs[2], { entity: "w", pid: docs[1].pid, was: docs[1].pid });
   await h.ok("wait", "w", "--for", "restarted", "--pid", String(docs[1].pid));
 });
