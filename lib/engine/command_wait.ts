@@ -37,10 +37,12 @@ export type CommandEnd =
 
 /**
  * The command a previous HAM started with spawn marker `marker` and that still runs,
- * watched; null when none does.
+ * watched; null when none does. Only the command itself: what it forked carries its marker
+ * too (a helper it started in the background) and runs on once it has ended, neither
+ * waited for nor ended as if it were the command.
  */
 export function adoptCommand(parts: EndParts, marker: string): Command | null {
-  const pid = parts.processes.findSpawned(marker);
+  const pid = parts.processes.findCommand(marker);
   const d = pid === null ? null : parts.processes.describe(pid);
   if (pid === null || d === null) return null;
   let watch;

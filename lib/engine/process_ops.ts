@@ -21,6 +21,7 @@ import { type ProcReader, procReader, ProcScan } from "../os/proc_scan.ts";
 import { isChildSubreaper, type ProcessWatcher } from "../os/process_watcher.ts";
 import {
   denoChildren,
+  findCommand,
   findDaemon,
   findSpawned,
   runCommand,
@@ -68,6 +69,11 @@ export interface ProcessOps {
   findDaemon(spawnId: string, known: Set<number>): number | null;
   /** Any live process carrying this spawn marker (adopting a restart after a takeover). */
   findSpawned(spawnId: string): number | null;
+  /**
+   * The command of an `execute` action carrying this spawn marker, when it still runs (not
+   * what it forked, which carries the marker too): see `findCommand` in `os/spawner.ts`.
+   */
+  findCommand(spawnId: string): number | null;
   /** What a process the HAM spawned left behind (see `os/leftovers.ts`). */
   leftovers(query: LeftoverQuery): Leftover[];
   /**
@@ -128,6 +134,7 @@ export function realProcessOps(
     signal: (pid, signal, startTime) => watcher.signal(pid, signal, startTime),
     findDaemon: (spawnId, known) => findDaemon(selfPid, spawnId, known),
     findSpawned,
+    findCommand,
     leftovers: (query) => findLeftovers(localQuery(query), selfPid),
     lookup() {
       const scan = new ProcScan(reader);

@@ -327,6 +327,28 @@ function ownStateDir(): string | null {
   }
 }
 
+/**
+ * The command of an `execute` action that carries this HAM's spawn marker `spawnId`, when
+ * it still runs: it was started in a session of its own ({@linkcode runCommand}), so it is
+ * a live session leader carrying the marker. What it forked carries the marker too but is
+ * not one (a background job, a subshell), and is never taken for it once it has ended;
+ * among several leaders (what it forked that made a session of its own), the earliest
+ * started. Null when none runs.
+ */
+export function findCommand(spawnId: string): number | null {
+  let found: { pid: number; start: number } | null = null;
+  for (const name of readDirNames("/proc") ?? []) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const stat = processStat(pid);
+    if (stat === null || stat.sid !== pid || stat.state === "Z" || stat.state === "X") continue;
+    if (!carriesMarker(readEnviron(pid), spawnId)) continue;
+    const start = Number(stat.startTime);
+    if (found === null || start < found.start) found = { pid, start };
+  }
+  return found?.pid ?? null;
+}
+
 /** Any live process (not a zombie) carrying this HAM's spawn marker `spawnId`. */
 export function findSpawned(spawnId: string): number | null {
   for (const name of readDirNames("/proc") ?? []) {

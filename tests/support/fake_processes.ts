@@ -30,6 +30,7 @@ export type FakeCall =
     | { op: "describe"; pid: number }
     | { op: "findDaemon"; spawnId: string; known: number[] }
     | { op: "findSpawned"; spawnId: string }
+    | { op: "findCommand"; spawnId: string }
     | { op: "leftovers"; query: LeftoverQuery }
     | { op: "lookup" }
     | { op: "waitForPath"; path: string; delayMs: number }
@@ -70,6 +71,12 @@ export class FakeProcesses implements ProcessOps {
   daemonPid: number | null = null;
   /** What `findSpawned` answers, by spawn marker (a process a previous HAM started). */
   readonly spawnedById = new Map<string, number>();
+  /**
+   * Processes that an `execute` command a previous HAM started forked, carrying its
+   * marker, by marker: `findSpawned` finds one (unless `spawnedById` names a lower pid),
+   * `findCommand` never does (it is not the leader of the command's session).
+   */
+  readonly forkedById = new Map<string, number>();
   /** When true, `findSpawned` also finds live processes spawned here, by their marker. */
   findsOwnSpawns = false;
   /** Fake processes left behind, by the spawn marker of the process that forked them. */
@@ -288,12 +295,23 @@ export class FakeProcesses implements ProcessOps {
 
   findSpawned(spawnId: string): number | null {
     this.calls.push({ op: "findSpawned", spawnId, at: this.#clock.now() });
-    const set = this.spawnedById.get(spawnId);
+    const command = this.spawnedById.get(spawnId);
+    const forked = this.forkedById.get(spawnId);
+    // The lowest pid carrying the marker, as the real look answers.
+    const set = command === undefined || forked === undefined
+      ? command ?? forked
+      : Math.min(command, forked);
     if (set !== undefined || !this.findsOwnSpawns) return set ?? null;
     const own = this.callsOf("spawn").find((c) =>
       c.opts.spawnId === spawnId && c.pid !== null && this.#live.has(c.pid)
     );
     return own?.pid ?? null;
+  }
+
+  /** The command a previous HAM started with this marker (`spawnedById`), never what it forked. */
+  findCommand(spawnId: string): number | null {
+    this.calls.push({ op: "findCommand", spawnId, at: this.#clock.now() });
+    return this.spawnedById.get(spawnId) ?? null;
   }
 
   leftovers(query: LeftoverQuery): Leftover[] {

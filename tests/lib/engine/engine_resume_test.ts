@@ -450,3 +450,62 @@ Deno.test("Engine.resume() ends an adopted execute command at what is left of it
   assert.deepEqual(results.map((r) => [r.action, r.ok]), [["hook", false]]);
   await engine.stop();
 });
+
+Deno.test("Engine.resume() leaves alone what a fail list's command forked once that command has ended", async () => {
+  const { store, list } = previousHam("raise", [["a", P.exec("a")], ["after", P.exec("after")]]);
+  list[0] = { ...list[0], fails: [{ name: "f", params: P.exec("f"), runs: 0, failures: 0 }] };
+  store.commit([
+    {
+      t: "fire",
+      event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
+      runs: [{ run: "r7", owner: "web", condition: "c", lane: "other", list }],
+    },
+    {
+      t: "result",
+      entity: "web",
+      condition: "c",
+      action: "a",
+      fail: null,
+      ok: false,
+      run: "r7",
+      index: 0,
+    },
+  ]);
+  const { clock, procs, engine } = newHam(store);
+  procs.addProcess(500);
+  // The fail list's command ended; a helper it started in the background runs on, with its
+  // marker: not the command, not to be waited for or ended.
+  procs.addProcess(7005, { argv: ["helper"] });
+  procs.forkedById.set("r7:0/fail/f", 7005);
+  engine.resume();
+  for (let i = 0; i < 3; i++) await flush();
+  assert.deepEqual(procs.timedRuns, ["after@1000"], "the run goes on at once");
+  assert.deepEqual(procs.callsOf("signal"), []);
+  assert.equal(procs.isAlive(7005), true);
+  await settle(engine);
+  assert.equal(clock.pending, 0, "nothing waits for the helper");
+  await engine.stop();
+});
+
+Deno.test("Engine.resume() runs again an interrupted execute whose command ended, and leaves what it forked alone", async () => {
+  const { store, list } = previousHam("raise", [["hook", P.exec("hook")]]);
+  store.commit([{
+    t: "fire",
+    event: { type: "raise", entity: "web", raised: { rtype: 1, rclass: 0, rseverity: 0 } },
+    runs: [{ run: "r6", owner: "web", condition: "c", lane: "other", list }],
+  }]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(500);
+  procs.addProcess(7006, { argv: ["helper"] });
+  procs.forkedById.set("r6:0/execute", 7006);
+  engine.resume();
+  for (let i = 0; i < 3; i++) await flush();
+  // At least once: its command is not running, so the step runs again.
+  assert.deepEqual(procs.runs, ["hook"]);
+  assert.deepEqual(procs.callsOf("signal"), []);
+  assert.equal(procs.isAlive(7006), true);
+  await settle(engine);
+  const results = store.recordsOf("result").filter((r) => r.run === "r6");
+  assert.deepEqual(results.map((r) => [r.action, r.ok]), [["hook", true]]);
+  await engine.stop();
+});

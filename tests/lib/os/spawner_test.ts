@@ -7,7 +7,16 @@ import * as assert from "node:assert/strict";
 import type { HamError } from "../../../lib/core/errors.ts";
 import type { OutputPipes } from "../../../lib/os/entity_output.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
-import { carriesMarker, findDaemon, spawnEntity, yieldsFor } from "../../../lib/os/spawner.ts";
+import {
+  carriesMarker,
+  findCommand,
+  findDaemon,
+  findSpawned,
+  runCommand,
+  SPAWN_ID_VAR,
+  spawnEntity,
+  yieldsFor,
+} from "../../../lib/os/spawner.ts";
 import { processStat, readCmdline, readEnviron } from "../../../lib/os/proc.ts";
 import { readDirNames } from "../../../lib/os/proc_fs.ts";
 import { ProcessWatcher, setChildSubreaper } from "../../../lib/os/process_watcher.ts";
@@ -200,6 +209,37 @@ async function endMarked(spawnId: string): Promise<void> {
   for (const pid of seen) libc().waitid(WAIT.P_PID, pid, info, WAIT.WEXITED);
   if (seen.size === 0) throw new Error(`no process carried ${spawnId}`);
 }
+
+Deno.test("findCommand() finds an execute's command while it runs, never what it forked", async () => {
+  const spawnId = `command-test-${Deno.pid}`;
+  const dir = await Deno.makeTempDir();
+  try {
+    // A helper in the background (its pid written first), then the command runs on as sleep.
+    const cmd = runCommand(
+      ["/bin/sh", "-c", `sleep 1004 & echo $! >${dir}/helper; exec sleep 1005`],
+      { [SPAWN_ID_VAR]: spawnId },
+      null,
+    );
+    let helper = 0;
+    for (let i = 0; i < 400 && !helper; i++) {
+      helper = Number(await Deno.readTextFile(`${dir}/helper`).catch(() => "")) || 0;
+      if (!helper) await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(helper > 0, "the helper's pid");
+    try {
+      assert.equal(findCommand(spawnId), cmd.pid);
+      Deno.kill(cmd.pid, "SIGKILL");
+      await cmd.status;
+      // The helper still carries the marker: a look for any process finds it, not this one.
+      assert.equal(findSpawned(spawnId), helper);
+      assert.equal(findCommand(spawnId), null);
+    } finally {
+      await endMarked(spawnId);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("findDaemon() finds the first-forked daemon even while it is exec'ing", async () => {
   // The command forks a daemon (which exec's twice: setsid, then sh) and a plain child, and
