@@ -494,8 +494,9 @@ export class Engine {
 
   /**
    * Picks up the operator's restarts a previous HAM journaled and did not finish: a process
-   * still to be replaced is replaced at its death (its SIGTERM was sent; the SIGKILL after
-   * `restartStopTimeoutMs` is counted again from now), and an entity whose process is gone
+   * still to be replaced is stopped again and replaced at its death (SIGTERM, which that
+   * HAM may or may not have sent before it died: the journal cannot tell; then SIGKILL
+   * after `restartStopTimeoutMs`, counted from now), and an entity whose process is gone
    * is started, adopting the process the previous HAM may have started already.
    */
   #resumeRestartRequests(): void {
@@ -512,6 +513,9 @@ export class Engine {
         this.#track(this.#operatorRestart(e.name, request));
       } else if (e.pid === req.pid) {
         this.#restartRequested.set(e.name, request);
+        try {
+          this.processes.signal(e.pid, 15, e.startTime);
+        } catch { /* Gone: the re-watch reports its death, which restarts it. */ }
         this.#killLater(e.name, e.pid, e.startTime, DEFAULTS.restartStopTimeoutMs);
       }
     }

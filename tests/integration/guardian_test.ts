@@ -443,3 +443,40 @@ Deno.test("an operator's restart cut by the HAM's death is finished by the HAM t
   assertEquals(restarted.restarts, 1);
   assert(!ham.log().includes("w died by itself"), "the death the operator caused fires nothing");
 });
+
+Deno.test("an operator's restart journaled just before the HAM died is carried out with a SIGTERM by the HAM that takes over", async () => {
+  const killFile = await Deno.makeTempFile();
+  await Deno.remove(killFile);
+  await using ham = await HamProcess.start({ env: { HAM_TEST_KILL_AT: killFile } });
+  const termed = `${ham.stateDir}.term`;
+  try {
+    // A worker that tells when it gets SIGTERM (a SIGKILL it cannot tell).
+    await ham.ok(
+      "attach",
+      "w",
+      "--",
+      "/bin/sh",
+      "-c",
+      `trap "echo > ${termed}; exit 0" TERM; while :; do sleep 0.05; done`,
+    );
+    const old = (await entity(ham, "w")).pid!;
+    const { hamPid } = await ham.pids();
+    // The HAM dies once the request is in the journal, before it signals anything.
+    await Deno.writeTextFile(killFile, "wrote restart-request:1");
+    await ham.ctl("restart", "w");
+    await ham.waitTakeover(hamPid);
+    // Well before the SIGKILL that restartStopTimeoutMs (10 s) would send instead.
+    await until(
+      () => Deno.stat(termed).then(() => true, () => null),
+      "the worker to get SIGTERM",
+      5_000,
+    );
+    const restarted = await until(async () => {
+      const e = await entity(ham, "w").catch(() => null);
+      return e && e.pid !== null && e.pid !== old ? e : null;
+    }, "w to be restarted");
+    assertEquals(restarted.restarts, 1);
+  } finally {
+    await Deno.remove(termed).catch(() => {});
+  }
+});

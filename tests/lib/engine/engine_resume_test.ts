@@ -157,7 +157,8 @@ Deno.test("Engine.resume() replaces at its death a process an operator's journal
   // The previous HAM journaled `hamctl restart web`, sent SIGTERM and died.
   store.commit([{ t: "restart-request", entity: "web", pid: 500, spawnId: "op1" }]);
   const { procs, engine } = newHam(store);
-  procs.addProcess(500);
+  procs.addProcess(500, { argv: ["web-server"] });
+  procs.termIgnored.add("web-server"); // Still stopping.
   engine.resume();
   await settle(engine);
   assert.equal(procs.callsOf("spawn").length, 0, "it still runs: nothing yet");
@@ -170,6 +171,31 @@ Deno.test("Engine.resume() replaces at its death a process an operator's journal
   const web = store.state.entities.get("web")!;
   assert.equal(web.pid, spawns[0].pid);
   assert.equal(web.restartRequest, undefined, "done");
+  await engine.stop();
+});
+
+Deno.test("Engine.resume() stops the process an operator's journaled restart is replacing: SIGTERM, SIGKILL after restartStopTimeoutMs", async () => {
+  const { store } = previousHam("death", [["note", P.exec("note")]]);
+  // The previous HAM journaled `hamctl restart web` and died before it sent anything.
+  store.commit([{ t: "restart-request", entity: "web", pid: 500, spawnId: "op4" }]);
+  const { clock, procs, engine } = newHam(store);
+  procs.addProcess(500, { argv: ["web-server"] });
+  procs.termIgnored.add("web-server");
+  engine.resume();
+  await settle(engine);
+  assert.deepEqual(procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`), [
+    "500 15@1000",
+  ]);
+  await clock.advance(DEFAULTS.restartStopTimeoutMs);
+  await settle(engine);
+  assert.deepEqual(procs.callsOf("signal").map((c) => `${c.pid} ${c.signal}@${c.at}`), [
+    "500 15@1000",
+    `500 9@${1000 + DEFAULTS.restartStopTimeoutMs}`,
+  ]);
+  const spawns = procs.callsOf("spawn");
+  assert.equal(spawns.length, 1, "restarted once it ended");
+  assert.equal(spawns[0].opts.spawnId, "op4");
+  assert.deepEqual(procs.runs, [], "the death it asked for fires nothing");
   await engine.stop();
 });
 
