@@ -471,16 +471,24 @@ export class Engine {
     return this.#restarter.restart(name, params, site);
   }
 
-  /** Carries out an operator's restart; one that cannot be made is dropped from the journal. */
+  /**
+   * Carries out an operator's restart. The request is dropped from the journal when it is
+   * over without a `restart` record (which drops it): it could not be made, or the entity
+   * got a process another way meanwhile (attached anew while the restart waited a backoff).
+   * Left behind, a later HAM would carry it out after that process ended.
+   */
   async #operatorRestart(name: string, request: RestartRequest): Promise<boolean> {
     const done = await this.restart(name, request.params, request);
-    const e = this.state.entities.get(name);
-    if (!done && !this.#stopped && e?.restartRequest?.spawnId === request.spawnId) {
-      await this.#journal.record([
-        { t: "restart-request", entity: name, pid: null, spawnId: null },
-      ]).catch(() => {});
-    }
+    if (!this.#stopped) this.#dropRestartRequest(name, request.spawnId);
     return done;
+  }
+
+  /** Drops the entity's journaled operator's restart if it is still the one of `spawnId`. */
+  #dropRestartRequest(name: string, spawnId: string): void {
+    if (this.state.entities.get(name)?.restartRequest?.spawnId !== spawnId) return;
+    void this.#journal.record([
+      { t: "restart-request", entity: name, pid: null, spawnId: null },
+    ]).catch(() => {});
   }
 
   /** SIGKILL for `pid` if it is still the entity's process after `ms` (it ignored SIGTERM). */
@@ -497,7 +505,8 @@ export class Engine {
    * still to be replaced is stopped again and replaced at its death (SIGTERM, which that
    * HAM may or may not have sent before it died: the journal cannot tell; then SIGKILL
    * after `restartStopTimeoutMs`, counted from now), and an entity whose process is gone
-   * is started, adopting the process the previous HAM may have started already.
+   * is started, adopting the process the previous HAM may have started already. One whose
+   * entity runs another process since is over: dropped.
    */
   #resumeRestartRequests(): void {
     for (const e of [...this.state.entities.values()]) {
@@ -517,6 +526,8 @@ export class Engine {
           this.processes.signal(e.pid, 15, e.startTime);
         } catch { /* Gone: the re-watch reports its death, which restarts it. */ }
         this.#killLater(e.name, e.pid, e.startTime, DEFAULTS.restartStopTimeoutMs);
+      } else {
+        this.#dropRestartRequest(e.name, req.spawnId);
       }
     }
   }

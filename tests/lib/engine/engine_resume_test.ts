@@ -9,6 +9,7 @@ import { Engine } from "../../../lib/engine/engine.ts";
 import { memoryLogger } from "../../../lib/os/logger.ts";
 import type { Action } from "../../../lib/core/model.ts";
 import { DEFAULTS } from "../../../lib/core/defaults.ts";
+import { HENTITYKEEPONDEATH } from "../../../lib/core/flags.ts";
 import type { ProcessLookup } from "../../../lib/engine/process_ops.ts";
 import { findLeftovers } from "../../../lib/os/leftovers.ts";
 import { ProcScan } from "../../../lib/os/proc_scan.ts";
@@ -533,5 +534,61 @@ Deno.test("Engine.resume() runs again an interrupted execute whose command ended
   await settle(engine);
   const results = store.recordsOf("result").filter((r) => r.run === "r6");
   assert.deepEqual(results.map((r) => [r.action, r.ok]), [["hook", true]]);
+  await engine.stop();
+});
+
+Deno.test("Engine.restartEntity() leaves no request behind that a later HAM would carry out when the entity was attached anew while its restart waited", async () => {
+  const store = new MemoryStore();
+  const { clock, procs, engine } = newHam(store);
+  const spec = {
+    entity: "web",
+    argv: ["web-server"],
+    pid: null,
+    cwd: null,
+    env: null,
+    flags: HENTITYKEEPONDEATH,
+    heartbeat: null,
+  };
+  const first = (await engine.attach(spec)).pid;
+  procs.kill(first, { code: 1, signal: null });
+  await settle(engine);
+  // Restarted once by the operator, dead again: the next restart waits a backoff.
+  engine.restartEntity("web", 1_000);
+  await settle(engine);
+  procs.kill(store.state.entities.get("web")!.pid!, { code: 1, signal: null });
+  await settle(engine);
+  engine.restartEntity("web", 1_000);
+  await flush();
+  assert.ok(clock.pending > 0, "the restart waits its backoff");
+  // Meanwhile the operator attaches a process to the dead entity, which then ends (kept).
+  procs.addProcess(700);
+  await engine.attach({ ...spec, argv: null, pid: 700 });
+  await clock.advance(DEFAULTS.restartMaxBackoffMs);
+  await settle(engine);
+  assert.equal(store.state.entities.get("web")!.pid, 700, "the restart had nothing to do");
+  assert.equal(store.state.entities.get("web")!.restartRequest, undefined, "and is done");
+  procs.kill(700);
+  await settle(engine);
+  await engine.stop();
+  const spawned = procs.callsOf("spawn").length;
+  // A HAM started later on the state directory finds nothing left to restart.
+  const later = newHam(store);
+  later.engine.resume();
+  await settle(later.engine);
+  assert.equal(later.procs.callsOf("spawn").length, 0);
+  assert.equal(procs.callsOf("spawn").length, spawned);
+  await later.engine.stop();
+});
+
+Deno.test("Engine.resume() drops an operator's restart whose entity runs another process since", async () => {
+  const { store } = previousHam("death", [["note", P.exec("note")]]);
+  // Journaled for pid 400; the entity runs pid 500 now (attached anew meanwhile).
+  store.commit([{ t: "restart-request", entity: "web", pid: 400, spawnId: "op6" }]);
+  const { procs, engine } = newHam(store);
+  procs.addProcess(500);
+  engine.resume();
+  await settle(engine);
+  assert.deepEqual(procs.callsOf("signal"), [], "its process is left alone");
+  assert.equal(store.state.entities.get("web")!.restartRequest, undefined);
   await engine.stop();
 });
