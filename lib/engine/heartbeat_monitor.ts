@@ -239,7 +239,8 @@ export class HeartbeatMonitor {
 
   /**
    * True when the wall clock was set since `wall` and `mono` were read together: then every
-   * accounting has started again from now (what the periods since saw is not known).
+   * accounting has started again from now (what the periods since saw is not known), an
+   * entity in its grace (a restarted self-attached one) keeping what is left of it.
    */
   #clockStepped(wall: number, mono: number): boolean {
     const ctx = this.#ctx;
@@ -252,7 +253,9 @@ export class HeartbeatMonitor {
         Math.round(Math.abs(step))
       } ms: heartbeat periods count again from now`,
     );
-    for (const name of [...this.#beats.keys()]) this.start(name);
+    // Now, as the clock read before it was set.
+    const before = wall + waited;
+    for (const [name, b] of [...this.#beats]) this.start(name, Math.max(0, b.origin - before));
     return true;
   }
 

@@ -48,3 +48,28 @@ Deno.test("Engine counts heartbeats at once when the restarted process attaches 
   assert.deepEqual(h.procs.runs, ["low"], "the re-attach ended the grace");
   h.engine.stop();
 });
+
+Deno.test("Engine keeps a restarted self-attached entity's grace when the wall clock is set during it", async () => {
+  const h = await restartedSelf();
+  // Another entity beats on, so the period-end timer wakes during the grace.
+  h.procs.addProcess(800, { argv: ["other"] });
+  await h.engine.attach({
+    entity: "other",
+    argv: null,
+    pid: 800,
+    cwd: null,
+    env: null,
+    flags: 0,
+    heartbeat: { periodMs: 10, low: 0, high: 0 },
+    kind: "attached",
+  });
+  await h.clock.advance(1_000);
+  h.clock.jump(3_600_000); // NTP steps the clock an hour ahead.
+  await h.clock.advance(1_000);
+  await flush();
+  assert.deepEqual(h.procs.runs, [], "3 s of its grace are left");
+  await h.clock.advance(DEFAULTS.restartHeartbeatGraceMs);
+  await flush();
+  assert.deepEqual(h.procs.runs, ["low"], "after it, missed periods count");
+  h.engine.stop();
+});
