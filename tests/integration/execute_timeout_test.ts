@@ -159,3 +159,54 @@ Deno.test("an execute in flight when the HAM dies is waited for by the HAM that 
     await Deno.remove(go).catch(() => {});
   }
 });
+
+Deno.test("a helper a fail list's command left running is neither waited for nor ended by the HAM that takes over", async () => {
+  await using ham = await HamProcess.start();
+  const file = `${ham.stateDir}.pids`;
+  const go = `${ham.stateDir}.go`;
+  try {
+    await ham.ok("attach", "w", "--", "/bin/sleep", "1000");
+    await ham.ok("condition", "w/c", "raise", "--rearm");
+    await ham.ok("action", "w/c/a", "execute", "--rearm", "--", "/bin/sh", "-c", "exit 1");
+    // The fail list's command starts a helper in the background (its pid written) and ends.
+    await ham.ok(
+      "action-fail",
+      "w/c/a",
+      "f",
+      "execute",
+      "--timeout",
+      "1s",
+      "--",
+      "/bin/sh",
+      "-c",
+      `sleep 1000 & echo $! >> ${file}`,
+    );
+    await ham.ok("action", "w/c/hold", "waitfor", "--rearm", "--delay", "60s", "--path", go);
+    await ham.ok("action", "w/c/after", "log", "--rearm", "--message", "after the hold");
+    const since = await ham.seq();
+    await ham.ok("raise", "w");
+    const helper = await firstPid(file);
+    await ham.nextEvent(
+      (ev) => ev.type === "action-fail" && ev.action === "a/f",
+      since,
+      "the fail list's command to end",
+    );
+    // The run waits at "hold" when the HAM dies.
+    const old = await ham.killHam("SIGKILL");
+    await ham.waitTakeover(old);
+    const resumed = await ham.seq();
+    await Deno.writeTextFile(go, "");
+    await ham.nextEvent(isAction("after"), resumed, "the run to go on", 20_000);
+    assert(alive(helper), "the helper runs on: it is not the fail list's command");
+    assert(!/waiting for pid \d+, the command of action-fail/.test(ham.log()));
+  } finally {
+    const pids = await pidsIn(file);
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await Deno.remove(file).catch(() => {});
+    await Deno.remove(go).catch(() => {});
+  }
+});
