@@ -99,6 +99,8 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
    * the first connection is no longer its death.
    */
   const selfHolder = new Map<string, Connection>();
+  /** The self-attached names whose end each connection already handles at its close. */
+  const closeHandled = new WeakMap<Connection, Set<string>>();
 
   const handlers: Handlers = {
     hello: () => {
@@ -132,8 +134,12 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       const before = selfHolder.get(req.entity);
       if (before !== undefined && before !== conn) before.selfEntities.delete(req.entity);
       selfHolder.set(req.entity, conn);
-      if (!conn.selfEntities.has(req.entity)) {
-        conn.selfEntities.add(req.entity);
+      conn.selfEntities.add(req.entity);
+      let handled = closeHandled.get(conn);
+      if (handled === undefined) closeHandled.set(conn, handled = new Set());
+      // Once per connection and name, however often the attachment moves back to it.
+      if (!handled.has(req.entity)) {
+        handled.add(req.entity);
         // The death of THIS process: by the time the connection's end is seen, the pidfd
         // may have reported it already and the entity been restarted with another pid.
         conn.onClose.push(() => {
