@@ -6,7 +6,14 @@
  */
 
 import type { HamClient } from "./client.ts";
-import { type Change, ConfigError, type EntitySpec, fromView, planApply } from "../core/config.ts";
+import {
+  type Change,
+  ConfigError,
+  type EntitySpec,
+  fromView,
+  type KeyPath,
+  planApply,
+} from "../core/config.ts";
 import { HamError, toHamError } from "../core/errors.ts";
 import type { EntityView, HamView } from "../core/status_view.ts";
 import type { ConfigFile } from "../os/config_file.ts";
@@ -44,6 +51,55 @@ export async function currentConfig(client: HamClient): Promise<EntitySpec[]> {
   return fromView(view, clustered);
 }
 
+/** A request sender over a client, for plan requests. */
+type Send = (
+  op: string,
+  fields: Record<string, unknown>,
+  opts?: { timeoutMs?: number },
+) => Promise<unknown>;
+
+/**
+ * Asks the HAM, before any change, whether each command the plan attaches (a new entity's,
+ * or a replacement's, whose old process the plan stops first) could be started: a command
+ * that cannot would otherwise leave a replaced entity stopped, detached and gone. The HAM
+ * is asked (`check-attach`), not this process's filesystem: it may be another host's. A dry
+ * run without the role to ask (`EPERM`), or a HAM that does not know the question (`EPROTO`,
+ * an older one), goes on without the answer.
+ */
+async function checkCommands(
+  send: Send,
+  file: ConfigFile,
+  changes: Change[],
+  dryRun: boolean,
+): Promise<void> {
+  for (const change of changes) {
+    for (const { op, key, ...fields } of change.requests) {
+      // A cluster entity runs where the cluster places it: this HAM cannot answer for it.
+      if (op !== "attach" || !Array.isArray(fields.argv) || fields.cluster) continue;
+      const { entity, argv, cwd, env } = fields;
+      try {
+        await send("check-attach", { entity, argv, cwd, env });
+      } catch (err) {
+        const e = toHamError(err);
+        if (e.code === "EPROTO" || (dryRun && e.code === "EPERM")) return;
+        throw new HamError(
+          e.code,
+          `${where(file, key ?? change.key)}: cannot ${changeLine(change)}: ${e.message}; ` +
+            `nothing was changed${
+              change.change === "update" ? ` ("${entity}" is left as it is)` : ""
+            }`,
+          { cause: err },
+        );
+      }
+    }
+  }
+}
+
+/** The file, line and key of `at` (the file alone for none), as errors start. */
+function where(file: ConfigFile, at: KeyPath): string {
+  return at.length > 0 ? file.error(at, "").message.replace(/: $/, "") : file.path;
+}
+
 /** Makes the HAM match `file`; returns the changes (none: it matched already). */
 export async function applyConfig(
   client: HamClient,
@@ -51,11 +107,7 @@ export async function applyConfig(
   opts: ApplyOptions = {},
 ): Promise<Change[]> {
   // Plan requests are built from checked config data; they go out as they are.
-  const send = client.request.bind(client) as (
-    op: string,
-    fields: Record<string, unknown>,
-    opts?: { timeoutMs?: number },
-  ) => Promise<unknown>;
+  const send = client.request.bind(client) as Send;
   let changes: Change[];
   try {
     changes = planApply(await currentConfig(client), file.entities, opts.prune ?? false);
@@ -63,6 +115,7 @@ export async function applyConfig(
     if (err instanceof ConfigError) throw file.error(err.key, err.message);
     throw err;
   }
+  await checkCommands(send, file, changes, opts.dryRun ?? false);
   for (const change of changes) {
     opts.onChange?.(change);
     if (opts.dryRun) continue;
@@ -75,8 +128,7 @@ export async function applyConfig(
       } catch (err) {
         const e = toHamError(err);
         if (tolerate?.includes(e.code)) continue;
-        const at = key ?? change.key;
-        const prefix = at.length > 0 ? file.error(at, "").message.replace(/: $/, "") : file.path;
+        const prefix = where(file, key ?? change.key);
         throw new HamError(e.code, `${prefix}: cannot ${changeLine(change)}: ${e.message}`, {
           cause: err,
         });

@@ -36,7 +36,10 @@ export const ERROR_CODES = {
   ECONNRESET: "the connection to the HAM was lost",
   EHOSTUNREACH: "the node named is unreachable (nothing answers at its address)",
   EKEYREJECTED: "a bad certificate: not signed by the CA, expired, or not for that node",
-  EACCES: "credentials refused: no client certificate, or an identity with no role",
+  EACCES:
+    "permission denied: a command that cannot be executed or a working directory that cannot " +
+    "be reached; for another node, credentials refused (no client certificate, or no role)",
+  ENOTDIR: "a path that should be a directory is not one (a command's working directory)",
 } as const;
 
 /**

@@ -66,6 +66,8 @@ export const VERB_ROLES: Readonly<Record<Op, VerbRole>> = {
   "attach-self": "report",
   "detach-self": "report",
   attach: "admin",
+  // Only looks, but at the HAM's filesystem as the HAM sees it: for those who may attach.
+  "check-attach": "admin",
   entity: "admin",
   detach: "admin",
   condition: "admin",

@@ -244,6 +244,19 @@ export interface Requests {
      */
     cluster?: { placement: string[] } | null;
   };
+  /**
+   * Whether an `attach` of this command could start it, asked of the HAM that would start
+   * it (it, not the client, sees the filesystem the command runs on): the working directory
+   * is a directory and the command resolves to an executable file, as the spawn resolves
+   * it. Starts and changes nothing; refused with the code the attach would get (`ENOENT`,
+   * `EACCES`, `ENOTDIR`). `hamctl apply` asks it before it stops a process to replace it.
+   */
+  "check-attach": {
+    entity: string;
+    argv: string[];
+    cwd?: string | null;
+    env?: Record<string, string> | null;
+  };
   /** `ham_attach_self`: the calling process. */
   "attach-self": {
     entity: string;
@@ -386,6 +399,14 @@ export type Request =
     killMode: KillMode;
     /** A cluster entity's placement; absent for a local entity. */
     cluster?: { placement: string[] };
+  }
+  | {
+    id: number;
+    op: "check-attach";
+    entity: string;
+    argv: string[];
+    cwd: string | null;
+    env: Record<string, string> | null;
   }
   | {
     id: number;
@@ -645,6 +666,8 @@ export interface Results {
   ping: { pong: true };
   /** The entity and its pid. */
   attach: AttachResult;
+  /** The entity, and the file its command would run (relative to its `cwd` when relative). */
+  "check-attach": { entity: string; path: string };
   /** The entity and its pid. */
   "attach-self": AttachResult;
   /** The placeholder's name. */

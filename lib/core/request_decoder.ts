@@ -126,6 +126,44 @@ function cluster(v: unknown): { cluster?: { placement: string[] } } {
   return { cluster: { placement: placement as string[] } };
 }
 
+/** The `env` field of an attach: variables over the HAM's own, or null. */
+function decodeEnv(o: Obj): Record<string, string> | null {
+  if (o.env === undefined || o.env === null) return null;
+  if (typeof o.env !== "object" || Array.isArray(o.env)) {
+    throw new HamError("EINVAL", `Invalid field "env": expected an object of strings`);
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.env as Obj)) {
+    if (typeof v !== "string" || k.includes("=") || k.length === 0) {
+      throw new HamError("EINVAL", `Invalid field "env": bad entry ${JSON.stringify(k)}`);
+    }
+    // The process would get it cut at the NUL, as a C string ends there.
+    if (k.includes("\0") || v.includes("\0")) {
+      throw new HamError(
+        "EINVAL",
+        `Invalid field "env": entry ${JSON.stringify(k)} contains a NUL character`,
+      );
+    }
+    env[k] = v;
+  }
+  return env;
+}
+
+/** The `cwd` field of an attach: an absolute path, or null. */
+function decodeCwd(o: Obj): string | null {
+  const cwd = optStr(o, "cwd");
+  if (cwd !== null && !cwd.startsWith("/")) {
+    throw new HamError("EINVAL", `Invalid field "cwd" "${cwd}": must be absolute`);
+  }
+  if (cwd !== null && cwd.includes("\0")) {
+    throw new HamError(
+      "EINVAL",
+      `Invalid field "cwd" ${JSON.stringify(cwd)}: contains a NUL character`,
+    );
+  }
+  return cwd;
+}
+
 /** The `killMode` field of an attach: absent takes the default. */
 export function decodeKillMode(v: unknown): KillMode {
   if (v === undefined || v === null) return DEFAULTS.killMode;
@@ -395,49 +433,26 @@ export function decodeRequest(line: string): Request {
           `Cannot attach entity "${entity}": give either a command or a pid`,
         );
       }
-      let env: Record<string, string> | null = null;
-      if (o.env !== undefined && o.env !== null) {
-        if (typeof o.env !== "object" || Array.isArray(o.env)) {
-          throw new HamError("EINVAL", `Invalid field "env": expected an object of strings`);
-        }
-        env = {};
-        for (const [k, v] of Object.entries(o.env as Obj)) {
-          if (typeof v !== "string" || k.includes("=") || k.length === 0) {
-            throw new HamError("EINVAL", `Invalid field "env": bad entry ${JSON.stringify(k)}`);
-          }
-          // The process would get it cut at the NUL, as a C string ends there.
-          if (k.includes("\0") || v.includes("\0")) {
-            throw new HamError(
-              "EINVAL",
-              `Invalid field "env": entry ${JSON.stringify(k)} contains a NUL character`,
-            );
-          }
-          env[k] = v;
-        }
-      }
-      const cwd = optStr(o, "cwd");
-      if (cwd !== null && !cwd.startsWith("/")) {
-        throw new HamError("EINVAL", `Invalid field "cwd" "${cwd}": must be absolute`);
-      }
-      if (cwd !== null && cwd.includes("\0")) {
-        throw new HamError(
-          "EINVAL",
-          `Invalid field "cwd" ${JSON.stringify(cwd)}: contains a NUL character`,
-        );
-      }
+      const env = decodeEnv(o);
       return {
         id,
         op,
         entity,
         argv: cmd,
         pid,
-        cwd,
+        cwd: decodeCwd(o),
         env,
         flags: parseFlags("entity", o.flags),
         heartbeat: decodeHeartbeat(o.heartbeat),
         killMode: decodeKillMode(o.killMode),
         ...cluster(o.cluster),
       };
+    }
+    case "check-attach": {
+      const entity = validateEntityName(o.entity, false);
+      const cmd = argv(o, "argv");
+      const env = decodeEnv(o);
+      return { id, op, entity, argv: cmd, cwd: decodeCwd(o), env };
     }
     case "attach-self":
       return {

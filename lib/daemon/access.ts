@@ -91,14 +91,15 @@ function targetPid(req: Request): number | null {
 }
 
 /**
- * A verb whose success gets no audit event: looking (read verbs), and what a program
- * reports about itself that is an event already (`state`, `raise`) or is not recorded
- * (`heartbeat`). Every other accepted verb changes what the HAM does, and is audited.
+ * A verb whose success gets no audit event: looking (read verbs, and `check-attach`, which
+ * only looks), and what a program reports about itself that is an event already (`state`,
+ * `raise`) or is not recorded (`heartbeat`). Every other accepted verb changes what the
+ * HAM does, and is audited.
  */
 function quiet(op: string): boolean {
   const role = roleNeeded(op);
   return role === "read" || role === "anyone" || op === "heartbeat" || op === "state" ||
-    op === "raise";
+    op === "raise" || op === "check-attach";
 }
 
 /** What `policy` answers `conn`: the effective policy, and the role it gives its caller. */

@@ -35,6 +35,7 @@ import { getEntity } from "../core/model.ts";
 import { listRows } from "../core/list_view.ts";
 import { FSYNC_BUCKETS, Histogram, renderMetrics } from "../core/metrics.ts";
 import { processStartedAt } from "../os/proc.ts";
+import { checkSpawnable } from "../os/spawner.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { BeatSlots } from "./beat_slots.ts";
 
@@ -118,6 +119,11 @@ export function createHandler(ctx: HandlerContext): RequestHandler {
       }
       return changed(await ctx.engine.attach({ ...req, kind: "attached" }));
     },
+    // The HAM's filesystem, as the spawn will see it: a client's may be another host's.
+    "check-attach": (req) => ({
+      entity: req.entity,
+      path: checkSpawnable(req.argv, req.cwd, req.env),
+    }),
     "attach-self": async (req, conn) => {
       const r = await ctx.engine.attach({
         entity: req.entity,

@@ -147,8 +147,9 @@ function cStr(text: string): Uint8Array {
 
 /**
  * The error of a spawn of `command` that failed because its working directory `cwd` is
- * missing or is not a directory; null when it is a directory (the failure is the command's)
- * or none was set. Asked only once a spawn failed: one stat, on no spawn that works.
+ * missing (`ENOENT`), is not a directory (`ENOTDIR`) or cannot be reached (`EACCES`); null
+ * when it is a directory (the failure is the command's) or none was set. Asked once a spawn
+ * failed (one stat, on no spawn that works), and by `checkSpawnable` before one.
  */
 export function cwdError(command: string, cwd: string | null): HamError | null {
   if (cwd === null) return null;
@@ -162,26 +163,41 @@ export function cwdError(command: string, cwd: string | null): HamError | null {
         { cause: err },
       );
     }
+    if (err instanceof Deno.errors.PermissionDenied) {
+      return new HamError(
+        "EACCES",
+        `Cannot spawn "${command}": working directory "${cwd}" cannot be reached: permission denied`,
+        { cause: err },
+      );
+    }
     if (!(err instanceof Deno.errors.NotADirectory)) return null;
   }
   return new HamError(
-    "EINVAL",
+    "ENOTDIR",
     `Cannot spawn "${command}": working directory "${cwd}" is not a directory`,
   );
 }
 
 /**
  * The error a failed spawn of `command` reports (`errno` as posix_spawn returned it), in
- * working directory `cwd`: a missing one, or not a directory, is named as the cause.
+ * working directory `cwd`: a missing one, one that is not a directory or cannot be reached,
+ * is named as the cause. The code is the errno's (`ENOENT`, `EACCES`, `ENOTDIR`, `EPERM`).
  */
 export function spawnErrno(command: string, errno: number, cwd: string | null = null): HamError {
-  if (errno === 2 || errno === ERRNO.ENOTDIR) {
+  if (errno === 2 || errno === ERRNO.ENOTDIR || errno === ERRNO.EACCES) {
     const bad = cwdError(command, cwd);
     if (bad !== null) return bad;
   }
   if (errno === 2) return new HamError("ENOENT", `Cannot spawn "${command}": no such file`);
   if (errno === ERRNO.EACCES || errno === ERRNO.EPERM) {
-    return new HamError("EPERM", `Cannot spawn "${command}": permission denied`);
+    const code = errno === ERRNO.EACCES ? "EACCES" : "EPERM";
+    return new HamError(code, `Cannot spawn "${command}": permission denied`);
+  }
+  if (errno === ERRNO.ENOTDIR) {
+    return new HamError(
+      "ENOTDIR",
+      `Cannot spawn "${command}": a component of its path is not a directory`,
+    );
   }
   return new HamError(
     "EINVAL",
@@ -193,9 +209,9 @@ export function spawnErrno(command: string, errno: number, cwd: string | null = 
  * Starts `req.path` in a session of its own and returns its pid; the process has already
  * executed the file when this returns (glibc's `posix_spawn` waits for the `exec`).
  *
- * @throws {HamError} `ENOENT`/`EPERM` when the file cannot be executed (or an output file
- * opened), `ENOENT` when the working directory is missing (`EINVAL` when it is not a
- * directory), `EINVAL` for any other failure, `EPERM` when FFI is not available.
+ * @throws {HamError} `ENOENT`/`EACCES`/`ENOTDIR` when the file cannot be executed (or an
+ * output file opened), `ENOENT` when the working directory is missing (`ENOTDIR` when it
+ * is not a directory), `EINVAL` for any other failure, `EPERM` when FFI is not available.
  */
 export function posixSpawn(req: PosixSpawnRequest): number {
   const s = load();

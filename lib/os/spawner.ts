@@ -92,13 +92,17 @@ function spawnError(argv: string[], err: unknown): HamError {
     ? "no such file"
     : err instanceof Deno.errors.PermissionDenied
     ? "permission denied"
+    : err instanceof Deno.errors.NotADirectory
+    ? "a component of its path is not a directory"
     : err instanceof Error
     ? err.message
     : String(err);
   const code = err instanceof Deno.errors.NotFound
     ? "ENOENT"
     : err instanceof Deno.errors.PermissionDenied
-    ? "EPERM"
+    ? "EACCES"
+    : err instanceof Deno.errors.NotADirectory
+    ? "ENOTDIR"
     : "EINVAL";
   return new HamError(code, `Cannot spawn "${argv[0]}": ${reason}`, { cause: err });
 }
@@ -237,7 +241,7 @@ function spawnRedirected(
 /**
  * The file `command` runs: itself when it names a path (relative to `cwd`, where the
  * process starts), else the first executable file of that name in `path`'s directories.
- * Throws ENOENT or EPERM as spawning `command` directly would.
+ * Throws ENOENT or EACCES as spawning `command` directly would.
  */
 function resolveExecutable(command: string, cwd: string | null, path: string): string {
   // A path is the spawn's to check: it fails with ENOENT or EACCES as this would.
@@ -245,16 +249,75 @@ function resolveExecutable(command: string, cwd: string | null, path: string): s
   const candidates = path.split(":").filter((d) => d !== "").map((d) => `${d}/${command}`);
   let denied = false;
   for (const file of candidates) {
-    const at = file.startsWith("/") || cwd === null ? file : `${cwd}/${file}`;
     try {
-      const st = Deno.statSync(at);
+      const st = Deno.statSync(where(file, cwd));
       if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return file;
       denied = true;
     } catch { /* not there */ }
   }
   throw denied
-    ? new HamError("EPERM", `Cannot spawn "${command}": permission denied`)
+    ? new HamError("EACCES", `Cannot spawn "${command}": permission denied`)
     : new HamError("ENOENT", `Cannot spawn "${command}": no such file`);
+}
+
+/** Where `file` is for a process started in `cwd` (a relative path is relative to it). */
+function where(file: string, cwd: string | null): string {
+  return file.startsWith("/") || cwd === null ? file : `${cwd}/${file}`;
+}
+
+/**
+ * Checks, starting nothing, that `argv` could be started as an entity process in `cwd`
+ * with `env` over the HAM's environment, as an attach would start it: the working
+ * directory exists and is a directory, and the file the command runs, found as the spawn
+ * finds it (a name through `PATH`, the entity's own when its `env` sets one), is a regular
+ * file with an execute bit. Returns that file (relative to `cwd` when it is relative).
+ * Only the `exec` itself can tell the rest (a script's missing interpreter, a `noexec`
+ * mount, a file that is not a program): that still fails at the spawn.
+ *
+ * @throws {HamError} `ENOENT` (a missing file or directory), `EACCES` (not executable, not
+ * a regular file, or out of reach), `ENOTDIR` (a working directory or a component of the
+ * path that is not a directory), each naming the command and the path.
+ */
+export function checkSpawnable(
+  argv: string[],
+  cwd: string | null,
+  env: Record<string, string> | null,
+): string {
+  const command = argv[0];
+  const bad = cwdError(command, cwd);
+  if (bad !== null) throw bad;
+  const file = resolveExecutable(command, cwd, spawnVar("PATH", env ?? {}) ?? "/usr/bin:/bin");
+  const at = where(file, cwd);
+  const named = at === command ? `"${command}"` : `"${command}" ("${at}")`;
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(at);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new HamError("ENOENT", `Cannot spawn ${named}: no such file`, { cause: err });
+    }
+    if (err instanceof Deno.errors.NotADirectory) {
+      throw new HamError(
+        "ENOTDIR",
+        `Cannot spawn ${named}: a component of its path is not a directory`,
+        { cause: err },
+      );
+    }
+    throw new HamError("EACCES", `Cannot spawn ${named}: permission denied`, { cause: err });
+  }
+  if (!st.isFile) {
+    const what = st.isDirectory ? "a directory" : "not a regular file";
+    throw new HamError("EACCES", `Cannot spawn ${named}: permission denied (it is ${what})`);
+  }
+  if (((st.mode ?? 0o111) & 0o111) === 0) {
+    throw new HamError(
+      "EACCES",
+      `Cannot spawn ${named}: permission denied (mode ${
+        ((st.mode ?? 0) & 0o7777).toString(8).padStart(4, "0")
+      }: no execute bit)`,
+    );
+  }
+  return file;
 }
 
 /**

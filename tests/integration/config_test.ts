@@ -5,7 +5,7 @@
  */
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { alive, BIN, hamctl, HamProcess, processesOf } from "../support/ham_process.ts";
+import { alive, BIN, hamctl, HamProcess, processesOf, until } from "../support/ham_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -153,6 +153,114 @@ Deno.test(
       assertEquals(refusals(ham), []);
     } finally {
       await Deno.remove(f);
+    }
+  },
+);
+
+Deno.test(
+  "hamctl apply refuses a replacement whose command cannot start, and leaves the entity running as it was",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const f = await file(ham, "web.yaml", ISSUE_FORM);
+    const plain = `${ham.stateDir}.plain`;
+    await Deno.writeTextFile(plain, "#!/bin/sh\nexec sleep 1000\n", { mode: 0o644 });
+    try {
+      assertEquals(await ham.ok("apply", f), "create web");
+      const before = await ham.ok("status", "web", "--json");
+      const cases: [string, string, string][] = [
+        // A missing binary, a missing cwd, a cwd that is a file, a file without an x bit.
+        [
+          ISSUE_FORM.replace('"/bin/sleep"', '"/no/such/sleep"'),
+          "ENOENT",
+          'Cannot spawn "/no/such/sleep": no such file',
+        ],
+        [
+          ISSUE_FORM.replace("keepOnDeath: false", "keepOnDeath: false\n    cwd: /no/such/dir"),
+          "ENOENT",
+          'Cannot spawn "/bin/sleep": working directory "/no/such/dir" does not exist',
+        ],
+        [
+          ISSUE_FORM.replace("keepOnDeath: false", `keepOnDeath: false\n    cwd: ${plain}`),
+          "ENOTDIR",
+          `Cannot spawn "/bin/sleep": working directory "${plain}" is not a directory`,
+        ],
+        [
+          ISSUE_FORM.replace('["/bin/sleep", "1000"]', `["${plain}"]`),
+          "EACCES",
+          `Cannot spawn "${plain}": permission denied (mode 0644: no execute bit)`,
+        ],
+        // A name is looked for as the spawn looks for it: in the entity's own PATH.
+        [
+          ISSUE_FORM.replace('"/bin/sleep"', '"sleep"').replace(
+            "keepOnDeath: false",
+            "keepOnDeath: false\n    env: { PATH: /no/such/bin }",
+          ),
+          "ENOENT",
+          'Cannot spawn "sleep": no such file',
+        ],
+      ];
+      for (const [text, code, why] of cases) {
+        await Deno.writeTextFile(f, text);
+        for (const dry of [["--dry-run"], []]) {
+          const r = await ham.ctl("apply", f, ...dry);
+          assertEquals([r.code, r.stdout], [code === "ENOENT" ? 5 : 1, ""], r.stderr);
+          assertEquals(
+            r.stderr,
+            `hamctl: ${code}: ${f}:2: key "entities.web": cannot update web: ${why}; ` +
+              `nothing was changed ("web" is left as it is)\n`,
+          );
+        }
+        // Running as it was: the same process, conditions and command.
+        const web = await ham.ok("status", "web", "--json");
+        assertEquals(
+          [web.pid, web.command, web.cwd, web.conditions.length],
+          [before.pid, before.command, before.cwd, before.conditions.length],
+        );
+        assert(alive(before.pid));
+      }
+      // The HAM logged each refused check, and refused nothing else (nothing was tried).
+      assertEquals(refusals(ham).filter((l) => !l.includes('Refused "check-attach"')), []);
+      assertEquals(refusals(ham).length, cases.length * 2);
+      // A command that can start replaces it as before.
+      await Deno.chmod(plain, 0o755);
+      await Deno.writeTextFile(f, cases[3][0]);
+      assertEquals(await ham.ok("apply", f), "update web");
+      assert((await ham.ok("status", "web", "--json")).pid !== before.pid);
+    } finally {
+      await Deno.remove(f);
+      await Deno.remove(plain);
+    }
+  },
+);
+
+Deno.test(
+  "hamctl apply checks a command on the HAM's side: the HAM's PATH finds what the client's does not",
+  opts,
+  async () => {
+    // A HAM whose PATH has a directory hamctl's has not (another host's, in effect).
+    const bin = await Deno.makeTempDir({ prefix: "ham-test-bin-" });
+    await Deno.writeTextFile(`${bin}/ham-only-tool`, "#!/bin/sh\nexec sleep 1000\n", {
+      mode: 0o755,
+    });
+    try {
+      await using ham = await HamProcess.start({
+        env: { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}` },
+      });
+      const f = await file(ham, "web.yaml", ISSUE_FORM);
+      try {
+        await ham.ok("apply", f);
+        await Deno.writeTextFile(
+          f,
+          ISSUE_FORM.replace('["/bin/sleep", "1000"]', "[ham-only-tool]"),
+        );
+        assertEquals(await ham.ok("apply", f), "update web");
+        assertEquals((await ham.ok("status", "web", "--json")).command, ["ham-only-tool"]);
+      } finally {
+        await Deno.remove(f);
+      }
+    } finally {
+      await Deno.remove(bin, { recursive: true });
     }
   },
 );
@@ -378,6 +486,43 @@ Deno.test("ham --config FILE applies the file at start-up", opts, async () => {
     await Deno.remove(f);
   }
 });
+
+Deno.test(
+  "ham --config refuses a command that cannot start before it starts anything",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ham-test-" });
+    const f = `${dir}.yaml`;
+    // The first entity could start; the second's command is missing.
+    await Deno.writeTextFile(
+      f,
+      `${ISSUE_FORM}  other:\n    command: [/no/such/other, "1001"]\n`,
+    );
+    try {
+      const out = await new Deno.Command(`${BIN}/ham`, {
+        args: ["--state-dir", dir, "--config", f],
+        env: { HAM_STATE_DIR: dir },
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 1);
+      assertEquals(
+        new TextDecoder().decode(out.stderr),
+        `ham: ENOENT: ${f}:12: key "entities.other": cannot create other: ` +
+          'Cannot spawn "/no/such/other": no such file; nothing was changed\n',
+      );
+      // The HAM stops, and "web" was never started: nothing of it in the HAM's log.
+      await until(async () => (await processesOf(dir)).length === 0, "the HAM to stop");
+      const log = await Deno.readTextFile(`${dir}/ham.log`);
+      assertMatch(log, /HAM \d+ stopping/);
+      assert(!log.includes('"web"'), log);
+    } finally {
+      for (const pid of await processesOf(dir)) Deno.kill(pid, "SIGKILL");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(f);
+    }
+  },
+);
 
 Deno.test(
   "ham detached on a state directory another HAM serves fails with EBUSY and applies no --config",

@@ -264,7 +264,7 @@ Deno.test("hamctl attach --cwd names the working directory when it is missing or
       `${ham.stateDir}/nonexistent`,
       'ENOENT: Cannot spawn "/bin/sleep": working directory "%" does not exist',
     ],
-    [file, 'EINVAL: Cannot spawn "/bin/sleep": working directory "%" is not a directory'],
+    [file, 'ENOTDIR: Cannot spawn "/bin/sleep": working directory "%" is not a directory'],
   ];
   for (const [cwd, want] of cases) {
     const r = await ham.ctl("attach", "w", "--cwd", cwd, "--", "/bin/sleep", "5");

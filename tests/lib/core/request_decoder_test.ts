@@ -128,6 +128,11 @@ const VALID: ReadonlyArray<[string, Obj, Request]> = [
     },
   ],
   [
+    "check-attach",
+    { id: 3, op: "check-attach", entity: "web", argv: ["/bin/web"], env: { A: "1" } },
+    { id: 3, op: "check-attach", entity: "web", argv: ["/bin/web"], cwd: null, env: { A: "1" } },
+  ],
+  [
     "attach-self",
     { id: 4, op: "attach-self", entity: "app", pid: 7 },
     { id: 4, op: "attach-self", entity: "app", pid: 7, heartbeat: null, flags: 0, renew: false },
@@ -582,10 +587,19 @@ Deno.test("decodeRequest() throws EINVAL when the command is empty or not a list
 });
 
 Deno.test("decodeRequest() throws EINVAL when the cwd is relative or env is not an object of strings", () => {
-  rejects(line({ id: 1, op: "attach", entity: "w", argv: ["x"], cwd: "tmp" }), "EINVAL", /"cwd"/);
-  for (const env of [[], "A=1", { A: 1 }, { "A=B": "1" }, { "": "1" }]) {
-    rejects(line({ id: 1, op: "attach", entity: "w", argv: ["x"], env }), "EINVAL", /"env"/);
+  for (const op of ["attach", "check-attach"]) {
+    rejects(line({ id: 1, op, entity: "w", argv: ["x"], cwd: "tmp" }), "EINVAL", /"cwd"/);
+    for (const env of [[], "A=1", { A: 1 }, { "A=B": "1" }, { "": "1" }]) {
+      rejects(line({ id: 1, op, entity: "w", argv: ["x"], env }), "EINVAL", /"env"/);
+    }
   }
+});
+
+Deno.test("decodeRequest() throws EINVAL when check-attach has no command (it checks one)", () => {
+  for (const argv of [undefined, null, [], [""]]) {
+    rejects(line({ id: 1, op: "check-attach", entity: "w", argv }), "EINVAL", /"argv"/);
+  }
+  rejects(line({ id: 1, op: "check-attach", entity: "@w", argv: ["x"] }), "EINVAL", /reserved/);
 });
 
 Deno.test("decodeRequest() throws EINVAL naming the entry when an env key or value or the cwd holds a NUL", () => {

@@ -64,7 +64,7 @@ Deno.test("posixSpawn() leaves the streams alone when none are given, and the ch
   assert.deepEqual(await reap(pid), { code: null, signal: "SIGKILL" });
 });
 
-Deno.test("posixSpawn() throws ENOENT for a missing file and EPERM for one it cannot execute", async () => {
+Deno.test("posixSpawn() throws ENOENT for a missing file and EACCES for one it cannot execute", async () => {
   const req = { env: {}, cwd: null, stdout: null, stderr: null };
   assert.throws(
     () => posixSpawn({ ...req, path: "/nonexistent/prog", argv: ["prog"] }),
@@ -76,7 +76,7 @@ Deno.test("posixSpawn() throws ENOENT for a missing file and EPERM for one it ca
     await Deno.writeTextFile(`${dir}/plain`, "not a program\n");
     assert.throws(
       () => posixSpawn({ ...req, path: `${dir}/plain`, argv: ["plain"] }),
-      (e: unknown) => e instanceof HamError && e.code === "EPERM",
+      (e: unknown) => e instanceof HamError && e.code === "EACCES",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

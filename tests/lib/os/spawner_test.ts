@@ -9,6 +9,7 @@ import type { OutputPipes } from "../../../lib/os/entity_output.ts";
 import { libc, WAIT } from "../../../lib/os/libc.ts";
 import {
   carriesMarker,
+  checkSpawnable,
   findCommand,
   findDaemon,
   findSpawned,
@@ -103,7 +104,7 @@ Deno.test("spawnEntity() with a watcher throws ENOENT for a missing command, fou
   }
 });
 
-Deno.test("spawnEntity() with a watcher throws EPERM for a path it cannot execute (a directory, no x bit)", async () => {
+Deno.test("spawnEntity() with a watcher throws EACCES for a path it cannot execute (a directory, no x bit)", async () => {
   await using watcher = new ProcessWatcher();
   const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
   try {
@@ -114,7 +115,7 @@ Deno.test("spawnEntity() with a watcher throws EPERM for a path it cannot execut
       assert.throws(
         () => spawnEntity([command], opts, watcher),
         (e: unknown) =>
-          (e as HamError).code === "EPERM" &&
+          (e as HamError).code === "EACCES" &&
           (e as Error).message === `Cannot spawn "${command}": permission denied`,
       );
     }
@@ -123,7 +124,7 @@ Deno.test("spawnEntity() with a watcher throws EPERM for a path it cannot execut
   }
 });
 
-Deno.test("spawnEntity() names the working directory when it is missing (ENOENT) or not a directory (EINVAL)", async () => {
+Deno.test("spawnEntity() names the working directory when it is missing (ENOENT) or not a directory (ENOTDIR)", async () => {
   await using watcher = new ProcessWatcher();
   const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
   try {
@@ -131,8 +132,8 @@ Deno.test("spawnEntity() names the working directory when it is missing (ENOENT)
     await Deno.writeTextFile(file, "");
     const cases: Array<[string, string, string]> = [
       [`${dir}/missing`, "ENOENT", "does not exist"],
-      [file, "EINVAL", "is not a directory"],
-      [`${file}/sub`, "EINVAL", "is not a directory"],
+      [file, "ENOTDIR", "is not a directory"],
+      [`${file}/sub`, "ENOTDIR", "is not a directory"],
     ];
     // By posix_spawn (a watcher), by Deno.Command, and by the shell that opens the FIFOs.
     const output = { stdout: `${dir}/out`, stderr: `${dir}/err` };
@@ -167,6 +168,50 @@ Deno.test("spawnEntity() names the working directory when it is missing (ENOENT)
         (e: unknown) =>
           (e as HamError).code === "ENOENT" &&
           (e as Error).message === `Cannot spawn "no-such-command-here": no such file`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkSpawnable() returns the file a command runs, found as the spawn finds it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
+  try {
+    await Deno.mkdir(`${dir}/bin`);
+    await Deno.writeTextFile(`${dir}/bin/tool`, "#!/bin/sh\n", { mode: 0o755 });
+    assert.equal(checkSpawnable(["/bin/sleep", "1"], null, null), "/bin/sleep");
+    assert.equal(checkSpawnable(["sleep"], "/", { PATH: "/usr/bin:/bin" }), "/usr/bin/sleep");
+    // The entity's own PATH, relative entries relative to its working directory.
+    assert.equal(checkSpawnable(["tool"], null, { PATH: `${dir}/bin` }), `${dir}/bin/tool`);
+    assert.equal(checkSpawnable(["tool"], dir, { PATH: "bin" }), "bin/tool");
+    assert.equal(checkSpawnable(["./bin/tool"], dir, null), "./bin/tool");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkSpawnable() refuses what the spawn would, with ENOENT, EACCES or ENOTDIR", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ham-spawner-" });
+  try {
+    const plain = `${dir}/plain`;
+    await Deno.writeTextFile(plain, "#!/bin/sh\n", { mode: 0o644 });
+    const cases: Array<[string[], string | null, Record<string, string> | null, string, string]> = [
+      [[`${dir}/missing`], null, null, "ENOENT", `"${dir}/missing": no such file`],
+      [["no-such-command-here"], null, { PATH: dir }, "ENOENT", "no such file"],
+      [["/bin/sleep"], `${dir}/missing`, null, "ENOENT", `"${dir}/missing" does not exist`],
+      [["/bin/sleep"], plain, null, "ENOTDIR", `"${plain}" is not a directory`],
+      [[`${plain}/x`], null, null, "ENOTDIR", "a component of its path is not a directory"],
+      [[plain], null, null, "EACCES", "permission denied (mode 0644: no execute bit)"],
+      [[dir], null, null, "EACCES", "permission denied (it is a directory)"],
+      [["./plain"], dir, null, "EACCES", `"./plain" ("${dir}/./plain"): permission denied`],
+      [["plain"], null, { PATH: dir }, "EACCES", `"plain": permission denied`],
+    ];
+    for (const [argv, cwd, env, code, why] of cases) {
+      assert.throws(
+        () => checkSpawnable(argv, cwd, env),
+        (e: unknown) => (e as HamError).code === code && (e as Error).message.includes(why),
+        `${argv[0]} in ${cwd}: ${code} ${why}`,
       );
     }
   } finally {
