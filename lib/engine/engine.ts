@@ -32,6 +32,7 @@ import type { Clock } from "../os/clock.ts";
 import type { ProcessLookup, ProcessOps, WatchHandle } from "./process_ops.ts";
 import type { RecordBody } from "../core/records.ts";
 import { Restarter, type RestartParams, type RestartRequest, type SpawnSite } from "./restarter.ts";
+import { RestartClock } from "./restart_clock.ts";
 import { decideRestart, POLICY_DEFAULTS } from "../core/restart_policy.ts";
 import { resume } from "./resume.ts";
 import type { EngineParts, Events, Lifetime, Watching } from "./seams.ts";
@@ -113,6 +114,8 @@ export class Engine {
   #runner: RunnerContext;
   #heartbeats: HeartbeatMonitor;
   #restarter: Restarter;
+  /** The ages of restarts for their policies, unmoved by steps of the wall clock. */
+  #restartClock: RestartClock;
   /** The scan a resume made, until the runs and deaths it picked up are over. */
   #resumeLookup: ProcessLookup | null = null;
   #attacher: Attacher;
@@ -137,6 +140,7 @@ export class Engine {
     this.#journal = new EngineJournal(opts.store, opts.log, this.#onStep, (bodies) => {
       for (const b of bodies) {
         if (b.t === "remove" || b.t === "death") this.#heartbeats.touched(b.entity);
+        if (b.t === "remove") this.#restartClock.forget(b.entity);
       }
     });
     const stopped = () => this.#stopped;
@@ -184,11 +188,13 @@ export class Engine {
     const kill = (pid: number, startTime: string | null) => this.#kill(pid, startTime);
     this.#heartbeats = new HeartbeatMonitor(this.#parts);
     this.#leftovers = new Leftovers(this.#parts, { stopTimeoutMs: opts.leftoverStopTimeoutMs });
+    this.#restartClock = new RestartClock(this.clock);
     this.#restarter = new Restarter({
       ...this.#parts,
       watching: this.#watching,
       leftoversSettled: (name) => this.#leftovers.settledNow(name),
       lookup: () => this.#resumeLookup ?? this.#parts.processes,
+      restartClock: this.#restartClock,
     });
     this.#attacher = new Attacher({
       ...this.#parts,
@@ -692,7 +698,7 @@ export class Engine {
     // (systemd's start limit counts manual starts too, and refuses them up front).
     const d = decideRestart(
       params.policy ?? POLICY_DEFAULTS,
-      e.recentRestarts ?? [],
+      this.#restartClock.recent(name, e.recentRestarts ?? []),
       this.clock.now(),
       0,
     );

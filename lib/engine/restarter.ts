@@ -10,6 +10,7 @@ import type { ActionSite } from "./action_runner.ts";
 import { DEFAULTS } from "../core/defaults.ts";
 import type { ActionParams, RestartPolicy } from "../core/model.ts";
 import type { ProcessLookup } from "./process_ops.ts";
+import type { RestartClock } from "./restart_clock.ts";
 import type { EngineParts, Watching } from "./seams.ts";
 import { decideRestart, POLICY_DEFAULTS, type RestartDecision } from "../core/restart_policy.ts";
 import { newSpawnId, type SpawnedProcess } from "../os/spawner.ts";
@@ -39,6 +40,8 @@ export interface RestartParts extends EngineParts {
   leftoversSettled(name: string): Promise<void> | null;
   /** Where a process to adopt is looked for: a resume's scan while one is under way. */
   lookup(): Pick<ProcessLookup, "findSpawned">;
+  /** The ages of restarts, unmoved by steps of the wall clock (told of each restart). */
+  readonly restartClock: RestartClock;
 }
 
 /** Restarts entities for the engine. */
@@ -102,7 +105,9 @@ export class Restarter {
     const policy = params.policy ?? POLICY_DEFAULTS;
     const e = ctx.journal.state.entities.get(name);
     if (!e) return true;
-    const d = decideRestart(policy, e.recentRestarts ?? [], ctx.clock.now(), Math.random());
+    // Counted on the monotonic clock where it can be: a step of the wall clock moves no window.
+    const recent = ctx.restartClock.recent(name, e.recentRestarts ?? []);
+    const d = decideRestart(policy, recent, ctx.clock.now(), Math.random());
     if (d.kind === "now") return true;
     return this.#wait(name, policy, d);
   }
@@ -167,6 +172,8 @@ export class Restarter {
       ctx.watching.spawned(name, p);
     }
     ctx.life.step("restart spawned");
+    const at = ctx.clock.now();
+    ctx.restartClock.made(name, at);
     void ctx.journal.record([{
       t: "restart",
       entity: name,
@@ -174,7 +181,7 @@ export class Restarter {
       argv: params.argv,
       startTime,
       spawnId,
-      at: ctx.clock.now(),
+      at,
     }]);
     const restarted = ctx.journal.state.entities.get(name);
     if (restarted?.heartbeat) {

@@ -166,3 +166,67 @@ Deno.test("Engine runs another entity's lists on the shared lane while a restart
   );
   h.engine.stop();
 });
+
+Deno.test("Engine keeps restarts out of the window after the wall clock is set back", async () => {
+  const h = await setup({ intensity: 3, windowMs: 10_000, backoffMs: 0 });
+  for (let i = 0; i < 3; i++) await crash(h);
+  assert.equal(h.store.state.entities.get("web")!.restarts, 3);
+  // Long after the window, the wall clock is set back an hour: the three restarts are
+  // still old (they were not an hour in the future), so the next crash is restarted.
+  await h.clock.advance(60_000);
+  h.clock.jump(-3_600_000);
+  await crash(h);
+  await h.engine.idle();
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.restarts, 4, "restarted: nothing within the window");
+  assert.equal(web.restartBlocked, null);
+  assert.deepEqual(h.procs.runs, [], "restart-limit did not fire");
+  h.engine.stop();
+});
+
+Deno.test("Engine keeps recent restarts in the window after the wall clock is set forward", async () => {
+  const h = await setup({ intensity: 3, windowMs: 10_000, backoffMs: 0 });
+  for (let i = 0; i < 3; i++) await crash(h);
+  // Set forward an hour a moment later: the three restarts are still within 10 s.
+  await h.clock.advance(1_000);
+  h.clock.jump(3_600_000);
+  await crash(h);
+  await h.engine.idle();
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.restarts, 3, "the 4th crash within the window is not restarted");
+  assert.match(web.restartBlocked ?? "", /3 restarts within 10000 ms \(limit 3\): given up/);
+  assert.deepEqual(h.procs.runs, ["page-operator"]);
+});
+
+Deno.test("Engine backs off from restarts counted on the monotonic clock across a wall-clock step", async () => {
+  const h = await setup({ backoffMs: 100, maxBackoffMs: 1000, windowMs: 10_000 });
+  await crash(h); // first in a quiet window: at once
+  // Set forward an hour: the restart a moment ago still counts, so the next one waits.
+  h.clock.jump(3_600_000);
+  await crash(h);
+  const web = h.store.state.entities.get("web")!;
+  assert.equal(web.pid, null, "held back by the backoff");
+  assert.equal(web.backoffMs, 100);
+  await h.clock.advance(100);
+  await flush();
+  assert.notEqual(h.store.state.entities.get("web")!.pid, null);
+  h.engine.stop();
+});
+
+Deno.test("Engine's hamctl restart is refused at the limit whichever way the wall clock was set", async () => {
+  for (const step of [3_600_000, -3_600_000]) {
+    const h = await setup({ intensity: 2, windowMs: 10_000, backoffMs: 0 });
+    for (let i = 0; i < 2; i++) await crash(h);
+    h.clock.jump(step);
+    assert.throws(
+      () => h.engine.restartEntity("web", 1_000),
+      (e: unknown) => (e as { code?: string }).code === "EBUSY",
+      `set ${step > 0 ? "forward" : "back"}: still at the limit`,
+    );
+    // Once the window has passed on the monotonic clock, it is allowed.
+    await h.clock.advance(10_000);
+    assert.deepEqual(h.engine.restartEntity("web", 1_000).entity, "web");
+    await h.engine.idle();
+    h.engine.stop();
+  }
+});
