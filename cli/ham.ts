@@ -412,11 +412,11 @@ async function detach(stateDir: string, args: string[], log: string): Promise<nu
     detached: true,
   }).spawn();
   const exited = child.status.then((s) => s.code);
-  const deadline = Date.now() + 15_000;
+  const deadline = performance.now() + 15_000;
   let delay = 5;
   /** The pid of another HAM that answered, while the one started had not yet. */
   let other: number | null = null;
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     const early = await Promise.race([
       exited,
       new Promise<null>((r) => setTimeout(() => r(null), delay)),

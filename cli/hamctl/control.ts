@@ -156,13 +156,13 @@ function parseStop(args: string[]): HamctlCommand {
   // Waiting is the default (as `systemctl stop`): a script may act once it returns.
   const wait = p.values["no-wait"] !== true;
   const run = async (client: HamClient, io: HamctlIO) => {
-    const started = Date.now();
+    const started = performance.now();
     await requestStop(client);
     if (wait) {
       await withDeadline(client.closed, timeoutMs, "the HAM to close its socket");
       // Another node's lock is out of reach: its closed connection is the answer.
       if (!client.remote) {
-        await lockReleased(client, Math.max(1, timeoutMs - (Date.now() - started)));
+        await lockReleased(client, Math.max(1, timeoutMs - (performance.now() - started)));
       }
     }
     if (json) io.out(JSON.stringify({ stopping: true }, null, 2));

@@ -673,8 +673,9 @@ export class HamClient implements AsyncDisposable {
   }
 
   async #reestablish(reason: HamError): Promise<boolean> {
-    const deadline = Date.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
-    for (let delay = 5; !this.#ended && this.#reconnect && Date.now() < deadline;) {
+    // Monotonic: a step of the wall clock neither ends the reconnection early nor stretches it.
+    const deadline = performance.now() + (this.#reconnect?.totalMs ?? DEFAULTS.reconnectWithinMs);
+    for (let delay = 5; !this.#ended && this.#reconnect && performance.now() < deadline;) {
       let conn: ByteConn | null = null;
       try {
         conn = await this.#dial();

@@ -142,13 +142,14 @@ export class GuardianKeeper {
     denoChildren.add(child.pid);
     this.#child = child;
     this.#starts++;
-    const startedAt = Date.now();
+    // Monotonic: a wall clock set while it ran would make its life look longer or shorter.
+    const startedAt = performance.now();
     this.#opts.log.log("info", `Started Guardian ${child.pid}`);
     this.#exited = child.status.then((status) => {
       denoChildren.delete(child.pid);
       this.#child = null;
       if (this.#stopping) return;
-      const young = Date.now() - startedAt < (this.#opts.minUptimeMs ?? 1000);
+      const young = performance.now() - startedAt < (this.#opts.minUptimeMs ?? 1000);
       this.#opts.log.log(
         "warn",
         `Guardian ${child.pid} ${describeExit(status)}: starting a new one`,

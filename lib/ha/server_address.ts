@@ -95,13 +95,14 @@ async function connectWithin(address: ServerAddress, ms: number): Promise<Deno.C
  * ```
  */
 export async function connectTo(address: ServerAddress, waitMs: number): Promise<Deno.Conn> {
-  const end = Date.now() + waitMs;
+  // Monotonic: a step of the wall clock neither cuts the wait short nor stretches it.
+  const end = performance.now() + waitMs;
   let delay = 5;
   for (;;) {
     try {
-      return await connectWithin(address, waitMs > 0 ? Math.max(1, end - Date.now()) : 0);
+      return await connectWithin(address, waitMs > 0 ? Math.max(1, end - performance.now()) : 0);
     } catch (err) {
-      const left = end - Date.now();
+      const left = end - performance.now();
       if (!isNotListening(err) || left <= 0) throw err;
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
       delay = Math.min(delay * 2, 100);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { connect } from "../../../lib/client/ham.ts";
+import { steppingWallClock } from "../../support/stepping_wall_clock.ts";
 import { within } from "../../support/within.ts";
 import { type FakeConn, type FakeRequest, startFakeHam } from "../../support/fake_ham.ts";
 
@@ -277,6 +278,43 @@ Deno.test("Ham.attachSelf() does not reconnect after the HAM said it is stopping
 });
 
 Deno.test("Ham.attachSelf() gives up reconnecting after reattachWithinMs", async () => {
+  const fake = await startFakeHam(async (req, conn) => {
+    await conn.reply(req.id, answer(req));
+  });
+  try {
+    await using ham = await connect({ stateDir: fake.stateDir, reattachWithinMs: 200 });
+    await ham.attachSelf("me");
+    await fake.close(); // No HAM comes back.
+    await within(ham.client.closed, "the client to give up");
+    await assert.rejects(ham.heartbeat(), /could not reconnect/);
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("Ham.attachSelf() reconnects while the wall clock is set forward (its deadline is monotonic)", async () => {
+  // An hour later at each reading: a deadline counted by the wall clock was past at once.
+  using _ = steppingWallClock(3_600_000);
+  let attaches = 0;
+  const reattached = Promise.withResolvers<void>();
+  await using fake = await startFakeHam(async (req, conn) => {
+    if (req.op === "attach-self" && ++attaches === 1) {
+      await conn.reply(req.id, answer(req));
+      conn.close();
+      return;
+    }
+    if (req.op === "attach-self") reattached.resolve();
+    await conn.reply(req.id, answer(req));
+  });
+  await using ham = await connect({ stateDir: fake.stateDir });
+  await ham.attachSelf("me");
+  await within(reattached.promise, "the re-attach");
+  await within(ham.heartbeat(), "a heartbeat after the reconnection");
+});
+
+Deno.test("Ham.attachSelf() gives up reconnecting after reattachWithinMs while the wall clock is set back", async () => {
+  // An hour earlier at each reading: a deadline counted by the wall clock was never reached.
+  using _ = steppingWallClock(-3_600_000);
   const fake = await startFakeHam(async (req, conn) => {
     await conn.reply(req.id, answer(req));
   });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GuardianKeeper, type GuardianKeeperOptions } from "../../../lib/daemon/guardian_keeper.ts";
 import { memoryLogger } from "../../../lib/os/logger.ts";
+import { steppingWallClock } from "../../support/stepping_wall_clock.ts";
 import { within } from "../../support/within.ts";
 
 function keeper(command: string[], opts: Partial<GuardianKeeperOptions> = {}) {
@@ -75,6 +76,23 @@ Deno.test("GuardianKeeper backs off when Guardians keep dying young", async () =
   await k.stop();
   const delays = log.lines.map((l) => /next Guardian in (\d+) ms/.exec(l)?.[1]).filter(Boolean);
   assert.deepEqual(delays.slice(0, 4), ["10", "20", "40", "40"]);
+});
+
+Deno.test("GuardianKeeper tells a young death on the monotonic clock while the wall clock is set forward", async () => {
+  // Each reading of the wall clock an hour later: a Guardian that dies at once has lived for
+  // hours by it, and the keeper restarted such Guardians at once, in a loop.
+  using _ = steppingWallClock(3_600_000);
+  const { k, log } = keeper(["/bin/false"], { firstBackoffMs: 10, maxBackoffMs: 40 });
+  k.start();
+  await within(
+    (async () => {
+      while (k.starts < 4) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    "four starts",
+  );
+  await k.stop();
+  const delays = log.lines.map((l) => /next Guardian in (\d+) ms/.exec(l)?.[1]).filter(Boolean);
+  assert.deepEqual(delays.slice(0, 2), ["10", "20"]);
 });
 
 Deno.test("GuardianKeeper.stop() ends the Guardian with SIGTERM and starts no other", async () => {

@@ -3,6 +3,7 @@ import type { HamError } from "../../../lib/core/errors.ts";
 import { addressOf, connectTo } from "../../../lib/ha/server_address.ts";
 import { LocalEcho } from "../../support/local_echo.ts";
 import { fullBacklog } from "../../support/full_backlog.ts";
+import { steppingWallClock } from "../../support/stepping_wall_clock.ts";
 import { within } from "../../support/within.ts";
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
@@ -40,12 +41,31 @@ Deno.test("connectTo() retries a refused connect until the server listens", asyn
 
 Deno.test("connectTo() gives up with the connect error after waitMs", async () => {
   await using dir = await tempDir();
-  const started = Date.now();
+  const started = performance.now();
   await assert.rejects(
     connectTo({ transport: "unix", path: `${dir.path}/none.sock` }, 50),
     Deno.errors.NotFound,
   );
-  assert.ok(Date.now() - started >= 50);
+  assert.ok(performance.now() - started >= 50);
+});
+
+Deno.test("connectTo() waits waitMs of real time while the wall clock is set forward or back", async () => {
+  await using dir = await tempDir();
+  for (const step of [3_600_000, -3_600_000]) {
+    const started = performance.now();
+    {
+      using _ = steppingWallClock(step);
+      await assert.rejects(
+        within(connectTo({ transport: "unix", path: `${dir.path}/none.sock` }, 200), "the connect"),
+        Deno.errors.NotFound,
+      );
+    }
+    const ms = performance.now() - started;
+    assert.ok(
+      ms >= 200 && ms < 2000,
+      `set ${step > 0 ? "forward" : "back"}: gave up after ${ms} ms`,
+    );
+  }
 });
 
 Deno.test("connectTo() does not retry an error other than refused or missing", async () => {
