@@ -174,6 +174,12 @@ Deno.test(
       ["off", "disabled"],
     ]);
     assert(json.entities[0].uptimeMs >= 0 && json.entities[0].lastExit.signal === "SIGKILL");
+    // The same last exit: list's time in ms since the epoch, status's an ISO string (each
+    // kept as scripts know it; see the README).
+    const at = json.entities[0].lastExit.at;
+    const status = (await ham.ok("status", "web", "--json")).lastExit.at;
+    assertEquals([typeof at, typeof status], ["number", "string"]);
+    assertEquals(new Date(at).toISOString(), status);
   },
 );
 
