@@ -541,3 +541,38 @@ Deno.test(
     ]);
   },
 );
+
+Deno.test(
+  "check-attach needs the admin role: a reader's apply --dry-run goes on without it, a reader's apply is refused before any change",
+  opts,
+  async () => {
+    const u = await user();
+    if (u === null) return;
+    await using ham = await sharedHam();
+    const f = `${ham.stateDir}.yaml`;
+    Deno.writeTextFileSync(f, 'entities:\n  w:\n    command: ["/bin/sleep", "60"]\n');
+    Deno.chmodSync(f, 0o644);
+    try {
+      const dry = await u.hamctl(ham.stateDir, ["apply", f, "--dry-run"], who.read);
+      assert.deepEqual([dry.code, dry.stdout], [0, "create w\nDry run: 1 changes not applied\n"]);
+      const apply = await u.hamctl(ham.stateDir, ["apply", f], who.read);
+      assert.equal(apply.code, 1, apply.stderr);
+      assert.match(
+        apply.stderr,
+        /^hamctl: EPERM: .*:2: key "entities\.w": cannot create w: Permission denied: "check-attach" needs the admin role; .*; nothing was changed\n$/,
+      );
+      assert.deepEqual((await ham.status()).entities, []);
+      // An admin's apply: the check is only a look, not audited; the attach is.
+      const applied = await u.hamctl(ham.stateDir, ["apply", f], who.admin);
+      assert.equal(applied.code, 0, applied.stderr);
+      const mine = (await audits(ham)).filter((e) => e.detail?.uid === u.uid);
+      assert.deepEqual(mine.map((e) => [e.detail?.verb, e.detail?.outcome]), [
+        ["check-attach", "refused"],
+        ["check-attach", "refused"],
+        ["attach", "accepted"],
+      ]);
+    } finally {
+      Deno.removeSync(f);
+    }
+  },
+);
