@@ -82,6 +82,11 @@ export interface ClusterView {
   node: string;
   nodes: string[];
   entities: ClusterEntityView[];
+  /**
+   * Since when (ISO 8601) etcd has not answered this node, whose view is then as it last
+   * saw it; null while etcd answers.
+   */
+  unreachableSince: string | null;
 }
 
 interface Persisted {
@@ -180,7 +185,7 @@ export class ClusterNode {
     this.#host = host;
     this.#file = clusterFile(stateDir);
     this.#address = opts.address ?? null;
-    this.#view = { node: this.name, nodes: [], entities: [] };
+    this.#view = { node: this.name, nodes: [], entities: [], unreachableSince: null };
   }
 
   /**
@@ -266,7 +271,11 @@ export class ClusterNode {
 
   /** The cluster as last seen. */
   view(): ClusterView {
-    return this.#view;
+    const since = this.#etcd.unreachableSince;
+    return {
+      ...this.#view,
+      unreachableSince: since === null ? null : new Date(since).toISOString(),
+    };
   }
 
   /**
@@ -302,10 +311,12 @@ export class ClusterNode {
 
   /**
    * True when `name` is a cluster entity: in the view, else in etcd (the view may be a tick
-   * old). When etcd cannot be reached, the view answers.
+   * old). When etcd cannot be reached, the view answers, at once once this node knows it
+   * (a local request never waits for an etcd that does not answer).
    */
   async isDeclared(name: string): Promise<boolean> {
     if (this.isClusterEntity(name)) return true;
+    if (this.#etcd.unreachableSince !== null) return false;
     const key = ENTITIES + name;
     try {
       return (await this.#etcd.range(key)).some((kv) => kv.key === key);
@@ -317,9 +328,11 @@ export class ClusterNode {
 
   /**
    * A cluster entity's definition and holder as etcd has them now (for a name the view does
-   * not have yet), or null: not declared, or etcd cannot be reached.
+   * not have yet), or null: not declared, or etcd cannot be reached (known already: not
+   * asked).
    */
   async lookup(name: string): Promise<{ spec: ClusterSpec; node: string | null } | null> {
+    if (this.#etcd.unreachableSince !== null) return null;
     const key = ENTITIES + name;
     try {
       const kv = (await this.#etcd.range(key)).find((k) => k.key === key);
@@ -522,6 +535,7 @@ export class ClusterNode {
     this.#specs = new Map(specs.map((s) => [s.name, s]));
     this.#view = {
       node: this.name,
+      unreachableSince: null,
       nodes: nodes.sort(),
       entities: specs.map((s) => ({
         name: s.name,

@@ -96,11 +96,24 @@ function txnOp(op: TxnOp): Record<string, unknown> {
 export class EtcdClient {
   readonly endpoint: string;
   #timeoutMs: number;
+  #unreachableSince: number | null = null;
 
   /** `timeoutMs` bounds each request. */
   constructor(endpoint: string, timeoutMs: number) {
     this.endpoint = endpoint.replace(/\/$/, "");
     this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Since when (`Date.now()`) etcd has not answered: the last request got no answer in time
+   * (it cannot be reached, or it is frozen); null once one gets an answer, even an error.
+   */
+  get unreachableSince(): number | null {
+    return this.#unreachableSince;
+  }
+
+  #unanswered(): void {
+    this.#unreachableSince ??= Date.now();
   }
 
   async #post(path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -112,11 +125,14 @@ export class EtcdClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (err) {
+      this.#unanswered();
       throw new EtcdUnavailable(`etcd at ${this.endpoint} unreachable: ${err}`, { cause: err });
     }
     const text = await res.text().catch((err) => {
+      this.#unanswered();
       throw new EtcdUnavailable(`etcd at ${this.endpoint} cut the answer: ${err}`);
     });
+    this.#unreachableSince = null;
     if (!res.ok) {
       throw new EtcdUnavailable(`etcd at ${this.endpoint} answered ${res.status}: ${text}`);
     }

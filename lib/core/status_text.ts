@@ -145,6 +145,9 @@ function clusterLines(c: NonNullable<HamView["cluster"]>): Line[] {
   return [
     ["Cluster Node", c.node],
     ["Cluster Nodes", c.nodes.join(" ") || "none"],
+    ...(c.unreachableSince
+      ? [["Cluster etcd", `unreachable since ${c.unreachableSince}`] as Line]
+      : []),
     ...c.entities.map((e): Line => ["Cluster Entity", `${e.name} on ${e.node ?? "no node"}`]),
   ];
 }

@@ -317,6 +317,8 @@ export interface HamView {
     nodes: string[];
     /** Each cluster entity, the node running it (or null) and its placement list. */
     entities: { name: string; node: string | null; placement: string[] }[];
+    /** Since when (ISO 8601) etcd has not answered this node; null while it answers. */
+    unreachableSince: string | null;
   };
 }
 

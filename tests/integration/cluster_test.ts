@@ -674,3 +674,48 @@ Deno.test({
     assert(/ENOENT/.test(gone.stderr), gone.stderr);
   },
 });
+
+Deno.test({
+  name: "a local request on a member that etcd does not answer does not wait for etcd",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    // TTL 8 s: a request to etcd gives up after 2 s, which a local attach must not wait for.
+    await using nodes = await startNodes(["n1", etcd.url, "--cluster-ttl", "8s"]);
+    const [n1] = nodes;
+    const tok = token();
+    etcd.pause();
+    try {
+      // Its ticks find out (one request's time limit at most), and status says so.
+      await until(
+        async () => {
+          const v = await status<HamView>(n1, null);
+          return v.cluster?.unreachableSince ? v : null;
+        },
+        "n1 to find etcd unreachable",
+        15_000,
+      );
+      assert(/^Cluster etcd *: unreachable since \d{4}-/m.test(await n1.ok("status")));
+      await using c = await n1.client();
+      const local = { ...clusterAttach(["/bin/sleep", tok], []), entity: "local" };
+      delete (local as { cluster?: unknown }).cluster;
+      for (
+        const [what, ask] of [
+          ["attach", () => c.request("attach", local)],
+          ["status of an unknown name", () => c.request("status", { path: "nosuch" })],
+          ["detach of an unknown name", () => c.request("detach", { entity: "nosuch" })],
+        ] as const
+      ) {
+        const t0 = performance.now();
+        await (ask as () => Promise<unknown>)().catch((err) => {
+          if ((err as { code?: string }).code !== "ENOENT") throw err;
+        });
+        const ms = performance.now() - t0;
+        assert(ms < 1000, `${what} took ${ms.toFixed(0)} ms: it waited for etcd`);
+      }
+      assert((await status<EntityView>(n1, "local")).pid !== null);
+    } finally {
+      etcd.resume();
+    }
+  },
+});

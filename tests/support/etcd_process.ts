@@ -105,6 +105,24 @@ export class EtcdProcess implements AsyncDisposable {
     ).then(() => {});
   }
 
+  /** Its process ID (it changes with {@linkcode EtcdProcess.restart}). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /**
+   * Freezes etcd (SIGSTOP): its port still accepts connections, and no request is answered,
+   * as a host cut off by a dropping firewall looks. {@linkcode EtcdProcess.resume} thaws it.
+   */
+  pause(): void {
+    Deno.kill(this.#child.pid, "SIGSTOP");
+  }
+
+  /** Thaws an etcd frozen by {@linkcode EtcdProcess.pause}. */
+  resume(): void {
+    Deno.kill(this.#child.pid, "SIGCONT");
+  }
+
   /** Stops etcd (SIGTERM) and waits for its exit. */
   async stop(): Promise<void> {
     try {
