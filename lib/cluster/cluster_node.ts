@@ -598,7 +598,8 @@ export class ClusterNode {
         await this.#applyEdits(spec, held.applied, rev);
       }
       const now = this.#held.get(name);
-      if (now === undefined || now.applied !== spec.edits.length || now.rev !== rev) {
+      if (now === undefined) return; // Fenced while its edits were applied.
+      if (now.applied !== spec.edits.length || now.rev !== rev) {
         this.#held.set(name, { applied: spec.edits.length, rev });
         await this.#save();
       }
@@ -666,6 +667,8 @@ export class ClusterNode {
           );
         }
       }
+      // Fenced meanwhile: what is left is for the node that places it next.
+      if (!this.#held.has(spec.name)) return;
       this.#held.set(spec.name, { applied: i + 1, rev });
       await this.#save();
     }
@@ -681,13 +684,25 @@ export class ClusterNode {
       await this.#etcd.delete(OWNERS + name).catch(() => {});
       return;
     }
-    this.#held.set(name, { applied: spec.edits.length, rev });
+    const held = { applied: spec.edits.length, rev };
+    this.#held.set(name, held);
     await this.#save();
+    let failure: unknown = null;
     try {
       await this.#host.place(spec);
     } catch (err) {
-      return await this.#giveUp(name, err);
+      failure = err ?? new Error("unknown error");
     }
+    if (this.#held.get(name) !== held) {
+      // Fenced while its HAM was starting it (a place slower than the fencing point): what
+      // was started since is under no lease, and is not this node's to run.
+      await this.#host.withdraw(name).catch((err) =>
+        this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`)
+      );
+      this.#host.log("warn", `Cluster entity "${name}" withdrawn: fenced while it was placed`);
+      return;
+    }
+    if (failure !== null) return await this.#giveUp(name, failure);
     this.#failed.delete(name);
     this.#host.publish("placed", name, { node: this.name });
     if (previous !== null && previous !== this.name) {
