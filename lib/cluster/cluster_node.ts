@@ -174,7 +174,12 @@ export class ClusterNode {
   #address: string | null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #fenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The renewals, one at a time. */
   #running: Promise<void> = Promise.resolve();
+  /** The sync round under way (reading the cluster's keys, placing, editing), or null. */
+  #syncing: Promise<void> | null = null;
+  /** Another sync round is wanted once the one under way ends. */
+  #syncAgain = false;
   #stopped = false;
 
   constructor(opts: ClusterOptions, stateDir: string, host: ClusterHost) {
@@ -237,6 +242,7 @@ export class ClusterNode {
     clearTimeout(this.#timer);
     clearTimeout(this.#fenceTimer);
     await this.#running;
+    await this.#syncing;
   }
 
   /**
@@ -415,6 +421,12 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * The renewals: each one that reaches etcd starts a sync round unless one is under way.
+   * They never wait for a sync round: one slow to place or edit entities in the HAM (a slow
+   * disk, many entities at once) must not keep the lease from being renewed, which would
+   * fence every copy.
+   */
   #schedule(ms: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
@@ -422,14 +434,36 @@ export class ClusterNode {
       // While etcd cannot be reached, retry four times as often: renewing as soon as it
       // is back is what keeps a short etcd outage from fencing anything.
       let next = this.#tickMs / 4;
-      this.#running = this.#running.then(() => this.#tick()).then(
-        (reached) => void (reached && (next = this.#tickMs)),
+      this.#running = this.#running.then(() => this.#renew()).then(
+        (reached) => {
+          if (!reached) return;
+          next = this.#tickMs;
+          this.#syncSoon();
+        },
         (err) => this.#host.log("warn", `Cluster node "${this.name}": ${err}`),
       ).finally(() => this.#schedule(next));
     }, ms);
   }
 
-  /** Runs a tick soon (after a declaration or an edit). */
+  /** Runs a sync round now, or after the one under way. */
+  #syncSoon(): void {
+    if (this.#syncing !== null) {
+      this.#syncAgain = true;
+      return;
+    }
+    this.#syncing = (async () => {
+      do {
+        this.#syncAgain = false;
+        try {
+          await this.#syncRound();
+        } catch (err) {
+          this.#host.log("warn", `Cluster node "${this.name}": ${err}`);
+        }
+      } while (this.#syncAgain && !this.#stopped);
+    })().finally(() => this.#syncing = null);
+  }
+
+  /** Runs a renewal and a sync round soon (after a declaration or an edit). */
   #kick(): void {
     this.#schedule(0);
   }
@@ -465,8 +499,8 @@ export class ClusterNode {
     this.#host.log("warn", `Cluster entity "${name}" fenced on "${this.name}": ${reason}`);
   }
 
-  /** One round: renew (or get) the lease, then sync; false when etcd could not be reached. */
-  async #tick(): Promise<boolean> {
+  /** Renews (or gets) the lease; false when etcd could not be reached. */
+  async #renew(): Promise<boolean> {
     if (this.#stopped) return true;
     const sent = performance.now();
     if (this.#lease === null) {
@@ -482,29 +516,34 @@ export class ClusterNode {
         if (!(err instanceof EtcdUnavailable)) throw err;
         return false;
       }
-    } else {
-      try {
-        const ttl = await this.#etcd.keepAlive(this.#lease);
-        if (ttl <= 0) {
-          await this.#fenceAll("the lease expired");
-          return true;
-        }
-        this.#renewed(sent);
-      } catch (err) {
-        if (!(err instanceof EtcdUnavailable)) throw err;
-        this.#fenceIfLate();
-        return false;
-      }
+      return true;
     }
+    try {
+      const ttl = await this.#etcd.keepAlive(this.#lease);
+      if (ttl <= 0) {
+        await this.#fenceAll("the lease expired");
+        return true;
+      }
+      this.#renewed(sent);
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailable)) throw err;
+      this.#fenceIfLate();
+      return false;
+    }
+    return true;
+  }
+
+  /** Reads the cluster's keys and syncs with them (under a lease only). */
+  async #syncRound(): Promise<void> {
+    if (this.#stopped || this.#lease === null) return;
     let all: KeyValue[];
     try {
       all = await this.#etcd.range(CLUSTER_PREFIX);
     } catch (err) {
       if (!(err instanceof EtcdUnavailable)) throw err;
-      return false;
+      return;
     }
     await this.#sync(all);
-    return true;
   }
 
   async #sync(all: KeyValue[]): Promise<void> {
@@ -622,7 +661,8 @@ export class ClusterNode {
       ? [...live].sort()
       : spec.placement.filter((n) => live.includes(n));
     const rank = eligible.indexOf(this.name);
-    if (rank < 0 || this.#lease === null) return;
+    const lease = this.#lease;
+    if (rank < 0 || lease === null) return;
     if (this.#host.hasEntity(name)) return this.#clash(name); // A local entity, not a copy.
     this.#clashes.delete(name);
     const now = performance.now();
@@ -640,9 +680,13 @@ export class ClusterNode {
     const key = OWNERS + name;
     const won = await this.#etcd.txn(
       [{ key, target: "CREATE", createRevision: "0" }],
-      [{ put: { key, value: this.name, lease: this.#lease } }],
+      [{ put: { key, value: this.name, lease } }],
     );
-    if (won) await this.#place(spec, rev, this.#lastOwner.get(name) ?? null);
+    // Won under a lease that the node may have given up meanwhile (a renewal is not held up
+    // by a sync round): then the key goes with that lease, and the node competes again.
+    if (won && this.#lease === lease) {
+      await this.#place(spec, rev, this.#lastOwner.get(name) ?? null);
+    }
   }
 
   /**

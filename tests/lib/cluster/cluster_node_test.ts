@@ -209,12 +209,21 @@ Deno.test({
     const started = Promise.withResolvers<void>();
     host.slowPlace.set("web", started.promise);
     await using n1 = await startNode(etcd, "n1", host);
-    await n1.declare(attach("web"), ["n1"]);
-    // Its HAM takes longer than the fencing point to start it (a slow disk, say), while the
-    // node renews nothing: it fences.
-    await until(() => Promise.resolve(host.events.includes("fenced web") || null), "a fence");
-    host.slowPlace.delete("web");
-    started.resolve();
+    try {
+      await n1.declare(attach("web"), ["n1"]);
+      await until(() => Promise.resolve(host.entities.has("web") || null), "the placement");
+      // etcd stops answering while the node's HAM is starting web (a slow disk, say): the
+      // node fences it before the placement ends.
+      etcd.pause();
+      try {
+        await until(() => Promise.resolve(host.events.includes("fenced web") || null), "a fence");
+      } finally {
+        etcd.resume();
+      }
+    } finally {
+      host.slowPlace.delete("web");
+      started.resolve();
+    }
     // The copy started after the fence is under no lease: withdrawn, then placed anew.
     await until(
       () => Promise.resolve((n1.holds("web") && host.entities.has("web")) || null),
@@ -224,5 +233,31 @@ Deno.test({
     });
     assertEquals(host.errors(), []);
     assertEquals(host.events.filter((e) => e === "placed web").length, 1, host.events.join());
+  },
+});
+
+Deno.test({
+  name: "a placement slower than the fencing point does not keep the node from renewing",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const host = new FakeHost();
+    const started = Promise.withResolvers<void>();
+    host.slowPlace.set("web", started.promise);
+    await using n1 = await startNode(etcd, "n1", host);
+    try {
+      await n1.declare(attach("web"), ["n1"]);
+      await until(() => Promise.resolve(host.entities.has("web") || null), "the placement");
+      // Past the TTL (2 s) while its HAM is starting web: renewed all along, nothing fenced.
+      await ticks(12);
+      assertEquals(host.events, []);
+    } finally {
+      host.slowPlace.delete("web");
+      started.resolve();
+    }
+    await until(() => Promise.resolve(host.events.length > 0 || null), "web placed");
+    assertEquals(host.events, ["placed web"]);
+    assertEquals([n1.holds("web"), host.entities.has("web")], [true, true]);
+    assertEquals(host.logs.filter((l) => /fenced|withdrawn/.test(l)), []);
   },
 });
