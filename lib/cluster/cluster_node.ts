@@ -155,6 +155,12 @@ export class ClusterNode {
   #file: string;
   #tickMs: number;
   #lease: string | null = null;
+  /**
+   * A lease this node gave up when it fenced, once its copies are ended: revoked as soon as
+   * etcd answers, because it may still hold their owner keys (etcd renews every lease when it
+   * restarts), which would keep every node from starting them for up to a TTL.
+   */
+  #abandoned: string | null = null;
   /** `performance.now()` when the last renewal that succeeded was sent. */
   #renewedAt = -Infinity;
   /** Held entities (placed here under the current lease) → edits applied. */
@@ -484,24 +490,44 @@ export class ClusterNode {
 
   async #fenceAll(reason: string): Promise<void> {
     const names = [...this.#held.keys()];
+    const lease = this.#lease;
     this.#held.clear();
     this.#lease = null; // Compete again only under a new lease.
-    await Promise.all(names.map((name) => this.#fence(name, reason)));
+    const ended = await Promise.all(names.map((name) => this.#fence(name, reason)));
+    // Revoked only once every copy is gone: a copy that could not be withdrawn keeps the
+    // lease to its expiry, so that no other node starts the entity sooner.
+    if (lease !== null && ended.every((e) => e)) this.#abandoned = lease;
     await this.#save();
   }
 
-  async #fence(name: string, reason: string): Promise<void> {
+  /** Withdraws a held copy; false when it could not be. */
+  async #fence(name: string, reason: string): Promise<boolean> {
     this.#held.delete(name);
-    await this.#host.withdraw(name).catch((err) =>
-      this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`)
-    );
+    const ended = await this.#host.withdraw(name).then(() => true, (err) => {
+      this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`);
+      return false;
+    });
     this.#host.publish("fenced", name, { node: this.name, reason });
     this.#host.log("warn", `Cluster entity "${name}" fenced on "${this.name}": ${reason}`);
+    return ended;
   }
 
   /** Renews (or gets) the lease; false when etcd could not be reached. */
   async #renew(): Promise<boolean> {
     if (this.#stopped) return true;
+    if (this.#abandoned !== null) {
+      const abandoned = this.#abandoned;
+      try {
+        await this.#etcd.revoke(abandoned);
+        this.#host.log("info", `Cluster node "${this.name}" revoked its old lease ${abandoned}`);
+      } catch (err) {
+        if (!(err instanceof EtcdUnavailable)) throw err;
+        if (err.grpcCode === null) return false; // Tried again at the next renewal.
+        // Refused: left to expire.
+        this.#host.log("warn", `Cluster node "${this.name}": ${err.message}`);
+      }
+      if (this.#abandoned === abandoned) this.#abandoned = null;
+    }
     const sent = performance.now();
     if (this.#lease === null) {
       if (this.#held.size > 0) await this.#fenceAll("the lease was lost");

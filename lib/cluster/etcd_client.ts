@@ -9,12 +9,18 @@
 
 /** etcd did not answer in time, or refused the request. */
 export class EtcdUnavailable extends Error {
+  /** The gRPC status code of etcd's refusal (5: not found), or null when it did not answer. */
+  readonly grpcCode: number | null;
   /** Creates the error; `cause` is what `fetch` threw, or the HTTP status. */
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; grpcCode?: number | null }) {
     super(message, options);
     this.name = "EtcdUnavailable";
+    this.grpcCode = options?.grpcCode ?? null;
   }
 }
+
+/** etcd's gRPC status code for "not found" (a lease that expired or was revoked). */
+const GRPC_NOT_FOUND = 5;
 
 /** One key as etcd holds it. */
 export interface KeyValue {
@@ -134,7 +140,14 @@ export class EtcdClient {
     });
     this.#unreachableSince = null;
     if (!res.ok) {
-      throw new EtcdUnavailable(`etcd at ${this.endpoint} answered ${res.status}: ${text}`);
+      let grpcCode: number | null = null;
+      try {
+        const code = (JSON.parse(text) as { code?: unknown }).code;
+        if (typeof code === "number") grpcCode = code;
+      } catch { /* not JSON */ }
+      throw new EtcdUnavailable(`etcd at ${this.endpoint} answered ${res.status}: ${text}`, {
+        grpcCode,
+      });
     }
     try {
       return JSON.parse(text);
@@ -156,9 +169,13 @@ export class EtcdClient {
     return Number(result.TTL ?? 0);
   }
 
-  /** Revokes a lease (its keys are deleted). */
+  /** Revokes a lease (its keys are deleted); one that has ended already is no error. */
   async revoke(id: string): Promise<void> {
-    await this.#post("lease/revoke", { ID: id });
+    try {
+      await this.#post("lease/revoke", { ID: id });
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailable && err.grpcCode === GRPC_NOT_FOUND)) throw err;
+    }
   }
 
   /** Every key starting with `prefix`. */
