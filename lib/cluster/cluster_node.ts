@@ -33,6 +33,7 @@ import {
   withEdit,
 } from "./cluster_spec.ts";
 import { EtcdClient, EtcdUnavailable, type KeyValue } from "./etcd_client.ts";
+import { renewalAge, RenewalStamps } from "./renewal_stamp.ts";
 
 /** Options of `ham --cluster`. */
 export interface ClusterOptions {
@@ -153,6 +154,9 @@ export class ClusterNode {
   #etcd: EtcdClient;
   #host: ClusterHost;
   #file: string;
+  #stateDir: string;
+  /** When the lease was last renewed, for the HAM that comes next on the state directory. */
+  #stamps: RenewalStamps;
   #tickMs: number;
   #lease: string | null = null;
   /**
@@ -195,6 +199,8 @@ export class ClusterNode {
     this.#etcd = new EtcdClient(opts.endpoint, opts.ttlMs * DEFAULTS.clusterRequestFraction);
     this.#host = host;
     this.#file = clusterFile(stateDir);
+    this.#stateDir = stateDir;
+    this.#stamps = new RenewalStamps(stateDir);
     this.#address = opts.address ?? null;
     this.#view = { node: this.name, nodes: [], entities: [], unreachableSince: null };
   }
@@ -202,7 +208,9 @@ export class ClusterNode {
   /**
    * Picks up what this node held before (a Guardian taking over, or a restart): when the
    * lease it recorded is still alive, it and the held entities are kept; otherwise local
-   * copies of cluster entities are withdrawn before anything else can restart them.
+   * copies of cluster entities are withdrawn before anything else can restart them. When
+   * etcd does not answer, the lease is kept if the last renewal the HAM before recorded
+   * (`cluster.renewed`) is younger than the fencing point, which then stays where it was.
    * Call before the engine resumes.
    */
   async recover(localNames: Iterable<string>): Promise<void> {
@@ -212,13 +220,27 @@ export class ClusterNode {
     } catch { /* first start */ }
     if (saved && saved.node === this.name && saved.lease) {
       const sent = performance.now();
-      const ttl = await this.#etcd.keepAlive(saved.lease).catch(() => 0);
-      if (ttl > 0) {
-        this.#lease = saved.lease;
-        this.#renewed(sent);
-        for (const [name, held] of Object.entries(saved.held)) {
-          this.#held.set(name, typeof held === "number" ? { applied: held, rev: "" } : held);
+      let ttl = 0;
+      try {
+        ttl = await this.#etcd.keepAlive(saved.lease);
+      } catch (err) {
+        const age = err instanceof EtcdUnavailable && err.grpcCode === null
+          ? await renewalAge(this.#stateDir, saved.lease)
+          : null;
+        if (age !== null && age < this.ttlMs * DEFAULTS.clusterFenceFraction) {
+          this.#keep(saved, performance.now() - age);
+          const left = Math.round(this.ttlMs * DEFAULTS.clusterFenceFraction - age);
+          this.#host.log(
+            "warn",
+            `Cluster node "${this.name}" kept lease ${saved.lease}, last renewed ` +
+              `${Math.round(age)} ms ago: etcd does not answer; what it holds is fenced in ` +
+              `${left} ms unless it is renewed by then`,
+          );
+          return;
         }
+      }
+      if (ttl > 0) {
+        this.#keep(saved, sent);
         this.#host.log("info", `Cluster node "${this.name}" kept lease ${saved.lease}`);
         return;
       }
@@ -226,7 +248,9 @@ export class ClusterNode {
     // Only the copies this node recorded as cluster copies are withdrawn: a local entity
     // that merely has the name of a cluster entity is not this node's to kill.
     const stale = new Set(Object.keys(saved?.held ?? {}));
-    const known = await this.#etcd.range(ENTITIES).catch(() => [] as KeyValue[]);
+    const known = this.#etcd.unreachableSince !== null
+      ? []
+      : await this.#etcd.range(ENTITIES).catch(() => [] as KeyValue[]);
     const declared = new Set(known.map((kv) => kv.key.slice(ENTITIES.length)));
     for (const name of localNames) {
       if (stale.has(name)) {
@@ -235,6 +259,15 @@ export class ClusterNode {
       } else if (declared.has(name)) this.#clash(name);
     }
     await this.#save();
+  }
+
+  /** Keeps the recorded lease and what it holds, last renewed at `renewedAt`. */
+  #keep(saved: Persisted, renewedAt: number): void {
+    this.#lease = saved.lease;
+    for (const [name, held] of Object.entries(saved.held)) {
+      this.#held.set(name, typeof held === "number" ? { applied: held, rev: "" } : held);
+    }
+    this.#renewed(renewedAt);
   }
 
   /** Starts renewing, competing and fencing. */
@@ -249,6 +282,7 @@ export class ClusterNode {
     clearTimeout(this.#fenceTimer);
     await this.#running;
     await this.#syncing;
+    await this.#stamps.flushed();
   }
 
   /**
@@ -476,9 +510,16 @@ export class ClusterNode {
 
   #renewed(sentAt: number): void {
     this.#renewedAt = sentAt;
+    this.#stamp();
     clearTimeout(this.#fenceTimer);
     const due = sentAt + this.ttlMs * DEFAULTS.clusterFenceFraction - performance.now();
     this.#fenceTimer = setTimeout(() => this.#fenceIfLate(), Math.max(0, due));
+  }
+
+  /** Records the last renewal for the next HAM on the state directory, while copies are held. */
+  #stamp(): void {
+    if (this.#lease === null || this.#held.size === 0) return;
+    this.#stamps.record(this.#lease, performance.now() - this.#renewedAt);
   }
 
   /** The fencing rule: no renewal for 0.8 × TTL stops every held copy. */
@@ -756,6 +797,7 @@ export class ClusterNode {
     }
     const held = { applied: spec.edits.length, rev };
     this.#held.set(name, held);
+    this.#stamp();
     await this.#save();
     let failure: unknown = null;
     try {

@@ -719,3 +719,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a takeover while etcd does not answer keeps the copy up to the fencing point",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    // TTL 6 s: a request to etcd gives up after 1.5 s, a holder fences 4.8 s after its last
+    // renewal; its lease ends no sooner than 6 s after it.
+    await using nodes = await startNodes(["n1", etcd.url, "--cluster-ttl", "6s"]);
+    const [n1] = nodes;
+    const tok = token();
+    await using sampler = new CopySampler(tok);
+    await n1.ok("attach", "web", "--cluster", "--placement", "n1", "--", "/bin/sleep", tok);
+    const web = await until(async () => {
+      const v = await status<EntityView>(n1, "web");
+      return v.pid !== null ? v : null;
+    }, "web running on n1");
+    // etcd is back before the fencing point: the HAM that took over kept the copy.
+    etcd.pause();
+    const frozen = performance.now();
+    await n1.waitTakeover(await n1.killHam());
+    etcd.resume();
+    const back = performance.now() - frozen;
+    await until(async () => {
+      const v = await status<HamView>(n1, null);
+      return v.cluster?.unreachableSince === null ? v : null;
+    }, "renewals again");
+    if (back < 4800 - 600) {
+      assertEquals((await status<EntityView>(n1, "web")).pid, web.pid, n1.log());
+      assert(/kept lease \d+, last renewed \d+ ms ago: etcd does not answer/.test(n1.log()));
+      assert(!/Cluster entity "web" fenced/.test(n1.log()), n1.log());
+    } else console.log(`the takeover took ${back.toFixed(0)} ms: past the fencing point`);
+    // etcd stays away: the HAM that took over fences where the one before would have, before
+    // the lease can end (its last renewal was a tick, 0.6 s, before etcd froze at most).
+    etcd.pause();
+    try {
+      const again = performance.now();
+      await n1.waitTakeover(await n1.killHam());
+      await until(() => Promise.resolve(!alive(web.pid!) || null), "the fence", 15_000);
+      const ms = performance.now() - again;
+      assert(ms < 6000 - 600, `fenced ${ms.toFixed(0)} ms after etcd froze: too late`);
+    } finally {
+      etcd.resume();
+    }
+    assertEquals(sampler.max, 1, "two copies ran at once");
+  },
+});
