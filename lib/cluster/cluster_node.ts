@@ -544,6 +544,10 @@ export class ClusterNode {
   /** Withdraws a held copy; false when it could not be. */
   async #fence(name: string, reason: string): Promise<boolean> {
     this.#held.delete(name);
+    // Not here any more, whatever the view last read (etcd may not answer until it knows).
+    this.#view.entities = this.#view.entities.map((e) =>
+      e.name === name && e.node === this.name ? { ...e, node: null } : e
+    );
     const ended = await this.#host.withdraw(name).then(() => true, (err) => {
       this.#host.log("error", `Cannot withdraw cluster entity "${name}": ${err}`);
       return false;

@@ -314,12 +314,21 @@ Deno.test({
     await using web1 = await webPlacedOnN1(`http://127.0.0.1:${relay.port}`, etcd.url);
     const { n1, sampler, e1, e2 } = web1;
     const pids = await n1.pids();
+    await until(async () => {
+      const v = await status<HamView>(n1, null);
+      return v.cluster?.entities[0]?.node === "n1" ? v : null;
+    }, "n1 to see web on n1");
     await relay.cut();
     const fenced = await e1.next((ev) => ev.type === "fenced", "web fenced on n1");
     const placed = await e2.next(placedOn("n2"), "web placed on n2");
     assert(fenced.at < placed.at, "n2 started web before n1 fenced it");
     assertEquals(fenced.detail?.node, "n1");
     assertEquals(await n1.pids(), pids, "the partitioned HAM and its Guardian keep running");
+    // n1 knows web is no longer its own, and that its view is what it last saw.
+    const seen = (await status<HamView>(n1, null)).cluster!;
+    assertEquals(seen.entities.map((e) => [e.name, e.node]), [["web", null]]);
+    assert(seen.unreachableSince !== null);
+    assert(/^web +- +remote .* -$/m.test(await n1.ok("list")), await n1.ok("list"));
     await until(() => Promise.resolve(sampler.last === 1 ? true : null), "one copy");
     assertEquals(sampler.max, 1, "two copies ran at once");
   },
