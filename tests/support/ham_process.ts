@@ -364,9 +364,13 @@ export class HamProcess implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     const monitored = new Set<number>();
-    // A HAM killed just before (a takeover under way) answers again within seconds.
-    const view = await until(() => deadline(this.status(), 5_000, "status"), "status", 10_000)
-      .catch(() => null);
+    // A HAM killed just before (a takeover under way) answers again within seconds; when no
+    // process has the state directory any more (a HAM the test stopped), none will answer.
+    const anyone = (await processesOf(this.stateDir)).length > 0;
+    const view = anyone
+      ? await until(() => deadline(this.status(), 5_000, "status"), "status", 10_000)
+        .catch(() => null)
+      : null;
     for (const e of view?.entities ?? []) {
       if (e.pid !== null) monitored.add(e.pid);
       // Kept by design too: what an entity left behind with kill mode `process`.
