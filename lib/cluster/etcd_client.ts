@@ -112,7 +112,8 @@ export class EtcdClient {
 
   /**
    * Since when (`Date.now()`) etcd has not answered: the last request got no answer in time
-   * (it cannot be reached, or it is frozen); null once one gets an answer, even an error.
+   * (it cannot be reached, or it is frozen) or a server error; null once one gets an answer,
+   * even a refusal (a lease not found).
    */
   get unreachableSince(): number | null {
     return this.#unreachableSince;
@@ -138,7 +139,9 @@ export class EtcdClient {
       this.#unanswered();
       throw new EtcdUnavailable(`etcd at ${this.endpoint} cut the answer: ${err}`);
     });
-    this.#unreachableSince = null;
+    // An etcd that cannot serve (no leader, say: 5xx) is no better than one that is gone.
+    if (res.status >= 500) this.#unanswered();
+    else this.#unreachableSince = null;
     if (!res.ok) {
       let grpcCode: number | null = null;
       try {
