@@ -54,6 +54,8 @@ export interface ClusterOptions {
 export interface ClusterHost {
   /** True when the local HAM has an entity of that name. */
   hasEntity(name: string): boolean;
+  /** True when the local HAM's entity of that name has a process. */
+  isRunning(name: string): boolean;
   /** Creates the entity from its definition and starts it. */
   place(spec: ClusterSpec): Promise<void>;
   /**
@@ -100,10 +102,15 @@ interface Persisted {
   held: Record<string, number | Held>;
 }
 
-/** A held copy: the definition it runs (`rev`: "" when unknown) and its edits applied. */
+/**
+ * A held copy: the definition it runs (`rev`: "" when unknown), its edits applied, and whether
+ * its HAM finished placing it (false while it does: a HAM that took over from one that died
+ * meanwhile places it again; absent in an older file: placed).
+ */
 interface Held {
   applied: number;
   rev: string;
+  placed?: boolean;
 }
 
 /** The key prefix of everything ham keeps in etcd. */
@@ -704,13 +711,24 @@ export class ClusterNode {
         this.#host.log("info", `Cluster entity "${name}" was declared again: placing it anew`);
         return await this.#place(spec, rev, null);
       }
+      if (held.placed === false) {
+        // Won and recorded by a HAM that died while placing it (this one took over from it).
+        // Its process started (this HAM adopted it): the placement was done. It did not: it
+        // is placed now, since no other node can while this one holds it.
+        if (this.#host.isRunning(name)) {
+          this.#held.set(name, { ...held, placed: true });
+          return await this.#save();
+        }
+        this.#host.log("info", `Cluster entity "${name}" was being placed: placing it again`);
+        return await this.#place(spec, rev, null);
+      }
       if (held.applied < spec.edits.length && this.#host.hasEntity(name)) {
         await this.#applyEdits(spec, held.applied, rev);
       }
       const now = this.#held.get(name);
       if (now === undefined) return; // Fenced while its edits were applied.
       if (now.applied !== spec.edits.length || now.rev !== rev) {
-        this.#held.set(name, { applied: spec.edits.length, rev });
+        this.#held.set(name, { ...now, applied: spec.edits.length, rev });
         await this.#save();
       }
       return;
@@ -784,7 +802,7 @@ export class ClusterNode {
       }
       // Fenced meanwhile: what is left is for the node that places it next.
       if (!this.#held.has(spec.name)) return;
-      this.#held.set(spec.name, { applied: i + 1, rev });
+      this.#held.set(spec.name, { ...this.#held.get(spec.name), applied: i + 1, rev });
       await this.#save();
     }
   }
@@ -799,7 +817,7 @@ export class ClusterNode {
       await this.#etcd.delete(OWNERS + name).catch(() => {});
       return;
     }
-    const held = { applied: spec.edits.length, rev };
+    const held: Held = { applied: spec.edits.length, rev, placed: false };
     this.#held.set(name, held);
     this.#stamp();
     await this.#save();
@@ -819,6 +837,8 @@ export class ClusterNode {
       return;
     }
     if (failure !== null) return await this.#giveUp(name, failure);
+    held.placed = true;
+    await this.#save();
     this.#failed.delete(name);
     this.#host.publish("placed", name, { node: this.name });
     if (previous !== null && previous !== this.name) {

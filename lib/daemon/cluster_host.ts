@@ -61,6 +61,7 @@ export function clusterHost(ctx: ClusterHostContext): ClusterHost {
   };
   return {
     hasEntity: (name) => engine.state.entities.has(name),
+    isRunning: (name) => (engine.state.entities.get(name)?.pid ?? null) !== null,
     async place(spec) {
       await engine.withdraw(spec.name);
       const entity = { id: 0, op: "entity" as const, entity: spec.name, flags: spec.attach.flags };

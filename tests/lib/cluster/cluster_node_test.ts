@@ -27,6 +27,11 @@ class FakeHost implements ClusterHost {
   hasEntity(name: string): boolean {
     return this.entities.has(name);
   }
+  /** Entities with a process: placed ones, unless a test says otherwise. */
+  running = new Set<string>();
+  isRunning(name: string): boolean {
+    return this.running.has(name);
+  }
   async place(spec: ClusterSpec): Promise<void> {
     await Promise.resolve();
     this.entities.set(spec.name, new Set()); // The placeholder, before the attach.
@@ -36,6 +41,7 @@ class FakeHost implements ClusterHost {
     }
     // The attach makes the entity again if it was removed meanwhile, as the engine's does.
     if (!this.entities.has(spec.name)) this.entities.set(spec.name, new Set());
+    this.running.add(spec.name);
     for (const edit of spec.edits) this.#apply(edit);
   }
   async edit(_name: string, edits: EditRequest[]): Promise<void> {
@@ -56,10 +62,15 @@ class FakeHost implements ClusterHost {
   async withdraw(name: string): Promise<void> {
     await Promise.resolve();
     this.entities.delete(name);
+    this.running.delete(name);
+    this.withdrawn.push(name);
   }
+  /** What was withdrawn, in order. */
+  withdrawn: string[] = [];
   async detach(name: string): Promise<void> {
     await Promise.resolve();
     this.entities.delete(name);
+    this.running.delete(name);
   }
   publish(type: string, entity: string, _detail: Record<string, unknown>): void {
     this.events.push(`${type} ${entity}`);
@@ -286,3 +297,59 @@ Deno.test({
     assertEquals(host.events, ["placed web", "fenced web", "placed web"]);
   },
 });
+
+for (const started of [false, true]) {
+  Deno.test({
+    name: started
+      ? "a node that takes over from a HAM that died once its copy started keeps that copy"
+      : "a node that takes over from a HAM that died while placing an entity places it again",
+    ignore: skip,
+    fn: async () => {
+      await using etcd = await EtcdProcess.start();
+      const dir = await Deno.makeTempDir({ prefix: "ham-cluster-node-" });
+      const opts = { endpoint: etcd.url, nodeName: "n1", ttlMs: 2000 };
+      try {
+        // The first HAM wins web and records it as held, then dies while placing it: its
+        // node does nothing more (stopped, its place never returns).
+        const dying = new FakeHost();
+        dying.slowPlace.set("web", new Promise<void>(() => {}));
+        const first = new ClusterNode(opts, dir, dying);
+        await first.recover([]);
+        first.start();
+        await first.declare(attach("web"), ["n1"]);
+        await until(() => Promise.resolve(dying.entities.has("web") || null), "the placement");
+        void first.stop();
+        // The next HAM on the state directory keeps the lease, and with it web: it has web's
+        // process (adopted: the first HAM had started it) or not (lost with the placeholder).
+        const host = new FakeHost();
+        if (started) {
+          host.entities.set("web", new Set());
+          host.running.add("web");
+        }
+        const next = new ClusterNode(opts, dir, host);
+        await next.recover(started ? ["web"] : []);
+        next.start();
+        try {
+          if (started) {
+            await ticks(5);
+            assertEquals([host.withdrawn, host.events], [[], []], "web was started again");
+          } else {
+            // No other node can start web while this one holds it: it must.
+            await until(
+              () => Promise.resolve(host.events.length > 0 || null),
+              "web placed by the next HAM",
+            ).catch((err) => {
+              throw new Error(`${err.message}\n${host.logs.join("\n")}`);
+            });
+            assertEquals(host.events, ["placed web"]);
+          }
+          assertEquals([next.holds("web"), host.isRunning("web")], [true, true]);
+        } finally {
+          await next.stop();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
