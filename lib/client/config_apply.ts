@@ -109,8 +109,9 @@ export async function applyConfig(
   // Plan requests are built from checked config data; they go out as they are.
   const send = client.request.bind(client) as Send;
   let changes: Change[];
+  const before = await currentConfig(client);
   try {
-    changes = planApply(await currentConfig(client), file.entities, opts.prune ?? false);
+    changes = planApply(before, file.entities, opts.prune ?? false);
   } catch (err) {
     if (err instanceof ConfigError) throw file.error(err.key, err.message);
     throw err;
@@ -120,20 +121,52 @@ export async function applyConfig(
     opts.onChange?.(change);
     if (opts.dryRun) continue;
     let dead = false;
+    let detached = false;
     for (const { op, tolerate, key, unlessDead, ...fields } of change.requests) {
       if (unlessDead && dead) continue;
       try {
         await send(op, fields, op === "wait" ? { timeoutMs: 35_000 } : {});
         if (op === "wait" && fields.for === "dead") dead = true;
+        if (op === "detach") detached = true;
       } catch (err) {
         const e = toHamError(err);
         if (tolerate?.includes(e.code)) continue;
         const prefix = where(file, key ?? change.key);
-        throw new HamError(e.code, `${prefix}: cannot ${changeLine(change)}: ${e.message}`, {
+        // A replacement whose new command failed once its old process was stopped and
+        // detached (what only the exec can tell: a missing interpreter, a noexec mount):
+        // the previous definition is put back, so the entity is not left gone.
+        const old = op === "attach" && detached
+          ? before.find((b) => b.name === fields.entity)
+          : undefined;
+        const back = old ? `; ${await putBack(client, send, old)}` : "";
+        throw new HamError(e.code, `${prefix}: cannot ${changeLine(change)}: ${e.message}${back}`, {
           cause: err,
         });
       }
     }
   }
   return changes;
+}
+
+/**
+ * Attaches `old` (an entity's definition before a failed replacement) again, with its
+ * conditions; says what came of it, for the error of the replacement.
+ */
+async function putBack(client: HamClient, send: Send, old: EntitySpec): Promise<string> {
+  try {
+    const current = (await currentConfig(client)).filter((e) => e.name === old.name);
+    for (const change of planApply(current, [old], false)) {
+      for (const { op, tolerate, key: _key, unlessDead: _u, ...fields } of change.requests) {
+        try {
+          await send(op, fields, op === "wait" ? { timeoutMs: 35_000 } : {});
+        } catch (err) {
+          if (!tolerate?.includes(toHamError(err).code)) throw err;
+        }
+      }
+    }
+    return `its previous definition was attached again ("${old.name}" runs its previous command)`;
+  } catch (err) {
+    const e = toHamError(err);
+    return `and attaching its previous definition again failed too: ${e.code}: ${e.message}`;
+  }
 }

@@ -265,6 +265,39 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "hamctl apply puts an entity's previous definition back when its replacement fails at exec, past the check",
+  opts,
+  async () => {
+    await using ham = await HamProcess.start();
+    const f = await file(ham, "web.yaml", ISSUE_FORM);
+    // Executable, so the check passes; its interpreter is missing, which only exec tells.
+    const script = `${ham.stateDir}.script`;
+    await Deno.writeTextFile(script, "#!/no/such/sh\n", { mode: 0o755 });
+    try {
+      assertEquals(await ham.ok("apply", f), "create web");
+      const before = await ham.ok("status", "web", "--json");
+      await Deno.writeTextFile(f, ISSUE_FORM.replace('["/bin/sleep", "1000"]', `["${script}"]`));
+      const r = await ham.ctl("apply", f);
+      assertEquals(r.code, 5, r.stderr);
+      assertMatch(
+        r.stderr,
+        /cannot update web: .*; its previous definition was attached again \("web" runs its previous command\)\n$/,
+      );
+      const web = await ham.ok("status", "web", "--json");
+      assertEquals(
+        [web.command, web.conditions.length, web.conditions[0].actions.length],
+        [before.command, before.conditions.length, before.conditions[0].actions.length],
+      );
+      assert(web.pid !== before.pid && alive(web.pid), "its previous command runs again");
+      assert(!alive(before.pid), "the replaced process was stopped");
+    } finally {
+      await Deno.remove(f);
+      await Deno.remove(script);
+    }
+  },
+);
+
 Deno.test("hamctl apply removes what the file lacks only with --prune", opts, async () => {
   await using ham = await HamProcess.start();
   const f = await file(ham, "web.yaml", ISSUE_FORM);
