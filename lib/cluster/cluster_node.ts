@@ -545,7 +545,12 @@ export class ClusterNode {
     // Revoked only once every copy is gone: a copy that could not be withdrawn keeps the
     // lease to its expiry, so that no other node starts the entity sooner.
     if (lease !== null && ended.every((e) => e)) this.#abandoned = lease;
-    await this.#save();
+    // The copies are gone whatever the disk says: a failed write (a full disk, the state
+    // directory gone) is logged, never thrown at a caller that does not wait (the fencing
+    // timer's), where it would end the HAM.
+    await this.#save().catch((err) => {
+      this.#host.log("error", `Cannot record the fence (${reason}) in ${this.#file}: ${err}`);
+    });
   }
 
   /** Withdraws a held copy; false when it could not be. */

@@ -353,3 +353,36 @@ for (const started of [false, true]) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "a fence whose record cannot be written (the state directory gone) is logged, and the copies are still withdrawn",
+  ignore: skip,
+  fn: async () => {
+    await using etcd = await EtcdProcess.start();
+    const host = new FakeHost();
+    const dir = await Deno.makeTempDir({ prefix: "ham-cluster-node-" });
+    const node = new ClusterNode({ endpoint: etcd.url, nodeName: "n1", ttlMs: 2000 }, dir, host);
+    try {
+      await node.recover([]);
+      node.start();
+      await node.declare(attach("web"), ["n1"]);
+      await until(() => Promise.resolve(host.entities.has("web") || null), "web placed");
+      await Deno.remove(dir, { recursive: true }); // Every write of the node fails now.
+      etcd.pause(); // No renewal: the fencing timer fences, and cannot record it.
+      try {
+        await until(() => Promise.resolve(host.events.includes("fenced web") || null), "a fence");
+        await until(
+          () => Promise.resolve(host.errors().some((l) => l.includes("Cannot record the fence"))),
+          "the failed record logged",
+        );
+      } finally {
+        etcd.resume();
+      }
+      assertEquals(host.entities.has("web"), false, "withdrawn all the same");
+    } finally {
+      await node.stop().catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
