@@ -682,6 +682,16 @@ Deno.test({
     // Undeclared in etcd: the next status through n2 finds it nowhere.
     const gone = await n2.ctl("status", "web");
     assert(/ENOENT/.test(gone.stderr), gone.stderr);
+    // n1 stops running web at its next tick, by detaching it (a detach never kills), or at
+    // its stop, by withdrawing it, whichever comes first: the test ends what it started.
+    for (const pid of await processesOf(n1.stateDir)) {
+      const argv = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+      if (!argv.includes(tok)) continue;
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+      await until(() => Promise.resolve(!alive(pid)), `pid ${pid} gone`);
+    }
   },
 });
 
