@@ -526,7 +526,7 @@ export class ClusterNode {
   /** Records the last renewal for the next HAM on the state directory, while copies are held. */
   #stamp(): void {
     if (this.#lease === null || this.#held.size === 0) return;
-    this.#stamps.record(this.#lease, performance.now() - this.#renewedAt);
+    this.#stamps.record(this.#lease, this.#renewedAt);
   }
 
   /** The fencing rule: no renewal for 0.8 × TTL stops every held copy. */

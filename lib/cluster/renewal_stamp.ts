@@ -35,12 +35,17 @@ export class RenewalStamps {
   }
 
   /**
-   * Records that a renewal of `lease` sent `agoMs` ago succeeded (written in the background;
-   * a failure leaves the previous stamp, which is older: the next HAM fences sooner).
+   * Records that a renewal of `lease` sent at `sentAt` (a `performance.now()` instant)
+   * succeeded (written in the background; a failure leaves the previous stamp, which is
+   * older: the next HAM fences sooner). The boot clock is read first, then how long ago the
+   * renewal was sent: a pause of this process between the two readings makes the stamp
+   * older than the renewal, never younger (a younger one would let the next HAM keep the
+   * copies past the fencing point).
    */
-  record(lease: string, agoMs: number): void {
+  record(lease: string, sentAt: number): void {
     const now = bootTime();
     if (now === null) return;
+    const agoMs = performance.now() - sentAt;
     this.#next = { lease, bootId: now.bootId, sentAt: now.ms - Math.max(0, agoMs) };
     if (this.#writing !== null) return;
     this.#writing = (async () => {
