@@ -257,9 +257,11 @@ async function missedHeartbeatScene(demo: Demo): Promise<void> {
       Math.round(restarted.at - hungAt)
     } ms (${high} periods of ${periodMs} ms)`,
   );
+  // Beats again: healthy, and fewer empty periods in a row than missed-low needs (a loaded
+  // machine can hold the new process past a period end before its first beats).
   timeline.check(
-    newPid !== worker.pid && beating.health === "healthy" && beating.missed === 0,
-    `"${name}" is back as pid ${newPid} and beats (health ${beating.health})`,
+    newPid !== worker.pid && beating.health === "healthy" && beating.missed < low,
+    `"${name}" is back as pid ${newPid} and beats (health ${beating.health}, missed ${beating.missed})`,
   );
 }
 
