@@ -497,8 +497,15 @@ export class Engine {
     ]).catch(() => {});
   }
 
-  /** SIGKILL for `pid` if it is still the entity's process after `ms` (it ignored SIGTERM). */
-  #killLater(name: string, pid: number, startTime: string | null, ms: number): void {
+  /**
+   * Stops the entity's process `pid` for an operator's restart: SIGTERM now, SIGKILL if it
+   * is still the entity's process after `ms` (it ignored SIGTERM). Its death is the
+   * restart's (`#restartRequested`). Gone already: the watch reports its death.
+   */
+  #stopForRestart(name: string, pid: number, startTime: string | null, ms: number): void {
+    try {
+      this.processes.signal(pid, 15, startTime);
+    } catch { /* Gone meanwhile: its death restarts it. */ }
     void this.clock.sleep(ms, this.#halt.signal).then((due) => {
       if (!due || this.state.entities.get(name)?.pid !== pid) return;
       this.log.log("notice", `Entity "${name}" (pid ${pid}) ignored SIGTERM: sending SIGKILL`);
@@ -528,10 +535,7 @@ export class Engine {
         this.#track(this.#operatorRestart(e.name, request));
       } else if (e.pid === req.pid) {
         this.#restartRequested.set(e.name, request);
-        try {
-          this.processes.signal(e.pid, 15, e.startTime);
-        } catch { /* Gone: the re-watch reports its death, which restarts it. */ }
-        this.#killLater(e.name, e.pid, e.startTime, DEFAULTS.restartStopTimeoutMs);
+        this.#stopForRestart(e.name, e.pid, e.startTime, DEFAULTS.restartStopTimeoutMs);
       } else {
         this.#dropRestartRequest(e.name, req.spawnId);
       }
@@ -720,10 +724,7 @@ export class Engine {
       if (old === null) return void this.#track(this.#operatorRestart(name, request));
       // Unless it died meanwhile: then its death is being handled as this restart.
       if (this.state.entities.get(name)?.pid !== old) return;
-      try {
-        this.processes.signal(old, 15, e.startTime);
-      } catch { /* Gone meanwhile: its death restarts it. */ }
-      this.#killLater(name, old, e.startTime, stopTimeoutMs);
+      this.#stopForRestart(name, old, e.startTime, stopTimeoutMs);
     };
     const written = this.#journal.writtenOrNow([
       { t: "restart-request", entity: name, pid: old, spawnId: request.spawnId },
